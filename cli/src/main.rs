@@ -1,0 +1,29 @@
+//! `sunstorm`: the desktop companion — demo, pair, sign, simulators, BLE.
+//!
+//! Exit codes: 0 success, 2 input rejected (a bad link, code, return URL…), 1 any other
+//! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
+
+mod output;
+
+use clap::{Parser, Subcommand};
+
+/// Sunstorm: pair a Sigil appliance with a service provider and sign, from a terminal.
+#[derive(Parser, Debug)]
+#[command(name = "sunstorm", version, about)]
+struct Cli {
+    /// Log filter (e.g. `info`, `sunstorm_core=debug`); logs go to stderr.
+    #[arg(long, global = true, env = "SUNSTORM_LOG", default_value = "warn")]
+    log: String,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {}
+
+fn main() -> std::process::ExitCode {
+    let cli = Cli::parse();
+    output::init_logging(&cli.log);
+    let result: Result<(), output::CliError> = match cli.command {};
+    output::finish(result)
+}

@@ -1,0 +1,139 @@
+//! Talking to the appliance: the operations the flows need ([`ApplianceApi`]), their errors
+//! and progress. The wire protocol lives in `proto`, the phone-side client in `client`.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::ble::transport::LinkError;
+use crate::bytes::Key32;
+use crate::caip::{AccountId, ChainId};
+use crate::envelope::SignedEnvelope;
+use crate::model::CountersignedRequest;
+
+/// What the appliance says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ApplianceInfo {
+    /// Its user-visible name.
+    pub name: String,
+    /// Firmware (or simulator) version.
+    pub firmware: String,
+    /// Application protocol version it speaks.
+    pub protocol_version: u16,
+    /// Its Ed25519 identity key.
+    pub identity: Key32,
+}
+
+/// Progress of one appliance operation, for the UI ("confirm on your appliance").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ApplianceProgress {
+    /// Request bytes handed to the link so far, of the total.
+    Sending {
+        /// Bytes sent so far.
+        sent: usize,
+        /// Total bytes of the request.
+        total: usize,
+    },
+    /// The appliance is waiting for its user to confirm on the device.
+    WaitingForUser,
+    /// The link dropped and the request is being retried (same request id).
+    Reconnecting {
+        /// Retry number, from 1.
+        attempt: u32,
+    },
+}
+
+/// A callback for [`ApplianceProgress`].
+pub type ProgressFn = Arc<dyn Fn(ApplianceProgress) + Send + Sync>;
+
+/// Why an appliance operation failed, in terms a UI can show.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ApplianceError {
+    /// The radio link failed (and retries, where allowed, did not help).
+    #[error("appliance link: {0}")]
+    Link(#[from] LinkError),
+    /// The appliance's key is not the bonded one (possible impostor), or none is bonded.
+    #[error("this appliance is not the one you bonded with")]
+    UnknownAppliance,
+    /// No appliance is bonded with this phone yet.
+    #[error("no appliance is bonded with this phone")]
+    NotBonded,
+    /// The secure channel failed (handshake, decryption, replay).
+    #[error("secure channel failed: {0}")]
+    Channel(String),
+    /// Bonding failed because the PIN was wrong.
+    #[error("wrong PIN ({attempts_left} attempts left)")]
+    WrongPin {
+        /// Attempts the appliance still allows before it shows a new PIN.
+        attempts_left: u32,
+    },
+    /// Too many wrong PINs: the appliance shows a new PIN.
+    #[error("too many wrong PINs; the appliance shows a new PIN")]
+    PinLocked,
+    /// The person at the appliance declined.
+    #[error("declined on the appliance")]
+    UserRejected,
+    /// The appliance refused the request itself (bad signature, unbound account, …).
+    #[error("the appliance refused: {code}: {message}")]
+    Refused {
+        /// Stable snake_case reason code.
+        code: String,
+        /// A sentence for a person.
+        message: String,
+    },
+    /// The appliance did not answer in time (a waiting user never causes this).
+    #[error("the appliance did not answer in time")]
+    Timeout,
+    /// The appliance answered something this phone cannot understand.
+    #[error("unexpected answer from the appliance: {0}")]
+    Protocol(String),
+    /// The operation was cancelled by the caller.
+    #[error("cancelled")]
+    Cancelled,
+    /// The phone's secret store failed.
+    #[error("secret store: {0}")]
+    SecretStore(String),
+}
+
+/// The operations the pair, sign and revoke flows need from the appliance. Each call that
+/// changes state carries a request id: retried with the same id, it returns the first
+/// result and never acts twice.
+#[async_trait]
+pub trait ApplianceApi: Send + Sync {
+    /// The appliance's name, version and identity.
+    async fn info(&self) -> Result<ApplianceInfo, ApplianceError>;
+
+    /// The appliance's wallets on the given chains (all chains when empty).
+    async fn wallets(&self, chains: &[ChainId]) -> Result<Vec<AccountId>, ApplianceError>;
+
+    /// Asks the appliance (and its user) to approve a pair: it verifies octane's signature
+    /// on `session`, shows the SP and `bindings`, and returns its signed `PairAttestation`.
+    async fn approve_pair(
+        &self,
+        request_id: Uuid,
+        session: &SignedEnvelope,
+        validation_code: &str,
+        bindings: &[AccountId],
+        progress: Option<ProgressFn>,
+    ) -> Result<SignedEnvelope, ApplianceError>;
+
+    /// Asks the appliance to sign; returns the signature bytes (EVM: 65 bytes `r‖s‖v`;
+    /// Solana: 64 bytes Ed25519). The request id is the sign request's own.
+    async fn sign(
+        &self,
+        request: &CountersignedRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<Vec<u8>, ApplianceError>;
+
+    /// Asks the appliance to drop a pair; returns its signed `PairRevocation`.
+    async fn revoke_pair(
+        &self,
+        request_id: Uuid,
+        pair_id: Uuid,
+    ) -> Result<SignedEnvelope, ApplianceError>;
+
+    /// The pair ids the appliance holds.
+    async fn list_pairs(&self) -> Result<Vec<Uuid>, ApplianceError>;
+}

@@ -1,0 +1,15 @@
+//! Sunstorm core: everything the Sunstorm phone app does that is not pixels or radio drivers.
+//!
+//! See `docs/architecture.md` for the layer diagram. Modules are named for what they are:
+//! links and codes a user receives, the appliance link (framing, channel, protocol), the
+//! octane client, the pair and sign flows, decoding for display, guardrails, and the store.
+
+pub mod caip;
+pub mod cbor;
+pub mod clock;
+pub mod envelope;
+pub mod bytes;
+pub mod model;
+pub mod ble;
+pub mod appliance;
+pub mod secrets;

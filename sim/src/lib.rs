@@ -1,0 +1,1 @@
+//! Sunstorm simulators: the appliance simulator and the octane simulator.
