@@ -21,6 +21,16 @@ pub enum SunstormError {
     /// The link or QR code is not a Sigil pair link (wrong host, missing session, bad code…).
     #[error("this is not a valid Sigil pair link: {reason}")]
     InvalidLink {
+        /// Stable snake_case rejection code (e.g. `wrong_host`), for UI string lookup.
+        code: String,
+        /// What is wrong with it, for a person.
+        reason: String,
+    },
+    /// The typed validation code is not six digits (nothing was sent to octane).
+    #[error("{reason}")]
+    InvalidCode {
+        /// Stable snake_case rejection code (e.g. `code_too_short`).
+        code: String,
         /// What is wrong with it, for a person.
         reason: String,
     },
@@ -146,6 +156,18 @@ pub enum SunstormError {
         /// Diagnostic text (no secrets).
         reason: String,
     },
+}
+
+impl From<sunstorm_core::link::LinkError> for SunstormError {
+    fn from(e: sunstorm_core::link::LinkError) -> Self {
+        SunstormError::InvalidLink { code: e.code().to_string(), reason: e.to_string() }
+    }
+}
+
+impl From<sunstorm_core::code::CodeError> for SunstormError {
+    fn from(e: sunstorm_core::code::CodeError) -> Self {
+        SunstormError::InvalidCode { code: e.code().to_string(), reason: e.to_string() }
+    }
 }
 
 impl From<LinkError> for SunstormError {

@@ -29,7 +29,7 @@ pub use logging::{clear_log_sink, set_log_sink};
 pub use platform::{BleCentral, BlePeripheral, FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
 pub use secrets::ForeignSecretStore;
 pub use sunstorm::{CoreConfig, SunstormCore};
-pub use views::{ApplianceRow, FlowProgress, GattUuids};
+pub use views::{ApplianceRow, FlowProgress, GattUuids, PairLink};
 
 /// The version of the Sunstorm core this library was built from.
 #[uniffi::export]

@@ -11,7 +11,7 @@ use crate::cancel::CancelHandle;
 use crate::error::SunstormError;
 use crate::platform::{BleCentral, FlowListener, SecretStore, UserPresence};
 use crate::secrets::ForeignSecretStore;
-use crate::views::{ApplianceRow, FlowProgress};
+use crate::views::{ApplianceRow, FlowProgress, PairLink};
 
 /// How the core is set up: which octane to trust, which links to accept, where to keep
 /// its database.
@@ -189,6 +189,20 @@ impl SunstormCore {
             presence,
             ble_timeouts: BleTimeouts::default(),
         }))
+    }
+
+    /// Parses a tapped Universal Link / App Link or a scanned QR code. Only
+    /// `https://<accepted host>/pair?session=…[&v=NNNNNN]` is accepted; anything else fails
+    /// with `InvalidLink` naming the exact reason. Local and instant: nothing is fetched.
+    pub fn parse_link(&self, text: String) -> Result<PairLink, SunstormError> {
+        let cfg = sunstorm_core::link::LinkConfig { accepted_hosts: self.config.link_hosts.clone() };
+        Ok(sunstorm_core::link::parse_link(&text, &cfg)?.into())
+    }
+
+    /// Normalises a typed validation code (drops spaces and dashes, maps any script's
+    /// digits to ASCII) into six ASCII digits, or fails with `InvalidCode` saying why.
+    pub fn normalize_code(&self, text: String) -> Result<String, SunstormError> {
+        Ok(sunstorm_core::code::ValidationCode::parse(&text)?.as_str().to_string())
     }
 
     /// Scans for Sigil appliances for `timeout_ms` and lists them, strongest signal first.

@@ -70,3 +70,18 @@ pub struct GattUuids {
     /// Appliance → phone characteristic (notify).
     pub notify_characteristic: String,
 }
+
+/// A pair link the user tapped or scanned, accepted.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct PairLink {
+    /// The octane pair session id.
+    pub session_id: String,
+    /// The validation code when the link carried one (single-device flow): prefill it.
+    pub code: Option<String>,
+}
+
+impl From<sunstorm_core::link::PairIntent> for PairLink {
+    fn from(i: sunstorm_core::link::PairIntent) -> Self {
+        PairLink { code: i.code.as_ref().map(|c| c.as_str().to_string()), session_id: i.session_id }
+    }
+}
