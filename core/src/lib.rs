@@ -13,3 +13,7 @@ pub mod model;
 pub mod ble;
 pub mod appliance;
 pub mod secrets;
+pub mod code;
+pub mod link;
+pub mod return_url;
+pub mod wallets;
