@@ -208,11 +208,12 @@ enum State {
     Discarding { last_id: Option<u8> },
 }
 
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Completed {
     id: u8,
-    /// Continuations the message had (their seqs are 0..conts mod 128).
-    conts: usize,
+    /// The message's last fragment: the only one whose duplicate can arrive after the
+    /// message completed (a duplicate of an earlier one arrives while assembling).
+    last_pdu: Vec<u8>,
 }
 
 #[derive(Debug)]
@@ -289,7 +290,7 @@ impl Reassembler {
         let last_id = match &self.state {
             State::Assembling(p) => Some(p.id),
             State::Gap { id, .. } => Some(*id),
-            State::Idle { last } => last.map(|l| l.id),
+            State::Idle { last } => last.as_ref().map(|l| l.id),
             State::Discarding { last_id } => *last_id,
             State::Orphan { .. } => None,
         };
@@ -306,13 +307,13 @@ impl Reassembler {
             return;
         };
         if first & START_FLAG != 0 {
-            self.on_start(first & ID_MASK, body, now);
+            self.on_start(first & ID_MASK, body, pdu, now);
         } else {
-            self.on_cont(first & ID_MASK, body, now);
+            self.on_cont(first & ID_MASK, body, pdu, now);
         }
     }
 
-    fn on_start(&mut self, id: u8, body: &[u8], now: Instant) {
+    fn on_start(&mut self, id: u8, body: &[u8], pdu: &[u8], now: Instant) {
         // Classify what this start means for the current state first.
         match &self.state {
             State::Assembling(p) if p.id == id => {
@@ -361,16 +362,16 @@ impl Reassembler {
         buf.extend_from_slice(data);
         let partial = Partial { id, len, buf, next_seq: 0, conts: 0, started: now };
         self.state = State::Assembling(partial);
-        self.finish_if_complete();
+        self.finish_if_complete(pdu);
     }
 
-    fn on_cont(&mut self, seq: u8, body: &[u8], now: Instant) {
+    fn on_cont(&mut self, seq: u8, body: &[u8], pdu: &[u8], now: Instant) {
         match &mut self.state {
             State::Idle { last } => {
                 // A continuation with no message in progress: either a late duplicate of
-                // the last message's (seq within what it had), or a message whose start
-                // was lost or comes late (the next fragment tells).
-                let dup = last.is_some_and(|l| l.conts >= 128 || usize::from(seq) < l.conts);
+                // the last message's last fragment, or a message whose start was lost or
+                // comes late (the next fragment tells).
+                let dup = last.as_ref().is_some_and(|l| l.last_pdu == pdu);
                 if dup {
                     self.duplicates_dropped += 1;
                 } else {
@@ -411,17 +412,17 @@ impl Reassembler {
                 p.buf.extend_from_slice(body);
                 p.next_seq = p.next_seq.wrapping_add(1) & ID_MASK;
                 p.conts += 1;
-                self.finish_if_complete();
+                self.finish_if_complete(pdu);
             }
         }
     }
 
-    fn finish_if_complete(&mut self) {
+    fn finish_if_complete(&mut self, pdu: &[u8]) {
         if let State::Assembling(p) = &mut self.state {
             if p.buf.len() == p.len {
-                let done = Completed { id: p.id, conts: p.conts };
+                let done = Completed { id: p.id, last_pdu: pdu.to_vec() };
                 let msg = std::mem::take(&mut p.buf);
-                tracing::trace!(len = msg.len(), fragments = done.conts + 1, "framing: message complete");
+                tracing::trace!(len = msg.len(), fragments = p.conts + 1, "framing: message complete");
                 self.out.push_back(Ok(msg));
                 self.state = State::Idle { last: Some(done) };
             }
