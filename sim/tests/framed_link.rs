@@ -1,4 +1,5 @@
 //! FramedLink over the simulated link: in-process and across a real Unix socket, with faults.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)] // test code
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

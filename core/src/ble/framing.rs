@@ -31,9 +31,11 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tracing::Instrument;
-use tokio::time::Instant;
 
 use super::transport::{GattLink, LinkError};
+
+/// The clock the [`Reassembler`] is driven with (tokio's, so paused-time tests work).
+pub use tokio::time::Instant;
 
 /// Largest message the framing carries: 64 KiB. A start fragment announcing more is
 /// refused from its header, before anything is allocated.
