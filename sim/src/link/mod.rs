@@ -295,6 +295,13 @@ impl SimEnd {
     }
 }
 
+impl Drop for SimEnd {
+    fn drop(&mut self) {
+        // A dropped end is a disconnect for the peer, not silence.
+        self.conn.close(LinkError::Disconnected);
+    }
+}
+
 /// Receives from `inbox` unless `conn` closes or `timeout` passes.
 pub(crate) async fn recv_from(
     inbox: &Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
