@@ -14,3 +14,4 @@ pub mod ble;
 pub mod appliance;
 pub mod secrets;
 pub mod payload;
+pub mod decode;
