@@ -15,3 +15,4 @@ pub mod appliance;
 pub mod secrets;
 pub mod payload;
 pub mod decode;
+pub mod guardrails;
