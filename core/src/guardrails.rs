@@ -320,7 +320,8 @@ mod tests {
     #[test]
     fn limit_table() {
         // (per_pair, per_day, spent_by_pair, spent_today, value) -> codes
-        let cases: &[(Option<u128>, Option<u128>, u128, u128, u128, &[&str])] = &[
+        type Case = (Option<u128>, Option<u128>, u128, u128, u128, &'static [&'static str]);
+        let cases: &[Case] = &[
             (None, None, 0, 0, 100 * ETH, &[]),
             (Some(ETH), None, 0, 0, ETH, &[]),
             (Some(ETH), None, 1, 0, ETH, &["per_pair_limit_exceeded"]),
