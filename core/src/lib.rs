@@ -14,3 +14,7 @@ pub mod ble;
 pub mod appliance;
 pub mod secrets;
 pub mod octane;
+pub mod code;
+pub mod link;
+pub mod return_url;
+pub mod wallets;
