@@ -13,6 +13,7 @@ pub mod model;
 pub mod ble;
 pub mod appliance;
 pub mod secrets;
+pub mod octane;
 pub mod code;
 pub mod link;
 pub mod return_url;
