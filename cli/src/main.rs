@@ -3,6 +3,9 @@
 //! Exit codes: 0 success, 2 input rejected (a bad link, code, return URL…), 1 any other
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
+mod cmd_sim;
+mod cmd_sim_octane;
+mod cmd_sp;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -19,11 +22,21 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Run a simulator (octane).
+    #[command(subcommand)]
+    Sim(cmd_sim::SimCmd),
+    /// Act as a service provider against octane.
+    #[command(subcommand)]
+    Sp(cmd_sp::SpCmd),
+}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     output::init_logging(&cli.log);
-    let result: Result<(), output::CliError> = match cli.command {};
+    let result: Result<(), output::CliError> = match cli.command {
+        Command::Sim(cmd) => cmd_sim::run(cmd),
+        Command::Sp(cmd) => cmd_sp::run(cmd),
+    };
     output::finish(result)
 }

@@ -363,10 +363,11 @@ async fn approve_pairs_once_and_the_sp_verifies_it() {
     assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "session_used"));
 
     let result = waiter.await.unwrap().unwrap();
+    let sp_pk = Key32(e.sp_key.verifying_key().to_bytes());
     let expected = ExpectedPair {
         session_id: &s.session_id,
-        validation_code: &s.validation_code,
-        sp_public_key: &Key32(e.sp_key.verifying_key().to_bytes()),
+        validation_code: Some(&s.validation_code),
+        sp_public_key: Some(&sp_pk),
     };
     let checked = sp::verify_pair_result(&result, &expected).unwrap().unwrap();
     assert_eq!(checked.pair_id, att.pair_id);
@@ -375,7 +376,7 @@ async fn approve_pairs_once_and_the_sp_verifies_it() {
     assert_eq!(*appliance_identity, app.identity());
     // Altering a bound field breaks the SP's check.
     let wrong_code = wrong_code(&s.validation_code);
-    let bad = ExpectedPair { validation_code: &wrong_code, ..expected.clone() };
+    let bad = ExpectedPair { validation_code: Some(&wrong_code), ..expected.clone() };
     assert_eq!(sp::verify_pair_result(&result, &bad), Err(sp::SpCheckError::Mismatch("validation_code")));
 
     let (st, v) = app.call("GET", paths::APP_PAIRS, None).await;
