@@ -18,3 +18,6 @@ pub mod code;
 pub mod link;
 pub mod return_url;
 pub mod wallets;
+pub mod payload;
+pub mod decode;
+pub mod guardrails;
