@@ -350,7 +350,7 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
     match result {
         SignResult::Signed { bundle } => {
             let octane_pk = pinned.unwrap_or(bundle.octane_public_key);
-            sp::verify_bundle_cosigners(&bundle, &sp_pk, &octane_pk).map_err(|e| {
+            sp::verify_bundle(&bundle, &sp_pk, &octane_pk).map_err(|e| {
                 CliError::rejected("bundle_refused", format!("the bundle is refused: {e}"), json)
             })?;
             let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
@@ -377,7 +377,7 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
                     octane_pk.fingerprint(),
                     if pinned.is_some() { ", pinned" } else { ", as reported: pass --octane-key to pin" }
                 );
-                println!("appliance sig:  0x{}", hex::encode(&bundle.appliance_sig));
+                println!("appliance sig:  0x{}  (verified for {})", hex::encode(&bundle.appliance_sig), bundle.account);
             }
             Ok(())
         }

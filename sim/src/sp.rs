@@ -302,8 +302,8 @@ pub fn verify_pair_result(
 }
 
 /// Checks the SP's and octane's signatures in a bundle against the keys the SP knows
-/// (its own, and octane's pinned one) and decodes the request. The appliance's chain
-/// signature is checked with `core::payload::verify_appliance_signature`.
+/// (its own, and octane's pinned one) and decodes the request. [`verify_bundle`] also checks
+/// the appliance's chain signature.
 pub fn verify_bundle_cosigners(
     bundle: &SignatureBundle,
     sp_public_key: &Key32,
@@ -324,4 +324,23 @@ pub fn verify_bundle_cosigners(
     )
     .map_err(|_| SpCheckError::Signature("octane"))?;
     sunstorm_core::cbor::from_canonical_slice(&bundle.body).map_err(|_| SpCheckError::Malformed)
+}
+
+/// Checks all three signatures of a bundle: the SP's and octane's (see
+/// [`verify_bundle_cosigners`]) and the appliance's chain signature over the re-parsed payload
+/// against the request's account (`core::payload::verify_appliance_signature`).
+pub fn verify_bundle(
+    bundle: &SignatureBundle,
+    sp_public_key: &Key32,
+    octane_public_key: &Key32,
+) -> Result<SignRequest, SpCheckError> {
+    let req = verify_bundle_cosigners(bundle, sp_public_key, octane_public_key)?;
+    if bundle.account != req.account {
+        return Err(SpCheckError::Mismatch("account"));
+    }
+    let target = sunstorm_core::payload::signing_target(req.kind, &req.payload, &req.chain)
+        .map_err(|_| SpCheckError::Malformed)?;
+    sunstorm_core::payload::verify_appliance_signature(&target, &bundle.appliance_sig, &req.account)
+        .map_err(|_| SpCheckError::Signature("appliance"))?;
+    Ok(req)
 }

@@ -133,8 +133,22 @@ impl App {
     }
 }
 
+fn evm_key() -> k256::ecdsa::SigningKey {
+    k256::ecdsa::SigningKey::from_bytes(&[0x11; 32].into()).unwrap()
+}
+
 fn evm_account() -> AccountId {
-    AccountId::evm(1, [0x11; 20])
+    AccountId::evm(1, sunstorm_core::payload::address_of(evm_key().verifying_key()))
+}
+
+/// What the appliance would answer: the chain signature over the re-parsed payload.
+fn appliance_sign(req: &SignRequest, key: &k256::ecdsa::SigningKey) -> Vec<u8> {
+    use sunstorm_core::payload::{encode_evm_signature, signing_target, SigningTarget};
+    let SigningTarget::EvmDigest { digest, v_style } = signing_target(req.kind, &req.payload, &req.chain).unwrap() else {
+        panic!("not an EVM target")
+    };
+    let (sig, recid) = key.sign_prehash_recoverable(&digest).unwrap();
+    encode_evm_signature(&sig, recid, v_style).to_vec()
 }
 
 fn sol_account() -> AccountId {
@@ -554,15 +568,19 @@ async fn sign_requests_are_checked_countersigned_and_answered() {
     let other = App::new(&e, 2);
     let (_, v) = other.call("GET", paths::APP_SIGN_PENDING, None).await;
     assert_eq!(v["requests"], json!([]));
-    let sig = vec![0xab; 65];
+    let sig = appliance_sign(&req, &evm_key());
     let body = json!({"signature": base64_url(&sig)});
     let (st, _) = other.call("POST", &paths::app_sign_result(&req.request_id), Some(body.clone())).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    // Wrong length for an EVM account.
-    let (st, v) = app
-        .call("POST", &paths::app_sign_result(&req.request_id), Some(json!({"signature": base64_url(&[1; 64])})))
-        .await;
-    assert_eq!((st, code_of(&v)), (StatusCode::BAD_REQUEST, "signature_invalid"));
+    // Wrong length, garbage, or another key's signature: refused, the request stays pending.
+    let other_key = k256::ecdsa::SigningKey::from_bytes(&[0x12; 32].into()).unwrap();
+    for bad in [vec![1; 64], vec![0xab; 65], appliance_sign(&req, &other_key)] {
+        let (st, v) = app
+            .call("POST", &paths::app_sign_result(&req.request_id), Some(json!({"signature": base64_url(&bad)})))
+            .await;
+        assert_eq!((st, code_of(&v)), (StatusCode::BAD_REQUEST, "signature_invalid"));
+    }
+    assert_eq!(e.sp.sign_result(&req.request_id, 0).await.unwrap(), SignResult::Pending);
 
     // The SP long-polls; the app answers.
     let sp = e.sp.clone();
@@ -576,7 +594,11 @@ async fn sign_requests_are_checked_countersigned_and_answered() {
     let SignResult::Signed { bundle } = waiter.await.unwrap().unwrap() else { panic!("not signed") };
     assert_eq!(bundle.appliance_sig, sig);
     assert_eq!(bundle.account, evm_account());
-    assert_eq!(sp::verify_bundle_cosigners(&bundle, &sp_pk, &e.octane.octane_public_key).unwrap(), req);
+    assert_eq!(sp::verify_bundle(&bundle, &sp_pk, &e.octane.octane_public_key).unwrap(), req);
+    // A bundle whose appliance signature was altered fails the SP's own check.
+    let mut altered = bundle.clone();
+    altered.appliance_sig[10] ^= 1;
+    assert!(sp::verify_bundle(&altered, &sp_pk, &e.octane.octane_public_key).is_err());
     // A rejection after the signature is refused.
     let (st, v) = app
         .call("POST", &paths::app_sign_reject(&req.request_id), Some(json!({"reason_code": "user_rejected", "message": "no"})))
