@@ -59,28 +59,27 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
             output::print_json_ok(serde_json::json!({
                 "url": handle.url,
                 "octane_public_key": handle.octane_public_key.to_hex(),
-                "demo_sp": demo.as_ref().map(|d| serde_json::json!({
-                    "sp_id": d.profile.sp_id,
-                    "name": d.profile.name,
-                    "api_key": d.api_key,
-                    "sp_key_seed": d.signing_key_hex().as_str(),
-                    "sp_public_key": d.profile.public_key.to_hex(),
-                    "allowed_return_origins": d.profile.allowed_return_origins,
-                    "chains": d.supported_chains.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                })),
+                "demo_sp": {
+                    "sp_id": demo.profile.sp_id,
+                    "name": demo.profile.name,
+                    "api_key": demo.api_key,
+                    "sp_key_seed": demo.signing_key_hex().as_str(),
+                    "sp_public_key": demo.profile.public_key.to_hex(),
+                    "allowed_return_origins": demo.profile.allowed_return_origins,
+                    "chains": demo.supported_chains.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                },
             }));
         } else {
             println!("octane simulator listening on {}", handle.url);
             println!("octane public key (pin it): {}", handle.octane_public_key);
-            if let Some(d) = &demo {
-                println!("demo SP:            {} ({})", d.profile.name, d.profile.sp_id);
-                println!("demo SP API key:    {}", d.api_key);
-                println!("demo SP key seed:   {}  (simulator only)", d.signing_key_hex().as_str());
-                println!("demo SP public key: {}", d.profile.public_key);
-                println!("return origins:     {}", d.profile.allowed_return_origins.join(", "));
-                let chains: Vec<String> = d.supported_chains.iter().map(ToString::to_string).collect();
-                println!("chains:             {}", chains.join(", "));
-            }
+            let d = &demo;
+            println!("demo SP:            {} ({})", d.profile.name, d.profile.sp_id);
+            println!("demo SP API key:    {}", d.api_key);
+            println!("demo SP key seed:   {}  (simulator only)", d.signing_key_hex().as_str());
+            println!("demo SP public key: {}", d.profile.public_key);
+            println!("return origins:     {}", d.profile.allowed_return_origins.join(", "));
+            let chains: Vec<String> = d.supported_chains.iter().map(ToString::to_string).collect();
+            println!("chains:             {}", chains.join(", "));
             println!("Ctrl-C to stop.");
         }
         handle.run_until_ctrl_c().await;

@@ -42,7 +42,7 @@ async fn env() -> Env {
     })
     .await
     .unwrap();
-    let demo = octane.demo_sp.clone().unwrap();
+    let demo = octane.demo_sp.clone();
     let sp = SpClient::new(&octane.url, &demo.api_key).unwrap();
     Env { octane, clock, sp, sp_key: demo.signing_key }
 }
@@ -680,7 +680,7 @@ async fn the_appliance_revokes_with_a_signed_revocation() {
 async fn bad_input_is_a_4xx_never_a_500() {
     let e = env().await;
     let app = App::new(&e, 1);
-    let demo = e.octane.demo_sp.clone().unwrap();
+    let demo = e.octane.demo_sp.clone();
     let http = reqwest::Client::new();
     let s = create(&e, None).await;
 
@@ -756,7 +756,7 @@ async fn state_survives_a_restart_with_a_file_database() {
     let db = dir.path().join("octane.sqlite");
     let cfg = || OctaneSimConfig { seed: Some([9; 32]), db_path: Some(db.clone()), ..Default::default() };
     let first = OctaneSim::start(cfg()).await.unwrap();
-    let demo = first.demo_sp.clone().unwrap();
+    let demo = first.demo_sp.clone();
     let key = first.octane_public_key;
     let s = SpClient::new(&first.url, &demo.api_key)
         .unwrap()
@@ -771,7 +771,7 @@ async fn state_survives_a_restart_with_a_file_database() {
     first.shutdown().await;
     let second = OctaneSim::start(cfg()).await.unwrap();
     assert_eq!(second.octane_public_key, key);
-    assert_eq!(second.demo_sp.as_ref().unwrap().api_key, demo.api_key);
+    assert_eq!(second.demo_sp.api_key, demo.api_key);
     let r = SpClient::new(&second.url, &demo.api_key).unwrap().pair_result(&s.session_id, 0).await.unwrap();
     assert_eq!(r, PairResult::Pending);
 }
