@@ -775,3 +775,77 @@ async fn state_survives_a_restart_with_a_file_database() {
     let r = SpClient::new(&second.url, &demo.api_key).unwrap().pair_result(&s.session_id, 0).await.unwrap();
     assert_eq!(r, PairResult::Pending);
 }
+
+#[tokio::test]
+async fn a_rejection_reaches_the_sp_with_its_reason() {
+    let e = env().await;
+    let s = create(&e, None).await;
+    let app = App::new(&e, 1);
+    let reject = paths::app_pair_session_reject(&s.session_id);
+    // Without the code, a link alone cannot cancel the session.
+    let (st, v) = app.call("POST", &reject, Some(json!({"reason": "not me"}))).await;
+    assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "code_not_verified"));
+    app.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code})))
+        .await;
+    let (st, v) = app.call("POST", &reject, Some(json!({"reason": "not me"}))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["status"], "rejected");
+    // Idempotent, and the session cannot be approved afterwards.
+    let (st, _) = app.call("POST", &reject, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, env) = app.attestation(&s, &e.sp_key, vec![evm_account()]);
+    let (st, v) = app
+        .call("POST", &paths::app_pair_session_approve(&s.session_id), Some(json!({"attestation": env})))
+        .await;
+    assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "session_used"));
+    assert_eq!(
+        e.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap(),
+        PairResult::Rejected { reason: Some("not me".into()) }
+    );
+}
+
+#[tokio::test]
+async fn random_bodies_never_get_a_500() {
+    use rand::{Rng, SeedableRng};
+    let e = env().await;
+    let app = App::new(&e, 1);
+    let demo = e.octane.demo_sp.clone();
+    let http = reqwest::Client::new();
+    let s = create(&e, None).await;
+    let (_s2, pair_id) = paired(&e, &app).await;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let fragments = [
+        "{", "}", "[", "]", "\"", ":", ",", "null", "1e999", "-1", "\"AAAA\"", "\"body\"", "\"sig\"",
+        "\"code\"", "\"attestation\"", "\"revocation\"", "\"signature\"", "\"pair_id\"", "\"request\"",
+        "\"eip155:1\"", "\u{0}", "\u{202e}", "true",
+    ];
+    let app_paths = [
+        paths::app_pair_session_code(&s.session_id),
+        paths::app_pair_session_approve(&s.session_id),
+        paths::app_pair_session_reject(&s.session_id),
+        paths::app_pair_revoke(&pair_id),
+        paths::app_sign_result(&Uuid::new_v4()),
+        paths::app_sign_reject(&Uuid::new_v4()),
+    ];
+    for i in 0..120 {
+        let n = rng.gen_range(0..12);
+        let body: String = (0..n).map(|_| fragments[rng.gen_range(0..fragments.len())]).collect();
+        let (st, v) = if i % 2 == 0 {
+            let path = &app_paths[rng.gen_range(0..app_paths.len())];
+            app.call_raw("POST", path, body.clone().into_bytes()).await
+        } else {
+            let path = if rng.gen_bool(0.5) { paths::SP_SIGN } else { paths::SP_PAIR_SESSIONS };
+            let r = http
+                .post(format!("{}{}", e.octane.url, path))
+                .bearer_auth(&demo.api_key)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let st = r.status();
+            (st, r.json().await.unwrap_or(Value::Null))
+        };
+        assert!(st.is_client_error(), "{body:?} -> {st} {v}");
+        assert!(v["error"]["code"].is_string(), "{body:?} -> {v}");
+    }
+}
