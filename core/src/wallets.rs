@@ -355,4 +355,26 @@ mod tests {
             Err(SelectionError::Duplicate(evm(1, 0xab)))
         );
     }
+
+    proptest::proptest! {
+        #[test]
+        fn valid_selection_is_sorted_unique_subset(
+            picks in proptest::collection::vec((0usize..6, proptest::bool::ANY), 0..8)
+        ) {
+            let wallets: Vec<AccountId> =
+                (0u8..6).map(|i| if i % 3 == 2 { sol(i) } else { evm(1 + u64::from(i % 2) * 136, i) }).collect();
+            let req = vec![ChainId::Evm(1), solana()];
+            let selected: Vec<AccountId> =
+                picks.iter().filter(|(_, keep)| *keep).map(|(i, _)| wallets[*i].clone()).collect();
+            match validate_selection(&req, &wallets, &selected) {
+                Ok(out) => {
+                    proptest::prop_assert!(!out.is_empty());
+                    proptest::prop_assert!(out.windows(2).all(|w| w[0] < w[1]));
+                    proptest::prop_assert!(out.iter().all(|a| wallets.contains(a) && req.contains(&a.chain)));
+                    proptest::prop_assert_eq!(out.len(), selected.len());
+                }
+                Err(e) => proptest::prop_assert!(!e.code().is_empty()),
+            }
+        }
+    }
 }
