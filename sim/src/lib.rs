@@ -1,1 +1,2 @@
 //! Sunstorm simulators: the appliance simulator and the octane simulator.
+pub mod link;
