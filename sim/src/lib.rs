@@ -1,2 +1,3 @@
 //! Sunstorm simulators: the appliance simulator and the octane simulator.
+pub mod appliance;
 pub mod link;
