@@ -415,4 +415,4 @@ pub fn verify_appliance_signature(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;
