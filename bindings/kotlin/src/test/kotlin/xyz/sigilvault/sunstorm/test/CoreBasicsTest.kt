@@ -95,6 +95,11 @@ class CoreBasicsTest {
     fun `a panic in an exported function arrives as an exception`() {
         val e = assertFailsWith<InternalException> { debugForcePanic() }
         assertTrue(e.message!!.contains("deliberate panic"), e.message)
+        // The panic is also reported to the log sink, with where it happened.
+        val logged = logs.records.firstOrNull { it.target == "sunstorm_ffi::panic" }
+        requireNotNull(logged) { "panic not logged: ${logs.records}" }
+        assertEquals(LogLevel.ERROR, logged.level)
+        assertTrue(logged.message.contains("deliberate panic") && logged.message.contains("lib.rs"), logged.message)
         // The library still works afterwards.
         assertTrue(gattUuids().service.isNotEmpty())
     }
