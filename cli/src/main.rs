@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 2 input rejected (a bad link, code, return URL…), 1 any other
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
+mod ble;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -19,11 +20,17 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Bluetooth LE on this computer: find appliances.
+    #[command(subcommand)]
+    Ble(ble::BleCommand),
+}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     output::init_logging(&cli.log);
-    let result: Result<(), output::CliError> = match cli.command {};
+    let result: Result<(), output::CliError> = match cli.command {
+        Command::Ble(cmd) => ble::run(cmd),
+    };
     output::finish(result)
 }
