@@ -4,6 +4,7 @@
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
 mod ble;
+mod cmd_links;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -21,6 +22,12 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// Check a pair link as the phone would: exit 0 with the intent, 2 with the reason.
+    Link(cmd_links::LinkArgs),
+    /// May this return URL be opened after approval? Exit 0 if so, 2 with the reason.
+    ReturnUrl(cmd_links::ReturnUrlArgs),
+    /// Normalise a typed validation code: exit 0 with six digits, 2 with the reason.
+    Code(cmd_links::CodeArgs),
     /// Bluetooth LE on this computer: find appliances.
     #[command(subcommand)]
     Ble(ble::BleCommand),
@@ -30,6 +37,9 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     output::init_logging(&cli.log);
     let result: Result<(), output::CliError> = match cli.command {
+        Command::Link(a) => cmd_links::link(a),
+        Command::ReturnUrl(a) => cmd_links::return_url(a),
+        Command::Code(a) => cmd_links::code(a),
         Command::Ble(cmd) => ble::run(cmd),
     };
     output::finish(result)
