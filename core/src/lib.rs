@@ -13,3 +13,4 @@ pub mod model;
 pub mod ble;
 pub mod appliance;
 pub mod secrets;
+pub mod store;
