@@ -19,3 +19,4 @@ pub mod link;
 pub mod return_url;
 pub mod wallets;
 pub mod store;
+pub mod pair;
