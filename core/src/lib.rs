@@ -20,3 +20,6 @@ pub mod return_url;
 pub mod wallets;
 pub mod store;
 pub mod pair;
+pub mod payload;
+pub mod decode;
+pub mod guardrails;
