@@ -1,1 +1,4 @@
 //! Sunstorm simulators: the appliance simulator and the octane simulator.
+
+pub mod octane;
+pub mod sp;
