@@ -2,3 +2,4 @@
 
 pub mod octane;
 pub mod sp;
+pub mod link;
