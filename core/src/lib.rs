@@ -20,6 +20,7 @@ pub mod return_url;
 pub mod wallets;
 pub mod store;
 pub mod pair;
+pub mod sign;
 pub mod payload;
 pub mod decode;
 pub mod guardrails;
