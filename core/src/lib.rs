@@ -21,6 +21,9 @@ pub mod wallets;
 pub mod store;
 pub mod pair;
 pub mod sign;
+pub mod sunstorm;
+
+pub use sunstorm::Sunstorm;
 pub mod payload;
 pub mod decode;
 pub mod guardrails;

@@ -439,8 +439,17 @@ impl SignEngine {
             return Err(SignError::BadApplianceSignature(e));
         }
         self.finish(request_id, SignOutcome::Signed, None, Some(&sig))?;
-        self.post_signature(&pair, request_id, &sig).await?;
-        Ok(SignedOutcome { request_id, signature: sig })
+        match self.post_signature(&pair, request_id, &sig).await {
+            Ok(()) => Ok(SignedOutcome { request_id, signature: sig }),
+            Err(SignError::PairRevoked) => {
+                // Learnt on a sign attempt: the SP revoked the pair; the appliance drops it.
+                if let Err(e) = appliance.revoke_pair(Uuid::new_v4(), pair.pair_id).await {
+                    tracing::warn!(error = %e, "sign: the appliance could not drop the revoked pair");
+                }
+                Err(SignError::PairRevoked)
+            }
+            Err(e) => Err(e),
+        }
     }
 
     async fn post_signature(&self, pair: &PairRecord, request_id: Uuid, sig: &[u8]) -> Result<(), SignError> {
