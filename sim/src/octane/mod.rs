@@ -179,7 +179,7 @@ fn demo_sp(seed: &[u8; 32]) -> DemoSp {
     let api = derive(seed, "demo-sp-api-key");
     let api_key = format!(
         "sk_demo_{}",
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, &api[..24])
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, api.as_slice())
     );
     let profile = SpProfile {
         sp_id: "demo-sp".into(),
