@@ -1,4 +1,5 @@
 //! FramedLink over the simulated link: in-process and across a real Unix socket, with faults.
+#![allow(clippy::unwrap_used, clippy::indexing_slicing, clippy::panic)] // test code
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -245,4 +246,27 @@ async fn uds_unknown_type_and_bad_mtu_are_refused() {
     s2.write_all(&[0x77, 0x00, 0x00]).await.unwrap();
     assert!(matches!(listener.accept().await, Err(LinkError::Io(_))));
     assert_eq!(SocketConnector::new(dir.path().join("none.sock"), 185).connect().await.err(), Some(LinkError::NotFound));
+}
+
+#[tokio::test]
+async fn dropping_one_end_disconnects_the_other() {
+    let (p, a) = sim_pair(SimLinkConfig::default());
+    drop(a);
+    assert_eq!(p.recv(T).await, Err(LinkError::Disconnected));
+    assert_eq!(p.send(vec![1]).await, Err(LinkError::Disconnected));
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("d.sock");
+    let listener = SocketListener::bind(&path, SimLinkConfig::default()).unwrap();
+    let server = tokio::spawn(async move { listener.accept().await.unwrap() });
+    let phone = SocketConnector::new(&path, 185).connect().await.unwrap();
+    let app = server.await.unwrap();
+    drop(phone);
+    assert_eq!(app.recv(T).await, Err(LinkError::Disconnected));
+}
+
+#[tokio::test]
+async fn oversized_pdu_is_refused_by_the_link() {
+    let (p, _a) = sim_pair(SimLinkConfig { mtu: 23, ..Default::default() });
+    assert_eq!(p.send(vec![0; 21]).await, Err(LinkError::PduTooLarge { len: 21, max: 20 }));
 }

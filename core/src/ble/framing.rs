@@ -31,9 +31,11 @@ use std::time::Duration;
 
 use tokio::sync::Mutex;
 use tracing::Instrument;
-use tokio::time::Instant;
 
 use super::transport::{GattLink, LinkError};
+
+/// The clock the [`Reassembler`] is driven with (tokio's, so paused-time tests work).
+pub use tokio::time::Instant;
 
 /// Largest message the framing carries: 64 KiB. A start fragment announcing more is
 /// refused from its header, before anything is allocated.
@@ -50,6 +52,9 @@ pub const MIN_PDU: usize = 1 + MAX_LEN_BYTES + 1;
 
 /// Default time allowed between a message's start fragment and its last fragment.
 pub const DEFAULT_REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a gap in the sequence may wait for the missing fragment (a reordering)
+/// before the message is failed as [`FramingError::LostFragment`].
+pub const GAP_GRACE: Duration = Duration::from_secs(1);
 /// Default time allowed for the link to accept one PDU.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -201,7 +206,7 @@ enum State {
     /// Collecting a message.
     Assembling(Partial),
     /// A continuation skipped `missing`; the next fragment tells lost from reordered.
-    Gap { id: u8, missing: u8, ahead: u8, started: Instant },
+    Gap { id: u8, missing: u8, ahead: u8, started: Instant, gap_at: Instant },
     /// A continuation arrived with no message in progress: its start was lost or is late.
     Orphan { started: Instant },
     /// A message failed; its remaining continuations are dropped until the next start.
@@ -269,7 +274,7 @@ impl Reassembler {
     pub fn deadline(&self) -> Option<Instant> {
         match &self.state {
             State::Assembling(p) => Some(p.started + self.timeout),
-            State::Gap { started, .. } => Some(*started + self.timeout),
+            State::Gap { started, gap_at, .. } => Some((*started + self.timeout).min(*gap_at + GAP_GRACE)),
             State::Orphan { started } => Some(*started + self.timeout),
             _ => None,
         }
@@ -400,7 +405,7 @@ impl Reassembler {
                     } else {
                         // Ahead of what we expect: lost or overtaken; the next fragment tells.
                         let (id, missing, started) = (p.id, p.next_seq, p.started);
-                        self.state = State::Gap { id, missing, ahead: seq, started };
+                        self.state = State::Gap { id, missing, ahead: seq, started, gap_at: now };
                     }
                     return;
                 }

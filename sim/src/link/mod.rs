@@ -295,6 +295,13 @@ impl SimEnd {
     }
 }
 
+impl Drop for SimEnd {
+    fn drop(&mut self) {
+        // A dropped end is a disconnect for the peer, not silence.
+        self.conn.close(LinkError::Disconnected);
+    }
+}
+
 /// Receives from `inbox` unless `conn` closes or `timeout` passes.
 pub(crate) async fn recv_from(
     inbox: &Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
@@ -343,6 +350,7 @@ impl GattLink for SimEnd {
 }
 
 /// A connected in-process pair `(phone, appliance)` with the faults of `cfg`.
+/// Call it inside a tokio runtime (it spawns the delivery tasks).
 pub fn sim_pair(cfg: SimLinkConfig) -> (Box<dyn GattLink>, Box<dyn GattLink>) {
     let (p, a, _) = sim_pair_with_stats(cfg);
     (p, a)

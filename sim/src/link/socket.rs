@@ -297,6 +297,13 @@ impl Connector for SocketConnector {
     }
 }
 
+impl Drop for SocketLink {
+    fn drop(&mut self) {
+        // Dropping the phone end sends DISCONNECT (the closer task) like close().
+        self.conn.close(LinkError::Disconnected);
+    }
+}
+
 #[async_trait]
 impl GattLink for SocketLink {
     fn mtu(&self) -> u16 {
