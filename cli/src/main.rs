@@ -3,6 +3,7 @@
 //! Exit codes: 0 success, 2 input rejected (a bad link, code, return URL…), 1 any other
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
+mod cmd_links;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -19,11 +20,22 @@ struct Cli {
 }
 
 #[derive(Subcommand, Debug)]
-enum Command {}
+enum Command {
+    /// Check a pair link as the phone would: exit 0 with the intent, 2 with the reason.
+    Link(cmd_links::LinkArgs),
+    /// May this return URL be opened after approval? Exit 0 if so, 2 with the reason.
+    ReturnUrl(cmd_links::ReturnUrlArgs),
+    /// Normalise a typed validation code: exit 0 with six digits, 2 with the reason.
+    Code(cmd_links::CodeArgs),
+}
 
 fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     output::init_logging(&cli.log);
-    let result: Result<(), output::CliError> = match cli.command {};
+    let result: Result<(), output::CliError> = match cli.command {
+        Command::Link(a) => cmd_links::link(a),
+        Command::ReturnUrl(a) => cmd_links::return_url(a),
+        Command::Code(a) => cmd_links::code(a),
+    };
     output::finish(result)
 }

@@ -2,4 +2,5 @@
 //! `framing` (messages over PDUs at any MTU) and `channel` (bonding and Noise KK).
 //! See `docs/ble-protocol.md`.
 
+pub mod framing;
 pub mod transport;

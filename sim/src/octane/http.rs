@@ -1,0 +1,445 @@
+//! Routing, authentication, JSON in and out, long-polls. Every failure is a JSON error body
+//! with a stable code; client mistakes are 4xx, never 500.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use ed25519_dalek::SigningKey;
+use rusqlite::Connection;
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sunstorm_core::bytes::Key32;
+use sunstorm_core::clock::Clock;
+use sunstorm_core::octane::api::{
+    self, AppPairsResponse, AppRequestHeaders, AppRevokeRequest, ApproveRequest,
+    CheckCodeRequest, CreateSessionRequest, ErrorBody, ErrorCode, ErrorDetail, PairResult,
+    PendingSignRequests, PostSignatureRequest, RejectSessionRequest, RejectSignRequest,
+    SignResult, SpSignSubmit, VerifiedAppRequest, WaitQuery, MAX_APP_REQUEST_SKEW_SECS,
+    MAX_LONG_POLL_SECS,
+};
+use tokio::sync::Notify;
+use uuid::Uuid;
+use zeroize::Zeroizing;
+
+use super::logic::{self, ApiError, AppAnswer, SpRecord};
+
+/// Largest request body accepted.
+const MAX_BODY: usize = 256 * 1024;
+
+/// Shared server state.
+pub struct AppState {
+    pub db: Mutex<Connection>,
+    pub key: SigningKey,
+    pub code_mac_key: Zeroizing<[u8; 32]>,
+    pub clock: Arc<dyn Clock>,
+    pub link_host: String,
+    /// Woken on every state change, for long-polls.
+    pub notify: Notify,
+}
+
+impl AppState {
+    fn db(&self) -> Result<MutexGuard<'_, Connection>, ApiError> {
+        self.db.lock().map_err(|_| ApiError::new(ErrorCode::Internal, "state lock poisoned"))
+    }
+    fn now(&self) -> u64 {
+        self.clock.now_unix()
+    }
+    fn public_key(&self) -> Key32 {
+        Key32(self.key.verifying_key().to_bytes())
+    }
+    fn changed(&self) {
+        self.notify.notify_waiters();
+    }
+}
+
+type S = State<Arc<AppState>>;
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = StatusCode::from_u16(self.code.http_status())
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let body = ErrorBody {
+            error: ErrorDetail {
+                code: self.code,
+                message: self.message,
+                attempts_left: self.attempts_left,
+            },
+        };
+        (status, Json(body)).into_response()
+    }
+}
+
+type ApiResult = Result<Response, ApiError>;
+
+fn ok<T: Serialize>(status: StatusCode, v: T) -> ApiResult {
+    Ok((status, Json(v)).into_response())
+}
+
+fn body_of(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
+    b.map_err(|e| {
+        if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(ErrorCode::PayloadTooLarge, format!("body larger than {MAX_BODY} bytes"))
+        } else {
+            ApiError::bad(format!("cannot read body: {e}"))
+        }
+    })
+}
+
+fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+}
+
+fn path_str(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
+    let Path(s) = p.map_err(|e| ApiError::bad(format!("bad path: {e}")))?;
+    if s.is_empty() || s.len() > 128 {
+        return Err(ApiError::not_found("object"));
+    }
+    Ok(s)
+}
+
+fn path_uuid(p: Result<Path<String>, PathRejection>, what: &str) -> Result<Uuid, ApiError> {
+    let s = path_str(p)?;
+    Uuid::parse_str(&s).map_err(|_| ApiError::not_found(what))
+}
+
+fn wait_secs(q: Result<Query<WaitQuery>, QueryRejection>) -> Result<u64, ApiError> {
+    let Query(q) = q.map_err(|e| ApiError::bad(format!("bad query: {e}")))?;
+    Ok(q.timeout_secs.unwrap_or(0).min(MAX_LONG_POLL_SECS))
+}
+
+/// Bearer API key → SP.
+fn sp_auth(state: &AppState, headers: &HeaderMap) -> Result<SpRecord, ApiError> {
+    let unauth = || ApiError::new(ErrorCode::Unauthenticated, "missing or unknown bearer API key");
+    let value = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .ok_or_else(unauth)?;
+    let key = value.strip_prefix("Bearer ").ok_or_else(unauth)?.trim();
+    if key.is_empty() || key.len() > 256 {
+        return Err(unauth());
+    }
+    logic::sp_by_api_key(&*state.db()?, key)?.ok_or_else(unauth)
+}
+
+/// App-request signature + endorsement + nonce → the appliance this request is about.
+fn app_auth(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+) -> Result<VerifiedAppRequest, ApiError> {
+    let h = AppRequestHeaders::from_lookup(|name| headers.get(name).and_then(|v| v.to_str().ok()))
+        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path());
+    let now = state.now();
+    let v = api::verify_app_request(&h, method.as_str(), target, body, now, MAX_APP_REQUEST_SKEW_SECS)
+        .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
+    if !logic::fresh_nonce(&*state.db()?, &v.nonce, now, MAX_APP_REQUEST_SKEW_SECS)? {
+        return Err(ApiError::new(ErrorCode::StaleRequest, "this request was already received (nonce replay)"));
+    }
+    Ok(v)
+}
+
+/// Holds the request until `check` has an answer, the state changes, or `secs` pass.
+async fn long_poll<T>(
+    state: &AppState,
+    secs: u64,
+    mut check: impl FnMut() -> Result<Option<T>, ApiError>,
+) -> Result<Option<T>, ApiError> {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(secs);
+    loop {
+        let notified = state.notify.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if let Some(v) = check()? {
+            return Ok(Some(v));
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Ok(None);
+        }
+        // Also wake periodically: expiry is a change no one notifies.
+        let tick = deadline.min(now + Duration::from_millis(500));
+        let _ = tokio::time::timeout_at(tick, notified).await;
+    }
+}
+
+pub fn router(state: Arc<AppState>) -> Router {
+    Router::new()
+        .route("/sp/pair/sessions", post(sp_create_session))
+        .route("/sp/pair/sessions/{id}/result", get(sp_pair_result))
+        .route("/sp/pairs/{id}/revoke", post(sp_revoke))
+        .route("/sp/sign", post(sp_sign))
+        .route("/sp/sign/{id}/result", get(sp_sign_result))
+        .route("/app/pair/sessions/{id}", get(app_get_session))
+        .route("/app/pair/sessions/{id}/code", post(app_code))
+        .route("/app/pair/sessions/{id}/approve", post(app_approve))
+        .route("/app/pair/sessions/{id}/reject", post(app_reject))
+        .route("/app/pairs", get(app_pairs))
+        .route("/app/pairs/{id}/revoke", post(app_revoke))
+        .route("/app/sign/pending", get(app_pending))
+        .route("/app/sign/{id}/result", post(app_sign_result))
+        .route("/app/sign/{id}/reject", post(app_sign_reject))
+        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .method_not_allowed_fallback(|| async {
+            ApiError::new(ErrorCode::NotFound, "no such endpoint for this method")
+        })
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .with_state(state)
+}
+
+// ----------------------------------------------------------------------------- SP API
+
+async fn sp_create_session(
+    State(st): S,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let sp = sp_auth(&st, &headers)?;
+    let req: CreateSessionRequest = parse_json(&body_of(body)?)?;
+    let res = logic::create_session(
+        &mut *st.db()?,
+        &st.key,
+        &st.code_mac_key,
+        &st.link_host,
+        &sp,
+        req,
+        st.now(),
+    )?;
+    ok(StatusCode::CREATED, res)
+}
+
+async fn sp_pair_result(
+    State(st): S,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    q: Result<Query<WaitQuery>, QueryRejection>,
+) -> ApiResult {
+    let sp = sp_auth(&st, &headers)?;
+    let id = path_str(id)?;
+    let secs = wait_secs(q)?;
+    let r = long_poll(&st, secs, || logic::pair_result(&*st.db()?, &sp.profile.sp_id, &id, st.now()))
+        .await?;
+    ok(StatusCode::OK, r.unwrap_or(PairResult::Pending))
+}
+
+async fn sp_revoke(
+    State(st): S,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let sp = sp_auth(&st, &headers)?;
+    let pair_id = path_uuid(id, "pair")?;
+    let r = logic::sp_revoke(&mut *st.db()?, &sp.profile.sp_id, &pair_id, st.now())?;
+    st.changed();
+    ok(StatusCode::OK, r)
+}
+
+async fn sp_sign(State(st): S, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult {
+    let sp = sp_auth(&st, &headers)?;
+    let req: SpSignSubmit = parse_json(&body_of(body)?)?;
+    let r = logic::submit_sign(&mut *st.db()?, &st.key, &sp, &req.pair_id, &req.request, st.now())?;
+    st.changed();
+    ok(StatusCode::ACCEPTED, r)
+}
+
+async fn sp_sign_result(
+    State(st): S,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    q: Result<Query<WaitQuery>, QueryRejection>,
+) -> ApiResult {
+    let sp = sp_auth(&st, &headers)?;
+    let rid = path_uuid(id, "sign request")?;
+    let secs = wait_secs(q)?;
+    let pk = st.public_key();
+    let r = long_poll(&st, secs, || {
+        logic::sign_result(&*st.db()?, &sp.profile.sp_id, &pk, &rid, st.now())
+    })
+    .await?;
+    ok(StatusCode::OK, r.unwrap_or(SignResult::Pending))
+}
+
+// ----------------------------------------------------------------------------- App API
+
+async fn app_get_session(
+    State(st): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+) -> ApiResult {
+    let who = app_auth(&st, &method, &uri, &headers, b"")?;
+    let id = path_str(id)?;
+    let r = logic::app_session(&*st.db()?, &who.appliance_identity, &id, st.now())?;
+    ok(StatusCode::OK, r)
+}
+
+async fn app_code(
+    State(st): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body_of(body)?;
+    let who = app_auth(&st, &method, &uri, &headers, &body)?;
+    let id = path_str(id)?;
+    let req: CheckCodeRequest = parse_json(&body)?;
+    let code = Zeroizing::new(req.code);
+    let r = logic::check_code(
+        &mut *st.db()?,
+        &st.code_mac_key,
+        &who.appliance_identity,
+        &id,
+        &code,
+        st.now(),
+    );
+    st.changed();
+    ok(StatusCode::OK, r?)
+}
+
+async fn app_approve(
+    State(st): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body_of(body)?;
+    let who = app_auth(&st, &method, &uri, &headers, &body)?;
+    let id = path_str(id)?;
+    let req: ApproveRequest = parse_json(&body)?;
+    let r = logic::approve(
+        &mut *st.db()?,
+        &st.code_mac_key,
+        &who.appliance_identity,
+        &id,
+        &req.attestation,
+        st.now(),
+    )?;
+    st.changed();
+    ok(StatusCode::OK, r)
+}
+
+async fn app_reject(
+    State(st): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body_of(body)?;
+    let who = app_auth(&st, &method, &uri, &headers, &body)?;
+    let id = path_str(id)?;
+    let req: RejectSessionRequest =
+        if body.is_empty() { RejectSessionRequest::default() } else { parse_json(&body)? };
+    let r = logic::reject_session(&mut *st.db()?, &who.appliance_identity, &id, req.reason, st.now())?;
+    st.changed();
+    ok(StatusCode::OK, r)
+}
+
+async fn app_pairs(State(st): S, method: Method, uri: Uri, headers: HeaderMap) -> ApiResult {
+    let who = app_auth(&st, &method, &uri, &headers, b"")?;
+    let pairs = logic::app_pairs(&*st.db()?, &who.appliance_identity)?;
+    ok(StatusCode::OK, AppPairsResponse { pairs })
+}
+
+async fn app_revoke(
+    State(st): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body_of(body)?;
+    let who = app_auth(&st, &method, &uri, &headers, &body)?;
+    let pair_id = path_uuid(id, "pair")?;
+    let req: AppRevokeRequest = parse_json(&body)?;
+    let r = logic::app_revoke(
+        &mut *st.db()?,
+        &who.appliance_identity,
+        &pair_id,
+        &req.revocation,
+        st.now(),
+    )?;
+    st.changed();
+    ok(StatusCode::OK, r)
+}
+
+async fn app_pending(
+    State(st): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    q: Result<Query<WaitQuery>, QueryRejection>,
+) -> ApiResult {
+    let who = app_auth(&st, &method, &uri, &headers, b"")?;
+    let secs = wait_secs(q)?;
+    let r = long_poll(&st, secs, || {
+        let list = logic::pending_for(&*st.db()?, &who.appliance_identity, st.now())?;
+        Ok((!list.is_empty()).then_some(list))
+    })
+    .await?;
+    ok(StatusCode::OK, PendingSignRequests { requests: r.unwrap_or_default() })
+}
+
+async fn app_sign_result(
+    State(st): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body_of(body)?;
+    let who = app_auth(&st, &method, &uri, &headers, &body)?;
+    let rid = path_uuid(id, "sign request")?;
+    let req: PostSignatureRequest = parse_json(&body)?;
+    let r = logic::answer_sign(
+        &mut *st.db()?,
+        &who.appliance_identity,
+        &st.public_key(),
+        &rid,
+        AppAnswer::Signature(req.signature),
+        st.now(),
+    )?;
+    st.changed();
+    ok(StatusCode::OK, r)
+}
+
+async fn app_sign_reject(
+    State(st): S,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    id: Result<Path<String>, PathRejection>,
+    body: Result<Bytes, BytesRejection>,
+) -> ApiResult {
+    let body = body_of(body)?;
+    let who = app_auth(&st, &method, &uri, &headers, &body)?;
+    let rid = path_uuid(id, "sign request")?;
+    let req: RejectSignRequest = parse_json(&body)?;
+    let r = logic::answer_sign(
+        &mut *st.db()?,
+        &who.appliance_identity,
+        &st.public_key(),
+        &rid,
+        AppAnswer::Reject { reason_code: req.reason_code, message: req.message },
+        st.now(),
+    )?;
+    st.changed();
+    ok(StatusCode::OK, r)
+}

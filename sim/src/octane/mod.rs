@@ -1,0 +1,340 @@
+//! The octane simulator: a real HTTP server (axum) implementing octane's SP API and app API
+//! (wire types in [`sunstorm_core::octane::api`]), with its own Ed25519 key, state in SQLite
+//! (in memory by default, a file on request), code-attempt limits, expiry and revocation.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), sunstorm_sim::octane::OctaneSimError> {
+//! use sunstorm_sim::octane::{OctaneSim, OctaneSimConfig};
+//! let octane = OctaneSim::start(OctaneSimConfig::default()).await?;
+//! println!("{} pinned key {}", octane.url, octane.octane_public_key);
+//! octane.shutdown().await;
+//! # Ok(()) }
+//! ```
+//!
+//! See `docs/octane-api.md` for the endpoints.
+
+mod http;
+mod logic;
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use ed25519_dalek::SigningKey;
+use rand_core::{OsRng, RngCore};
+use sha2::{Digest, Sha256};
+use sunstorm_core::bytes::Key32;
+use sunstorm_core::caip::{ChainId, SOLANA_DEVNET, SOLANA_MAINNET};
+use sunstorm_core::clock::{Clock, SystemClock};
+use sunstorm_core::model::SpProfile;
+use tokio::sync::{oneshot, Notify};
+use tokio::task::JoinHandle;
+use zeroize::Zeroizing;
+
+/// Why the simulator could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum OctaneSimError {
+    /// The listen address could not be bound.
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        /// The address.
+        addr: SocketAddr,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The SQLite database could not be opened or migrated.
+    #[error("database error: {0}")]
+    Db(#[from] rusqlite::Error),
+    /// An SP registration is invalid (duplicate id or API key, bad origin).
+    #[error("invalid SP registration: {0}")]
+    BadRegistration(String),
+}
+
+/// An SP octane knows: its bearer API key (only a hash is stored), its public profile, and
+/// the chains it may ask for.
+#[derive(Clone)]
+pub struct SpRegistration {
+    /// Bearer API key (`Authorization: Bearer <key>`).
+    pub api_key: String,
+    /// Public profile (name, logo, homepage, Ed25519 key, allowed return origins).
+    pub profile: SpProfile,
+    /// CAIP-2 chains this SP may request.
+    pub supported_chains: Vec<ChainId>,
+}
+
+impl std::fmt::Debug for SpRegistration {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SpRegistration")
+            .field("api_key", &"<redacted>")
+            .field("profile", &self.profile)
+            .field("supported_chains", &self.supported_chains)
+            .finish()
+    }
+}
+
+/// A clock tests move by hand (implements [`Clock`]).
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock at `now` (Unix seconds).
+    pub fn new(now: u64) -> Self {
+        Self(AtomicU64::new(now))
+    }
+    /// Moves the clock forward.
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+    /// Sets the clock.
+    pub fn set(&self, now: u64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_unix(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// How to run the simulator.
+#[derive(Debug, Clone)]
+pub struct OctaneSimConfig {
+    /// Where to listen; default `127.0.0.1:0` (an ephemeral port).
+    pub listen: SocketAddr,
+    /// A SQLite file to keep state in; `None` keeps it in memory.
+    pub db_path: Option<PathBuf>,
+    /// Seed of octane's Ed25519 key (and of the demo SP's keys); `None` draws one at random.
+    pub seed: Option<[u8; 32]>,
+    /// Host of the pair links handed to SPs (`https://<host>/pair?session=…`).
+    pub link_host: String,
+    /// Register the demo SP (see [`DemoSp`]); default true.
+    pub demo_sp: bool,
+    /// Further SPs to register at start.
+    pub sps: Vec<SpRegistration>,
+    /// Time source (sessions and sign requests expire by it).
+    pub clock: Arc<dyn Clock>,
+}
+
+impl Default for OctaneSimConfig {
+    fn default() -> Self {
+        Self {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            db_path: None,
+            seed: None,
+            link_host: sunstorm_core::link::DEFAULT_HOST.to_string(),
+            demo_sp: true,
+            sps: Vec::new(),
+            clock: Arc::new(SystemClock),
+        }
+    }
+}
+
+/// The demo SP registered at start: its API key and signing key (it is a simulator).
+#[derive(Debug, Clone)]
+pub struct DemoSp {
+    /// Bearer API key.
+    pub api_key: String,
+    /// The SP's Ed25519 signing key (signs sign requests under `Domain::SpSignRequest`).
+    pub signing_key: SigningKey,
+    /// Its registered profile.
+    pub profile: SpProfile,
+    /// The chains it may request.
+    pub supported_chains: Vec<ChainId>,
+}
+
+impl DemoSp {
+    /// The signing key's 32-byte seed in hex (what `sunstorm sp sign --sp-key` takes).
+    pub fn signing_key_hex(&self) -> Zeroizing<String> {
+        Zeroizing::new(hex::encode(self.signing_key.to_bytes()))
+    }
+}
+
+/// Origin the demo SP may send users back to.
+pub const DEMO_SP_ORIGIN: &str = "https://sp.example";
+
+/// The chains the demo SP may request: Ethereum, Sepolia, Base, Solana and Solana devnet.
+pub fn demo_chains() -> Vec<ChainId> {
+    vec![
+        ChainId::Evm(1),
+        ChainId::Evm(11155111),
+        ChainId::Evm(8453),
+        ChainId::Solana(SOLANA_MAINNET.to_string()),
+        ChainId::Solana(SOLANA_DEVNET.to_string()),
+    ]
+}
+
+fn derive(seed: &[u8; 32], label: &str) -> Zeroizing<[u8; 32]> {
+    let mut h = Sha256::new();
+    h.update(b"sunstorm-sim/octane/");
+    h.update(label.as_bytes());
+    h.update([0u8]);
+    h.update(seed);
+    Zeroizing::new(h.finalize().into())
+}
+
+fn demo_sp(seed: &[u8; 32]) -> DemoSp {
+    let signing_key = SigningKey::from_bytes(&derive(seed, "demo-sp-key"));
+    let api = derive(seed, "demo-sp-api-key");
+    let api_key = format!(
+        "sk_demo_{}",
+        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, api.as_slice())
+    );
+    let profile = SpProfile {
+        sp_id: "demo-sp".into(),
+        name: "Demo SP".into(),
+        logo_url: format!("{DEMO_SP_ORIGIN}/logo.png"),
+        homepage: format!("{DEMO_SP_ORIGIN}/"),
+        public_key: Key32(signing_key.verifying_key().to_bytes()),
+        allowed_return_origins: vec![DEMO_SP_ORIGIN.to_string()],
+    };
+    DemoSp { api_key, signing_key, profile, supported_chains: demo_chains() }
+}
+
+/// The running simulator. Dropping it stops the server.
+pub struct OctaneSimHandle {
+    /// Base URL, `http://127.0.0.1:<port>` (no trailing slash).
+    pub url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    /// Octane's Ed25519 public key (pin it in the core's config).
+    pub octane_public_key: Key32,
+    /// The demo SP (present when [`OctaneSimConfig::demo_sp`] is true).
+    pub demo_sp: Option<DemoSp>,
+    state: Arc<http::AppState>,
+    shutdown: Option<oneshot::Sender<()>>,
+    join: Option<JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for OctaneSimHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OctaneSimHandle")
+            .field("url", &self.url)
+            .field("octane_public_key", &self.octane_public_key)
+            .finish_non_exhaustive()
+    }
+}
+
+impl OctaneSimHandle {
+    /// Registers another SP while running.
+    pub fn register_sp(&self, sp: &SpRegistration) -> Result<(), OctaneSimError> {
+        let mut conn = self
+            .state
+            .db
+            .lock()
+            .map_err(|_| OctaneSimError::BadRegistration("database lock poisoned".into()))?;
+        logic::register_sp(&mut conn, sp)
+    }
+
+    /// Stops accepting connections and ends the server (in-flight long-polls get ≤ 1 s).
+    pub async fn shutdown(mut self) {
+        self.stop().await;
+    }
+
+    /// Serves until Ctrl-C (or the server fails), then stops.
+    pub async fn run_until_ctrl_c(mut self) {
+        let join = self.join.take();
+        if let Some(mut join) = join {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = &mut join => { return; }
+            }
+            self.join = Some(join);
+        }
+        self.stop().await;
+    }
+
+    async fn stop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(join) = self.join.take() {
+            let abort = join.abort_handle();
+            if tokio::time::timeout(std::time::Duration::from_secs(1), join).await.is_err() {
+                abort.abort();
+            }
+        }
+    }
+}
+
+impl Drop for OctaneSimHandle {
+    fn drop(&mut self) {
+        if let Some(join) = self.join.take() {
+            join.abort();
+        }
+    }
+}
+
+/// Entry point of the octane simulator.
+#[derive(Debug)]
+pub struct OctaneSim;
+
+impl OctaneSim {
+    /// Opens the store, registers the SPs, binds the listener and serves in a background task.
+    pub async fn start(config: OctaneSimConfig) -> Result<OctaneSimHandle, OctaneSimError> {
+        let seed: Zeroizing<[u8; 32]> = match config.seed {
+            Some(s) => Zeroizing::new(s),
+            None => {
+                let mut s = Zeroizing::new([0u8; 32]);
+                OsRng.fill_bytes(s.as_mut());
+                s
+            }
+        };
+        let key = SigningKey::from_bytes(&derive(&seed, "octane-key"));
+        let code_mac_key = derive(&seed, "code-mac");
+        let octane_public_key = Key32(key.verifying_key().to_bytes());
+
+        let mut conn = logic::open(config.db_path.as_deref())?;
+        let demo = config.demo_sp.then(|| demo_sp(&seed));
+        if let Some(d) = &demo {
+            logic::register_sp(
+                &mut conn,
+                &SpRegistration {
+                    api_key: d.api_key.clone(),
+                    profile: d.profile.clone(),
+                    supported_chains: d.supported_chains.clone(),
+                },
+            )?;
+        }
+        for sp in &config.sps {
+            logic::register_sp(&mut conn, sp)?;
+        }
+
+        let listener = tokio::net::TcpListener::bind(config.listen)
+            .await
+            .map_err(|source| OctaneSimError::Bind { addr: config.listen, source })?;
+        let addr = listener
+            .local_addr()
+            .map_err(|source| OctaneSimError::Bind { addr: config.listen, source })?;
+
+        let state = Arc::new(http::AppState {
+            db: Mutex::new(conn),
+            key,
+            code_mac_key,
+            clock: config.clock.clone(),
+            link_host: config.link_host.clone(),
+            notify: Notify::new(),
+        });
+        let app = http::router(state.clone());
+        let (tx, rx) = oneshot::channel::<()>();
+        let join = tokio::spawn(async move {
+            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
+                let _ = rx.await;
+            });
+            if let Err(e) = serve.await {
+                tracing::error!(error = %e, "octane simulator stopped");
+            }
+        });
+        tracing::info!(%addr, key = %octane_public_key.fingerprint(), "octane simulator listening");
+        Ok(OctaneSimHandle {
+            url: format!("http://{addr}"),
+            addr,
+            octane_public_key,
+            demo_sp: demo,
+            state,
+            shutdown: Some(tx),
+            join: Some(join),
+        })
+    }
+}
