@@ -91,6 +91,9 @@ pub enum MsgType {
     KkReject = 0x22,
     /// Either way: an encrypted transport message.
     Transport = 0x30,
+    /// Either way, unencrypted: "your last message did not arrive whole; send it again".
+    /// Only a hint (it cannot be authenticated): it triggers an idempotent resend.
+    Nack = 0x31,
 }
 
 impl MsgType {
@@ -106,6 +109,7 @@ impl MsgType {
             0x21 => MsgType::KkResponse,
             0x22 => MsgType::KkReject,
             0x30 => MsgType::Transport,
+            0x31 => MsgType::Nack,
             _ => return None,
         })
     }
@@ -150,6 +154,9 @@ pub enum ChannelError {
         /// The refused nonce.
         nonce: u64,
     },
+    /// The peer reports that our last message did not arrive whole (a NACK).
+    #[error("the peer lost our last message")]
+    PeerLost,
     /// The session used up its nonces; reconnect.
     #[error("session exhausted; reconnect")]
     Exhausted,
@@ -174,7 +181,10 @@ impl ChannelError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ChannelError::Framing(_) | ChannelError::Decrypt | ChannelError::Exhausted
+            ChannelError::Framing(_)
+                | ChannelError::Decrypt
+                | ChannelError::Exhausted
+                | ChannelError::PeerLost
         )
     }
 }
@@ -950,6 +960,9 @@ impl SecureChannel {
                 return Err(ChannelError::Framing(FramingError::Link(LinkError::Timeout)));
             }
             let msg = self.link.recv_message(left).await?;
+            if MsgType::of(&msg) == Some(MsgType::Nack) {
+                return Err(ChannelError::PeerLost);
+            }
             match self.session.open(&msg) {
                 Err(ChannelError::Replay { nonce }) => {
                     tracing::debug!(nonce, "dropped a replayed transport message");
@@ -957,6 +970,12 @@ impl SecureChannel {
                 other => return other,
             }
         }
+    }
+
+    /// Tells the peer its last message did not arrive whole (see [`MsgType::Nack`]).
+    pub async fn send_nack(&self) -> Result<(), ChannelError> {
+        self.link.send_message(&[MsgType::Nack as u8], None).await?;
+        Ok(())
     }
 
     /// Closes the link.
