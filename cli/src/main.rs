@@ -5,6 +5,7 @@
 
 mod ble;
 mod cmd_links;
+mod cmd_phone;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -28,6 +29,16 @@ enum Command {
     ReturnUrl(cmd_links::ReturnUrlArgs),
     /// Normalise a typed validation code: exit 0 with six digits, 2 with the reason.
     Code(cmd_links::CodeArgs),
+    /// Pair with a service provider as the phone: open the link, check the code, choose
+    /// wallets, get the appliance's approval.
+    Pair(cmd_phone::PairArgs),
+    /// The phone's side of signing.
+    #[command(subcommand)]
+    Sign(cmd_phone::SignCommand),
+    /// List this phone's pairs.
+    Pairs(cmd_phone::PairsArgs),
+    /// Revoke a pair from the phone (the appliance signs the revocation).
+    Revoke(cmd_phone::RevokeArgs),
     /// Bluetooth LE on this computer: find appliances.
     #[command(subcommand)]
     Ble(ble::BleCommand),
@@ -40,6 +51,10 @@ fn main() -> std::process::ExitCode {
         Command::Link(a) => cmd_links::link(a),
         Command::ReturnUrl(a) => cmd_links::return_url(a),
         Command::Code(a) => cmd_links::code(a),
+        Command::Pair(a) => cmd_phone::pair(a),
+        Command::Sign(c) => cmd_phone::sign(c),
+        Command::Pairs(a) => cmd_phone::pairs(a),
+        Command::Revoke(a) => cmd_phone::revoke(a),
         Command::Ble(cmd) => ble::run(cmd),
     };
     output::finish(result)

@@ -255,3 +255,31 @@ fn efficiency_meets_ctap_thresholds() {
     };
     assert!(e247 >= ctap(247) && e23 >= ctap(23), "at least CTAP: {e247} {e23}");
 }
+
+#[test]
+fn a_gap_is_failed_as_lost_after_the_grace_not_the_full_timeout() {
+    use sunstorm_core::ble::framing::GAP_GRACE;
+    let mut pdus = segment(&msg(200), 0, 20).unwrap();
+    pdus.remove(4);
+    pdus.truncate(5); // the fragment after the gap is the last one we see
+    let mut r = reasm();
+    let t0 = Instant::now();
+    for p in &pdus {
+        r.push(p, t0);
+    }
+    assert!(r.pop().is_none());
+    assert_eq!(r.deadline(), Some(t0 + GAP_GRACE));
+    r.expire(t0 + GAP_GRACE);
+    assert_eq!(r.pop(), Some(Err(FramingError::LostFragment)));
+}
+
+#[test]
+fn huge_timeout_means_never_not_a_panic() {
+    let mut r = Reassembler::new(MAX_MESSAGE_LEN, Duration::MAX);
+    let pdus = segment(&msg(100), 0, 20).unwrap();
+    r.push(&pdus[0], Instant::now());
+    assert!(r.in_progress());
+    assert_eq!(r.deadline(), None);
+    r.expire(Instant::now());
+    assert!(r.pop().is_none());
+}

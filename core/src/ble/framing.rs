@@ -52,6 +52,9 @@ pub const MIN_PDU: usize = 1 + MAX_LEN_BYTES + 1;
 
 /// Default time allowed between a message's start fragment and its last fragment.
 pub const DEFAULT_REASSEMBLY_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a gap in the sequence may wait for the missing fragment (a reordering)
+/// before the message is failed as [`FramingError::LostFragment`].
+pub const GAP_GRACE: Duration = Duration::from_secs(1);
 /// Default time allowed for the link to accept one PDU.
 pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -203,9 +206,9 @@ enum State {
     /// Collecting a message.
     Assembling(Partial),
     /// A continuation skipped `missing`; the next fragment tells lost from reordered.
-    Gap { id: u8, missing: u8, ahead: u8, started: Instant },
+    Gap { id: u8, missing: u8, ahead: u8, started: Instant, gap_at: Instant },
     /// A continuation arrived with no message in progress: its start was lost or is late.
-    Orphan { started: Instant },
+    Orphan { seen: Instant },
     /// A message failed; its remaining continuations are dropped until the next start.
     Discarding { last_id: Option<u8> },
 }
@@ -270,9 +273,16 @@ impl Reassembler {
     /// When the message in progress times out, if one is in progress.
     pub fn deadline(&self) -> Option<Instant> {
         match &self.state {
-            State::Assembling(p) => Some(p.started + self.timeout),
-            State::Gap { started, .. } => Some(*started + self.timeout),
-            State::Orphan { started } => Some(*started + self.timeout),
+            // checked_add: a huge configured timeout means "never", not a panic.
+            State::Assembling(p) => p.started.checked_add(self.timeout),
+            State::Gap { started, gap_at, .. } => {
+                let grace = gap_at.checked_add(GAP_GRACE);
+                match (started.checked_add(self.timeout), grace) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            State::Orphan { seen } => seen.checked_add(GAP_GRACE.min(self.timeout)),
             _ => None,
         }
     }
@@ -377,7 +387,7 @@ impl Reassembler {
                 if dup {
                     self.duplicates_dropped += 1;
                 } else {
-                    self.state = State::Orphan { started: now };
+                    self.state = State::Orphan { seen: now };
                 }
             }
             State::Orphan { .. } => self.fail(FramingError::LostFragment),
@@ -402,7 +412,7 @@ impl Reassembler {
                     } else {
                         // Ahead of what we expect: lost or overtaken; the next fragment tells.
                         let (id, missing, started) = (p.id, p.next_seq, p.started);
-                        self.state = State::Gap { id, missing, ahead: seq, started };
+                        self.state = State::Gap { id, missing, ahead: seq, started, gap_at: now };
                     }
                     return;
                 }
@@ -506,7 +516,10 @@ impl FramedLink {
     /// next call (until its own reassembly timeout). Errors of a failed message are
     /// returned once; the next call receives the next message.
     pub async fn recv_message(&self, timeout: Duration) -> Result<Vec<u8>, FramingError> {
-        let until = Instant::now() + timeout;
+        // A timeout too large to represent waits a day per round instead.
+        let until = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         let mut rx = self.rx.lock().await;
         loop {
             if let Some(item) = rx.pop() {

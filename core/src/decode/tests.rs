@@ -187,6 +187,14 @@ fn eip712_mail_is_flattened() {
     assert_eq!(d.field("from.name"), Some("Cow"));
     assert_eq!(d.field("to.wallet"), Some("0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"));
     assert_eq!(d.field("contents"), Some("Hello, Bob!"));
+    // Rows follow the declared field order, not JSON key order.
+    let labels: Vec<&str> = d.fields.iter().skip(6).map(|f| f.label.as_str()).collect();
+    assert_eq!(labels, ["from.name", "from.wallet", "to.name", "to.wallet", "contents"]);
+    // A JSON key the types do not declare is not signed, so it is not shown.
+    let extra = EIP712_MAIL.replace("\"contents\": \"Hello, Bob!\"", "\"contents\": \"Hello, Bob!\", \"amount\": \"1000 ETH\"");
+    assert_ne!(extra, EIP712_MAIL);
+    let d2 = decode(PayloadKind::Eip712TypedData, extra.as_bytes(), &evm_account()).unwrap();
+    assert_eq!(d2.field("amount"), None);
     assert!(!d.blind);
     assert!(d.warnings.is_empty());
 }
@@ -341,3 +349,4 @@ proptest! {
         prop_assert!(decode(PayloadKind::EvmTransaction, &p, &evm_account()).is_ok());
     }
 }
+

@@ -350,6 +350,7 @@ impl GattLink for SimEnd {
 }
 
 /// A connected in-process pair `(phone, appliance)` with the faults of `cfg`.
+/// Call it inside a tokio runtime (it spawns the delivery tasks).
 pub fn sim_pair(cfg: SimLinkConfig) -> (Box<dyn GattLink>, Box<dyn GattLink>) {
     let (p, a, _) = sim_pair_with_stats(cfg);
     (p, a)
