@@ -49,7 +49,12 @@ pub struct PeripheralConfig {
 
 impl Default for PeripheralConfig {
     fn default() -> Self {
-        Self { adapter: None, name: "Sigil".into(), max_mtu: None, op_timeout: Duration::from_secs(5) }
+        Self {
+            adapter: None,
+            name: "Sigil".into(),
+            max_mtu: None,
+            op_timeout: Duration::from_secs(5),
+        }
     }
 }
 
@@ -170,15 +175,17 @@ where
             }
             session.adapter(name).map_err(map_err)?
         }
-        None => bounded(op, session.default_adapter()).await.map_err(|e| match e {
-            LinkError::NotFound => LinkError::Unavailable("no Bluetooth adapter found".into()),
-            other => other,
-        })?,
+        None => bounded(op, session.default_adapter())
+            .await
+            .map_err(|e| match e {
+                LinkError::NotFound => LinkError::Unavailable("no Bluetooth adapter found".into()),
+                other => other,
+            })?,
     };
     if !bounded(op, adapter.is_powered()).await? {
-        bounded(op, adapter.set_powered(true))
-            .await
-            .map_err(|e| LinkError::Unavailable(format!("Bluetooth is off and could not be turned on: {e}")))?;
+        bounded(op, adapter.set_powered(true)).await.map_err(|e| {
+            LinkError::Unavailable(format!("Bluetooth is off and could not be turned on: {e}"))
+        })?;
     }
     let address = bounded(op, adapter.address()).await?.to_string();
     let adapter_name = adapter.name().to_owned();
@@ -232,8 +239,14 @@ where
     let current: Arc<Mutex<Option<Arc<LinkShared>>>> = Arc::new(Mutex::new(None));
     let on_link = Arc::new(on_link);
     let notify_task = tokio::spawn(
-        notify_loop(notify_ctl, adapter.clone(), cfg.clone(), current.clone(), on_link)
-            .instrument(span.clone()),
+        notify_loop(
+            notify_ctl,
+            adapter.clone(),
+            cfg.clone(),
+            current.clone(),
+            on_link,
+        )
+        .instrument(span.clone()),
     );
     let write_task = tokio::spawn(write_loop(write_ctl, current.clone()).instrument(span));
     Ok(BlePeripheral {
@@ -259,10 +272,13 @@ async fn notify_loop<F, Fut>(
     Fut: Future<Output = ()> + Send + 'static,
 {
     while let Some(event) = ctl.next().await {
-        let CharacteristicControlEvent::Notify(writer) = event else { continue };
+        let CharacteristicControlEvent::Notify(writer) = event else {
+            continue;
+        };
         let device = writer.device_address();
         // bluer's writer MTU is the payload size (ATT MTU minus BlueZ's margin).
-        let bluez_mtu = u16::try_from(writer.mtu().saturating_add(ATT_HEADER)).unwrap_or(MAX_ATT_MTU);
+        let bluez_mtu =
+            u16::try_from(writer.mtu().saturating_add(ATT_HEADER)).unwrap_or(MAX_ATT_MTU);
         let mut mtu = bluez_mtu.clamp(MIN_ATT_MTU, MAX_ATT_MTU);
         if let Some(cap) = cfg.max_mtu {
             mtu = mtu.min(cap.max(MIN_ATT_MTU));
@@ -283,7 +299,12 @@ async fn notify_loop<F, Fut>(
             old.end("replaced by a new subscription").await;
         }
         tokio::spawn(watch_link(shared.clone()).in_current_span());
-        let link = BluerLink { shared, incoming: Mutex::new(in_rx), down: down_rx, mtu };
+        let link = BluerLink {
+            shared,
+            incoming: Mutex::new(in_rx),
+            down: down_rx,
+            mtu,
+        };
         tokio::spawn((on_link)(Box::new(link)).in_current_span());
     }
 }
@@ -328,7 +349,9 @@ async fn watch_link(shared: Arc<LinkShared>) {
 /// Forwards each acquired write socket's PDUs to the live link.
 async fn write_loop(mut ctl: CharacteristicControl, current: Arc<Mutex<Option<Arc<LinkShared>>>>) {
     while let Some(event) = ctl.next().await {
-        let CharacteristicControlEvent::Write(req) = event else { continue };
+        let CharacteristicControlEvent::Write(req) = event else {
+            continue;
+        };
         let device = req.device_address();
         let reader = match req.accept() {
             Ok(r) => r,
@@ -419,10 +442,15 @@ impl GattLink for BluerLink {
 
     async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
         if pdu.len() > self.max_pdu() {
-            return Err(LinkError::PduTooLarge { len: pdu.len(), max: self.max_pdu() });
+            return Err(LinkError::PduTooLarge {
+                len: pdu.len(),
+                max: self.max_pdu(),
+            });
         }
         let writer = self.shared.writer.lock().await.clone();
-        let Some(writer) = writer else { return Err(LinkError::Disconnected) };
+        let Some(writer) = writer else {
+            return Err(LinkError::Disconnected);
+        };
         match tokio::time::timeout(self.shared.op_timeout, writer.send(&pdu)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {

@@ -1,6 +1,7 @@
 //! The appliance protocol end to end over a user-space BlueZ: the phone's `ApplianceClient`
 //! on a btleplug central (hci0) and `ApplianceSim::serve` behind a bluer peripheral (hci1) —
 //! the same code below the GATT seam as the socket mode.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
 
@@ -13,7 +14,10 @@ use alloy_primitives::{Address, U256};
 use async_trait::async_trait;
 use common::{BluezMock, CENTRAL_ADAPTER, PERIPHERAL_ADAPTER};
 use ed25519_dalek::SigningKey;
-use sunstorm_ble::{serve_ble_appliance, BleTarget, BlePeripheral, BtleplugConnector, CentralConfig, PeripheralConfig};
+use sunstorm_ble::{
+    serve_ble_appliance, BlePeripheral, BleTarget, BtleplugConnector, CentralConfig,
+    PeripheralConfig,
+};
 use sunstorm_core::appliance::client::{bond, ApplianceClient, ClientConfig};
 use sunstorm_core::appliance::{ApplianceApi, ApplianceError};
 use sunstorm_core::ble::channel::BondRecord;
@@ -21,7 +25,9 @@ use sunstorm_core::ble::transport::{GattLink, LinkError};
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
-use sunstorm_core::model::{CountersignedRequest, PairAttestation, PairSessionDetails, PayloadKind, SignRequest, SpProfile};
+use sunstorm_core::model::{
+    CountersignedRequest, PairAttestation, PairSessionDetails, PayloadKind, SignRequest, SpProfile,
+};
 use sunstorm_core::payload;
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig, UserScript};
@@ -63,7 +69,12 @@ fn client_cfg(max_retries: u32) -> ClientConfig {
 
 async fn serve(sim: &ApplianceSim, mtu: Option<u16>) -> BlePeripheral {
     let sim = sim.clone();
-    let cfg = PeripheralConfig { adapter: Some(PERIPHERAL_ADAPTER.into()), name: NAME.into(), max_mtu: mtu, ..Default::default() };
+    let cfg = PeripheralConfig {
+        adapter: Some(PERIPHERAL_ADAPTER.into()),
+        name: NAME.into(),
+        max_mtu: mtu,
+        ..Default::default()
+    };
     serve_ble_appliance(cfg, move |link| {
         let sim = sim.clone();
         async move {
@@ -75,19 +86,36 @@ async fn serve(sim: &ApplianceSim, mtu: Option<u16>) -> BlePeripheral {
 }
 
 async fn central(mtu: Option<u16>) -> Arc<BtleplugConnector> {
-    let cfg = CentralConfig { adapter: Some(CENTRAL_ADAPTER.into()), max_mtu: mtu, ..CentralConfig::default() };
-    Arc::new(BtleplugConnector::new(BleTarget::Name(NAME.into()), cfg).await.unwrap())
+    let cfg = CentralConfig {
+        adapter: Some(CENTRAL_ADAPTER.into()),
+        max_mtu: mtu,
+        ..CentralConfig::default()
+    };
+    Arc::new(
+        BtleplugConnector::new(BleTarget::Name(NAME.into()), cfg)
+            .await
+            .unwrap(),
+    )
 }
 
-async fn bonded_client(sim: &ApplianceSim, connector: Arc<BtleplugConnector>, retries: u32) -> (ApplianceClient, BondRecord) {
+async fn bonded_client(
+    sim: &ApplianceSim,
+    connector: Arc<BtleplugConnector>,
+    retries: u32,
+) -> (ApplianceClient, BondRecord) {
     let store = MemorySecretStore::default();
-    let rec = bond(connector.as_ref(), &sim.pin(), &store, "BLE test phone").await.unwrap();
+    let rec = bond(connector.as_ref(), &sim.pin(), &store, "BLE test phone")
+        .await
+        .unwrap();
     let client = ApplianceClient::new(connector, rec.clone(), &store, client_cfg(retries)).unwrap();
     (client, rec)
 }
 
 fn evm_account(sim: &ApplianceSim) -> AccountId {
-    sim.wallets().into_iter().find(|a| a.chain == ChainId::Evm(1)).unwrap()
+    sim.wallets()
+        .into_iter()
+        .find(|a| a.chain == ChainId::Evm(1))
+        .unwrap()
 }
 
 fn session() -> SignedEnvelope {
@@ -112,8 +140,19 @@ fn session() -> SignedEnvelope {
 }
 
 async fn pair(sim: &ApplianceSim, client: &ApplianceClient) -> Uuid {
-    let att = client.approve_pair(Uuid::new_v4(), &session(), "123456", &[evm_account(sim)], None).await.unwrap();
-    let att: PairAttestation = att.open(Domain::PairAttestation, sim.identity().as_bytes()).unwrap();
+    let att = client
+        .approve_pair(
+            Uuid::new_v4(),
+            &session(),
+            "123456",
+            &[evm_account(sim)],
+            None,
+        )
+        .await
+        .unwrap();
+    let att: PairAttestation = att
+        .open(Domain::PairAttestation, sim.identity().as_bytes())
+        .unwrap();
     assert_eq!(att.bindings, vec![evm_account(sim)]);
     att.pair_id
 }
@@ -146,7 +185,14 @@ fn evm_tx_request(pair_id: Uuid, account: &AccountId) -> (CountersignedRequest, 
     let body = sunstorm_core::cbor::to_vec(&req).unwrap();
     let sp_sig = envelope::sign_bytes(Domain::SpSignRequest, &sp(), &body).to_vec();
     let octane_sig = envelope::sign_bytes(Domain::OctaneSignRequest, &octane(), &body).to_vec();
-    (CountersignedRequest { body, sp_sig, octane_sig }, req)
+    (
+        CountersignedRequest {
+            body,
+            sp_sig,
+            octane_sig,
+        },
+        req,
+    )
 }
 
 fn check_signature(req: &SignRequest, sig: &[u8]) {
@@ -158,7 +204,9 @@ fn check_signature(req: &SignRequest, sig: &[u8]) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn bond_info_wallets_pair_and_sign_an_evm_transaction_over_ble() {
     common::logs();
-    let Some(_mock) = BluezMock::start("bond_info_wallets_pair_and_sign").await else { return };
+    let Some(_mock) = BluezMock::start("bond_info_wallets_pair_and_sign").await else {
+        return;
+    };
     let sim = sim();
     // A small MTU on both ends: every message is segmented.
     let _p = serve(&sim, Some(64)).await;
@@ -181,7 +229,9 @@ async fn bond_info_wallets_pair_and_sign_an_evm_transaction_over_ble() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peripheral_restart_mid_request_is_survived_and_signs_once() {
     common::logs();
-    let Some(_mock) = BluezMock::start("peripheral_restart_mid_request").await else { return };
+    let Some(_mock) = BluezMock::start("peripheral_restart_mid_request").await else {
+        return;
+    };
     let sim = sim();
     let p = serve(&sim, None).await;
     let (client, _) = bonded_client(&sim, central(None).await, 5).await;
@@ -198,7 +248,11 @@ async fn a_peripheral_restart_mid_request_is_survived_and_signs_once() {
     let (sig, client) = signing.await.unwrap();
     let sig = sig.unwrap();
     check_signature(&req, &sig);
-    assert_eq!(sim.signatures_made(req.request_id), 1, "one signature despite the restart");
+    assert_eq!(
+        sim.signatures_made(req.request_id),
+        1,
+        "one signature despite the restart"
+    );
     assert_eq!(client.info().await.unwrap().identity, sim.identity());
 }
 
@@ -238,14 +292,26 @@ impl GattLink for DropMidResponse {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_drop_mid_response_is_a_clean_error_and_the_retry_does_not_sign_twice() {
     common::logs();
-    let Some(_mock) = BluezMock::start("drop_mid_response").await else { return };
+    let Some(_mock) = BluezMock::start("drop_mid_response").await else {
+        return;
+    };
     let sim = sim();
     let armed = Arc::new(AtomicBool::new(true));
-    let cfg = PeripheralConfig { adapter: Some(PERIPHERAL_ADAPTER.into()), name: NAME.into(), max_mtu: Some(23), ..Default::default() };
+    let cfg = PeripheralConfig {
+        adapter: Some(PERIPHERAL_ADAPTER.into()),
+        name: NAME.into(),
+        max_mtu: Some(23),
+        ..Default::default()
+    };
     let (s, a) = (sim.clone(), armed.clone());
     let _p = serve_ble_appliance(cfg, move |link| {
         let sim = s.clone();
-        let link = DropMidResponse { inner: link, sim: sim.clone(), armed: a.clone(), sent_after_signing: AtomicU32::new(0) };
+        let link = DropMidResponse {
+            inner: link,
+            sim: sim.clone(),
+            armed: a.clone(),
+            sent_after_signing: AtomicU32::new(0),
+        };
         async move {
             let _ = sim.serve(Box::new(link)).await;
         }
@@ -254,8 +320,11 @@ async fn a_drop_mid_response_is_a_clean_error_and_the_retry_does_not_sign_twice(
     .unwrap();
     let connector = central(Some(23)).await;
     let store = MemorySecretStore::default();
-    let rec = bond(connector.as_ref(), &sim.pin(), &store, "BLE test phone").await.unwrap();
-    let setup = ApplianceClient::new(connector.clone(), rec.clone(), &store, client_cfg(3)).unwrap();
+    let rec = bond(connector.as_ref(), &sim.pin(), &store, "BLE test phone")
+        .await
+        .unwrap();
+    let setup =
+        ApplianceClient::new(connector.clone(), rec.clone(), &store, client_cfg(3)).unwrap();
     let pair_id = pair(&sim, &setup).await;
     setup.disconnect().await;
 
@@ -264,10 +333,18 @@ async fn a_drop_mid_response_is_a_clean_error_and_the_retry_does_not_sign_twice(
     let (cs, req) = evm_tx_request(pair_id, &evm_account(&sim));
     let err = once.sign(&cs, None).await.unwrap_err();
     assert!(
-        matches!(err, ApplianceError::Link(LinkError::Disconnected) | ApplianceError::Link(LinkError::Timeout) | ApplianceError::Timeout),
+        matches!(
+            err,
+            ApplianceError::Link(LinkError::Disconnected)
+                | ApplianceError::Link(LinkError::Timeout)
+                | ApplianceError::Timeout
+        ),
         "{err:?}"
     );
-    assert!(!armed.load(Ordering::SeqCst), "the link was dropped mid-response");
+    assert!(
+        !armed.load(Ordering::SeqCst),
+        "the link was dropped mid-response"
+    );
     assert_eq!(sim.signatures_made(req.request_id), 1);
     once.disconnect().await;
 
@@ -275,6 +352,10 @@ async fn a_drop_mid_response_is_a_clean_error_and_the_retry_does_not_sign_twice(
     let again = ApplianceClient::new(connector, rec, &store, client_cfg(3)).unwrap();
     let sig = again.sign(&cs, None).await.unwrap();
     check_signature(&req, &sig);
-    assert_eq!(sim.signatures_made(req.request_id), 1, "no double signature");
+    assert_eq!(
+        sim.signatures_made(req.request_id),
+        1,
+        "no double signature"
+    );
     assert_eq!(sim.total_signatures(), 1);
 }
