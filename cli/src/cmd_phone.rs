@@ -32,6 +32,12 @@ pub struct PhoneArgs {
     /// The appliance simulator's Unix socket.
     #[arg(long, env = "SUNSTORM_SOCKET")]
     pub socket: Option<PathBuf>,
+    /// The appliance over Bluetooth LE, by address or advertised name (instead of --socket).
+    #[arg(long, env = "SUNSTORM_BLE", conflicts_with = "socket")]
+    pub ble: Option<String>,
+    /// Bluetooth adapter for --ble (BlueZ name, e.g. `hci0`); default: the first one.
+    #[arg(long = "ble-adapter", env = "SUNSTORM_BLE_ADAPTER")]
+    pub ble_adapter: Option<String>,
     /// Bond with the appliance first, with the PIN it shows (when not bonded yet).
     #[arg(long)]
     pub pin: Option<String>,
@@ -150,10 +156,13 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
         .map_err(|e| CliError::rejected("bad_octane_url", e.to_string(), json))?;
     let key = Key32::from_hex(&need(&p.octane_key, "--octane-key")?)
         .ok_or_else(|| CliError::rejected("bad_octane_key", "--octane-key must be 64 hex digits", json))?;
-    let socket = p
-        .socket
-        .clone()
-        .ok_or_else(|| CliError::rejected("missing_flag", "--socket is required", json))?;
+    let connector: Arc<dyn sunstorm_core::ble::transport::Connector> = match (&p.ble, &p.socket) {
+        (Some(target), _) => crate::ble::ble_connector(target, p.ble_adapter.clone(), json).await?,
+        (None, Some(socket)) => Arc::new(SocketConnector::new(socket.clone(), 247)),
+        (None, None) => {
+            return Err(CliError::rejected("missing_flag", "--socket or --ble is required", json))
+        }
+    };
     let home = home(p);
     std::fs::create_dir_all(&home).map_err(|e| CliError::failed("home", e.to_string(), json))?;
     let secrets = FileSecretStore::new(home.join("secrets"))
@@ -170,7 +179,7 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
             }
         }) as sunstorm_core::sunstorm::EventListener
     });
-    let s = Sunstorm::open(cfg, Arc::new(secrets), Arc::new(SocketConnector::new(socket, 247)), listener)
+    let s = Sunstorm::open(cfg, Arc::new(secrets), connector, listener)
         .map_err(|e| failed(json, &e))?;
     if s.bond_record().await.is_none() {
         let Some(pin) = &p.pin else {
