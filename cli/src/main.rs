@@ -6,6 +6,9 @@
 mod ble;
 mod cmd_links;
 mod cmd_phone;
+mod cmd_sim;
+mod cmd_sim_octane;
+mod cmd_sp;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -42,6 +45,12 @@ enum Command {
     /// Bluetooth LE on this computer: find appliances.
     #[command(subcommand)]
     Ble(ble::BleCommand),
+    /// Run a simulator (octane).
+    #[command(subcommand)]
+    Sim(cmd_sim::SimCmd),
+    /// Act as a service provider against octane.
+    #[command(subcommand)]
+    Sp(cmd_sp::SpCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -56,6 +65,8 @@ fn main() -> std::process::ExitCode {
         Command::Pairs(a) => cmd_phone::pairs(a),
         Command::Revoke(a) => cmd_phone::revoke(a),
         Command::Ble(cmd) => ble::run(cmd),
+        Command::Sim(cmd) => cmd_sim::run(cmd),
+        Command::Sp(cmd) => cmd_sp::run(cmd),
     };
     output::finish(result)
 }
