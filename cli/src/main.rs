@@ -4,9 +4,11 @@
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
 mod ble;
+mod cmd_appliance;
 mod cmd_links;
 mod cmd_phone;
 mod cmd_sim;
+mod cmd_sim_appliance;
 mod cmd_sim_octane;
 mod cmd_sp;
 mod output;
@@ -45,12 +47,15 @@ enum Command {
     /// Bluetooth LE on this computer: find appliances.
     #[command(subcommand)]
     Ble(ble::BleCommand),
-    /// Run a simulator (octane).
+    /// Run a simulator as its own process (octane, appliance).
     #[command(subcommand)]
     Sim(cmd_sim::SimCmd),
     /// Act as a service provider against octane.
     #[command(subcommand)]
     Sp(cmd_sp::SpCmd),
+    /// Act as the phone towards an appliance (simulator): bond, info, wallets.
+    #[command(subcommand)]
+    Appliance(cmd_appliance::ApplianceCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,6 +72,7 @@ fn main() -> std::process::ExitCode {
         Command::Ble(cmd) => ble::run(cmd),
         Command::Sim(cmd) => cmd_sim::run(cmd),
         Command::Sp(cmd) => cmd_sp::run(cmd),
+        Command::Appliance(cmd) => cmd_appliance::run(cmd),
     };
     output::finish(result)
 }
