@@ -4,4 +4,3 @@ pub mod link;
 
 pub mod octane;
 pub mod sp;
-pub mod link;
