@@ -5,6 +5,9 @@
 
 mod cmd_links;
 mod cmd_phone;
+mod cmd_sim;
+mod cmd_sim_octane;
+mod cmd_sp;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -38,6 +41,12 @@ enum Command {
     Pairs(cmd_phone::PairsArgs),
     /// Revoke a pair from the phone (the appliance signs the revocation).
     Revoke(cmd_phone::RevokeArgs),
+    /// Run a simulator (octane).
+    #[command(subcommand)]
+    Sim(cmd_sim::SimCmd),
+    /// Act as a service provider against octane.
+    #[command(subcommand)]
+    Sp(cmd_sp::SpCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -51,6 +60,8 @@ fn main() -> std::process::ExitCode {
         Command::Sign(c) => cmd_phone::sign(c),
         Command::Pairs(a) => cmd_phone::pairs(a),
         Command::Revoke(a) => cmd_phone::revoke(a),
+        Command::Sim(cmd) => cmd_sim::run(cmd),
+        Command::Sp(cmd) => cmd_sp::run(cmd),
     };
     output::finish(result)
 }
