@@ -3,11 +3,14 @@
 //! Exit codes: 0 success, 2 input rejected (a bad link, code, return URL…), 1 any other
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
+mod cmd_appliance;
 mod cmd_links;
 mod cmd_phone;
 mod cmd_sim;
 mod cmd_sim_octane;
 mod cmd_sp;
+mod cmd_sim;
+mod cmd_sim_appliance;
 mod output;
 
 use clap::{Parser, Subcommand};
@@ -47,6 +50,12 @@ enum Command {
     /// Act as a service provider against octane.
     #[command(subcommand)]
     Sp(cmd_sp::SpCmd),
+    /// Run a simulator as its own process.
+    #[command(subcommand)]
+    Sim(cmd_sim::SimCmd),
+    /// Act as the phone towards an appliance (simulator): bond, info, wallets.
+    #[command(subcommand)]
+    Appliance(cmd_appliance::ApplianceCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -62,6 +71,8 @@ fn main() -> std::process::ExitCode {
         Command::Revoke(a) => cmd_phone::revoke(a),
         Command::Sim(cmd) => cmd_sim::run(cmd),
         Command::Sp(cmd) => cmd_sp::run(cmd),
+        Command::Sim(cmd) => cmd_sim::run(cmd),
+        Command::Appliance(cmd) => cmd_appliance::run(cmd),
     };
     output::finish(result)
 }
