@@ -9,7 +9,6 @@ mod cmd_phone;
 mod cmd_sim;
 mod cmd_sim_octane;
 mod cmd_sp;
-mod cmd_sim;
 mod cmd_sim_appliance;
 mod output;
 
@@ -44,15 +43,12 @@ enum Command {
     Pairs(cmd_phone::PairsArgs),
     /// Revoke a pair from the phone (the appliance signs the revocation).
     Revoke(cmd_phone::RevokeArgs),
-    /// Run a simulator (octane).
+    /// Run a simulator (octane, appliance).
     #[command(subcommand)]
     Sim(cmd_sim::SimCmd),
     /// Act as a service provider against octane.
     #[command(subcommand)]
     Sp(cmd_sp::SpCmd),
-    /// Run a simulator as its own process.
-    #[command(subcommand)]
-    Sim(cmd_sim::SimCmd),
     /// Act as the phone towards an appliance (simulator): bond, info, wallets.
     #[command(subcommand)]
     Appliance(cmd_appliance::ApplianceCmd),
@@ -71,7 +67,6 @@ fn main() -> std::process::ExitCode {
         Command::Revoke(a) => cmd_phone::revoke(a),
         Command::Sim(cmd) => cmd_sim::run(cmd),
         Command::Sp(cmd) => cmd_sp::run(cmd),
-        Command::Sim(cmd) => cmd_sim::run(cmd),
         Command::Appliance(cmd) => cmd_appliance::run(cmd),
     };
     output::finish(result)
