@@ -21,6 +21,7 @@ impl Drop for Proc {
 }
 
 /// Starts a long-running command and returns it with the first stdout line matching `want`.
+#[allow(clippy::zombie_processes)] // wrapped in `Proc`, which kills and waits on drop
 fn start(args: &[&str], want: impl Fn(&str) -> bool) -> (Proc, Vec<String>) {
     let mut child = Command::new(BIN).args(args).stdout(Stdio::piped()).stderr(Stdio::null()).spawn().unwrap();
     let out = child.stdout.take().unwrap();
