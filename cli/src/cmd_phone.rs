@@ -181,11 +181,20 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
     });
     let s = Sunstorm::open(cfg, Arc::new(secrets), connector, listener)
         .map_err(|e| failed(json, &e))?;
+    let bond_file = home.join("bond.json");
+    if s.bond_record().await.is_none() && p.pin.is_none() && bond_file.exists() {
+        // Bonded earlier with `sunstorm appliance bond` (same home): adopt that record.
+        let rec = std::fs::read(&bond_file)
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .ok_or_else(|| CliError::failed("bad_bond_file", format!("{} is not a bond record", bond_file.display()), json))?;
+        s.adopt_bond(rec).await.map_err(|e| failed(json, &e))?;
+    }
     if s.bond_record().await.is_none() {
         let Some(pin) = &p.pin else {
             return Err(CliError::failed(
                 "not_bonded",
-                "no appliance is bonded with this phone; pass --pin with the PIN the appliance shows",
+                "no appliance is bonded with this phone; run `sunstorm appliance bond` or pass --pin with the PIN the appliance shows",
                 json,
             ));
         };
