@@ -105,3 +105,57 @@ pub fn run(cmd: BleCommand) -> Result<(), CliError> {
         }
     }
 }
+
+/// Where the phone-side commands reach the appliance: its simulator's Unix socket, or a
+/// real (or simulated) BLE peripheral.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ApplianceTarget {
+    /// The appliance simulator's Unix socket.
+    #[arg(long, required_unless_present = "ble")]
+    pub socket: Option<std::path::PathBuf>,
+    /// The appliance over Bluetooth LE, by address or advertised name (instead of --socket).
+    #[arg(long, conflicts_with = "socket")]
+    pub ble: Option<String>,
+    /// Bluetooth adapter for --ble (BlueZ name, e.g. `hci0`); default: the first one.
+    #[arg(long = "ble-adapter", env = "SUNSTORM_BLE_ADAPTER")]
+    pub ble_adapter: Option<String>,
+}
+
+impl ApplianceTarget {
+    /// A connector to the chosen appliance (`phone_mtu` applies to the socket only; over
+    /// BLE the platform negotiates it).
+    pub async fn connector(&self, phone_mtu: u16, json: bool) -> Result<Arc<dyn Connector>, CliError> {
+        match (&self.ble, &self.socket) {
+            (Some(target), _) => ble_connector(target, self.ble_adapter.clone(), json).await,
+            (None, Some(path)) => Ok(Arc::new(sunstorm_sim::link::SocketConnector::new(path, phone_mtu))),
+            (None, None) => Err(CliError::rejected("missing_flag", "--socket or --ble is required", json)),
+        }
+    }
+}
+
+/// Advertises `sim` as a BLE peripheral on `adapter` (BlueZ) and serves every central that
+/// connects, as `sim.serve` does for a socket connection.
+#[cfg(target_os = "linux")]
+pub async fn serve_appliance(
+    sim: sunstorm_sim::appliance::ApplianceSim,
+    adapter: Option<String>,
+    name: String,
+    max_mtu: u16,
+) -> Result<sunstorm_ble::BlePeripheral, CliError> {
+    let cfg = sunstorm_ble::PeripheralConfig {
+        adapter,
+        name,
+        max_mtu: Some(max_mtu),
+        ..sunstorm_ble::PeripheralConfig::default()
+    };
+    sunstorm_ble::serve_ble_appliance(cfg, move |link| {
+        let sim = sim.clone();
+        async move {
+            if let Err(e) = sim.serve(link).await {
+                tracing::info!(error = %e, "BLE connection ended");
+            }
+        }
+    })
+    .await
+    .map_err(|e| link_error(e, false))
+}
