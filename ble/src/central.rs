@@ -503,6 +503,22 @@ impl BtleplugLink {
     }
 }
 
+impl Drop for BtleplugLink {
+    /// A link dropped without `close()` still hangs up, so the next connect starts fresh.
+    fn drop(&mut self) {
+        if self.closed.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let p = self.peripheral.clone();
+            let limit = self.op_timeout;
+            rt.spawn(async move {
+                let _ = bounded(limit, p.disconnect()).await;
+            });
+        }
+    }
+}
+
 #[async_trait]
 impl GattLink for BtleplugLink {
     fn mtu(&self) -> u16 {

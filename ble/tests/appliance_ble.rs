@@ -1,6 +1,7 @@
 //! The appliance protocol end to end over a user-space BlueZ: the phone's `ApplianceClient`
 //! on a btleplug central (hci0) and `ApplianceSim::serve` behind a bluer peripheral (hci1) —
 //! the same code below the GATT seam as the socket mode.
+#![cfg(target_os = "linux")] // BlueZ (the peripheral side and the mock) is Linux-only
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;

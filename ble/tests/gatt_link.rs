@@ -1,5 +1,6 @@
 //! The GATT seam over a user-space BlueZ: btleplug central (hci0) ↔ bluer peripheral (hci1).
 //! Raw PDUs only (an echo peripheral); the appliance protocol runs in `appliance_ble.rs`.
+#![cfg(target_os = "linux")] // BlueZ (the peripheral side and the mock) is Linux-only
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod common;
@@ -159,6 +160,23 @@ async fn absent_bluetooth_is_reported_as_unavailable() {
         matches!(&err, LinkError::Unavailable(m) if m.contains("hci7")),
         "{err:?}"
     );
+    // Bluetooth switched off on the phone's adapter.
+    let session = bluer::Session::new().await.unwrap();
+    session
+        .adapter(CENTRAL_ADAPTER)
+        .unwrap()
+        .set_powered(false)
+        .await
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let err = BtleplugConnector::new(BleTarget::Any, central(None))
+        .await
+        .unwrap_err();
+    assert_eq!(err, LinkError::Unavailable("Bluetooth is off".into()));
+    let err = scan(&central(None), Duration::from_millis(10))
+        .await
+        .unwrap_err();
+    assert_eq!(err, LinkError::Unavailable("Bluetooth is off".into()));
     let err = serve_ble_appliance(
         PeripheralConfig {
             adapter: Some("hci7".into()),

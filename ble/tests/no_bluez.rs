@@ -1,5 +1,6 @@
 //! Without a Bluetooth service every entry point says `Unavailable` (own binary: libdbus
 //! fixes the system bus address once per process).
+#![cfg(target_os = "linux")] // BlueZ (the peripheral side and the mock) is Linux-only
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 use std::time::Duration;

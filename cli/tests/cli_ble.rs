@@ -2,6 +2,7 @@
 //! docs/ble-testing.md): `sunstorm sim appliance --ble hci1` advertises, `sunstorm ble scan`
 //! finds it, and the phone-side commands reach it with `--ble <NAME>` on hci0 — bond, info,
 //! wallets, then pair with the octane simulator and sign an EVM transaction.
+#![cfg(target_os = "linux")] // BlueZ (the peripheral side and the mock) is Linux-only
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 #[path = "../../ble/tests/common/mod.rs"]
