@@ -20,7 +20,7 @@ export PATH="$HOME/.local/bin:$PATH"
 
 start=$(date +%s)
 # One scenario at a time: each takes its own bus, and the bus address is process-wide.
-cargo test -p sunstorm-ble --tests -- --test-threads=1 "$@"
+cargo test --locked -p sunstorm-ble --tests -- --test-threads=1 "$@"
 # The CLI across processes over BLE (sim appliance --ble, ble scan, --ble on the phone side).
-cargo test -p sunstorm-cli --test cli_ble -- --test-threads=1 "$@"
+cargo test --locked -p sunstorm-cli --test cli_ble -- --test-threads=1 "$@"
 echo "test-ble: BLE tests passed in $(( $(date +%s) - start ))s" >&2
