@@ -6,6 +6,8 @@
 mod cmd_appliance;
 mod cmd_links;
 mod cmd_sim;
+mod cmd_sim_octane;
+mod cmd_sp;
 mod cmd_sim_appliance;
 mod output;
 
@@ -30,6 +32,9 @@ enum Command {
     ReturnUrl(cmd_links::ReturnUrlArgs),
     /// Normalise a typed validation code: exit 0 with six digits, 2 with the reason.
     Code(cmd_links::CodeArgs),
+    /// Act as a service provider against octane.
+    #[command(subcommand)]
+    Sp(cmd_sp::SpCmd),
     /// Run a simulator as its own process.
     #[command(subcommand)]
     Sim(cmd_sim::SimCmd),
@@ -46,6 +51,7 @@ fn main() -> std::process::ExitCode {
         Command::ReturnUrl(a) => cmd_links::return_url(a),
         Command::Code(a) => cmd_links::code(a),
         Command::Sim(cmd) => cmd_sim::run(cmd),
+        Command::Sp(cmd) => cmd_sp::run(cmd),
         Command::Appliance(cmd) => cmd_appliance::run(cmd),
     };
     output::finish(result)

@@ -272,3 +272,14 @@ fn a_gap_is_failed_as_lost_after_the_grace_not_the_full_timeout() {
     r.expire(t0 + GAP_GRACE);
     assert_eq!(r.pop(), Some(Err(FramingError::LostFragment)));
 }
+
+#[test]
+fn huge_timeout_means_never_not_a_panic() {
+    let mut r = Reassembler::new(MAX_MESSAGE_LEN, Duration::MAX);
+    let pdus = segment(&msg(100), 0, 20).unwrap();
+    r.push(&pdus[0], Instant::now());
+    assert!(r.in_progress());
+    assert_eq!(r.deadline(), None);
+    r.expire(Instant::now());
+    assert!(r.pop().is_none());
+}

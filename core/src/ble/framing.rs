@@ -208,7 +208,7 @@ enum State {
     /// A continuation skipped `missing`; the next fragment tells lost from reordered.
     Gap { id: u8, missing: u8, ahead: u8, started: Instant, gap_at: Instant },
     /// A continuation arrived with no message in progress: its start was lost or is late.
-    Orphan { started: Instant },
+    Orphan { seen: Instant },
     /// A message failed; its remaining continuations are dropped until the next start.
     Discarding { last_id: Option<u8> },
 }
@@ -273,9 +273,16 @@ impl Reassembler {
     /// When the message in progress times out, if one is in progress.
     pub fn deadline(&self) -> Option<Instant> {
         match &self.state {
-            State::Assembling(p) => Some(p.started + self.timeout),
-            State::Gap { started, gap_at, .. } => Some((*started + self.timeout).min(*gap_at + GAP_GRACE)),
-            State::Orphan { started } => Some(*started + self.timeout),
+            // checked_add: a huge configured timeout means "never", not a panic.
+            State::Assembling(p) => p.started.checked_add(self.timeout),
+            State::Gap { started, gap_at, .. } => {
+                let grace = gap_at.checked_add(GAP_GRACE);
+                match (started.checked_add(self.timeout), grace) {
+                    (Some(a), Some(b)) => Some(a.min(b)),
+                    (a, b) => a.or(b),
+                }
+            }
+            State::Orphan { seen } => seen.checked_add(GAP_GRACE.min(self.timeout)),
             _ => None,
         }
     }
@@ -380,7 +387,7 @@ impl Reassembler {
                 if dup {
                     self.duplicates_dropped += 1;
                 } else {
-                    self.state = State::Orphan { started: now };
+                    self.state = State::Orphan { seen: now };
                 }
             }
             State::Orphan { .. } => self.fail(FramingError::LostFragment),
@@ -509,7 +516,10 @@ impl FramedLink {
     /// next call (until its own reassembly timeout). Errors of a failed message are
     /// returned once; the next call receives the next message.
     pub async fn recv_message(&self, timeout: Duration) -> Result<Vec<u8>, FramingError> {
-        let until = Instant::now() + timeout;
+        // A timeout too large to represent waits a day per round instead.
+        let until = Instant::now()
+            .checked_add(timeout)
+            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         let mut rx = self.rx.lock().await;
         loop {
             if let Some(item) = rx.pop() {
