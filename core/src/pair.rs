@@ -398,13 +398,15 @@ impl PairEngine {
         self.store.flow(flow_id)?.ok_or(PairError::UnknownFlow)
     }
 
-    fn details(flow: &FlowRecord) -> Result<PairSessionDetails, PairError> {
+    fn details(&self, flow: &FlowRecord) -> Result<PairSessionDetails, PairError> {
         let env = flow.session.as_ref().ok_or(PairError::WrongState {
             action: "continue",
             state: "link_opened",
         })?;
-        // Verified against the pinned key when loaded; re-read from our own store.
-        env.peek().map_err(|e| PairError::BadSession(e.to_string()))
+        // Verified when loaded; verified again when read back, so an edited database
+        // cannot change what the user is shown or what the appliance is asked.
+        env.open(Domain::OctaneSession, self.octane.config().octane_key.as_bytes())
+            .map_err(|_| PairError::Octane(OctaneError::BadSignature("the stored pair session".into())))
     }
 
     fn code(&self, flow_id: Uuid) -> Result<Option<ValidationCode>, PairError> {
@@ -451,7 +453,7 @@ impl PairEngine {
 
     fn state_of(&self, flow: &FlowRecord) -> Result<PairState, PairError> {
         let flow_id = flow.flow_id;
-        let card = || -> Result<SessionCard, PairError> { Ok(SessionCard::from_details(&Self::details(flow)?)) };
+        let card = || -> Result<SessionCard, PairError> { Ok(SessionCard::from_details(&self.details(flow)?)) };
         Ok(match flow.stage {
             FlowStage::LinkOpened => PairState::LinkOpened { flow_id, session_id: flow.session_id.clone() },
             FlowStage::SessionLoaded => {
@@ -620,7 +622,7 @@ impl PairEngine {
         appliance: &dyn ApplianceApi,
     ) -> Result<ApprovalList, PairError> {
         let flow = self.load(flow_id)?;
-        let d = Self::details(&flow)?;
+        let d = self.details(&flow)?;
         let available = appliance.wallets(&d.requested_chains).await?;
         Ok(approval_list(&d.requested_chains, &available, &flow.bindings))
     }
@@ -639,7 +641,7 @@ impl PairEngine {
             return Err(PairError::WrongState { action: "choose wallets", state: self.state_of(&flow)?.name() });
         }
         self.check_expiry(&mut flow)?;
-        let d = Self::details(&flow)?;
+        let d = self.details(&flow)?;
         let available = appliance.wallets(&d.requested_chains).await?;
         let bindings = validate_selection(&d.requested_chains, &available, selected)?;
         flow.bindings = bindings;
@@ -661,7 +663,7 @@ impl PairEngine {
         if !matches!(flow.stage, FlowStage::WalletsChosen | FlowStage::WaitingForAppliance) {
             return Err(PairError::WrongState { action: "approve", state: self.state_of(&flow)?.name() });
         }
-        let d = Self::details(&flow)?;
+        let d = self.details(&flow)?;
         let identity = flow.appliance_identity.ok_or(PairError::NotBonded)?;
         if flow.attestation.is_none() {
             self.check_expiry(&mut flow)?;
@@ -798,7 +800,7 @@ impl PairEngine {
             let r = match flow.stage {
                 FlowStage::LinkOpened => self.load_session(&mut flow).await,
                 FlowStage::WaitingForAppliance if flow.attestation.is_some() => {
-                    let d = Self::details(&flow);
+                    let d = self.details(&flow);
                     let id = flow.appliance_identity.ok_or(PairError::NotBonded);
                     match (d, id) {
                         (Ok(d), Ok(id)) => self.deliver(&mut flow, &d, &id).await,

@@ -59,8 +59,8 @@ async fn two_device_pair_end_to_end_and_the_sp_checks_the_attestation() {
     let sp_key = w.demo.profile.public_key;
     let expected = ExpectedPair {
         session_id: &s.session_id,
-        validation_code: &s.validation_code,
-        sp_public_key: &sp_key,
+        validation_code: Some(&s.validation_code),
+        sp_public_key: Some(&sp_key),
     };
     let att = verify_pair_result(&result, &expected).unwrap().unwrap();
     assert_eq!(att.pair_id, pair_id);
@@ -375,17 +375,17 @@ async fn altering_any_bound_field_breaks_the_sps_attestation_check() {
     w.phone.approve_pair(flow).await.unwrap();
     let result = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
     let sp_key = w.demo.profile.public_key;
-    let good = ExpectedPair { session_id: &s.session_id, validation_code: &s.validation_code, sp_public_key: &sp_key };
+    let good = ExpectedPair { session_id: &s.session_id, validation_code: Some(&s.validation_code), sp_public_key: Some(&sp_key) };
     assert!(verify_pair_result(&result, &good).unwrap().is_some());
 
     let other_session = format!("{}x", s.session_id);
     let e = verify_pair_result(&result, &ExpectedPair { session_id: &other_session, ..good.clone() });
     assert_eq!(e.unwrap_err(), SpCheckError::Mismatch("session_id"));
     let other_code = if s.validation_code == "999999" { "999998" } else { "999999" };
-    let e = verify_pair_result(&result, &ExpectedPair { validation_code: other_code, ..good.clone() });
+    let e = verify_pair_result(&result, &ExpectedPair { validation_code: Some(other_code), ..good.clone() });
     assert_eq!(e.unwrap_err(), SpCheckError::Mismatch("validation_code"));
     let other_key = Key32([1; 32]);
-    let e = verify_pair_result(&result, &ExpectedPair { sp_public_key: &other_key, ..good.clone() });
+    let e = verify_pair_result(&result, &ExpectedPair { sp_public_key: Some(&other_key), ..good.clone() });
     assert_eq!(e.unwrap_err(), SpCheckError::Mismatch("sp_public_key"));
 
     let PairResult::Paired { pair_id, bindings, attestation, appliance_identity } = result else { panic!() };
@@ -403,4 +403,108 @@ async fn altering_any_bound_field_breaks_the_sps_attestation_check() {
         assert!(verify_pair_result(&mk(pair_id, bindings.clone(), a, appliance_identity), &good).is_err(), "byte {i}");
     }
     let _ = PIN;
+}
+
+#[tokio::test]
+async fn the_listener_sees_every_state_and_the_appliance_progress() {
+    use std::sync::{Arc, Mutex};
+    use sunstorm_core::appliance::ApplianceProgress;
+    use sunstorm_core::sunstorm::Event;
+    let w = World::new(UserScript::Delay(1500)).await;
+    let seen: Arc<Mutex<Vec<String>>> = Arc::default();
+    let sink = seen.clone();
+    let phone = w.reopen_listening(Arc::new(move |e: &Event| {
+        let name = match e {
+            Event::PairState(s) => s.name().to_string(),
+            Event::Progress { progress: ApplianceProgress::WaitingForUser, .. } => "progress:waiting_for_user".into(),
+            Event::Progress { .. } => "progress".into(),
+        };
+        sink.lock().unwrap().push(name);
+    }));
+    let s = w.session(&chains(), Some(&format!("{DEMO_SP_ORIGIN}/back"))).await;
+    let flow = phone.open_link(&s.link_with_code).await.unwrap().flow_id();
+    phone.submit_code(flow, None).await.unwrap();
+    let wallets = phone.appliance_wallets(&chains()).await.unwrap();
+    phone.choose_wallets(flow, &wallets).await.unwrap();
+    phone.approve_pair(flow).await.unwrap();
+    let seen = seen.lock().unwrap().clone();
+    let states: Vec<&str> = seen.iter().map(String::as_str).filter(|n| !n.starts_with("progress")).collect();
+    assert_eq!(
+        states,
+        ["link_opened", "session_loaded", "code_prefilled", "code_verified", "wallets_chosen",
+         "waiting_for_appliance", "waiting_for_appliance", "paired"]
+    );
+    assert!(seen.iter().any(|n| n == "progress:waiting_for_user"), "{seen:?}");
+}
+
+/// A fake octane: GETs answer `get`, POSTs answer 500; counts both.
+async fn counting_octane(get: (u16, Vec<u8>)) -> (String, std::sync::Arc<[std::sync::atomic::AtomicUsize; 2]>) {
+    use axum::response::IntoResponse;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let counts: std::sync::Arc<[AtomicUsize; 2]> = std::sync::Arc::new([AtomicUsize::new(0), AtomicUsize::new(0)]);
+    let c = counts.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let app = axum::Router::new().fallback(move |method: axum::http::Method| {
+        let c = c.clone();
+        let get = get.clone();
+        async move {
+            let json = [(axum::http::header::CONTENT_TYPE, "application/json")];
+            if method == axum::http::Method::GET {
+                c[0].fetch_add(1, Ordering::SeqCst);
+                (axum::http::StatusCode::from_u16(get.0).unwrap(), json, get.1).into_response()
+            } else {
+                c[1].fetch_add(1, Ordering::SeqCst);
+                (axum::http::StatusCode::INTERNAL_SERVER_ERROR, json, b"{}".to_vec()).into_response()
+            }
+        }
+    });
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    (format!("http://{addr}"), counts)
+}
+
+#[tokio::test]
+async fn only_idempotent_calls_are_retried_and_the_code_is_never_resent() {
+    use std::sync::atomic::Ordering;
+    let w = World::new(UserScript::Approve).await;
+    let link = format!("https://sigilvault.xyz/pair?session={}", "S".repeat(22));
+
+    // GET (idempotent): tried max_attempts times, then reported.
+    let (url, counts) = counting_octane((503, b"{}".to_vec())).await;
+    let phone = w.reopen(|c| {
+        c.octane_url = url::Url::parse(&url).unwrap();
+        c.octane_max_attempts = 3;
+    });
+    let e = pair_err(phone.open_link(&link).await);
+    assert!(matches!(e, PairError::Octane(OctaneError::ServerError { status: 503 })), "{e:?}");
+    assert_eq!(counts[0].load(Ordering::SeqCst), 3);
+
+    // POST of the code (every attempt counts on octane): sent exactly once.
+    let key = ed25519_dalek::SigningKey::from_bytes(&[0x56; 32]);
+    let details = PairSessionDetails {
+        v: STATEMENT_VERSION,
+        session_id: "S".repeat(22),
+        sp: w.demo.profile.clone(),
+        sp_user_ref: "alice".into(),
+        requested_chains: chains(),
+        return_url: None,
+        created_at: flows_common::now(),
+        expires_at: flows_common::now() + 300,
+    };
+    let env = SignedEnvelope::seal(Domain::OctaneSession, &key, &details).unwrap();
+    let body = serde_json::to_vec(&AppSessionResponse { details: env, status: SessionStatus::Open, attempts_left: 5 }).unwrap();
+    let (url, counts) = counting_octane((200, body)).await;
+    let phone = w.reopen(|c| {
+        c.octane_url = url::Url::parse(&url).unwrap();
+        c.octane_key = Key32(key.verifying_key().to_bytes());
+        c.octane_max_attempts = 3;
+    });
+    let flow = phone.open_link(&link).await.unwrap().flow_id();
+    let e = pair_err(phone.submit_code(flow, Some("123456")).await);
+    assert!(matches!(e, PairError::Octane(OctaneError::ServerError { .. })), "{e:?}");
+    assert_eq!(counts[1].load(Ordering::SeqCst), 1);
+    // The flow is still there to retry.
+    assert_eq!(phone.pair_state(flow).await.unwrap().name(), "code_needed");
 }

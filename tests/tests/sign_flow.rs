@@ -435,6 +435,8 @@ async fn revoked_pairs_answer_403_from_either_side() {
     assert!(matches!(e, SpClientError::Api { status: 403, code: ErrorCode::PairRevoked, .. }), "{e:?}");
     assert_eq!(w.phone.sync().await.unwrap(), vec![pair_a]);
     assert_eq!(w.phone.list_pairs().unwrap()[0].status, PairStatus::Revoked);
+    assert!(w.appliance.pairs().iter().all(|p| p.pair_id != pair_a), "the appliance still holds it");
+    assert!(w.phone.sync().await.unwrap().is_empty());
     // Even a forged request for it is refused by the core.
     let e = sign_err(w.phone.receive_sign_request(&forge(&w, &req)).await);
     assert!(matches!(e, SignError::PairRevoked), "{e:?}");
@@ -444,6 +446,7 @@ async fn revoked_pairs_answer_403_from_either_side() {
     w.phone.revoke(pair_b).await.unwrap();
     let p = w.phone.list_pairs().unwrap().into_iter().find(|p| p.pair_id == pair_b).unwrap();
     assert_eq!(p.status, PairStatus::Revoked);
+    assert!(w.appliance.pairs().is_empty());
     let req = request(pair_b, &acct, PayloadKind::Eip191Message, b"y".to_vec());
     let e = w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap_err();
     assert!(matches!(e, SpClientError::Api { status: 403, code: ErrorCode::PairRevoked, .. }), "{e:?}");

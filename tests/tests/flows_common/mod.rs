@@ -61,7 +61,7 @@ impl World {
         })
         .await
         .unwrap();
-        let demo = octane.demo_sp.clone().unwrap();
+        let demo = octane.demo_sp.clone();
         let sp = SpClient::new(&octane.url, &demo.api_key).unwrap();
         let appliance = ApplianceSim::new(ApplianceSimConfig {
             seed: vec![0x42; 32],
@@ -90,6 +90,18 @@ impl World {
     /// A second `Sunstorm` object on the same DB and secrets (an app restart).
     pub fn reopen(&self, tweak: impl FnOnce(&mut SunstormConfig)) -> Sunstorm {
         open_phone(&self.octane, &self.secrets, &self.connector, &self.dir, &self.phone_clock, tweak)
+    }
+
+    /// Like [`World::reopen`], with an event listener.
+    pub fn reopen_listening(&self, listener: sunstorm_core::sunstorm::EventListener) -> Sunstorm {
+        Sunstorm::open_with_clock(
+            self.config(),
+            self.secrets.clone(),
+            self.connector.clone(),
+            Some(listener),
+            self.phone_clock.clone() as Arc<dyn Clock>,
+        )
+        .unwrap()
     }
 
     /// Creates a pair session as the demo SP.
