@@ -331,7 +331,7 @@ impl BtleplugConnector {
             _ => ScanFilter::default(),
         };
         bounded(op, self.adapter.start_scan(filter)).await?;
-        let deadline = tokio::time::Instant::now() + self.cfg.scan_timeout;
+        let deadline = deadline_after(self.cfg.scan_timeout);
         let result = async {
             // Devices the OS already knows (seen by an earlier scan) first.
             for p in bounded(op, self.adapter.peripherals()).await? {
@@ -547,7 +547,7 @@ impl GattLink for BtleplugLink {
     async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
         let mut stream = self.notifications.lock().await;
         let mut down = self.down.clone();
-        let deadline = tokio::time::Instant::now() + timeout;
+        let deadline = deadline_after(timeout);
         loop {
             if self.closed.load(Ordering::SeqCst) {
                 return Err(LinkError::Disconnected);
@@ -579,6 +579,14 @@ impl GattLink for BtleplugLink {
     }
 }
 
+/// `now + d`, saturating (a huge timeout means "wait for ever", never a panic).
+fn deadline_after(d: Duration) -> tokio::time::Instant {
+    let now = tokio::time::Instant::now();
+    now.checked_add(d)
+        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
 /// Resolves once the link is marked down (or its sender is gone).
 async fn wait_down(down: &mut watch::Receiver<bool>) {
     let _ = down.wait_for(|d| *d).await;
@@ -587,6 +595,17 @@ async fn wait_down(down: &mut watch::Receiver<bool>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn huge_timeouts_do_not_overflow() {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            assert!(deadline_after(Duration::MAX) > tokio::time::Instant::now());
+        });
+    }
 
     #[test]
     fn target_parses_addresses_names_and_any() {
