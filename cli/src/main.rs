@@ -3,8 +3,10 @@
 //! Exit codes: 0 success, 2 input rejected (a bad link, code, return URL…), 1 any other
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
+mod cmd_demo;
 mod cmd_links;
 mod output;
+mod qr;
 
 use clap::{Parser, Subcommand};
 
@@ -21,6 +23,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The whole story on embedded simulators: bond, pair, sign (three verified signatures), revoke.
+    Demo(cmd_demo::DemoArgs),
     /// Check a pair link as the phone would: exit 0 with the intent, 2 with the reason.
     Link(cmd_links::LinkArgs),
     /// May this return URL be opened after approval? Exit 0 if so, 2 with the reason.
@@ -33,6 +37,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     output::init_logging(&cli.log);
     let result: Result<(), output::CliError> = match cli.command {
+        Command::Demo(a) => cmd_demo::demo(a),
         Command::Link(a) => cmd_links::link(a),
         Command::ReturnUrl(a) => cmd_links::return_url(a),
         Command::Code(a) => cmd_links::code(a),

@@ -3,3 +3,4 @@
 pub mod octane;
 pub mod sp;
 pub mod link;
+pub mod samples;
