@@ -216,21 +216,18 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     // ---- the world: octane, the appliance, the SP, the phone ----
     let octane = OctaneSim::start(OctaneSimConfig::default()).await.map_err(|e| failed("octane_sim", e))?;
     let octane_key = octane.octane_public_key;
-    let demo_sp = octane.demo_sp.clone().ok_or_else(|| failed("octane_sim", "no demo SP"))?;
+    let demo_sp = octane.demo_sp.clone();
     let sp = SpClient::new(&octane.url, &demo_sp.api_key).map_err(|e| failed("sp_client", e))?;
 
     let user = if args.interactive { UserScript::Prompt } else { UserScript::Delay(400) };
-    let appliance = Arc::new(
-        ApplianceSim::new(ApplianceSimConfig {
-            seed: [0x5u8; 32],
-            pin: None,
-            user,
-            octane_key,
-            state_dir: None,
-            name: "Sigil demo appliance".into(),
-        })
-        .map_err(|e| failed("appliance_sim", e))?,
-    );
+    let appliance = ApplianceSim::new(ApplianceSimConfig {
+        seed: vec![0x5u8; 32],
+        user,
+        octane_key,
+        name: "Sigil demo appliance".into(),
+        ..ApplianceSimConfig::default()
+    })
+    .map_err(|e| failed("appliance_sim", e))?;
     let link_cfg = SimLinkConfig {
         mtu: args.mtu,
         latency: Duration::from_millis(args.latency_ms),
@@ -240,15 +237,7 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
         ..SimLinkConfig::default()
     };
     let (connector, acceptor) = SimConnector::new(link_cfg);
-    {
-        let appliance = appliance.clone();
-        tokio::spawn(async move {
-            while let Ok(link) = acceptor.accept().await {
-                let appliance = appliance.clone();
-                tokio::spawn(async move { appliance.serve(link).await });
-            }
-        });
-    }
+    let _serving = appliance.spawn_acceptor(acceptor);
 
     let mut cfg = SunstormConfig::new(
         url::Url::parse(&octane.url).map_err(|e| failed("octane_url", e))?,
@@ -374,8 +363,8 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     let result = sp.await_pair(&two.session_id, Duration::from_secs(10)).await.map_err(|e| failed("await_pair", e))?;
     let expected = ExpectedPair {
         session_id: &two.session_id,
-        validation_code: &two.validation_code,
-        sp_public_key: &demo_sp.profile.public_key,
+        validation_code: Some(&two.validation_code),
+        sp_public_key: Some(&demo_sp.profile.public_key),
     };
     let attested = verify_pair_result(&result, &expected);
     story.check(

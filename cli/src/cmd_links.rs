@@ -54,7 +54,9 @@ pub fn link(args: LinkArgs) -> Result<(), CliError> {
     let config = if args.hosts.is_empty() {
         LinkConfig::default()
     } else {
-        LinkConfig { accepted_hosts: args.hosts }
+        LinkConfig {
+            accepted_hosts: args.hosts,
+        }
     };
     let intent = parse_link(&args.url, &config)
         .map_err(|e| CliError::rejected(e.code(), e.to_string(), args.json))?;
@@ -65,7 +67,14 @@ pub fn link(args: LinkArgs) -> Result<(), CliError> {
         }));
     } else {
         println!("session: {}", intent.session_id);
-        println!("code: {}", if intent.code.is_some() { "present" } else { "absent" });
+        println!(
+            "code: {}",
+            if intent.code.is_some() {
+                "present"
+            } else {
+                "absent"
+            }
+        );
     }
     Ok(())
 }

@@ -5,6 +5,9 @@
 
 mod cmd_demo;
 mod cmd_links;
+mod cmd_sim;
+mod cmd_sim_octane;
+mod cmd_sp;
 mod output;
 mod qr;
 
@@ -31,6 +34,12 @@ enum Command {
     ReturnUrl(cmd_links::ReturnUrlArgs),
     /// Normalise a typed validation code: exit 0 with six digits, 2 with the reason.
     Code(cmd_links::CodeArgs),
+    /// Run a simulator (octane).
+    #[command(subcommand)]
+    Sim(cmd_sim::SimCmd),
+    /// Act as a service provider against octane.
+    #[command(subcommand)]
+    Sp(cmd_sp::SpCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -41,6 +50,8 @@ fn main() -> std::process::ExitCode {
         Command::Link(a) => cmd_links::link(a),
         Command::ReturnUrl(a) => cmd_links::return_url(a),
         Command::Code(a) => cmd_links::code(a),
+        Command::Sim(cmd) => cmd_sim::run(cmd),
+        Command::Sp(cmd) => cmd_sp::run(cmd),
     };
     output::finish(result)
 }

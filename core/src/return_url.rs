@@ -140,7 +140,11 @@ fn check_inner(text: &str, allowed_origins: &[String]) -> Result<Url, ReturnUrlE
     match url.scheme() {
         "https" => {}
         "http" => return Err(ReturnUrlError::NotHttps),
-        other => return Err(ReturnUrlError::UnsupportedScheme { scheme: truncate(other, 32) }),
+        other => {
+            return Err(ReturnUrlError::UnsupportedScheme {
+                scheme: truncate(other, 32),
+            })
+        }
     }
     if url.as_str() != text {
         return Err(ReturnUrlError::NotCanonical);
@@ -158,8 +162,10 @@ fn check_inner(text: &str, allowed_origins: &[String]) -> Result<Url, ReturnUrlE
         return Err(ReturnUrlError::Fragment);
     }
     let origin = url.origin().ascii_serialization();
-    if !allowed_origins.iter().any(|o| *o == origin) {
-        return Err(ReturnUrlError::OriginNotAllowed { origin: truncate(&origin, 300) });
+    if !allowed_origins.contains(&origin) {
+        return Err(ReturnUrlError::OriginNotAllowed {
+            origin: truncate(&origin, 300),
+        });
     }
     Ok(url)
 }

@@ -88,7 +88,11 @@ fn canonical(account: &AccountId) -> Option<AccountId> {
 
 fn dedup_chains(requested: &[ChainId]) -> Vec<ChainId> {
     let mut seen = BTreeSet::new();
-    requested.iter().filter(|c| seen.insert((*c).clone())).cloned().collect()
+    requested
+        .iter()
+        .filter(|c| seen.insert((*c).clone()))
+        .cloned()
+        .collect()
 }
 
 /// Builds the approval list. `preselected` wallets on requested chains start `Selected`
@@ -101,22 +105,35 @@ pub fn approval_list(
     let requested = dedup_chains(requested);
     let pre: BTreeSet<AccountId> = preselected.iter().filter_map(canonical).collect();
     let mut seen = BTreeSet::new();
-    let wallets: Vec<AccountId> =
-        available.iter().filter_map(canonical).filter(|a| seen.insert(a.clone())).collect();
+    let wallets: Vec<AccountId> = available
+        .iter()
+        .filter_map(canonical)
+        .filter(|a| seen.insert(a.clone()))
+        .collect();
     let mut rows = Vec::with_capacity(wallets.len());
     for chain in &requested {
         for account in wallets.iter().filter(|a| &a.chain == chain) {
-            let state =
-                if pre.contains(account) { RowState::Selected } else { RowState::Selectable };
+            let state = if pre.contains(account) {
+                RowState::Selected
+            } else {
+                RowState::Selectable
+            };
             rows.push(row(account, state));
         }
     }
     for account in wallets.iter().filter(|a| !requested.contains(&a.chain)) {
         rows.push(row(account, RowState::NotRequested));
     }
-    let chains_without_wallet =
-        requested.iter().filter(|c| !wallets.iter().any(|a| &a.chain == *c)).cloned().collect();
-    ApprovalList { requested, rows, chains_without_wallet }
+    let chains_without_wallet = requested
+        .iter()
+        .filter(|c| !wallets.iter().any(|a| &a.chain == *c))
+        .cloned()
+        .collect();
+    ApprovalList {
+        requested,
+        rows,
+        chains_without_wallet,
+    }
 }
 
 fn row(account: &AccountId, state: RowState) -> WalletRow {
@@ -133,7 +150,9 @@ impl ApprovalList {
     /// Flips the selection of a bindable wallet; returns false when the account is not a
     /// selectable row.
     pub fn toggle(&mut self, account: &AccountId) -> bool {
-        let Some(account) = canonical(account) else { return false };
+        let Some(account) = canonical(account) else {
+            return false;
+        };
         match self.rows.iter_mut().find(|r| r.account == account) {
             Some(r) if r.state == RowState::Selectable => {
                 r.state = RowState::Selected;
@@ -188,8 +207,8 @@ pub fn validate_selection(
     let on_appliance: BTreeSet<AccountId> = available.iter().filter_map(canonical).collect();
     let mut out = BTreeSet::new();
     for account in selected {
-        let account =
-            canonical(account).ok_or_else(|| SelectionError::InvalidAccount(account.to_string()))?;
+        let account = canonical(account)
+            .ok_or_else(|| SelectionError::InvalidAccount(account.to_string()))?;
         if !requested.contains(&account.chain) {
             return Err(SelectionError::ChainNotRequested(account));
         }
@@ -222,10 +241,22 @@ mod tests {
     #[test]
     fn list_orders_requested_first_and_flags_missing_chains() {
         let wallets = vec![sol(1), evm(1, 0xaa), evm(137, 0xbb), evm(1, 0xcc)];
-        let req = vec![ChainId::Evm(1), ChainId::Evm(8453), ChainId::Evm(1), solana()];
+        let req = vec![
+            ChainId::Evm(1),
+            ChainId::Evm(8453),
+            ChainId::Evm(1),
+            solana(),
+        ];
         let list = approval_list(&req, &wallets, &[evm(1, 0xcc)]);
-        assert_eq!(list.requested, vec![ChainId::Evm(1), ChainId::Evm(8453), solana()]);
-        let states: Vec<_> = list.rows.iter().map(|r| (r.account.clone(), r.state)).collect();
+        assert_eq!(
+            list.requested,
+            vec![ChainId::Evm(1), ChainId::Evm(8453), solana()]
+        );
+        let states: Vec<_> = list
+            .rows
+            .iter()
+            .map(|r| (r.account.clone(), r.state))
+            .collect();
         assert_eq!(
             states,
             vec![
@@ -269,8 +300,14 @@ mod tests {
     fn validation_rejections() {
         let wallets = vec![evm(1, 1), evm(1, 2), evm(137, 3), sol(4)];
         let req = vec![ChainId::Evm(1), solana()];
-        assert_eq!(validate_selection(&[], &wallets, &[evm(1, 1)]), Err(SelectionError::NoChainsRequested));
-        assert_eq!(validate_selection(&req, &wallets, &[]), Err(SelectionError::NothingSelected));
+        assert_eq!(
+            validate_selection(&[], &wallets, &[evm(1, 1)]),
+            Err(SelectionError::NoChainsRequested)
+        );
+        assert_eq!(
+            validate_selection(&req, &wallets, &[]),
+            Err(SelectionError::NothingSelected)
+        );
         assert_eq!(
             validate_selection(&req, &wallets, &[evm(1, 1), evm(1, 1)]),
             Err(SelectionError::Duplicate(evm(1, 1)))
@@ -288,9 +325,14 @@ mod tests {
             validate_selection(&[ChainId::Evm(10)], &wallets, &[evm(10, 1)]),
             Err(SelectionError::NotOnAppliance(evm(10, 1)))
         );
-        let bad = AccountId { chain: ChainId::Evm(1), address: "0xnothex".into() };
+        let bad = AccountId {
+            chain: ChainId::Evm(1),
+            address: "0xnothex".into(),
+        };
         assert_eq!(
-            validate_selection(&req, &wallets, &[bad]).unwrap_err().code(),
+            validate_selection(&req, &wallets, &[bad])
+                .unwrap_err()
+                .code(),
             "invalid_account"
         );
     }
@@ -301,12 +343,38 @@ mod tests {
         let req = vec![solana(), ChainId::Evm(1)];
         // A lower-case address given by a UI is canonicalised to EIP-55 and deduplicated
         // against its checksummed form.
-        let lower = AccountId { chain: ChainId::Evm(1), address: evm(1, 0xab).address.to_lowercase() };
-        let out = validate_selection(&req, &wallets, &[sol(4), lower.clone(), evm(1, 0x01)]).unwrap();
+        let lower = AccountId {
+            chain: ChainId::Evm(1),
+            address: evm(1, 0xab).address.to_lowercase(),
+        };
+        let out =
+            validate_selection(&req, &wallets, &[sol(4), lower.clone(), evm(1, 0x01)]).unwrap();
         assert_eq!(out, vec![evm(1, 0x01), evm(1, 0xab), sol(4)]);
         assert_eq!(
             validate_selection(&req, &wallets, &[lower, evm(1, 0xab)]),
             Err(SelectionError::Duplicate(evm(1, 0xab)))
         );
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn valid_selection_is_sorted_unique_subset(
+            picks in proptest::collection::vec((0usize..6, proptest::bool::ANY), 0..8)
+        ) {
+            let wallets: Vec<AccountId> =
+                (0u8..6).map(|i| if i % 3 == 2 { sol(i) } else { evm(1 + u64::from(i % 2) * 136, i) }).collect();
+            let req = vec![ChainId::Evm(1), solana()];
+            let selected: Vec<AccountId> =
+                picks.iter().filter(|(_, keep)| *keep).map(|(i, _)| wallets[*i].clone()).collect();
+            match validate_selection(&req, &wallets, &selected) {
+                Ok(out) => {
+                    proptest::prop_assert!(!out.is_empty());
+                    proptest::prop_assert!(out.windows(2).all(|w| w[0] < w[1]));
+                    proptest::prop_assert!(out.iter().all(|a| wallets.contains(a) && req.contains(&a.chain)));
+                    proptest::prop_assert_eq!(out.len(), selected.len());
+                }
+                Err(e) => proptest::prop_assert!(!e.code().is_empty()),
+            }
+        }
     }
 }

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Every test of Sunstorm core, on a fresh machine with nothing installed by hand:
+#   1. Rust: unit, property, CLI, cross-process and end-to-end tests (incl. the demo's JSON)
+#   2. clippy with -D warnings
+#   3. the generated Kotlin (JVM, Maven) and Python bindings against the simulators
+#   4. real BLE stacks: btleplug <-> bluer over a user-space BlueZ mock (bluezoo)
+#   5. the mobile library's size budget
+# Each stage installs what it needs (apt-get / pip / Maven Central) and fails loudly.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export CARGO_TERM_COLOR=never
+export RUST_BACKTRACE=1
+
+t_all=$SECONDS
+stage() { printf '\n==> %s\n' "$*"; t_stage=$SECONDS; }
+done_stage() { printf '<== %s: %ss\n' "$1" "$((SECONDS - t_stage))"; }
+
+stage "Rust tests (workspace)"
+cargo test --workspace --locked --exclude sunstorm-ble
+done_stage "rust tests"
+
+stage "clippy -D warnings"
+cargo clippy --workspace --all-targets --locked -- -D warnings
+done_stage "clippy"
+
+stage "bindings: Kotlin on the JVM and Python"
+bash scripts/test-bindings.sh
+done_stage "bindings"
+
+stage "BLE over a user-space BlueZ (bluezoo)"
+bash scripts/test-ble.sh
+done_stage "ble"
+
+stage "mobile library size budget"
+bash scripts/size-check.sh
+done_stage "size"
+
+
+printf '\nAll stages passed in %ss.\n' "$((SECONDS - t_all))"
