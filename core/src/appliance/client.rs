@@ -4,10 +4,13 @@
 //!
 //! Every request waits at most [`ClientConfig::request_timeout`] for the next message from
 //! the appliance; a keep-alive (`Status{WaitingForUser}`) restarts that wait, so a user
-//! deciding on the appliance never times out while a silent appliance does. When the link
-//! or the framing fails, the client reconnects (a new Noise handshake) and resends the SAME
-//! request id, up to [`ClientConfig::max_retries`] times with a linear backoff; the
-//! appliance answers a repeated id with its first result and never acts twice.
+//! deciding on the appliance never times out while a silent appliance does. A message
+//! lost in transit (the appliance NACKs a broken request, or the answer arrives broken) is
+//! resent on the same connection; when the link fails or falls silent, the client
+//! reconnects (a new Noise handshake) and resends. Either way the SAME request id goes out
+//! again, at most [`ClientConfig::max_retries`] times (linear backoff between
+//! reconnects); the appliance answers a repeated id with its first result and never acts
+//! twice.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -58,9 +61,13 @@ impl Default for ClientConfig {
     }
 }
 
-/// One failed attempt: whether a reconnect may help.
+/// One failed attempt: whether resending on the same connection or reconnecting may help.
 enum Failure {
+    /// A message was lost whole or in part: resend the request on this connection.
+    Resend(ApplianceError),
+    /// The connection is broken or silent: reconnect, then resend.
     Retry(ApplianceError),
+    /// Resending cannot help.
     Fatal(ApplianceError),
 }
 
@@ -69,6 +76,9 @@ fn classify(e: ChannelError) -> Failure {
         ChannelError::Framing(FramingError::Link(LinkError::Timeout)) => {
             Failure::Retry(ApplianceError::Timeout)
         }
+        ChannelError::Framing(FramingError::Link(_)) => Failure::Retry(e.into()),
+        ChannelError::Framing(FramingError::TooLarge { .. }) => Failure::Fatal(e.into()),
+        ChannelError::Framing(_) | ChannelError::PeerLost => Failure::Resend(e.into()),
         e if e.is_transient() => Failure::Retry(e.into()),
         e => Failure::Fatal(e.into()),
     }
@@ -130,7 +140,9 @@ impl ApplianceClient {
                 framed.close().await;
                 Err(match e {
                     // A lost handshake message looks like silence: reconnect.
-                    ChannelError::Framing(f) => Failure::Retry(channel::framing_to_appliance_error(f)),
+                    e @ (ChannelError::Framing(_) | ChannelError::PeerLost) => match classify(e) {
+                        Failure::Resend(e) | Failure::Retry(e) | Failure::Fatal(e) => Failure::Retry(e),
+                    },
                     other => classify(other),
                 })
             }
@@ -205,6 +217,11 @@ impl ApplianceClient {
                         tracing::debug!(attempt, "answered");
                         return Ok(body);
                     }
+                    Err(Failure::Resend(e)) if attempt < self.cfg.max_retries => {
+                        // The connection is fine; the same request id goes out again.
+                        attempt += 1;
+                        tracing::debug!(attempt, error = %e, "message lost; resending");
+                    }
                     Err(Failure::Retry(e)) if attempt < self.cfg.max_retries => {
                         if let Some(ch) = conn.take() {
                             ch.close().await;
@@ -216,7 +233,7 @@ impl ApplianceClient {
                         }
                         tokio::time::sleep(self.cfg.retry_backoff * attempt).await;
                     }
-                    Err(Failure::Retry(e)) => {
+                    Err(Failure::Retry(e) | Failure::Resend(e)) => {
                         if let Some(ch) = conn.take() {
                             ch.close().await;
                         }

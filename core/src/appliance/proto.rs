@@ -185,6 +185,8 @@ pub enum ErrorCode {
     NotOwnAccount,
     /// No such pair on this appliance.
     UnknownPair,
+    /// The pair was revoked.
+    PairRevoked,
     /// The SP's signature on the sign request does not verify.
     BadSpSignature,
     /// Octane's countersignature on the sign request does not verify.
@@ -220,6 +222,7 @@ impl ErrorCode {
             ErrorCode::BindingNotRequested => "binding_not_requested",
             ErrorCode::NotOwnAccount => "not_own_account",
             ErrorCode::UnknownPair => "unknown_pair",
+            ErrorCode::PairRevoked => "pair_revoked",
             ErrorCode::BadSpSignature => "bad_sp_signature",
             ErrorCode::BadOctaneSignature => "bad_octane_signature",
             ErrorCode::AccountNotBound => "account_not_bound",

@@ -91,6 +91,9 @@ pub enum MsgType {
     KkReject = 0x22,
     /// Either way: an encrypted transport message.
     Transport = 0x30,
+    /// Either way, unencrypted: "your last message did not arrive whole; send it again".
+    /// Only a hint (it cannot be authenticated): it triggers an idempotent resend.
+    Nack = 0x31,
 }
 
 impl MsgType {
@@ -106,6 +109,7 @@ impl MsgType {
             0x21 => MsgType::KkResponse,
             0x22 => MsgType::KkReject,
             0x30 => MsgType::Transport,
+            0x31 => MsgType::Nack,
             _ => return None,
         })
     }
@@ -150,6 +154,9 @@ pub enum ChannelError {
         /// The refused nonce.
         nonce: u64,
     },
+    /// The peer reports that our last message did not arrive whole (a NACK).
+    #[error("the peer lost our last message")]
+    PeerLost,
     /// The session used up its nonces; reconnect.
     #[error("session exhausted; reconnect")]
     Exhausted,
@@ -174,7 +181,10 @@ impl ChannelError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ChannelError::Framing(_) | ChannelError::Decrypt | ChannelError::Exhausted
+            ChannelError::Framing(_)
+                | ChannelError::Decrypt
+                | ChannelError::Exhausted
+                | ChannelError::PeerLost
         )
     }
 }
@@ -433,7 +443,7 @@ fn frame_cbor<T: Serialize>(t: MsgType, value: &T) -> Result<Vec<u8>, ChannelErr
     Ok(frame(t, &body))
 }
 
-fn unframe<'a>(expected: MsgType, msg: &'a [u8]) -> Result<&'a [u8], ChannelError> {
+fn unframe(expected: MsgType, msg: &[u8]) -> Result<&[u8], ChannelError> {
     match MsgType::of(msg) {
         Some(t) if t == expected => Ok(msg.get(1..).unwrap_or_default()),
         Some(t) => Err(ChannelError::Malformed(format!("expected {expected:?}, got {t:?}"))),
@@ -863,14 +873,13 @@ impl SecureSession {
             *n += 1;
             cur
         };
-        let mut out = vec![0u8; TRANSPORT_OVERHEAD + plaintext.len()];
-        let body = out.get_mut(9..).ok_or(ChannelError::Exhausted)?;
-        let n = self.state.write_message(nonce, plaintext, body).map_err(|_| ChannelError::Decrypt)?;
-        out.truncate(9 + n);
-        if let Some(first) = out.get_mut(0..9) {
-            first[0] = MsgType::Transport as u8;
-            first[1..].copy_from_slice(&nonce.to_be_bytes());
-        }
+        let mut out = Vec::with_capacity(TRANSPORT_OVERHEAD + plaintext.len());
+        out.push(MsgType::Transport as u8);
+        out.extend_from_slice(&nonce.to_be_bytes());
+        let mut ct = vec![0u8; plaintext.len() + 16];
+        let n = self.state.write_message(nonce, plaintext, &mut ct).map_err(|_| ChannelError::Decrypt)?;
+        ct.truncate(n);
+        out.extend_from_slice(&ct);
         Ok(out)
     }
 
@@ -950,6 +959,9 @@ impl SecureChannel {
                 return Err(ChannelError::Framing(FramingError::Link(LinkError::Timeout)));
             }
             let msg = self.link.recv_message(left).await?;
+            if MsgType::of(&msg) == Some(MsgType::Nack) {
+                return Err(ChannelError::PeerLost);
+            }
             match self.session.open(&msg) {
                 Err(ChannelError::Replay { nonce }) => {
                     tracing::debug!(nonce, "dropped a replayed transport message");
@@ -957,6 +969,12 @@ impl SecureChannel {
                 other => return other,
             }
         }
+    }
+
+    /// Tells the peer its last message did not arrive whole (see [`MsgType::Nack`]).
+    pub async fn send_nack(&self) -> Result<(), ChannelError> {
+        self.link.send_message(&[MsgType::Nack as u8], None).await?;
+        Ok(())
     }
 
     /// Closes the link.
