@@ -6,6 +6,7 @@
 mod cmd_demo;
 mod cmd_appliance;
 mod cmd_links;
+mod cmd_phone;
 mod cmd_sim;
 mod cmd_sim_octane;
 mod cmd_sp;
@@ -36,12 +37,22 @@ enum Command {
     ReturnUrl(cmd_links::ReturnUrlArgs),
     /// Normalise a typed validation code: exit 0 with six digits, 2 with the reason.
     Code(cmd_links::CodeArgs),
+    /// Pair with a service provider as the phone: open the link, check the code, choose
+    /// wallets, get the appliance's approval.
+    Pair(cmd_phone::PairArgs),
+    /// The phone's side of signing.
+    #[command(subcommand)]
+    Sign(cmd_phone::SignCommand),
+    /// List this phone's pairs.
+    Pairs(cmd_phone::PairsArgs),
+    /// Revoke a pair from the phone (the appliance signs the revocation).
+    Revoke(cmd_phone::RevokeArgs),
+    /// Run a simulator (octane, appliance).
+    #[command(subcommand)]
+    Sim(cmd_sim::SimCmd),
     /// Act as a service provider against octane.
     #[command(subcommand)]
     Sp(cmd_sp::SpCmd),
-    /// Run a simulator as its own process.
-    #[command(subcommand)]
-    Sim(cmd_sim::SimCmd),
     /// Act as the phone towards an appliance (simulator): bond, info, wallets.
     #[command(subcommand)]
     Appliance(cmd_appliance::ApplianceCmd),
@@ -55,6 +66,10 @@ fn main() -> std::process::ExitCode {
         Command::Link(a) => cmd_links::link(a),
         Command::ReturnUrl(a) => cmd_links::return_url(a),
         Command::Code(a) => cmd_links::code(a),
+        Command::Pair(a) => cmd_phone::pair(a),
+        Command::Sign(c) => cmd_phone::sign(c),
+        Command::Pairs(a) => cmd_phone::pairs(a),
+        Command::Revoke(a) => cmd_phone::revoke(a),
         Command::Sim(cmd) => cmd_sim::run(cmd),
         Command::Sp(cmd) => cmd_sp::run(cmd),
         Command::Appliance(cmd) => cmd_appliance::run(cmd),

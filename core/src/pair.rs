@@ -772,7 +772,9 @@ impl PairEngine {
         if flow.attestation.is_some() {
             return Err(PairError::WrongState { action: "reject", state: "waiting_for_appliance" });
         }
-        if flow.session.is_some() {
+        // Octane only takes a rejection from the app that proved the code (otherwise anyone
+        // holding the link could kill the session); before that, the flow ends locally.
+        if flow.code_verified {
             if let Err(e) = self.octane.reject_session(&flow.session_id, Some("declined on the phone".into())).await {
                 tracing::warn!(error = %e, "pair: could not tell octane about the rejection");
             }
