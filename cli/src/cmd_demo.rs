@@ -64,6 +64,7 @@ struct Step {
 /// The story so far: steps, checks, and the data a reader needs to check signatures.
 struct Story {
     json: bool,
+    color: bool,
     steps: Vec<Step>,
     checks: Vec<(String, bool)>,
     doc: BTreeMap<String, Value>,
@@ -71,8 +72,13 @@ struct Story {
 
 impl Story {
     fn say(&self, text: impl AsRef<str>) {
-        if !self.json {
+        if self.json {
+            return;
+        }
+        if self.color {
             println!("{}", text.as_ref());
+        } else {
+            println!("{}", strip_ansi(text.as_ref()));
         }
     }
 
@@ -96,6 +102,24 @@ impl Story {
     fn all_ok(&self) -> bool {
         self.checks.iter().all(|(_, ok)| *ok) && self.steps.iter().all(|s| s.ok)
     }
+}
+
+/// Removes ANSI colour sequences (for output that is not a terminal).
+fn strip_ansi(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut chars = s.chars();
+    while let Some(c) = chars.next() {
+        if c == '\x1b' {
+            for c in chars.by_ref() {
+                if c.is_ascii_alphabetic() {
+                    break;
+                }
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    out
 }
 
 fn failed(code: &str, e: impl std::fmt::Display) -> CliError {
@@ -160,7 +184,8 @@ async fn run(args: DemoArgs) -> Result<(), CliError> {
     if !(0.0..1.0).contains(&args.loss) {
         return Err(CliError::rejected("bad_loss", "--loss must be in [0, 1)", args.json));
     }
-    let mut story = Story { json: args.json, steps: vec![], checks: vec![], doc: BTreeMap::new() };
+    let color = std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none();
+    let mut story = Story { json: args.json, color, steps: vec![], checks: vec![], doc: BTreeMap::new() };
     let result = story_steps(&args, &mut story).await;
     if let Err(e) = &result {
         story.checks.push((format!("demo ran to the end ({})", e.message), false));
@@ -193,7 +218,7 @@ fn finish(args: &DemoArgs, story: &Story) {
         println!("{}", Value::Object(doc));
         return;
     }
-    println!("\n\x1b[1mSummary\x1b[0m");
+    story.say("\n\x1b[1mSummary\x1b[0m");
     println!("  {:<44} {:<28} {:>9}", "step", "outcome", "time");
     for s in &story.steps {
         let mark = if s.ok { "✔" } else { "✘" };
@@ -219,12 +244,15 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     let demo_sp = octane.demo_sp.clone();
     let sp = SpClient::new(&octane.url, &demo_sp.api_key).map_err(|e| failed("sp_client", e))?;
 
-    let user = if args.interactive { UserScript::Prompt } else { UserScript::Delay(400) };
+    // The scripted appliance user takes a moment to press the button, so the phone shows
+    // "confirm on your appliance" from the appliance's keep-alives.
+    let user = if args.interactive { UserScript::Prompt } else { UserScript::Delay(700) };
     let appliance = ApplianceSim::new(ApplianceSimConfig {
         seed: vec![0x5u8; 32],
         user,
         octane_key,
         name: "Sigil demo appliance".into(),
+        keepalive: Duration::from_millis(250),
         ..ApplianceSimConfig::default()
     })
     .map_err(|e| failed("appliance_sim", e))?;
@@ -494,7 +522,7 @@ async fn submit(
 fn show_pending(story: &Story, p: &PendingSignature) {
     story.say(format!("    📱 {} — {} on {}", p.decoded.title, p.account.short_address(), p.chain.display_name()));
     for f in &p.decoded.fields {
-        story.say(format!("       {:<16} {}", f.label, f.value));
+        story.say(format!("       {:<26} {}", f.label, f.value));
     }
     for w in &p.decoded.warnings {
         story.say(format!("       \x1b[33m⚠ {w}\x1b[0m"));
