@@ -272,6 +272,10 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
         octane_key,
     );
     cfg.phone_name = "Demo phone".into();
+    if args.loss > 0.0 {
+        // A lossy radio: more resends of the same request id before giving up.
+        cfg.appliance.max_retries = 8;
+    }
     let phone = Sunstorm::open(
         cfg,
         Arc::new(MemorySecretStore::default()),
