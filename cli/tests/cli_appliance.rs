@@ -1,5 +1,6 @@
 //! Across a real process boundary: `sunstorm sim appliance` as a child process, and
 //! `sunstorm appliance bond/info/wallets` as the phone, over the Unix-socket GATT-like link.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};

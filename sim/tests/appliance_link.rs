@@ -1,6 +1,7 @@
 //! The phone's appliance client against the appliance simulator, in process, over the
 //! simulated GATT link: bonding, impostors, faults with exactly-once signing, keep-alives,
 //! garbage input, restarts.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code
 
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -290,11 +291,9 @@ async fn a_waiting_user_never_times_out_a_silent_appliance_does() {
     let s2 = seen.clone();
     let progress: ProgressFn = Arc::new(move |p| s2.lock().unwrap().push(p));
     let (csr, req) = sign_request(pair_id, &evm_account(&sim), b"slow user");
-    let started = Instant::now();
     let sig = client.sign(&csr, Some(progress)).await.unwrap();
     check_signature(&req, &sig);
-    assert!(started.elapsed() >= Duration::from_millis(2900), "the user took 3 s");
-    let seen = seen.lock().unwrap();
+    let seen = seen.lock().unwrap().clone();
     assert!(seen.iter().filter(|p| **p == ApplianceProgress::WaitingForUser).count() >= 3);
     assert!(seen.iter().any(|p| matches!(p, ApplianceProgress::Sending { sent, total } if sent == total)));
     assert!(!seen.iter().any(|p| matches!(p, ApplianceProgress::Reconnecting { .. })));

@@ -443,7 +443,7 @@ fn frame_cbor<T: Serialize>(t: MsgType, value: &T) -> Result<Vec<u8>, ChannelErr
     Ok(frame(t, &body))
 }
 
-fn unframe<'a>(expected: MsgType, msg: &'a [u8]) -> Result<&'a [u8], ChannelError> {
+fn unframe(expected: MsgType, msg: &[u8]) -> Result<&[u8], ChannelError> {
     match MsgType::of(msg) {
         Some(t) if t == expected => Ok(msg.get(1..).unwrap_or_default()),
         Some(t) => Err(ChannelError::Malformed(format!("expected {expected:?}, got {t:?}"))),
@@ -873,14 +873,13 @@ impl SecureSession {
             *n += 1;
             cur
         };
-        let mut out = vec![0u8; TRANSPORT_OVERHEAD + plaintext.len()];
-        let body = out.get_mut(9..).ok_or(ChannelError::Exhausted)?;
-        let n = self.state.write_message(nonce, plaintext, body).map_err(|_| ChannelError::Decrypt)?;
-        out.truncate(9 + n);
-        if let Some(first) = out.get_mut(0..9) {
-            first[0] = MsgType::Transport as u8;
-            first[1..].copy_from_slice(&nonce.to_be_bytes());
-        }
+        let mut out = Vec::with_capacity(TRANSPORT_OVERHEAD + plaintext.len());
+        out.push(MsgType::Transport as u8);
+        out.extend_from_slice(&nonce.to_be_bytes());
+        let mut ct = vec![0u8; plaintext.len() + 16];
+        let n = self.state.write_message(nonce, plaintext, &mut ct).map_err(|_| ChannelError::Decrypt)?;
+        ct.truncate(n);
+        out.extend_from_slice(&ct);
         Ok(out)
     }
 
