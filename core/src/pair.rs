@@ -509,6 +509,17 @@ impl PairEngine {
     #[tracing::instrument(skip_all)]
     pub async fn open_link(&self, link: &str, appliance_identity: Key32) -> Result<PairState, PairError> {
         let intent = parse_link(link, &self.links)?;
+        // The same session opened again (the user tapped the link twice, or after a crash):
+        // a flow already waiting on the appliance is continued, never duplicated; any other
+        // open flow for it is superseded by this one.
+        for mut old in self.store.open_flows()?.into_iter().filter(|f| f.session_id == intent.session_id) {
+            if old.stage == FlowStage::WaitingForAppliance {
+                return self.state_of(&old);
+            }
+            old.stage = FlowStage::Failed;
+            old.error = Some("superseded|opened again".into());
+            self.save(&mut old)?;
+        }
         let now = self.clock.now_unix();
         let flow_id = Uuid::new_v4();
         if let Some(code) = &intent.code {
