@@ -126,6 +126,17 @@ fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig
 /// Runs the simulator until Ctrl-C, printing its PIN (and every new PIN) on stdout.
 pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
     let (cfg, link) = parse_args(&a)?;
+    if a.socket.exists() {
+        // A socket file nobody listens on is left over from a killed simulator: reuse it.
+        if std::os::unix::net::UnixStream::connect(&a.socket).is_ok() {
+            return Err(CliError::failed(
+                "socket_in_use",
+                format!("another simulator listens on {}", a.socket.display()),
+                false,
+            ));
+        }
+        let _ = std::fs::remove_file(&a.socket);
+    }
     let sim = ApplianceSim::new(cfg).map_err(|e| CliError::rejected("bad_config", e.to_string(), false))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
     rt.block_on(async move {

@@ -398,13 +398,15 @@ impl PairEngine {
         self.store.flow(flow_id)?.ok_or(PairError::UnknownFlow)
     }
 
-    fn details(flow: &FlowRecord) -> Result<PairSessionDetails, PairError> {
+    fn details(&self, flow: &FlowRecord) -> Result<PairSessionDetails, PairError> {
         let env = flow.session.as_ref().ok_or(PairError::WrongState {
             action: "continue",
             state: "link_opened",
         })?;
-        // Verified against the pinned key when loaded; re-read from our own store.
-        env.peek().map_err(|e| PairError::BadSession(e.to_string()))
+        // Verified when loaded; verified again when read back, so an edited database
+        // cannot change what the user is shown or what the appliance is asked.
+        env.open(Domain::OctaneSession, self.octane.config().octane_key.as_bytes())
+            .map_err(|_| PairError::Octane(OctaneError::BadSignature("the stored pair session".into())))
     }
 
     fn code(&self, flow_id: Uuid) -> Result<Option<ValidationCode>, PairError> {
@@ -451,7 +453,7 @@ impl PairEngine {
 
     fn state_of(&self, flow: &FlowRecord) -> Result<PairState, PairError> {
         let flow_id = flow.flow_id;
-        let card = || -> Result<SessionCard, PairError> { Ok(SessionCard::from_details(&Self::details(flow)?)) };
+        let card = || -> Result<SessionCard, PairError> { Ok(SessionCard::from_details(&self.details(flow)?)) };
         Ok(match flow.stage {
             FlowStage::LinkOpened => PairState::LinkOpened { flow_id, session_id: flow.session_id.clone() },
             FlowStage::SessionLoaded => {
@@ -507,6 +509,17 @@ impl PairEngine {
     #[tracing::instrument(skip_all)]
     pub async fn open_link(&self, link: &str, appliance_identity: Key32) -> Result<PairState, PairError> {
         let intent = parse_link(link, &self.links)?;
+        // The same session opened again (the user tapped the link twice, or after a crash):
+        // a flow already waiting on the appliance is continued, never duplicated; any other
+        // open flow for it is superseded by this one.
+        for mut old in self.store.open_flows()?.into_iter().filter(|f| f.session_id == intent.session_id) {
+            if old.stage == FlowStage::WaitingForAppliance {
+                return self.state_of(&old);
+            }
+            old.stage = FlowStage::Failed;
+            old.error = Some("superseded|opened again".into());
+            self.save(&mut old)?;
+        }
         let now = self.clock.now_unix();
         let flow_id = Uuid::new_v4();
         if let Some(code) = &intent.code {
@@ -620,7 +633,7 @@ impl PairEngine {
         appliance: &dyn ApplianceApi,
     ) -> Result<ApprovalList, PairError> {
         let flow = self.load(flow_id)?;
-        let d = Self::details(&flow)?;
+        let d = self.details(&flow)?;
         let available = appliance.wallets(&d.requested_chains).await?;
         Ok(approval_list(&d.requested_chains, &available, &flow.bindings))
     }
@@ -639,7 +652,7 @@ impl PairEngine {
             return Err(PairError::WrongState { action: "choose wallets", state: self.state_of(&flow)?.name() });
         }
         self.check_expiry(&mut flow)?;
-        let d = Self::details(&flow)?;
+        let d = self.details(&flow)?;
         let available = appliance.wallets(&d.requested_chains).await?;
         let bindings = validate_selection(&d.requested_chains, &available, selected)?;
         flow.bindings = bindings;
@@ -661,7 +674,7 @@ impl PairEngine {
         if !matches!(flow.stage, FlowStage::WalletsChosen | FlowStage::WaitingForAppliance) {
             return Err(PairError::WrongState { action: "approve", state: self.state_of(&flow)?.name() });
         }
-        let d = Self::details(&flow)?;
+        let d = self.details(&flow)?;
         let identity = flow.appliance_identity.ok_or(PairError::NotBonded)?;
         if flow.attestation.is_none() {
             self.check_expiry(&mut flow)?;
@@ -798,7 +811,7 @@ impl PairEngine {
             let r = match flow.stage {
                 FlowStage::LinkOpened => self.load_session(&mut flow).await,
                 FlowStage::WaitingForAppliance if flow.attestation.is_some() => {
-                    let d = Self::details(&flow);
+                    let d = self.details(&flow);
                     let id = flow.appliance_identity.ok_or(PairError::NotBonded);
                     match (d, id) {
                         (Ok(d), Ok(id)) => self.deliver(&mut flow, &d, &id).await,
@@ -851,5 +864,81 @@ fn check_attestation(
     match checks.iter().find(|(ok, _)| !ok) {
         Some((_, what)) => Err(format!("{what} differs")),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn details() -> PairSessionDetails {
+        PairSessionDetails {
+            v: STATEMENT_VERSION,
+            session_id: "s".repeat(22),
+            sp: SpProfile {
+                sp_id: "sp".into(),
+                name: "SP".into(),
+                logo_url: "https://sp.example/l.png".into(),
+                homepage: "https://sp.example".into(),
+                public_key: Key32([3; 32]),
+                allowed_return_origins: vec!["https://sp.example".into()],
+            },
+            sp_user_ref: "u".into(),
+            requested_chains: vec![ChainId::Evm(1)],
+            return_url: None,
+            created_at: 1,
+            expires_at: 2,
+        }
+    }
+
+    #[test]
+    fn the_attestation_must_bind_exactly_what_was_asked() {
+        let appliance = SigningKey::from_bytes(&[8; 32]);
+        let identity = Key32(appliance.verifying_key().to_bytes());
+        let d = details();
+        let code = ValidationCode::from_ascii_digits("123456").unwrap();
+        let bindings = vec![AccountId::evm(1, [0x11; 20])];
+        let good = PairAttestation {
+            v: STATEMENT_VERSION,
+            pair_id: Uuid::from_bytes([1; 16]),
+            session_id: d.session_id.clone(),
+            validation_code: "123456".into(),
+            sp_id: "sp".into(),
+            sp_public_key: d.sp.public_key,
+            bindings: bindings.clone(),
+            appliance_identity: identity,
+            approved_at: 1,
+        };
+        let seal = |a: &PairAttestation, k: &SigningKey| SignedEnvelope::seal(Domain::PairAttestation, k, a).unwrap();
+        assert_eq!(check_attestation(&seal(&good, &appliance), &d, &code, &bindings, &identity), Ok(()));
+
+        let variants: Vec<(PairAttestation, &str)> = vec![
+            (PairAttestation { session_id: "t".repeat(22), ..good.clone() }, "session id"),
+            (PairAttestation { validation_code: "654321".into(), ..good.clone() }, "validation code"),
+            (PairAttestation { sp_id: "other".into(), ..good.clone() }, "SP id"),
+            (PairAttestation { sp_public_key: Key32([4; 32]), ..good.clone() }, "SP key"),
+            (PairAttestation { bindings: vec![AccountId::evm(1, [0x22; 20])], ..good.clone() }, "bindings"),
+            (PairAttestation { appliance_identity: Key32([5; 32]), ..good.clone() }, "appliance identity"),
+            (PairAttestation { v: 9, ..good.clone() }, "version"),
+        ];
+        for (a, what) in variants {
+            let e = check_attestation(&seal(&a, &appliance), &d, &code, &bindings, &identity).unwrap_err();
+            assert_eq!(e, format!("{what} differs"));
+        }
+        // Signed by another key (an appliance that is not the bonded one).
+        let other = SigningKey::from_bytes(&[9; 32]);
+        assert!(check_attestation(&seal(&good, &other), &d, &code, &bindings, &identity)
+            .unwrap_err()
+            .starts_with("signature"));
+    }
+
+    #[test]
+    fn error_codes_are_stable_and_rejections_are_flagged() {
+        assert_eq!(PairError::from(OctaneError::CodeRejected { attempts_left: 2 }).code(), "code_rejected");
+        assert!(PairError::from(OctaneError::CodeRejected { attempts_left: 2 }).is_rejection());
+        assert_eq!(PairError::from(OctaneError::SessionLocked).code(), "session_locked");
+        assert_eq!(PairError::from(ApplianceError::UserRejected).code(), "rejected_on_appliance");
+        assert!(!PairError::from(OctaneError::Timeout).is_rejection());
     }
 }

@@ -294,7 +294,14 @@ impl SignEngine {
                         }
                         return Err(SignError::Replay);
                     }
-                    Some(_) => return Err(SignError::Replay),
+                    Some(r) => {
+                        // Already decided; octane may have missed the rejection: repeat it.
+                        if matches!(r.outcome, SignOutcome::Rejected | SignOutcome::Blocked | SignOutcome::Failed) {
+                            let code = r.reason.unwrap_or_else(|| "rejected".into());
+                            self.post_rejection(req.request_id, &code, "already refused on the phone").await;
+                        }
+                        return Err(SignError::Replay);
+                    }
                     None => {} // refused earlier before it reached the history; refuse again below
                 }
             }
@@ -412,7 +419,7 @@ impl SignEngine {
         let sig = match appliance.sign(&cs, progress).await {
             Ok(s) => s,
             Err(ApplianceError::UserRejected) => {
-                self.finish(request_id, SignOutcome::Rejected, Some("appliance_rejected"), None)?;
+                self.finish(request_id, SignOutcome::Rejected, Some("user_rejected"), None)?;
                 self.post_rejection(request_id, "user_rejected", "declined on the appliance").await;
                 self.audit(now, "sign_rejected", request_id, serde_json::json!({"by": "appliance"}));
                 return Err(SignError::RejectedOnAppliance);
