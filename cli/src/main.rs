@@ -4,6 +4,7 @@
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
 mod ble;
+mod cmd_demo;
 mod cmd_appliance;
 mod cmd_links;
 mod cmd_phone;
@@ -12,6 +13,7 @@ mod cmd_sim_appliance;
 mod cmd_sim_octane;
 mod cmd_sp;
 mod output;
+mod qr;
 
 use clap::{Parser, Subcommand};
 
@@ -28,6 +30,8 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The whole story on embedded simulators: bond, pair, sign (three verified signatures), revoke.
+    Demo(cmd_demo::DemoArgs),
     /// Check a pair link as the phone would: exit 0 with the intent, 2 with the reason.
     Link(cmd_links::LinkArgs),
     /// May this return URL be opened after approval? Exit 0 if so, 2 with the reason.
@@ -62,6 +66,7 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     output::init_logging(&cli.log);
     let result: Result<(), output::CliError> = match cli.command {
+        Command::Demo(a) => cmd_demo::demo(a),
         Command::Link(a) => cmd_links::link(a),
         Command::ReturnUrl(a) => cmd_links::return_url(a),
         Command::Code(a) => cmd_links::code(a),

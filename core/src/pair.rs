@@ -509,6 +509,17 @@ impl PairEngine {
     #[tracing::instrument(skip_all)]
     pub async fn open_link(&self, link: &str, appliance_identity: Key32) -> Result<PairState, PairError> {
         let intent = parse_link(link, &self.links)?;
+        // The same session opened again (the user tapped the link twice, or after a crash):
+        // a flow already waiting on the appliance is continued, never duplicated; any other
+        // open flow for it is superseded by this one.
+        for mut old in self.store.open_flows()?.into_iter().filter(|f| f.session_id == intent.session_id) {
+            if old.stage == FlowStage::WaitingForAppliance {
+                return self.state_of(&old);
+            }
+            old.stage = FlowStage::Failed;
+            old.error = Some("superseded|opened again".into());
+            self.save(&mut old)?;
+        }
         let now = self.clock.now_unix();
         let flow_id = Uuid::new_v4();
         if let Some(code) = &intent.code {
@@ -853,5 +864,81 @@ fn check_attestation(
     match checks.iter().find(|(ok, _)| !ok) {
         Some((_, what)) => Err(format!("{what} differs")),
         None => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use ed25519_dalek::SigningKey;
+
+    fn details() -> PairSessionDetails {
+        PairSessionDetails {
+            v: STATEMENT_VERSION,
+            session_id: "s".repeat(22),
+            sp: SpProfile {
+                sp_id: "sp".into(),
+                name: "SP".into(),
+                logo_url: "https://sp.example/l.png".into(),
+                homepage: "https://sp.example".into(),
+                public_key: Key32([3; 32]),
+                allowed_return_origins: vec!["https://sp.example".into()],
+            },
+            sp_user_ref: "u".into(),
+            requested_chains: vec![ChainId::Evm(1)],
+            return_url: None,
+            created_at: 1,
+            expires_at: 2,
+        }
+    }
+
+    #[test]
+    fn the_attestation_must_bind_exactly_what_was_asked() {
+        let appliance = SigningKey::from_bytes(&[8; 32]);
+        let identity = Key32(appliance.verifying_key().to_bytes());
+        let d = details();
+        let code = ValidationCode::from_ascii_digits("123456").unwrap();
+        let bindings = vec![AccountId::evm(1, [0x11; 20])];
+        let good = PairAttestation {
+            v: STATEMENT_VERSION,
+            pair_id: Uuid::from_bytes([1; 16]),
+            session_id: d.session_id.clone(),
+            validation_code: "123456".into(),
+            sp_id: "sp".into(),
+            sp_public_key: d.sp.public_key,
+            bindings: bindings.clone(),
+            appliance_identity: identity,
+            approved_at: 1,
+        };
+        let seal = |a: &PairAttestation, k: &SigningKey| SignedEnvelope::seal(Domain::PairAttestation, k, a).unwrap();
+        assert_eq!(check_attestation(&seal(&good, &appliance), &d, &code, &bindings, &identity), Ok(()));
+
+        let variants: Vec<(PairAttestation, &str)> = vec![
+            (PairAttestation { session_id: "t".repeat(22), ..good.clone() }, "session id"),
+            (PairAttestation { validation_code: "654321".into(), ..good.clone() }, "validation code"),
+            (PairAttestation { sp_id: "other".into(), ..good.clone() }, "SP id"),
+            (PairAttestation { sp_public_key: Key32([4; 32]), ..good.clone() }, "SP key"),
+            (PairAttestation { bindings: vec![AccountId::evm(1, [0x22; 20])], ..good.clone() }, "bindings"),
+            (PairAttestation { appliance_identity: Key32([5; 32]), ..good.clone() }, "appliance identity"),
+            (PairAttestation { v: 9, ..good.clone() }, "version"),
+        ];
+        for (a, what) in variants {
+            let e = check_attestation(&seal(&a, &appliance), &d, &code, &bindings, &identity).unwrap_err();
+            assert_eq!(e, format!("{what} differs"));
+        }
+        // Signed by another key (an appliance that is not the bonded one).
+        let other = SigningKey::from_bytes(&[9; 32]);
+        assert!(check_attestation(&seal(&good, &other), &d, &code, &bindings, &identity)
+            .unwrap_err()
+            .starts_with("signature"));
+    }
+
+    #[test]
+    fn error_codes_are_stable_and_rejections_are_flagged() {
+        assert_eq!(PairError::from(OctaneError::CodeRejected { attempts_left: 2 }).code(), "code_rejected");
+        assert!(PairError::from(OctaneError::CodeRejected { attempts_left: 2 }).is_rejection());
+        assert_eq!(PairError::from(OctaneError::SessionLocked).code(), "session_locked");
+        assert_eq!(PairError::from(ApplianceError::UserRejected).code(), "rejected_on_appliance");
+        assert!(!PairError::from(OctaneError::Timeout).is_rejection());
     }
 }

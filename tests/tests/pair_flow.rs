@@ -508,3 +508,27 @@ async fn only_idempotent_calls_are_retried_and_the_code_is_never_resent() {
     // The flow is still there to retry.
     assert_eq!(phone.pair_state(flow).await.unwrap().name(), "code_needed");
 }
+
+#[tokio::test]
+async fn opening_the_same_link_twice_never_makes_two_flows_for_the_appliance() {
+    let w = World::new(UserScript::Approve).await;
+    let s = w.session(&chains(), None).await;
+    // Opened twice before the code: the first flow is superseded.
+    let first = w.phone.open_link(&s.link).await.unwrap().flow_id();
+    let second = w.phone.open_link(&s.link).await.unwrap().flow_id();
+    assert_ne!(first, second);
+    assert_eq!(w.phone.pair_state(first).await.unwrap().name(), "failed");
+    // Waiting on the appliance (crash after its approval): opening again continues it.
+    let crashing = w.reopen(|c| c.crash_point = CrashPoint::AfterAttestationStored);
+    crashing.submit_code(second, Some(&s.validation_code)).await.unwrap();
+    let wallets = crashing.appliance_wallets(&chains()).await.unwrap();
+    crashing.choose_wallets(second, &wallets).await.unwrap();
+    assert!(matches!(pair_err(crashing.approve_pair(second).await), PairError::Interrupted));
+    drop(crashing);
+    let phone = w.reopen(|_| {});
+    let st = phone.open_link(&s.link).await.unwrap();
+    assert_eq!(st.flow_id(), second);
+    let st = phone.approve_pair(second).await.unwrap();
+    assert_eq!(st.name(), "paired");
+    assert_eq!(w.appliance.pairs().len(), 1);
+}

@@ -350,3 +350,26 @@ proptest! {
     }
 }
 
+
+#[test]
+fn wallet_core_solana_transfer_vector() {
+    // trustwallet/wallet-core tests/chains/Solana/TransactionTests.cpp, TransferMessageData:
+    // 42 lamports from 6eoo7i1k… to 56B334Qv…, blockhash 111…1.
+    let msg = hex::decode(concat!(
+        "0100010353f9d600fe925083bb399907ea648d23a6a081fc7e9059202fd725f7edd281dd3cc1ff9ba3c7a876c8",
+        "082df2f8a36ea9342ce3819dd4b6fa72d4a18e04a5363a00000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000000000000010202",
+        "00010c020000002a00000000000000"
+    ))
+    .unwrap();
+    let from: AccountId =
+        format!("solana:{SOLANA_MAINNET}:6eoo7i1khGhVm8tLBMAdq4ax2FxkKP4G7mCcfHyr3STN").parse().unwrap();
+    let d = decode(PayloadKind::SolanaTransaction, &msg, &from).unwrap();
+    assert_eq!(d.title, "Send SOL");
+    assert_eq!(d.field("From"), Some("6eoo7i1khGhVm8tLBMAdq4ax2FxkKP4G7mCcfHyr3STN"));
+    assert_eq!(d.field("To"), Some("56B334QvCDMSirsmtEJGfanZm8GqeQarrSjdAb2MbeNM"));
+    assert_eq!(d.field("Amount"), Some("0.000000042 SOL"));
+    assert_eq!(d.field("Recent blockhash"), Some("11111111111111111111111111111111"));
+    assert_eq!(d.facts.native_value, 42);
+    assert!(!d.blind && d.warnings.is_empty());
+}

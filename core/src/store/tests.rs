@@ -230,3 +230,41 @@ fn no_key_material_lands_in_the_database_file() {
     // and the public parts are there, so the scan looks at the right file
     assert!(text.contains(&a.identity.to_hex()));
 }
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Whatever text ends up in a column (an edited or damaged file), reading is an error or
+    /// a value, never a panic.
+    #[test]
+    fn reading_arbitrary_column_text_never_panics(
+        col in proptest::sample::select(vec![
+            "stage", "session", "bindings", "appliance_identity", "approve_request_id",
+            "attestation", "pair_id", "flow_id",
+        ]),
+        text in ".{0,80}",
+    ) {
+        let s = Store::open_in_memory().unwrap();
+        let f = FlowRecord {
+            flow_id: Uuid::from_bytes([9; 16]),
+            stage: FlowStage::WalletsChosen,
+            link: "l".into(),
+            session_id: "s".into(),
+            session: None,
+            code_prefilled: false,
+            code_verified: true,
+            bindings: vec![],
+            appliance_identity: None,
+            approve_request_id: None,
+            attestation: None,
+            pair_id: None,
+            return_url: None,
+            error: None,
+            created_at: 1,
+            updated_at: 1,
+        };
+        s.put_flow(&f).unwrap();
+        s.lock().unwrap().execute(&format!("UPDATE pair_flows SET {col} = ?1"), [&text]).unwrap();
+        let _ = s.open_flows();
+        let _ = s.flow(f.flow_id);
+    }
+}
