@@ -1,8 +1,62 @@
-//! The uniffi surface of Sunstorm core.
+//! The uniffi surface of Sunstorm core: what the iOS and Android shells call.
+//!
+//! Shape (see `docs/adr/0002-ffi-surface.md` and `docs/embedding.md`):
+//! - one long-lived object, [`SunstormCore`], built from a [`CoreConfig`] and the
+//!   platform's services;
+//! - foreign traits for what only the platform has: [`BleCentral`], [`SecretStore`],
+//!   [`UserPresence`], [`LogSink`], and a per-flow [`FlowListener`];
+//! - async methods running on a tokio runtime the core object owns, each cancellable
+//!   through a [`CancelHandle`];
+//! - view-model records for screens and one public error, [`SunstormError`].
+//!
+//! No panic crosses the FFI: work runs in tasks whose panics become
+//! `SunstormError::Internal`, and uniffi catches any other as an internal error.
 uniffi::setup_scaffolding!();
+
+mod ble;
+mod cancel;
+mod error;
+mod logging;
+mod platform;
+mod secrets;
+mod sunstorm;
+mod views;
+
+pub use ble::{BleEvents, BleTimeouts, ForeignConnector, ForeignGattLink};
+pub use cancel::CancelHandle;
+pub use error::{BleError, CallbackError, SecretStoreError, SunstormError, UserPresenceError};
+pub use logging::{clear_log_sink, set_log_sink};
+pub use platform::{BleCentral, BlePeripheral, FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
+pub use secrets::ForeignSecretStore;
+pub use sunstorm::{CoreConfig, SunstormCore};
+pub use views::{ApplianceRow, FlowProgress, GattUuids, PairLink};
 
 /// The version of the Sunstorm core this library was built from.
 #[uniffi::export]
 pub fn core_version() -> String {
     env!("CARGO_PKG_VERSION").to_string()
+}
+
+/// The Sigil GATT service and characteristic UUIDs, for the platform's scan filter and
+/// service discovery.
+#[uniffi::export]
+pub fn gatt_uuids() -> GattUuids {
+    use sunstorm_core::ble::transport::{NOTIFY_CHAR_UUID, SERVICE_UUID, WRITE_CHAR_UUID};
+    GattUuids {
+        service: SERVICE_UUID.to_string(),
+        write_characteristic: WRITE_CHAR_UUID.to_string(),
+        notify_characteristic: NOTIFY_CHAR_UUID.to_string(),
+    }
+}
+
+/// Panics on purpose outside any core task, to prove uniffi turns it into an error on the
+/// foreign side (Kotlin `InternalException`, Swift/Python internal error) instead of a
+/// crash. For tests only.
+#[uniffi::export]
+pub fn debug_force_panic() -> Result<(), SunstormError> {
+    #[allow(clippy::panic)]
+    if std::hint::black_box(true) {
+        panic!("deliberate panic requested by debug_force_panic");
+    }
+    Ok(())
 }

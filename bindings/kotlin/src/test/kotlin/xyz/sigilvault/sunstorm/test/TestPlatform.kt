@@ -1,0 +1,54 @@
+package xyz.sigilvault.sunstorm.test
+
+import java.nio.file.Path
+import java.util.concurrent.ConcurrentHashMap
+import java.util.concurrent.CopyOnWriteArrayList
+import xyz.sigilvault.sunstorm.CoreConfig
+import xyz.sigilvault.sunstorm.FlowListener
+import xyz.sigilvault.sunstorm.FlowProgress
+import xyz.sigilvault.sunstorm.LogRecord
+import xyz.sigilvault.sunstorm.LogSink
+import xyz.sigilvault.sunstorm.SecretStore
+import xyz.sigilvault.sunstorm.UserPresence
+
+/** A SecretStore as a shell's Keystore-backed one would behave (here: in memory). */
+class MemorySecretStore : SecretStore {
+    private val map = ConcurrentHashMap<String, ByteArray>()
+    override fun get(name: String): ByteArray? = map[name]?.copyOf()
+    override fun put(name: String, value: ByteArray) { map[name] = value.copyOf() }
+    override fun delete(name: String) { map.remove(name) }
+    fun names(): Set<String> = map.keys.toSet()
+}
+
+/** A UserPresence that answers [answer] and remembers the reasons it was shown. */
+class ScriptedPresence(@Volatile var answer: Boolean = true) : UserPresence {
+    val reasons = CopyOnWriteArrayList<String>()
+    override fun verify(reason: String): Boolean {
+        reasons += reason
+        return answer
+    }
+}
+
+class CollectingLogSink : LogSink {
+    val records = CopyOnWriteArrayList<LogRecord>()
+    override fun log(record: LogRecord) { records += record }
+}
+
+class CollectingListener : FlowListener {
+    val events = CopyOnWriteArrayList<FlowProgress>()
+    override fun onProgress(progress: FlowProgress) { events += progress }
+}
+
+const val TEST_OCTANE_KEY = "1111111111111111111111111111111111111111111111111111111111111111"
+
+fun testConfig(
+    dir: Path,
+    octaneUrl: String = "http://127.0.0.1:9",
+    octaneKeyHex: String = TEST_OCTANE_KEY,
+) = CoreConfig(
+    octaneUrl = octaneUrl,
+    octanePublicKeyHex = octaneKeyHex,
+    acceptedLinkHosts = listOf("sigilvault.xyz"),
+    databasePath = dir.resolve("sunstorm.db").toString(),
+    phoneName = "Kotlin test phone",
+)

@@ -1,0 +1,304 @@
+//! The core's GATT seam ([`Connector`], [`GattLink`]) over the platform's [`BleCentral`].
+//!
+//! Calls into the platform are blocking by contract, so each runs on tokio's blocking pool
+//! under a timeout; notifications arrive through [`BleEvents`] into a bounded queue that
+//! `recv` drains with its own timeout.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sunstorm_core::ble::transport::{Connector, GattLink, LinkError, MAX_ATT_MTU, MIN_ATT_MTU};
+use tokio::sync::{mpsc, Mutex};
+
+use crate::error::BleError;
+use crate::platform::BleCentral;
+
+/// Notifications buffered per connection before the platform is told to back off.
+const EVENT_QUEUE: usize = 512;
+/// Slack added to a platform call's own timeout before the core gives up on it.
+const CALL_SLACK: Duration = Duration::from_secs(2);
+
+/// Timeouts for platform BLE calls.
+#[derive(Debug, Clone, Copy)]
+pub struct BleTimeouts {
+    /// Connecting and discovering the service.
+    pub connect: Duration,
+    /// MTU negotiation.
+    pub mtu: Duration,
+    /// One write.
+    pub write: Duration,
+}
+
+impl Default for BleTimeouts {
+    fn default() -> Self {
+        Self { connect: Duration::from_secs(15), mtu: Duration::from_secs(5), write: Duration::from_secs(5) }
+    }
+}
+
+enum BleEvent {
+    Notification(Vec<u8>),
+    Disconnected,
+}
+
+/// Where the platform delivers one connection's notifications and its disconnection.
+/// Handed to [`BleCentral::connect`]; keep it for the life of the connection.
+#[derive(uniffi::Object)]
+pub struct BleEvents {
+    tx: mpsc::Sender<BleEvent>,
+    overflowed: AtomicBool,
+}
+
+#[uniffi::export]
+impl BleEvents {
+    /// A notification arrived on the notify characteristic. Fails with `Disconnected` once
+    /// the core closed this connection, and `Failed` if the core's queue overflowed (the
+    /// message in flight will fail and be retried by the core).
+    pub fn on_notification(&self, value: Vec<u8>) -> Result<(), BleError> {
+        match self.tx.try_send(BleEvent::Notification(value)) {
+            Ok(()) => Ok(()),
+            Err(mpsc::error::TrySendError::Closed(_)) => Err(BleError::Disconnected),
+            Err(mpsc::error::TrySendError::Full(_)) => {
+                self.overflowed.store(true, Ordering::Relaxed);
+                Err(BleError::Failed { reason: "notification queue full".into() })
+            }
+        }
+    }
+
+    /// The link dropped (peripheral disconnected, Bluetooth turned off…).
+    pub fn on_disconnected(&self) -> Result<(), BleError> {
+        // A full queue still ends in `Disconnected`: recv sees the closed sender after draining.
+        let _ = self.tx.try_send(BleEvent::Disconnected);
+        Ok(())
+    }
+}
+
+/// Runs one blocking platform call on the blocking pool, bounded by `limit`.
+async fn blocking<T, F>(limit: Duration, f: F) -> Result<T, LinkError>
+where
+    T: Send + 'static,
+    F: FnOnce() -> Result<T, BleError> + Send + 'static,
+{
+    match tokio::time::timeout(limit, tokio::task::spawn_blocking(f)).await {
+        Err(_) => Err(LinkError::Timeout),
+        Ok(Err(join)) => Err(LinkError::Io(format!("BLE implementation failed: {join}"))),
+        Ok(Ok(r)) => r.map_err(LinkError::from),
+    }
+}
+
+fn ms(d: Duration) -> u32 {
+    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+}
+
+/// Scans through the platform for appliances advertising the Sigil service.
+pub async fn scan(central: Arc<dyn BleCentral>, timeout: Duration) -> Result<Vec<crate::platform::BlePeripheral>, LinkError> {
+    let service = sunstorm_core::ble::transport::SERVICE_UUID.to_string();
+    blocking(timeout + CALL_SLACK, move || central.scan(service, ms(timeout))).await
+}
+
+/// A [`Connector`] to one peripheral through the platform's [`BleCentral`].
+pub struct ForeignConnector {
+    central: Arc<dyn BleCentral>,
+    peripheral_id: String,
+    preferred_mtu: u16,
+    timeouts: BleTimeouts,
+}
+
+impl ForeignConnector {
+    /// Connects to `peripheral_id` asking for the largest MTU.
+    pub fn new(central: Arc<dyn BleCentral>, peripheral_id: String, timeouts: BleTimeouts) -> Self {
+        Self { central, peripheral_id, preferred_mtu: MAX_ATT_MTU, timeouts }
+    }
+}
+
+#[async_trait]
+impl Connector for ForeignConnector {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let events = Arc::new(BleEvents { tx, overflowed: AtomicBool::new(false) });
+        let central = self.central.clone();
+        let id = self.peripheral_id.clone();
+        let ev = events.clone();
+        let connect_ms = ms(self.timeouts.connect);
+        tracing::debug!(target: "sunstorm_ffi::ble", "connecting through the platform");
+        let conn = blocking(self.timeouts.connect + CALL_SLACK, move || central.connect(id, ev, connect_ms)).await?;
+        let central = self.central.clone();
+        let preferred = self.preferred_mtu;
+        let mtu = match blocking(self.timeouts.mtu + CALL_SLACK, move || central.request_mtu(conn, preferred)).await {
+            Ok(m) if (MIN_ATT_MTU..=MAX_ATT_MTU).contains(&m) => m,
+            Ok(m) => {
+                disconnect_in_background(self.central.clone(), conn);
+                return Err(LinkError::Io(format!("platform reported an impossible MTU {m}")));
+            }
+            Err(e) => {
+                disconnect_in_background(self.central.clone(), conn);
+                return Err(e);
+            }
+        };
+        tracing::info!(target: "sunstorm_ffi::ble", connection = conn, mtu, "connected");
+        Ok(Box::new(ForeignGattLink {
+            central: self.central.clone(),
+            connection_id: conn,
+            mtu,
+            write_timeout: self.timeouts.write,
+            rx: Mutex::new(rx),
+            events,
+            closed: AtomicBool::new(false),
+            writes: AtomicU64::new(0),
+        }))
+    }
+}
+
+fn disconnect_in_background(central: Arc<dyn BleCentral>, conn: u64) {
+    if let Ok(handle) = tokio::runtime::Handle::try_current() {
+        handle.spawn_blocking(move || {
+            let _ = central.disconnect(conn);
+        });
+    }
+}
+
+/// One live connection through the platform, as the core's [`GattLink`].
+pub struct ForeignGattLink {
+    central: Arc<dyn BleCentral>,
+    connection_id: u64,
+    mtu: u16,
+    write_timeout: Duration,
+    rx: Mutex<mpsc::Receiver<BleEvent>>,
+    events: Arc<BleEvents>,
+    closed: AtomicBool,
+    writes: AtomicU64,
+}
+
+#[async_trait]
+impl GattLink for ForeignGattLink {
+    fn mtu(&self) -> u16 {
+        self.mtu
+    }
+
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(LinkError::Disconnected);
+        }
+        let max = self.max_pdu();
+        if pdu.len() > max {
+            return Err(LinkError::PduTooLarge { len: pdu.len(), max });
+        }
+        let central = self.central.clone();
+        let conn = self.connection_id;
+        self.writes.fetch_add(1, Ordering::Relaxed);
+        blocking(self.write_timeout, move || central.write(conn, pdu)).await
+    }
+
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+        if self.events.overflowed.swap(false, Ordering::Relaxed) {
+            return Err(LinkError::Io("notifications were dropped (queue full)".into()));
+        }
+        let mut rx = self.rx.lock().await;
+        match tokio::time::timeout(timeout, rx.recv()).await {
+            Err(_) => Err(LinkError::Timeout),
+            Ok(Some(BleEvent::Notification(v))) => Ok(v),
+            Ok(Some(BleEvent::Disconnected)) | Ok(None) => {
+                self.closed.store(true, Ordering::Release);
+                Err(LinkError::Disconnected)
+            }
+        }
+    }
+
+    async fn close(&self) {
+        if self.closed.swap(true, Ordering::AcqRel) {
+            return;
+        }
+        self.rx.lock().await.close();
+        let central = self.central.clone();
+        let conn = self.connection_id;
+        let _ = blocking(self.write_timeout, move || central.disconnect(conn)).await;
+        tracing::debug!(target: "sunstorm_ffi::ble", connection = conn, "disconnected");
+    }
+}
+
+impl Drop for ForeignGattLink {
+    fn drop(&mut self) {
+        if !self.closed.swap(true, Ordering::AcqRel) {
+            disconnect_in_background(self.central.clone(), self.connection_id);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Mutex as StdMutex;
+
+    /// A fake platform: echoes every write back as a notification.
+    #[derive(Default)]
+    struct EchoCentral {
+        conns: StdMutex<Vec<(u64, Arc<BleEvents>)>>,
+        disconnected: StdMutex<Vec<u64>>,
+    }
+
+    impl BleCentral for EchoCentral {
+        fn scan(&self, service_uuid: String, _t: u32) -> Result<Vec<crate::platform::BlePeripheral>, BleError> {
+            assert_eq!(service_uuid, sunstorm_core::ble::transport::SERVICE_UUID);
+            Ok(vec![crate::platform::BlePeripheral { id: "p1".into(), name: Some("Sigil".into()), rssi: Some(-40) }])
+        }
+        fn connect(&self, id: String, events: Arc<BleEvents>, _t: u32) -> Result<u64, BleError> {
+            if id != "p1" {
+                return Err(BleError::NotFound);
+            }
+            let mut c = self.conns.lock().unwrap();
+            let n = c.len() as u64 + 1;
+            c.push((n, events));
+            Ok(n)
+        }
+        fn request_mtu(&self, _c: u64, preferred: u16) -> Result<u16, BleError> {
+            Ok(preferred.min(185))
+        }
+        fn write(&self, c: u64, value: Vec<u8>) -> Result<(), BleError> {
+            let conns = self.conns.lock().unwrap();
+            let ev = &conns.iter().find(|(id, _)| *id == c).ok_or(BleError::Disconnected)?.1;
+            ev.on_notification(value)
+        }
+        fn disconnect(&self, c: u64) -> Result<(), BleError> {
+            self.disconnected.lock().unwrap().push(c);
+            let conns = self.conns.lock().unwrap();
+            if let Some((_, ev)) = conns.iter().find(|(id, _)| *id == c) {
+                ev.on_disconnected()?;
+            }
+            Ok(())
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn foreign_central_is_a_gatt_link() {
+        let central = Arc::new(EchoCentral::default());
+        let found = scan(central.clone(), Duration::from_millis(10)).await.unwrap();
+        assert_eq!(found[0].id, "p1");
+
+        let connector = ForeignConnector::new(central.clone(), "p1".into(), BleTimeouts::default());
+        let link = connector.connect().await.unwrap();
+        assert_eq!(link.mtu(), 185);
+        link.send(vec![1, 2, 3]).await.unwrap();
+        assert_eq!(link.recv(Duration::from_secs(1)).await.unwrap(), vec![1, 2, 3]);
+        assert_eq!(
+            link.send(vec![0; 183]).await,
+            Err(LinkError::PduTooLarge { len: 183, max: 182 })
+        );
+        assert_eq!(link.recv(Duration::from_millis(20)).await, Err(LinkError::Timeout));
+        link.close().await;
+        assert_eq!(link.send(vec![1]).await, Err(LinkError::Disconnected));
+        assert_eq!(central.disconnected.lock().unwrap().as_slice(), &[1]);
+
+        let missing = ForeignConnector::new(central, "nope".into(), BleTimeouts::default());
+        assert_eq!(missing.connect().await.err(), Some(LinkError::NotFound));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn platform_disconnect_reaches_recv() {
+        let central = Arc::new(EchoCentral::default());
+        let link = ForeignConnector::new(central.clone(), "p1".into(), BleTimeouts::default()).connect().await.unwrap();
+        central.conns.lock().unwrap()[0].1.on_disconnected().unwrap();
+        assert_eq!(link.recv(Duration::from_secs(1)).await, Err(LinkError::Disconnected));
+        assert_eq!(link.send(vec![1]).await, Err(LinkError::Disconnected));
+    }
+}

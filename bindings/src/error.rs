@@ -1,0 +1,361 @@
+//! The one public error of the FFI surface ([`SunstormError`]) and the small errors the
+//! platform returns from its foreign-trait implementations.
+//!
+//! Two levels, as in application-services: the core keeps rich, per-module errors; the
+//! shells see one enum whose variants each map to one thing a screen can say. Every
+//! foreign-trait error converts from [`uniffi::UnexpectedUniFFICallbackError`], so a
+//! foreign implementation that throws something undeclared becomes an error, never a
+//! crash.
+
+use sunstorm_core::appliance::ApplianceError;
+use sunstorm_core::ble::transport::LinkError;
+use sunstorm_core::secrets::SecretError;
+
+/// Everything that can go wrong in a call to the core, in terms a screen can show.
+///
+/// `Display` gives a sentence for a person; the variant tells the UI which screen or
+/// action to offer (retry, re-enter the code, re-bond…).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Debug, Display)]
+pub enum SunstormError {
+    /// The link or QR code is not a Sigil pair link (wrong host, missing session, bad code…).
+    #[error("this is not a valid Sigil pair link: {reason}")]
+    InvalidLink {
+        /// Stable snake_case rejection code (e.g. `wrong_host`), for UI string lookup.
+        code: String,
+        /// What is wrong with it, for a person.
+        reason: String,
+    },
+    /// The typed validation code is not six digits (nothing was sent to octane).
+    #[error("{reason}")]
+    InvalidCode {
+        /// Stable snake_case rejection code (e.g. `code_too_short`).
+        code: String,
+        /// What is wrong with it, for a person.
+        reason: String,
+    },
+    /// The validation code was wrong; the user may try again.
+    #[error("wrong validation code ({attempts_left} attempts left)")]
+    WrongCode {
+        /// Attempts octane still allows for this session.
+        attempts_left: u32,
+    },
+    /// Too many wrong codes: the session is locked; the user must start over on the SP's page.
+    #[error("too many wrong codes; start the pairing again on the service's page")]
+    CodeLocked,
+    /// The pair session or sign request has expired.
+    #[error("this request has expired; start again on the service's page")]
+    Expired,
+    /// The pair session or sign request is unknown to octane.
+    #[error("this request was not found; it may have been cancelled")]
+    NotFound,
+    /// A signature did not verify: octane's (not the pinned key), the service's, or the
+    /// appliance's. Possibly an attack; nothing was approved.
+    #[error("a signature did not verify ({what}); nothing was approved")]
+    UntrustedSignature {
+        /// Whose signature failed, for a person (e.g. "octane", "service provider").
+        what: String,
+    },
+    /// Octane could not be reached (network, TLS, timeout).
+    #[error("cannot reach the Sigil service: {reason}")]
+    OctaneUnreachable {
+        /// What failed.
+        reason: String,
+    },
+    /// Octane refused the request.
+    #[error("the Sigil service refused: {detail} ({code})")]
+    OctaneRejected {
+        /// Octane's stable snake_case error code.
+        code: String,
+        /// Octane's sentence for a person.
+        detail: String,
+    },
+    /// The pair was revoked (by the user or the service).
+    #[error("this pairing was revoked")]
+    PairRevoked,
+    /// The user's choice is not acceptable (e.g. no wallet selected, a wallet not offered).
+    #[error("{reason}")]
+    InvalidSelection {
+        /// What to fix, for a person.
+        reason: String,
+    },
+    /// A local guardrail blocks this request.
+    #[error("blocked by your guardrails: {summary}")]
+    GuardrailBlocked {
+        /// The rules that fired, joined for display.
+        summary: String,
+    },
+    /// The return URL is not HTTPS on an origin the service registered; it will not be opened.
+    #[error("the service's return address is not safe to open")]
+    UnsafeReturnUrl,
+    /// No appliance is bonded with this phone yet.
+    #[error("no appliance is bonded with this phone")]
+    NotBonded,
+    /// The appliance's key is not the bonded one (possible impostor).
+    #[error("this appliance is not the one you bonded with")]
+    UnknownAppliance,
+    /// Bonding failed: wrong PIN.
+    #[error("wrong PIN ({attempts_left} attempts left)")]
+    WrongPin {
+        /// Attempts the appliance still allows.
+        attempts_left: u32,
+    },
+    /// Too many wrong PINs: the appliance shows a new PIN.
+    #[error("too many wrong PINs; the appliance now shows a new PIN")]
+    PinLocked,
+    /// The person at the appliance declined.
+    #[error("declined on the appliance")]
+    ApplianceDeclined,
+    /// The appliance refused the request itself.
+    #[error("the appliance refused: {detail} ({code})")]
+    ApplianceRefused {
+        /// Stable snake_case reason code.
+        code: String,
+        /// A sentence for a person.
+        detail: String,
+    },
+    /// The appliance could not be reached or stopped answering.
+    #[error("cannot reach the appliance: {reason}")]
+    ApplianceUnreachable {
+        /// What failed.
+        reason: String,
+    },
+    /// Bluetooth is off, absent, or not permitted.
+    #[error("Bluetooth is unavailable: {reason}")]
+    BluetoothUnavailable {
+        /// The platform's reason.
+        reason: String,
+    },
+    /// The biometric / passcode check failed or was cancelled.
+    #[error("identity check not passed")]
+    UserPresenceFailed,
+    /// The platform's secret store (Keychain / Keystore) failed.
+    #[error("the secure key store failed: {reason}")]
+    SecretStore {
+        /// The platform's reason.
+        reason: String,
+    },
+    /// The local database failed.
+    #[error("local storage failed: {reason}")]
+    Storage {
+        /// What failed.
+        reason: String,
+    },
+    /// The configuration passed to the core is invalid.
+    #[error("invalid configuration: {reason}")]
+    InvalidConfig {
+        /// What is wrong.
+        reason: String,
+    },
+    /// The operation was cancelled through its `CancelHandle`.
+    #[error("cancelled")]
+    Cancelled,
+    /// A bug in the core (including a caught panic). Report it; the app keeps running.
+    #[error("internal error: {reason}")]
+    Internal {
+        /// Diagnostic text (no secrets).
+        reason: String,
+    },
+}
+
+impl From<sunstorm_core::link::LinkError> for SunstormError {
+    fn from(e: sunstorm_core::link::LinkError) -> Self {
+        SunstormError::InvalidLink { code: e.code().to_string(), reason: e.to_string() }
+    }
+}
+
+impl From<sunstorm_core::code::CodeError> for SunstormError {
+    fn from(e: sunstorm_core::code::CodeError) -> Self {
+        SunstormError::InvalidCode { code: e.code().to_string(), reason: e.to_string() }
+    }
+}
+
+impl From<LinkError> for SunstormError {
+    fn from(e: LinkError) -> Self {
+        match e {
+            LinkError::Unavailable(reason) => SunstormError::BluetoothUnavailable { reason },
+            other => SunstormError::ApplianceUnreachable { reason: other.to_string() },
+        }
+    }
+}
+
+impl From<SecretError> for SunstormError {
+    fn from(e: SecretError) -> Self {
+        SunstormError::SecretStore { reason: e.to_string() }
+    }
+}
+
+impl From<ApplianceError> for SunstormError {
+    fn from(e: ApplianceError) -> Self {
+        match e {
+            ApplianceError::Link(l) => l.into(),
+            ApplianceError::UnknownAppliance => SunstormError::UnknownAppliance,
+            ApplianceError::NotBonded => SunstormError::NotBonded,
+            ApplianceError::Channel(reason) => SunstormError::ApplianceUnreachable {
+                reason: format!("secure channel failed: {reason}"),
+            },
+            ApplianceError::WrongPin { attempts_left } => SunstormError::WrongPin { attempts_left },
+            ApplianceError::PinLocked => SunstormError::PinLocked,
+            ApplianceError::UserRejected => SunstormError::ApplianceDeclined,
+            ApplianceError::Refused { code, message } => {
+                SunstormError::ApplianceRefused { code, detail: message }
+            }
+            ApplianceError::Timeout => SunstormError::ApplianceUnreachable {
+                reason: "the appliance did not answer in time".into(),
+            },
+            ApplianceError::Protocol(reason) => SunstormError::ApplianceUnreachable {
+                reason: format!("unexpected answer: {reason}"),
+            },
+            ApplianceError::Cancelled => SunstormError::Cancelled,
+            ApplianceError::SecretStore(reason) => SunstormError::SecretStore { reason },
+        }
+    }
+}
+
+/// Why a [`crate::BleCentral`] operation failed (thrown by the platform's implementation).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum BleError {
+    /// Bluetooth is off, absent, or the app lacks permission.
+    #[error("Bluetooth unavailable: {reason}")]
+    Unavailable {
+        /// The platform's reason.
+        reason: String,
+    },
+    /// No peripheral with that id is known or in range.
+    #[error("peripheral not found")]
+    NotFound,
+    /// The connection is gone.
+    #[error("disconnected")]
+    Disconnected,
+    /// The operation did not complete in the time asked.
+    #[error("timed out")]
+    Timeout,
+    /// Any other platform failure.
+    #[error("Bluetooth failure: {reason}")]
+    Failed {
+        /// The platform's reason.
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for BleError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        BleError::Failed { reason: format!("unexpected error from the BLE implementation: {}", e.reason) }
+    }
+}
+
+impl From<BleError> for LinkError {
+    fn from(e: BleError) -> Self {
+        match e {
+            BleError::Unavailable { reason } => LinkError::Unavailable(reason),
+            BleError::NotFound => LinkError::NotFound,
+            BleError::Disconnected => LinkError::Disconnected,
+            BleError::Timeout => LinkError::Timeout,
+            BleError::Failed { reason } => LinkError::Io(reason),
+        }
+    }
+}
+
+/// Why the platform's secret store (Keychain / Keystore) failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum SecretStoreError {
+    /// The store is locked or refused access (e.g. device locked, key invalidated).
+    #[error("secret store locked or access refused: {reason}")]
+    Unavailable {
+        /// The platform's reason.
+        reason: String,
+    },
+    /// Any other failure.
+    #[error("secret store failure: {reason}")]
+    Failed {
+        /// The platform's reason.
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for SecretStoreError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        SecretStoreError::Failed { reason: format!("unexpected error from the secret store: {}", e.reason) }
+    }
+}
+
+impl From<SecretStoreError> for SecretError {
+    fn from(e: SecretStoreError) -> Self {
+        SecretError::Backend(e.to_string())
+    }
+}
+
+/// Why the platform's user-presence check could not run (a refusal is not an error: it
+/// is `false`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum UserPresenceError {
+    /// No biometric or passcode is set up / available.
+    #[error("user presence check unavailable: {reason}")]
+    Unavailable {
+        /// The platform's reason.
+        reason: String,
+    },
+    /// Any other failure.
+    #[error("user presence check failed: {reason}")]
+    Failed {
+        /// The platform's reason.
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for UserPresenceError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        UserPresenceError::Failed { reason: format!("unexpected error from the presence check: {}", e.reason) }
+    }
+}
+
+/// Why a [`crate::LogSink`] or [`crate::FlowListener`] callback failed. The core ignores
+/// it (a broken listener never breaks a flow) but logs it once.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum CallbackError {
+    /// The callback failed.
+    #[error("callback failed: {reason}")]
+    Failed {
+        /// The platform's reason.
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for CallbackError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        CallbackError::Failed { reason: e.reason }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn appliance_errors_map_to_what_a_screen_says() {
+        assert_eq!(
+            SunstormError::from(ApplianceError::WrongPin { attempts_left: 2 }),
+            SunstormError::WrongPin { attempts_left: 2 }
+        );
+        assert_eq!(SunstormError::from(ApplianceError::UserRejected), SunstormError::ApplianceDeclined);
+        assert_eq!(
+            SunstormError::from(ApplianceError::Link(LinkError::Unavailable("off".into()))),
+            SunstormError::BluetoothUnavailable { reason: "off".into() }
+        );
+        assert!(matches!(
+            SunstormError::from(ApplianceError::Link(LinkError::Timeout)),
+            SunstormError::ApplianceUnreachable { .. }
+        ));
+        assert_eq!(
+            SunstormError::WrongCode { attempts_left: 3 }.to_string(),
+            "wrong validation code (3 attempts left)"
+        );
+    }
+
+    #[test]
+    fn unexpected_foreign_errors_become_declared_errors() {
+        let e = BleError::from(uniffi::UnexpectedUniFFICallbackError::new("boom"));
+        assert!(matches!(e, BleError::Failed { ref reason } if reason.contains("boom")));
+        assert_eq!(LinkError::from(BleError::Disconnected), LinkError::Disconnected);
+    }
+}

@@ -1,0 +1,282 @@
+//! [`SunstormCore`]: the one long-lived object the shells create at app start.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use sunstorm_core::bytes::Key32;
+
+use crate::ble::{self, BleTimeouts};
+use crate::cancel::CancelHandle;
+use crate::error::SunstormError;
+use crate::platform::{BleCentral, FlowListener, SecretStore, UserPresence};
+use crate::secrets::ForeignSecretStore;
+use crate::views::{ApplianceRow, FlowProgress, PairLink};
+
+/// How the core is set up: which octane to trust, which links to accept, where to keep
+/// its database.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct CoreConfig {
+    /// Octane's base URL (HTTPS in production; `http://127.0.0.1:…` for the simulator).
+    pub octane_url: String,
+    /// Octane's pinned Ed25519 public key, 64 hex characters.
+    pub octane_public_key_hex: String,
+    /// Hosts whose `https://HOST/pair?...` links are accepted (e.g. `sigilvault.xyz`).
+    pub accepted_link_hosts: Vec<String>,
+    /// Path of the SQLite database file (in the app's private storage).
+    pub database_path: String,
+    /// This phone's name, shown on the appliance when bonding.
+    pub phone_name: String,
+}
+
+/// A configuration checked and parsed.
+#[derive(Debug, Clone)]
+#[allow(dead_code)] // fields are consumed as the core's flows are bound
+pub(crate) struct ValidConfig {
+    pub(crate) octane_url: String,
+    pub(crate) octane_key: Key32,
+    pub(crate) link_hosts: Vec<String>,
+    pub(crate) database_path: String,
+    pub(crate) phone_name: String,
+}
+
+fn validate(config: CoreConfig) -> Result<ValidConfig, SunstormError> {
+    let bad = |reason: &str| SunstormError::InvalidConfig { reason: reason.to_string() };
+    let url = url::Url::parse(&config.octane_url).map_err(|_| bad("octane_url is not a URL"))?;
+    let loopback = matches!(url.host_str(), Some("127.0.0.1" | "localhost" | "[::1]"));
+    if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
+        return Err(bad("octane_url must be https (http only on loopback)"));
+    }
+    let key = hex::decode(config.octane_public_key_hex.trim())
+        .map_err(|_| bad("octane_public_key_hex is not hex"))?;
+    let key: [u8; 32] = key.try_into().map_err(|_| bad("octane_public_key_hex must be 32 bytes"))?;
+    if config.accepted_link_hosts.is_empty() {
+        return Err(bad("accepted_link_hosts is empty"));
+    }
+    if config.database_path.trim().is_empty() {
+        return Err(bad("database_path is empty"));
+    }
+    Ok(ValidConfig {
+        octane_url: config.octane_url,
+        octane_key: Key32(key),
+        link_hosts: config.accepted_link_hosts,
+        database_path: config.database_path,
+        phone_name: config.phone_name,
+    })
+}
+
+/// Aborts a spawned task when the caller stops waiting for it (e.g. a Kotlin coroutine or
+/// Swift task is cancelled), so no flow runs on detached.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// The Sunstorm core: create one at app start with the platform's services, keep it for
+/// the life of the process, call its async methods from any thread.
+///
+/// Lifetime: in Kotlin use `.use {}` or call `close()`/`destroy()`; in Swift it is freed
+/// with its last reference. The platform objects passed in are held until then; they
+/// must not hold a strong reference back to this object (a cycle across the FFI is
+/// never collected).
+#[derive(uniffi::Object)]
+pub struct SunstormCore {
+    rt: Option<tokio::runtime::Runtime>,
+    #[allow(dead_code)] // consumed as the core's flows are bound
+    config: ValidConfig,
+    ble: Arc<dyn BleCentral>,
+    #[allow(dead_code)]
+    secrets: Arc<ForeignSecretStore>,
+    #[allow(dead_code)]
+    presence: Arc<dyn UserPresence>,
+    ble_timeouts: BleTimeouts,
+}
+
+impl Drop for SunstormCore {
+    fn drop(&mut self) {
+        // Dropping a runtime from inside async context panics; never block the caller.
+        if let Some(rt) = self.rt.take() {
+            rt.shutdown_background();
+        }
+    }
+}
+
+impl SunstormCore {
+    /// Runs `fut` on the core's runtime, stopping it when `cancel` fires, and turning a
+    /// panic inside it into [`SunstormError::Internal`].
+    pub(crate) async fn run<T, F>(&self, cancel: Option<Arc<CancelHandle>>, fut: F) -> Result<T, SunstormError>
+    where
+        T: Send + 'static,
+        F: Future<Output = Result<T, SunstormError>> + Send + 'static,
+    {
+        let rt = self.rt.as_ref().ok_or_else(|| SunstormError::Internal { reason: "core is shut down".into() })?;
+        let task = async move {
+            match cancel {
+                Some(c) => tokio::select! {
+                    biased;
+                    () = c.cancelled() => {
+                        tracing::info!(target: "sunstorm_ffi", "flow cancelled");
+                        Err(SunstormError::Cancelled)
+                    }
+                    r = fut => r,
+                },
+                None => fut.await,
+            }
+        };
+        let mut handle = AbortOnDrop(rt.spawn(task));
+        match (&mut handle.0).await {
+            Ok(r) => r,
+            Err(e) if e.is_panic() => {
+                let reason = panic_text(e.into_panic());
+                tracing::error!(target: "sunstorm_ffi", %reason, "a core task panicked");
+                Err(SunstormError::Internal { reason: format!("panic: {reason}") })
+            }
+            Err(_) => Err(SunstormError::Cancelled),
+        }
+    }
+
+    /// Wraps a listener as the core's progress callback.
+    #[allow(dead_code)] // used by the bound flows
+    pub(crate) fn progress_fn(listener: Option<Arc<dyn FlowListener>>) -> Option<sunstorm_core::appliance::ProgressFn> {
+        listener.map(|l| {
+            let f: sunstorm_core::appliance::ProgressFn = Arc::new(move |p| {
+                if let Err(e) = l.on_progress(FlowProgress::from(p)) {
+                    tracing::warn!(target: "sunstorm_ffi", error = %e, "flow listener failed");
+                }
+            });
+            f
+        })
+    }
+}
+
+fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "unknown panic".into()
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SunstormCore {
+    /// Creates the core: checks `config`, starts its runtime (two worker threads) and keeps
+    /// the platform services. Fails with `InvalidConfig` on a bad URL or key.
+    #[uniffi::constructor]
+    pub fn new(
+        config: CoreConfig,
+        ble: Arc<dyn BleCentral>,
+        secrets: Arc<dyn SecretStore>,
+        presence: Arc<dyn UserPresence>,
+    ) -> Result<Arc<Self>, SunstormError> {
+        let config = validate(config)?;
+        let rt = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("sunstorm-core")
+            .enable_all()
+            .build()
+            .map_err(|e| SunstormError::Internal { reason: format!("cannot start runtime: {e}") })?;
+        tracing::info!(target: "sunstorm_ffi", version = env!("CARGO_PKG_VERSION"), "core started");
+        Ok(Arc::new(Self {
+            rt: Some(rt),
+            config,
+            ble,
+            secrets: Arc::new(ForeignSecretStore::new(secrets)),
+            presence,
+            ble_timeouts: BleTimeouts::default(),
+        }))
+    }
+
+    /// Parses a tapped Universal Link / App Link or a scanned QR code. Only
+    /// `https://<accepted host>/pair?session=…[&v=NNNNNN]` is accepted; anything else fails
+    /// with `InvalidLink` naming the exact reason. Local and instant: nothing is fetched.
+    pub fn parse_link(&self, text: String) -> Result<PairLink, SunstormError> {
+        let cfg = sunstorm_core::link::LinkConfig { accepted_hosts: self.config.link_hosts.clone() };
+        Ok(sunstorm_core::link::parse_link(&text, &cfg)?.into())
+    }
+
+    /// Normalises a typed validation code (drops spaces and dashes, maps any script's
+    /// digits to ASCII) into six ASCII digits, or fails with `InvalidCode` saying why.
+    pub fn normalize_code(&self, text: String) -> Result<String, SunstormError> {
+        Ok(sunstorm_core::code::ValidationCode::parse(&text)?.as_str().to_string())
+    }
+
+    /// Scans for Sigil appliances for `timeout_ms` and lists them, strongest signal first.
+    pub async fn scan_appliances(
+        &self,
+        timeout_ms: u32,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<Vec<ApplianceRow>, SunstormError> {
+        let central = self.ble.clone();
+        self.run(cancel, async move {
+            tracing::info!(target: "sunstorm_ffi::ble", timeout_ms, "scanning for appliances");
+            let found = ble::scan(central, Duration::from_millis(u64::from(timeout_ms))).await?;
+            let mut rows: Vec<ApplianceRow> = found.into_iter().map(ApplianceRow::from).collect();
+            rows.sort_by_key(|r| std::cmp::Reverse(r.rssi.unwrap_or(i16::MIN)));
+            tracing::info!(target: "sunstorm_ffi::ble", count = rows.len(), "scan done");
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Panics inside a core task on purpose, to prove a panic reaches the app as
+    /// `SunstormError::Internal` and never crashes it. For tests and diagnostics only.
+    pub async fn debug_force_panic(&self) -> Result<(), SunstormError> {
+        self.run(None, async move {
+            #[allow(clippy::panic)]
+            if std::hint::black_box(true) {
+                panic!("deliberate panic requested by debug_force_panic");
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Waits until `cancel` fires or `timeout_ms` elapses, on the core's runtime; lets the
+    /// shells (and the binding tests) check cancellation wiring without a device.
+    pub async fn debug_wait(&self, timeout_ms: u32, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
+        self.run(cancel, async move {
+            tokio::time::sleep(Duration::from_millis(u64::from(timeout_ms))).await;
+            Ok(())
+        })
+        .await
+    }
+}
+
+impl SunstormCore {
+    /// The core's connector to one appliance through the platform's BLE.
+    #[allow(dead_code)] // used by the bound flows
+    pub(crate) fn connector(&self, peripheral_id: String) -> Arc<dyn sunstorm_core::ble::transport::Connector> {
+        Arc::new(ble::ForeignConnector::new(self.ble.clone(), peripheral_id, self.ble_timeouts))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config() -> CoreConfig {
+        CoreConfig {
+            octane_url: "http://127.0.0.1:1".into(),
+            octane_public_key_hex: "11".repeat(32),
+            accepted_link_hosts: vec!["sigilvault.xyz".into()],
+            database_path: "/tmp/x.db".into(),
+            phone_name: "test".into(),
+        }
+    }
+
+    #[test]
+    fn config_is_checked() {
+        assert!(validate(config()).is_ok());
+        let mut c = config();
+        c.octane_url = "http://octane.example".into();
+        assert!(matches!(validate(c), Err(SunstormError::InvalidConfig { .. })));
+        let mut c = config();
+        c.octane_public_key_hex = "zz".into();
+        assert!(matches!(validate(c), Err(SunstormError::InvalidConfig { .. })));
+    }
+}

@@ -1,0 +1,70 @@
+#!/usr/bin/env bash
+# Size budget of the mobile library: builds the release cdylib exactly as shipped
+# (fat LTO, opt-level "z", panic = "unwind"; `cargo rustc --crate-type cdylib` because
+# cargo silently skips LTO for a crate that is also a `lib`), strips a COPY (the unstripped
+# original is what bindings are generated from), reports its size and fails above 4 MiB.
+# x86_64 here stands in for arm64. Also refuses btleplug and uniffi's bindgen in the
+# library's dependency tree.
+#
+#   scripts/size-check.sh           # check
+#   scripts/size-check.sh --top     # also list the heaviest crates and symbols
+set -euo pipefail
+
+root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+cd "$root"
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+budget=4194304
+
+tree="$(cargo tree -p sunstorm-ffi -e normal --prefix none 2>/dev/null)"
+for banned in btleplug uniffi_bindgen uniffi-bindgen bindgen; do
+    if grep -q "^$banned v" <<<"$tree"; then
+        echo "size-check: FAILED: $banned is in the mobile library's dependencies" >&2
+        exit 1
+    fi
+done
+
+t0=$(date +%s)
+cargo rustc -p sunstorm-ffi --release --crate-type cdylib >&2
+build_s=$(( $(date +%s) - t0 ))
+
+case "$(uname -s)" in Darwin) name=libsunstorm_ffi.dylib ;; *) name=libsunstorm_ffi.so ;; esac
+lib="$target_dir/release/$name"
+[ -f "$lib" ] || { echo "size-check: no library at $lib" >&2; exit 1; }
+mkdir -p "$target_dir/size-check"
+copy="$target_dir/size-check/$name"
+cp "$lib" "$copy"
+strip "$copy"
+unstripped=$(wc -c <"$lib")
+size=$(wc -c <"$copy")
+
+printf 'size-check: %s (release, LTO, opt z, panic=unwind, built in %ss)\n' "$name" "$build_s"
+printf 'size-check: unstripped %d bytes, stripped %d bytes (%.2f MiB); budget %d bytes (4 MiB)\n' \
+    "$unstripped" "$size" "$(echo "$size / 1048576" | bc -l)" "$budget"
+
+if [ "${1:-}" = "--top" ] || [ "$size" -gt "$budget" ]; then
+    nm --size-sort -S -C "$lib" 2>/dev/null | python3 -c '
+import sys, collections
+tot = collections.Counter(); syms = []
+for line in sys.stdin:
+    parts = line.rstrip("\n").split(" ", 3)
+    if len(parts) < 4:
+        continue
+    size, name = int(parts[1], 16), parts[3]
+    syms.append((size, name))
+    n = name.lstrip("<_")
+    crate = n.split("::")[0] if "::" in n else "(C / unnamed)"
+    tot[crate] += size
+print("size-check: heaviest crates (symbol bytes in the unstripped library, by first path segment):")
+for crate, size in tot.most_common(25):
+    print(f"{size:10d}  {crate}")
+print("size-check: heaviest symbols:")
+for size, name in sorted(syms, reverse=True)[:15]:
+    print(f"{size:10d}  {name[:140]}")
+'
+fi
+
+if [ "$size" -gt "$budget" ]; then
+    echo "size-check: FAILED: stripped library is $size bytes, above the 4 MiB budget" >&2
+    exit 1
+fi
+echo "size-check: OK"
