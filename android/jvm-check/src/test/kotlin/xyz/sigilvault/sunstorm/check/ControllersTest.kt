@@ -86,7 +86,7 @@ class ControllersTest {
     }
 
     @Test
-    fun `approving without a bonded appliance says so; rejecting ends the flow`() {
+    fun `approving without a bonded appliance says so, rejecting ends the flow`() {
         val pair = PairController(DemoFlows(), scope)
         pair.open("$link&v=123456", "s")
         pair.submitCode()
