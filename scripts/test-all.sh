@@ -5,7 +5,6 @@
 #   3. the generated Kotlin (JVM, Maven) and Python bindings against the simulators
 #   4. real BLE stacks: btleplug <-> bluer over a user-space BlueZ mock (bluezoo)
 #   5. the mobile library's size budget
-#   6. a short run of every fuzz target
 # Each stage installs what it needs (apt-get / pip / Maven Central) and fails loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -36,8 +35,5 @@ stage "mobile library size budget"
 bash scripts/size-check.sh
 done_stage "size"
 
-stage "fuzz smoke"
-bash scripts/fuzz.sh all 10
-done_stage "fuzz"
 
 printf '\nAll stages passed in %ss.\n' "$((SECONDS - t_all))"

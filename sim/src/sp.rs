@@ -232,15 +232,16 @@ pub enum SpCheckError {
     Mismatch(&'static str),
 }
 
-/// What the SP expects a pair attestation to bind.
+/// What the SP expects a pair attestation to bind. `None` fields are not checked (an SP
+/// normally knows all three; the CLI may not have the code at hand).
 #[derive(Debug, Clone)]
 pub struct ExpectedPair<'a> {
     /// The session the SP created.
     pub session_id: &'a str,
     /// Its validation code.
-    pub validation_code: &'a str,
+    pub validation_code: Option<&'a str>,
     /// The SP's own public key.
-    pub sp_public_key: &'a Key32,
+    pub sp_public_key: Option<&'a Key32>,
 }
 
 /// The SP's own check of a pair: the attestation is signed by `appliance_identity` under
@@ -266,16 +267,17 @@ pub fn verify_pair_attestation(
     if att.session_id != expected.session_id {
         return Err(SpCheckError::Mismatch("session_id"));
     }
-    let code_ok: bool = subtle::ConstantTimeEq::ct_eq(
-        att.validation_code.as_bytes(),
-        expected.validation_code.as_bytes(),
-    )
-    .into();
-    if !code_ok {
-        return Err(SpCheckError::Mismatch("validation_code"));
+    if let Some(code) = expected.validation_code {
+        let code_ok: bool =
+            subtle::ConstantTimeEq::ct_eq(att.validation_code.as_bytes(), code.as_bytes()).into();
+        if !code_ok {
+            return Err(SpCheckError::Mismatch("validation_code"));
+        }
     }
-    if att.sp_public_key != *expected.sp_public_key {
-        return Err(SpCheckError::Mismatch("sp_public_key"));
+    if let Some(key) = expected.sp_public_key {
+        if att.sp_public_key != *key {
+            return Err(SpCheckError::Mismatch("sp_public_key"));
+        }
     }
     Ok(att)
 }
@@ -300,8 +302,8 @@ pub fn verify_pair_result(
 }
 
 /// Checks the SP's and octane's signatures in a bundle against the keys the SP knows
-/// (its own, and octane's pinned one) and decodes the request. The appliance's chain
-/// signature is checked with `core::payload::verify_appliance_signature`.
+/// (its own, and octane's pinned one) and decodes the request. [`verify_bundle`] also checks
+/// the appliance's chain signature.
 pub fn verify_bundle_cosigners(
     bundle: &SignatureBundle,
     sp_public_key: &Key32,
@@ -322,4 +324,23 @@ pub fn verify_bundle_cosigners(
     )
     .map_err(|_| SpCheckError::Signature("octane"))?;
     sunstorm_core::cbor::from_canonical_slice(&bundle.body).map_err(|_| SpCheckError::Malformed)
+}
+
+/// Checks all three signatures of a bundle: the SP's and octane's (see
+/// [`verify_bundle_cosigners`]) and the appliance's chain signature over the re-parsed payload
+/// against the request's account (`core::payload::verify_appliance_signature`).
+pub fn verify_bundle(
+    bundle: &SignatureBundle,
+    sp_public_key: &Key32,
+    octane_public_key: &Key32,
+) -> Result<SignRequest, SpCheckError> {
+    let req = verify_bundle_cosigners(bundle, sp_public_key, octane_public_key)?;
+    if bundle.account != req.account {
+        return Err(SpCheckError::Mismatch("account"));
+    }
+    let target = sunstorm_core::payload::signing_target(req.kind, &req.payload, &req.chain)
+        .map_err(|_| SpCheckError::Malformed)?;
+    sunstorm_core::payload::verify_appliance_signature(&target, &bundle.appliance_sig, &req.account)
+        .map_err(|_| SpCheckError::Signature("appliance"))?;
+    Ok(req)
 }

@@ -42,7 +42,7 @@ async fn env() -> Env {
     })
     .await
     .unwrap();
-    let demo = octane.demo_sp.clone().unwrap();
+    let demo = octane.demo_sp.clone();
     let sp = SpClient::new(&octane.url, &demo.api_key).unwrap();
     Env { octane, clock, sp, sp_key: demo.signing_key }
 }
@@ -133,8 +133,22 @@ impl App {
     }
 }
 
+fn evm_key() -> k256::ecdsa::SigningKey {
+    k256::ecdsa::SigningKey::from_bytes(&[0x11; 32].into()).unwrap()
+}
+
 fn evm_account() -> AccountId {
-    AccountId::evm(1, [0x11; 20])
+    AccountId::evm(1, sunstorm_core::payload::address_of(evm_key().verifying_key()))
+}
+
+/// What the appliance would answer: the chain signature over the re-parsed payload.
+fn appliance_sign(req: &SignRequest, key: &k256::ecdsa::SigningKey) -> Vec<u8> {
+    use sunstorm_core::payload::{encode_evm_signature, signing_target, SigningTarget};
+    let SigningTarget::EvmDigest { digest, v_style } = signing_target(req.kind, &req.payload, &req.chain).unwrap() else {
+        panic!("not an EVM target")
+    };
+    let (sig, recid) = key.sign_prehash_recoverable(&digest).unwrap();
+    encode_evm_signature(&sig, recid, v_style).to_vec()
 }
 
 fn sol_account() -> AccountId {
@@ -363,10 +377,11 @@ async fn approve_pairs_once_and_the_sp_verifies_it() {
     assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "session_used"));
 
     let result = waiter.await.unwrap().unwrap();
+    let sp_pk = Key32(e.sp_key.verifying_key().to_bytes());
     let expected = ExpectedPair {
         session_id: &s.session_id,
-        validation_code: &s.validation_code,
-        sp_public_key: &Key32(e.sp_key.verifying_key().to_bytes()),
+        validation_code: Some(&s.validation_code),
+        sp_public_key: Some(&sp_pk),
     };
     let checked = sp::verify_pair_result(&result, &expected).unwrap().unwrap();
     assert_eq!(checked.pair_id, att.pair_id);
@@ -375,7 +390,7 @@ async fn approve_pairs_once_and_the_sp_verifies_it() {
     assert_eq!(*appliance_identity, app.identity());
     // Altering a bound field breaks the SP's check.
     let wrong_code = wrong_code(&s.validation_code);
-    let bad = ExpectedPair { validation_code: &wrong_code, ..expected.clone() };
+    let bad = ExpectedPair { validation_code: Some(&wrong_code), ..expected.clone() };
     assert_eq!(sp::verify_pair_result(&result, &bad), Err(sp::SpCheckError::Mismatch("validation_code")));
 
     let (st, v) = app.call("GET", paths::APP_PAIRS, None).await;
@@ -553,15 +568,19 @@ async fn sign_requests_are_checked_countersigned_and_answered() {
     let other = App::new(&e, 2);
     let (_, v) = other.call("GET", paths::APP_SIGN_PENDING, None).await;
     assert_eq!(v["requests"], json!([]));
-    let sig = vec![0xab; 65];
+    let sig = appliance_sign(&req, &evm_key());
     let body = json!({"signature": base64_url(&sig)});
     let (st, _) = other.call("POST", &paths::app_sign_result(&req.request_id), Some(body.clone())).await;
     assert_eq!(st, StatusCode::FORBIDDEN);
-    // Wrong length for an EVM account.
-    let (st, v) = app
-        .call("POST", &paths::app_sign_result(&req.request_id), Some(json!({"signature": base64_url(&[1; 64])})))
-        .await;
-    assert_eq!((st, code_of(&v)), (StatusCode::BAD_REQUEST, "signature_invalid"));
+    // Wrong length, garbage, or another key's signature: refused, the request stays pending.
+    let other_key = k256::ecdsa::SigningKey::from_bytes(&[0x12; 32].into()).unwrap();
+    for bad in [vec![1; 64], vec![0xab; 65], appliance_sign(&req, &other_key)] {
+        let (st, v) = app
+            .call("POST", &paths::app_sign_result(&req.request_id), Some(json!({"signature": base64_url(&bad)})))
+            .await;
+        assert_eq!((st, code_of(&v)), (StatusCode::BAD_REQUEST, "signature_invalid"));
+    }
+    assert_eq!(e.sp.sign_result(&req.request_id, 0).await.unwrap(), SignResult::Pending);
 
     // The SP long-polls; the app answers.
     let sp = e.sp.clone();
@@ -575,7 +594,11 @@ async fn sign_requests_are_checked_countersigned_and_answered() {
     let SignResult::Signed { bundle } = waiter.await.unwrap().unwrap() else { panic!("not signed") };
     assert_eq!(bundle.appliance_sig, sig);
     assert_eq!(bundle.account, evm_account());
-    assert_eq!(sp::verify_bundle_cosigners(&bundle, &sp_pk, &e.octane.octane_public_key).unwrap(), req);
+    assert_eq!(sp::verify_bundle(&bundle, &sp_pk, &e.octane.octane_public_key).unwrap(), req);
+    // A bundle whose appliance signature was altered fails the SP's own check.
+    let mut altered = bundle.clone();
+    altered.appliance_sig[10] ^= 1;
+    assert!(sp::verify_bundle(&altered, &sp_pk, &e.octane.octane_public_key).is_err());
     // A rejection after the signature is refused.
     let (st, v) = app
         .call("POST", &paths::app_sign_reject(&req.request_id), Some(json!({"reason_code": "user_rejected", "message": "no"})))
@@ -657,7 +680,7 @@ async fn the_appliance_revokes_with_a_signed_revocation() {
 async fn bad_input_is_a_4xx_never_a_500() {
     let e = env().await;
     let app = App::new(&e, 1);
-    let demo = e.octane.demo_sp.clone().unwrap();
+    let demo = e.octane.demo_sp.clone();
     let http = reqwest::Client::new();
     let s = create(&e, None).await;
 
@@ -733,7 +756,7 @@ async fn state_survives_a_restart_with_a_file_database() {
     let db = dir.path().join("octane.sqlite");
     let cfg = || OctaneSimConfig { seed: Some([9; 32]), db_path: Some(db.clone()), ..Default::default() };
     let first = OctaneSim::start(cfg()).await.unwrap();
-    let demo = first.demo_sp.clone().unwrap();
+    let demo = first.demo_sp.clone();
     let key = first.octane_public_key;
     let s = SpClient::new(&first.url, &demo.api_key)
         .unwrap()
@@ -748,7 +771,81 @@ async fn state_survives_a_restart_with_a_file_database() {
     first.shutdown().await;
     let second = OctaneSim::start(cfg()).await.unwrap();
     assert_eq!(second.octane_public_key, key);
-    assert_eq!(second.demo_sp.as_ref().unwrap().api_key, demo.api_key);
+    assert_eq!(second.demo_sp.api_key, demo.api_key);
     let r = SpClient::new(&second.url, &demo.api_key).unwrap().pair_result(&s.session_id, 0).await.unwrap();
     assert_eq!(r, PairResult::Pending);
+}
+
+#[tokio::test]
+async fn a_rejection_reaches_the_sp_with_its_reason() {
+    let e = env().await;
+    let s = create(&e, None).await;
+    let app = App::new(&e, 1);
+    let reject = paths::app_pair_session_reject(&s.session_id);
+    // Without the code, a link alone cannot cancel the session.
+    let (st, v) = app.call("POST", &reject, Some(json!({"reason": "not me"}))).await;
+    assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "code_not_verified"));
+    app.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code})))
+        .await;
+    let (st, v) = app.call("POST", &reject, Some(json!({"reason": "not me"}))).await;
+    assert_eq!(st, StatusCode::OK);
+    assert_eq!(v["status"], "rejected");
+    // Idempotent, and the session cannot be approved afterwards.
+    let (st, _) = app.call("POST", &reject, None).await;
+    assert_eq!(st, StatusCode::OK);
+    let (_, env) = app.attestation(&s, &e.sp_key, vec![evm_account()]);
+    let (st, v) = app
+        .call("POST", &paths::app_pair_session_approve(&s.session_id), Some(json!({"attestation": env})))
+        .await;
+    assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "session_used"));
+    assert_eq!(
+        e.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap(),
+        PairResult::Rejected { reason: Some("not me".into()) }
+    );
+}
+
+#[tokio::test]
+async fn random_bodies_never_get_a_500() {
+    use rand::{Rng, SeedableRng};
+    let e = env().await;
+    let app = App::new(&e, 1);
+    let demo = e.octane.demo_sp.clone();
+    let http = reqwest::Client::new();
+    let s = create(&e, None).await;
+    let (_s2, pair_id) = paired(&e, &app).await;
+    let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
+    let fragments = [
+        "{", "}", "[", "]", "\"", ":", ",", "null", "1e999", "-1", "\"AAAA\"", "\"body\"", "\"sig\"",
+        "\"code\"", "\"attestation\"", "\"revocation\"", "\"signature\"", "\"pair_id\"", "\"request\"",
+        "\"eip155:1\"", "\u{0}", "\u{202e}", "true",
+    ];
+    let app_paths = [
+        paths::app_pair_session_code(&s.session_id),
+        paths::app_pair_session_approve(&s.session_id),
+        paths::app_pair_session_reject(&s.session_id),
+        paths::app_pair_revoke(&pair_id),
+        paths::app_sign_result(&Uuid::new_v4()),
+        paths::app_sign_reject(&Uuid::new_v4()),
+    ];
+    for i in 0..120 {
+        let n = rng.gen_range(0..12);
+        let body: String = (0..n).map(|_| fragments[rng.gen_range(0..fragments.len())]).collect();
+        let (st, v) = if i % 2 == 0 {
+            let path = &app_paths[rng.gen_range(0..app_paths.len())];
+            app.call_raw("POST", path, body.clone().into_bytes()).await
+        } else {
+            let path = if rng.gen_bool(0.5) { paths::SP_SIGN } else { paths::SP_PAIR_SESSIONS };
+            let r = http
+                .post(format!("{}{}", e.octane.url, path))
+                .bearer_auth(&demo.api_key)
+                .body(body.clone())
+                .send()
+                .await
+                .unwrap();
+            let st = r.status();
+            (st, r.json().await.unwrap_or(Value::Null))
+        };
+        assert!(st.is_client_error(), "{body:?} -> {st} {v}");
+        assert!(v["error"]["code"].is_string(), "{body:?} -> {v}");
+    }
 }

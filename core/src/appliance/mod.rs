@@ -1,6 +1,9 @@
 //! Talking to the appliance: the operations the flows need ([`ApplianceApi`]), their errors
 //! and progress. The wire protocol lives in `proto`, the phone-side client in `client`.
 
+pub mod client;
+pub mod proto;
+
 use std::sync::Arc;
 
 use async_trait::async_trait;

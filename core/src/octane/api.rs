@@ -935,4 +935,45 @@ mod tests {
         assert_eq!(j["status"], "rejected");
         assert_eq!(serde_json::from_value::<SignResult>(j).unwrap(), r);
     }
+
+    mod props {
+        use super::*;
+        use proptest::prelude::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(64))]
+
+            /// Whatever the headers hold, verification answers with an error, never a panic.
+            #[test]
+            fn arbitrary_headers_never_panic(
+                e in ".{0,300}", t in ".{0,30}", n in ".{0,80}", s in ".{0,120}",
+                body in proptest::collection::vec(any::<u8>(), 0..64),
+            ) {
+                let h = AppRequestHeaders { endorsement: e, timestamp: t, nonce: n, signature: s };
+                prop_assert!(verify_app_request(&h, "POST", "/app/pairs", &body, 0, 120).is_err());
+            }
+
+            /// Signing then verifying succeeds for any method, target and body; changing one
+            /// byte of the body breaks it.
+            #[test]
+            fn sign_verify_round_trip(
+                method in "(GET|POST)",
+                target in "/app/[a-z/]{0,40}(\\?timeout_secs=[0-9]{1,2})?",
+                body in proptest::collection::vec(any::<u8>(), 1..256),
+                flip in any::<usize>(),
+                now in 1_000u64..4_000_000_000u64,
+            ) {
+                let (app, _appliance, env) = endorsed(5, 6);
+                let h = sign_app_request(&app, &env, &method, &target, &body, now).unwrap();
+                prop_assert!(verify_app_request(&h, &method, &target, &body, now, 120).is_ok());
+                let mut tampered = body.clone();
+                let i = flip % tampered.len();
+                tampered[i] ^= 1;
+                prop_assert_eq!(
+                    verify_app_request(&h, &method, &target, &tampered, now, 120),
+                    Err(AppAuthError::BadSignature)
+                );
+            }
+        }
+    }
 }

@@ -198,6 +198,7 @@ pub fn router(state: Arc<AppState>) -> Router {
 
 // ----------------------------------------------------------------------------- SP API
 
+#[tracing::instrument(name = "octane.sp_create_session", skip_all)]
 async fn sp_create_session(
     State(st): S,
     headers: HeaderMap,
@@ -217,6 +218,7 @@ async fn sp_create_session(
     ok(StatusCode::CREATED, res)
 }
 
+#[tracing::instrument(name = "octane.sp_pair_result", skip_all)]
 async fn sp_pair_result(
     State(st): S,
     headers: HeaderMap,
@@ -231,6 +233,7 @@ async fn sp_pair_result(
     ok(StatusCode::OK, r.unwrap_or(PairResult::Pending))
 }
 
+#[tracing::instrument(name = "octane.sp_revoke", skip_all)]
 async fn sp_revoke(
     State(st): S,
     headers: HeaderMap,
@@ -243,6 +246,7 @@ async fn sp_revoke(
     ok(StatusCode::OK, r)
 }
 
+#[tracing::instrument(name = "octane.sp_sign", skip_all)]
 async fn sp_sign(State(st): S, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let sp = sp_auth(&st, &headers)?;
     let req: SpSignSubmit = parse_json(&body_of(body)?)?;
@@ -251,6 +255,7 @@ async fn sp_sign(State(st): S, headers: HeaderMap, body: Result<Bytes, BytesReje
     ok(StatusCode::ACCEPTED, r)
 }
 
+#[tracing::instrument(name = "octane.sp_sign_result", skip_all)]
 async fn sp_sign_result(
     State(st): S,
     headers: HeaderMap,
@@ -270,6 +275,7 @@ async fn sp_sign_result(
 
 // ----------------------------------------------------------------------------- App API
 
+#[tracing::instrument(name = "octane.app_get_session", skip_all)]
 async fn app_get_session(
     State(st): S,
     method: Method,
@@ -283,6 +289,7 @@ async fn app_get_session(
     ok(StatusCode::OK, r)
 }
 
+#[tracing::instrument(name = "octane.app_code", skip_all)]
 async fn app_code(
     State(st): S,
     method: Method,
@@ -308,6 +315,7 @@ async fn app_code(
     ok(StatusCode::OK, r?)
 }
 
+#[tracing::instrument(name = "octane.app_approve", skip_all)]
 async fn app_approve(
     State(st): S,
     method: Method,
@@ -332,6 +340,7 @@ async fn app_approve(
     ok(StatusCode::OK, r)
 }
 
+#[tracing::instrument(name = "octane.app_reject", skip_all)]
 async fn app_reject(
     State(st): S,
     method: Method,
@@ -350,12 +359,14 @@ async fn app_reject(
     ok(StatusCode::OK, r)
 }
 
+#[tracing::instrument(name = "octane.app_pairs", skip_all)]
 async fn app_pairs(State(st): S, method: Method, uri: Uri, headers: HeaderMap) -> ApiResult {
     let who = app_auth(&st, &method, &uri, &headers, b"")?;
     let pairs = logic::app_pairs(&*st.db()?, &who.appliance_identity)?;
     ok(StatusCode::OK, AppPairsResponse { pairs })
 }
 
+#[tracing::instrument(name = "octane.app_revoke", skip_all)]
 async fn app_revoke(
     State(st): S,
     method: Method,
@@ -379,6 +390,7 @@ async fn app_revoke(
     ok(StatusCode::OK, r)
 }
 
+#[tracing::instrument(name = "octane.app_pending", skip_all)]
 async fn app_pending(
     State(st): S,
     method: Method,
@@ -396,6 +408,7 @@ async fn app_pending(
     ok(StatusCode::OK, PendingSignRequests { requests: r.unwrap_or_default() })
 }
 
+#[tracing::instrument(name = "octane.app_sign_result", skip_all)]
 async fn app_sign_result(
     State(st): S,
     method: Method,
@@ -420,6 +433,7 @@ async fn app_sign_result(
     ok(StatusCode::OK, r)
 }
 
+#[tracing::instrument(name = "octane.app_sign_reject", skip_all)]
 async fn app_sign_reject(
     State(st): S,
     method: Method,

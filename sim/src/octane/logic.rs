@@ -1174,13 +1174,16 @@ pub fn answer_sign(
         .map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt account"))?;
     match answer {
         AppAnswer::Signature(sig) => {
-            let want = if account.chain.is_evm() { 65 } else { 64 };
-            if sig.len() != want {
-                return Err(ApiError::new(
-                    ErrorCode::SignatureInvalid,
-                    format!("a signature for {} must be {want} bytes", account.chain),
-                ));
-            }
+            // Octane checks the chain signature before the SP sees it (contract D's verifier).
+            let req: SignRequest = sunstorm_core::cbor::from_canonical_slice(&row.body)
+                .map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt stored request"))?;
+            let invalid = |e: sunstorm_core::payload::PayloadError| {
+                ApiError::new(ErrorCode::SignatureInvalid, format!("appliance signature refused: {e}"))
+            };
+            let target = sunstorm_core::payload::signing_target(req.kind, &req.payload, &req.chain)
+                .map_err(invalid)?;
+            sunstorm_core::payload::verify_appliance_signature(&target, &sig, &account)
+                .map_err(invalid)?;
             tx.execute(
                 "UPDATE sign_requests SET status = 'signed', appliance_sig = ?2 WHERE request_id = ?1",
                 params![request_id.to_string(), sig],

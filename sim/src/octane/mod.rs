@@ -109,8 +109,6 @@ pub struct OctaneSimConfig {
     pub seed: Option<[u8; 32]>,
     /// Host of the pair links handed to SPs (`https://<host>/pair?session=…`).
     pub link_host: String,
-    /// Register the demo SP (see [`DemoSp`]); default true.
-    pub demo_sp: bool,
     /// Further SPs to register at start.
     pub sps: Vec<SpRegistration>,
     /// Time source (sessions and sign requests expire by it).
@@ -124,7 +122,6 @@ impl Default for OctaneSimConfig {
             db_path: None,
             seed: None,
             link_host: sunstorm_core::link::DEFAULT_HOST.to_string(),
-            demo_sp: true,
             sps: Vec::new(),
             clock: Arc::new(SystemClock),
         }
@@ -200,8 +197,8 @@ pub struct OctaneSimHandle {
     pub addr: SocketAddr,
     /// Octane's Ed25519 public key (pin it in the core's config).
     pub octane_public_key: Key32,
-    /// The demo SP (present when [`OctaneSimConfig::demo_sp`] is true).
-    pub demo_sp: Option<DemoSp>,
+    /// The demo SP, always registered.
+    pub demo_sp: DemoSp,
     state: Arc<http::AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     join: Option<JoinHandle<()>>,
@@ -286,17 +283,15 @@ impl OctaneSim {
         let octane_public_key = Key32(key.verifying_key().to_bytes());
 
         let mut conn = logic::open(config.db_path.as_deref())?;
-        let demo = config.demo_sp.then(|| demo_sp(&seed));
-        if let Some(d) = &demo {
-            logic::register_sp(
-                &mut conn,
-                &SpRegistration {
-                    api_key: d.api_key.clone(),
-                    profile: d.profile.clone(),
-                    supported_chains: d.supported_chains.clone(),
-                },
-            )?;
-        }
+        let demo = demo_sp(&seed);
+        logic::register_sp(
+            &mut conn,
+            &SpRegistration {
+                api_key: demo.api_key.clone(),
+                profile: demo.profile.clone(),
+                supported_chains: demo.supported_chains.clone(),
+            },
+        )?;
         for sp in &config.sps {
             logic::register_sp(&mut conn, sp)?;
         }

@@ -1,0 +1,158 @@
+//! `sunstorm sim appliance`: the appliance simulator as a process, reachable over a Unix
+//! socket that carries GATT-like PDUs (docs/ble-protocol.md), with link faults.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, ValueEnum};
+use sunstorm_core::bytes::Key32;
+use sunstorm_sim::appliance::{run_socket_with, ApplianceSim, ApplianceSimConfig, UserScript};
+use sunstorm_sim::link::SimLinkConfig;
+
+use crate::output::CliError;
+
+/// What the simulated person at the appliance does.
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum UserArg {
+    /// Approve everything at once.
+    Approve,
+    /// Decline everything.
+    Reject,
+    /// Ask on this terminal.
+    Prompt,
+}
+
+/// Arguments of `sunstorm sim appliance`.
+#[derive(Args, Debug)]
+pub struct SimApplianceArgs {
+    /// Unix socket path to listen on.
+    #[arg(long)]
+    socket: PathBuf,
+    /// Seed of every key (32 bytes = 64 hex digits); a fixed demo seed if absent.
+    #[arg(long)]
+    seed: Option<String>,
+    /// Bonding PIN (six digits); a random one if absent.
+    #[arg(long)]
+    pin: Option<String>,
+    /// The simulated user.
+    #[arg(long, value_enum, default_value = "approve")]
+    user: UserArg,
+    /// Think this many milliseconds before approving (with --user approve).
+    #[arg(long)]
+    delay_ms: Option<u64>,
+    /// Largest ATT MTU the simulated appliance accepts (23..=517).
+    #[arg(long, default_value_t = 247)]
+    mtu: u16,
+    /// One-way latency added to every PDU, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Probability (0..1) that a PDU is dropped.
+    #[arg(long, default_value_t = 0.0)]
+    loss: f64,
+    /// Probability (0..1) that a PDU is duplicated.
+    #[arg(long, default_value_t = 0.0)]
+    duplicate: f64,
+    /// Probability (0..1) that a PDU is reordered.
+    #[arg(long, default_value_t = 0.0)]
+    reorder: f64,
+    /// Seed of the fault RNG (the same seed replays the same faults).
+    #[arg(long, default_value_t = 0)]
+    fault_seed: u64,
+    /// Directory for the simulator's state (bonds, pairs, answered ids); memory if absent.
+    #[arg(long)]
+    state: Option<PathBuf>,
+    /// Octane's Ed25519 public key (64 hex digits); without it every pair session is refused.
+    #[arg(long)]
+    octane_key: Option<String>,
+    /// The appliance's name.
+    #[arg(long, default_value = "Sigil simulator")]
+    name: String,
+}
+
+fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig), CliError> {
+    let seed = match &a.seed {
+        Some(h) => hex::decode(h)
+            .ok()
+            .filter(|s| (16..=64).contains(&s.len()))
+            .ok_or_else(|| CliError::rejected("bad_seed", "--seed must be 32 to 128 hex digits", false))?,
+        None => vec![0x42; 32],
+    };
+    if let Some(p) = &a.pin {
+        if !sunstorm_core::ble::channel::is_valid_pin(p) {
+            return Err(CliError::rejected("bad_pin", "--pin must be six digits", false));
+        }
+    }
+    let octane_key = match &a.octane_key {
+        Some(h) => Key32::from_hex(h)
+            .ok_or_else(|| CliError::rejected("bad_octane_key", "--octane-key must be 64 hex digits", false))?,
+        None => Key32::default(),
+    };
+    for (name, p) in [("--loss", a.loss), ("--duplicate", a.duplicate), ("--reorder", a.reorder)] {
+        if !(0.0..=1.0).contains(&p) {
+            return Err(CliError::rejected("bad_probability", format!("{name} must be within 0..1"), false));
+        }
+    }
+    if !(23..=517).contains(&a.mtu) {
+        return Err(CliError::rejected("bad_mtu", "--mtu must be within 23..=517", false));
+    }
+    let user = match (a.user, a.delay_ms) {
+        (UserArg::Approve, Some(ms)) => UserScript::Delay(ms),
+        (UserArg::Approve, None) => UserScript::Approve,
+        (UserArg::Reject, _) => UserScript::Reject,
+        (UserArg::Prompt, _) => UserScript::Prompt,
+    };
+    let cfg = ApplianceSimConfig {
+        seed,
+        pin: a.pin.clone(),
+        user,
+        octane_key,
+        state_dir: a.state.clone(),
+        name: a.name.clone(),
+        ..ApplianceSimConfig::default()
+    };
+    let link = SimLinkConfig {
+        mtu: a.mtu,
+        latency: Duration::from_millis(a.latency_ms),
+        drop: a.loss,
+        duplicate: a.duplicate,
+        reorder: a.reorder,
+        seed: a.fault_seed,
+        ..SimLinkConfig::default()
+    };
+    Ok((cfg, link))
+}
+
+/// Runs the simulator until Ctrl-C, printing its PIN (and every new PIN) on stdout.
+pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
+    let (cfg, link) = parse_args(&a)?;
+    let sim = ApplianceSim::new(cfg).map_err(|e| CliError::rejected("bad_config", e.to_string(), false))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
+    rt.block_on(async move {
+        let mut pins = sim.pin_watch();
+        println!("appliance identity: {}", sim.identity());
+        for w in sim.wallets() {
+            println!("wallet: {w}");
+        }
+        println!("listening on {}", a.socket.display());
+        println!("PIN: {}", sim.pin());
+        let _ = std::io::stdout().flush();
+        tokio::spawn(async move {
+            while pins.changed().await.is_ok() {
+                let pin = pins.borrow_and_update().clone();
+                println!("PIN: {pin}");
+                let _ = std::io::stdout().flush();
+            }
+        });
+        let socket = a.socket.clone();
+        tokio::select! {
+            r = run_socket_with(&socket, sim, link) => {
+                r.map_err(|e| CliError::failed("appliance_sim", e.to_string(), false))
+            }
+            _ = tokio::signal::ctrl_c() => {
+                let _ = std::fs::remove_file(&socket);
+                Ok(())
+            }
+        }
+    })
+}

@@ -1,0 +1,88 @@
+//! `sunstorm sim octane`: the octane simulator as a process, for the three-process demo and
+//! for mobile developers on a laptop.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::Args;
+use sunstorm_sim::octane::{OctaneSim, OctaneSimConfig};
+
+use crate::output::{self, CliError};
+
+/// Arguments of `sunstorm sim octane`.
+#[derive(Args, Debug)]
+pub struct OctaneArgs {
+    /// Address to listen on.
+    #[arg(long, default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Keep state in this SQLite file (default: in memory). Reuse it with the same --seed.
+    #[arg(long)]
+    db: Option<PathBuf>,
+    /// 32-byte seed (64 hex digits) for octane's key and the demo SP's keys; random if absent.
+    #[arg(long, env = "SUNSTORM_OCTANE_SEED")]
+    seed: Option<String>,
+    /// Host of the pair links handed out.
+    #[arg(long, default_value = sunstorm_core::link::DEFAULT_HOST)]
+    link_host: String,
+    /// Print the startup facts as one JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
+/// Starts the simulator, prints what clients need, serves until Ctrl-C.
+pub fn run(args: OctaneArgs) -> Result<(), CliError> {
+    let json = args.json;
+    let seed = match &args.seed {
+        None => None,
+        Some(h) => {
+            let v = hex::decode(h.trim())
+                .ok()
+                .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+                .ok_or_else(|| CliError::rejected("bad_seed", "--seed must be 64 hex digits", json))?;
+            Some(v)
+        }
+    };
+    let rt = tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::failed("runtime", e.to_string(), json))?;
+    rt.block_on(async move {
+        let handle = OctaneSim::start(OctaneSimConfig {
+            listen: args.listen,
+            db_path: args.db.clone(),
+            seed,
+            link_host: args.link_host.clone(),
+            ..Default::default()
+        })
+        .await
+        .map_err(|e| CliError::failed("octane_start", e.to_string(), json))?;
+        let demo = handle.demo_sp.clone();
+        if json {
+            output::print_json_ok(serde_json::json!({
+                "url": handle.url,
+                "octane_public_key": handle.octane_public_key.to_hex(),
+                "demo_sp": {
+                    "sp_id": demo.profile.sp_id,
+                    "name": demo.profile.name,
+                    "api_key": demo.api_key,
+                    "sp_key_seed": demo.signing_key_hex().as_str(),
+                    "sp_public_key": demo.profile.public_key.to_hex(),
+                    "allowed_return_origins": demo.profile.allowed_return_origins,
+                    "chains": demo.supported_chains.iter().map(ToString::to_string).collect::<Vec<_>>(),
+                },
+            }));
+        } else {
+            println!("octane simulator listening on {}", handle.url);
+            println!("octane public key (pin it): {}", handle.octane_public_key);
+            let d = &demo;
+            println!("demo SP:            {} ({})", d.profile.name, d.profile.sp_id);
+            println!("demo SP API key:    {}", d.api_key);
+            println!("demo SP key seed:   {}  (simulator only)", d.signing_key_hex().as_str());
+            println!("demo SP public key: {}", d.profile.public_key);
+            println!("return origins:     {}", d.profile.allowed_return_origins.join(", "));
+            let chains: Vec<String> = d.supported_chains.iter().map(ToString::to_string).collect();
+            println!("chains:             {}", chains.join(", "));
+            println!("Ctrl-C to stop.");
+        }
+        handle.run_until_ctrl_c().await;
+        Ok(())
+    })
+}

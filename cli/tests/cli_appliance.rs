@@ -1,0 +1,189 @@
+//! Across a real process boundary: `sunstorm sim appliance` as a child process, and
+//! `sunstorm appliance bond/info/wallets` as the phone, over the Unix-socket GATT-like link.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+const BIN: &str = env!("CARGO_BIN_EXE_sunstorm");
+
+/// A simulator child process, killed on drop.
+struct Sim {
+    child: Child,
+    pins: mpsc::Receiver<String>,
+    identity: String,
+    socket: PathBuf,
+}
+
+impl Drop for Sim {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Sim {
+    fn start(socket: &Path, extra: &[&str]) -> Sim {
+        let _ = std::fs::remove_file(socket);
+        let mut child = Command::new(BIN)
+            .args(["sim", "appliance", "--socket"])
+            .arg(socket)
+            .args(extra)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(out).lines().map_while(Result::ok) {
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let (pin_tx, pins) = mpsc::channel();
+        let mut identity = String::new();
+        loop {
+            let line = rx.recv_timeout(Duration::from_secs(20)).expect("simulator output");
+            if let Some(id) = line.strip_prefix("appliance identity: ") {
+                identity = id.to_string();
+            }
+            if let Some(pin) = line.strip_prefix("PIN: ") {
+                pin_tx.send(pin.to_string()).unwrap();
+                break;
+            }
+        }
+        std::thread::spawn(move || {
+            while let Ok(line) = rx.recv() {
+                if let Some(pin) = line.strip_prefix("PIN: ") {
+                    if pin_tx.send(pin.to_string()).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        // The socket exists once the simulator listens.
+        for _ in 0..200 {
+            if socket.exists() {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        Sim { child, pins, identity, socket: socket.to_path_buf() }
+    }
+
+    fn pin(&self) -> String {
+        self.pins.recv_timeout(Duration::from_secs(10)).unwrap()
+    }
+}
+
+fn phone(home: &Path, args: &[&str], socket: &Path) -> (i32, serde_json::Value) {
+    let out = Command::new(BIN)
+        .arg("appliance")
+        .args(args)
+        .arg("--socket")
+        .arg(socket)
+        .arg("--home")
+        .arg(home)
+        .arg("--json")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("json: {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), v)
+}
+
+#[test]
+fn bond_info_and_wallets_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("phone");
+    let sim = Sim::start(&dir.path().join("appliance.sock"), &["--mtu", "23", "--latency-ms", "2"]);
+    let pin = sim.pin();
+
+    let (code, v) = phone(&home, &["bond", "--pin", &pin], &sim.socket);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["ok"]["appliance_identity"], sim.identity.as_str());
+    assert!(home.join("bond.json").exists());
+    assert!(home.join("secrets/channel.x25519").exists());
+    assert!(home.join("secrets/app.ed25519").exists());
+
+    let (code, v) = phone(&home, &["info"], &sim.socket);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["ok"]["identity"], sim.identity.as_str());
+    assert_eq!(v["ok"]["protocol_version"], 1);
+
+    let (code, v) = phone(&home, &["wallets"], &sim.socket);
+    assert_eq!(code, 0, "{v}");
+    let wallets: Vec<String> = serde_json::from_value(v["ok"].clone()).unwrap();
+    assert_eq!(wallets.len(), 3);
+    assert!(wallets.iter().any(|w| w.starts_with("eip155:1:0x")));
+    assert!(wallets.iter().any(|w| w.starts_with("eip155:8453:0x")));
+    assert!(wallets.iter().any(|w| w.starts_with("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp:")));
+    let (_, v) = phone(&home, &["wallets", "--chain", "eip155:8453"], &sim.socket);
+    assert_eq!(v["ok"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn wrong_pins_lock_out_and_an_impostor_is_refused_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("phone");
+    let sim = Sim::start(&dir.path().join("a.sock"), &["--pin", "246810"]);
+    assert_eq!(sim.pin(), "246810");
+    for left in [2, 1] {
+        let (code, v) = phone(&home, &["bond", "--pin", "111111"], &sim.socket);
+        assert_eq!(code, 2);
+        assert_eq!(v["error"]["code"], "wrong_pin");
+        assert!(v["error"]["message"].as_str().unwrap().contains(&format!("{left} attempts left")));
+    }
+    let (code, v) = phone(&home, &["bond", "--pin", "111111"], &sim.socket);
+    assert_eq!((code, v["error"]["code"].as_str()), (2, Some("pin_locked")));
+    let new_pin = sim.pin();
+    assert_ne!(new_pin, "246810");
+    let (code, _) = phone(&home, &["bond", "--pin", &new_pin], &sim.socket);
+    assert_eq!(code, 0);
+
+    // Another appliance (other seed) on another socket, posing as the bonded one.
+    let impostor = Sim::start(&dir.path().join("b.sock"), &["--seed", &"07".repeat(32)]);
+    let (code, v) = phone(&home, &["info"], &impostor.socket);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("unknown_appliance")), "{v}");
+    let (code, _) = phone(&home, &["info"], &sim.socket);
+    assert_eq!(code, 0);
+}
+
+#[test]
+fn a_restarted_simulator_process_keeps_its_bonds() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("phone");
+    let state = dir.path().join("state");
+    let socket = dir.path().join("s.sock");
+    let state_arg = state.to_str().unwrap().to_string();
+    {
+        let sim = Sim::start(&socket, &["--state", &state_arg]);
+        let pin = sim.pin();
+        assert_eq!(phone(&home, &["bond", "--pin", &pin], &sim.socket).0, 0);
+    }
+    assert!(state.join("appliance-state.json").exists());
+    let sim = Sim::start(&socket, &["--state", &state_arg, "--loss", "0.02", "--fault-seed", "3"]);
+    // The bond survived the restart; a lossy link may need the client's retries.
+    let (code, v) = phone(&home, &["info"], &sim.socket);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["ok"]["identity"], sim.identity.as_str());
+}
+
+#[test]
+fn bad_arguments_are_rejected() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(BIN)
+        .args(["sim", "appliance", "--socket"])
+        .arg(dir.path().join("x.sock"))
+        .args(["--pin", "12"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let (code, v) = phone(&dir.path().join("p"), &["info"], &dir.path().join("none.sock"));
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("not_bonded")));
+}

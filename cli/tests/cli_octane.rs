@@ -1,0 +1,234 @@
+//! `sunstorm sim octane` and `sunstorm sp …` as processes: the SP side of a pair and a
+//! signature across processes, with this test playing the phone and appliance over HTTP.
+
+// Test helpers outside #[test] functions may unwrap too (clippy.toml covers only the tests).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Output, Stdio};
+
+use ed25519_dalek::SigningKey;
+use serde_json::{json, Value};
+use sunstorm_core::bytes::Key32;
+use sunstorm_core::caip::AccountId;
+use sunstorm_core::envelope::{Domain, SignedEnvelope};
+use sunstorm_core::model::{AppEndorsement, PairAttestation, SignRequest, STATEMENT_VERSION};
+use sunstorm_core::octane::api::{self, paths, PendingSignRequests};
+use uuid::Uuid;
+
+struct Octane {
+    child: Child,
+    url: String,
+    api_key: String,
+    sp_seed: String,
+    sp_public_key: String,
+    octane_key: String,
+}
+
+impl Drop for Octane {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_octane() -> Octane {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_sunstorm"))
+        .args(["sim", "octane", "--listen", "127.0.0.1:0", "--json", "--seed", &"07".repeat(32)])
+        .env_remove("SUNSTORM_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    let v: Value = serde_json::from_str(&line).unwrap();
+    let ok = &v["ok"];
+    Octane {
+        url: ok["url"].as_str().unwrap().to_string(),
+        api_key: ok["demo_sp"]["api_key"].as_str().unwrap().to_string(),
+        sp_seed: ok["demo_sp"]["sp_key_seed"].as_str().unwrap().to_string(),
+        sp_public_key: ok["demo_sp"]["sp_public_key"].as_str().unwrap().to_string(),
+        octane_key: ok["octane_public_key"].as_str().unwrap().to_string(),
+        child,
+    }
+}
+
+fn sp(o: &Octane, args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sunstorm"))
+        .arg("sp")
+        .args(args)
+        .args(["--octane", &o.url, "--api-key", &o.api_key, "--json"])
+        .env_remove("SUNSTORM_LOG")
+        .output()
+        .unwrap()
+}
+
+fn json_of(out: &Output) -> Value {
+    serde_json::from_slice(&out.stdout).unwrap_or_else(|_| panic!("not JSON: {out:?}"))
+}
+
+/// The phone (endorsed app key) and appliance (identity and an EVM wallet) in one.
+struct Phone {
+    http: reqwest::Client,
+    base: String,
+    app_key: SigningKey,
+    appliance: SigningKey,
+    endorsement: SignedEnvelope,
+    wallet: k256::ecdsa::SigningKey,
+}
+
+impl Phone {
+    fn new(base: &str) -> Self {
+        let appliance = SigningKey::from_bytes(&[1; 32]);
+        let app_key = SigningKey::from_bytes(&[2; 32]);
+        let endorsement = SignedEnvelope::seal(
+            Domain::AppEndorsement,
+            &appliance,
+            &AppEndorsement {
+                v: STATEMENT_VERSION,
+                app_key: Key32(app_key.verifying_key().to_bytes()),
+                appliance_identity: Key32(appliance.verifying_key().to_bytes()),
+                issued_at: 0,
+            },
+        )
+        .unwrap();
+        let wallet = k256::ecdsa::SigningKey::from_bytes(&[0x11; 32].into()).unwrap();
+        Phone { http: reqwest::Client::new(), base: base.into(), app_key, appliance, endorsement, wallet }
+    }
+
+    fn account(&self) -> AccountId {
+        AccountId::evm(1, sunstorm_core::payload::address_of(self.wallet.verifying_key()))
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        let body = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
+        let url = reqwest::Url::parse(&format!("{}{}", self.base, path)).unwrap();
+        let h = api::sign_app_request(
+            &self.app_key,
+            &self.endorsement,
+            method,
+            &api::path_and_query(&url),
+            &body,
+            sunstorm_core::clock::now_unix(),
+        )
+        .unwrap();
+        let mut req = self.http.request(method.parse().unwrap(), url).body(body);
+        for (k, v) in h.pairs() {
+            req = req.header(k, v);
+        }
+        let resp = req.send().await.unwrap();
+        assert!(resp.status().is_success(), "{method} {path}: {}", resp.status());
+        resp.json().await.unwrap()
+    }
+}
+
+#[test]
+fn sp_commands_refuse_bad_input_with_stable_codes() {
+    let o = start_octane();
+    let out = sp(&o, &["create-session", "--chains", "eip155:1", "--return-url", "https://evil.example/"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_of(&out)["error"]["code"], "return_url_not_allowed");
+    let out = sp(&o, &["create-session", "--chains", "bitcoin:1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_of(&out)["error"]["code"], "bad_chain");
+    let out = sp(&o, &[
+        "sign", "--sp-key", &o.sp_seed, "--pair", &Uuid::new_v4().to_string(),
+        "--account", "eip155:1:0x1111111111111111111111111111111111111111", "--message", "hi",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_of(&out)["error"]["code"], "not_found");
+    let s = json_of(&sp(&o, &["create-session", "--chains", "eip155:1"]));
+    let out = sp(&o, &["await", "--session", s["ok"]["session_id"].as_str().unwrap(), "--timeout", "1"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(json_of(&out)["error"]["code"], "timed_out");
+}
+
+#[test]
+fn sp_pairs_and_signs_across_processes() {
+    let o = start_octane();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let phone = Phone::new(&o.url);
+
+    let out = sp(&o, &["create-session", "--chains", "eip155:1", "--user-ref", "alice"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let s = json_of(&out)["ok"].clone();
+    let sid = s["session_id"].as_str().unwrap().to_string();
+    let code = s["validation_code"].as_str().unwrap().to_string();
+
+    // The phone verifies the code; the appliance attests; the app posts it.
+    let pair_id = Uuid::new_v4();
+    rt.block_on(async {
+        phone.call("POST", &paths::app_pair_session_code(&sid), Some(json!({"code": code}))).await;
+        let att = PairAttestation {
+            v: STATEMENT_VERSION,
+            pair_id,
+            session_id: sid.clone(),
+            validation_code: code.clone(),
+            sp_id: "demo-sp".into(),
+            sp_public_key: Key32::from_hex(&o.sp_public_key).unwrap(),
+            bindings: vec![phone.account()],
+            appliance_identity: Key32(phone.appliance.verifying_key().to_bytes()),
+            approved_at: 0,
+        };
+        let env = SignedEnvelope::seal(Domain::PairAttestation, &phone.appliance, &att).unwrap();
+        phone.call("POST", &paths::app_pair_session_approve(&sid), Some(json!({"attestation": env}))).await;
+    });
+
+    // The SP awaits and checks the attestation itself, code and key included.
+    let out = sp(&o, &["await", "--session", &sid, "--code", &code, "--sp-public-key", &o.sp_public_key, "--timeout", "10"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = json_of(&out);
+    assert_eq!(v["ok"]["pair_id"], pair_id.to_string());
+    assert_eq!(v["ok"]["bindings"], json!([phone.account().to_string()]));
+    assert!(v["ok"]["verified"].as_array().unwrap().contains(&json!("validation_code")));
+    // With a wrong code the CLI refuses the attestation.
+    let out = sp(&o, &["await", "--session", &sid, "--code", "000000", "--timeout", "5"]);
+    if code != "000000" {
+        assert_eq!(out.status.code(), Some(2));
+        assert_eq!(json_of(&out)["error"]["code"], "attestation_refused");
+    }
+
+    // The SP signs a message; the phone relays it and the appliance signs.
+    let signer = {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sunstorm"));
+        cmd.args([
+            "sp", "sign", "--octane", &o.url, "--api-key", &o.api_key, "--sp-key", &o.sp_seed,
+            "--pair", &pair_id.to_string(), "--account", &phone.account().to_string(),
+            "--message", "hello from the SP", "--octane-key", &o.octane_key, "--timeout", "20", "--json",
+        ]);
+        cmd.env_remove("SUNSTORM_LOG").stdout(Stdio::piped()).stderr(Stdio::null());
+        cmd.spawn().unwrap()
+    };
+    rt.block_on(async {
+        let v = phone.call("GET", &format!("{}?timeout_secs=15", paths::APP_SIGN_PENDING), None).await;
+        let pending: PendingSignRequests = serde_json::from_value(v).unwrap();
+        let item = pending.requests.first().expect("a pending request");
+        let req: SignRequest = item
+            .request
+            .verify(&Key32::from_hex(&o.sp_public_key).unwrap(), &Key32::from_hex(&o.octane_key).unwrap())
+            .unwrap();
+        let target = sunstorm_core::payload::signing_target(req.kind, &req.payload, &req.chain).unwrap();
+        let sunstorm_core::payload::SigningTarget::EvmDigest { digest, v_style } = target else { panic!() };
+        let (sig, recid) = phone.wallet.sign_prehash_recoverable(&digest).unwrap();
+        let sig = sunstorm_core::payload::encode_evm_signature(&sig, recid, v_style);
+        let b64 = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig);
+        phone.call("POST", &paths::app_sign_result(&item.request_id), Some(json!({"signature": b64}))).await;
+    });
+    let out = signer.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v = json_of(&out);
+    assert_eq!(v["ok"]["status"], "signed");
+    assert_eq!(v["ok"]["octane_key_pinned"], true);
+    assert_eq!(v["ok"]["appliance_sig"].as_str().unwrap().len(), 130);
+
+    // The SP revokes; signing is then refused with 403 pair_revoked (exit 2).
+    let out = sp(&o, &["revoke", "--pair", &pair_id.to_string()]);
+    assert_eq!(out.status.code(), Some(0));
+    let out = sp(&o, &[
+        "sign", "--sp-key", &o.sp_seed, "--pair", &pair_id.to_string(),
+        "--account", &phone.account().to_string(), "--message", "again",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(json_of(&out)["error"]["code"], "pair_revoked");
+}

@@ -1,0 +1,357 @@
+//! The phone side of the appliance link: [`ApplianceClient`] implements [`ApplianceApi`]
+//! over a [`Connector`] → [`FramedLink`] → Noise KK ([`crate::ble::channel`]) → CBOR
+//! requests ([`crate::appliance::proto`]).
+//!
+//! Every request waits at most [`ClientConfig::request_timeout`] for the next message from
+//! the appliance; a keep-alive (`Status{WaitingForUser}`) restarts that wait, so a user
+//! deciding on the appliance never times out while a silent appliance does. A message
+//! lost in transit (the appliance NACKs a broken request, or the answer arrives broken) is
+//! resent on the same connection; when the link fails or falls silent, the client
+//! reconnects (a new Noise handshake) and resends. Either way the SAME request id goes out
+//! again, at most [`ClientConfig::max_retries`] times (linear backoff between
+//! reconnects); the appliance answers a repeated id with its first result and never acts
+//! twice.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use tracing::Instrument;
+use uuid::Uuid;
+
+use crate::appliance::proto::{Request, RequestBody, Response, ResponseBody};
+use crate::appliance::{ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, ProgressFn};
+use crate::ble::channel::{self, ChannelError, PhoneKeys, SecureChannel};
+use crate::ble::framing::{FramedLink, FramingConfig, FramingError};
+use crate::ble::transport::{Connector, LinkError};
+use crate::caip::{AccountId, ChainId};
+use crate::envelope::SignedEnvelope;
+use crate::model::{CountersignedRequest, SignRequest};
+use crate::secrets::SecretStore;
+
+pub use crate::ble::channel::{app_signing_key, BondRecord};
+
+/// Timeouts and retry policy of an [`ApplianceClient`].
+#[derive(Debug, Clone)]
+pub struct ClientConfig {
+    /// Longest silence from the appliance while a request is pending (reset by keep-alives).
+    pub request_timeout: Duration,
+    /// Time allowed to open the radio link.
+    pub connect_timeout: Duration,
+    /// Time allowed for each handshake message.
+    pub handshake_timeout: Duration,
+    /// Reconnect-and-resend attempts after the first try.
+    pub max_retries: u32,
+    /// Backoff before retry n is `n × retry_backoff`.
+    pub retry_backoff: Duration,
+    /// Framing limits and timeouts.
+    pub framing: FramingConfig,
+}
+
+impl Default for ClientConfig {
+    fn default() -> Self {
+        Self {
+            request_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(10),
+            handshake_timeout: channel::HANDSHAKE_TIMEOUT,
+            max_retries: 3,
+            retry_backoff: Duration::from_millis(200),
+            framing: FramingConfig::default(),
+        }
+    }
+}
+
+/// One failed attempt: whether resending on the same connection or reconnecting may help.
+enum Failure {
+    /// A message was lost whole or in part: resend the request on this connection.
+    Resend(ApplianceError),
+    /// The connection is broken or silent: reconnect, then resend.
+    Retry(ApplianceError),
+    /// Resending cannot help.
+    Fatal(ApplianceError),
+}
+
+fn classify(e: ChannelError) -> Failure {
+    match e {
+        ChannelError::Framing(FramingError::Link(LinkError::Timeout)) => {
+            Failure::Retry(ApplianceError::Timeout)
+        }
+        ChannelError::Framing(FramingError::Link(_)) => Failure::Retry(e.into()),
+        ChannelError::Framing(FramingError::TooLarge { .. }) => Failure::Fatal(e.into()),
+        ChannelError::Framing(_) | ChannelError::PeerLost => Failure::Resend(e.into()),
+        e if e.is_transient() => Failure::Retry(e.into()),
+        e => Failure::Fatal(e.into()),
+    }
+}
+
+/// The phone's client for its bonded appliance.
+pub struct ApplianceClient {
+    connector: Arc<dyn Connector>,
+    bond: BondRecord,
+    keys: PhoneKeys,
+    cfg: ClientConfig,
+    /// The open channel, if any; held for the whole of a request (one request at a time).
+    conn: tokio::sync::Mutex<Option<SecureChannel>>,
+}
+
+impl std::fmt::Debug for ApplianceClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplianceClient")
+            .field("appliance", &self.bond.appliance_identity.fingerprint())
+            .finish_non_exhaustive()
+    }
+}
+
+impl ApplianceClient {
+    /// A client for the bonded appliance; the phone's keys come from `store`
+    /// ([`ApplianceError::NotBonded`] when it has none).
+    pub fn new(
+        connector: Arc<dyn Connector>,
+        bond: BondRecord,
+        store: &dyn SecretStore,
+        cfg: ClientConfig,
+    ) -> Result<Self, ApplianceError> {
+        let keys = PhoneKeys::load(store)?.ok_or(ApplianceError::NotBonded)?;
+        Ok(Self { connector, bond, keys, cfg, conn: tokio::sync::Mutex::new(None) })
+    }
+
+    /// The bond this client talks under.
+    pub fn bond_record(&self) -> &BondRecord {
+        &self.bond
+    }
+
+    /// Closes the current connection, if any.
+    pub async fn disconnect(&self) {
+        if let Some(ch) = self.conn.lock().await.take() {
+            ch.close().await;
+        }
+    }
+
+    async fn open(&self) -> Result<SecureChannel, Failure> {
+        let link = match tokio::time::timeout(self.cfg.connect_timeout, self.connector.connect()).await {
+            Ok(Ok(l)) => l,
+            Ok(Err(e)) => return Err(Failure::Retry(ApplianceError::Link(e))),
+            Err(_) => return Err(Failure::Retry(ApplianceError::Link(LinkError::Timeout))),
+        };
+        let framed = Arc::new(FramedLink::new(link, self.cfg.framing.clone()));
+        match channel::connect_phone(framed.clone(), &self.keys, &self.bond, self.cfg.handshake_timeout).await {
+            Ok(ch) => Ok(ch),
+            Err(e) => {
+                framed.close().await;
+                Err(match e {
+                    // A lost handshake message looks like silence: reconnect.
+                    e @ (ChannelError::Framing(_) | ChannelError::PeerLost) => match classify(e) {
+                        Failure::Resend(e) | Failure::Retry(e) | Failure::Fatal(e) => Failure::Retry(e),
+                    },
+                    other => classify(other),
+                })
+            }
+        }
+    }
+
+    async fn exchange(
+        &self,
+        ch: &SecureChannel,
+        id: Uuid,
+        bytes: &[u8],
+        progress: &Option<ProgressFn>,
+    ) -> Result<ResponseBody, Failure> {
+        let cb = progress.clone().map(|p| {
+            move |sent: usize, total: usize| p(ApplianceProgress::Sending { sent, total })
+        });
+        let cb_ref: Option<&(dyn Fn(usize, usize) + Send + Sync)> =
+            cb.as_ref().map(|c| c as &(dyn Fn(usize, usize) + Send + Sync));
+        ch.send(bytes, cb_ref).await.map_err(classify)?;
+        loop {
+            let plain = ch.recv(self.cfg.request_timeout).await.map_err(classify)?;
+            let resp = Response::decode(&plain)
+                .map_err(|e| Failure::Fatal(ApplianceError::Protocol(e.to_string())))?;
+            if resp.id != id {
+                tracing::debug!(stale = %resp.id, "ignoring an answer to another request");
+                continue;
+            }
+            match resp.body {
+                ResponseBody::Status { .. } => {
+                    tracing::debug!("appliance waits for its user");
+                    if let Some(p) = progress {
+                        p(ApplianceProgress::WaitingForUser);
+                    }
+                }
+                ResponseBody::Error { code, message } => {
+                    return Err(Failure::Fatal(code.to_appliance_error(message)))
+                }
+                body => return Ok(body),
+            }
+        }
+    }
+
+    /// Sends one request (retrying with the same id after link failures) and returns the
+    /// final answer; appliance errors come back as [`ApplianceError`].
+    pub async fn request(
+        &self,
+        id: Uuid,
+        body: RequestBody,
+        progress: Option<ProgressFn>,
+    ) -> Result<ResponseBody, ApplianceError> {
+        let span = tracing::info_span!("appliance.request", op = body.op(), id = %id);
+        async move {
+            let bytes = Request::new(id, body)
+                .encode()
+                .map_err(|e| ApplianceError::Protocol(e.to_string()))?;
+            let mut conn = self.conn.lock().await;
+            let mut attempt: u32 = 0;
+            loop {
+                let result = match conn.as_ref() {
+                    Some(ch) => self.exchange(ch, id, &bytes, &progress).await,
+                    None => match self.open().await {
+                        Ok(ch) => {
+                            let r = self.exchange(&ch, id, &bytes, &progress).await;
+                            *conn = Some(ch);
+                            r
+                        }
+                        Err(f) => Err(f),
+                    },
+                };
+                match result {
+                    Ok(body) => {
+                        tracing::debug!(attempt, "answered");
+                        return Ok(body);
+                    }
+                    Err(Failure::Resend(e)) if attempt < self.cfg.max_retries => {
+                        // The connection is fine; the same request id goes out again.
+                        attempt += 1;
+                        tracing::debug!(attempt, error = %e, "message lost; resending");
+                    }
+                    Err(Failure::Retry(e)) if attempt < self.cfg.max_retries => {
+                        if let Some(ch) = conn.take() {
+                            ch.close().await;
+                        }
+                        attempt += 1;
+                        tracing::warn!(attempt, error = %e, "appliance link failed; reconnecting");
+                        if let Some(p) = &progress {
+                            p(ApplianceProgress::Reconnecting { attempt });
+                        }
+                        tokio::time::sleep(self.cfg.retry_backoff * attempt).await;
+                    }
+                    Err(Failure::Retry(e) | Failure::Resend(e)) => {
+                        if let Some(ch) = conn.take() {
+                            ch.close().await;
+                        }
+                        tracing::warn!(error = %e, "appliance request failed after retries");
+                        return Err(e);
+                    }
+                    Err(Failure::Fatal(e)) => {
+                        tracing::info!(error = %e, "appliance request failed");
+                        return Err(e);
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+}
+
+fn unexpected(body: &ResponseBody) -> ApplianceError {
+    ApplianceError::Protocol(format!("unexpected answer {body:?}"))
+}
+
+#[async_trait]
+impl ApplianceApi for ApplianceClient {
+    async fn info(&self) -> Result<ApplianceInfo, ApplianceError> {
+        match self.request(Uuid::new_v4(), RequestBody::GetInfo, None).await? {
+            ResponseBody::Info(i) => Ok(i),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn wallets(&self, chains: &[ChainId]) -> Result<Vec<AccountId>, ApplianceError> {
+        let body = RequestBody::ListWallets { chains: chains.to_vec() };
+        match self.request(Uuid::new_v4(), body, None).await? {
+            ResponseBody::Wallets { accounts } => Ok(accounts),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn approve_pair(
+        &self,
+        request_id: Uuid,
+        session: &SignedEnvelope,
+        validation_code: &str,
+        bindings: &[AccountId],
+        progress: Option<ProgressFn>,
+    ) -> Result<SignedEnvelope, ApplianceError> {
+        let body = RequestBody::ApprovePair {
+            session: session.clone(),
+            validation_code: validation_code.to_string(),
+            bindings: bindings.to_vec(),
+        };
+        match self.request(request_id, body, progress).await? {
+            ResponseBody::PairApproved { attestation } => Ok(attestation),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn sign(
+        &self,
+        request: &CountersignedRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<Vec<u8>, ApplianceError> {
+        // The request id is the sign request's own; the appliance verifies it matches.
+        let inner: SignRequest = crate::cbor::from_canonical_slice(&request.body)
+            .map_err(|e| ApplianceError::Protocol(format!("sign request body: {e}")))?;
+        let body = RequestBody::Sign { request: request.clone() };
+        match self.request(inner.request_id, body, progress).await? {
+            ResponseBody::Signature { signature } => Ok(signature),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn revoke_pair(&self, request_id: Uuid, pair_id: Uuid) -> Result<SignedEnvelope, ApplianceError> {
+        match self.request(request_id, RequestBody::RevokePair { pair_id }, None).await? {
+            ResponseBody::PairRevoked { revocation } => Ok(revocation),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn list_pairs(&self) -> Result<Vec<Uuid>, ApplianceError> {
+        match self.request(Uuid::new_v4(), RequestBody::ListPairs, None).await? {
+            ResponseBody::Pairs { pair_ids } => Ok(pair_ids),
+            other => Err(unexpected(&other)),
+        }
+    }
+}
+
+/// Bonds this phone with the appliance `connector` reaches, using the PIN it shows:
+/// creates the phone's keys in `store` if needed and returns the bond record to keep.
+/// No automatic retry: each attempt costs one of the appliance's PIN tries.
+pub async fn bond(
+    connector: &dyn Connector,
+    pin: &str,
+    store: &dyn SecretStore,
+    phone_name: &str,
+) -> Result<BondRecord, ApplianceError> {
+    bond_with_config(connector, pin, store, phone_name, &ClientConfig::default()).await
+}
+
+/// [`bond`] with explicit timeouts.
+pub async fn bond_with_config(
+    connector: &dyn Connector,
+    pin: &str,
+    store: &dyn SecretStore,
+    phone_name: &str,
+    cfg: &ClientConfig,
+) -> Result<BondRecord, ApplianceError> {
+    if !channel::is_valid_pin(pin) {
+        return Err(ApplianceError::Channel("a PIN is six digits".into()));
+    }
+    let keys = PhoneKeys::load_or_create(store)?;
+    let link = match tokio::time::timeout(cfg.connect_timeout, connector.connect()).await {
+        Ok(r) => r?,
+        Err(_) => return Err(ApplianceError::Link(LinkError::Timeout)),
+    };
+    let framed = FramedLink::new(link, cfg.framing.clone());
+    let result = channel::bond_over(&framed, pin, &keys, phone_name, cfg.handshake_timeout).await;
+    framed.close().await;
+    Ok(result?)
+}

@@ -1,0 +1,428 @@
+//! The application protocol between phone and appliance: versioned requests with an id,
+//! responses, keep-alive status and stable error codes, in deterministic CBOR
+//! ([`crate::cbor`]) inside the secure channel. See `docs/ble-protocol.md` (`## Messages`).
+//!
+//! Enums use serde's external tagging: a unit variant is a text string (`"get_info"`), a
+//! variant with fields is a one-entry map (`{"sign": {...}}`).
+
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::appliance::{ApplianceError, ApplianceInfo};
+use crate::caip::{AccountId, ChainId};
+use crate::cbor::{self, CborError};
+use crate::envelope::SignedEnvelope;
+use crate::model::CountersignedRequest;
+
+/// The application protocol version this build speaks.
+pub const PROTOCOL_VERSION: u16 = 1;
+/// Largest encoded request or response (checked before decoding, and before sending).
+pub const MAX_MESSAGE_LEN: usize = 32 * 1024;
+/// How often the appliance sends `Status{WaitingForUser}` while its user decides.
+pub const KEEPALIVE_INTERVAL_MS: u64 = 1000;
+
+/// A request from the phone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Request {
+    /// Protocol version, [`PROTOCOL_VERSION`].
+    pub v: u16,
+    /// Request id; retried requests keep it (for `sign`, the sign request's own id).
+    pub id: Uuid,
+    /// What is asked.
+    pub body: RequestBody,
+}
+
+/// What a request asks.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RequestBody {
+    /// Name, firmware, protocol version, identity key.
+    GetInfo,
+    /// The appliance's wallets on these chains (all when empty).
+    ListWallets {
+        /// CAIP-2 chains.
+        chains: Vec<ChainId>,
+    },
+    /// Approve a pair: verify octane's session, ask the user, mint and attest a pair.
+    ApprovePair {
+        /// Octane's signed `PairSessionDetails`.
+        session: SignedEnvelope,
+        /// The six-digit validation code of the session.
+        validation_code: String,
+        /// The wallets the user chose.
+        bindings: Vec<AccountId>,
+    },
+    /// Sign a countersigned request.
+    Sign {
+        /// The SP- and octane-signed request.
+        request: CountersignedRequest,
+    },
+    /// Drop a pair and sign its revocation.
+    RevokePair {
+        /// The pair.
+        pair_id: Uuid,
+    },
+    /// The pair ids the appliance holds.
+    ListPairs,
+    /// Cancel the pending request with this id (its user prompt is withdrawn).
+    Cancel {
+        /// The request to cancel.
+        id: Uuid,
+    },
+}
+
+impl RequestBody {
+    /// A short name for logs and spans.
+    pub fn op(&self) -> &'static str {
+        match self {
+            RequestBody::GetInfo => "get_info",
+            RequestBody::ListWallets { .. } => "list_wallets",
+            RequestBody::ApprovePair { .. } => "approve_pair",
+            RequestBody::Sign { .. } => "sign",
+            RequestBody::RevokePair { .. } => "revoke_pair",
+            RequestBody::ListPairs => "list_pairs",
+            RequestBody::Cancel { .. } => "cancel",
+        }
+    }
+
+    /// True for requests that change state and are answered exactly once per id.
+    pub fn is_exactly_once(&self) -> bool {
+        matches!(
+            self,
+            RequestBody::ApprovePair { .. } | RequestBody::Sign { .. } | RequestBody::RevokePair { .. }
+        )
+    }
+}
+
+/// A response from the appliance (`id` echoes the request's).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Response {
+    /// Protocol version, [`PROTOCOL_VERSION`].
+    pub v: u16,
+    /// The request this answers.
+    pub id: Uuid,
+    /// The answer, a keep-alive, or an error.
+    pub body: ResponseBody,
+}
+
+/// The status a keep-alive reports.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StatusKind {
+    /// The appliance shows the request and waits for its user.
+    WaitingForUser,
+}
+
+/// What the appliance answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResponseBody {
+    /// Answer to `GetInfo`.
+    Info(ApplianceInfo),
+    /// Answer to `ListWallets`.
+    Wallets {
+        /// CAIP-10 accounts.
+        accounts: Vec<AccountId>,
+    },
+    /// Answer to `ApprovePair`: the signed `PairAttestation`.
+    PairApproved {
+        /// The attestation envelope.
+        attestation: SignedEnvelope,
+    },
+    /// Answer to `Sign`: EVM 65 bytes `r‖s‖v`, Solana 64 bytes Ed25519.
+    Signature {
+        /// The signature.
+        #[serde(with = "crate::bytes::b64")]
+        signature: Vec<u8>,
+    },
+    /// Answer to `RevokePair`: the signed `PairRevocation`.
+    PairRevoked {
+        /// The revocation envelope.
+        revocation: SignedEnvelope,
+    },
+    /// Answer to `ListPairs`.
+    Pairs {
+        /// Pair ids.
+        pair_ids: Vec<Uuid>,
+    },
+    /// Answer to `Cancel`.
+    Cancelled,
+    /// Keep-alive: not an answer yet; the phone keeps waiting without a timeout.
+    Status {
+        /// What the appliance is doing.
+        status: StatusKind,
+    },
+    /// The request failed.
+    Error {
+        /// Stable code.
+        code: ErrorCode,
+        /// A sentence for a person.
+        message: String,
+    },
+}
+
+/// Stable error codes (snake_case on the wire).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The request could not be decoded or is malformed.
+    BadRequest,
+    /// The request's protocol version is not supported.
+    UnsupportedVersion,
+    /// The request exceeds [`MAX_MESSAGE_LEN`].
+    TooLarge,
+    /// The appliance's user declined.
+    UserRejected,
+    /// The request was cancelled by the phone.
+    Cancelled,
+    /// Octane's signature on the pair session does not verify.
+    BadSessionSignature,
+    /// The pair session expired.
+    SessionExpired,
+    /// A chosen wallet is on a chain the SP did not ask for (or none was chosen).
+    BindingNotRequested,
+    /// A chosen wallet is not one of the appliance's own.
+    NotOwnAccount,
+    /// No such pair on this appliance.
+    UnknownPair,
+    /// The pair was revoked.
+    PairRevoked,
+    /// The SP's signature on the sign request does not verify.
+    BadSpSignature,
+    /// Octane's countersignature on the sign request does not verify.
+    BadOctaneSignature,
+    /// The account is not bound to the pair.
+    AccountNotBound,
+    /// The request's chain does not match its account's chain.
+    ChainMismatch,
+    /// The sign request expired or has an invalid lifetime.
+    RequestExpired,
+    /// The payload cannot be parsed for its kind and chain.
+    BadPayload,
+    /// The appliance is busy with another request.
+    Busy,
+    /// An internal failure on the appliance.
+    Internal,
+    /// A code this build does not know (newer appliance).
+    #[serde(other)]
+    Unknown,
+}
+
+impl ErrorCode {
+    /// The wire name.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad_request",
+            ErrorCode::UnsupportedVersion => "unsupported_version",
+            ErrorCode::TooLarge => "too_large",
+            ErrorCode::UserRejected => "user_rejected",
+            ErrorCode::Cancelled => "cancelled",
+            ErrorCode::BadSessionSignature => "bad_session_signature",
+            ErrorCode::SessionExpired => "session_expired",
+            ErrorCode::BindingNotRequested => "binding_not_requested",
+            ErrorCode::NotOwnAccount => "not_own_account",
+            ErrorCode::UnknownPair => "unknown_pair",
+            ErrorCode::PairRevoked => "pair_revoked",
+            ErrorCode::BadSpSignature => "bad_sp_signature",
+            ErrorCode::BadOctaneSignature => "bad_octane_signature",
+            ErrorCode::AccountNotBound => "account_not_bound",
+            ErrorCode::ChainMismatch => "chain_mismatch",
+            ErrorCode::RequestExpired => "request_expired",
+            ErrorCode::BadPayload => "bad_payload",
+            ErrorCode::Busy => "busy",
+            ErrorCode::Internal => "internal",
+            ErrorCode::Unknown => "unknown",
+        }
+    }
+
+    /// The error a phone UI shows for this code.
+    pub fn to_appliance_error(self, message: String) -> ApplianceError {
+        match self {
+            ErrorCode::UserRejected => ApplianceError::UserRejected,
+            ErrorCode::Cancelled => ApplianceError::Cancelled,
+            other => ApplianceError::Refused { code: other.as_str().to_string(), message },
+        }
+    }
+}
+
+/// Why a protocol message was refused.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum ProtoError {
+    /// Longer than [`MAX_MESSAGE_LEN`] (refused before decoding).
+    #[error("message of {len} bytes exceeds {max}")]
+    TooLarge {
+        /// Offered length.
+        len: usize,
+        /// Largest allowed.
+        max: usize,
+    },
+    /// Another protocol version.
+    #[error("protocol version {0} not supported")]
+    UnsupportedVersion(u16),
+    /// Not CBOR of the expected shape.
+    #[error("malformed message: {0}")]
+    Malformed(String),
+}
+
+impl From<CborError> for ProtoError {
+    fn from(e: CborError) -> Self {
+        ProtoError::Malformed(e.to_string())
+    }
+}
+
+/// The version and id of a message, readable even when its body is not.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub struct Header {
+    /// Protocol version.
+    pub v: u16,
+    /// Request id.
+    pub id: Uuid,
+}
+
+fn check_len(bytes: &[u8]) -> Result<(), ProtoError> {
+    if bytes.len() > MAX_MESSAGE_LEN {
+        return Err(ProtoError::TooLarge { len: bytes.len(), max: MAX_MESSAGE_LEN });
+    }
+    Ok(())
+}
+
+/// Reads only the version and id (to answer an undecodable request with its id).
+pub fn decode_header(bytes: &[u8]) -> Result<Header, ProtoError> {
+    check_len(bytes)?;
+    Ok(cbor::from_slice(bytes)?)
+}
+
+fn decode<T: serde::de::DeserializeOwned>(bytes: &[u8]) -> Result<T, ProtoError> {
+    let h = decode_header(bytes)?;
+    if h.v != PROTOCOL_VERSION {
+        return Err(ProtoError::UnsupportedVersion(h.v));
+    }
+    Ok(cbor::from_canonical_slice(bytes)?)
+}
+
+fn encode<T: Serialize>(value: &T) -> Result<Vec<u8>, ProtoError> {
+    let bytes = cbor::to_vec(value)?;
+    check_len(&bytes)?;
+    Ok(bytes)
+}
+
+impl Request {
+    /// A request of this build's version.
+    pub fn new(id: Uuid, body: RequestBody) -> Self {
+        Self { v: PROTOCOL_VERSION, id, body }
+    }
+
+    /// Deterministic CBOR, at most [`MAX_MESSAGE_LEN`] bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, ProtoError> {
+        encode(self)
+    }
+
+    /// Decodes and checks size, version and canonical form.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtoError> {
+        decode(bytes)
+    }
+}
+
+impl Response {
+    /// A response of this build's version.
+    pub fn new(id: Uuid, body: ResponseBody) -> Self {
+        Self { v: PROTOCOL_VERSION, id, body }
+    }
+
+    /// An error response.
+    pub fn error(id: Uuid, code: ErrorCode, message: impl Into<String>) -> Self {
+        Self::new(id, ResponseBody::Error { code, message: message.into() })
+    }
+
+    /// Deterministic CBOR, at most [`MAX_MESSAGE_LEN`] bytes.
+    pub fn encode(&self) -> Result<Vec<u8>, ProtoError> {
+        encode(self)
+    }
+
+    /// Decodes and checks size, version and canonical form.
+    pub fn decode(bytes: &[u8]) -> Result<Self, ProtoError> {
+        decode(bytes)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::bytes::Key32;
+    use proptest::prelude::*;
+
+    fn samples() -> Vec<Request> {
+        let id = Uuid::from_u128(7);
+        vec![
+            Request::new(id, RequestBody::GetInfo),
+            Request::new(id, RequestBody::ListWallets { chains: vec![ChainId::Evm(1)] }),
+            Request::new(id, RequestBody::ListPairs),
+            Request::new(id, RequestBody::Cancel { id }),
+            Request::new(id, RequestBody::RevokePair { pair_id: id }),
+            Request::new(
+                id,
+                RequestBody::Sign {
+                    request: CountersignedRequest { body: vec![1, 2], sp_sig: vec![3; 64], octane_sig: vec![4; 64] },
+                },
+            ),
+        ]
+    }
+
+    #[test]
+    fn requests_and_responses_round_trip() {
+        for r in samples() {
+            let b = r.encode().unwrap();
+            assert_eq!(Request::decode(&b).unwrap(), r);
+        }
+        let resp = Response::new(
+            Uuid::from_u128(1),
+            ResponseBody::Info(ApplianceInfo {
+                name: "n".into(),
+                firmware: "f".into(),
+                protocol_version: 1,
+                identity: Key32([1; 32]),
+            }),
+        );
+        assert_eq!(Response::decode(&resp.encode().unwrap()).unwrap(), resp);
+        let ka = Response::new(Uuid::from_u128(1), ResponseBody::Status { status: StatusKind::WaitingForUser });
+        assert_eq!(Response::decode(&ka.encode().unwrap()).unwrap(), ka);
+    }
+
+    #[test]
+    fn version_size_and_garbage_are_refused() {
+        let mut r = samples().remove(0);
+        r.v = 2;
+        let b = cbor::to_vec(&r).unwrap();
+        assert_eq!(Request::decode(&b), Err(ProtoError::UnsupportedVersion(2)));
+        assert_eq!(decode_header(&b).unwrap().id, Uuid::from_u128(7));
+        let big = vec![0u8; MAX_MESSAGE_LEN + 1];
+        assert!(matches!(Request::decode(&big), Err(ProtoError::TooLarge { .. })));
+        assert!(matches!(Request::decode(&[0xff, 0x00]), Err(ProtoError::Malformed(_))));
+        let b = samples().remove(1).encode().unwrap();
+        assert!(Request::decode(&b[..b.len() - 1]).is_err());
+    }
+
+    #[test]
+    fn unknown_error_codes_decode_as_unknown() {
+        let v = ciborium::value::Value::Text("brand_new".into());
+        let code: ErrorCode = v.deserialized().unwrap();
+        assert_eq!(code, ErrorCode::Unknown);
+        assert_eq!(cbor::to_vec(&ErrorCode::BadSpSignature).unwrap()[1..], *b"bad_sp_signature");
+    }
+
+    proptest! {
+        #[test]
+        fn arbitrary_bytes_never_panic(bytes in proptest::collection::vec(any::<u8>(), 0..600)) {
+            let _ = Request::decode(&bytes);
+            let _ = Response::decode(&bytes);
+        }
+
+        #[test]
+        fn mutated_requests_never_panic(idx in 0usize..6, pos: usize, val: u8) {
+            let mut b = samples()[idx].encode().unwrap();
+            let p = pos % b.len();
+            b[p] = val;
+            let _ = Request::decode(&b);
+        }
+    }
+}

@@ -1,0 +1,860 @@
+//! The appliance simulator: real keys, the appliance side of bonding, Noise KK and the
+//! CBOR protocol, a scriptable user, and state that survives restarts.
+//!
+//! It verifies what the trust model says the appliance verifies: the channel keys; for a
+//! pair, octane's signature on the session, its expiry, and that the chosen wallets are its
+//! own and on requested chains; for a signature, the SP's signature under the key pinned in
+//! ITS pair record, octane's countersignature, the pair, the binding, the chain, the expiry
+//! and the payload (re-parsed with `sunstorm_core::payload::signing_target`). It signs each
+//! request id at most once: a repeated id gets the first answer.
+
+mod keys;
+mod state;
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use sunstorm_core::appliance::proto::{
+    decode_header, ErrorCode, Request, RequestBody, Response, ResponseBody, StatusKind,
+    KEEPALIVE_INTERVAL_MS, PROTOCOL_VERSION,
+};
+use sunstorm_core::appliance::ApplianceInfo;
+use sunstorm_core::ble::channel::{
+    self, bond_reject_message, kk_reject_message, kk_respond, ApplianceBonding, ApplianceKeys,
+    BondRejectCode, BondedPhone, ChannelError, MsgType, SecureChannel, MAX_PIN_ATTEMPTS,
+};
+use sunstorm_core::ble::framing::{FramedLink, FramingConfig, FramingError};
+use sunstorm_core::ble::transport::GattLink;
+use sunstorm_core::bytes::Key32;
+use sunstorm_core::caip::AccountId;
+use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
+use sunstorm_core::model::{
+    CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest,
+    MAX_TTL_SECS, STATEMENT_VERSION,
+};
+use sunstorm_core::payload::{self, SigningTarget};
+use tokio::sync::{mpsc, watch, Notify};
+use tracing::Instrument;
+use uuid::Uuid;
+
+pub use keys::{SimKeys, WalletKey, EVM_CHAINS};
+pub use state::{PairRecord, SimState, STATE_FILE};
+
+/// Why the simulator failed.
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
+pub enum SimError {
+    /// Bad configuration (seed, PIN).
+    #[error("configuration: {0}")]
+    Config(String),
+    /// The state file could not be read or written.
+    #[error("state: {0}")]
+    State(String),
+    /// The link or its framing failed.
+    #[error("link: {0}")]
+    Link(String),
+    /// The secure channel failed (unknown phone, handshake).
+    #[error("channel: {0}")]
+    Channel(#[from] ChannelError),
+}
+
+impl From<FramingError> for SimError {
+    fn from(e: FramingError) -> Self {
+        SimError::Link(e.to_string())
+    }
+}
+
+/// What the simulated person at the appliance does when asked.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UserScript {
+    /// Approves at once.
+    Approve,
+    /// Declines at once.
+    Reject,
+    /// Thinks for this many milliseconds, then approves.
+    Delay(u64),
+    /// Asks on the terminal (stderr/stdin).
+    Prompt,
+}
+
+/// How to build an [`ApplianceSim`].
+#[derive(Debug, Clone)]
+pub struct ApplianceSimConfig {
+    /// Seed all keys derive from (16..=64 bytes).
+    pub seed: Vec<u8>,
+    /// A fixed bonding PIN (six digits); a random one when `None`. After a lockout a
+    /// random PIN replaces it.
+    pub pin: Option<String>,
+    /// The simulated user.
+    pub user: UserScript,
+    /// Octane's pinned Ed25519 key.
+    pub octane_key: Key32,
+    /// Where state persists; in memory only when `None`.
+    pub state_dir: Option<PathBuf>,
+    /// The appliance's user-visible name.
+    pub name: String,
+    /// Framing limits and timeouts on the appliance side.
+    pub framing: FramingConfig,
+    /// Interval of `Status{WaitingForUser}` keep-alives.
+    pub keepalive: Duration,
+    /// A connection silent this long is closed.
+    pub idle_timeout: Duration,
+    /// Time allowed for each handshake message.
+    pub handshake_timeout: Duration,
+}
+
+impl Default for ApplianceSimConfig {
+    fn default() -> Self {
+        Self {
+            seed: vec![0x42; 32],
+            pin: None,
+            user: UserScript::Approve,
+            octane_key: Key32::default(),
+            state_dir: None,
+            name: "Sigil simulator".into(),
+            framing: FramingConfig::default(),
+            keepalive: Duration::from_millis(KEEPALIVE_INTERVAL_MS),
+            idle_timeout: Duration::from_secs(120),
+            handshake_timeout: channel::HANDSHAKE_TIMEOUT,
+        }
+    }
+}
+
+struct PinState {
+    pin: String,
+    failures: u32,
+}
+
+/// What the user decided.
+enum Decision {
+    Approve,
+    Reject,
+    Cancelled,
+}
+
+/// A validated state-changing request, ready for the user and then the signature.
+enum Prepared {
+    Pair { session: PairSessionDetails, code: String, bindings: Vec<AccountId> },
+    Sign { req: SignRequest, target: SigningTarget },
+    Revoke { pair_id: Uuid },
+}
+
+struct Inflight {
+    done: watch::Receiver<Option<ResponseBody>>,
+    cancel: Arc<Notify>,
+}
+
+struct Runtime {
+    state: SimState,
+    inflight: HashMap<Uuid, Inflight>,
+}
+
+struct Inner {
+    cfg: ApplianceSimConfig,
+    keys: SimKeys,
+    channel_public: Key32,
+    user: Mutex<UserScript>,
+    pin: Mutex<PinState>,
+    pin_tx: watch::Sender<String>,
+    rt: Mutex<Runtime>,
+}
+
+/// The appliance simulator. Cheap to clone (shared state); serve any number of links.
+#[derive(Clone)]
+pub struct ApplianceSim {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for ApplianceSim {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApplianceSim").field("identity", &self.identity()).finish_non_exhaustive()
+    }
+}
+
+fn now() -> u64 {
+    sunstorm_core::clock::now_unix()
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    // A panic while holding the lock cannot leave these structures half-updated in a way
+    // that matters for a simulator; keep serving.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn err(code: ErrorCode, msg: impl Into<String>) -> ResponseBody {
+    ResponseBody::Error { code, message: msg.into() }
+}
+
+impl ApplianceSim {
+    /// Builds the simulator: derives its keys, loads its state from `state_dir`.
+    pub fn new(cfg: ApplianceSimConfig) -> Result<Self, SimError> {
+        let keys = SimKeys::derive(&cfg.seed)?;
+        let channel_public = channel::x25519_public(&keys.channel_private)?;
+        if let Some(p) = &cfg.pin {
+            if !channel::is_valid_pin(p) {
+                return Err(SimError::Config("the PIN must be six digits".into()));
+            }
+        }
+        let pin = cfg.pin.clone().unwrap_or_else(channel::random_pin);
+        let state = match &cfg.state_dir {
+            Some(d) => SimState::load(d)?,
+            None => SimState::default(),
+        };
+        let (pin_tx, _) = watch::channel(pin.clone());
+        Ok(Self {
+            inner: Arc::new(Inner {
+                user: Mutex::new(cfg.user.clone()),
+                cfg,
+                keys,
+                channel_public,
+                pin: Mutex::new(PinState { pin, failures: 0 }),
+                pin_tx,
+                rt: Mutex::new(Runtime { state, inflight: HashMap::new() }),
+            }),
+        })
+    }
+
+    /// The PIN the appliance shows now.
+    pub fn pin(&self) -> String {
+        lock(&self.inner.pin).pin.clone()
+    }
+
+    /// Follows the PIN on screen (it changes after a lockout, or after a bond when random).
+    pub fn pin_watch(&self) -> watch::Receiver<String> {
+        self.inner.pin_tx.subscribe()
+    }
+
+    /// The Ed25519 identity key.
+    pub fn identity(&self) -> Key32 {
+        Key32(self.inner.keys.identity.verifying_key().to_bytes())
+    }
+
+    /// The X25519 static channel key.
+    pub fn channel_public(&self) -> Key32 {
+        self.inner.channel_public
+    }
+
+    /// All the simulator's wallets.
+    pub fn wallets(&self) -> Vec<AccountId> {
+        self.inner.keys.accounts(&[])
+    }
+
+    /// Signatures made for this sign request id (0 or 1).
+    pub fn signatures_made(&self, request_id: Uuid) -> u32 {
+        lock(&self.inner.rt).state.signatures.get(&request_id).copied().unwrap_or(0)
+    }
+
+    /// Signatures made in total.
+    pub fn total_signatures(&self) -> u64 {
+        lock(&self.inner.rt).state.total_signatures
+    }
+
+    /// The largest number of signatures made for any one request id (must be ≤ 1).
+    pub fn max_signatures_per_request(&self) -> u32 {
+        lock(&self.inner.rt).state.signatures.values().copied().max().unwrap_or(0)
+    }
+
+    /// Changes the simulated user's behaviour.
+    pub fn set_user(&self, user: UserScript) {
+        *lock(&self.inner.user) = user;
+    }
+
+    /// Phones bonded with this appliance.
+    pub fn bonded_phones(&self) -> Vec<BondedPhone> {
+        lock(&self.inner.rt).state.bonds.clone()
+    }
+
+    /// Active pairs.
+    pub fn pairs(&self) -> Vec<PairRecord> {
+        lock(&self.inner.rt).state.pairs.values().cloned().collect()
+    }
+
+    /// Request ids answered (state-changing requests only).
+    pub fn answered_ids(&self) -> Vec<Uuid> {
+        lock(&self.inner.rt).state.answered.keys().copied().collect()
+    }
+
+    /// What `GetInfo` answers.
+    pub fn info(&self) -> ApplianceInfo {
+        ApplianceInfo {
+            name: self.inner.cfg.name.clone(),
+            firmware: concat!("sunstorm-sim/", env!("CARGO_PKG_VERSION")).into(),
+            protocol_version: PROTOCOL_VERSION,
+            identity: self.identity(),
+        }
+    }
+
+    fn persist(&self, rt: &Runtime) {
+        if let Some(dir) = &self.inner.cfg.state_dir {
+            if let Err(e) = rt.state.save(dir) {
+                tracing::error!(error = %e, "could not persist the simulator state");
+            }
+        }
+    }
+
+    fn set_pin(&self, pin: String) {
+        let mut p = lock(&self.inner.pin);
+        p.pin = pin.clone();
+        p.failures = 0;
+        drop(p);
+        self.inner.pin_tx.send_replace(pin);
+    }
+
+    /// Serves one connection until the phone leaves, the link fails or it idles out.
+    pub async fn serve(&self, link: Box<dyn GattLink>) -> Result<(), SimError> {
+        let framed = Arc::new(FramedLink::new(link, self.inner.cfg.framing.clone()));
+        let span = tracing::info_span!("sim.connection", mtu = framed.mtu());
+        let r = async {
+            let first = loop {
+                match framed.recv_message(self.inner.cfg.idle_timeout).await {
+                    Ok(m) => break m,
+                    Err(FramingError::Link(e)) => return Err(SimError::Link(e.to_string())),
+                    Err(e) => tracing::debug!(error = %e, "dropped a broken first message"),
+                }
+            };
+            match MsgType::of(&first) {
+                Some(MsgType::BondHello) => self.serve_bonding(&framed, &first).await,
+                Some(MsgType::KkInit) => self.serve_session(framed.clone(), &first).await,
+                _ => Err(SimError::Channel(ChannelError::Malformed("unexpected first message".into()))),
+            }
+        }
+        .instrument(span)
+        .await;
+        // Let the phone hang up first: closing at once could drop our last notifications
+        // (as a real BLE disconnect can).
+        let linger = tokio::time::Instant::now() + self.inner.cfg.handshake_timeout;
+        while tokio::time::Instant::now() < linger {
+            match framed.recv_message(linger.saturating_duration_since(tokio::time::Instant::now())).await {
+                Err(FramingError::Link(_)) => break,
+                _ => continue,
+            }
+        }
+        framed.close().await;
+        r
+    }
+
+    async fn serve_bonding(&self, framed: &FramedLink, hello: &[u8]) -> Result<(), SimError> {
+        let pin = self.pin();
+        let (st, pake) = match ApplianceBonding::start(&pin, hello) {
+            Ok(x) => x,
+            Err(e) => {
+                let left = MAX_PIN_ATTEMPTS.saturating_sub(lock(&self.inner.pin).failures);
+                framed.send_message(&bond_reject_message(BondRejectCode::BadRequest, left), None).await?;
+                return Err(e.into());
+            }
+        };
+        framed.send_message(&pake, None).await?;
+        let confirm = framed.recv_message(self.inner.cfg.handshake_timeout).await?;
+        let keys = ApplianceKeys {
+            identity: &self.inner.keys.identity,
+            channel_private: &self.inner.keys.channel_private,
+            name: &self.inner.cfg.name,
+        };
+        match st.on_confirm(&confirm, &keys, now()) {
+            Ok((phone, accept)) => {
+                {
+                    let mut rt = lock(&self.inner.rt);
+                    rt.state.bonds.retain(|b| b.channel_static != phone.channel_static);
+                    rt.state.bonds.push(phone.clone());
+                    self.persist(&rt);
+                }
+                lock(&self.inner.pin).failures = 0;
+                if self.inner.cfg.pin.is_none() {
+                    // A random PIN is good for one bond only.
+                    self.set_pin(channel::random_pin());
+                }
+                tracing::info!(phone = %phone.channel_static.fingerprint(), name = %phone.name, "bonded a phone");
+                framed.send_message(&accept, None).await?;
+                Ok(())
+            }
+            Err(ChannelError::KeyConfirmation) => {
+                let failures = {
+                    let mut p = lock(&self.inner.pin);
+                    p.failures += 1;
+                    p.failures
+                };
+                let msg = if failures >= MAX_PIN_ATTEMPTS {
+                    self.set_pin(channel::random_pin());
+                    tracing::warn!("too many wrong PINs; showing a new PIN");
+                    bond_reject_message(BondRejectCode::PinLocked, 0)
+                } else {
+                    tracing::warn!(failures, "wrong PIN");
+                    bond_reject_message(BondRejectCode::WrongPin, MAX_PIN_ATTEMPTS - failures)
+                };
+                framed.send_message(&msg, None).await?;
+                Err(ChannelError::KeyConfirmation.into())
+            }
+            Err(e) => {
+                let left = MAX_PIN_ATTEMPTS.saturating_sub(lock(&self.inner.pin).failures);
+                framed.send_message(&bond_reject_message(BondRejectCode::BadRequest, left), None).await?;
+                Err(e.into())
+            }
+        }
+    }
+
+    async fn serve_session(&self, framed: Arc<FramedLink>, init: &[u8]) -> Result<(), SimError> {
+        let bonded: Vec<Key32> = lock(&self.inner.rt).state.bonds.iter().map(|b| b.channel_static).collect();
+        let (session, phone, reply) = match kk_respond(&self.inner.keys.channel_private, &bonded, init) {
+            Ok(x) => x,
+            Err(e) => {
+                tracing::warn!(error = %e, "refusing a phone");
+                framed.send_message(&kk_reject_message(), None).await?;
+                return Err(e.into());
+            }
+        };
+        framed.send_message(&reply, None).await?;
+        tracing::debug!(phone = %phone.fingerprint(), "session established");
+        let ch = Arc::new(SecureChannel::new(framed, session));
+
+        // A reader task, so keep-alives and a Cancel can flow while a request is pending.
+        let (tx, mut rx) = mpsc::channel::<Vec<u8>>(16);
+        let reader_ch = ch.clone();
+        let idle = self.inner.cfg.idle_timeout;
+        let reader = tokio::spawn(async move {
+            loop {
+                match reader_ch.recv(idle).await {
+                    Ok(m) => {
+                        if tx.send(m).await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(ChannelError::Framing(FramingError::Link(e))) => {
+                        tracing::debug!(error = %e, "connection ended");
+                        break;
+                    }
+                    Err(ChannelError::Framing(e)) => {
+                        // A request arrived broken: ask for it again at once rather than
+                        // letting the phone wait for its timeout.
+                        tracing::debug!(error = %e, "a message arrived broken; NACK");
+                        if reader_ch.send_nack().await.is_err() {
+                            break;
+                        }
+                    }
+                    Err(e) => tracing::debug!(error = %e, "dropped a broken message"),
+                }
+            }
+        });
+
+        let result = async {
+            while let Some(plain) = rx.recv().await {
+                self.handle_message(&ch, &plain, &mut rx).await?;
+            }
+            Ok(())
+        }
+        .await;
+        reader.abort();
+        result
+    }
+
+    async fn send(&self, ch: &SecureChannel, resp: &Response) -> Result<(), SimError> {
+        let bytes = resp.encode().map_err(|e| SimError::Link(e.to_string()))?;
+        ch.send(&bytes, None).await?;
+        Ok(())
+    }
+
+    /// Decodes one request; answers at once or waits (with keep-alives) for the answer.
+    async fn handle_message(
+        &self,
+        ch: &SecureChannel,
+        plain: &[u8],
+        rx: &mut mpsc::Receiver<Vec<u8>>,
+    ) -> Result<(), SimError> {
+        let req = match self.decode(plain) {
+            Ok(r) => r,
+            Err(resp) => return self.send(ch, &resp).await,
+        };
+        let span = tracing::info_span!("sim.request", op = req.body.op(), id = %req.id);
+        async {
+            let id = req.id;
+            let mut done = match self.begin(req) {
+                Begin::Now(body) => return self.send(ch, &Response::new(id, body)).await,
+                Begin::Wait(done) => done,
+            };
+            let mut tick = tokio::time::interval(self.inner.cfg.keepalive);
+            tick.tick().await;
+            loop {
+                let current = done.borrow_and_update().clone();
+                if let Some(body) = current {
+                    return self.send(ch, &Response::new(id, body)).await;
+                }
+                tokio::select! {
+                    changed = done.changed() => {
+                        if changed.is_err() {
+                            let body = done.borrow().clone()
+                                .unwrap_or_else(|| err(ErrorCode::Internal, "the request was dropped"));
+                            return self.send(ch, &Response::new(id, body)).await;
+                        }
+                    }
+                    _ = tick.tick() => {
+                        let ka = Response::new(id, ResponseBody::Status { status: StatusKind::WaitingForUser });
+                        self.send(ch, &ka).await?;
+                    }
+                    m = rx.recv() => {
+                        let Some(m) = m else { return Ok(()) };
+                        self.handle_nested(ch, id, &m).await?;
+                    }
+                }
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    /// A message that arrives while a request is pending: `Cancel` and read-only requests
+    /// are answered; a repeat of the pending id is ignored; anything else is `busy`.
+    async fn handle_nested(&self, ch: &SecureChannel, pending: Uuid, plain: &[u8]) -> Result<(), SimError> {
+        let req = match self.decode(plain) {
+            Ok(r) => r,
+            Err(resp) => return self.send(ch, &resp).await,
+        };
+        if req.id == pending {
+            return Ok(());
+        }
+        if req.body.is_exactly_once() {
+            return self.send(ch, &Response::error(req.id, ErrorCode::Busy, "another request is pending")).await;
+        }
+        let id = req.id;
+        match self.begin(req) {
+            Begin::Now(body) => self.send(ch, &Response::new(id, body)).await,
+            Begin::Wait(_) => Ok(()),
+        }
+    }
+
+    fn decode(&self, plain: &[u8]) -> Result<Request, Response> {
+        Request::decode(plain).map_err(|e| {
+            let id = decode_header(plain).map(|h| h.id).unwrap_or(Uuid::nil());
+            let code = match e {
+                sunstorm_core::appliance::proto::ProtoError::TooLarge { .. } => ErrorCode::TooLarge,
+                sunstorm_core::appliance::proto::ProtoError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
+                sunstorm_core::appliance::proto::ProtoError::Malformed(_) => ErrorCode::BadRequest,
+            };
+            tracing::warn!(error = %e, "refused a request");
+            Response::error(id, code, e.to_string())
+        })
+    }
+
+    fn begin(&self, req: Request) -> Begin {
+        let id = req.id;
+        match req.body {
+            RequestBody::GetInfo => Begin::Now(ResponseBody::Info(self.info())),
+            RequestBody::ListWallets { chains } => {
+                Begin::Now(ResponseBody::Wallets { accounts: self.inner.keys.accounts(&chains) })
+            }
+            RequestBody::ListPairs => Begin::Now(ResponseBody::Pairs {
+                pair_ids: lock(&self.inner.rt).state.pairs.keys().copied().collect(),
+            }),
+            RequestBody::Cancel { id: target } => {
+                if let Some(f) = lock(&self.inner.rt).inflight.get(&target) {
+                    f.cancel.notify_one();
+                }
+                Begin::Now(ResponseBody::Cancelled)
+            }
+            body => {
+                if let RequestBody::Sign { request } = &body {
+                    // Exactly-once is keyed on the sign request's own id.
+                    match sunstorm_core::cbor::from_canonical_slice::<SignRequest>(&request.body) {
+                        Ok(inner) if inner.request_id == id => {}
+                        Ok(_) => return Begin::Now(err(ErrorCode::BadRequest, "the request id is not the sign request's id")),
+                        Err(e) => return Begin::Now(err(ErrorCode::BadRequest, format!("sign request body: {e}"))),
+                    }
+                }
+                let mut rt = lock(&self.inner.rt);
+                if let Some(cached) = rt.state.answered.get(&id) {
+                    tracing::info!("repeated request id: returning the first answer");
+                    return Begin::Now(cached.clone());
+                }
+                if let Some(f) = rt.inflight.get(&id) {
+                    return Begin::Wait(f.done.clone());
+                }
+                // Validation failures are answered but not cached: they are not acts, and an
+                // unverified request must not be able to poison its id.
+                let prepared = match self.validate(&rt.state, &body) {
+                    Ok(p) => p,
+                    Err(e) => return Begin::Now(e),
+                };
+                let (tx, done) = watch::channel(None);
+                let cancel = Arc::new(Notify::new());
+                rt.inflight.insert(id, Inflight { done: done.clone(), cancel: cancel.clone() });
+                drop(rt);
+                let sim = self.clone();
+                tokio::spawn(
+                    async move {
+                        let decision = sim.decide(&prepared, &cancel).await;
+                        let body = sim.finish(id, prepared, decision);
+                        let _ = tx.send(Some(body));
+                    }
+                    .instrument(tracing::Span::current()),
+                );
+                Begin::Wait(done)
+            }
+        }
+    }
+
+    fn validate(&self, state: &SimState, body: &RequestBody) -> Result<Prepared, ResponseBody> {
+        match body {
+            RequestBody::ApprovePair { session, validation_code, bindings } => {
+                self.validate_pair(session, validation_code, bindings)
+            }
+            RequestBody::Sign { request } => self.validate_sign(state, request),
+            RequestBody::RevokePair { pair_id } => {
+                if state.pairs.contains_key(pair_id) {
+                    Ok(Prepared::Revoke { pair_id: *pair_id })
+                } else if state.revoked.contains(pair_id) {
+                    Err(err(ErrorCode::PairRevoked, "the pair is already revoked"))
+                } else {
+                    Err(err(ErrorCode::UnknownPair, "no such pair"))
+                }
+            }
+            _ => Err(err(ErrorCode::BadRequest, "not a state-changing request")),
+        }
+    }
+
+    fn validate_pair(
+        &self,
+        session: &SignedEnvelope,
+        code: &str,
+        bindings: &[AccountId],
+    ) -> Result<Prepared, ResponseBody> {
+        let details: PairSessionDetails = session
+            .open(Domain::OctaneSession, self.inner.cfg.octane_key.as_bytes())
+            .map_err(|e| err(ErrorCode::BadSessionSignature, format!("octane's signature on the session: {e}")))?;
+        if details.v != STATEMENT_VERSION {
+            return Err(err(ErrorCode::BadRequest, "unknown session version"));
+        }
+        if now() > details.expires_at {
+            return Err(err(ErrorCode::SessionExpired, "the pair session expired"));
+        }
+        if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(err(ErrorCode::BadRequest, "the validation code must be six digits"));
+        }
+        if bindings.is_empty() {
+            return Err(err(ErrorCode::BindingNotRequested, "choose at least one wallet"));
+        }
+        for b in bindings {
+            if !details.requested_chains.contains(&b.chain) {
+                return Err(err(ErrorCode::BindingNotRequested, format!("{} is on a chain the SP did not ask for", b)));
+            }
+            if self.inner.keys.key_for(b).is_none() {
+                return Err(err(ErrorCode::NotOwnAccount, format!("{b} is not a wallet of this appliance")));
+            }
+        }
+        let mut bindings = bindings.to_vec();
+        bindings.sort();
+        bindings.dedup();
+        Ok(Prepared::Pair { session: details, code: code.to_string(), bindings })
+    }
+
+    fn validate_sign(&self, state: &SimState, request: &CountersignedRequest) -> Result<Prepared, ResponseBody> {
+        let unverified: SignRequest = sunstorm_core::cbor::from_canonical_slice(&request.body)
+            .map_err(|e| err(ErrorCode::BadRequest, format!("sign request body: {e}")))?;
+        let pair = match state.pairs.get(&unverified.pair_id) {
+            Some(p) => p,
+            None if state.revoked.contains(&unverified.pair_id) => {
+                return Err(err(ErrorCode::PairRevoked, "the pair was revoked"))
+            }
+            None => return Err(err(ErrorCode::UnknownPair, "no such pair on this appliance")),
+        };
+        envelope::verify_bytes(Domain::SpSignRequest, pair.sp_public_key.as_bytes(), &request.body, &request.sp_sig)
+            .map_err(|_| err(ErrorCode::BadSpSignature, "the SP's signature does not verify under the pinned key"))?;
+        let req = request
+            .verify(&pair.sp_public_key, &self.inner.cfg.octane_key)
+            .map_err(|_| err(ErrorCode::BadOctaneSignature, "octane's countersignature does not verify"))?;
+        if req.v != STATEMENT_VERSION {
+            return Err(err(ErrorCode::BadRequest, "unknown sign request version"));
+        }
+        if !pair.bindings.contains(&req.account) {
+            return Err(err(ErrorCode::AccountNotBound, "the account is not bound to this pair"));
+        }
+        if req.account.chain != req.chain {
+            return Err(err(ErrorCode::ChainMismatch, "the account is on another chain"));
+        }
+        let t = now();
+        if req.expires_at < req.created_at || req.expires_at - req.created_at > MAX_TTL_SECS || t > req.expires_at {
+            return Err(err(ErrorCode::RequestExpired, "the sign request expired"));
+        }
+        let target = payload::signing_target(req.kind, &req.payload, &req.chain)
+            .map_err(|e| err(ErrorCode::BadPayload, e.to_string()))?;
+        match (&target, self.inner.keys.key_for(&req.account)) {
+            (SigningTarget::EvmDigest { .. }, Some(WalletKey::Evm(_)))
+            | (SigningTarget::Ed25519Message(_), Some(WalletKey::Solana(_))) => {}
+            (_, None) => return Err(err(ErrorCode::NotOwnAccount, "not a wallet of this appliance")),
+            _ => return Err(err(ErrorCode::BadPayload, "the payload kind does not fit the account")),
+        }
+        Ok(Prepared::Sign { req, target })
+    }
+
+    async fn decide(&self, p: &Prepared, cancel: &Notify) -> Decision {
+        let what = match p {
+            Prepared::Pair { session, bindings, .. } => format!(
+                "Pair with {} ({}) for {}?",
+                session.sp.name,
+                session.sp_user_ref,
+                bindings.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")
+            ),
+            Prepared::Sign { req, .. } => {
+                format!("Sign a {:?} on {} with {}?", req.kind, req.chain.display_name(), req.account)
+            }
+            // Dropping a pair takes nothing away from the user: no confirmation.
+            Prepared::Revoke { .. } => return Decision::Approve,
+        };
+        let user = lock(&self.inner.user).clone();
+        tracing::info!(%what, ?user, "asking the user");
+        match user {
+            UserScript::Approve => Decision::Approve,
+            UserScript::Reject => Decision::Reject,
+            UserScript::Delay(ms) => tokio::select! {
+                _ = tokio::time::sleep(Duration::from_millis(ms)) => Decision::Approve,
+                _ = cancel.notified() => Decision::Cancelled,
+            },
+            UserScript::Prompt => {
+                let ask = tokio::task::spawn_blocking(move || {
+                    eprint!("[appliance] {what} [y/N] ");
+                    let mut line = String::new();
+                    let _ = std::io::stdin().read_line(&mut line);
+                    matches!(line.trim(), "y" | "Y" | "yes")
+                });
+                tokio::select! {
+                    r = ask => if matches!(r, Ok(true)) { Decision::Approve } else { Decision::Reject },
+                    _ = cancel.notified() => Decision::Cancelled,
+                }
+            }
+        }
+    }
+
+    /// Acts on the decision, records the answer and the signature count, all under one
+    /// lock: the signature and its bookkeeping are one step.
+    fn finish(&self, id: Uuid, p: Prepared, decision: Decision) -> ResponseBody {
+        let mut rt = lock(&self.inner.rt);
+        if let Some(cached) = rt.state.answered.get(&id) {
+            return cached.clone();
+        }
+        let body = match decision {
+            Decision::Reject => err(ErrorCode::UserRejected, "declined on the appliance"),
+            Decision::Cancelled => err(ErrorCode::Cancelled, "cancelled by the phone"),
+            Decision::Approve => match self.act(&mut rt.state, p) {
+                Ok(b) => b,
+                Err(b) => b,
+            },
+        };
+        rt.state.answered.insert(id, body.clone());
+        rt.inflight.remove(&id);
+        self.persist(&rt);
+        body
+    }
+
+    fn act(&self, state: &mut SimState, p: Prepared) -> Result<ResponseBody, ResponseBody> {
+        let identity = self.identity();
+        let key = &self.inner.keys.identity;
+        let internal = |e: sunstorm_core::envelope::EnvelopeError| err(ErrorCode::Internal, e.to_string());
+        match p {
+            Prepared::Pair { session, code, bindings } => {
+                let pair_id = Uuid::new_v4();
+                let t = now();
+                let att = PairAttestation {
+                    v: STATEMENT_VERSION,
+                    pair_id,
+                    session_id: session.session_id.clone(),
+                    validation_code: code,
+                    sp_id: session.sp.sp_id.clone(),
+                    sp_public_key: session.sp.public_key,
+                    bindings: bindings.clone(),
+                    appliance_identity: identity,
+                    approved_at: t,
+                };
+                let attestation = SignedEnvelope::seal(Domain::PairAttestation, key, &att).map_err(internal)?;
+                state.pairs.insert(
+                    pair_id,
+                    PairRecord {
+                        pair_id,
+                        session_id: session.session_id,
+                        sp_id: session.sp.sp_id,
+                        sp_name: session.sp.name,
+                        sp_public_key: session.sp.public_key,
+                        bindings,
+                        approved_at: t,
+                    },
+                );
+                tracing::info!(%pair_id, "pair approved");
+                Ok(ResponseBody::PairApproved { attestation })
+            }
+            Prepared::Revoke { pair_id } => {
+                let rev = PairRevocation { v: STATEMENT_VERSION, pair_id, appliance_identity: identity, revoked_at: now() };
+                let revocation = SignedEnvelope::seal(Domain::PairRevocation, key, &rev).map_err(internal)?;
+                state.pairs.remove(&pair_id);
+                state.revoked.insert(pair_id);
+                tracing::info!(%pair_id, "pair revoked");
+                Ok(ResponseBody::PairRevoked { revocation })
+            }
+            Prepared::Sign { req, target } => {
+                let signature = match (target, self.inner.keys.key_for(&req.account)) {
+                    (SigningTarget::EvmDigest { digest, v_style }, Some(WalletKey::Evm(k))) => {
+                        let (sig, recid) = k
+                            .sign_prehash_recoverable(&digest)
+                            .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+                        payload::encode_evm_signature(&sig, recid, v_style).to_vec()
+                    }
+                    (SigningTarget::Ed25519Message(m), Some(WalletKey::Solana(k))) => {
+                        use ed25519_dalek::Signer;
+                        k.sign(&m).to_bytes().to_vec()
+                    }
+                    _ => return Err(err(ErrorCode::BadPayload, "the payload kind does not fit the account")),
+                };
+                *state.signatures.entry(req.request_id).or_insert(0) += 1;
+                state.total_signatures += 1;
+                tracing::info!(request_id = %req.request_id, "signed");
+                Ok(ResponseBody::Signature { signature })
+            }
+        }
+    }
+
+    /// Serves every link an in-process acceptor yields, each in its own task.
+    pub fn spawn_acceptor(&self, acceptor: crate::link::SimAcceptor) -> tokio::task::JoinHandle<()> {
+        let sim = self.clone();
+        tokio::spawn(async move {
+            while let Ok(link) = acceptor.accept().await {
+                let sim = sim.clone();
+                tokio::spawn(async move {
+                    if let Err(e) = sim.serve(link).await {
+                        tracing::debug!(error = %e, "connection ended with an error");
+                    }
+                });
+            }
+        })
+    }
+}
+
+enum Begin {
+    Now(ResponseBody),
+    Wait(watch::Receiver<Option<ResponseBody>>),
+}
+
+/// Runs the simulator as a process: listens on the Unix socket `path` (GATT-like PDUs,
+/// contract A) with the link faults of `link_cfg`, serving each connection in a task.
+pub async fn run_socket(
+    path: &Path,
+    cfg: ApplianceSimConfig,
+    link_cfg: crate::link::SimLinkConfig,
+) -> Result<(), SimError> {
+    let sim = ApplianceSim::new(cfg)?;
+    run_socket_with(path, sim, link_cfg).await
+}
+
+/// [`run_socket`] with a simulator built by the caller (e.g. to watch its PIN).
+pub async fn run_socket_with(
+    path: &Path,
+    sim: ApplianceSim,
+    link_cfg: crate::link::SimLinkConfig,
+) -> Result<(), SimError> {
+    let listener = crate::link::SocketListener::bind(path, link_cfg)
+        .map_err(|e| SimError::Link(e.to_string()))?;
+    loop {
+        let link = listener.accept().await.map_err(|e| SimError::Link(e.to_string()))?;
+        let sim = sim.clone();
+        tokio::spawn(async move {
+            if let Err(e) = sim.serve(link).await {
+                tracing::debug!(error = %e, "connection ended with an error");
+            }
+        });
+    }
+}
