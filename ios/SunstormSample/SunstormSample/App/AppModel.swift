@@ -48,7 +48,7 @@ final class AppModel: ObservableObject {
         do {
             core = try SunstormCore(
                 config: CoreConfig(
-                    octaneUrl: "http://127.0.0.1:8787", // the laptop's octane simulator
+                    octaneUrl: "http://127.0.0.1:8080", // the laptop's octane simulator
                     octanePublicKeyHex: String(repeating: "0", count: 64), // printed by `sunstorm sim octane`
                     acceptedLinkHosts: ["sigilvault.xyz"],
                     databasePath: support.appendingPathComponent("sunstorm.db").path,

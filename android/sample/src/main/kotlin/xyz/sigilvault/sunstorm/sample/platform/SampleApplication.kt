@@ -78,7 +78,7 @@ class SampleApplication : Application() {
     /** Build-time settings of the sample (a real app takes them from BuildConfig). */
     companion object {
         /** Octane; for the laptop simulator use `http://127.0.0.1:<port>` with `adb reverse`. */
-        const val OCTANE_URL = "http://127.0.0.1:8787"
+        const val OCTANE_URL = "http://127.0.0.1:8080"
 
         /** Octane's pinned Ed25519 key (printed by `sunstorm sim octane`). */
         const val OCTANE_PUBLIC_KEY_HEX = "0000000000000000000000000000000000000000000000000000000000000000"

@@ -58,7 +58,7 @@ fun QrScannerScreen(onScanned: (String) -> Unit, onCancel: () -> Unit) {
                 val providerFuture = ProcessCameraProvider.getInstance(ctx)
                 providerFuture.addListener({
                     val provider = providerFuture.get()
-                    val preview = Preview.Builder().build().also { it.surfaceProvider = view.surfaceProvider }
+                    val preview = Preview.Builder().build().also { it.setSurfaceProvider(view.surfaceProvider) }
                     val analysis = ImageAnalysis.Builder()
                         .setBackpressureStrategy(ImageAnalysis.STRATEGY_KEEP_ONLY_LATEST)
                         .build()
