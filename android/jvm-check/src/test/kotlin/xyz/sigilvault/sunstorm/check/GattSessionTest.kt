@@ -191,6 +191,18 @@ class GattSessionTest {
     }
 
     @Test
+    fun `a write whose confirmation never comes times out without wedging the queue`() {
+        val stack = FakeStack()
+        val session = GattSession(stack, RecordingEvents(), ManualScheduler())
+        assertFailsWith<LinkFailure.Timeout> { session.write(pdu(1), timeoutMs = 20) }
+        assertEquals(1, stack.submitted.size, "it was handed to the stack")
+        val next = session.submit(pdu(2))
+        assertEquals(2, stack.submitted.size, "the next write goes out")
+        session.onWriteComplete(true)
+        next.get()
+    }
+
+    @Test
     fun `notifications reach the core in arrival order, and none after a disconnect`() {
         val events = RecordingEvents()
         val session = GattSession(FakeStack(), events, ManualScheduler())

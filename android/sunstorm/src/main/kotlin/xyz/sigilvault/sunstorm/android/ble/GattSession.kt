@@ -132,8 +132,16 @@ class GattSession(
         try {
             future.get(timeoutMs, TimeUnit.MILLISECONDS)
         } catch (e: TimeoutException) {
-            synchronized(lock) { queue.removeIf { it.done === future } }
+            synchronized(lock) {
+                queue.removeIf { it.done === future }
+                // A confirmation that never came must not wedge the queue: the next write
+                // is submitted (and the stack answers BUSY if it really is still busy). A
+                // late confirmation then completes the next write early: harmless for
+                // writes without response, whose order the stack keeps.
+                if (inFlight?.done === future) inFlight = null
+            }
             future.completeExceptionally(LinkFailure.Timeout())
+            pump()
             throw LinkFailure.Timeout()
         } catch (e: ExecutionException) {
             throw (e.cause as? LinkFailure) ?: LinkFailure.Failed(e.cause?.toString() ?: "write failed")
