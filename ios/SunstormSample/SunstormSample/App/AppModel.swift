@@ -172,7 +172,10 @@ final class AppModel: ObservableObject {
 
     func bond(_ row: ApplianceRow, pin: String) {
         Task {
-            do { bondMessage = "Bonded with \(try await flows.bond(peripheralId: row.peripheralId, pin: pin))." } catch {
+            do {
+                let name = try await flows.bond(peripheralId: row.peripheralId, pin: pin)
+                bondMessage = "Bonded with \(name)."
+            } catch {
                 bondMessage = describe(error).message
             }
         }
