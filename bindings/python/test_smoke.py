@@ -67,3 +67,27 @@ def test_python_central_scan(tmp_path):
     core = new_core(tmp_path, UdsBleCentral({"sim-1": str(sock)}))
     rows = asyncio.run(core.scan_appliances(50, None))
     assert [r.peripheral_id for r in rows] == ["sim-1"]
+
+
+def test_bond_and_query_the_appliance_process(tmp_path, sunstorm_bin):
+    from sim import SimProcess
+
+    sock = str(tmp_path / "appliance.sock")
+    with SimProcess(sunstorm_bin, ["sim", "appliance", "--socket", sock, "--pin", "112233", "--mtu", "64"]) as sim:
+        assert sim.await_line("PIN:") == "PIN: 112233"
+        central = UdsBleCentral({"sim-1": sock})
+        secrets = MemorySecretStore()
+        core = ss.SunstormCore(make_config(tmp_path), central, secrets, ScriptedPresence())
+
+        async def scenario():
+            with pytest.raises(ss.SunstormError.WrongPin) as e:
+                await core.bond_appliance("sim-1", "999999", None, None)
+            assert e.value.attempts_left > 0
+            bonded = await core.bond_appliance("sim-1", "112233", None, None)
+            assert bonded.name == "Sigil simulator"
+            info = await core.appliance_info(None)
+            assert info.identity_fingerprint == bonded.identity_fingerprint
+            wallets = await core.appliance_wallets(["eip155:1"], None)
+            assert wallets and all(w.account.startswith("eip155:1:0x") for w in wallets)
+
+        asyncio.run(scenario())

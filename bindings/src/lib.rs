@@ -13,6 +13,7 @@
 //! `SunstormError::Internal`, and uniffi catches any other as an internal error.
 uniffi::setup_scaffolding!();
 
+mod appliance;
 mod ble;
 mod cancel;
 mod error;
@@ -29,7 +30,9 @@ pub use logging::{clear_log_sink, set_log_sink};
 pub use platform::{BleCentral, BlePeripheral, FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
 pub use secrets::ForeignSecretStore;
 pub use sunstorm::{CoreConfig, SunstormCore};
-pub use views::{ApplianceRow, FlowProgress, GattUuids, PairLink};
+pub use views::{
+    ApplianceInfoView, ApplianceRow, BondedApplianceView, FlowProgress, GattUuids, PairLink, WalletView,
+};
 
 /// The version of the Sunstorm core this library was built from.
 #[uniffi::export]

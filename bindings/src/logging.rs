@@ -115,6 +115,23 @@ impl<S: Subscriber> Layer<S> for SinkLayer {
     }
 }
 
+/// Reports panics (which the FFI turns into errors) to the log sink too, so the app's logs
+/// say where it happened; the previous hook still runs.
+fn install_panic_hook() {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let location = info.location().map(|l| format!("{}:{}", l.file(), l.line())).unwrap_or_default();
+        let payload = info
+            .payload()
+            .downcast_ref::<&str>()
+            .map(|s| (*s).to_string())
+            .or_else(|| info.payload().downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        tracing::error!(target: "sunstorm_ffi::panic", %location, "panic: {payload}");
+        previous(info);
+    }));
+}
+
 /// Sends the core's logs at `max_level` and above to `sink` (replacing any previous sink).
 /// Call once at app start, before creating the core. The sink is held until
 /// [`clear_log_sink`]; it must not hold a reference to the core object (that would be a
@@ -128,7 +145,11 @@ pub fn set_log_sink(sink: Arc<dyn LogSink>, max_level: LogLevel) -> Result<(), S
     MAX_LEVEL.store(level_rank(max_level), Ordering::Relaxed);
     let installed = *INSTALLED.get_or_init(|| {
         let subscriber = tracing_subscriber::registry().with(SinkLayer);
-        tracing::subscriber::set_global_default(subscriber).is_ok()
+        let ok = tracing::subscriber::set_global_default(subscriber).is_ok();
+        if ok {
+            install_panic_hook();
+        }
+        ok
     });
     if !installed {
         return Err(SunstormError::Internal {

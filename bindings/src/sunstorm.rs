@@ -11,7 +11,10 @@ use crate::cancel::CancelHandle;
 use crate::error::SunstormError;
 use crate::platform::{BleCentral, FlowListener, SecretStore, UserPresence};
 use crate::secrets::ForeignSecretStore;
-use crate::views::{ApplianceRow, FlowProgress, PairLink};
+use crate::appliance;
+use crate::views::{ApplianceInfoView, ApplianceRow, BondedApplianceView, FlowProgress, PairLink, WalletView};
+use sunstorm_core::appliance::client::ApplianceClient;
+use sunstorm_core::appliance::ApplianceApi;
 
 /// How the core is set up: which octane to trust, which links to accept, where to keep
 /// its database.
@@ -85,10 +88,8 @@ impl<T> Drop for AbortOnDrop<T> {
 #[derive(uniffi::Object)]
 pub struct SunstormCore {
     rt: Option<tokio::runtime::Runtime>,
-    #[allow(dead_code)] // consumed as the core's flows are bound
     config: ValidConfig,
     ble: Arc<dyn BleCentral>,
-    #[allow(dead_code)]
     secrets: Arc<ForeignSecretStore>,
     #[allow(dead_code)]
     presence: Arc<dyn UserPresence>,
@@ -223,6 +224,74 @@ impl SunstormCore {
         .await
     }
 
+    /// Bonds this phone with the appliance at `peripheral_id` (from `scan_appliances`) using
+    /// the PIN the appliance shows (SPAKE2; the PIN never travels). Stores the bond and
+    /// replaces any previous one. Fails with `WrongPin { attempts_left }`, `PinLocked`,
+    /// `ApplianceUnreachable`… Each attempt costs one of the appliance's PIN tries.
+    pub async fn bond_appliance(
+        &self,
+        peripheral_id: String,
+        pin: String,
+        cancel: Option<Arc<CancelHandle>>,
+        listener: Option<Arc<dyn FlowListener>>,
+    ) -> Result<BondedApplianceView, SunstormError> {
+        let connector = self.connector(peripheral_id.clone());
+        let store = self.core_secrets();
+        let phone_name = self.config.phone_name.clone();
+        self.run(cancel, async move {
+            notify(&listener, FlowProgress::ConnectingToAppliance);
+            let stored = appliance::bond_and_store(connector, peripheral_id, pin, store, phone_name).await?;
+            Ok(stored.view())
+        })
+        .await
+    }
+
+    /// The bonded appliance, if any.
+    pub async fn bonded_appliance(&self) -> Result<Option<BondedApplianceView>, SunstormError> {
+        let store = self.core_secrets();
+        self.run(None, async move { Ok(appliance::load(store.as_ref())?.map(|b| b.view())) }).await
+    }
+
+    /// Forgets the bond (the phone's keys stay; bonding again replaces them on the appliance).
+    pub async fn forget_appliance(&self) -> Result<(), SunstormError> {
+        let store = self.core_secrets();
+        self.run(None, async move { Ok(store.delete(appliance::BOND_NAME)?) }).await
+    }
+
+    /// Asks the bonded appliance for its name, firmware and identity (over the secure
+    /// channel). `NotBonded` without a bond; `UnknownAppliance` if its key changed.
+    pub async fn appliance_info(&self, cancel: Option<Arc<CancelHandle>>) -> Result<ApplianceInfoView, SunstormError> {
+        let (client, _) = self.bonded_client()?;
+        self.run(cancel, async move {
+            let r = client.info().await;
+            client.disconnect().await;
+            Ok(r?.into())
+        })
+        .await
+    }
+
+    /// The bonded appliance's wallets on `chains` (CAIP-2 ids; all chains when empty).
+    pub async fn appliance_wallets(
+        &self,
+        chains: Vec<String>,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<Vec<WalletView>, SunstormError> {
+        let chains = chains
+            .iter()
+            .map(|c| {
+                c.parse::<sunstorm_core::caip::ChainId>()
+                    .map_err(|e| SunstormError::InvalidSelection { reason: format!("{c}: {e}") })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let (client, _) = self.bonded_client()?;
+        self.run(cancel, async move {
+            let r = client.wallets(&chains).await;
+            client.disconnect().await;
+            Ok(r?.into_iter().map(WalletView::from).collect())
+        })
+        .await
+    }
+
     /// Panics inside a core task on purpose, to prove a panic reaches the app as
     /// `SunstormError::Internal` and never crashes it. For tests and diagnostics only.
     pub async fn debug_force_panic(&self) -> Result<(), SunstormError> {
@@ -247,9 +316,29 @@ impl SunstormCore {
     }
 }
 
+/// Tells the listener, if any; a failing listener never breaks a flow.
+fn notify(listener: &Option<Arc<dyn FlowListener>>, progress: FlowProgress) {
+    if let Some(l) = listener {
+        if let Err(e) = l.on_progress(progress) {
+            tracing::warn!(target: "sunstorm_ffi", error = %e, "flow listener failed");
+        }
+    }
+}
+
 impl SunstormCore {
+    /// The platform's secret store as the core's trait object.
+    pub(crate) fn core_secrets(&self) -> Arc<dyn sunstorm_core::secrets::SecretStore> {
+        self.secrets.clone()
+    }
+
+    /// A client for the bonded appliance, and its bond.
+    pub(crate) fn bonded_client(&self) -> Result<(Arc<ApplianceClient>, appliance::StoredBond), SunstormError> {
+        let bond = appliance::load(self.secrets.as_ref())?.ok_or(SunstormError::NotBonded)?;
+        let client = appliance::client(self.connector(bond.peripheral_id.clone()), bond.clone(), self.secrets.as_ref())?;
+        Ok((Arc::new(client), bond))
+    }
+
     /// The core's connector to one appliance through the platform's BLE.
-    #[allow(dead_code)] // used by the bound flows
     pub(crate) fn connector(&self, peripheral_id: String) -> Arc<dyn sunstorm_core::ble::transport::Connector> {
         Arc::new(ble::ForeignConnector::new(self.ble.clone(), peripheral_id, self.ble_timeouts))
     }

@@ -85,3 +85,62 @@ impl From<sunstorm_core::link::PairIntent> for PairLink {
         PairLink { code: i.code.as_ref().map(|c| c.as_str().to_string()), session_id: i.session_id }
     }
 }
+
+/// The appliance this phone is bonded with, for the settings screen.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BondedApplianceView {
+    /// The appliance's name.
+    pub name: String,
+    /// Short fingerprint of its identity key, to compare with the appliance's screen.
+    pub identity_fingerprint: String,
+    /// The platform's peripheral id used to reach it.
+    pub peripheral_id: String,
+}
+
+/// What the appliance says about itself.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct ApplianceInfoView {
+    /// Its name.
+    pub name: String,
+    /// Firmware (or simulator) version.
+    pub firmware: String,
+    /// Application protocol version.
+    pub protocol_version: u16,
+    /// Short fingerprint of its identity key.
+    pub identity_fingerprint: String,
+}
+
+impl From<sunstorm_core::appliance::ApplianceInfo> for ApplianceInfoView {
+    fn from(i: sunstorm_core::appliance::ApplianceInfo) -> Self {
+        ApplianceInfoView {
+            identity_fingerprint: i.identity.fingerprint(),
+            name: i.name,
+            firmware: i.firmware,
+            protocol_version: i.protocol_version,
+        }
+    }
+}
+
+/// One wallet (account) of the appliance, as a list row.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct WalletView {
+    /// CAIP-2 chain id (`eip155:1`, `solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp`).
+    pub chain: String,
+    /// A human name for the chain ("Ethereum").
+    pub chain_name: String,
+    /// CAIP-10 account id, canonical.
+    pub account: String,
+    /// Shortened address for small screens.
+    pub short_address: String,
+}
+
+impl From<sunstorm_core::caip::AccountId> for WalletView {
+    fn from(a: sunstorm_core::caip::AccountId) -> Self {
+        WalletView {
+            chain: a.chain.to_string(),
+            chain_name: a.chain.display_name(),
+            short_address: a.short_address(),
+            account: a.to_string(),
+        }
+    }
+}

@@ -1,19 +1,17 @@
 //! `sunstorm appliance …`: the CLI as the phone — bond with an appliance (simulator) over
-//! its Unix socket, then ask it for its info and wallets through the secure channel.
+//! its Unix socket or BLE (`--ble`), then ask it for its info and wallets through the secure channel.
 //!
 //! The phone's secrets live in `<home>/secrets` (0600 files), the bond record in
 //! `<home>/bond.json` (public data only). `<home>` is `--home`, `$SUNSTORM_HOME` or
 //! `~/.sunstorm`.
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use clap::{Args, Subcommand};
 use sunstorm_core::appliance::client::{bond, ApplianceClient, BondRecord, ClientConfig};
 use sunstorm_core::appliance::{ApplianceApi, ApplianceError};
 use sunstorm_core::caip::ChainId;
 use sunstorm_core::secrets::FileSecretStore;
-use sunstorm_sim::link::SocketConnector;
 
 use crate::output::{print_json_ok, CliError};
 
@@ -50,9 +48,8 @@ impl Home {
 /// Arguments of `sunstorm appliance bond`.
 #[derive(Args, Debug)]
 pub struct BondArgs {
-    /// The appliance simulator's Unix socket.
-    #[arg(long)]
-    socket: PathBuf,
+    #[command(flatten)]
+    target: crate::ble::ApplianceTarget,
     /// The PIN the appliance shows.
     #[arg(long)]
     pin: String,
@@ -69,9 +66,8 @@ pub struct BondArgs {
 /// Arguments of `sunstorm appliance info`.
 #[derive(Args, Debug)]
 pub struct QueryArgs {
-    /// The appliance simulator's Unix socket.
-    #[arg(long)]
-    socket: PathBuf,
+    #[command(flatten)]
+    target: crate::ble::ApplianceTarget,
     #[command(flatten)]
     home: Home,
     /// Print a JSON document.
@@ -151,8 +147,8 @@ async fn run_bond(a: BondArgs) -> Result<(), CliError> {
     }
     let home = a.home.dir();
     let store = store(&home, a.json)?;
-    let connector = SocketConnector::new(&a.socket, PHONE_MTU);
-    let rec = bond(&connector, &a.pin, &store, &a.name).await.map_err(|e| cli_error(e, a.json))?;
+    let connector = a.target.connector(PHONE_MTU, a.json).await?;
+    let rec = bond(connector.as_ref(), &a.pin, &store, &a.name).await.map_err(|e| cli_error(e, a.json))?;
     save_bond(&home, &rec, a.json)?;
     if a.json {
         print_json_ok(serde_json::json!({
@@ -168,16 +164,17 @@ async fn run_bond(a: BondArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn client(q: &QueryArgs) -> Result<ApplianceClient, CliError> {
+async fn client(q: &QueryArgs) -> Result<ApplianceClient, CliError> {
     let home = q.home.dir();
     let rec = load_bond(&home, q.json)?;
     let store = store(&home, q.json)?;
-    ApplianceClient::new(Arc::new(SocketConnector::new(&q.socket, PHONE_MTU)), rec, &store, ClientConfig::default())
+    let connector = q.target.connector(PHONE_MTU, q.json).await?;
+    ApplianceClient::new(connector, rec, &store, ClientConfig::default())
         .map_err(|e| cli_error(e, q.json))
 }
 
 async fn run_info(q: QueryArgs) -> Result<(), CliError> {
-    let c = client(&q)?;
+    let c = client(&q).await?;
     let info = c.info().await.map_err(|e| cli_error(e, q.json))?;
     c.disconnect().await;
     if q.json {
@@ -199,7 +196,7 @@ async fn run_wallets(a: WalletArgs) -> Result<(), CliError> {
         .map(|c| c.parse::<ChainId>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CliError::rejected("bad_chain", e.to_string(), json))?;
-    let c = client(&a.query)?;
+    let c = client(&a.query).await?;
     let wallets = c.wallets(&chains).await.map_err(|e| cli_error(e, json))?;
     c.disconnect().await;
     if json {

@@ -27,8 +27,12 @@ pub enum UserArg {
 #[derive(Args, Debug)]
 pub struct SimApplianceArgs {
     /// Unix socket path to listen on.
-    #[arg(long)]
-    socket: PathBuf,
+    #[arg(long, required_unless_present = "ble")]
+    socket: Option<PathBuf>,
+    /// Advertise as a real BLE peripheral instead (Linux, BlueZ), on this adapter
+    /// (e.g. `hci0`; BlueZ's default adapter when no value is given).
+    #[arg(long, num_args = 0..=1, value_name = "ADAPTER", conflicts_with = "socket")]
+    ble: Option<Option<String>>,
     /// Seed of every key (32 bytes = 64 hex digits); a fixed demo seed if absent.
     #[arg(long)]
     seed: Option<String>,
@@ -93,6 +97,13 @@ fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig
             return Err(CliError::rejected("bad_probability", format!("{name} must be within 0..1"), false));
         }
     }
+    if a.ble.is_some() && (a.latency_ms > 0 || a.loss > 0.0 || a.duplicate > 0.0 || a.reorder > 0.0) {
+        return Err(CliError::rejected(
+            "bad_flag",
+            "link faults are simulated in socket mode only (--ble uses the real radio)",
+            false,
+        ));
+    }
     if !(23..=517).contains(&a.mtu) {
         return Err(CliError::rejected("bad_mtu", "--mtu must be within 23..=517", false));
     }
@@ -126,6 +137,17 @@ fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig
 /// Runs the simulator until Ctrl-C, printing its PIN (and every new PIN) on stdout.
 pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
     let (cfg, link) = parse_args(&a)?;
+    if let Some(socket) = a.socket.as_ref().filter(|s| s.exists()) {
+        // A socket file nobody listens on is left over from a killed simulator: reuse it.
+        if std::os::unix::net::UnixStream::connect(socket).is_ok() {
+            return Err(CliError::failed(
+                "socket_in_use",
+                format!("another simulator listens on {}", socket.display()),
+                false,
+            ));
+        }
+        let _ = std::fs::remove_file(socket);
+    }
     let sim = ApplianceSim::new(cfg).map_err(|e| CliError::rejected("bad_config", e.to_string(), false))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
     rt.block_on(async move {
@@ -134,7 +156,11 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
         for w in sim.wallets() {
             println!("wallet: {w}");
         }
-        println!("listening on {}", a.socket.display());
+        match (&a.ble, &a.socket) {
+            (Some(adapter), _) => println!("advertising over BLE on {}", adapter.as_deref().unwrap_or("the default adapter")),
+            (None, Some(socket)) => println!("listening on {}", socket.display()),
+            (None, None) => {}
+        }
         println!("PIN: {}", sim.pin());
         let _ = std::io::stdout().flush();
         tokio::spawn(async move {
@@ -144,7 +170,12 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
                 let _ = std::io::stdout().flush();
             }
         });
-        let socket = a.socket.clone();
+        if let Some(adapter) = a.ble.clone() {
+            return serve_ble(sim, adapter, a.name.clone(), a.mtu).await;
+        }
+        let Some(socket) = a.socket.clone() else {
+            return Err(CliError::rejected("missing_flag", "--socket or --ble is required", false));
+        };
         tokio::select! {
             r = run_socket_with(&socket, sim, link) => {
                 r.map_err(|e| CliError::failed("appliance_sim", e.to_string(), false))
@@ -155,4 +186,21 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
             }
         }
     })
+}
+
+/// Serves over BLE until Ctrl-C.
+#[cfg(target_os = "linux")]
+async fn serve_ble(sim: ApplianceSim, adapter: Option<String>, name: String, mtu: u16) -> Result<(), CliError> {
+    let peripheral = crate::ble::serve_appliance(sim, adapter, name.clone(), mtu).await?;
+    println!("BLE address: {} ({}), name: {name}", peripheral.address(), peripheral.adapter_name());
+    let _ = std::io::stdout().flush();
+    let _ = tokio::signal::ctrl_c().await;
+    peripheral.stop().await;
+    Ok(())
+}
+
+/// BLE peripheral mode needs BlueZ.
+#[cfg(not(target_os = "linux"))]
+async fn serve_ble(_: ApplianceSim, _: Option<String>, _: String, _: u16) -> Result<(), CliError> {
+    Err(CliError::failed("bluetooth_unavailable", "--ble (peripheral mode) needs Linux with BlueZ", false))
 }

@@ -3,13 +3,17 @@
 //! Exit codes: 0 success, 2 input rejected (a bad link, code, return URL…), 1 any other
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
+mod ble;
+mod cmd_demo;
 mod cmd_appliance;
 mod cmd_links;
+mod cmd_phone;
 mod cmd_sim;
+mod cmd_sim_appliance;
 mod cmd_sim_octane;
 mod cmd_sp;
-mod cmd_sim_appliance;
 mod output;
+mod qr;
 
 use clap::{Parser, Subcommand};
 
@@ -26,18 +30,33 @@ struct Cli {
 
 #[derive(Subcommand, Debug)]
 enum Command {
+    /// The whole story on embedded simulators: bond, pair, sign (three verified signatures), revoke.
+    Demo(cmd_demo::DemoArgs),
     /// Check a pair link as the phone would: exit 0 with the intent, 2 with the reason.
     Link(cmd_links::LinkArgs),
     /// May this return URL be opened after approval? Exit 0 if so, 2 with the reason.
     ReturnUrl(cmd_links::ReturnUrlArgs),
     /// Normalise a typed validation code: exit 0 with six digits, 2 with the reason.
     Code(cmd_links::CodeArgs),
+    /// Pair with a service provider as the phone: open the link, check the code, choose
+    /// wallets, get the appliance's approval.
+    Pair(cmd_phone::PairArgs),
+    /// The phone's side of signing.
+    #[command(subcommand)]
+    Sign(cmd_phone::SignCommand),
+    /// List this phone's pairs.
+    Pairs(cmd_phone::PairsArgs),
+    /// Revoke a pair from the phone (the appliance signs the revocation).
+    Revoke(cmd_phone::RevokeArgs),
+    /// Bluetooth LE on this computer: find appliances.
+    #[command(subcommand)]
+    Ble(ble::BleCommand),
+    /// Run a simulator as its own process (octane, appliance).
+    #[command(subcommand)]
+    Sim(cmd_sim::SimCmd),
     /// Act as a service provider against octane.
     #[command(subcommand)]
     Sp(cmd_sp::SpCmd),
-    /// Run a simulator as its own process.
-    #[command(subcommand)]
-    Sim(cmd_sim::SimCmd),
     /// Act as the phone towards an appliance (simulator): bond, info, wallets.
     #[command(subcommand)]
     Appliance(cmd_appliance::ApplianceCmd),
@@ -47,9 +66,15 @@ fn main() -> std::process::ExitCode {
     let cli = Cli::parse();
     output::init_logging(&cli.log);
     let result: Result<(), output::CliError> = match cli.command {
+        Command::Demo(a) => cmd_demo::demo(a),
         Command::Link(a) => cmd_links::link(a),
         Command::ReturnUrl(a) => cmd_links::return_url(a),
         Command::Code(a) => cmd_links::code(a),
+        Command::Pair(a) => cmd_phone::pair(a),
+        Command::Sign(c) => cmd_phone::sign(c),
+        Command::Pairs(a) => cmd_phone::pairs(a),
+        Command::Revoke(a) => cmd_phone::revoke(a),
+        Command::Ble(cmd) => ble::run(cmd),
         Command::Sim(cmd) => cmd_sim::run(cmd),
         Command::Sp(cmd) => cmd_sp::run(cmd),
         Command::Appliance(cmd) => cmd_appliance::run(cmd),

@@ -27,7 +27,6 @@ impl Drop for Sim {
 
 impl Sim {
     fn start(socket: &Path, extra: &[&str]) -> Sim {
-        let _ = std::fs::remove_file(socket);
         let mut child = Command::new(BIN)
             .args(["sim", "appliance", "--socket"])
             .arg(socket)

@@ -18,6 +18,12 @@ pub mod code;
 pub mod link;
 pub mod return_url;
 pub mod wallets;
+pub mod store;
+pub mod pair;
+pub mod sign;
+pub mod sunstorm;
+
+pub use sunstorm::Sunstorm;
 pub mod payload;
 pub mod decode;
 pub mod guardrails;

@@ -276,6 +276,19 @@ pub fn signing_target(
     payload: &[u8],
     chain: &ChainId,
 ) -> Result<SigningTarget, PayloadError> {
+    let result = signing_target_inner(kind, payload, chain);
+    match &result {
+        Ok(_) => tracing::debug!(?kind, %chain, len = payload.len(), "signing target derived"),
+        Err(e) => tracing::info!(?kind, %chain, len = payload.len(), error = %e, "payload refused"),
+    }
+    result
+}
+
+fn signing_target_inner(
+    kind: PayloadKind,
+    payload: &[u8],
+    chain: &ChainId,
+) -> Result<SigningTarget, PayloadError> {
     check_len(payload)?;
     match kind {
         PayloadKind::EvmTransaction => {
@@ -386,6 +399,18 @@ pub fn address_of(key: &VerifyingKey) -> [u8; 20] {
 /// signatures must be low-s, carry the right `v` and recover to the account's address;
 /// Solana signatures must pass Ed25519 `verify_strict` under the account's key.
 pub fn verify_appliance_signature(
+    target: &SigningTarget,
+    signature: &[u8],
+    account: &AccountId,
+) -> Result<(), PayloadError> {
+    let result = verify_inner(target, signature, account);
+    if let Err(e) = &result {
+        tracing::warn!(%account, error = %e, "appliance signature refused");
+    }
+    result
+}
+
+fn verify_inner(
     target: &SigningTarget,
     signature: &[u8],
     account: &AccountId,

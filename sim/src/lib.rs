@@ -1,6 +1,7 @@
-//! Sunstorm simulators: the appliance simulator and the octane simulator.
+//! Sunstorm simulators: the appliance simulator, the octane simulator, the simulated GATT
+//! link, the SP's client and sample payloads.
 pub mod appliance;
 pub mod link;
-
 pub mod octane;
+pub mod samples;
 pub mod sp;

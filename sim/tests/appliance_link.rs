@@ -99,13 +99,17 @@ fn session(chains: Vec<ChainId>, expires_at: u64) -> SignedEnvelope {
 }
 
 fn sign_request(pair_id: Uuid, account: &AccountId, msg: &[u8]) -> (CountersignedRequest, SignRequest) {
+    sign_request_of(pair_id, account, PayloadKind::Eip191Message, msg)
+}
+
+fn sign_request_of(pair_id: Uuid, account: &AccountId, kind: PayloadKind, msg: &[u8]) -> (CountersignedRequest, SignRequest) {
     let req = SignRequest {
         v: 1,
         request_id: Uuid::new_v4(),
         pair_id,
         chain: account.chain.clone(),
         account: account.clone(),
-        kind: PayloadKind::Eip191Message,
+        kind,
         payload: msg.to_vec(),
         created_at: now(),
         expires_at: now() + 300,
@@ -488,4 +492,89 @@ async fn bonding_over_a_small_mtu_link_with_a_bad_pin_format_is_refused_locally(
     assert!(matches!(bond(c.as_ref(), "12ab", &store, "p").await, Err(ApplianceError::Channel(_))));
     let rec = bond_with_config(c.as_ref(), &sim.pin(), &store, "p", &client_cfg()).await.unwrap();
     assert_eq!(rec.appliance_identity, sim.identity());
+}
+
+
+/// A legacy Solana message: `from` transfers `lamports` to `to` (System program).
+fn system_transfer_message(from: [u8; 32], to: [u8; 32], lamports: u64) -> Vec<u8> {
+    let mut m = vec![1u8, 0, 1, 3];
+    m.extend(from);
+    m.extend(to);
+    m.extend([0u8; 32]);
+    m.extend([9u8; 32]);
+    m.extend([1, 2, 2, 0, 1, 12]);
+    m.extend(2u32.to_le_bytes());
+    m.extend(lamports.to_le_bytes());
+    m
+}
+
+#[tokio::test]
+async fn solana_and_evm_wallets_sign_what_the_core_verifies() {
+    let sim = ApplianceSim::new(sim_cfg(17)).unwrap();
+    let (store, rec) = bonded(&sim).await;
+    let client = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec, &store, client_cfg()).unwrap();
+    let sol_chain = ChainId::Solana(SOLANA_MAINNET.into());
+    let sol = sim.wallets().into_iter().find(|a| a.chain == sol_chain).unwrap();
+    let env = session(vec![ChainId::Evm(8453), sol_chain], now() + 300);
+    let base = sim.wallets().into_iter().find(|a| a.chain == ChainId::Evm(8453)).unwrap();
+    let att = client.approve_pair(Uuid::new_v4(), &env, "654321", &[sol.clone(), base.clone()], None).await.unwrap();
+    let att: PairAttestation = att.open(Domain::PairAttestation, sim.identity().as_bytes()).unwrap();
+    assert_eq!(att.validation_code, "654321");
+    assert_eq!(att.bindings.len(), 2);
+
+    let msg = system_transfer_message(sol.solana_pubkey().unwrap(), [5u8; 32], 1_000);
+    let (csr, req) = sign_request_of(att.pair_id, &sol, PayloadKind::SolanaTransaction, &msg);
+    let sig = client.sign(&csr, None).await.unwrap();
+    assert_eq!(sig.len(), 64);
+    check_signature(&req, &sig);
+
+    let (csr, req) = sign_request(att.pair_id, &base, b"on base");
+    let sig = client.sign(&csr, None).await.unwrap();
+    assert_eq!(sig.len(), 65);
+    check_signature(&req, &sig);
+
+    // A Solana payload for an EVM account is refused, not signed.
+    let (csr, _) = sign_request_of(att.pair_id, &base, PayloadKind::SolanaTransaction, &msg);
+    assert!(matches!(client.sign(&csr, None).await, Err(ApplianceError::Refused { code, .. }) if code == "bad_payload"));
+    assert_eq!(sim.total_signatures(), 2);
+}
+
+#[tokio::test]
+async fn the_same_request_from_two_connections_while_the_user_decides_is_signed_once() {
+    let sim = ApplianceSim::new(sim_cfg(18)).unwrap();
+    let (store, rec) = bonded(&sim).await;
+    let a = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec.clone(), &store, client_cfg()).unwrap();
+    let b = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec, &store, client_cfg()).unwrap();
+    let pair_id = pair(&sim, &a).await;
+    sim.set_user(UserScript::Delay(800));
+    let (csr, req) = sign_request(pair_id, &evm_account(&sim), b"twice?");
+    let (ra, rb) = tokio::join!(a.sign(&csr, None), b.sign(&csr, None));
+    let (sa, sb) = (ra.unwrap(), rb.unwrap());
+    assert_eq!(sa, sb, "one signature, delivered to both");
+    check_signature(&req, &sa);
+    assert_eq!(sim.signatures_made(req.request_id), 1);
+    assert_eq!(sim.total_signatures(), 1);
+}
+
+#[tokio::test]
+async fn a_cancel_withdraws_the_pending_prompt() {
+    let sim = ApplianceSim::new(sim_cfg(19)).unwrap();
+    let (store, rec) = bonded(&sim).await;
+    let a = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec.clone(), &store, client_cfg()).unwrap();
+    let b = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec, &store, client_cfg()).unwrap();
+    let pair_id = pair(&sim, &a).await;
+    sim.set_user(UserScript::Delay(60_000));
+    let (csr, req) = sign_request(pair_id, &evm_account(&sim), b"never mind");
+    let pending = a.sign(&csr, None);
+    let cancel = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        b.request(Uuid::new_v4(), RequestBody::Cancel { id: req.request_id }, None).await
+    };
+    let (signed, cancelled) = tokio::join!(pending, cancel);
+    assert_eq!(cancelled.unwrap(), ResponseBody::Cancelled);
+    assert_eq!(signed, Err(ApplianceError::Cancelled));
+    assert_eq!(sim.signatures_made(req.request_id), 0);
+    // The first answer stands for that id.
+    sim.set_user(UserScript::Approve);
+    assert_eq!(a.sign(&csr, None).await, Err(ApplianceError::Cancelled));
 }

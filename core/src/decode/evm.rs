@@ -1,6 +1,7 @@
 //! EVM payloads for display: transactions (with ERC-20 / approval calls), EIP-191
 //! messages and EIP-712 typed data.
 
+use alloy_dyn_abi::DynSolValue;
 use alloy_primitives::{Address, TxKind, U256};
 use alloy_sol_types::{sol, SolInterface};
 
@@ -245,9 +246,16 @@ pub(super) fn decode_eip712(payload: &[u8], chain: &ChainId) -> Result<DecodedPa
         d.push("Domain salt", s.to_string());
     }
     d.push("Primary type", td.primary_type.clone());
-    flatten(&mut d, "", &td.message, 0);
-    if td.primary_type.contains("Permit") {
-        permit_facts(&mut d, &td.message, dom.verifying_contract.map(|a| addr(&a)));
+    // Show the message as it is hashed (coerced to the declared types, in declaration
+    // order): JSON keys the types do not declare are not signed, so they are not shown.
+    match td.coerce() {
+        Ok(value) => {
+            flatten(&mut d, "", &value, 0);
+            if td.primary_type.contains("Permit") {
+                permit_facts(&mut d, &value, dom.verifying_contract.map(|a| addr(&a)));
+            }
+        }
+        Err(e) => d.mark_blind(format!("typed data message cannot be shown ({e})")),
     }
     Ok(d)
 }
@@ -255,24 +263,23 @@ pub(super) fn decode_eip712(payload: &[u8], chain: &ChainId) -> Result<DecodedPa
 /// Deepest nesting shown; deeper values make the payload blind.
 const MAX_DEPTH: usize = 16;
 
-fn flatten(d: &mut DecodedPayload, path: &str, v: &serde_json::Value, depth: usize) {
-    use serde_json::Value;
+fn flatten(d: &mut DecodedPayload, path: &str, v: &DynSolValue, depth: usize) {
     if depth > MAX_DEPTH {
         d.mark_blind(format!("typed data nested deeper than {MAX_DEPTH} levels"));
         return;
     }
     let label = if path.is_empty() { "message".to_string() } else { path.to_string() };
     match v {
-        Value::Object(map) => {
-            if map.is_empty() {
+        DynSolValue::CustomStruct { prop_names, tuple, .. } => {
+            if tuple.is_empty() {
                 d.push(label.clone(), "{}");
             }
-            for (k, child) in map {
+            for (k, child) in prop_names.iter().zip(tuple) {
                 let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
                 flatten(d, &p, child, depth + 1);
             }
         }
-        Value::Array(items) => {
+        DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => {
             if items.is_empty() {
                 d.push(label.clone(), "[]");
             }
@@ -280,43 +287,44 @@ fn flatten(d: &mut DecodedPayload, path: &str, v: &serde_json::Value, depth: usi
                 flatten(d, &format!("{label}[{i}]"), child, depth + 1);
             }
         }
-        Value::String(s) => d.push(label, s.clone()),
-        Value::Number(n) => d.push(label, n.to_string()),
-        Value::Bool(b) => d.push(label, b.to_string()),
-        Value::Null => d.push(label, "null"),
-    }
-}
-
-fn json_u256(v: &serde_json::Value) -> Option<U256> {
-    match v {
-        serde_json::Value::String(s) => s.parse::<U256>().ok(),
-        serde_json::Value::Number(n) => n.as_u64().map(U256::from),
-        _ => None,
+        DynSolValue::Address(a) => d.push(label, addr(a)),
+        DynSolValue::Uint(n, _) => d.push(label, n.to_string()),
+        DynSolValue::Int(n, _) => d.push(label, n.to_string()),
+        DynSolValue::Bool(b) => d.push(label, b.to_string()),
+        DynSolValue::String(s) => d.push(label, s.clone()),
+        DynSolValue::Bytes(b) => d.push(label, format!("0x{}", hex::encode(b))),
+        DynSolValue::FixedBytes(w, n) => {
+            d.push(label, format!("0x{}", hex::encode(w.get(..*n).unwrap_or(w.as_slice()))))
+        }
+        DynSolValue::Function(f) => d.push(label, format!("0x{}", hex::encode(f.as_slice()))),
     }
 }
 
 /// EIP-2612 `Permit` and Permit2 `PermitSingle`/`PermitBatch`/`PermitTransferFrom`: the
-/// spender gets rights, and a huge amount (≥ 2^160 − 1, Permit2's maximum) is unlimited.
-fn permit_facts(d: &mut DecodedPayload, msg: &serde_json::Value, contract: Option<String>) {
-    let spender = msg.get("spender").and_then(|s| s.as_str()).map(|s| {
-        s.parse::<Address>().map(|a| addr(&a)).unwrap_or_else(|_| s.to_string())
-    });
+/// spender gets rights, and a huge `value`/`amount` (≥ 2^160 − 1, Permit2's maximum) is
+/// unlimited.
+fn permit_facts(d: &mut DecodedPayload, msg: &DynSolValue, contract: Option<String>) {
     let limit = (U256::from(1u8) << 160) - U256::from(1u8);
+    let mut spender = None;
     let mut unlimited = false;
     let mut stack = vec![msg];
     while let Some(v) = stack.pop() {
         match v {
-            serde_json::Value::Object(m) => {
-                for (k, child) in m {
-                    if (k == "value" || k == "amount")
-                        && json_u256(child).is_some_and(|a| a >= limit)
-                    {
-                        unlimited = true;
+            DynSolValue::CustomStruct { prop_names, tuple, .. } => {
+                for (k, child) in prop_names.iter().zip(tuple) {
+                    match (k.as_str(), child) {
+                        ("spender", DynSolValue::Address(a)) => spender = Some(addr(a)),
+                        ("value" | "amount", DynSolValue::Uint(n, _)) if *n >= limit => {
+                            unlimited = true
+                        }
+                        _ => {}
                     }
                     stack.push(child);
                 }
             }
-            serde_json::Value::Array(a) => stack.extend(a.iter()),
+            DynSolValue::Array(a) | DynSolValue::FixedArray(a) | DynSolValue::Tuple(a) => {
+                stack.extend(a.iter())
+            }
             _ => {}
         }
     }

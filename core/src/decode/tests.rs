@@ -187,6 +187,14 @@ fn eip712_mail_is_flattened() {
     assert_eq!(d.field("from.name"), Some("Cow"));
     assert_eq!(d.field("to.wallet"), Some("0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"));
     assert_eq!(d.field("contents"), Some("Hello, Bob!"));
+    // Rows follow the declared field order, not JSON key order.
+    let labels: Vec<&str> = d.fields.iter().skip(6).map(|f| f.label.as_str()).collect();
+    assert_eq!(labels, ["from.name", "from.wallet", "to.name", "to.wallet", "contents"]);
+    // A JSON key the types do not declare is not signed, so it is not shown.
+    let extra = EIP712_MAIL.replace("\"contents\": \"Hello, Bob!\"", "\"contents\": \"Hello, Bob!\", \"amount\": \"1000 ETH\"");
+    assert_ne!(extra, EIP712_MAIL);
+    let d2 = decode(PayloadKind::Eip712TypedData, extra.as_bytes(), &evm_account()).unwrap();
+    assert_eq!(d2.field("amount"), None);
     assert!(!d.blind);
     assert!(d.warnings.is_empty());
 }
@@ -340,4 +348,28 @@ proptest! {
         let p = tx_1559(TxKind::Call(USDC), U256::ZERO, data);
         prop_assert!(decode(PayloadKind::EvmTransaction, &p, &evm_account()).is_ok());
     }
+}
+
+
+#[test]
+fn wallet_core_solana_transfer_vector() {
+    // trustwallet/wallet-core tests/chains/Solana/TransactionTests.cpp, TransferMessageData:
+    // 42 lamports from 6eoo7i1k… to 56B334Qv…, blockhash 111…1.
+    let msg = hex::decode(concat!(
+        "0100010353f9d600fe925083bb399907ea648d23a6a081fc7e9059202fd725f7edd281dd3cc1ff9ba3c7a876c8",
+        "082df2f8a36ea9342ce3819dd4b6fa72d4a18e04a5363a00000000000000000000000000000000000000000000",
+        "000000000000000000000000000000000000000000000000000000000000000000000000000000000000010202",
+        "00010c020000002a00000000000000"
+    ))
+    .unwrap();
+    let from: AccountId =
+        format!("solana:{SOLANA_MAINNET}:6eoo7i1khGhVm8tLBMAdq4ax2FxkKP4G7mCcfHyr3STN").parse().unwrap();
+    let d = decode(PayloadKind::SolanaTransaction, &msg, &from).unwrap();
+    assert_eq!(d.title, "Send SOL");
+    assert_eq!(d.field("From"), Some("6eoo7i1khGhVm8tLBMAdq4ax2FxkKP4G7mCcfHyr3STN"));
+    assert_eq!(d.field("To"), Some("56B334QvCDMSirsmtEJGfanZm8GqeQarrSjdAb2MbeNM"));
+    assert_eq!(d.field("Amount"), Some("0.000000042 SOL"));
+    assert_eq!(d.field("Recent blockhash"), Some("11111111111111111111111111111111"));
+    assert_eq!(d.facts.native_value, 42);
+    assert!(!d.blind && d.warnings.is_empty());
 }

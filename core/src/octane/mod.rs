@@ -2,3 +2,4 @@
 //! authentication shared with the octane simulator ([`api`]).
 
 pub mod api;
+pub mod client;

@@ -88,3 +88,34 @@ impl SimKeys {
             .collect()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// BIP-39 seed of "abandon abandon … about" (no passphrase), the common wallet vector.
+    const ABANDON_SEED: &str = "5eb00bbddcf069084889a8ab9155568165f5c453ccb85e70811aaed6f6da5fc19a5ac40b389cd370d086206dec8aa6c43daea6690f20ad3d8d48b2d2ce9e38e4";
+
+    #[test]
+    fn wallets_match_the_standard_derivation_vectors() {
+        let keys = SimKeys::derive(&hex::decode(ABANDON_SEED).unwrap()).unwrap();
+        let accounts: Vec<String> = keys.accounts(&[]).iter().map(|a| a.to_string()).collect();
+        assert_eq!(
+            accounts,
+            vec![
+                "eip155:1:0x9858EfFD232B4033E47d90003D41EC34EcaEda94".to_string(),
+                "eip155:8453:0x9858EfFD232B4033E47d90003D41EC34EcaEda94".to_string(),
+                format!("solana:{SOLANA_MAINNET}:HAgk14JpMQLgt6rVgv7cBQFJWFto5Dqxi472uT3DKpqk"),
+            ]
+        );
+    }
+
+    #[test]
+    fn seeds_outside_bip32_bounds_are_refused() {
+        assert!(SimKeys::derive(&[1u8; 15]).is_err());
+        assert!(SimKeys::derive(&[1u8; 65]).is_err());
+        let a = SimKeys::derive(&[1u8; 32]).unwrap();
+        let b = SimKeys::derive(&[1u8; 32]).unwrap();
+        assert_eq!(a.identity.to_bytes(), b.identity.to_bytes(), "reproducible");
+    }
+}

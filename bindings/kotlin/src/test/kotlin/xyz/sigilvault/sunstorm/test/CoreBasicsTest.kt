@@ -95,12 +95,17 @@ class CoreBasicsTest {
     fun `a panic in an exported function arrives as an exception`() {
         val e = assertFailsWith<InternalException> { debugForcePanic() }
         assertTrue(e.message!!.contains("deliberate panic"), e.message)
+        // The panic is also reported to the log sink, with where it happened.
+        val logged = logs.records.firstOrNull { it.target == "sunstorm_ffi::panic" }
+        requireNotNull(logged) { "panic not logged: ${logs.records}" }
+        assertEquals(LogLevel.ERROR, logged.level)
+        assertTrue(logged.message.contains("deliberate panic") && logged.message.contains("lib.rs"), logged.message)
         // The library still works afterwards.
         assertTrue(gattUuids().service.isNotEmpty())
     }
 
     @Test
-    fun `a panic inside a core task arrives as SunstormException Internal`() = runBlocking {
+    fun `a panic inside a core task arrives as SunstormException Internal`() = runBlocking<Unit> {
         core().use { core ->
             val e = assertFailsWith<SunstormException.Internal> { core.debugForcePanic() }
             assertTrue(e.reason.contains("deliberate panic"), e.reason)
@@ -110,7 +115,7 @@ class CoreBasicsTest {
     }
 
     @Test
-    fun `cancel stops a running call with Cancelled`() = runBlocking {
+    fun `cancel stops a running call with Cancelled`() = runBlocking<Unit> {
         core().use { core ->
             val handle = CancelHandle()
             val call = async(Dispatchers.Default) { runCatching { core.debugWait(60_000u, handle) } }
@@ -141,7 +146,7 @@ class CoreBasicsTest {
     }
 
     @Test
-    fun `Bluetooth off in the platform is BluetoothUnavailable`() = runBlocking {
+    fun `Bluetooth off in the platform is BluetoothUnavailable`() = runBlocking<Unit> {
         core(FailingCentral(BleException.Unavailable("Bluetooth is off"))).use { core ->
             val e = assertFailsWith<SunstormException.BluetoothUnavailable> { core.scanAppliances(50u, null) }
             assertEquals("Bluetooth is off", e.reason)
@@ -149,7 +154,7 @@ class CoreBasicsTest {
     }
 
     @Test
-    fun `an undeclared exception thrown by the platform becomes a declared error`() = runBlocking {
+    fun `an undeclared exception thrown by the platform becomes a declared error`() = runBlocking<Unit> {
         core(FailingCentral(IllegalStateException("radio on fire"))).use { core ->
             val e = assertFailsWith<SunstormException.ApplianceUnreachable> { core.scanAppliances(50u, null) }
             assertTrue(e.reason.contains("radio on fire"), e.reason)
@@ -157,7 +162,7 @@ class CoreBasicsTest {
     }
 
     @Test
-    fun `scan lists what the Kotlin central sees`() = runBlocking {
+    fun `scan lists what the Kotlin central sees`() = runBlocking<Unit> {
         val sock = Files.createFile(dir.resolve("appliance.sock"))
         core(UdsBleCentral(mapOf("sim-1" to sock, "gone" to dir.resolve("missing.sock")))).use { core ->
             val rows = core.scanAppliances(50u, null)

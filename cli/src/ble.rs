@@ -1,0 +1,161 @@
+//! `sunstorm ble …`: the desktop's Bluetooth LE (scan), and the `--ble <ADDRESS|NAME>`
+//! target shared by the phone-side commands.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use clap::Subcommand;
+use sunstorm_ble::{BleTarget, BtleplugConnector, CentralConfig};
+use sunstorm_core::ble::transport::{Connector, LinkError};
+
+use crate::output::{print_json_ok, CliError};
+
+/// `sunstorm ble` subcommands.
+#[derive(Subcommand, Debug)]
+pub enum BleCommand {
+    /// Lists nearby devices advertising the Sigil service (strongest first).
+    Scan {
+        /// How long to scan, in seconds.
+        #[arg(long, default_value_t = 5.0)]
+        seconds: f64,
+        /// Bluetooth adapter (BlueZ name, e.g. `hci0`); default: the first one.
+        #[arg(long, env = "SUNSTORM_BLE_ADAPTER")]
+        adapter: Option<String>,
+        /// Print `{"ok": [{"address", "name", "rssi"}, …]}` on stdout.
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+/// Maps a Bluetooth failure to a CLI error with a stable code.
+pub fn link_error(e: LinkError, json: bool) -> CliError {
+    let code = match &e {
+        LinkError::Unavailable(_) => "bluetooth_unavailable",
+        LinkError::NotFound => "appliance_not_found",
+        LinkError::Timeout => "appliance_timeout",
+        LinkError::Disconnected => "appliance_disconnected",
+        LinkError::PduTooLarge { .. } | LinkError::Io(_) => "bluetooth_error",
+    };
+    CliError::failed(code, e.to_string(), json)
+}
+
+/// A phone-side connector to the appliance at `target` (`ADDRESS`, `NAME` or `*`).
+pub async fn ble_connector(
+    target: &str,
+    adapter: Option<String>,
+    json: bool,
+) -> Result<Arc<dyn Connector>, CliError> {
+    let cfg = CentralConfig {
+        adapter,
+        ..CentralConfig::default()
+    };
+    let connector = BtleplugConnector::new(BleTarget::parse(target), cfg)
+        .await
+        .map_err(|e| link_error(e, json))?;
+    Ok(Arc::new(connector))
+}
+
+/// Runs a `sunstorm ble` subcommand.
+pub fn run(cmd: BleCommand) -> Result<(), CliError> {
+    let rt = tokio::runtime::Runtime::new()
+        .map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
+    match cmd {
+        BleCommand::Scan {
+            seconds,
+            adapter,
+            json,
+        } => {
+            if !(seconds.is_finite() && seconds > 0.0 && seconds <= 600.0) {
+                return Err(CliError::rejected(
+                    "bad_duration",
+                    "--seconds must be in (0, 600]",
+                    json,
+                ));
+            }
+            let cfg = CentralConfig {
+                adapter,
+                ..CentralConfig::default()
+            };
+            let found = rt
+                .block_on(sunstorm_ble::scan(&cfg, Duration::from_secs_f64(seconds)))
+                .map_err(|e| link_error(e, json))?;
+            if json {
+                let list: Vec<_> = found
+                    .iter()
+                    .map(|f| serde_json::json!({ "address": f.address, "name": f.name, "rssi": f.rssi }))
+                    .collect();
+                print_json_ok(serde_json::Value::Array(list));
+            } else if found.is_empty() {
+                println!("No Sigil appliance found.");
+            } else {
+                for f in &found {
+                    let rssi = f
+                        .rssi
+                        .map(|r| format!("{r} dBm"))
+                        .unwrap_or_else(|| "-".into());
+                    println!(
+                        "{}  {:<24}  {}",
+                        f.address,
+                        f.name.as_deref().unwrap_or("(no name)"),
+                        rssi
+                    );
+                }
+            }
+            Ok(())
+        }
+    }
+}
+
+/// Where the phone-side commands reach the appliance: its simulator's Unix socket, or a
+/// real (or simulated) BLE peripheral.
+#[derive(clap::Args, Debug, Clone)]
+pub struct ApplianceTarget {
+    /// The appliance simulator's Unix socket.
+    #[arg(long, required_unless_present = "ble")]
+    pub socket: Option<std::path::PathBuf>,
+    /// The appliance over Bluetooth LE, by address or advertised name (instead of --socket).
+    #[arg(long, conflicts_with = "socket")]
+    pub ble: Option<String>,
+    /// Bluetooth adapter for --ble (BlueZ name, e.g. `hci0`); default: the first one.
+    #[arg(long = "ble-adapter", env = "SUNSTORM_BLE_ADAPTER")]
+    pub ble_adapter: Option<String>,
+}
+
+impl ApplianceTarget {
+    /// A connector to the chosen appliance (`phone_mtu` applies to the socket only; over
+    /// BLE the platform negotiates it).
+    pub async fn connector(&self, phone_mtu: u16, json: bool) -> Result<Arc<dyn Connector>, CliError> {
+        match (&self.ble, &self.socket) {
+            (Some(target), _) => ble_connector(target, self.ble_adapter.clone(), json).await,
+            (None, Some(path)) => Ok(Arc::new(sunstorm_sim::link::SocketConnector::new(path, phone_mtu))),
+            (None, None) => Err(CliError::rejected("missing_flag", "--socket or --ble is required", json)),
+        }
+    }
+}
+
+/// Advertises `sim` as a BLE peripheral on `adapter` (BlueZ) and serves every central that
+/// connects, as `sim.serve` does for a socket connection.
+#[cfg(target_os = "linux")]
+pub async fn serve_appliance(
+    sim: sunstorm_sim::appliance::ApplianceSim,
+    adapter: Option<String>,
+    name: String,
+    max_mtu: u16,
+) -> Result<sunstorm_ble::BlePeripheral, CliError> {
+    let cfg = sunstorm_ble::PeripheralConfig {
+        adapter,
+        name,
+        max_mtu: Some(max_mtu),
+        ..sunstorm_ble::PeripheralConfig::default()
+    };
+    sunstorm_ble::serve_ble_appliance(cfg, move |link| {
+        let sim = sim.clone();
+        async move {
+            if let Err(e) = sim.serve(link).await {
+                tracing::info!(error = %e, "BLE connection ended");
+            }
+        }
+    })
+    .await
+    .map_err(|e| link_error(e, false))
+}

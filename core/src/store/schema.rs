@@ -1,0 +1,88 @@
+//! The store's schema, as an ordered list of migrations. `PRAGMA user_version` records how
+//! many have been applied; a database newer than this code is refused, never downgraded.
+
+/// Migration `i` brings a database from `user_version = i` to `i + 1`. Append only: never
+/// edit a migration that has shipped.
+pub(crate) const MIGRATIONS: &[&str] = &[
+    // 1: the first schema.
+    r#"
+    CREATE TABLE appliances (
+        identity      TEXT PRIMARY KEY,          -- Ed25519 identity key, hex
+        static_key    TEXT NOT NULL,             -- X25519 channel public key, hex
+        name          TEXT NOT NULL,
+        endorsement   TEXT NOT NULL,             -- SignedEnvelope (AppEndorsement), JSON
+        bonded_at     INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE pairs (
+        pair_id            TEXT PRIMARY KEY,     -- UUID
+        appliance_identity TEXT NOT NULL REFERENCES appliances(identity),
+        session_id         TEXT NOT NULL,
+        sp_profile         TEXT NOT NULL,        -- SpProfile, JSON
+        sp_user_ref        TEXT NOT NULL,
+        sp_public_key      TEXT NOT NULL,        -- pinned at pair time, hex
+        bindings           TEXT NOT NULL,        -- [CAIP-10], JSON
+        attestation        TEXT NOT NULL,        -- SignedEnvelope (PairAttestation), JSON
+        status             TEXT NOT NULL CHECK (status IN ('active', 'revoked')),
+        created_at         INTEGER NOT NULL,
+        revoked_at         INTEGER
+    ) STRICT;
+
+    CREATE TABLE pair_flows (
+        flow_id            TEXT PRIMARY KEY,     -- UUID
+        stage              TEXT NOT NULL,
+        finished           INTEGER NOT NULL CHECK (finished IN (0, 1)),
+        link               TEXT NOT NULL,
+        session_id         TEXT NOT NULL,
+        session            TEXT,                 -- SignedEnvelope (PairSessionDetails), JSON
+        code_prefilled     INTEGER NOT NULL CHECK (code_prefilled IN (0, 1)),
+        code_verified      INTEGER NOT NULL CHECK (code_verified IN (0, 1)),
+        bindings           TEXT NOT NULL,        -- [CAIP-10], JSON
+        appliance_identity TEXT,
+        approve_request_id TEXT,                 -- UUID, persisted BEFORE asking the appliance
+        attestation        TEXT,                 -- SignedEnvelope, persisted as soon as it arrives
+        pair_id            TEXT,
+        return_url         TEXT,
+        error              TEXT,
+        created_at         INTEGER NOT NULL,
+        updated_at         INTEGER NOT NULL
+    ) STRICT;
+    CREATE INDEX pair_flows_open ON pair_flows(finished, updated_at);
+
+    CREATE TABLE seen_sign_requests (
+        request_id    TEXT PRIMARY KEY,          -- UUID
+        body_sha256   BLOB NOT NULL,
+        pair_id       TEXT NOT NULL,
+        first_seen_at INTEGER NOT NULL
+    ) STRICT;
+
+    CREATE TABLE sign_history (
+        request_id          TEXT PRIMARY KEY REFERENCES seen_sign_requests(request_id),
+        pair_id             TEXT NOT NULL,
+        chain               TEXT NOT NULL,       -- CAIP-2
+        account             TEXT NOT NULL,       -- CAIP-10
+        kind                TEXT NOT NULL,
+        summary             TEXT NOT NULL,       -- decoded summary, JSON
+        native_value        TEXT,                -- smallest unit, decimal, when known
+        outcome             TEXT NOT NULL,
+        reason              TEXT,
+        appliance_signature BLOB,
+        received_at         INTEGER NOT NULL,
+        decided_at          INTEGER
+    ) STRICT;
+    CREATE INDEX sign_history_pair_time ON sign_history(pair_id, received_at);
+
+    CREATE TABLE settings (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL                      -- JSON
+    ) STRICT;
+
+    CREATE TABLE audit_log (
+        id      INTEGER PRIMARY KEY AUTOINCREMENT,
+        at      INTEGER NOT NULL,
+        kind    TEXT NOT NULL,
+        subject TEXT NOT NULL,
+        detail  TEXT NOT NULL                    -- JSON
+    ) STRICT;
+    "#,
+];

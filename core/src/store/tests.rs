@@ -1,0 +1,270 @@
+use super::*;
+use crate::envelope::{Domain, SignedEnvelope};
+use crate::model::{AppEndorsement, STATEMENT_VERSION};
+use ed25519_dalek::SigningKey;
+
+fn sk(seed: u8) -> SigningKey {
+    SigningKey::from_bytes(&[seed; 32])
+}
+
+fn appliance(seed: u8) -> BondedAppliance {
+    let id = sk(seed);
+    let endorsement = SignedEnvelope::seal(
+        Domain::AppEndorsement,
+        &id,
+        &AppEndorsement {
+            v: STATEMENT_VERSION,
+            app_key: Key32(sk(seed + 1).verifying_key().to_bytes()),
+            appliance_identity: Key32(id.verifying_key().to_bytes()),
+            issued_at: 1,
+        },
+    )
+    .unwrap();
+    BondedAppliance {
+        identity: Key32(id.verifying_key().to_bytes()),
+        static_key: Key32([seed + 100; 32]),
+        name: "Sigil".into(),
+        endorsement,
+        bonded_at: 10,
+    }
+}
+
+fn pair(app: &BondedAppliance, n: u8) -> PairRecord {
+    PairRecord {
+        pair_id: Uuid::from_bytes([n; 16]),
+        appliance_identity: app.identity,
+        session_id: format!("s{n}"),
+        sp: SpProfile {
+            sp_id: "sp".into(),
+            name: "Acme".into(),
+            logo_url: "https://acme.example/logo.png".into(),
+            homepage: "https://acme.example".into(),
+            public_key: Key32([7; 32]),
+            allowed_return_origins: vec!["https://acme.example".into()],
+        },
+        sp_user_ref: "user-1".into(),
+        sp_public_key: Key32([7; 32]),
+        bindings: vec![AccountId::evm(1, [0x11; 20])],
+        attestation: SignedEnvelope { body: vec![1, 2], sig: vec![3; 64] },
+        status: PairStatus::Active,
+        created_at: 100 + u64::from(n),
+        revoked_at: None,
+    }
+}
+
+#[test]
+fn migrates_to_latest_and_reopens() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), schema::MIGRATIONS.len() as i64);
+    s.put_appliance(&appliance(1)).unwrap();
+    drop(s);
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.appliances().unwrap().len(), 1);
+    let mode: String = s.lock().unwrap().query_row("PRAGMA journal_mode", [], |r| r.get(0)).unwrap();
+    assert_eq!(mode, "wal");
+    let fk: i64 = s.lock().unwrap().query_row("PRAGMA foreign_keys", [], |r| r.get(0)).unwrap();
+    assert_eq!(fk, 1);
+}
+
+#[test]
+fn a_newer_database_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    {
+        let c = Connection::open(&path).unwrap();
+        c.pragma_update(None, "user_version", 99).unwrap();
+    }
+    assert!(matches!(Store::open(&path), Err(StoreError::TooNew { found: 99, .. })));
+}
+
+#[test]
+fn pairs_round_trip_and_revoke_is_idempotent() {
+    let s = Store::open_in_memory().unwrap();
+    let a = appliance(1);
+    s.put_appliance(&a).unwrap();
+    let p = pair(&a, 1);
+    s.insert_pair(&p).unwrap();
+    s.insert_pair(&p).unwrap();
+    assert_eq!(s.pairs().unwrap(), vec![p.clone()]);
+    assert!(s.revoke_pair(p.pair_id, 500).unwrap());
+    assert!(!s.revoke_pair(p.pair_id, 600).unwrap());
+    let r = s.pair(p.pair_id).unwrap().unwrap();
+    assert_eq!(r.status, PairStatus::Revoked);
+    assert_eq!(r.revoked_at, Some(500));
+    assert!(matches!(s.revoke_pair(Uuid::nil(), 1), Err(StoreError::NotFound(_))));
+}
+
+#[test]
+fn a_pair_needs_a_bonded_appliance() {
+    let s = Store::open_in_memory().unwrap();
+    let p = pair(&appliance(1), 1);
+    assert!(matches!(s.insert_pair(&p), Err(StoreError::Sqlite(_))));
+}
+
+#[test]
+fn flows_persist_every_field_and_finished_ones_are_not_resumed() {
+    let s = Store::open_in_memory().unwrap();
+    let mut f = FlowRecord {
+        flow_id: Uuid::from_bytes([9; 16]),
+        stage: FlowStage::WaitingForAppliance,
+        link: "https://sigilvault.xyz/pair?session=abc".into(),
+        session_id: "abc".into(),
+        session: Some(SignedEnvelope { body: vec![1], sig: vec![2; 64] }),
+        code_prefilled: true,
+        code_verified: true,
+        bindings: vec![AccountId::evm(1, [0x22; 20])],
+        appliance_identity: Some(Key32([5; 32])),
+        approve_request_id: Some(Uuid::from_bytes([3; 16])),
+        attestation: Some(SignedEnvelope { body: vec![4], sig: vec![5; 64] }),
+        pair_id: None,
+        return_url: None,
+        error: None,
+        created_at: 1,
+        updated_at: 2,
+    };
+    s.put_flow(&f).unwrap();
+    assert_eq!(s.flow(f.flow_id).unwrap().unwrap(), f);
+    assert_eq!(s.open_flows().unwrap(), vec![f.clone()]);
+    f.stage = FlowStage::Paired;
+    f.pair_id = Some(Uuid::from_bytes([8; 16]));
+    s.put_flow(&f).unwrap();
+    assert!(s.open_flows().unwrap().is_empty());
+    assert_eq!(s.flow(f.flow_id).unwrap().unwrap().pair_id, f.pair_id);
+}
+
+#[test]
+fn seen_request_ids_distinguish_redelivery_from_replay() {
+    let s = Store::open_in_memory().unwrap();
+    let id = Uuid::from_bytes([1; 16]);
+    let pid = Uuid::from_bytes([2; 16]);
+    assert_eq!(s.note_request(id, &[1; 32], pid, 1).unwrap(), Seen::New);
+    assert_eq!(s.note_request(id, &[1; 32], pid, 2).unwrap(), Seen::SameBody);
+    assert_eq!(s.note_request(id, &[2; 32], pid, 3).unwrap(), Seen::DifferentBody);
+    assert!(s.was_seen(id).unwrap());
+    assert!(!s.was_seen(pid).unwrap());
+}
+
+#[test]
+fn sign_history_round_trips_and_filters() {
+    let s = Store::open_in_memory().unwrap();
+    let id = Uuid::from_bytes([1; 16]);
+    let pid = Uuid::from_bytes([2; 16]);
+    s.note_request(id, &[1; 32], pid, 1).unwrap();
+    let rec = SignRecord {
+        request_id: id,
+        pair_id: pid,
+        chain: ChainId::Evm(1),
+        account: AccountId::evm(1, [0x33; 20]),
+        kind: PayloadKind::EvmTransaction,
+        summary: serde_json::json!({"to": "0x"}),
+        native_value: Some(10u128.pow(18)),
+        outcome: SignOutcome::Pending,
+        reason: None,
+        appliance_signature: None,
+        received_at: 50,
+        decided_at: None,
+    };
+    s.insert_sign(&rec).unwrap();
+    s.set_sign_outcome(id, SignOutcome::Completed, None, Some(&[9; 65]), 60).unwrap();
+    let got = s.sign_record(id).unwrap().unwrap();
+    assert_eq!(got.outcome, SignOutcome::Completed);
+    assert_eq!(got.appliance_signature, Some(vec![9; 65]));
+    assert_eq!(got.native_value, Some(10u128.pow(18)));
+    assert_eq!(s.sign_history(Some(pid), 0).unwrap().len(), 1);
+    assert!(s.sign_history(Some(pid), 51).unwrap().is_empty());
+    assert!(s.sign_history(Some(id), 0).unwrap().is_empty());
+    assert!(matches!(
+        s.set_sign_outcome(pid, SignOutcome::Failed, None, None, 1),
+        Err(StoreError::NotFound(_))
+    ));
+}
+
+#[test]
+fn settings_and_audit() {
+    let s = Store::open_in_memory().unwrap();
+    assert_eq!(s.setting("guardrails").unwrap(), None);
+    s.put_setting("guardrails", &serde_json::json!({"a": 1})).unwrap();
+    s.put_setting("guardrails", &serde_json::json!({"a": 2})).unwrap();
+    assert_eq!(s.setting("guardrails").unwrap(), Some(serde_json::json!({"a": 2})));
+    s.audit(1, "pair_approved", "p1", &serde_json::json!({})).unwrap();
+    s.audit(2, "sign_rejected", "r1", &serde_json::json!({"reason": "user"})).unwrap();
+    let log = s.audit_log(10).unwrap();
+    assert_eq!(log.len(), 2);
+    assert_eq!(log[0].kind, "sign_rejected");
+}
+
+#[test]
+fn corrupt_rows_are_errors_not_panics() {
+    let s = Store::open_in_memory().unwrap();
+    let a = appliance(1);
+    s.put_appliance(&a).unwrap();
+    s.insert_pair(&pair(&a, 1)).unwrap();
+    s.lock().unwrap().execute("UPDATE pairs SET bindings = 'not json'", []).unwrap();
+    assert!(matches!(s.pairs(), Err(StoreError::Corrupt { what: "pairs.bindings", .. })));
+    s.lock().unwrap().execute("UPDATE appliances SET identity = identity", []).unwrap();
+    s.lock().unwrap().execute("UPDATE appliances SET static_key = 'zz'", []).unwrap();
+    assert!(matches!(s.appliances(), Err(StoreError::Corrupt { .. })));
+}
+
+#[test]
+fn no_key_material_lands_in_the_database_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let s = Store::open(&path).unwrap();
+    let a = appliance(1);
+    s.put_appliance(&a).unwrap();
+    s.insert_pair(&pair(&a, 1)).unwrap();
+    drop(s);
+    let mut bytes = std::fs::read(&path).unwrap();
+    if let Ok(wal) = std::fs::read(dir.path().join("s.db-wal")) {
+        bytes.extend(wal);
+    }
+    let text = String::from_utf8_lossy(&bytes).to_lowercase();
+    for seed in [1u8, 2u8] {
+        let secret = sk(seed).to_bytes();
+        assert!(!bytes.windows(32).any(|w| w == secret), "raw secret key {seed} found");
+        assert!(!text.contains(&hex::encode(secret)), "hex secret key {seed} found");
+    }
+    // and the public parts are there, so the scan looks at the right file
+    assert!(text.contains(&a.identity.to_hex()));
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(64))]
+    /// Whatever text ends up in a column (an edited or damaged file), reading is an error or
+    /// a value, never a panic.
+    #[test]
+    fn reading_arbitrary_column_text_never_panics(
+        col in proptest::sample::select(vec![
+            "stage", "session", "bindings", "appliance_identity", "approve_request_id",
+            "attestation", "pair_id", "flow_id",
+        ]),
+        text in ".{0,80}",
+    ) {
+        let s = Store::open_in_memory().unwrap();
+        let f = FlowRecord {
+            flow_id: Uuid::from_bytes([9; 16]),
+            stage: FlowStage::WalletsChosen,
+            link: "l".into(),
+            session_id: "s".into(),
+            session: None,
+            code_prefilled: false,
+            code_verified: true,
+            bindings: vec![],
+            appliance_identity: None,
+            approve_request_id: None,
+            attestation: None,
+            pair_id: None,
+            return_url: None,
+            error: None,
+            created_at: 1,
+            updated_at: 1,
+        };
+        s.put_flow(&f).unwrap();
+        s.lock().unwrap().execute(&format!("UPDATE pair_flows SET {col} = ?1"), [&text]).unwrap();
+        let _ = s.open_flows();
+        let _ = s.flow(f.flow_id);
+    }
+}

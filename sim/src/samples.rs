@@ -1,0 +1,155 @@
+//! Sample payloads an SP asks to sign: what the demo, the tests and the binding tests send.
+//! Built with the same maintained crates the core decodes with (alloy), so they are real
+//! EIP-1559 transactions, ERC-20 calls and EIP-712 documents, not hand-made bytes.
+
+use alloy_consensus::{SignableTransaction, TxEip1559};
+use alloy_primitives::{Address, Bytes, TxKind, U256};
+use alloy_sol_types::{sol, SolCall};
+
+sol! {
+    /// ERC-20 `approve`.
+    function approve(address spender, uint256 amount) external returns (bool);
+    /// ERC-20 `transfer`.
+    function transfer(address to, uint256 amount) external returns (bool);
+}
+
+/// 1 ether in wei.
+pub const ETHER: u128 = 1_000_000_000_000_000_000;
+/// 1 gwei in wei.
+pub const GWEI: u128 = 1_000_000_000;
+
+/// USDC's mainnet contract, used as the token in samples.
+pub const USDC: [u8; 20] = [
+    0xa0, 0xb8, 0x69, 0x91, 0xc6, 0x21, 0x8b, 0x36, 0xc1, 0xd1, 0x9d, 0x4a, 0x2e, 0x9e, 0xb0,
+    0xce, 0x36, 0x06, 0xeb, 0x48,
+];
+
+/// An unsigned EIP-1559 transaction (`0x02 || rlp([...])`) sending `value_wei` to `to`.
+pub fn eip1559_transfer(chain_id: u64, nonce: u64, to: [u8; 20], value_wei: u128) -> Vec<u8> {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 21_000,
+        max_fee_per_gas: 30 * GWEI,
+        max_priority_fee_per_gas: 2 * GWEI,
+        to: TxKind::Call(Address::from(to)),
+        value: U256::from(value_wei),
+        access_list: Default::default(),
+        input: Bytes::new(),
+    };
+    tx.encoded_for_signing()
+}
+
+/// An unsigned EIP-1559 call of ERC-20 `approve(spender, 2^256-1)` on `token`: an
+/// unlimited approval, which the default guardrails block.
+pub fn erc20_approve_unlimited(chain_id: u64, nonce: u64, token: [u8; 20], spender: [u8; 20]) -> Vec<u8> {
+    let data = approveCall { spender: Address::from(spender), amount: U256::MAX }.abi_encode();
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 60_000,
+        max_fee_per_gas: 30 * GWEI,
+        max_priority_fee_per_gas: 2 * GWEI,
+        to: TxKind::Call(Address::from(token)),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: Bytes::from(data),
+    };
+    tx.encoded_for_signing()
+}
+
+/// An unsigned EIP-1559 call of ERC-20 `transfer(to, amount)` on `token`.
+pub fn erc20_transfer(chain_id: u64, nonce: u64, token: [u8; 20], to: [u8; 20], amount: u128) -> Vec<u8> {
+    let data = transferCall { to: Address::from(to), amount: U256::from(amount) }.abi_encode();
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit: 65_000,
+        max_fee_per_gas: 30 * GWEI,
+        max_priority_fee_per_gas: 2 * GWEI,
+        to: TxKind::Call(Address::from(token)),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: Bytes::from(data),
+    };
+    tx.encoded_for_signing()
+}
+
+/// The EIP-712 "Mail" example from the EIP itself, on `chain_id`.
+pub fn eip712_mail(chain_id: u64) -> String {
+    serde_json::json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"}
+            ],
+            "Person": [
+                {"name": "name", "type": "string"},
+                {"name": "wallet", "type": "address"}
+            ],
+            "Mail": [
+                {"name": "from", "type": "Person"},
+                {"name": "to", "type": "Person"},
+                {"name": "contents", "type": "string"}
+            ]
+        },
+        "primaryType": "Mail",
+        "domain": {
+            "name": "Ether Mail",
+            "version": "1",
+            "chainId": chain_id,
+            "verifyingContract": "0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"
+        },
+        "message": {
+            "from": {"name": "Cow", "wallet": "0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"},
+            "to": {"name": "Bob", "wallet": "0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"},
+            "contents": "Hello, Bob!"
+        }
+    })
+    .to_string()
+}
+
+/// A legacy Solana message in which `from` sends `lamports` to `to` through the System
+/// program, with `blockhash` as its recent blockhash. (Construction only: every count here
+/// is below 128, so each compact-u16 length is one byte.)
+pub fn solana_transfer(from: [u8; 32], to: [u8; 32], lamports: u64, blockhash: [u8; 32]) -> Vec<u8> {
+    let mut m = vec![1u8, 0, 1]; // header: 1 signer, 0 read-only signed, 1 read-only unsigned
+    m.push(3); // three account keys
+    m.extend(from);
+    m.extend(to);
+    m.extend([0u8; 32]); // the System program
+    m.extend(blockhash);
+    m.push(1); // one instruction
+    m.push(2); // program: account 2
+    m.extend([2, 0, 1]); // two accounts: from, to
+    m.push(12); // data: Transfer (index 2) + lamports
+    m.extend(2u32.to_le_bytes());
+    m.extend(lamports.to_le_bytes());
+    m
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sunstorm_core::caip::ChainId;
+    use sunstorm_core::model::PayloadKind;
+    use sunstorm_core::payload::signing_target;
+
+    #[test]
+    fn samples_are_accepted_by_the_core_parser() {
+        for (kind, bytes, chain) in [
+            (PayloadKind::EvmTransaction, eip1559_transfer(1, 0, [1; 20], ETHER / 20), ChainId::Evm(1)),
+            (PayloadKind::EvmTransaction, erc20_approve_unlimited(1, 1, USDC, [2; 20]), ChainId::Evm(1)),
+            (PayloadKind::Eip712TypedData, eip712_mail(1).into_bytes(), ChainId::Evm(1)),
+            (
+                PayloadKind::SolanaTransaction,
+                solana_transfer([3; 32], [4; 32], 1_000_000, [5; 32]),
+                ChainId::Solana(sunstorm_core::caip::SOLANA_MAINNET.into()),
+            ),
+        ] {
+            signing_target(kind, &bytes, &chain).unwrap();
+        }
+    }
+}
