@@ -126,7 +126,9 @@ final class CoreFlows: SunstormFlows {
     private func notBound(_ op: String) -> SunstormError {
         .Internal(reason: "\(op) is not bound by this core build yet; use demo mode")
     }
-    func bond(peripheralId: String, pin: String) async throws -> String { throw notBound("bond") }
+    func bond(peripheralId: String, pin: String) async throws -> String {
+        try await core.bondAppliance(peripheralId: peripheralId, pin: pin, cancel: nil, listener: nil).name
+    }
     func openLink(_ link: String) async throws -> PairStep { throw notBound("open pair session") }
     func submitCode(flowId: String, code: String?) async throws -> PairStep { throw notBound("submit code") }
     func approvalList(flowId: String) async throws -> [WalletChoice] { throw notBound("approval list") }

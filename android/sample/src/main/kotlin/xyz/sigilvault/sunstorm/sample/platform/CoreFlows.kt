@@ -13,8 +13,8 @@ import xyz.sigilvault.sunstorm.sample.state.SignRequestView
 import xyz.sigilvault.sunstorm.sample.state.SunstormFlows
 
 /**
- * [SunstormFlows] over the generated `SunstormCore`. Calls the FFI binds today go straight
- * through; the flow operations the FFI has not bound yet (docs/embedding.md §8) fail with
+ * [SunstormFlows] over the generated `SunstormCore`. Calls the FFI binds today (scan,
+ * bond, bonded appliance) go straight through; the flow operations the FFI has not bound yet (docs/embedding.md §8) fail with
  * `SunstormException.Internal` naming the operation, so the screens show it instead of
  * pretending. Each call gets its own `CancelHandle`; [cancelAll] is wired to "Cancel".
  */
@@ -38,8 +38,14 @@ class CoreFlows(private val core: SunstormCore) : SunstormFlows {
     override suspend fun scanAppliances(timeoutMs: Int): List<ApplianceRow> =
         cancellable { core.scanAppliances(timeoutMs.toUInt(), it) }
 
-    override suspend fun bond(peripheralId: String, pin: String): BondedAppliance = notBound("bond")
-    override suspend fun bondedAppliance(): BondedAppliance? = null
+    override suspend fun bond(peripheralId: String, pin: String): BondedAppliance = cancellable { handle ->
+        val view = core.bondAppliance(peripheralId, pin, handle, null)
+        BondedAppliance(view.name, view.identityFingerprint)
+    }
+
+    override suspend fun bondedAppliance(): BondedAppliance? =
+        core.bondedAppliance()?.let { BondedAppliance(it.name, it.identityFingerprint) }
+
     override suspend fun openLink(link: String): PairStep = notBound("open pair session")
     override suspend fun submitCode(flowId: String, code: String?): PairStep = notBound("submit code")
     override suspend fun approvalList(flowId: String): ApprovalView = notBound("approval list")
