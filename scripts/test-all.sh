@@ -3,8 +3,9 @@
 #   1. Rust: unit, property, CLI, cross-process and end-to-end tests (incl. the demo's JSON)
 #   2. clippy with -D warnings
 #   3. the generated Kotlin (JVM, Maven) and Python bindings against the simulators
-#   4. real BLE stacks: btleplug <-> bluer over a user-space BlueZ mock (bluezoo)
-#   5. the mobile library's size budget
+#   4. the Android shell's Kotlin against the Android framework jar, with JVM tests
+#   5. real BLE stacks: btleplug <-> bluer over a user-space BlueZ mock (bluezoo)
+#   6. the mobile library's size budget
 # Each stage installs what it needs (apt-get / pip / Maven Central) and fails loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,6 +27,10 @@ done_stage "clippy"
 stage "bindings: Kotlin on the JVM and Python"
 bash scripts/test-bindings.sh
 done_stage "bindings"
+
+stage "Android shell: Kotlin compiled against the Android framework jar, JVM tests"
+bash scripts/test-android.sh
+done_stage "android"
 
 stage "BLE over a user-space BlueZ (bluezoo)"
 bash scripts/test-ble.sh
