@@ -9,7 +9,12 @@
 
 use sunstorm_core::appliance::ApplianceError;
 use sunstorm_core::ble::transport::LinkError;
+use sunstorm_core::octane::client::OctaneError;
+use sunstorm_core::pair::PairError;
 use sunstorm_core::secrets::SecretError;
+use sunstorm_core::sign::SignError;
+use sunstorm_core::store::StoreError;
+use sunstorm_core::sunstorm::SunstormError as CoreError;
 
 /// Everything that can go wrong in a call to the core, in terms a screen can show.
 ///
@@ -147,6 +152,22 @@ pub enum SunstormError {
         /// What is wrong.
         reason: String,
     },
+    /// The step does not fit where the flow stands (e.g. approving before choosing
+    /// wallets); show the flow's current screen again.
+    #[error("{reason}")]
+    WrongStep {
+        /// What was attempted and in which state.
+        reason: String,
+    },
+    /// A sign request failed the phone's checks (replay, unbound account, bad validity,
+    /// undecodable payload…) and was refused; it is never shown for approval.
+    #[error("this request was refused: {reason} ({code})")]
+    RequestRefused {
+        /// Stable snake_case code (`replay`, `account_not_bound`, `undecodable`…).
+        code: String,
+        /// A sentence for a person.
+        reason: String,
+    },
     /// The operation was cancelled through its `CancelHandle`.
     #[error("cancelled")]
     Cancelled,
@@ -208,6 +229,105 @@ impl From<ApplianceError> for SunstormError {
             },
             ApplianceError::Cancelled => SunstormError::Cancelled,
             ApplianceError::SecretStore(reason) => SunstormError::SecretStore { reason },
+        }
+    }
+}
+
+impl From<OctaneError> for SunstormError {
+    fn from(e: OctaneError) -> Self {
+        let code = e.code().to_string();
+        match e {
+            OctaneError::Offline(reason) => SunstormError::OctaneUnreachable { reason },
+            OctaneError::Timeout => SunstormError::OctaneUnreachable { reason: "octane did not answer in time".into() },
+            OctaneError::SessionExpired => SunstormError::Expired,
+            OctaneError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left },
+            OctaneError::SessionLocked => SunstormError::CodeLocked,
+            OctaneError::Revoked => SunstormError::PairRevoked,
+            OctaneError::NotFound => SunstormError::NotFound,
+            OctaneError::BadSignature(what) => SunstormError::UntrustedSignature { what: format!("octane ({what})") },
+            OctaneError::Config(reason) => SunstormError::InvalidConfig { reason },
+            OctaneError::Refused { code, message } => {
+                SunstormError::OctaneRejected { code: code.to_string(), detail: message }
+            }
+            other @ (OctaneError::ServerError { .. }
+            | OctaneError::SessionUsed
+            | OctaneError::Forbidden(_)
+            | OctaneError::Unauthenticated(_)
+            | OctaneError::Protocol(_)) => SunstormError::OctaneRejected { code, detail: other.to_string() },
+        }
+    }
+}
+
+impl From<StoreError> for SunstormError {
+    fn from(e: StoreError) -> Self {
+        SunstormError::Storage { reason: e.to_string() }
+    }
+}
+
+impl From<PairError> for SunstormError {
+    fn from(e: PairError) -> Self {
+        let code = e.code().to_string();
+        match e {
+            PairError::Link(l) => l.into(),
+            PairError::Code(c) => c.into(),
+            PairError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left },
+            PairError::SessionLocked => SunstormError::CodeLocked,
+            PairError::SessionExpired => SunstormError::Expired,
+            PairError::Octane(o) => o.into(),
+            PairError::Appliance(a) => a.into(),
+            PairError::RejectedOnAppliance => SunstormError::ApplianceDeclined,
+            PairError::Selection(s) => SunstormError::InvalidSelection { reason: s.to_string() },
+            PairError::ReturnUrl(_) => SunstormError::UnsafeReturnUrl,
+            PairError::BadAttestation(_) => SunstormError::UntrustedSignature { what: "appliance attestation".into() },
+            PairError::UnknownFlow => SunstormError::NotFound,
+            PairError::WrongState { .. } => SunstormError::WrongStep { reason: e.to_string() },
+            PairError::NotBonded => SunstormError::NotBonded,
+            PairError::Store(s) => s.into(),
+            PairError::Secret(s) => s.into(),
+            other @ (PairError::SessionUsed | PairError::BadSession(_)) => {
+                SunstormError::OctaneRejected { code, detail: other.to_string() }
+            }
+            PairError::Interrupted => SunstormError::Internal { reason: "flow interrupted".into() },
+        }
+    }
+}
+
+impl From<SignError> for SunstormError {
+    fn from(e: SignError) -> Self {
+        let code = e.code().to_string();
+        match e {
+            SignError::PairRevoked => SunstormError::PairRevoked,
+            SignError::BadSpSignature => SunstormError::UntrustedSignature { what: "service provider".into() },
+            SignError::BadOctaneSignature => SunstormError::UntrustedSignature { what: "octane".into() },
+            SignError::BadApplianceSignature(_) | SignError::BadRevocation(_) => {
+                SunstormError::UntrustedSignature { what: "appliance".into() }
+            }
+            SignError::Expired => SunstormError::Expired,
+            SignError::Blocked(rules) => SunstormError::GuardrailBlocked { summary: rules.join(", ") },
+            SignError::UnknownRequest => SunstormError::NotFound,
+            SignError::RejectedOnAppliance => SunstormError::ApplianceDeclined,
+            SignError::Octane(o) => o.into(),
+            SignError::Appliance(a) => a.into(),
+            SignError::Store(s) => s.into(),
+            other @ (SignError::UnknownPair(_)
+            | SignError::Malformed(_)
+            | SignError::BadValidity
+            | SignError::Replay
+            | SignError::AccountNotBound(_)
+            | SignError::Undecodable(_)) => SunstormError::RequestRefused { code, reason: other.to_string() },
+        }
+    }
+}
+
+impl From<CoreError> for SunstormError {
+    fn from(e: CoreError) -> Self {
+        match e {
+            CoreError::NotBonded => SunstormError::NotBonded,
+            CoreError::Pair(p) => p.into(),
+            CoreError::Sign(s) => s.into(),
+            CoreError::Appliance(a) => a.into(),
+            CoreError::Octane(o) => o.into(),
+            CoreError::Store(s) => s.into(),
         }
     }
 }
@@ -350,6 +470,37 @@ mod tests {
             SunstormError::WrongCode { attempts_left: 3 }.to_string(),
             "wrong validation code (3 attempts left)"
         );
+    }
+
+    #[test]
+    fn flow_errors_map_to_what_a_screen_says() {
+        assert_eq!(
+            SunstormError::from(CoreError::Pair(PairError::CodeRejected { attempts_left: 2 })),
+            SunstormError::WrongCode { attempts_left: 2 }
+        );
+        assert_eq!(SunstormError::from(CoreError::Pair(PairError::SessionExpired)), SunstormError::Expired);
+        assert_eq!(SunstormError::from(CoreError::Octane(OctaneError::Revoked)), SunstormError::PairRevoked);
+        assert_eq!(SunstormError::from(CoreError::NotBonded), SunstormError::NotBonded);
+        assert!(matches!(
+            SunstormError::from(CoreError::Octane(OctaneError::Forbidden("no".into()))),
+            SunstormError::OctaneRejected { ref code, .. } if code == "forbidden"
+        ));
+        assert!(matches!(
+            SunstormError::from(CoreError::Octane(OctaneError::Offline("down".into()))),
+            SunstormError::OctaneUnreachable { .. }
+        ));
+        assert!(matches!(
+            SunstormError::from(CoreError::Sign(SignError::Replay)),
+            SunstormError::RequestRefused { ref code, .. } if code == "replay"
+        ));
+        assert_eq!(
+            SunstormError::from(CoreError::Sign(SignError::RejectedOnAppliance)),
+            SunstormError::ApplianceDeclined
+        );
+        assert!(matches!(
+            SunstormError::from(CoreError::Pair(PairError::WrongState { action: "approve", state: "code_needed" })),
+            SunstormError::WrongStep { .. }
+        ));
     }
 
     #[test]

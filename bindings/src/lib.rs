@@ -17,6 +17,8 @@ mod appliance;
 mod ble;
 mod cancel;
 mod error;
+mod flow_views;
+mod flows;
 mod logging;
 mod platform;
 mod secrets;
@@ -25,6 +27,11 @@ mod views;
 
 pub use ble::{BleEvents, BleTimeouts, ForeignConnector, ForeignGattLink};
 pub use cancel::CancelHandle;
+pub use flow_views::{
+    FieldRow, NoticeView, PairOutcomeView, PairStateView, PairView, SignRequestView, SpCardView, WalletRowState,
+    WalletRowView,
+};
+pub use flows::BondedConnector;
 pub use error::{BleError, CallbackError, SecretStoreError, SunstormError, UserPresenceError};
 pub use logging::{clear_log_sink, set_log_sink};
 pub use platform::{BleCentral, BlePeripheral, FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};

@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use crate::ble::BleEvents;
 use crate::error::{BleError, CallbackError, SecretStoreError, UserPresenceError};
+use crate::flow_views::PairStateView;
 use crate::views::FlowProgress;
 
 /// A peripheral seen during a scan.
@@ -124,4 +125,6 @@ pub trait LogSink: Send + Sync {
 pub trait FlowListener: Send + Sync {
     /// One step or progress update.
     fn on_progress(&self, progress: FlowProgress) -> Result<(), CallbackError>;
+    /// A pair flow changed state (only for the listener set with `set_flow_listener`).
+    fn on_pair_state(&self, state: PairStateView) -> Result<(), CallbackError>;
 }

@@ -1,8 +1,12 @@
 //! [`SunstormCore`]: the one long-lived object the shells create at app start.
 
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
+
+use sunstorm_core::sunstorm::{Sunstorm, SunstormConfig};
+
+use crate::flows::{event_forwarder, BondedConnector, FlowParts, ListenerSlot};
 
 use sunstorm_core::bytes::Key32;
 
@@ -91,9 +95,14 @@ pub struct SunstormCore {
     config: ValidConfig,
     ble: Arc<dyn BleCentral>,
     secrets: Arc<ForeignSecretStore>,
-    #[allow(dead_code)]
-    presence: Arc<dyn UserPresence>,
+    pub(crate) presence: Arc<dyn UserPresence>,
     ble_timeouts: BleTimeouts,
+    /// The core's flows facade (pair, sign, pairs).
+    pub(crate) facade: Arc<Sunstorm>,
+    /// The peripheral id of the stored bond, read by the facade's connector.
+    pub(crate) peripheral: Arc<RwLock<Option<String>>>,
+    /// Where the facade's events go.
+    pub(crate) listener: ListenerSlot,
 }
 
 impl Drop for SunstormCore {
@@ -181,14 +190,31 @@ impl SunstormCore {
             .enable_all()
             .build()
             .map_err(|e| SunstormError::Internal { reason: format!("cannot start runtime: {e}") })?;
+        let secrets = Arc::new(ForeignSecretStore::new(secrets));
+        let ble_timeouts = BleTimeouts::default();
+        let peripheral = Arc::new(RwLock::new(None));
+        let listener: ListenerSlot = Arc::new(RwLock::new(None));
+        let octane_url = url::Url::parse(&config.octane_url)
+            .map_err(|_| SunstormError::InvalidConfig { reason: "octane_url is not a URL".into() })?;
+        let mut fcfg = SunstormConfig::new(octane_url, config.octane_key);
+        fcfg.link_hosts = config.link_hosts.clone();
+        fcfg.db_path = Some(config.database_path.clone().into());
+        fcfg.phone_name = config.phone_name.clone();
+        let connector = Arc::new(BondedConnector::new(ble.clone(), peripheral.clone(), ble_timeouts));
+        let store: Arc<dyn sunstorm_core::secrets::SecretStore> = secrets.clone();
+        // Opening touches only SQLite (and the secret store when a bond exists).
+        let facade = Sunstorm::open(fcfg, store, connector, Some(event_forwarder(listener.clone())))?;
         tracing::info!(target: "sunstorm_ffi", version = env!("CARGO_PKG_VERSION"), "core started");
         Ok(Arc::new(Self {
             rt: Some(rt),
             config,
             ble,
-            secrets: Arc::new(ForeignSecretStore::new(secrets)),
+            secrets,
             presence,
-            ble_timeouts: BleTimeouts::default(),
+            ble_timeouts,
+            facade: Arc::new(facade),
+            peripheral,
+            listener,
         }))
     }
 
@@ -326,6 +352,11 @@ fn notify(listener: &Option<Arc<dyn FlowListener>>, progress: FlowProgress) {
 }
 
 impl SunstormCore {
+    /// What a flow task needs: the facade, the secret store and the peripheral slot.
+    pub(crate) fn flow_parts(&self) -> FlowParts {
+        FlowParts { facade: self.facade.clone(), store: self.core_secrets(), peripheral: self.peripheral.clone() }
+    }
+
     /// The platform's secret store as the core's trait object.
     pub(crate) fn core_secrets(&self) -> Arc<dyn sunstorm_core::secrets::SecretStore> {
         self.secrets.clone()

@@ -1,0 +1,339 @@
+//! The pair and sign flows on [`SunstormCore`], bound through the core's
+//! [`sunstorm_core::Sunstorm`] facade (no flow logic lives here).
+//!
+//! The facade reaches the appliance through a [`BondedConnector`]: the platform's
+//! `BleCentral` pointed at the peripheral id of the stored bond (`appliance.bond` in the
+//! platform secret store). Before every flow call the stored bond is adopted into the
+//! facade (`Sunstorm::adopt_bond`) if the facade does not hold it yet, so a bond made with
+//! `bond_appliance` (or before an upgrade) carries over.
+
+use std::str::FromStr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sunstorm_core::ble::transport::{Connector, GattLink, LinkError};
+use sunstorm_core::caip::AccountId;
+use sunstorm_core::sunstorm::{Event, EventListener, Sunstorm};
+use uuid::Uuid;
+
+use crate::appliance;
+use crate::ble::{BleTimeouts, ForeignConnector};
+use crate::cancel::CancelHandle;
+use crate::error::SunstormError;
+use crate::flow_views::{PairStateView, PairView, SignRequestView, WalletRowView};
+use crate::platform::{BleCentral, FlowListener, UserPresence};
+use crate::sunstorm::SunstormCore;
+use crate::views::FlowProgress;
+
+/// A `Connector` to whichever peripheral the current bond names.
+pub struct BondedConnector {
+    central: Arc<dyn BleCentral>,
+    peripheral: Arc<RwLock<Option<String>>>,
+    timeouts: BleTimeouts,
+}
+
+impl BondedConnector {
+    /// A connector over `central`, reaching the peripheral in `peripheral` at connect time.
+    pub(crate) fn new(
+        central: Arc<dyn BleCentral>,
+        peripheral: Arc<RwLock<Option<String>>>,
+        timeouts: BleTimeouts,
+    ) -> Self {
+        Self { central, peripheral, timeouts }
+    }
+}
+
+#[async_trait]
+impl Connector for BondedConnector {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+        let id = self.peripheral.read().map_err(|_| LinkError::NotFound)?.clone().ok_or(LinkError::NotFound)?;
+        ForeignConnector::new(self.central.clone(), id, self.timeouts).connect().await
+    }
+}
+
+/// Where the core's events go: the listener set with `set_flow_listener`, if any.
+pub(crate) type ListenerSlot = Arc<RwLock<Option<Arc<dyn FlowListener>>>>;
+
+/// The facade's event callback, forwarding to the current [`FlowListener`].
+pub(crate) fn event_forwarder(slot: ListenerSlot) -> EventListener {
+    Arc::new(move |e: &Event| {
+        let Some(l) = slot.read().ok().and_then(|g| g.clone()) else { return };
+        let r = match e {
+            Event::PairState(s) => l.on_pair_state(PairStateView::from(s.as_ref())),
+            Event::Progress { progress, .. } => l.on_progress(FlowProgress::from(progress.clone())),
+        };
+        if let Err(err) = r {
+            tracing::warn!(target: "sunstorm_ffi", error = %err, "flow listener failed");
+        }
+    })
+}
+
+fn parse_id(what: &str, id: &str) -> Result<Uuid, SunstormError> {
+    Uuid::parse_str(id.trim()).map_err(|_| SunstormError::NotFound).inspect_err(|_| {
+        tracing::warn!(target: "sunstorm_ffi", what, "malformed id passed by the app");
+    })
+}
+
+/// Asks the platform for a biometric / passcode check; `UserPresenceFailed` unless passed.
+async fn check_presence(presence: Arc<dyn UserPresence>, reason: String) -> Result<(), SunstormError> {
+    let r = tokio::task::spawn_blocking(move || presence.verify(reason))
+        .await
+        .map_err(|e| SunstormError::Internal { reason: format!("presence check task failed: {e}") })?;
+    match r {
+        Ok(true) => Ok(()),
+        Ok(false) => {
+            tracing::info!(target: "sunstorm_ffi", "user presence check not passed");
+            Err(SunstormError::UserPresenceFailed)
+        }
+        Err(e) => {
+            tracing::warn!(target: "sunstorm_ffi", error = %e, "user presence check failed");
+            Err(SunstormError::UserPresenceFailed)
+        }
+    }
+}
+
+/// What a flow task takes onto the runtime.
+pub(crate) struct FlowParts {
+    pub(crate) facade: Arc<Sunstorm>,
+    pub(crate) store: Arc<dyn sunstorm_core::secrets::SecretStore>,
+    pub(crate) peripheral: Arc<RwLock<Option<String>>>,
+}
+
+impl FlowParts {
+    /// The facade with the stored bond adopted (and the connector pointed at its peripheral).
+    pub(crate) async fn ready(self) -> Result<Arc<Sunstorm>, SunstormError> {
+        let FlowParts { facade, store, peripheral } = self;
+        let bond = appliance::load(store.as_ref())?.ok_or(SunstormError::NotBonded)?;
+        if let Ok(mut slot) = peripheral.write() {
+            *slot = Some(bond.peripheral_id.clone());
+        }
+        if facade.bond_record().await.as_ref() != Some(&bond.record) {
+            tracing::info!(target: "sunstorm_ffi", "adopting the stored bond into the core");
+            facade.adopt_bond(bond.record).await?;
+        }
+        Ok(facade)
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SunstormCore {
+    /// Sets (or clears, with `None`) the listener told of every pair-flow state change
+    /// (`on_pair_state`) and of appliance progress during approvals (`on_progress`).
+    pub fn set_flow_listener(&self, listener: Option<Arc<dyn FlowListener>>) {
+        if let Ok(mut slot) = self.listener.write() {
+            *slot = listener;
+        }
+    }
+
+    /// Opens a pair link (tapped Universal Link / App Link or scanned QR): loads the session
+    /// from octane and checks its signature. Returns `CodeNeeded` (two-device) or
+    /// `CodePrefilled` (single-device) with the service's card.
+    pub async fn open_pair_link(
+        &self,
+        link: String,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<PairStateView, SunstormError> {
+        let f = self.flow_parts();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            Ok(PairStateView::from(&s.open_link(&link).await?))
+        })
+        .await
+    }
+
+    /// Submits the validation code (`None`: the one the link carried). `WrongCode
+    /// { attempts_left }` leaves the flow open for another try; `CodeLocked` ends it.
+    pub async fn submit_code(
+        &self,
+        flow_id: String,
+        code: Option<String>,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<PairStateView, SunstormError> {
+        let id = parse_id("flow_id", &flow_id)?;
+        let f = self.flow_parts();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            Ok(PairStateView::from(&s.submit_code(id, code.as_deref()).await?))
+        })
+        .await
+    }
+
+    /// The appliance's wallets for a code-verified flow, with their selected state
+    /// (wallets on chains the service did not ask for come back `NotRequested`).
+    pub async fn wallet_choices(
+        &self,
+        flow_id: String,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<Vec<WalletRowView>, SunstormError> {
+        let id = parse_id("flow_id", &flow_id)?;
+        let f = self.flow_parts();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            Ok(s.approval_list(id).await?.rows.iter().map(WalletRowView::from).collect())
+        })
+        .await
+    }
+
+    /// Records the user's choice of wallets (CAIP-10 accounts from `wallet_choices`).
+    pub async fn choose_wallets(
+        &self,
+        flow_id: String,
+        accounts: Vec<String>,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<PairStateView, SunstormError> {
+        let id = parse_id("flow_id", &flow_id)?;
+        let accounts = accounts
+            .iter()
+            .map(|a| {
+                AccountId::from_str(a).map_err(|e| SunstormError::InvalidSelection { reason: format!("{a}: {e}") })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let f = self.flow_parts();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            Ok(PairStateView::from(&s.choose_wallets(id, &accounts).await?))
+        })
+        .await
+    }
+
+    /// Approves the pair: first the platform's `UserPresence` check, then the appliance is
+    /// asked ("confirm on your appliance", reported to the flow listener) and octane told.
+    /// Returns `Paired`; `ApplianceDeclined` if declined on the appliance. Cancelling
+    /// while the appliance waits ends with `Cancelled` (the flow stays resumable).
+    pub async fn approve_pair(
+        &self,
+        flow_id: String,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<PairStateView, SunstormError> {
+        let id = parse_id("flow_id", &flow_id)?;
+        let f = self.flow_parts();
+        let presence = self.presence.clone();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            let name = match s.pair_state(id).await? {
+                sunstorm_core::pair::PairState::WalletsChosen { card, .. } => card.sp.name,
+                _ => "this service".to_string(),
+            };
+            check_presence(presence, format!("Approve pairing with {name}")).await?;
+            Ok(PairStateView::from(&s.approve_pair(id).await?))
+        })
+        .await
+    }
+
+    /// The user declines the pair on the phone.
+    pub async fn reject_pair(&self, flow_id: String) -> Result<PairStateView, SunstormError> {
+        let id = parse_id("flow_id", &flow_id)?;
+        let f = self.flow_parts();
+        self.run(None, async move {
+            let s = f.ready().await?;
+            Ok(PairStateView::from(&s.reject_pair(id).await?))
+        })
+        .await
+    }
+
+    /// The current state of a pair flow (e.g. to redraw its screen after a restart).
+    pub async fn pair_state(&self, flow_id: String) -> Result<PairStateView, SunstormError> {
+        let id = parse_id("flow_id", &flow_id)?;
+        let f = self.flow_parts();
+        self.run(None, async move {
+            let s = f.ready().await?;
+            Ok(PairStateView::from(&s.pair_state(id).await?))
+        })
+        .await
+    }
+
+    /// Resumes unfinished pair flows after a restart (e.g. an approval that reached the
+    /// appliance but not octane); returns the state of each flow that could be resumed.
+    pub async fn resume_pending_pairs(
+        &self,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<Vec<PairStateView>, SunstormError> {
+        let f = self.flow_parts();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            let mut out = Vec::new();
+            for r in s.resume_pending().await? {
+                match r {
+                    Ok(state) => out.push(PairStateView::from(&state)),
+                    Err(e) => tracing::warn!(target: "sunstorm_ffi", code = e.code(), "a pair flow could not resume"),
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
+    /// Every pair this phone holds, newest first.
+    pub async fn list_pairs(&self) -> Result<Vec<PairView>, SunstormError> {
+        let facade = self.facade.clone();
+        self.run(None, async move { Ok(facade.list_pairs()?.iter().map(PairView::from).collect()) }).await
+    }
+
+    /// Revokes a pair from the phone: the appliance drops it and signs the revocation,
+    /// octane is told. Needs the appliance.
+    pub async fn revoke_pair(&self, pair_id: String, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
+        let id = parse_id("pair_id", &pair_id)?;
+        let f = self.flow_parts();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            Ok(s.revoke(id).await?)
+        })
+        .await
+    }
+
+    /// Learns revocations made by services and tells the appliance; returns the pair ids
+    /// newly revoked.
+    pub async fn sync_pairs(&self, cancel: Option<Arc<CancelHandle>>) -> Result<Vec<String>, SunstormError> {
+        let f = self.flow_parts();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            Ok(s.sync().await?.iter().map(ToString::to_string).collect())
+        })
+        .await
+    }
+
+    /// Waits up to `wait_ms` for octane to deliver sign requests and returns every verified
+    /// request awaiting the user (decoded rows, warnings, guardrail violations). Requests
+    /// failing the phone's checks are refused and never returned.
+    pub async fn pending_sign_requests(
+        &self,
+        wait_ms: u32,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<Vec<SignRequestView>, SunstormError> {
+        let f = self.flow_parts();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            let pending = s.pending_sign_requests(Duration::from_millis(u64::from(wait_ms))).await?;
+            Ok(pending.iter().map(SignRequestView::from).collect())
+        })
+        .await
+    }
+
+    /// Approves a sign request: the platform's `UserPresence` check first, then the
+    /// appliance signs (progress goes to the flow listener), the signature is verified
+    /// for the bound account and sent to octane. `GuardrailBlocked` if rules block it.
+    pub async fn approve_sign(&self, request_id: String, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
+        let id = parse_id("request_id", &request_id)?;
+        let f = self.flow_parts();
+        let presence = self.presence.clone();
+        self.run(cancel, async move {
+            let s = f.ready().await?;
+            check_presence(presence, "Approve the signature request".to_string()).await?;
+            s.approve_sign(id).await?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The user declines a sign request (octane tells the service).
+    pub async fn reject_sign(&self, request_id: String) -> Result<(), SunstormError> {
+        let id = parse_id("request_id", &request_id)?;
+        let f = self.flow_parts();
+        self.run(None, async move {
+            let s = f.ready().await?;
+            Ok(s.reject_sign(id).await?)
+        })
+        .await
+    }
+}
