@@ -38,6 +38,21 @@ class SimProcess(args: List<String>) : AutoCloseable {
         }
     }
 
+    /** Waits for the process to exit (at most [timeoutMs]) and returns its exit code. */
+    fun awaitExit(timeoutMs: Long = 60_000): Int {
+        check(process.waitFor(timeoutMs, TimeUnit.MILLISECONDS)) { "process did not exit; saw: $seen" }
+        return process.exitValue()
+    }
+
+    /** Every line printed so far and until exit (call after [awaitExit]). */
+    fun drain(): List<String> {
+        while (true) {
+            val line = lines.poll(200, TimeUnit.MILLISECONDS) ?: break
+            seen += line
+        }
+        return seen.toList()
+    }
+
     override fun close() {
         process.destroy()
         if (!process.waitFor(5, TimeUnit.SECONDS)) process.destroyForcibly().waitFor()

@@ -7,6 +7,7 @@ import xyz.sigilvault.sunstorm.CoreConfig
 import xyz.sigilvault.sunstorm.FlowListener
 import xyz.sigilvault.sunstorm.FlowProgress
 import xyz.sigilvault.sunstorm.LogRecord
+import xyz.sigilvault.sunstorm.PairStateView
 import xyz.sigilvault.sunstorm.LogSink
 import xyz.sigilvault.sunstorm.SecretStore
 import xyz.sigilvault.sunstorm.UserPresence
@@ -36,7 +37,9 @@ class CollectingLogSink : LogSink {
 
 class CollectingListener : FlowListener {
     val events = CopyOnWriteArrayList<FlowProgress>()
+    val states = CopyOnWriteArrayList<PairStateView>()
     override fun onProgress(progress: FlowProgress) { events += progress }
+    override fun onPairState(state: PairStateView) { states += state }
 }
 
 const val TEST_OCTANE_KEY = "1111111111111111111111111111111111111111111111111111111111111111"

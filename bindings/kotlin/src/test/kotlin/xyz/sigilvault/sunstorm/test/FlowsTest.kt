@@ -1,0 +1,195 @@
+package xyz.sigilvault.sunstorm.test
+
+import java.nio.file.Path
+import kotlin.test.assertEquals
+import kotlin.test.assertFailsWith
+import kotlin.test.assertTrue
+import kotlinx.coroutines.async
+import kotlinx.coroutines.delay
+import kotlinx.coroutines.runBlocking
+import kotlinx.coroutines.withTimeout
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.Test
+import org.junit.jupiter.api.io.TempDir
+import xyz.sigilvault.sunstorm.CancelHandle
+import xyz.sigilvault.sunstorm.FlowProgress
+import xyz.sigilvault.sunstorm.PairOutcomeView
+import xyz.sigilvault.sunstorm.PairStateView
+import xyz.sigilvault.sunstorm.SunstormCore
+import xyz.sigilvault.sunstorm.SunstormException
+import xyz.sigilvault.sunstorm.WalletRowState
+
+/** `eip1559_transfer(1, 0, [0x11; 20], ETHER / 20)` from `sunstorm_sim::samples`: 0.05 ETH on
+ *  Ethereum mainnet (chain id 1). Checked against the generator by `bindings/tests/samples.rs`. */
+const val EIP1559_TRANSFER_HEX =
+    "02ef018084773594008506fc23ac0082520894111111111111111111111111111111111111111187b1a2bc2ec5000080c0"
+const val EVM_CHAIN = "eip155:1"
+
+private fun jsonField(json: String, name: String): String =
+    requireNotNull(Regex("\"$name\":\"([^\"]*)\"").find(json)?.groupValues?.get(1)) { "no $name in $json" }
+
+/**
+ * The pair and sign flows end to end from Kotlin: the octane simulator and the appliance
+ * simulator run as child processes, the SP is the `sunstorm sp` CLI, and the phone is the
+ * generated Kotlin over the Rust core with a Kotlin [UdsBleCentral] (the Android path).
+ */
+class FlowsTest {
+    @TempDir
+    lateinit var dir: Path
+
+    private val closeables = mutableListOf<AutoCloseable>()
+
+    @AfterEach
+    fun tearDown() {
+        closeables.reversed().forEach { runCatching { it.close() } }
+    }
+
+    private inner class Rig(applianceArgs: List<String> = emptyList()) {
+        val octane = SimProcess(listOf("sim", "octane", "--listen", "127.0.0.1:0", "--json")).also { closeables += it }
+        val facts = octane.awaitLine("{")
+        val url = jsonField(facts, "url")
+        val octaneKey = jsonField(facts, "octane_public_key")
+        val apiKey = jsonField(facts, "api_key")
+        val spSeed = jsonField(facts, "sp_key_seed")
+        val sock: Path = dir.resolve("appliance.sock")
+        val appliance = SimProcess(
+            listOf("sim", "appliance", "--socket", sock.toString(), "--pin", "246810", "--octane-key", octaneKey) + applianceArgs,
+        ).also { closeables += it }
+        val presence = ScriptedPresence()
+        val listener = CollectingListener()
+        val core: SunstormCore
+
+        init {
+            appliance.awaitLine("PIN:")
+            core = SunstormCore(testConfig(dir, url, octaneKey), UdsBleCentral(mapOf("sim-1" to sock)), MemorySecretStore(), presence)
+            closeables += core
+            core.setFlowListener(listener)
+        }
+
+        fun sp(vararg args: String): SimProcess =
+            SimProcess(listOf("sp") + args.toList() + listOf("--octane", url, "--api-key", apiKey, "--json"))
+                .also { closeables += it }
+
+        /** A new pair session: (link, validation code). */
+        fun createSession(): Pair<String, String> {
+            val p = sp("create-session", "--chains", EVM_CHAIN, "--user-ref", "alice@example")
+            val line = p.awaitLine("{")
+            assertEquals(0, p.awaitExit(), "create-session: ${p.seen}")
+            return jsonField(line, "link") to jsonField(line, "validation_code")
+        }
+
+        /** Bond, open the link, enter [code]; returns the flow id and the state. */
+        suspend fun openAndBond(): Triple<String, String, PairStateView.CodeNeeded> {
+            core.bondAppliance("sim-1", "246810", null, null)
+            val (link, code) = createSession()
+            val opened = core.openPairLink(link, null)
+            assertTrue(opened is PairStateView.CodeNeeded, "$opened")
+            return Triple(opened.flowId, code, opened)
+        }
+
+        /** Code, wallets: returns the flow id and the chosen account. */
+        suspend fun upToWalletsChosen(): Pair<String, String> {
+            val (flow, code, _) = openAndBond()
+            assertTrue(core.submitCode(flow, code, null) is PairStateView.CodeVerified)
+            val rows = core.walletChoices(flow, null)
+            val row = rows.first { it.chain == EVM_CHAIN && it.state != WalletRowState.NOT_REQUESTED }
+            val chosen = core.chooseWallets(flow, listOf(row.account), null)
+            assertTrue(chosen is PairStateView.WalletsChosen && chosen.accounts == listOf(row.account), "$chosen")
+            return flow to row.account
+        }
+    }
+
+    @Test
+    fun `two-device pair then an EVM sign, with a Kotlin BleCentral`() = runBlocking<Unit> {
+        val rig = Rig()
+        val core = rig.core
+        val (flow, code, opened) = rig.openAndBond()
+        assertEquals("alice@example", opened.card.userRef)
+        assertEquals(listOf(EVM_CHAIN), opened.card.requestedChains)
+        assertTrue(opened.card.spName.isNotBlank() && opened.card.keyFingerprint.isNotBlank(), "${opened.card}")
+
+        val verified = core.submitCode(flow, code, null)
+        assertTrue(verified is PairStateView.CodeVerified, "$verified")
+        val rows = core.walletChoices(flow, null)
+        val evm = rows.filter { it.chain == EVM_CHAIN }
+        assertTrue(evm.isNotEmpty() && evm.all { it.state == WalletRowState.SELECTABLE }, "$rows")
+        assertTrue(rows.filter { it.chain != EVM_CHAIN }.all { it.state == WalletRowState.NOT_REQUESTED }, "$rows")
+        val account = evm.first().account
+        core.chooseWallets(flow, listOf(account), null)
+
+        val paired = core.approvePair(flow, null)
+        assertTrue(paired is PairStateView.Paired, "$paired")
+        assertEquals(listOf(account), paired.accounts)
+        assertEquals(PairOutcomeView.Done, paired.outcome)
+        assertTrue(rig.presence.reasons.any { it.startsWith("Approve pairing with") }, "${rig.presence.reasons}")
+        assertTrue(rig.listener.states.any { it is PairStateView.Paired }, "${rig.listener.states}")
+        assertTrue(FlowProgress.WaitingForApplianceConfirmation in rig.listener.events, "${rig.listener.events}")
+        val pairs = core.listPairs()
+        assertEquals(listOf(paired.pairId), pairs.map { it.pairId })
+        assertTrue(pairs[0].active && pairs[0].accounts == listOf(account))
+
+        // The SP asks for an EIP-1559 transfer and waits for the bundle in the background.
+        val sp = rig.sp(
+            "sign", "--sp-key", rig.spSeed, "--pair", paired.pairId, "--account", account,
+            "--evm-tx", EIP1559_TRANSFER_HEX, "--octane-key", rig.octaneKey, "--timeout", "60",
+        )
+        val pending = withTimeout(60_000) {
+            var got = core.pendingSignRequests(2_000u, null)
+            while (got.isEmpty()) got = core.pendingSignRequests(2_000u, null)
+            got
+        }
+        assertEquals(1, pending.size, "$pending")
+        val req = pending[0]
+        assertEquals(EVM_CHAIN, req.chain)
+        assertEquals(account, req.account)
+        assertEquals("evm_transaction", req.kind)
+        assertTrue(req.violations.isEmpty() && !req.blocked && !req.blind, "$req")
+        assertTrue(req.fields.any { it.value.contains("0.05") }, "${req.fields}")
+        assertTrue(req.fields.any { it.value.lowercase().contains("0x1111111111111111111111111111111111111111") }, "${req.fields}")
+
+        core.approveSign(req.requestId, null)
+        assertEquals(0, sp.awaitExit(), "sp sign: ${sp.drain()}")
+        val out = sp.drain().first { it.startsWith("{") }
+        assertEquals("signed", jsonField(out, "status"))
+        assertEquals(req.requestId, jsonField(out, "request_id"))
+        for (sig in listOf("sp_sig", "octane_sig", "appliance_sig")) assertTrue(jsonField(out, sig).isNotEmpty(), out)
+        assertTrue(core.pendingSignRequests(0u, null).isEmpty())
+    }
+
+    @Test
+    fun `a wrong code gives WrongCode with attempts left, and the flow stays open`() = runBlocking<Unit> {
+        val rig = Rig()
+        val (flow, code, _) = rig.openAndBond()
+        val wrong = if (code == "000000") "111111" else "000000"
+        val e = assertFailsWith<SunstormException.WrongCode> { rig.core.submitCode(flow, wrong, null) }
+        assertTrue(e.attemptsLeft > 0u, "attempts left: ${e.attemptsLeft}")
+        assertTrue(rig.core.submitCode(flow, code, null) is PairStateView.CodeVerified)
+        assertFailsWith<SunstormException.WrongStep> { rig.core.approvePair(flow, null) }
+        assertFailsWith<SunstormException.NotFound> { rig.core.submitCode("not-a-flow", code, null) }
+    }
+
+    @Test
+    fun `cancelling an approval while the appliance user thinks`() = runBlocking<Unit> {
+        val rig = Rig(listOf("--delay-ms", "30000"))
+        val (flow, _) = rig.upToWalletsChosen()
+        val cancel = CancelHandle()
+        val approving = async { runCatching { rig.core.approvePair(flow, cancel) } }
+        withTimeout(30_000) {
+            while (FlowProgress.WaitingForApplianceConfirmation !in rig.listener.events) delay(50)
+        }
+        cancel.cancel()
+        val r = withTimeout(10_000) { approving.await() }
+        assertTrue(r.exceptionOrNull() is SunstormException.Cancelled, "$r")
+        assertTrue(rig.core.listPairs().isEmpty())
+    }
+
+    @Test
+    fun `a refused presence check stops the approval before the appliance`() = runBlocking<Unit> {
+        val rig = Rig()
+        val (flow, _) = rig.upToWalletsChosen()
+        rig.presence.answer = false
+        assertFailsWith<SunstormException.UserPresenceFailed> { rig.core.approvePair(flow, null) }
+        assertTrue(FlowProgress.WaitingForApplianceConfirmation !in rig.listener.events)
+        assertTrue(rig.core.pairState(flow) is PairStateView.WalletsChosen)
+    }
+}
