@@ -49,9 +49,13 @@ class CollectingLogSink(ss.LogSink):
 class CollectingListener(ss.FlowListener):
     def __init__(self):
         self.events = []
+        self.states = []
 
     def on_progress(self, progress):
         self.events.append(progress)
+
+    def on_pair_state(self, state):
+        self.states.append(state)
 
 
 LOGS = CollectingLogSink()

@@ -123,7 +123,7 @@ class FlowsTest {
         assertEquals(PairOutcomeView.Done, paired.outcome)
         assertTrue(rig.presence.reasons.any { it.startsWith("Approve pairing with") }, "${rig.presence.reasons}")
         assertTrue(rig.listener.states.any { it is PairStateView.Paired }, "${rig.listener.states}")
-        assertTrue(FlowProgress.WaitingForApplianceConfirmation in rig.listener.events, "${rig.listener.events}")
+        assertTrue(rig.listener.events.any { it is FlowProgress.SendingToAppliance }, "${rig.listener.events}")
         val pairs = core.listPairs()
         assertEquals(listOf(paired.pairId), pairs.map { it.pairId })
         assertTrue(pairs[0].active && pairs[0].accounts == listOf(account))
