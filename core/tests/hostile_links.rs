@@ -6,6 +6,7 @@ mod hostile_common;
 
 use std::mem::discriminant;
 
+use hostile_common::puny;
 use proptest::prelude::*;
 use sunstorm_core::code::ValidationCode;
 use sunstorm_core::link::{parse_link, LinkConfig, LinkError, PairIntent};
@@ -18,15 +19,6 @@ fn base() -> String {
 
 fn with_code() -> String {
     format!("{}&v=123456", base())
-}
-
-/// The IDNA (punycode) form of a host written with lookalike letters.
-fn puny(host: &str) -> String {
-    url::Url::parse(&format!("https://{host}/"))
-        .unwrap()
-        .host_str()
-        .unwrap()
-        .to_string()
 }
 
 fn hostile() -> Vec<(String, LinkError)> {

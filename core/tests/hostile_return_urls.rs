@@ -4,6 +4,7 @@
 
 mod hostile_common;
 
+use hostile_common::puny;
 use proptest::prelude::*;
 use sunstorm_core::return_url::{check_return_url, ReturnUrlError};
 
@@ -12,14 +13,6 @@ fn allowed() -> Vec<String> {
         "https://shop.example".into(),
         "https://sp.example.com".into(),
     ]
-}
-
-fn puny(host: &str) -> String {
-    url::Url::parse(&format!("https://{host}/"))
-        .unwrap()
-        .host_str()
-        .unwrap()
-        .to_string()
 }
 
 fn hostile() -> Vec<(String, ReturnUrlError)> {

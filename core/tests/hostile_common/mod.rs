@@ -1,5 +1,7 @@
 //! Shared by the hostile-input tables (`hostile_links`, `hostile_return_urls`).
 
+#![allow(clippy::unwrap_used)] // test code
+
 use std::fmt::{Debug, Display};
 use std::mem::discriminant;
 
@@ -26,4 +28,13 @@ pub fn assert_all_refused<T: Debug, E: Debug + Display>(
         failures.len(),
         failures.join("\n")
     );
+}
+
+/// The IDNA (punycode) form of a host written with lookalike letters.
+pub fn puny(host: &str) -> String {
+    url::Url::parse(&format!("https://{host}/"))
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string()
 }
