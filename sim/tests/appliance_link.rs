@@ -60,6 +60,7 @@ fn client_cfg() -> ClientConfig {
         max_retries: 8,
         retry_backoff: Duration::from_millis(5),
         framing: fast_framing(),
+        bond_retry: channel::BondRetry { resend_after: Duration::from_millis(300), max_resends: 8 },
     }
 }
 

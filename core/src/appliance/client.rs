@@ -46,6 +46,8 @@ pub struct ClientConfig {
     pub retry_backoff: Duration,
     /// Framing limits and timeouts.
     pub framing: FramingConfig,
+    /// Resends within one bonding exchange (per connection).
+    pub bond_retry: channel::BondRetry,
 }
 
 impl Default for ClientConfig {
@@ -57,6 +59,7 @@ impl Default for ClientConfig {
             max_retries: 3,
             retry_backoff: Duration::from_millis(200),
             framing: FramingConfig::default(),
+            bond_retry: channel::BondRetry::default(),
         }
     }
 }
@@ -324,7 +327,12 @@ impl ApplianceApi for ApplianceClient {
 
 /// Bonds this phone with the appliance `connector` reaches, using the PIN it shows:
 /// creates the phone's keys in `store` if needed and returns the bond record to keep.
-/// No automatic retry: each attempt costs one of the appliance's PIN tries.
+///
+/// One bonding exchange (one PIN try) is made; lost or broken messages are resent within
+/// it ([`ClientConfig::bond_retry`]) and a failed link is reopened (at most
+/// [`ClientConfig::max_retries`] times) to continue the SAME exchange, which the appliance
+/// recognises, so no resend costs a PIN try. A transport failure is never reported as a
+/// wrong PIN.
 pub async fn bond(
     connector: &dyn Connector,
     pin: &str,
@@ -334,7 +342,7 @@ pub async fn bond(
     bond_with_config(connector, pin, store, phone_name, &ClientConfig::default()).await
 }
 
-/// [`bond`] with explicit timeouts.
+/// [`bond`] with explicit timeouts and retry policy.
 pub async fn bond_with_config(
     connector: &dyn Connector,
     pin: &str,
@@ -346,12 +354,33 @@ pub async fn bond_with_config(
         return Err(ApplianceError::Channel("a PIN is six digits".into()));
     }
     let keys = PhoneKeys::load_or_create(store)?;
-    let link = match tokio::time::timeout(cfg.connect_timeout, connector.connect()).await {
-        Ok(r) => r?,
-        Err(_) => return Err(ApplianceError::Link(LinkError::Timeout)),
-    };
-    let framed = FramedLink::new(link, cfg.framing.clone());
-    let result = channel::bond_over(&framed, pin, &keys, phone_name, cfg.handshake_timeout).await;
-    framed.close().await;
-    Ok(result?)
+    let mut exchange = channel::PhoneBondExchange::start(pin)?;
+    let mut attempt: u32 = 0;
+    loop {
+        // (error, whether a new connection may help)
+        let result: Result<BondRecord, (ApplianceError, bool)> =
+            match tokio::time::timeout(cfg.connect_timeout, connector.connect()).await {
+                Ok(Ok(link)) => {
+                    let framed = FramedLink::new(link, cfg.framing.clone());
+                    let r = exchange.run(&framed, &keys, phone_name, &cfg.bond_retry).await;
+                    framed.close().await;
+                    r.map_err(|e| {
+                        // Only link trouble is retried; a PIN verdict or a protocol error is final.
+                        let link_trouble = matches!(e, ChannelError::Framing(_) | ChannelError::PeerLost);
+                        (ApplianceError::from(e), link_trouble)
+                    })
+                }
+                Ok(Err(e)) => Err((ApplianceError::Link(e), true)),
+                Err(_) => Err((ApplianceError::Link(LinkError::Timeout), true)),
+            };
+        match result {
+            Ok(rec) => return Ok(rec),
+            Err((e, true)) if attempt < cfg.max_retries => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e, "bonding link failed; reconnecting to continue the same exchange");
+                tokio::time::sleep(cfg.retry_backoff * attempt).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
 }
