@@ -8,8 +8,8 @@
 //! lost in transit (the appliance NACKs a broken request, or the answer arrives broken) is
 //! resent on the same connection; when the link fails or falls silent, the client
 //! reconnects (a new Noise handshake) and resends. Either way the SAME request id goes out
-//! again, at most [`ClientConfig::max_retries`] times (linear backoff between
-//! reconnects); the appliance answers a repeated id with its first result and never acts
+//! again, at most [`ClientConfig::max_resends`] resends on one connection and
+//! [`ClientConfig::max_retries`] reconnects (linear backoff between reconnects); the appliance answers a repeated id with its first result and never acts
 //! twice.
 
 use std::sync::Arc;
@@ -40,8 +40,12 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Time allowed for each handshake message.
     pub handshake_timeout: Duration,
-    /// Reconnect-and-resend attempts after the first try.
+    /// Reconnect-and-resend attempts after the first try (a failed or silent link).
     pub max_retries: u32,
+    /// Resends on the same connection when a message was lost in part (a NACK, or an
+    /// answer arriving broken). Cheap and common on a weak radio, hence its own budget;
+    /// each waits at most `request_timeout`.
+    pub max_resends: u32,
     /// Backoff before retry n is `n × retry_backoff`.
     pub retry_backoff: Duration,
     /// Framing limits and timeouts.
@@ -57,6 +61,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: channel::HANDSHAKE_TIMEOUT,
             max_retries: 3,
+            max_resends: 12,
             retry_backoff: Duration::from_millis(200),
             framing: FramingConfig::default(),
             bond_retry: channel::BondRetry::default(),
@@ -203,6 +208,7 @@ impl ApplianceClient {
                 .map_err(|e| ApplianceError::Protocol(e.to_string()))?;
             let mut conn = self.conn.lock().await;
             let mut attempt: u32 = 0;
+            let mut resends: u32 = 0;
             loop {
                 let result = match conn.as_ref() {
                     Some(ch) => self.exchange(ch, id, &bytes, &progress).await,
@@ -220,10 +226,10 @@ impl ApplianceClient {
                         tracing::debug!(attempt, "answered");
                         return Ok(body);
                     }
-                    Err(Failure::Resend(e)) if attempt < self.cfg.max_retries => {
+                    Err(Failure::Resend(e)) if resends < self.cfg.max_resends => {
                         // The connection is fine; the same request id goes out again.
-                        attempt += 1;
-                        tracing::debug!(attempt, error = %e, "message lost; resending");
+                        resends += 1;
+                        tracing::debug!(resends, error = %e, "message lost; resending");
                     }
                     Err(Failure::Retry(e)) if attempt < self.cfg.max_retries => {
                         if let Some(ch) = conn.take() {
