@@ -61,7 +61,7 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: channel::HANDSHAKE_TIMEOUT,
             max_retries: 3,
-            max_resends: 12,
+            max_resends: 64,
             retry_backoff: Duration::from_millis(200),
             framing: FramingConfig::default(),
             bond_retry: channel::BondRetry::default(),
@@ -90,6 +90,15 @@ fn classify(e: ChannelError) -> Failure {
         e if e.is_transient() => Failure::Retry(e.into()),
         e => Failure::Fatal(e.into()),
     }
+}
+
+/// What the phone learnt about its pending request from the appliance's keep-alives.
+#[derive(Default)]
+struct Seen {
+    /// The appliance holds the request (on this connection).
+    received: bool,
+    /// A keep-alive arrived since the last failure: the link works, resends start afresh.
+    progress: bool,
 }
 
 /// The phone's client for its bonded appliance.
@@ -163,6 +172,7 @@ impl ApplianceClient {
         id: Uuid,
         bytes: &[u8],
         progress: &Option<ProgressFn>,
+        seen: &mut Seen,
     ) -> Result<ResponseBody, Failure> {
         let cb = progress.clone().map(|p| {
             move |sent: usize, total: usize| p(ApplianceProgress::Sending { sent, total })
@@ -171,7 +181,17 @@ impl ApplianceClient {
             cb.as_ref().map(|c| c as &(dyn Fn(usize, usize) + Send + Sync));
         ch.send(bytes, cb_ref).await.map_err(classify)?;
         loop {
-            let plain = ch.recv(self.cfg.request_timeout).await.map_err(classify)?;
+            let plain = match ch.recv(self.cfg.request_timeout).await {
+                Ok(p) => p,
+                Err(ChannelError::PeerLost) if seen.received => {
+                    // The appliance holds our request (it sent a keep-alive for it): the
+                    // broken copy it NACKs is a redundant resend. Resending again would
+                    // only feed a resend/NACK cycle; keep waiting for the answer.
+                    tracing::debug!("NACK for a redundant copy; waiting");
+                    continue;
+                }
+                Err(e) => return Err(classify(e)),
+            };
             let resp = Response::decode(&plain)
                 .map_err(|e| Failure::Fatal(ApplianceError::Protocol(e.to_string())))?;
             if resp.id != id {
@@ -181,6 +201,8 @@ impl ApplianceClient {
             match resp.body {
                 ResponseBody::Status { .. } => {
                     tracing::debug!("appliance waits for its user");
+                    seen.received = true;
+                    seen.progress = true;
                     if let Some(p) = progress {
                         p(ApplianceProgress::WaitingForUser);
                     }
@@ -209,18 +231,23 @@ impl ApplianceClient {
             let mut conn = self.conn.lock().await;
             let mut attempt: u32 = 0;
             let mut resends: u32 = 0;
+            let mut seen = Seen::default();
             loop {
                 let result = match conn.as_ref() {
-                    Some(ch) => self.exchange(ch, id, &bytes, &progress).await,
+                    Some(ch) => self.exchange(ch, id, &bytes, &progress, &mut seen).await,
                     None => match self.open().await {
                         Ok(ch) => {
-                            let r = self.exchange(&ch, id, &bytes, &progress).await;
+                            let r = self.exchange(&ch, id, &bytes, &progress, &mut seen).await;
                             *conn = Some(ch);
                             r
                         }
                         Err(f) => Err(f),
                     },
                 };
+                if std::mem::take(&mut seen.progress) {
+                    // Keep-alives came through: the resend budget counts from here.
+                    resends = 0;
+                }
                 match result {
                     Ok(body) => {
                         tracing::debug!(attempt, "answered");
@@ -235,6 +262,7 @@ impl ApplianceClient {
                         if let Some(ch) = conn.take() {
                             ch.close().await;
                         }
+                        seen.received = false;
                         attempt += 1;
                         tracing::warn!(attempt, error = %e, "appliance link failed; reconnecting");
                         if let Some(p) = &progress {
