@@ -340,7 +340,7 @@ async fn killed_between_the_appliance_approval_and_octane_resumes_without_asking
 }
 
 #[tokio::test]
-async fn a_process_killed_after_asking_the_appliance_retries_with_the_same_request_id() {
+async fn resuming_after_a_finished_pair_changes_nothing() {
     let w = World::new(UserScript::Approve).await;
     let (pair_id, _) = w.pair(&chains()).await;
     // Resuming a finished world changes nothing.
