@@ -577,7 +577,11 @@ async fn sign_one(
         return Ok(());
     }
     let outcome = phone.approve_sign(request_id).await.map_err(|e| failed("sign_failed", e))?;
-    story.check("the appliance's signature verified by the phone against the bound account", !outcome.signature.is_empty());
+    // The core already refused anything else; the demo shows the same check on what it got.
+    let phone_checked = signing_target(ask_.kind, &ask_.payload, &ask_.account.chain)
+        .map(|t| verify_appliance_signature(&t, &outcome.signature, &ask_.account).is_ok())
+        .unwrap_or(false);
+    story.check("the appliance's signature verified by the phone against the bound account", phone_checked);
     let result = sp.await_sign(&request_id, Duration::from_secs(10)).await.map_err(|e| failed("await_sign", e))?;
     let SignResult::Signed { bundle } = result else {
         story.check(format!("{}: the SP received the bundle", ask_.label), false);

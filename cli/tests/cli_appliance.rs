@@ -2,48 +2,28 @@
 //! `sunstorm appliance bond/info/wallets` as the phone, over the Unix-socket GATT-like link.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code
 
-use std::io::{BufRead, BufReader};
+mod common;
+
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-const BIN: &str = env!("CARGO_BIN_EXE_sunstorm");
+use common::{spawn_lines, Proc, BIN};
 
 /// A simulator child process, killed on drop.
 struct Sim {
-    child: Child,
+    _proc: Proc,
     pins: mpsc::Receiver<String>,
     identity: String,
     socket: PathBuf,
 }
 
-impl Drop for Sim {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 impl Sim {
     fn start(socket: &Path, extra: &[&str]) -> Sim {
-        let mut child = Command::new(BIN)
-            .args(["sim", "appliance", "--socket"])
-            .arg(socket)
-            .args(extra)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let out = child.stdout.take().unwrap();
-        let (tx, rx) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(out).lines().map_while(Result::ok) {
-                if tx.send(line).is_err() {
-                    break;
-                }
-            }
-        });
+        let args = ["sim", "appliance", "--socket"].map(OsStr::new);
+        let (proc, rx) = spawn_lines(args.into_iter().chain([socket.as_os_str()]).chain(extra.iter().map(OsStr::new)));
         let (pin_tx, pins) = mpsc::channel();
         let mut identity = String::new();
         loop {
@@ -72,7 +52,7 @@ impl Sim {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Sim { child, pins, identity, socket: socket.to_path_buf() }
+        Sim { _proc: proc, pins, identity, socket: socket.to_path_buf() }
     }
 
     fn pin(&self) -> String {

@@ -4,8 +4,11 @@
 // Test helpers outside #[test] functions may unwrap too (clippy.toml covers only the tests).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::io::{BufRead, BufReader};
-use std::process::{Child, Command, Output, Stdio};
+mod common;
+
+use std::process::{Command, Output, Stdio};
+
+use common::{start_octane as start_sim_octane, Octane, BIN};
 
 use ed25519_dalek::SigningKey;
 use serde_json::{json, Value};
@@ -16,46 +19,13 @@ use sunstorm_core::model::{AppEndorsement, PairAttestation, SignRequest, STATEME
 use sunstorm_core::octane::api::{self, paths, PendingSignRequests};
 use uuid::Uuid;
 
-struct Octane {
-    child: Child,
-    url: String,
-    api_key: String,
-    sp_seed: String,
-    sp_public_key: String,
-    octane_key: String,
-}
-
-impl Drop for Octane {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
+/// `sunstorm sim octane` with a fixed seed.
 fn start_octane() -> Octane {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_sunstorm"))
-        .args(["sim", "octane", "--listen", "127.0.0.1:0", "--json", "--seed", &"07".repeat(32)])
-        .env_remove("SUNSTORM_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    let mut line = String::new();
-    BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-    let v: Value = serde_json::from_str(&line).unwrap();
-    let ok = &v["ok"];
-    Octane {
-        url: ok["url"].as_str().unwrap().to_string(),
-        api_key: ok["demo_sp"]["api_key"].as_str().unwrap().to_string(),
-        sp_seed: ok["demo_sp"]["sp_key_seed"].as_str().unwrap().to_string(),
-        sp_public_key: ok["demo_sp"]["sp_public_key"].as_str().unwrap().to_string(),
-        octane_key: ok["octane_public_key"].as_str().unwrap().to_string(),
-        child,
-    }
+    start_sim_octane(&["--seed", &"07".repeat(32)])
 }
 
 fn sp(o: &Octane, args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sunstorm"))
+    Command::new(BIN)
         .arg("sp")
         .args(args)
         .args(["--octane", &o.url, "--api-key", &o.api_key, "--json"])
@@ -191,7 +161,7 @@ fn sp_pairs_and_signs_across_processes() {
 
     // The SP signs a message; the phone relays it and the appliance signs.
     let signer = {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_sunstorm"));
+        let mut cmd = Command::new(BIN);
         cmd.args([
             "sp", "sign", "--octane", &o.url, "--api-key", &o.api_key, "--sp-key", &o.sp_seed,
             "--pair", &pair_id.to_string(), "--account", &phone.account().to_string(),

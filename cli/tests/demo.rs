@@ -126,6 +126,15 @@ fn demo_narrates_and_exits_zero_on_a_small_lossy_link() {
     assert!(!text.contains('\x1b'), "no colour codes when stdout is not a terminal");
 }
 
+#[test]
+fn demo_bonds_and_signs_over_a_five_percent_loss_link() {
+    // 5 % of PDUs lost: bonding and every request recover by resending the same messages.
+    let out = sunstorm().args(["demo", "--json", "--loss", "0.05"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert!(doc["appliance_identity"].is_string(), "bonded: {doc}");
+}
+
 fn assert_clear_error(out: std::process::Output, exit: i32) {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(exit), "stderr: {err}");

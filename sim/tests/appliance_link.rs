@@ -58,8 +58,10 @@ fn client_cfg() -> ClientConfig {
         handshake_timeout: Duration::from_millis(400),
         connect_timeout: Duration::from_secs(2),
         max_retries: 8,
+        max_resends: 8,
         retry_backoff: Duration::from_millis(5),
         framing: fast_framing(),
+        bond_retry: channel::BondRetry { resend_after: Duration::from_millis(300), max_resends: 8 },
     }
 }
 

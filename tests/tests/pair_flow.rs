@@ -2,11 +2,9 @@
 //! HTTP and the appliance simulator over a simulated GATT link.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod flows_common;
-
 use std::time::Duration;
 
-use flows_common::{World, PIN};
+use sunstorm_e2e::{ready_to_approve, World, PIN};
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{ChainId, SOLANA_MAINNET};
 use sunstorm_core::envelope::{Domain, SignedEnvelope};
@@ -148,10 +146,7 @@ async fn an_expired_session_is_refused_at_every_step() {
     // never asked.
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
-    let flow = w.phone.open_link(&s.link).await.unwrap().flow_id();
-    w.phone.submit_code(flow, Some(&s.validation_code)).await.unwrap();
-    let wallets = w.phone.appliance_wallets(&chains()).await.unwrap();
-    w.phone.choose_wallets(flow, &wallets).await.unwrap();
+    let flow = ready_to_approve(&w.phone, &s, &chains()).await;
     w.phone_clock.advance(301);
     let e = pair_err(w.phone.approve_pair(flow).await);
     assert!(matches!(e, PairError::SessionExpired), "{e:?}");
@@ -163,10 +158,7 @@ async fn an_expired_session_is_refused_at_every_step() {
 async fn a_used_session_cannot_pair_again() {
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
-    let flow = w.phone.open_link(&s.link).await.unwrap().flow_id();
-    w.phone.submit_code(flow, Some(&s.validation_code)).await.unwrap();
-    let wallets = w.phone.appliance_wallets(&chains()).await.unwrap();
-    w.phone.choose_wallets(flow, &wallets).await.unwrap();
+    let flow = ready_to_approve(&w.phone, &s, &chains()).await;
     w.phone.approve_pair(flow).await.unwrap();
     let e = pair_err(w.phone.open_link(&s.link).await);
     assert!(matches!(e, PairError::SessionUsed), "{e:?}");
@@ -177,10 +169,7 @@ async fn a_used_session_cannot_pair_again() {
 async fn the_user_can_decline_on_the_phone_or_on_the_appliance() {
     let w = World::new(UserScript::Reject).await;
     let s = w.session(&chains(), None).await;
-    let flow = w.phone.open_link(&s.link).await.unwrap().flow_id();
-    w.phone.submit_code(flow, Some(&s.validation_code)).await.unwrap();
-    let wallets = w.phone.appliance_wallets(&chains()).await.unwrap();
-    w.phone.choose_wallets(flow, &wallets).await.unwrap();
+    let flow = ready_to_approve(&w.phone, &s, &chains()).await;
     let e = pair_err(w.phone.approve_pair(flow).await);
     assert!(matches!(e, PairError::RejectedOnAppliance), "{e:?}");
     assert_eq!(w.phone.pair_state(flow).await.unwrap().name(), "rejected");
@@ -232,8 +221,8 @@ async fn a_return_url_off_the_sp_origins_is_refused_by_octane_and_by_the_core() 
         sp_user_ref: "alice".into(),
         requested_chains: chains(),
         return_url: Some("https://evil.example/steal".into()),
-        created_at: flows_common::now(),
-        expires_at: flows_common::now() + 300,
+        created_at: sunstorm_e2e::now(),
+        expires_at: sunstorm_e2e::now() + 300,
     };
     let env = SignedEnvelope::seal(Domain::OctaneSession, &octane_key, &details).unwrap();
     let body = serde_json::to_vec(&AppSessionResponse { details: env, status: SessionStatus::Open, attempts_left: 5 }).unwrap();
@@ -324,10 +313,7 @@ async fn killed_between_the_appliance_approval_and_octane_resumes_without_asking
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
     let crashing = w.reopen(|c| c.crash_point = CrashPoint::AfterAttestationStored);
-    let flow = crashing.open_link(&s.link).await.unwrap().flow_id();
-    crashing.submit_code(flow, Some(&s.validation_code)).await.unwrap();
-    let wallets = crashing.appliance_wallets(&chains()).await.unwrap();
-    crashing.choose_wallets(flow, &wallets).await.unwrap();
+    let flow = ready_to_approve(&crashing, &s, &chains()).await;
     let e = pair_err(crashing.approve_pair(flow).await);
     assert!(matches!(e, PairError::Interrupted));
     // The appliance approved once; octane knows nothing yet.
@@ -354,7 +340,7 @@ async fn killed_between_the_appliance_approval_and_octane_resumes_without_asking
 }
 
 #[tokio::test]
-async fn a_process_killed_after_asking_the_appliance_retries_with_the_same_request_id() {
+async fn resuming_after_a_finished_pair_changes_nothing() {
     let w = World::new(UserScript::Approve).await;
     let (pair_id, _) = w.pair(&chains()).await;
     // Resuming a finished world changes nothing.
@@ -368,10 +354,7 @@ async fn a_process_killed_after_asking_the_appliance_retries_with_the_same_reque
 async fn altering_any_bound_field_breaks_the_sps_attestation_check() {
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
-    let flow = w.phone.open_link(&s.link).await.unwrap().flow_id();
-    w.phone.submit_code(flow, Some(&s.validation_code)).await.unwrap();
-    let wallets = w.phone.appliance_wallets(&chains()).await.unwrap();
-    w.phone.choose_wallets(flow, &wallets).await.unwrap();
+    let flow = ready_to_approve(&w.phone, &s, &chains()).await;
     w.phone.approve_pair(flow).await.unwrap();
     let result = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
     let sp_key = w.demo.profile.public_key;
@@ -490,8 +473,8 @@ async fn only_idempotent_calls_are_retried_and_the_code_is_never_resent() {
         sp_user_ref: "alice".into(),
         requested_chains: chains(),
         return_url: None,
-        created_at: flows_common::now(),
-        expires_at: flows_common::now() + 300,
+        created_at: sunstorm_e2e::now(),
+        expires_at: sunstorm_e2e::now() + 300,
     };
     let env = SignedEnvelope::seal(Domain::OctaneSession, &key, &details).unwrap();
     let body = serde_json::to_vec(&AppSessionResponse { details: env, status: SessionStatus::Open, attempts_left: 5 }).unwrap();

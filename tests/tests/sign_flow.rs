@@ -3,15 +3,13 @@
 //! not share the signing path (raw ed25519-dalek, k256 recovery, alloy hashing).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-mod flows_common;
-
 use std::sync::Arc;
 use std::time::Duration;
 
 use alloy_consensus::{SignableTransaction, TxEip1559};
 use alloy_primitives::{Address, TxKind, U256};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
-use flows_common::World;
+use sunstorm_e2e::World;
 use sha2::{Digest, Sha256};
 use sha3::Keccak256;
 use sunstorm_core::appliance::client::{ApplianceClient, ClientConfig};
@@ -38,7 +36,7 @@ fn account(bindings: &[AccountId], chain: &ChainId) -> AccountId {
 }
 
 fn request(pair_id: Uuid, account: &AccountId, kind: PayloadKind, payload: Vec<u8>) -> SignRequest {
-    let now = flows_common::now();
+    let now = sunstorm_e2e::now();
     SignRequest {
         v: STATEMENT_VERSION,
         request_id: Uuid::new_v4(),

@@ -8,8 +8,8 @@
 //! lost in transit (the appliance NACKs a broken request, or the answer arrives broken) is
 //! resent on the same connection; when the link fails or falls silent, the client
 //! reconnects (a new Noise handshake) and resends. Either way the SAME request id goes out
-//! again, at most [`ClientConfig::max_retries`] times (linear backoff between
-//! reconnects); the appliance answers a repeated id with its first result and never acts
+//! again, at most [`ClientConfig::max_resends`] resends on one connection and
+//! [`ClientConfig::max_retries`] reconnects (linear backoff between reconnects); the appliance answers a repeated id with its first result and never acts
 //! twice.
 
 use std::sync::Arc;
@@ -40,12 +40,18 @@ pub struct ClientConfig {
     pub connect_timeout: Duration,
     /// Time allowed for each handshake message.
     pub handshake_timeout: Duration,
-    /// Reconnect-and-resend attempts after the first try.
+    /// Reconnect-and-resend attempts after the first try (a failed or silent link).
     pub max_retries: u32,
+    /// Resends on the same connection when a message was lost in part (a NACK, or an
+    /// answer arriving broken). Cheap and common on a weak radio, hence its own budget;
+    /// each waits at most `request_timeout`.
+    pub max_resends: u32,
     /// Backoff before retry n is `n × retry_backoff`.
     pub retry_backoff: Duration,
     /// Framing limits and timeouts.
     pub framing: FramingConfig,
+    /// Resends within one bonding exchange (per connection).
+    pub bond_retry: channel::BondRetry,
 }
 
 impl Default for ClientConfig {
@@ -55,8 +61,10 @@ impl Default for ClientConfig {
             connect_timeout: Duration::from_secs(10),
             handshake_timeout: channel::HANDSHAKE_TIMEOUT,
             max_retries: 3,
+            max_resends: 64,
             retry_backoff: Duration::from_millis(200),
             framing: FramingConfig::default(),
+            bond_retry: channel::BondRetry::default(),
         }
     }
 }
@@ -82,6 +90,15 @@ fn classify(e: ChannelError) -> Failure {
         e if e.is_transient() => Failure::Retry(e.into()),
         e => Failure::Fatal(e.into()),
     }
+}
+
+/// What the phone learnt about its pending request from the appliance's keep-alives.
+#[derive(Default)]
+struct Seen {
+    /// The appliance holds the request (on this connection).
+    received: bool,
+    /// A keep-alive arrived since the last failure: the link works, resends start afresh.
+    progress: bool,
 }
 
 /// The phone's client for its bonded appliance.
@@ -155,6 +172,7 @@ impl ApplianceClient {
         id: Uuid,
         bytes: &[u8],
         progress: &Option<ProgressFn>,
+        seen: &mut Seen,
     ) -> Result<ResponseBody, Failure> {
         let cb = progress.clone().map(|p| {
             move |sent: usize, total: usize| p(ApplianceProgress::Sending { sent, total })
@@ -163,7 +181,17 @@ impl ApplianceClient {
             cb.as_ref().map(|c| c as &(dyn Fn(usize, usize) + Send + Sync));
         ch.send(bytes, cb_ref).await.map_err(classify)?;
         loop {
-            let plain = ch.recv(self.cfg.request_timeout).await.map_err(classify)?;
+            let plain = match ch.recv(self.cfg.request_timeout).await {
+                Ok(p) => p,
+                Err(ChannelError::PeerLost) if seen.received => {
+                    // The appliance holds our request (it sent a keep-alive for it): the
+                    // broken copy it NACKs is a redundant resend. Resending again would
+                    // only feed a resend/NACK cycle; keep waiting for the answer.
+                    tracing::debug!("NACK for a redundant copy; waiting");
+                    continue;
+                }
+                Err(e) => return Err(classify(e)),
+            };
             let resp = Response::decode(&plain)
                 .map_err(|e| Failure::Fatal(ApplianceError::Protocol(e.to_string())))?;
             if resp.id != id {
@@ -173,6 +201,8 @@ impl ApplianceClient {
             match resp.body {
                 ResponseBody::Status { .. } => {
                     tracing::debug!("appliance waits for its user");
+                    seen.received = true;
+                    seen.progress = true;
                     if let Some(p) = progress {
                         p(ApplianceProgress::WaitingForUser);
                     }
@@ -200,32 +230,39 @@ impl ApplianceClient {
                 .map_err(|e| ApplianceError::Protocol(e.to_string()))?;
             let mut conn = self.conn.lock().await;
             let mut attempt: u32 = 0;
+            let mut resends: u32 = 0;
+            let mut seen = Seen::default();
             loop {
                 let result = match conn.as_ref() {
-                    Some(ch) => self.exchange(ch, id, &bytes, &progress).await,
+                    Some(ch) => self.exchange(ch, id, &bytes, &progress, &mut seen).await,
                     None => match self.open().await {
                         Ok(ch) => {
-                            let r = self.exchange(&ch, id, &bytes, &progress).await;
+                            let r = self.exchange(&ch, id, &bytes, &progress, &mut seen).await;
                             *conn = Some(ch);
                             r
                         }
                         Err(f) => Err(f),
                     },
                 };
+                if std::mem::take(&mut seen.progress) {
+                    // Keep-alives came through: the resend budget counts from here.
+                    resends = 0;
+                }
                 match result {
                     Ok(body) => {
                         tracing::debug!(attempt, "answered");
                         return Ok(body);
                     }
-                    Err(Failure::Resend(e)) if attempt < self.cfg.max_retries => {
+                    Err(Failure::Resend(e)) if resends < self.cfg.max_resends => {
                         // The connection is fine; the same request id goes out again.
-                        attempt += 1;
-                        tracing::debug!(attempt, error = %e, "message lost; resending");
+                        resends += 1;
+                        tracing::debug!(resends, error = %e, "message lost; resending");
                     }
                     Err(Failure::Retry(e)) if attempt < self.cfg.max_retries => {
                         if let Some(ch) = conn.take() {
                             ch.close().await;
                         }
+                        seen.received = false;
                         attempt += 1;
                         tracing::warn!(attempt, error = %e, "appliance link failed; reconnecting");
                         if let Some(p) = &progress {
@@ -324,7 +361,12 @@ impl ApplianceApi for ApplianceClient {
 
 /// Bonds this phone with the appliance `connector` reaches, using the PIN it shows:
 /// creates the phone's keys in `store` if needed and returns the bond record to keep.
-/// No automatic retry: each attempt costs one of the appliance's PIN tries.
+///
+/// One bonding exchange (one PIN try) is made; lost or broken messages are resent within
+/// it ([`ClientConfig::bond_retry`]) and a failed link is reopened (at most
+/// [`ClientConfig::max_retries`] times) to continue the SAME exchange, which the appliance
+/// recognises, so no resend costs a PIN try. A transport failure is never reported as a
+/// wrong PIN.
 pub async fn bond(
     connector: &dyn Connector,
     pin: &str,
@@ -334,7 +376,7 @@ pub async fn bond(
     bond_with_config(connector, pin, store, phone_name, &ClientConfig::default()).await
 }
 
-/// [`bond`] with explicit timeouts.
+/// [`bond`] with explicit timeouts and retry policy.
 pub async fn bond_with_config(
     connector: &dyn Connector,
     pin: &str,
@@ -346,12 +388,33 @@ pub async fn bond_with_config(
         return Err(ApplianceError::Channel("a PIN is six digits".into()));
     }
     let keys = PhoneKeys::load_or_create(store)?;
-    let link = match tokio::time::timeout(cfg.connect_timeout, connector.connect()).await {
-        Ok(r) => r?,
-        Err(_) => return Err(ApplianceError::Link(LinkError::Timeout)),
-    };
-    let framed = FramedLink::new(link, cfg.framing.clone());
-    let result = channel::bond_over(&framed, pin, &keys, phone_name, cfg.handshake_timeout).await;
-    framed.close().await;
-    Ok(result?)
+    let mut exchange = channel::PhoneBondExchange::start(pin)?;
+    let mut attempt: u32 = 0;
+    loop {
+        // (error, whether a new connection may help)
+        let result: Result<BondRecord, (ApplianceError, bool)> =
+            match tokio::time::timeout(cfg.connect_timeout, connector.connect()).await {
+                Ok(Ok(link)) => {
+                    let framed = FramedLink::new(link, cfg.framing.clone());
+                    let r = exchange.run(&framed, &keys, phone_name, &cfg.bond_retry).await;
+                    framed.close().await;
+                    r.map_err(|e| {
+                        // Only link trouble is retried; a PIN verdict or a protocol error is final.
+                        let link_trouble = matches!(e, ChannelError::Framing(_) | ChannelError::PeerLost);
+                        (ApplianceError::from(e), link_trouble)
+                    })
+                }
+                Ok(Err(e)) => Err((ApplianceError::Link(e), true)),
+                Err(_) => Err((ApplianceError::Link(LinkError::Timeout), true)),
+            };
+        match result {
+            Ok(rec) => return Ok(rec),
+            Err((e, true)) if attempt < cfg.max_retries => {
+                attempt += 1;
+                tracing::warn!(attempt, error = %e, "bonding link failed; reconnecting to continue the same exchange");
+                tokio::time::sleep(cfg.retry_backoff * attempt).await;
+            }
+            Err((e, _)) => return Err(e),
+        }
+    }
 }

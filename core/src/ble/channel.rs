@@ -160,6 +160,10 @@ pub enum ChannelError {
     /// The session used up its nonces; reconnect.
     #[error("session exhausted; reconnect")]
     Exhausted,
+    /// Bonding: the appliance no longer holds our exchange (it expired, or its PIN changed
+    /// meanwhile); start again with the PIN on screen. Never counted as a wrong PIN.
+    #[error("bonding was interrupted; start again with the PIN on screen")]
+    BondingInterrupted,
     /// A message of the wrong type or shape for this step.
     #[error("malformed channel message: {0}")]
     Malformed(String),
@@ -211,6 +215,9 @@ impl From<ChannelError> for ApplianceError {
                 ApplianceError::UnknownAppliance
             }
             ChannelError::SecretStore(s) => ApplianceError::SecretStore(s),
+            ChannelError::PeerLost => ApplianceError::Link(LinkError::Io(
+                "message lost in transit: the appliance kept receiving our message broken".into(),
+            )),
             ChannelError::KeyConfirmation => {
                 ApplianceError::Channel("key confirmation failed (wrong PIN or impostor)".into())
             }
@@ -703,8 +710,10 @@ impl ApplianceBonding {
     /// Handles `BondConfirm`: a wrong PIN gives [`ChannelError::KeyConfirmation`] (the caller
     /// counts it and answers with [`bond_reject_message`]). On success returns the bonded
     /// phone and the `BondAccept` to send.
+    /// The state is kept (`&self`), so the caller can hold on to the exchange and answer a
+    /// duplicate `BondConfirm` with the reply it already sent.
     pub fn on_confirm(
-        self,
+        &self,
         msg: &[u8],
         keys: &ApplianceKeys<'_>,
         now: u64,
@@ -983,29 +992,182 @@ impl SecureChannel {
     }
 }
 
-/// Phone side of bonding over a framed link (see the module docs).
+/// How the phone retransmits during bonding (see `docs/ble-protocol.md`, "Retransmission").
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BondRetry {
+    /// Wait this long for the appliance's next bonding message before resending ours.
+    pub resend_after: Duration,
+    /// Resends per connection (after a silence, a NACK or a broken reply) before giving up
+    /// on the connection.
+    pub max_resends: u32,
+}
+
+impl Default for BondRetry {
+    fn default() -> Self {
+        Self { resend_after: Duration::from_millis(1500), max_resends: 8 }
+    }
+}
+
+enum PhoneStage {
+    /// `BondHello` sent, waiting for `BondPake`.
+    Hello(PhoneBonding),
+    /// `BondConfirm` computed (once, for this exchange), waiting for `BondAccept`.
+    Confirm { st: PhoneBondingConfirm, pake: Vec<u8>, confirm: Vec<u8> },
+}
+
+/// The phone's side of ONE bonding exchange (one SPAKE2 run, one PIN try), driven over one
+/// or more connections. Its messages are computed once and resent byte for byte, so the
+/// appliance recognises a resend as a duplicate of the same exchange: it answers it with
+/// the reply it already sent, never counts it as a PIN try and never bonds twice.
+pub struct PhoneBondExchange {
+    hello: Vec<u8>,
+    stage: Option<PhoneStage>,
+}
+
+impl std::fmt::Debug for PhoneBondExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let stage = match self.stage {
+            Some(PhoneStage::Hello(_)) => "hello",
+            Some(PhoneStage::Confirm { .. }) => "confirm",
+            None => "finished",
+        };
+        f.debug_struct("PhoneBondExchange").field("stage", &stage).finish_non_exhaustive()
+    }
+}
+
+impl PhoneBondExchange {
+    /// Starts an exchange with the PIN the appliance shows.
+    pub fn start(pin: &str) -> Result<Self, ChannelError> {
+        let (st, hello) = PhoneBonding::start(pin)?;
+        Ok(Self { hello, stage: Some(PhoneStage::Hello(st)) })
+    }
+
+    /// Runs (or continues) the exchange on a fresh connection: sends `BondHello` (the same
+    /// bytes every time), then `BondConfirm` once the appliance's `BondPake` arrives, until
+    /// `BondAccept` or `BondReject`. While waiting it resends its last message after
+    /// `retry.resend_after` of silence, at once on a NACK or a broken reply, at most
+    /// `retry.max_resends` times; a link failure ends the run with a
+    /// [`ChannelError::Framing`] error (the caller may reconnect and call `run` again).
+    pub async fn run(
+        &mut self,
+        link: &FramedLink,
+        keys: &PhoneKeys,
+        phone_name: &str,
+        retry: &BondRetry,
+    ) -> Result<BondRecord, ChannelError> {
+        use tracing::Instrument;
+        let span = tracing::info_span!("channel.bond", mtu = link.mtu());
+        async move {
+            // Every connection starts with BondHello; our BondConfirm goes out on this
+            // connection only after the appliance answered it.
+            link.send_message(&self.hello, None).await?;
+            let mut confirm_sent_here = false;
+            let mut resends: u32 = 0;
+            loop {
+                let lost = match link.recv_message(retry.resend_after).await {
+                    Ok(msg) => match self.on_message(&msg, keys, phone_name, &mut confirm_sent_here)? {
+                        Step::Send(out) => {
+                            link.send_message(&out, None).await?;
+                            continue;
+                        }
+                        Step::Wait => continue,
+                        Step::Done(rec) => {
+                            tracing::info!(appliance = %rec.appliance_identity.fingerprint(), resends, "bonded");
+                            return Ok(rec);
+                        }
+                        Step::Resend => ChannelError::PeerLost,
+                    },
+                    Err(e @ FramingError::Link(LinkError::Timeout)) => ChannelError::Framing(e),
+                    Err(e @ (FramingError::Link(_) | FramingError::TooLarge { .. } | FramingError::MtuTooSmall(_))) => {
+                        return Err(e.into())
+                    }
+                    // A reply arrived broken: resending our message asks for it again.
+                    Err(e) => ChannelError::Framing(e),
+                };
+                if resends >= retry.max_resends {
+                    tracing::warn!(error = %lost, resends, "bonding: giving up on this connection");
+                    return Err(lost);
+                }
+                resends += 1;
+                let again = match &self.stage {
+                    Some(PhoneStage::Confirm { confirm, .. }) if confirm_sent_here => confirm,
+                    _ => &self.hello,
+                };
+                tracing::debug!(error = %lost, resends, "bonding: resending our last message");
+                link.send_message(again, None).await?;
+            }
+        }
+        .instrument(span)
+        .await
+    }
+
+    fn on_message(
+        &mut self,
+        msg: &[u8],
+        keys: &PhoneKeys,
+        phone_name: &str,
+        confirm_sent_here: &mut bool,
+    ) -> Result<Step, ChannelError> {
+        match MsgType::of(msg) {
+            Some(MsgType::Nack) => Ok(Step::Resend),
+            Some(MsgType::BondReject) => {
+                self.stage = None;
+                check_reject(msg)?;
+                Err(malformed("bad reject message"))
+            }
+            Some(MsgType::BondPake) => match self.stage.take() {
+                Some(PhoneStage::Hello(st)) => {
+                    let (st, confirm) = st.on_pake(msg, keys, phone_name)?;
+                    self.stage = Some(PhoneStage::Confirm { st, pake: msg.to_vec(), confirm: confirm.clone() });
+                    *confirm_sent_here = true;
+                    Ok(Step::Send(confirm))
+                }
+                Some(PhoneStage::Confirm { st, pake, confirm }) => {
+                    if pake.as_slice() != msg {
+                        // Another SPAKE2 message: the appliance dropped our exchange.
+                        return Err(ChannelError::BondingInterrupted);
+                    }
+                    let step = if *confirm_sent_here {
+                        // A duplicate answer to a resent BondHello: nothing new.
+                        Step::Wait
+                    } else {
+                        // The same exchange, resumed on a new connection.
+                        *confirm_sent_here = true;
+                        Step::Send(confirm.clone())
+                    };
+                    self.stage = Some(PhoneStage::Confirm { st, pake, confirm });
+                    Ok(step)
+                }
+                None => Err(malformed("bonding already finished")),
+            },
+            Some(MsgType::BondAccept) => match self.stage.take() {
+                Some(PhoneStage::Confirm { st, .. }) => Ok(Step::Done(st.on_accept(msg)?)),
+                other => {
+                    self.stage = other;
+                    Err(malformed("BondAccept before BondConfirm"))
+                }
+            },
+            _ => Err(malformed("unexpected message during bonding")),
+        }
+    }
+}
+
+enum Step {
+    Send(Vec<u8>),
+    Wait,
+    Resend,
+    Done(BondRecord),
+}
+
+/// Phone side of bonding over one framed link (see [`PhoneBondExchange::run`]).
 pub async fn bond_over(
     link: &FramedLink,
     pin: &str,
     keys: &PhoneKeys,
     phone_name: &str,
-    timeout: Duration,
+    retry: &BondRetry,
 ) -> Result<BondRecord, ChannelError> {
-    use tracing::Instrument;
-    let span = tracing::info_span!("channel.bond", mtu = link.mtu());
-    async move {
-        let (st, hello) = PhoneBonding::start(pin)?;
-        link.send_message(&hello, None).await?;
-        let reply = link.recv_message(timeout).await?;
-        let (st, confirm) = st.on_pake(&reply, keys, phone_name)?;
-        link.send_message(&confirm, None).await?;
-        let reply = link.recv_message(timeout).await?;
-        let rec = st.on_accept(&reply)?;
-        tracing::info!(appliance = %rec.appliance_identity.fingerprint(), "bonded");
-        Ok(rec)
-    }
-    .instrument(span)
-    .await
+    PhoneBondExchange::start(pin)?.run(link, keys, phone_name, retry).await
 }
 
 /// Phone side of a connection: Noise KK with the bonded appliance over `link`.

@@ -312,6 +312,16 @@ impl OctaneClient {
         self.cfg.base_url.join(path_and_query).map_err(|e| OctaneError::Config(e.to_string()))
     }
 
+    /// [`Self::call`] for a POST of `body` (JSON) with no extra wait.
+    async fn post<B: Serialize, R: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+        idem: Idempotency,
+    ) -> Result<R, OctaneError> {
+        self.call(Method::POST, path, Some(body), idem, Duration::ZERO).await
+    }
+
     /// One signed request, with retries for idempotent calls. Each attempt is signed anew
     /// (fresh timestamp and nonce: octane refuses a nonce it has seen).
     async fn call<B: Serialize, R: DeserializeOwned>(
@@ -432,14 +442,7 @@ impl OctaneClient {
         code: &ValidationCode,
     ) -> Result<CheckCodeResponse, OctaneError> {
         let body = CheckCodeRequest { code: code.as_str().to_string() };
-        self.call(
-            Method::POST,
-            &paths::app_pair_session_code(session_id),
-            Some(&body),
-            Idempotency::Once,
-            Duration::ZERO,
-        )
-        .await
+        self.post(&paths::app_pair_session_code(session_id), &body, Idempotency::Once).await
     }
 
     /// Posts the appliance's attestation (idempotent: the same attestation gets the same
@@ -451,14 +454,7 @@ impl OctaneClient {
         attestation: &SignedEnvelope,
     ) -> Result<ApproveResponse, OctaneError> {
         let body = ApproveRequest { attestation: attestation.clone() };
-        self.call(
-            Method::POST,
-            &paths::app_pair_session_approve(session_id),
-            Some(&body),
-            Idempotency::Idempotent,
-            Duration::ZERO,
-        )
-        .await
+        self.post(&paths::app_pair_session_approve(session_id), &body, Idempotency::Idempotent).await
     }
 
     /// Rejects a pair session on the user's behalf.
@@ -469,14 +465,7 @@ impl OctaneClient {
         reason: Option<String>,
     ) -> Result<RejectSessionResponse, OctaneError> {
         let body = RejectSessionRequest { reason };
-        self.call(
-            Method::POST,
-            &paths::app_pair_session_reject(session_id),
-            Some(&body),
-            Idempotency::Idempotent,
-            Duration::ZERO,
-        )
-        .await
+        self.post(&paths::app_pair_session_reject(session_id), &body, Idempotency::Idempotent).await
     }
 
     /// The appliance's pairs as octane knows them (for sync).
@@ -494,14 +483,7 @@ impl OctaneClient {
         revocation: &SignedEnvelope,
     ) -> Result<RevokeResponse, OctaneError> {
         let body = AppRevokeRequest { revocation: revocation.clone() };
-        self.call(
-            Method::POST,
-            &paths::app_pair_revoke(&pair_id),
-            Some(&body),
-            Idempotency::Idempotent,
-            Duration::ZERO,
-        )
-        .await
+        self.post(&paths::app_pair_revoke(&pair_id), &body, Idempotency::Idempotent).await
     }
 
     /// Long-polls pending sign requests, waiting up to `wait` (clamped to octane's maximum)
@@ -533,14 +515,7 @@ impl OctaneClient {
         signature: &[u8],
     ) -> Result<SignResultAck, OctaneError> {
         let body = PostSignatureRequest { signature: signature.to_vec() };
-        self.call(
-            Method::POST,
-            &paths::app_sign_result(&request_id),
-            Some(&body),
-            Idempotency::Idempotent,
-            Duration::ZERO,
-        )
-        .await
+        self.post(&paths::app_sign_result(&request_id), &body, Idempotency::Idempotent).await
     }
 
     /// Rejects a sign request with a stable reason code (idempotent).
@@ -555,14 +530,7 @@ impl OctaneClient {
             reason_code: reason_code.to_string(),
             message: message.chars().take(512).collect(),
         };
-        self.call(
-            Method::POST,
-            &paths::app_sign_reject(&request_id),
-            Some(&body),
-            Idempotency::Idempotent,
-            Duration::ZERO,
-        )
-        .await
+        self.post(&paths::app_sign_reject(&request_id), &body, Idempotency::Idempotent).await
     }
 }
 

@@ -126,6 +126,23 @@ struct PinState {
     failures: u32,
 }
 
+/// How long the appliance keeps a bonding exchange to answer its duplicates (a phone
+/// resending, or continuing the same exchange on a new connection).
+pub const BOND_EXCHANGE_TTL: Duration = Duration::from_secs(120);
+
+/// The current bonding exchange: its messages and, once decided, the verdict. Duplicates
+/// of its `BondHello`/`BondConfirm` get the replies already sent (no PIN try counted, no
+/// second bond, no second PIN change).
+struct BondExchange {
+    hello: Vec<u8>,
+    pin: String,
+    pake: Vec<u8>,
+    st: ApplianceBonding,
+    /// The `BondConfirm` decided on and the reply sent (`BondAccept` or `BondReject`).
+    decided: Option<(Vec<u8>, Vec<u8>)>,
+    started: tokio::time::Instant,
+}
+
 /// What the user decided.
 enum Decision {
     Approve,
@@ -158,6 +175,7 @@ struct Inner {
     pin: Mutex<PinState>,
     pin_tx: watch::Sender<String>,
     rt: Mutex<Runtime>,
+    bonding: Mutex<Option<BondExchange>>,
 }
 
 /// The appliance simulator. Cheap to clone (shared state); serve any number of links.
@@ -211,6 +229,7 @@ impl ApplianceSim {
                 pin: Mutex::new(PinState { pin, failures: 0 }),
                 pin_tx,
                 rt: Mutex::new(Runtime { state, inflight: HashMap::new() }),
+                bonding: Mutex::new(None),
             }),
         })
     }
@@ -218,6 +237,11 @@ impl ApplianceSim {
     /// The PIN the appliance shows now.
     pub fn pin(&self) -> String {
         lock(&self.inner.pin).pin.clone()
+    }
+
+    /// Wrong PINs counted against the PIN on screen (reset by a new PIN or a bond).
+    pub fn pin_failures(&self) -> u32 {
+        lock(&self.inner.pin).failures
     }
 
     /// Follows the PIN on screen (it changes after a lockout, or after a bond when random).
@@ -334,24 +358,107 @@ impl ApplianceSim {
         r
     }
 
+    /// Serves a bonding connection: answers each `BondHello`/`BondConfirm` (duplicates
+    /// from the cache of [`BondExchange`]) and NACKs broken messages, until the phone
+    /// leaves or falls silent.
     async fn serve_bonding(&self, framed: &FramedLink, hello: &[u8]) -> Result<(), SimError> {
+        framed.send_message(&self.on_bond_hello(hello), None).await?;
+        loop {
+            let msg = match framed.recv_message(self.inner.cfg.handshake_timeout).await {
+                Ok(m) => m,
+                Err(FramingError::Link(e)) => {
+                    tracing::debug!(error = %e, "bonding connection ended");
+                    return Ok(());
+                }
+                Err(e) => {
+                    // Never a PIN try: ask the phone for the message again.
+                    tracing::debug!(error = %e, "a bonding message arrived broken; NACK");
+                    framed.send_message(&[MsgType::Nack as u8], None).await?;
+                    continue;
+                }
+            };
+            let reply = match MsgType::of(&msg) {
+                Some(MsgType::BondHello) => self.on_bond_hello(&msg),
+                Some(MsgType::BondConfirm) => self.on_bond_confirm(&msg),
+                _ => {
+                    return Err(SimError::Channel(ChannelError::Malformed(
+                        "unexpected message during bonding".into(),
+                    )))
+                }
+            };
+            framed.send_message(&reply, None).await?;
+        }
+    }
+
+    fn bad_bond_request(&self) -> Vec<u8> {
+        let left = MAX_PIN_ATTEMPTS.saturating_sub(lock(&self.inner.pin).failures);
+        bond_reject_message(BondRejectCode::BadRequest, left)
+    }
+
+    /// `BondPake` for a `BondHello`: the cached one for a duplicate of the current
+    /// exchange, else a new exchange (which costs no PIN try).
+    fn on_bond_hello(&self, hello: &[u8]) -> Vec<u8> {
         let pin = self.pin();
-        let (st, pake) = match ApplianceBonding::start(&pin, hello) {
-            Ok(x) => x,
-            Err(e) => {
-                let left = MAX_PIN_ATTEMPTS.saturating_sub(lock(&self.inner.pin).failures);
-                framed.send_message(&bond_reject_message(BondRejectCode::BadRequest, left), None).await?;
-                return Err(e.into());
+        let mut slot = lock(&self.inner.bonding);
+        if let Some(ex) = slot.as_ref() {
+            let fresh = ex.started.elapsed() < BOND_EXCHANGE_TTL;
+            if fresh && ex.hello == hello && (ex.decided.is_some() || ex.pin == pin) {
+                tracing::debug!("duplicate BondHello: same BondPake again");
+                return ex.pake.clone();
             }
+        }
+        match ApplianceBonding::start(&pin, hello) {
+            Ok((st, pake)) => {
+                *slot = Some(BondExchange {
+                    hello: hello.to_vec(),
+                    pin,
+                    pake: pake.clone(),
+                    st,
+                    decided: None,
+                    started: tokio::time::Instant::now(),
+                });
+                tracing::info!("bonding started");
+                pake
+            }
+            Err(e) => {
+                drop(slot);
+                tracing::warn!(error = %e, "refused a BondHello");
+                self.bad_bond_request()
+            }
+        }
+    }
+
+    /// The verdict on a `BondConfirm`: decided once per exchange (a wrong PIN counted
+    /// once, a bond stored once, a random PIN replaced once); duplicates get the same reply.
+    fn on_bond_confirm(&self, confirm: &[u8]) -> Vec<u8> {
+        let pin = self.pin();
+        let mut slot = lock(&self.inner.bonding);
+        let Some(ex) = slot.as_mut().filter(|ex| ex.started.elapsed() < BOND_EXCHANGE_TTL) else {
+            drop(slot);
+            tracing::warn!("BondConfirm without a current exchange");
+            return self.bad_bond_request();
         };
-        framed.send_message(&pake, None).await?;
-        let confirm = framed.recv_message(self.inner.cfg.handshake_timeout).await?;
+        if let Some((decided, reply)) = &ex.decided {
+            if decided.as_slice() == confirm {
+                tracing::debug!("duplicate BondConfirm: same verdict again, nothing counted");
+                return reply.clone();
+            }
+            drop(slot);
+            tracing::warn!("a second, different BondConfirm for a decided exchange");
+            return self.bad_bond_request();
+        }
+        if ex.pin != pin {
+            // The PIN changed since this exchange began (a lockout elsewhere).
+            *slot = None;
+            drop(slot);
+            return self.bad_bond_request();
+        }
         let keys = ApplianceKeys {
             identity: &self.inner.keys.identity,
             channel_private: &self.inner.keys.channel_private,
             name: &self.inner.cfg.name,
         };
-        match st.on_confirm(&confirm, &keys, now()) {
+        let reply = match ex.st.on_confirm(confirm, &keys, now()) {
             Ok((phone, accept)) => {
                 {
                     let mut rt = lock(&self.inner.rt);
@@ -365,8 +472,7 @@ impl ApplianceSim {
                     self.set_pin(channel::random_pin());
                 }
                 tracing::info!(phone = %phone.channel_static.fingerprint(), name = %phone.name, "bonded a phone");
-                framed.send_message(&accept, None).await?;
-                Ok(())
+                accept
             }
             Err(ChannelError::KeyConfirmation) => {
                 let failures = {
@@ -374,23 +480,24 @@ impl ApplianceSim {
                     p.failures += 1;
                     p.failures
                 };
-                let msg = if failures >= MAX_PIN_ATTEMPTS {
+                if failures >= MAX_PIN_ATTEMPTS {
                     self.set_pin(channel::random_pin());
                     tracing::warn!("too many wrong PINs; showing a new PIN");
                     bond_reject_message(BondRejectCode::PinLocked, 0)
                 } else {
                     tracing::warn!(failures, "wrong PIN");
                     bond_reject_message(BondRejectCode::WrongPin, MAX_PIN_ATTEMPTS - failures)
-                };
-                framed.send_message(&msg, None).await?;
-                Err(ChannelError::KeyConfirmation.into())
+                }
             }
             Err(e) => {
-                let left = MAX_PIN_ATTEMPTS.saturating_sub(lock(&self.inner.pin).failures);
-                framed.send_message(&bond_reject_message(BondRejectCode::BadRequest, left), None).await?;
-                Err(e.into())
+                // Malformed: not a PIN try, and not decided (a correct resend may follow).
+                drop(slot);
+                tracing::warn!(error = %e, "refused a malformed BondConfirm");
+                return self.bad_bond_request();
             }
-        }
+        };
+        ex.decided = Some((confirm.to_vec(), reply.clone()));
+        reply
     }
 
     async fn serve_session(&self, framed: Arc<FramedLink>, init: &[u8]) -> Result<(), SimError> {

@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection, QueryRejection};
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::extract::{DefaultBodyLimit, FromRequest, FromRequestParts, Path, Query, Request, State};
+use axum::http::request::Parts;
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -148,6 +149,52 @@ fn app_auth(
     Ok(v)
 }
 
+/// Extractor: the SP whose bearer API key the request carries ([`sp_auth`]).
+struct SpCaller(SpRecord);
+
+impl FromRequestParts<Arc<AppState>> for SpCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, ApiError> {
+        sp_auth(st, &parts.headers).map(SpCaller)
+    }
+}
+
+/// Extractor: a signed app request without a body ([`app_auth`] over an empty body).
+struct AppCaller(VerifiedAppRequest);
+
+impl FromRequestParts<Arc<AppState>> for AppCaller {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, st: &Arc<AppState>) -> Result<Self, ApiError> {
+        app_auth(st, &parts.method, &parts.uri, &parts.headers, b"").map(AppCaller)
+    }
+}
+
+/// Extractor: a signed app request with its body, read ([`body_of`]) before the signature
+/// over it is checked ([`app_auth`]).
+struct AppCall {
+    who: VerifiedAppRequest,
+    body: Bytes,
+}
+
+impl FromRequest<Arc<AppState>> for AppCall {
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, st: &Arc<AppState>) -> Result<Self, ApiError> {
+        let (method, uri, headers) = (req.method().clone(), req.uri().clone(), req.headers().clone());
+        let body = body_of(Bytes::from_request(req, st).await)?;
+        let who = app_auth(st, &method, &uri, &headers, &body)?;
+        Ok(AppCall { who, body })
+    }
+}
+
+/// Wakes the long-polls (the state changed) and answers 200 with `v`.
+fn changed_ok<T: Serialize>(st: &AppState, v: T) -> ApiResult {
+    st.changed();
+    ok(StatusCode::OK, v)
+}
+
 /// Holds the request until `check` has an answer, the state changes, or `secs` pass.
 async fn long_poll<T>(
     state: &AppState,
@@ -201,10 +248,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 #[tracing::instrument(name = "octane.sp_create_session", skip_all)]
 async fn sp_create_session(
     State(st): S,
-    headers: HeaderMap,
+    SpCaller(sp): SpCaller,
     body: Result<Bytes, BytesRejection>,
 ) -> ApiResult {
-    let sp = sp_auth(&st, &headers)?;
     let req: CreateSessionRequest = parse_json(&body_of(body)?)?;
     let res = logic::create_session(
         &mut *st.db()?,
@@ -221,11 +267,10 @@ async fn sp_create_session(
 #[tracing::instrument(name = "octane.sp_pair_result", skip_all)]
 async fn sp_pair_result(
     State(st): S,
-    headers: HeaderMap,
+    SpCaller(sp): SpCaller,
     id: Result<Path<String>, PathRejection>,
     q: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult {
-    let sp = sp_auth(&st, &headers)?;
     let id = path_str(id)?;
     let secs = wait_secs(q)?;
     let r = long_poll(&st, secs, || logic::pair_result(&*st.db()?, &sp.profile.sp_id, &id, st.now()))
@@ -236,19 +281,16 @@ async fn sp_pair_result(
 #[tracing::instrument(name = "octane.sp_revoke", skip_all)]
 async fn sp_revoke(
     State(st): S,
-    headers: HeaderMap,
+    SpCaller(sp): SpCaller,
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
-    let sp = sp_auth(&st, &headers)?;
     let pair_id = path_uuid(id, "pair")?;
     let r = logic::sp_revoke(&mut *st.db()?, &sp.profile.sp_id, &pair_id, st.now())?;
-    st.changed();
-    ok(StatusCode::OK, r)
+    changed_ok(&st, r)
 }
 
 #[tracing::instrument(name = "octane.sp_sign", skip_all)]
-async fn sp_sign(State(st): S, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> ApiResult {
-    let sp = sp_auth(&st, &headers)?;
+async fn sp_sign(State(st): S, SpCaller(sp): SpCaller, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let req: SpSignSubmit = parse_json(&body_of(body)?)?;
     let r = logic::submit_sign(&mut *st.db()?, &st.key, &sp, &req.pair_id, &req.request, st.now())?;
     st.changed();
@@ -258,11 +300,10 @@ async fn sp_sign(State(st): S, headers: HeaderMap, body: Result<Bytes, BytesReje
 #[tracing::instrument(name = "octane.sp_sign_result", skip_all)]
 async fn sp_sign_result(
     State(st): S,
-    headers: HeaderMap,
+    SpCaller(sp): SpCaller,
     id: Result<Path<String>, PathRejection>,
     q: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult {
-    let sp = sp_auth(&st, &headers)?;
     let rid = path_uuid(id, "sign request")?;
     let secs = wait_secs(q)?;
     let pk = st.public_key();
@@ -278,12 +319,9 @@ async fn sp_sign_result(
 #[tracing::instrument(name = "octane.app_get_session", skip_all)]
 async fn app_get_session(
     State(st): S,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    AppCaller(who): AppCaller,
     id: Result<Path<String>, PathRejection>,
 ) -> ApiResult {
-    let who = app_auth(&st, &method, &uri, &headers, b"")?;
     let id = path_str(id)?;
     let r = logic::app_session(&*st.db()?, &who.appliance_identity, &id, st.now())?;
     ok(StatusCode::OK, r)
@@ -292,14 +330,9 @@ async fn app_get_session(
 #[tracing::instrument(name = "octane.app_code", skip_all)]
 async fn app_code(
     State(st): S,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    AppCall { who, body }: AppCall,
 ) -> ApiResult {
-    let body = body_of(body)?;
-    let who = app_auth(&st, &method, &uri, &headers, &body)?;
     let id = path_str(id)?;
     let req: CheckCodeRequest = parse_json(&body)?;
     let code = Zeroizing::new(req.code);
@@ -318,14 +351,9 @@ async fn app_code(
 #[tracing::instrument(name = "octane.app_approve", skip_all)]
 async fn app_approve(
     State(st): S,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    AppCall { who, body }: AppCall,
 ) -> ApiResult {
-    let body = body_of(body)?;
-    let who = app_auth(&st, &method, &uri, &headers, &body)?;
     let id = path_str(id)?;
     let req: ApproveRequest = parse_json(&body)?;
     let r = logic::approve(
@@ -336,32 +364,24 @@ async fn app_approve(
         &req.attestation,
         st.now(),
     )?;
-    st.changed();
-    ok(StatusCode::OK, r)
+    changed_ok(&st, r)
 }
 
 #[tracing::instrument(name = "octane.app_reject", skip_all)]
 async fn app_reject(
     State(st): S,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    AppCall { who, body }: AppCall,
 ) -> ApiResult {
-    let body = body_of(body)?;
-    let who = app_auth(&st, &method, &uri, &headers, &body)?;
     let id = path_str(id)?;
     let req: RejectSessionRequest =
         if body.is_empty() { RejectSessionRequest::default() } else { parse_json(&body)? };
     let r = logic::reject_session(&mut *st.db()?, &who.appliance_identity, &id, req.reason, st.now())?;
-    st.changed();
-    ok(StatusCode::OK, r)
+    changed_ok(&st, r)
 }
 
 #[tracing::instrument(name = "octane.app_pairs", skip_all)]
-async fn app_pairs(State(st): S, method: Method, uri: Uri, headers: HeaderMap) -> ApiResult {
-    let who = app_auth(&st, &method, &uri, &headers, b"")?;
+async fn app_pairs(State(st): S, AppCaller(who): AppCaller) -> ApiResult {
     let pairs = logic::app_pairs(&*st.db()?, &who.appliance_identity)?;
     ok(StatusCode::OK, AppPairsResponse { pairs })
 }
@@ -369,14 +389,9 @@ async fn app_pairs(State(st): S, method: Method, uri: Uri, headers: HeaderMap) -
 #[tracing::instrument(name = "octane.app_revoke", skip_all)]
 async fn app_revoke(
     State(st): S,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    AppCall { who, body }: AppCall,
 ) -> ApiResult {
-    let body = body_of(body)?;
-    let who = app_auth(&st, &method, &uri, &headers, &body)?;
     let pair_id = path_uuid(id, "pair")?;
     let req: AppRevokeRequest = parse_json(&body)?;
     let r = logic::app_revoke(
@@ -386,19 +401,15 @@ async fn app_revoke(
         &req.revocation,
         st.now(),
     )?;
-    st.changed();
-    ok(StatusCode::OK, r)
+    changed_ok(&st, r)
 }
 
 #[tracing::instrument(name = "octane.app_pending", skip_all)]
 async fn app_pending(
     State(st): S,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
+    AppCaller(who): AppCaller,
     q: Result<Query<WaitQuery>, QueryRejection>,
 ) -> ApiResult {
-    let who = app_auth(&st, &method, &uri, &headers, b"")?;
     let secs = wait_secs(q)?;
     let r = long_poll(&st, secs, || {
         let list = logic::pending_for(&*st.db()?, &who.appliance_identity, st.now())?;
@@ -411,14 +422,9 @@ async fn app_pending(
 #[tracing::instrument(name = "octane.app_sign_result", skip_all)]
 async fn app_sign_result(
     State(st): S,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    AppCall { who, body }: AppCall,
 ) -> ApiResult {
-    let body = body_of(body)?;
-    let who = app_auth(&st, &method, &uri, &headers, &body)?;
     let rid = path_uuid(id, "sign request")?;
     let req: PostSignatureRequest = parse_json(&body)?;
     let r = logic::answer_sign(
@@ -429,21 +435,15 @@ async fn app_sign_result(
         AppAnswer::Signature(req.signature),
         st.now(),
     )?;
-    st.changed();
-    ok(StatusCode::OK, r)
+    changed_ok(&st, r)
 }
 
 #[tracing::instrument(name = "octane.app_sign_reject", skip_all)]
 async fn app_sign_reject(
     State(st): S,
-    method: Method,
-    uri: Uri,
-    headers: HeaderMap,
     id: Result<Path<String>, PathRejection>,
-    body: Result<Bytes, BytesRejection>,
+    AppCall { who, body }: AppCall,
 ) -> ApiResult {
-    let body = body_of(body)?;
-    let who = app_auth(&st, &method, &uri, &headers, &body)?;
     let rid = path_uuid(id, "sign request")?;
     let req: RejectSignRequest = parse_json(&body)?;
     let r = logic::answer_sign(
@@ -454,6 +454,5 @@ async fn app_sign_reject(
         AppAnswer::Reject { reason_code: req.reason_code, message: req.message },
         st.now(),
     )?;
-    st.changed();
-    ok(StatusCode::OK, r)
+    changed_ok(&st, r)
 }

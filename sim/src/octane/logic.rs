@@ -854,6 +854,26 @@ fn mark_revoked(
     Ok(())
 }
 
+/// Revokes the active pair `p` (`pair_id`) on `by`'s behalf and commits; a pair already
+/// revoked is answered as it was revoked (idempotent, nothing written).
+fn revoke_if_active(
+    tx: rusqlite::Transaction<'_>,
+    pair_id: &Uuid,
+    p: &PairRow,
+    by: RevokedBy,
+    revocation: Option<&SignedEnvelope>,
+    now: u64,
+) -> R<RevokeResponse> {
+    if p.status != PairStatus::Active {
+        return Ok(revoke_response(p));
+    }
+    mark_revoked(&tx, pair_id, by, revocation, now)?;
+    tx.commit()?;
+    let who = if by == RevokedBy::Sp { "the SP" } else { "the appliance" };
+    tracing::info!(pair = %pair_id, "pair revoked by {who}");
+    Ok(RevokeResponse { pair_id: *pair_id, status: PairStatus::Revoked, revoked_by: by, revoked_at: now })
+}
+
 /// The SP revokes one of its pairs (idempotent).
 pub fn sp_revoke(conn: &mut Connection, sp_id: &str, pair_id: &Uuid, now: u64) -> R<RevokeResponse> {
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -861,18 +881,7 @@ pub fn sp_revoke(conn: &mut Connection, sp_id: &str, pair_id: &Uuid, now: u64) -
     if p.sp_id != sp_id {
         return Err(ApiError::not_found("pair"));
     }
-    if p.status == PairStatus::Active {
-        mark_revoked(&tx, pair_id, RevokedBy::Sp, None, now)?;
-        tx.commit()?;
-        tracing::info!(pair = %pair_id, "pair revoked by the SP");
-        return Ok(RevokeResponse {
-            pair_id: *pair_id,
-            status: PairStatus::Revoked,
-            revoked_by: RevokedBy::Sp,
-            revoked_at: now,
-        });
-    }
-    Ok(revoke_response(&p))
+    revoke_if_active(tx, pair_id, &p, RevokedBy::Sp, None, now)
 }
 
 /// The app posts the appliance's signed revocation (idempotent).
@@ -897,18 +906,7 @@ pub fn app_revoke(
             "the revocation names another pair or appliance",
         ));
     }
-    if p.status == PairStatus::Active {
-        mark_revoked(&tx, pair_id, RevokedBy::Appliance, Some(revocation), now)?;
-        tx.commit()?;
-        tracing::info!(pair = %pair_id, "pair revoked by the appliance");
-        return Ok(RevokeResponse {
-            pair_id: *pair_id,
-            status: PairStatus::Revoked,
-            revoked_by: RevokedBy::Appliance,
-            revoked_at: now,
-        });
-    }
-    Ok(revoke_response(&p))
+    revoke_if_active(tx, pair_id, &p, RevokedBy::Appliance, Some(revocation), now)
 }
 
 /// Checks, countersigns and queues an SP's sign request.

@@ -1,0 +1,182 @@
+//! Shared fixtures for the CLI's cross-process tests: the `sunstorm` binary as child
+//! processes (killed on drop), their stdout as lines, one-shot commands and their JSON.
+
+#![allow(dead_code, clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::sync::mpsc;
+use std::time::Duration;
+
+/// The `sunstorm` binary under test.
+pub const BIN: &str = env!("CARGO_BIN_EXE_sunstorm");
+
+/// A child process killed on drop.
+pub struct Proc(pub Child);
+
+impl Drop for Proc {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Spawns `sunstorm <args>` with stdout piped (stderr discarded) and returns it with a
+/// channel of its stdout lines, read on a background thread.
+#[allow(clippy::zombie_processes)] // wrapped in `Proc`, which kills and waits on drop
+pub fn spawn_lines<I, A>(args: I) -> (Proc, mpsc::Receiver<String>)
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let mut child = Command::new(BIN)
+        .args(args)
+        .env_remove("SUNSTORM_LOG")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let out = child.stdout.take().unwrap();
+    let (tx, rx) = mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    (Proc(child), rx)
+}
+
+/// Starts a long-running command and returns it with its stdout lines up to and including
+/// the first one matching `want`.
+pub fn start(args: &[&str], want: impl Fn(&str) -> bool) -> (Proc, Vec<String>) {
+    let (proc, rx) = spawn_lines(args);
+    let mut lines = Vec::new();
+    loop {
+        let line = rx.recv_timeout(Duration::from_secs(30)).expect("process output");
+        let done = want(&line);
+        lines.push(line);
+        if done {
+            return (proc, lines);
+        }
+    }
+}
+
+/// Runs `sunstorm <args>` to completion.
+pub fn run(args: &[&str]) -> Output {
+    Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap()
+}
+
+/// [`run`] with owned arguments.
+pub fn run_owned(args: &[String]) -> Output {
+    run(&args.iter().map(String::as_str).collect::<Vec<_>>())
+}
+
+/// Asserts success and returns the `ok` field of the last JSON line on stdout.
+pub fn ok_json(out: &Output) -> serde_json::Value {
+    assert!(
+        out.status.success(),
+        "exit {:?}\nstdout: {}\nstderr: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    let last = text.lines().rev().find(|l| l.starts_with('{')).unwrap();
+    serde_json::from_str::<serde_json::Value>(last).unwrap()["ok"].clone()
+}
+
+/// Waits (up to 3 s) for `path` to exist.
+pub fn wait_for(path: &Path) {
+    for _ in 0..300 {
+        if path.exists() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    panic!("{} never appeared", path.display());
+}
+
+/// `sunstorm sim octane` on an ephemeral loopback port, with what its JSON banner says.
+pub struct Octane {
+    /// The process (killed on drop).
+    pub proc: Proc,
+    /// Base URL.
+    pub url: String,
+    /// Octane's public key (hex).
+    pub octane_key: String,
+    /// The demo SP's bearer API key.
+    pub api_key: String,
+    /// The demo SP's signing-key seed (hex).
+    pub sp_seed: String,
+    /// The demo SP's public key (hex).
+    pub sp_public_key: String,
+}
+
+/// Starts `sunstorm sim octane --listen 127.0.0.1:0 --json <extra>` and reads its banner.
+pub fn start_octane(extra: &[&str]) -> Octane {
+    let mut args = vec!["sim", "octane", "--listen", "127.0.0.1:0", "--json"];
+    args.extend_from_slice(extra);
+    let (proc, lines) = start(&args, |l| l.starts_with('{'));
+    let info: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
+    let ok = &info["ok"];
+    let s = |v: &serde_json::Value| v.as_str().unwrap().to_string();
+    Octane {
+        url: s(&ok["url"]),
+        octane_key: s(&ok["octane_public_key"]),
+        api_key: s(&ok["demo_sp"]["api_key"]),
+        sp_seed: s(&ok["demo_sp"]["sp_key_seed"]),
+        sp_public_key: s(&ok["demo_sp"]["sp_public_key"]),
+        proc,
+    }
+}
+
+impl Octane {
+    /// `sunstorm sp create-session` for `eip155:1`; returns its `ok` object.
+    pub fn create_session(&self) -> serde_json::Value {
+        ok_json(&run(&[
+            "sp", "create-session", "--octane", &self.url, "--api-key", &self.api_key, "--chains", "eip155:1",
+            "--json",
+        ]))
+    }
+
+    /// The SP asks (in its own process, waiting for the bundle) for an EIP-1559 transaction
+    /// signature from `account` of `pair_id`; `phone` builds the phone's command line, whose
+    /// `sign watch` approves it. Checks the watcher's outcome and the SP's signed bundle.
+    pub fn sign_evm_tx_approved_by_watcher(&self, pair_id: &str, account: &str, phone: impl Fn(&[&str]) -> Vec<String>) {
+        let tx = "02ef0107843b9aca008506fc23ac0082520894111111111111111111111111111111111111111187038d7ea4c6800080c0";
+        let sp_sign = Command::new(BIN)
+            .args([
+                "sp", "sign", "--octane", &self.url, "--api-key", &self.api_key, "--sp-key", &self.sp_seed,
+                "--pair", pair_id, "--account", account, "--evm-tx", tx, "--octane-key", &self.octane_key,
+                "--timeout", "30", "--json",
+            ])
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let watch = run_owned(&phone(&["sign", "watch", "--approve", "all", "--once", "--wait", "20", "--json"]));
+        assert!(watch.status.success(), "{}", String::from_utf8_lossy(&watch.stderr));
+        assert!(String::from_utf8_lossy(&watch.stdout).contains("\"outcome\":\"signed\""));
+        let bundle = ok_json(&sp_sign.wait_with_output().unwrap());
+        assert_eq!(bundle["status"], "signed");
+        assert_eq!(bundle["account"], account);
+        assert_eq!(bundle["appliance_sig"].as_str().unwrap().len(), 130);
+    }
+}
+
+/// The phone (`phone` builds its command line) pairs through the SP's `session` with PIN
+/// 135790 and all wallets; checks it is done with an `eip155:1` binding and returns
+/// `(pair_id, first binding)`.
+pub fn pair_all_wallets(phone: impl Fn(&[&str]) -> Vec<String>, session: &serde_json::Value) -> (String, String) {
+    let link = session["link"].as_str().unwrap();
+    let code = session["validation_code"].as_str().unwrap();
+    let paired = ok_json(&run_owned(&phone(&["pair", link, "--pin", "135790", "--code", code, "--wallets", "all", "--json"])));
+    let pair_id = paired["pair_id"].as_str().unwrap().to_string();
+    let account = paired["bindings"][0].as_str().unwrap().to_string();
+    assert!(account.starts_with("eip155:1:0x"));
+    assert_eq!(paired["outcome"]["kind"], "done");
+    (pair_id, account)
+}

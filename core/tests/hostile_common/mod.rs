@@ -1,0 +1,40 @@
+//! Shared by the hostile-input tables (`hostile_links`, `hostile_return_urls`).
+
+#![allow(clippy::unwrap_used)] // test code
+
+use std::fmt::{Debug, Display};
+use std::mem::discriminant;
+
+/// Runs every `(input, expected)` of `table` through `check`: each must be refused with the
+/// expected variant, the same stable `code` and a non-empty message. Lists every mismatch.
+pub fn assert_all_refused<T: Debug, E: Debug + Display>(
+    table: &[(String, E)],
+    check: impl Fn(&str) -> Result<T, E>,
+    code: impl Fn(&E) -> &'static str,
+) {
+    let mut failures = Vec::new();
+    for (input, expected) in table {
+        match check(input) {
+            Err(got) if discriminant(&got) == discriminant(expected) => {
+                assert_eq!(code(&got), code(expected));
+                assert!(!got.to_string().is_empty());
+            }
+            other => failures.push(format!("{input:?}: expected {expected:?}, got {other:?}")),
+        }
+    }
+    assert!(
+        failures.is_empty(),
+        "{} mismatches:\n{}",
+        failures.len(),
+        failures.join("\n")
+    );
+}
+
+/// The IDNA (punycode) form of a host written with lookalike letters.
+pub fn puny(host: &str) -> String {
+    url::Url::parse(&format!("https://{host}/"))
+        .unwrap()
+        .host_str()
+        .unwrap()
+        .to_string()
+}
