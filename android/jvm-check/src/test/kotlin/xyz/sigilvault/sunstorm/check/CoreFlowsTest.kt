@@ -19,6 +19,8 @@ import xyz.sigilvault.sunstorm.SunstormException
 import xyz.sigilvault.sunstorm.UserPresence
 import xyz.sigilvault.sunstorm.sample.platform.CoreFlows
 import xyz.sigilvault.sunstorm.sample.state.BondController
+import xyz.sigilvault.sunstorm.sample.state.PairController
+import xyz.sigilvault.sunstorm.sample.state.PairScreen
 
 /** The sample's adapter over the real core: what the bonding screen shows with Bluetooth off. */
 class CoreFlowsTest {
@@ -62,5 +64,30 @@ class CoreFlowsTest {
             }
             assertEquals("Turn Bluetooth on and allow Nearby devices, then retry.", bond.state.value.error)
         }
+    }
+
+    @Test
+    fun `pair and sign flows go to the bound core, and without a bond the pair screen says so`() {
+        core().use { core ->
+            val flows = CoreFlows(core)
+            assertEquals(emptyList(), runBlocking { flows.listPairs() })
+            val link = "https://sigilvault.xyz/pair?session=$SID&v=123456"
+            assertIs<SunstormException.NotBonded>(runCatching { runBlocking { flows.openLink(link) } }.exceptionOrNull())
+            assertIs<SunstormException.NotBonded>(runCatching { runBlocking { flows.pendingSignRequests() } }.exceptionOrNull())
+            // Malformed ids never reach the appliance.
+            assertIs<SunstormException.NotFound>(runCatching { runBlocking { flows.revoke("not-a-uuid") } }.exceptionOrNull())
+
+            val pair = PairController(flows, CoroutineScope(Dispatchers.Unconfined))
+            pair.open(link, SID)
+            runBlocking {
+                kotlinx.coroutines.withTimeout(30_000) { while (pair.state.value is PairScreen.Loading) kotlinx.coroutines.delay(5) }
+            }
+            assertEquals(PairScreen.Ended("Bond this phone with your appliance first."), pair.state.value)
+            flows.detach()
+        }
+    }
+
+    private companion object {
+        const val SID = "ps_4kT9xQ2mV7nB1cR8sL0wYz"
     }
 }

@@ -2,9 +2,10 @@ package xyz.sigilvault.sunstorm.sample.platform
 
 import xyz.sigilvault.sunstorm.ApplianceRow
 import xyz.sigilvault.sunstorm.CancelHandle
+import xyz.sigilvault.sunstorm.FlowListener
 import xyz.sigilvault.sunstorm.FlowProgress
+import xyz.sigilvault.sunstorm.PairStateView
 import xyz.sigilvault.sunstorm.SunstormCore
-import xyz.sigilvault.sunstorm.SunstormException
 import xyz.sigilvault.sunstorm.sample.state.ApprovalView
 import xyz.sigilvault.sunstorm.sample.state.BondedAppliance
 import xyz.sigilvault.sunstorm.sample.state.PairRow
@@ -13,16 +14,29 @@ import xyz.sigilvault.sunstorm.sample.state.SignRequestView
 import xyz.sigilvault.sunstorm.sample.state.SunstormFlows
 
 /**
- * [SunstormFlows] over the generated `SunstormCore`. Calls the FFI binds today (scan,
- * bond, bonded appliance) go straight through; the flow operations the FFI has not bound yet (docs/embedding.md §8) fail with
- * `SunstormException.Internal` naming the operation, so the screens show it instead of
- * pretending. Each call gets its own `CancelHandle`; [cancelAll] is wired to "Cancel".
+ * [SunstormFlows] over the generated `SunstormCore`: every screen operation is one core
+ * call, its view record mapped by [CoreViews]. Each call gets its own `CancelHandle`;
+ * [cancelAll] is wired to "Cancel".
+ *
+ * It is also the core's `FlowListener` (registered here; one per core): appliance progress
+ * goes to the callback of the approval in progress, pair-state changes to [onPairUpdate].
  */
-class CoreFlows(private val core: SunstormCore) : SunstormFlows {
+class CoreFlows(private val core: SunstormCore) : SunstormFlows, FlowListener {
     private val handles = java.util.concurrent.ConcurrentHashMap.newKeySet<CancelHandle>()
+
+    @Volatile private var progress: ((FlowProgress) -> Unit)? = null
+
+    @Volatile private var pairUpdates: ((PairStep) -> Unit)? = null
+
+    init {
+        core.setFlowListener(this)
+    }
 
     /** Cancels every call in progress (each ends with `SunstormException.Cancelled`). */
     fun cancelAll() = handles.forEach { it.cancel() }
+
+    /** Stops listening to the core (before dropping this adapter). */
+    fun detach() = core.setFlowListener(null)
 
     private suspend fun <T> cancellable(block: suspend (CancelHandle) -> T): T {
         val handle = CancelHandle()
@@ -33,6 +47,27 @@ class CoreFlows(private val core: SunstormCore) : SunstormFlows {
             handles -= handle
             handle.close()
         }
+    }
+
+    private suspend fun <T> reporting(to: (FlowProgress) -> Unit, block: suspend () -> T): T {
+        progress = to
+        try {
+            return block()
+        } finally {
+            if (progress === to) progress = null
+        }
+    }
+
+    override fun onProgress(progress: FlowProgress) {
+        this.progress?.invoke(progress)
+    }
+
+    override fun onPairState(state: PairStateView) {
+        pairUpdates?.invoke(CoreViews.step(state))
+    }
+
+    override fun onPairUpdate(listener: ((PairStep) -> Unit)?) {
+        pairUpdates = listener
     }
 
     override suspend fun scanAppliances(timeoutMs: Int): List<ApplianceRow> =
@@ -46,18 +81,42 @@ class CoreFlows(private val core: SunstormCore) : SunstormFlows {
     override suspend fun bondedAppliance(): BondedAppliance? =
         core.bondedAppliance()?.let { BondedAppliance(it.name, it.identityFingerprint) }
 
-    override suspend fun openLink(link: String): PairStep = notBound("open pair session")
-    override suspend fun submitCode(flowId: String, code: String?): PairStep = notBound("submit code")
-    override suspend fun approvalList(flowId: String): ApprovalView = notBound("approval list")
-    override suspend fun chooseWallets(flowId: String, accounts: List<String>): PairStep = notBound("choose wallets")
-    override suspend fun approvePair(flowId: String, progress: (FlowProgress) -> Unit): PairStep = notBound("approve pair")
-    override suspend fun rejectPair(flowId: String): PairStep = notBound("reject pair")
-    override suspend fun pendingSignRequests(): List<SignRequestView> = notBound("pending sign requests")
-    override suspend fun approveSign(requestId: String, progress: (FlowProgress) -> Unit): Unit = notBound("approve sign")
-    override suspend fun rejectSign(requestId: String): Unit = notBound("reject sign")
-    override suspend fun listPairs(): List<PairRow> = notBound("list pairs")
-    override suspend fun revoke(pairId: String): Unit = notBound("revoke")
+    override suspend fun openLink(link: String): PairStep {
+        // The core does not echo the link's code back; keep it to prefill the field.
+        val code = runCatching { core.parseLink(link).code }.getOrNull()
+        return CoreViews.step(cancellable { core.openPairLink(link, it) }, code)
+    }
 
-    private fun notBound(op: String): Nothing =
-        throw SunstormException.Internal("$op is not bound by this core build yet; use demo mode")
+    override suspend fun submitCode(flowId: String, code: String?): PairStep =
+        CoreViews.step(cancellable { core.submitCode(flowId, code, it) })
+
+    override suspend fun approvalList(flowId: String): ApprovalView {
+        val rows = cancellable { core.walletChoices(flowId, it) }
+        return CoreViews.approval(rows, CoreViews.cardOf(core.pairState(flowId)))
+    }
+
+    override suspend fun chooseWallets(flowId: String, accounts: List<String>): PairStep =
+        CoreViews.step(cancellable { core.chooseWallets(flowId, accounts, it) })
+
+    override suspend fun approvePair(flowId: String, progress: (FlowProgress) -> Unit): PairStep =
+        reporting(progress) { CoreViews.step(cancellable { core.approvePair(flowId, it) }) }
+
+    override suspend fun rejectPair(flowId: String): PairStep = CoreViews.step(core.rejectPair(flowId))
+
+    override suspend fun pendingSignRequests(): List<SignRequestView> =
+        cancellable { core.pendingSignRequests(PENDING_WAIT_MS, it) }.map(CoreViews::signRequest)
+
+    override suspend fun approveSign(requestId: String, progress: (FlowProgress) -> Unit) =
+        reporting(progress) { cancellable { core.approveSign(requestId, it) } }
+
+    override suspend fun rejectSign(requestId: String) = core.rejectSign(requestId)
+
+    override suspend fun listPairs(): List<PairRow> = core.listPairs().map(CoreViews::pair)
+
+    override suspend fun revoke(pairId: String) = cancellable { core.revokePair(pairId, it) }
+
+    private companion object {
+        /** How long "refresh" waits for octane to deliver new sign requests. */
+        const val PENDING_WAIT_MS = 2_000u
+    }
 }

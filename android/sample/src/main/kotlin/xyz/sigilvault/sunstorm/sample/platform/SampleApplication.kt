@@ -35,7 +35,7 @@ class SampleApplication : Application() {
     lateinit var router: PairLinkRouter
         private set
 
-    /** What the screens call: the core, or the scripted demo ([DEMO_MODE]). */
+    /** What the screens call: the core ([CoreFlows]), or the scripted demo for UI previews ([DEMO_MODE]). */
     lateinit var flows: SunstormFlows
         private set
 
@@ -83,7 +83,10 @@ class SampleApplication : Application() {
         /** Octane's pinned Ed25519 key (printed by `sunstorm sim octane`). */
         const val OCTANE_PUBLIC_KEY_HEX = "0000000000000000000000000000000000000000000000000000000000000000"
 
-        /** Scripted flows until the FFI binds the pair/sign/revoke operations. */
-        const val DEMO_MODE = true
+        /**
+         * Scripted flows ([DemoFlows]) instead of the core, for UI previews without an
+         * appliance or octane only. Off: the screens run on the real core.
+         */
+        const val DEMO_MODE = false
     }
 }

@@ -4,15 +4,13 @@ import xyz.sigilvault.sunstorm.ApplianceRow
 import xyz.sigilvault.sunstorm.FlowProgress
 
 /*
- * What the sample's screens need from the core, as one interface. The parts the FFI binds
- * today (link parsing, code normalisation, scanning) come straight from the generated
- * `SunstormCore`; the flow operations mirror the core facade (`sunstorm_core::Sunstorm`:
- * bond_appliance, open_link, submit_code, approval_list, choose_wallets, approve_pair,
- * reject_pair, list_pairs, revoke, pending_sign_requests, approve_sign, reject_sign) and
- * its view types (SessionCard, WalletRow, PendingSignature, ViolationView, PairRecord),
- * which the FFI binds next (docs/embedding.md §8). `platform/CoreFlows.kt` adapts the
- * generated API; `DemoFlows` scripts it for tests and for running the screens without an
- * appliance. Errors are the generated `SunstormException` variants.
+ * What the sample's screens need from the core, as one interface. `platform/CoreFlows.kt`
+ * implements it over the generated `SunstormCore` (open_pair_link, submit_code,
+ * wallet_choices, choose_wallets, approve_pair, reject_pair, list_pairs, revoke_pair,
+ * pending_sign_requests, approve_sign, reject_sign) and maps the generated view records
+ * (SpCardView, PairStateView, WalletRowView, PairView, SignRequestView) onto the screen
+ * types below (`platform/CoreViews.kt`). `DemoFlows` scripts it for UI previews and tests
+ * only. Errors are the generated `SunstormException` variants.
  */
 
 /** The SP card: who asks to pair, all of it signed by octane. */
@@ -45,6 +43,9 @@ sealed interface PairStep {
     /** The flow. */
     val flowId: String
 
+    /** The session is being loaded and verified. */
+    data class Loading(override val flowId: String, val sessionId: String) : PairStep
+
     /** Two-device flow: ask for the code on the SP's page. */
     data class CodeNeeded(override val flowId: String, val card: SpCard, val attemptsLeft: Int?) : PairStep
 
@@ -54,8 +55,19 @@ sealed interface PairStep {
     /** Octane accepted the code: choose wallets. */
     data class CodeVerified(override val flowId: String, val card: SpCard) : PairStep
 
-    /** The appliance was asked. */
-    data class WaitingForAppliance(override val flowId: String, val card: SpCard, val bindings: List<String>) : PairStep
+    /** Wallets chosen; the appliance is about to be asked. */
+    data class WalletsChosen(override val flowId: String, val card: SpCard, val bindings: List<String>) : PairStep
+
+    /**
+     * The appliance was asked; [approvedByAppliance]: it approved and only octane's answer
+     * is missing.
+     */
+    data class WaitingForAppliance(
+        override val flowId: String,
+        val card: SpCard,
+        val bindings: List<String>,
+        val approvedByAppliance: Boolean = false,
+    ) : PairStep
 
     /** Paired; [returnUrl] is set (and validated by the core) in the single-device flow. */
     data class Paired(override val flowId: String, val pairId: String, val bindings: List<String>, val returnUrl: String?) : PairStep
@@ -65,6 +77,9 @@ sealed interface PairStep {
 
     /** The session expired. */
     data class Expired(override val flowId: String) : PairStep
+
+    /** The flow failed for good ([code]: the core's stable snake_case code). */
+    data class Failed(override val flowId: String, val code: String, val message: String) : PairStep
 }
 
 /** One decoded row of a sign request ("To", "Amount"…). */
@@ -150,4 +165,11 @@ interface SunstormFlows {
 
     /** Revokes a pair (the appliance signs the revocation). */
     suspend fun revoke(pairId: String)
+
+    /**
+     * Sets (or clears, with null) the receiver of pair-flow state changes the core reports
+     * on its own (e.g. "the appliance approved, telling the service"). Called on a core
+     * thread. The scripted demo reports none.
+     */
+    fun onPairUpdate(listener: ((PairStep) -> Unit)?) = Unit
 }

@@ -5,6 +5,7 @@ import kotlinx.coroutines.Job
 import kotlinx.coroutines.flow.MutableStateFlow
 import kotlinx.coroutines.flow.StateFlow
 import kotlinx.coroutines.flow.asStateFlow
+import kotlinx.coroutines.flow.update
 import kotlinx.coroutines.launch
 import xyz.sigilvault.sunstorm.SunstormException
 
@@ -70,6 +71,7 @@ object PairReducer {
 
     /** The first screen for a core step; [approval] is needed for `CodeVerified`. */
     fun screenFor(step: PairStep, approval: ApprovalView?, spName: String): PairScreen = when (step) {
+        is PairStep.Loading -> PairScreen.Loading(step.sessionId)
         is PairStep.CodeNeeded -> PairScreen.EnterCode(step.flowId, step.card, "", false, step.attemptsLeft, null, false)
         is PairStep.CodePrefilled -> PairScreen.EnterCode(step.flowId, step.card, step.code, true, null, null, false)
         is PairStep.CodeVerified -> {
@@ -79,10 +81,28 @@ object PairReducer {
                 .filter { it.size == 1 }.map { it.single().account }.toSet()
             PairScreen.ChooseWallets(step.flowId, step.card, rows, approval?.chainsWithoutWallet.orEmpty(), preselected, null, false)
         }
-        is PairStep.WaitingForAppliance -> PairScreen.ConfirmOnAppliance(step.flowId, step.card, step.bindings, "Confirm on your appliance")
+        is PairStep.WalletsChosen -> PairScreen.ConfirmOnAppliance(step.flowId, step.card, step.bindings, "Connecting to your appliance…")
+        is PairStep.WaitingForAppliance -> PairScreen.ConfirmOnAppliance(step.flowId, step.card, step.bindings, waitingText(step))
         is PairStep.Paired -> PairScreen.Done(step.pairId, spName, step.bindings, step.returnUrl)
         is PairStep.Rejected -> PairScreen.Ended("Pairing declined.")
         is PairStep.Expired -> PairScreen.Ended("This pairing request has expired. Start again on the service's page.")
+        is PairStep.Failed -> PairScreen.Ended(step.message)
+    }
+
+    /** The status line of "confirm on your appliance". */
+    fun waitingText(step: PairStep.WaitingForAppliance): String =
+        if (step.approvedByAppliance) "Approved on your appliance. Telling the service…" else "Confirm on your appliance"
+
+    /**
+     * The screen after the core reported [step] on its own while [s] is shown: only the
+     * "confirm on your appliance" screen of the same flow follows such updates.
+     */
+    fun update(s: PairScreen, step: PairStep): PairScreen {
+        if (s !is PairScreen.ConfirmOnAppliance || s.flowId != step.flowId) return s
+        return when (step) {
+            is PairStep.WaitingForAppliance -> s.copy(status = waitingText(step))
+            else -> s
+        }
     }
 
     /** The screen after [e] on screen [s]: an inline error, or the end of the flow. */
@@ -115,6 +135,10 @@ class PairController(private val flows: SunstormFlows, private val scope: Corout
 
     /** The current screen. */
     val state: StateFlow<PairScreen> = _state.asStateFlow()
+
+    init {
+        flows.onPairUpdate { step -> _state.update { PairReducer.update(it, step) } }
+    }
 
     /** Opens an accepted pair link (from an App Link or a QR code). */
     fun open(link: String, sessionId: String) = run(PairScreen.Loading(sessionId)) {
