@@ -38,8 +38,9 @@ final class AppModel: ObservableObject {
     @Published var signStatus: String?
     @Published var pairs: [PairRow] = []
 
-    /// Scripted flows until the FFI binds pair/sign/revoke (see Flows.swift).
-    static let demoMode = true
+    /// Scripted flows (`DemoFlows`) instead of the core, for UI previews without an
+    /// appliance or octane only. Off: the app runs on the real core (`CoreFlows`).
+    static let demoMode = false
 
     init() {
         try? setLogSink(sink: OSLogSink(), maxLevel: .info)
@@ -58,6 +59,16 @@ final class AppModel: ObservableObject {
             fatalError("invalid sample configuration: \(error)") // a build-time constant is wrong
         }
         flows = Self.demoMode ? DemoFlows() : CoreFlows(core: core)
+        flows.onPairUpdate { [weak self] step in
+            Task { @MainActor in self?.pairUpdated(step) }
+        }
+    }
+
+    /// The core reported a pair-flow change on its own: "confirm on your appliance" follows it.
+    private func pairUpdated(_ step: PairStep) {
+        guard case .waitingForAppliance(_, _, _, true) = step,
+              case .confirmOnAppliance(let card, let b, _) = pair else { return }
+        pair = .confirmOnAppliance(card: card, bindings: b, status: "Approved on your appliance. Telling the service…")
     }
 
     // MARK: links (Universal Links and QR codes)
@@ -121,6 +132,8 @@ final class AppModel: ObservableObject {
 
     private func show(_ step: PairStep) async throws {
         switch step {
+        case .loading:
+            pair = .loading
         case .codeNeeded(let f, let card, _):
             pair = .enterCode(flowId: f, card: card, code: "", prefilled: false, error: nil)
         case .codePrefilled(let f, let card, let code):
@@ -129,14 +142,18 @@ final class AppModel: ObservableObject {
             let rows = try await flows.approvalList(flowId: f)
             let single = Dictionary(grouping: rows.filter(\.selectable), by: \.chain).values.filter { $0.count == 1 }.map { $0[0].account }
             pair = .chooseWallets(flowId: f, card: card, rows: rows, selected: Set(single), error: nil)
-        case .waitingForAppliance(_, let card, let bindings):
-            pair = .confirmOnAppliance(card: card, bindings: bindings, status: "Confirm on your appliance")
+        case .walletsChosen(_, let card, let bindings):
+            pair = .confirmOnAppliance(card: card, bindings: bindings, status: "Connecting to your appliance…")
+        case .waitingForAppliance(_, let card, let bindings, let approved):
+            pair = .confirmOnAppliance(card: card, bindings: bindings,
+                                       status: approved ? "Approved on your appliance. Telling the service…" : "Confirm on your appliance")
         case .paired(_, _, let bindings, let url):
             let name: String
             if case .confirmOnAppliance(let card, _, _) = pair { name = card.spName } else { name = "the service" }
             pair = .done(spName: name, bindings: bindings, returnUrl: url)
         case .rejected: pair = .ended(message: "Pairing declined.")
         case .expired: pair = .ended(message: "This pairing request has expired.")
+        case .failed(_, let message): pair = .ended(message: message)
         }
     }
 

@@ -1,13 +1,12 @@
 import Foundation
 import Sunstorm
 
-// What the screens need from the core. Link parsing, code normalisation and scanning are
-// the generated `SunstormCore` API today; the flow operations mirror the core facade
-// (bond, open link, submit code, approval list, choose wallets, approve/reject pair,
-// pending/approve/reject sign requests, list pairs, revoke) that the FFI binds next
-// (docs/embedding.md §8). `CoreFlows` adapts the generated API; `DemoFlows` scripts it so
-// every screen runs in the simulator without an appliance. Same shape as the Android
-// sample's `SunstormFlows`.
+// What the screens need from the core. `CoreFlows` implements it over the generated
+// `SunstormCore` (openPairLink, submitCode, walletChoices, chooseWallets, approvePair,
+// rejectPair, pendingSignRequests, approveSign, rejectSign, listPairs, revokePair) and maps
+// the generated view records (SpCardView, PairStateView, WalletRowView, PairView,
+// SignRequestView) onto the screen types below (`CoreViews`). `DemoFlows` scripts it for
+// UI previews only. Same shape as the Android sample's `SunstormFlows`.
 
 struct SpCard: Equatable, Sendable {
     var sessionId, spName, homepage, keyFingerprint, spUserRef: String
@@ -23,12 +22,16 @@ struct WalletChoice: Identifiable, Equatable, Sendable {
 }
 
 enum PairStep: Equatable, Sendable {
+    case loading(flowId: String)
     case codeNeeded(flowId: String, card: SpCard, attemptsLeft: Int?)
     case codePrefilled(flowId: String, card: SpCard, code: String)
     case codeVerified(flowId: String, card: SpCard)
-    case waitingForAppliance(flowId: String, card: SpCard, bindings: [String])
+    case walletsChosen(flowId: String, card: SpCard, bindings: [String])
+    /// `approved`: the appliance approved; only octane's answer is missing.
+    case waitingForAppliance(flowId: String, card: SpCard, bindings: [String], approved: Bool)
     case paired(flowId: String, pairId: String, bindings: [String], returnUrl: URL?)
     case rejected, expired
+    case failed(code: String, message: String)
 }
 
 struct SignRequestView: Identifiable, Equatable, Sendable {
@@ -63,6 +66,12 @@ protocol SunstormFlows: Sendable {
     func rejectSign(requestId: String) async throws
     func listPairs() async throws -> [PairRow]
     func revoke(pairId: String) async throws
+    /// Pair-flow state changes the core reports on its own (called off the main actor).
+    func onPairUpdate(_ listener: (@Sendable (PairStep) -> Void)?)
+}
+
+extension SunstormFlows {
+    func onPairUpdate(_ listener: (@Sendable (PairStep) -> Void)?) {}
 }
 
 /// Where a Universal Link or a scanned QR code leads. The core's `parseLink` decides; only
@@ -115,34 +124,113 @@ func progressText(_ p: FlowProgress) -> String {
     }
 }
 
-/// The generated core for what it binds today; the rest reports "not bound yet".
-final class CoreFlows: SunstormFlows {
+/// Pure mapping of the generated view records (bindings/src/flow_views.rs) onto the
+/// screen types.
+enum CoreViews {
+    static func card(_ c: SpCardView) -> SpCard {
+        SpCard(sessionId: c.sessionId, spName: c.spName, homepage: c.homepage, keyFingerprint: c.keyFingerprint,
+               spUserRef: c.userRef, requestedChains: c.requestedChains,
+               expiresAt: Date(timeIntervalSince1970: TimeInterval(c.expiresAt)),
+               returnUrl: c.returnUrl.flatMap(URL.init(string:)))
+    }
+
+    /// `prefilledCode`: the code the opened link carried (the core does not echo it back).
+    static func step(_ s: PairStateView, prefilledCode: String? = nil) -> PairStep {
+        switch s {
+        case .linkOpened(let f, _), .sessionLoaded(let f, _): return .loading(flowId: f)
+        case .codeNeeded(let f, let c, let left): return .codeNeeded(flowId: f, card: card(c), attemptsLeft: left.map(Int.init))
+        case .codePrefilled(let f, let c): return .codePrefilled(flowId: f, card: card(c), code: prefilledCode ?? "")
+        case .codeVerified(let f, let c): return .codeVerified(flowId: f, card: card(c))
+        case .walletsChosen(let f, let c, let a): return .walletsChosen(flowId: f, card: card(c), bindings: a)
+        case .waitingForAppliance(let f, let c, let a, let ok): return .waitingForAppliance(flowId: f, card: card(c), bindings: a, approved: ok)
+        case .paired(let f, let id, let a, let outcome):
+            if case .returnTo(let url) = outcome { return .paired(flowId: f, pairId: id, bindings: a, returnUrl: URL(string: url)) }
+            return .paired(flowId: f, pairId: id, bindings: a, returnUrl: nil)
+        case .rejected: return .rejected
+        case .expired: return .expired
+        case .failed(_, let code, let message): return .failed(code: code, message: message)
+        }
+    }
+
+    static func wallet(_ r: WalletRowView) -> WalletChoice {
+        WalletChoice(chain: r.chain, chainName: r.chainName, account: r.account, shortAddress: r.shortAddress,
+                     selectable: r.state != .notRequested)
+    }
+
+    static func pair(_ p: PairView) -> PairRow {
+        PairRow(id: p.pairId, spName: p.spName, spUserRef: p.userRef, bindings: p.accounts, active: p.active)
+    }
+
+    static func signRequest(_ r: Sunstorm.SignRequestView) -> SignRequestView {
+        SignRequestView(id: r.requestId, spName: r.spName, chain: r.chainName, account: r.account, title: r.title,
+                        fields: r.fields.map { .init(label: $0.label, value: $0.value) },
+                        warnings: r.warnings.map(\.message), blind: r.blind, violations: r.violations.map(\.message))
+    }
+}
+
+/// `SunstormFlows` over the generated `SunstormCore`, and its `FlowListener`: appliance
+/// progress goes to the approval in progress, pair-state changes to `onPairUpdate`.
+final class CoreFlows: SunstormFlows, FlowListener, @unchecked Sendable {
     private let core: SunstormCore
-    init(core: SunstormCore) { self.core = core }
+    private let lock = NSLock()
+    private var progress: (@Sendable (FlowProgress) -> Void)?
+    private var updates: (@Sendable (PairStep) -> Void)?
+
+    init(core: SunstormCore) {
+        self.core = core
+        core.setFlowListener(listener: self)
+    }
+
+    // FlowListener (called on a core thread)
+    func onProgress(progress p: FlowProgress) throws { lock.withLock { progress }?(p) }
+    func onPairState(state: PairStateView) throws { lock.withLock { updates }?(CoreViews.step(state)) }
+
+    func onPairUpdate(_ listener: (@Sendable (PairStep) -> Void)?) { lock.withLock { updates = listener } }
+
+    private func reporting<T>(_ to: @escaping @Sendable (FlowProgress) -> Void, _ work: () async throws -> T) async rethrows -> T {
+        lock.withLock { progress = to }
+        defer { lock.withLock { progress = nil } }
+        return try await work()
+    }
 
     func scanAppliances(timeoutMs: UInt32) async throws -> [ApplianceRow] {
         try await core.scanAppliances(timeoutMs: timeoutMs, cancel: nil)
     }
-    private func notBound(_ op: String) -> SunstormError {
-        .Internal(reason: "\(op) is not bound by this core build yet; use demo mode")
-    }
     func bond(peripheralId: String, pin: String) async throws -> String {
         try await core.bondAppliance(peripheralId: peripheralId, pin: pin, cancel: nil, listener: nil).name
     }
-    func openLink(_ link: String) async throws -> PairStep { throw notBound("open pair session") }
-    func submitCode(flowId: String, code: String?) async throws -> PairStep { throw notBound("submit code") }
-    func approvalList(flowId: String) async throws -> [WalletChoice] { throw notBound("approval list") }
-    func chooseWallets(flowId: String, accounts: [String]) async throws -> PairStep { throw notBound("choose wallets") }
-    func approvePair(flowId: String, progress: @escaping @Sendable (FlowProgress) -> Void) async throws -> PairStep { throw notBound("approve pair") }
-    func rejectPair(flowId: String) async throws -> PairStep { throw notBound("reject pair") }
-    func pendingSignRequests() async throws -> [SignRequestView] { throw notBound("pending sign requests") }
-    func approveSign(requestId: String, progress: @escaping @Sendable (FlowProgress) -> Void) async throws { throw notBound("approve sign") }
-    func rejectSign(requestId: String) async throws { throw notBound("reject sign") }
-    func listPairs() async throws -> [PairRow] { throw notBound("list pairs") }
-    func revoke(pairId: String) async throws { throw notBound("revoke") }
+    func openLink(_ link: String) async throws -> PairStep {
+        let code = (try? core.parseLink(text: link))?.code
+        return CoreViews.step(try await core.openPairLink(link: link, cancel: nil), prefilledCode: code)
+    }
+    func submitCode(flowId: String, code: String?) async throws -> PairStep {
+        CoreViews.step(try await core.submitCode(flowId: flowId, code: code, cancel: nil))
+    }
+    func approvalList(flowId: String) async throws -> [WalletChoice] {
+        try await core.walletChoices(flowId: flowId, cancel: nil).map(CoreViews.wallet)
+    }
+    func chooseWallets(flowId: String, accounts: [String]) async throws -> PairStep {
+        CoreViews.step(try await core.chooseWallets(flowId: flowId, accounts: accounts, cancel: nil))
+    }
+    func approvePair(flowId: String, progress: @escaping @Sendable (FlowProgress) -> Void) async throws -> PairStep {
+        try await reporting(progress) { CoreViews.step(try await core.approvePair(flowId: flowId, cancel: nil)) }
+    }
+    func rejectPair(flowId: String) async throws -> PairStep {
+        CoreViews.step(try await core.rejectPair(flowId: flowId))
+    }
+    func pendingSignRequests() async throws -> [SignRequestView] {
+        try await core.pendingSignRequests(waitMs: 2000, cancel: nil).map(CoreViews.signRequest)
+    }
+    func approveSign(requestId: String, progress: @escaping @Sendable (FlowProgress) -> Void) async throws {
+        try await reporting(progress) { try await core.approveSign(requestId: requestId, cancel: nil) }
+    }
+    func rejectSign(requestId: String) async throws { try await core.rejectSign(requestId: requestId) }
+    func listPairs() async throws -> [PairRow] { try await core.listPairs().map(CoreViews.pair) }
+    func revoke(pairId: String) async throws { try await core.revokePair(pairId: pairId, cancel: nil) }
 }
 
-/// Scripted flows (one appliance, one SP, two sign requests) for running every screen.
+/// Scripted flows (one appliance, one SP, two sign requests) for UI previews only
+/// (`AppModel.demoMode`); the app runs on `CoreFlows`.
 actor DemoFlows: SunstormFlows {
     private var codeAttempts = 3
     private var bonded = false
@@ -193,7 +281,7 @@ actor DemoFlows: SunstormFlows {
     func chooseWallets(flowId: String, accounts: [String]) async throws -> PairStep {
         guard !accounts.isEmpty else { throw SunstormError.InvalidSelection(reason: "choose at least one wallet") }
         chosen = accounts
-        return .waitingForAppliance(flowId: flowId, card: card, bindings: accounts)
+        return .waitingForAppliance(flowId: flowId, card: card, bindings: accounts, approved: false)
     }
     func approvePair(flowId: String, progress: @escaping @Sendable (FlowProgress) -> Void) async throws -> PairStep {
         guard bonded else { throw SunstormError.NotBonded }
