@@ -7,9 +7,9 @@ import xyz.sigilvault.sunstorm.SunstormException
 
 /**
  * A scripted [SunstormFlows] with one appliance, one SP and one pending sign request, so
- * every screen can be walked through in the emulator without an appliance (the sample's
- * "demo mode") and the controllers are tested on the JVM. The right code is [code], the
- * PIN [pin]; wrong ones answer like the core does (attempts left, then locked).
+ * every screen can be previewed in the emulator without an appliance or octane (the
+ * sample's opt-in "demo mode", `SampleApplication.DEMO_MODE`) and the controllers are
+ * tested on the JVM. The right code is [code], the PIN [pin]; wrong ones answer like the core does (attempts left, then locked).
  */
 class DemoFlows(
     val code: String = "123456",
