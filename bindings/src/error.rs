@@ -376,6 +376,33 @@ impl From<BleError> for LinkError {
     }
 }
 
+/// Why a [`crate::HttpClient`] request got no answer (thrown by the platform's
+/// implementation). An HTTP error status is an answer, not an `HttpError`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+pub enum HttpError {
+    /// No connection: offline, DNS failure, connection refused, TLS failure.
+    #[error("no connection: {reason}")]
+    Offline {
+        /// The platform's reason.
+        reason: String,
+    },
+    /// No complete answer within the request's `timeout_ms`.
+    #[error("timed out")]
+    Timeout,
+    /// Any other platform failure (malformed answer, cancelled…).
+    #[error("HTTP failure: {reason}")]
+    Failed {
+        /// The platform's reason.
+        reason: String,
+    },
+}
+
+impl From<uniffi::UnexpectedUniFFICallbackError> for HttpError {
+    fn from(e: uniffi::UnexpectedUniFFICallbackError) -> Self {
+        HttpError::Failed { reason: format!("unexpected error from the HTTP implementation: {}", e.reason) }
+    }
+}
+
 /// Why the platform's secret store (Keychain / Keystore) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
 pub enum SecretStoreError {

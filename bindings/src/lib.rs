@@ -3,8 +3,8 @@
 //! Shape (see `docs/adr/0002-ffi-surface.md` and `docs/embedding.md`):
 //! - one long-lived object, [`SunstormCore`], built from a [`CoreConfig`] and the
 //!   platform's services;
-//! - foreign traits for what only the platform has: [`BleCentral`], [`SecretStore`],
-//!   [`UserPresence`], [`LogSink`], and a per-flow [`FlowListener`];
+//! - foreign traits for what only the platform has: [`BleCentral`], [`HttpClient`],
+//!   [`SecretStore`], [`UserPresence`], [`LogSink`], and a per-flow [`FlowListener`];
 //! - async methods running on a tokio runtime the core object owns, each cancellable
 //!   through a [`CancelHandle`];
 //! - view-model records for screens and one public error, [`SunstormError`].
@@ -19,6 +19,7 @@ mod cancel;
 mod error;
 mod flow_views;
 mod flows;
+mod http;
 mod logging;
 mod platform;
 mod secrets;
@@ -32,7 +33,8 @@ pub use flow_views::{
     WalletRowView,
 };
 pub use flows::BondedConnector;
-pub use error::{BleError, CallbackError, SecretStoreError, SunstormError, UserPresenceError};
+pub use error::{BleError, CallbackError, HttpError, SecretStoreError, SunstormError, UserPresenceError};
+pub use http::{HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse};
 pub use logging::{clear_log_sink, set_log_sink};
 pub use platform::{BleCentral, BlePeripheral, FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
 pub use secrets::ForeignSecretStore;

@@ -13,6 +13,7 @@ use sunstorm_core::bytes::Key32;
 use crate::ble::{self, BleTimeouts};
 use crate::cancel::CancelHandle;
 use crate::error::SunstormError;
+use crate::http::{ForeignHttp, HttpClient};
 use crate::platform::{BleCentral, FlowListener, SecretStore, UserPresence};
 use crate::secrets::ForeignSecretStore;
 use crate::appliance;
@@ -175,11 +176,13 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 #[uniffi::export(async_runtime = "tokio")]
 impl SunstormCore {
     /// Creates the core: checks `config`, starts its runtime (two worker threads) and keeps
-    /// the platform services. Fails with `InvalidConfig` on a bad URL or key.
+    /// the platform services (octane is reached through `http`, the platform's HTTP stack).
+    /// Fails with `InvalidConfig` on a bad URL or key.
     #[uniffi::constructor]
     pub fn new(
         config: CoreConfig,
         ble: Arc<dyn BleCentral>,
+        http: Arc<dyn HttpClient>,
         secrets: Arc<dyn SecretStore>,
         presence: Arc<dyn UserPresence>,
     ) -> Result<Arc<Self>, SunstormError> {
@@ -200,6 +203,7 @@ impl SunstormCore {
         fcfg.link_hosts = config.link_hosts.clone();
         fcfg.db_path = Some(config.database_path.clone().into());
         fcfg.phone_name = config.phone_name.clone();
+        fcfg.http = Some(Arc::new(ForeignHttp::new(http)));
         let connector = Arc::new(BondedConnector::new(ble.clone(), peripheral.clone(), ble_timeouts));
         let store: Arc<dyn sunstorm_core::secrets::SecretStore> = secrets.clone();
         // Opening touches only SQLite (and the secret store when a bond exists).

@@ -19,6 +19,7 @@ use crate::guardrails::Guardrails;
 use crate::link::LinkConfig;
 use crate::octane::api::PendingSignRequest;
 use crate::octane::client::{AppCredentials, OctaneClient, OctaneConfig, OctaneError};
+use crate::octane::transport::HttpTransport;
 use crate::pair::{CrashPoint, PairEngine, PairError, PairState};
 use crate::secrets::SecretStore;
 use crate::sign::{PendingSignature, SignEngine, SignError, SignedOutcome};
@@ -48,6 +49,9 @@ pub struct SunstormConfig {
     pub phone_name: String,
     /// Tolerated clock skew for sign requests (seconds).
     pub sign_max_skew_secs: u64,
+    /// How octane's HTTPS requests are sent (the platform's stack on phones). `None`: the
+    /// built-in reqwest transport (feature `reqwest`; without it, opening fails).
+    pub http: Option<Arc<dyn HttpTransport>>,
     /// Test-only fault injection.
     #[doc(hidden)]
     pub crash_point: CrashPoint,
@@ -67,9 +71,20 @@ impl SunstormConfig {
             appliance: ClientConfig::default(),
             phone_name: "Sunstorm".into(),
             sign_max_skew_secs: crate::sign::DEFAULT_MAX_SKEW_SECS,
+            http: None,
             crash_point: CrashPoint::None,
         }
     }
+}
+
+#[cfg(feature = "reqwest")]
+fn default_transport(cfg: &OctaneConfig) -> Result<Arc<dyn HttpTransport>, OctaneError> {
+    OctaneClient::reqwest_transport(cfg)
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn default_transport(_cfg: &OctaneConfig) -> Result<Arc<dyn HttpTransport>, OctaneError> {
+    Err(OctaneError::Config("no HTTP transport: pass one in SunstormConfig::http".into()))
 }
 
 /// What the listener is told.
@@ -203,10 +218,15 @@ impl Sunstorm {
         ocfg.connect_timeout = self.cfg.octane_connect_timeout;
         ocfg.request_timeout = self.cfg.octane_request_timeout;
         ocfg.max_attempts = self.cfg.octane_max_attempts;
+        let http = match &self.cfg.http {
+            Some(h) => h.clone(),
+            None => default_transport(&ocfg)?,
+        };
         let octane = OctaneClient::new(
             ocfg,
             AppCredentials { app_key, endorsement: record.endorsement.clone() },
             self.clock.clone(),
+            http,
         )?;
         let listener = self.listener.clone();
         let pair = PairEngine::new(

@@ -1,4 +1,5 @@
-//! The phone's client for octane's app API: HTTPS (rustls) with a timeout on every call,
+//! The phone's client for octane's app API: HTTPS through an [`HttpTransport`] (the
+//! platform's HTTP stack on phones, reqwest elsewhere) with a timeout on every call,
 //! bounded retries with backoff for idempotent calls only, every request signed with the
 //! appliance-endorsed app key, and octane's own signature checked against the pinned key on
 //! what the user is shown (session details; sign requests are checked by `core::sign`).
@@ -7,7 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
-use reqwest::{Method, StatusCode};
 use serde::{de::DeserializeOwned, Serialize};
 use url::Url;
 use uuid::Uuid;
@@ -15,6 +15,7 @@ use uuid::Uuid;
 use crate::bytes::Key32;
 use crate::clock::Clock;
 use crate::code::ValidationCode;
+use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::model::{PairSessionDetails, STATEMENT_VERSION};
 use crate::octane::api::{
@@ -188,7 +189,7 @@ enum Idempotency {
 /// The octane app-API client.
 #[derive(Clone)]
 pub struct OctaneClient {
-    http: reqwest::Client,
+    http: Arc<dyn HttpTransport>,
     cfg: OctaneConfig,
     creds: Arc<AppCredentials>,
     clock: Arc<dyn Clock>,
@@ -209,50 +210,25 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-/// Reads a response body, refusing more than [`MAX_RESPONSE_LEN`] bytes.
-async fn read_limited(mut resp: reqwest::Response) -> Result<Vec<u8>, OctaneError> {
-    let mut out = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                if out.len().saturating_add(chunk.len()) > MAX_RESPONSE_LEN {
-                    return Err(OctaneError::Protocol("answer too large".into()));
-                }
-                out.extend_from_slice(&chunk);
-            }
-            Ok(None) => return Ok(out),
-            Err(e) => return Err(transport_error(&e)),
-        }
+fn transport_error(e: TransportError) -> OctaneError {
+    match e {
+        TransportError::Offline(reason) => OctaneError::Offline(reason),
+        TransportError::Timeout => OctaneError::Timeout,
+        TransportError::Protocol(reason) => OctaneError::Protocol(reason),
     }
 }
 
-fn transport_error(e: &reqwest::Error) -> OctaneError {
-    if e.is_timeout() {
-        OctaneError::Timeout
-    } else if e.is_connect() {
-        OctaneError::Offline(root_cause(e))
-    } else if e.is_decode() || e.is_body() {
-        OctaneError::Protocol(root_cause(e))
-    } else {
-        OctaneError::Offline(root_cause(e))
-    }
-}
+/// Grace added to a request's own timeout before the client stops waiting for a transport
+/// that does not honour it.
+const TRANSPORT_GRACE: Duration = Duration::from_secs(2);
 
-fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
-    let mut cur: &(dyn std::error::Error + 'static) = e;
-    while let Some(next) = cur.source() {
-        cur = next;
-    }
-    cur.to_string()
-}
-
-fn map_status(status: StatusCode, body: &[u8]) -> OctaneError {
+fn map_status(status: u16, body: &[u8]) -> OctaneError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
-    if status.is_server_error() {
-        return OctaneError::ServerError { status: status.as_u16() };
+    if (500..600).contains(&status) {
+        return OctaneError::ServerError { status };
     }
     let Some(ErrorBody { error }) = parsed else {
-        return OctaneError::Protocol(format!("HTTP {} without an error body", status.as_u16()));
+        return OctaneError::Protocol(format!("HTTP {status} without an error body"));
     };
     match error.code {
         ErrorCode::SessionExpired => OctaneError::SessionExpired,
@@ -267,18 +243,20 @@ fn map_status(status: StatusCode, body: &[u8]) -> OctaneError {
         }
         ErrorCode::PairRevoked => OctaneError::Revoked,
         ErrorCode::NotFound => OctaneError::NotFound,
-        ErrorCode::Internal => OctaneError::ServerError { status: status.as_u16() },
+        ErrorCode::Internal => OctaneError::ServerError { status },
         code => OctaneError::Refused { code, message: error.message },
     }
 }
 
 impl OctaneClient {
-    /// A client for `cfg`, authenticating with `creds`. Refuses a non-HTTPS URL unless it
-    /// points to this machine (loopback), and a URL with a path prefix.
+    /// A client for `cfg`, authenticating with `creds`, sending through `http`. Refuses a
+    /// non-HTTPS URL unless it points to this machine (loopback), and a URL with a path
+    /// prefix.
     pub fn new(
         cfg: OctaneConfig,
         creds: AppCredentials,
         clock: Arc<dyn Clock>,
+        http: Arc<dyn HttpTransport>,
     ) -> Result<Self, OctaneError> {
         match cfg.base_url.scheme() {
             "https" => {}
@@ -292,15 +270,19 @@ impl OctaneClient {
         if cfg.base_url.path() != "/" && !cfg.base_url.path().is_empty() {
             return Err(OctaneError::Config("the octane URL must not have a path".into()));
         }
-        let http = reqwest::Client::builder()
-            .use_rustls_tls()
-            .https_only(!is_loopback(&cfg.base_url))
-            .connect_timeout(cfg.connect_timeout)
-            .timeout(cfg.request_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .build()
-            .map_err(|e| OctaneError::Config(root_cause(&e)))?;
         Ok(Self { http, cfg, creds: Arc::new(creds), clock })
+    }
+
+    /// The reqwest transport suited to `cfg` (its connect timeout; HTTPS only unless the
+    /// URL is loopback). Desktop tools and tests; phones pass their platform's transport.
+    #[cfg(feature = "reqwest")]
+    pub fn reqwest_transport(cfg: &OctaneConfig) -> Result<Arc<dyn HttpTransport>, OctaneError> {
+        let t = crate::octane::transport::ReqwestTransport::new(
+            cfg.connect_timeout,
+            !is_loopback(&cfg.base_url),
+        )
+        .map_err(|e| OctaneError::Config(e.to_string()))?;
+        Ok(Arc::new(t))
     }
 
     /// The configuration in use.
@@ -319,14 +301,14 @@ impl OctaneClient {
         body: &B,
         idem: Idempotency,
     ) -> Result<R, OctaneError> {
-        self.call(Method::POST, path, Some(body), idem, Duration::ZERO).await
+        self.call(HttpMethod::Post, path, Some(body), idem, Duration::ZERO).await
     }
 
     /// One signed request, with retries for idempotent calls. Each attempt is signed anew
     /// (fresh timestamp and nonce: octane refuses a nonce it has seen).
     async fn call<B: Serialize, R: DeserializeOwned>(
         &self,
-        method: Method,
+        method: HttpMethod,
         path_and_query: &str,
         body: Option<&B>,
         idem: Idempotency,
@@ -345,7 +327,7 @@ impl OctaneClient {
         let mut backoff = self.cfg.backoff;
         let mut attempt = 1;
         loop {
-            let result = self.attempt(&method, &url, &target, &body_bytes, extra_wait).await;
+            let result = self.attempt(method, &url, &target, &body_bytes, extra_wait).await;
             match result {
                 Err(e) if e.retryable() && attempt < attempts => {
                     tracing::info!(path = %url.path(), attempt, error = %e, "octane: retrying");
@@ -367,7 +349,7 @@ impl OctaneClient {
 
     async fn attempt(
         &self,
-        method: &Method,
+        method: HttpMethod,
         url: &Url,
         target: &str,
         body: &[u8],
@@ -382,23 +364,30 @@ impl OctaneClient {
             self.clock.now_unix(),
         )
         .map_err(|e| OctaneError::Config(e.to_string()))?;
-        let mut req = self
-            .http
-            .request(method.clone(), url.clone())
-            .timeout(self.cfg.request_timeout.saturating_add(extra_wait));
-        for (name, value) in headers.pairs() {
-            req = req.header(name, value);
+        let mut headers: Vec<(String, String)> =
+            headers.pairs().into_iter().map(|(n, v)| (n.to_string(), v.to_string())).collect();
+        if method == HttpMethod::Post {
+            headers.push(("content-type".into(), "application/json".into()));
         }
-        if !body.is_empty() || *method == Method::POST {
-            req = req.header(reqwest::header::CONTENT_TYPE, "application/json").body(body.to_vec());
+        let timeout = self.cfg.request_timeout.saturating_add(extra_wait);
+        let request = HttpRequest {
+            method,
+            url: url.clone(),
+            headers,
+            body: if method == HttpMethod::Post { body.to_vec() } else { Vec::new() },
+            timeout,
+        };
+        let resp = tokio::time::timeout(timeout.saturating_add(TRANSPORT_GRACE), self.http.send(request))
+            .await
+            .map_err(|_| OctaneError::Timeout)?
+            .map_err(transport_error)?;
+        if resp.body.len() > MAX_RESPONSE_LEN {
+            return Err(OctaneError::Protocol("answer too large".into()));
         }
-        let resp = req.send().await.map_err(|e| transport_error(&e))?;
-        let status = resp.status();
-        let bytes = read_limited(resp).await?;
-        if status.is_success() {
-            Ok(bytes)
+        if (200..300).contains(&resp.status) {
+            Ok(resp.body)
         } else {
-            Err(map_status(status, &bytes))
+            Err(map_status(resp.status, &resp.body))
         }
     }
 
@@ -408,7 +397,7 @@ impl OctaneClient {
     pub async fn session(&self, session_id: &str) -> Result<LoadedSession, OctaneError> {
         let resp: AppSessionResponse = self
             .call::<(), _>(
-                Method::GET,
+                HttpMethod::Get,
                 &paths::app_pair_session(session_id),
                 None,
                 Idempotency::Idempotent,
@@ -471,7 +460,7 @@ impl OctaneClient {
     /// The appliance's pairs as octane knows them (for sync).
     #[tracing::instrument(skip(self))]
     pub async fn pairs(&self) -> Result<AppPairsResponse, OctaneError> {
-        self.call::<(), _>(Method::GET, paths::APP_PAIRS, None, Idempotency::Idempotent, Duration::ZERO)
+        self.call::<(), _>(HttpMethod::Get, paths::APP_PAIRS, None, Idempotency::Idempotent, Duration::ZERO)
             .await
     }
 
@@ -497,7 +486,7 @@ impl OctaneClient {
         let path = format!("{}?timeout_secs={secs}", paths::APP_SIGN_PENDING);
         let resp: PendingSignRequests = self
             .call::<(), _>(
-                Method::GET,
+                HttpMethod::Get,
                 &path,
                 None,
                 Idempotency::Idempotent,
@@ -539,6 +528,54 @@ mod tests {
     use super::*;
     use crate::clock::SystemClock;
 
+    use crate::octane::transport::HttpResponse;
+
+    /// A transport that answers from a script.
+    #[derive(Debug)]
+    enum Script {
+        /// Never answers (ignores the request's timeout).
+        Hang,
+        /// Answers 200 with this many bytes.
+        Body(usize),
+        /// Fails the way a transport does.
+        Fail(TransportError),
+    }
+    #[derive(Debug)]
+    struct Scripted(Script);
+
+    #[async_trait::async_trait]
+    impl HttpTransport for Scripted {
+        async fn send(&self, _request: HttpRequest) -> Result<HttpResponse, TransportError> {
+            match &self.0 {
+                Script::Hang => std::future::pending().await,
+                Script::Body(n) => Ok(HttpResponse { status: 200, body: vec![b' '; *n] }),
+                Script::Fail(e) => Err(e.clone()),
+            }
+        }
+    }
+
+    fn client(script: Script) -> OctaneClient {
+        let mut cfg = OctaneConfig::new(Url::parse("http://127.0.0.1:1").unwrap(), Key32([0; 32]));
+        cfg.request_timeout = Duration::from_millis(50);
+        cfg.max_attempts = 1;
+        OctaneClient::new(cfg, creds(), Arc::new(SystemClock), Arc::new(Scripted(script))).unwrap()
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_transport_that_ignores_its_timeout_still_ends_in_timeout() {
+        assert_eq!(client(Script::Hang).pairs().await.unwrap_err(), OctaneError::Timeout);
+    }
+
+    #[tokio::test]
+    async fn transport_failures_and_oversized_answers_map_to_ui_variants() {
+        let too_big = client(Script::Body(MAX_RESPONSE_LEN + 1)).pairs().await.unwrap_err();
+        assert!(matches!(too_big, OctaneError::Protocol(m) if m.contains("too large")));
+        let offline = client(Script::Fail(TransportError::Offline("no route".into()))).pairs().await;
+        assert_eq!(offline.unwrap_err(), OctaneError::Offline("no route".into()));
+        let slow = client(Script::Fail(TransportError::Timeout)).pairs().await;
+        assert_eq!(slow.unwrap_err(), OctaneError::Timeout);
+    }
+
     fn creds() -> AppCredentials {
         AppCredentials {
             app_key: SigningKey::from_bytes(&[1; 32]),
@@ -550,7 +587,12 @@ mod tests {
     fn plain_http_only_on_loopback_and_no_path() {
         let k = Key32([0; 32]);
         let ok = |u: &str| {
-            OctaneClient::new(OctaneConfig::new(Url::parse(u).unwrap(), k), creds(), Arc::new(SystemClock))
+            OctaneClient::new(
+                OctaneConfig::new(Url::parse(u).unwrap(), k),
+                creds(),
+                Arc::new(SystemClock),
+                Arc::new(Scripted(Script::Hang)),
+            )
         };
         assert!(ok("http://127.0.0.1:8080").is_ok());
         assert!(ok("http://localhost:8080").is_ok());
@@ -568,20 +610,20 @@ mod tests {
             .unwrap()
         };
         assert_eq!(
-            map_status(StatusCode::BAD_REQUEST, &b(ErrorCode::CodeRejected, Some(3))),
+            map_status(400, &b(ErrorCode::CodeRejected, Some(3))),
             OctaneError::CodeRejected { attempts_left: 3 }
         );
-        assert_eq!(map_status(StatusCode::LOCKED, &b(ErrorCode::SessionLocked, Some(0))), OctaneError::SessionLocked);
-        assert_eq!(map_status(StatusCode::GONE, &b(ErrorCode::SessionExpired, None)), OctaneError::SessionExpired);
-        assert_eq!(map_status(StatusCode::FORBIDDEN, &b(ErrorCode::PairRevoked, None)), OctaneError::Revoked);
-        assert_eq!(map_status(StatusCode::CONFLICT, &b(ErrorCode::SessionUsed, None)), OctaneError::SessionUsed);
+        assert_eq!(map_status(423, &b(ErrorCode::SessionLocked, Some(0))), OctaneError::SessionLocked);
+        assert_eq!(map_status(410, &b(ErrorCode::SessionExpired, None)), OctaneError::SessionExpired);
+        assert_eq!(map_status(403, &b(ErrorCode::PairRevoked, None)), OctaneError::Revoked);
+        assert_eq!(map_status(409, &b(ErrorCode::SessionUsed, None)), OctaneError::SessionUsed);
         assert_eq!(
-            map_status(StatusCode::INTERNAL_SERVER_ERROR, b"oops"),
+            map_status(500, b"oops"),
             OctaneError::ServerError { status: 500 }
         );
-        assert!(matches!(map_status(StatusCode::BAD_REQUEST, b"<html>"), OctaneError::Protocol(_)));
+        assert!(matches!(map_status(400, b"<html>"), OctaneError::Protocol(_)));
         assert!(matches!(
-            map_status(StatusCode::CONFLICT, &b(ErrorCode::DuplicateRequest, None)),
+            map_status(409, &b(ErrorCode::DuplicateRequest, None)),
             OctaneError::Refused { code: ErrorCode::DuplicateRequest, .. }
         ));
     }
