@@ -1,7 +1,10 @@
 """Shared fixtures for the Python smoke of the generated bindings."""
 
+import http.client
 import os
+import socket
 import threading
+import urllib.parse
 
 import pytest
 
@@ -26,6 +29,39 @@ class MemorySecretStore(ss.SecretStore):
     def delete(self, name):
         with self._lock:
             self._map.pop(name, None)
+
+
+class StdlibHttpClient(ss.HttpClient):
+    """The core's HTTP client in Python, over http.client (which never follows redirects):
+    any status is an answer; a refused connection is Offline, a slow answer Timeout."""
+
+    def __init__(self):
+        self.seen = []
+        self.offline = False
+
+    def send(self, request):
+        url = urllib.parse.urlsplit(request.url)
+        method = "GET" if request.method == ss.HttpMethod.GET else "POST"
+        self.seen.append(f"{method} {url.path}")
+        if self.offline:
+            raise ss.HttpError.Offline("The Internet connection appears to be offline.")
+        timeout = request.timeout_ms / 1000
+        cls = http.client.HTTPSConnection if url.scheme == "https" else http.client.HTTPConnection
+        conn = cls(url.hostname, url.port, timeout=timeout)
+        target = url.path + (f"?{url.query}" if url.query else "")
+        try:
+            body = bytes(request.body) if method == "POST" else None
+            conn.request(method, target, body=body, headers={h.name: h.value for h in request.headers})
+            resp = conn.getresponse()
+            return ss.HttpResponse(status=resp.status, body=resp.read())
+        except (socket.timeout, TimeoutError):
+            raise ss.HttpError.Timeout()
+        except (ConnectionRefusedError, socket.gaierror) as e:
+            raise ss.HttpError.Offline(str(e))
+        except OSError as e:
+            raise ss.HttpError.Failed(str(e))
+        finally:
+            conn.close()
 
 
 class ScriptedPresence(ss.UserPresence):

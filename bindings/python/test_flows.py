@@ -6,7 +6,7 @@ import json
 import subprocess
 
 import sunstorm_ffi as ss
-from conftest import CollectingListener, MemorySecretStore, ScriptedPresence, make_config
+from conftest import CollectingListener, MemorySecretStore, ScriptedPresence, StdlibHttpClient, make_config
 from sim import SimProcess
 from uds_central import UdsBleCentral
 
@@ -30,8 +30,9 @@ def test_pair_and_evm_sign(tmp_path, sunstorm_bin):
             appliance.await_line("PIN:")
             presence = ScriptedPresence()
             listener = CollectingListener()
+            http = StdlibHttpClient()
             core = ss.SunstormCore(
-                make_config(tmp_path, url, octane_key), UdsBleCentral({"sim-1": sock}), MemorySecretStore(), presence
+                make_config(tmp_path, url, octane_key), UdsBleCentral({"sim-1": sock}), http, MemorySecretStore(), presence
             )
             core.set_flow_listener(listener)
 
@@ -61,6 +62,8 @@ def test_pair_and_evm_sign(tmp_path, sunstorm_bin):
             paired = asyncio.run(pair())
             account = paired.accounts[0]
             assert any(r.startswith("Approve pairing with") for r in presence.reasons)
+            # Octane was reached through the Python HttpClient.
+            assert any(s.startswith("POST /app/pair/sessions/") and s.endswith("/approve") for s in http.seen), http.seen
             assert any(isinstance(st, ss.PairStateView.PAIRED) for st in listener.states)
             assert [p.pair_id for p in asyncio.run(core.list_pairs())] == [paired.pair_id]
 

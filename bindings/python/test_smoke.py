@@ -5,12 +5,12 @@ import asyncio
 import pytest
 
 import sunstorm_ffi as ss
-from conftest import MemorySecretStore, ScriptedPresence, make_config
+from conftest import MemorySecretStore, ScriptedPresence, StdlibHttpClient, make_config
 from uds_central import UdsBleCentral
 
 
 def new_core(tmp_path, ble=None):
-    return ss.SunstormCore(make_config(tmp_path), ble or UdsBleCentral({}), MemorySecretStore(), ScriptedPresence())
+    return ss.SunstormCore(make_config(tmp_path), ble or UdsBleCentral({}), StdlibHttpClient(), MemorySecretStore(), ScriptedPresence())
 
 
 def test_bad_link_is_the_specific_variant(tmp_path):
@@ -77,7 +77,7 @@ def test_bond_and_query_the_appliance_process(tmp_path, sunstorm_bin):
         assert sim.await_line("PIN:") == "PIN: 112233"
         central = UdsBleCentral({"sim-1": sock})
         secrets = MemorySecretStore()
-        core = ss.SunstormCore(make_config(tmp_path), central, secrets, ScriptedPresence())
+        core = ss.SunstormCore(make_config(tmp_path), central, StdlibHttpClient(), secrets, ScriptedPresence())
 
         async def scenario():
             with pytest.raises(ss.SunstormError.WrongPin) as e:

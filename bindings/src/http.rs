@@ -1,5 +1,5 @@
 //! Octane's HTTPS through the platform: the [`HttpClient`] foreign trait (URLSession on
-//! iOS, OkHttp / `HttpURLConnection` on Android) and its adapter to the core's
+//! iOS, `HttpURLConnection` or the app's OkHttp on Android) and its adapter to the core's
 //! [`HttpTransport`]. The mobile library has no TLS stack of its own (ADR 0006): the
 //! platform's stack brings certificate checks, proxies, VPNs and data-saver rules the
 //! user already configured.

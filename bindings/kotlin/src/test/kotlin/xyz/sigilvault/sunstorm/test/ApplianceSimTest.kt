@@ -27,7 +27,7 @@ class ApplianceSimTest {
             assertEquals("PIN: 246810", sim.awaitLine("PIN:"))
             val central = UdsBleCentral(mapOf("sim-1" to sock))
             val secrets = MemorySecretStore()
-            SunstormCore(testConfig(dir), central, secrets, ScriptedPresence()).use { core ->
+            SunstormCore(testConfig(dir), central, JdkHttpClient(), secrets, ScriptedPresence()).use { core ->
                 assertNull(core.bondedAppliance())
                 assertFailsWith<SunstormException.NotBonded> { core.applianceInfo(null) }
                 assertEquals(listOf("sim-1"), core.scanAppliances(100u, null).map { it.peripheralId })

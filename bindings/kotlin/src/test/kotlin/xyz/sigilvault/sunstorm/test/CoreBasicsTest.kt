@@ -43,7 +43,7 @@ class CoreBasicsTest {
     lateinit var dir: Path
 
     private fun core(ble: BleCentral = UdsBleCentral(emptyMap())) =
-        SunstormCore(testConfig(dir), ble, MemorySecretStore(), ScriptedPresence())
+        SunstormCore(testConfig(dir), ble, JdkHttpClient(), MemorySecretStore(), ScriptedPresence())
 
     @Test
     fun `a link from another host is refused with the specific variant`() {
@@ -83,11 +83,11 @@ class CoreBasicsTest {
     @Test
     fun `a bad configuration is InvalidConfig, not a crash`() {
         val e = assertFailsWith<SunstormException.InvalidConfig> {
-            SunstormCore(testConfig(dir, octaneKeyHex = "abcd"), UdsBleCentral(emptyMap()), MemorySecretStore(), ScriptedPresence())
+            SunstormCore(testConfig(dir, octaneKeyHex = "abcd"), UdsBleCentral(emptyMap()), JdkHttpClient(), MemorySecretStore(), ScriptedPresence())
         }
         assertTrue(e.reason.contains("32 bytes"), e.reason)
         assertFailsWith<SunstormException.InvalidConfig> {
-            SunstormCore(testConfig(dir, octaneUrl = "http://octane.example"), UdsBleCentral(emptyMap()), MemorySecretStore(), ScriptedPresence())
+            SunstormCore(testConfig(dir, octaneUrl = "http://octane.example"), UdsBleCentral(emptyMap()), JdkHttpClient(), MemorySecretStore(), ScriptedPresence())
         }
     }
 

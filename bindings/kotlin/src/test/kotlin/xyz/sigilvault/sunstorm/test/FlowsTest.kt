@@ -57,11 +57,13 @@ class FlowsTest {
         ).also { closeables += it }
         val presence = ScriptedPresence()
         val listener = CollectingListener()
+        /** The Kotlin HTTP client every octane call goes through. */
+        val http = JdkHttpClient()
         val core: SunstormCore
 
         init {
             appliance.awaitLine("PIN:")
-            core = SunstormCore(testConfig(dir, url, octaneKey), UdsBleCentral(mapOf("sim-1" to sock)), MemorySecretStore(), presence)
+            core = SunstormCore(testConfig(dir, url, octaneKey), UdsBleCentral(mapOf("sim-1" to sock)), http, MemorySecretStore(), presence)
             closeables += core
             core.setFlowListener(listener)
         }
@@ -100,6 +102,19 @@ class FlowsTest {
     }
 
     @Test
+    fun `octane unreachable through the platform HTTP client is a clear error, and the link can be retried`() = runBlocking<Unit> {
+        val rig = Rig()
+        rig.core.bondAppliance("sim-1", "246810", null, null)
+        val (link, _) = rig.createSession()
+        rig.http.offline = true
+        val err = assertFailsWith<SunstormException.OctaneUnreachable> { rig.core.openPairLink(link, null) }
+        assertTrue(err.reason.contains("offline"), err.reason)
+        rig.http.offline = false
+        val opened = rig.core.openPairLink(link, null)
+        assertTrue(opened is PairStateView.CodeNeeded, "$opened")
+    }
+
+    @Test
     fun `two-device pair then an EVM sign, with a Kotlin BleCentral`() = runBlocking<Unit> {
         val rig = Rig()
         val core = rig.core
@@ -127,6 +142,10 @@ class FlowsTest {
         val pairs = core.listPairs()
         assertEquals(listOf(paired.pairId), pairs.map { it.pairId })
         assertTrue(pairs[0].active && pairs[0].accounts == listOf(account))
+        // Every octane call of the pair went through the Kotlin HttpClient.
+        val seen = rig.http.seen.toList()
+        assertTrue(seen.any { it.startsWith("POST /app/pair/sessions/") && it.endsWith("/code") }, "$seen")
+        assertTrue(seen.any { it.startsWith("POST /app/pair/sessions/") && it.endsWith("/approve") }, "$seen")
 
         // The SP asks for an EIP-1559 transfer and waits for the bundle in the background.
         val sp = rig.sp(
