@@ -54,7 +54,7 @@ final class AppModel: ObservableObject {
                     acceptedLinkHosts: ["sigilvault.xyz"],
                     databasePath: support.appendingPathComponent("sunstorm.db").path,
                     phoneName: UIDevice.current.name),
-                ble: CoreBluetoothCentral(), secrets: KeychainSecretStore(), presence: LocalAuthPresence())
+                ble: CoreBluetoothCentral(), http: URLSessionHttpClient(), secrets: KeychainSecretStore(), presence: LocalAuthPresence())
         } catch {
             fatalError("invalid sample configuration: \(error)") // a build-time constant is wrong
         }

@@ -17,6 +17,7 @@ import xyz.sigilvault.sunstorm.SecretStore
 import xyz.sigilvault.sunstorm.SunstormCore
 import xyz.sigilvault.sunstorm.SunstormException
 import xyz.sigilvault.sunstorm.UserPresence
+import xyz.sigilvault.sunstorm.android.http.PlatformHttpClient
 import xyz.sigilvault.sunstorm.sample.platform.CoreFlows
 import xyz.sigilvault.sunstorm.sample.state.BondController
 import xyz.sigilvault.sunstorm.sample.state.PairController
@@ -45,7 +46,7 @@ class CoreFlowsTest {
 
     private fun core() = SunstormCore(
         CoreConfig("http://127.0.0.1:9", "11".repeat(32), listOf("sigilvault.xyz"), Files.createTempDirectory("cf").resolve("db").toString(), "jvm-check"),
-        BluetoothOff(), Memory(), Yes,
+        BluetoothOff(), PlatformHttpClient(), Memory(), Yes,
     )
 
     @Test

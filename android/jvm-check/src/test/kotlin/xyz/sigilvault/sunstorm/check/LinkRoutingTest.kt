@@ -17,6 +17,7 @@ import xyz.sigilvault.sunstorm.CoreConfig
 import xyz.sigilvault.sunstorm.SecretStore
 import xyz.sigilvault.sunstorm.SunstormCore
 import xyz.sigilvault.sunstorm.UserPresence
+import xyz.sigilvault.sunstorm.android.http.PlatformHttpClient
 import xyz.sigilvault.sunstorm.android.link.LinkRoute
 import xyz.sigilvault.sunstorm.android.link.PairLinkRouter
 import xyz.sigilvault.sunstorm.sample.state.Destination
@@ -62,7 +63,7 @@ class LinkRoutingTest {
                 databasePath = dir.resolve("sunstorm.db").toString(),
                 phoneName = "jvm-check",
             ),
-            NoBle, NoSecrets, Absent,
+            NoBle, PlatformHttpClient(), NoSecrets, Absent,
         )
         router = PairLinkRouter(core::parseLink)
     }

@@ -9,6 +9,7 @@ import xyz.sigilvault.sunstorm.CoreConfig
 import xyz.sigilvault.sunstorm.LogLevel
 import xyz.sigilvault.sunstorm.SunstormCore
 import xyz.sigilvault.sunstorm.android.ble.AndroidBleCentral
+import xyz.sigilvault.sunstorm.android.http.PlatformHttpClient
 import xyz.sigilvault.sunstorm.android.link.PairLinkRouter
 import xyz.sigilvault.sunstorm.android.log.LogcatSink
 import xyz.sigilvault.sunstorm.android.presence.BiometricUserPresence
@@ -52,6 +53,7 @@ class SampleApplication : Application() {
                 phoneName = Build.MODEL,
             ),
             AndroidBleCentral(this),
+            PlatformHttpClient(),
             KeystoreSecretStore(this),
             BiometricUserPresence({ foreground.get() }),
         )
