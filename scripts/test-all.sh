@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every test of Sunstorm core, on a fresh machine with nothing installed by hand:
 #   1. Rust: unit, property, CLI, cross-process and end-to-end tests (incl. the demo's JSON)
-#   2. clippy with -D warnings
+#   2. clippy with -D warnings, and the fuzz targets (their own workspace) compile
 #   3. the generated Kotlin (JVM, Maven) and Python bindings against the simulators
 #   4. the Android shell's Kotlin against the Android framework jar, with JVM tests
 #   5. real BLE stacks: btleplug <-> bluer over a user-space BlueZ mock (bluezoo)
@@ -25,6 +25,10 @@ cargo clippy --workspace --all-targets --locked -- -D warnings
 # The mobile library alone: sunstorm-core without its reqwest transport, as shipped.
 cargo clippy -p sunstorm-ffi --lib --locked -- -D warnings
 done_stage "clippy"
+
+stage "fuzz targets compile (running them: scripts/fuzz.sh, docs/fuzzing.md)"
+(cd fuzz && cargo check --bins --locked)
+done_stage "fuzz check"
 
 stage "bindings: Kotlin on the JVM and Python"
 bash scripts/test-bindings.sh
