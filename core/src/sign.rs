@@ -39,6 +39,21 @@ pub const DEFAULT_MAX_SKEW_SECS: u64 = 60;
 /// Settings key of the user's guardrails (JSON of [`Guardrails`]).
 pub const GUARDRAILS_SETTING: &str = "guardrails";
 
+/// The user's guardrails as stored in `store` (defaults when never set). Needs no bond.
+pub fn load_guardrails(store: &Store) -> Result<Guardrails, StoreError> {
+    match store.setting(GUARDRAILS_SETTING)? {
+        None => Ok(Guardrails::default()),
+        Some(v) => serde_json::from_value(v)
+            .map_err(|e| StoreError::Corrupt { what: "settings.guardrails", detail: e.to_string() }),
+    }
+}
+
+/// Replaces the user's guardrails in `store` (read by every later sign request).
+pub fn save_guardrails(store: &Store, g: &Guardrails) -> Result<(), StoreError> {
+    let v = serde_json::to_value(g).map_err(|_| StoreError::Encode("guardrails"))?;
+    store.put_setting(GUARDRAILS_SETTING, &v)
+}
+
 /// Why a sign request was refused or a step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -215,19 +230,12 @@ impl SignEngine {
 
     /// The user's guardrails (defaults when never set).
     pub fn guardrails(&self) -> Result<Guardrails, SignError> {
-        match self.store.setting(GUARDRAILS_SETTING)? {
-            None => Ok(Guardrails::default()),
-            Some(v) => serde_json::from_value(v).map_err(|e| {
-                SignError::Store(StoreError::Corrupt { what: "settings.guardrails", detail: e.to_string() })
-            }),
-        }
+        Ok(load_guardrails(&self.store)?)
     }
 
     /// Replaces the user's guardrails.
     pub fn set_guardrails(&self, g: &Guardrails) -> Result<(), SignError> {
-        let v = serde_json::to_value(g).map_err(|_| SignError::Store(StoreError::Encode("guardrails")))?;
-        self.store.put_setting(GUARDRAILS_SETTING, &v)?;
-        Ok(())
+        Ok(save_guardrails(&self.store, g)?)
     }
 
     /// Long-polls octane (up to `wait`) and runs every delivered request through the checks.

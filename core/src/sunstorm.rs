@@ -402,19 +402,32 @@ impl Sunstorm {
         Ok(self.bonded().await?.sign.reject(request_id).await?)
     }
 
-    /// The user's guardrails.
+    /// The user's guardrails (stored in the database; defaults when never set). Needs no
+    /// bond, so a settings screen works before onboarding.
     pub async fn guardrails(&self) -> Result<Guardrails, SunstormError> {
-        Ok(self.bonded().await?.sign.guardrails()?)
+        Ok(crate::sign::load_guardrails(&self.store)?)
     }
 
-    /// Replaces the user's guardrails.
+    /// Replaces the user's guardrails (persisted; they apply to every later request) and
+    /// records the change in the audit log (`guardrails_changed`).
     pub async fn set_guardrails(&self, g: &Guardrails) -> Result<(), SunstormError> {
-        Ok(self.bonded().await?.sign.set_guardrails(g)?)
+        crate::sign::save_guardrails(&self.store, g)?;
+        let detail = serde_json::to_value(g).unwrap_or(serde_json::Value::Null);
+        if let Err(e) = self.store.audit(self.clock.now_unix(), "guardrails_changed", "guardrails", &detail) {
+            tracing::warn!(error = %e, "guardrails: audit log write failed");
+        }
+        tracing::info!("guardrails replaced");
+        Ok(())
     }
 
     /// Sign history since `since` (Unix seconds), newest first.
     pub fn sign_history(&self, since: u64) -> Result<Vec<SignRecord>, SunstormError> {
         Ok(self.store.sign_history(None, since)?)
+    }
+
+    /// The newest `limit` sign history rows, newest first.
+    pub fn recent_signs(&self, limit: u32) -> Result<Vec<SignRecord>, SunstormError> {
+        Ok(self.store.recent_signs(limit)?)
     }
 
     /// The newest `limit` audit log entries.

@@ -765,6 +765,21 @@ impl Store {
         Ok(out)
     }
 
+    /// The newest `limit` sign history rows (all pairs), newest first.
+    pub fn recent_signs(&self, limit: u32) -> Result<Vec<SignRecord>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM sign_history ORDER BY received_at DESC, rowid DESC LIMIT ?1",
+            Self::SIGN_COLS
+        ))?;
+        let rows = stmt.query_map(params![limit], Self::sign_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.parse()?);
+        }
+        Ok(out)
+    }
+
     // ---- settings ----
 
     /// Reads a setting (JSON) by key.

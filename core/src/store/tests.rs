@@ -182,6 +182,36 @@ fn sign_history_round_trips_and_filters() {
 }
 
 #[test]
+fn recent_signs_are_newest_first_and_limited() {
+    let s = Store::open_in_memory().unwrap();
+    let pid = Uuid::from_bytes([2; 16]);
+    // Two rows in the same second: the later insert comes first.
+    for (i, at) in [(1u8, 10u64), (2, 30), (3, 30), (4, 20)] {
+        let id = Uuid::from_bytes([i; 16]);
+        s.note_request(id, &[i; 32], pid, at).unwrap();
+        s.insert_sign(&SignRecord {
+            request_id: id,
+            pair_id: pid,
+            chain: ChainId::Evm(1),
+            account: AccountId::evm(1, [0x33; 20]),
+            kind: PayloadKind::EvmTransaction,
+            summary: serde_json::json!({"title": "Send ETH"}),
+            native_value: None,
+            outcome: SignOutcome::Pending,
+            reason: None,
+            appliance_signature: None,
+            received_at: at,
+            decided_at: None,
+        })
+        .unwrap();
+    }
+    let ids = |v: Vec<SignRecord>| v.iter().map(|r| r.request_id.as_bytes()[0]).collect::<Vec<_>>();
+    assert_eq!(ids(s.recent_signs(10).unwrap()), [3, 2, 4, 1]);
+    assert_eq!(ids(s.recent_signs(2).unwrap()), [3, 2]);
+    assert!(s.recent_signs(0).unwrap().is_empty());
+}
+
+#[test]
 fn settings_and_audit() {
     let s = Store::open_in_memory().unwrap();
     assert_eq!(s.setting("guardrails").unwrap(), None);
