@@ -78,7 +78,8 @@ pub enum SunstormError {
     /// The pair was revoked (by the user or the service).
     #[error("this pairing was revoked")]
     PairRevoked,
-    /// The user's choice is not acceptable (e.g. no wallet selected, a wallet not offered).
+    /// The user's choice is not acceptable (e.g. no wallet selected, a wallet not offered,
+    /// a guardrail setting that is not a valid amount, chain or address).
     #[error("{reason}")]
     InvalidSelection {
         /// What to fix, for a person.

@@ -345,7 +345,8 @@ pub struct SignRequestView {
     pub expires_at: u64,
 }
 
-fn kind_name(k: &sunstorm_core::model::PayloadKind) -> String {
+/// The stable snake_case name of a payload kind.
+pub(crate) fn kind_name(k: &sunstorm_core::model::PayloadKind) -> String {
     use sunstorm_core::model::PayloadKind;
     match k {
         PayloadKind::EvmTransaction => "evm_transaction",

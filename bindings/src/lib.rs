@@ -13,6 +13,7 @@
 //! `SunstormError::Internal`, and uniffi catches any other as an internal error.
 uniffi::setup_scaffolding!();
 
+mod activity;
 mod appliance;
 mod ble;
 mod cancel;
@@ -23,9 +24,11 @@ mod http;
 mod logging;
 mod platform;
 mod secrets;
+mod settings;
 mod sunstorm;
 mod views;
 
+pub use activity::{AuditRow, SignHistoryRow, SignOutcomeView};
 pub use ble::{BleEvents, BleTimeouts, ForeignConnector, ForeignGattLink};
 pub use cancel::CancelHandle;
 pub use flow_views::{
@@ -38,6 +41,7 @@ pub use http::{HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse};
 pub use logging::{clear_log_sink, set_log_sink};
 pub use platform::{BleCentral, BlePeripheral, FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
 pub use secrets::ForeignSecretStore;
+pub use settings::{ChainLimitSetting, GuardrailSettings};
 pub use sunstorm::{CoreConfig, SunstormCore};
 pub use views::{
     ApplianceInfoView, ApplianceRow, BondedApplianceView, FlowProgress, GattUuids, PairLink, WalletView,

@@ -1,0 +1,279 @@
+//! The activity screen: what was signed, when, for whom ([`SignHistoryRow`]), and the
+//! audit log of pairs, signatures and settings changes ([`AuditRow`]). Read from the core's
+//! database; nothing here is secret (no keys, no signatures).
+
+use std::collections::HashMap;
+
+use serde_json::Value;
+use sunstorm_core::store::{AuditEntry, SignOutcome, SignRecord};
+use uuid::Uuid;
+
+use crate::error::SunstormError;
+use crate::flow_views::{kind_name, FieldRow};
+use crate::settings::format_amount;
+use crate::sunstorm::SunstormCore;
+
+/// What became of a sign request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum SignOutcomeView {
+    /// Shown to the user, not decided yet.
+    Pending,
+    /// The appliance signed; the signature is not yet confirmed delivered to the service.
+    Signed,
+    /// Signed and delivered to the service.
+    Completed,
+    /// Declined by the user (on the phone or the appliance).
+    Rejected,
+    /// Refused by the user's guardrails before anyone was asked.
+    Blocked,
+    /// Not signed because of an error (expired, appliance refused, bad signature…).
+    Failed,
+}
+
+impl From<SignOutcome> for SignOutcomeView {
+    fn from(o: SignOutcome) -> Self {
+        match o {
+            SignOutcome::Pending => SignOutcomeView::Pending,
+            SignOutcome::Signed => SignOutcomeView::Signed,
+            SignOutcome::Completed => SignOutcomeView::Completed,
+            SignOutcome::Rejected => SignOutcomeView::Rejected,
+            SignOutcome::Blocked => SignOutcomeView::Blocked,
+            SignOutcome::Failed => SignOutcomeView::Failed,
+        }
+    }
+}
+
+/// One sign request on the activity screen.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SignHistoryRow {
+    /// The request id.
+    pub request_id: String,
+    /// The pair it came through.
+    pub pair_id: String,
+    /// The service's name (as vouched for at pair time).
+    pub sp_name: String,
+    /// CAIP-2 chain.
+    pub chain: String,
+    /// Human chain name.
+    pub chain_name: String,
+    /// The account asked to sign (CAIP-10).
+    pub account: String,
+    /// Shortened address for small screens.
+    pub short_address: String,
+    /// Payload kind (`evm_transaction`, `eip191_message`, `eip712_typed_data`,
+    /// `solana_transaction`).
+    pub kind: String,
+    /// One line saying what it was ("Send ETH"), as shown at review time.
+    pub title: String,
+    /// The decoded payload, row by row, as shown at review time.
+    pub fields: Vec<FieldRow>,
+    /// Native value it moves ("0.05 ETH"), when non-zero and known.
+    pub value: Option<String>,
+    /// What became of it.
+    pub outcome: SignOutcomeView,
+    /// Stable snake_case reason for a rejection, block or failure (`user_rejected`,
+    /// `guardrail`, `expired`…).
+    pub reason: Option<String>,
+    /// Unix seconds, when the phone received it.
+    pub received_at: u64,
+    /// Unix seconds, when it was decided.
+    pub decided_at: Option<u64>,
+}
+
+impl SignHistoryRow {
+    /// A row for `r`, naming the service from `sp_names` (pair id → name).
+    pub(crate) fn new(r: &SignRecord, sp_names: &HashMap<Uuid, String>) -> Self {
+        let s = &r.summary;
+        let fields = s
+            .get("fields")
+            .and_then(Value::as_array)
+            .map(|rows| {
+                rows.iter()
+                    .filter_map(|f| {
+                        Some(FieldRow {
+                            label: f.get("label")?.as_str()?.to_string(),
+                            value: f.get("value")?.as_str()?.to_string(),
+                        })
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        SignHistoryRow {
+            request_id: r.request_id.to_string(),
+            pair_id: r.pair_id.to_string(),
+            sp_name: sp_names.get(&r.pair_id).cloned().unwrap_or_else(|| "Unknown service".into()),
+            chain: r.chain.to_string(),
+            chain_name: r.chain.display_name(),
+            account: r.account.to_string(),
+            short_address: r.account.short_address(),
+            kind: kind_name(&r.kind),
+            title: s.get("title").and_then(Value::as_str).unwrap_or("Signature request").to_string(),
+            fields,
+            value: r.native_value.filter(|v| *v > 0).map(|v| {
+                format!("{} {}", format_amount(&r.chain, v), sunstorm_core::decode::units::native_currency(&r.chain).0)
+            }),
+            outcome: r.outcome.into(),
+            reason: r.reason.clone(),
+            received_at: r.received_at,
+            decided_at: r.decided_at,
+        }
+    }
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct AuditRow {
+    /// Increasing row id.
+    pub id: i64,
+    /// Unix seconds.
+    pub at: u64,
+    /// Stable snake_case kind: `pair_approved`, `pair_rejected`, `pair_revoked`,
+    /// `sign_approved`, `sign_rejected`, `sign_blocked`, `guardrails_changed`.
+    pub kind: String,
+    /// What it is about: the pair session id (pair approved/rejected), the pair id
+    /// (revoked), the sign request id, or `guardrails`.
+    pub subject: String,
+    /// One sentence for a person ("Paired with Acme", "Blocked by your rules: …").
+    pub detail: String,
+    /// The recorded details, as JSON (for a details view or support).
+    pub detail_json: String,
+}
+
+fn by_whom(d: &Value) -> &str {
+    match d.get("by").and_then(Value::as_str) {
+        Some("appliance") => "on the appliance",
+        Some("phone") => "on this phone",
+        Some("sp") => "by the service",
+        _ => "",
+    }
+}
+
+fn sentence(kind: &str, d: &Value) -> String {
+    let text = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
+    let s = match kind {
+        "pair_approved" => {
+            let n = d.get("bindings").and_then(Value::as_array).map_or(0, Vec::len);
+            format!("Paired with {} ({n} account{})", text("sp"), if n == 1 { "" } else { "s" })
+        }
+        "pair_rejected" => format!("Pairing declined {}", by_whom(d)),
+        "pair_revoked" => format!("Pairing revoked {}", by_whom(d)),
+        "sign_approved" => format!("Approved: {}", text("title")),
+        "sign_rejected" => format!("Signature request declined {}", by_whom(d)),
+        "sign_blocked" => {
+            let codes: Vec<&str> =
+                d.get("violations").and_then(Value::as_array).map(|v| v.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            format!("Blocked by your rules: {}", codes.join(", "))
+        }
+        "guardrails_changed" => "Guardrails changed".to_string(),
+        other => other.replace('_', " "),
+    };
+    s.trim_end().to_string()
+}
+
+impl From<&AuditEntry> for AuditRow {
+    fn from(e: &AuditEntry) -> Self {
+        AuditRow {
+            id: e.id,
+            at: e.at,
+            kind: e.kind.clone(),
+            subject: e.subject.clone(),
+            detail: sentence(&e.kind, &e.detail),
+            detail_json: e.detail.to_string(),
+        }
+    }
+}
+
+#[uniffi::export(async_runtime = "tokio")]
+impl SunstormCore {
+    /// The newest `limit` sign requests, newest first, whatever became of them (signed,
+    /// declined, blocked by guardrails, failed), with the service, account and summary the
+    /// user was shown.
+    pub async fn sign_history(&self, limit: u32) -> Result<Vec<SignHistoryRow>, SunstormError> {
+        let facade = self.facade.clone();
+        self.run(None, async move {
+            let names: HashMap<Uuid, String> =
+                facade.list_pairs()?.into_iter().map(|p| (p.pair_id, p.sp.name)).collect();
+            Ok(facade.recent_signs(limit)?.iter().map(|r| SignHistoryRow::new(r, &names)).collect())
+        })
+        .await
+    }
+
+    /// The newest `limit` audit log entries, newest first: pairs approved, declined and
+    /// revoked, signatures approved, declined and blocked, guardrail changes.
+    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRow>, SunstormError> {
+        let facade = self.facade.clone();
+        self.run(None, async move { Ok(facade.audit_log(limit)?.iter().map(AuditRow::from).collect()) }).await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sunstorm_core::caip::{AccountId, ChainId};
+    use sunstorm_core::model::PayloadKind;
+
+    fn record(outcome: SignOutcome) -> SignRecord {
+        SignRecord {
+            request_id: Uuid::from_bytes([1; 16]),
+            pair_id: Uuid::from_bytes([2; 16]),
+            chain: ChainId::Evm(1),
+            account: AccountId::evm(1, [0x33; 20]),
+            kind: PayloadKind::EvmTransaction,
+            summary: serde_json::json!({
+                "title": "Send ETH",
+                "fields": [{"label": "To", "value": "0x11"}, {"label": "Amount", "value": "0.05 ETH"}, {"bogus": 1}],
+            }),
+            native_value: Some(50_000_000_000_000_000),
+            outcome,
+            reason: None,
+            appliance_signature: Some(vec![7; 65]),
+            received_at: 100,
+            decided_at: Some(110),
+        }
+    }
+
+    #[test]
+    fn history_rows_show_service_account_summary_and_outcome() {
+        let names: HashMap<Uuid, String> = [(Uuid::from_bytes([2; 16]), "Acme".to_string())].into();
+        let row = SignHistoryRow::new(&record(SignOutcome::Completed), &names);
+        assert_eq!(row.sp_name, "Acme");
+        assert_eq!(row.account, "eip155:1:0x3333333333333333333333333333333333333333");
+        assert_eq!(row.chain_name, ChainId::Evm(1).display_name());
+        assert_eq!(row.kind, "evm_transaction");
+        assert_eq!(row.title, "Send ETH");
+        assert_eq!(row.fields.len(), 2, "malformed field rows are skipped");
+        assert_eq!(row.value.as_deref(), Some("0.05 ETH"));
+        assert_eq!(row.outcome, SignOutcomeView::Completed);
+        assert_eq!((row.received_at, row.decided_at), (100, Some(110)));
+
+        let mut odd = record(SignOutcome::Blocked);
+        odd.summary = Value::Null;
+        odd.native_value = Some(0);
+        let row = SignHistoryRow::new(&odd, &HashMap::new());
+        assert_eq!((row.sp_name.as_str(), row.title.as_str()), ("Unknown service", "Signature request"));
+        assert!(row.fields.is_empty() && row.value.is_none());
+        assert_eq!(row.outcome, SignOutcomeView::Blocked);
+    }
+
+    #[test]
+    fn audit_rows_get_a_sentence() {
+        let e = |kind: &str, detail: Value| AuditRow::from(&AuditEntry {
+            id: 1,
+            at: 5,
+            kind: kind.into(),
+            subject: "s".into(),
+            detail,
+        });
+        let pair = e("pair_approved", serde_json::json!({"sp": "Acme", "bindings": ["eip155:1:0x1"]}));
+        assert_eq!(pair.detail, "Paired with Acme (1 account)");
+        assert!(pair.detail_json.contains("\"sp\":\"Acme\""), "{}", pair.detail_json);
+        assert_eq!(
+            e("sign_blocked", serde_json::json!({"violations": ["per_day_limit_exceeded"]})).detail,
+            "Blocked by your rules: per_day_limit_exceeded"
+        );
+        assert_eq!(e("sign_rejected", serde_json::json!({"by": "appliance"})).detail, "Signature request declined on the appliance");
+        assert_eq!(e("pair_revoked", serde_json::json!({"by": "sp"})).detail, "Pairing revoked by the service");
+        assert_eq!(e("sign_approved", serde_json::json!({"title": "Send ETH"})).detail, "Approved: Send ETH");
+        assert_eq!(e("something_new", Value::Null).detail, "something new");
+    }
+}
