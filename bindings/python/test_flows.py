@@ -95,3 +95,10 @@ def test_pair_and_evm_sign(tmp_path, sunstorm_bin):
             bundle = json.loads(out)["ok"]
             assert bundle["status"] == "signed" and bundle["request_id"] == req.request_id
             assert bundle["sp_sig"] and bundle["octane_sig"] and bundle["appliance_sig"]
+
+            # The activity screen: the signature, with its account and outcome; the audit log.
+            history = asyncio.run(core.sign_history(10))
+            assert [h.request_id for h in history] == [req.request_id], history
+            assert history[0].account == account and history[0].outcome == ss.SignOutcomeView.COMPLETED, history[0]
+            kinds = [a.kind for a in asyncio.run(core.audit_log(10))]
+            assert kinds[:1] == ["sign_approved"] and "pair_approved" in kinds, kinds

@@ -12,9 +12,12 @@ import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
 import xyz.sigilvault.sunstorm.CancelHandle
+import xyz.sigilvault.sunstorm.ChainLimitSetting
 import xyz.sigilvault.sunstorm.FlowProgress
 import xyz.sigilvault.sunstorm.PairOutcomeView
 import xyz.sigilvault.sunstorm.PairStateView
+import xyz.sigilvault.sunstorm.SignOutcomeView
+import xyz.sigilvault.sunstorm.SignRequestView
 import xyz.sigilvault.sunstorm.SunstormCore
 import xyz.sigilvault.sunstorm.SunstormException
 import xyz.sigilvault.sunstorm.WalletRowState
@@ -59,13 +62,22 @@ class FlowsTest {
         val listener = CollectingListener()
         /** The Kotlin HTTP client every octane call goes through. */
         val http = JdkHttpClient()
-        val core: SunstormCore
+        val secrets = MemorySecretStore()
+        var core: SunstormCore
 
         init {
             appliance.awaitLine("PIN:")
-            core = SunstormCore(testConfig(dir, url, octaneKey), UdsBleCentral(mapOf("sim-1" to sock)), http, MemorySecretStore(), presence)
-            closeables += core
-            core.setFlowListener(listener)
+            core = open()
+        }
+
+        private fun open(): SunstormCore =
+            SunstormCore(testConfig(dir, url, octaneKey), UdsBleCentral(mapOf("sim-1" to sock)), http, secrets, presence)
+                .also { closeables += it; it.setFlowListener(listener) }
+
+        /** Closes the core and opens a new one on the same database and secret store (an app restart). */
+        fun restart() {
+            core.close()
+            core = open()
         }
 
         fun sp(vararg args: String): SimProcess =
@@ -98,6 +110,28 @@ class FlowsTest {
             val chosen = core.chooseWallets(flow, listOf(row.account), null)
             assertTrue(chosen is PairStateView.WalletsChosen && chosen.accounts == listOf(row.account), "$chosen")
             return flow to row.account
+        }
+
+        /** A complete two-device pair on [EVM_CHAIN]: (pair id, account, service name). */
+        suspend fun paired(): Triple<String, String, String> {
+            val (flow, account) = upToWalletsChosen()
+            val sp = (core.pairState(flow) as PairStateView.WalletsChosen).card.spName
+            val paired = core.approvePair(flow, null)
+            assertTrue(paired is PairStateView.Paired, "$paired")
+            return Triple(paired.pairId, account, sp)
+        }
+
+        /** The SP asks for [EIP1559_TRANSFER_HEX] in the background and waits for the answer. */
+        fun spSign(pairId: String, account: String): SimProcess = sp(
+            "sign", "--sp-key", spSeed, "--pair", pairId, "--account", account,
+            "--evm-tx", EIP1559_TRANSFER_HEX, "--octane-key", octaneKey, "--timeout", "60",
+        )
+
+        /** Long-polls until octane delivered at least one request. */
+        suspend fun awaitPending(): List<SignRequestView> = withTimeout(60_000) {
+            var got = core.pendingSignRequests(2_000u, null)
+            while (got.isEmpty()) got = core.pendingSignRequests(2_000u, null)
+            got
         }
     }
 
@@ -148,15 +182,8 @@ class FlowsTest {
         assertTrue(seen.any { it.startsWith("POST /app/pair/sessions/") && it.endsWith("/approve") }, "$seen")
 
         // The SP asks for an EIP-1559 transfer and waits for the bundle in the background.
-        val sp = rig.sp(
-            "sign", "--sp-key", rig.spSeed, "--pair", paired.pairId, "--account", account,
-            "--evm-tx", EIP1559_TRANSFER_HEX, "--octane-key", rig.octaneKey, "--timeout", "60",
-        )
-        val pending = withTimeout(60_000) {
-            var got = core.pendingSignRequests(2_000u, null)
-            while (got.isEmpty()) got = core.pendingSignRequests(2_000u, null)
-            got
-        }
+        val sp = rig.spSign(paired.pairId, account)
+        val pending = rig.awaitPending()
         assertEquals(1, pending.size, "$pending")
         val req = pending[0]
         assertEquals(EVM_CHAIN, req.chain)
@@ -173,6 +200,74 @@ class FlowsTest {
         assertEquals(req.requestId, jsonField(out, "request_id"))
         for (sig in listOf("sp_sig", "octane_sig", "appliance_sig")) assertTrue(jsonField(out, sig).isNotEmpty(), out)
         assertTrue(core.pendingSignRequests(0u, null).isEmpty())
+
+        // The activity screen: what was signed, for whom, with which account.
+        val history = core.signHistory(10u)
+        assertEquals(1, history.size, "$history")
+        val row = history[0]
+        assertEquals(req.requestId, row.requestId)
+        assertEquals(paired.pairId, row.pairId)
+        assertEquals(opened.card.spName, row.spName)
+        assertEquals(account, row.account)
+        assertEquals(EVM_CHAIN, row.chain)
+        assertEquals(SignOutcomeView.COMPLETED, row.outcome)
+        assertEquals(req.title, row.title)
+        assertEquals("0.05 ETH", row.value)
+        assertTrue(row.decidedAt != null && row.decidedAt!! >= row.receivedAt, "$row")
+        assertTrue(core.signHistory(0u).isEmpty())
+        // The audit log has the pair and the approval, newest first.
+        val audit = core.auditLog(50u)
+        val kinds = audit.map { it.kind }
+        assertTrue(kinds.indexOf("sign_approved") in 0 until kinds.indexOf("pair_approved"), "$kinds")
+        val pairRow = audit.first { it.kind == "pair_approved" }
+        assertEquals(opened.card.sessionId, pairRow.subject)
+        assertTrue(pairRow.detail.contains(opened.card.spName) && pairRow.detailJson.contains(paired.pairId), "$pairRow")
+        assertEquals(req.requestId, audit.first { it.kind == "sign_approved" }.subject)
+    }
+
+    @Test
+    fun `guardrails block a request, survive a restart, and the block shows in history and audit`() = runBlocking<Unit> {
+        val rig = Rig()
+        val (pairId, account, spName) = rig.paired()
+
+        val defaults = rig.core.guardrails()
+        assertTrue(defaults.blockUnlimitedApprovals && !defaults.allowBlindSigning && defaults.limits.isEmpty(), "$defaults")
+        // A daily limit of 0.01 ETH on Ethereum: the SP's 0.05 ETH transfer breaks it.
+        val wanted = defaults.copy(limits = listOf(ChainLimitSetting(EVM_CHAIN, null, "0.010", "", "")))
+        val stored = rig.core.setGuardrails(wanted)
+        assertEquals("0.01", stored.limits.single().perDay)
+        assertEquals("ETH", stored.limits.single().currency)
+        // Nonsense is refused with the field named, and changes nothing.
+        val bad = assertFailsWith<SunstormException.InvalidSelection> {
+            rig.core.setGuardrails(wanted.copy(limits = listOf(ChainLimitSetting(EVM_CHAIN, "-1", null, "", ""))))
+        }
+        assertTrue(bad.reason.contains("negative"), bad.reason)
+        assertFailsWith<SunstormException.InvalidSelection> {
+            rig.core.setGuardrails(wanted.copy(recipientAllowlist = listOf("0x1234")))
+        }
+
+        rig.restart()
+        assertEquals(stored, rig.core.guardrails(), "guardrails survive closing and reopening the core")
+
+        val sp = rig.spSign(pairId, account)
+        val req = rig.awaitPending().single()
+        assertTrue(req.blocked, "$req")
+        assertEquals(listOf("per_day_limit_exceeded"), req.violations.map { it.code })
+        // The service is told at once: its request ends rejected with the guardrail reason.
+        assertEquals(2, sp.awaitExit(), "sp sign: ${sp.drain()}")
+        assertTrue(sp.drain().any { it.contains("guardrail") }, "${sp.seen}")
+
+        val row = rig.core.signHistory(10u).single()
+        assertEquals(req.requestId, row.requestId)
+        assertEquals(SignOutcomeView.BLOCKED, row.outcome)
+        assertEquals("guardrail", row.reason)
+        assertEquals(account, row.account)
+        assertEquals(spName, row.spName)
+
+        val audit = rig.core.auditLog(50u)
+        assertEquals(listOf("sign_blocked", "guardrails_changed", "pair_approved"), audit.map { it.kind })
+        assertEquals(req.requestId, audit[0].subject)
+        assertTrue(audit[0].detail.contains("per_day_limit_exceeded"), audit[0].detail)
     }
 
     @Test
