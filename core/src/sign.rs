@@ -268,6 +268,27 @@ impl SignEngine {
         self.pending.lock().ok()?.remove(&request_id)
     }
 
+    /// Why `request_id` cannot be approved or rejected: a request the guardrails blocked
+    /// says so (with the rules, from the audit log), anything else is unknown.
+    fn not_pending(&self, request_id: Uuid) -> SignError {
+        match self.store.sign_record(request_id) {
+            Ok(Some(r)) if r.outcome == SignOutcome::Blocked => {
+                let subject = request_id.to_string();
+                let rules: Vec<String> = self
+                    .store
+                    .audit_log(500)
+                    .unwrap_or_default()
+                    .into_iter()
+                    .find(|e| e.kind == "sign_blocked" && e.subject == subject)
+                    .and_then(|e| e.detail.get("violations").cloned())
+                    .and_then(|v| serde_json::from_value(v).ok())
+                    .unwrap_or_else(|| vec![r.reason.unwrap_or_else(|| "guardrail".into())]);
+                SignError::Blocked(rules)
+            }
+            _ => SignError::UnknownRequest,
+        }
+    }
+
     /// Runs one delivered request (from the long-poll or a push) through every check and
     /// returns what to show the user. Guardrail violations are posted to octane as a
     /// rejection at once (the returned view lists them; it cannot be approved).
@@ -411,7 +432,9 @@ impl SignEngine {
         appliance: &dyn ApplianceApi,
         progress: Option<ProgressFn>,
     ) -> Result<SignedOutcome, SignError> {
-        let (cs, req, view) = self.take(request_id).ok_or(SignError::UnknownRequest)?;
+        let Some((cs, req, view)) = self.take(request_id) else {
+            return Err(self.not_pending(request_id));
+        };
         let now = self.clock.now_unix();
         let pair = self.store.pair(req.pair_id)?.ok_or(SignError::UnknownPair(req.pair_id))?;
         if now >= req.expires_at {
@@ -485,7 +508,9 @@ impl SignEngine {
     /// The user declines on the phone: octane is told (reason `user_rejected`).
     #[tracing::instrument(skip(self))]
     pub async fn reject(&self, request_id: Uuid) -> Result<(), SignError> {
-        let (_, req, _) = self.take(request_id).ok_or(SignError::UnknownRequest)?;
+        let Some((_, req, _)) = self.take(request_id) else {
+            return Err(self.not_pending(request_id));
+        };
         self.finish(req.request_id, SignOutcome::Rejected, Some("user_rejected"), None)?;
         self.audit(self.clock.now_unix(), "sign_rejected", request_id, serde_json::json!({"by": "phone"}));
         self.octane.reject_sign(request_id, "user_rejected", "declined on the phone").await?;

@@ -390,7 +390,12 @@ async fn guardrail_violations_block_and_the_sp_sees_the_reason() {
     assert!(p.blocked());
     let codes: Vec<&str> = p.violations.iter().map(|v| v.code.as_str()).collect();
     assert_eq!(codes.len(), 2, "{codes:?}");
-    assert!(matches!(sign_err(w.phone.approve_sign(bad.request_id).await), SignError::UnknownRequest));
+    // Approving it anyway says why it cannot be signed, naming the same rules.
+    match sign_err(w.phone.approve_sign(bad.request_id).await) {
+        SignError::Blocked(rules) => assert_eq!(rules, codes, "approve of a blocked request"),
+        other => panic!("approve of a blocked request: {other:?}"),
+    }
+    assert!(matches!(sign_err(w.phone.approve_sign(Uuid::new_v4()).await), SignError::UnknownRequest));
     assert_eq!(rejection(&w, bad.request_id).await, "guardrail");
     assert_eq!(w.appliance.signatures_made(bad.request_id), 0);
     assert_eq!(w.phone.store().sign_record(bad.request_id).unwrap().unwrap().outcome, SignOutcome::Blocked);
