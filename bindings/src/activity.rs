@@ -128,7 +128,8 @@ pub struct AuditRow {
     /// Unix seconds.
     pub at: u64,
     /// Stable snake_case kind: `pair_approved`, `pair_rejected`, `pair_revoked`,
-    /// `sign_approved`, `sign_rejected`, `sign_blocked`, `guardrails_changed`.
+    /// `sign_approved` (by the user on the phone), `sign_signed` (the appliance signed and
+    /// its signature verified), `sign_rejected`, `sign_blocked`, `guardrails_changed`.
     pub kind: String,
     /// What it is about: the pair session id (pair approved/rejected), the pair id
     /// (revoked), the sign request id, or `guardrails`.
@@ -158,6 +159,7 @@ fn sentence(kind: &str, d: &Value) -> String {
         "pair_rejected" => format!("Pairing declined {}", by_whom(d)),
         "pair_revoked" => format!("Pairing revoked {}", by_whom(d)),
         "sign_approved" => format!("Approved: {}", text("title")),
+        "sign_signed" => "Signed by the appliance (signature verified)".to_string(),
         "sign_rejected" => format!("Signature request declined {}", by_whom(d)),
         "sign_blocked" => {
             let codes: Vec<&str> =

@@ -477,6 +477,7 @@ impl SignEngine {
             return Err(SignError::BadApplianceSignature(e));
         }
         self.finish(request_id, SignOutcome::Signed, None, Some(&sig))?;
+        self.audit(self.clock.now_unix(), "sign_signed", request_id, serde_json::json!({"signature_verified": true}));
         match self.post_signature(&pair, request_id, &sig).await {
             Ok(()) => Ok(SignedOutcome { request_id, signature: sig }),
             Err(SignError::PairRevoked) => {

@@ -381,6 +381,9 @@ async fn guardrail_violations_block_and_the_sp_sees_the_reason() {
     w.sp.submit_sign(&w.demo.signing_key, &ok).await.unwrap();
     assert!(!fetch(&w, ok.request_id).await.blocked());
     w.phone.approve_sign(ok.request_id).await.unwrap();
+    let signed: Vec<_> = w.phone.audit_log(20).unwrap().into_iter().filter(|e| e.kind == "sign_signed").collect();
+    assert_eq!(signed.len(), 1, "one verified signature audited");
+    assert_eq!(signed[0].subject, ok.request_id.to_string());
 
     // Over the per-pair limit AND to a recipient not on the list: both rules named.
     let (_, payload) = eip1559([0x99; 20], 6 * 10u128.pow(17));

@@ -219,6 +219,8 @@ class FlowsTest {
         val audit = core.auditLog(50u)
         val kinds = audit.map { it.kind }
         assertTrue(kinds.indexOf("sign_approved") in 0 until kinds.indexOf("pair_approved"), "$kinds")
+        assertTrue(kinds.indexOf("sign_signed") in 0 until kinds.indexOf("sign_approved"), "$kinds")
+        assertEquals(req.requestId, audit.first { it.kind == "sign_signed" }.subject)
         val pairRow = audit.first { it.kind == "pair_approved" }
         assertEquals(opened.card.sessionId, pairRow.subject)
         assertTrue(pairRow.detail.contains(opened.card.spName) && pairRow.detailJson.contains(paired.pairId), "$pairRow")
