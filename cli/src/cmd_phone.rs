@@ -250,15 +250,18 @@ fn print_paired(json: bool, pair_id: &uuid::Uuid, bindings: &[AccountId], outcom
     }
 }
 
-/// The pair this phone already holds for the link's session, if any: a run killed after
-/// the pair was stored makes the session "used" for octane, yet the user is paired.
+/// The active pair this phone already holds for the link's session, if any: a run killed
+/// after the pair was stored makes the session "used" for octane, yet the user is paired.
 fn local_pair_for_link(s: &Sunstorm, link: &str, hosts: &[String]) -> Option<sunstorm_core::store::PairRecord> {
     let mut cfg = sunstorm_core::link::LinkConfig::default();
     if !hosts.is_empty() {
         cfg.accepted_hosts = hosts.to_vec();
     }
     let intent = sunstorm_core::link::parse_link(link, &cfg).ok()?;
-    s.list_pairs().ok()?.into_iter().find(|p| p.session_id == intent.session_id)
+    s.list_pairs()
+        .ok()?
+        .into_iter()
+        .find(|p| p.session_id == intent.session_id && p.status == sunstorm_core::store::PairStatus::Active)
 }
 
 /// `sunstorm pair --resume`: what `Sunstorm::resume_pending` did with each unfinished flow.
@@ -282,7 +285,7 @@ async fn resume(s: &Sunstorm, json: bool) -> Result<(), CliError> {
             }
             Err(e) => {
                 if !json {
-                    println!("flow ended: {} ({e})", e.code());
+                    println!("a flow could not be continued: {} ({e})", e.code());
                 }
                 serde_json::json!({"state": "failed", "code": e.code(), "message": e.to_string()})
             }

@@ -198,11 +198,12 @@ impl Octane {
         ]))
     }
 
-    /// The SP asks, in its own process (stdout piped; wait on it for the bundle), for an
-    /// EIP-1559 transaction signature from `account` of `pair_id`.
-    pub fn spawn_sp_sign_evm_tx(&self, pair_id: &str, account: &str) -> Child {
+    /// The SP asks, in its own process (killed on drop; [`Self::signed_bundle`] waits for
+    /// its bundle), for an EIP-1559 transaction signature from `account` of `pair_id`.
+    #[allow(clippy::zombie_processes)] // wrapped in `Proc`, which kills and waits on drop
+    pub fn spawn_sp_sign_evm_tx(&self, pair_id: &str, account: &str) -> Proc {
         let tx = "02ef0107843b9aca008506fc23ac0082520894111111111111111111111111111111111111111187038d7ea4c6800080c0";
-        Command::new(BIN)
+        let child = Command::new(BIN)
             .args([
                 "sp", "sign", "--octane", &self.url, "--api-key", &self.api_key, "--sp-key", &self.sp_seed,
                 "--pair", pair_id, "--account", account, "--evm-tx", tx, "--octane-key", &self.octane_key,
@@ -211,13 +212,20 @@ impl Octane {
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
-            .unwrap()
+            .unwrap();
+        Proc(child)
     }
 
-    /// Checks the SP's signed bundle for `account` (`sp_sign` from [`Self::spawn_sp_sign_evm_tx`])
-    /// and returns its `ok` object.
-    pub fn signed_bundle(sp_sign: Child, account: &str) -> serde_json::Value {
-        let bundle = ok_json(&sp_sign.wait_with_output().unwrap());
+    /// Waits for the SP's signed bundle for `account` (`sp_sign` from
+    /// [`Self::spawn_sp_sign_evm_tx`]), checks it and returns its `ok` object.
+    pub fn signed_bundle(mut sp_sign: Proc, account: &str) -> serde_json::Value {
+        use std::io::Read;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        // A few short lines at most on stderr (JSON mode): reading it second cannot block.
+        sp_sign.0.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+        sp_sign.0.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+        let status = sp_sign.0.wait().unwrap();
+        let bundle = ok_json(&Output { status, stdout, stderr });
         assert_eq!(bundle["status"], "signed");
         assert_eq!(bundle["account"], account);
         assert_eq!(bundle["appliance_sig"].as_str().unwrap().len(), 130);
