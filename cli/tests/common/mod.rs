@@ -190,9 +190,10 @@ impl Octane {
     /// `sunstorm sp await` for `session` (its code and the demo SP's key checked against the
     /// appliance's attestation); returns its `ok` object.
     pub fn await_pair(&self, session: &serde_json::Value) -> serde_json::Value {
+        // `--session=…`: a session id may begin with `-`.
+        let sid = format!("--session={}", session["session_id"].as_str().unwrap());
         ok_json(&run(&[
-            "sp", "await", "--octane", &self.url, "--api-key", &self.api_key,
-            "--session", session["session_id"].as_str().unwrap(),
+            "sp", "await", "--octane", &self.url, "--api-key", &self.api_key, &sid,
             "--code", session["validation_code"].as_str().unwrap(),
             "--sp-public-key", &self.sp_public_key, "--timeout", "20", "--json",
         ]))
