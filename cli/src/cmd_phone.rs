@@ -52,11 +52,18 @@ pub struct PhoneArgs {
     pub json: bool,
 }
 
-/// `sunstorm pair <LINK>`.
+/// `sunstorm pair <LINK>` (or `sunstorm pair --resume`).
 #[derive(Args, Debug)]
 pub struct PairArgs {
-    /// The pair link (from the QR code or the Universal Link).
-    pub link: String,
+    /// The pair link (from the QR code or the Universal Link). Opening it again after an
+    /// interrupted run continues the flow already waiting on the appliance.
+    #[arg(required_unless_present = "resume", conflicts_with = "resume")]
+    pub link: Option<String>,
+    /// Continue every pair flow an interrupted (killed) run left unfinished, without a link:
+    /// a stored appliance approval is delivered to octane, a request the appliance was asked
+    /// is asked again under the same id; flows in earlier stages are listed.
+    #[arg(long)]
+    pub resume: bool,
     /// The validation code shown on the SP's page (prompted on a TTY when absent).
     #[arg(long)]
     pub code: Option<String>,
@@ -218,14 +225,113 @@ fn tty() -> bool {
     std::io::stdin().is_terminal() && std::io::stderr().is_terminal()
 }
 
+/// Prints a finished pair (`already`: paired by an earlier, interrupted run).
+fn print_paired(json: bool, pair_id: &uuid::Uuid, bindings: &[AccountId], outcome: &PairOutcome, already: bool) {
+    if json {
+        print_json_ok(serde_json::json!({
+            "pair_id": pair_id,
+            "bindings": bindings,
+            "outcome": outcome,
+            "already_paired": already,
+        }));
+        return;
+    }
+    if already {
+        println!("already paired: {pair_id}");
+    } else {
+        println!("paired: {pair_id}");
+    }
+    for b in bindings {
+        println!("  {b}");
+    }
+    match outcome {
+        PairOutcome::ReturnTo { url } => println!("return to: {url}"),
+        PairOutcome::Done => println!("done: continue on the service's page"),
+    }
+}
+
+/// The active pair this phone already holds for the link's session, if any: a run killed
+/// after the pair was stored makes the session "used" for octane, yet the user is paired.
+fn local_pair_for_link(s: &Sunstorm, link: &str, hosts: &[String]) -> Option<sunstorm_core::store::PairRecord> {
+    let mut cfg = sunstorm_core::link::LinkConfig::default();
+    if !hosts.is_empty() {
+        cfg.accepted_hosts = hosts.to_vec();
+    }
+    let intent = sunstorm_core::link::parse_link(link, &cfg).ok()?;
+    s.list_pairs()
+        .ok()?
+        .into_iter()
+        .find(|p| p.session_id == intent.session_id && p.status == sunstorm_core::store::PairStatus::Active)
+}
+
+/// `sunstorm pair --resume`: what `Sunstorm::resume_pending` did with each unfinished flow.
+async fn resume(s: &Sunstorm, json: bool) -> Result<(), CliError> {
+    let results = s.resume_pending().await.map_err(|e| failed(json, &e))?;
+    let mut rows = Vec::with_capacity(results.len());
+    for r in &results {
+        let row = match r {
+            Ok(PairState::Paired { flow_id, pair_id, bindings, outcome }) => {
+                if !json {
+                    println!("flow {flow_id}:");
+                    print_paired(false, pair_id, bindings, outcome, false);
+                }
+                serde_json::json!({"flow_id": flow_id, "state": "paired", "pair_id": pair_id, "bindings": bindings, "outcome": outcome})
+            }
+            Ok(other) => {
+                if !json {
+                    println!("flow {}: {} (open its link again to continue)", other.flow_id(), other.name());
+                }
+                serde_json::json!({"flow_id": other.flow_id(), "state": other.name()})
+            }
+            Err(e) => {
+                if !json {
+                    println!("a flow could not be continued: {} ({e})", e.code());
+                }
+                serde_json::json!({"state": "failed", "code": e.code(), "message": e.to_string()})
+            }
+        };
+        rows.push(row);
+    }
+    if json {
+        print_json_ok(serde_json::json!({ "flows": rows }));
+    } else if rows.is_empty() {
+        println!("no unfinished pair flows");
+    }
+    Ok(())
+}
+
 /// `sunstorm pair`.
 pub fn pair(a: PairArgs) -> Result<(), CliError> {
     let json = a.phone.json;
     runtime(json)?.block_on(async move {
         let s = open(&a.phone, true).await?;
         let fail = |e: SunstormError| failed(json, &e);
-        let mut state = s.open_link(&a.link).await.map_err(fail)?;
+        let Some(link) = a.link.as_deref().filter(|_| !a.resume) else {
+            return resume(&s, json).await;
+        };
+        let mut state = match s.open_link(link).await {
+            Ok(st) => st,
+            Err(SunstormError::Pair(sunstorm_core::pair::PairError::SessionUsed)) => {
+                match local_pair_for_link(&s, link, &a.phone.link_hosts) {
+                    Some(p) => {
+                        print_paired(json, &p.pair_id, &p.bindings, &PairOutcome::Done, true);
+                        return Ok(());
+                    }
+                    None => return Err(fail(SunstormError::Pair(sunstorm_core::pair::PairError::SessionUsed))),
+                }
+            }
+            Err(e) => return Err(fail(e)),
+        };
         let flow_id = state.flow_id();
+        if let PairState::WaitingForAppliance { .. } = &state {
+            // An earlier run was interrupted after the appliance was asked: continue it (same
+            // request id, so the appliance never approves twice) instead of starting over.
+            if !json {
+                eprintln!("continuing the pair already waiting on the appliance…");
+            }
+            state = s.approve_pair(flow_id).await.map_err(fail)?;
+            return finish_pair(json, &state);
+        }
         if let PairState::CodeNeeded { card, .. } | PairState::CodePrefilled { card, .. } = &state {
             if !json {
                 eprintln!("{} ({}) asks to pair", card.sp.name, card.sp.homepage);
@@ -291,29 +397,18 @@ pub fn pair(a: PairArgs) -> Result<(), CliError> {
             eprintln!("asking the appliance…");
         }
         state = s.approve_pair(flow_id).await.map_err(fail)?;
-        match &state {
-            PairState::Paired { pair_id, bindings, outcome, .. } => {
-                if json {
-                    print_json_ok(serde_json::json!({
-                        "pair_id": pair_id,
-                        "bindings": bindings,
-                        "outcome": outcome,
-                    }));
-                } else {
-                    println!("paired: {pair_id}");
-                    for b in bindings {
-                        println!("  {b}");
-                    }
-                    match outcome {
-                        PairOutcome::ReturnTo { url } => println!("return to: {url}"),
-                        PairOutcome::Done => println!("done: continue on the service's page"),
-                    }
-                }
-                Ok(())
-            }
-            other => Err(CliError::failed("not_paired", format!("the flow ended in {}", other.name()), json)),
-        }
+        finish_pair(json, &state)
     })
+}
+
+fn finish_pair(json: bool, state: &PairState) -> Result<(), CliError> {
+    match state {
+        PairState::Paired { pair_id, bindings, outcome, .. } => {
+            print_paired(json, pair_id, bindings, outcome, false);
+            Ok(())
+        }
+        other => Err(CliError::failed("not_paired", format!("the flow ended in {}", other.name()), json)),
+    }
 }
 
 fn show(p: &PendingSignature) {
@@ -409,7 +504,7 @@ pub fn pairs(a: PairsArgs) -> Result<(), CliError> {
                 .iter()
                 .map(|p| {
                     serde_json::json!({
-                        "pair_id": p.pair_id, "sp": p.sp.name, "sp_id": p.sp.sp_id,
+                        "pair_id": p.pair_id, "session_id": p.session_id, "sp": p.sp.name, "sp_id": p.sp.sp_id,
                         "sp_user_ref": p.sp_user_ref, "bindings": p.bindings, "status": p.status,
                         "created_at": p.created_at, "revoked_at": p.revoked_at,
                     })

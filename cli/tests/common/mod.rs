@@ -24,20 +24,44 @@ impl Drop for Proc {
 
 /// Spawns `sunstorm <args>` with stdout piped (stderr discarded) and returns it with a
 /// channel of its stdout lines, read on a background thread.
-#[allow(clippy::zombie_processes)] // wrapped in `Proc`, which kills and waits on drop
 pub fn spawn_lines<I, A>(args: I) -> (Proc, mpsc::Receiver<String>)
 where
     I: IntoIterator<Item = A>,
     A: AsRef<std::ffi::OsStr>,
 {
+    spawn_reading(args, false)
+}
+
+/// [`spawn_lines`] reading stderr instead (what the phone tells its user while it waits;
+/// stdout discarded).
+pub fn spawn_stderr_lines<I, A>(args: I) -> (Proc, mpsc::Receiver<String>)
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    spawn_reading(args, true)
+}
+
+#[allow(clippy::zombie_processes)] // wrapped in `Proc`, which kills and waits on drop
+fn spawn_reading<I, A>(args: I, stderr: bool) -> (Proc, mpsc::Receiver<String>)
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let (out_cfg, err_cfg) = if stderr { (Stdio::null(), Stdio::piped()) } else { (Stdio::piped(), Stdio::null()) };
     let mut child = Command::new(BIN)
         .args(args)
         .env_remove("SUNSTORM_LOG")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stdin(Stdio::null())
+        .stdout(out_cfg)
+        .stderr(err_cfg)
         .spawn()
         .unwrap();
-    let out = child.stdout.take().unwrap();
+    let out: Box<dyn std::io::Read + Send> = if stderr {
+        Box::new(child.stderr.take().unwrap())
+    } else {
+        Box::new(child.stdout.take().unwrap())
+    };
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -86,6 +110,27 @@ pub fn ok_json(out: &Output) -> serde_json::Value {
     let text = String::from_utf8_lossy(&out.stdout);
     let last = text.lines().rev().find(|l| l.starts_with('{')).unwrap();
     serde_json::from_str::<serde_json::Value>(last).unwrap()["ok"].clone()
+}
+
+/// Waits (up to 30 s) for a line matching `want` on `rx` and returns every line read so far;
+/// fails naming `what` and the lines seen when the process ends or stays silent.
+pub fn wait_line(rx: &mpsc::Receiver<String>, want: impl Fn(&str) -> bool, what: &str) -> Vec<String> {
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match rx.recv_timeout(left) {
+            Ok(line) => {
+                let done = want(&line);
+                seen.push(line);
+                if done {
+                    return seen;
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => panic!("no {what} within 30 s; saw: {seen:#?}"),
+            Err(mpsc::RecvTimeoutError::Disconnected) => panic!("the process ended before {what}; saw: {seen:#?}"),
+        }
+    }
 }
 
 /// Waits (up to 3 s) for `path` to exist.
@@ -142,12 +187,24 @@ impl Octane {
         ]))
     }
 
-    /// The SP asks (in its own process, waiting for the bundle) for an EIP-1559 transaction
-    /// signature from `account` of `pair_id`; `phone` builds the phone's command line, whose
-    /// `sign watch` approves it. Checks the watcher's outcome and the SP's signed bundle.
-    pub fn sign_evm_tx_approved_by_watcher(&self, pair_id: &str, account: &str, phone: impl Fn(&[&str]) -> Vec<String>) {
+    /// `sunstorm sp await` for `session` (its code and the demo SP's key checked against the
+    /// appliance's attestation); returns its `ok` object.
+    pub fn await_pair(&self, session: &serde_json::Value) -> serde_json::Value {
+        // `--session=…`: a session id may begin with `-`.
+        let sid = format!("--session={}", session["session_id"].as_str().unwrap());
+        ok_json(&run(&[
+            "sp", "await", "--octane", &self.url, "--api-key", &self.api_key, &sid,
+            "--code", session["validation_code"].as_str().unwrap(),
+            "--sp-public-key", &self.sp_public_key, "--timeout", "20", "--json",
+        ]))
+    }
+
+    /// The SP asks, in its own process (killed on drop; [`Self::signed_bundle`] waits for
+    /// its bundle), for an EIP-1559 transaction signature from `account` of `pair_id`.
+    #[allow(clippy::zombie_processes)] // wrapped in `Proc`, which kills and waits on drop
+    pub fn spawn_sp_sign_evm_tx(&self, pair_id: &str, account: &str) -> Proc {
         let tx = "02ef0107843b9aca008506fc23ac0082520894111111111111111111111111111111111111111187038d7ea4c6800080c0";
-        let sp_sign = Command::new(BIN)
+        let child = Command::new(BIN)
             .args([
                 "sp", "sign", "--octane", &self.url, "--api-key", &self.api_key, "--sp-key", &self.sp_seed,
                 "--pair", pair_id, "--account", account, "--evm-tx", tx, "--octane-key", &self.octane_key,
@@ -157,13 +214,34 @@ impl Octane {
             .stderr(Stdio::piped())
             .spawn()
             .unwrap();
-        let watch = run_owned(&phone(&["sign", "watch", "--approve", "all", "--once", "--wait", "20", "--json"]));
-        assert!(watch.status.success(), "{}", String::from_utf8_lossy(&watch.stderr));
-        assert!(String::from_utf8_lossy(&watch.stdout).contains("\"outcome\":\"signed\""));
-        let bundle = ok_json(&sp_sign.wait_with_output().unwrap());
+        Proc(child)
+    }
+
+    /// Waits for the SP's signed bundle for `account` (`sp_sign` from
+    /// [`Self::spawn_sp_sign_evm_tx`]), checks it and returns its `ok` object.
+    pub fn signed_bundle(mut sp_sign: Proc, account: &str) -> serde_json::Value {
+        use std::io::Read;
+        let (mut stdout, mut stderr) = (Vec::new(), Vec::new());
+        // A few short lines at most on stderr (JSON mode): reading it second cannot block.
+        sp_sign.0.stdout.take().unwrap().read_to_end(&mut stdout).unwrap();
+        sp_sign.0.stderr.take().unwrap().read_to_end(&mut stderr).unwrap();
+        let status = sp_sign.0.wait().unwrap();
+        let bundle = ok_json(&Output { status, stdout, stderr });
         assert_eq!(bundle["status"], "signed");
         assert_eq!(bundle["account"], account);
         assert_eq!(bundle["appliance_sig"].as_str().unwrap().len(), 130);
+        bundle
+    }
+
+    /// The SP asks (in its own process, waiting for the bundle) for an EIP-1559 transaction
+    /// signature from `account` of `pair_id`; `phone` builds the phone's command line, whose
+    /// `sign watch` approves it. Checks the watcher's outcome and the SP's signed bundle.
+    pub fn sign_evm_tx_approved_by_watcher(&self, pair_id: &str, account: &str, phone: impl Fn(&[&str]) -> Vec<String>) {
+        let sp_sign = self.spawn_sp_sign_evm_tx(pair_id, account);
+        let watch = run_owned(&phone(&["sign", "watch", "--approve", "all", "--once", "--wait", "20", "--json"]));
+        assert!(watch.status.success(), "{}", String::from_utf8_lossy(&watch.stderr));
+        assert!(String::from_utf8_lossy(&watch.stdout).contains("\"outcome\":\"signed\""));
+        Self::signed_bundle(sp_sign, account);
     }
 }
 
