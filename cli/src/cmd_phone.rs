@@ -323,6 +323,12 @@ pub fn pair(a: PairArgs) -> Result<(), CliError> {
             Err(e) => return Err(fail(e)),
         };
         let flow_id = state.flow_id();
+        if let PairState::Paired { pair_id, bindings, .. } = &state {
+            // This phone already paired that session (an earlier run, perhaps killed before
+            // it could say so): the core answers from its store.
+            print_paired(json, pair_id, bindings, &PairOutcome::Done, true);
+            return Ok(());
+        }
         if let PairState::WaitingForAppliance { .. } = &state {
             // An earlier run was interrupted after the appliance was asked: continue it (same
             // request id, so the appliance never approves twice) instead of starting over.

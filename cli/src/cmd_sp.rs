@@ -71,8 +71,8 @@ pub struct CreateArgs {
 pub struct AwaitArgs {
     #[command(flatten)]
     conn: Conn,
-    /// The session id `create-session` printed.
-    #[arg(long)]
+    /// The session id `create-session` printed (may begin with `-`).
+    #[arg(long, allow_hyphen_values = true)]
     session: String,
     /// The session's validation code, to check the attestation binds it.
     #[arg(long)]

@@ -509,6 +509,21 @@ impl PairEngine {
     #[tracing::instrument(skip_all)]
     pub async fn open_link(&self, link: &str, appliance_identity: Key32) -> Result<PairState, PairError> {
         let intent = parse_link(link, &self.links)?;
+        // A session this phone already paired (the link tapped again after success, or after
+        // the app was killed between storing the pair and showing it): show it as paired,
+        // without handing out the return URL again. Octane would only answer "session used".
+        for flow in self.store.flows_for_session(&intent.session_id)? {
+            let Some(pair_id) = flow.pair_id.filter(|_| flow.stage == FlowStage::Paired) else { continue };
+            if self.store.pair(pair_id)?.is_some_and(|p| p.status == PairStatus::Active) {
+                tracing::info!(flow = %flow.flow_id, pair = %pair_id, "pair: session already paired on this phone");
+                return Ok(PairState::Paired {
+                    flow_id: flow.flow_id,
+                    pair_id,
+                    bindings: flow.bindings.clone(),
+                    outcome: PairOutcome::Done,
+                });
+            }
+        }
         // The same session opened again (the user tapped the link twice, or after a crash):
         // a flow already waiting on the appliance is continued, never duplicated; any other
         // open flow for it is superseded by this one.

@@ -159,7 +159,20 @@ async fn a_used_session_cannot_pair_again() {
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
     let flow = ready_to_approve(&w.phone, &s, &chains()).await;
-    w.phone.approve_pair(flow).await.unwrap();
+    let paired = w.phone.approve_pair(flow).await.unwrap();
+    let PairState::Paired { pair_id, .. } = paired else { panic!("{paired:?}") };
+    // The same phone opening the link again (tapped twice, or after being killed before it
+    // could show the result) is shown the pair it holds: no second pair, no return URL.
+    match w.phone.open_link(&s.link).await.unwrap() {
+        PairState::Paired { pair_id: again, outcome, flow_id, .. } => {
+            assert_eq!((again, flow_id, outcome), (pair_id, flow, PairOutcome::Done));
+        }
+        other => panic!("reopened a paired session: {other:?}"),
+    }
+    assert_eq!(w.phone.list_pairs().unwrap().len(), 1);
+    assert_eq!(w.appliance.pairs().len(), 1);
+    // Once that pair is revoked, the used session cannot pair again.
+    w.phone.revoke(pair_id).await.unwrap();
     let e = pair_err(w.phone.open_link(&s.link).await);
     assert!(matches!(e, PairError::SessionUsed), "{e:?}");
     assert_eq!(w.phone.list_pairs().unwrap().len(), 1);

@@ -610,6 +610,21 @@ impl Store {
         row.map(FlowRow::parse).transpose()
     }
 
+    /// Every flow of one pair session, newest first (finished ones included).
+    pub fn flows_for_session(&self, session_id: &str) -> Result<Vec<FlowRecord>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(&format!(
+            "SELECT {} FROM pair_flows WHERE session_id = ?1 ORDER BY created_at DESC, flow_id",
+            Self::FLOW_COLS
+        ))?;
+        let rows = stmt.query_map(params![session_id], Self::flow_row)?;
+        let mut out = Vec::new();
+        for row in rows {
+            out.push(row?.parse()?);
+        }
+        Ok(out)
+    }
+
     /// Flows not finished yet, oldest first (what `resume_pending` picks up).
     pub fn open_flows(&self) -> Result<Vec<FlowRecord>, StoreError> {
         let conn = self.lock()?;
