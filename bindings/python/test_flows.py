@@ -101,4 +101,4 @@ def test_pair_and_evm_sign(tmp_path, sunstorm_bin):
             assert [h.request_id for h in history] == [req.request_id], history
             assert history[0].account == account and history[0].outcome == ss.SignOutcomeView.COMPLETED, history[0]
             kinds = [a.kind for a in asyncio.run(core.audit_log(10))]
-            assert kinds[:1] == ["sign_approved"] and "pair_approved" in kinds, kinds
+            assert kinds[:2] == ["sign_signed", "sign_approved"] and "pair_approved" in kinds, kinds
