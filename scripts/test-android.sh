@@ -34,36 +34,10 @@ fi
 gen="$root/bindings/generated/kotlin"
 [ -n "$(find "$gen" -name '*.kt' 2>/dev/null | head -n 1)" ] || fail "no generated Kotlin in $gen"
 
-command -v java >/dev/null || fail "java is not installed (JDK 17+ needed)"
-if ! command -v mvn >/dev/null; then
-    echo "test-android: installing maven" >&2
-    (apt-get update -qq && apt-get install -y -qq maven) >&2 || fail "cannot install maven"
-fi
-mvn_flags=(-B -q)
-[ "${SUNSTORM_MVN_OFFLINE:-0}" = 1 ] && mvn_flags+=(-o)
-[ "${CI:-}" = true ] && mvn_flags+=(-ntp)
-
+# shellcheck source=lib/maven-tests.sh
+source "$root/scripts/lib/maven-tests.sh"
 phase "compiling the Android Kotlin against android-all, running the JVM tests"
-dir="$root/android/jvm-check"
-rm -rf "$dir/target/surefire-reports"
-set +e
-(cd "$dir" && mvn "${mvn_flags[@]}" test \
+run_maven_tests "android (jvm-check)" "$root/android/jvm-check" \
     -Dsunstorm.lib.dir="$(dirname "$lib")" \
-    -Dsunstorm.generated.dir="$gen")
-rc=$?
-set -e
-read -r tests failed errors skipped < <(python3 - "$dir/target/surefire-reports" <<'PY'
-import glob, sys, xml.etree.ElementTree as ET
-t = f = e = s = 0
-for p in glob.glob(sys.argv[1] + "/TEST-*.xml"):
-    r = ET.parse(p).getroot()
-    t += int(r.get("tests", 0)); f += int(r.get("failures", 0))
-    e += int(r.get("errors", 0)); s += int(r.get("skipped", 0))
-print(t, f, e, s)
-PY
-)
-echo "android (jvm-check): $(( tests - failed - errors - skipped )) passed, $(( failed + errors )) failed, $skipped skipped"
-[ "$rc" -eq 0 ] || fail "mvn exit $rc; reports in $dir/target/surefire-reports"
-[ "$tests" -gt 0 ] || fail "no test ran"
-[ "$skipped" -eq 0 ] || fail "$skipped tests were skipped"
+    -Dsunstorm.generated.dir="$gen" || fail "Android JVM tests"
 phase "done"

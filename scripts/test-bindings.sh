@@ -27,38 +27,12 @@ bin="$CARGO_TARGET_DIR/debug/sunstorm"
 
 # ---- Kotlin on the JVM -------------------------------------------------------------
 phase "Kotlin (Maven, JUnit 5)"
-command -v java >/dev/null || fail "java is not installed (JDK 17+ needed)"
-if ! command -v mvn >/dev/null; then
-    echo "test-bindings: installing maven" >&2
-    (apt-get update -qq && apt-get install -y -qq maven) >&2 || fail "cannot install maven"
-fi
-mvn_flags=(-B -q)
-[ "${SUNSTORM_MVN_OFFLINE:-0}" = 1 ] && mvn_flags+=(-o)
-[ "${CI:-}" = true ] && mvn_flags+=(-ntp)
-kt_dir="$root/bindings/kotlin"
-rm -rf "$kt_dir/target/surefire-reports"
-set +e
-(cd "$kt_dir" && mvn "${mvn_flags[@]}" test \
+# shellcheck source=lib/maven-tests.sh
+source "$root/scripts/lib/maven-tests.sh"
+run_maven_tests kotlin "$root/bindings/kotlin" \
     -Dsunstorm.lib.dir="$(dirname "$lib")" \
     -Dsunstorm.bin="$bin" \
-    -Dsunstorm.generated.dir="$root/bindings/generated/kotlin-jvm")
-kt_rc=$?
-set -e
-# Surefire's own summary is hidden by -q: count from its XML reports.
-read -r kt_tests kt_fail kt_err kt_skip < <(python3 - "$kt_dir/target/surefire-reports" <<'PY'
-import glob, sys, xml.etree.ElementTree as ET
-t = f = e = s = 0
-for p in glob.glob(sys.argv[1] + "/TEST-*.xml"):
-    r = ET.parse(p).getroot()
-    t += int(r.get("tests", 0)); f += int(r.get("failures", 0))
-    e += int(r.get("errors", 0)); s += int(r.get("skipped", 0))
-print(t, f, e, s)
-PY
-)
-echo "kotlin: $(( kt_tests - kt_fail - kt_err - kt_skip )) passed, $(( kt_fail + kt_err )) failed, $kt_skip skipped"
-[ "$kt_rc" -eq 0 ] || fail "Kotlin tests failed (mvn exit $kt_rc); reports in $kt_dir/target/surefire-reports"
-[ "$kt_tests" -gt 0 ] || fail "no Kotlin test ran"
-[ "$kt_skip" -eq 0 ] || fail "$kt_skip Kotlin tests were skipped"
+    -Dsunstorm.generated.dir="$root/bindings/generated/kotlin-jvm" || fail "Kotlin tests"
 
 # ---- Python ------------------------------------------------------------------------
 phase "Python (pytest)"
