@@ -95,6 +95,7 @@ pub(super) fn decode_tx(payload: &[u8], chain: &ChainId) -> Result<DecodedPayloa
         d.push("Access list", format!("{access_list_len} entries"));
     }
     d.facts.native_value = u128::try_from(value).unwrap_or(u128::MAX);
+    d.facts.max_fee = u128::try_from(worst_fee).unwrap_or(u128::MAX);
 
     match to {
         TxKind::Create => {

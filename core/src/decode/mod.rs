@@ -180,6 +180,11 @@ pub struct PayloadFacts {
     /// lamports), saturated at `u128::MAX`.
     #[serde(with = "u128_string")]
     pub native_value: u128,
+    /// Worst-case network fee the bound account pays, in the same unit, saturated
+    /// (EVM: gas limit × max fee per gas or gas price; Solana: base fee + compute-unit
+    /// price × limit). Guardrails count `native_value + max_fee` as spend.
+    #[serde(with = "u128_string")]
+    pub max_fee: u128,
     /// Canonical addresses receiving value or spending rights (EVM `to` of a plain
     /// transfer, token recipients, spenders, operators, delegates, new authorities).
     /// Addresses that cannot be resolved appear as `unresolved:…` and never match a list.
