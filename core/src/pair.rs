@@ -12,7 +12,11 @@
 //! posts the stored attestation to octane without asking the appliance again.
 //!
 //! The validation code is a secret: it lives in the [`SecretStore`] for the flow's lifetime
-//! (needed again by the appliance), never in SQLite, and is wiped when the flow ends.
+//! (needed again by the appliance), never in SQLite, and is wiped when the flow ends. So
+//! does the appliance's attestation, which binds the code: it is kept in the
+//! [`SecretStore`] until octane accepts it, and the stored pair keeps only what later steps
+//! need (pair id, SP key, bindings, appliance identity) — the SP verifies the attestation
+//! from octane's copy.
 
 use std::sync::Arc;
 
@@ -369,6 +373,12 @@ fn code_secret_name(flow_id: Uuid) -> String {
     format!("pairflow.{}.code", flow_id.simple())
 }
 
+/// The appliance's attestation binds the validation code, so it lives beside the code in
+/// the `SecretStore` (never in SQLite) until the flow ends.
+fn attestation_secret_name(flow_id: Uuid) -> String {
+    format!("pairflow.{}.attestation", flow_id.simple())
+}
+
 impl PairEngine {
     /// A pair engine.
     pub fn new(
@@ -395,7 +405,28 @@ impl PairEngine {
     }
 
     fn load(&self, flow_id: Uuid) -> Result<FlowRecord, PairError> {
-        self.store.flow(flow_id)?.ok_or(PairError::UnknownFlow)
+        let mut flow = self.store.flow(flow_id)?.ok_or(PairError::UnknownFlow)?;
+        self.load_attestation(&mut flow)?;
+        Ok(flow)
+    }
+
+    /// Fills `flow.attestation` from the `SecretStore` (the store never holds it).
+    fn load_attestation(&self, flow: &mut FlowRecord) -> Result<(), PairError> {
+        if flow.stage.is_final() {
+            return Ok(());
+        }
+        flow.attestation = match self.secrets.get(&attestation_secret_name(flow.flow_id))? {
+            None => None,
+            Some(raw) => match serde_json::from_slice::<SignedEnvelope>(&raw) {
+                Ok(env) => Some(env),
+                Err(e) => {
+                    // Unreadable: ask the appliance again (same request id, same answer).
+                    tracing::warn!(error = %e, "pair: stored attestation unreadable; dropped");
+                    None
+                }
+            },
+        };
+        Ok(())
     }
 
     fn details(&self, flow: &FlowRecord) -> Result<PairSessionDetails, PairError> {
@@ -420,11 +451,18 @@ impl PairEngine {
     /// Persists `flow` (stamping `updated_at`), tells the listener, and returns the state.
     fn save(&self, flow: &mut FlowRecord) -> Result<PairState, PairError> {
         flow.updated_at = self.clock.now_unix();
+        if let (Some(att), false) = (&flow.attestation, flow.stage.is_final()) {
+            // Before the row: a restart that sees the row also finds the attestation.
+            let json = serde_json::to_vec(att).map_err(|e| PairError::BadAttestation(e.to_string()))?;
+            self.secrets.put(&attestation_secret_name(flow.flow_id), &json)?;
+        }
         self.store.put_flow(flow)?;
         if flow.stage.is_final() {
             // The code is worthless now; do not keep a secret longer than needed.
-            if let Err(e) = self.secrets.delete(&code_secret_name(flow.flow_id)) {
-                tracing::warn!(error = %e, "pair: could not wipe the flow's code");
+            for name in [code_secret_name(flow.flow_id), attestation_secret_name(flow.flow_id)] {
+                if let Err(e) = self.secrets.delete(&name) {
+                    tracing::warn!(error = %e, "pair: could not wipe the flow's code or attestation");
+                }
             }
         }
         let state = self.state_of(flow)?;
@@ -774,7 +812,6 @@ impl PairEngine {
             sp_user_ref: d.sp_user_ref.clone(),
             sp_public_key: att.sp_public_key,
             bindings: att.bindings.clone(),
-            attestation,
             status: PairStatus::Active,
             created_at: self.clock.now_unix(),
             revoked_at: None,
@@ -822,6 +859,7 @@ impl PairEngine {
     ) -> Result<Vec<Result<PairState, PairError>>, PairError> {
         let mut out = Vec::new();
         for mut flow in self.store.open_flows()? {
+            self.load_attestation(&mut flow)?;
             tracing::info!(flow = %flow.flow_id, stage = ?flow.stage, "pair: resuming");
             let r = match flow.stage {
                 FlowStage::LinkOpened => self.load_session(&mut flow).await,

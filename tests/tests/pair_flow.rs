@@ -528,3 +528,104 @@ async fn opening_the_same_link_twice_never_makes_two_flows_for_the_appliance() {
     assert_eq!(st.name(), "paired");
     assert_eq!(w.appliance.pairs().len(), 1);
 }
+
+/// True if `code` appears in `bytes` as text, or inside any base64 / base64url / hex run
+/// (how the store writes binary values such as signed envelopes into JSON columns).
+fn leaks_code(bytes: &[u8], code: &str) -> bool {
+    use base64::Engine as _;
+    let needle = code.as_bytes();
+    let has = |hay: &[u8]| hay.windows(needle.len()).any(|w| w == needle);
+    if has(bytes) {
+        return true;
+    }
+    let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/');
+    for run in bytes.split(|b| !is_b64(*b)).filter(|r| r.len() >= 8) {
+        let text: Vec<u8> = run.iter().map(|b| match b {
+            b'+' => b'-',
+            b'/' => b'_',
+            other => *other,
+        }).collect();
+        // Every start offset, so a run glued to its neighbours still decodes.
+        for start in 0..4.min(text.len()) {
+            let mut t = &text[start..];
+            if t.len() % 4 == 1 {
+                t = &t[..t.len() - 1];
+            }
+            if let Ok(decoded) = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t) {
+                if has(&decoded) {
+                    return true;
+                }
+            }
+        }
+        for start in 0..2.min(run.len()) {
+            let mut t = &run[start..];
+            if t.len() % 2 == 1 {
+                t = &t[..t.len() - 1];
+            }
+            if let Ok(decoded) = hex::decode(t) {
+                if has(&decoded) {
+                    return true;
+                }
+            }
+        }
+    }
+    false
+}
+
+/// Every file of the phone's database (main file, WAL, shared memory), concatenated.
+fn database_bytes(w: &World) -> Vec<u8> {
+    let mut all = Vec::new();
+    for entry in std::fs::read_dir(w.dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        let name = path.file_name().unwrap().to_string_lossy().to_string();
+        if name.starts_with("phone.db") {
+            all.extend(std::fs::read(&path).unwrap());
+        }
+    }
+    assert!(!all.is_empty(), "no database files found");
+    all
+}
+
+#[test]
+fn the_code_scanner_finds_a_code_in_every_encoding_the_store_uses() {
+    use base64::Engine as _;
+    let body = [b"\xa2\x66".as_slice(), b"123456", b"\x01\x02\x03"].concat();
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(&body);
+    assert!(leaks_code(format!("{{\"body\":\"{b64}\"}}").as_bytes(), "123456"));
+    assert!(leaks_code(hex::encode(&body).as_bytes(), "123456"));
+    assert!(leaks_code(b"..123456..", "123456"));
+    assert!(!leaks_code(format!("{{\"body\":\"{b64}\"}}").as_bytes(), "654321"));
+}
+
+#[tokio::test]
+async fn the_validation_code_never_reaches_the_database_file() {
+    let w = World::new(UserScript::Approve).await;
+    let s = w.session(&chains(), None).await;
+    // Killed with the appliance's attestation in hand (it binds the code), before octane.
+    let crashing = w.reopen(|c| c.crash_point = CrashPoint::AfterAttestationStored);
+    let flow = ready_to_approve(&crashing, &s, &chains()).await;
+    assert!(matches!(pair_err(crashing.approve_pair(flow).await), PairError::Interrupted));
+    drop(crashing);
+    assert!(
+        !leaks_code(&database_bytes(&w), &s.validation_code),
+        "the validation code is in the database while the flow waits"
+    );
+    // Resumed and finished: the pair is stored, still without the code.
+    let phone = w.reopen(|_| {});
+    let st = phone.resume_pending().await.unwrap().into_iter().next().unwrap().unwrap();
+    assert!(matches!(st, PairState::Paired { .. }), "{st:?}");
+    drop(phone);
+    assert!(
+        !leaks_code(&database_bytes(&w), &s.validation_code),
+        "the validation code is in the database after pairing"
+    );
+    // The SP still verifies the attestation, code included.
+    let result = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    let sp_key = w.demo.profile.public_key;
+    let expected = ExpectedPair {
+        session_id: &s.session_id,
+        validation_code: Some(&s.validation_code),
+        sp_public_key: Some(&sp_key),
+    };
+    assert!(verify_pair_result(&result, &expected).unwrap().is_some());
+}

@@ -116,8 +116,6 @@ pub struct PairRecord {
     pub sp_public_key: Key32,
     /// Approved wallets (canonical CAIP-10).
     pub bindings: Vec<AccountId>,
-    /// The appliance's signed `PairAttestation`.
-    pub attestation: SignedEnvelope,
     /// Active or revoked.
     pub status: PairStatus,
     /// Unix seconds.
@@ -180,7 +178,9 @@ pub struct FlowRecord {
     pub appliance_identity: Option<Key32>,
     /// The approve request id, persisted before the appliance is asked.
     pub approve_request_id: Option<Uuid>,
-    /// The appliance's attestation, persisted as soon as it arrives.
+    /// The appliance's attestation once it arrived. It binds the validation code, so it is
+    /// **never written to SQLite**: the pair engine keeps it in the `SecretStore` beside the
+    /// code for the flow's lifetime. Always `None` when read from the store.
     pub attestation: Option<SignedEnvelope>,
     /// The pair id, once paired.
     pub pair_id: Option<Uuid>,
@@ -359,6 +359,8 @@ impl Store {
         }
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.pragma_update(None, "synchronous", "NORMAL")?;
+        // Deleted content is overwritten with zeros, so nothing removed lingers in the file.
+        conn.pragma_update(None, "secure_delete", "ON")?;
         let store = Store { conn: Mutex::new(conn) };
         store.migrate()?;
         Ok(store)
@@ -375,12 +377,21 @@ impl Store {
         if found > supported {
             return Err(StoreError::TooNew { found, supported });
         }
+        let mut scrub = false;
         for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
             let tx = conn.transaction()?;
             tx.execute_batch(sql)?;
             tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
             tx.commit()?;
             tracing::info!(version = i + 1, "store: migrated");
+            scrub |= found > 0 && schema::SCRUBBING_MIGRATIONS.contains(&(i + 1));
+        }
+        if scrub {
+            // Rewrite the file without free pages, then empty the WAL: the old bytes are gone.
+            conn.execute_batch("VACUUM")?;
+            let _: (i64, i64, i64) =
+                conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            tracing::info!("store: scrubbed after removing secret-bearing columns");
         }
         Ok(())
     }
@@ -446,8 +457,8 @@ impl Store {
     pub fn insert_pair(&self, p: &PairRecord) -> Result<(), StoreError> {
         self.lock()?.execute(
             "INSERT INTO pairs (pair_id, appliance_identity, session_id, sp_profile, sp_user_ref,
-               sp_public_key, bindings, attestation, status, created_at, revoked_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)
+               sp_public_key, bindings, status, created_at, revoked_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10)
              ON CONFLICT(pair_id) DO NOTHING",
             params![
                 p.pair_id.to_string(),
@@ -457,7 +468,6 @@ impl Store {
                 p.sp_user_ref,
                 p.sp_public_key.to_hex(),
                 to_json("bindings", &p.bindings)?,
-                to_json("attestation", &p.attestation)?,
                 p.status.as_str(),
                 as_i64(p.created_at),
                 p.revoked_at.map(as_i64),
@@ -475,15 +485,14 @@ impl Store {
             sp_user_ref: r.get(4)?,
             sp_public_key: r.get(5)?,
             bindings: r.get(6)?,
-            attestation: r.get(7)?,
-            status: r.get(8)?,
-            created_at: r.get(9)?,
-            revoked_at: r.get(10)?,
+            status: r.get(7)?,
+            created_at: r.get(8)?,
+            revoked_at: r.get(9)?,
         })
     }
 
     const PAIR_COLS: &'static str = "pair_id, appliance_identity, session_id, sp_profile, sp_user_ref,
-        sp_public_key, bindings, attestation, status, created_at, revoked_at";
+        sp_public_key, bindings, status, created_at, revoked_at";
 
     /// One pair by id.
     pub fn pair(&self, pair_id: Uuid) -> Result<Option<PairRecord>, StoreError> {
@@ -539,14 +548,14 @@ impl Store {
         self.lock()?.execute(
             "INSERT INTO pair_flows (flow_id, stage, finished, link, session_id, session,
                code_prefilled, code_verified, bindings, appliance_identity, approve_request_id,
-               attestation, pair_id, return_url, error, created_at, updated_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)
+               pair_id, return_url, error, created_at, updated_at)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)
              ON CONFLICT(flow_id) DO UPDATE SET stage = excluded.stage,
                finished = excluded.finished, session = excluded.session,
                code_verified = excluded.code_verified, bindings = excluded.bindings,
                appliance_identity = excluded.appliance_identity,
                approve_request_id = excluded.approve_request_id,
-               attestation = excluded.attestation, pair_id = excluded.pair_id,
+               pair_id = excluded.pair_id,
                return_url = excluded.return_url, error = excluded.error,
                updated_at = excluded.updated_at",
             params![
@@ -561,7 +570,6 @@ impl Store {
                 to_json("bindings", &f.bindings)?,
                 f.appliance_identity.map(|k| k.to_hex()),
                 f.approve_request_id.map(|u| u.to_string()),
-                f.attestation.as_ref().map(|s| to_json("attestation", s)).transpose()?,
                 f.pair_id.map(|u| u.to_string()),
                 f.return_url,
                 f.error,
@@ -573,7 +581,7 @@ impl Store {
     }
 
     const FLOW_COLS: &'static str = "flow_id, stage, link, session_id, session, code_prefilled,
-        code_verified, bindings, appliance_identity, approve_request_id, attestation, pair_id,
+        code_verified, bindings, appliance_identity, approve_request_id, pair_id,
         return_url, error, created_at, updated_at";
 
     fn flow_row(r: &Row<'_>) -> rusqlite::Result<FlowRow> {
@@ -588,12 +596,11 @@ impl Store {
             bindings: r.get(7)?,
             appliance_identity: r.get(8)?,
             approve_request_id: r.get(9)?,
-            attestation: r.get(10)?,
-            pair_id: r.get(11)?,
-            return_url: r.get(12)?,
-            error: r.get(13)?,
-            created_at: r.get(14)?,
-            updated_at: r.get(15)?,
+            pair_id: r.get(10)?,
+            return_url: r.get(11)?,
+            error: r.get(12)?,
+            created_at: r.get(13)?,
+            updated_at: r.get(14)?,
         })
     }
 
@@ -858,7 +865,6 @@ struct PairRow {
     sp_user_ref: String,
     sp_public_key: String,
     bindings: String,
-    attestation: String,
     status: String,
     created_at: i64,
     revoked_at: Option<i64>,
@@ -874,7 +880,6 @@ impl PairRow {
             sp_user_ref: self.sp_user_ref,
             sp_public_key: key("pairs.sp_public_key", &self.sp_public_key)?,
             bindings: from_json("pairs.bindings", &self.bindings)?,
-            attestation: from_json("pairs.attestation", &self.attestation)?,
             status: PairStatus::parse(&self.status)?,
             created_at: secs("pairs.created_at", self.created_at)?,
             revoked_at: self.revoked_at.map(|v| secs("pairs.revoked_at", v)).transpose()?,
@@ -893,7 +898,6 @@ struct FlowRow {
     bindings: String,
     appliance_identity: Option<String>,
     approve_request_id: Option<String>,
-    attestation: Option<String>,
     pair_id: Option<String>,
     return_url: Option<String>,
     error: Option<String>,
@@ -920,7 +924,7 @@ impl FlowRow {
                 .approve_request_id
                 .map(|s| uuid("pair_flows.approve_request_id", &s))
                 .transpose()?,
-            attestation: self.attestation.map(|s| from_json("pair_flows.attestation", &s)).transpose()?,
+            attestation: None,
             pair_id: self.pair_id.map(|s| uuid("pair_flows.pair_id", &s)).transpose()?,
             return_url: self.return_url,
             error: self.error,

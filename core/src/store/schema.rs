@@ -85,4 +85,18 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         detail  TEXT NOT NULL                    -- JSON
     ) STRICT;
     "#,
+    // 2: the appliance's pair attestation binds the validation code, and codes never reach
+    // SQLite: it moves to the SecretStore for an in-flight flow and is not kept with a pair.
+    // (An in-flight flow that held one asks the appliance again with its persisted approve
+    // request id; the appliance answers a repeated id with its first attestation.) The store
+    // opens with `secure_delete` and vacuums after this migration, so no copy of the old
+    // column survives in free pages or in the WAL.
+    r#"
+    ALTER TABLE pairs DROP COLUMN attestation;
+    ALTER TABLE pair_flows DROP COLUMN attestation;
+    "#,
 ];
+
+/// The migration after which the database is vacuumed and its WAL truncated, because it
+/// removed secret-bearing data whose old bytes must not linger in free pages.
+pub(crate) const SCRUBBING_MIGRATIONS: &[usize] = &[2];

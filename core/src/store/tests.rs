@@ -45,7 +45,6 @@ fn pair(app: &BondedAppliance, n: u8) -> PairRecord {
         sp_user_ref: "user-1".into(),
         sp_public_key: Key32([7; 32]),
         bindings: vec![AccountId::evm(1, [0x11; 20])],
-        attestation: SignedEnvelope { body: vec![1, 2], sig: vec![3; 64] },
         status: PairStatus::Active,
         created_at: 100 + u64::from(n),
         revoked_at: None,
@@ -104,7 +103,7 @@ fn a_pair_needs_a_bonded_appliance() {
 }
 
 #[test]
-fn flows_persist_every_field_and_finished_ones_are_not_resumed() {
+fn flows_persist_every_field_but_the_attestation_and_finished_ones_are_not_resumed() {
     let s = Store::open_in_memory().unwrap();
     let mut f = FlowRecord {
         flow_id: Uuid::from_bytes([9; 16]),
@@ -125,8 +124,10 @@ fn flows_persist_every_field_and_finished_ones_are_not_resumed() {
         updated_at: 2,
     };
     s.put_flow(&f).unwrap();
-    assert_eq!(s.flow(f.flow_id).unwrap().unwrap(), f);
-    assert_eq!(s.open_flows().unwrap(), vec![f.clone()]);
+    // The attestation binds the validation code: the store never keeps it.
+    let stored = FlowRecord { attestation: None, ..f.clone() };
+    assert_eq!(s.flow(f.flow_id).unwrap().unwrap(), stored);
+    assert_eq!(s.open_flows().unwrap(), vec![stored]);
     f.stage = FlowStage::Paired;
     f.pair_id = Some(Uuid::from_bytes([8; 16]));
     s.put_flow(&f).unwrap();
@@ -269,7 +270,7 @@ proptest::proptest! {
     fn reading_arbitrary_column_text_never_panics(
         col in proptest::sample::select(vec![
             "stage", "session", "bindings", "appliance_identity", "approve_request_id",
-            "attestation", "pair_id", "flow_id",
+            "pair_id", "flow_id",
         ]),
         text in ".{0,80}",
     ) {
@@ -297,4 +298,59 @@ proptest::proptest! {
         let _ = s.open_flows();
         let _ = s.flow(f.flow_id);
     }
+}
+
+/// A database written by schema 1 kept the pair attestation (which binds the validation
+/// code) in two columns. Opening it migrates the columns away and scrubs the file: the code
+/// is nowhere in the bytes afterwards, and the pair is still there.
+#[test]
+fn migrating_a_schema_1_database_removes_every_copy_of_the_attestation() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("old.db");
+    let code = "924713";
+    let att_json = format!("{{\"body\":\"{}\",\"sig\":\"x\"}}", code.repeat(3));
+    {
+        let conn = Connection::open(&path).unwrap();
+        let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.pragma_update(None, "user_version", 1).unwrap();
+        let a = appliance(1);
+        conn.execute(
+            "INSERT INTO appliances VALUES (?1, ?2, 'Sigil', ?3, 1)",
+            params![a.identity.to_hex(), a.static_key.to_hex(), to_json("e", &a.endorsement).unwrap()],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO pairs VALUES ('00000000-0000-0000-0000-000000000001', ?1, 's1', ?2, 'u',
+               ?3, '[]', ?4, 'active', 5, NULL)",
+            params![
+                a.identity.to_hex(),
+                to_json("sp", &pair(&a, 1).sp).unwrap(),
+                Key32([7; 32]).to_hex(),
+                att_json
+            ],
+        )
+        .unwrap();
+        conn.execute(
+            "INSERT INTO pair_flows VALUES ('00000000-0000-0000-0000-000000000002', '\"waiting_for_appliance\"',
+               0, 'l', 's2', NULL, 0, 1, '[]', NULL, NULL, ?1, NULL, NULL, NULL, 1, 1)",
+            params![att_json],
+        )
+        .unwrap();
+    }
+    let file_has_code = |p: &Path| {
+        let mut all = Vec::new();
+        for suffix in ["", "-wal", "-shm"] {
+            all.extend(std::fs::read(format!("{}{suffix}", p.display())).unwrap_or_default());
+        }
+        all.windows(code.len()).any(|w| w == code.as_bytes())
+    };
+    assert!(file_has_code(&path), "the schema-1 fixture holds the code");
+    let s = Store::open(&path).unwrap();
+    assert_eq!(s.schema_version().unwrap(), schema::MIGRATIONS.len() as i64);
+    assert_eq!(s.pairs().unwrap().len(), 1);
+    let flows = s.open_flows().unwrap();
+    assert_eq!(flows.len(), 1);
+    assert_eq!(flows[0].attestation, None);
+    assert!(!file_has_code(&path), "the code survived the migration somewhere in the file");
 }
