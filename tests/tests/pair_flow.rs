@@ -629,3 +629,24 @@ async fn the_validation_code_never_reaches_the_database_file() {
     };
     assert!(verify_pair_result(&result, &expected).unwrap().is_some());
 }
+
+#[tokio::test]
+async fn a_flow_whose_stored_attestation_is_gone_asks_the_appliance_again_and_gets_the_same_pair() {
+    use sunstorm_core::secrets::SecretStore as _;
+    let w = World::new(UserScript::Approve).await;
+    let s = w.session(&chains(), None).await;
+    let crashing = w.reopen(|c| c.crash_point = CrashPoint::AfterAttestationStored);
+    let flow = ready_to_approve(&crashing, &s, &chains()).await;
+    assert!(matches!(pair_err(crashing.approve_pair(flow).await), PairError::Interrupted));
+    drop(crashing);
+    // What a database migrated from schema 1 (or a lost keychain item) looks like.
+    w.secrets.delete(&format!("pairflow.{}.attestation", flow.simple())).unwrap();
+    let phone = w.reopen(|_| {});
+    let st = phone.resume_pending().await.unwrap().into_iter().next().unwrap().unwrap();
+    let PairState::Paired { pair_id, .. } = st else { panic!("{st:?}") };
+    // The appliance answered the repeated request id with its first approval.
+    assert_eq!(w.appliance.pairs().len(), 1);
+    let r = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    let PairResult::Paired { pair_id: sp_pair, .. } = r else { panic!("{r:?}") };
+    assert_eq!(sp_pair, pair_id);
+}
