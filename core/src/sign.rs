@@ -599,3 +599,7 @@ fn verify_signatures(
     cs.verify(&pair.sp_public_key, &crate::bytes::Key32(*octane_key))
         .map_err(|e| SignError::Malformed(e.to_string()))
 }
+
+#[cfg(test)]
+#[path = "sign_tests.rs"]
+mod tests;
