@@ -160,11 +160,13 @@ fn sign_history_round_trips_and_filters() {
         kind: PayloadKind::EvmTransaction,
         summary: serde_json::json!({"to": "0x"}),
         native_value: Some(10u128.pow(18)),
+        spend: None,
         outcome: SignOutcome::Pending,
         reason: None,
         appliance_signature: None,
         received_at: 50,
         decided_at: None,
+        expires_at: None,
     };
     s.insert_sign(&rec).unwrap();
     s.set_sign_outcome(id, SignOutcome::Completed, None, Some(&[9; 65]), 60).unwrap();
@@ -197,11 +199,13 @@ fn recent_signs_are_newest_first_and_limited() {
             kind: PayloadKind::EvmTransaction,
             summary: serde_json::json!({"title": "Send ETH"}),
             native_value: None,
+            spend: None,
             outcome: SignOutcome::Pending,
             reason: None,
             appliance_signature: None,
             received_at: at,
             decided_at: None,
+            expires_at: None,
         })
         .unwrap();
     }
