@@ -398,3 +398,174 @@ async fn a_request_is_not_counted_against_itself() {
     again.approve(&r).await.unwrap();
     assert_eq!(again.outcome(&r), SignOutcome::Completed);
 }
+
+#[tokio::test]
+async fn signed_spend_counts_per_pair_ever_and_per_day_across_pairs() {
+    let phone = Phone::new();
+    phone.limits(1, Some(ETH), Some(3 * ETH / 2));
+    // Pair A sends 0.6 ETH, pair B 0.6 ETH: both signed.
+    let a1 = phone.send(phone.pair_a, 6 * ETH / 10);
+    let view = phone.ingest(&a1).await;
+    assert_eq!(view.worst_case_spend, 6 * ETH / 10 + FEE);
+    assert!(view.worst_case_total().contains("0.60063"), "{}", view.worst_case_total());
+    phone.approve(&a1).await.unwrap();
+    let b1 = phone.send(phone.pair_b, 6 * ETH / 10);
+    assert!(!phone.ingest(&b1).await.blocked());
+    phone.approve(&b1).await.unwrap();
+    // 0.35 ETH more through A fits A's 1 ETH, not the day's 1.5 ETH (both pairs count).
+    let a2 = phone.send(phone.pair_a, 35 * ETH / 100);
+    assert_eq!(codes(&phone.ingest(&a2).await), ["per_day_limit_exceeded"]);
+    // Another chain has no limits and is not counted on this one.
+    let op = phone.tx(phone.pair_a, 10, 5 * ETH, 21_000, 30 * GWEI);
+    assert!(!phone.ingest(&op).await.blocked());
+    phone.approve(&op).await.unwrap();
+    // The next UTC day: the daily total starts again, the pair's does not.
+    phone.advance(86_400);
+    let a3 = phone.send(phone.pair_a, 35 * ETH / 100);
+    assert!(!phone.ingest(&a3).await.blocked());
+    phone.approve(&a3).await.unwrap();
+    let a4 = phone.send(phone.pair_a, ETH / 10);
+    assert_eq!(codes(&phone.ingest(&a4).await), ["per_pair_limit_exceeded"]);
+    let b2 = phone.send(phone.pair_b, ETH / 10);
+    assert!(!phone.ingest(&b2).await.blocked());
+    let spent = phone.store.spend(phone.pair_a, &ChainId::Evm(1), phone.now(), None).unwrap();
+    assert_eq!(spent.spent_by_pair, 95 * ETH / 100 + 2 * FEE);
+    assert_eq!(spent.spent_today, 35 * ETH / 100 + ETH / 10 + 2 * FEE, "a3 signed today, b2 waiting");
+}
+
+#[tokio::test]
+async fn expired_and_refused_requests_stop_counting() {
+    let mut phone = Phone::new();
+    phone.limits(1, None, Some(ETH));
+    let old = phone.send(phone.pair_a, 6 * ETH / 10);
+    phone.ingest(&old).await;
+    // Never decided, and now expired (a request expires at `expires_at` itself).
+    phone.advance(120);
+    let next = phone.send(phone.pair_a, 6 * ETH / 10);
+    assert!(!phone.ingest(&next).await.blocked());
+    // The appliance refuses it: failed, no longer counted.
+    phone.appliance.key = k256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    assert!(matches!(phone.approve(&next).await, Err(SignError::BadApplianceSignature(_))));
+    assert_eq!(phone.outcome(&next), SignOutcome::Failed);
+    let third = phone.send(phone.pair_a, 6 * ETH / 10);
+    assert!(!phone.ingest(&third).await.blocked());
+}
+
+#[tokio::test]
+async fn a_request_that_expires_while_waiting_is_not_sent_to_the_appliance() {
+    let phone = Phone::new();
+    let r = phone.send(phone.pair_a, 1);
+    phone.ingest(&r).await;
+    phone.advance(120);
+    assert!(matches!(phone.approve(&r).await, Err(SignError::Expired)));
+    assert!(!phone.asked(&r));
+    assert_eq!(phone.outcome(&r), SignOutcome::Failed);
+    assert_eq!(phone.rejections(&r), ["expired"]);
+}
+
+#[tokio::test]
+async fn freshness_follows_the_one_validity_rule() {
+    let phone = Phone::new();
+    let base = phone.send(phone.pair_a, 1);
+    let req: SignRequest = crate::cbor::from_canonical_slice(&base.request.body).unwrap();
+    let now = phone.now();
+    let with = |created_at: u64, expires_at: u64| {
+        phone.countersigned(&SignRequest { request_id: Uuid::new_v4(), created_at, expires_at, ..req.clone() })
+    };
+    let cases = [
+        (with(now, now), "bad_validity"),
+        (with(now - 10, now), "expired"),
+        (with(now, now + 301), "bad_validity"),
+        (with(now + 30 * 86_400, now + 30 * 86_400 + 60), "bad_validity"),
+        (with(now + DEFAULT_MAX_SKEW_SECS + 1, now + 200), "bad_validity"),
+    ];
+    for (r, code) in &cases {
+        let e = phone.engine.ingest(r).await.unwrap_err();
+        assert_eq!(e.code(), *code, "{e}");
+        assert_eq!(phone.rejections(r), [*code]);
+    }
+    assert!(!phone.ingest(&with(now + DEFAULT_MAX_SKEW_SECS, now + 200)).await.blocked());
+    assert!(!phone.ingest(&with(now - 299, now + 1)).await.blocked());
+}
+
+/// Every statement the sign path runs reads through an index (no `SCAN` of a table), and
+/// each state change of a request is one transaction.
+#[tokio::test]
+async fn the_sign_path_reads_by_index_and_changes_state_in_one_transaction_each() {
+    let phone = Phone::new();
+    phone.limits(1, Some(10 * ETH), Some(10 * ETH));
+    let log = Arc::new(Mutex::new(Vec::new()));
+    phone.store.trace_statements(Some(log.clone()));
+    let take = || std::mem::take(&mut *log.lock().unwrap());
+
+    let ok = phone.send(phone.pair_a, ETH);
+    phone.ingest(&ok).await;
+    let arrival = take();
+    let over = phone.send(phone.pair_a, 100 * ETH);
+    assert!(phone.ingest(&over).await.blocked());
+    let arrival_blocked = take();
+    phone.approve(&ok).await.unwrap();
+    let approval_signed_completed = take();
+    let declined = phone.send(phone.pair_b, ETH);
+    phone.ingest(&declined).await;
+    take();
+    phone.engine.reject(declined.request_id).await.unwrap();
+    let rejected = take();
+    let waiting = phone.send(phone.pair_b, 5 * ETH);
+    phone.ingest(&waiting).await;
+    phone.limits(1, Some(ETH), None);
+    take();
+    assert!(matches!(phone.approve(&waiting).await, Err(SignError::Blocked(_))));
+    let blocked_at_approval = take();
+    assert!(matches!(phone.engine.ingest(&ok).await, Err(SignError::Replay)));
+    assert!(matches!(phone.approve(&waiting).await, Err(SignError::Blocked(_))));
+    let refused = take();
+    let late = phone.send(phone.pair_a, 1);
+    phone.advance(3600);
+    assert!(phone.engine.ingest(&late).await.is_err());
+    let refused_late = take();
+    phone.store.trace_statements(None);
+
+    let is_write = |s: &str| ["INSERT", "UPDATE", "DELETE", "REPLACE"].iter().any(|w| s.starts_with(w));
+    for (what, stmts, transactions) in [
+        ("arrival", &arrival, 1),
+        ("arrival, blocked", &arrival_blocked, 1),
+        ("approval, signed, completed", &approval_signed_completed, 3),
+        ("rejected", &rejected, 1),
+        ("blocked at approval", &blocked_at_approval, 1),
+        ("replay and a blocked request approved again", &refused, 0),
+        ("refused on arrival", &refused_late, 1),
+    ] {
+        assert_eq!(stmts.iter().filter(|s| s.starts_with("BEGIN")).count(), transactions, "{what}: {stmts:#?}");
+        let mut open = false;
+        for s in stmts.iter() {
+            if s.starts_with("BEGIN") {
+                open = true;
+            } else if s.starts_with("COMMIT") || s.starts_with("ROLLBACK") {
+                open = false;
+            } else if is_write(s) {
+                assert!(open, "{what}: a write outside the state change's transaction: {s}");
+            }
+        }
+    }
+
+    let mut all: Vec<String> = [
+        arrival,
+        arrival_blocked,
+        approval_signed_completed,
+        rejected,
+        blocked_at_approval,
+        refused,
+        refused_late,
+    ]
+    .concat();
+    all.sort();
+    all.dedup();
+    all.retain(|s| !["BEGIN", "COMMIT", "ROLLBACK"].iter().any(|k| s.starts_with(k)));
+    assert!(all.iter().any(|s| s.contains("spend_by_day")), "the spend queries ran: {all:#?}");
+    for sql in &all {
+        let plan = phone.store.query_plan(sql).unwrap();
+        let scans: Vec<_> = plan.iter().filter(|d| d.starts_with("SCAN")).collect();
+        assert!(scans.is_empty(), "{sql}\n  scans: {scans:?}\n  plan: {plan:?}");
+    }
+}

@@ -1189,4 +1189,35 @@ impl SignRow {
 }
 
 #[cfg(test)]
+impl Store {
+    /// Test hook: from now on, appends the SQL text of every statement the store runs to
+    /// `sink` (`None` stops).
+    pub(crate) fn trace_statements(&self, sink: Option<std::sync::Arc<Mutex<Vec<String>>>>) {
+        let Ok(mut conn) = self.lock() else { return };
+        let cb = sink.map(|sink| {
+            move |e: rusqlite::trace::TraceEvent<'_>| {
+                if let rusqlite::trace::TraceEvent::Stmt(stmt, _) = e {
+                    if let Ok(mut v) = sink.lock() {
+                        v.push(stmt.sql().trim().to_string());
+                    }
+                }
+            }
+        });
+        let _ = conn.trace_v2(rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT, cb);
+    }
+
+    /// Test hook: SQLite's query plan for `sql` (the `detail` column of each step).
+    pub(crate) fn query_plan(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(r.get::<_, String>(3)?);
+        }
+        Ok(out)
+    }
+}
+
+#[cfg(test)]
 mod tests;
