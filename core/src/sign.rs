@@ -61,6 +61,13 @@ pub fn save_guardrails(store: &Store, g: &Guardrails) -> Result<(), StoreError> 
     store.put_setting(GUARDRAILS_SETTING, &v)
 }
 
+/// The phone's check of a sign request's times, at arrival and again at approval: the one
+/// rule ([`check_validity`]), expiry as [`SignError::Expired`], every other failure as
+/// [`SignError::BadValidity`].
+pub fn check_freshness(req: &SignRequest, now: u64, max_skew_secs: u64) -> Result<(), SignError> {
+    Ok(check_validity(req.created_at, req.expires_at, now, max_skew_secs)?)
+}
+
 /// Why a sign request was refused or a step failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SignError {
@@ -398,12 +405,12 @@ impl SignEngine {
             return Err(self.refuse(&req, &body_hash, now, err, "the account is not bound to this pair").await);
         }
         // 4. Freshness: the one validity rule.
-        if let Err(e) = check_validity(req.created_at, req.expires_at, now, self.max_skew_secs) {
-            let message = match e {
-                ValidityError::Expired { .. } => "the request expired before it was shown".to_string(),
-                other => format!("the request's validity period is not acceptable: {other}"),
+        if let Err(e) = check_freshness(&req, now, self.max_skew_secs) {
+            let message = match &e {
+                SignError::Expired => "the request expired before it was shown".to_string(),
+                other => other.to_string(),
             };
-            return Err(self.refuse(&req, &body_hash, now, e.into(), &message).await);
+            return Err(self.refuse(&req, &body_hash, now, e, &message).await);
         }
         // 5. Decode for display (fails exactly when it is not signable).
         let decoded = match decode(req.kind, &req.payload, &req.account) {
@@ -498,8 +505,7 @@ impl SignEngine {
         };
         let now = self.clock.now_unix();
         let pair = self.store.pair(req.pair_id)?.ok_or(SignError::UnknownPair(req.pair_id))?;
-        if let Err(e) = check_validity(req.created_at, req.expires_at, now, self.max_skew_secs) {
-            let err = SignError::from(e);
+        if let Err(err) = check_freshness(&req, now, self.max_skew_secs) {
             self.record(request_id, SignOutcome::Failed, Some(err.code()), None, None)?;
             self.post_rejection(request_id, err.code(), "the request expired before approval").await;
             return Err(err);
