@@ -389,7 +389,8 @@ mod tests {
         let fits = DecodedPayload { facts, ..d.clone() };
         assert!(evaluate(&limits(None, Some(ETH)), &fits, &SpendContext::default()).is_empty());
         let over = SpendContext { spent_by_pair: 0, spent_today: 1 };
-        assert_eq!(codes(&evaluate(&limits(None, Some(ETH)), &fits, &over)), ["per_day_limit_exceeded"]);
+        let v = evaluate(&limits(None, Some(ETH)), &fits, &over);
+        assert_eq!(codes(&v), ["per_day_limit_exceeded"]);
         // Saturating: never wraps to a small number.
         let mut huge = d.facts.clone();
         huge.native_value = u128::MAX;

@@ -34,11 +34,15 @@ use crate::clock::Clock;
 use crate::decode::{decode, DecodedPayload};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::guardrails::{evaluate, worst_case_spend, Guardrails, SpendContext, Violation};
-use crate::model::{CountersignedRequest, PairRevocation, PayloadKind, SignRequest, STATEMENT_VERSION};
+use crate::model::{
+    CountersignedRequest, PairRevocation, PayloadKind, SignRequest, STATEMENT_VERSION,
+};
 use crate::octane::api::{PairStatus as OctanePairStatus, PendingSignRequest};
 use crate::octane::client::{OctaneClient, OctaneError};
 use crate::payload::{signing_target, verify_appliance_signature, PayloadError};
-use crate::store::{PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError, StoreTx};
+use crate::store::{
+    PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError, StoreTx,
+};
 use crate::validity::{check_validity, ValidityError};
 
 pub use crate::validity::DEFAULT_MAX_SKEW_SECS;
@@ -227,7 +231,8 @@ impl PendingSignature {
     /// [`PendingSignature::worst_case_spend`] in the chain's currency ("0.60063 ETH"), for
     /// the review screen.
     pub fn worst_case_total(&self) -> String {
-        crate::decode::units::format_native(&self.chain, alloy_primitives::U256::from(self.worst_case_spend))
+        let spend = alloy_primitives::U256::from(self.worst_case_spend);
+        crate::decode::units::format_native(&self.chain, spend)
     }
 }
 
@@ -338,7 +343,14 @@ impl SignEngine {
 
     /// Records a refused request's id as seen (so the same id with another body is a
     /// replay) and tells octane why.
-    async fn refuse(&self, req: &SignRequest, body_hash: &[u8; 32], now: u64, err: SignError, message: &str) -> SignError {
+    async fn refuse(
+        &self,
+        req: &SignRequest,
+        body_hash: &[u8; 32],
+        now: u64,
+        err: SignError,
+        message: &str,
+    ) -> SignError {
         if let Err(e) = self.store.note_request(req.request_id, body_hash, req.pair_id, now) {
             tracing::warn!(error = %e, "sign: could not record a refused request");
         }
@@ -398,11 +410,13 @@ impl SignEngine {
         }
         // 3. The pair and the binding.
         if pair.status != PairStatus::Active {
-            return Err(self.refuse(&req, &body_hash, now, SignError::PairRevoked, "the pair is revoked on this phone").await);
+            let message = "the pair is revoked on this phone";
+            return Err(self.refuse(&req, &body_hash, now, SignError::PairRevoked, message).await);
         }
         if !pair.bindings.contains(&req.account) || req.account.chain != req.chain {
             let err = SignError::AccountNotBound(req.account.to_string());
-            return Err(self.refuse(&req, &body_hash, now, err, "the account is not bound to this pair").await);
+            let message = "the account is not bound to this pair";
+            return Err(self.refuse(&req, &body_hash, now, err, message).await);
         }
         // 4. Freshness: the one validity rule.
         if let Err(e) = check_freshness(&req, now, self.max_skew_secs) {
@@ -417,7 +431,8 @@ impl SignEngine {
             Ok(d) => d,
             Err(e) => {
                 let message = e.to_string();
-                return Err(self.refuse(&req, &body_hash, now, SignError::Undecodable(message.clone()), &message).await);
+                let err = SignError::Undecodable(message.clone());
+                return Err(self.refuse(&req, &body_hash, now, err, &message).await);
             }
         };
         if refused_before {
@@ -429,7 +444,8 @@ impl SignEngine {
         let rules = self.guardrails()?;
         let spend = worst_case_spend(&decoded.facts);
         let arrival = self.store.transaction(|tx| {
-            if tx.note_request(req.request_id, &body_hash, req.pair_id, now)? == Seen::DifferentBody {
+            let seen = tx.note_request(req.request_id, &body_hash, req.pair_id, now)?;
+            if seen == Seen::DifferentBody {
                 return Ok(None);
             }
             if tx.sign_outcome(req.request_id)?.is_some_and(|o| o != SignOutcome::Pending) {
@@ -507,7 +523,8 @@ impl SignEngine {
         let pair = self.store.pair(req.pair_id)?.ok_or(SignError::UnknownPair(req.pair_id))?;
         if let Err(err) = check_freshness(&req, now, self.max_skew_secs) {
             self.record(request_id, SignOutcome::Failed, Some(err.code()), None, None)?;
-            self.post_rejection(request_id, err.code(), "the request expired before approval").await;
+            let message = "the request expired before approval";
+            self.post_rejection(request_id, err.code(), message).await;
             return Err(err);
         }
         if pair.status != PairStatus::Active {
@@ -522,11 +539,14 @@ impl SignEngine {
             let violations = evaluate(&rules, &view.decoded, &Self::spent(tx, &rules, &req, now)?);
             let id = request_id.to_string();
             if violations.is_empty() {
-                tx.audit(now, "sign_approved", &id, &serde_json::json!({"title": view.decoded.title}))?;
+                let detail = serde_json::json!({"title": view.decoded.title});
+                tx.audit(now, "sign_approved", &id, &detail)?;
             } else {
                 let codes: Vec<&str> = violations.iter().map(Violation::code).collect();
-                tx.set_sign_outcome(request_id, SignOutcome::Blocked, Some("guardrail"), None, now)?;
-                tx.audit(now, "sign_blocked", &id, &serde_json::json!({"violations": codes, "at": "approval"}))?;
+                let blocked = SignOutcome::Blocked;
+                tx.set_sign_outcome(request_id, blocked, Some("guardrail"), None, now)?;
+                let detail = serde_json::json!({"violations": codes, "at": "approval"});
+                tx.audit(now, "sign_blocked", &id, &detail)?;
             }
             Ok(violations)
         });
@@ -551,7 +571,8 @@ impl SignEngine {
             Ok(s) => s,
             Err(ApplianceError::UserRejected) => {
                 let audit = ("sign_rejected", serde_json::json!({"by": "appliance"}));
-                self.record(request_id, SignOutcome::Rejected, Some("user_rejected"), None, Some(audit))?;
+                let reason = Some("user_rejected");
+                self.record(request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
                 self.post_rejection(request_id, "user_rejected", "declined on the appliance").await;
                 return Err(SignError::RejectedOnAppliance);
             }
@@ -572,7 +593,8 @@ impl SignEngine {
         let target = signing_target(req.kind, &req.payload, &req.chain).map_err(SignError::BadApplianceSignature)?;
         if let Err(e) = verify_appliance_signature(&target, &sig, &req.account) {
             tracing::error!(error = %e, "sign: the appliance's signature does not verify");
-            self.record(request_id, SignOutcome::Failed, Some("bad_appliance_signature"), None, None)?;
+            let reason = Some("bad_appliance_signature");
+            self.record(request_id, SignOutcome::Failed, reason, None, None)?;
             self.post_rejection(request_id, "bad_appliance_signature", "the appliance's signature did not verify").await;
             return Err(SignError::BadApplianceSignature(e));
         }
@@ -613,7 +635,8 @@ impl SignEngine {
             return Err(self.not_pending(request_id));
         };
         let audit = ("sign_rejected", serde_json::json!({"by": "phone"}));
-        self.record(req.request_id, SignOutcome::Rejected, Some("user_rejected"), None, Some(audit))?;
+        let reason = Some("user_rejected");
+        self.record(req.request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
         self.octane.reject_sign(request_id, "user_rejected", "declined on the phone").await?;
         Ok(())
     }

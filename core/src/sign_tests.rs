@@ -83,14 +83,19 @@ impl ApplianceApi for FakeAppliance {
     ) -> Result<SignedEnvelope, ApplianceError> {
         Err(ApplianceError::Timeout)
     }
-    async fn sign(&self, request: &CountersignedRequest, _: Option<ProgressFn>) -> Result<Vec<u8>, ApplianceError> {
+    async fn sign(
+        &self,
+        request: &CountersignedRequest,
+        _: Option<ProgressFn>,
+    ) -> Result<Vec<u8>, ApplianceError> {
         let req: SignRequest = crate::cbor::from_canonical_slice(&request.body).unwrap();
         self.asked.lock().unwrap().push(req.request_id);
         if let Some((asked, release)) = &self.hold {
             asked.notify_one();
             release.notified().await;
         }
-        let SigningTarget::EvmDigest { digest, v_style } = signing_target(req.kind, &req.payload, &req.chain).unwrap()
+        let SigningTarget::EvmDigest { digest, v_style } =
+            signing_target(req.kind, &req.payload, &req.chain).unwrap()
         else {
             panic!("EVM only")
         };
@@ -171,7 +176,10 @@ impl Phone {
                         },
                         sp_user_ref: "alice".into(),
                         sp_public_key: sp_public,
-                        bindings: vec![AccountId::evm(1, wallet_address()), AccountId::evm(10, wallet_address())],
+                        bindings: vec![
+                            AccountId::evm(1, wallet_address()),
+                            AccountId::evm(10, wallet_address()),
+                        ],
                         attestation: SignedEnvelope { body: vec![1], sig: vec![2; 64] },
                         status: PairStatus::Active,
                         created_at: 1,
@@ -191,7 +199,8 @@ impl Phone {
         };
         let client = OctaneClient::new(cfg, creds, clock.clone(), octane.clone()).unwrap();
         let engine = SignEngine::new(store.clone(), client, clock.clone());
-        let appliance = FakeAppliance { key: wallet_key(), asked: Mutex::new(Vec::new()), hold: None };
+        let appliance =
+            FakeAppliance { key: wallet_key(), asked: Mutex::new(Vec::new()), hold: None };
         Phone { store, clock, octane, engine, appliance, pair_a, pair_b }
     }
 
@@ -211,7 +220,14 @@ impl Phone {
 
     /// A countersigned EIP-1559 transaction on `chain` sending `value` wei, with a gas
     /// limit and a max fee per gas (the worst-case fee is their product).
-    fn tx(&self, pair_id: Uuid, chain: u64, value: u128, gas_limit: u64, max_fee_per_gas: u128) -> PendingSignRequest {
+    fn tx(
+        &self,
+        pair_id: Uuid,
+        chain: u64,
+        value: u128,
+        gas_limit: u64,
+        max_fee_per_gas: u128,
+    ) -> PendingSignRequest {
         let tx = TxEip1559 {
             chain_id: chain,
             nonce: 1,
@@ -250,8 +266,14 @@ impl Phone {
             pair_id: req.pair_id,
             request_id: req.request_id,
             request: CountersignedRequest {
-                sp_sig: crate::envelope::sign_bytes(Domain::SpSignRequest, &sp_key(), &body).to_vec(),
-                octane_sig: crate::envelope::sign_bytes(Domain::OctaneSignRequest, &octane_key(), &body).to_vec(),
+                sp_sig: crate::envelope::sign_bytes(Domain::SpSignRequest, &sp_key(), &body)
+                    .to_vec(),
+                octane_sig: crate::envelope::sign_bytes(
+                    Domain::OctaneSignRequest,
+                    &octane_key(),
+                    &body,
+                )
+                .to_vec(),
                 body,
             },
         }
@@ -370,7 +392,8 @@ async fn tightened_limits_apply_to_requests_already_waiting() {
         .collect();
     assert_eq!(blocked.len(), 1);
     // Asked again, it stays blocked with the same rules.
-    assert!(matches!(phone.approve(&r).await, Err(SignError::Blocked(rules)) if rules == ["per_day_limit_exceeded"]));
+    let again = phone.approve(&r).await;
+    assert!(matches!(again, Err(SignError::Blocked(r)) if r == ["per_day_limit_exceeded"]));
 }
 
 #[tokio::test]
@@ -381,7 +404,8 @@ async fn tightened_allowlists_apply_to_requests_already_waiting() {
     let mut g = phone.engine.guardrails().unwrap();
     g.recipient_allowlist = Some(vec![]);
     phone.engine.set_guardrails(&g).unwrap();
-    assert!(matches!(phone.approve(&r).await, Err(SignError::Blocked(rules)) if rules == ["recipient_not_allowed"]));
+    let approved = phone.approve(&r).await;
+    assert!(matches!(approved, Err(SignError::Blocked(r)) if r == ["recipient_not_allowed"]));
     assert!(!phone.asked(&r));
 }
 
@@ -430,7 +454,11 @@ async fn signed_spend_counts_per_pair_ever_and_per_day_across_pairs() {
     assert!(!phone.ingest(&b2).await.blocked());
     let spent = phone.store.spend(phone.pair_a, &ChainId::Evm(1), phone.now(), None).unwrap();
     assert_eq!(spent.spent_by_pair, 95 * ETH / 100 + 2 * FEE);
-    assert_eq!(spent.spent_today, 35 * ETH / 100 + ETH / 10 + 2 * FEE, "a3 signed today, b2 waiting");
+    assert_eq!(
+        spent.spent_today,
+        35 * ETH / 100 + ETH / 10 + 2 * FEE,
+        "a3 signed today, b2 waiting"
+    );
 }
 
 #[tokio::test]
@@ -470,7 +498,12 @@ async fn freshness_follows_the_one_validity_rule() {
     let req: SignRequest = crate::cbor::from_canonical_slice(&base.request.body).unwrap();
     let now = phone.now();
     let with = |created_at: u64, expires_at: u64| {
-        phone.countersigned(&SignRequest { request_id: Uuid::new_v4(), created_at, expires_at, ..req.clone() })
+        phone.countersigned(&SignRequest {
+            request_id: Uuid::new_v4(),
+            created_at,
+            expires_at,
+            ..req.clone()
+        })
     };
     let cases = [
         (with(now, now), "bad_validity"),
@@ -526,7 +559,8 @@ async fn the_sign_path_reads_by_index_and_changes_state_in_one_transaction_each(
     let refused_late = take();
     phone.store.trace_statements(None);
 
-    let is_write = |s: &str| ["INSERT", "UPDATE", "DELETE", "REPLACE"].iter().any(|w| s.starts_with(w));
+    let is_write =
+        |s: &str| ["INSERT", "UPDATE", "DELETE", "REPLACE"].iter().any(|w| s.starts_with(w));
     for (what, stmts, transactions) in [
         ("arrival", &arrival, 1),
         ("arrival, blocked", &arrival_blocked, 1),
@@ -536,7 +570,11 @@ async fn the_sign_path_reads_by_index_and_changes_state_in_one_transaction_each(
         ("replay and a blocked request approved again", &refused, 0),
         ("refused on arrival", &refused_late, 1),
     ] {
-        assert_eq!(stmts.iter().filter(|s| s.starts_with("BEGIN")).count(), transactions, "{what}: {stmts:#?}");
+        assert_eq!(
+            stmts.iter().filter(|s| s.starts_with("BEGIN")).count(),
+            transactions,
+            "{what}: {stmts:#?}"
+        );
         let mut open = false;
         for s in stmts.iter() {
             if s.starts_with("BEGIN") {

@@ -50,7 +50,9 @@ fn appliance(req: &SignRequest, now: u64) -> Option<String> {
 fn octane(req: &SignRequest, now: u64) -> Option<String> {
     match crate::octane::logic::sign_validity(req, now) {
         Ok(()) => None,
-        Err(e) if e.code == OctaneCode::InvalidExpiry => Some(e.message.split(':').next().unwrap_or_default().to_string()),
+        Err(e) if e.code == OctaneCode::InvalidExpiry => {
+            Some(e.message.split(':').next().unwrap_or_default().to_string())
+        }
         Err(e) => panic!("octane answered otherwise: {e:?}"),
     }
 }
@@ -58,8 +60,22 @@ fn octane(req: &SignRequest, now: u64) -> Option<String> {
 fn agree(created_at: u64, expires_at: u64, now: u64) -> Result<Option<String>, TestCaseError> {
     let req = request(created_at, expires_at);
     let p = phone(&req, now);
-    prop_assert_eq!(&p, &appliance(&req, now), "phone vs appliance at {} for {}..{}", now, created_at, expires_at);
-    prop_assert_eq!(&p, &octane(&req, now), "phone vs octane at {} for {}..{}", now, created_at, expires_at);
+    prop_assert_eq!(
+        &p,
+        &appliance(&req, now),
+        "phone vs appliance at {} for {}..{}",
+        now,
+        created_at,
+        expires_at
+    );
+    prop_assert_eq!(
+        &p,
+        &octane(&req, now),
+        "phone vs octane at {} for {}..{}",
+        now,
+        created_at,
+        expires_at
+    );
     Ok(p)
 }
 

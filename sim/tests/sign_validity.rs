@@ -2,7 +2,8 @@
 //! (`sunstorm_core::validity`) when a request arrives and again when its user answers: a
 //! request from the future is refused, and a user answering after `expires_at` gets no
 //! signature (issue 13, attack 7).
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code
+// Test code.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,7 +14,9 @@ use sunstorm_core::appliance::{ApplianceApi, ApplianceError};
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
-use sunstorm_core::model::{CountersignedRequest, PairAttestation, PairSessionDetails, PayloadKind, SignRequest, SpProfile};
+use sunstorm_core::model::{
+    CountersignedRequest, PairAttestation, PairSessionDetails, PayloadKind, SignRequest, SpProfile,
+};
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig, UserScript};
 use sunstorm_sim::link::{SimConnector, SimLinkConfig};
@@ -62,12 +65,21 @@ async fn paired(sim: &ApplianceSim) -> (ApplianceClient, Uuid) {
         expires_at: now() + 300,
     };
     let session = SignedEnvelope::seal(Domain::OctaneSession, &octane(), &details).unwrap();
-    let att = client.approve_pair(Uuid::new_v4(), &session, "123456", &[account(sim)], None).await.unwrap();
-    let att: PairAttestation = att.open(Domain::PairAttestation, sim.identity().as_bytes()).unwrap();
+    let att = client
+        .approve_pair(Uuid::new_v4(), &session, "123456", &[account(sim)], None)
+        .await
+        .unwrap();
+    let att: PairAttestation =
+        att.open(Domain::PairAttestation, sim.identity().as_bytes()).unwrap();
     (client, att.pair_id)
 }
 
-fn request(sim: &ApplianceSim, pair_id: Uuid, created_at: u64, expires_at: u64) -> (CountersignedRequest, Uuid) {
+fn request(
+    sim: &ApplianceSim,
+    pair_id: Uuid,
+    created_at: u64,
+    expires_at: u64,
+) -> (CountersignedRequest, Uuid) {
     let req = SignRequest {
         v: 1,
         request_id: Uuid::new_v4(),

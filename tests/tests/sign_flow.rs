@@ -55,7 +55,12 @@ fn eip1559(to: [u8; 20], value_wei: u128) -> (TxEip1559, Vec<u8>) {
 }
 
 /// An EIP-1559 transaction whose worst-case fee is `gas_limit × max_fee_per_gas`.
-fn eip1559_fee(to: [u8; 20], value_wei: u128, gas_limit: u64, max_fee_per_gas: u128) -> (TxEip1559, Vec<u8>) {
+fn eip1559_fee(
+    to: [u8; 20],
+    value_wei: u128,
+    gas_limit: u64,
+    max_fee_per_gas: u128,
+) -> (TxEip1559, Vec<u8>) {
     let tx = TxEip1559 {
         chain_id: 1,
         nonce: 7,
@@ -504,13 +509,14 @@ async fn two_waiting_requests_cannot_both_fit_under_one_daily_limit() {
     let acct = account(&bindings, &ChainId::Evm(1));
     w.phone.set_guardrails(&daily_limit(ETH)).await.unwrap();
 
-    let first = request(pair_id, &acct, PayloadKind::EvmTransaction, eip1559([0x11; 20], 6 * ETH / 10).1);
+    let (_, payload) = eip1559([0x11; 20], 6 * ETH / 10);
+    let first = request(pair_id, &acct, PayloadKind::EvmTransaction, payload.clone());
     w.sp.submit_sign(&w.demo.signing_key, &first).await.unwrap();
     let shown = fetch(&w, first.request_id).await;
     assert!(!shown.blocked());
     assert_eq!(shown.worst_case_spend, 6 * ETH / 10 + 21_000 * 30_000_000_000);
     // The user has not decided on the first when the second arrives.
-    let second = request(pair_id, &acct, PayloadKind::EvmTransaction, eip1559([0x11; 20], 6 * ETH / 10).1);
+    let second = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
     w.sp.submit_sign(&w.demo.signing_key, &second).await.unwrap();
     let p = fetch(&w, second.request_id).await;
     let codes: Vec<&str> = p.violations.iter().map(|v| v.code.as_str()).collect();
@@ -562,9 +568,11 @@ async fn tightened_settings_apply_to_a_request_already_waiting() {
     }
     assert_eq!(rejection(&w, req.request_id).await, "guardrail");
     assert_eq!(w.appliance.signatures_made(req.request_id), 0);
-    assert_eq!(w.phone.store().sign_record(req.request_id).unwrap().unwrap().outcome, SignOutcome::Blocked);
+    let rec = w.phone.store().sign_record(req.request_id).unwrap().unwrap();
+    assert_eq!(rec.outcome, SignOutcome::Blocked);
     assert!(w.phone.pending_sign_requests(Duration::from_millis(10)).await.unwrap().is_empty());
     let log = w.phone.audit_log(10).unwrap();
-    assert!(log.iter().any(|e| e.kind == "sign_blocked" && e.subject == req.request_id.to_string()));
+    let subject = req.request_id.to_string();
+    assert!(log.iter().any(|e| e.kind == "sign_blocked" && e.subject == subject));
     assert!(!log.iter().any(|e| e.kind == "sign_approved"), "blocked before it was approved");
 }

@@ -390,7 +390,8 @@ impl Store {
         if found > supported {
             return Err(StoreError::TooNew { found, supported });
         }
-        for (i, m) in schema::MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        let done = usize::try_from(found).unwrap_or(0);
+        for (i, m) in schema::MIGRATIONS.iter().enumerate().skip(done) {
             let tx = conn.transaction()?;
             tx.execute_batch(m.sql)?;
             if let Some(backfill) = m.backfill {
@@ -664,7 +665,10 @@ impl Store {
     /// through the [`StoreTx`] commits together when `f` returns `Ok`, and nothing does when
     /// it returns `Err`. One state change of a sign request is one such transaction. `f`
     /// runs under the store's lock: it must not call back into this `Store`.
-    pub fn transaction<R>(&self, f: impl FnOnce(&StoreTx<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
+    pub fn transaction<R>(
+        &self,
+        f: impl FnOnce(&StoreTx<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
         let mut conn = self.lock()?;
         let tx = StoreTx { tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)? };
         let out = f(&tx)?;
@@ -686,7 +690,11 @@ impl Store {
 
     /// Whether `request_id` was seen before, and with the same body, without recording it
     /// (`None`: never seen).
-    pub fn seen(&self, request_id: Uuid, body_sha256: &[u8; 32]) -> Result<Option<Seen>, StoreError> {
+    pub fn seen(
+        &self,
+        request_id: Uuid,
+        body_sha256: &[u8; 32],
+    ) -> Result<Option<Seen>, StoreError> {
         let conn = self.lock()?;
         let stored: Option<Vec<u8>> = conn
             .prepare_cached("SELECT body_sha256 FROM seen_sign_requests WHERE request_id = ?1")?
@@ -724,7 +732,9 @@ impl Store {
         appliance_signature: Option<&[u8]>,
         at: u64,
     ) -> Result<(), StoreError> {
-        self.transaction(|tx| tx.set_sign_outcome(request_id, outcome, reason, appliance_signature, at))
+        self.transaction(|tx| {
+            tx.set_sign_outcome(request_id, outcome, reason, appliance_signature, at)
+        })
     }
 
     /// What the guardrails count as already spent on `chain` at `now`: signed requests
@@ -767,7 +777,10 @@ impl Store {
     pub fn sign_record(&self, request_id: Uuid) -> Result<Option<SignRecord>, StoreError> {
         let conn = self.lock()?;
         let row = conn
-            .prepare_cached(&format!("SELECT {} FROM sign_history WHERE request_id = ?1", Self::SIGN_COLS))?
+            .prepare_cached(&format!(
+                "SELECT {} FROM sign_history WHERE request_id = ?1",
+                Self::SIGN_COLS
+            ))?
             .query_row(params![request_id.to_string()], Self::sign_row)
             .optional()?;
         row.map(SignRow::parse).transpose()
@@ -842,7 +855,13 @@ impl Store {
     // ---- audit ----
 
     /// Appends to the audit log.
-    pub fn audit(&self, at: u64, kind: &str, subject: &str, detail: &serde_json::Value) -> Result<(), StoreError> {
+    pub fn audit(
+        &self,
+        at: u64,
+        kind: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         audit_insert(&*self.lock()?, at, kind, subject, detail)
     }
 
@@ -851,8 +870,8 @@ impl Store {
         let conn = self.lock()?;
         let row = conn
             .prepare_cached(
-                "SELECT id, at, kind, subject, detail FROM audit_log WHERE subject = ?1 AND kind = ?2
-                 ORDER BY id DESC LIMIT 1",
+                "SELECT id, at, kind, subject, detail FROM audit_log
+                 WHERE subject = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
             )?
             .query_row(params![subject, kind], audit_row)
             .optional()?;
@@ -886,7 +905,13 @@ trait ParseAudit {
 impl ParseAudit for AuditRow {
     fn parse(self) -> Result<AuditEntry, StoreError> {
         let (id, at, kind, subject, detail) = self;
-        Ok(AuditEntry { id, at: secs("audit_log.at", at)?, kind, subject, detail: from_json("audit_log.detail", &detail)? })
+        Ok(AuditEntry {
+            id,
+            at: secs("audit_log.at", at)?,
+            kind,
+            subject,
+            detail: from_json("audit_log.detail", &detail)?,
+        })
     }
 }
 
@@ -897,7 +922,9 @@ fn audit_insert(
     subject: &str,
     detail: &serde_json::Value,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached("INSERT INTO audit_log (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)")?
+    conn.prepare_cached(
+        "INSERT INTO audit_log (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?
         .execute(params![as_i64(at), kind, subject, to_json("audit detail", detail)?])?;
     Ok(())
 }
@@ -937,7 +964,12 @@ impl StoreTx<'_> {
                 "INSERT INTO seen_sign_requests (request_id, body_sha256, pair_id, first_seen_at)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT(request_id) DO NOTHING",
             )?
-            .execute(params![request_id.to_string(), body_sha256.as_slice(), pair_id.to_string(), as_i64(now)])?;
+            .execute(params![
+                request_id.to_string(),
+                body_sha256.as_slice(),
+                pair_id.to_string(),
+                as_i64(now)
+            ])?;
         if n == 1 {
             return Ok(Seen::New);
         }
@@ -1021,7 +1053,8 @@ impl StoreTx<'_> {
             ])?;
         if s.outcome.is_spent() {
             let at = s.decided_at.unwrap_or(s.received_at);
-            spend::commit(&self.tx, &s.pair_id.to_string(), &s.chain.to_string(), at, s.spend.unwrap_or(0))?;
+            let (pair, chain) = (s.pair_id.to_string(), s.chain.to_string());
+            spend::commit(&self.tx, &pair, &chain, at, s.spend.unwrap_or(0))?;
         }
         Ok(())
     }
@@ -1040,7 +1073,9 @@ impl StoreTx<'_> {
         let id = request_id.to_string();
         let before: Option<(String, String, String, Option<String>)> = self
             .tx
-            .prepare_cached("SELECT outcome, pair_id, chain, spend FROM sign_history WHERE request_id = ?1")?
+            .prepare_cached(
+                "SELECT outcome, pair_id, chain, spend FROM sign_history WHERE request_id = ?1",
+            )?
             .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
         let Some((was, pair_id, chain, amount)) = before else {
@@ -1054,14 +1089,22 @@ impl StoreTx<'_> {
             )?
             .execute(params![id, outcome.as_str(), reason, appliance_signature, as_i64(at)])?;
         if outcome.is_spent() && !SignOutcome::parse(&was)?.is_spent() {
-            let amount = amount.map(|a| spend::parse_amount("sign_history.spend", &a)).transpose()?.unwrap_or(0);
+            let amount =
+                amount.map(|a| spend::parse_amount("sign_history.spend", &a)).transpose()?;
+            let amount = amount.unwrap_or(0);
             spend::commit(&self.tx, &pair_id, &chain, at, amount)?;
         }
         Ok(())
     }
 
     /// [`Store::audit`] inside this transaction.
-    pub fn audit(&self, at: u64, kind: &str, subject: &str, detail: &serde_json::Value) -> Result<(), StoreError> {
+    pub fn audit(
+        &self,
+        at: u64,
+        kind: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError> {
         audit_insert(&self.tx, at, kind, subject, detail)
     }
 }

@@ -5,13 +5,16 @@ use rusqlite::Transaction;
 
 use super::StoreError;
 
+/// Rust that fills what a migration's SQL cannot compute.
+pub(crate) type Backfill = fn(&Transaction<'_>) -> Result<(), StoreError>;
+
 /// One schema step: SQL, then optionally Rust that fills what SQL cannot compute (run in
 /// the same transaction).
 pub(crate) struct Migration {
     /// The statements.
     pub sql: &'static str,
     /// Runs after `sql`, before `user_version` moves.
-    pub backfill: Option<fn(&Transaction<'_>) -> Result<(), StoreError>>,
+    pub backfill: Option<Backfill>,
 }
 
 /// Migration `i` brings a database from `user_version = i` to `i + 1`. Append only: never

@@ -35,7 +35,12 @@ pub(crate) fn parse_amount(what: &'static str, s: &str) -> Result<u128, StoreErr
     s.parse::<u128>().map_err(|e| corrupt(what, e))
 }
 
-fn total(conn: &Connection, sql: &str, p: impl rusqlite::Params, what: &'static str) -> Result<u128, StoreError> {
+fn total(
+    conn: &Connection,
+    sql: &str,
+    p: impl rusqlite::Params,
+    what: &'static str,
+) -> Result<u128, StoreError> {
     let v: Option<String> = conn.prepare_cached(sql)?.query_row(p, |r| r.get(0)).optional()?;
     v.map(|s| parse_amount(what, &s)).transpose().map(|v| v.unwrap_or(0))
 }
@@ -73,7 +78,8 @@ pub(crate) fn spend(
         }
         let row_pair: String = row.get(0)?;
         let amount: Option<String> = row.get(1)?;
-        let amount = amount.map(|a| parse_amount("sign_history.spend", &a)).transpose()?.unwrap_or(0);
+        let amount =
+            amount.map(|a| parse_amount("sign_history.spend", &a)).transpose()?.unwrap_or(0);
         ctx.spent_today = ctx.spent_today.saturating_add(amount);
         if row_pair == pair {
             ctx.spent_by_pair = ctx.spent_by_pair.saturating_add(amount);
@@ -83,7 +89,13 @@ pub(crate) fn spend(
 }
 
 /// Adds `amount`, signed at `at`, to the running totals of its pair and its UTC day.
-pub(crate) fn commit(conn: &Connection, pair_id: &str, chain: &str, at: u64, amount: u128) -> Result<(), StoreError> {
+pub(crate) fn commit(
+    conn: &Connection,
+    pair_id: &str,
+    chain: &str,
+    at: u64,
+    amount: u128,
+) -> Result<(), StoreError> {
     let by_pair = total(conn, PAIR_TOTAL, params![pair_id, chain], "spend_by_pair.amount")?;
     conn.prepare_cached(
         "INSERT INTO spend_by_pair (pair_id, chain, amount) VALUES (?1, ?2, ?3)
@@ -108,11 +120,20 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
     type Row = (String, String, String, String, Option<String>, String, i64, Option<i64>);
     let rows: Vec<Row> = {
         let mut stmt = tx.prepare(
-            "SELECT request_id, pair_id, chain, summary, native_value, outcome, received_at, decided_at
-             FROM sign_history",
+            "SELECT request_id, pair_id, chain, summary, native_value, outcome, received_at,
+               decided_at FROM sign_history",
         )?;
         let mapped = stmt.query_map([], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
+            Ok((
+                r.get(0)?,
+                r.get(1)?,
+                r.get(2)?,
+                r.get(3)?,
+                r.get(4)?,
+                r.get(5)?,
+                r.get(6)?,
+                r.get(7)?,
+            ))
         })?;
         mapped.collect::<Result<_, _>>()?
     };
@@ -121,7 +142,7 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
             None => 0,
             Some(Ok(n)) => n,
             Some(Err(e)) => {
-                tracing::warn!(request = %id, what, error = %e, "store: unreadable amount counted as zero");
+                tracing::warn!(request = %id, what, error = %e, "store: unreadable amount, zero");
                 0
             }
         }
@@ -130,8 +151,15 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
         let fee = serde_json::from_str::<serde_json::Value>(&summary)
             .ok()
             .and_then(|v| v.pointer("/facts/max_fee").and_then(|f| f.as_str().map(str::to_string)));
-        let spend = lenient("native_value", &id, native.as_deref()).saturating_add(lenient("max_fee", &id, fee.as_deref()));
-        tx.execute("UPDATE sign_history SET spend = ?2 WHERE request_id = ?1", params![id, spend.to_string()])?;
+        let spend = lenient("native_value", &id, native.as_deref()).saturating_add(lenient(
+            "max_fee",
+            &id,
+            fee.as_deref(),
+        ));
+        tx.execute(
+            "UPDATE sign_history SET spend = ?2 WHERE request_id = ?1",
+            params![id, spend.to_string()],
+        )?;
         if SignOutcome::parse(&outcome).is_ok_and(SignOutcome::is_spent) {
             let at = decided_at.unwrap_or(received_at);
             commit(tx, &pair_id, &chain, u64::try_from(at).unwrap_or(0), spend)?;

@@ -39,11 +39,12 @@ const CREATED_AT_SKEW_SECS: u64 = sunstorm_core::validity::DEFAULT_MAX_SKEW_SECS
 /// ([`sunstorm_core::validity::check_validity`]), every failure answered `invalid_expiry`
 /// with the reason.
 pub(crate) fn sign_validity(req: &SignRequest, now: u64) -> Result<(), ApiError> {
-    sunstorm_core::validity::check_validity(req.created_at, req.expires_at, now, CREATED_AT_SKEW_SECS).map_err(|e| {
+    let skew = CREATED_AT_SKEW_SECS;
+    sunstorm_core::validity::check_validity(req.created_at, req.expires_at, now, skew).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidExpiry,
             format!(
-                "{}: {e} (a request lives 1 to {MAX_TTL_SECS} s, created at most {CREATED_AT_SKEW_SECS} s ahead)",
+                "{}: {e} (a request lives 1 to {MAX_TTL_SECS} s, created at most {skew} s ahead)",
                 e.code()
             ),
         )
