@@ -226,11 +226,13 @@ mod tests {
                 "fields": [{"label": "To", "value": "0x11"}, {"label": "Amount", "value": "0.05 ETH"}, {"bogus": 1}],
             }),
             native_value: Some(50_000_000_000_000_000),
+            spend: None,
             outcome,
             reason: None,
             appliance_signature: Some(vec![7; 65]),
             received_at: 100,
             decided_at: Some(110),
+            expires_at: None,
         }
     }
 

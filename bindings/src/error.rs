@@ -312,7 +312,7 @@ impl From<SignError> for SunstormError {
             SignError::Store(s) => s.into(),
             other @ (SignError::UnknownPair(_)
             | SignError::Malformed(_)
-            | SignError::BadValidity
+            | SignError::BadValidity(_)
             | SignError::Replay
             | SignError::AccountNotBound(_)
             | SignError::Undecodable(_)) => SunstormError::RequestRefused { code, reason: other.to_string() },

@@ -343,6 +343,10 @@ pub struct SignRequestView {
     pub payload_hash: String,
     /// Unix seconds.
     pub expires_at: u64,
+    /// The most this can take from the account, value plus the worst-case network fee, in
+    /// the chain's currency ("0.60063 ETH"): what the spend limits count.
+    #[uniffi(default = "")]
+    pub worst_case_total: String,
 }
 
 /// The stable snake_case name of a payload kind.
@@ -380,6 +384,7 @@ impl From<&PendingSignature> for SignRequestView {
             blocked: p.blocked(),
             payload_hash: p.decoded.payload_hash.clone(),
             expires_at: p.expires_at,
+            worst_case_total: p.worst_case_total(),
         }
     }
 }

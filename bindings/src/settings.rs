@@ -19,15 +19,22 @@ use crate::sunstorm::SunstormCore;
 /// Most chains with limits, and most entries in one allowlist, `set_guardrails` accepts.
 pub(crate) const MAX_ENTRIES: usize = 500;
 
-/// Native-value limits on one chain.
+/// Native-value limits on one chain. What counts against them is each request's worst
+/// case: its value plus the most its network fee can be. Limits are **per phone**: they
+/// count what this phone signed, approved or has waiting for the user, not requests
+/// signed through another phone bonded to the same appliance. They are checked when a
+/// request arrives and again when the user approves it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ChainLimitSetting {
     /// CAIP-2 chain (`eip155:1`).
     pub chain: String,
-    /// Most that may leave an account through one pair, ever, in the chain's currency
-    /// (`"0.5"`); `None`: no limit.
+    /// Most that may leave an account through one pair, ever (value plus worst-case fees
+    /// of what this phone signed or has waiting), in the chain's currency (`"0.5"`);
+    /// `None`: no limit. Per phone.
     pub per_pair: Option<String>,
-    /// Most that may leave per UTC day across pairs, in the chain's currency; `None`: no limit.
+    /// Most that may leave per UTC day across pairs (value plus worst-case fees of what
+    /// this phone signed that day or has waiting), in the chain's currency; `None`: no
+    /// limit. Per phone.
     pub per_day: Option<String>,
     /// Human chain name ("Ethereum"). Filled by `guardrails`; ignored by `set_guardrails`.
     pub chain_name: String,
@@ -44,7 +51,8 @@ pub struct GuardrailSettings {
     pub block_unlimited_approvals: bool,
     /// Allow payloads the phone cannot fully decode (default: off).
     pub allow_blind_signing: bool,
-    /// Spending limits per chain (at most one entry per chain).
+    /// Spending limits per chain (at most one entry per chain); per phone, see
+    /// [`ChainLimitSetting`].
     pub limits: Vec<ChainLimitSetting>,
     /// If set, only these CAIP-2 chains may be signed for.
     pub chain_allowlist: Option<Vec<String>>,
@@ -208,8 +216,10 @@ impl SunstormCore {
     }
 
     /// Checks and replaces the user's guardrails; they apply to every request received
-    /// afterwards, are kept in the database (they survive a restart) and the change is
-    /// audited. Returns them as stored (canonical addresses and chains, amounts normalised).
+    /// afterwards and to requests already waiting (checked again when the user approves),
+    /// are kept in the database (they survive a restart) and the change is audited. Spend
+    /// limits are per phone. Returns them as stored (canonical addresses and chains, amounts
+    /// normalised).
     /// `InvalidSelection { reason }` names the field to fix (a negative, malformed or
     /// too-precise amount, an unknown chain, a bad address, a chain listed twice…); nothing
     /// is changed then.

@@ -5,6 +5,13 @@
 //! Guardrails work on the decoded facts ([`crate::decode::PayloadFacts`]), which are
 //! display-grade; that is fine here because guardrails only ever *refuse* — a payload the
 //! decoder does not understand is blind, and blind signing is refused by default.
+//!
+//! The sign engine evaluates them twice: when a request arrives and again when the user
+//! approves it (with the settings and spend of that moment). Spend limits count the worst
+//! case ([`worst_case_spend`]: value plus the most the network fee can be) of every request
+//! signed, approved or still waiting — see [`SpendContext`]. Limits are **per phone**: this
+//! phone's store is what is counted, so requests signed through another phone bonded to the
+//! same appliance are not.
 
 use std::collections::BTreeMap;
 
@@ -12,10 +19,12 @@ use serde::{Deserialize, Serialize};
 
 use crate::caip::ChainId;
 use crate::decode::units::format_native;
-use crate::decode::DecodedPayload;
+use crate::decode::{DecodedPayload, PayloadFacts};
 use alloy_primitives::U256;
 
-/// Native-value limits on one chain, in its smallest unit (wei, lamports).
+/// Native-value limits on one chain, in its smallest unit (wei, lamports). What counts is
+/// value plus the worst-case network fee ([`worst_case_spend`]). Limits are per phone: they
+/// count what this phone signed, approved or has waiting, not other phones' requests.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct NativeLimits {
@@ -61,13 +70,24 @@ impl Default for Guardrails {
 }
 
 /// What has already been spent, supplied by the caller from the store (same chain and
-/// unit as the request).
+/// unit as the request; see `store::StoreTx::spend`). Each amount is a request's
+/// [`worst_case_spend`]; requests still waiting for the user or the appliance count, and
+/// the request being evaluated does not.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct SpendContext {
-    /// Native value already signed through this pair on this chain.
+    /// Signed through this pair on this chain, ever, plus this pair's requests still
+    /// waiting there.
     pub spent_by_pair: u128,
-    /// Native value already signed today (UTC) on this chain, across pairs.
+    /// Signed today (UTC) on this chain through any pair, plus every request still waiting
+    /// there.
     pub spent_today: u128,
+}
+
+/// The most native value a request can take from the account: its value plus the
+/// worst-case network fee, saturated. This is what the spend limits count, and what the
+/// review screen shows as the worst-case total.
+pub fn worst_case_spend(facts: &PayloadFacts) -> u128 {
+    facts.native_value.saturating_add(facts.max_fee)
 }
 
 /// One broken rule.
@@ -84,7 +104,7 @@ pub enum Violation {
         chain: ChainId,
         /// The limit.
         limit: u128,
-        /// Spent before plus this request.
+        /// Spent and waiting before, plus this request's worst case (value + max fee).
         would_be: u128,
     },
     /// This request would take today's total over the daily limit.
@@ -93,7 +113,7 @@ pub enum Violation {
         chain: ChainId,
         /// The limit.
         limit: u128,
-        /// Spent today plus this request.
+        /// Spent today and waiting, plus this request's worst case (value + max fee).
         would_be: u128,
     },
     /// A recipient is not in the recipient allowlist.
@@ -137,12 +157,14 @@ impl Violation {
                 format!("{} is not one of your allowed chains.", chain.display_name())
             }
             Violation::PerPairLimitExceeded { chain, limit, would_be } => format!(
-                "This would bring the total sent through this pair to {}, over your limit of {}.",
+                "With the most its network fee can be, this would bring the total sent through \
+                 this pair to {}, over your limit of {}.",
                 amount(chain, *would_be),
                 amount(chain, *limit)
             ),
             Violation::PerDayLimitExceeded { chain, limit, would_be } => format!(
-                "This would bring today's total to {}, over your daily limit of {}.",
+                "With the most its network fee can be, this would bring today's total to {}, \
+                 over your daily limit of {}.",
                 amount(chain, *would_be),
                 amount(chain, *limit)
             ),
@@ -194,14 +216,15 @@ pub fn evaluate(rules: &Guardrails, payload: &DecodedPayload, spent: &SpendConte
         }
     }
     if let Some(limits) = rules.limits.get(chain) {
+        let spend = worst_case_spend(facts);
         if let Some(limit) = limits.per_pair {
-            let would_be = spent.spent_by_pair.saturating_add(facts.native_value);
+            let would_be = spent.spent_by_pair.saturating_add(spend);
             if would_be > limit {
                 out.push(Violation::PerPairLimitExceeded { chain: chain.clone(), limit, would_be });
             }
         }
         if let Some(limit) = limits.per_day {
-            let would_be = spent.spent_today.saturating_add(facts.native_value);
+            let would_be = spent.spent_today.saturating_add(spend);
             if would_be > limit {
                 out.push(Violation::PerDayLimitExceeded { chain: chain.clone(), limit, would_be });
             }
@@ -339,6 +362,39 @@ mod tests {
             );
             assert_eq!(codes(&got), *want, "case {i}");
         }
+    }
+
+    #[test]
+    fn the_worst_case_fee_counts_against_limits() {
+        // No value, 7,000,000 gas at up to 30,000 gwei: up to 210 ETH of fees.
+        let t = TxEip1559 {
+            chain_id: 1,
+            gas_limit: 7_000_000,
+            max_fee_per_gas: 30_000_000_000_000,
+            to: TxKind::Call(BOB),
+            ..Default::default()
+        };
+        let mut p = Vec::new();
+        t.encode_for_signing(&mut p);
+        let d = decode(PayloadKind::EvmTransaction, &p, &account()).unwrap();
+        assert_eq!(worst_case_spend(&d.facts), 210 * ETH);
+        let v = evaluate(&limits(Some(ETH / 100), Some(ETH / 100)), &d, &SpendContext::default());
+        assert_eq!(codes(&v), ["per_pair_limit_exceeded", "per_day_limit_exceeded"]);
+        assert!(v[1].message().contains("210 ETH"), "{}", v[1]);
+        // Value and fee add up: 0.5 ETH + 0.5 ETH of fee fits 1 ETH exactly, one wei more not.
+        let mut facts = d.facts.clone();
+        facts.native_value = ETH / 2;
+        facts.max_fee = ETH / 2;
+        assert_eq!(worst_case_spend(&facts), ETH);
+        let fits = DecodedPayload { facts, ..d.clone() };
+        assert!(evaluate(&limits(None, Some(ETH)), &fits, &SpendContext::default()).is_empty());
+        let over = SpendContext { spent_by_pair: 0, spent_today: 1 };
+        let v = evaluate(&limits(None, Some(ETH)), &fits, &over);
+        assert_eq!(codes(&v), ["per_day_limit_exceeded"]);
+        // Saturating: never wraps to a small number.
+        let mut huge = d.facts.clone();
+        huge.native_value = u128::MAX;
+        assert_eq!(worst_case_spend(&huge), u128::MAX);
     }
 
     #[test]

@@ -5,14 +5,21 @@
 //!    time (from the store), octane's with the pinned octane key (`verify_strict`);
 //! 2. the pair is known and active, the request names it, the account is bound to it and
 //!    on the request's chain;
-//! 3. freshness: not created in the future (beyond [`DEFAULT_MAX_SKEW_SECS`]), not expired,
-//!    a lifetime of at most [`MAX_TTL_SECS`], and a request id never seen before (persisted);
-//! 4. decoding for display and the user's guardrails (amounts spent come from the history).
+//! 3. freshness by the one validity rule ([`crate::validity::check_validity`]: a positive
+//!    lifetime of at most [`crate::model::MAX_TTL_SECS`], not created in the future beyond
+//!    [`DEFAULT_MAX_SKEW_SECS`], not expired), and a request id never seen before (persisted);
+//! 4. decoding for display and the user's guardrails, with what is already spent from the
+//!    store's running totals and the requests still waiting (never by reading the history).
 //!
-//! Only then is a [`PendingSignature`] shown. On approval the request goes to the appliance,
-//! its signature is verified against the bound account (`payload::verify_appliance_signature`)
-//! and posted to octane. Violations, user rejections and appliance rejections are posted to
-//! octane as rejections with a stable reason code. Revocation lives here too.
+//! Only then is a [`PendingSignature`] shown. When the user approves, the validity rule and
+//! the guardrails run again — with the settings and spend of that moment, the request's own
+//! amount left out — and a request they now refuse is recorded as blocked, octane is told
+//! (`guardrail`) and the appliance is never asked. Otherwise the request goes to the
+//! appliance, its signature is verified against the bound account
+//! (`payload::verify_appliance_signature`) and posted to octane. Violations, user rejections
+//! and appliance rejections are posted to octane as rejections with a stable reason code.
+//! Each state change of a request (arrival, approval, signed, completed, rejected, blocked,
+//! failed) is one store transaction. Revocation lives here too.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -26,15 +33,19 @@ use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
 use crate::decode::{decode, DecodedPayload};
 use crate::envelope::{Domain, SignedEnvelope};
-use crate::guardrails::{evaluate, Guardrails, SpendContext, Violation};
-use crate::model::{CountersignedRequest, PairRevocation, PayloadKind, SignRequest, MAX_TTL_SECS, STATEMENT_VERSION};
+use crate::guardrails::{evaluate, worst_case_spend, Guardrails, SpendContext, Violation};
+use crate::model::{
+    CountersignedRequest, PairRevocation, PayloadKind, SignRequest, STATEMENT_VERSION,
+};
 use crate::octane::api::{PairStatus as OctanePairStatus, PendingSignRequest};
 use crate::octane::client::{OctaneClient, OctaneError};
 use crate::payload::{signing_target, verify_appliance_signature, PayloadError};
-use crate::store::{PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError};
+use crate::store::{
+    PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError, StoreTx,
+};
+use crate::validity::{check_validity, ValidityError};
 
-/// How far in the future a request's `created_at` may be (clock skew between SP and phone).
-pub const DEFAULT_MAX_SKEW_SECS: u64 = 60;
+pub use crate::validity::DEFAULT_MAX_SKEW_SECS;
 
 /// Settings key of the user's guardrails (JSON of [`Guardrails`]).
 pub const GUARDRAILS_SETTING: &str = "guardrails";
@@ -52,6 +63,13 @@ pub fn load_guardrails(store: &Store) -> Result<Guardrails, StoreError> {
 pub fn save_guardrails(store: &Store, g: &Guardrails) -> Result<(), StoreError> {
     let v = serde_json::to_value(g).map_err(|_| StoreError::Encode("guardrails"))?;
     store.put_setting(GUARDRAILS_SETTING, &v)
+}
+
+/// The phone's check of a sign request's times, at arrival and again at approval: the one
+/// rule ([`check_validity`]), expiry as [`SignError::Expired`], every other failure as
+/// [`SignError::BadValidity`].
+pub fn check_freshness(req: &SignRequest, now: u64, max_skew_secs: u64) -> Result<(), SignError> {
+    Ok(check_validity(req.created_at, req.expires_at, now, max_skew_secs)?)
 }
 
 /// Why a sign request was refused or a step failed.
@@ -75,9 +93,10 @@ pub enum SignError {
     /// The request expired.
     #[error("the request expired")]
     Expired,
-    /// The request's times are not plausible (from the future, or lives too long).
-    #[error("the request's validity period is not acceptable")]
-    BadValidity,
+    /// The request's times are not plausible (from the future, or a lifetime that is not
+    /// positive or too long).
+    #[error("the request's validity period is not acceptable: {0}")]
+    BadValidity(ValidityError),
     /// This request id was seen before (a replay).
     #[error("this request was already handled (replay)")]
     Replay,
@@ -123,7 +142,7 @@ impl SignError {
             SignError::BadOctaneSignature => "bad_octane_signature",
             SignError::Malformed(_) => "malformed_request",
             SignError::Expired => "expired",
-            SignError::BadValidity => "bad_validity",
+            SignError::BadValidity(_) => "bad_validity",
             SignError::Replay => "replay",
             SignError::AccountNotBound(_) => "account_not_bound",
             SignError::Undecodable(_) => "undecodable",
@@ -135,6 +154,15 @@ impl SignError {
             SignError::Octane(e) => e.code(),
             SignError::Appliance(_) => "appliance_error",
             SignError::Store(_) => "store_error",
+        }
+    }
+}
+
+impl From<ValidityError> for SignError {
+    fn from(e: ValidityError) -> Self {
+        match e {
+            ValidityError::Expired { .. } => SignError::Expired,
+            other => SignError::BadValidity(other),
         }
     }
 }
@@ -182,14 +210,29 @@ pub struct PendingSignature {
     pub decoded: DecodedPayload,
     /// Broken guardrails (non-empty = blocked; octane was already told).
     pub violations: Vec<ViolationView>,
+    /// The most native value this can take from the account: value plus the worst-case
+    /// network fee, in the chain's smallest unit — what the spend limits count.
+    #[serde(serialize_with = "u128_string")]
+    pub worst_case_spend: u128,
     /// Unix seconds.
     pub expires_at: u64,
+}
+
+fn u128_string<S: serde::Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
+    s.collect_str(v)
 }
 
 impl PendingSignature {
     /// Whether the guardrails block it.
     pub fn blocked(&self) -> bool {
         !self.violations.is_empty()
+    }
+
+    /// [`PendingSignature::worst_case_spend`] in the chain's currency ("0.60063 ETH"), for
+    /// the review screen.
+    pub fn worst_case_total(&self) -> String {
+        let spend = alloy_primitives::U256::from(self.worst_case_spend);
+        crate::decode::units::format_native(&self.chain, spend)
     }
 }
 
@@ -210,10 +253,6 @@ pub struct SignEngine {
     clock: Arc<dyn Clock>,
     max_skew_secs: u64,
     pending: Mutex<HashMap<Uuid, (CountersignedRequest, SignRequest, PendingSignature)>>,
-}
-
-fn today_start(now: u64) -> u64 {
-    now - now % 86_400
 }
 
 impl SignEngine {
@@ -273,13 +312,11 @@ impl SignEngine {
     fn not_pending(&self, request_id: Uuid) -> SignError {
         match self.store.sign_record(request_id) {
             Ok(Some(r)) if r.outcome == SignOutcome::Blocked => {
-                let subject = request_id.to_string();
                 let rules: Vec<String> = self
                     .store
-                    .audit_log(500)
-                    .unwrap_or_default()
-                    .into_iter()
-                    .find(|e| e.kind == "sign_blocked" && e.subject == subject)
+                    .last_audit(&request_id.to_string(), "sign_blocked")
+                    .ok()
+                    .flatten()
                     .and_then(|e| e.detail.get("violations").cloned())
                     .and_then(|v| serde_json::from_value(v).ok())
                     .unwrap_or_else(|| vec![r.reason.unwrap_or_else(|| "guardrail".into())]);
@@ -287,6 +324,38 @@ impl SignEngine {
             }
             _ => SignError::UnknownRequest,
         }
+    }
+
+    /// What is already spent on `chain` for the guardrails, when they have a limit there
+    /// (otherwise nothing is read).
+    fn spent(
+        tx: &StoreTx<'_>,
+        rules: &Guardrails,
+        req: &SignRequest,
+        now: u64,
+    ) -> Result<SpendContext, StoreError> {
+        if rules.limits.contains_key(&req.chain) {
+            tx.spend(req.pair_id, &req.chain, now, Some(req.request_id))
+        } else {
+            Ok(SpendContext::default())
+        }
+    }
+
+    /// Records a refused request's id as seen (so the same id with another body is a
+    /// replay) and tells octane why.
+    async fn refuse(
+        &self,
+        req: &SignRequest,
+        body_hash: &[u8; 32],
+        now: u64,
+        err: SignError,
+        message: &str,
+    ) -> SignError {
+        if let Err(e) = self.store.note_request(req.request_id, body_hash, req.pair_id, now) {
+            tracing::warn!(error = %e, "sign: could not record a refused request");
+        }
+        self.post_rejection(req.request_id, err.code(), message).await;
+        err
     }
 
     /// Runs one delivered request (from the long-poll or a push) through every check and
@@ -302,15 +371,17 @@ impl SignEngine {
             return Err(SignError::Malformed("the envelope does not match the signed request".into()));
         }
         let now = self.clock.now_unix();
-        // 2. Replay: one request id, one body, handled once (persisted across restarts).
+        // 2. Replay: one request id, one body, handled once (persisted across restarts). The
+        //    id is recorded below, with the request's outcome, in one transaction.
         let body_hash: [u8; 32] = Sha256::digest(&cs.body).into();
-        match self.store.note_request(req.request_id, &body_hash, req.pair_id, now)? {
-            Seen::New => {}
-            Seen::DifferentBody => {
+        let mut refused_before = false;
+        match self.store.seen(req.request_id, &body_hash)? {
+            None | Some(Seen::New) => {}
+            Some(Seen::DifferentBody) => {
                 tracing::warn!("sign: request id reused with another body");
                 return Err(SignError::Replay);
             }
-            Seen::SameBody => {
+            Some(Seen::SameBody) => {
                 if let Some(p) = self.pending.lock().ok().and_then(|m| m.get(&req.request_id).map(|e| e.2.clone())) {
                     return Ok(p);
                 }
@@ -331,43 +402,84 @@ impl SignEngine {
                         }
                         return Err(SignError::Replay);
                     }
-                    None => {} // refused earlier before it reached the history; refuse again below
+                    // Refused before it reached the history: the checks below say why again,
+                    // and it stays refused even if they pass now.
+                    None => refused_before = true,
                 }
             }
         }
         // 3. The pair and the binding.
         if pair.status != PairStatus::Active {
-            self.post_rejection(req.request_id, "pair_revoked", "the pair is revoked on this phone").await;
-            return Err(SignError::PairRevoked);
+            let message = "the pair is revoked on this phone";
+            return Err(self.refuse(&req, &body_hash, now, SignError::PairRevoked, message).await);
         }
         if !pair.bindings.contains(&req.account) || req.account.chain != req.chain {
-            self.post_rejection(req.request_id, "account_not_bound", "the account is not bound to this pair").await;
-            return Err(SignError::AccountNotBound(req.account.to_string()));
+            let err = SignError::AccountNotBound(req.account.to_string());
+            let message = "the account is not bound to this pair";
+            return Err(self.refuse(&req, &body_hash, now, err, message).await);
         }
-        // 4. Freshness.
-        if now >= req.expires_at {
-            self.post_rejection(req.request_id, "expired", "the request expired before it was shown").await;
-            return Err(SignError::Expired);
-        }
-        if req.created_at > now.saturating_add(self.max_skew_secs)
-            || req.expires_at <= req.created_at
-            || req.expires_at - req.created_at > MAX_TTL_SECS
-        {
-            self.post_rejection(req.request_id, "bad_validity", "the request's validity period is not acceptable").await;
-            return Err(SignError::BadValidity);
+        // 4. Freshness: the one validity rule.
+        if let Err(e) = check_freshness(&req, now, self.max_skew_secs) {
+            let message = match &e {
+                SignError::Expired => "the request expired before it was shown".to_string(),
+                other => other.to_string(),
+            };
+            return Err(self.refuse(&req, &body_hash, now, e, &message).await);
         }
         // 5. Decode for display (fails exactly when it is not signable).
         let decoded = match decode(req.kind, &req.payload, &req.account) {
             Ok(d) => d,
             Err(e) => {
-                self.post_rejection(req.request_id, "undecodable", &e.to_string()).await;
-                return Err(SignError::Undecodable(e.to_string()));
+                let message = e.to_string();
+                let err = SignError::Undecodable(message.clone());
+                return Err(self.refuse(&req, &body_hash, now, err, &message).await);
             }
         };
-        // 6. Guardrails, with amounts already spent from the history.
+        if refused_before {
+            return Err(SignError::Replay);
+        }
+        // 6. Guardrails, with what is already spent, and the request's arrival — the seen
+        //    row, its history row (which reserves its spend while it waits) and the audit
+        //    entry — in one transaction, so two requests cannot both fit under one limit.
         let rules = self.guardrails()?;
-        let spent = self.spent(&pair, &req.chain, now)?;
-        let violations = evaluate(&rules, &decoded, &spent);
+        let spend = worst_case_spend(&decoded.facts);
+        let arrival = self.store.transaction(|tx| {
+            let seen = tx.note_request(req.request_id, &body_hash, req.pair_id, now)?;
+            if seen == Seen::DifferentBody {
+                return Ok(None);
+            }
+            if tx.sign_outcome(req.request_id)?.is_some_and(|o| o != SignOutcome::Pending) {
+                return Ok(None); // decided by a concurrent delivery
+            }
+            let violations = evaluate(&rules, &decoded, &Self::spent(tx, &rules, &req, now)?);
+            let blocked = !violations.is_empty();
+            tx.put_sign(&SignRecord {
+                request_id: req.request_id,
+                pair_id: req.pair_id,
+                chain: req.chain.clone(),
+                account: req.account.clone(),
+                kind: req.kind,
+                summary: serde_json::to_value(&decoded).unwrap_or(serde_json::Value::Null),
+                native_value: Some(decoded.facts.native_value),
+                spend: Some(spend),
+                outcome: if blocked { SignOutcome::Blocked } else { SignOutcome::Pending },
+                reason: blocked.then(|| "guardrail".to_string()),
+                appliance_signature: None,
+                received_at: now,
+                decided_at: blocked.then_some(now),
+                expires_at: Some(req.expires_at),
+            })?;
+            if blocked {
+                let codes: Vec<&str> = violations.iter().map(Violation::code).collect();
+                let detail = serde_json::json!({"violations": codes, "at": "arrival"});
+                tx.audit(now, "sign_blocked", &req.request_id.to_string(), &detail)?;
+            }
+            Ok(Some(violations))
+        })?;
+        let Some(violations) = arrival else {
+            tracing::warn!("sign: request id reused or decided concurrently");
+            return Err(SignError::Replay);
+        };
         let view = PendingSignature {
             request_id: req.request_id,
             pair_id: req.pair_id,
@@ -375,56 +487,28 @@ impl SignEngine {
             chain: req.chain.clone(),
             account: req.account.clone(),
             kind: req.kind,
-            decoded: decoded.clone(),
+            decoded,
             violations: violations.iter().map(ViolationView::from).collect(),
+            worst_case_spend: spend,
             expires_at: req.expires_at,
         };
-        let blocked = !violations.is_empty();
-        self.store.insert_sign(&SignRecord {
-            request_id: req.request_id,
-            pair_id: req.pair_id,
-            chain: req.chain.clone(),
-            account: req.account.clone(),
-            kind: req.kind,
-            summary: serde_json::to_value(&decoded).unwrap_or(serde_json::Value::Null),
-            native_value: Some(decoded.facts.native_value),
-            outcome: if blocked { SignOutcome::Blocked } else { SignOutcome::Pending },
-            reason: blocked.then(|| "guardrail".to_string()),
-            appliance_signature: None,
-            received_at: now,
-            decided_at: blocked.then_some(now),
-        })?;
-        if blocked {
+        if !violations.is_empty() {
             let codes: Vec<&str> = violations.iter().map(Violation::code).collect();
             self.post_rejection(req.request_id, "guardrail", &format!("blocked by the user's rules: {}", codes.join(", ")))
                 .await;
-            self.audit(now, "sign_blocked", req.request_id, serde_json::json!({"violations": codes}));
             tracing::info!(?codes, "sign: blocked by guardrails");
             return Ok(view);
         }
-        tracing::info!(title = %decoded.title, "sign: request verified, waiting for the user");
+        tracing::info!(title = %view.decoded.title, "sign: request verified, waiting for the user");
         if let Ok(mut m) = self.pending.lock() {
             m.insert(req.request_id, (cs.clone(), req, view.clone()));
         }
         Ok(view)
     }
 
-    fn spent(&self, pair: &PairRecord, chain: &ChainId, now: u64) -> Result<SpendContext, SignError> {
-        let counts = |r: &SignRecord| {
-            matches!(r.outcome, SignOutcome::Signed | SignOutcome::Completed) && &r.chain == chain
-        };
-        let mut ctx = SpendContext::default();
-        for r in self.store.sign_history(Some(pair.pair_id), 0)?.iter().filter(|r| counts(r)) {
-            ctx.spent_by_pair = ctx.spent_by_pair.saturating_add(r.native_value.unwrap_or(0));
-        }
-        for r in self.store.sign_history(None, today_start(now))?.iter().filter(|r| counts(r)) {
-            ctx.spent_today = ctx.spent_today.saturating_add(r.native_value.unwrap_or(0));
-        }
-        Ok(ctx)
-    }
-
-    /// The user approves: the appliance signs (it re-verifies everything itself), the
-    /// signature is checked against the bound account and delivered to octane.
+    /// The user approves: the validity rule and the guardrails run again (settings and
+    /// spend as they are now); then the appliance signs (it re-verifies everything itself),
+    /// the signature is checked against the bound account and delivered to octane.
     #[tracing::instrument(skip(self, appliance, progress))]
     pub async fn approve(
         &self,
@@ -437,26 +521,63 @@ impl SignEngine {
         };
         let now = self.clock.now_unix();
         let pair = self.store.pair(req.pair_id)?.ok_or(SignError::UnknownPair(req.pair_id))?;
-        if now >= req.expires_at {
-            self.finish(request_id, SignOutcome::Failed, Some("expired"), None)?;
-            self.post_rejection(request_id, "expired", "the request expired before approval").await;
-            return Err(SignError::Expired);
+        if let Err(err) = check_freshness(&req, now, self.max_skew_secs) {
+            self.record(request_id, SignOutcome::Failed, Some(err.code()), None, None)?;
+            let message = "the request expired before approval";
+            self.post_rejection(request_id, err.code(), message).await;
+            return Err(err);
         }
         if pair.status != PairStatus::Active {
-            self.finish(request_id, SignOutcome::Failed, Some("pair_revoked"), None)?;
+            self.record(request_id, SignOutcome::Failed, Some("pair_revoked"), None, None)?;
             return Err(SignError::PairRevoked);
         }
-        self.audit(now, "sign_approved", request_id, serde_json::json!({"title": view.decoded.title}));
+        // The guardrails again, as they are now: tightened settings and what was approved
+        // or signed meanwhile apply to a request that was waiting. Its own amount is left
+        // out of the spend (it is the amount being checked).
+        let rules = self.guardrails()?;
+        let decided = self.store.transaction(|tx| {
+            let violations = evaluate(&rules, &view.decoded, &Self::spent(tx, &rules, &req, now)?);
+            let id = request_id.to_string();
+            if violations.is_empty() {
+                let detail = serde_json::json!({"title": view.decoded.title});
+                tx.audit(now, "sign_approved", &id, &detail)?;
+            } else {
+                let codes: Vec<&str> = violations.iter().map(Violation::code).collect();
+                let blocked = SignOutcome::Blocked;
+                tx.set_sign_outcome(request_id, blocked, Some("guardrail"), None, now)?;
+                let detail = serde_json::json!({"violations": codes, "at": "approval"});
+                tx.audit(now, "sign_blocked", &id, &detail)?;
+            }
+            Ok(violations)
+        });
+        let violations = match decided {
+            Ok(v) => v,
+            Err(e) => {
+                // Nothing was recorded: the request is still waiting for the user.
+                if let Ok(mut m) = self.pending.lock() {
+                    m.insert(request_id, (cs, req, view));
+                }
+                return Err(e.into());
+            }
+        };
+        if !violations.is_empty() {
+            let codes: Vec<String> = violations.iter().map(|v| v.code().to_string()).collect();
+            tracing::info!(?codes, "sign: blocked by guardrails at approval");
+            let message = format!("blocked by the user's rules at approval: {}", codes.join(", "));
+            self.post_rejection(request_id, "guardrail", &message).await;
+            return Err(SignError::Blocked(codes));
+        }
         let sig = match appliance.sign(&cs, progress).await {
             Ok(s) => s,
             Err(ApplianceError::UserRejected) => {
-                self.finish(request_id, SignOutcome::Rejected, Some("user_rejected"), None)?;
+                let audit = ("sign_rejected", serde_json::json!({"by": "appliance"}));
+                let reason = Some("user_rejected");
+                self.record(request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
                 self.post_rejection(request_id, "user_rejected", "declined on the appliance").await;
-                self.audit(now, "sign_rejected", request_id, serde_json::json!({"by": "appliance"}));
                 return Err(SignError::RejectedOnAppliance);
             }
             Err(ApplianceError::Refused { code, message }) => {
-                self.finish(request_id, SignOutcome::Failed, Some(&code), None)?;
+                self.record(request_id, SignOutcome::Failed, Some(&code), None, None)?;
                 self.post_rejection(request_id, &code, &message).await;
                 return Err(SignError::Appliance(ApplianceError::Refused { code, message }));
             }
@@ -472,12 +593,13 @@ impl SignEngine {
         let target = signing_target(req.kind, &req.payload, &req.chain).map_err(SignError::BadApplianceSignature)?;
         if let Err(e) = verify_appliance_signature(&target, &sig, &req.account) {
             tracing::error!(error = %e, "sign: the appliance's signature does not verify");
-            self.finish(request_id, SignOutcome::Failed, Some("bad_appliance_signature"), None)?;
+            let reason = Some("bad_appliance_signature");
+            self.record(request_id, SignOutcome::Failed, reason, None, None)?;
             self.post_rejection(request_id, "bad_appliance_signature", "the appliance's signature did not verify").await;
             return Err(SignError::BadApplianceSignature(e));
         }
-        self.finish(request_id, SignOutcome::Signed, None, Some(&sig))?;
-        self.audit(self.clock.now_unix(), "sign_signed", request_id, serde_json::json!({"signature_verified": true}));
+        let audit = ("sign_signed", serde_json::json!({"signature_verified": true}));
+        self.record(request_id, SignOutcome::Signed, None, Some(&sig), Some(audit))?;
         match self.post_signature(&pair, request_id, &sig).await {
             Ok(()) => Ok(SignedOutcome { request_id, signature: sig }),
             Err(SignError::PairRevoked) => {
@@ -494,7 +616,7 @@ impl SignEngine {
     async fn post_signature(&self, pair: &PairRecord, request_id: Uuid, sig: &[u8]) -> Result<(), SignError> {
         match self.octane.post_signature(request_id, sig).await {
             Ok(_) => {
-                self.finish(request_id, SignOutcome::Completed, None, None)?;
+                self.record(request_id, SignOutcome::Completed, None, None, None)?;
                 tracing::info!("sign: signature delivered");
                 Ok(())
             }
@@ -512,14 +634,31 @@ impl SignEngine {
         let Some((_, req, _)) = self.take(request_id) else {
             return Err(self.not_pending(request_id));
         };
-        self.finish(req.request_id, SignOutcome::Rejected, Some("user_rejected"), None)?;
-        self.audit(self.clock.now_unix(), "sign_rejected", request_id, serde_json::json!({"by": "phone"}));
+        let audit = ("sign_rejected", serde_json::json!({"by": "phone"}));
+        let reason = Some("user_rejected");
+        self.record(req.request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
         self.octane.reject_sign(request_id, "user_rejected", "declined on the phone").await?;
         Ok(())
     }
 
-    fn finish(&self, id: Uuid, outcome: SignOutcome, reason: Option<&str>, sig: Option<&[u8]>) -> Result<(), SignError> {
-        self.store.set_sign_outcome(id, outcome, reason, sig, self.clock.now_unix())?;
+    /// One state change of a request: its outcome (and the running spend totals, when it
+    /// becomes signed) and its audit entry, in one transaction.
+    fn record(
+        &self,
+        id: Uuid,
+        outcome: SignOutcome,
+        reason: Option<&str>,
+        sig: Option<&[u8]>,
+        audit: Option<(&str, serde_json::Value)>,
+    ) -> Result<(), SignError> {
+        let at = self.clock.now_unix();
+        self.store.transaction(|tx| {
+            tx.set_sign_outcome(id, outcome, reason, sig, at)?;
+            if let Some((kind, detail)) = &audit {
+                tx.audit(at, kind, &id.to_string(), detail)?;
+            }
+            Ok(())
+        })?;
         Ok(())
     }
 
@@ -599,3 +738,7 @@ fn verify_signatures(
     cs.verify(&pair.sp_public_key, &crate::bytes::Key32(*octane_key))
         .map_err(|e| SignError::Malformed(e.to_string()))
 }
+
+#[cfg(test)]
+#[path = "sign_tests.rs"]
+mod tests;

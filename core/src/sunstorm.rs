@@ -408,8 +408,9 @@ impl Sunstorm {
         Ok(crate::sign::load_guardrails(&self.store)?)
     }
 
-    /// Replaces the user's guardrails (persisted; they apply to every later request) and
-    /// records the change in the audit log (`guardrails_changed`).
+    /// Replaces the user's guardrails (persisted; they apply to every later request and to
+    /// requests already waiting, which are checked again on approval) and records the
+    /// change in the audit log (`guardrails_changed`). Spend limits are per phone.
     pub async fn set_guardrails(&self, g: &Guardrails) -> Result<(), SunstormError> {
         crate::sign::save_guardrails(&self.store, g)?;
         let detail = serde_json::to_value(g).unwrap_or(serde_json::Value::Null);

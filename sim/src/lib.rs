@@ -5,3 +5,6 @@ pub mod link;
 pub mod octane;
 pub mod samples;
 pub mod sp;
+
+#[cfg(test)]
+mod validity_agreement;

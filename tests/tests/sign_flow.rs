@@ -51,11 +51,21 @@ fn request(pair_id: Uuid, account: &AccountId, kind: PayloadKind, payload: Vec<u
 }
 
 fn eip1559(to: [u8; 20], value_wei: u128) -> (TxEip1559, Vec<u8>) {
+    eip1559_fee(to, value_wei, 21_000, 30_000_000_000)
+}
+
+/// An EIP-1559 transaction whose worst-case fee is `gas_limit × max_fee_per_gas`.
+fn eip1559_fee(
+    to: [u8; 20],
+    value_wei: u128,
+    gas_limit: u64,
+    max_fee_per_gas: u128,
+) -> (TxEip1559, Vec<u8>) {
     let tx = TxEip1559 {
         chain_id: 1,
         nonce: 7,
-        gas_limit: 21_000,
-        max_fee_per_gas: 30_000_000_000,
+        gas_limit,
+        max_fee_per_gas,
         max_priority_fee_per_gas: 1_000_000_000,
         to: TxKind::Call(Address::from(to)),
         value: U256::from(value_wei),
@@ -480,4 +490,89 @@ async fn no_key_material_lands_in_the_database_after_pair_and_sign() {
         assert!(!bytes.windows(secret.len()).any(|win| win == secret.as_slice()), "{name} raw");
         assert!(!text.contains(&hex::encode(secret.as_slice())), "{name} hex");
     }
+}
+
+const ETH: u128 = 1_000_000_000_000_000_000;
+
+fn daily_limit(wei: u128) -> Guardrails {
+    let mut g = Guardrails::default();
+    g.limits.insert(ChainId::Evm(1), NativeLimits { per_pair: None, per_day: Some(wei) });
+    g
+}
+
+/// Issue 13, attack 2: two 0.6 ETH requests both passed a 1 ETH daily limit, because a
+/// request waiting for the user did not count.
+#[tokio::test]
+async fn two_waiting_requests_cannot_both_fit_under_one_daily_limit() {
+    let w = World::new(UserScript::Approve).await;
+    let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;
+    let acct = account(&bindings, &ChainId::Evm(1));
+    w.phone.set_guardrails(&daily_limit(ETH)).await.unwrap();
+
+    let (_, payload) = eip1559([0x11; 20], 6 * ETH / 10);
+    let first = request(pair_id, &acct, PayloadKind::EvmTransaction, payload.clone());
+    w.sp.submit_sign(&w.demo.signing_key, &first).await.unwrap();
+    let shown = fetch(&w, first.request_id).await;
+    assert!(!shown.blocked());
+    assert_eq!(shown.worst_case_spend, 6 * ETH / 10 + 21_000 * 30_000_000_000);
+    // The user has not decided on the first when the second arrives.
+    let second = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
+    w.sp.submit_sign(&w.demo.signing_key, &second).await.unwrap();
+    let p = fetch(&w, second.request_id).await;
+    let codes: Vec<&str> = p.violations.iter().map(|v| v.code.as_str()).collect();
+    assert_eq!(codes, ["per_day_limit_exceeded"]);
+    assert_eq!(rejection(&w, second.request_id).await, "guardrail");
+    // The first still goes through.
+    w.phone.approve_sign(first.request_id).await.unwrap();
+    bundle(&w, first.request_id).await;
+    assert_eq!(w.appliance.signatures_made(first.request_id), 1);
+    assert_eq!(w.appliance.signatures_made(second.request_id), 0);
+}
+
+/// Issue 13, attack 2: a transaction moving no value but allowed 210 ETH of fees passed a
+/// 0.01 ETH daily limit.
+#[tokio::test]
+async fn the_worst_case_fee_counts_against_the_daily_limit() {
+    let w = World::new(UserScript::Approve).await;
+    let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;
+    let acct = account(&bindings, &ChainId::Evm(1));
+    w.phone.set_guardrails(&daily_limit(ETH / 100)).await.unwrap();
+    // 7,000,000 gas at up to 30,000 gwei.
+    let (_, payload) = eip1559_fee([0x11; 20], 0, 7_000_000, 30_000_000_000_000);
+    let req = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
+    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    let p = fetch(&w, req.request_id).await;
+    assert_eq!(p.worst_case_spend, 210 * ETH);
+    assert!(p.worst_case_total().starts_with("210"), "{}", p.worst_case_total());
+    let codes: Vec<&str> = p.violations.iter().map(|v| v.code.as_str()).collect();
+    assert_eq!(codes, ["per_day_limit_exceeded"]);
+    assert_eq!(rejection(&w, req.request_id).await, "guardrail");
+    assert!(matches!(sign_err(w.phone.approve_sign(req.request_id).await), SignError::Blocked(_)));
+    assert_eq!(w.appliance.signatures_made(req.request_id), 0);
+}
+
+/// Issue 13, attack 2: settings tightened while a request waited did not apply to it.
+#[tokio::test]
+async fn tightened_settings_apply_to_a_request_already_waiting() {
+    let w = World::new(UserScript::Approve).await;
+    let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;
+    let acct = account(&bindings, &ChainId::Evm(1));
+    let req = request(pair_id, &acct, PayloadKind::EvmTransaction, eip1559([0x11; 20], ETH / 2).1);
+    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    assert!(!fetch(&w, req.request_id).await.blocked());
+    // While it waits, the user sets a 0.1 ETH daily limit; then taps approve.
+    w.phone.set_guardrails(&daily_limit(ETH / 10)).await.unwrap();
+    match sign_err(w.phone.approve_sign(req.request_id).await) {
+        SignError::Blocked(rules) => assert_eq!(rules, ["per_day_limit_exceeded"]),
+        other => panic!("approved over the new limit: {other:?}"),
+    }
+    assert_eq!(rejection(&w, req.request_id).await, "guardrail");
+    assert_eq!(w.appliance.signatures_made(req.request_id), 0);
+    let rec = w.phone.store().sign_record(req.request_id).unwrap().unwrap();
+    assert_eq!(rec.outcome, SignOutcome::Blocked);
+    assert!(w.phone.pending_sign_requests(Duration::from_millis(10)).await.unwrap().is_empty());
+    let log = w.phone.audit_log(10).unwrap();
+    let subject = req.request_id.to_string();
+    assert!(log.iter().any(|e| e.kind == "sign_blocked" && e.subject == subject));
+    assert!(!log.iter().any(|e| e.kind == "sign_approved"), "blocked before it was approved");
 }

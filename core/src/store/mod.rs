@@ -7,19 +7,23 @@
 //! a corrupt row is a [`StoreError::Corrupt`], never a panic.
 
 mod schema;
+mod spend;
+
+pub use spend::MAX_LIVE_REQUESTS;
 
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Row};
+use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::envelope::SignedEnvelope;
+use crate::guardrails::SpendContext;
 use crate::model::{PayloadKind, SpProfile};
 
 /// How long a writer waits for another connection's lock before giving up.
@@ -213,6 +217,11 @@ pub enum SignOutcome {
 }
 
 impl SignOutcome {
+    /// Whether its spend counts as spent for good (the appliance signed it).
+    pub fn is_spent(self) -> bool {
+        matches!(self, SignOutcome::Signed | SignOutcome::Completed)
+    }
+
     fn as_str(self) -> &'static str {
         match self {
             SignOutcome::Pending => "pending",
@@ -253,6 +262,9 @@ pub struct SignRecord {
     pub summary: serde_json::Value,
     /// Native value moved, in the chain's smallest unit, when the decoder knows it.
     pub native_value: Option<u128>,
+    /// What the guardrails count for it: native value plus the worst-case network fee, in
+    /// the chain's smallest unit (`None` on rows from before it was recorded).
+    pub spend: Option<u128>,
     /// What became of it.
     pub outcome: SignOutcome,
     /// Reason code for a rejection, block or failure.
@@ -263,6 +275,9 @@ pub struct SignRecord {
     pub received_at: u64,
     /// Unix seconds, when decided.
     pub decided_at: Option<u64>,
+    /// Unix seconds: the request's own expiry (`None` on rows from before it was
+    /// recorded). A pending row counts as spend until then.
+    pub expires_at: Option<u64>,
 }
 
 /// Whether a sign request id was seen before.
@@ -378,9 +393,13 @@ impl Store {
             return Err(StoreError::TooNew { found, supported });
         }
         let mut scrub = false;
-        for (i, sql) in schema::MIGRATIONS.iter().enumerate().skip(usize::try_from(found).unwrap_or(0)) {
+        let done = usize::try_from(found).unwrap_or(0);
+        for (i, m) in schema::MIGRATIONS.iter().enumerate().skip(done) {
             let tx = conn.transaction()?;
-            tx.execute_batch(sql)?;
+            tx.execute_batch(m.sql)?;
+            if let Some(backfill) = m.backfill {
+                backfill(&tx)?;
+            }
             tx.pragma_update(None, "user_version", i64::try_from(i + 1).unwrap_or(i64::MAX))?;
             tx.commit()?;
             tracing::info!(version = i + 1, "store: migrated");
@@ -649,6 +668,21 @@ impl Store {
 
     // ---- sign requests ----
 
+    /// Runs `f` in one SQLite transaction (taking the write lock at once): everything done
+    /// through the [`StoreTx`] commits together when `f` returns `Ok`, and nothing does when
+    /// it returns `Err`. One state change of a sign request is one such transaction. `f`
+    /// runs under the store's lock: it must not call back into this `Store`.
+    pub fn transaction<R>(
+        &self,
+        f: impl FnOnce(&StoreTx<'_>) -> Result<R, StoreError>,
+    ) -> Result<R, StoreError> {
+        let mut conn = self.lock()?;
+        let tx = StoreTx { tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)? };
+        let out = f(&tx)?;
+        tx.tx.commit()?;
+        Ok(out)
+    }
+
     /// Records a sign request id as seen (with the SHA-256 of its signed body) and says
     /// whether it was new, the same request again, or a different body under a known id.
     pub fn note_request(
@@ -658,25 +692,22 @@ impl Store {
         pair_id: Uuid,
         now: u64,
     ) -> Result<Seen, StoreError> {
+        self.transaction(|tx| tx.note_request(request_id, body_sha256, pair_id, now))
+    }
+
+    /// Whether `request_id` was seen before, and with the same body, without recording it
+    /// (`None`: never seen).
+    pub fn seen(
+        &self,
+        request_id: Uuid,
+        body_sha256: &[u8; 32],
+    ) -> Result<Option<Seen>, StoreError> {
         let conn = self.lock()?;
-        let n = conn.execute(
-            "INSERT INTO seen_sign_requests (request_id, body_sha256, pair_id, first_seen_at)
-             VALUES (?1, ?2, ?3, ?4) ON CONFLICT(request_id) DO NOTHING",
-            params![request_id.to_string(), body_sha256.as_slice(), pair_id.to_string(), as_i64(now)],
-        )?;
-        if n == 1 {
-            return Ok(Seen::New);
-        }
-        let stored: Vec<u8> = conn.query_row(
-            "SELECT body_sha256 FROM seen_sign_requests WHERE request_id = ?1",
-            params![request_id.to_string()],
-            |r| r.get(0),
-        )?;
-        if subtle::ConstantTimeEq::ct_eq(stored.as_slice(), body_sha256.as_slice()).into() {
-            Ok(Seen::SameBody)
-        } else {
-            Ok(Seen::DifferentBody)
-        }
+        let stored: Option<Vec<u8>> = conn
+            .prepare_cached("SELECT body_sha256 FROM seen_sign_requests WHERE request_id = ?1")?
+            .query_row(params![request_id.to_string()], |r| r.get(0))
+            .optional()?;
+        Ok(stored.map(|s| same_body(&s, body_sha256)))
     }
 
     /// Whether a request id was ever seen.
@@ -692,32 +723,14 @@ impl Store {
         Ok(v.is_some())
     }
 
-    /// Inserts a sign history row (the request id must have been noted as seen). Idempotent.
+    /// Inserts a sign history row (the request id must have been noted as seen), or
+    /// replaces a row that is still pending; a decided row is left as it is.
     pub fn insert_sign(&self, s: &SignRecord) -> Result<(), StoreError> {
-        self.lock()?.execute(
-            "INSERT INTO sign_history (request_id, pair_id, chain, account, kind, summary,
-               native_value, outcome, reason, appliance_signature, received_at, decided_at)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12)
-             ON CONFLICT(request_id) DO NOTHING",
-            params![
-                s.request_id.to_string(),
-                s.pair_id.to_string(),
-                s.chain.to_string(),
-                s.account.to_string(),
-                kind_str(s.kind)?,
-                to_json("summary", &s.summary)?,
-                s.native_value.map(|v| v.to_string()),
-                s.outcome.as_str(),
-                s.reason,
-                s.appliance_signature.as_deref(),
-                as_i64(s.received_at),
-                s.decided_at.map(as_i64),
-            ],
-        )?;
-        Ok(())
+        self.transaction(|tx| tx.put_sign(s))
     }
 
-    /// Records what became of a sign request.
+    /// Records what became of a sign request (and, when it becomes signed, adds its spend
+    /// to the running totals).
     pub fn set_sign_outcome(
         &self,
         request_id: Uuid,
@@ -726,20 +739,27 @@ impl Store {
         appliance_signature: Option<&[u8]>,
         at: u64,
     ) -> Result<(), StoreError> {
-        let n = self.lock()?.execute(
-            "UPDATE sign_history SET outcome = ?2, reason = COALESCE(?3, reason),
-               appliance_signature = COALESCE(?4, appliance_signature), decided_at = ?5
-             WHERE request_id = ?1",
-            params![request_id.to_string(), outcome.as_str(), reason, appliance_signature, as_i64(at)],
-        )?;
-        if n == 0 {
-            return Err(StoreError::NotFound("sign request"));
-        }
-        Ok(())
+        self.transaction(|tx| {
+            tx.set_sign_outcome(request_id, outcome, reason, appliance_signature, at)
+        })
+    }
+
+    /// What the guardrails count as already spent on `chain` at `now`: signed requests
+    /// (running totals) plus requests still waiting and not expired, leaving out `exclude`
+    /// (the request being evaluated). See [`StoreTx::spend`].
+    pub fn spend(
+        &self,
+        pair_id: Uuid,
+        chain: &ChainId,
+        now: u64,
+        exclude: Option<Uuid>,
+    ) -> Result<SpendContext, StoreError> {
+        spend::spend(&*self.lock()?, pair_id, chain, now, exclude)
     }
 
     const SIGN_COLS: &'static str = "request_id, pair_id, chain, account, kind, summary,
-        native_value, outcome, reason, appliance_signature, received_at, decided_at";
+        native_value, spend, outcome, reason, appliance_signature, received_at, decided_at,
+        expires_at";
 
     fn sign_row(r: &Row<'_>) -> rusqlite::Result<SignRow> {
         Ok(SignRow {
@@ -750,11 +770,13 @@ impl Store {
             kind: r.get(4)?,
             summary: r.get(5)?,
             native_value: r.get(6)?,
-            outcome: r.get(7)?,
-            reason: r.get(8)?,
-            appliance_signature: r.get(9)?,
-            received_at: r.get(10)?,
-            decided_at: r.get(11)?,
+            spend: r.get(7)?,
+            outcome: r.get(8)?,
+            reason: r.get(9)?,
+            appliance_signature: r.get(10)?,
+            received_at: r.get(11)?,
+            decided_at: r.get(12)?,
+            expires_at: r.get(13)?,
         })
     }
 
@@ -762,24 +784,38 @@ impl Store {
     pub fn sign_record(&self, request_id: Uuid) -> Result<Option<SignRecord>, StoreError> {
         let conn = self.lock()?;
         let row = conn
-            .query_row(
-                &format!("SELECT {} FROM sign_history WHERE request_id = ?1", Self::SIGN_COLS),
-                params![request_id.to_string()],
-                Self::sign_row,
-            )
+            .prepare_cached(&format!(
+                "SELECT {} FROM sign_history WHERE request_id = ?1",
+                Self::SIGN_COLS
+            ))?
+            .query_row(params![request_id.to_string()], Self::sign_row)
             .optional()?;
         row.map(SignRow::parse).transpose()
     }
 
     /// Sign history received at or after `since` (optionally for one pair), newest first.
+    /// Reads every matching row: for screens and exports, never for the sign path.
     pub fn sign_history(&self, pair_id: Option<Uuid>, since: u64) -> Result<Vec<SignRecord>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {} FROM sign_history WHERE received_at >= ?1 AND (?2 IS NULL OR pair_id = ?2)
-             ORDER BY received_at DESC, request_id",
-            Self::SIGN_COLS
-        ))?;
-        let rows = stmt.query_map(params![as_i64(since), pair_id.map(|p| p.to_string())], Self::sign_row)?;
+        let mut stmt;
+        let rows = match pair_id {
+            Some(p) => {
+                stmt = conn.prepare(&format!(
+                    "SELECT {} FROM sign_history WHERE pair_id = ?2 AND received_at >= ?1
+                     ORDER BY received_at DESC, request_id",
+                    Self::SIGN_COLS
+                ))?;
+                stmt.query_map(params![as_i64(since), p.to_string()], Self::sign_row)?
+            }
+            None => {
+                stmt = conn.prepare(&format!(
+                    "SELECT {} FROM sign_history WHERE received_at >= ?1
+                     ORDER BY received_at DESC, request_id",
+                    Self::SIGN_COLS
+                ))?;
+                stmt.query_map(params![as_i64(since)], Self::sign_row)?
+            }
+        };
         let mut out = Vec::new();
         for row in rows {
             out.push(row?.parse()?);
@@ -826,12 +862,27 @@ impl Store {
     // ---- audit ----
 
     /// Appends to the audit log.
-    pub fn audit(&self, at: u64, kind: &str, subject: &str, detail: &serde_json::Value) -> Result<(), StoreError> {
-        self.lock()?.execute(
-            "INSERT INTO audit_log (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)",
-            params![as_i64(at), kind, subject, to_json("audit detail", detail)?],
-        )?;
-        Ok(())
+    pub fn audit(
+        &self,
+        at: u64,
+        kind: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        audit_insert(&*self.lock()?, at, kind, subject, detail)
+    }
+
+    /// The newest audit entry of `kind` about `subject` (indexed: reads one entry).
+    pub fn last_audit(&self, subject: &str, kind: &str) -> Result<Option<AuditEntry>, StoreError> {
+        let conn = self.lock()?;
+        let row = conn
+            .prepare_cached(
+                "SELECT id, at, kind, subject, detail FROM audit_log
+                 WHERE subject = ?1 AND kind = ?2 ORDER BY id DESC LIMIT 1",
+            )?
+            .query_row(params![subject, kind], audit_row)
+            .optional()?;
+        row.map(AuditRow::parse).transpose()
     }
 
     /// The newest `limit` audit entries, newest first.
@@ -839,21 +890,229 @@ impl Store {
         let conn = self.lock()?;
         let mut stmt =
             conn.prepare("SELECT id, at, kind, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
-        let rows = stmt.query_map(params![limit], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, String>(4)?))
-        })?;
+        let rows = stmt.query_map(params![limit], audit_row)?;
         let mut out = Vec::new();
         for row in rows {
-            let (id, at, kind, subject, detail) = row?;
-            out.push(AuditEntry {
-                id,
-                at: secs("audit_log.at", at)?,
-                kind,
-                subject,
-                detail: from_json("audit_log.detail", &detail)?,
-            });
+            out.push(row?.parse()?);
         }
         Ok(out)
+    }
+}
+
+type AuditRow = (i64, i64, String, String, String);
+
+fn audit_row(r: &Row<'_>) -> rusqlite::Result<AuditRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+trait ParseAudit {
+    fn parse(self) -> Result<AuditEntry, StoreError>;
+}
+
+impl ParseAudit for AuditRow {
+    fn parse(self) -> Result<AuditEntry, StoreError> {
+        let (id, at, kind, subject, detail) = self;
+        Ok(AuditEntry {
+            id,
+            at: secs("audit_log.at", at)?,
+            kind,
+            subject,
+            detail: from_json("audit_log.detail", &detail)?,
+        })
+    }
+}
+
+fn audit_insert(
+    conn: &Connection,
+    at: u64,
+    kind: &str,
+    subject: &str,
+    detail: &serde_json::Value,
+) -> Result<(), StoreError> {
+    conn.prepare_cached(
+        "INSERT INTO audit_log (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)",
+    )?
+        .execute(params![as_i64(at), kind, subject, to_json("audit detail", detail)?])?;
+    Ok(())
+}
+
+fn same_body(stored: &[u8], body_sha256: &[u8; 32]) -> Seen {
+    if subtle::ConstantTimeEq::ct_eq(stored, body_sha256.as_slice()).into() {
+        Seen::SameBody
+    } else {
+        Seen::DifferentBody
+    }
+}
+
+/// One open SQLite transaction on the store ([`Store::transaction`]): the sign path's
+/// reads and writes for one state change of a request.
+pub struct StoreTx<'c> {
+    tx: rusqlite::Transaction<'c>,
+}
+
+impl std::fmt::Debug for StoreTx<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("StoreTx")
+    }
+}
+
+impl StoreTx<'_> {
+    /// [`Store::note_request`] inside this transaction.
+    pub fn note_request(
+        &self,
+        request_id: Uuid,
+        body_sha256: &[u8; 32],
+        pair_id: Uuid,
+        now: u64,
+    ) -> Result<Seen, StoreError> {
+        let n = self
+            .tx
+            .prepare_cached(
+                "INSERT INTO seen_sign_requests (request_id, body_sha256, pair_id, first_seen_at)
+                 VALUES (?1, ?2, ?3, ?4) ON CONFLICT(request_id) DO NOTHING",
+            )?
+            .execute(params![
+                request_id.to_string(),
+                body_sha256.as_slice(),
+                pair_id.to_string(),
+                as_i64(now)
+            ])?;
+        if n == 1 {
+            return Ok(Seen::New);
+        }
+        let stored: Vec<u8> = self
+            .tx
+            .prepare_cached("SELECT body_sha256 FROM seen_sign_requests WHERE request_id = ?1")?
+            .query_row(params![request_id.to_string()], |r| r.get(0))?;
+        Ok(same_body(&stored, body_sha256))
+    }
+
+    /// The outcome recorded for a sign request (`None`: no history row).
+    pub fn sign_outcome(&self, request_id: Uuid) -> Result<Option<SignOutcome>, StoreError> {
+        let s: Option<String> = self
+            .tx
+            .prepare_cached("SELECT outcome FROM sign_history WHERE request_id = ?1")?
+            .query_row(params![request_id.to_string()], |r| r.get(0))
+            .optional()?;
+        s.map(|s| SignOutcome::parse(&s)).transpose()
+    }
+
+    /// What the guardrails count as already spent on `chain` at `now`, leaving out
+    /// `exclude` (the request being evaluated):
+    ///
+    /// - `spent_by_pair`: signed through `pair_id` on `chain`, ever, plus that pair's
+    ///   requests still waiting;
+    /// - `spent_today`: signed on `chain` during `now`'s UTC day through any pair (the day
+    ///   a request's signature was recorded), plus every request still waiting on `chain`.
+    ///
+    /// "Waiting" is a history row still `pending` (shown, or approved and at the appliance)
+    /// whose `expires_at` is after `now`; blocked, rejected, failed and expired requests
+    /// count for nothing. Amounts are native value plus the worst-case fee. Reads two
+    /// running totals by key and the index of waiting requests, never the history: more
+    /// than [`MAX_LIVE_REQUESTS`] waiting on one chain is a flood, and the totals
+    /// then saturate (any limit refuses).
+    pub fn spend(
+        &self,
+        pair_id: Uuid,
+        chain: &ChainId,
+        now: u64,
+        exclude: Option<Uuid>,
+    ) -> Result<SpendContext, StoreError> {
+        spend::spend(&self.tx, pair_id, chain, now, exclude)
+    }
+
+    /// Writes a request's history row: inserted, or replacing the row while it is still
+    /// pending (a redelivered request evaluated again); a decided row is left alone. A row
+    /// written as signed or completed adds its spend to the running totals.
+    pub fn put_sign(&self, s: &SignRecord) -> Result<(), StoreError> {
+        let before = self.sign_outcome(s.request_id)?;
+        if before.is_some_and(|o| o != SignOutcome::Pending) {
+            return Ok(());
+        }
+        self.tx
+            .prepare_cached(
+                "INSERT INTO sign_history (request_id, pair_id, chain, account, kind, summary,
+                   native_value, spend, outcome, reason, appliance_signature, received_at,
+                   decided_at, expires_at)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                 ON CONFLICT(request_id) DO UPDATE SET summary = excluded.summary,
+                   native_value = excluded.native_value, spend = excluded.spend,
+                   outcome = excluded.outcome, reason = excluded.reason,
+                   appliance_signature = excluded.appliance_signature,
+                   decided_at = excluded.decided_at, expires_at = excluded.expires_at
+                 WHERE sign_history.outcome = 'pending'",
+            )?
+            .execute(params![
+                s.request_id.to_string(),
+                s.pair_id.to_string(),
+                s.chain.to_string(),
+                s.account.to_string(),
+                kind_str(s.kind)?,
+                to_json("summary", &s.summary)?,
+                s.native_value.map(|v| v.to_string()),
+                s.spend.map(|v| v.to_string()),
+                s.outcome.as_str(),
+                s.reason,
+                s.appliance_signature.as_deref(),
+                as_i64(s.received_at),
+                s.decided_at.map(as_i64),
+                s.expires_at.map(as_i64),
+            ])?;
+        if s.outcome.is_spent() {
+            let at = s.decided_at.unwrap_or(s.received_at);
+            let (pair, chain) = (s.pair_id.to_string(), s.chain.to_string());
+            spend::commit(&self.tx, &pair, &chain, at, s.spend.unwrap_or(0))?;
+        }
+        Ok(())
+    }
+
+    /// [`Store::set_sign_outcome`] inside this transaction. The first time a request
+    /// becomes signed (or completed), its spend joins the running totals of its pair and of
+    /// the UTC day of `at`; it never leaves them.
+    pub fn set_sign_outcome(
+        &self,
+        request_id: Uuid,
+        outcome: SignOutcome,
+        reason: Option<&str>,
+        appliance_signature: Option<&[u8]>,
+        at: u64,
+    ) -> Result<(), StoreError> {
+        let id = request_id.to_string();
+        let before: Option<(String, String, String, Option<String>)> = self
+            .tx
+            .prepare_cached(
+                "SELECT outcome, pair_id, chain, spend FROM sign_history WHERE request_id = ?1",
+            )?
+            .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+            .optional()?;
+        let Some((was, pair_id, chain, amount)) = before else {
+            return Err(StoreError::NotFound("sign request"));
+        };
+        self.tx
+            .prepare_cached(
+                "UPDATE sign_history SET outcome = ?2, reason = COALESCE(?3, reason),
+                   appliance_signature = COALESCE(?4, appliance_signature), decided_at = ?5
+                 WHERE request_id = ?1",
+            )?
+            .execute(params![id, outcome.as_str(), reason, appliance_signature, as_i64(at)])?;
+        if outcome.is_spent() && !SignOutcome::parse(&was)?.is_spent() {
+            let amount =
+                amount.map(|a| spend::parse_amount("sign_history.spend", &a)).transpose()?;
+            let amount = amount.unwrap_or(0);
+            spend::commit(&self.tx, &pair_id, &chain, at, amount)?;
+        }
+        Ok(())
+    }
+
+    /// [`Store::audit`] inside this transaction.
+    pub fn audit(
+        &self,
+        at: u64,
+        kind: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<(), StoreError> {
+        audit_insert(&self.tx, at, kind, subject, detail)
     }
 }
 
@@ -942,11 +1201,13 @@ struct SignRow {
     kind: String,
     summary: String,
     native_value: Option<String>,
+    spend: Option<String>,
     outcome: String,
     reason: Option<String>,
     appliance_signature: Option<Vec<u8>>,
     received_at: i64,
     decided_at: Option<i64>,
+    expires_at: Option<i64>,
 }
 
 impl SignRow {
@@ -963,12 +1224,45 @@ impl SignRow {
                 .native_value
                 .map(|s| s.parse::<u128>().map_err(|e| corrupt("sign_history.native_value", e)))
                 .transpose()?,
+            spend: self.spend.map(|s| spend::parse_amount("sign_history.spend", &s)).transpose()?,
             outcome: SignOutcome::parse(&self.outcome)?,
             reason: self.reason,
             appliance_signature: self.appliance_signature,
             received_at: secs("sign_history.received_at", self.received_at)?,
             decided_at: self.decided_at.map(|v| secs("sign_history.decided_at", v)).transpose()?,
+            expires_at: self.expires_at.map(|v| secs("sign_history.expires_at", v)).transpose()?,
         })
+    }
+}
+
+#[cfg(test)]
+impl Store {
+    /// Test hook: from now on, appends the SQL text of every statement the store runs to
+    /// `sink` (`None` stops).
+    pub(crate) fn trace_statements(&self, sink: Option<std::sync::Arc<Mutex<Vec<String>>>>) {
+        let Ok(mut conn) = self.lock() else { return };
+        let cb = sink.map(|sink| {
+            move |e: rusqlite::trace::TraceEvent<'_>| {
+                if let rusqlite::trace::TraceEvent::Stmt(stmt, _) = e {
+                    if let Ok(mut v) = sink.lock() {
+                        v.push(stmt.sql().trim().to_string());
+                    }
+                }
+            }
+        });
+        let _ = conn.trace_v2(rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT, cb);
+    }
+
+    /// Test hook: SQLite's query plan for `sql` (the `detail` column of each step).
+    pub(crate) fn query_plan(&self, sql: &str) -> Result<Vec<String>, StoreError> {
+        let conn = self.lock()?;
+        let mut stmt = conn.prepare(&format!("EXPLAIN QUERY PLAN {sql}"))?;
+        let mut rows = stmt.raw_query();
+        let mut out = Vec::new();
+        while let Some(r) = rows.next()? {
+            out.push(r.get::<_, String>(3)?);
+        }
+        Ok(out)
     }
 }
 

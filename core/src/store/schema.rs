@@ -1,11 +1,27 @@
 //! The store's schema, as an ordered list of migrations. `PRAGMA user_version` records how
 //! many have been applied; a database newer than this code is refused, never downgraded.
 
+use rusqlite::Transaction;
+
+use super::StoreError;
+
+/// Rust that fills what a migration's SQL cannot compute.
+pub(crate) type Backfill = fn(&Transaction<'_>) -> Result<(), StoreError>;
+
+/// One schema step: SQL, then optionally Rust that fills what SQL cannot compute (run in
+/// the same transaction).
+pub(crate) struct Migration {
+    /// The statements.
+    pub sql: &'static str,
+    /// Runs after `sql`, before `user_version` moves.
+    pub backfill: Option<Backfill>,
+}
+
 /// Migration `i` brings a database from `user_version = i` to `i + 1`. Append only: never
 /// edit a migration that has shipped.
-pub(crate) const MIGRATIONS: &[&str] = &[
+pub(crate) const MIGRATIONS: &[Migration] = &[
     // 1: the first schema.
-    r#"
+    Migration { backfill: None, sql: r#"
     CREATE TABLE appliances (
         identity      TEXT PRIMARY KEY,          -- Ed25519 identity key, hex
         static_key    TEXT NOT NULL,             -- X25519 channel public key, hex
@@ -84,19 +100,47 @@ pub(crate) const MIGRATIONS: &[&str] = &[
         subject TEXT NOT NULL,
         detail  TEXT NOT NULL                    -- JSON
     ) STRICT;
-    "#,
-    // 2: the appliance's pair attestation binds the validation code, and codes never reach
+    "#},
+    // 2: spend totals the guardrails read without touching the history (issue 18): each
+    // row's spend (native value + worst-case fee) and expiry, an index over the requests
+    // still waiting, and running totals of what was signed, per pair and per UTC day.
+    Migration { backfill: Some(super::spend::backfill), sql: r#"
+    ALTER TABLE sign_history ADD COLUMN spend TEXT;        -- native value + max fee, decimal
+    ALTER TABLE sign_history ADD COLUMN expires_at INTEGER;
+    -- The requests that still reserve spend: pending, by chain and expiry (covering).
+    CREATE INDEX sign_history_live ON sign_history(chain, expires_at, pair_id, request_id, spend)
+        WHERE outcome = 'pending';
+    CREATE INDEX sign_history_received ON sign_history(received_at);
+    CREATE INDEX audit_log_subject ON audit_log(subject, kind);
+
+    -- Spend signed through a pair on a chain, ever (signed or completed requests).
+    CREATE TABLE spend_by_pair (
+        pair_id TEXT NOT NULL,
+        chain   TEXT NOT NULL,                   -- CAIP-2
+        amount  TEXT NOT NULL,                   -- smallest unit, decimal u128 (saturating)
+        PRIMARY KEY (pair_id, chain)
+    ) STRICT, WITHOUT ROWID;
+
+    -- Spend signed on a chain per UTC day (day = unix seconds / 86400), across pairs.
+    CREATE TABLE spend_by_day (
+        chain  TEXT NOT NULL,                    -- CAIP-2
+        day    INTEGER NOT NULL,
+        amount TEXT NOT NULL,                    -- smallest unit, decimal u128 (saturating)
+        PRIMARY KEY (chain, day)
+    ) STRICT, WITHOUT ROWID;
+    "#},
+    // 3: the appliance's pair attestation binds the validation code, and codes never reach
     // SQLite: it moves to the SecretStore for an in-flight flow and is not kept with a pair.
     // (An in-flight flow that held one asks the appliance again with its persisted approve
     // request id; the appliance answers a repeated id with its first attestation.) The store
     // opens with `secure_delete` and vacuums after this migration, so no copy of the old
     // column survives in free pages or in the WAL.
-    r#"
+    Migration { backfill: None, sql: r#"
     ALTER TABLE pairs DROP COLUMN attestation;
     ALTER TABLE pair_flows DROP COLUMN attestation;
-    "#,
+    "#},
 ];
 
 /// The migration after which the database is vacuumed and its WAL truncated, because it
 /// removed secret-bearing data whose old bytes must not linger in free pages.
-pub(crate) const SCRUBBING_MIGRATIONS: &[usize] = &[2];
+pub(crate) const SCRUBBING_MIGRATIONS: &[usize] = &[3];

@@ -161,11 +161,13 @@ fn sign_history_round_trips_and_filters() {
         kind: PayloadKind::EvmTransaction,
         summary: serde_json::json!({"to": "0x"}),
         native_value: Some(10u128.pow(18)),
+        spend: None,
         outcome: SignOutcome::Pending,
         reason: None,
         appliance_signature: None,
         received_at: 50,
         decided_at: None,
+        expires_at: None,
     };
     s.insert_sign(&rec).unwrap();
     s.set_sign_outcome(id, SignOutcome::Completed, None, Some(&[9; 65]), 60).unwrap();
@@ -198,11 +200,13 @@ fn recent_signs_are_newest_first_and_limited() {
             kind: PayloadKind::EvmTransaction,
             summary: serde_json::json!({"title": "Send ETH"}),
             native_value: None,
+            spend: None,
             outcome: SignOutcome::Pending,
             reason: None,
             appliance_signature: None,
             received_at: at,
             decided_at: None,
+            expires_at: None,
         })
         .unwrap();
     }
@@ -312,7 +316,7 @@ fn migrating_a_schema_1_database_removes_every_copy_of_the_attestation() {
     {
         let conn = Connection::open(&path).unwrap();
         let _: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).unwrap();
-        conn.execute_batch(schema::MIGRATIONS[0]).unwrap();
+        conn.execute_batch(schema::MIGRATIONS[0].sql).unwrap();
         conn.pragma_update(None, "user_version", 1).unwrap();
         let a = appliance(1);
         conn.execute(
@@ -354,3 +358,5 @@ fn migrating_a_schema_1_database_removes_every_copy_of_the_attestation() {
     assert_eq!(flows[0].attestation, None);
     assert!(!file_has_code(&path), "the code survived the migration somewhere in the file");
 }
+
+mod spend_totals;

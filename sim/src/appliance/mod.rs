@@ -32,9 +32,10 @@ use sunstorm_core::caip::AccountId;
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
 use sunstorm_core::model::{
     CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest,
-    MAX_TTL_SECS, STATEMENT_VERSION,
+    STATEMENT_VERSION,
 };
 use sunstorm_core::payload::{self, SigningTarget};
+use sunstorm_core::validity::{check_validity, DEFAULT_MAX_SKEW_SECS};
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::Instrument;
 use uuid::Uuid;
@@ -202,6 +203,15 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ResponseBody {
     ResponseBody::Error { code, message: msg.into() }
+}
+
+/// The appliance's check of a sign request's times, when it arrives and again when the
+/// user's answer arrives: the one rule in core ([`check_validity`]). Every failure is
+/// answered `request_expired` (the protocol's code for an expired request or an invalid
+/// lifetime), with the reason in the message.
+pub(crate) fn sign_validity(req: &SignRequest, now: u64) -> Result<(), ResponseBody> {
+    check_validity(req.created_at, req.expires_at, now, DEFAULT_MAX_SKEW_SECS)
+        .map_err(|e| err(ErrorCode::RequestExpired, format!("{}: {e}", e.code())))
 }
 
 impl ApplianceSim {
@@ -776,10 +786,7 @@ impl ApplianceSim {
         if req.account.chain != req.chain {
             return Err(err(ErrorCode::ChainMismatch, "the account is on another chain"));
         }
-        let t = now();
-        if req.expires_at < req.created_at || req.expires_at - req.created_at > MAX_TTL_SECS || t > req.expires_at {
-            return Err(err(ErrorCode::RequestExpired, "the sign request expired"));
-        }
+        sign_validity(&req, now())?;
         let target = payload::signing_target(req.kind, &req.payload, &req.chain)
             .map_err(|e| err(ErrorCode::BadPayload, e.to_string()))?;
         match (&target, self.inner.keys.key_for(&req.account)) {
@@ -894,6 +901,9 @@ impl ApplianceSim {
                 Ok(ResponseBody::PairRevoked { revocation })
             }
             Prepared::Sign { req, target } => {
+                // The user answered: the request must still be valid now (a late answer
+                // after `expires_at` gets no signature).
+                sign_validity(&req, now())?;
                 let signature = match (target, self.inner.keys.key_for(&req.account)) {
                     (SigningTarget::EvmDigest { digest, v_style }, Some(WalletKey::Evm(k))) => {
                         let (sig, recid) = k

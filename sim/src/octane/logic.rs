@@ -33,7 +33,23 @@ use super::{OctaneSimError, SpRegistration};
 /// Longest sign payload octane accepts (bytes).
 pub const MAX_PAYLOAD_LEN: usize = 128 * 1024;
 /// How far ahead of octane's clock a sign request's `created_at` may be.
-const CREATED_AT_SKEW_SECS: u64 = 60;
+const CREATED_AT_SKEW_SECS: u64 = sunstorm_core::validity::DEFAULT_MAX_SKEW_SECS;
+
+/// Octane's check of a sign request's times when the SP submits it: the one rule in core
+/// ([`sunstorm_core::validity::check_validity`]), every failure answered `invalid_expiry`
+/// with the reason.
+pub(crate) fn sign_validity(req: &SignRequest, now: u64) -> Result<(), ApiError> {
+    let skew = CREATED_AT_SKEW_SECS;
+    sunstorm_core::validity::check_validity(req.created_at, req.expires_at, now, skew).map_err(|e| {
+        ApiError::new(
+            ErrorCode::InvalidExpiry,
+            format!(
+                "{}: {e} (a request lives 1 to {MAX_TTL_SECS} s, created at most {skew} s ahead)",
+                e.code()
+            ),
+        )
+    })
+}
 
 /// An API failure: a stable code, a message, and extras. Becomes the JSON error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -945,17 +961,7 @@ pub fn submit_sign(
     if req.payload.is_empty() || req.payload.len() > MAX_PAYLOAD_LEN {
         return Err(ApiError::bad(format!("payload must be 1 to {MAX_PAYLOAD_LEN} bytes")));
     }
-    if req.expires_at <= now
-        || req.expires_at > now.saturating_add(MAX_TTL_SECS)
-        || req.created_at > req.expires_at
-        || req.expires_at - req.created_at > MAX_TTL_SECS
-        || req.created_at > now.saturating_add(CREATED_AT_SKEW_SECS)
-    {
-        return Err(ApiError::new(
-            ErrorCode::InvalidExpiry,
-            format!("expires_at must be in the future, at most {MAX_TTL_SECS} s ahead and after created_at"),
-        ));
-    }
+    sign_validity(&req, now)?;
     let exists: Option<i64> = tx
         .query_row(
             "SELECT 1 FROM sign_requests WHERE request_id = ?1",

@@ -14,7 +14,7 @@
 //! See `docs/octane-api.md` for the endpoints.
 
 mod http;
-mod logic;
+pub(crate) mod logic;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
