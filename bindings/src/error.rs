@@ -109,6 +109,17 @@ pub enum SunstormError {
     /// Too many wrong PINs: the appliance shows a new PIN.
     #[error("too many wrong PINs; the appliance now shows a new PIN")]
     PinLocked,
+    /// The appliance is not in bonding mode: ask the user to start bonding on the
+    /// appliance, then enter the PIN it shows.
+    #[error("the appliance is not in bonding mode; start bonding on the appliance")]
+    BondingClosed,
+    /// After wrong PINs the appliance refuses bonding for a while ("try again in N s");
+    /// nothing was counted.
+    #[error("too many wrong PINs; try again in {retry_after_secs} s")]
+    BondingTryLater {
+        /// Seconds until the appliance accepts bonding again.
+        retry_after_secs: u64,
+    },
     /// The person at the appliance declined.
     #[error("declined on the appliance")]
     ApplianceDeclined,
@@ -218,6 +229,10 @@ impl From<ApplianceError> for SunstormError {
             },
             ApplianceError::WrongPin { attempts_left } => SunstormError::WrongPin { attempts_left },
             ApplianceError::PinLocked => SunstormError::PinLocked,
+            ApplianceError::BondingClosed => SunstormError::BondingClosed,
+            ApplianceError::BondingTryLater { retry_after_secs } => {
+                SunstormError::BondingTryLater { retry_after_secs }
+            }
             ApplianceError::UserRejected => SunstormError::ApplianceDeclined,
             ApplianceError::Refused { code, message } => {
                 SunstormError::ApplianceRefused { code, detail: message }
@@ -498,6 +513,14 @@ mod tests {
             SunstormError::WrongCode { attempts_left: 3 }.to_string(),
             "wrong validation code (3 attempts left)"
         );
+    }
+
+    #[test]
+    fn bonding_mode_and_back_off_refusals_reach_the_shell_as_their_own_variants() {
+        assert_eq!(SunstormError::from(ApplianceError::BondingClosed), SunstormError::BondingClosed);
+        let later = SunstormError::from(CoreError::Appliance(ApplianceError::BondingTryLater { retry_after_secs: 42 }));
+        assert_eq!(later, SunstormError::BondingTryLater { retry_after_secs: 42 });
+        assert_eq!(later.to_string(), "too many wrong PINs; try again in 42 s");
     }
 
     #[test]

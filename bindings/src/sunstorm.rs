@@ -257,7 +257,9 @@ impl SunstormCore {
     /// Bonds this phone with the appliance at `peripheral_id` (from `scan_appliances`) using
     /// the PIN the appliance shows (SPAKE2; the PIN never travels). Stores the bond and
     /// replaces any previous one. Fails with `WrongPin { attempts_left }`, `PinLocked`,
-    /// `ApplianceUnreachable`… Each attempt costs one of the appliance's PIN tries.
+    /// `BondingClosed` (the appliance is not in bonding mode), `BondingTryLater
+    /// { retry_after_secs }` (wrong-PIN back-off), `ApplianceUnreachable`… Each evaluated
+    /// attempt costs one of the appliance's PIN tries; refused ones cost none.
     pub async fn bond_appliance(
         &self,
         peripheral_id: String,

@@ -99,6 +99,8 @@ fn cli_error(e: ApplianceError, json: bool) -> CliError {
     let (code, rejected) = match &e {
         ApplianceError::WrongPin { .. } => ("wrong_pin", true),
         ApplianceError::PinLocked => ("pin_locked", true),
+        ApplianceError::BondingClosed => ("bonding_closed", true),
+        ApplianceError::BondingTryLater { .. } => ("bonding_try_later", true),
         ApplianceError::UnknownAppliance => ("unknown_appliance", false),
         ApplianceError::NotBonded => ("not_bonded", false),
         ApplianceError::Timeout => ("timeout", false),

@@ -1,13 +1,17 @@
 //! `sunstorm sim appliance`: the appliance simulator as a process, reachable over a Unix
 //! socket that carries GATT-like PDUs (docs/ble-protocol.md), with link faults.
+//!
+//! Bonding mode opens at start (for `--bonding-window` seconds, or until one bond) unless
+//! `--bonding-closed`; at run time SIGUSR1 opens it again and SIGUSR2 closes it.
 
 use std::io::Write;
 use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::{Args, ValueEnum};
+use sunstorm_core::ble::bond_policy::{BondPolicy, BONDING_WINDOW_SECS, LOCKOUT_BASE_SECS};
 use sunstorm_core::bytes::Key32;
-use sunstorm_sim::appliance::{run_socket_with, ApplianceSim, ApplianceSimConfig, UserScript};
+use sunstorm_sim::appliance::{run_socket_with, ApplianceSim, ApplianceSimConfig, BondingConfig, UserScript};
 use sunstorm_sim::link::SimLinkConfig;
 
 use crate::output::CliError;
@@ -39,6 +43,16 @@ pub struct SimApplianceArgs {
     /// Bonding PIN (six digits); a random one if absent.
     #[arg(long)]
     pin: Option<String>,
+    /// How long bonding mode stays open once opened, in seconds (it also closes after a
+    /// bond). It opens at start, and again on SIGUSR1; SIGUSR2 closes it.
+    #[arg(long, default_value_t = BONDING_WINDOW_SECS, value_name = "SECS")]
+    bonding_window: u64,
+    /// Start with bonding mode closed (as a real appliance does); open it with SIGUSR1.
+    #[arg(long)]
+    bonding_closed: bool,
+    /// Length of the first wrong-PIN lockout in seconds (each further one doubles it).
+    #[arg(long, default_value_t = LOCKOUT_BASE_SECS, value_name = "SECS")]
+    lockout_secs: u64,
     /// The simulated user.
     #[arg(long, value_enum, default_value = "approve")]
     user: UserArg,
@@ -113,9 +127,18 @@ fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig
         (UserArg::Reject, _) => UserScript::Reject,
         (UserArg::Prompt, _) => UserScript::Prompt,
     };
+    if a.bonding_window == 0 {
+        return Err(CliError::rejected("bad_flag", "--bonding-window must be at least 1 s", false));
+    }
+    let bonding = BondingConfig {
+        open_at_start: !a.bonding_closed,
+        window: Duration::from_secs(a.bonding_window),
+        policy: BondPolicy { lockout_base_secs: a.lockout_secs, ..BondPolicy::default() },
+    };
     let cfg = ApplianceSimConfig {
         seed,
         pin: a.pin.clone(),
+        bonding,
         user,
         octane_key,
         state_dir: a.state.clone(),
@@ -151,6 +174,8 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
     let sim = ApplianceSim::new(cfg).map_err(|e| CliError::rejected("bad_config", e.to_string(), false))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
     rt.block_on(async move {
+        // Before anything is printed: whoever reads our output may signal at once.
+        bonding_signals(&sim, Duration::from_secs(a.bonding_window))?;
         let mut pins = sim.pin_watch();
         println!("appliance identity: {}", sim.identity());
         for w in sim.wallets() {
@@ -162,6 +187,7 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
             (None, None) => {}
         }
         println!("PIN: {}", sim.pin());
+        print_bonding_mode(&sim);
         let _ = std::io::stdout().flush();
         tokio::spawn(async move {
             while pins.changed().await.is_ok() {
@@ -186,6 +212,41 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
             }
         }
     })
+}
+
+/// Prints what bonding mode is now (never fails: nobody may be reading any more).
+fn print_bonding_mode(sim: &ApplianceSim) {
+    let pid = std::process::id();
+    let line = match sim.bonding_window_remaining() {
+        Some(left) => format!(
+            "bonding mode: open for {} s (SIGUSR1 to pid {pid} opens it again, SIGUSR2 closes it)",
+            left.as_secs()
+        ),
+        None => format!("bonding mode: closed (SIGUSR1 to pid {pid} opens it)"),
+    };
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{line}");
+    let _ = out.flush();
+}
+
+/// SIGUSR1 opens bonding mode for `window`, SIGUSR2 closes it (the simulator's bonding
+/// button; the process has no other control channel).
+fn bonding_signals(sim: &ApplianceSim, window: Duration) -> Result<(), CliError> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let sig = |kind| signal(kind).map_err(|e| CliError::failed("signal", e.to_string(), false));
+    let (mut open, mut close) = (sig(SignalKind::user_defined1())?, sig(SignalKind::user_defined2())?);
+    let sim = sim.clone();
+    tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                Some(()) = open.recv() => sim.open_bonding_window(window),
+                Some(()) = close.recv() => sim.close_bonding_window(),
+                else => break,
+            }
+            print_bonding_mode(&sim);
+        }
+    });
+    Ok(())
 }
 
 /// Serves over BLE until Ctrl-C.

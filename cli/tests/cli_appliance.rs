@@ -14,8 +14,10 @@ use common::{spawn_lines, Proc, BIN};
 
 /// A simulator child process, killed on drop.
 struct Sim {
-    _proc: Proc,
+    proc: Proc,
     pins: mpsc::Receiver<String>,
+    /// Its `bonding mode: …` lines.
+    modes: mpsc::Receiver<String>,
     identity: String,
     socket: PathBuf,
 }
@@ -25,6 +27,7 @@ impl Sim {
         let args = ["sim", "appliance", "--socket"].map(OsStr::new);
         let (proc, rx) = spawn_lines(args.into_iter().chain([socket.as_os_str()]).chain(extra.iter().map(OsStr::new)));
         let (pin_tx, pins) = mpsc::channel();
+        let (mode_tx, modes) = mpsc::channel();
         let mut identity = String::new();
         loop {
             let line = rx.recv_timeout(Duration::from_secs(20)).expect("simulator output");
@@ -39,9 +42,10 @@ impl Sim {
         std::thread::spawn(move || {
             while let Ok(line) = rx.recv() {
                 if let Some(pin) = line.strip_prefix("PIN: ") {
-                    if pin_tx.send(pin.to_string()).is_err() {
-                        break;
-                    }
+                    let _ = pin_tx.send(pin.to_string());
+                }
+                if let Some(mode) = line.strip_prefix("bonding mode: ") {
+                    let _ = mode_tx.send(mode.to_string());
                 }
             }
         });
@@ -52,11 +56,24 @@ impl Sim {
             }
             std::thread::sleep(Duration::from_millis(10));
         }
-        Sim { _proc: proc, pins, identity, socket: socket.to_path_buf() }
+        Sim { proc, pins, modes, identity, socket: socket.to_path_buf() }
     }
 
     fn pin(&self) -> String {
         self.pins.recv_timeout(Duration::from_secs(10)).unwrap()
+    }
+
+    /// The next `bonding mode: …` line.
+    fn mode(&self) -> String {
+        self.modes.recv_timeout(Duration::from_secs(10)).unwrap()
+    }
+
+    /// Sends `signal` (`USR1`: open bonding mode, `USR2`: close it) and waits for the
+    /// simulator to say what bonding mode is now.
+    fn signal(&self, signal: &str) -> String {
+        let status = Command::new("kill").arg(format!("-{signal}")).arg(self.proc.0.id().to_string()).status().unwrap();
+        assert!(status.success());
+        self.mode()
     }
 }
 
@@ -110,7 +127,7 @@ fn bond_info_and_wallets_across_processes() {
 fn wrong_pins_lock_out_and_an_impostor_is_refused_across_processes() {
     let dir = tempfile::tempdir().unwrap();
     let home = dir.path().join("phone");
-    let sim = Sim::start(&dir.path().join("a.sock"), &["--pin", "246810"]);
+    let sim = Sim::start(&dir.path().join("a.sock"), &["--pin", "246810", "--lockout-secs", "5"]);
     assert_eq!(sim.pin(), "246810");
     for left in [2, 1] {
         let (code, v) = phone(&home, &["bond", "--pin", "111111"], &sim.socket);
@@ -122,8 +139,15 @@ fn wrong_pins_lock_out_and_an_impostor_is_refused_across_processes() {
     assert_eq!((code, v["error"]["code"].as_str()), (2, Some("pin_locked")));
     let new_pin = sim.pin();
     assert_ne!(new_pin, "246810");
-    let (code, _) = phone(&home, &["bond", "--pin", &new_pin], &sim.socket);
-    assert_eq!(code, 0);
+    // Bonding waits out the lockout ("try again in N s"; nothing counted), then bonds.
+    let (code, v) = phone(&home, &["bond", "--pin", &new_pin], &sim.socket);
+    assert_eq!((code, v["error"]["code"].as_str()), (2, Some("bonding_try_later")), "{v}");
+    let message = v["error"]["message"].as_str().unwrap();
+    let wait: u64 = message.split("try again in ").nth(1).and_then(|t| t.split(' ').next()).unwrap().parse().unwrap();
+    assert!((1..=5).contains(&wait), "{message}");
+    std::thread::sleep(Duration::from_secs(wait));
+    let (code, v) = phone(&home, &["bond", "--pin", &new_pin], &sim.socket);
+    assert_eq!(code, 0, "{v}");
 
     // Another appliance (other seed) on another socket, posing as the bonded one.
     let impostor = Sim::start(&dir.path().join("b.sock"), &["--seed", &"07".repeat(32)]);
@@ -131,6 +155,25 @@ fn wrong_pins_lock_out_and_an_impostor_is_refused_across_processes() {
     assert_eq!((code, v["error"]["code"].as_str()), (1, Some("unknown_appliance")), "{v}");
     let (code, _) = phone(&home, &["info"], &sim.socket);
     assert_eq!(code, 0);
+}
+
+#[test]
+fn bonding_mode_opens_and_closes_on_signals_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sim = Sim::start(&dir.path().join("m.sock"), &["--pin", "246810", "--bonding-closed"]);
+    assert!(sim.mode().starts_with("closed"));
+    let bond = |home: &str| phone(&dir.path().join(home), &["bond", "--pin", "246810"], &sim.socket);
+    let (code, v) = bond("a");
+    assert_eq!((code, v["error"]["code"].as_str()), (2, Some("bonding_closed")), "{v}");
+    assert!(sim.signal("USR1").starts_with("open for 120 s"));
+    assert!(sim.signal("USR2").starts_with("closed"));
+    assert_eq!(bond("a").1["error"]["code"], "bonding_closed");
+    assert!(sim.signal("USR1").starts_with("open"));
+    assert_eq!(bond("a").0, 0);
+    // One bond ends bonding mode: a second phone waits for the user to open it again.
+    assert_eq!(bond("b").1["error"]["code"], "bonding_closed");
+    assert!(sim.signal("USR1").starts_with("open"));
+    assert_eq!(bond("b").0, 0);
 }
 
 #[test]

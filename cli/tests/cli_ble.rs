@@ -10,7 +10,7 @@ mod bluez;
 mod common;
 
 use bluez::BluezMock;
-use common::{ok_json, pair_all_wallets, run, start, start_octane};
+use common::{ok_json, pair_all_wallets, run, spawn_lines, start_octane, wait_line};
 
 const NAME: &str = "Sigil CLI";
 
@@ -27,10 +27,10 @@ async fn scan_bond_pair_and_sign_over_ble_across_processes() {
     let (url, okey) = (&octane.url, &octane.octane_key);
 
     // The appliance advertises on the second adapter; a small MTU makes every message span PDUs.
-    let (_appliance, lines) = start(
-        &["sim", "appliance", "--ble", "hci1", "--name", NAME, "--pin", "135790", "--octane-key", okey, "--mtu", "64"],
-        |l| l.starts_with("BLE address: "),
-    );
+    let (appliance, appliance_out) = spawn_lines([
+        "sim", "appliance", "--ble", "hci1", "--name", NAME, "--pin", "135790", "--octane-key", okey, "--mtu", "64",
+    ]);
+    let lines = wait_line(&appliance_out, |l| l.starts_with("BLE address: "), "the appliance advertising");
     assert!(lines.iter().any(|l| l == "PIN: 135790"), "{lines:?}");
 
     // Scan from the first adapter.
@@ -51,6 +51,11 @@ async fn scan_bond_pair_and_sign_over_ble_across_processes() {
     args.extend(ble);
     let wallets = ok_json(&run(&args));
     assert!(wallets.to_string().contains("eip155:1:0x"), "{wallets}");
+
+    // One bond ends bonding mode: the user opens it again (SIGUSR1) for the phone.
+    let pid = appliance.0.id().to_string();
+    assert!(std::process::Command::new("kill").args(["-USR1", &pid]).status().unwrap().success());
+    wait_line(&appliance_out, |l| l.starts_with("bonding mode: open"), "bonding mode open again");
 
     // The SP opens a session; the phone bonds and pairs over BLE.
     let phone = |extra: &[&str]| -> Vec<String> {

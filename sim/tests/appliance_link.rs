@@ -23,6 +23,7 @@ use sunstorm_core::payload;
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig, UserScript};
 use sunstorm_sim::link::{SimConnector, SimLinkConfig};
+use sunstorm_sim::octane::ManualClock;
 use uuid::Uuid;
 
 fn octane() -> SigningKey {
@@ -165,7 +166,8 @@ async fn bonding_with_the_right_pin_then_info_and_wallets() {
 
 #[tokio::test]
 async fn wrong_pins_until_lockout_then_a_new_pin() {
-    let sim = ApplianceSim::new(sim_cfg(8)).unwrap();
+    let clock = Arc::new(ManualClock::new(now()));
+    let sim = ApplianceSim::new(ApplianceSimConfig { clock: clock.clone(), ..sim_cfg(8) }).unwrap();
     let c = connect(&sim, SimLinkConfig::default());
     let store = MemorySecretStore::default();
     let first_pin = sim.pin();
@@ -175,7 +177,12 @@ async fn wrong_pins_until_lockout_then_a_new_pin() {
     assert_eq!(bond(c.as_ref(), wrong, &store, "p").await, Err(ApplianceError::PinLocked));
     let new_pin = sim.pin();
     assert_ne!(new_pin, first_pin, "a lockout shows a new PIN");
-    // The old PIN is worthless now.
+    // Bonding waits out the lockout, then the old PIN is worthless.
+    assert_eq!(
+        bond(c.as_ref(), &new_pin, &store, "p").await,
+        Err(ApplianceError::BondingTryLater { retry_after_secs: 30 })
+    );
+    clock.advance(30);
     assert_eq!(bond(c.as_ref(), &first_pin, &store, "p").await, Err(ApplianceError::WrongPin { attempts_left: 2 }));
     let rec = bond(c.as_ref(), &new_pin, &store, "p").await.unwrap();
     assert_eq!(rec.appliance_identity, sim.identity());

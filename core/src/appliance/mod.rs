@@ -75,6 +75,15 @@ pub enum ApplianceError {
     /// Too many wrong PINs: the appliance shows a new PIN.
     #[error("too many wrong PINs; the appliance shows a new PIN")]
     PinLocked,
+    /// The appliance is not in bonding mode: its user must open bonding on it first.
+    #[error("the appliance is not in bonding mode; start bonding on the appliance")]
+    BondingClosed,
+    /// The appliance refuses bonding for a while after wrong PINs; nothing was counted.
+    #[error("too many wrong PINs; try again in {retry_after_secs} s")]
+    BondingTryLater {
+        /// Seconds until the appliance accepts bonding again.
+        retry_after_secs: u64,
+    },
     /// The person at the appliance declined.
     #[error("declined on the appliance")]
     UserRejected,

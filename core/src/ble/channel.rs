@@ -81,7 +81,8 @@ pub enum MsgType {
     BondConfirm = 0x12,
     /// Appliance → phone: key confirmation and the appliance's sealed keys.
     BondAccept = 0x13,
-    /// Appliance → phone: bonding refused (wrong PIN, PIN locked, malformed).
+    /// Appliance → phone: bonding refused (wrong PIN, PIN locked, malformed, not in
+    /// bonding mode, try later).
     BondReject = 0x14,
     /// Phone → appliance: Noise KK message 1.
     KkInit = 0x20,
@@ -130,6 +131,16 @@ pub enum ChannelError {
     /// Bonding: too many wrong PINs, the appliance shows a new PIN.
     #[error("too many wrong PINs")]
     PinLocked,
+    /// Bonding: the appliance is not in bonding mode; its user must open it first.
+    #[error("the appliance is not in bonding mode")]
+    BondingClosed,
+    /// Bonding: the appliance refuses bonding for a while after wrong PINs (back-off or the
+    /// hourly cap); nothing was counted.
+    #[error("too many wrong PINs; try again in {retry_after_secs} s")]
+    BondingTryLater {
+        /// Seconds until the appliance accepts bonding again.
+        retry_after_secs: u64,
+    },
     /// Bonding: the peer's key confirmation did not match (wrong PIN or an impostor).
     #[error("key confirmation failed")]
     KeyConfirmation,
@@ -211,6 +222,10 @@ impl From<ChannelError> for ApplianceError {
             ChannelError::Framing(f) => framing_to_appliance_error(f),
             ChannelError::WrongPin { attempts_left } => ApplianceError::WrongPin { attempts_left },
             ChannelError::PinLocked => ApplianceError::PinLocked,
+            ChannelError::BondingClosed => ApplianceError::BondingClosed,
+            ChannelError::BondingTryLater { retry_after_secs } => {
+                ApplianceError::BondingTryLater { retry_after_secs }
+            }
             ChannelError::UnknownAppliance | ChannelError::BadIdentityProof => {
                 ApplianceError::UnknownAppliance
             }
@@ -420,22 +435,34 @@ struct ApplianceBondPayload {
     endorsement: SignedEnvelope,
 }
 
-/// Why the appliance refused a bonding attempt (wire codes).
+/// Why the appliance refused a bonding attempt (wire codes, snake_case strings; new codes
+/// are only ever added, see `docs/ble-protocol.md`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum BondRejectCode {
     /// The key confirmation failed: wrong PIN.
     WrongPin,
-    /// Too many wrong PINs; a new PIN is shown.
+    /// Too many wrong PINs; a new PIN is shown (and bonding waits `retry_after_secs`).
     PinLocked,
     /// The bonding message was malformed or of another version.
     BadRequest,
+    /// The appliance is not in bonding mode.
+    BondingClosed,
+    /// Bonding is refused for `retry_after_secs` (wrong-PIN back-off or hourly cap).
+    TryLater,
+    /// A code this phone does not know (from a newer appliance): a refusal, never a
+    /// PIN verdict. Never sent.
+    #[serde(other)]
+    Unknown,
 }
 
 #[derive(Serialize, Deserialize)]
 struct BondReject {
     code: BondRejectCode,
     attempts_left: u32,
+    /// Seconds until the appliance accepts bonding again (absent: now).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    retry_after_secs: Option<u64>,
 }
 
 fn frame(t: MsgType, body: &[u8]) -> Vec<u8> {
@@ -464,7 +491,17 @@ fn decode_cbor<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, Channel
 
 /// A refusal message the appliance sends during bonding.
 pub fn bond_reject_message(code: BondRejectCode, attempts_left: u32) -> Vec<u8> {
-    frame_cbor(MsgType::BondReject, &BondReject { code, attempts_left })
+    bond_reject_message_after(code, attempts_left, None)
+}
+
+/// A refusal message that also tells the phone how many seconds to wait before the
+/// appliance accepts bonding again (`try_later`, `pin_locked`).
+pub fn bond_reject_message_after(
+    code: BondRejectCode,
+    attempts_left: u32,
+    retry_after_secs: Option<u64>,
+) -> Vec<u8> {
+    frame_cbor(MsgType::BondReject, &BondReject { code, attempts_left, retry_after_secs })
         .unwrap_or_else(|_| vec![MsgType::BondReject as u8])
 }
 
@@ -626,6 +663,11 @@ fn check_reject(msg: &[u8]) -> Result<(), ChannelError> {
         BondRejectCode::WrongPin => ChannelError::WrongPin { attempts_left: r.attempts_left },
         BondRejectCode::PinLocked => ChannelError::PinLocked,
         BondRejectCode::BadRequest => malformed("the appliance refused the bonding request"),
+        BondRejectCode::BondingClosed => ChannelError::BondingClosed,
+        BondRejectCode::TryLater => {
+            ChannelError::BondingTryLater { retry_after_secs: r.retry_after_secs.unwrap_or(0) }
+        }
+        BondRejectCode::Unknown => malformed("the appliance refused bonding for a reason this app does not know"),
     })
 }
 
@@ -1231,6 +1273,33 @@ mod tests {
         let (p, _) = PhoneBonding::start("111111").unwrap();
         let rej = bond_reject_message(BondRejectCode::WrongPin, 2);
         assert_eq!(p.on_pake(&rej, &keys, "x").err(), Some(ChannelError::WrongPin { attempts_left: 2 }));
+    }
+
+    #[test]
+    fn bonding_mode_and_back_off_rejects_reach_the_phone_as_their_own_errors() {
+        let closed = bond_reject_message(BondRejectCode::BondingClosed, 3);
+        assert_eq!(check_reject(&closed), Err(ChannelError::BondingClosed));
+        let later = bond_reject_message_after(BondRejectCode::TryLater, 3, Some(57));
+        assert_eq!(check_reject(&later), Err(ChannelError::BondingTryLater { retry_after_secs: 57 }));
+        assert_eq!(
+            ApplianceError::from(ChannelError::BondingTryLater { retry_after_secs: 57 }),
+            ApplianceError::BondingTryLater { retry_after_secs: 57 }
+        );
+        // The wait travels as an optional key: absent in the old layout, ignored by old phones.
+        let old = frame_cbor(MsgType::BondReject, &OldBondReject { code: "wrong_pin".into(), attempts_left: 2 }).unwrap();
+        assert_eq!(old, bond_reject_message(BondRejectCode::WrongPin, 2), "unchanged bytes without a wait");
+        let seen_by_old: OldBondReject = decode_cbor(&later[1..]).unwrap();
+        assert_eq!((seen_by_old.code.as_str(), seen_by_old.attempts_left), ("try_later", 3));
+        // A code from a newer appliance is a refusal, never a PIN verdict.
+        let newer = frame_cbor(MsgType::BondReject, &OldBondReject { code: "busy".into(), attempts_left: 3 }).unwrap();
+        assert!(matches!(check_reject(&newer), Err(ChannelError::Malformed(_))));
+    }
+
+    /// `BondReject` as phones before bonding mode decoded it.
+    #[derive(Serialize, Deserialize)]
+    struct OldBondReject {
+        code: String,
+        attempts_left: u32,
     }
 
     #[test]

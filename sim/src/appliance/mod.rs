@@ -8,6 +8,7 @@
 //! and the payload (re-parsed with `sunstorm_core::payload::signing_target`). It signs each
 //! request id at most once: a repeated id gets the first answer.
 
+mod bonding;
 mod keys;
 mod state;
 
@@ -22,13 +23,13 @@ use sunstorm_core::appliance::proto::{
 };
 use sunstorm_core::appliance::ApplianceInfo;
 use sunstorm_core::ble::channel::{
-    self, bond_reject_message, kk_reject_message, kk_respond, ApplianceBonding, ApplianceKeys,
-    BondRejectCode, BondedPhone, ChannelError, MsgType, SecureChannel, MAX_PIN_ATTEMPTS,
+    self, kk_reject_message, kk_respond, BondedPhone, ChannelError, MsgType, SecureChannel,
 };
 use sunstorm_core::ble::framing::{FramedLink, FramingConfig, FramingError};
 use sunstorm_core::ble::transport::GattLink;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::AccountId;
+use sunstorm_core::clock::{Clock, SystemClock};
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
 use sunstorm_core::model::{
     CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest,
@@ -40,6 +41,7 @@ use tokio::sync::{mpsc, watch, Notify};
 use tracing::Instrument;
 use uuid::Uuid;
 
+pub use bonding::{BondingConfig, BOND_EXCHANGE_TTL, MAX_BOND_EXCHANGES};
 pub use keys::{SimKeys, WalletKey, EVM_CHAINS};
 pub use state::{PairRecord, SimState, STATE_FILE};
 
@@ -87,6 +89,10 @@ pub struct ApplianceSimConfig {
     /// A fixed bonding PIN (six digits); a random one when `None`. After a lockout a
     /// random PIN replaces it.
     pub pin: Option<String>,
+    /// Bonding mode (open at start by default) and the wrong-PIN back-off.
+    pub bonding: BondingConfig,
+    /// Time source of bonding mode and the wrong-PIN back-off (tests move it by hand).
+    pub clock: Arc<dyn Clock>,
     /// The simulated user.
     pub user: UserScript,
     /// Octane's pinned Ed25519 key.
@@ -110,6 +116,8 @@ impl Default for ApplianceSimConfig {
         Self {
             seed: vec![0x42; 32],
             pin: None,
+            bonding: BondingConfig::default(),
+            clock: Arc::new(SystemClock),
             user: UserScript::Approve,
             octane_key: Key32::default(),
             state_dir: None,
@@ -120,28 +128,6 @@ impl Default for ApplianceSimConfig {
             handshake_timeout: channel::HANDSHAKE_TIMEOUT,
         }
     }
-}
-
-struct PinState {
-    pin: String,
-    failures: u32,
-}
-
-/// How long the appliance keeps a bonding exchange to answer its duplicates (a phone
-/// resending, or continuing the same exchange on a new connection).
-pub const BOND_EXCHANGE_TTL: Duration = Duration::from_secs(120);
-
-/// The current bonding exchange: its messages and, once decided, the verdict. Duplicates
-/// of its `BondHello`/`BondConfirm` get the replies already sent (no PIN try counted, no
-/// second bond, no second PIN change).
-struct BondExchange {
-    hello: Vec<u8>,
-    pin: String,
-    pake: Vec<u8>,
-    st: ApplianceBonding,
-    /// The `BondConfirm` decided on and the reply sent (`BondAccept` or `BondReject`).
-    decided: Option<(Vec<u8>, Vec<u8>)>,
-    started: tokio::time::Instant,
 }
 
 /// What the user decided.
@@ -173,10 +159,12 @@ struct Inner {
     keys: SimKeys,
     channel_public: Key32,
     user: Mutex<UserScript>,
-    pin: Mutex<PinState>,
+    /// The PIN on screen and bonding mode.
+    bond: Mutex<bonding::BondCtl>,
     pin_tx: watch::Sender<String>,
     rt: Mutex<Runtime>,
-    bonding: Mutex<Option<BondExchange>>,
+    /// Bonding exchanges phones may continue on a new connection.
+    exchanges: Mutex<Vec<Arc<Mutex<bonding::BondExchange>>>>,
 }
 
 /// The appliance simulator. Cheap to clone (shared state); serve any number of links.
@@ -230,28 +218,29 @@ impl ApplianceSim {
             None => SimState::default(),
         };
         let (pin_tx, _) = watch::channel(pin.clone());
+        let window = Self::initial_window(&cfg.bonding, cfg.clock.now_unix());
         Ok(Self {
             inner: Arc::new(Inner {
                 user: Mutex::new(cfg.user.clone()),
                 cfg,
                 keys,
                 channel_public,
-                pin: Mutex::new(PinState { pin, failures: 0 }),
+                bond: Mutex::new(bonding::BondCtl { pin, window }),
                 pin_tx,
                 rt: Mutex::new(Runtime { state, inflight: HashMap::new() }),
-                bonding: Mutex::new(None),
+                exchanges: Mutex::new(Vec::new()),
             }),
         })
     }
 
     /// The PIN the appliance shows now.
     pub fn pin(&self) -> String {
-        lock(&self.inner.pin).pin.clone()
+        lock(&self.inner.bond).pin.clone()
     }
 
-    /// Wrong PINs counted against the PIN on screen (reset by a new PIN or a bond).
+    /// Wrong PINs counted against the PIN on screen (reset by a lockout or a bond).
     pub fn pin_failures(&self) -> u32 {
-        lock(&self.inner.pin).failures
+        lock(&self.inner.rt).state.bond_guard.failures
     }
 
     /// Follows the PIN on screen (it changes after a lockout, or after a bond when random).
@@ -327,14 +316,6 @@ impl ApplianceSim {
         }
     }
 
-    fn set_pin(&self, pin: String) {
-        let mut p = lock(&self.inner.pin);
-        p.pin = pin.clone();
-        p.failures = 0;
-        drop(p);
-        self.inner.pin_tx.send_replace(pin);
-    }
-
     /// Serves one connection until the phone leaves, the link fails or it idles out.
     pub async fn serve(&self, link: Box<dyn GattLink>) -> Result<(), SimError> {
         let framed = Arc::new(FramedLink::new(link, self.inner.cfg.framing.clone()));
@@ -366,148 +347,6 @@ impl ApplianceSim {
         }
         framed.close().await;
         r
-    }
-
-    /// Serves a bonding connection: answers each `BondHello`/`BondConfirm` (duplicates
-    /// from the cache of [`BondExchange`]) and NACKs broken messages, until the phone
-    /// leaves or falls silent.
-    async fn serve_bonding(&self, framed: &FramedLink, hello: &[u8]) -> Result<(), SimError> {
-        framed.send_message(&self.on_bond_hello(hello), None).await?;
-        loop {
-            let msg = match framed.recv_message(self.inner.cfg.handshake_timeout).await {
-                Ok(m) => m,
-                Err(FramingError::Link(e)) => {
-                    tracing::debug!(error = %e, "bonding connection ended");
-                    return Ok(());
-                }
-                Err(e) => {
-                    // Never a PIN try: ask the phone for the message again.
-                    tracing::debug!(error = %e, "a bonding message arrived broken; NACK");
-                    framed.send_message(&[MsgType::Nack as u8], None).await?;
-                    continue;
-                }
-            };
-            let reply = match MsgType::of(&msg) {
-                Some(MsgType::BondHello) => self.on_bond_hello(&msg),
-                Some(MsgType::BondConfirm) => self.on_bond_confirm(&msg),
-                _ => {
-                    return Err(SimError::Channel(ChannelError::Malformed(
-                        "unexpected message during bonding".into(),
-                    )))
-                }
-            };
-            framed.send_message(&reply, None).await?;
-        }
-    }
-
-    fn bad_bond_request(&self) -> Vec<u8> {
-        let left = MAX_PIN_ATTEMPTS.saturating_sub(lock(&self.inner.pin).failures);
-        bond_reject_message(BondRejectCode::BadRequest, left)
-    }
-
-    /// `BondPake` for a `BondHello`: the cached one for a duplicate of the current
-    /// exchange, else a new exchange (which costs no PIN try).
-    fn on_bond_hello(&self, hello: &[u8]) -> Vec<u8> {
-        let pin = self.pin();
-        let mut slot = lock(&self.inner.bonding);
-        if let Some(ex) = slot.as_ref() {
-            let fresh = ex.started.elapsed() < BOND_EXCHANGE_TTL;
-            if fresh && ex.hello == hello && (ex.decided.is_some() || ex.pin == pin) {
-                tracing::debug!("duplicate BondHello: same BondPake again");
-                return ex.pake.clone();
-            }
-        }
-        match ApplianceBonding::start(&pin, hello) {
-            Ok((st, pake)) => {
-                *slot = Some(BondExchange {
-                    hello: hello.to_vec(),
-                    pin,
-                    pake: pake.clone(),
-                    st,
-                    decided: None,
-                    started: tokio::time::Instant::now(),
-                });
-                tracing::info!("bonding started");
-                pake
-            }
-            Err(e) => {
-                drop(slot);
-                tracing::warn!(error = %e, "refused a BondHello");
-                self.bad_bond_request()
-            }
-        }
-    }
-
-    /// The verdict on a `BondConfirm`: decided once per exchange (a wrong PIN counted
-    /// once, a bond stored once, a random PIN replaced once); duplicates get the same reply.
-    fn on_bond_confirm(&self, confirm: &[u8]) -> Vec<u8> {
-        let pin = self.pin();
-        let mut slot = lock(&self.inner.bonding);
-        let Some(ex) = slot.as_mut().filter(|ex| ex.started.elapsed() < BOND_EXCHANGE_TTL) else {
-            drop(slot);
-            tracing::warn!("BondConfirm without a current exchange");
-            return self.bad_bond_request();
-        };
-        if let Some((decided, reply)) = &ex.decided {
-            if decided.as_slice() == confirm {
-                tracing::debug!("duplicate BondConfirm: same verdict again, nothing counted");
-                return reply.clone();
-            }
-            drop(slot);
-            tracing::warn!("a second, different BondConfirm for a decided exchange");
-            return self.bad_bond_request();
-        }
-        if ex.pin != pin {
-            // The PIN changed since this exchange began (a lockout elsewhere).
-            *slot = None;
-            drop(slot);
-            return self.bad_bond_request();
-        }
-        let keys = ApplianceKeys {
-            identity: &self.inner.keys.identity,
-            channel_private: &self.inner.keys.channel_private,
-            name: &self.inner.cfg.name,
-        };
-        let reply = match ex.st.on_confirm(confirm, &keys, now()) {
-            Ok((phone, accept)) => {
-                {
-                    let mut rt = lock(&self.inner.rt);
-                    rt.state.bonds.retain(|b| b.channel_static != phone.channel_static);
-                    rt.state.bonds.push(phone.clone());
-                    self.persist(&rt);
-                }
-                lock(&self.inner.pin).failures = 0;
-                if self.inner.cfg.pin.is_none() {
-                    // A random PIN is good for one bond only.
-                    self.set_pin(channel::random_pin());
-                }
-                tracing::info!(phone = %phone.channel_static.fingerprint(), name = %phone.name, "bonded a phone");
-                accept
-            }
-            Err(ChannelError::KeyConfirmation) => {
-                let failures = {
-                    let mut p = lock(&self.inner.pin);
-                    p.failures += 1;
-                    p.failures
-                };
-                if failures >= MAX_PIN_ATTEMPTS {
-                    self.set_pin(channel::random_pin());
-                    tracing::warn!("too many wrong PINs; showing a new PIN");
-                    bond_reject_message(BondRejectCode::PinLocked, 0)
-                } else {
-                    tracing::warn!(failures, "wrong PIN");
-                    bond_reject_message(BondRejectCode::WrongPin, MAX_PIN_ATTEMPTS - failures)
-                }
-            }
-            Err(e) => {
-                // Malformed: not a PIN try, and not decided (a correct resend may follow).
-                drop(slot);
-                tracing::warn!(error = %e, "refused a malformed BondConfirm");
-                return self.bad_bond_request();
-            }
-        };
-        ex.decided = Some((confirm.to_vec(), reply.clone()));
-        reply
     }
 
     async fn serve_session(&self, framed: Arc<FramedLink>, init: &[u8]) -> Result<(), SimError> {

@@ -1,6 +1,6 @@
-//! What the simulator remembers across restarts: bonded phones, pairs (with the SP key
-//! pinned at pair time), revoked pairs, answered request ids with their first response,
-//! and signature counters. A JSON file written atomically (temp file, fsync, rename).
+//! What the simulator remembers across restarts: bonded phones, the wrong-PIN back-off,
+//! pairs (with the SP key pinned at pair time), revoked pairs, answered request ids with
+//! their first response, and signature counters. A JSON file written atomically (temp file, fsync, rename).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sunstorm_core::appliance::proto::ResponseBody;
+use sunstorm_core::ble::bond_policy::BondGuard;
 use sunstorm_core::ble::channel::BondedPhone;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::AccountId;
@@ -42,6 +43,9 @@ pub struct PairRecord {
 pub struct SimState {
     /// Bonded phones.
     pub bonds: Vec<BondedPhone>,
+    /// Wrong PINs, lockouts and the hourly count: a restart must not reset the back-off.
+    #[serde(default)]
+    pub bond_guard: BondGuard,
     /// Active pairs.
     pub pairs: BTreeMap<Uuid, PairRecord>,
     /// Revoked pair ids.
