@@ -19,20 +19,25 @@ use crate::sunstorm::SunstormCore;
 /// Most chains with limits, and most entries in one allowlist, `set_guardrails` accepts.
 pub(crate) const MAX_ENTRIES: usize = 500;
 
-/// Native-value limits on one chain.
+/// Native-value limits on one chain (Kotlin: `ChainLimitSetting("eip155:1", perDay = "0.5")`).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ChainLimitSetting {
     /// CAIP-2 chain (`eip155:1`).
     pub chain: String,
     /// Most that may leave an account through one pair, ever, in the chain's currency
-    /// (`"0.5"`); `None`: no limit.
+    /// (`"0.5"`); `None` (the default): no limit.
+    #[uniffi(default = None)]
     pub per_pair: Option<String>,
-    /// Most that may leave per UTC day across pairs, in the chain's currency; `None`: no limit.
+    /// Most that may leave per UTC day across pairs, in the chain's currency; `None` (the
+    /// default): no limit.
+    #[uniffi(default = None)]
     pub per_day: Option<String>,
     /// Human chain name ("Ethereum"). Filled by `guardrails`; ignored by `set_guardrails`.
+    #[uniffi(default = "")]
     pub chain_name: String,
     /// The currency the amounts are in ("ETH", "SOL"). Filled by `guardrails`; ignored by
     /// `set_guardrails`.
+    #[uniffi(default = "")]
     pub currency: String,
 }
 
@@ -41,16 +46,22 @@ pub struct ChainLimitSetting {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct GuardrailSettings {
     /// Refuse unlimited token approvals and approvals for all (default: on).
+    #[uniffi(default = true)]
     pub block_unlimited_approvals: bool,
     /// Allow payloads the phone cannot fully decode (default: off).
+    #[uniffi(default = false)]
     pub allow_blind_signing: bool,
-    /// Spending limits per chain (at most one entry per chain).
+    /// Spending limits per chain (at most one entry per chain; default none).
+    #[uniffi(default = [])]
     pub limits: Vec<ChainLimitSetting>,
-    /// If set, only these CAIP-2 chains may be signed for.
+    /// If set, only these CAIP-2 chains may be signed for (default: no such rule).
+    #[uniffi(default = None)]
     pub chain_allowlist: Option<Vec<String>>,
-    /// If set, only these addresses may receive value or rights.
+    /// If set, only these addresses may receive value or rights (default: no such rule).
+    #[uniffi(default = None)]
     pub recipient_allowlist: Option<Vec<String>>,
-    /// If set, only these contracts / programs may be called.
+    /// If set, only these contracts / programs may be called (default: no such rule).
+    #[uniffi(default = None)]
     pub contract_allowlist: Option<Vec<String>>,
 }
 
@@ -325,19 +336,19 @@ mod tests {
     /// Platform services for a core that never reaches a radio or the network.
     struct Offline;
     impl crate::platform::BleCentral for Offline {
-        fn scan(&self, _: String, _: u32) -> Result<Vec<crate::platform::BlePeripheral>, crate::error::BleError> {
+        fn scan(&self, _: String, _: i32) -> Result<Vec<crate::platform::BlePeripheral>, crate::error::BleError> {
             Err(crate::error::BleError::Unavailable { reason: "test".into() })
         }
-        fn connect(&self, _: String, _: std::sync::Arc<crate::ble::BleEvents>, _: u32) -> Result<u64, crate::error::BleError> {
+        fn connect(&self, _: String, _: std::sync::Arc<crate::ble::BleEvents>, _: i32) -> Result<i64, crate::error::BleError> {
             Err(crate::error::BleError::Unavailable { reason: "test".into() })
         }
-        fn request_mtu(&self, _: u64, _: u16) -> Result<u16, crate::error::BleError> {
+        fn request_mtu(&self, _: i64, _: i32) -> Result<i32, crate::error::BleError> {
             Ok(23)
         }
-        fn write(&self, _: u64, _: Vec<u8>) -> Result<(), crate::error::BleError> {
+        fn write(&self, _: i64, _: Vec<u8>) -> Result<(), crate::error::BleError> {
             Ok(())
         }
-        fn disconnect(&self, _: u64) -> Result<(), crate::error::BleError> {
+        fn disconnect(&self, _: i64) -> Result<(), crate::error::BleError> {
             Ok(())
         }
     }
