@@ -17,6 +17,7 @@
 Prints each problem as `file:line: what` and exits 1 if there is any.
 """
 
+import fnmatch
 import glob
 import os
 import re
@@ -122,8 +123,25 @@ def check_cli(doc, text):
 # ---- 2. paths and anchors --------------------------------------------------------------
 
 
+IN_GIT = subprocess.run(["git", "-C", ROOT, "rev-parse"], capture_output=True).returncode == 0
+
+
 def ignored(rel):
-    return subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", "--no-index", rel]).returncode == 0
+    """Whether `rel` is git-ignored (a build product); without git, from the .gitignore files."""
+    if IN_GIT:
+        return subprocess.run(["git", "-C", ROOT, "check-ignore", "-q", "--no-index", rel]).returncode == 0
+    for gi in glob.glob(os.path.join(ROOT, "**", ".gitignore"), recursive=True):
+        base = os.path.relpath(os.path.dirname(gi), ROOT)
+        base = "" if base == "." else base + "/"
+        for pat in open(gi, encoding="utf-8").read().split():
+            if pat.startswith("#") or not rel.startswith(base):
+                continue
+            sub = rel[len(base):]
+            if pat.startswith("/") and fnmatch.fnmatch(sub, pat[1:] + "*"):
+                return True
+            if not pat.startswith("/") and any(fnmatch.fnmatch(part, pat.strip("/")) for part in sub.split("/")):
+                return True
+    return False
 
 
 def exists(rel, base):

@@ -71,7 +71,7 @@ class DesktopHelpersTest {
     @Test
     fun `the native library comes from the package's jar, with no library path set`() {
         assertNull(System.getProperty("jna.library.path"))
-        assertEquals("0.1.0", coreVersion())
+        assertTrue(coreVersion().isNotBlank())
     }
 
     @Test
