@@ -2,10 +2,13 @@
 # Every test of Sunstorm core, on a fresh machine with nothing installed by hand:
 #   1. Rust: unit, property, CLI, cross-process and end-to-end tests (incl. the demo's JSON)
 #   2. clippy with -D warnings, and the fuzz targets (their own workspace) compile
-#   3. the generated Kotlin (JVM, Maven) and Python bindings against the simulators
-#   4. the Android shell's Kotlin against the Android framework jar, with JVM tests
-#   5. real BLE stacks: btleplug <-> bluer over a user-space BlueZ mock (bluezoo)
-#   6. the mobile library's stripped size against its 4 MiB budget (fails above it)
+#   3. the generated Kotlin (JVM, through the JVM package) and Python bindings against the
+#      simulators
+#   4. the Kotlin quickstart: the JVM package in a fresh Maven repository, bond/pair/sign
+#   5. the docs check: quoted CLI commands, Kotlin/Swift names and file paths exist
+#   6. the Android shell's Kotlin against the Android framework jar, with JVM tests
+#   7. real BLE stacks: btleplug <-> bluer over a user-space BlueZ mock (bluezoo)
+#   8. the mobile library's stripped size against its 4 MiB budget (fails above it)
 # Each stage installs what it needs (apt-get / pip / Maven Central) and fails loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -33,6 +36,15 @@ done_stage "fuzz check"
 stage "bindings: Kotlin on the JVM and Python"
 bash scripts/test-bindings.sh
 done_stage "bindings"
+
+stage "Kotlin quickstart from a fresh Maven repository (bond, pair, sign)"
+# Reuses the library, the CLI and the JVM package the previous stage built.
+SUNSTORM_SKIP_BUILD=1 bash scripts/test-quickstart.sh
+done_stage "quickstart"
+
+stage "docs check: commands, names and paths quoted in the docs exist"
+SUNSTORM_SKIP_BUILD=1 bash scripts/check-docs.sh
+done_stage "docs"
 
 stage "Android shell: Kotlin compiled against the Android framework jar, JVM tests"
 # Reuses the library and the bindings the previous stage just built and generated.

@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # End-to-end test of the FFI from the foreign side: builds the cdylib (debug) and the
 # `sunstorm` CLI (the simulators run as child processes), generates the Kotlin, Swift and
-# Python bindings, runs the Kotlin tests on the JVM (Maven + JNA) and the Python smoke
-# (pytest). Installs what is missing (pytest; Maven through apt if absent), skips nothing,
+# Python bindings, packages the JVM flavour (scripts/jvm-package.sh: the jar with the
+# native library and the desktop helpers, installed into ~/.m2), runs the Kotlin tests on
+# the JVM against that package (Maven + JNA, no -Djna.library.path) and the Python smoke
+# (pytest). scripts/test-quickstart.sh reuses the package this builds. Installs what is missing (pytest; Maven through apt if absent), skips nothing,
 # fails loudly. Maven needs the network only on its first run (~/.m2 cache afterwards);
 # SUNSTORM_MVN_OFFLINE=1 forces offline mode.
 set -euo pipefail
@@ -26,13 +28,13 @@ bin="$CARGO_TARGET_DIR/debug/sunstorm"
 [ -x "$bin" ] || fail "no CLI at $bin"
 
 # ---- Kotlin on the JVM -------------------------------------------------------------
-phase "Kotlin (Maven, JUnit 5)"
+phase "the JVM package (bindings/jvm → ~/.m2)"
+SUNSTORM_SKIP_BINDINGS=1 scripts/jvm-package.sh >/dev/null || fail "JVM package"
+
+phase "Kotlin (Maven, JUnit 5) through the JVM package"
 # shellcheck source=lib/maven-tests.sh
 source "$root/scripts/lib/maven-tests.sh"
-run_maven_tests kotlin "$root/bindings/kotlin" \
-    -Dsunstorm.lib.dir="$(dirname "$lib")" \
-    -Dsunstorm.bin="$bin" \
-    -Dsunstorm.generated.dir="$root/bindings/generated/kotlin-jvm" || fail "Kotlin tests"
+run_maven_tests kotlin "$root/bindings/kotlin" -Dsunstorm.bin="$bin" || fail "Kotlin tests"
 
 # ---- Python ------------------------------------------------------------------------
 phase "Python (pytest)"

@@ -12,6 +12,7 @@ use crate::error::SunstormError;
 use crate::flow_views::{kind_name, FieldRow};
 use crate::settings::format_amount;
 use crate::sunstorm::SunstormCore;
+use crate::views::unix;
 
 /// What became of a sign request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -75,9 +76,9 @@ pub struct SignHistoryRow {
     /// `guardrail`, `expired`…).
     pub reason: Option<String>,
     /// Unix seconds, when the phone received it.
-    pub received_at: u64,
+    pub received_at: i64,
     /// Unix seconds, when it was decided.
-    pub decided_at: Option<u64>,
+    pub decided_at: Option<i64>,
 }
 
 impl SignHistoryRow {
@@ -114,8 +115,8 @@ impl SignHistoryRow {
             }),
             outcome: r.outcome.into(),
             reason: r.reason.clone(),
-            received_at: r.received_at,
-            decided_at: r.decided_at,
+            received_at: unix(r.received_at),
+            decided_at: r.decided_at.map(unix),
         }
     }
 }
@@ -126,7 +127,7 @@ pub struct AuditRow {
     /// Increasing row id.
     pub id: i64,
     /// Unix seconds.
-    pub at: u64,
+    pub at: i64,
     /// Stable snake_case kind: `pair_approved`, `pair_rejected`, `pair_revoked`,
     /// `sign_approved` (by the user on the phone), `sign_signed` (the appliance signed and
     /// its signature verified), `sign_rejected`, `sign_blocked`, `guardrails_changed`.
@@ -176,7 +177,7 @@ impl From<&AuditEntry> for AuditRow {
     fn from(e: &AuditEntry) -> Self {
         AuditRow {
             id: e.id,
-            at: e.at,
+            at: unix(e.at),
             kind: e.kind.clone(),
             subject: e.subject.clone(),
             detail: sentence(&e.kind, &e.detail),
@@ -189,8 +190,10 @@ impl From<&AuditEntry> for AuditRow {
 impl SunstormCore {
     /// The newest `limit` sign requests, newest first, whatever became of them (signed,
     /// declined, blocked by guardrails, failed), with the service, account and summary the
-    /// user was shown.
-    pub async fn sign_history(&self, limit: u32) -> Result<Vec<SignHistoryRow>, SunstormError> {
+    /// user was shown. `limit` defaults to 100; a negative one counts as 0.
+    #[uniffi::method(default(limit = 100))]
+    pub async fn sign_history(&self, limit: i32) -> Result<Vec<SignHistoryRow>, SunstormError> {
+        let limit = u32::try_from(limit).unwrap_or(0);
         let facade = self.facade.clone();
         self.run(None, async move {
             let names: HashMap<Uuid, String> =
@@ -201,8 +204,11 @@ impl SunstormCore {
     }
 
     /// The newest `limit` audit log entries, newest first: pairs approved, declined and
-    /// revoked, signatures approved, declined and blocked, guardrail changes.
-    pub async fn audit_log(&self, limit: u32) -> Result<Vec<AuditRow>, SunstormError> {
+    /// revoked, signatures approved, declined and blocked, guardrail changes. `limit`
+    /// defaults to 100; a negative one counts as 0.
+    #[uniffi::method(default(limit = 100))]
+    pub async fn audit_log(&self, limit: i32) -> Result<Vec<AuditRow>, SunstormError> {
+        let limit = u32::try_from(limit).unwrap_or(0);
         let facade = self.facade.clone();
         self.run(None, async move { Ok(facade.audit_log(limit)?.iter().map(AuditRow::from).collect()) }).await
     }

@@ -87,8 +87,8 @@ where
     }
 }
 
-fn ms(d: Duration) -> u32 {
-    u32::try_from(d.as_millis()).unwrap_or(u32::MAX)
+fn ms(d: Duration) -> i32 {
+    i32::try_from(d.as_millis()).unwrap_or(i32::MAX)
 }
 
 /// Scans through the platform for appliances advertising the Sigil service.
@@ -124,10 +124,12 @@ impl Connector for ForeignConnector {
         tracing::debug!(target: "sunstorm_ffi::ble", "connecting through the platform");
         let conn = blocking(self.timeouts.connect + CALL_SLACK, move || central.connect(id, ev, connect_ms)).await?;
         let central = self.central.clone();
-        let preferred = self.preferred_mtu;
-        let mtu = match blocking(self.timeouts.mtu + CALL_SLACK, move || central.request_mtu(conn, preferred)).await {
-            Ok(m) if (MIN_ATT_MTU..=MAX_ATT_MTU).contains(&m) => m,
-            Ok(m) => {
+        let preferred = i32::from(self.preferred_mtu);
+        let answer = blocking(self.timeouts.mtu + CALL_SLACK, move || central.request_mtu(conn, preferred)).await;
+        let in_range = |m: i32| u16::try_from(m).ok().filter(|m| (MIN_ATT_MTU..=MAX_ATT_MTU).contains(m));
+        let mtu = match answer.map(|m| (m, in_range(m))) {
+            Ok((_, Some(m))) => m,
+            Ok((m, None)) => {
                 disconnect_in_background(self.central.clone(), conn);
                 return Err(LinkError::Io(format!("platform reported an impossible MTU {m}")));
             }
@@ -150,7 +152,7 @@ impl Connector for ForeignConnector {
     }
 }
 
-fn disconnect_in_background(central: Arc<dyn BleCentral>, conn: u64) {
+fn disconnect_in_background(central: Arc<dyn BleCentral>, conn: i64) {
     if let Ok(handle) = tokio::runtime::Handle::try_current() {
         handle.spawn_blocking(move || {
             let _ = central.disconnect(conn);
@@ -161,7 +163,7 @@ fn disconnect_in_background(central: Arc<dyn BleCentral>, conn: u64) {
 /// One live connection through the platform, as the core's [`GattLink`].
 pub struct ForeignGattLink {
     central: Arc<dyn BleCentral>,
-    connection_id: u64,
+    connection_id: i64,
     mtu: u16,
     write_timeout: Duration,
     rx: Mutex<mpsc::Receiver<BleEvent>>,
@@ -233,33 +235,35 @@ mod tests {
     /// A fake platform: echoes every write back as a notification.
     #[derive(Default)]
     struct EchoCentral {
-        conns: StdMutex<Vec<(u64, Arc<BleEvents>)>>,
-        disconnected: StdMutex<Vec<u64>>,
+        conns: StdMutex<Vec<(i64, Arc<BleEvents>)>>,
+        disconnected: StdMutex<Vec<i64>>,
+        /// An MTU answer no BLE stack gives, when set.
+        odd_mtu: StdMutex<Option<i32>>,
     }
 
     impl BleCentral for EchoCentral {
-        fn scan(&self, service_uuid: String, _t: u32) -> Result<Vec<crate::platform::BlePeripheral>, BleError> {
+        fn scan(&self, service_uuid: String, _t: i32) -> Result<Vec<crate::platform::BlePeripheral>, BleError> {
             assert_eq!(service_uuid, sunstorm_core::ble::transport::SERVICE_UUID);
             Ok(vec![crate::platform::BlePeripheral { id: "p1".into(), name: Some("Sigil".into()), rssi: Some(-40) }])
         }
-        fn connect(&self, id: String, events: Arc<BleEvents>, _t: u32) -> Result<u64, BleError> {
+        fn connect(&self, id: String, events: Arc<BleEvents>, _t: i32) -> Result<i64, BleError> {
             if id != "p1" {
                 return Err(BleError::NotFound);
             }
             let mut c = self.conns.lock().unwrap();
-            let n = c.len() as u64 + 1;
+            let n = c.len() as i64 + 1;
             c.push((n, events));
             Ok(n)
         }
-        fn request_mtu(&self, _c: u64, preferred: u16) -> Result<u16, BleError> {
-            Ok(preferred.min(185))
+        fn request_mtu(&self, _c: i64, preferred: i32) -> Result<i32, BleError> {
+            Ok(self.odd_mtu.lock().unwrap().unwrap_or(preferred.min(185)))
         }
-        fn write(&self, c: u64, value: Vec<u8>) -> Result<(), BleError> {
+        fn write(&self, c: i64, value: Vec<u8>) -> Result<(), BleError> {
             let conns = self.conns.lock().unwrap();
             let ev = &conns.iter().find(|(id, _)| *id == c).ok_or(BleError::Disconnected)?.1;
             ev.on_notification(value)
         }
-        fn disconnect(&self, c: u64) -> Result<(), BleError> {
+        fn disconnect(&self, c: i64) -> Result<(), BleError> {
             self.disconnected.lock().unwrap().push(c);
             let conns = self.conns.lock().unwrap();
             if let Some((_, ev)) = conns.iter().find(|(id, _)| *id == c) {
@@ -291,6 +295,19 @@ mod tests {
 
         let missing = ForeignConnector::new(central, "nope".into(), BleTimeouts::default());
         assert_eq!(missing.connect().await.err(), Some(LinkError::NotFound));
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn an_impossible_mtu_from_the_platform_fails_the_connection() {
+        for odd in [-1, 0, 22, 518, 70_000, i32::MIN] {
+            let central = Arc::new(EchoCentral::default());
+            *central.odd_mtu.lock().unwrap() = Some(odd);
+            let r = ForeignConnector::new(central.clone(), "p1".into(), BleTimeouts::default()).connect().await;
+            assert!(matches!(&r, Err(LinkError::Io(m)) if m.contains(&odd.to_string())), "{odd}: {:?}", r.err());
+            // The half-open connection is closed.
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            assert_eq!(central.disconnected.lock().unwrap().as_slice(), &[1], "{odd}");
+        }
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -20,8 +20,11 @@ use sunstorm_core::sunstorm::SunstormError as CoreError;
 ///
 /// `Display` gives a sentence for a person; the variant tells the UI which screen or
 /// action to offer (retry, re-enter the code, re-bond…).
+///
+/// The sentence is the exception's `message` in Kotlin (with the variant's type in stack
+/// traces) and its `errorDescription`/`localizedDescription` in Swift (`LocalizedError`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
-#[uniffi::export(Debug, Display)]
+#[uniffi::export(Display)]
 pub enum SunstormError {
     /// The link or QR code is not a Sigil pair link (wrong host, missing session, bad code…).
     #[error("this is not a valid Sigil pair link: {reason}")]
@@ -43,7 +46,7 @@ pub enum SunstormError {
     #[error("wrong validation code ({attempts_left} attempts left)")]
     WrongCode {
         /// Attempts octane still allows for this session.
-        attempts_left: u32,
+        attempts_left: i32,
     },
     /// Too many wrong codes: the session is locked; the user must start over on the SP's page.
     #[error("too many wrong codes; start the pairing again on the service's page")]
@@ -104,7 +107,7 @@ pub enum SunstormError {
     #[error("wrong PIN ({attempts_left} attempts left)")]
     WrongPin {
         /// Attempts the appliance still allows.
-        attempts_left: u32,
+        attempts_left: i32,
     },
     /// Too many wrong PINs: the appliance shows a new PIN.
     #[error("too many wrong PINs; the appliance now shows a new PIN")]
@@ -118,7 +121,7 @@ pub enum SunstormError {
     #[error("too many wrong PINs; try again in {retry_after_secs} s")]
     BondingTryLater {
         /// Seconds until the appliance accepts bonding again.
-        retry_after_secs: u64,
+        retry_after_secs: i64,
     },
     /// The person at the appliance declined.
     #[error("declined on the appliance")]
@@ -191,6 +194,11 @@ pub enum SunstormError {
     },
 }
 
+/// A count for the foreign side (Kotlin `Int`, Swift `Int32`), saturating.
+pub(crate) fn count(n: u32) -> i32 {
+    i32::try_from(n).unwrap_or(i32::MAX)
+}
+
 impl From<sunstorm_core::link::LinkError> for SunstormError {
     fn from(e: sunstorm_core::link::LinkError) -> Self {
         SunstormError::InvalidLink { code: e.code().to_string(), reason: e.to_string() }
@@ -227,11 +235,11 @@ impl From<ApplianceError> for SunstormError {
             ApplianceError::Channel(reason) => SunstormError::ApplianceUnreachable {
                 reason: format!("secure channel failed: {reason}"),
             },
-            ApplianceError::WrongPin { attempts_left } => SunstormError::WrongPin { attempts_left },
+            ApplianceError::WrongPin { attempts_left } => SunstormError::WrongPin { attempts_left: count(attempts_left) },
             ApplianceError::PinLocked => SunstormError::PinLocked,
             ApplianceError::BondingClosed => SunstormError::BondingClosed,
             ApplianceError::BondingTryLater { retry_after_secs } => {
-                SunstormError::BondingTryLater { retry_after_secs }
+                SunstormError::BondingTryLater { retry_after_secs: i64::try_from(retry_after_secs).unwrap_or(i64::MAX) }
             }
             ApplianceError::UserRejected => SunstormError::ApplianceDeclined,
             ApplianceError::Refused { code, message } => {
@@ -256,7 +264,7 @@ impl From<OctaneError> for SunstormError {
             OctaneError::Offline(reason) => SunstormError::OctaneUnreachable { reason },
             OctaneError::Timeout => SunstormError::OctaneUnreachable { reason: "octane did not answer in time".into() },
             OctaneError::SessionExpired => SunstormError::Expired,
-            OctaneError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left },
+            OctaneError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left: count(attempts_left) },
             OctaneError::SessionLocked => SunstormError::CodeLocked,
             OctaneError::Revoked => SunstormError::PairRevoked,
             OctaneError::NotFound => SunstormError::NotFound,
@@ -286,7 +294,7 @@ impl From<PairError> for SunstormError {
         match e {
             PairError::Link(l) => l.into(),
             PairError::Code(c) => c.into(),
-            PairError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left },
+            PairError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left: count(attempts_left) },
             PairError::SessionLocked => SunstormError::CodeLocked,
             PairError::SessionExpired => SunstormError::Expired,
             PairError::Octane(o) => o.into(),
@@ -350,6 +358,7 @@ impl From<CoreError> for SunstormError {
 
 /// Why a [`crate::BleCentral`] operation failed (thrown by the platform's implementation).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum BleError {
     /// Bluetooth is off, absent, or the app lacks permission.
     #[error("Bluetooth unavailable: {reason}")]
@@ -395,6 +404,7 @@ impl From<BleError> for LinkError {
 /// Why a [`crate::HttpClient`] request got no answer (thrown by the platform's
 /// implementation). An HTTP error status is an answer, not an `HttpError`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum HttpError {
     /// No connection: offline, DNS failure, connection refused, TLS failure.
     #[error("no connection: {reason}")]
@@ -421,6 +431,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for HttpError {
 
 /// Why the platform's secret store (Keychain / Keystore) failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum SecretStoreError {
     /// The store is locked or refused access (e.g. device locked, key invalidated).
     #[error("secret store locked or access refused: {reason}")]
@@ -451,6 +462,7 @@ impl From<SecretStoreError> for SecretError {
 /// Why the platform's user-presence check could not run (a refusal is not an error: it
 /// is `false`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum UserPresenceError {
     /// No biometric or passcode is set up / available.
     #[error("user presence check unavailable: {reason}")]
@@ -475,6 +487,7 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for UserPresenceError {
 /// Why a [`crate::LogSink`] or [`crate::FlowListener`] callback failed. The core ignores
 /// it (a broken listener never breaks a flow) but logs it once.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, uniffi::Error)]
+#[uniffi::export(Display)]
 pub enum CallbackError {
     /// The callback failed.
     #[error("callback failed: {reason}")]

@@ -6,6 +6,8 @@ use sunstorm_core::sign::PendingSignature;
 use sunstorm_core::store::{PairRecord, PairStatus};
 use sunstorm_core::wallets::{RowState, WalletRow};
 
+use crate::views::unix;
+
 /// The service provider's card on the pairing screen (everything in it signed by octane).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct SpCardView {
@@ -26,7 +28,7 @@ pub struct SpCardView {
     /// Human names of those chains, in the same order.
     pub requested_chain_names: Vec<String>,
     /// Unix seconds; after this the session cannot be approved.
-    pub expires_at: u64,
+    pub expires_at: i64,
     /// Single-device flow: where the user goes back after approval (already validated).
     pub return_url: Option<String>,
 }
@@ -42,7 +44,7 @@ impl From<&SessionCard> for SpCardView {
             user_ref: c.sp_user_ref.clone(),
             requested_chains: c.requested_chains.iter().map(ToString::to_string).collect(),
             requested_chain_names: c.requested_chains.iter().map(|c| c.display_name()).collect(),
-            expires_at: c.expires_at,
+            expires_at: unix(c.expires_at),
             return_url: c.return_url.clone(),
         }
     }
@@ -96,7 +98,7 @@ pub enum PairStateView {
         /// What to show.
         card: SpCardView,
         /// Wrong attempts still allowed, when known.
-        attempts_left: Option<u32>,
+        attempts_left: Option<i32>,
     },
     /// Single-device flow: the link carried the code; submit it with `None`.
     CodePrefilled {
@@ -177,7 +179,8 @@ impl From<&PairState> for PairStateView {
             }
             PairState::SessionLoaded { card, .. } => PairStateView::SessionLoaded { flow_id: id, card: card.into() },
             PairState::CodeNeeded { card, attempts_left, .. } => {
-                PairStateView::CodeNeeded { flow_id: id, card: card.into(), attempts_left: *attempts_left }
+                let attempts_left = attempts_left.map(crate::error::count);
+                PairStateView::CodeNeeded { flow_id: id, card: card.into(), attempts_left }
             }
             PairState::CodePrefilled { card, .. } => PairStateView::CodePrefilled { flow_id: id, card: card.into() },
             PairState::CodeVerified { card, .. } => PairStateView::CodeVerified { flow_id: id, card: card.into() },
@@ -269,9 +272,9 @@ pub struct PairView {
     /// Whether it still accepts sign requests.
     pub active: bool,
     /// Unix seconds.
-    pub created_at: u64,
+    pub created_at: i64,
     /// Unix seconds, when revoked.
-    pub revoked_at: Option<u64>,
+    pub revoked_at: Option<i64>,
 }
 
 impl From<&PairRecord> for PairView {
@@ -285,8 +288,8 @@ impl From<&PairRecord> for PairView {
             user_ref: p.sp_user_ref.clone(),
             accounts: accounts(&p.bindings),
             active: p.status == PairStatus::Active,
-            created_at: p.created_at,
-            revoked_at: p.revoked_at,
+            created_at: unix(p.created_at),
+            revoked_at: p.revoked_at.map(unix),
         }
     }
 }
@@ -342,7 +345,7 @@ pub struct SignRequestView {
     /// SHA-256 of the payload, hex, to compare with the requester.
     pub payload_hash: String,
     /// Unix seconds.
-    pub expires_at: u64,
+    pub expires_at: i64,
     /// The most this can take from the account, value plus the worst-case network fee, in
     /// the chain's currency ("0.60063 ETH"): what the spend limits count.
     #[uniffi(default = "")]
@@ -383,7 +386,7 @@ impl From<&PendingSignature> for SignRequestView {
             blind: p.decoded.blind,
             blocked: p.blocked(),
             payload_hash: p.decoded.payload_hash.clone(),
-            expires_at: p.expires_at,
+            expires_at: unix(p.expires_at),
             worst_case_total: p.worst_case_total(),
         }
     }

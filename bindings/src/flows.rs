@@ -9,7 +9,6 @@
 
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use async_trait::async_trait;
 use sunstorm_core::ble::transport::{Connector, GattLink, LinkError};
@@ -129,6 +128,7 @@ impl SunstormCore {
     /// Opens a pair link (tapped Universal Link / App Link or scanned QR): loads the session
     /// from octane and checks its signature. Returns `CodeNeeded` (two-device) or
     /// `CodePrefilled` (single-device) with the service's card.
+    #[uniffi::method(default(cancel = None))]
     pub async fn open_pair_link(
         &self,
         link: String,
@@ -144,6 +144,7 @@ impl SunstormCore {
 
     /// Submits the validation code (`None`: the one the link carried). `WrongCode
     /// { attempts_left }` leaves the flow open for another try; `CodeLocked` ends it.
+    #[uniffi::method(default(code = None, cancel = None))]
     pub async fn submit_code(
         &self,
         flow_id: String,
@@ -161,6 +162,7 @@ impl SunstormCore {
 
     /// The appliance's wallets for a code-verified flow, with their selected state
     /// (wallets on chains the service did not ask for come back `NotRequested`).
+    #[uniffi::method(default(cancel = None))]
     pub async fn wallet_choices(
         &self,
         flow_id: String,
@@ -176,6 +178,7 @@ impl SunstormCore {
     }
 
     /// Records the user's choice of wallets (CAIP-10 accounts from `wallet_choices`).
+    #[uniffi::method(default(cancel = None))]
     pub async fn choose_wallets(
         &self,
         flow_id: String,
@@ -201,6 +204,7 @@ impl SunstormCore {
     /// asked ("confirm on your appliance", reported to the flow listener) and octane told.
     /// Returns `Paired`; `ApplianceDeclined` if declined on the appliance. Cancelling
     /// while the appliance waits ends with `Cancelled` (the flow stays resumable).
+    #[uniffi::method(default(cancel = None))]
     pub async fn approve_pair(
         &self,
         flow_id: String,
@@ -245,6 +249,7 @@ impl SunstormCore {
 
     /// Resumes unfinished pair flows after a restart (e.g. an approval that reached the
     /// appliance but not octane); returns the state of each flow that could be resumed.
+    #[uniffi::method(default(cancel = None))]
     pub async fn resume_pending_pairs(
         &self,
         cancel: Option<Arc<CancelHandle>>,
@@ -272,6 +277,7 @@ impl SunstormCore {
 
     /// Revokes a pair from the phone: the appliance drops it and signs the revocation,
     /// octane is told. Needs the appliance.
+    #[uniffi::method(default(cancel = None))]
     pub async fn revoke_pair(&self, pair_id: String, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
         let id = parse_id("pair_id", &pair_id)?;
         let f = self.flow_parts();
@@ -284,6 +290,7 @@ impl SunstormCore {
 
     /// Learns revocations made by services and tells the appliance; returns the pair ids
     /// newly revoked.
+    #[uniffi::method(default(cancel = None))]
     pub async fn sync_pairs(&self, cancel: Option<Arc<CancelHandle>>) -> Result<Vec<String>, SunstormError> {
         let f = self.flow_parts();
         self.run(cancel, async move {
@@ -293,18 +300,20 @@ impl SunstormCore {
         .await
     }
 
-    /// Waits up to `wait_ms` for octane to deliver sign requests and returns every verified
-    /// request awaiting the user (decoded rows, warnings, guardrail violations). Requests
-    /// failing the phone's checks are refused and never returned.
+    /// Waits up to `wait_ms` (default 25 s; 0 asks once) for octane to deliver sign
+    /// requests and returns every verified request awaiting the user (decoded rows,
+    /// warnings, guardrail violations). Requests failing the phone's checks are refused
+    /// and never returned.
+    #[uniffi::method(default(wait_ms = 25000, cancel = None))]
     pub async fn pending_sign_requests(
         &self,
-        wait_ms: u32,
+        wait_ms: i32,
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<Vec<SignRequestView>, SunstormError> {
         let f = self.flow_parts();
         self.run(cancel, async move {
             let s = f.ready().await?;
-            let pending = s.pending_sign_requests(Duration::from_millis(u64::from(wait_ms))).await?;
+            let pending = s.pending_sign_requests(crate::views::millis(wait_ms)).await?;
             Ok(pending.iter().map(SignRequestView::from).collect())
         })
         .await
@@ -313,6 +322,7 @@ impl SunstormCore {
     /// Approves a sign request: the platform's `UserPresence` check first, then the
     /// appliance signs (progress goes to the flow listener), the signature is verified
     /// for the bound account and sent to octane. `GuardrailBlocked` if rules block it.
+    #[uniffi::method(default(cancel = None))]
     pub async fn approve_sign(&self, request_id: String, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
         let id = parse_id("request_id", &request_id)?;
         let f = self.flow_parts();

@@ -42,15 +42,15 @@ pub struct HttpRequest {
     pub headers: Vec<HttpHeader>,
     /// The body (empty for `GET`).
     pub body: Vec<u8>,
-    /// Longest wait for the whole exchange, connection included (milliseconds).
-    pub timeout_ms: u32,
+    /// Longest wait for the whole exchange, connection included (milliseconds, > 0).
+    pub timeout_ms: i32,
 }
 
 /// The answer: status and body. Non-2xx statuses are answers too, not errors.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct HttpResponse {
-    /// The HTTP status code.
-    pub status: u16,
+    /// The HTTP status code (100..=599; anything else is refused as a malformed answer).
+    pub status: i32,
     /// The response body.
     pub body: Vec<u8>,
 }
@@ -89,7 +89,7 @@ impl std::fmt::Debug for ForeignHttp {
 }
 
 fn to_foreign(req: CoreRequest) -> HttpRequest {
-    let timeout_ms = u32::try_from(req.timeout.as_millis()).unwrap_or(u32::MAX);
+    let timeout_ms = i32::try_from(req.timeout.as_millis()).unwrap_or(i32::MAX).max(1);
     HttpRequest {
         method: match req.method {
             CoreMethod::Get => HttpMethod::Get,
@@ -128,9 +128,14 @@ impl HttpTransport for ForeignHttp {
         let elapsed = started.elapsed();
         match answer {
             Ok(r) => {
-                tracing::debug!(target: "sunstorm_ffi::http", method, %path, status = r.status,
+                let Some(status) = u16::try_from(r.status).ok().filter(|s| (100..=599).contains(s)) else {
+                    tracing::warn!(target: "sunstorm_ffi::http", method, %path, status = r.status,
+                        "the platform HTTP client returned an impossible status");
+                    return Err(TransportError::Protocol(format!("impossible HTTP status {}", r.status)));
+                };
+                tracing::debug!(target: "sunstorm_ffi::http", method, %path, status,
                     ms = elapsed.as_millis() as u64, "octane answered");
-                Ok(CoreResponse { status: r.status, body: r.body })
+                Ok(CoreResponse { status, body: r.body })
             }
             Err(e) => {
                 tracing::info!(target: "sunstorm_ffi::http", method, %path, error = %e,
@@ -152,6 +157,9 @@ mod tests {
         fn send(&self, request: HttpRequest) -> Result<HttpResponse, HttpError> {
             if request.url.contains("offline") {
                 return Err(HttpError::Offline { reason: "airplane mode".into() });
+            }
+            if let Some(status) = request.url.strip_prefix("https://status.example/") {
+                return Ok(HttpResponse { status: status.parse().unwrap(), body: vec![] });
             }
             let mut body = format!("{:?} {} {}", request.method, request.url, request.timeout_ms).into_bytes();
             for h in request.headers {
@@ -177,6 +185,16 @@ mod tests {
         let r = http.send(req("https://octane.example/v1/x")).await.unwrap();
         assert_eq!(r.status, 201);
         assert_eq!(String::from_utf8(r.body).unwrap(), "Post https://octane.example/v1/x 1500 x-a=1");
+    }
+
+    #[tokio::test]
+    async fn an_impossible_status_from_the_platform_is_a_protocol_error() {
+        let http = ForeignHttp::new(Arc::new(Echo));
+        assert_eq!(http.send(req("https://status.example/404")).await.unwrap().status, 404);
+        for bad in ["-1", "0", "99", "600", "70000"] {
+            let e = http.send(req(&format!("https://status.example/{bad}"))).await.unwrap_err();
+            assert!(matches!(e, TransportError::Protocol(ref m) if m.contains(bad)), "{bad}: {e:?}");
+        }
     }
 
     #[tokio::test]

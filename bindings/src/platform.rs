@@ -22,7 +22,7 @@ pub struct BlePeripheral {
     /// Its advertised name, if any.
     pub name: Option<String>,
     /// Signal strength in dBm, if known.
-    pub rssi: Option<i16>,
+    pub rssi: Option<i32>,
 }
 
 /// The platform's BLE central role (CoreBluetooth `CBCentralManager`,
@@ -33,33 +33,36 @@ pub struct BlePeripheral {
 /// Notifications are pushed, as the platforms deliver them: `connect` receives a
 /// [`BleEvents`] object; call `on_notification` from the platform's
 /// "characteristic changed" callback and `on_disconnected` when the link drops.
+///
+/// Numbers are signed (Kotlin `Int`/`Long`, Swift `Int32`/`Int64`) as the platform APIs
+/// hand them out; the core checks their ranges.
 #[uniffi::export(with_foreign)]
 pub trait BleCentral: Send + Sync {
     /// Scans for peripherals advertising `service_uuid` for up to `timeout_ms`, then
     /// returns what was seen (possibly nothing).
-    fn scan(&self, service_uuid: String, timeout_ms: u32) -> Result<Vec<BlePeripheral>, BleError>;
+    fn scan(&self, service_uuid: String, timeout_ms: i32) -> Result<Vec<BlePeripheral>, BleError>;
 
     /// Connects to `peripheral_id`, discovers the Sigil service, subscribes to the notify
-    /// characteristic, and returns an id for this connection (unique while it lives).
-    /// Deliver this connection's notifications and disconnection to `events`.
+    /// characteristic, and returns an id for this connection (any value, unique while it
+    /// lives). Deliver this connection's notifications and disconnection to `events`.
     fn connect(
         &self,
         peripheral_id: String,
         events: Arc<BleEvents>,
-        timeout_ms: u32,
-    ) -> Result<u64, BleError>;
+        timeout_ms: i32,
+    ) -> Result<i64, BleError>;
 
     /// Negotiates the ATT MTU (Android `requestMtu`; iOS: report
     /// `maximumWriteValueLength(for: .withoutResponse) + 3`). Returns the MTU in force
     /// (23..=517).
-    fn request_mtu(&self, connection_id: u64, preferred_mtu: u16) -> Result<u16, BleError>;
+    fn request_mtu(&self, connection_id: i64, preferred_mtu: i32) -> Result<i32, BleError>;
 
     /// Writes one PDU (at most MTU−3 bytes) to the write characteristic, without response
     /// where the peripheral allows; returns when the platform accepted it.
-    fn write(&self, connection_id: u64, value: Vec<u8>) -> Result<(), BleError>;
+    fn write(&self, connection_id: i64, value: Vec<u8>) -> Result<(), BleError>;
 
     /// Disconnects; afterwards, nothing more is delivered for this connection.
-    fn disconnect(&self, connection_id: u64) -> Result<(), BleError>;
+    fn disconnect(&self, connection_id: i64) -> Result<(), BleError>;
 }
 
 /// The platform's secret store (iOS Keychain, Android Keystore-wrapped storage) for the

@@ -19,27 +19,32 @@ use crate::sunstorm::SunstormCore;
 /// Most chains with limits, and most entries in one allowlist, `set_guardrails` accepts.
 pub(crate) const MAX_ENTRIES: usize = 500;
 
-/// Native-value limits on one chain. What counts against them is each request's worst
-/// case: its value plus the most its network fee can be. Limits are **per phone**: they
-/// count what this phone signed, approved or has waiting for the user, not requests
-/// signed through another phone bonded to the same appliance. They are checked when a
-/// request arrives and again when the user approves it.
+/// Native-value limits on one chain (Kotlin: `ChainLimitSetting("eip155:1", perDay = "0.5")`).
+/// What counts against them is each request's worst case: its value plus the most its
+/// network fee can be. Limits are **per phone**: they count what this phone signed,
+/// approved or has waiting for the user, not requests signed through another phone bonded
+/// to the same appliance. They are checked when a request arrives and again when the user
+/// approves it.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct ChainLimitSetting {
     /// CAIP-2 chain (`eip155:1`).
     pub chain: String,
     /// Most that may leave an account through one pair, ever (value plus worst-case fees
     /// of what this phone signed or has waiting), in the chain's currency (`"0.5"`);
-    /// `None`: no limit. Per phone.
+    /// `None` (the default): no limit. Per phone.
+    #[uniffi(default = None)]
     pub per_pair: Option<String>,
     /// Most that may leave per UTC day across pairs (value plus worst-case fees of what
-    /// this phone signed that day or has waiting), in the chain's currency; `None`: no
-    /// limit. Per phone.
+    /// this phone signed that day or has waiting), in the chain's currency; `None` (the
+    /// default): no limit. Per phone.
+    #[uniffi(default = None)]
     pub per_day: Option<String>,
     /// Human chain name ("Ethereum"). Filled by `guardrails`; ignored by `set_guardrails`.
+    #[uniffi(default = "")]
     pub chain_name: String,
     /// The currency the amounts are in ("ETH", "SOL"). Filled by `guardrails`; ignored by
     /// `set_guardrails`.
+    #[uniffi(default = "")]
     pub currency: String,
 }
 
@@ -48,17 +53,23 @@ pub struct ChainLimitSetting {
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct GuardrailSettings {
     /// Refuse unlimited token approvals and approvals for all (default: on).
+    #[uniffi(default = true)]
     pub block_unlimited_approvals: bool,
     /// Allow payloads the phone cannot fully decode (default: off).
+    #[uniffi(default = false)]
     pub allow_blind_signing: bool,
-    /// Spending limits per chain (at most one entry per chain); per phone, see
-    /// [`ChainLimitSetting`].
+    /// Spending limits per chain (at most one entry per chain; default none); per phone,
+    /// see [`ChainLimitSetting`].
+    #[uniffi(default = [])]
     pub limits: Vec<ChainLimitSetting>,
-    /// If set, only these CAIP-2 chains may be signed for.
+    /// If set, only these CAIP-2 chains may be signed for (default: no such rule).
+    #[uniffi(default = None)]
     pub chain_allowlist: Option<Vec<String>>,
-    /// If set, only these addresses may receive value or rights.
+    /// If set, only these addresses may receive value or rights (default: no such rule).
+    #[uniffi(default = None)]
     pub recipient_allowlist: Option<Vec<String>>,
-    /// If set, only these contracts / programs may be called.
+    /// If set, only these contracts / programs may be called (default: no such rule).
+    #[uniffi(default = None)]
     pub contract_allowlist: Option<Vec<String>>,
 }
 
@@ -335,19 +346,19 @@ mod tests {
     /// Platform services for a core that never reaches a radio or the network.
     struct Offline;
     impl crate::platform::BleCentral for Offline {
-        fn scan(&self, _: String, _: u32) -> Result<Vec<crate::platform::BlePeripheral>, crate::error::BleError> {
+        fn scan(&self, _: String, _: i32) -> Result<Vec<crate::platform::BlePeripheral>, crate::error::BleError> {
             Err(crate::error::BleError::Unavailable { reason: "test".into() })
         }
-        fn connect(&self, _: String, _: std::sync::Arc<crate::ble::BleEvents>, _: u32) -> Result<u64, crate::error::BleError> {
+        fn connect(&self, _: String, _: std::sync::Arc<crate::ble::BleEvents>, _: i32) -> Result<i64, crate::error::BleError> {
             Err(crate::error::BleError::Unavailable { reason: "test".into() })
         }
-        fn request_mtu(&self, _: u64, _: u16) -> Result<u16, crate::error::BleError> {
+        fn request_mtu(&self, _: i64, _: i32) -> Result<i32, crate::error::BleError> {
             Ok(23)
         }
-        fn write(&self, _: u64, _: Vec<u8>) -> Result<(), crate::error::BleError> {
+        fn write(&self, _: i64, _: Vec<u8>) -> Result<(), crate::error::BleError> {
             Ok(())
         }
-        fn disconnect(&self, _: u64) -> Result<(), crate::error::BleError> {
+        fn disconnect(&self, _: i64) -> Result<(), crate::error::BleError> {
             Ok(())
         }
     }

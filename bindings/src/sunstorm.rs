@@ -2,7 +2,6 @@
 
 use std::future::Future;
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use sunstorm_core::sunstorm::{Sunstorm, SunstormConfig};
 
@@ -17,7 +16,7 @@ use crate::http::{ForeignHttp, HttpClient};
 use crate::platform::{BleCentral, FlowListener, SecretStore, UserPresence};
 use crate::secrets::ForeignSecretStore;
 use crate::appliance;
-use crate::views::{ApplianceInfoView, ApplianceRow, BondedApplianceView, FlowProgress, PairLink, WalletView};
+use crate::views::{millis, ApplianceInfoView, ApplianceRow, BondedApplianceView, FlowProgress, PairLink, WalletView};
 use sunstorm_core::appliance::client::ApplianceClient;
 use sunstorm_core::appliance::ApplianceApi;
 
@@ -236,18 +235,20 @@ impl SunstormCore {
         Ok(sunstorm_core::code::ValidationCode::parse(&text)?.as_str().to_string())
     }
 
-    /// Scans for Sigil appliances for `timeout_ms` and lists them, strongest signal first.
+    /// Scans for Sigil appliances for `timeout_ms` (default 5 s) and lists them, strongest
+    /// signal first.
+    #[uniffi::method(default(timeout_ms = 5000, cancel = None))]
     pub async fn scan_appliances(
         &self,
-        timeout_ms: u32,
+        timeout_ms: i32,
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<Vec<ApplianceRow>, SunstormError> {
         let central = self.ble.clone();
         self.run(cancel, async move {
             tracing::info!(target: "sunstorm_ffi::ble", timeout_ms, "scanning for appliances");
-            let found = ble::scan(central, Duration::from_millis(u64::from(timeout_ms))).await?;
+            let found = ble::scan(central, millis(timeout_ms)).await?;
             let mut rows: Vec<ApplianceRow> = found.into_iter().map(ApplianceRow::from).collect();
-            rows.sort_by_key(|r| std::cmp::Reverse(r.rssi.unwrap_or(i16::MIN)));
+            rows.sort_by_key(|r| std::cmp::Reverse(r.rssi.unwrap_or(i32::MIN)));
             tracing::info!(target: "sunstorm_ffi::ble", count = rows.len(), "scan done");
             Ok(rows)
         })
@@ -260,6 +261,7 @@ impl SunstormCore {
     /// `BondingClosed` (the appliance is not in bonding mode), `BondingTryLater
     /// { retry_after_secs }` (wrong-PIN back-off), `ApplianceUnreachable`… Each evaluated
     /// attempt costs one of the appliance's PIN tries; refused ones cost none.
+    #[uniffi::method(default(cancel = None, listener = None))]
     pub async fn bond_appliance(
         &self,
         peripheral_id: String,
@@ -292,6 +294,7 @@ impl SunstormCore {
 
     /// Asks the bonded appliance for its name, firmware and identity (over the secure
     /// channel). `NotBonded` without a bond; `UnknownAppliance` if its key changed.
+    #[uniffi::method(default(cancel = None))]
     pub async fn appliance_info(&self, cancel: Option<Arc<CancelHandle>>) -> Result<ApplianceInfoView, SunstormError> {
         let (client, _) = self.bonded_client()?;
         self.run(cancel, async move {
@@ -302,7 +305,9 @@ impl SunstormCore {
         .await
     }
 
-    /// The bonded appliance's wallets on `chains` (CAIP-2 ids; all chains when empty).
+    /// The bonded appliance's wallets on `chains` (CAIP-2 ids; all chains when empty, the
+    /// default).
+    #[uniffi::method(default(chains = [], cancel = None))]
     pub async fn appliance_wallets(
         &self,
         chains: Vec<String>,
@@ -339,9 +344,10 @@ impl SunstormCore {
 
     /// Waits until `cancel` fires or `timeout_ms` elapses, on the core's runtime; lets the
     /// shells (and the binding tests) check cancellation wiring without a device.
-    pub async fn debug_wait(&self, timeout_ms: u32, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
+    #[uniffi::method(default(cancel = None))]
+    pub async fn debug_wait(&self, timeout_ms: i32, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
         self.run(cancel, async move {
-            tokio::time::sleep(Duration::from_millis(u64::from(timeout_ms))).await;
+            tokio::time::sleep(millis(timeout_ms)).await;
             Ok(())
         })
         .await

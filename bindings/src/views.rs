@@ -5,7 +5,18 @@ use sunstorm_core::appliance::ApplianceProgress;
 
 use crate::platform::BlePeripheral;
 
+/// Unix seconds for the foreign side (Kotlin `Long`, Swift `Int64`), saturating.
+pub(crate) fn unix(t: u64) -> i64 {
+    i64::try_from(t).unwrap_or(i64::MAX)
+}
+
+/// A millisecond count from the foreign side; negative values count as zero.
+pub(crate) fn millis(ms: i32) -> std::time::Duration {
+    std::time::Duration::from_millis(u64::try_from(ms).unwrap_or(0))
+}
+
 /// One step or progress update of a flow, for a status line or a progress bar.
+/// (In Kotlin the cases without fields are `data object`s: they print their name.)
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
 pub enum FlowProgress {
     /// Looking for the appliance / connecting to it.
@@ -13,16 +24,16 @@ pub enum FlowProgress {
     /// Request bytes handed to the radio so far.
     SendingToAppliance {
         /// Bytes sent.
-        sent: u64,
+        sent: i64,
         /// Total bytes.
-        total: u64,
+        total: i64,
     },
     /// "Confirm on your appliance": the appliance waits for its user (no timeout runs).
     WaitingForApplianceConfirmation,
     /// The radio link dropped; retrying with the same request (never signs twice).
     ReconnectingToAppliance {
         /// Retry number, from 1.
-        attempt: u32,
+        attempt: i32,
     },
 }
 
@@ -30,11 +41,13 @@ impl From<ApplianceProgress> for FlowProgress {
     fn from(p: ApplianceProgress) -> Self {
         match p {
             ApplianceProgress::Sending { sent, total } => FlowProgress::SendingToAppliance {
-                sent: u64::try_from(sent).unwrap_or(u64::MAX),
-                total: u64::try_from(total).unwrap_or(u64::MAX),
+                sent: i64::try_from(sent).unwrap_or(i64::MAX),
+                total: i64::try_from(total).unwrap_or(i64::MAX),
             },
             ApplianceProgress::WaitingForUser => FlowProgress::WaitingForApplianceConfirmation,
-            ApplianceProgress::Reconnecting { attempt } => FlowProgress::ReconnectingToAppliance { attempt },
+            ApplianceProgress::Reconnecting { attempt } => {
+                FlowProgress::ReconnectingToAppliance { attempt: i32::try_from(attempt).unwrap_or(i32::MAX) }
+            }
         }
     }
 }
@@ -47,7 +60,7 @@ pub struct ApplianceRow {
     /// The name to show ("Sigil appliance" when it advertises none).
     pub display_name: String,
     /// Signal strength in dBm, if known (for sorting by proximity).
-    pub rssi: Option<i16>,
+    pub rssi: Option<i32>,
 }
 
 impl From<BlePeripheral> for ApplianceRow {
@@ -105,7 +118,7 @@ pub struct ApplianceInfoView {
     /// Firmware (or simulator) version.
     pub firmware: String,
     /// Application protocol version.
-    pub protocol_version: u16,
+    pub protocol_version: i32,
     /// Short fingerprint of its identity key.
     pub identity_fingerprint: String,
 }
@@ -116,7 +129,7 @@ impl From<sunstorm_core::appliance::ApplianceInfo> for ApplianceInfoView {
             identity_fingerprint: i.identity.fingerprint(),
             name: i.name,
             firmware: i.firmware,
-            protocol_version: i.protocol_version,
+            protocol_version: i32::from(i.protocol_version),
         }
     }
 }

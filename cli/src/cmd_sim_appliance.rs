@@ -80,8 +80,9 @@ pub struct SimApplianceArgs {
     /// Directory for the simulator's state (bonds, pairs, answered ids); memory if absent.
     #[arg(long)]
     state: Option<PathBuf>,
-    /// Octane's Ed25519 public key (64 hex digits); without it every pair session is refused.
-    #[arg(long)]
+    /// Octane's Ed25519 public key (64 hex digits), as `sunstorm sim octane` prints it.
+    /// Without it the appliance bonds and answers, but refuses every pair session.
+    #[arg(long, env = "SUNSTORM_OCTANE_KEY")]
     octane_key: Option<String>,
     /// The appliance's name.
     #[arg(long, default_value = "Sigil simulator")]
@@ -170,6 +171,12 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
             ));
         }
         let _ = std::fs::remove_file(socket);
+    }
+    if a.octane_key.is_none() {
+        eprintln!(
+            "warning: no --octane-key: this appliance will bond and answer, but refuse every pair \
+             session. Pass the key `sunstorm sim octane` prints (\"octane public key (pin it)\")."
+        );
     }
     let sim = ApplianceSim::new(cfg).map_err(|e| CliError::rejected("bad_config", e.to_string(), false))?;
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), false))?;

@@ -4,13 +4,14 @@
 use std::time::Duration;
 
 use base64::Engine;
-use clap::{Args, Subcommand};
+use clap::{Args, Subcommand, ValueEnum};
 use ed25519_dalek::SigningKey;
 use serde_json::json;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::model::{PayloadKind, SignRequest, MAX_TTL_SECS, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{CreateSessionRequest, PairResult, SignResult};
+use sunstorm_sim::samples::Sample;
 use sunstorm_sim::sp::{self, ExpectedPair, SpClient, SpClientError};
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -85,6 +86,30 @@ pub struct AwaitArgs {
     timeout: u64,
 }
 
+/// A sample payload of `sp sign --sample`, built for `--account` (docs/signing.md).
+#[derive(ValueEnum, Debug, Clone, Copy)]
+pub enum SampleArg {
+    /// EIP-1559 transfer of 0.05 ETH to 0x1111…1111 (EVM accounts).
+    Eip1559,
+    /// ERC-20 transfer of 25 USDC to 0x2222…2222 (EVM accounts).
+    Erc20,
+    /// The EIP-712 "Mail" example (EVM accounts).
+    Eip712,
+    /// Transfer of 0.01 SOL from the account (Solana accounts).
+    Solana,
+}
+
+impl From<SampleArg> for Sample {
+    fn from(a: SampleArg) -> Self {
+        match a {
+            SampleArg::Eip1559 => Sample::Eip1559,
+            SampleArg::Erc20 => Sample::Erc20,
+            SampleArg::Eip712 => Sample::Eip712,
+            SampleArg::Solana => Sample::Solana,
+        }
+    }
+}
+
 /// Arguments of `sp sign`.
 #[derive(Args, Debug)]
 pub struct SignArgs {
@@ -111,6 +136,9 @@ pub struct SignArgs {
     /// A serialized Solana message, base64.
     #[arg(long, group = "payload")]
     solana_tx: Option<String>,
+    /// A ready-made payload for --account instead of your own.
+    #[arg(long, group = "payload", value_enum)]
+    sample: Option<SampleArg>,
     /// Request validity in seconds (1..=300).
     #[arg(long, default_value_t = 120)]
     ttl: u64,
@@ -286,8 +314,11 @@ async fn await_pair(a: AwaitArgs) -> Result<(), CliError> {
     }
 }
 
-fn payload_of(a: &SignArgs, json: bool) -> Result<(PayloadKind, Vec<u8>), CliError> {
+fn payload_of(a: &SignArgs, account: &AccountId, json: bool) -> Result<(PayloadKind, Vec<u8>), CliError> {
     let bad = |m: String| CliError::rejected("bad_payload", m, json);
+    if let Some(s) = a.sample {
+        return Sample::from(s).payload_for(account).map_err(|e| bad(format!("--sample: {e}")));
+    }
     if let Some(h) = &a.evm_tx {
         let h = h.trim();
         let bytes = hex::decode(h.strip_prefix("0x").unwrap_or(h)).map_err(|e| bad(format!("--evm-tx: {e}")))?;
@@ -309,7 +340,7 @@ fn payload_of(a: &SignArgs, json: bool) -> Result<(PayloadKind, Vec<u8>), CliErr
             .map_err(|e| bad(format!("--solana-tx: {e}")))?;
         return Ok((PayloadKind::SolanaTransaction, bytes));
     }
-    Err(bad("give one of --evm-tx, --message, --typed-data, --solana-tx".into()))
+    Err(bad("give one of --evm-tx, --message, --typed-data, --solana-tx, --sample".into()))
 }
 
 async fn sign(a: SignArgs) -> Result<(), CliError> {
@@ -325,7 +356,7 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
         return Err(CliError::rejected("bad_ttl", format!("--ttl must be 1..={MAX_TTL_SECS}"), json));
     }
     let pinned = a.octane_key.as_deref().map(|k| parse_key32(k, "--octane-key", json)).transpose()?;
-    let (kind, payload) = payload_of(&a, json)?;
+    let (kind, payload) = payload_of(&a, &account, json)?;
     let now = sunstorm_core::clock::now_unix();
     let req = SignRequest {
         v: STATEMENT_VERSION,

@@ -5,6 +5,8 @@
 use alloy_consensus::{SignableTransaction, TxEip1559};
 use alloy_primitives::{Address, Bytes, TxKind, U256};
 use alloy_sol_types::{sol, SolCall};
+use sunstorm_core::caip::{AccountId, ChainId};
+use sunstorm_core::model::PayloadKind;
 
 sol! {
     /// ERC-20 `approve`.
@@ -130,11 +132,81 @@ pub fn solana_transfer(from: [u8; 32], to: [u8; 32], lamports: u64, blockhash: [
     m
 }
 
+/// The sample payloads `sunstorm sp sign --sample NAME` offers (docs/signing.md, "Sample
+/// payloads"), each built for the account it is sent to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Sample {
+    /// An EIP-1559 transfer of 0.05 ETH (the chain's native coin) to `0x1111…1111`.
+    Eip1559,
+    /// An ERC-20 `transfer` of 25 USDC (mainnet contract) to `0x2222…2222`.
+    Erc20,
+    /// The EIP-712 "Mail" example of the EIP, on the account's chain.
+    Eip712,
+    /// A Solana System-program transfer of 0.01 SOL from the account.
+    Solana,
+}
+
+/// Why a sample does not fit an account.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the {sample} sample is for {wanted} accounts, not {account}")]
+pub struct SampleMismatch {
+    /// The sample's name.
+    pub sample: &'static str,
+    /// Which accounts it fits.
+    pub wanted: &'static str,
+    /// The account given.
+    pub account: String,
+}
+
+impl Sample {
+    /// Every sample, in the order the CLI lists them.
+    pub const ALL: [Sample; 4] = [Sample::Eip1559, Sample::Erc20, Sample::Eip712, Sample::Solana];
+
+    /// The name on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Sample::Eip1559 => "eip1559",
+            Sample::Erc20 => "erc20",
+            Sample::Eip712 => "eip712",
+            Sample::Solana => "solana",
+        }
+    }
+
+    /// The sample named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.name() == name)
+    }
+
+    /// The payload kind and bytes of this sample for `account` (an EVM account for the EVM
+    /// samples, a Solana one for `solana`; the payer is the account itself).
+    pub fn payload_for(self, account: &AccountId) -> Result<(PayloadKind, Vec<u8>), SampleMismatch> {
+        let mismatch =
+            |wanted| SampleMismatch { sample: self.name(), wanted, account: account.to_string() };
+        match (self, &account.chain) {
+            (Sample::Eip1559, ChainId::Evm(id)) => {
+                Ok((PayloadKind::EvmTransaction, eip1559_transfer(*id, 0, [0x11; 20], ETHER / 20)))
+            }
+            (Sample::Erc20, ChainId::Evm(id)) => {
+                Ok((PayloadKind::EvmTransaction, erc20_transfer(*id, 0, USDC, [0x22; 20], 25_000_000)))
+            }
+            (Sample::Eip712, ChainId::Evm(id)) => Ok((PayloadKind::Eip712TypedData, eip712_mail(*id).into_bytes())),
+            (Sample::Solana, ChainId::Solana(_)) => {
+                let from: [u8; 32] = bs58::decode(&account.address)
+                    .into_vec()
+                    .ok()
+                    .and_then(|v| v.try_into().ok())
+                    .ok_or_else(|| mismatch("valid Solana"))?;
+                Ok((PayloadKind::SolanaTransaction, solana_transfer(from, [0x24; 32], 10_000_000, [0x11; 32])))
+            }
+            (Sample::Solana, _) => Err(mismatch("Solana (solana:…)")),
+            (_, _) => Err(mismatch("EVM (eip155:…)")),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sunstorm_core::caip::ChainId;
-    use sunstorm_core::model::PayloadKind;
     use sunstorm_core::payload::signing_target;
 
     #[test]
@@ -151,5 +223,23 @@ mod tests {
         ] {
             signing_target(kind, &bytes, &chain).unwrap();
         }
+    }
+
+    #[test]
+    fn each_sample_fits_its_accounts_and_is_accepted_by_the_core() {
+        let evm: AccountId = "eip155:1:0x1111111111111111111111111111111111111111".parse().unwrap();
+        let solana = ChainId::Solana(sunstorm_core::caip::SOLANA_MAINNET.into());
+        let sol: AccountId = format!("{solana}:{}", bs58::encode([3u8; 32]).into_string()).parse().unwrap();
+        for sample in Sample::ALL {
+            assert_eq!(Sample::from_name(sample.name()), Some(sample));
+            let (fits, other) = if sample == Sample::Solana { (&sol, &evm) } else { (&evm, &sol) };
+            let (kind, bytes) = sample.payload_for(fits).unwrap();
+            signing_target(kind, &bytes, &fits.chain).unwrap();
+            let e = sample.payload_for(other).unwrap_err();
+            assert!(e.to_string().contains(sample.name()) && e.to_string().contains(&other.to_string()), "{e}");
+        }
+        // The EVM transfer on mainnet is the one the binding tests hard-code.
+        assert_eq!(Sample::Eip1559.payload_for(&evm).unwrap().1, eip1559_transfer(1, 0, [0x11; 20], ETHER / 20));
+        assert_eq!(Sample::from_name("bitcoin"), None);
     }
 }

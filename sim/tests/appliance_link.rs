@@ -587,3 +587,20 @@ async fn a_cancel_withdraws_the_pending_prompt() {
     sim.set_user(UserScript::Approve);
     assert_eq!(a.sign(&csr, None).await, Err(ApplianceError::Cancelled));
 }
+
+#[tokio::test]
+async fn an_appliance_without_an_octane_key_says_so_when_asked_to_pair() {
+    let sim = ApplianceSim::new(ApplianceSimConfig { octane_key: Key32::default(), ..sim_cfg(12) }).unwrap();
+    let (store, rec) = bonded(&sim).await;
+    let client = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec, &store, client_cfg()).unwrap();
+    // A genuine session: the refusal is about the missing setup, not about the signature.
+    let genuine = session(vec![ChainId::Evm(1)], now() + 300);
+    let r = client.approve_pair(Uuid::new_v4(), &genuine, "123456", &[evm_account(&sim)], None).await;
+    match r {
+        Err(ApplianceError::Refused { code, message }) => {
+            assert_eq!(code, "bad_session_signature");
+            assert!(message.contains("no octane key") && message.contains("--octane-key"), "{message}");
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}

@@ -95,7 +95,8 @@ pub struct ApplianceSimConfig {
     pub clock: Arc<dyn Clock>,
     /// The simulated user.
     pub user: UserScript,
-    /// Octane's pinned Ed25519 key.
+    /// Octane's pinned Ed25519 key. All zeros (the default) means none: every pair
+    /// session is then refused with a message saying so.
     pub octane_key: Key32,
     /// Where state persists; in memory only when `None`.
     pub state_dir: Option<PathBuf>,
@@ -572,6 +573,14 @@ impl ApplianceSim {
         code: &str,
         bindings: &[AccountId],
     ) -> Result<Prepared, ResponseBody> {
+        if self.inner.cfg.octane_key == Key32::default() {
+            // A setup mistake, not an attack: say how to fix it.
+            return Err(err(
+                ErrorCode::BadSessionSignature,
+                "this appliance simulator has no octane key, so it cannot check any pair session: \
+                 start it with --octane-key <the key `sunstorm sim octane` prints>",
+            ));
+        }
         let details: PairSessionDetails = session
             .open(Domain::OctaneSession, self.inner.cfg.octane_key.as_bytes())
             .map_err(|e| err(ErrorCode::BadSessionSignature, format!("octane's signature on the session: {e}")))?;

@@ -53,7 +53,7 @@ struct PairRow: Identifiable, Equatable, Sendable {
 }
 
 protocol SunstormFlows: Sendable {
-    func scanAppliances(timeoutMs: UInt32) async throws -> [ApplianceRow]
+    func scanAppliances(timeoutMs: Int32) async throws -> [ApplianceRow]
     func bond(peripheralId: String, pin: String) async throws -> String
     func openLink(_ link: String) async throws -> PairStep
     func submitCode(flowId: String, code: String?) async throws -> PairStep
@@ -111,7 +111,7 @@ func describe(_ error: Error) -> (message: String, terminal: Bool) {
     case .BluetoothUnavailable: return ("Turn Bluetooth on and allow it for Sunstorm, then retry.", false)
     case .GuardrailBlocked(let summary): return ("Blocked by your guardrails: \(summary)", true)
     case .Cancelled: return ("Cancelled.", true)
-    default: return (String(describing: e), true)
+    default: return (e.localizedDescription, true)
     }
 }
 
@@ -193,40 +193,40 @@ final class CoreFlows: SunstormFlows, FlowListener, @unchecked Sendable {
         return try await work()
     }
 
-    func scanAppliances(timeoutMs: UInt32) async throws -> [ApplianceRow] {
-        try await core.scanAppliances(timeoutMs: timeoutMs, cancel: nil)
+    func scanAppliances(timeoutMs: Int32) async throws -> [ApplianceRow] {
+        try await core.scanAppliances(timeoutMs: timeoutMs)
     }
     func bond(peripheralId: String, pin: String) async throws -> String {
-        try await core.bondAppliance(peripheralId: peripheralId, pin: pin, cancel: nil, listener: nil).name
+        try await core.bondAppliance(peripheralId: peripheralId, pin: pin).name
     }
     func openLink(_ link: String) async throws -> PairStep {
         let code = (try? core.parseLink(text: link))?.code
-        return CoreViews.step(try await core.openPairLink(link: link, cancel: nil), prefilledCode: code)
+        return CoreViews.step(try await core.openPairLink(link: link), prefilledCode: code)
     }
     func submitCode(flowId: String, code: String?) async throws -> PairStep {
-        CoreViews.step(try await core.submitCode(flowId: flowId, code: code, cancel: nil))
+        CoreViews.step(try await core.submitCode(flowId: flowId, code: code))
     }
     func approvalList(flowId: String) async throws -> [WalletChoice] {
-        try await core.walletChoices(flowId: flowId, cancel: nil).map(CoreViews.wallet)
+        try await core.walletChoices(flowId: flowId).map(CoreViews.wallet)
     }
     func chooseWallets(flowId: String, accounts: [String]) async throws -> PairStep {
-        CoreViews.step(try await core.chooseWallets(flowId: flowId, accounts: accounts, cancel: nil))
+        CoreViews.step(try await core.chooseWallets(flowId: flowId, accounts: accounts))
     }
     func approvePair(flowId: String, progress: @escaping @Sendable (FlowProgress) -> Void) async throws -> PairStep {
-        try await reporting(progress) { CoreViews.step(try await core.approvePair(flowId: flowId, cancel: nil)) }
+        try await reporting(progress) { CoreViews.step(try await core.approvePair(flowId: flowId)) }
     }
     func rejectPair(flowId: String) async throws -> PairStep {
         CoreViews.step(try await core.rejectPair(flowId: flowId))
     }
     func pendingSignRequests() async throws -> [SignRequestView] {
-        try await core.pendingSignRequests(waitMs: 2000, cancel: nil).map(CoreViews.signRequest)
+        try await core.pendingSignRequests(waitMs: 2000).map(CoreViews.signRequest)
     }
     func approveSign(requestId: String, progress: @escaping @Sendable (FlowProgress) -> Void) async throws {
-        try await reporting(progress) { try await core.approveSign(requestId: requestId, cancel: nil) }
+        try await reporting(progress) { try await core.approveSign(requestId: requestId) }
     }
     func rejectSign(requestId: String) async throws { try await core.rejectSign(requestId: requestId) }
     func listPairs() async throws -> [PairRow] { try await core.listPairs().map(CoreViews.pair) }
-    func revoke(pairId: String) async throws { try await core.revokePair(pairId: pairId, cancel: nil) }
+    func revoke(pairId: String) async throws { try await core.revokePair(pairId: pairId) }
 }
 
 /// Scripted flows (one appliance, one SP, two sign requests) for UI previews only
@@ -250,7 +250,7 @@ actor DemoFlows: SunstormFlows {
                               requestedChains: ["eip155:1", "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"],
                               expiresAt: Date().addingTimeInterval(300), returnUrl: URL(string: "https://acme.example/sigil/done"))
 
-    func scanAppliances(timeoutMs: UInt32) async throws -> [ApplianceRow] {
+    func scanAppliances(timeoutMs: Int32) async throws -> [ApplianceRow] {
         try await Task.sleep(nanoseconds: 500_000_000)
         return [ApplianceRow(peripheralId: UUID().uuidString, displayName: "Sigil appliance", rssi: -48)]
     }
@@ -269,7 +269,7 @@ actor DemoFlows: SunstormFlows {
         guard codeAttempts > 0 else { throw SunstormError.CodeLocked }
         if let code, code != "123456" {
             codeAttempts -= 1
-            throw codeAttempts == 0 ? SunstormError.CodeLocked : SunstormError.WrongCode(attemptsLeft: UInt32(codeAttempts))
+            throw codeAttempts == 0 ? SunstormError.CodeLocked : SunstormError.WrongCode(attemptsLeft: Int32(codeAttempts))
         }
         return .codeVerified(flowId: flowId, card: card)
     }

@@ -19,7 +19,7 @@ final class CoreBluetoothCentral: NSObject, BleCentral, @unchecked Sendable {
 
     /// One live connection; touched only on `queue` except for the semaphores.
     private final class Connection {
-        let id: UInt64
+        let id: Int64
         let peripheral: CBPeripheral
         let events: BleEvents
         var writeChar: CBCharacteristic?
@@ -31,7 +31,7 @@ final class CoreBluetoothCentral: NSObject, BleCentral, @unchecked Sendable {
         var open = true
         var receiverGone = false
 
-        init(id: UInt64, peripheral: CBPeripheral, events: BleEvents) {
+        init(id: Int64, peripheral: CBPeripheral, events: BleEvents) {
             self.id = id
             self.peripheral = peripheral
             self.events = events
@@ -49,8 +49,8 @@ final class CoreBluetoothCentral: NSObject, BleCentral, @unchecked Sendable {
     private var poweredOn = DispatchSemaphore(value: 0)
     private var seen: [UUID: BlePeripheral] = [:]
     private var known: [UUID: CBPeripheral] = [:]
-    private var connections: [UInt64: Connection] = [:]
-    private var nextId: UInt64 = 1
+    private var connections: [Int64: Connection] = [:]
+    private var nextId: Int64 = 1
     private static let writeTimeout: DispatchTimeInterval = .seconds(5)
 
     override init() {
@@ -63,7 +63,7 @@ final class CoreBluetoothCentral: NSObject, BleCentral, @unchecked Sendable {
 
     // MARK: BleCentral
 
-    func scan(serviceUuid: String, timeoutMs: UInt32) throws -> [BlePeripheral] {
+    func scan(serviceUuid: String, timeoutMs: Int32) throws -> [BlePeripheral] {
         try waitPoweredOn(timeoutMs: timeoutMs)
         queue.sync {
             seen.removeAll()
@@ -77,7 +77,7 @@ final class CoreBluetoothCentral: NSObject, BleCentral, @unchecked Sendable {
         }
     }
 
-    func connect(peripheralId: String, events: BleEvents, timeoutMs: UInt32) throws -> UInt64 {
+    func connect(peripheralId: String, events: BleEvents, timeoutMs: Int32) throws -> Int64 {
         try waitPoweredOn(timeoutMs: timeoutMs)
         guard let uuid = UUID(uuidString: peripheralId) else { throw BleError.NotFound }
         let conn: Connection = try queue.sync {
@@ -107,16 +107,16 @@ final class CoreBluetoothCentral: NSObject, BleCentral, @unchecked Sendable {
         }
     }
 
-    func requestMtu(connectionId: UInt64, preferredMtu: UInt16) throws -> UInt16 {
+    func requestMtu(connectionId: Int64, preferredMtu: Int32) throws -> Int32 {
         try queue.sync {
             guard let c = connections[connectionId], c.open else { throw BleError.Disconnected }
             // iOS negotiates the MTU itself; report what a write without response may carry.
             let att = c.peripheral.maximumWriteValueLength(for: .withoutResponse) + 3
-            return UInt16(clamping: min(max(att, 23), Int(min(preferredMtu, 517))))
+            return Int32(clamping: min(max(att, 23), Int(min(preferredMtu, 517))))
         }
     }
 
-    func write(connectionId: UInt64, value: Data) throws {
+    func write(connectionId: Int64, value: Data) throws {
         guard let c = queue.sync(execute: { connections[connectionId] }) else { throw BleError.Disconnected }
         c.writeLock.lock() // one writer per connection keeps PDUs in order
         defer { c.writeLock.unlock() }
@@ -134,7 +134,7 @@ final class CoreBluetoothCentral: NSObject, BleCentral, @unchecked Sendable {
         }
     }
 
-    func disconnect(connectionId: UInt64) throws {
+    func disconnect(connectionId: Int64) throws {
         queue.sync {
             guard let c = connections[connectionId] else { return }
             c.receiverGone = true
@@ -144,7 +144,7 @@ final class CoreBluetoothCentral: NSObject, BleCentral, @unchecked Sendable {
 
     // MARK: helpers (on queue)
 
-    private func waitPoweredOn(timeoutMs: UInt32) throws {
+    private func waitPoweredOn(timeoutMs: Int32) throws {
         let state = queue.sync { manager.state }
         switch state {
         case .poweredOn: return
@@ -201,7 +201,7 @@ extension CoreBluetoothCentral: CBCentralManagerDelegate {
         known[peripheral.identifier] = peripheral
         let name = advertisementData[CBAdvertisementDataLocalNameKey] as? String ?? peripheral.name
         seen[peripheral.identifier] = BlePeripheral(
-            id: peripheral.identifier.uuidString, name: name, rssi: Int16(clamping: RSSI.intValue))
+            id: peripheral.identifier.uuidString, name: name, rssi: Int32(clamping: RSSI.intValue))
     }
 
     func centralManager(_ central: CBCentralManager, didConnect peripheral: CBPeripheral) {

@@ -89,7 +89,7 @@ final class URLSessionHttpClient: HttpClient, Sendable {
             lock.lock()
             defer { lock.unlock() }
             if let failure { throw failure }
-            guard let status, let code = UInt16(exactly: status) else {
+            guard let status, let code = Int32(exactly: status) else {
                 throw HttpError.Failed(reason: "no HTTP answer")
             }
             return HttpResponse(status: code, body: body)

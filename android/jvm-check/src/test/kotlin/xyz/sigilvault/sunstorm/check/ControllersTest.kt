@@ -147,8 +147,8 @@ class ControllersTest {
     @Test
     fun `progress lines`() {
         assertEquals("Confirm on your appliance", progressText(FlowProgress.WaitingForApplianceConfirmation))
-        assertEquals("Sending… 50%", progressText(FlowProgress.SendingToAppliance(5UL, 10UL)))
-        assertEquals("Connection lost, reconnecting (attempt 2)…", progressText(FlowProgress.ReconnectingToAppliance(2u)))
-        assertIs<SunstormException.WrongCode>(SunstormException.WrongCode(1u))
+        assertEquals("Sending… 50%", progressText(FlowProgress.SendingToAppliance(5, 10)))
+        assertEquals("Connection lost, reconnecting (attempt 2)…", progressText(FlowProgress.ReconnectingToAppliance(2)))
+        assertIs<SunstormException.WrongCode>(SunstormException.WrongCode(1))
     }
 }

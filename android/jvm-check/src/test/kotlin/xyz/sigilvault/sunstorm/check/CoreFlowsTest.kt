@@ -26,11 +26,11 @@ import xyz.sigilvault.sunstorm.sample.state.PairScreen
 /** The sample's adapter over the real core: what the bonding screen shows with Bluetooth off. */
 class CoreFlowsTest {
     private class BluetoothOff : BleCentral {
-        override fun scan(serviceUuid: String, timeoutMs: UInt): List<BlePeripheral> = throw BleException.Unavailable("Bluetooth is off")
-        override fun connect(peripheralId: String, events: BleEvents, timeoutMs: UInt): ULong = throw BleException.Unavailable("Bluetooth is off")
-        override fun requestMtu(connectionId: ULong, preferredMtu: UShort): UShort = throw BleException.Disconnected()
-        override fun write(connectionId: ULong, value: ByteArray) = throw BleException.Disconnected()
-        override fun disconnect(connectionId: ULong) = Unit
+        override fun scan(serviceUuid: String, timeoutMs: Int): List<BlePeripheral> = throw BleException.Unavailable("Bluetooth is off")
+        override fun connect(peripheralId: String, events: BleEvents, timeoutMs: Int): Long = throw BleException.Unavailable("Bluetooth is off")
+        override fun requestMtu(connectionId: Long, preferredMtu: Int): Int = throw BleException.Disconnected()
+        override fun write(connectionId: Long, value: ByteArray) = throw BleException.Disconnected()
+        override fun disconnect(connectionId: Long) = Unit
     }
 
     private class Memory : SecretStore {

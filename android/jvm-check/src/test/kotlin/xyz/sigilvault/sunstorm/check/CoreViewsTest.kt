@@ -31,7 +31,7 @@ class CoreViewsTest {
         userRef = "alice@example",
         requestedChains = listOf("eip155:1", "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp"),
         requestedChainNames = listOf("Ethereum", "Solana"),
-        expiresAt = 1_900_000_000u,
+        expiresAt = 1_900_000_000,
         returnUrl = "https://example.com/done",
     )
 
@@ -50,7 +50,7 @@ class CoreViewsTest {
 
     @Test
     fun `code states reach the code screen, prefilled with the link's code`() {
-        val needed = PairReducer.screenFor(CoreViews.step(PairStateView.CodeNeeded("f1", card, 2u)), null, "")
+        val needed = PairReducer.screenFor(CoreViews.step(PairStateView.CodeNeeded("f1", card, 2)), null, "")
         assertIs<PairScreen.EnterCode>(needed)
         assertEquals(2, needed.attemptsLeft)
         assertFalse(needed.prefilled)
@@ -108,7 +108,7 @@ class CoreViewsTest {
             PairView(
                 pairId = "pair-1", spName = "Example Exchange", logoUrl = "https://example.com/logo.png",
                 homepage = "https://example.com", keyFingerprint = "ab12", userRef = "alice@example",
-                accounts = listOf("eip155:1:0xAb01"), active = false, createdAt = 1_700_000_000u, revokedAt = 1_700_000_100u,
+                accounts = listOf("eip155:1:0xAb01"), active = false, createdAt = 1_700_000_000, revokedAt = 1_700_000_100,
             ),
         )
         assertEquals("pair-1", pair.pairId)
@@ -122,7 +122,7 @@ class CoreViewsTest {
                 fields = listOf(FieldRow("To", "0x1234…"), FieldRow("Amount", "1.5 ETH")),
                 warnings = listOf(NoticeView("unlimited_approval", "Unlimited token approval")),
                 violations = listOf(NoticeView("daily_limit", "Over the daily limit")),
-                blind = false, blocked = true, payloadHash = "00".repeat(32), expiresAt = 1_900_000_000u,
+                blind = false, blocked = true, payloadHash = "00".repeat(32), expiresAt = 1_900_000_000,
             ),
         )
         assertEquals(listOf("To", "Amount"), req.fields.map { it.label })

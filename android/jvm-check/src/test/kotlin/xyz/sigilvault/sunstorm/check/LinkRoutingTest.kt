@@ -35,11 +35,11 @@ class LinkRoutingTest {
     private lateinit var router: PairLinkRouter
 
     private object NoBle : BleCentral {
-        override fun scan(serviceUuid: String, timeoutMs: UInt): List<BlePeripheral> = throw BleException.Unavailable("no radio in tests")
-        override fun connect(peripheralId: String, events: BleEvents, timeoutMs: UInt): ULong = throw BleException.Unavailable("no radio in tests")
-        override fun requestMtu(connectionId: ULong, preferredMtu: UShort): UShort = throw BleException.Disconnected()
-        override fun write(connectionId: ULong, value: ByteArray) = throw BleException.Disconnected()
-        override fun disconnect(connectionId: ULong) = Unit
+        override fun scan(serviceUuid: String, timeoutMs: Int): List<BlePeripheral> = throw BleException.Unavailable("no radio in tests")
+        override fun connect(peripheralId: String, events: BleEvents, timeoutMs: Int): Long = throw BleException.Unavailable("no radio in tests")
+        override fun requestMtu(connectionId: Long, preferredMtu: Int): Int = throw BleException.Disconnected()
+        override fun write(connectionId: Long, value: ByteArray) = throw BleException.Disconnected()
+        override fun disconnect(connectionId: Long) = Unit
     }
 
     private object NoSecrets : SecretStore {

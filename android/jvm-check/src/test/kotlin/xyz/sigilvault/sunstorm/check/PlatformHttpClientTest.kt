@@ -116,7 +116,7 @@ class PlatformHttpClientTest {
         path: String,
         method: HttpMethod = HttpMethod.GET,
         body: ByteArray = ByteArray(0),
-        timeoutMs: UInt = 5_000u,
+        timeoutMs: Int = 5_000,
         headers: List<HttpHeader> = emptyList(),
     ) = HttpRequest(method, url(path), headers, body, timeoutMs)
 
@@ -126,7 +126,7 @@ class PlatformHttpClientTest {
     fun `a GET reaches the server with its headers and the 200 body comes back`() {
         seen.clear()
         val r = client.send(request("/v1/echo?session=abc", headers = listOf(HttpHeader("x-sunstorm-signature", "sig-1"))))
-        assertEquals(200, r.status.toInt())
+        assertEquals(200, r.status)
         assertEquals("{\"method\":\"GET\",\"len\":0}", r.text())
         val s = seen.single()
         assertEquals("GET", s.method)
@@ -148,7 +148,7 @@ class PlatformHttpClientTest {
                 ),
             ),
         )
-        assertEquals(200, r.status.toInt())
+        assertEquals(200, r.status)
         assertEquals("{\"method\":\"POST\",\"len\":${json.size}}", r.text())
         val s = seen.single()
         assertEquals("POST", s.method)
@@ -161,10 +161,10 @@ class PlatformHttpClientTest {
     @Test
     fun `4xx and 5xx are answers with their bodies, not errors`() {
         val missing = client.send(request("/v1/missing"))
-        assertEquals(404, missing.status.toInt())
+        assertEquals(404, missing.status)
         assertEquals("{\"error\":\"no such session\"}", missing.text())
         val broken = client.send(request("/v1/broken", HttpMethod.POST, "{}".toByteArray()))
-        assertEquals(503, broken.status.toInt())
+        assertEquals(503, broken.status)
         assertEquals("{\"error\":\"maintenance\"}", broken.text())
     }
 
@@ -172,26 +172,26 @@ class PlatformHttpClientTest {
     fun `a redirect is returned as is, never followed`() {
         seen.clear()
         val r = client.send(request("/v1/moved"))
-        assertEquals(302, r.status.toInt())
+        assertEquals(302, r.status)
         assertEquals(0, r.body.size)
         assertTrue(seen.isEmpty(), "the redirect target must not be requested")
     }
 
     @Test
     fun `a server that answers after timeout_ms is a Timeout`() {
-        assertIs<HttpException.Timeout>(runCatching { client.send(request("/v1/slow", timeoutMs = 300u)) }.exceptionOrNull())
+        assertIs<HttpException.Timeout>(runCatching { client.send(request("/v1/slow", timeoutMs = 300)) }.exceptionOrNull())
     }
 
     @Test
     fun `a body still trickling in at the deadline is a Timeout too`() {
-        assertIs<HttpException.Timeout>(runCatching { client.send(request("/v1/trickle", timeoutMs = 400u)) }.exceptionOrNull())
+        assertIs<HttpException.Timeout>(runCatching { client.send(request("/v1/trickle", timeoutMs = 400)) }.exceptionOrNull())
     }
 
     @Test
     fun `a closed port is Offline`() {
         val port = ServerSocket(0, 1, InetAddress.getLoopbackAddress()).use { it.localPort }
         val e = runCatching {
-            client.send(HttpRequest(HttpMethod.GET, "http://127.0.0.1:$port/v1/echo", emptyList(), ByteArray(0), 2_000u))
+            client.send(HttpRequest(HttpMethod.GET, "http://127.0.0.1:$port/v1/echo", emptyList(), ByteArray(0), 2_000))
         }.exceptionOrNull()
         assertIs<HttpException.Offline>(e)
     }
@@ -207,9 +207,9 @@ class PlatformHttpClientTest {
 
     @Test
     fun `a URL the platform cannot use fails without a connection attempt`() {
-        val e = runCatching { client.send(HttpRequest(HttpMethod.GET, "ftp://127.0.0.1/x", emptyList(), ByteArray(0), 1_000u)) }.exceptionOrNull()
+        val e = runCatching { client.send(HttpRequest(HttpMethod.GET, "ftp://127.0.0.1/x", emptyList(), ByteArray(0), 1_000)) }.exceptionOrNull()
         assertIs<HttpException.Failed>(e)
-        assertIs<HttpException.Failed>(runCatching { client.send(HttpRequest(HttpMethod.GET, "not a url", emptyList(), ByteArray(0), 1_000u)) }.exceptionOrNull())
+        assertIs<HttpException.Failed>(runCatching { client.send(HttpRequest(HttpMethod.GET, "not a url", emptyList(), ByteArray(0), 1_000)) }.exceptionOrNull())
     }
 
     @Test

@@ -19,11 +19,16 @@ import xyz.sigilvault.sunstorm.BleEvents
 import xyz.sigilvault.sunstorm.BleException
 import xyz.sigilvault.sunstorm.BlePeripheral
 import xyz.sigilvault.sunstorm.CancelHandle
+import xyz.sigilvault.sunstorm.FlowProgress
+import xyz.sigilvault.sunstorm.HttpException
 import xyz.sigilvault.sunstorm.InternalException
 import xyz.sigilvault.sunstorm.LogLevel
+import xyz.sigilvault.sunstorm.PairOutcomeView
 import xyz.sigilvault.sunstorm.SunstormCore
 import xyz.sigilvault.sunstorm.SunstormException
 import xyz.sigilvault.sunstorm.debugForcePanic
+import xyz.sigilvault.sunstorm.desktop.JdkHttpClient
+import xyz.sigilvault.sunstorm.desktop.UdsBleCentral
 import xyz.sigilvault.sunstorm.gattUuids
 import xyz.sigilvault.sunstorm.setLogSink
 
@@ -53,6 +58,7 @@ class CoreBasicsTest {
             }
             assertEquals("wrong_host", e.code)
             assertTrue(e.reason.contains("sigilvault.evil"), e.reason)
+            assertEquals("this is not a valid Sigil pair link: ${e.reason}", e.message)
             val scheme = assertFailsWith<SunstormException.InvalidLink> {
                 core.parseLink("sigil://pair?session=AAAAAAAAAAAAAAAAAAAAAA")
             }
@@ -110,7 +116,7 @@ class CoreBasicsTest {
             val e = assertFailsWith<SunstormException.Internal> { core.debugForcePanic() }
             assertTrue(e.reason.contains("deliberate panic"), e.reason)
             // The core's runtime survives the panic.
-            assertEquals(emptyList(), core.scanAppliances(10u, null))
+            assertEquals(emptyList(), core.scanAppliances(10))
         }
     }
 
@@ -118,11 +124,12 @@ class CoreBasicsTest {
     fun `cancel stops a running call with Cancelled`() = runBlocking<Unit> {
         core().use { core ->
             val handle = CancelHandle()
-            val call = async(Dispatchers.Default) { runCatching { core.debugWait(60_000u, handle) } }
+            val call = async(Dispatchers.Default) { runCatching { core.debugWait(60_000, handle) } }
             delay(200)
             handle.cancel()
             val result = withTimeout(10_000) { call.await() }
             assertTrue(result.exceptionOrNull() is SunstormException.Cancelled, "got $result")
+            assertEquals("cancelled", result.exceptionOrNull()?.message)
             assertTrue(handle.isCancelled())
         }
     }
@@ -138,25 +145,26 @@ class CoreBasicsTest {
 
     /** A platform BLE stack that fails in the ways a real one does. */
     private class FailingCentral(private val failure: Throwable) : BleCentral {
-        override fun scan(serviceUuid: String, timeoutMs: UInt): List<BlePeripheral> = throw failure
-        override fun connect(peripheralId: String, events: BleEvents, timeoutMs: UInt): ULong = throw failure
-        override fun requestMtu(connectionId: ULong, preferredMtu: UShort): UShort = throw failure
-        override fun write(connectionId: ULong, value: ByteArray) = throw failure
-        override fun disconnect(connectionId: ULong) = throw failure
+        override fun scan(serviceUuid: String, timeoutMs: Int): List<BlePeripheral> = throw failure
+        override fun connect(peripheralId: String, events: BleEvents, timeoutMs: Int): Long = throw failure
+        override fun requestMtu(connectionId: Long, preferredMtu: Int): Int = throw failure
+        override fun write(connectionId: Long, value: ByteArray) = throw failure
+        override fun disconnect(connectionId: Long) = throw failure
     }
 
     @Test
     fun `Bluetooth off in the platform is BluetoothUnavailable`() = runBlocking<Unit> {
         core(FailingCentral(BleException.Unavailable("Bluetooth is off"))).use { core ->
-            val e = assertFailsWith<SunstormException.BluetoothUnavailable> { core.scanAppliances(50u, null) }
+            val e = assertFailsWith<SunstormException.BluetoothUnavailable> { core.scanAppliances(50) }
             assertEquals("Bluetooth is off", e.reason)
+            assertEquals("Bluetooth is unavailable: Bluetooth is off", e.message)
         }
     }
 
     @Test
     fun `an undeclared exception thrown by the platform becomes a declared error`() = runBlocking<Unit> {
         core(FailingCentral(IllegalStateException("radio on fire"))).use { core ->
-            val e = assertFailsWith<SunstormException.ApplianceUnreachable> { core.scanAppliances(50u, null) }
+            val e = assertFailsWith<SunstormException.ApplianceUnreachable> { core.scanAppliances(50) }
             assertTrue(e.reason.contains("radio on fire"), e.reason)
         }
     }
@@ -165,9 +173,30 @@ class CoreBasicsTest {
     fun `scan lists what the Kotlin central sees`() = runBlocking<Unit> {
         val sock = Files.createFile(dir.resolve("appliance.sock"))
         core(UdsBleCentral(mapOf("sim-1" to sock, "gone" to dir.resolve("missing.sock")))).use { core ->
-            val rows = core.scanAppliances(50u, null)
+            val rows = core.scanAppliances(50)
             assertEquals(listOf("sim-1"), rows.map { it.peripheralId })
             assertEquals("Sigil simulator sim-1", rows[0].displayName)
+            assertEquals(-40, rows[0].rssi)
         }
+    }
+
+    @Test
+    fun `an exception's message is its sentence, for the core's errors and the platform's`() {
+        val wrong = SunstormException.WrongCode(3)
+        assertEquals("wrong validation code (3 attempts left)", wrong.message)
+        assertEquals("wrong validation code (3 attempts left)", wrong.localizedMessage)
+        // Kotlin's own toString: the type first, as in every stack trace.
+        assertEquals("xyz.sigilvault.sunstorm.SunstormException\$WrongCode: wrong validation code (3 attempts left)", wrong.toString())
+        assertEquals("no appliance is bonded with this phone", SunstormException.NotBonded().message)
+        // Errors a platform implementation throws read the same way.
+        assertEquals("Bluetooth unavailable: off", BleException.Unavailable("off").message)
+        assertEquals("timed out", HttpException.Timeout().message)
+    }
+
+    @Test
+    fun `a case without fields prints its name`() {
+        assertEquals("ConnectingToAppliance", FlowProgress.ConnectingToAppliance.toString())
+        assertEquals("Done", PairOutcomeView.Done.toString())
+        assertEquals("SendingToAppliance(sent=1, total=2)", FlowProgress.SendingToAppliance(1, 2).toString())
     }
 }

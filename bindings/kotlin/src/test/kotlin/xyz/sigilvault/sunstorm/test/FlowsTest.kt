@@ -21,6 +21,8 @@ import xyz.sigilvault.sunstorm.SignRequestView
 import xyz.sigilvault.sunstorm.SunstormCore
 import xyz.sigilvault.sunstorm.SunstormException
 import xyz.sigilvault.sunstorm.WalletRowState
+import xyz.sigilvault.sunstorm.desktop.PendingSignature
+import xyz.sigilvault.sunstorm.desktop.Simulators
 
 /** `eip1559_transfer(1, 0, [0x11; 20], ETHER / 20)` from `sunstorm_sim::samples`: 0.05 ETH on
  *  Ethereum mainnet (chain id 1). Checked against the generator by `bindings/tests/samples.rs`. */
@@ -34,7 +36,8 @@ private fun jsonField(json: String, name: String): String =
 /**
  * The pair and sign flows end to end from Kotlin: the octane simulator and the appliance
  * simulator run as child processes, the SP is the `sunstorm sp` CLI, and the phone is the
- * generated Kotlin over the Rust core with a Kotlin [UdsBleCentral] (the Android path).
+ * generated Kotlin over the Rust core with the package's Kotlin `UdsBleCentral` (the
+ * Android path).
  */
 class FlowsTest {
     @TempDir
@@ -48,30 +51,17 @@ class FlowsTest {
     }
 
     private inner class Rig(applianceArgs: List<String> = emptyList()) {
-        val octane = SimProcess(listOf("sim", "octane", "--listen", "127.0.0.1:0", "--json")).also { closeables += it }
-        val facts = octane.awaitLine("{")
-        val url = jsonField(facts, "url")
-        val octaneKey = jsonField(facts, "octane_public_key")
-        val apiKey = jsonField(facts, "api_key")
-        val spSeed = jsonField(facts, "sp_key_seed")
-        val sock: Path = dir.resolve("appliance.sock")
-        val appliance = SimProcess(
-            listOf("sim", "appliance", "--socket", sock.toString(), "--pin", "246810", "--octane-key", octaneKey) + applianceArgs,
-        ).also { closeables += it }
+        /** octane and the appliance, as `sunstorm sim` processes (the package's [Simulators]). */
+        val sims = Simulators.start(dir, applianceArgs = applianceArgs).also { closeables += it }
         val presence = ScriptedPresence()
         val listener = CollectingListener()
-        /** The Kotlin HTTP client every octane call goes through. */
-        val http = JdkHttpClient()
+        /** The package's JdkHttpClient, which every octane call goes through. */
+        val http = RecordingHttpClient()
         val secrets = MemorySecretStore()
-        var core: SunstormCore
-
-        init {
-            appliance.awaitLine("PIN:")
-            core = open()
-        }
+        var core: SunstormCore = open()
 
         private fun open(): SunstormCore =
-            SunstormCore(testConfig(dir, url, octaneKey), UdsBleCentral(mapOf("sim-1" to sock)), http, secrets, presence)
+            SunstormCore(testConfig(dir, sims.octaneUrl, sims.octanePublicKeyHex), sims.bleCentral(), http, secrets, presence)
                 .also { closeables += it; it.setFlowListener(listener) }
 
         /** Closes the core and opens a new one on the same database and secret store (an app restart). */
@@ -80,23 +70,15 @@ class FlowsTest {
             core = open()
         }
 
-        fun sp(vararg args: String): SimProcess =
-            SimProcess(listOf("sp") + args.toList() + listOf("--octane", url, "--api-key", apiKey, "--json"))
-                .also { closeables += it }
-
         /** A new pair session: (link, validation code). */
-        fun createSession(): Pair<String, String> {
-            val p = sp("create-session", "--chains", EVM_CHAIN, "--user-ref", "alice@example")
-            val line = p.awaitLine("{")
-            assertEquals(0, p.awaitExit(), "create-session: ${p.seen}")
-            return jsonField(line, "link") to jsonField(line, "validation_code")
-        }
+        fun createSession(): Pair<String, String> =
+            sims.createSession(listOf(EVM_CHAIN), "alice@example").let { it.link to it.code }
 
         /** Bond, open the link, enter [code]; returns the flow id and the state. */
         suspend fun openAndBond(): Triple<String, String, PairStateView.CodeNeeded> {
-            core.bondAppliance("sim-1", "246810", null, null)
+            core.bondAppliance(sims.applianceId, sims.pin)
             val (link, code) = createSession()
-            val opened = core.openPairLink(link, null)
+            val opened = core.openPairLink(link)
             assertTrue(opened is PairStateView.CodeNeeded, "$opened")
             return Triple(opened.flowId, code, opened)
         }
@@ -104,10 +86,10 @@ class FlowsTest {
         /** Code, wallets: returns the flow id and the chosen account. */
         suspend fun upToWalletsChosen(): Pair<String, String> {
             val (flow, code, _) = openAndBond()
-            assertTrue(core.submitCode(flow, code, null) is PairStateView.CodeVerified)
-            val rows = core.walletChoices(flow, null)
+            assertTrue(core.submitCode(flow, code) is PairStateView.CodeVerified)
+            val rows = core.walletChoices(flow)
             val row = rows.first { it.chain == EVM_CHAIN && it.state != WalletRowState.NOT_REQUESTED }
-            val chosen = core.chooseWallets(flow, listOf(row.account), null)
+            val chosen = core.chooseWallets(flow, listOf(row.account))
             assertTrue(chosen is PairStateView.WalletsChosen && chosen.accounts == listOf(row.account), "$chosen")
             return flow to row.account
         }
@@ -116,21 +98,20 @@ class FlowsTest {
         suspend fun paired(): Triple<String, String, String> {
             val (flow, account) = upToWalletsChosen()
             val sp = (core.pairState(flow) as PairStateView.WalletsChosen).card.spName
-            val paired = core.approvePair(flow, null)
+            val paired = core.approvePair(flow)
             assertTrue(paired is PairStateView.Paired, "$paired")
             return Triple(paired.pairId, account, sp)
         }
 
         /** The SP asks for [EIP1559_TRANSFER_HEX] in the background and waits for the answer. */
-        fun spSign(pairId: String, account: String): SimProcess = sp(
-            "sign", "--sp-key", spSeed, "--pair", pairId, "--account", account,
-            "--evm-tx", EIP1559_TRANSFER_HEX, "--octane-key", octaneKey, "--timeout", "60",
-        )
+        fun spSign(pairId: String, account: String): PendingSignature =
+            sims.requestSignature(pairId, account, listOf("--evm-tx", EIP1559_TRANSFER_HEX), timeoutSecs = 60)
+                .also { closeables += it }
 
         /** Long-polls until octane delivered at least one request. */
         suspend fun awaitPending(): List<SignRequestView> = withTimeout(60_000) {
-            var got = core.pendingSignRequests(2_000u, null)
-            while (got.isEmpty()) got = core.pendingSignRequests(2_000u, null)
+            var got = core.pendingSignRequests(2_000)
+            while (got.isEmpty()) got = core.pendingSignRequests(2_000)
             got
         }
     }
@@ -138,13 +119,14 @@ class FlowsTest {
     @Test
     fun `octane unreachable through the platform HTTP client is a clear error, and the link can be retried`() = runBlocking<Unit> {
         val rig = Rig()
-        rig.core.bondAppliance("sim-1", "246810", null, null)
+        rig.core.bondAppliance(rig.sims.applianceId, rig.sims.pin)
         val (link, _) = rig.createSession()
         rig.http.offline = true
-        val err = assertFailsWith<SunstormException.OctaneUnreachable> { rig.core.openPairLink(link, null) }
+        val err = assertFailsWith<SunstormException.OctaneUnreachable> { rig.core.openPairLink(link) }
         assertTrue(err.reason.contains("offline"), err.reason)
+        assertEquals("cannot reach the Sigil service: ${err.reason}", err.message)
         rig.http.offline = false
-        val opened = rig.core.openPairLink(link, null)
+        val opened = rig.core.openPairLink(link)
         assertTrue(opened is PairStateView.CodeNeeded, "$opened")
     }
 
@@ -157,16 +139,16 @@ class FlowsTest {
         assertEquals(listOf(EVM_CHAIN), opened.card.requestedChains)
         assertTrue(opened.card.spName.isNotBlank() && opened.card.keyFingerprint.isNotBlank(), "${opened.card}")
 
-        val verified = core.submitCode(flow, code, null)
+        val verified = core.submitCode(flow, code)
         assertTrue(verified is PairStateView.CodeVerified, "$verified")
-        val rows = core.walletChoices(flow, null)
+        val rows = core.walletChoices(flow)
         val evm = rows.filter { it.chain == EVM_CHAIN }
         assertTrue(evm.isNotEmpty() && evm.all { it.state == WalletRowState.SELECTABLE }, "$rows")
         assertTrue(rows.filter { it.chain != EVM_CHAIN }.all { it.state == WalletRowState.NOT_REQUESTED }, "$rows")
         val account = evm.first().account
-        core.chooseWallets(flow, listOf(account), null)
+        core.chooseWallets(flow, listOf(account))
 
-        val paired = core.approvePair(flow, null)
+        val paired = core.approvePair(flow)
         assertTrue(paired is PairStateView.Paired, "$paired")
         assertEquals(listOf(account), paired.accounts)
         assertEquals(PairOutcomeView.Done, paired.outcome)
@@ -193,16 +175,17 @@ class FlowsTest {
         assertTrue(req.fields.any { it.value.contains("0.05") }, "${req.fields}")
         assertTrue(req.fields.any { it.value.lowercase().contains("0x1111111111111111111111111111111111111111") }, "${req.fields}")
 
-        core.approveSign(req.requestId, null)
-        assertEquals(0, sp.awaitExit(), "sp sign: ${sp.drain()}")
-        val out = sp.drain().first { it.startsWith("{") }
-        assertEquals("signed", jsonField(out, "status"))
-        assertEquals(req.requestId, jsonField(out, "request_id"))
+        core.approveSign(req.requestId)
+        val result = sp.await()
+        assertEquals(0, result.exitCode, "sp sign: ${result.output}")
+        val out = requireNotNull(result.json) { "${result.output}" }
+        assertEquals("signed", result.status)
+        assertEquals(req.requestId, result.requestId)
         for (sig in listOf("sp_sig", "octane_sig", "appliance_sig")) assertTrue(jsonField(out, sig).isNotEmpty(), out)
-        assertTrue(core.pendingSignRequests(0u, null).isEmpty())
+        assertTrue(core.pendingSignRequests(0).isEmpty())
 
         // The activity screen: what was signed, for whom, with which account.
-        val history = core.signHistory(10u)
+        val history = core.signHistory(10)
         assertEquals(1, history.size, "$history")
         val row = history[0]
         assertEquals(req.requestId, row.requestId)
@@ -214,9 +197,10 @@ class FlowsTest {
         assertEquals(req.title, row.title)
         assertEquals("0.05 ETH", row.value)
         assertTrue(row.decidedAt != null && row.decidedAt!! >= row.receivedAt, "$row")
-        assertTrue(core.signHistory(0u).isEmpty())
+        assertTrue(core.signHistory(0).isEmpty())
+        assertEquals(history, core.signHistory())
         // The audit log has the pair and the approval, newest first.
-        val audit = core.auditLog(50u)
+        val audit = core.auditLog()
         val kinds = audit.map { it.kind }
         assertTrue(kinds.indexOf("sign_approved") in 0 until kinds.indexOf("pair_approved"), "$kinds")
         assertTrue(kinds.indexOf("sign_signed") in 0 until kinds.indexOf("sign_approved"), "$kinds")
@@ -235,13 +219,13 @@ class FlowsTest {
         val defaults = rig.core.guardrails()
         assertTrue(defaults.blockUnlimitedApprovals && !defaults.allowBlindSigning && defaults.limits.isEmpty(), "$defaults")
         // A daily limit of 0.01 ETH on Ethereum: the SP's 0.05 ETH transfer breaks it.
-        val wanted = defaults.copy(limits = listOf(ChainLimitSetting(EVM_CHAIN, null, "0.010", "", "")))
+        val wanted = defaults.copy(limits = listOf(ChainLimitSetting(EVM_CHAIN, perDay = "0.010")))
         val stored = rig.core.setGuardrails(wanted)
         assertEquals("0.01", stored.limits.single().perDay)
         assertEquals("ETH", stored.limits.single().currency)
         // Nonsense is refused with the field named, and changes nothing.
         val bad = assertFailsWith<SunstormException.InvalidSelection> {
-            rig.core.setGuardrails(wanted.copy(limits = listOf(ChainLimitSetting(EVM_CHAIN, "-1", null, "", ""))))
+            rig.core.setGuardrails(wanted.copy(limits = listOf(ChainLimitSetting(EVM_CHAIN, perPair = "-1"))))
         }
         assertTrue(bad.reason.contains("negative"), bad.reason)
         assertFailsWith<SunstormException.InvalidSelection> {
@@ -256,17 +240,18 @@ class FlowsTest {
         assertTrue(req.blocked, "$req")
         assertEquals(listOf("per_day_limit_exceeded"), req.violations.map { it.code })
         // The service is told at once: its request ends rejected with the guardrail reason.
-        assertEquals(2, sp.awaitExit(), "sp sign: ${sp.drain()}")
-        assertTrue(sp.drain().any { it.contains("guardrail") }, "${sp.seen}")
+        val result = sp.await()
+        assertEquals(2, result.exitCode, "sp sign: ${result.output}")
+        assertTrue(result.output.any { it.contains("guardrail") }, "${result.output}")
 
-        val row = rig.core.signHistory(10u).single()
+        val row = rig.core.signHistory(10).single()
         assertEquals(req.requestId, row.requestId)
         assertEquals(SignOutcomeView.BLOCKED, row.outcome)
         assertEquals("guardrail", row.reason)
         assertEquals(account, row.account)
         assertEquals(spName, row.spName)
 
-        val audit = rig.core.auditLog(50u)
+        val audit = rig.core.auditLog(50)
         assertEquals(listOf("sign_blocked", "guardrails_changed", "pair_approved"), audit.map { it.kind })
         assertEquals(req.requestId, audit[0].subject)
         assertTrue(audit[0].detail.contains("per_day_limit_exceeded"), audit[0].detail)
@@ -277,11 +262,12 @@ class FlowsTest {
         val rig = Rig()
         val (flow, code, _) = rig.openAndBond()
         val wrong = if (code == "000000") "111111" else "000000"
-        val e = assertFailsWith<SunstormException.WrongCode> { rig.core.submitCode(flow, wrong, null) }
-        assertTrue(e.attemptsLeft > 0u, "attempts left: ${e.attemptsLeft}")
-        assertTrue(rig.core.submitCode(flow, code, null) is PairStateView.CodeVerified)
-        assertFailsWith<SunstormException.WrongStep> { rig.core.approvePair(flow, null) }
-        assertFailsWith<SunstormException.NotFound> { rig.core.submitCode("not-a-flow", code, null) }
+        val e = assertFailsWith<SunstormException.WrongCode> { rig.core.submitCode(flow, wrong) }
+        assertTrue(e.attemptsLeft > 0, "attempts left: ${e.attemptsLeft}")
+        assertEquals("wrong validation code (${e.attemptsLeft} attempts left)", e.message)
+        assertTrue(rig.core.submitCode(flow, code) is PairStateView.CodeVerified)
+        assertFailsWith<SunstormException.WrongStep> { rig.core.approvePair(flow) }
+        assertFailsWith<SunstormException.NotFound> { rig.core.submitCode("not-a-flow", code) }
     }
 
     @Test
@@ -304,7 +290,7 @@ class FlowsTest {
         val rig = Rig()
         val (flow, _) = rig.upToWalletsChosen()
         rig.presence.answer = false
-        assertFailsWith<SunstormException.UserPresenceFailed> { rig.core.approvePair(flow, null) }
+        assertFailsWith<SunstormException.UserPresenceFailed> { rig.core.approvePair(flow) }
         assertTrue(FlowProgress.WaitingForApplianceConfirmation !in rig.listener.events)
         assertTrue(rig.core.pairState(flow) is PairStateView.WalletsChosen)
     }

@@ -71,10 +71,10 @@ class CoreFlows(private val core: SunstormCore) : SunstormFlows, FlowListener {
     }
 
     override suspend fun scanAppliances(timeoutMs: Int): List<ApplianceRow> =
-        cancellable { core.scanAppliances(timeoutMs.toUInt(), it) }
+        cancellable { core.scanAppliances(timeoutMs, it) }
 
     override suspend fun bond(peripheralId: String, pin: String): BondedAppliance = cancellable { handle ->
-        val view = core.bondAppliance(peripheralId, pin, handle, null)
+        val view = core.bondAppliance(peripheralId, pin, cancel = handle)
         BondedAppliance(view.name, view.identityFingerprint)
     }
 
@@ -117,6 +117,6 @@ class CoreFlows(private val core: SunstormCore) : SunstormFlows, FlowListener {
 
     private companion object {
         /** How long "refresh" waits for octane to deliver new sign requests. */
-        const val PENDING_WAIT_MS = 2_000u
+        const val PENDING_WAIT_MS = 2_000
     }
 }

@@ -31,7 +31,7 @@ object CoreViews {
         keyFingerprint = c.keyFingerprint,
         spUserRef = c.userRef,
         requestedChains = c.requestedChains,
-        expiresAtEpochSecs = c.expiresAt.toLong(),
+        expiresAtEpochSecs = c.expiresAt,
         returnUrl = c.returnUrl,
     )
 
@@ -42,7 +42,7 @@ object CoreViews {
     fun step(s: PairStateView, prefilledCode: String? = null): PairStep = when (s) {
         is PairStateView.LinkOpened -> PairStep.Loading(s.flowId, s.sessionId)
         is PairStateView.SessionLoaded -> PairStep.Loading(s.flowId, s.card.sessionId)
-        is PairStateView.CodeNeeded -> PairStep.CodeNeeded(s.flowId, card(s.card), s.attemptsLeft?.toInt())
+        is PairStateView.CodeNeeded -> PairStep.CodeNeeded(s.flowId, card(s.card), s.attemptsLeft)
         is PairStateView.CodePrefilled -> PairStep.CodePrefilled(s.flowId, card(s.card), prefilledCode.orEmpty())
         is PairStateView.CodeVerified -> PairStep.CodeVerified(s.flowId, card(s.card))
         is PairStateView.WalletsChosen -> PairStep.WalletsChosen(s.flowId, card(s.card), s.accounts)
@@ -99,7 +99,7 @@ object CoreViews {
         spUserRef = p.userRef,
         bindings = p.accounts,
         active = p.active,
-        createdAtEpochSecs = p.createdAt.toLong(),
+        createdAtEpochSecs = p.createdAt,
     )
 
     /** A sign request on the review screen. */
@@ -114,6 +114,6 @@ object CoreViews {
         warnings = r.warnings.map { WarningView(it.code, it.message) },
         blind = r.blind,
         violations = r.violations.map { ViolationView(it.code, it.message) },
-        expiresAtEpochSecs = r.expiresAt.toLong(),
+        expiresAtEpochSecs = r.expiresAt,
     )
 }

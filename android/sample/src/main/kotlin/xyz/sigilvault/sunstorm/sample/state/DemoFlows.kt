@@ -38,7 +38,7 @@ class DemoFlows(
 
     override suspend fun scanAppliances(timeoutMs: Int): List<ApplianceRow> {
         delay(stepDelayMs)
-        return listOf(ApplianceRow(peripheralId = "AA:BB:CC:DD:EE:01", displayName = "Sigil appliance", rssi = (-48).toShort()))
+        return listOf(ApplianceRow(peripheralId = "AA:BB:CC:DD:EE:01", displayName = "Sigil appliance", rssi = -48))
     }
 
     override suspend fun bond(peripheralId: String, pin: String): BondedAppliance {
@@ -46,7 +46,7 @@ class DemoFlows(
         if (pinAttempts == 0) throw SunstormException.PinLocked()
         if (pin != this.pin) {
             pinAttempts--
-            throw if (pinAttempts == 0) SunstormException.PinLocked() else SunstormException.WrongPin(pinAttempts.toUInt())
+            throw if (pinAttempts == 0) SunstormException.PinLocked() else SunstormException.WrongPin(pinAttempts)
         }
         return BondedAppliance("Sigil appliance", "SGL-0A1B-2C3D").also { bonded = it }
     }
@@ -64,7 +64,7 @@ class DemoFlows(
         if (codeAttempts == 0) throw SunstormException.CodeLocked()
         if (code != null && code != this.code) {
             codeAttempts--
-            throw if (codeAttempts == 0) SunstormException.CodeLocked() else SunstormException.WrongCode(codeAttempts.toUInt())
+            throw if (codeAttempts == 0) SunstormException.CodeLocked() else SunstormException.WrongCode(codeAttempts)
         }
         return PairStep.CodeVerified(flowId, card)
     }
@@ -88,8 +88,8 @@ class DemoFlows(
     override suspend fun approvePair(flowId: String, progress: (FlowProgress) -> Unit): PairStep {
         if (bonded == null) throw SunstormException.NotBonded()
         progress(FlowProgress.ConnectingToAppliance)
-        progress(FlowProgress.SendingToAppliance(512UL, 1024UL))
-        progress(FlowProgress.SendingToAppliance(1024UL, 1024UL))
+        progress(FlowProgress.SendingToAppliance(512, 1024))
+        progress(FlowProgress.SendingToAppliance(1024, 1024))
         progress(FlowProgress.WaitingForApplianceConfirmation)
         delay(stepDelayMs * 4)
         pairs.add(0, PairRow("6f1c2d3e-0000-4000-8000-000000000001", card.spName, card.spUserRef, chosen, true, 1_700_000_000))

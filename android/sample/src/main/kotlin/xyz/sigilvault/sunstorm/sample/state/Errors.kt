@@ -30,14 +30,14 @@ fun describe(e: SunstormException): Failure = when (e) {
     is SunstormException.UserPresenceFailed -> Failure("Identity check not passed.", terminal = false)
     is SunstormException.OctaneUnreachable -> Failure("Cannot reach the Sigil service. Check the network and retry.", terminal = false)
     is SunstormException.Cancelled -> Failure("Cancelled.", terminal = true)
-    else -> Failure(e.toString(), terminal = true)
+    else -> Failure(e.message, terminal = true)
 }
 
 /** A status line for a flow's progress ("Confirm on your appliance"). */
 fun progressText(p: FlowProgress): String = when (p) {
     is FlowProgress.ConnectingToAppliance -> "Connecting to your appliance…"
     is FlowProgress.SendingToAppliance ->
-        if (p.total == 0UL) "Sending…" else "Sending… ${(p.sent * 100UL / p.total)}%"
+        if (p.total == 0L) "Sending…" else "Sending… ${p.sent * 100 / p.total}%"
     is FlowProgress.WaitingForApplianceConfirmation -> "Confirm on your appliance"
     is FlowProgress.ReconnectingToAppliance -> "Connection lost, reconnecting (attempt ${p.attempt})…"
 }

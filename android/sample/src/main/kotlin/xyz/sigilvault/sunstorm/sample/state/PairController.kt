@@ -113,7 +113,7 @@ object PairReducer {
             is PairScreen.EnterCode -> s.copy(
                 busy = false,
                 error = f.message,
-                attemptsLeft = (e as? SunstormException.WrongCode)?.attemptsLeft?.toInt() ?: s.attemptsLeft,
+                attemptsLeft = (e as? SunstormException.WrongCode)?.attemptsLeft ?: s.attemptsLeft,
                 code = if (e is SunstormException.WrongCode) "" else s.code,
                 prefilled = false,
             )

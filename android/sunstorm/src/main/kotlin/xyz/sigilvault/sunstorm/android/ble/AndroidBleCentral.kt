@@ -76,7 +76,7 @@ class AndroidBleCentral(private val context: Context) : BleCentral {
     private val adapter: BluetoothAdapter?
         get() = context.getSystemService(BluetoothManager::class.java)?.adapter
 
-    override fun scan(serviceUuid: String, timeoutMs: UInt): List<BlePeripheral> {
+    override fun scan(serviceUuid: String, timeoutMs: Int): List<BlePeripheral> {
         requirePermissions(scan = true)
         val scanner = enabledAdapter().bluetoothLeScanner ?: throw BleException.Unavailable("no LE scanner")
         val seen = ConcurrentHashMap<String, BlePeripheral>()
@@ -87,7 +87,7 @@ class AndroidBleCentral(private val context: Context) : BleCentral {
                 seen[device.address] = BlePeripheral(
                     id = device.address,
                     name = result.scanRecord?.deviceName ?: device.name,
-                    rssi = result.rssi.toShort(),
+                    rssi = result.rssi,
                 )
             }
 
@@ -109,7 +109,7 @@ class AndroidBleCentral(private val context: Context) : BleCentral {
         return seen.values.toList()
     }
 
-    override fun connect(peripheralId: String, events: BleEvents, timeoutMs: UInt): ULong {
+    override fun connect(peripheralId: String, events: BleEvents, timeoutMs: Int): Long {
         requirePermissions(scan = false)
         val adapter = enabledAdapter()
         if (!BluetoothAdapter.checkBluetoothAddress(peripheralId)) throw BleException.NotFound()
@@ -123,15 +123,15 @@ class AndroidBleCentral(private val context: Context) : BleCentral {
             connections.remove(id)
             throw e
         }
-        return id.toULong()
+        return id
     }
 
-    override fun requestMtu(connectionId: ULong, preferredMtu: UShort): UShort {
+    override fun requestMtu(connectionId: Long, preferredMtu: Int): Int {
         val conn = connection(connectionId)
-        return conn.requestMtu(preferredMtu.toInt().coerceIn(23, SigilGatt.MAX_MTU)).toUShort()
+        return conn.requestMtu(preferredMtu.coerceIn(23, SigilGatt.MAX_MTU))
     }
 
-    override fun write(connectionId: ULong, value: ByteArray) {
+    override fun write(connectionId: Long, value: ByteArray) {
         val conn = connection(connectionId)
         try {
             conn.session.write(value, WRITE_TIMEOUT_MS)
@@ -140,8 +140,8 @@ class AndroidBleCentral(private val context: Context) : BleCentral {
         }
     }
 
-    override fun disconnect(connectionId: ULong) {
-        val conn = connections.remove(connectionId.toLong()) ?: return
+    override fun disconnect(connectionId: Long) {
+        val conn = connections.remove(connectionId) ?: return
         conn.close()
     }
 
@@ -152,8 +152,8 @@ class AndroidBleCentral(private val context: Context) : BleCentral {
         thread.quitSafely()
     }
 
-    private fun connection(id: ULong): Connection =
-        connections[id.toLong()]?.takeIf { it.session.isOpen } ?: throw BleException.Disconnected()
+    private fun connection(id: Long): Connection =
+        connections[id]?.takeIf { it.session.isOpen } ?: throw BleException.Disconnected()
 
     private fun enabledAdapter(): BluetoothAdapter {
         val a = adapter ?: throw BleException.Unavailable("this device has no Bluetooth")

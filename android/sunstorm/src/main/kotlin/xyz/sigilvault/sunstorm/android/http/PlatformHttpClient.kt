@@ -104,7 +104,7 @@ class PlatformHttpClient(
         // Non-2xx bodies (octane's error JSON) come from the error stream; it is null when empty.
         val stream: InputStream? = if (status in 200..299) conn.inputStream else conn.errorStream
         val body = stream?.use { readCapped(it) } ?: ByteArray(0)
-        return HttpResponse(status.toUShort(), body)
+        return HttpResponse(status, body)
     }
 
     private fun readCapped(input: InputStream): ByteArray {

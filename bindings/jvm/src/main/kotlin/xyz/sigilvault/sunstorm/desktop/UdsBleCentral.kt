@@ -1,4 +1,4 @@
-package xyz.sigilvault.sunstorm.test
+package xyz.sigilvault.sunstorm.desktop
 
 import java.io.IOException
 import java.net.UnixDomainSocketAddress
@@ -17,13 +17,18 @@ import xyz.sigilvault.sunstorm.BleException
 import xyz.sigilvault.sunstorm.BlePeripheral
 
 /**
- * A [BleCentral] written the way an Android shell writes one over `BluetoothGatt`, but
- * speaking the appliance simulator's Unix-socket protocol (docs contract A) instead of a
- * radio: records `type: u8 | len: u16 BE | payload`, 0x01 MTU_REQUEST, 0x02 MTU_RESPONSE,
- * 0x03 WRITE, 0x04 NOTIFY, 0x05 DISCONNECT.
+ * The core's [BleCentral] over the appliance simulator's Unix socket (`sunstorm sim
+ * appliance --socket PATH`) instead of a radio: on a desktop, this is the appliance.
  *
- * Each "peripheral" is a socket path; a reader thread per connection plays the role of
- * `onCharacteristicChanged` and pushes notifications into the core's [BleEvents].
+ * Written the way an Android shell writes one over `BluetoothGatt`, speaking the protocol
+ * of docs/ble-protocol.md ("Simulator link over a Unix socket"): records `type: u8 |
+ * len: u16 BE | payload`; 0x01 MTU_REQUEST, 0x02 MTU_RESPONSE, 0x03 WRITE, 0x04 NOTIFY,
+ * 0x05 DISCONNECT.
+ *
+ * [peripherals] maps a peripheral id (what `scanAppliances` lists and `bondAppliance`
+ * takes) to a socket path; a scan lists those whose socket exists. A reader thread per
+ * connection plays the role of `onCharacteristicChanged` and pushes notifications into the
+ * core's [BleEvents].
  */
 class UdsBleCentral(
     private val peripherals: Map<String, Path>,
@@ -37,15 +42,15 @@ class UdsBleCentral(
     private val nextId = AtomicLong(1)
     private val conns = ConcurrentHashMap<Long, Conn>()
 
-    /** Number of WRITE records sent, across connections (for assertions). */
+    /** Number of WRITE records sent, across connections (diagnostics). */
     val writes = AtomicLong(0)
 
-    override fun scan(serviceUuid: String, timeoutMs: UInt): List<BlePeripheral> =
+    override fun scan(serviceUuid: String, timeoutMs: Int): List<BlePeripheral> =
         peripherals.filterValues { Files.exists(it) }.map { (id, _) ->
-            BlePeripheral(id = id, name = "Sigil simulator $id", rssi = (-40).toShort())
+            BlePeripheral(id = id, name = "Sigil simulator $id", rssi = -40)
         }
 
-    override fun connect(peripheralId: String, events: BleEvents, timeoutMs: UInt): ULong {
+    override fun connect(peripheralId: String, events: BleEvents, timeoutMs: Int): Long {
         val path = peripherals[peripheralId] ?: throw BleException.NotFound()
         val channel = try {
             SocketChannel.open(UnixDomainSocketAddress.of(path))
@@ -70,7 +75,7 @@ class UdsBleCentral(
             val conn = Conn(channel, mtu, events)
             conns[id] = conn
             Thread({ readLoop(id, conn) }, "uds-ble-reader-$id").apply { isDaemon = true }.start()
-            return id.toULong()
+            return id
         } catch (e: BleException) {
             channel.close()
             throw e
@@ -106,13 +111,13 @@ class UdsBleCentral(
         }
     }
 
-    override fun requestMtu(connectionId: ULong, preferredMtu: UShort): UShort {
-        val conn = conns[connectionId.toLong()] ?: throw BleException.Disconnected()
-        return minOf(conn.mtu, preferredMtu.toInt()).toUShort()
+    override fun requestMtu(connectionId: Long, preferredMtu: Int): Int {
+        val conn = conns[connectionId] ?: throw BleException.Disconnected()
+        return minOf(conn.mtu, preferredMtu)
     }
 
-    override fun write(connectionId: ULong, value: ByteArray) {
-        val conn = conns[connectionId.toLong()] ?: throw BleException.Disconnected()
+    override fun write(connectionId: Long, value: ByteArray) {
+        val conn = conns[connectionId] ?: throw BleException.Disconnected()
         if (value.size > conn.mtu - 3) throw BleException.Failed("PDU of ${value.size} bytes exceeds MTU ${conn.mtu}")
         try {
             synchronized(conn.writeLock) { writeRecord(conn.channel, WRITE, value) }
@@ -122,8 +127,8 @@ class UdsBleCentral(
         }
     }
 
-    override fun disconnect(connectionId: ULong) {
-        val conn = conns.remove(connectionId.toLong()) ?: return
+    override fun disconnect(connectionId: Long) {
+        val conn = conns.remove(connectionId) ?: return
         conn.open = false
         runCatching { synchronized(conn.writeLock) { writeRecord(conn.channel, DISCONNECT, ByteArray(0)) } }
         runCatching { conn.channel.close() }

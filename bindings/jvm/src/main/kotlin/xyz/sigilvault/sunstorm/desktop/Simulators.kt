@@ -1,0 +1,186 @@
+package xyz.sigilvault.sunstorm.desktop
+
+import java.nio.file.Files
+import java.nio.file.Path
+import xyz.sigilvault.sunstorm.CoreConfig
+
+/**
+ * The rest of the Sigil system on a desktop, as child processes of the `sunstorm` CLI:
+ * `sunstorm sim octane` (the server, with a demo service registered) and one
+ * `sunstorm sim appliance` on a Unix socket, started with everything a working setup
+ * needs (octane's key pinned in the appliance, a fixed PIN). The service's side is
+ * `sunstorm sp …` ([createSession], [requestSignature]).
+ *
+ * ```kotlin
+ * Simulators.start().use { sims ->
+ *     SunstormCore(sims.coreConfig(dir.resolve("sunstorm.db")), sims.bleCentral(), JdkHttpClient(),
+ *                  FileSecretStore(dir.resolve("secrets")), ConsoleUserPresence(autoApprove = true))
+ * }
+ * ```
+ * The same commands by hand: docs/embedding.md, "Simulators".
+ */
+class Simulators private constructor(
+    /** Where the appliance's socket lives. */
+    val dir: Path,
+    private val sunstorm: Path,
+    private val octane: SimProcess,
+    facts: String,
+    /** The appliance's bonding PIN (what its screen would show). */
+    val pin: String,
+) : AutoCloseable {
+    /** Octane's URL (`http://127.0.0.1:PORT`, accepted by the core on loopback only). */
+    val octaneUrl: String = jsonField(facts, "url")
+
+    /** Octane's Ed25519 public key, to pin in [CoreConfig.octanePublicKeyHex]. */
+    val octanePublicKeyHex: String = jsonField(facts, "octane_public_key")
+
+    /** The demo service's API key at octane (simulator only). */
+    val spApiKey: String = jsonField(facts, "api_key")
+
+    /** The demo service's Ed25519 signing seed (simulator only). */
+    val spKeySeedHex: String = jsonField(facts, "sp_key_seed")
+
+    /** The appliance's peripheral id in [bleCentral] (what a scan lists). */
+    val applianceId: String = "sim-1"
+
+    /** The appliance simulator's socket. */
+    val applianceSocket: Path = dir.resolve("appliance.sock")
+
+    private val extra = mutableListOf<AutoCloseable>()
+    private lateinit var appliance: SimProcess
+
+    /** A [UdsBleCentral] that reaches the appliance simulator as peripheral [applianceId]. */
+    fun bleCentral(): UdsBleCentral = UdsBleCentral(mapOf(applianceId to applianceSocket))
+
+    /** A [CoreConfig] for these simulators (octane's URL and pinned key, the link host). */
+    fun coreConfig(databasePath: Path, phoneName: String = "Desktop"): CoreConfig = CoreConfig(
+        octaneUrl = octaneUrl,
+        octanePublicKeyHex = octanePublicKeyHex,
+        acceptedLinkHosts = listOf(LINK_HOST),
+        databasePath = databasePath.toString(),
+        phoneName = phoneName,
+    )
+
+    /** Runs `sunstorm sp ARGS --octane URL --api-key KEY --json` as the demo service. */
+    fun sp(vararg args: String): SimProcess =
+        SimProcess(listOf("sp") + args.toList() + listOf("--octane", octaneUrl, "--api-key", spApiKey, "--json"), sunstorm)
+            .also { synchronized(extra) { extra += it } }
+
+    /** The service opens a pair session (`sunstorm sp create-session`): the link and the code it shows. */
+    fun createSession(chains: List<String> = listOf("eip155:1"), userRef: String = "alice@example"): PairSession {
+        val p = sp("create-session", "--chains", chains.joinToString(","), "--user-ref", userRef)
+        val line = p.awaitLine("{")
+        check(p.awaitExit() == 0) { "sunstorm sp create-session failed: ${p.drain()}" }
+        return PairSession(
+            link = jsonField(line, "link"),
+            code = jsonField(line, "validation_code"),
+            sessionId = jsonField(line, "session_id"),
+            linkWithCode = jsonField(line, "link_with_code"),
+        )
+    }
+
+    /**
+     * The service asks [account] of [pairId] to sign one of `sunstorm sp sign --sample`'s
+     * payloads (`eip1559`, `erc20`, `eip712`, `solana`) and waits in the background.
+     */
+    fun requestSignature(pairId: String, account: String, sample: String = "eip1559", timeoutSecs: Int = 120): PendingSignature =
+        requestSignature(pairId, account, listOf("--sample", sample), timeoutSecs)
+
+    /** The same with explicit payload flags (`--evm-tx HEX`, `--message TEXT`, …). */
+    fun requestSignature(pairId: String, account: String, payloadArgs: List<String>, timeoutSecs: Int = 120): PendingSignature {
+        val args = listOf("sign", "--sp-key", spKeySeedHex, "--pair", pairId, "--account", account) +
+            payloadArgs + listOf("--octane-key", octanePublicKeyHex, "--timeout", timeoutSecs.toString())
+        return PendingSignature(sp(*args.toTypedArray()))
+    }
+
+    /** Stops the service processes, the appliance and octane. */
+    override fun close() {
+        synchronized(extra) { extra.reversed().forEach { runCatching { it.close() } } }
+        if (this::appliance.isInitialized) runCatching { appliance.close() }
+        runCatching { octane.close() }
+    }
+
+    companion object {
+        /** The PIN the appliance simulator is started with. */
+        const val DEFAULT_PIN = "246810"
+
+        /** The host of the pair links octane hands out. */
+        const val LINK_HOST = "sigilvault.xyz"
+
+        /**
+         * Starts octane (on a free loopback port) and an appliance pinned to octane's key,
+         * waiting until both are ready. [applianceArgs] adds flags of `sunstorm sim
+         * appliance` (`--delay-ms 30000`, `--mtu 64`…).
+         */
+        fun start(
+            dir: Path = Files.createTempDirectory("sunstorm-sims"),
+            pin: String = DEFAULT_PIN,
+            applianceArgs: List<String> = emptyList(),
+            sunstorm: Path = SunstormCli.find(),
+        ): Simulators {
+            val octane = SimProcess(listOf("sim", "octane", "--listen", "127.0.0.1:0", "--json"), sunstorm)
+            val sims = try {
+                Simulators(dir, sunstorm, octane, octane.awaitLine("{"), pin)
+            } catch (e: Throwable) {
+                octane.close()
+                throw e
+            }
+            try {
+                sims.appliance = SimProcess(
+                    listOf(
+                        "sim", "appliance", "--socket", sims.applianceSocket.toString(),
+                        "--pin", pin, "--octane-key", sims.octanePublicKeyHex,
+                    ) + applianceArgs,
+                    sunstorm,
+                )
+                sims.appliance.awaitLine("PIN:")
+            } catch (e: Throwable) {
+                sims.close()
+                throw e
+            }
+            return sims
+        }
+    }
+}
+
+/** A pair session the service opened: the [link] (and QR) and the [code] its page shows. */
+data class PairSession(val link: String, val code: String, val sessionId: String, val linkWithCode: String)
+
+/** A `sunstorm sp sign` waiting for the phone and the appliance. */
+class PendingSignature internal constructor(private val process: SimProcess) : AutoCloseable {
+    /**
+     * Waits for the service's result: `signed` (with the three signatures, each verified by
+     * the CLI) or why not.
+     */
+    fun await(timeoutMs: Long = 120_000): SignatureResult {
+        val code = process.awaitExit(timeoutMs)
+        val lines = process.drain()
+        val json = lines.lastOrNull { it.startsWith("{") }
+        return SignatureResult(
+            exitCode = code,
+            status = json?.let { jsonFieldOrNull(it, "status") },
+            requestId = json?.let { jsonFieldOrNull(it, "request_id") },
+            json = json,
+            output = lines,
+        )
+    }
+
+    override fun close() = process.close()
+}
+
+/** What the service got back: [status] `signed` on success (exit code 0). */
+data class SignatureResult(
+    val exitCode: Int,
+    val status: String?,
+    val requestId: String?,
+    /** The CLI's JSON document (signatures, keys), or null. */
+    val json: String?,
+    /** Everything the CLI printed. */
+    val output: List<String>,
+)
+
+private fun jsonFieldOrNull(json: String, name: String): String? =
+    Regex("\"${Regex.escape(name)}\":\"([^\"]*)\"").find(json)?.groupValues?.get(1)
+
+private fun jsonField(json: String, name: String): String =
+    requireNotNull(jsonFieldOrNull(json, name)) { "no \"$name\" in $json" }
