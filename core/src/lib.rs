@@ -26,4 +26,5 @@ pub mod sunstorm;
 pub use sunstorm::Sunstorm;
 pub mod payload;
 pub mod decode;
+pub mod display;
 pub mod guardrails;

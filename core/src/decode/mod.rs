@@ -31,6 +31,15 @@ pub enum DecodeError {
     Payload(#[from] PayloadError),
 }
 
+impl DecodeError {
+    /// A stable snake_case code: the payload error's.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Payload(e) => e.code(),
+        }
+    }
+}
+
 /// One labelled row on the review screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Field {

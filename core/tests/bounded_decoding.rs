@@ -1,0 +1,201 @@
+//! Attack 1 of issue 13: one payload must not freeze or crash the phone (or the appliance).
+//! Every adversarial shape is decoded or refused with a specific error, on a small stack,
+//! without recursion whose depth the payload controls. Timing figures are in the
+//! `decode` benchmark, not here: the timeouts below only keep a hang from hanging the run.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing)]
+
+#[path = "common/adversarial.rs"]
+mod adversarial;
+
+use std::process::Command;
+use std::sync::mpsc;
+use std::thread;
+use std::time::Duration;
+
+use sunstorm_core::caip::{AccountId, SOLANA_MAINNET};
+use sunstorm_core::cbor;
+use sunstorm_core::decode::{decode, DecodeError};
+use sunstorm_core::model::{PayloadKind, SignRequest};
+use sunstorm_core::payload::solana::encode_compact_u16;
+use sunstorm_core::payload::{signing_target, PayloadError, MAX_PAYLOAD_LEN};
+
+/// Long enough for a debug build on a loaded 2-core machine; a hang never ends.
+const HANG: Duration = Duration::from_secs(60);
+
+fn evm() -> AccountId {
+    AccountId::evm(1, [0x11; 20])
+}
+
+fn sol() -> AccountId {
+    AccountId::solana(SOLANA_MAINNET, &[0x22; 32])
+}
+
+/// Decodes on a worker thread with a roomy stack; `None` if it did not finish in time
+/// (the worker is left behind; the process ends with the test run).
+fn decode_in_time(kind: PayloadKind, payload: Vec<u8>, account: AccountId) -> Option<Result<(), String>> {
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .stack_size(64 << 20)
+        .spawn(move || {
+            let target = signing_target(kind, &payload, &account.chain).map(|_| ());
+            let decoded = decode(kind, &payload, &account).map(|_| ());
+            let _ = tx.send((target.map_err(|e| e.code().to_string()), decoded));
+        })
+        .unwrap();
+    let (target, decoded) = rx.recv_timeout(HANG).ok()?;
+    // Signable exactly when displayable.
+    assert_eq!(
+        target.is_ok(),
+        decoded.is_ok(),
+        "signing_target and decode disagree: {target:?} / {decoded:?}"
+    );
+    Some(target)
+}
+
+fn code_of(e: &DecodeError) -> &'static str {
+    e.code()
+}
+
+#[test]
+fn adversarial_typed_data_is_refused_with_a_specific_error() {
+    let expect = [
+        ("diamond_22", "too_complex"),
+        ("diamond_widest", "too_complex"),
+        ("chain_1500", "too_complex"),
+        ("chain_longest", "too_complex"),
+        ("self_reference", "recursive_type"),
+        ("cycle", "recursive_type"),
+        ("deep_array_type", "too_complex"),
+        ("deep_json", "too_complex"),
+        ("wide_array", "too_complex"),
+        ("wide_struct_array", "too_complex"),
+        ("huge_string", "too_complex"),
+        ("huge_names", "too_complex"),
+        ("many_types", "too_complex"),
+        ("many_fields", "too_complex"),
+        ("nested_tuple_type", "bad_typed_data"),
+        ("domain_as_primary", "eip712_domain_primary_type"),
+    ];
+    let all = adversarial::all_eip712();
+    assert_eq!(all.len(), expect.len());
+    for ((name, payload), (want_name, want_code)) in all.into_iter().zip(expect) {
+        assert_eq!(name, want_name);
+        assert!(payload.len() <= MAX_PAYLOAD_LEN, "{name}: {} bytes", payload.len());
+        let got = decode_in_time(PayloadKind::Eip712TypedData, payload, evm())
+            .unwrap_or_else(|| panic!("{name}: no answer within {HANG:?} (the decoder hangs)"));
+        assert_eq!(got, Err(want_code.to_string()), "{name}");
+    }
+}
+
+#[test]
+fn too_complex_names_the_limit() {
+    let d = decode(PayloadKind::Eip712TypedData, &adversarial::diamond(22), &evm()).unwrap_err();
+    assert_eq!(code_of(&d), "too_complex");
+    let DecodeError::Payload(PayloadError::TooComplex { what, limit }) = &d else { panic!("{d:?}") };
+    assert_eq!(*what, "expanded_types");
+    assert!(d.to_string().contains(&limit.to_string()), "{d}");
+    let d = decode(PayloadKind::Eip712TypedData, &adversarial::chain(1_500), &evm()).unwrap_err();
+    assert!(matches!(d, DecodeError::Payload(PayloadError::TooComplex { what: "types", .. })), "{d:?}");
+}
+
+/// What each payload kind gets thrown at it on the small stack.
+fn small_stack_corpus() -> Vec<(PayloadKind, Vec<u8>)> {
+    let mut all: Vec<(PayloadKind, Vec<u8>)> = adversarial::all_eip712()
+        .into_iter()
+        .map(|(_, p)| (PayloadKind::Eip712TypedData, p))
+        .collect();
+    // The deepest JSON serde_json itself would accept (128), inside an object.
+    all.push((PayloadKind::Eip712TypedData, adversarial::deep_json(126)));
+    // EVM: nested RLP lists where the access list goes, and the largest calldata.
+    let mut nested = vec![0x02];
+    nested.extend(std::iter::repeat_n(0xc1u8, MAX_PAYLOAD_LEN - 2));
+    nested.push(0x80);
+    all.push((PayloadKind::EvmTransaction, nested));
+    all.push((PayloadKind::EvmTransaction, std::iter::repeat_n(0xf9u8, 4096).collect()));
+    // EIP-191: the longest text, full of characters the sanitiser escapes.
+    all.push((PayloadKind::Eip191Message, "\u{202e}\u{200b}a".repeat(MAX_PAYLOAD_LEN / 7).into_bytes()));
+    // Solana: as many instructions of unknown programs as fit.
+    all.push((PayloadKind::SolanaTransaction, many_solana_instructions()));
+    all
+}
+
+/// A legacy message with 3 keys and as many empty instructions of program #1 as fit.
+fn many_solana_instructions() -> Vec<u8> {
+    let mut m = vec![1u8, 0, 0, 3];
+    for k in [[0x22u8; 32], [7; 32], [8; 32]] {
+        m.extend(k);
+    }
+    m.extend([9u8; 32]);
+    let n: u16 = 30_000;
+    encode_compact_u16(n, &mut m);
+    for _ in 0..n {
+        m.extend([1u8, 0, 0]);
+    }
+    m
+}
+
+fn cbor_corpus() -> Vec<Vec<u8>> {
+    vec![
+        vec![0x81; 100_000],                                 // arrays in arrays
+        vec![0xc6; 100_000],                                 // tags on tags
+        [0xa1, 0x00].repeat(50_000),                         // maps in maps
+        [vec![0x9f; 50_000], vec![0xff; 50_000]].concat(),   // indefinite arrays
+    ]
+}
+
+fn run_small_stack_corpus() {
+    thread::Builder::new()
+        .stack_size(256 * 1024)
+        .spawn(|| {
+            for (kind, payload) in small_stack_corpus() {
+                for account in [evm(), sol()] {
+                    let _ = signing_target(kind, &payload, &account.chain);
+                    let _ = decode(kind, &payload, &account);
+                }
+            }
+            for bytes in cbor_corpus() {
+                assert!(cbor::from_slice::<ciborium::Value>(&bytes).is_err());
+                assert!(cbor::from_canonical_slice::<SignRequest>(&bytes).is_err());
+            }
+        })
+        .unwrap()
+        .join()
+        .unwrap();
+}
+
+/// A stack overflow aborts the process (uniffi cannot catch it), so the corpus runs in a
+/// child process: a crash there fails this test instead of taking the whole run down.
+#[test]
+fn decoders_fit_a_256_kib_stack() {
+    const CHILD: &str = "SUNSTORM_SMALL_STACK_CHILD";
+    if std::env::var_os(CHILD).is_some() {
+        run_small_stack_corpus();
+        return;
+    }
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "decoders_fit_a_256_kib_stack", "--nocapture", "--test-threads=1"])
+        .env(CHILD, "1")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && stdout.contains("1 passed"),
+        "the decoders crashed on a 256 KiB stack ({}):\n{stdout}\n{stderr}",
+        out.status
+    );
+}
+
+#[test]
+fn solana_and_evm_limits_hold_on_the_largest_inputs() {
+    let d = decode_in_time(PayloadKind::SolanaTransaction, many_solana_instructions(), sol()).unwrap();
+    assert_eq!(d, Ok(()), "a legal message with many instructions is shown (blind)");
+    let legit = serde_json::to_vec(&serde_json::json!({
+        "types": {"EIP712Domain": [{"name": "chainId", "type": "uint256"}],
+                  "M": [{"name": "s", "type": "string"}]},
+        "primaryType": "M", "domain": {"chainId": 1}, "message": {"s": "hello"}
+    }))
+    .unwrap();
+    assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, legit, evm()).unwrap(), Ok(()));
+}
