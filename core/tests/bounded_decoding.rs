@@ -89,6 +89,26 @@ fn adversarial_typed_data_is_refused_with_a_specific_error() {
 }
 
 #[test]
+fn the_worst_payloads_within_the_limits_are_shown() {
+    use sunstorm_core::payload::eip712::limits;
+    for (name, payload) in [
+        ("struct_values", adversarial::worst_struct_values(limits::MAX_STRUCT_VALUES, limits::MAX_TYPES_TEXT)),
+        ("expansion", adversarial::worst_expansion(4, 5)),
+        ("depth", adversarial::worst_depth(limits::MAX_TYPE_DEPTH)),
+        ("strings", adversarial::worst_strings(limits::MAX_STRING_LEN)),
+    ] {
+        assert!(payload.len() <= MAX_PAYLOAD_LEN, "{name}: {} bytes", payload.len());
+        let got = decode_in_time(PayloadKind::Eip712TypedData, payload, evm()).unwrap();
+        assert_eq!(got, Ok(()), "{name} is within the limits");
+    }
+    // One more struct value, or a deeper type, is refused.
+    let more = adversarial::worst_struct_values(limits::MAX_STRUCT_VALUES + 1, limits::MAX_TYPES_TEXT);
+    assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, more, evm()).unwrap(), Err("too_complex".into()));
+    let deeper = adversarial::worst_depth(limits::MAX_TYPE_DEPTH + 1);
+    assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, deeper, evm()).unwrap(), Err("too_complex".into()));
+}
+
+#[test]
 fn too_complex_names_the_limit() {
     let d = decode(PayloadKind::Eip712TypedData, &adversarial::diamond(22), &evm()).unwrap_err();
     assert_eq!(code_of(&d), "too_complex");

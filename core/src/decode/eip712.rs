@@ -29,7 +29,7 @@ use super::{
 };
 use crate::caip::ChainId;
 use crate::display::TextKind;
-use crate::payload::{check_typed_data_chain, parse_typed_data};
+use crate::payload::check_typed_data_chain;
 
 /// Deepest nesting shown (the payload limits keep typed data shallower; this is a guard).
 const MAX_DEPTH: usize = 16;
@@ -39,7 +39,9 @@ pub(super) fn decode_typed_data(
     chain: &ChainId,
     ctx: &DecodeContext<'_>,
 ) -> Result<DecodedPayload, DecodeError> {
-    let td = parse_typed_data(payload)?;
+    // `decode` derived the signing target (which parsed, bounded and hashed the data)
+    // before calling this: parse it again without hashing it twice.
+    let td = crate::payload::eip712::parse(payload)?;
     if let ChainId::Evm(id) = chain {
         check_typed_data_chain(&td, *id)?;
     }

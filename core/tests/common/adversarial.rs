@@ -216,3 +216,75 @@ pub fn all_eip712() -> Vec<(&'static str, Vec<u8>)> {
         ("domain_as_primary", domain_as_primary()),
     ]
 }
+
+// ---- the worst payloads the limits still accept (for the benchmark) ----
+
+/// A star of `n` types (`n` ≤ 60): B0 refers to B1…Bn, each of which has `fields` long-named
+/// `uint256` fields; every name is `name_len` bytes long. The longest `encodeType` string the
+/// limits allow, at a shallow depth.
+fn long_named_star(types: &mut Map<String, Value>, n: usize, name_len: usize, fields: usize) -> String {
+    let name = |i: usize| format!("B{i}{}", "x".repeat(name_len.saturating_sub(4)));
+    let long = |j: usize| format!("f{j}{}", "y".repeat(name_len.saturating_sub(6)));
+    let hub: Vec<Value> = (1..=n).map(|i| json!({"name": long(i), "type": name(i)})).collect();
+    types.insert(name(0), Value::Array(hub));
+    for i in 1..=n {
+        let f: Vec<Value> = (0..fields).map(|j| json!({"name": long(j), "type": "uint256"})).collect();
+        types.insert(name(i), Value::Array(f));
+    }
+    name(0)
+}
+
+/// The most struct values (511 list items) of a type whose `encodeType` string is as long as
+/// `MAX_TYPES_TEXT` allows: alloy rebuilds and hashes that string once per struct value.
+pub fn worst_struct_values(struct_values: usize, types_text: usize) -> Vec<u8> {
+    let mut types = Map::new();
+    // Fill the types text with long-named types S depends on through an (empty) array.
+    let per_type = 2 * (120 + 2) + (120 + 120 + 2) + (120 + 7 + 2);
+    let n = (types_text.saturating_sub(400) / per_type).clamp(1, 60);
+    let head = long_named_star(&mut types, n, 120, 1);
+    types.insert("S".into(), json!([{"name": "big", "type": format!("{head}[]")}]));
+    types.insert("L".into(), json!([{"name": "items", "type": "S[]"}]));
+    let items: Vec<Value> = (0..struct_values.saturating_sub(1)).map(|_| json!({"big": []})).collect();
+    typed(types, "L", json!({ "items": items }))
+}
+
+/// A primary type whose expansion is close to `MAX_EXPANDED_TYPES` nodes at the deepest
+/// allowed nesting, with a full message (every leaf present).
+pub fn worst_expansion(levels: usize, width: usize) -> Vec<u8> {
+    let mut types = Map::new();
+    // Level i has `width` fields of level i+1; the last level has `width` uint256 fields.
+    for i in 0..levels {
+        let child = if i + 1 < levels { format!("E{}", i + 1) } else { "uint256".into() };
+        let f: Vec<Value> = (0..width).map(|j| json!({"name": format!("f{j}"), "type": child})).collect();
+        types.insert(format!("E{i}"), Value::Array(f));
+    }
+    let mut v = Value::from(1);
+    for _ in 0..levels {
+        let m: Map<String, Value> = (0..width).map(|j| (format!("f{j}"), v.clone())).collect();
+        v = Value::Object(m);
+    }
+    typed(types, "E0", v)
+}
+
+/// A deep primary type: `MAX_TYPE_DEPTH` levels of single-field structs.
+pub fn worst_depth(levels: usize) -> Vec<u8> {
+    let mut types = Map::new();
+    for i in 0..levels {
+        let child = if i + 1 < levels { format!("D{}", i + 1) } else { "uint256".into() };
+        types.insert(format!("D{i}"), json!([{"name": "d", "type": child}]));
+    }
+    let mut v = Value::from(7);
+    for _ in 0..levels {
+        v = json!({ "d": v });
+    }
+    typed(types, "D0", v)
+}
+
+/// Long strings and bytes up to the string limit, filling the payload.
+pub fn worst_strings(string_len: usize) -> Vec<u8> {
+    let mut types = Map::new();
+    types.insert("H".into(), json!([{"name": "s", "type": "string[]"}, {"name": "b", "type": "bytes"}]));
+    let s = "\u{202e}A".repeat(string_len / 4);
+    let b = format!("0x{}", "ab".repeat(string_len / 2 - 1));
+    typed(types, "H", json!({ "s": [s.clone(), s], "b": b }))
+}
