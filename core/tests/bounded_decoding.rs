@@ -75,6 +75,7 @@ fn adversarial_typed_data_is_refused_with_a_specific_error() {
         ("many_types", "too_complex"),
         ("many_fields", "too_complex"),
         ("nested_tuple_type", "bad_typed_data"),
+        ("nested_tuple_name", "bad_typed_data"),
         ("domain_as_primary", "eip712_domain_primary_type"),
     ];
     let all = adversarial::all_eip712();
@@ -91,8 +92,11 @@ fn adversarial_typed_data_is_refused_with_a_specific_error() {
 #[test]
 fn the_worst_payloads_within_the_limits_are_shown() {
     use sunstorm_core::payload::eip712::limits;
+    let accepts = |p: &[u8]| signing_target(PayloadKind::Eip712TypedData, p, &evm().chain).is_ok();
     for (name, payload) in [
-        ("struct_values", adversarial::worst_struct_values(limits::MAX_STRUCT_VALUES, limits::MAX_TYPES_TEXT)),
+        ("hash_work_1k", adversarial::worst_hash_work(1_024, accepts)),
+        ("hash_work_16k", adversarial::worst_hash_work(limits::MAX_TYPES_TEXT, accepts)),
+        ("struct_values", adversarial::worst_hash_work(200, accepts)),
         ("expansion", adversarial::worst_expansion(4, 5)),
         ("depth", adversarial::worst_depth(limits::MAX_TYPE_DEPTH)),
         ("strings", adversarial::worst_strings(limits::MAX_STRING_LEN)),
@@ -102,10 +106,89 @@ fn the_worst_payloads_within_the_limits_are_shown() {
         assert_eq!(got, Ok(()), "{name} is within the limits");
     }
     // One more struct value, or a deeper type, is refused.
-    let more = adversarial::worst_struct_values(limits::MAX_STRUCT_VALUES + 1, limits::MAX_TYPES_TEXT);
+    let more = adversarial::worst_struct_values(limits::MAX_STRUCT_VALUES + 1, 200);
     assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, more, evm()).unwrap(), Err("too_complex".into()));
+    let d = decode(PayloadKind::Eip712TypedData, &adversarial::worst_struct_values(64, limits::MAX_TYPES_TEXT), &evm());
+    assert!(matches!(d, Err(DecodeError::Payload(PayloadError::TooComplex { what: "hash_work", .. }))), "{d:?}");
     let deeper = adversarial::worst_depth(limits::MAX_TYPE_DEPTH + 1);
     assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, deeper, evm()).unwrap(), Err("too_complex".into()));
+}
+
+/// A Seaport 1.5 order (OpenSea's listing format) with `items` consideration items.
+fn seaport_order(items: usize) -> Vec<u8> {
+    let item = |i: usize| serde_json::json!({
+        "itemType": 0, "token": "0x0000000000000000000000000000000000000000",
+        "identifierOrCriteria": "0", "startAmount": format!("{}", 1000 + i), "endAmount": format!("{}", 1000 + i),
+        "recipient": "0x5eee75727d804a2b13038928d36F8B188945A57A"});
+    serde_json::to_vec(&serde_json::json!({
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                             {"name": "chainId", "type": "uint256"}, {"name": "verifyingContract", "type": "address"}],
+            "OrderComponents": [
+                {"name": "offerer", "type": "address"}, {"name": "zone", "type": "address"},
+                {"name": "offer", "type": "OfferItem[]"}, {"name": "consideration", "type": "ConsiderationItem[]"},
+                {"name": "orderType", "type": "uint8"}, {"name": "startTime", "type": "uint256"},
+                {"name": "endTime", "type": "uint256"}, {"name": "zoneHash", "type": "bytes32"},
+                {"name": "salt", "type": "uint256"}, {"name": "conduitKey", "type": "bytes32"},
+                {"name": "counter", "type": "uint256"}],
+            "OfferItem": [
+                {"name": "itemType", "type": "uint8"}, {"name": "token", "type": "address"},
+                {"name": "identifierOrCriteria", "type": "uint256"}, {"name": "startAmount", "type": "uint256"},
+                {"name": "endAmount", "type": "uint256"}],
+            "ConsiderationItem": [
+                {"name": "itemType", "type": "uint8"}, {"name": "token", "type": "address"},
+                {"name": "identifierOrCriteria", "type": "uint256"}, {"name": "startAmount", "type": "uint256"},
+                {"name": "endAmount", "type": "uint256"}, {"name": "recipient", "type": "address"}]
+        },
+        "primaryType": "OrderComponents",
+        "domain": {"name": "Seaport", "version": "1.5", "chainId": 1,
+                   "verifyingContract": "0x00000000000000ADc04C56Bf30aC9d3c0aAF14dC"},
+        "message": {
+            "offerer": "0x001e2b7dE757bA469a57bF6b23d982458a07eFcE", "zone": "0x0000000000000000000000000000000000000000",
+            "offer": [{"itemType": 2, "token": "0xBC4CA0EdA7647A8aB7C2061c2E118A18a936f13D",
+                       "identifierOrCriteria": "1234", "startAmount": "1", "endAmount": "1"}],
+            "consideration": (0..items).map(item).collect::<Vec<_>>(),
+            "orderType": 0, "startTime": "1700000000", "endTime": "1900000000",
+            "zoneHash": format!("0x{}", "00".repeat(32)), "salt": "42",
+            "conduitKey": format!("0x{}", "00".repeat(32)), "counter": "0"
+        }
+    }))
+    .unwrap()
+}
+
+/// A Permit2 `PermitBatch` for `n` tokens.
+fn permit2_batch(n: usize) -> Vec<u8> {
+    let details: Vec<serde_json::Value> = (0..n)
+        .map(|i| serde_json::json!({"token": format!("0x{:040x}", i + 1), "amount": "1000", "expiration": 1_900_000_000u64, "nonce": 0}))
+        .collect();
+    serde_json::to_vec(&serde_json::json!({
+        "types": {
+            "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "chainId", "type": "uint256"},
+                             {"name": "verifyingContract", "type": "address"}],
+            "PermitDetails": [{"name": "token", "type": "address"}, {"name": "amount", "type": "uint160"},
+                              {"name": "expiration", "type": "uint48"}, {"name": "nonce", "type": "uint48"}],
+            "PermitBatch": [{"name": "details", "type": "PermitDetails[]"}, {"name": "spender", "type": "address"},
+                            {"name": "sigDeadline", "type": "uint256"}]
+        },
+        "primaryType": "PermitBatch",
+        "domain": {"name": "Permit2", "chainId": 1, "verifyingContract": "0x000000000022D473030F116dDEE9F6B43aC78BA3"},
+        "message": {"details": details, "spender": "0x5eee75727d804a2b13038928d36F8B188945A57A", "sigDeadline": 1_900_000_000u64}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn real_world_typed_data_is_within_the_limits() {
+    for (name, payload) in [
+        ("seaport_order_30_items", seaport_order(30)),
+        ("permit2_batch_100", permit2_batch(100)),
+    ] {
+        assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, payload, evm()).unwrap(), Ok(()), "{name}");
+    }
+    let d = decode(PayloadKind::Eip712TypedData, &permit2_batch(100), &evm()).unwrap();
+    assert_eq!(d.facts.tokens.len(), 100, "every token of the batch is a fact");
+    assert_eq!(d.facts.recipients, ["0x5eee75727D804A2b13038928D36F8b188945A57a"]);
+    assert!(!d.facts.unlimited_approval);
 }
 
 #[test]
@@ -135,24 +218,29 @@ fn small_stack_corpus() -> Vec<(PayloadKind, Vec<u8>)> {
     all.push((PayloadKind::EvmTransaction, std::iter::repeat_n(0xf9u8, 4096).collect()));
     // EIP-191: the longest text, full of characters the sanitiser escapes.
     all.push((PayloadKind::Eip191Message, "\u{202e}\u{200b}a".repeat(MAX_PAYLOAD_LEN / 7).into_bytes()));
-    // Solana: as many instructions of unknown programs as fit.
+    // Solana: as many instructions of unknown programs as a transaction carries, and more.
+    all.push((PayloadKind::SolanaTransaction, solana_instructions(340)));
     all.push((PayloadKind::SolanaTransaction, many_solana_instructions()));
     all
 }
 
-/// A legacy message with 3 keys and as many empty instructions of program #1 as fit.
-fn many_solana_instructions() -> Vec<u8> {
+/// A legacy message with 3 keys and `n` empty instructions of program #1.
+fn solana_instructions(n: u16) -> Vec<u8> {
     let mut m = vec![1u8, 0, 0, 3];
     for k in [[0x22u8; 32], [7; 32], [8; 32]] {
         m.extend(k);
     }
     m.extend([9u8; 32]);
-    let n: u16 = 30_000;
     encode_compact_u16(n, &mut m);
     for _ in 0..n {
         m.extend([1u8, 0, 0]);
     }
     m
+}
+
+/// 30,000 instructions: 90 KB, far more than a transaction can carry.
+fn many_solana_instructions() -> Vec<u8> {
+    solana_instructions(30_000)
 }
 
 fn cbor_corpus() -> Vec<Vec<u8>> {
@@ -210,7 +298,10 @@ fn decoders_fit_a_256_kib_stack() {
 #[test]
 fn solana_and_evm_limits_hold_on_the_largest_inputs() {
     let d = decode_in_time(PayloadKind::SolanaTransaction, many_solana_instructions(), sol()).unwrap();
-    assert_eq!(d, Ok(()), "a legal message with many instructions is shown (blind)");
+    assert_eq!(d, Err("bad_solana_message".into()), "no transaction can carry it");
+    // The most instructions a transaction can carry are shown (blind).
+    let d = decode_in_time(PayloadKind::SolanaTransaction, solana_instructions(340), sol()).unwrap();
+    assert_eq!(d, Ok(()));
     let legit = serde_json::to_vec(&serde_json::json!({
         "types": {"EIP712Domain": [{"name": "chainId", "type": "uint256"}],
                   "M": [{"name": "s", "type": "string"}]},

@@ -357,9 +357,11 @@ impl DecodedPayload {
         }
     }
 
+    /// Marks the payload blind; the reason (which may quote the payload) is sanitised.
     fn mark_blind(&mut self, reason: impl Into<String>) {
         self.blind = true;
-        self.warn(Warning::BlindSigning { reason: reason.into() });
+        let reason = sanitize(&reason.into(), TextKind::Value).text;
+        self.warn(Warning::BlindSigning { reason });
     }
 
     /// True if a warning with this code is present.

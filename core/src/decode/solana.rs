@@ -41,11 +41,12 @@ pub const MAX_COMPUTE_UNITS: u64 = 1_400_000;
 /// ceil(compute-unit price in micro-lamports × compute-unit limit / 10^6), where the limit
 /// is `SetComputeUnitLimit`'s (largest, if repeated) or 200,000 per instruction other than
 /// Compute Budget ones, and at most 1,400,000.
-pub fn max_fee(msg: &SolanaMessage) -> u128 {
+/// `keys` are the message's static keys in base58 (`keys[i]` for key `i`).
+fn max_fee(msg: &SolanaMessage, keys: &[String]) -> u128 {
     let (mut limit, mut price, mut others, mut signatures) =
         (None::<u64>, 0u64, 0u64, u64::from(msg.header.num_required_signatures));
     for ix in &msg.instructions {
-        let program = msg.program_id(ix).map(b58).unwrap_or_default();
+        let program = keys.get(usize::from(ix.program_id_index)).map(String::as_str).unwrap_or_default();
         let data = ix.data.as_slice();
         if program == COMPUTE_BUDGET_PROGRAM {
             match (data.first(), data.get(1..5), data.len()) {
@@ -59,7 +60,7 @@ pub fn max_fee(msg: &SolanaMessage) -> u128 {
             continue;
         }
         others += 1;
-        if SIGNATURE_PRECOMPILES.contains(&program.as_str()) {
+        if SIGNATURE_PRECOMPILES.contains(&program) {
             signatures += u64::from(data.first().copied().unwrap_or(0));
         }
     }
@@ -76,6 +77,8 @@ struct Ctx<'a> {
     msg: &'a SolanaMessage,
     d: DecodedPayload,
     account: String,
+    /// The static keys in base58, encoded once.
+    keys: Vec<String>,
 }
 
 /// Where an instruction's rows go: keys `ix.<n>.<name>`, labels prefixed `#n ` when the
@@ -94,7 +97,7 @@ impl Ctx<'_> {
     fn acc(&mut self, ix: &CompiledInstruction, n: usize) -> Option<String> {
         let i = *ix.accounts.get(n)?;
         match self.msg.account(i)? {
-            AccountRef::Static(k) => Some(b58(&k)),
+            AccountRef::Static(k) => Some(self.keys.get(usize::from(i)).cloned().unwrap_or_else(|| b58(&k))),
             AccountRef::Lookup { table, index } => {
                 self.d.warn(Warning::UnresolvedAddresses);
                 Some(format!("unresolved:{}#{index}", b58(&table)))
@@ -117,6 +120,7 @@ pub(super) fn decode_message(
         msg: &msg,
         d: DecodedPayload::new(chain, payload, "Solana transaction"),
         account: account.address.clone(),
+        keys: msg.account_keys.iter().map(b58).collect(),
     };
     c.d.push("network", "Network", format!("{} ({chain})", chain.display_name()));
     c.d.push(
@@ -156,7 +160,7 @@ pub(super) fn decode_message(
     }
     // The fee payer pays the fee; the bound account's worst case counts it only if it is
     // the fee payer.
-    let fee = max_fee(&msg);
+    let fee = max_fee(&msg, &c.keys);
     c.d.facts.max_fee = if fee_payer.as_deref() == Some(account.address.as_str()) { fee } else { 0 };
     c.d.push("max_fee", "Max network fee", format_native(chain, U256::from(fee)));
     let (value, own_fee) = (U256::from(c.d.facts.native_value), U256::from(c.d.facts.max_fee));
@@ -171,7 +175,7 @@ pub(super) fn decode_message(
 
 /// Decodes one instruction into rows; returns a title for known actions.
 fn instruction(c: &mut Ctx<'_>, ix: &CompiledInstruction, p: &Rows) -> Option<String> {
-    let program = c.msg.program_id(ix).map(b58).unwrap_or_default();
+    let program = c.keys.get(usize::from(ix.program_id_index)).cloned().unwrap_or_default();
     let data = ix.data.as_slice();
     match program.as_str() {
         SYSTEM_PROGRAM => {
@@ -210,7 +214,9 @@ fn instruction(c: &mut Ctx<'_>, ix: &CompiledInstruction, p: &Rows) -> Option<St
         },
         TOKEN_PROGRAM | TOKEN_2022_PROGRAM => token(c, ix, &program, p),
         _ => {
-            c.d.facts.contracts.push(program.clone());
+            if !c.d.facts.contracts.contains(&program) {
+                c.d.facts.contracts.push(program.clone());
+            }
             unknown(c, ix, &program, p, "instruction of a program the phone cannot decode")
         }
     }

@@ -48,7 +48,14 @@ pub mod limits {
     pub const MAX_VALUES: usize = 8192;
     /// Most JSON objects (struct values) in the message: alloy rebuilds and hashes the
     /// struct's `encodeType` string once per struct value.
-    pub const MAX_STRUCT_VALUES: usize = 512;
+    pub const MAX_STRUCT_VALUES: usize = 256;
+    /// Most hashing work: struct values × ([`HASH_WORK_PER_VALUE`] + the primary type's
+    /// dependencies' definition bytes + dependencies² × their longest name), roughly the
+    /// bytes alloy handles to recompute type hashes (see `check_hash_work`). A Seaport order
+    /// with 10 items needs about 60,000, a Permit2 batch of 100 tokens about 430,000.
+    pub const MAX_HASH_WORK: usize = 1_000_000;
+    /// The fixed part of the work per struct value (allocations, linearising, hashing).
+    pub const HASH_WORK_PER_VALUE: usize = 4_000;
 }
 
 use limits::*;
@@ -60,16 +67,15 @@ fn too_complex(what: &'static str, limit: usize) -> PayloadError {
 /// Longest error text kept from a codec's message (it may quote the payload).
 const MAX_ERROR_TEXT: usize = 160;
 
-/// A `BadTypedData` with the codec's message cut short: it may quote the payload, and
-/// error texts reach logs, rejections and screens.
+/// A `BadTypedData` with the codec's message cut short and sanitised: it may quote the
+/// payload, and error texts reach logs, rejections and screens.
 pub(crate) fn bad(e: impl std::fmt::Display) -> PayloadError {
     let text = e.to_string();
     let short = match text.char_indices().nth(MAX_ERROR_TEXT) {
         Some((i, _)) => format!("{}…", text.get(..i).unwrap_or_default()),
         None => text,
     };
-    let clean: String = short.chars().map(|c| if c.is_control() { ' ' } else { c }).collect();
-    PayloadError::BadTypedData(clean)
+    PayloadError::BadTypedData(crate::display::clean(&short, crate::display::TextKind::Value))
 }
 
 /// Parses typed data after checking its shape against [`limits`]. Does not hash it.
@@ -157,6 +163,8 @@ fn is_type_name(s: &str) -> bool {
 /// One declared type: its fields as (root type, array dimensions).
 struct TypeNode<'a> {
     fields: Vec<FieldType<'a>>,
+    /// Bytes of its definition (what it adds to an `encodeType` string).
+    text: usize,
 }
 
 /// Checks everything that drives the cost of resolving, coercing, hashing and showing.
@@ -176,10 +184,46 @@ fn check_shape(doc: &Value) -> Result<(), PayloadError> {
     };
     let graph = type_graph(types)?;
     check_expansion(&graph, primary)?;
-    for part in ["domain", "message"] {
-        if let Some(v) = top.get(part) {
-            check_values(v, part == "message")?;
+    if let Some(domain) = top.get("domain") {
+        check_values(domain, false)?;
+    }
+    let struct_values = match top.get("message") {
+        Some(message) => check_values(message, true)?,
+        None => 0,
+    };
+    check_hash_work(&graph, primary, struct_values)
+}
+
+/// alloy hashes every struct value with its type hash, which it recomputes each time:
+/// it linearises the type's dependencies (comparing type definitions pairwise) and builds
+/// and hashes the `encodeType` string. The primary type's dependencies include every other
+/// struct's, so a struct value costs at most `text + deps² × longest name` of the primary
+/// type (bytes handled, roughly); the message's objects times that stays within
+/// [`MAX_HASH_WORK`].
+fn check_hash_work(
+    graph: &BTreeMap<&str, TypeNode<'_>>,
+    primary: &str,
+    struct_values: usize,
+) -> Result<(), PayloadError> {
+    let root = primary.split('[').next().unwrap_or(primary);
+    let mut seen: BTreeMap<&str, ()> = BTreeMap::new();
+    let mut stack = vec![root];
+    let (mut text, mut longest) = (0usize, 0usize);
+    while let Some(name) = stack.pop() {
+        let Some((key, node)) = graph.get_key_value(name) else { continue };
+        if seen.insert(key, ()).is_some() {
+            continue;
         }
+        text += node.text;
+        longest = longest.max(key.len());
+        stack.extend(node.fields.iter().map(|f| f.root));
+    }
+    let deps = seen.len();
+    let per_value = HASH_WORK_PER_VALUE
+        .saturating_add(text)
+        .saturating_add(deps.saturating_mul(deps).saturating_mul(longest.max(1)));
+    if struct_values.saturating_mul(per_value) > MAX_HASH_WORK {
+        return Err(too_complex("hash_work", MAX_HASH_WORK));
     }
     Ok(())
 }
@@ -194,14 +238,17 @@ fn type_graph(types: &serde_json::Map<String, Value>) -> Result<BTreeMap<&str, T
         if name.len() > MAX_NAME_LEN {
             return Err(too_complex("name_length", MAX_NAME_LEN));
         }
+        // alloy parses every key as a type (tuples recurse in its parser): names only.
+        if !is_type_name(name) {
+            return Err(bad(format!("type name {name:?} is not an EIP-712 type name")));
+        }
         let Value::Array(fields) = fields else {
             return Err(bad(format!("the fields of type {name:?} must be an array")));
         };
         if fields.len() > MAX_FIELDS {
             return Err(too_complex("fields", MAX_FIELDS));
         }
-        text += name.len() + 2;
-        let mut node = TypeNode { fields: Vec::with_capacity(fields.len()) };
+        let mut node = TypeNode { fields: Vec::with_capacity(fields.len()), text: name.len() + 2 };
         for f in fields {
             let (Some(Value::String(fname)), Some(Value::String(ftype))) = (f.get("name"), f.get("type"))
             else {
@@ -210,9 +257,10 @@ fn type_graph(types: &serde_json::Map<String, Value>) -> Result<BTreeMap<&str, T
             if fname.len() > MAX_NAME_LEN || ftype.len() > MAX_NAME_LEN + 8 * MAX_TYPE_DEPTH {
                 return Err(too_complex("name_length", MAX_NAME_LEN));
             }
-            text += fname.len() + ftype.len() + 2;
+            node.text += fname.len() + ftype.len() + 2;
             node.fields.push(field_type(ftype)?);
         }
+        text += node.text;
         if text > MAX_TYPES_TEXT {
             return Err(too_complex("types_text", MAX_TYPES_TEXT));
         }
@@ -231,11 +279,14 @@ struct Expansion {
 /// Counts the primary type's expanded tree over the type graph — memoised, with an
 /// explicit stack, refusing any cycle (a recursive type has no finite expansion, and
 /// alloy refuses to resolve one).
-fn check_expansion(graph: &BTreeMap<&str, TypeNode<'_>>, primary: &str) -> Result<(), PayloadError> {
+fn check_expansion(
+    graph: &BTreeMap<&str, TypeNode<'_>>,
+    primary: &str,
+) -> Result<Option<Expansion>, PayloadError> {
     let root = primary.split('[').next().unwrap_or(primary);
     if !graph.contains_key(root) {
         // alloy reports the missing type.
-        return Ok(());
+        return Ok(None);
     }
     let mut done: BTreeMap<&str, Expansion> = BTreeMap::new();
     let mut on_path: BTreeMap<&str, ()> = BTreeMap::new();
@@ -281,11 +332,12 @@ fn check_expansion(graph: &BTreeMap<&str, TypeNode<'_>>, primary: &str) -> Resul
             }
         }
     }
-    Ok(())
+    Ok(done.get(root).copied())
 }
 
-/// Counts values, array and string lengths and (in the message) objects, iteratively.
-fn check_values(v: &Value, message: bool) -> Result<(), PayloadError> {
+/// Counts values, array and string lengths and (in the message) objects, iteratively;
+/// returns the number of objects.
+fn check_values(v: &Value, message: bool) -> Result<usize, PayloadError> {
     let (mut values, mut objects) = (0usize, 0usize);
     let mut stack = vec![v];
     while let Some(v) = stack.pop() {
@@ -318,5 +370,106 @@ fn check_values(v: &Value, message: bool) -> Result<(), PayloadError> {
             _ => {}
         }
     }
-    Ok(())
+    Ok(objects)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use alloy_dyn_abi::DynSolType;
+    use proptest::prelude::*;
+    use serde_json::json;
+
+    /// Nodes and depth of a resolved type, counted as `check_expansion` counts them.
+    fn measure(t: &DynSolType) -> (usize, usize) {
+        match t {
+            DynSolType::CustomStruct { tuple, .. } => {
+                tuple.iter().map(measure).fold((1, 1), |(n, d), (cn, cd)| (n + cn, d.max(1 + cd)))
+            }
+            DynSolType::Array(inner) | DynSolType::FixedArray(inner, _) => {
+                let (n, d) = measure(inner);
+                (n + 1, d + 1)
+            }
+            _ => (1, 0),
+        }
+    }
+
+    /// Random type graphs: `edges[i]` lists type i's fields as (target, dims); a target
+    /// of `n` or more is `uint256`.
+    fn graph_doc(n: usize, edges: &[Vec<(usize, usize)>]) -> Value {
+        let mut types = serde_json::Map::new();
+        for (i, fields) in edges.iter().enumerate().take(n) {
+            let f: Vec<Value> = fields
+                .iter()
+                .enumerate()
+                .map(|(j, (t, dims))| {
+                    let root = if *t < n { format!("T{t}") } else { "uint256".into() };
+                    json!({"name": format!("f{j}"), "type": format!("{root}{}", "[]".repeat(*dims))})
+                })
+                .collect();
+            types.insert(format!("T{i}"), Value::Array(f));
+        }
+        types.insert("EIP712Domain".into(), json!([]));
+        json!({"types": types, "primaryType": "T0", "domain": {}, "message": {}})
+    }
+
+    proptest! {
+        /// The count over the graph equals the size of the tree alloy builds; a graph is
+        /// refused as recursive exactly when alloy finds a cycle (self-references too).
+        #[test]
+        fn counted_expansion_matches_alloys_tree(
+            n in 1usize..7,
+            edges in proptest::collection::vec(proptest::collection::vec((0usize..9, 0usize..3), 0..4), 7),
+        ) {
+            let doc = graph_doc(n, &edges);
+            let Value::Object(top) = &doc else { unreachable!() };
+            let Some(Value::Object(types)) = top.get("types") else { unreachable!() };
+            let graph = type_graph(types).unwrap();
+            let td = TypedData::deserialize(&doc).unwrap();
+            let resolved = td.resolver.resolve("T0");
+            match check_expansion(&graph, "T0") {
+                Err(PayloadError::RecursiveType(_)) => {
+                    prop_assert!(resolved.is_err(), "alloy resolved a graph refused as recursive");
+                }
+                Err(e) => {
+                    // Too big: alloy's tree is bigger than the limit (or as deep).
+                    let (nodes, depth) = measure(&resolved.unwrap());
+                    prop_assert!(nodes > MAX_EXPANDED_TYPES || depth > MAX_TYPE_DEPTH, "{e}: {nodes} {depth}");
+                }
+                Ok(Some(e)) => {
+                    let (nodes, _) = measure(&resolved.unwrap());
+                    prop_assert_eq!(e.nodes, nodes);
+                }
+                Ok(None) => prop_assert!(false, "T0 is declared"),
+            }
+        }
+
+        /// Arbitrary JSON text never panics the bounded parser.
+        #[test]
+        fn any_text_is_parsed_or_refused(s in "[\\[\\]{}\",:a-zA-Z0-9 ]{0,200}") {
+            let _ = parse(s.as_bytes());
+        }
+    }
+
+    #[test]
+    fn json_depth_ignores_brackets_in_strings() {
+        let deep = format!("{{\"types\":{{}},\"primaryType\":\"{}\"}}", "[".repeat(100));
+        assert!(!matches!(check_json_depth(deep.as_bytes()), Err(PayloadError::TooComplex { .. })));
+        let escaped = format!("\"\\\"{}\"", "[".repeat(100));
+        assert!(check_json_depth(escaped.as_bytes()).is_ok());
+        assert!(check_json_depth("[".repeat(MAX_JSON_DEPTH).as_bytes()).is_ok());
+        assert!(check_json_depth("[".repeat(MAX_JSON_DEPTH + 1).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn field_types_are_names_with_array_suffixes() {
+        for ok in ["uint256", "Person", "Person[]", "Person[2][]", "ns:Type", "a.b"] {
+            assert!(field_type(ok).is_ok(), "{ok}");
+        }
+        for bad in ["(uint256)", "uint256 ", "T[0]", "T[", "T]", "T[a]", "1T", "", "T[][x]", "Tè"] {
+            assert!(field_type(bad).is_err(), "{bad}");
+        }
+        assert!(matches!(field_type("T[1025]"), Err(PayloadError::TooComplex { what: "array_length", .. })));
+        assert!(matches!(field_type("T[99999999999999999999999]"), Err(PayloadError::TooComplex { .. })));
+    }
 }

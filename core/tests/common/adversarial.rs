@@ -190,6 +190,15 @@ pub fn nested_tuple_type(depth: usize) -> Vec<u8> {
     typed(types, "P", json!({}))
 }
 
+/// Tuple syntax nested as deep as fits a type *name* (alloy parses every key of `types`).
+pub fn nested_tuple_name() -> Vec<u8> {
+    let mut types = Map::new();
+    let name = format!("{}uint256{}", "(".repeat(60), ")".repeat(60));
+    types.insert(name, json!([{"name": "x", "type": "uint256"}]));
+    types.insert("P".into(), json!([{"name": "x", "type": "uint256"}]));
+    typed(types, "P", json!({"x": 1}))
+}
+
 /// The signed payload is only the domain: `primaryType` is `EIP712Domain`.
 pub fn domain_as_primary() -> Vec<u8> {
     typed(Map::new(), "EIP712Domain", json!({"from": "Alice", "amount": "1000 ETH"}))
@@ -213,6 +222,7 @@ pub fn all_eip712() -> Vec<(&'static str, Vec<u8>)> {
         ("many_types", many_types()),
         ("many_fields", many_fields()),
         ("nested_tuple_type", nested_tuple_type(79)),
+        ("nested_tuple_name", nested_tuple_name()),
         ("domain_as_primary", domain_as_primary()),
     ]
 }
@@ -246,6 +256,22 @@ pub fn worst_struct_values(struct_values: usize, types_text: usize) -> Vec<u8> {
     types.insert("L".into(), json!([{"name": "items", "type": "S[]"}]));
     let items: Vec<Value> = (0..struct_values.saturating_sub(1)).map(|_| json!({"big": []})).collect();
     typed(types, "L", json!({ "items": items }))
+}
+
+/// The most struct values [`worst_struct_values`] can carry with `types_text` bytes of type
+/// definitions while `accepts` (the bounded parser) still takes it: the worst hashing work
+/// the limits allow for that much type text.
+pub fn worst_hash_work(types_text: usize, accepts: impl Fn(&[u8]) -> bool) -> Vec<u8> {
+    let (mut lo, mut hi) = (1usize, 512usize);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if accepts(&worst_struct_values(mid, types_text)) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    worst_struct_values(lo, types_text)
 }
 
 /// A primary type whose expansion is close to `MAX_EXPANDED_TYPES` nodes at the deepest
