@@ -1,7 +1,7 @@
 //! `sunstorm decode` (issue 13 §8), against the built binary: exit codes, the `{"ok": …}` /
 //! `{"error": …}` documents, and that adversarial typed data is refused with its specific
 //! code instead of hanging or crashing the process.
-#![allow(clippy::unwrap_used)] // test helpers outside #[test] fns may unwrap
+#![allow(clippy::unwrap_used, clippy::panic, clippy::indexing_slicing)] // test helpers outside #[test] fns
 
 use std::io::Write;
 use std::process::{Command, Output, Stdio};

@@ -86,7 +86,6 @@ fn main() {
         .collect();
     let accepts = |p: &[u8]| signing_target(PayloadKind::Eip712TypedData, p, &evm.chain).is_ok();
     let accepted = [
-        ("EIP-712 worst accepted: hash work, 1 KiB of types", adversarial::worst_hash_work(1_024, accepts)),
         ("EIP-712 worst accepted: hash work, 4 KiB of types", adversarial::worst_hash_work(4_096, accepts)),
         ("EIP-712 worst accepted: hash work, 16 KiB of types", adversarial::worst_hash_work(limits::MAX_TYPES_TEXT, accepts)),
         ("EIP-712 worst accepted: most struct values of a small type", adversarial::worst_hash_work(200, accepts)),

@@ -229,8 +229,7 @@ async fn eip191_and_eip712_messages_are_signed_as_published() {
 
     // EIP-712: the "Mail" example of the EIP, whose digest the EIP publishes. The phone
     // does not know what signing a Mail means, so it is blind: the user allows it first.
-    let mut g = Guardrails::default();
-    g.allow_blind_signing = true;
+    let g = Guardrails { allow_blind_signing: true, ..Guardrails::default() };
     w.phone.set_guardrails(&g).await.unwrap();
     let mail = serde_json::json!({
         "types": {
