@@ -33,7 +33,11 @@ fn sol() -> AccountId {
 
 /// Decodes on a worker thread with a roomy stack; `None` if it did not finish in time
 /// (the worker is left behind; the process ends with the test run).
-fn decode_in_time(kind: PayloadKind, payload: Vec<u8>, account: AccountId) -> Option<Result<(), String>> {
+fn decode_in_time(
+    kind: PayloadKind,
+    payload: Vec<u8>,
+    account: AccountId,
+) -> Option<Result<(), String>> {
     let (tx, rx) = mpsc::channel();
     thread::Builder::new()
         .stack_size(64 << 20)
@@ -82,7 +86,11 @@ fn adversarial_typed_data_is_refused_with_a_specific_error() {
     assert_eq!(all.len(), expect.len());
     for ((name, payload), (want_name, want_code)) in all.into_iter().zip(expect) {
         assert_eq!(name, want_name);
-        assert!(payload.len() <= MAX_PAYLOAD_LEN, "{name}: {} bytes", payload.len());
+        assert!(
+            payload.len() <= MAX_PAYLOAD_LEN,
+            "{name}: {} bytes",
+            payload.len()
+        );
         let got = decode_in_time(PayloadKind::Eip712TypedData, payload, evm())
             .unwrap_or_else(|| panic!("{name}: no answer within {HANG:?} (the decoder hangs)"));
         assert_eq!(got, Err(want_code.to_string()), "{name}");
@@ -95,31 +103,62 @@ fn the_worst_payloads_within_the_limits_are_shown() {
     let accepts = |p: &[u8]| signing_target(PayloadKind::Eip712TypedData, p, &evm().chain).is_ok();
     for (name, payload) in [
         ("hash_work_1k", adversarial::worst_hash_work(1_024, accepts)),
-        ("hash_work_16k", adversarial::worst_hash_work(limits::MAX_TYPES_TEXT, accepts)),
+        (
+            "hash_work_16k",
+            adversarial::worst_hash_work(limits::MAX_TYPES_TEXT, accepts),
+        ),
         ("struct_values", adversarial::worst_hash_work(200, accepts)),
         ("expansion", adversarial::worst_expansion(4, 5)),
         ("depth", adversarial::worst_depth(limits::MAX_TYPE_DEPTH)),
-        ("strings", adversarial::worst_strings(limits::MAX_STRING_LEN)),
+        (
+            "strings",
+            adversarial::worst_strings(limits::MAX_STRING_LEN),
+        ),
     ] {
-        assert!(payload.len() <= MAX_PAYLOAD_LEN, "{name}: {} bytes", payload.len());
+        assert!(
+            payload.len() <= MAX_PAYLOAD_LEN,
+            "{name}: {} bytes",
+            payload.len()
+        );
         let got = decode_in_time(PayloadKind::Eip712TypedData, payload, evm()).unwrap();
         assert_eq!(got, Ok(()), "{name} is within the limits");
     }
     // One more struct value, or a deeper type, is refused.
     let more = adversarial::worst_struct_values(limits::MAX_STRUCT_VALUES + 1, 200);
-    assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, more, evm()).unwrap(), Err("too_complex".into()));
-    let d = decode(PayloadKind::Eip712TypedData, &adversarial::worst_struct_values(64, limits::MAX_TYPES_TEXT), &evm());
-    assert!(matches!(d, Err(DecodeError::Payload(PayloadError::TooComplex { what: "hash_work", .. }))), "{d:?}");
+    assert_eq!(
+        decode_in_time(PayloadKind::Eip712TypedData, more, evm()).unwrap(),
+        Err("too_complex".into())
+    );
+    let d = decode(
+        PayloadKind::Eip712TypedData,
+        &adversarial::worst_struct_values(64, limits::MAX_TYPES_TEXT),
+        &evm(),
+    );
+    assert!(
+        matches!(
+            d,
+            Err(DecodeError::Payload(PayloadError::TooComplex {
+                what: "hash_work",
+                ..
+            }))
+        ),
+        "{d:?}"
+    );
     let deeper = adversarial::worst_depth(limits::MAX_TYPE_DEPTH + 1);
-    assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, deeper, evm()).unwrap(), Err("too_complex".into()));
+    assert_eq!(
+        decode_in_time(PayloadKind::Eip712TypedData, deeper, evm()).unwrap(),
+        Err("too_complex".into())
+    );
 }
 
 /// A Seaport 1.5 order (OpenSea's listing format) with `items` consideration items.
 fn seaport_order(items: usize) -> Vec<u8> {
-    let item = |i: usize| serde_json::json!({
+    let item = |i: usize| {
+        serde_json::json!({
         "itemType": 0, "token": "0x0000000000000000000000000000000000000000",
         "identifierOrCriteria": "0", "startAmount": format!("{}", 1000 + i), "endAmount": format!("{}", 1000 + i),
-        "recipient": "0x5eee75727d804a2b13038928d36F8B188945A57A"});
+        "recipient": "0x5eee75727d804a2b13038928d36F8B188945A57A"})
+    };
     serde_json::to_vec(&serde_json::json!({
         "types": {
             "EIP712Domain": [{"name": "name", "type": "string"}, {"name": "version", "type": "string"},
@@ -183,23 +222,52 @@ fn real_world_typed_data_is_within_the_limits() {
         ("seaport_order_30_items", seaport_order(30)),
         ("permit2_batch_100", permit2_batch(100)),
     ] {
-        assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, payload, evm()).unwrap(), Ok(()), "{name}");
+        assert_eq!(
+            decode_in_time(PayloadKind::Eip712TypedData, payload, evm()).unwrap(),
+            Ok(()),
+            "{name}"
+        );
     }
     let d = decode(PayloadKind::Eip712TypedData, &permit2_batch(100), &evm()).unwrap();
-    assert_eq!(d.facts.tokens.len(), 100, "every token of the batch is a fact");
-    assert_eq!(d.facts.recipients, ["0x5eee75727D804A2b13038928D36F8b188945A57a"]);
+    assert_eq!(
+        d.facts.tokens.len(),
+        100,
+        "every token of the batch is a fact"
+    );
+    assert_eq!(
+        d.facts.recipients,
+        ["0x5eee75727D804A2b13038928D36F8b188945A57a"]
+    );
     assert!(!d.facts.unlimited_approval);
 }
 
 #[test]
 fn too_complex_names_the_limit() {
-    let d = decode(PayloadKind::Eip712TypedData, &adversarial::diamond(22), &evm()).unwrap_err();
+    let d = decode(
+        PayloadKind::Eip712TypedData,
+        &adversarial::diamond(22),
+        &evm(),
+    )
+    .unwrap_err();
     assert_eq!(code_of(&d), "too_complex");
-    let DecodeError::Payload(PayloadError::TooComplex { what, limit }) = &d else { panic!("{d:?}") };
+    let DecodeError::Payload(PayloadError::TooComplex { what, limit }) = &d else {
+        panic!("{d:?}")
+    };
     assert_eq!(*what, "expanded_types");
     assert!(d.to_string().contains(&limit.to_string()), "{d}");
-    let d = decode(PayloadKind::Eip712TypedData, &adversarial::chain(1_500), &evm()).unwrap_err();
-    assert!(matches!(d, DecodeError::Payload(PayloadError::TooComplex { what: "types", .. })), "{d:?}");
+    let d = decode(
+        PayloadKind::Eip712TypedData,
+        &adversarial::chain(1_500),
+        &evm(),
+    )
+    .unwrap_err();
+    assert!(
+        matches!(
+            d,
+            DecodeError::Payload(PayloadError::TooComplex { what: "types", .. })
+        ),
+        "{d:?}"
+    );
 }
 
 /// What each payload kind gets thrown at it on the small stack.
@@ -215,9 +283,15 @@ fn small_stack_corpus() -> Vec<(PayloadKind, Vec<u8>)> {
     nested.extend(std::iter::repeat_n(0xc1u8, MAX_PAYLOAD_LEN - 2));
     nested.push(0x80);
     all.push((PayloadKind::EvmTransaction, nested));
-    all.push((PayloadKind::EvmTransaction, std::iter::repeat_n(0xf9u8, 4096).collect()));
+    all.push((
+        PayloadKind::EvmTransaction,
+        std::iter::repeat_n(0xf9u8, 4096).collect(),
+    ));
     // EIP-191: the longest text, full of characters the sanitiser escapes.
-    all.push((PayloadKind::Eip191Message, "\u{202e}\u{200b}a".repeat(MAX_PAYLOAD_LEN / 7).into_bytes()));
+    all.push((
+        PayloadKind::Eip191Message,
+        "\u{202e}\u{200b}a".repeat(MAX_PAYLOAD_LEN / 7).into_bytes(),
+    ));
     // Solana: as many instructions of unknown programs as a transaction carries, and more.
     all.push((PayloadKind::SolanaTransaction, solana_instructions(340)));
     all.push((PayloadKind::SolanaTransaction, many_solana_instructions()));
@@ -245,10 +319,10 @@ fn many_solana_instructions() -> Vec<u8> {
 
 fn cbor_corpus() -> Vec<Vec<u8>> {
     vec![
-        vec![0x81; 100_000],                                 // arrays in arrays
-        vec![0xc6; 100_000],                                 // tags on tags
-        [0xa1, 0x00].repeat(50_000),                         // maps in maps
-        [vec![0x9f; 50_000], vec![0xff; 50_000]].concat(),   // indefinite arrays
+        vec![0x81; 100_000],                               // arrays in arrays
+        vec![0xc6; 100_000],                               // tags on tags
+        [0xa1, 0x00].repeat(50_000),                       // maps in maps
+        [vec![0x9f; 50_000], vec![0xff; 50_000]].concat(), // indefinite arrays
     ]
 }
 
@@ -282,7 +356,12 @@ fn decoders_fit_a_256_kib_stack() {
         return;
     }
     let out = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "decoders_fit_a_256_kib_stack", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "decoders_fit_a_256_kib_stack",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env(CHILD, "1")
         .output()
         .unwrap();
@@ -297,10 +376,24 @@ fn decoders_fit_a_256_kib_stack() {
 
 #[test]
 fn solana_and_evm_limits_hold_on_the_largest_inputs() {
-    let d = decode_in_time(PayloadKind::SolanaTransaction, many_solana_instructions(), sol()).unwrap();
-    assert_eq!(d, Err("bad_solana_message".into()), "no transaction can carry it");
+    let d = decode_in_time(
+        PayloadKind::SolanaTransaction,
+        many_solana_instructions(),
+        sol(),
+    )
+    .unwrap();
+    assert_eq!(
+        d,
+        Err("bad_solana_message".into()),
+        "no transaction can carry it"
+    );
     // The most instructions a transaction can carry are shown (blind).
-    let d = decode_in_time(PayloadKind::SolanaTransaction, solana_instructions(340), sol()).unwrap();
+    let d = decode_in_time(
+        PayloadKind::SolanaTransaction,
+        solana_instructions(340),
+        sol(),
+    )
+    .unwrap();
     assert_eq!(d, Ok(()));
     let legit = serde_json::to_vec(&serde_json::json!({
         "types": {"EIP712Domain": [{"name": "chainId", "type": "uint256"}],
@@ -308,5 +401,8 @@ fn solana_and_evm_limits_hold_on_the_largest_inputs() {
         "primaryType": "M", "domain": {"chainId": 1}, "message": {"s": "hello"}
     }))
     .unwrap();
-    assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, legit, evm()).unwrap(), Ok(()));
+    assert_eq!(
+        decode_in_time(PayloadKind::Eip712TypedData, legit, evm()).unwrap(),
+        Ok(())
+    );
 }

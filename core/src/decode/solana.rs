@@ -46,7 +46,8 @@ fn max_fee(msg: &SolanaMessage, keys: &[String]) -> u128 {
     let (mut limit, mut price, mut others, mut signatures) =
         (None::<u64>, 0u64, 0u64, u64::from(msg.header.num_required_signatures));
     for ix in &msg.instructions {
-        let program = keys.get(usize::from(ix.program_id_index)).map(String::as_str).unwrap_or_default();
+        let program =
+            keys.get(usize::from(ix.program_id_index)).map(String::as_str).unwrap_or_default();
         let data = ix.data.as_slice();
         if program == COMPUTE_BUDGET_PROGRAM {
             match (data.first(), data.get(1..5), data.len()) {
@@ -64,7 +65,8 @@ fn max_fee(msg: &SolanaMessage, keys: &[String]) -> u128 {
             signatures += u64::from(data.first().copied().unwrap_or(0));
         }
     }
-    let units = limit.unwrap_or(others.saturating_mul(DEFAULT_INSTRUCTION_COMPUTE_UNITS)).min(MAX_COMPUTE_UNITS);
+    let default_units = others.saturating_mul(DEFAULT_INSTRUCTION_COMPUTE_UNITS);
+    let units = limit.unwrap_or(default_units).min(MAX_COMPUTE_UNITS);
     let priority = (u128::from(price) * u128::from(units)).div_ceil(1_000_000);
     u128::from(signatures) * u128::from(LAMPORTS_PER_SIGNATURE) + priority
 }
@@ -97,7 +99,9 @@ impl Ctx<'_> {
     fn acc(&mut self, ix: &CompiledInstruction, n: usize) -> Option<String> {
         let i = *ix.accounts.get(n)?;
         match self.msg.account(i)? {
-            AccountRef::Static(k) => Some(self.keys.get(usize::from(i)).cloned().unwrap_or_else(|| b58(&k))),
+            AccountRef::Static(k) => {
+                Some(self.keys.get(usize::from(i)).cloned().unwrap_or_else(|| b58(&k)))
+            }
             AccountRef::Lookup { table, index } => {
                 self.d.warn(Warning::UnresolvedAddresses);
                 Some(format!("unresolved:{}#{index}", b58(&table)))
@@ -142,7 +146,8 @@ pub(super) fn decode_message(
     c.d.push("signers", "Signers", signers.join(", "));
     c.d.push("recent_blockhash", "Recent blockhash", b58(&msg.recent_blockhash));
     if !msg.address_table_lookups.is_empty() {
-        c.d.push("lookup_tables", "Address lookup tables", msg.address_table_lookups.len().to_string());
+        let tables = msg.address_table_lookups.len().to_string();
+        c.d.push("lookup_tables", "Address lookup tables", tables);
     }
     let n = msg.instructions.len();
     let mut titles = Vec::new();
@@ -161,7 +166,8 @@ pub(super) fn decode_message(
     // The fee payer pays the fee; the bound account's worst case counts it only if it is
     // the fee payer.
     let fee = max_fee(&msg, &c.keys);
-    c.d.facts.max_fee = if fee_payer.as_deref() == Some(account.address.as_str()) { fee } else { 0 };
+    let pays = fee_payer.as_deref() == Some(account.address.as_str());
+    c.d.facts.max_fee = if pays { fee } else { 0 };
     c.d.push("max_fee", "Max network fee", format_native(chain, U256::from(fee)));
     let (value, own_fee) = (U256::from(c.d.facts.native_value), U256::from(c.d.facts.max_fee));
     c.d.push_max_total(value, own_fee);
@@ -336,8 +342,8 @@ fn token(c: &mut Ctx<'_>, ix: &CompiledInstruction, program: &str, p: &Rows) -> 
             c.put(p, "account", "Account", target.clone());
             c.put(p, "authority", "Authority", kind_name);
             c.put(p, "current_authority", "Current authority", current);
-            c.put(p, "new_authority", "New authority", new_authority.clone().unwrap_or_else(|| "none (removed)".into()),
-            );
+            let shown = new_authority.clone().unwrap_or_else(|| "none (removed)".into());
+            c.put(p, "new_authority", "New authority", shown);
             if let Some(n) = &new_authority {
                 c.d.facts.recipients.push(n.clone());
             }

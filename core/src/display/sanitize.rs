@@ -124,7 +124,11 @@ pub fn sanitize(input: &str, kind: TextKind) -> Sanitized {
             must_escape(c, kind) || run > MAX_COMBINING_RUN
         };
         prev = (!escape).then_some(c);
-        let piece = if escape { format!("⟨U+{:04X}⟩", u32::from(c)) } else { c.to_string() };
+        let piece = if escape {
+            format!("⟨U+{:04X}⟩", u32::from(c))
+        } else {
+            c.to_string()
+        };
         let width = piece.chars().count();
         if shown + width > max {
             cut = 1 + chars.count();
@@ -158,11 +162,34 @@ mod tests {
         assert_eq!(s.escaped, 4);
         assert!(!s.was_truncated());
         // A variation selector hides nothing only once, after a non-ASCII symbol.
-        assert_eq!(sanitize("❤\u{fe0f}\u{fe0f}", TextKind::Name).text, "❤\u{fe0f}⟨U+FE0F⟩");
+        assert_eq!(
+            sanitize("❤\u{fe0f}\u{fe0f}", TextKind::Name).text,
+            "❤\u{fe0f}⟨U+FE0F⟩"
+        );
         // The characters the old EIP-191 filter let through.
-        for c in ['\u{200e}', '\u{200f}', '\u{061c}', '\u{200b}', '\u{2028}', '\u{2029}', '\u{feff}',
-                  '\u{2066}', '\u{2069}', '\u{202a}', '\u{00ad}', '\u{180e}', '\u{3164}', '\u{115f}',
-                  '\u{fe0f}', '\u{e0041}', '\u{00a0}', '\u{3000}', '\u{2800}', '\u{e000}', '\u{0378}'] {
+        for c in [
+            '\u{200e}',
+            '\u{200f}',
+            '\u{061c}',
+            '\u{200b}',
+            '\u{2028}',
+            '\u{2029}',
+            '\u{feff}',
+            '\u{2066}',
+            '\u{2069}',
+            '\u{202a}',
+            '\u{00ad}',
+            '\u{180e}',
+            '\u{3164}',
+            '\u{115f}',
+            '\u{fe0f}',
+            '\u{e0041}',
+            '\u{00a0}',
+            '\u{3000}',
+            '\u{2800}',
+            '\u{e000}',
+            '\u{0378}',
+        ] {
             let s = sanitize(&format!("a{c}b"), TextKind::Message);
             assert_eq!(s.text, format!("a⟨U+{:04X}⟩b", u32::from(c)), "{c:?}");
         }
@@ -177,7 +204,19 @@ mod tests {
 
     #[test]
     fn ordinary_text_in_any_script_is_unchanged() {
-        for t in ["Uniswap", "Ether Mail", "Café Zürich", "東京", "مرحبا", "שלום", "Ελλάδα", "ṩ̃", "👍🏽", "❤️", ""] {
+        for t in [
+            "Uniswap",
+            "Ether Mail",
+            "Café Zürich",
+            "東京",
+            "مرحبا",
+            "שלום",
+            "Ελλάδα",
+            "ṩ̃",
+            "👍🏽",
+            "❤️",
+            "",
+        ] {
             let s = sanitize(t, TextKind::Name);
             assert_eq!(s.text, t);
             assert!(!s.was_escaped() && !s.was_truncated());
