@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::error::SunstormError;
 use crate::flow_views::{kind_name, FieldRow};
+use sunstorm_core::display::{clean, TextKind};
 use crate::settings::format_amount;
 use crate::sunstorm::SunstormCore;
 use crate::views::unix;
@@ -94,6 +95,7 @@ impl SignHistoryRow {
                         Some(FieldRow {
                             label: f.get("label")?.as_str()?.to_string(),
                             value: f.get("value")?.as_str()?.to_string(),
+                            key: f.get("key").and_then(Value::as_str).unwrap_or_default().to_string(),
                         })
                     })
                     .collect()
@@ -102,7 +104,10 @@ impl SignHistoryRow {
         SignHistoryRow {
             request_id: r.request_id.to_string(),
             pair_id: r.pair_id.to_string(),
-            sp_name: sp_names.get(&r.pair_id).cloned().unwrap_or_else(|| "Unknown service".into()),
+            sp_name: sp_names
+                .get(&r.pair_id)
+                .map(|n| clean(n, TextKind::Name))
+                .unwrap_or_else(|| "Unknown service".into()),
             chain: r.chain.to_string(),
             chain_name: r.chain.display_name(),
             account: r.account.to_string(),

@@ -30,7 +30,7 @@ impl StoredBond {
     /// The settings-screen view.
     pub fn view(&self) -> BondedApplianceView {
         BondedApplianceView {
-            name: self.record.appliance_name.clone(),
+            name: sunstorm_core::display::clean(&self.record.appliance_name, sunstorm_core::display::TextKind::Name),
             identity_fingerprint: self.record.appliance_identity.fingerprint(),
             peripheral_id: self.peripheral_id.clone(),
         }

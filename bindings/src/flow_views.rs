@@ -1,6 +1,7 @@
 //! View-model records of the pair and sign flows: what the pairing, wallet, pairs and
 //! review screens show. Each has a `From` the core type it presents.
 
+use sunstorm_core::display::{clean, TextKind};
 use sunstorm_core::pair::{PairOutcome, PairState, SessionCard};
 use sunstorm_core::sign::PendingSignature;
 use sunstorm_core::store::{PairRecord, PairStatus};
@@ -281,11 +282,11 @@ impl From<&PairRecord> for PairView {
     fn from(p: &PairRecord) -> Self {
         PairView {
             pair_id: p.pair_id.to_string(),
-            sp_name: p.sp.name.clone(),
+            sp_name: clean(&p.sp.name, TextKind::Name),
             logo_url: p.sp.logo_url.clone(),
             homepage: p.sp.homepage.clone(),
             key_fingerprint: p.sp_public_key.fingerprint(),
-            user_ref: p.sp_user_ref.clone(),
+            user_ref: clean(&p.sp_user_ref, TextKind::UserRef),
             accounts: accounts(&p.bindings),
             active: p.status == PairStatus::Active,
             created_at: unix(p.created_at),
@@ -294,13 +295,19 @@ impl From<&PairRecord> for PairView {
     }
 }
 
-/// One labelled row of a decoded payload ("To", "Amount"…), already formatted.
+/// One labelled row of a decoded payload ("To", "Amount"…), already formatted and
+/// sanitised. Shells translate by `key`; `label` is the English fallback.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct FieldRow {
-    /// What the value is.
+    /// What the value is, in English.
     pub label: String,
     /// The value.
     pub value: String,
+    /// Stable key: `network`, `to`, `value`, `max_fee`, `max_total`… for the phone's own
+    /// rows, `ix.<n>.<name>` for Solana instructions, `message.<path>` for EIP-712 message
+    /// fields (empty for history rows stored before keys existed).
+    #[uniffi(default = "")]
+    pub key: String,
 }
 
 /// Something to notice before approving, or a guardrail that blocks the request.
@@ -375,7 +382,12 @@ impl From<&PendingSignature> for SignRequestView {
             account: p.account.to_string(),
             kind: kind_name(&p.kind),
             title: p.decoded.title.clone(),
-            fields: p.decoded.fields.iter().map(|f| FieldRow { label: f.label.clone(), value: f.value.clone() }).collect(),
+            fields: p
+                .decoded
+                .fields
+                .iter()
+                .map(|f| FieldRow { label: f.label.clone(), value: f.value.clone(), key: f.key.clone() })
+                .collect(),
             warnings: p
                 .decoded
                 .warnings

@@ -2,6 +2,7 @@
 //! `From` the core type it presents.
 
 use sunstorm_core::appliance::ApplianceProgress;
+use sunstorm_core::display::{clean, TextKind};
 
 use crate::platform::BlePeripheral;
 
@@ -66,7 +67,12 @@ pub struct ApplianceRow {
 impl From<BlePeripheral> for ApplianceRow {
     fn from(p: BlePeripheral) -> Self {
         ApplianceRow {
-            display_name: p.name.clone().filter(|n| !n.trim().is_empty()).unwrap_or_else(|| "Sigil appliance".into()),
+            display_name: p
+                .name
+                .as_deref()
+                .filter(|n| !n.trim().is_empty())
+                .map(|n| clean(n, TextKind::Name))
+                .unwrap_or_else(|| "Sigil appliance".into()),
             peripheral_id: p.id,
             rssi: p.rssi,
         }
@@ -127,7 +133,7 @@ impl From<sunstorm_core::appliance::ApplianceInfo> for ApplianceInfoView {
     fn from(i: sunstorm_core::appliance::ApplianceInfo) -> Self {
         ApplianceInfoView {
             identity_fingerprint: i.identity.fingerprint(),
-            name: i.name,
+            name: clean(&i.name, TextKind::Name),
             firmware: i.firmware,
             protocol_version: i32::from(i.protocol_version),
         }

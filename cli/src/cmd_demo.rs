@@ -466,10 +466,18 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
             expect_blocked: false,
         },
         Ask {
-            label: "EIP-712 message (Ether Mail)",
+            label: "EIP-712 permit (ERC-2612, 100 USDC)",
             account: evm.clone(),
             kind: PayloadKind::Eip712TypedData,
-            payload: samples::eip712_mail(1).into_bytes(),
+            payload: samples::erc2612_permit(
+                1,
+                samples::USDC,
+                evm.evm_address().ok_or_else(|| failed("no_binding", "bad EVM binding"))?,
+                recipient,
+                100_000_000,
+                sunstorm_core::clock::now_unix() + 3_600,
+            )
+            .into_bytes(),
             expect_blocked: false,
         },
     ];

@@ -6,6 +6,7 @@
 mod ble;
 mod cmd_demo;
 mod cmd_appliance;
+mod cmd_decode;
 mod cmd_links;
 mod cmd_phone;
 mod cmd_sim;
@@ -38,6 +39,9 @@ enum Command {
     ReturnUrl(cmd_links::ReturnUrlArgs),
     /// Normalise a typed validation code: exit 0 with six digits, 2 with the reason.
     Code(cmd_links::CodeArgs),
+    /// Show a payload as the phone's review screen would, offline: exit 0 with the rows,
+    /// warnings and facts, 2 with the reason it is refused.
+    Decode(cmd_decode::DecodeArgs),
     /// Pair with a service provider as the phone: open the link, check the code, choose
     /// wallets, get the appliance's approval.
     Pair(cmd_phone::PairArgs),
@@ -70,6 +74,7 @@ fn main() -> std::process::ExitCode {
         Command::Link(a) => cmd_links::link(a),
         Command::ReturnUrl(a) => cmd_links::return_url(a),
         Command::Code(a) => cmd_links::code(a),
+        Command::Decode(a) => cmd_decode::run(a),
         Command::Pair(a) => cmd_phone::pair(a),
         Command::Sign(c) => cmd_phone::sign(c),
         Command::Pairs(a) => cmd_phone::pairs(a),

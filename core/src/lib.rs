@@ -26,5 +26,6 @@ pub mod sunstorm;
 pub use sunstorm::Sunstorm;
 pub mod payload;
 pub mod decode;
+pub mod display;
 pub mod guardrails;
 pub mod validity;

@@ -28,6 +28,7 @@ use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
 use crate::code::{CodeError, ValidationCode};
+use crate::display::{clean, TextKind};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::link::{parse_link, LinkConfig, LinkError};
 use crate::model::{PairAttestation, PairSessionDetails, SpProfile, STATEMENT_VERSION};
@@ -57,12 +58,15 @@ pub struct SessionCard {
 }
 
 impl SessionCard {
+    /// The card shown: the SP's name and user reference pass the display sanitiser.
     fn from_details(d: &PairSessionDetails) -> Self {
+        let mut sp = d.sp.clone();
+        sp.name = clean(&sp.name, TextKind::Name);
         Self {
             session_id: d.session_id.clone(),
-            sp: d.sp.clone(),
+            sp,
             sp_key_fingerprint: d.sp.public_key.fingerprint(),
-            sp_user_ref: d.sp_user_ref.clone(),
+            sp_user_ref: clean(&d.sp_user_ref, TextKind::UserRef),
             requested_chains: d.requested_chains.clone(),
             expires_at: d.expires_at,
             return_url: d.return_url.clone(),

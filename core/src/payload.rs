@@ -15,6 +15,7 @@
 //! | EIP-712 | typed-data JSON | `keccak256(0x1901 ‖ domainSeparator ‖ hashStruct(message))` | r‖s‖v, v = 27/28 |
 //! | Solana | message bytes | the message itself (Ed25519) | 64 bytes |
 
+pub mod eip712;
 pub mod solana;
 
 use alloy_consensus::{SignableTransaction, TxEip1559, TxEip2930, TxLegacy};
@@ -128,6 +129,49 @@ pub enum PayloadError {
     /// A signature kind that does not fit the account (EVM vs Solana).
     #[error("the account {0} cannot sign this kind of payload")]
     WrongAccountKind(String),
+    /// Typed data whose shape is beyond a decoding limit (see [`eip712::limits`]); refused
+    /// before anything expands or hashes it.
+    #[error("the typed data is too complex: {what} is over the limit of {limit}")]
+    TooComplex {
+        /// Which limit (stable snake_case: `types`, `type_depth`, `expanded_types`, …).
+        what: &'static str,
+        /// The limit.
+        limit: usize,
+    },
+    /// Typed data whose types refer to themselves (directly or through others): such a
+    /// type has no finite expansion, and a value of it cannot be hashed.
+    #[error("the EIP-712 type {0} is recursive")]
+    RecursiveType(String),
+    /// Typed data with `primaryType: "EIP712Domain"`: only the domain would be signed,
+    /// whatever the message says.
+    #[error("primaryType EIP712Domain signs only the domain, not the message")]
+    DomainAsPrimaryType,
+}
+
+impl PayloadError {
+    /// A stable snake_case code (CLI, logs, rejections, tests).
+    pub fn code(&self) -> &'static str {
+        match self {
+            PayloadError::Empty => "empty",
+            PayloadError::TooLarge { .. } => "too_large",
+            PayloadError::WrongNamespace { .. } => "wrong_namespace",
+            PayloadError::ChainMismatch { .. } => "chain_mismatch",
+            PayloadError::UnsupportedTxType(_) => "unsupported_tx_type",
+            PayloadError::BadTransaction(_) => "bad_transaction",
+            PayloadError::MissingChainId => "missing_chain_id",
+            PayloadError::LegacyChainIdTooLarge(_) => "legacy_chain_id_too_large",
+            PayloadError::BadTypedData(_) => "bad_typed_data",
+            PayloadError::BadSolanaMessage(_) => "bad_solana_message",
+            PayloadError::MalformedSignature(_) => "malformed_signature",
+            PayloadError::HighS => "high_s",
+            PayloadError::BadRecoveryByte(_) => "bad_recovery_byte",
+            PayloadError::WrongSigner => "wrong_signer",
+            PayloadError::WrongAccountKind(_) => "wrong_account_kind",
+            PayloadError::TooComplex { .. } => "too_complex",
+            PayloadError::RecursiveType(_) => "recursive_type",
+            PayloadError::DomainAsPrimaryType => "eip712_domain_primary_type",
+        }
+    }
 }
 
 fn kind_name(kind: PayloadKind) -> &'static str {
@@ -231,13 +275,20 @@ pub fn parse_evm_tx(payload: &[u8]) -> Result<EvmTx, PayloadError> {
     Ok(tx)
 }
 
-/// Parses EIP-712 typed data (JSON as in `eth_signTypedData_v4`) and checks it hashes.
+/// Parses EIP-712 typed data (a JSON object as in `eth_signTypedData_v4`) and checks it
+/// hashes. Its shape is checked against [`eip712::limits`] first (refused as
+/// [`PayloadError::TooComplex`] or [`PayloadError::RecursiveType`]), so nothing expands or
+/// hashes an unbounded type graph; `primaryType: "EIP712Domain"` is refused.
 pub fn parse_typed_data(payload: &[u8]) -> Result<TypedData, PayloadError> {
+    Ok(parse_typed_data_hashed(payload)?.0)
+}
+
+/// [`parse_typed_data`], also returning the EIP-712 signing hash.
+fn parse_typed_data_hashed(payload: &[u8]) -> Result<(TypedData, [u8; 32]), PayloadError> {
     check_len(payload)?;
-    let td: TypedData =
-        serde_json::from_slice(payload).map_err(|e| PayloadError::BadTypedData(e.to_string()))?;
-    td.eip712_signing_hash().map_err(|e| PayloadError::BadTypedData(e.to_string()))?;
-    Ok(td)
+    let td = eip712::parse(payload)?;
+    let digest = td.eip712_signing_hash().map_err(eip712::bad)?;
+    Ok((td, digest.0))
 }
 
 /// Parses a serialized Solana message (legacy or v0).
@@ -311,11 +362,9 @@ fn signing_target_inner(
         }
         PayloadKind::Eip712TypedData => {
             let id = require_evm(kind, chain)?;
-            let td = parse_typed_data(payload)?;
+            let (td, digest) = parse_typed_data_hashed(payload)?;
             check_typed_data_chain(&td, id)?;
-            let digest =
-                td.eip712_signing_hash().map_err(|e| PayloadError::BadTypedData(e.to_string()))?;
-            Ok(SigningTarget::EvmDigest { digest: digest.0, v_style: EvmVStyle::Legacy27 })
+            Ok(SigningTarget::EvmDigest { digest, v_style: EvmVStyle::Legacy27 })
         }
         PayloadKind::SolanaTransaction => {
             if chain.is_evm() {

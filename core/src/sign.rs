@@ -483,7 +483,7 @@ impl SignEngine {
         let view = PendingSignature {
             request_id: req.request_id,
             pair_id: req.pair_id,
-            sp_name: pair.sp.name.clone(),
+            sp_name: crate::display::clean(&pair.sp.name, crate::display::TextKind::Name),
             chain: req.chain.clone(),
             account: req.account.clone(),
             kind: req.kind,

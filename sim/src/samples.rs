@@ -113,6 +113,51 @@ pub fn eip712_mail(chain_id: u64) -> String {
     .to_string()
 }
 
+/// An ERC-2612 `Permit` (EIP-712) on `chain_id`: `owner` lets `spender` spend `value`
+/// base units of `token`, until `deadline` (Unix seconds). A meaning the phone knows, so
+/// it is shown as a token spending permit rather than blind.
+pub fn erc2612_permit(
+    chain_id: u64,
+    token: [u8; 20],
+    owner: [u8; 20],
+    spender: [u8; 20],
+    value: u128,
+    deadline: u64,
+) -> String {
+    serde_json::json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"},
+                {"name": "version", "type": "string"},
+                {"name": "chainId", "type": "uint256"},
+                {"name": "verifyingContract", "type": "address"}
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"},
+                {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"},
+                {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"}
+            ]
+        },
+        "primaryType": "Permit",
+        "domain": {
+            "name": "USD Coin",
+            "version": "2",
+            "chainId": chain_id,
+            "verifyingContract": Address::from(token).to_checksum(None)
+        },
+        "message": {
+            "owner": Address::from(owner).to_checksum(None),
+            "spender": Address::from(spender).to_checksum(None),
+            "value": value.to_string(),
+            "nonce": 0,
+            "deadline": deadline
+        }
+    })
+    .to_string()
+}
+
 /// A legacy Solana message in which `from` sends `lamports` to `to` through the System
 /// program, with `blockhash` as its recent blockhash. (Construction only: every count here
 /// is below 128, so each compact-u16 length is one byte.)
@@ -215,6 +260,11 @@ mod tests {
             (PayloadKind::EvmTransaction, eip1559_transfer(1, 0, [1; 20], ETHER / 20), ChainId::Evm(1)),
             (PayloadKind::EvmTransaction, erc20_approve_unlimited(1, 1, USDC, [2; 20]), ChainId::Evm(1)),
             (PayloadKind::Eip712TypedData, eip712_mail(1).into_bytes(), ChainId::Evm(1)),
+            (
+                PayloadKind::Eip712TypedData,
+                erc2612_permit(1, USDC, [1; 20], [2; 20], 100_000_000, 1_900_000_000).into_bytes(),
+                ChainId::Evm(1),
+            ),
             (
                 PayloadKind::SolanaTransaction,
                 solana_transfer([3; 32], [4; 32], 1_000_000, [5; 32]),

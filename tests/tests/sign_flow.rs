@@ -237,7 +237,10 @@ async fn eip191_and_eip712_messages_are_signed_as_published() {
     assert!(b.appliance_sig[64] == 27 || b.appliance_sig[64] == 28);
     assert_eq!(recover(&digest, &b.appliance_sig, 27), acct.evm_address().unwrap());
 
-    // EIP-712: the "Mail" example of the EIP, whose digest the EIP publishes.
+    // EIP-712: the "Mail" example of the EIP, whose digest the EIP publishes. The phone
+    // does not know what signing a Mail means, so it is blind: the user allows it first.
+    let g = Guardrails { allow_blind_signing: true, ..Guardrails::default() };
+    w.phone.set_guardrails(&g).await.unwrap();
     let mail = serde_json::json!({
         "types": {
             "EIP712Domain": [

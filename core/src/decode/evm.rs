@@ -1,17 +1,21 @@
-//! EVM payloads for display: transactions (with ERC-20 / approval calls), EIP-191
-//! messages and EIP-712 typed data.
+//! EVM payloads for display: transactions (with ERC-20 / ERC-721 token calls) and EIP-191
+//! messages. EIP-712 typed data is in `eip712.rs`.
 
-use alloy_dyn_abi::DynSolValue;
 use alloy_primitives::{Address, TxKind, U256};
 use alloy_sol_types::{sol, SolInterface};
 
 use super::units::{format_native, format_units};
-use super::{DecodeError, DecodedPayload, Warning};
+use super::{
+    DecodeContext, DecodeError, DecodedPayload, TokenAction, TokenFact, TokenStandard, Warning,
+};
 use crate::caip::ChainId;
-use crate::payload::{check_typed_data_chain, parse_evm_tx, parse_typed_data, EvmTx};
+use crate::display::{sanitize, TextKind};
+use crate::payload::{parse_evm_tx, EvmTx};
 
 sol! {
     /// The token calls the decoder recognises (ERC-20, plus ERC-721/1155 `setApprovalForAll`).
+    /// `approve` and `transferFrom` have the same selectors in ERC-721 (token ID instead of
+    /// amount).
     interface ITokenCalls {
         function transfer(address to, uint256 amount) external returns (bool);
         function approve(address spender, uint256 amount) external returns (bool);
@@ -42,7 +46,7 @@ fn hex_preview(data: &[u8]) -> String {
     }
 }
 
-fn addr(a: &Address) -> String {
+pub(super) fn addr(a: &Address) -> String {
     a.to_checksum(None)
 }
 
@@ -50,49 +54,101 @@ fn gwei(v: u128) -> String {
     format!("{} gwei", format_units(U256::from(v), 9))
 }
 
-pub(super) fn decode_tx(payload: &[u8], chain: &ChainId) -> Result<DecodedPayload, DecodeError> {
+/// A token amount for display: with decimals and symbol when the token is a known ERC-20,
+/// else in base units.
+pub(super) fn token_amount(
+    ctx: &DecodeContext<'_>,
+    chain: &ChainId,
+    token: &str,
+    amount: U256,
+) -> String {
+    match ctx.token_of(chain, token, TokenStandard::Erc20) {
+        Some(t) => {
+            let symbol = sanitize(&t.symbol, TextKind::Name).text;
+            match t.decimals {
+                Some(dec) => format!("{} {symbol}", format_units(amount, dec)),
+                None => format!("{amount} {symbol} (base units)"),
+            }
+        }
+        None => format!("{amount} (base units; token decimals not known)"),
+    }
+}
+
+pub(super) fn decode_tx(
+    payload: &[u8],
+    chain: &ChainId,
+    ctx: &DecodeContext<'_>,
+) -> Result<DecodedPayload, DecodeError> {
     let tx = parse_evm_tx(payload)?;
     let mut d = DecodedPayload::new(chain, payload, "Transaction");
     let (kind_name, nonce, gas_limit, to, value, input) = match &tx {
-        EvmTx::Legacy(t) => ("Legacy (EIP-155)", t.nonce, t.gas_limit, t.to, t.value, &t.input),
+        EvmTx::Legacy(t) => (
+            "Legacy (EIP-155)",
+            t.nonce,
+            t.gas_limit,
+            t.to,
+            t.value,
+            &t.input,
+        ),
         EvmTx::Eip2930(t) => ("EIP-2930", t.nonce, t.gas_limit, t.to, t.value, &t.input),
         EvmTx::Eip1559(t) => ("EIP-1559", t.nonce, t.gas_limit, t.to, t.value, &t.input),
     };
-    d.push("Network", format!("{} ({chain})", chain.display_name()));
-    d.push("Chain ID", tx.chain_id().to_string());
-    d.push("Transaction type", kind_name);
+    d.push(
+        "network",
+        "Network",
+        format!("{} ({chain})", chain.display_name()),
+    );
+    d.push("chain_id", "Chain ID", tx.chain_id().to_string());
+    d.push("tx_type", "Transaction type", kind_name);
     match to {
-        TxKind::Call(a) => d.push("To", addr(&a)),
-        TxKind::Create => d.push("To", "new contract"),
+        TxKind::Call(a) => d.push("to", "To", addr(&a)),
+        TxKind::Create => d.push("to", "To", "new contract"),
     }
-    d.push("Value", format_native(chain, value));
-    d.push("Nonce", nonce.to_string());
-    d.push("Gas limit", gas_limit.to_string());
+    d.push("value", "Value", format_native(chain, value));
+    d.push("nonce", "Nonce", nonce.to_string());
+    d.push("gas_limit", "Gas limit", gas_limit.to_string());
     let max_fee = match &tx {
         EvmTx::Legacy(t) => {
-            d.push("Gas price", gwei(t.gas_price));
+            d.push("gas_price", "Gas price", gwei(t.gas_price));
             t.gas_price
         }
         EvmTx::Eip2930(t) => {
-            d.push("Gas price", gwei(t.gas_price));
+            d.push("gas_price", "Gas price", gwei(t.gas_price));
             t.gas_price
         }
         EvmTx::Eip1559(t) => {
-            d.push("Max fee per gas", gwei(t.max_fee_per_gas));
-            d.push("Max priority fee per gas", gwei(t.max_priority_fee_per_gas));
+            d.push(
+                "max_fee_per_gas",
+                "Max fee per gas",
+                gwei(t.max_fee_per_gas),
+            );
+            d.push(
+                "max_priority_fee_per_gas",
+                "Max priority fee per gas",
+                gwei(t.max_priority_fee_per_gas),
+            );
             t.max_fee_per_gas
         }
     };
     let worst_fee = U256::from(gas_limit).saturating_mul(U256::from(max_fee));
-    d.push("Max network fee", format_native(chain, worst_fee));
-    d.push("Data", hex_preview(input));
+    d.push(
+        "max_fee",
+        "Max network fee",
+        format_native(chain, worst_fee),
+    );
+    d.push_max_total(value, worst_fee);
+    d.push("data", "Data", hex_preview(input));
     let access_list_len = match &tx {
         EvmTx::Legacy(_) => 0,
         EvmTx::Eip2930(t) => t.access_list.len(),
         EvmTx::Eip1559(t) => t.access_list.len(),
     };
     if access_list_len > 0 {
-        d.push("Access list", format!("{access_list_len} entries"));
+        d.push(
+            "access_list",
+            "Access list",
+            format!("{access_list_len} entries"),
+        );
     }
     d.facts.native_value = u128::try_from(value).unwrap_or(u128::MAX);
     d.facts.max_fee = u128::try_from(worst_fee).unwrap_or(u128::MAX);
@@ -114,59 +170,168 @@ pub(super) fn decode_tx(payload: &[u8], chain: &ChainId) -> Result<DecodedPayloa
                 d.facts.recipients.push(addr(&to));
             }
             d.facts.contracts.push(addr(&to));
-            decode_call(&mut d, &to, input);
+            decode_call(&mut d, ctx, &to, input);
         }
     }
     Ok(d)
 }
 
-fn decode_call(d: &mut DecodedPayload, contract: &Address, input: &[u8]) {
+fn token_fact(action: TokenAction, token: &str, to: &str, amount: U256) -> TokenFact {
+    TokenFact {
+        action,
+        token: token.into(),
+        to: to.into(),
+        amount: Some(amount.to_string()),
+        unlimited: false,
+        maybe_token_id: false,
+    }
+}
+
+fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Address, input: &[u8]) {
     use ITokenCalls::ITokenCallsCalls as C;
     let token = addr(contract);
+    let chain = d.chain.clone();
     // Validating decode: the calldata must be exactly the canonical encoding of the call,
     // so what is shown is all there is.
-    let call = C::abi_decode_validate(input).ok().filter(|c| c.abi_encode() == input);
+    let call = C::abi_decode_validate(input)
+        .ok()
+        .filter(|c| c.abi_encode() == input);
     let Some(call) = call else {
         let selector = input.get(..4).map(hex::encode).unwrap_or_default();
         d.title = "Contract call".into();
-        d.mark_blind(format!("unrecognised contract call (selector 0x{selector})"));
+        d.mark_blind(format!(
+            "unrecognised contract call (selector 0x{selector})"
+        ));
         return;
     };
+    let standard = ctx.tokens.token(&chain, &token).map(|t| t.standard);
     match call {
         C::transfer(c) => {
+            let to = addr(&c.to);
             d.title = "Token transfer".into();
-            d.push("Token contract", token.clone());
-            d.push("Recipient", addr(&c.to));
-            d.push("Amount", format!("{} (base units; token decimals not known)", c.amount));
-            d.facts.recipients.push(addr(&c.to));
+            d.push("token_contract", "Token contract", token.clone());
+            d.push("recipient", "Recipient", to.clone());
+            d.push(
+                "amount",
+                "Amount",
+                token_amount(ctx, &chain, &token, c.amount),
+            );
+            d.facts.recipients.push(to.clone());
+            d.facts
+                .tokens
+                .push(token_fact(TokenAction::Transfer, &token, &to, c.amount));
         }
         C::transferFrom(c) => {
-            d.title = "Token transfer from another account".into();
-            d.push("Token contract", token.clone());
-            d.push("From", addr(&c.from));
-            d.push("Recipient", addr(&c.to));
-            d.push("Amount", format!("{} (base units; token decimals not known)", c.amount));
-            d.facts.recipients.push(addr(&c.to));
+            let to = addr(&c.to);
+            d.push("token_contract", "Token contract", token.clone());
+            d.push("from", "From", addr(&c.from));
+            d.push("recipient", "Recipient", to.clone());
+            let mut fact = token_fact(TokenAction::Transfer, &token, &to, c.amount);
+            match standard {
+                Some(TokenStandard::Erc20) => {
+                    d.title = "Token transfer from another account".into();
+                    d.push(
+                        "amount",
+                        "Amount",
+                        token_amount(ctx, &chain, &token, c.amount),
+                    );
+                }
+                Some(TokenStandard::Erc721) => {
+                    d.title = "NFT transfer".into();
+                    d.push("token_id", "Token ID", c.amount.to_string());
+                    fact.maybe_token_id = true;
+                }
+                _ => {
+                    d.title = "Token transfer from another account".into();
+                    ambiguous(d, &token, c.amount);
+                    fact.maybe_token_id = true;
+                }
+            }
+            d.facts.recipients.push(to);
+            d.facts.tokens.push(fact);
         }
-        C::approve(c) => approval(d, &token, &c.spender, c.amount, "Token approval", "Allowance"),
+        C::approve(c) => match standard {
+            Some(TokenStandard::Erc20) => approval(
+                d,
+                ctx,
+                &token,
+                &c.spender,
+                c.amount,
+                "Token approval",
+                ("allowance", "Allowance"),
+            ),
+            Some(TokenStandard::Erc721) => {
+                let spender = addr(&c.spender);
+                d.title = "Approve an NFT transfer".into();
+                d.push("token_contract", "Token contract", token.clone());
+                d.push("spender", "Approved address", spender.clone());
+                d.push("token_id", "Token ID", c.amount.to_string());
+                let mut fact = token_fact(TokenAction::Approve, &token, &spender, c.amount);
+                fact.maybe_token_id = true;
+                d.facts.recipients.push(spender);
+                d.facts.tokens.push(fact);
+            }
+            _ => {
+                // Unknown standard: show the number as what it may be, and keep the facts
+                // conservative (a huge number counts as an unlimited ERC-20 approval).
+                let spender = addr(&c.spender);
+                d.title = "Token approval".into();
+                d.push("token_contract", "Token contract", token.clone());
+                d.push("spender", "Spender", spender.clone());
+                ambiguous(d, &token, c.amount);
+                let unlimited = is_unlimited(c.amount);
+                if unlimited {
+                    d.facts.unlimited_approval = true;
+                    d.warn(Warning::UnlimitedApproval {
+                        token: token.clone(),
+                        spender: spender.clone(),
+                    });
+                }
+                let mut fact = token_fact(TokenAction::Approve, &token, &spender, c.amount);
+                fact.unlimited = unlimited;
+                fact.maybe_token_id = true;
+                d.facts.recipients.push(spender);
+                d.facts.tokens.push(fact);
+            }
+        },
         C::increaseAllowance(c) => approval(
             d,
+            ctx,
             &token,
             &c.spender,
             c.addedValue,
             "Token allowance increase",
-            "Added allowance",
+            ("added_allowance", "Added allowance"),
         ),
         C::setApprovalForAll(c) => {
             let operator = addr(&c.operator);
-            d.push("Collection contract", token.clone());
-            d.push("Operator", operator.clone());
-            d.push("Approved", if c.approved { "yes (all tokens)" } else { "no (revoke)" });
+            d.push("collection_contract", "Collection contract", token.clone());
+            d.push("operator", "Operator", operator.clone());
+            d.push(
+                "approved",
+                "Approved",
+                if c.approved {
+                    "yes (all tokens)"
+                } else {
+                    "no (revoke)"
+                },
+            );
             if c.approved {
                 d.title = "Approve an operator for all tokens".into();
                 d.facts.recipients.push(operator.clone());
                 d.facts.unlimited_approval = true;
-                d.warn(Warning::ApprovalForAll { contract: token, operator });
+                d.facts.tokens.push(TokenFact {
+                    action: TokenAction::Approve,
+                    token: token.clone(),
+                    to: operator.clone(),
+                    amount: None,
+                    unlimited: true,
+                    maybe_token_id: false,
+                });
+                d.warn(Warning::ApprovalForAll {
+                    contract: token,
+                    operator,
+                });
             } else {
                 d.title = "Revoke an operator".into();
             }
@@ -174,169 +339,79 @@ fn decode_call(d: &mut DecodedPayload, contract: &Address, input: &[u8]) {
     }
 }
 
+/// The row for a number that is an ERC-20 amount or an ERC-721 token ID.
+fn ambiguous(d: &mut DecodedPayload, token: &str, n: U256) {
+    d.push(
+        "amount_or_token_id",
+        "Amount or token ID",
+        format!("{n} (ERC-20 amount in base units, or ERC-721 token ID)"),
+    );
+    d.warn(Warning::AmbiguousTokenCall {
+        contract: token.into(),
+    });
+}
+
 fn approval(
     d: &mut DecodedPayload,
+    ctx: &DecodeContext<'_>,
     token: &str,
     spender: &Address,
     amount: U256,
     title: &str,
-    label: &str,
+    (key, label): (&str, &str),
 ) {
     let spender = addr(spender);
+    let chain = d.chain.clone();
     d.title = title.into();
-    d.push("Token contract", token);
-    d.push("Spender", spender.clone());
-    if is_unlimited(amount) {
-        d.push(label, "unlimited");
+    d.push("token_contract", "Token contract", token);
+    d.push("spender", "Spender", spender.clone());
+    let unlimited = is_unlimited(amount);
+    if unlimited {
+        d.push(key, label, "unlimited");
         d.facts.unlimited_approval = true;
-        d.warn(Warning::UnlimitedApproval { token: token.into(), spender: spender.clone() });
+        d.warn(Warning::UnlimitedApproval {
+            token: token.into(),
+            spender: spender.clone(),
+        });
     } else {
-        d.push(label, format!("{amount} (base units; token decimals not known)"));
+        d.push(key, label, token_amount(ctx, &chain, token, amount));
+    }
+    let mut fact = token_fact(TokenAction::Approve, token, &spender, amount);
+    fact.unlimited = unlimited;
+    if unlimited {
+        fact.amount = None;
     }
     d.facts.recipients.push(spender);
+    d.facts.tokens.push(fact);
 }
 
-fn printable_text(bytes: &[u8]) -> Option<&str> {
+/// The message as text when it is UTF-8 without C0/C1 control characters other than tab,
+/// line feed and carriage return (which the sanitiser shows escaped, except line feeds).
+fn text_of(bytes: &[u8]) -> Option<&str> {
     let s = std::str::from_utf8(bytes).ok()?;
-    let ok = s.chars().all(|c| {
-        matches!(c, '\n' | '\r' | '\t')
-            || !(c.is_control()
-                // Bidirectional overrides and isolates can make text read differently.
-                || ('\u{202a}'..='\u{202e}').contains(&c)
-                || ('\u{2066}'..='\u{2069}').contains(&c))
-    });
-    (ok && !s.trim().is_empty()).then_some(s)
+    let binary = s
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+    (!binary && !s.trim().is_empty()).then_some(s)
 }
 
 pub(super) fn decode_eip191(payload: &[u8], chain: &ChainId) -> DecodedPayload {
     let mut d = DecodedPayload::new(chain, payload, "Sign a message");
-    d.push("Network", format!("{} ({chain})", chain.display_name()));
-    match printable_text(payload) {
-        Some(text) => d.push("Message", text),
+    d.push(
+        "network",
+        "Network",
+        format!("{} ({chain})", chain.display_name()),
+    );
+    match text_of(payload) {
+        Some(text) => d.push_text("message".into(), "Message".into(), text, TextKind::Message),
         None => {
-            d.push("Message (hex)", format!("0x{}", hex::encode(payload)));
+            d.push(
+                "message_hex",
+                "Message (hex)",
+                format!("0x{}", hex::encode(payload)),
+            );
             d.warn(Warning::MessageNotText);
         }
     }
     d
-}
-
-pub(super) fn decode_eip712(payload: &[u8], chain: &ChainId) -> Result<DecodedPayload, DecodeError> {
-    let td = parse_typed_data(payload)?;
-    if let ChainId::Evm(id) = chain {
-        check_typed_data_chain(&td, *id)?;
-    }
-    let mut d = DecodedPayload::new(chain, payload, format!("Sign typed data: {}", td.primary_type));
-    d.push("Network", format!("{} ({chain})", chain.display_name()));
-    let dom = &td.domain;
-    if let Some(n) = &dom.name {
-        d.push("Domain name", n.to_string());
-    }
-    if let Some(v) = &dom.version {
-        d.push("Domain version", v.to_string());
-    }
-    match dom.chain_id {
-        Some(c) => d.push("Domain chain ID", c.to_string()),
-        None => d.warn(Warning::TypedDataWithoutChain),
-    }
-    if let Some(c) = &dom.verifying_contract {
-        d.push("Verifying contract", addr(c));
-        d.facts.contracts.push(addr(c));
-    }
-    if let Some(s) = &dom.salt {
-        d.push("Domain salt", s.to_string());
-    }
-    d.push("Primary type", td.primary_type.clone());
-    // Show the message as it is hashed (coerced to the declared types, in declaration
-    // order): JSON keys the types do not declare are not signed, so they are not shown.
-    match td.coerce() {
-        Ok(value) => {
-            flatten(&mut d, "", &value, 0);
-            if td.primary_type.contains("Permit") {
-                permit_facts(&mut d, &value, dom.verifying_contract.map(|a| addr(&a)));
-            }
-        }
-        Err(e) => d.mark_blind(format!("typed data message cannot be shown ({e})")),
-    }
-    Ok(d)
-}
-
-/// Deepest nesting shown; deeper values make the payload blind.
-const MAX_DEPTH: usize = 16;
-
-fn flatten(d: &mut DecodedPayload, path: &str, v: &DynSolValue, depth: usize) {
-    if depth > MAX_DEPTH {
-        d.mark_blind(format!("typed data nested deeper than {MAX_DEPTH} levels"));
-        return;
-    }
-    let label = if path.is_empty() { "message".to_string() } else { path.to_string() };
-    match v {
-        DynSolValue::CustomStruct { prop_names, tuple, .. } => {
-            if tuple.is_empty() {
-                d.push(label.clone(), "{}");
-            }
-            for (k, child) in prop_names.iter().zip(tuple) {
-                let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
-                flatten(d, &p, child, depth + 1);
-            }
-        }
-        DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => {
-            if items.is_empty() {
-                d.push(label.clone(), "[]");
-            }
-            for (i, child) in items.iter().enumerate() {
-                flatten(d, &format!("{label}[{i}]"), child, depth + 1);
-            }
-        }
-        DynSolValue::Address(a) => d.push(label, addr(a)),
-        DynSolValue::Uint(n, _) => d.push(label, n.to_string()),
-        DynSolValue::Int(n, _) => d.push(label, n.to_string()),
-        DynSolValue::Bool(b) => d.push(label, b.to_string()),
-        DynSolValue::String(s) => d.push(label, s.clone()),
-        DynSolValue::Bytes(b) => d.push(label, format!("0x{}", hex::encode(b))),
-        DynSolValue::FixedBytes(w, n) => {
-            d.push(label, format!("0x{}", hex::encode(w.get(..*n).unwrap_or(w.as_slice()))))
-        }
-        DynSolValue::Function(f) => d.push(label, format!("0x{}", hex::encode(f.as_slice()))),
-    }
-}
-
-/// EIP-2612 `Permit` and Permit2 `PermitSingle`/`PermitBatch`/`PermitTransferFrom`: the
-/// spender gets rights, and a huge `value`/`amount` (≥ 2^160 − 1, Permit2's maximum) is
-/// unlimited.
-fn permit_facts(d: &mut DecodedPayload, msg: &DynSolValue, contract: Option<String>) {
-    let limit = (U256::from(1u8) << 160) - U256::from(1u8);
-    let mut spender = None;
-    let mut unlimited = false;
-    let mut stack = vec![msg];
-    while let Some(v) = stack.pop() {
-        match v {
-            DynSolValue::CustomStruct { prop_names, tuple, .. } => {
-                for (k, child) in prop_names.iter().zip(tuple) {
-                    match (k.as_str(), child) {
-                        ("spender", DynSolValue::Address(a)) => spender = Some(addr(a)),
-                        ("value" | "amount", DynSolValue::Uint(n, _)) if *n >= limit => {
-                            unlimited = true
-                        }
-                        _ => {}
-                    }
-                    stack.push(child);
-                }
-            }
-            DynSolValue::Array(a) | DynSolValue::FixedArray(a) | DynSolValue::Tuple(a) => {
-                stack.extend(a.iter())
-            }
-            _ => {}
-        }
-    }
-    if let Some(s) = &spender {
-        d.facts.recipients.push(s.clone());
-    }
-    if unlimited {
-        d.facts.unlimited_approval = true;
-        d.warn(Warning::UnlimitedApproval {
-            token: contract.unwrap_or_else(|| "a token".into()),
-            spender: spender.unwrap_or_else(|| "the spender".into()),
-        });
-    }
 }

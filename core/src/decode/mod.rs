@@ -6,10 +6,20 @@
 //! Anything the decoder does not fully understand is marked `blind` with a
 //! [`Warning::BlindSigning`] and the payload hash; the guardrails refuse blind signing
 //! unless the user allowed it.
+//!
+//! Every row has a stable `key` (shells translate by key; the English label is the
+//! fallback). The phone's own rows have plain keys (`network`, `to`, `value`, `max_fee`,
+//! `max_total`, …); rows copied from an EIP-712 message have keys `message.<path>` and
+//! labels that start with [`MESSAGE_LABEL_PREFIX`], so a message field can never look like
+//! one of the phone's rows. Every label and value passes [`crate::display::sanitize`].
 
+mod eip712;
 mod evm;
 mod solana;
+mod tokens;
 pub mod units;
+
+pub use tokens::{DecodeContext, KnownTokens, TokenInfo, TokenLookup, TokenStandard};
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
@@ -17,11 +27,16 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::caip::{AccountId, ChainId};
+use crate::display::{sanitize, TextKind};
 use crate::model::PayloadKind;
 use crate::payload::{signing_target, PayloadError};
 
 /// Most rows a decoded payload shows; beyond it the payload is treated as blind.
 pub const MAX_FIELDS: usize = 256;
+
+/// How the label of a row copied from an EIP-712 message starts (`Message › from.name`).
+/// No row of the phone's own starts like this.
+pub const MESSAGE_LABEL_PREFIX: &str = "Message › ";
 
 /// Why a payload could not be decoded (and therefore must not be signed).
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
@@ -31,19 +46,26 @@ pub enum DecodeError {
     Payload(#[from] PayloadError),
 }
 
+impl DecodeError {
+    /// A stable snake_case code: the payload error's.
+    pub fn code(&self) -> &'static str {
+        match self {
+            DecodeError::Payload(e) => e.code(),
+        }
+    }
+}
+
 /// One labelled row on the review screen.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Field {
-    /// What the value is ("To", "Amount", …).
+    /// Stable key: `network`, `to`, `value`, `max_fee`, … for the phone's own rows,
+    /// `ix.<n>.<name>` for Solana instruction rows, `message.<path>` for EIP-712 message
+    /// fields. Shells translate by key.
+    pub key: String,
+    /// What the value is, in English ("To", "Amount", `Message › from.name`…), sanitised.
     pub label: String,
-    /// The value, already formatted (exact decimals, canonical addresses).
+    /// The value, already formatted (exact decimals, canonical addresses), sanitised.
     pub value: String,
-}
-
-impl Field {
-    fn new(label: impl Into<String>, value: impl Into<String>) -> Self {
-        Field { label: label.into(), value: value.into() }
-    }
 }
 
 /// Something the user should notice before approving. `code()` is stable (UI, logs, tests).
@@ -99,6 +121,17 @@ pub enum Warning {
     MessageNotText,
     /// The bound account is not one of the Solana message's signers.
     AccountNotSigner,
+    /// Text contained characters that are invisible, reorder text or break lines; they are
+    /// shown escaped as `⟨U+202E⟩`.
+    TextEscaped,
+    /// Text longer than a row allows was cut; the rest is not shown.
+    TextTruncated,
+    /// `approve` / `transferFrom` mean different things for ERC-20 and ERC-721 tokens, and
+    /// the phone does not know which standard the contract follows.
+    AmbiguousTokenCall {
+        /// The contract called.
+        contract: String,
+    },
 }
 
 impl Warning {
@@ -116,6 +149,9 @@ impl Warning {
             Warning::TypedDataWithoutChain => "typed_data_without_chain",
             Warning::MessageNotText => "message_not_text",
             Warning::AccountNotSigner => "account_not_signer",
+            Warning::TextEscaped => "text_escaped",
+            Warning::TextTruncated => "text_truncated",
+            Warning::AmbiguousTokenCall { .. } => "ambiguous_token_call",
         }
     }
 
@@ -154,6 +190,16 @@ impl Warning {
             Warning::AccountNotSigner => {
                 "Your account is not a signer of this Solana message.".into()
             }
+            Warning::TextEscaped => "Some text contains invisible or direction-changing \
+                characters; they are shown as ⟨U+…⟩ codes."
+                .into(),
+            Warning::TextTruncated => {
+                "Some text is too long to show in full; the rest is cut off.".into()
+            }
+            Warning::AmbiguousTokenCall { contract } => format!(
+                "The phone does not know whether {contract} is an ERC-20 or an ERC-721 \
+                 contract: the number is an amount for one and a token ID for the other."
+            ),
         }
     }
 }
@@ -196,6 +242,35 @@ pub struct PayloadFacts {
     pub contract_creation: bool,
     /// An unlimited token approval or an approval for all.
     pub unlimited_approval: bool,
+    /// Token rights granted or tokens moved (ERC-20 calls, permits, EIP-3009, SPL Token).
+    pub tokens: Vec<TokenFact>,
+}
+
+/// What a payload does with a token, for guardrails and tools.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct TokenFact {
+    /// `approve` (rights to spend are granted) or `transfer` (tokens move).
+    pub action: TokenAction,
+    /// The token contract or mint (or, for SPL `Transfer`, the source token account).
+    pub token: String,
+    /// The spender, delegate or recipient.
+    pub to: String,
+    /// The amount in base units, decimal (`None` when unlimited or unknown).
+    pub amount: Option<String>,
+    /// An unlimited (or effectively unlimited) approval.
+    pub unlimited: bool,
+    /// The number may be an ERC-721 token ID rather than an amount (ambiguous selector).
+    pub maybe_token_id: bool,
+}
+
+/// See [`TokenFact::action`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAction {
+    /// Rights to spend are granted (approve, permit).
+    Approve,
+    /// Tokens move (transfer, transfer authorization).
+    Transfer,
 }
 
 mod u128_string {
@@ -237,12 +312,43 @@ impl DecodedPayload {
         }
     }
 
-    fn push(&mut self, label: impl Into<String>, value: impl Into<String>) {
-        if self.fields.len() < MAX_FIELDS {
-            self.fields.push(Field::new(label, value));
-        } else if !self.blind {
-            self.mark_blind(format!("more than {MAX_FIELDS} fields to show"));
+    /// Adds a row whose value is one line ([`TextKind::Value`]).
+    fn push(&mut self, key: impl Into<String>, label: impl Into<String>, value: impl Into<String>) {
+        self.push_text(key.into(), label.into(), &value.into(), TextKind::Value);
+    }
+
+    /// Adds a row; label and value pass the sanitiser (`text_escaped` / `text_truncated`
+    /// warnings when they change). Keys are sanitised too, without a warning.
+    fn push_text(&mut self, key: String, label: String, value: &str, kind: TextKind) {
+        if self.fields.len() >= MAX_FIELDS {
+            if !self.blind {
+                self.mark_blind(format!("more than {MAX_FIELDS} fields to show"));
+            }
+            return;
         }
+        let key = sanitize(&key, TextKind::Label).text;
+        let label = self.sanitized(&label, TextKind::Label);
+        let value = self.sanitized(value, kind);
+        self.fields.push(Field { key, label, value });
+    }
+
+    /// `text` through the sanitiser, noting a warning if it changed.
+    fn sanitized(&mut self, text: &str, kind: TextKind) -> String {
+        let s = sanitize(text, kind);
+        if s.was_escaped() {
+            self.warn(Warning::TextEscaped);
+        }
+        if s.was_truncated() {
+            self.warn(Warning::TextTruncated);
+        }
+        s.text
+    }
+
+    /// The phone's "Max total" row: what leaves the account at worst, native value plus
+    /// the worst-case network fee.
+    fn push_max_total(&mut self, value: alloy_primitives::U256, fee: alloy_primitives::U256) {
+        let shown = units::format_native(&self.chain, value.saturating_add(fee));
+        self.push("max_total", "Max total", shown);
     }
 
     fn warn(&mut self, w: Warning) {
@@ -251,9 +357,11 @@ impl DecodedPayload {
         }
     }
 
+    /// Marks the payload blind; the reason (which may quote the payload) is sanitised.
     fn mark_blind(&mut self, reason: impl Into<String>) {
         self.blind = true;
-        self.warn(Warning::BlindSigning { reason: reason.into() });
+        let reason = sanitize(&reason.into(), TextKind::Value).text;
+        self.warn(Warning::BlindSigning { reason });
     }
 
     /// True if a warning with this code is present.
@@ -265,23 +373,39 @@ impl DecodedPayload {
     pub fn field(&self, label: &str) -> Option<&str> {
         self.fields.iter().find(|f| f.label == label).map(|f| f.value.as_str())
     }
+
+    /// The value of the field with this key.
+    pub fn field_by_key(&self, key: &str) -> Option<&str> {
+        self.fields.iter().find(|f| f.key == key).map(|f| f.value.as_str())
+    }
 }
 
 /// Decodes `payload` for display to the owner of `account` (whose chain is the request's
-/// chain). Fails exactly when [`signing_target`] fails, so nothing unsignable is shown.
+/// chain), knowing no tokens. Fails exactly when [`signing_target`] fails, so nothing
+/// unsignable is shown.
 pub fn decode(
     kind: PayloadKind,
     payload: &[u8],
     account: &AccountId,
+) -> Result<DecodedPayload, DecodeError> {
+    decode_with(kind, payload, account, &DecodeContext::default())
+}
+
+/// [`decode`], with what the phone knows about tokens (standards, symbols, decimals).
+pub fn decode_with(
+    kind: PayloadKind,
+    payload: &[u8],
+    account: &AccountId,
+    ctx: &DecodeContext<'_>,
 ) -> Result<DecodedPayload, DecodeError> {
     let chain = &account.chain;
     signing_target(kind, payload, chain)?;
     let span = tracing::debug_span!("decode", ?kind, chain = %chain, len = payload.len());
     let _g = span.enter();
     let decoded = match kind {
-        PayloadKind::EvmTransaction => evm::decode_tx(payload, chain)?,
+        PayloadKind::EvmTransaction => evm::decode_tx(payload, chain, ctx)?,
         PayloadKind::Eip191Message => evm::decode_eip191(payload, chain),
-        PayloadKind::Eip712TypedData => evm::decode_eip712(payload, chain)?,
+        PayloadKind::Eip712TypedData => eip712::decode_typed_data(payload, chain, ctx)?,
         PayloadKind::SolanaTransaction => solana::decode_message(payload, account)?,
     };
     if decoded.blind {
@@ -292,3 +416,6 @@ pub fn decode(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod attack_tests;

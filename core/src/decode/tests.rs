@@ -86,11 +86,55 @@ fn plain_transfer_is_not_blind() {
     assert_eq!(d.payload_hash.len(), 64);
 }
 
+static USDC_LIST: std::sync::LazyLock<KnownTokens> = std::sync::LazyLock::new(|| {
+    let mut t = KnownTokens::new();
+    t.insert(
+        &ChainId::Evm(1),
+        &USDC.to_checksum(None),
+        TokenInfo { standard: TokenStandard::Erc20, symbol: "USDC".into(), decimals: Some(6) },
+    );
+    t
+});
+
+fn usdc_known() -> DecodeContext<'static> {
+    DecodeContext { tokens: &*USDC_LIST }
+}
+
+#[test]
+fn known_erc20_amounts_have_decimals_and_unknown_standards_are_ambiguous() {
+    let data = ITokenCalls::approveCall { spender: SPENDER, amount: U256::from(2_500_000u64) }.abi_encode();
+    let p = tx_1559(TxKind::Call(USDC), U256::ZERO, data);
+    let d = decode_with(PayloadKind::EvmTransaction, &p, &evm_account(), &usdc_known()).unwrap();
+    assert_eq!(d.field_by_key("allowance"), Some("2.5 USDC"));
+    assert!(!d.has_warning("ambiguous_token_call"));
+    let d = decode(PayloadKind::EvmTransaction, &p, &evm_account()).unwrap();
+    assert_eq!(d.field_by_key("allowance"), None);
+    assert_eq!(
+        d.field_by_key("amount_or_token_id"),
+        Some("2500000 (ERC-20 amount in base units, or ERC-721 token ID)")
+    );
+    assert!(d.has_warning("ambiguous_token_call"));
+    assert!(d.facts.tokens[0].maybe_token_id);
+    // Unknown standard, huge number: the guardrail facts stay conservative.
+    let data = ITokenCalls::approveCall { spender: SPENDER, amount: U256::MAX }.abi_encode();
+    let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
+    assert!(d.facts.unlimited_approval && d.has_warning("unlimited_approval"));
+    // A token known to be ERC-721: a token ID, never an amount.
+    let mut nft = KnownTokens::new();
+    nft.insert(&ChainId::Evm(1), &format!("{USDC:#x}"), TokenInfo { standard: TokenStandard::Erc721, symbol: "NFT".into(), decimals: None });
+    let ctx = DecodeContext { tokens: &nft };
+    let data = ITokenCalls::transferFromCall { from: SPENDER, to: SPENDER, amount: U256::MAX }.abi_encode();
+    let d = decode_with(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account(), &ctx).unwrap();
+    assert_eq!(d.title, "NFT transfer");
+    assert_eq!(d.field_by_key("token_id"), Some(U256::MAX.to_string().as_str()));
+    assert!(!d.facts.unlimited_approval);
+}
+
 #[test]
 fn erc20_approve_max_uint_warns_unlimited() {
     let data = ITokenCalls::approveCall { spender: SPENDER, amount: U256::MAX }.abi_encode();
     let p = tx_1559(TxKind::Call(USDC), U256::ZERO, data);
-    let d = decode(PayloadKind::EvmTransaction, &p, &evm_account()).unwrap();
+    let d = decode_with(PayloadKind::EvmTransaction, &p, &evm_account(), &usdc_known()).unwrap();
     assert_eq!(d.title, "Token approval");
     assert_eq!(d.field("Allowance"), Some("unlimited"));
     assert_eq!(d.field("Spender"), Some("0x1111111254EEB25477B68fb85Ed929f73A960582"));
@@ -101,6 +145,7 @@ fn erc20_approve_max_uint_warns_unlimited() {
     for (amount, unlimited) in [(U256::from(1u8) << 255, true), ((U256::from(1u8) << 255) - U256::from(1u8), false)] {
         let data = ITokenCalls::increaseAllowanceCall { spender: SPENDER, addedValue: amount }.abi_encode();
         let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
+        assert_eq!(d.facts.tokens[0].unlimited, unlimited);
         assert_eq!(d.has_warning("unlimited_approval"), unlimited);
     }
 }
@@ -171,9 +216,13 @@ fn eip191_text_and_hex() {
     let d = decode(PayloadKind::Eip191Message, &[0xde, 0xad, 0xbe, 0xef], &evm_account()).unwrap();
     assert_eq!(d.field("Message (hex)"), Some("0xdeadbeef"));
     assert!(d.has_warning("message_not_text"));
-    // A right-to-left override is not shown as text.
+    // A right-to-left override is shown escaped, with a warning.
     let d = decode(PayloadKind::Eip191Message, "pay \u{202e}evil".as_bytes(), &evm_account()).unwrap();
-    assert!(d.field("Message (hex)").is_some());
+    assert_eq!(d.field("Message"), Some("pay ⟨U+202E⟩evil"));
+    assert!(d.has_warning("text_escaped"));
+    // Binary that happens to be UTF-8 is still hex.
+    let d = decode(PayloadKind::Eip191Message, b"\x01\x02abc", &evm_account()).unwrap();
+    assert_eq!(d.field_by_key("message_hex"), Some("0x0102616263"));
 }
 
 #[test]
@@ -184,19 +233,24 @@ fn eip712_mail_is_flattened() {
     assert_eq!(d.field("Domain version"), Some("1"));
     assert_eq!(d.field("Domain chain ID"), Some("1"));
     assert_eq!(d.field("Verifying contract"), Some("0xCcCCccccCCCCcCCCCCCcCcCccCcCCCcCcccccccC"));
-    assert_eq!(d.field("from.name"), Some("Cow"));
-    assert_eq!(d.field("to.wallet"), Some("0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"));
-    assert_eq!(d.field("contents"), Some("Hello, Bob!"));
+    assert_eq!(d.field_by_key("message.from.name"), Some("Cow"));
+    assert_eq!(d.field("Message › from.name"), Some("Cow"));
+    assert_eq!(d.field_by_key("message.to.wallet"), Some("0xbBbBBBBbbBBBbbbBbbBbbbbBBbBbbbbBbBbbBBbB"));
+    assert_eq!(d.field_by_key("message.contents"), Some("Hello, Bob!"));
     // Rows follow the declared field order, not JSON key order.
-    let labels: Vec<&str> = d.fields.iter().skip(6).map(|f| f.label.as_str()).collect();
-    assert_eq!(labels, ["from.name", "from.wallet", "to.name", "to.wallet", "contents"]);
+    let keys: Vec<&str> = d.fields.iter().skip(6).map(|f| f.key.as_str()).collect();
+    assert_eq!(
+        keys,
+        ["message.from.name", "message.from.wallet", "message.to.name", "message.to.wallet", "message.contents"]
+    );
     // A JSON key the types do not declare is not signed, so it is not shown.
     let extra = EIP712_MAIL.replace("\"contents\": \"Hello, Bob!\"", "\"contents\": \"Hello, Bob!\", \"amount\": \"1000 ETH\"");
     assert_ne!(extra, EIP712_MAIL);
     let d2 = decode(PayloadKind::Eip712TypedData, extra.as_bytes(), &evm_account()).unwrap();
-    assert_eq!(d2.field("amount"), None);
-    assert!(!d.blind);
-    assert!(d.warnings.is_empty());
+    assert_eq!(d2.field_by_key("message.amount"), None);
+    // The phone does not know what a Mail means: blind, and nothing else to warn about.
+    assert!(d.blind);
+    assert_eq!(d.warnings.iter().map(Warning::code).collect::<Vec<_>>(), ["blind_signing"]);
 }
 
 #[test]

@@ -39,6 +39,32 @@ pub fn format_native(chain: &ChainId, amount: U256) -> String {
     format!("{} {sym}", format_units(amount, dec))
 }
 
+/// Unix seconds as a UTC date and time with the number itself:
+/// `format_unix_time(1_700_000_000) == "2023-11-14 22:13:20 UTC (1700000000)"`.
+/// Past the year 9999 only the number is shown.
+pub fn format_unix_time(secs: u64) -> String {
+    const YEAR_10000: u64 = 253_402_300_800;
+    if secs >= YEAR_10000 {
+        return format!("{secs} (after the year 9999)");
+    }
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil-from-days (H. Hinnant), for days since 1970-01-01; all values stay positive.
+    let z = days + 719_468;
+    let (era, doe) = (z / 146_097, z % 146_097);
+    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + u64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC ({secs})",
+        rest / 3_600,
+        rest % 3_600 / 60,
+        rest % 60
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +82,15 @@ mod tests {
             "115792089237316195423570985008687907853269984665640564039457.584007913129639935"
         );
         assert_eq!(format_native(&ChainId::Evm(1), U256::from(10u64.pow(16))), "0.01 ETH");
+    }
+
+    #[test]
+    fn unix_times() {
+        assert_eq!(format_unix_time(0), "1970-01-01 00:00:00 UTC (0)");
+        assert_eq!(format_unix_time(1_700_000_000), "2023-11-14 22:13:20 UTC (1700000000)");
+        assert_eq!(format_unix_time(951_782_400), "2000-02-29 00:00:00 UTC (951782400)");
+        assert_eq!(format_unix_time(253_402_300_799), "9999-12-31 23:59:59 UTC (253402300799)");
+        assert_eq!(format_unix_time(u64::MAX), "18446744073709551615 (after the year 9999)");
     }
 
     proptest! {

@@ -12,6 +12,11 @@ use thiserror::Error;
 /// The highest message version this reader understands (v0).
 pub const MAX_MESSAGE_VERSION: u8 = 0;
 
+/// Largest serialized transaction the network accepts (`PACKET_DATA_SIZE`): the message
+/// plus its signatures (a compact-u16 count and 64 bytes each) must fit. A larger message
+/// could never be sent, so it is refused before it is read.
+pub const MAX_TRANSACTION_SIZE: usize = 1232;
+
 /// Why bytes are not a Solana message this reader accepts.
 #[derive(Debug, Clone, PartialEq, Eq, Error)]
 pub enum SolanaMessageError {
@@ -33,6 +38,14 @@ pub enum SolanaMessageError {
     /// Bytes left over after the message.
     #[error("{0} unexpected bytes after the Solana message")]
     TrailingBytes(usize),
+    /// The message and its signatures do not fit a transaction ([`MAX_TRANSACTION_SIZE`]).
+    #[error("a transaction of this message and its signatures is {len} bytes, more than the {max} the network accepts")]
+    TooLarge {
+        /// The transaction's size.
+        len: usize,
+        /// The limit.
+        max: usize,
+    },
 }
 
 /// The message format.
@@ -111,6 +124,9 @@ pub enum AccountRef {
 impl SolanaMessage {
     /// Parses a whole message; any trailing byte is an error.
     pub fn parse(bytes: &[u8]) -> Result<Self, SolanaMessageError> {
+        if bytes.len() > MAX_TRANSACTION_SIZE {
+            return Err(SolanaMessageError::TooLarge { len: bytes.len(), max: MAX_TRANSACTION_SIZE });
+        }
         let mut r = Reader { buf: bytes };
         let first = r.u8("header")?;
         let (version, num_required_signatures) = if first & 0x80 != 0 {
@@ -167,6 +183,11 @@ impl SolanaMessage {
             address_table_lookups,
         };
         msg.sanitize()?;
+        let sigs = usize::from(msg.header.num_required_signatures);
+        let len = bytes.len() + if sigs < 0x80 { 1 } else { 2 } + 64 * sigs;
+        if len > MAX_TRANSACTION_SIZE {
+            return Err(SolanaMessageError::TooLarge { len, max: MAX_TRANSACTION_SIZE });
+        }
         Ok(msg)
     }
 
@@ -304,6 +325,30 @@ mod tests {
             encode_compact_u16(n, &mut v);
             assert_eq!(solana_short_vec::decode_shortu16_len(&v), Ok((usize::from(n), v.len())));
         }
+    }
+
+    #[test]
+    fn messages_that_cannot_fit_a_transaction_are_refused() {
+        // One signer, two keys, instructions of program #1 with no accounts and no data,
+        // as many as fit beside one signature, then one more.
+        let build = |n: u8| {
+            let mut m = vec![1u8, 0, 0, 2];
+            m.extend([1u8; 32]);
+            m.extend([2u8; 32]);
+            m.extend([9u8; 32]);
+            let mut count = Vec::new();
+            encode_compact_u16(u16::from(n) * 4, &mut count);
+            m.extend(count);
+            for _ in 0..u16::from(n) * 4 {
+                m.extend([1u8, 0, 0]);
+            }
+            m
+        };
+        let fits = build(88);
+        assert!(fits.len() + 65 <= MAX_TRANSACTION_SIZE);
+        assert!(SolanaMessage::parse(&fits).is_ok());
+        assert!(matches!(SolanaMessage::parse(&build(89)), Err(SolanaMessageError::TooLarge { .. })));
+        assert!(matches!(SolanaMessage::parse(&vec![0u8; 5_000]), Err(SolanaMessageError::TooLarge { len: 5_000, .. })));
     }
 
     #[test]

@@ -1,0 +1,106 @@
+//! What the phone knows about tokens while decoding. Empty by default: a later signed
+//! token list (the metadata bundle of the design, §7) plugs in through [`TokenLookup`].
+//! Until then the decoder never guesses: a number whose meaning depends on the token's
+//! standard is shown as "amount or token ID", and amounts stay in base units.
+
+use std::collections::BTreeMap;
+
+use crate::caip::ChainId;
+
+/// The standard a token contract follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum TokenStandard {
+    /// ERC-20 (fungible; `approve`/`transferFrom` carry amounts).
+    Erc20,
+    /// ERC-721 (non-fungible; `approve`/`transferFrom` carry token IDs).
+    Erc721,
+    /// ERC-1155 (multi-token).
+    Erc1155,
+}
+
+/// What is known about one token contract.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TokenInfo {
+    /// Its standard.
+    pub standard: TokenStandard,
+    /// Its symbol ("USDC"); shown through the sanitiser.
+    pub symbol: String,
+    /// Decimals of its amounts (ERC-20), if known.
+    pub decimals: Option<u8>,
+}
+
+/// A source of token facts (a signed token list, later).
+pub trait TokenLookup: Send + Sync {
+    /// What is known about `contract` on `chain` (EVM: any case; Solana: base58).
+    fn token(&self, chain: &ChainId, contract: &str) -> Option<TokenInfo>;
+}
+
+/// An in-memory token list (tests, tools; the empty list is the default).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KnownTokens {
+    tokens: BTreeMap<(String, String), TokenInfo>,
+}
+
+fn normal(chain: &ChainId, contract: &str) -> (String, String) {
+    let c = if chain.is_evm() {
+        contract.to_ascii_lowercase()
+    } else {
+        contract.to_string()
+    };
+    (chain.to_string(), c)
+}
+
+impl KnownTokens {
+    /// An empty list.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds (or replaces) a token.
+    pub fn insert(&mut self, chain: &ChainId, contract: &str, info: TokenInfo) {
+        self.tokens.insert(normal(chain, contract), info);
+    }
+}
+
+impl TokenLookup for KnownTokens {
+    fn token(&self, chain: &ChainId, contract: &str) -> Option<TokenInfo> {
+        self.tokens.get(&normal(chain, contract)).cloned()
+    }
+}
+
+/// Everything [`super::decode_with`] may consult besides the payload.
+#[derive(Clone, Copy)]
+pub struct DecodeContext<'a> {
+    /// Token facts.
+    pub tokens: &'a dyn TokenLookup,
+}
+
+static NO_TOKENS: KnownTokens = KnownTokens {
+    tokens: BTreeMap::new(),
+};
+
+impl Default for DecodeContext<'_> {
+    fn default() -> Self {
+        DecodeContext { tokens: &NO_TOKENS }
+    }
+}
+
+impl std::fmt::Debug for DecodeContext<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("DecodeContext").finish_non_exhaustive()
+    }
+}
+
+impl DecodeContext<'_> {
+    /// The token's info if it is known to follow `standard`.
+    pub fn token_of(
+        &self,
+        chain: &ChainId,
+        contract: &str,
+        standard: TokenStandard,
+    ) -> Option<TokenInfo> {
+        self.tokens
+            .token(chain, contract)
+            .filter(|t| t.standard == standard)
+    }
+}
