@@ -479,7 +479,8 @@ mod tests {
         };
         let v = evaluate(&g, &d, &SpendContext::default());
         assert_eq!(codes(&v), ["per_day_limit_exceeded"]);
-        assert!(v[0].message().contains("2 SOL"), "{}", v[0]);
+        // 2 SOL plus the worst-case fee: one signature's 5,000-lamport base fee.
+        assert!(v[0].message().contains("2.000005 SOL"), "{}", v[0]);
     }
 
     #[test]
