@@ -10,6 +10,7 @@
 mod evm;
 mod solana;
 pub mod units;
+pub mod erc7730;
 
 use serde::ser::SerializeStruct;
 use serde::{Serialize, Serializer};
