@@ -27,3 +27,4 @@ pub use sunstorm::Sunstorm;
 pub mod payload;
 pub mod decode;
 pub mod guardrails;
+pub mod metadata;
