@@ -341,7 +341,26 @@ impl Renderer<'_> {
         if depth > MAX_GROUP_DEPTH {
             return Err(ClearError::TooComplex("field groups nested too deeply".into()));
         }
-        for node in nodes {
+        let mut i = 0;
+        while let Some(node) = nodes.get(i) {
+            // Sibling fields over the same array (`creators.[].account`, `creators.[].value`)
+            // are shown element by element, so each pair stays together.
+            let prefix = array_prefix(node);
+            let run = match &prefix {
+                Some(p) => nodes
+                    .get(i..)
+                    .unwrap_or(&[])
+                    .iter()
+                    .take_while(|n| array_prefix(n).as_ref() == Some(p))
+                    .count(),
+                None => 0,
+            };
+            if run > 1 {
+                self.bundled(nodes.get(i..i + run).unwrap_or(&[]), base, depth)?;
+                i += run;
+                continue;
+            }
+            i += 1;
             match node {
                 Node::Field(spec) => self.field(spec, base)?,
                 Node::Group { path, iteration, fields, .. } => {
@@ -587,6 +606,18 @@ impl Renderer<'_> {
         Ok(out)
     }
 
+    /// A string parameter, following a `$.` reference to a constant.
+    fn param_str(&self, params: &Map<String, Value>, key: &str) -> Option<String> {
+        let s = params.get(key)?.as_str()?;
+        if s.starts_with("$.") {
+            return match self.descriptor_value(&Path::parse(s).ok()?)? {
+                Val::Str(t) => Some(t),
+                other => Some(raw(&other)),
+            };
+        }
+        Some(s.to_string())
+    }
+
     fn chain_param(&mut self, params: &Map<String, Value>, base: &[CSeg], at: &[CSeg]) -> Result<u64, ClearError> {
         Ok(self
             .param(params, "chainId", base, at)?
@@ -605,7 +636,7 @@ impl Renderer<'_> {
             return n.to_string();
         }
         if let Some(t) = self.set.token(chain, a) {
-            return t.symbol.clone();
+            return if t.name.is_empty() { t.symbol.clone() } else { t.name.clone() };
         }
         checksum(a)
     }
@@ -676,7 +707,8 @@ impl Renderer<'_> {
             },
             FieldFormat::Unit => match v.as_uint() {
                 Some(u) => {
-                    let base_sym = params.get("base").and_then(|b| b.as_str()).unwrap_or("");
+                    let base_sym = self.param_str(params, "base").unwrap_or_default();
+                    let base_sym = base_sym.trim();
                     let decimals = params
                         .get("decimals")
                         .and_then(|d| d.as_u64().or_else(|| d.as_str().and_then(|s| s.parse().ok())))
@@ -690,11 +722,14 @@ impl Renderer<'_> {
             FieldFormat::Enum => {
                 let name = params
                     .get("$ref")
+                    .or_else(|| params.get("enumPath"))
                     .and_then(|r| r.as_str())
                     .map(|r| r.trim_start_matches("$.metadata.enums.").to_string())
                     .unwrap_or_default();
-                let key = v.key_string();
-                match self.desc.metadata.enums.get(&name).and_then(|e| e.get(&key)) {
+                let keys = [v.key_string(), v.as_uint().map(|u| u.to_string()).unwrap_or_default()];
+                let table = self.desc.metadata.enums.get(&name);
+                let found = keys.iter().find_map(|k| table.and_then(|e| e.get(k)));
+                match found {
                     Some(s) => s.clone(),
                     None => {
                         self.warn(ClearWarning::UnknownEnumValue { label: label.to_string() });
@@ -786,7 +821,8 @@ impl Renderer<'_> {
             Some(v) => self.const_val(v, base, at)?.and_then(|t| t.as_uint()),
             None => None,
         };
-        let message = params.get("message").and_then(|m| m.as_str()).unwrap_or("Unlimited");
+        let message = self.param_str(params, "message").unwrap_or_else(|| "Unlimited".into());
+        let message = message.as_str();
         let unlimited = threshold.is_some_and(|t| amount >= t) || amount == U256::MAX;
         let Some((symbol, decimals)) = info else {
             self.warn(ClearWarning::UnknownToken {
@@ -920,6 +956,17 @@ impl Renderer<'_> {
         out.push_str(rest);
         Some(out)
     }
+}
+
+/// The path up to its first `[]` of a shown data field, e.g. `creators.[]`.
+fn array_prefix(n: &Node) -> Option<Vec<Seg>> {
+    let Node::Field(spec) = n else { return None };
+    if matches!(spec.visible, Visible::Never | Visible::MustBe(_)) {
+        return None;
+    }
+    let p = spec.path.as_ref().filter(|p| p.root == Root::Data)?;
+    let at = p.segs.iter().position(|s| *s == Seg::All)?;
+    Some(p.segs.get(..=at)?.to_vec())
 }
 
 fn find_spec<'f>(nodes: &'f [Node], path: &Path) -> Option<&'f FieldSpec> {
