@@ -93,7 +93,10 @@ fn build(a: BuildArgs) -> Result<(), CliError> {
         if existing != bytes {
             return Err(CliError::rejected(
                 "bundle_differs",
-                format!("{} is not what the sources build; run `sunstorm metadata build`", out.display()),
+                format!(
+                    "{} is not what the sources build; run `sunstorm metadata build`",
+                    out.display()
+                ),
                 false,
             ));
         }
@@ -106,10 +109,9 @@ fn build(a: BuildArgs) -> Result<(), CliError> {
 
 fn verify(a: VerifyArgs) -> Result<(), CliError> {
     let key: [u8; 32] = match &a.key {
-        Some(h) => hex::decode(h.trim())
-            .ok()
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| CliError::rejected("bad_key", "the key is not 32 bytes of hex", false))?,
+        Some(h) => hex::decode(h.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
+            CliError::rejected("bad_key", "the key is not 32 bytes of hex", false)
+        })?,
         None => DEV_METADATA_PUBLIC_KEY,
     };
     let bytes = std::fs::read(&a.file).map_err(|e| fail("read", e))?;

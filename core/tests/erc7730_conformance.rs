@@ -42,7 +42,8 @@ fn unsigned_tx(raw: &[u8]) -> Result<EvmTx, String> {
         return Ok(tx);
     }
     let mut buf = raw;
-    let env = TxEnvelope::decode_2718(&mut buf).map_err(|e| format!("rawTx does not decode: {e}"))?;
+    let env =
+        TxEnvelope::decode_2718(&mut buf).map_err(|e| format!("rawTx does not decode: {e}"))?;
     let mut unsigned = Vec::new();
     match env {
         TxEnvelope::Legacy(s) => s.tx().encode_for_signing(&mut unsigned),
@@ -93,7 +94,17 @@ struct Outcome {
 
 /// Why a case failed, decided mechanically from the screen and the missing texts.
 fn category(reason: &str, unknown_token: bool) -> &'static str {
-    let device = ["Swipe to review", "eview transaction", "... More", "???", "`R`", "`review`", "`signed`", ".eth`", ".et h`"];
+    let device = [
+        "Swipe to review",
+        "eview transaction",
+        "... More",
+        "???",
+        "`R`",
+        "`review`",
+        "`signed`",
+        ".eth`",
+        ".et h`",
+    ];
     if reason.starts_with("no descriptor") {
         "no descriptor (the case's domain or contract differs from its descriptor's)"
     } else if reason.starts_with("payload refused") || reason.starts_with("rawTx") {

@@ -115,7 +115,10 @@ pub fn build_body(input: &BuildInput) -> Result<Built, MetadataError> {
             continue;
         }
         let text = std::str::from_utf8(bytes).map_err(|e| build_err(format!("{path}: {e}")))?;
-        files.insert(path.clone(), minify_json(text).map_err(|e| build_err(format!("{path}: {e}")))?);
+        files.insert(
+            path.clone(),
+            minify_json(text).map_err(|e| build_err(format!("{path}: {e}")))?,
+        );
     }
     let mut descriptors = Vec::new();
     let mut entry_points = Vec::new();
@@ -139,10 +142,14 @@ pub fn build_body(input: &BuildInput) -> Result<Built, MetadataError> {
         let entries = v.get("tokens").and_then(|t| t.as_array()).cloned().unwrap_or_default();
         for t in entries {
             let chain = t.get("chainId").and_then(|c| c.as_u64());
-            let addr = t.get("address").and_then(|a| a.as_str()).and_then(|a| a.parse::<Address>().ok());
-            let decimals = t.get("decimals").and_then(|d| d.as_u64()).and_then(|d| u8::try_from(d).ok());
-            let symbol = t.get("symbol").and_then(|s| s.as_str()).and_then(|s| clean(s, MAX_SYMBOL_CHARS));
-            let name = t.get("name").and_then(|s| s.as_str()).and_then(|s| clean(s, MAX_NAME_CHARS));
+            let addr =
+                t.get("address").and_then(|a| a.as_str()).and_then(|a| a.parse::<Address>().ok());
+            let decimals =
+                t.get("decimals").and_then(|d| d.as_u64()).and_then(|d| u8::try_from(d).ok());
+            let symbol =
+                t.get("symbol").and_then(|s| s.as_str()).and_then(|s| clean(s, MAX_SYMBOL_CHARS));
+            let name =
+                t.get("name").and_then(|s| s.as_str()).and_then(|s| clean(s, MAX_NAME_CHARS));
             let (Some(chain), Some(addr), Some(decimals), Some(symbol), Some(name)) =
                 (chain, addr, decimals, symbol, name)
             else {
@@ -278,7 +285,11 @@ pub fn read_manifest(
             return Err(build_err(format!("{}: sha256 {digest} is not the manifest's", t.file)));
         }
         token_lists.push(TokenListSource {
-            source: Source { name: t.name.clone(), version: t.version.clone(), licence: t.licence.clone() },
+            source: Source {
+                name: t.name.clone(),
+                version: t.version.clone(),
+                licence: t.licence.clone(),
+            },
             json,
         });
     }
@@ -298,6 +309,7 @@ pub fn read_manifest(
 /// Reads a 32-byte Ed25519 seed written as hex (surrounding whitespace ignored).
 pub fn read_seed_hex(text: &str) -> Result<SigningKey, MetadataError> {
     let bytes = zeroize::Zeroizing::new(hex::decode(text.trim()).map_err(build_err)?);
-    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| build_err("seed is not 32 bytes"))?;
+    let seed: [u8; 32] =
+        bytes.as_slice().try_into().map_err(|_| build_err("seed is not 32 bytes"))?;
     Ok(SigningKey::from_bytes(&seed))
 }

@@ -24,7 +24,7 @@ use crate::decode::erc7730::{ClearError, DescriptorSet, TokenInfo};
 use crate::envelope::{verify_bytes, Domain, EnvelopeError};
 
 pub use build::{
-    build_body, minify_json, Built, read_manifest, read_seed_hex, seal, BuildInput, Manifest,
+    build_body, minify_json, read_manifest, read_seed_hex, seal, BuildInput, Built, Manifest,
     ManifestRegistry, ManifestTokenList, TokenListSource,
 };
 
@@ -183,7 +183,9 @@ pub fn open_bundle(
 ) -> Result<LoadedBundle, MetadataError> {
     let result = open_inner(bytes, key, current);
     match &result {
-        Ok(b) => tracing::info!(version = b.version, sha256 = %b.sha256, "metadata bundle verified"),
+        Ok(b) => {
+            tracing::info!(version = b.version, sha256 = %b.sha256, "metadata bundle verified")
+        }
         Err(e) => tracing::warn!(code = e.code(), error = %e, "metadata bundle refused"),
     }
     result
@@ -239,12 +241,14 @@ pub fn descriptor_set(body: &BundleBody) -> Result<DescriptorSet, MetadataError>
     let descriptors = DescriptorSet::parse_files(&body.files, &body.descriptors)?;
     let mut tokens = Vec::with_capacity(body.tokens.len());
     for (k, t) in &body.tokens {
-        let id = parse_token_key(k).ok_or_else(|| MetadataError::BadContent(format!("token key {k}")))?;
+        let id = parse_token_key(k)
+            .ok_or_else(|| MetadataError::BadContent(format!("token key {k}")))?;
         tokens.push((id, t.clone()));
     }
     let mut names = Vec::with_capacity(body.names.len());
     for (k, n) in &body.names {
-        let id = parse_name_key(k).ok_or_else(|| MetadataError::BadContent(format!("name key {k}")))?;
+        let id =
+            parse_name_key(k).ok_or_else(|| MetadataError::BadContent(format!("name key {k}")))?;
         names.push((id, n.clone()));
     }
     Ok(DescriptorSet::new(descriptors, tokens, names))

@@ -115,8 +115,8 @@ pub fn parse_signature(sig: &str) -> Result<Function, ClearError> {
     let sig = sig.trim();
     let open = sig.find('(').ok_or_else(|| sig_err(sig, "no parameter list"))?;
     let name = sig.get(..open).unwrap_or("").trim().to_string();
-    let valid_name = !name.is_empty()
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    let valid_name =
+        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
     if !valid_name {
         return Err(sig_err(sig, "bad function name"));
     }
@@ -272,7 +272,8 @@ fn abi_params(inputs: &[serde_json::Value], depth: usize) -> Result<Vec<Param>, 
             None => (ty, ""),
         };
         let mut t = if base == "tuple" {
-            let comps = inp.get("components").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+            let comps =
+                inp.get("components").and_then(|v| v.as_array()).cloned().unwrap_or_default();
             ParamType::Tuple(abi_params(&comps, depth + 1)?)
         } else {
             let t = DynSolType::parse(base)
@@ -310,9 +311,9 @@ pub struct DecodedCall {
 /// must decode, and their canonical re-encoding must be exactly the bytes that follow the
 /// selector, or a prefix of them (extra bytes are reported in `trailing`).
 pub fn decode_call(f: &Function, data: &[u8]) -> Result<DecodedCall, ClearError> {
-    let (sel, args) = data.split_at_checked(4).ok_or(ClearError::CalldataMismatch(
-        "calldata shorter than a selector".into(),
-    ))?;
+    let (sel, args) = data
+        .split_at_checked(4)
+        .ok_or(ClearError::CalldataMismatch("calldata shorter than a selector".into()))?;
     if sel != f.selector() {
         return Err(ClearError::CalldataMismatch("selector does not match".into()));
     }
@@ -407,7 +408,8 @@ mod tests {
 
     #[test]
     fn hostile_signatures_are_refused_without_panicking() {
-        for s in ["", "(", "f(", "f(uint256", "f(uint256 a,)", "f(foo x)", "f()g", "f(uint8[0] a)"] {
+        for s in ["", "(", "f(", "f(uint256", "f(uint256 a,)", "f(foo x)", "f()g", "f(uint8[0] a)"]
+        {
             assert!(parse_signature(s).is_err(), "{s}");
         }
         let deep = format!("f({}uint8{})", "(".repeat(100), ")".repeat(100));

@@ -336,7 +336,12 @@ impl DescriptorSet {
         self.names.get(&(chain_id, *address)).map(String::as_str)
     }
 
-    fn find_call(&self, chain_id: u64, to: &Address, selector: &[u8]) -> Option<(&Descriptor, &model::Format)> {
+    fn find_call(
+        &self,
+        chain_id: u64,
+        to: &Address,
+        selector: &[u8],
+    ) -> Option<(&Descriptor, &model::Format)> {
         let ids = self.calls.get(&(chain_id, *to))?;
         ids.iter().filter_map(|i| self.descriptors.get(*i)).find_map(|d| {
             d.formats
@@ -379,11 +384,14 @@ impl DescriptorSet {
     }
 }
 
+/// Values keyed by `(chain id, address)`.
+pub type ByDeployment<T> = BTreeMap<(u64, Address), T>;
+
 /// Token metadata and contract names declared by descriptors themselves: `metadata.token`
 /// of each deployment, and `metadata.contractName` (or `context.$id`) of each deployment.
 pub fn declared_tokens_and_names(
     descriptors: &[Descriptor],
-) -> (BTreeMap<(u64, Address), TokenInfo>, BTreeMap<(u64, Address), String>) {
+) -> (ByDeployment<TokenInfo>, ByDeployment<String>) {
     let mut tokens = BTreeMap::new();
     let mut names = BTreeMap::new();
     for d in descriptors {

@@ -337,7 +337,11 @@ fn merge(base: Value, over: Value, depth: usize) -> Result<Value, ClearError> {
     }
 }
 
-fn merge_fields(base: Vec<Value>, over: Vec<Value>, depth: usize) -> Result<Vec<Value>, ClearError> {
+fn merge_fields(
+    base: Vec<Value>,
+    over: Vec<Value>,
+    depth: usize,
+) -> Result<Vec<Value>, ClearError> {
     let mut out = base;
     for o in over {
         let path = o.get("path").and_then(|p| p.as_str()).map(str::to_string);
@@ -346,9 +350,10 @@ fn merge_fields(base: Vec<Value>, over: Vec<Value>, depth: usize) -> Result<Vec<
         });
         match pos {
             Some(i) => {
-                let b = std::mem::take(out.get_mut(i).ok_or_else(|| {
-                    ClearError::BadDescriptor("field index out of range".into())
-                })?);
+                let b =
+                    std::mem::take(out.get_mut(i).ok_or_else(|| {
+                        ClearError::BadDescriptor("field index out of range".into())
+                    })?);
                 let m = merge(b, o, depth + 1)?;
                 if let Some(slot) = out.get_mut(i) {
                     *slot = m;
@@ -464,7 +469,8 @@ impl Descriptor {
 fn resolve_function(source: &str, key: &str, abi: &[Function]) -> Result<Function, ClearError> {
     let k = key.trim();
     if k.starts_with("0x") && k.len() == 10 {
-        let sel = hex::decode(k.trim_start_matches("0x")).map_err(|_| bad(source, "bad selector"))?;
+        let sel =
+            hex::decode(k.trim_start_matches("0x")).map_err(|_| bad(source, "bad selector"))?;
         return abi
             .iter()
             .find(|f| f.selector().as_slice() == sel.as_slice())
@@ -618,7 +624,11 @@ fn parse_nodes(
                         continue;
                     }
                     if k == "params" {
-                        let mut p = m.get("params").and_then(|x| x.as_object()).cloned().unwrap_or_default();
+                        let mut p = m
+                            .get("params")
+                            .and_then(|x| x.as_object())
+                            .cloned()
+                            .unwrap_or_default();
                         if let Some(o) = v.as_object() {
                             for (pk, pv) in o {
                                 p.insert(pk.clone(), pv.clone());
@@ -666,7 +676,9 @@ fn parse_field(
         return Err(bad(source, "field without path or value"));
     }
     let format = match m.get("format").and_then(|f| f.as_str()) {
-        Some(f) => Some(FieldFormat::parse(f).ok_or_else(|| bad(source, format!("unknown format {f}")))?),
+        Some(f) => {
+            Some(FieldFormat::parse(f).ok_or_else(|| bad(source, format!("unknown format {f}")))?)
+        }
         None => None,
     };
     let visible = match m.get("visible") {

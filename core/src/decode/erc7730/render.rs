@@ -65,7 +65,8 @@ pub(super) fn render_call(
         return Ok(None);
     };
     let Target::Call(func) = &fmt.target else { return Ok(None) };
-    let span = tracing::debug_span!("erc7730_call", descriptor = %desc.source, function = %func.name);
+    let span =
+        tracing::debug_span!("erc7730_call", descriptor = %desc.source, function = %func.name);
     let _g = span.enter();
     let decoded = decode_call(func, call.data)?;
     let mut r = Renderer {
@@ -128,15 +129,20 @@ pub(super) fn render_typed_data(
     let Some((desc, fmt)) = found else { return Ok(None) };
     let span = tracing::debug_span!("erc7730_typed_data", descriptor = %desc.source);
     let _g = span.enter();
-    let value = td
-        .coerce()
-        .map_err(|e| ClearError::CalldataMismatch(format!("message does not fit its types: {e}")))?;
+    let value = td.coerce().map_err(|e| {
+        ClearError::CalldataMismatch(format!("message does not fit its types: {e}"))
+    })?;
     let data = Val::from_typed(value)?;
     let mut r = Renderer {
         set,
         book,
         desc,
-        container: Container { to: contract, from, value: U256::ZERO, chain_id: chain_id.unwrap_or(0) },
+        container: Container {
+            to: contract,
+            from,
+            value: U256::ZERO,
+            chain_id: chain_id.unwrap_or(0),
+        },
         data,
         rows: Vec::new(),
         warnings: Vec::new(),
@@ -226,7 +232,11 @@ pub(super) fn render_transaction(
             value: native_amount(chain_id, value),
         });
     }
-    screen.rows.push(Row { key: "network".into(), label: "Network".into(), value: chain_name(chain_id) });
+    screen.rows.push(Row {
+        key: "network".into(),
+        label: "Network".into(),
+        value: chain_name(chain_id),
+    });
     let fee = U256::from(gas_limit).saturating_mul(U256::from(max_fee));
     screen.rows.push(Row {
         key: "max_fee".into(),
@@ -279,11 +289,9 @@ fn raw(v: &Val) -> String {
             }
         }
         Val::Array(items) => items.iter().map(raw).collect::<Vec<_>>().join(", "),
-        Val::Struct(members) => members
-            .iter()
-            .map(|(k, v)| format!("{k}: {}", raw(v)))
-            .collect::<Vec<_>>()
-            .join(", "),
+        Val::Struct(members) => {
+            members.iter().map(|(k, v)| format!("{k}: {}", raw(v))).collect::<Vec<_>>().join(", ")
+        }
     }
 }
 
@@ -329,7 +337,12 @@ impl Renderer<'_> {
             Some(t) => self.interpolate(fmt, t).unwrap_or(plain),
             None => plain,
         };
-        Screen { intent, rows: self.rows, warnings: self.warnings, descriptor: self.desc.source.clone() }
+        Screen {
+            intent,
+            rows: self.rows,
+            warnings: self.warnings,
+            descriptor: self.desc.source.clone(),
+        }
     }
 
     fn render_format(&mut self, fmt: &Format) -> Result<(), ClearError> {
@@ -460,9 +473,10 @@ impl Renderer<'_> {
                 }
             }
             Visible::Always => {
-                let multi = spec.path.as_ref().is_some_and(|p| {
-                    p.segs.iter().any(|s| matches!(s, Seg::All | Seg::Slice(..)))
-                });
+                let multi = spec
+                    .path
+                    .as_ref()
+                    .is_some_and(|p| p.segs.iter().any(|s| matches!(s, Seg::All | Seg::Slice(..))));
                 let from_missing = spec.path.as_ref().is_some_and(|p| {
                     p.root == Root::Container && p.segs.first() == Some(&Seg::Name("from".into()))
                 }) && self.container.from.is_none();
@@ -480,7 +494,12 @@ impl Renderer<'_> {
     }
 
     /// Values a path reaches. Relative data paths start at `base` (the group element).
-    fn hits(&mut self, p: &Path, base: &[CSeg], align: Option<&[CSeg]>) -> Result<Vec<Hit>, ClearError> {
+    fn hits(
+        &mut self,
+        p: &Path,
+        base: &[CSeg],
+        align: Option<&[CSeg]>,
+    ) -> Result<Vec<Hit>, ClearError> {
         match p.root {
             Root::Data => {
                 if p.absolute || base.is_empty() {
@@ -515,11 +534,8 @@ impl Renderer<'_> {
 
     /// `$.metadata.constants.X`, `$.metadata.token.*`, `$.metadata.owner`.
     fn descriptor_value(&self, p: &Path) -> Option<Val> {
-        let names: Vec<&str> = p
-            .segs
-            .iter()
-            .map(|s| if let Seg::Name(n) = s { n.as_str() } else { "" })
-            .collect();
+        let names: Vec<&str> =
+            p.segs.iter().map(|s| if let Seg::Name(n) = s { n.as_str() } else { "" }).collect();
         let m = &self.desc.metadata;
         match names.as_slice() {
             ["metadata", "constants", k] => m.constants.get(*k).and_then(Val::from_json),
@@ -535,7 +551,12 @@ impl Renderer<'_> {
     }
 
     /// A constant parameter: a literal, a `$.` reference, or a map reference.
-    fn const_val(&mut self, v: &Value, base: &[CSeg], at: &[CSeg]) -> Result<Option<Val>, ClearError> {
+    fn const_val(
+        &mut self,
+        v: &Value,
+        base: &[CSeg],
+        at: &[CSeg],
+    ) -> Result<Option<Val>, ClearError> {
         match v {
             Value::String(s) if s.starts_with("$.") => Ok(self.descriptor_value(&Path::parse(s)?)),
             Value::Object(o) => {
@@ -618,7 +639,12 @@ impl Renderer<'_> {
         Some(s.to_string())
     }
 
-    fn chain_param(&mut self, params: &Map<String, Value>, base: &[CSeg], at: &[CSeg]) -> Result<u64, ClearError> {
+    fn chain_param(
+        &mut self,
+        params: &Map<String, Value>,
+        base: &[CSeg],
+        at: &[CSeg],
+    ) -> Result<u64, ClearError> {
         Ok(self
             .param(params, "chainId", base, at)?
             .and_then(|v| v.as_uint())
@@ -680,7 +706,10 @@ impl Renderer<'_> {
             FieldFormat::TokenTicker => match v.as_address() {
                 Some(a) => {
                     let chain = self.chain_param(params, base, at)?;
-                    self.set.token(chain, &a).map(|t| t.symbol.clone()).unwrap_or_else(|| checksum(&a))
+                    self.set
+                        .token(chain, &a)
+                        .map(|t| t.symbol.clone())
+                        .unwrap_or_else(|| checksum(&a))
                 }
                 None => raw(v),
             },
@@ -690,7 +719,8 @@ impl Renderer<'_> {
             },
             FieldFormat::TokenAmount => self.token_amount(spec, hit, base, label)?,
             FieldFormat::NftName => {
-                let collection = self.param(params, "collection", base, at)?.and_then(|c| c.as_address());
+                let collection =
+                    self.param(params, "collection", base, at)?.and_then(|c| c.as_address());
                 let chain = self.container.chain_id;
                 match collection {
                     Some(c) => format!("{} #{}", self.address_display(chain, &c, true), raw(v)),
@@ -711,7 +741,9 @@ impl Renderer<'_> {
                     let base_sym = base_sym.trim();
                     let decimals = params
                         .get("decimals")
-                        .and_then(|d| d.as_u64().or_else(|| d.as_str().and_then(|s| s.parse().ok())))
+                        .and_then(|d| {
+                            d.as_u64().or_else(|| d.as_str().and_then(|s| s.parse().ok()))
+                        })
                         .and_then(|d| u8::try_from(d).ok())
                         .unwrap_or(0);
                     let prefix = params.get("prefix").and_then(|p| p.as_bool()).unwrap_or(false);
@@ -893,7 +925,8 @@ impl Renderer<'_> {
                     value: amount.unwrap_or(U256::ZERO),
                     from: spender.or(self.container.to),
                 };
-                let inner = render_call(self.set, &input, self.book, self.nesting + 1, &format!("{key}."));
+                let inner =
+                    render_call(self.set, &input, self.book, self.nesting + 1, &format!("{key}."));
                 match inner {
                     Ok(Some(screen)) => {
                         self.push_row(key, label, screen.intent);
@@ -906,7 +939,9 @@ impl Renderer<'_> {
                         return Ok(());
                     }
                     Ok(None) => {}
-                    Err(e) => tracing::debug!(error = %e, "embedded call does not fit its descriptor"),
+                    Err(e) => {
+                        tracing::debug!(error = %e, "embedded call does not fit its descriptor")
+                    }
                 }
             }
         }
@@ -917,7 +952,11 @@ impl Renderer<'_> {
         self.warn(ClearWarning::NestedCallNotClear {
             callee: callee.map(|c| checksum(&c)).unwrap_or_else(|| "unknown".into()),
         });
-        self.push_row(key, label, format!("Call to {who} (selector 0x{sel}, {} bytes)", data.len()));
+        self.push_row(
+            key,
+            label,
+            format!("Call to {who} (selector 0x{sel}, {} bytes)", data.len()),
+        );
         Ok(())
     }
 

@@ -477,7 +477,11 @@ mod tests {
         assert!(p.absolute);
         assert_eq!(
             p.segs,
-            vec![Seg::Name("params".into()), Seg::Name("path".into()), Seg::Slice(Some(0), Some(20))]
+            vec![
+                Seg::Name("params".into()),
+                Seg::Name("path".into()),
+                Seg::Slice(Some(0), Some(20))
+            ]
         );
         assert_eq!(Path::parse("details.[]").unwrap().segs.last(), Some(&Seg::All));
         assert_eq!(Path::parse("pools[-1]").unwrap().segs.last(), Some(&Seg::Index(-1)));
@@ -490,15 +494,12 @@ mod tests {
     #[test]
     fn selects_arrays_slices_and_aligned_indices() {
         let v = sample();
-        let amounts = select(&v, &[], &Path::parse("details.[].amount").unwrap().segs, None).unwrap();
+        let amounts =
+            select(&v, &[], &Path::parse("details.[].amount").unwrap().segs, None).unwrap();
         assert_eq!(amounts.len(), 2);
-        let tok = select(
-            &v,
-            &[],
-            &Path::parse("details.[].token").unwrap().segs,
-            Some(&amounts[1].at),
-        )
-        .unwrap();
+        let tok =
+            select(&v, &[], &Path::parse("details.[].token").unwrap().segs, Some(&amounts[1].at))
+                .unwrap();
         assert_eq!(tok.len(), 1);
         assert_eq!(tok[0].val, Val::Address(Address::repeat_byte(3)));
         let last = select(&v, &[], &Path::parse("path.[-20:]").unwrap().segs, None).unwrap();
