@@ -27,6 +27,6 @@ fn the_committed_bundle_is_rebuilt_byte_for_byte() {
     let committed = std::fs::read(out).unwrap();
     assert!(bytes == committed, "metadata/bundle.cbor is stale: run `sunstorm metadata build`");
     let loaded = open_bundle(&committed, &DEV_METADATA_PUBLIC_KEY, None).unwrap();
-    assert_eq!(loaded.version, 1);
+    assert_eq!(loaded.version, 2);
     assert!(loaded.set.len() > 300);
 }

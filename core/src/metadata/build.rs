@@ -9,7 +9,7 @@ use ed25519_dalek::SigningKey;
 use super::{name_key, token_key, BundleBody, MetadataError, SignedBundle, Source, BUNDLE_FORMAT};
 use crate::cbor;
 use crate::decode::erc7730::model::{load_merged, Context, Descriptor};
-use crate::decode::erc7730::{declared_tokens_and_names, TokenInfo};
+use crate::decode::erc7730::{declared_tickers, declared_tokens_and_names, TokenInfo};
 use crate::envelope::{sign_bytes, Domain};
 
 /// Longest token symbol kept from a token list.
@@ -25,6 +25,9 @@ pub struct TokenListSource {
     pub source: Source,
     /// The list's JSON.
     pub json: Vec<u8>,
+    /// The list writes every ticker in capitals (Ledger's public list does): a ticker a
+    /// descriptor spells with the same letters restores its case.
+    pub capitalised_tickers: bool,
 }
 
 /// Everything a bundle is built from.
@@ -90,6 +93,12 @@ fn binds(d: &Descriptor) -> bool {
     }
 }
 
+/// The zero address and `0xEeee…EEeE` stand for the native currency in some lists; they are
+/// no ERC-20 contract, and a token entry for them would name every zero address "Ether".
+fn is_native_placeholder(a: &Address) -> bool {
+    *a == Address::ZERO || a.0 .0 == [0xee; 20]
+}
+
 fn clean(s: &str, max: usize) -> Option<String> {
     let t = s.trim();
     let ok = !t.is_empty() && t.chars().count() <= max && !t.chars().any(char::is_control);
@@ -106,8 +115,9 @@ pub struct Built {
 }
 
 /// Builds the bundle body: the registry's descriptor and include files (minified), the
-/// descriptors that bind to a deployment or domain, the tokens of the token lists plus
-/// those the descriptors declare, and the contract names the descriptors declare.
+/// descriptors that bind to a deployment or domain, the tokens the descriptors declare
+/// plus those of the token lists (earlier sources win), and the contract names the
+/// descriptors declare.
 pub fn build_body(input: &BuildInput) -> Result<Built, MetadataError> {
     let mut files = BTreeMap::new();
     for (path, bytes) in &input.registry_files {
@@ -134,7 +144,15 @@ pub fn build_body(input: &BuildInput) -> Result<Built, MetadataError> {
             Err(e) => skipped.push((path.clone(), e.to_string())),
         }
     }
+    // Token metadata: the descriptors' own `metadata.token` first (the protocol's word on
+    // its contract), then the token lists in the manifest's order; the first source that
+    // has a token gives all its fields.
+    let (declared_tokens, declared_names) = declared_tokens_and_names(&descriptors);
     let mut tokens: BTreeMap<String, TokenInfo> = BTreeMap::new();
+    for ((chain, addr), t) in declared_tokens {
+        tokens.entry(token_key(chain, &addr)).or_insert(t);
+    }
+    let mut capitalised: std::collections::BTreeSet<String> = Default::default();
     let mut sources = vec![input.registry.clone()];
     for list in &input.token_lists {
         sources.push(list.source.clone());
@@ -155,15 +173,33 @@ pub fn build_body(input: &BuildInput) -> Result<Built, MetadataError> {
             else {
                 continue;
             };
-            if decimals > 77 {
+            if decimals > 77 || is_native_placeholder(&addr) {
                 continue;
             }
-            tokens.entry(token_key(chain, &addr)).or_insert(TokenInfo { symbol, decimals, name });
+            let key = token_key(chain, &addr);
+            if !tokens.contains_key(&key) {
+                // A capitalised list's names are no guide to its tickers' case ("EIGEN" is
+                // named "Eigen", "RSWETH" "rswETH"): only descriptors restore case, below.
+                if list.capitalised_tickers {
+                    capitalised.insert(key.clone());
+                }
+                tokens.insert(key, TokenInfo { symbol, decimals, name });
+            }
         }
     }
-    let (declared_tokens, declared_names) = declared_tokens_and_names(&descriptors);
-    for ((chain, addr), t) in declared_tokens {
-        tokens.entry(token_key(chain, &addr)).or_insert(t);
+    // Tickers the descriptors spell (ERC-4626 vault constants) restore the case of a
+    // ticker taken from a list that writes capitals ("GTUSDC" → "gtUSDC"); they never add
+    // a token (a ticker without decimals cannot render an amount) nor change its letters.
+    for ((chain, addr), ticker) in declared_tickers(&descriptors) {
+        let key = token_key(chain, &addr);
+        if !capitalised.contains(&key) {
+            continue;
+        }
+        if let Some(t) = tokens.get_mut(&key) {
+            if t.symbol.eq_ignore_ascii_case(&ticker) {
+                t.symbol = ticker;
+            }
+        }
     }
     let names = declared_names.into_iter().map(|((c, a), n)| (name_key(c, &a), n)).collect();
     let body = BundleBody {
@@ -214,6 +250,7 @@ pub struct ManifestRegistry {
 
 /// A token list entry of a [`Manifest`].
 #[derive(Debug, Clone, serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
 pub struct ManifestTokenList {
     /// Package name.
     pub name: String,
@@ -225,6 +262,13 @@ pub struct ManifestTokenList {
     pub file: String,
     /// SHA-256 of the file, lowercase hex (checked).
     pub sha256: String,
+    /// Where the file was derived from (published artefact and its checksum); for the
+    /// record only, not part of the bundle.
+    #[serde(default)]
+    pub origin: Option<String>,
+    /// The list writes every ticker in capitals (see [`TokenListSource`]).
+    #[serde(default)]
+    pub capitalised_tickers: bool,
 }
 
 /// Most files read from a registry checkout.
@@ -291,6 +335,7 @@ pub fn read_manifest(
                 licence: t.licence.clone(),
             },
             json,
+            capitalised_tickers: t.capitalised_tickers,
         });
     }
     let input = BuildInput {

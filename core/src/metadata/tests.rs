@@ -43,6 +43,7 @@ fn input(version: u64) -> BuildInput {
         token_lists: vec![TokenListSource {
             source: Source { name: "tokens".into(), version: "1".into(), licence: "MIT".into() },
             json: TOKENS.as_bytes().to_vec(),
+            capitalised_tickers: false,
         }],
     }
 }
@@ -189,4 +190,57 @@ proptest! {
         b[i] ^= 1 << bit;
         prop_assert!(open_bundle(&b, &pk(), None).is_err());
     }
+}
+
+const VAULT: &str = r#"{
+  "context": {"contract": {"deployments": [{"chainId": 1, "address": "0xdd0f28e19C1780eb6396170735D45153D261490d"}]}},
+  "metadata": {"owner": "Gauntlet", "constants": {
+    "underlyingToken": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", "underlyingTicker": "UsDc",
+    "vaultTicker": "gtUSDC"}},
+  "display": {"formats": {"redeem(uint256 shares)": {"intent": "Redeem", "fields": [
+    {"path": "shares", "label": "Shares", "format": "tokenAmount", "params": {"tokenPath": "@.to"}}
+  ]}}}
+}"#;
+
+const WCT: &str = r#"{
+  "context": {"contract": {"deployments": [{"chainId": 1, "address": "0xeF4461891DfB3AC8572cCf7C794664A8DD927945"}]}},
+  "metadata": {"owner": "WalletConnect", "token": {"ticker": "WCT", "name": "WalletConnect Token", "decimals": 18}},
+  "display": {"formats": {"burn(uint256 v)": {"intent": "Burn", "fields": []}}}
+}"#;
+
+/// A list in capitals, as Ledger's public list is, with a native-currency placeholder.
+const CAPS: &str = r#"{"tokens": [
+  {"chainId": 1, "address": "0xdd0f28e19C1780eb6396170735D45153D261490d", "symbol": "GTUSDC", "name": "Gauntlet USDC Prime", "decimals": 18},
+  {"chainId": 1, "address": "0xeF4461891DfB3AC8572cCf7C794664A8DD927945", "symbol": "WCTX", "name": "Other", "decimals": 6},
+  {"chainId": 1, "address": "0xFAe103DC9cf190eD75350761e95403b7b8aFa6c0", "symbol": "RSWETH", "name": "rswETH", "decimals": 18},
+  {"chainId": 1, "address": "0x0000000000000000000000000000000000000000", "symbol": "ETH", "name": "Ether", "decimals": 18},
+  {"chainId": 1, "address": "0xEeeeeEeeeEeEeeEeEeEeeEEEeeeeEeeeeeeeEEeE", "symbol": "ETH", "name": "Ether", "decimals": 18}
+]}"#;
+
+#[test]
+fn descriptors_come_first_restore_ticker_case_and_placeholders_are_no_tokens() {
+    let mut i = input(1);
+    i.registry_files.insert("registry/g/vault.json".into(), VAULT.as_bytes().to_vec());
+    i.registry_files.insert("registry/w/wct.json".into(), WCT.as_bytes().to_vec());
+    i.token_lists.push(TokenListSource {
+        source: Source { name: "caps".into(), version: "1".into(), licence: "MIT".into() },
+        json: CAPS.as_bytes().to_vec(),
+        capitalised_tickers: true,
+    });
+    let t = build_body(&i).unwrap().body.tokens;
+    let get = |a: &str| t.get(&format!("eip155:1/erc20:{a}")).cloned();
+    // The vault's own constant spells the list's "GTUSDC"; decimals stay the list's.
+    let vault = get("0xdd0f28e19c1780eb6396170735d45153d261490d").unwrap();
+    assert_eq!((vault.symbol.as_str(), vault.decimals), ("gtUSDC", 18));
+    // Only tickers of a list in capitals take the descriptor's case: USDC comes from a
+    // list that keeps case, and stays "USDC" although the vault spells it "UsDc".
+    assert_eq!(get("0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48").unwrap().symbol, "USDC");
+    // A capitalised list's name is no guide to case ("EIGEN" is named "Eigen").
+    assert_eq!(get("0xfae103dc9cf190ed75350761e95403b7b8afa6c0").unwrap().symbol, "RSWETH");
+    // `metadata.token` of a descriptor wins over every list.
+    let wct = get("0xef4461891dfb3ac8572ccf7c794664a8dd927945").unwrap();
+    assert_eq!((wct.symbol.as_str(), wct.decimals), ("WCT", 18));
+    // The zero address and 0xEeee… are native-currency placeholders, not tokens.
+    assert_eq!(get("0x0000000000000000000000000000000000000000"), None);
+    assert_eq!(get("0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"), None);
 }

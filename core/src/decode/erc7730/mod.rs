@@ -67,7 +67,9 @@ impl AddressBook for NoAddressBook {
 pub struct Row {
     /// Stable key for translation and digests: the concrete data path (`details.1.amount`,
     /// `@.to`), prefixed by the embedding field for nested calls; `contract`, `network`,
-    /// `max_fee` and `native_value` for the envelope rows.
+    /// `max_fee` and `native_value` for the envelope rows (`network` also on EIP-712
+    /// screens whose chain is known); a field group's heading row has the group's path
+    /// (or `group`) as key and an empty value.
     pub key: String,
     /// English label (from the descriptor, or ours for envelope rows).
     pub label: String,
@@ -360,15 +362,29 @@ impl DescriptorSet {
         render::render_call(self, call, book, 0, "")
     }
 
-    /// Renders EIP-712 typed data signed by `from` (when known). `Ok(None)`: no descriptor
-    /// for this domain and message type.
+    /// Renders EIP-712 typed data signed by `from` (when known), on the chain its domain
+    /// names. `Ok(None)`: no descriptor for this domain and message type.
     pub fn render_typed_data(
         &self,
         td: &TypedData,
         from: Option<Address>,
         book: &dyn AddressBook,
     ) -> Result<Option<Screen>, ClearError> {
-        render::render_typed_data(self, td, from, book)
+        render::render_typed_data(self, td, None, from, book)
+    }
+
+    /// Renders EIP-712 typed data of a request for `request_chain`: the domain's `chainId`
+    /// when it has one (the payload layer refuses a domain naming another chain than the
+    /// request), else the request's chain binds deployments and formats amounts, tokens
+    /// and names.
+    pub fn render_typed_data_on(
+        &self,
+        td: &TypedData,
+        request_chain: u64,
+        from: Option<Address>,
+        book: &dyn AddressBook,
+    ) -> Result<Option<Screen>, ClearError> {
+        render::render_typed_data(self, td, Some(request_chain), from, book)
     }
 
     /// Renders a transaction's call and adds the envelope rows: the value sent (when the
@@ -388,7 +404,9 @@ impl DescriptorSet {
 pub type ByDeployment<T> = BTreeMap<(u64, Address), T>;
 
 /// Token metadata and contract names declared by descriptors themselves: `metadata.token`
-/// of each deployment, and `metadata.contractName` (or `context.$id`) of each deployment.
+/// of each contract deployment, and `metadata.contractName` (or `context.$id`) of each
+/// deployment — contract descriptors first, then EIP-712 descriptors (whose deployments
+/// are the verifying contracts), the first name of an address winning.
 pub fn declared_tokens_and_names(
     descriptors: &[Descriptor],
 ) -> (ByDeployment<TokenInfo>, ByDeployment<String>) {
@@ -409,7 +427,41 @@ pub fn declared_tokens_and_names(
             }
         }
     }
+    for d in descriptors {
+        let model::Context::Eip712 { deployments, .. } = &d.context else { continue };
+        if let Some(n) = &d.metadata.contract_name {
+            for dep in deployments {
+                names.entry((dep.chain_id, dep.address)).or_insert_with(|| n.clone());
+            }
+        }
+    }
     (tokens, names)
+}
+
+/// Token tickers descriptors spell through the constants of the registry's ERC-4626 vault
+/// include (`ercs/calldata-erc4626-vaults.json`): `vaultTicker` for each deployment of the
+/// descriptor (the vault's share token) and `underlyingTicker` for `underlyingToken` on
+/// each deployment's chain. The bundle tool uses them only to restore a token list's
+/// ticker case.
+pub fn declared_tickers(descriptors: &[Descriptor]) -> ByDeployment<String> {
+    let mut out = BTreeMap::new();
+    for d in descriptors {
+        let model::Context::Contract { deployments, .. } = &d.context else { continue };
+        let c = &d.metadata.constants;
+        let text = |k: &str| c.get(k).and_then(|v| v.as_str()).map(str::trim);
+        let underlying = text("underlyingToken").and_then(|a| a.parse::<Address>().ok());
+        for dep in deployments {
+            if let Some(t) = text("vaultTicker").filter(|t| !t.is_empty()) {
+                out.entry((dep.chain_id, dep.address)).or_insert_with(|| t.to_string());
+            }
+            if let (Some(a), Some(t)) = (underlying, text("underlyingTicker")) {
+                if !t.is_empty() {
+                    out.entry((dep.chain_id, a)).or_insert_with(|| t.to_string());
+                }
+            }
+        }
+    }
+    out
 }
 
 #[cfg(test)]

@@ -296,6 +296,7 @@ pub fn load_merged(files: &BTreeMap<String, String>, path: &str) -> Result<Value
         }
         let text = files.get(&current).ok_or_else(|| bad(path, format!("missing {current}")))?;
         let v: Value = serde_json::from_str(text).map_err(|e| bad(&current, e))?;
+        let v = with_ordered_intents(text, v);
         let next = v.get("includes").and_then(|i| i.as_str()).map(|i| join_include(&current, i));
         chain.push((current.clone(), v));
         match next {
@@ -311,6 +312,103 @@ pub fn load_merged(files: &BTreeMap<String, String>, path: &str) -> Result<Value
         m.remove("includes");
     }
     Ok(merged)
+}
+
+/// Most parts of one complex intent kept.
+const MAX_INTENT_PARTS: usize = 32;
+
+/// Complex intents (`{"Native Staking": "Withdraw", "Rewards": "…"}`) in the order the file
+/// writes them: `serde_json::Value` keeps object keys sorted, so each file's
+/// `display.formats.*.intent` objects are read again, in order, and stored as
+/// `[[label, value], …]` before merging (an including file's intent then replaces the
+/// included one whole). A file the probe cannot read keeps its parsed value.
+fn with_ordered_intents(text: &str, mut v: Value) -> Value {
+    let Ok(probe) = serde_json::from_str::<IntentProbe>(text) else { return v };
+    let Some(formats) = v
+        .get_mut("display")
+        .and_then(|d| d.get_mut("formats"))
+        .and_then(|f| f.as_object_mut())
+    else {
+        return v;
+    };
+    for (key, format) in probe.display.formats {
+        let (Some(pairs), Some(f)) =
+            (format.intent.0, formats.get_mut(&key).and_then(|f| f.as_object_mut()))
+        else {
+            continue;
+        };
+        let ordered =
+            pairs.into_iter().map(|(k, val)| Value::Array(vec![Value::String(k), val])).collect();
+        f.insert("intent".into(), Value::Array(ordered));
+    }
+    v
+}
+
+#[derive(serde::Deserialize, Default)]
+struct IntentProbe {
+    #[serde(default)]
+    display: ProbeDisplay,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ProbeDisplay {
+    #[serde(default)]
+    formats: BTreeMap<String, ProbeFormat>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct ProbeFormat {
+    #[serde(default)]
+    intent: OrderedPairs,
+}
+
+/// An object's entries in document order; `None` for any other JSON value.
+#[derive(Default)]
+struct OrderedPairs(Option<Vec<(String, Value)>>);
+
+impl<'de> serde::Deserialize<'de> for OrderedPairs {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        use serde::de::{IgnoredAny, MapAccess, SeqAccess, Visitor};
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = OrderedPairs;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("an intent")
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut m: A) -> Result<OrderedPairs, A::Error> {
+                let mut out = Vec::new();
+                while let Some((k, v)) = m.next_entry::<String, Value>()? {
+                    if out.len() < MAX_INTENT_PARTS {
+                        out.push((k, v));
+                    }
+                }
+                Ok(OrderedPairs(Some(out)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut s: A) -> Result<OrderedPairs, A::Error> {
+                while s.next_element::<IgnoredAny>()?.is_some() {}
+                Ok(OrderedPairs(None))
+            }
+            fn visit_str<E>(self, _: &str) -> Result<OrderedPairs, E> {
+                Ok(OrderedPairs(None))
+            }
+            fn visit_bool<E>(self, _: bool) -> Result<OrderedPairs, E> {
+                Ok(OrderedPairs(None))
+            }
+            fn visit_i64<E>(self, _: i64) -> Result<OrderedPairs, E> {
+                Ok(OrderedPairs(None))
+            }
+            fn visit_u64<E>(self, _: u64) -> Result<OrderedPairs, E> {
+                Ok(OrderedPairs(None))
+            }
+            fn visit_f64<E>(self, _: f64) -> Result<OrderedPairs, E> {
+                Ok(OrderedPairs(None))
+            }
+            fn visit_unit<E>(self) -> Result<OrderedPairs, E> {
+                Ok(OrderedPairs(None))
+            }
+        }
+        d.deserialize_any(V)
+    }
 }
 
 /// Merges `over` onto `base`: objects key by key, `fields` arrays by `path`, else `over`.
@@ -547,6 +645,18 @@ fn parse_format(
         Some(Value::String(s)) => Some(Intent::Simple(s.clone())),
         Some(Value::Object(o)) => Some(Intent::Complex(
             o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect(),
+        )),
+        // A complex intent in file order (see `with_ordered_intents`).
+        Some(Value::Array(pairs)) => Some(Intent::Complex(
+            pairs
+                .iter()
+                .filter_map(|p| match p.as_array().map(Vec::as_slice) {
+                    Some([Value::String(k), v]) => {
+                        Some((k.clone(), v.as_str().unwrap_or("").to_string()))
+                    }
+                    _ => None,
+                })
+                .collect(),
         )),
         _ => None,
     };

@@ -99,10 +99,16 @@ pub(super) fn render_call(
 pub(super) fn render_typed_data(
     set: &DescriptorSet,
     td: &TypedData,
+    request_chain: Option<u64>,
     from: Option<Address>,
     book: &dyn AddressBook,
 ) -> Result<Option<Screen>, ClearError> {
-    let chain_id = td.domain.chain_id.and_then(|c| u64::try_from(c).ok());
+    let chain_id = match td.domain.chain_id {
+        Some(c) => Some(u64::try_from(c).map_err(|_| {
+            ClearError::CalldataMismatch("the domain's chainId does not fit 64 bits".into())
+        })?),
+        None => request_chain,
+    };
     let contract = td.domain.verifying_contract;
     let mut candidates: Vec<usize> = Vec::new();
     if let (Some(c), Some(a)) = (chain_id, contract) {
@@ -121,7 +127,7 @@ pub(super) fn render_typed_data(
         .filter(|c| !c.is_whitespace())
         .collect();
     let found = candidates.iter().filter_map(|i| set.descriptors.get(*i)).find_map(|d| {
-        if !domain_matches(d, td) {
+        if !domain_matches(d, td, chain_id) {
             return None;
         }
         d.formats.iter().find(|f| message_matches(d, f, td, &encode_type)).map(|f| (d, f))
@@ -154,17 +160,25 @@ pub(super) fn render_typed_data(
         r.contract_row(c);
     }
     r.render_format(fmt)?;
+    // The chain the signature is valid on, as for transactions.
+    if let Some(c) = chain_id {
+        r.push_row("network".into(), "Network".into(), chain_name(c));
+    }
     Ok(Some(r.finish(fmt, &td.primary_type)))
 }
 
-fn domain_matches(d: &Descriptor, td: &TypedData) -> bool {
+/// Whether `d`'s EIP-712 context binds this message: a deployment on `chain` (the domain's
+/// chain, else the request's) at the domain's `verifyingContract`, every value of the
+/// domain constraint equal to the message's (the specification's "MUST match"), and the
+/// domain separator when one is given.
+fn domain_matches(d: &Descriptor, td: &TypedData, chain: Option<u64>) -> bool {
     let Context::Eip712 { deployments, domain, domain_separator, .. } = &d.context else {
         return false;
     };
     let dom = &td.domain;
     if !deployments.is_empty() {
-        let (Some(c), Some(a)) = (dom.chain_id, dom.verifying_contract) else { return false };
-        if !deployments.iter().any(|dep| U256::from(dep.chain_id) == c && dep.address == a) {
+        let (Some(c), Some(a)) = (chain, dom.verifying_contract) else { return false };
+        if !deployments.iter().any(|dep| dep.chain_id == c && dep.address == a) {
             return false;
         }
     }
@@ -376,12 +390,18 @@ impl Renderer<'_> {
             i += 1;
             match node {
                 Node::Field(spec) => self.field(spec, base)?,
-                Node::Group { path, iteration, fields, .. } => {
+                Node::Group { path, iteration, fields, label } => {
                     let bases: Vec<Vec<CSeg>> = match path {
                         Some(p) => self.hits(p, base, None)?.into_iter().map(|h| h.at).collect(),
                         None => vec![base.to_vec()],
                     };
                     for b in bases {
+                        // The group's label is "displayed to the user in front of the
+                        // formatted field values": a heading row before each instance.
+                        if let Some(l) = label.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
+                            let at = if b.is_empty() { "group".into() } else { concrete_key(&b) };
+                            self.push_row(format!("{}{at}", self.prefix), l.to_string(), String::new());
+                        }
                         match iteration {
                             Iteration::Sequential => self.nodes(fields, &b, depth + 1)?,
                             Iteration::Bundled => self.bundled(fields, &b, depth + 1)?,

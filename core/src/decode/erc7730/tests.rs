@@ -304,6 +304,133 @@ fn a_transaction_adds_value_network_and_fee_rows() {
     assert_eq!(s.value("max_fee"), Some("0.002 ETH"));
 }
 
+/// A permit whose domain names no chain (as some meta-transaction domains do).
+fn permit_without_chain() -> TypedData {
+    serde_json::from_value(serde_json::json!({
+        "types": {
+            "EIP712Domain": [
+                {"name": "name", "type": "string"}, {"name": "version", "type": "string"},
+                {"name": "verifyingContract", "type": "address"}
+            ],
+            "Permit": [
+                {"name": "owner", "type": "address"}, {"name": "spender", "type": "address"},
+                {"name": "value", "type": "uint256"}, {"name": "nonce", "type": "uint256"},
+                {"name": "deadline", "type": "uint256"}
+            ]
+        },
+        "primaryType": "Permit",
+        "domain": {"name": "USD Coin", "version": "2", "verifyingContract": USDC},
+        "message": {"owner": ALICE, "spender": ROUTER, "value": "2500000", "nonce": "0", "deadline": "0"}
+    }))
+    .unwrap()
+}
+
+#[test]
+fn typed_data_shows_its_network_and_uses_the_request_chain_when_the_domain_has_none() {
+    let s = set().render_typed_data(&permit("USD Coin", 1, "1"), None, &NoAddressBook);
+    assert_eq!(s.unwrap().unwrap().value("network"), Some("Ethereum"));
+    // Before: a domain without chainId rendered on chain 0 and matched no deployment.
+    let td = permit_without_chain();
+    assert_eq!(set().render_typed_data(&td, None, &NoAddressBook).unwrap(), None);
+    let s = set().render_typed_data_on(&td, 1, None, &NoAddressBook).unwrap().unwrap();
+    assert_eq!(s.value("value"), Some("2.5 USDC"));
+    assert_eq!(s.value("network"), Some("Ethereum"));
+    // The request's chain binds like the domain's: no deployment on chain 5.
+    assert_eq!(set().render_typed_data_on(&td, 5, None, &NoAddressBook).unwrap(), None);
+    // A domain naming its chain keeps it.
+    let s = set().render_typed_data_on(&permit("USD Coin", 1, "1"), 5, None, &NoAddressBook);
+    assert_eq!(s.unwrap().unwrap().value("network"), Some("Ethereum"));
+}
+
+const STAKING_FILE: &str = r#"{
+  "context": {"contract": {"deployments": [{"chainId": 1, "address": "0x1111111254EEB25477B68fb85Ed929f73A960582"}]}},
+  "metadata": {"owner": "Staker"},
+  "display": {"formats": {
+    "claim(uint256 a,(address to,uint256 amount)[] outs)": {
+      "intent": {"Native Staking": "Withdraw", "Rewards": "Consensus", "Also": "Exec"},
+      "fields": [
+        {"path": "a", "label": "A"},
+        {"path": "outs.[]", "label": "Payout", "fields": [
+          {"path": "to", "label": "To"},
+          {"path": "amount", "label": "Amount"}
+        ]}
+      ]
+    }
+  }}
+}"#;
+
+#[test]
+fn complex_intents_keep_file_order_and_group_labels_head_their_fields() {
+    let mut files = BTreeMap::new();
+    files.insert("registry/s/staking.json".to_string(), STAKING_FILE.to_string());
+    let d = DescriptorSet::parse_files(&files, &["registry/s/staking.json".to_string()]).unwrap();
+    let set = DescriptorSet::new(d, [], []);
+    let out = |to: Address, n: u64| V::Tuple(vec![V::Address(to), V::Uint(U256::from(n), 256)]);
+    let data = calldata(
+        "claim(uint256,(address,uint256)[])",
+        &[V::Uint(U256::from(7), 256), V::Array(vec![out(ALICE, 1), out(ROUTER, 2)])],
+    );
+    let s = set.render_call(&call(ROUTER, &data), &NoAddressBook).unwrap().unwrap();
+    // serde_json sorts object keys; the descriptor's order is the one shown.
+    assert_eq!(s.intent, "Native Staking: Withdraw, Rewards: Consensus, Also: Exec");
+    let rows: Vec<(&str, &str, &str)> =
+        s.rows.iter().map(|r| (r.key.as_str(), r.label.as_str(), r.value.as_str())).collect();
+    let alice = ALICE.to_checksum(None);
+    let router = ROUTER.to_checksum(None);
+    assert_eq!(
+        rows,
+        [
+            ("contract", "Interaction with", "Staker"),
+            ("a", "A", "7"),
+            ("outs.0", "Payout", ""),
+            ("outs.0.to", "To", alice.as_str()),
+            ("outs.0.amount", "Amount", "1"),
+            ("outs.1", "Payout", ""),
+            ("outs.1.to", "To", router.as_str()),
+            ("outs.1.amount", "Amount", "2"),
+        ]
+    );
+}
+
+#[test]
+fn an_including_file_replaces_an_included_complex_intent_whole() {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "c.json".to_string(),
+        r#"{"context":{"contract":{"deployments":[{"chainId":1,"address":"0x0000000000000000000000000000000000000002"}]}},"display":{"formats":{"f(uint256 a)":{"intent":{"Z":"1","A":"2"}}}}}"#
+            .to_string(),
+    );
+    files.insert(
+        "t.json".to_string(),
+        r#"{"includes":"c.json","context":{"contract":{"deployments":[{"chainId":1,"address":"0x0000000000000000000000000000000000000001"}]}},"display":{"formats":{"f(uint256 a)":{"intent":{"Y":"3"}}}}}"#
+            .to_string(),
+    );
+    let d = DescriptorSet::parse_files(&files, &["t.json".to_string()]).unwrap();
+    let f = d.first().unwrap().formats.first().unwrap();
+    assert_eq!(f.intent, Some(model::Intent::Complex(vec![("Y".into(), "3".into())])));
+    let d = DescriptorSet::parse_files(&files, &["c.json".to_string()]).unwrap();
+    let f = d.first().unwrap().formats.first().unwrap();
+    let z_then_a = vec![("Z".to_string(), "1".to_string()), ("A".to_string(), "2".to_string())];
+    assert_eq!(f.intent, Some(model::Intent::Complex(z_then_a)));
+}
+
+#[test]
+fn eip712_descriptors_name_their_verifying_contracts_after_contract_descriptors() {
+    let mut files = BTreeMap::new();
+    files.insert(
+        "m.json".to_string(),
+        r#"{"context":{"$id":"Permit2","eip712":{"deployments":[{"chainId":1,"address":"0x000000000022D473030F116dDEE9F6B43aC78BA3"},{"chainId":1,"address":"0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"}]}},"display":{"formats":{}}}"#
+            .to_string(),
+    );
+    let mut entries = set().descriptors.clone();
+    entries.extend(DescriptorSet::parse_files(&files, &["m.json".to_string()]).unwrap());
+    let (_, names) = declared_tokens_and_names(&entries);
+    let permit2 = address!("000000000022D473030F116dDEE9F6B43aC78BA3");
+    assert_eq!(names.get(&(1, permit2)).map(String::as_str), Some("Permit2"));
+    // USDC keeps the name its contract descriptor gives.
+    assert_eq!(names.get(&(1, USDC)).map(String::as_str), Some("USD Coin"));
+}
+
 proptest! {
     #[test]
     fn any_calldata_after_a_known_selector_renders_or_fails_cleanly(
