@@ -39,8 +39,10 @@ use sunstorm_core::payload::{
 
 /// The goal.
 const GOAL_PERCENT: f64 = 95.0;
-/// The gate on the adjusted rate: the test fails below it.
-const GATE_PERCENT: f64 = 70.0;
+/// The gate on the adjusted rate, the rate measured with the bundle's sources (305 of
+/// 425): the test fails below it. The goal is not reached; docs/metadata.md says what
+/// blocks each remaining case.
+const GATE_PERCENT: f64 = 71.5;
 const START: &str = "<!-- conformance:start -->";
 const END: &str = "<!-- conformance:end -->";
 

@@ -799,7 +799,8 @@ fn parse_field(
             _ => Visible::Always,
         },
         Some(Value::Object(o)) => {
-            if let Some(l) = o.get("mustBe") {
+            // The schema's `mustBe`; the specification's text calls it `mustMatch`.
+            if let Some(l) = o.get("mustBe").or_else(|| o.get("mustMatch")) {
                 Visible::MustBe(rule_values(l))
             } else if let Some(l) = o.get("ifNotIn") {
                 Visible::IfNotIn(rule_values(l))

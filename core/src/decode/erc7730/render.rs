@@ -673,16 +673,24 @@ impl Renderer<'_> {
     }
 
     fn address_display(&self, chain: u64, a: &Address, local: bool) -> String {
+        self.address_display_from(chain, a, local, true)
+    }
+
+    /// The user's label (when `local`), else the bundle's contract or token name (when
+    /// `bundle`), else the checksummed address.
+    fn address_display_from(&self, chain: u64, a: &Address, local: bool, bundle: bool) -> String {
         if local {
             if let Some(l) = self.book.label(chain, a) {
                 return l;
             }
         }
-        if let Some(n) = self.set.name(chain, a) {
-            return n.to_string();
-        }
-        if let Some(t) = self.set.token(chain, a) {
-            return if t.name.is_empty() { t.symbol.clone() } else { t.name.clone() };
+        if bundle {
+            if let Some(n) = self.set.name(chain, a) {
+                return n.to_string();
+            }
+            if let Some(t) = self.set.token(chain, a) {
+                return if t.name.is_empty() { t.symbol.clone() } else { t.name.clone() };
+            }
         }
         checksum(a)
     }
@@ -815,11 +823,26 @@ impl Renderer<'_> {
                 }
             });
         }
-        let local = match params.get("sources").and_then(|s| s.as_array()) {
-            Some(list) => list.iter().any(|s| s.as_str() == Some("local")) || list.is_empty(),
-            None => true,
+        // `sources`: "when specified a wallet MUST only use specified sources". Our names
+        // are all local ("a local name trusted by user"): the user's address book and the
+        // verified bundle on the phone; ENS is not resolved. `types`: the bundle names
+        // only contracts and tokens, so it names no address typed only `eoa`/`wallet`.
+        let strings = |k: &str| -> Option<Vec<String>> {
+            params.get(k).and_then(|s| s.as_array()).map(|l| {
+                l.iter().filter_map(|s| s.as_str()).map(str::to_string).collect::<Vec<_>>()
+            })
         };
-        Ok(self.address_display(chain, &a, local))
+        let local = match strings("sources") {
+            Some(list) if !list.is_empty() => list.iter().any(|s| s == "local"),
+            _ => true,
+        };
+        let contract_type = match strings("types") {
+            Some(list) if !list.is_empty() => {
+                list.iter().any(|t| matches!(t.as_str(), "contract" | "token" | "collection"))
+            }
+            _ => true,
+        };
+        Ok(self.address_display_from(chain, &a, local, local && contract_type))
     }
 
     fn date(&mut self, u: U256, params: &Map<String, Value>, label: &str) -> String {

@@ -431,6 +431,57 @@ fn eip712_descriptors_name_their_verifying_contracts_after_contract_descriptors(
     assert_eq!(names.get(&(1, USDC)).map(String::as_str), Some("USD Coin"));
 }
 
+#[test]
+fn address_names_come_only_from_the_sources_and_types_the_descriptor_allows() {
+    // `types: ["eoa", "wallet"]`: a contract's name would contradict the expected type;
+    // `sources: ["ens"]`: no local name (address book or bundle) may be used.
+    let mut files = BTreeMap::new();
+    files.insert(
+        "registry/p/pay.json".to_string(),
+        r#"{"context":{"contract":{"deployments":[{"chainId":1,"address":"0x1111111254EEB25477B68fb85Ed929f73A960582"}]}},
+           "display":{"formats":{"pay(address who,address what,address ens,address any)":{"intent":"Pay","fields":[
+             {"path":"who","label":"Who","format":"addressName","params":{"types":["eoa","wallet"]}},
+             {"path":"what","label":"What","format":"addressName","params":{"types":["token"],"sources":["local","ens"]}},
+             {"path":"ens","label":"Ens","format":"addressName","params":{"sources":["ens"]}},
+             {"path":"any","label":"Any","format":"addressName"}]}}}}"#
+            .to_string(),
+    );
+    let d = DescriptorSet::parse_files(&files, &["registry/p/pay.json".to_string()]).unwrap();
+    let names = [((1, USDC), "USD Coin".to_string())];
+    let pay = DescriptorSet::new(d, [], names);
+    let data = calldata(
+        "pay(address,address,address,address)",
+        &[V::Address(USDC), V::Address(USDC), V::Address(ALICE), V::Address(USDC)],
+    );
+    let s = pay.render_call(&call(ROUTER, &data), &Book).unwrap().unwrap();
+    assert_eq!(s.value("who"), Some(USDC.to_checksum(None).as_str()));
+    assert_eq!(s.value("what"), Some("USD Coin"));
+    assert_eq!(s.value("ens"), Some(ALICE.to_checksum(None).as_str()));
+    assert_eq!(s.value("any"), Some("USD Coin"));
+    let data = calldata(
+        "pay(address,address,address,address)",
+        &[V::Address(ALICE), V::Address(ALICE), V::Address(ALICE), V::Address(ALICE)],
+    );
+    let s = pay.render_call(&call(ROUTER, &data), &Book).unwrap().unwrap();
+    assert_eq!(s.value("who"), Some("Alice"), "the user's own label names any type");
+    assert_eq!(s.value("any"), Some("Alice"));
+}
+
+#[test]
+fn must_match_is_the_specifications_name_for_must_be() {
+    let file = ROUTER_FILE.replace(r#""mustBe""#, r#""mustMatch""#);
+    let mut files = BTreeMap::new();
+    files.insert("registry/r/router.json".to_string(), file);
+    let d = DescriptorSet::parse_files(&files, &["registry/r/router.json".to_string()]).unwrap();
+    let set = DescriptorSet::new(d, [], []);
+    let data = calldata(
+        "lock(uint256,uint256,uint8,uint256)",
+        &[V::Uint(U256::ZERO, 256), V::Uint(U256::ZERO, 256), V::Uint(U256::ONE, 8), V::Uint(U256::from(3), 256)],
+    );
+    let e = set.render_call(&call(ROUTER, &data), &NoAddressBook).unwrap_err();
+    assert_eq!(e.code(), "constraint_violated");
+}
+
 proptest! {
     #[test]
     fn any_calldata_after_a_known_selector_renders_or_fails_cleanly(
