@@ -119,12 +119,9 @@ fn unsigned_tx(raw: &[u8]) -> Result<(EvmTx, Option<Address>), String> {
     };
     let tx = parse_evm_tx(&unsigned).map_err(|e| format!("payload refused: {e}"))?;
     let from = sig.and_then(|sig| {
-        let target = signing_target(
-            PayloadKind::EvmTransaction,
-            &unsigned,
-            &ChainId::Evm(tx.chain_id()),
-        )
-        .ok()?;
+        let target =
+            signing_target(PayloadKind::EvmTransaction, &unsigned, &ChainId::Evm(tx.chain_id()))
+                .ok()?;
         matches!(target, SigningTarget::EvmDigest { .. }).then_some(())?;
         evm_signer_address(&target, &sig).ok().map(Address::from)
     });

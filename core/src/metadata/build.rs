@@ -177,13 +177,13 @@ pub fn build_body(input: &BuildInput) -> Result<Built, MetadataError> {
                 continue;
             }
             let key = token_key(chain, &addr);
-            if !tokens.contains_key(&key) {
+            if let std::collections::btree_map::Entry::Vacant(slot) = tokens.entry(key) {
                 // A capitalised list's names are no guide to its tickers' case ("EIGEN" is
                 // named "Eigen", "RSWETH" "rswETH"): only descriptors restore case, below.
                 if list.capitalised_tickers {
-                    capitalised.insert(key.clone());
+                    capitalised.insert(slot.key().clone());
                 }
-                tokens.insert(key, TokenInfo { symbol, decimals, name });
+                slot.insert(TokenInfo { symbol, decimals, name });
             }
         }
     }

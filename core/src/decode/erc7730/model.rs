@@ -324,10 +324,8 @@ const MAX_INTENT_PARTS: usize = 32;
 /// included one whole). A file the probe cannot read keeps its parsed value.
 fn with_ordered_intents(text: &str, mut v: Value) -> Value {
     let Ok(probe) = serde_json::from_str::<IntentProbe>(text) else { return v };
-    let Some(formats) = v
-        .get_mut("display")
-        .and_then(|d| d.get_mut("formats"))
-        .and_then(|f| f.as_object_mut())
+    let Some(formats) =
+        v.get_mut("display").and_then(|d| d.get_mut("formats")).and_then(|f| f.as_object_mut())
     else {
         return v;
     };

@@ -400,7 +400,11 @@ impl Renderer<'_> {
                         // formatted field values": a heading row before each instance.
                         if let Some(l) = label.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
                             let at = if b.is_empty() { "group".into() } else { concrete_key(&b) };
-                            self.push_row(format!("{}{at}", self.prefix), l.to_string(), String::new());
+                            self.push_row(
+                                format!("{}{at}", self.prefix),
+                                l.to_string(),
+                                String::new(),
+                            );
                         }
                         match iteration {
                             Iteration::Sequential => self.nodes(fields, &b, depth + 1)?,

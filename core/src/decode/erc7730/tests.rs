@@ -476,7 +476,12 @@ fn must_match_is_the_specifications_name_for_must_be() {
     let set = DescriptorSet::new(d, [], []);
     let data = calldata(
         "lock(uint256,uint256,uint8,uint256)",
-        &[V::Uint(U256::ZERO, 256), V::Uint(U256::ZERO, 256), V::Uint(U256::ONE, 8), V::Uint(U256::from(3), 256)],
+        &[
+            V::Uint(U256::ZERO, 256),
+            V::Uint(U256::ZERO, 256),
+            V::Uint(U256::ONE, 8),
+            V::Uint(U256::from(3), 256),
+        ],
     );
     let e = set.render_call(&call(ROUTER, &data), &NoAddressBook).unwrap_err();
     assert_eq!(e.code(), "constraint_violated");
