@@ -8,6 +8,7 @@ mod cmd_demo;
 mod cmd_appliance;
 mod cmd_decode;
 mod cmd_links;
+mod cmd_metadata;
 mod cmd_phone;
 mod cmd_sim;
 mod cmd_sim_appliance;
@@ -64,6 +65,9 @@ enum Command {
     /// Act as the phone towards an appliance (simulator): bond, info, wallets.
     #[command(subcommand)]
     Appliance(cmd_appliance::ApplianceCmd),
+    /// Build or verify the signed metadata bundle (ERC-7730 descriptors, tokens, names).
+    #[command(subcommand)]
+    Metadata(cmd_metadata::MetadataCmd),
 }
 
 fn main() -> std::process::ExitCode {
@@ -83,6 +87,7 @@ fn main() -> std::process::ExitCode {
         Command::Sim(cmd) => cmd_sim::run(cmd),
         Command::Sp(cmd) => cmd_sp::run(cmd),
         Command::Appliance(cmd) => cmd_appliance::run(cmd),
+        Command::Metadata(cmd) => cmd_metadata::run(cmd),
     };
     output::finish(result)
 }

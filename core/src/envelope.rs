@@ -32,6 +32,8 @@ pub enum Domain {
     BondTranscript,
     /// Octane's signature over a pair's revocation notice.
     OctaneRevocation,
+    /// The metadata key's signature over a metadata bundle (descriptors, tokens, names).
+    MetadataBundle,
 }
 
 impl Domain {
@@ -47,6 +49,7 @@ impl Domain {
             Domain::AppRequest => b"sigil/v1/app-request",
             Domain::BondTranscript => b"sigil/v1/bond-transcript",
             Domain::OctaneRevocation => b"sigil/v1/octane-revocation",
+            Domain::MetadataBundle => b"sigil/v1/metadata-bundle",
         }
     }
 }
@@ -199,6 +202,7 @@ mod tests {
             Domain::AppRequest,
             Domain::BondTranscript,
             Domain::OctaneRevocation,
+            Domain::MetadataBundle,
         ];
         let tags: HashSet<_> = all.iter().map(|d| d.tag()).collect();
         assert_eq!(tags.len(), all.len());

@@ -29,3 +29,4 @@ pub mod decode;
 pub mod display;
 pub mod guardrails;
 pub mod validity;
+pub mod metadata;

@@ -18,6 +18,7 @@ mod evm;
 mod solana;
 mod tokens;
 pub mod units;
+pub mod erc7730;
 
 pub use tokens::{DecodeContext, KnownTokens, TokenInfo, TokenLookup, TokenStandard};
 
