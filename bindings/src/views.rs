@@ -163,3 +163,20 @@ impl From<sunstorm_core::caip::AccountId> for WalletView {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advertised_names_reach_the_scan_list_sanitised() {
+        let row = |name: &str| {
+            ApplianceRow::from(BlePeripheral { id: "p".into(), name: Some(name.into()), rssi: None })
+                .display_name
+        };
+        // A nearby stranger's advertisement: a bidi override and a line break.
+        assert_eq!(row("Sigil \u{202e}lanif\nOK"), "Sigil ⟨U+202E⟩lanif⟨U+000A⟩OK");
+        assert_eq!(row(&"x".repeat(80)), format!("{}…⟨16 more characters⟩", "x".repeat(64)));
+        assert_eq!(row("  "), "Sigil appliance");
+    }
+}
