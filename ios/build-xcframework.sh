@@ -29,6 +29,9 @@ done
 # Swift bindings + header + modulemap (generated from the host dylib, unstripped).
 scripts/bindings.sh >/dev/null
 gen="$root/bindings/generated/swift"
+# Sources/Sunstorm/CancellableCore.swift (Task cancellation, docs/ios.md) must override
+# exactly the async methods of the Swift just generated.
+SUNSTORM_SWIFT="$gen/Sunstorm.swift" scripts/check-swift-wrappers.sh
 
 build="$here/build"
 rm -rf "$build"

@@ -44,6 +44,7 @@ done_stage "quickstart"
 
 stage "docs check: commands, names and paths quoted in the docs exist"
 SUNSTORM_SKIP_BUILD=1 bash scripts/check-docs.sh
+SUNSTORM_SKIP_BUILD=1 bash scripts/check-swift-wrappers.sh   # Swift Task cancellation (docs/ios.md)
 done_stage "docs"
 
 stage "Android shell: Kotlin compiled against the Android framework jar, JVM tests"

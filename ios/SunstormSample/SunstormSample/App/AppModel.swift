@@ -47,7 +47,9 @@ final class AppModel: ObservableObject {
         let support = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0]
         try? FileManager.default.createDirectory(at: support, withIntermediateDirectories: true)
         do {
-            core = try SunstormCore(
+            // `CancellableCore`: a `SunstormCore` whose async calls stop in Rust when their
+            // Task is cancelled (docs/ios.md, "Cancellation").
+            core = try CancellableCore(
                 config: CoreConfig(
                     octaneUrl: "http://127.0.0.1:8080", // the laptop's octane simulator
                     octanePublicKeyHex: String(repeating: "0", count: 64), // printed by `sunstorm sim octane`
@@ -181,10 +183,27 @@ final class AppModel: ObservableObject {
 
     // MARK: bonding, sign requests, pairs
 
+    private var scanTask: Task<Void, Never>?
+
     func scan() {
-        Task {
-            do { appliances = try await flows.scanAppliances(timeoutMs: 5000) } catch { bondMessage = describe(error).message }
+        scanTask?.cancel()
+        scanTask = Task {
+            do {
+                appliances = try await flows.scanAppliances(timeoutMs: 5000)
+            } catch SunstormError.Cancelled {
+                // scanned again, or left the bonding screen
+            } catch is CancellationError {
+                // the same, in demo mode
+            } catch {
+                bondMessage = describe(error).message
+            }
         }
+    }
+
+    /// Leaving the bonding screen cancels the scan's Task, which stops the scan in Rust.
+    func stopScan() {
+        scanTask?.cancel()
+        scanTask = nil
     }
 
     func bond(_ row: ApplianceRow, pin: String) {

@@ -31,6 +31,7 @@ struct BondView: View {
         }
         .navigationTitle("Bond")
         .onAppear { model.scan() }
+        .onDisappear { model.stopScan() }
     }
 }
 
