@@ -2,7 +2,7 @@
 # Builds the sunstorm-ffi cdylib (debug unless PROFILE=release) and generates the Kotlin
 # (Android and JVM flavours), Swift and Python bindings from the UNSTRIPPED library.
 # uniffi-bindgen reads the library's .symtab: never point it at a stripped library
-# (build-facts: "No UniFFI metadata found").
+# ("No UniFFI metadata found"; docs/building.md).
 #
 #   scripts/bindings.sh                  # debug library → bindings/generated/ (replaced)
 #   scripts/bindings.sh --out DIR        # → DIR/{kotlin,kotlin-jvm,swift,python}; nothing
