@@ -13,6 +13,13 @@
    suffix (…Presence, …Store, …Central, …Exception…) exist in the generated bindings or
    the shells' sources. Gradle module paths (`:sunstorm:assembleRelease`) are modules of
    android/settings.gradle.kts, and `./gradlew` needs a checked-in wrapper.
+4. Concern tables (a table whose last two header cells are `file` and `symbol`, as in
+   docs/architecture.md): each row names exactly one file, which exists, and symbols that
+   are in it. A symbol path (`SignEngine::ingest`) must be defined in a Rust file (item,
+   enum variant or field; its other segments appear in the file) or appear as a word in
+   any other file; any other symbol text (`budget=4194304`) must appear verbatim. A row
+   whose file cell starts with "planned" is not checked. docs/architecture.md must answer
+   at least MIN_CONCERNS questions this way.
 
 Prints each problem as `file:line: what` and exits 1 if there is any.
 """
@@ -27,7 +34,13 @@ import sys
 ROOT, BIN = sys.argv[1], sys.argv[2]
 DOCS = sorted(
     glob.glob(os.path.join(ROOT, "docs", "**", "*.md"), recursive=True)
-    + [os.path.join(ROOT, p) for p in ("README.md", "bindings/README.md", "ios/Sources/Sunstorm/README.md")]
+    + [
+        os.path.join(ROOT, p)
+        for p in (
+            "README.md", "bindings/README.md", "ios/Sources/Sunstorm/README.md", "core/README.md", "sim/README.md",
+            "cli/README.md", "ble/README.md", "tests/README.md", "fuzz/README.md",
+        )
+    ]
 )
 DOCS = [d for d in DOCS if os.path.exists(d)]
 # The pages an app developer follows: their Kotlin/Swift names are checked too.
@@ -289,10 +302,108 @@ def check_names(doc, text):
         problem(doc, line_of(text, text.index("./gradlew")), "./gradlew: no wrapper is checked in (use `gradle`)")
 
 
+# ---- 4. concern tables ----------------------------------------------------------------
+
+# The "concern → file → symbol" table of docs/architecture.md answers at least this many
+# questions, each checked (issue 14: a newcomer finds each answer in one hop).
+MIN_CONCERNS = {"docs/architecture.md": 25}
+SYMBOL_PATH = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(?:::[A-Za-z_][A-Za-z0-9_]*)*(?:\(\))?")
+RUST_ITEM = r"\b(?:fn|struct|enum|trait|type|const|static|mod|union)\s+{}\b|\bmacro_rules!\s*{}\b"
+# An enum variant or a struct field: the name first on its line, then `{`, `(`, `,` or `:`.
+RUST_MEMBER = r"^\s*(?:pub(?:\([a-z]+\))?\s+)?{}\s*(?:[{{(,]|:(?!:))"
+
+
+def cells(line):
+    """The cells of a markdown table row (`|` inside inline code does not split)."""
+    parts, cur, in_code = [], "", False
+    for ch in line.strip().strip("|"):
+        if ch == "`":
+            in_code = not in_code
+        if ch == "|" and not in_code:
+            parts.append(cur.strip())
+            cur = ""
+        else:
+            cur += ch
+    parts.append(cur.strip())
+    return parts
+
+
+def concern_tables(text):
+    """(row cells, offset) of each data row of the tables headed `… | file | symbol |`."""
+    rows, header = [], False
+    offset = 0
+    for line in prose(text).splitlines(keepends=True):
+        stripped = line.strip()
+        if not stripped.startswith("|"):
+            header = False
+        elif re.fullmatch(r"\|?\s*:?-+:?\s*(\|\s*:?-+:?\s*)*\|?", stripped):
+            pass  # the separator row
+        elif header is False:
+            c = [x.lower() for x in cells(stripped)]
+            header = len(c) >= 3 and c[-2:] == ["file", "symbol"]
+            header = header or None  # None: a table, but not a concern table
+        elif header:
+            rows.append((cells(stripped), offset))
+        offset += len(line)
+    return rows
+
+
+def symbol_in(symbol, rel, src):
+    """Why `symbol` is not in the file `rel` (text `src`), or None when it is."""
+    if not SYMBOL_PATH.fullmatch(symbol):
+        return None if symbol in src else "text not found"
+    parts = symbol.removesuffix("()").split("::")
+    last = parts[-1]
+    missing = [p for p in parts[:-1] if not re.search(rf"\b{re.escape(p)}\b", src)]
+    if missing:
+        return f"no {', '.join(missing)}"
+    if rel.endswith(".rs"):
+        code = strip_comments(src)
+        name = re.escape(last)
+        if re.search(RUST_ITEM.format(name, name), code) or re.search(RUST_MEMBER.format(name), code, re.M):
+            return None
+        return f"{last} is not defined there"
+    return None if re.search(rf"(?<![\w-]){re.escape(last)}(?![\w-])", src) else f"no {last}"
+
+
+def check_concerns(doc, text):
+    rel_doc = os.path.relpath(doc, ROOT)
+    answered = 0
+    for row, off in concern_tables(text):
+        where = line_of(text, off)
+        if len(row) < 3:
+            problem(doc, where, "concern row without a file and a symbol")
+            continue
+        file_cell, symbol_cell = row[-2], row[-1]
+        if file_cell.lower().startswith("planned"):
+            continue
+        files = re.findall(r"`([^`]+)`", file_cell)
+        if len(files) != 1:
+            problem(doc, where, f"a concern row names exactly one file (one hop), not {file_cell!r}")
+            continue
+        path = os.path.join(ROOT, files[0])
+        if not os.path.isfile(path):
+            problem(doc, where, f"no such file: {files[0]}")
+            continue
+        symbols = re.findall(r"`([^`]+)`", symbol_cell)
+        if not symbols:
+            problem(doc, where, f"no symbol named for {files[0]}")
+            continue
+        src = open(path, encoding="utf-8", errors="replace").read()
+        bad = [(s, why) for s in symbols if (why := symbol_in(s, files[0], src))]
+        for s, why in bad:
+            problem(doc, where, f"`{s}` is not in {files[0]} ({why})")
+        answered += not bad
+    need = MIN_CONCERNS.get(rel_doc, 0)
+    if answered < need:
+        problem(doc, 1, f"the concern table answers {answered} questions with a checked file and symbol; at least {need} expected")
+
+
 for doc in DOCS:
     text = open(doc, encoding="utf-8").read()
     check_cli(doc, text)
     check_paths(doc, text)
+    check_concerns(doc, text)
     if doc in EMBEDDING:
         check_names(doc, text)
 
