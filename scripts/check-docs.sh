@@ -2,7 +2,8 @@
 # Checks that what the docs quote exists (scripts/lib/check_docs.py): every `sunstorm …`
 # command (its --help runs; its flags are ones it has), every repository path and
 # page#anchor link, the Kotlin/Swift names of the embedding pages against the generated
-# bindings and the shells' sources, Gradle module names.
+# bindings and the shells' sources, Gradle module names, and the file + symbol of every row
+# of the concern tables (docs/architecture.md, "Where is …?": at least 25 answered rows).
 #
 #   scripts/check-docs.sh                     # builds the CLI and the bindings if missing
 #   SUNSTORM_SKIP_BUILD=1 scripts/check-docs.sh   # use what scripts/test-bindings.sh built
