@@ -21,6 +21,7 @@ set -euo pipefail
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$root"
 export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$root/target}"
+case "$CARGO_TARGET_DIR" in /*) ;; *) CARGO_TARGET_DIR="$root/$CARGO_TARGET_DIR" ;; esac
 bin="$CARGO_TARGET_DIR/debug/sunstorm"
 SCHEMATHESIS_VERSION=4.32.5
 examples="${SUNSTORM_OPENAPI_EXAMPLES:-100}"
@@ -138,11 +139,11 @@ run_api() {
     local args=()
     if [ -n "$headers" ]; then
         # The startup JSON may be printed just after the port opens.
-        for _ in $(seq 50); do [ -s "$out" ] && break; sleep 0.1; done
+        for _ in $(seq 50); do if [ -s "$out" ]; then break; fi; sleep 0.1; done
         local h
         while IFS= read -r h; do
             h="$(trim "$h")"
-            [ -n "$h" ] && args+=(--header "$(fill_from_json "$h" "$out")")
+            if [ -n "$h" ]; then args+=(--header "$(fill_from_json "$h" "$out")"); fi
         done < <(printf '%s\n' "${headers//;;/$'\n'}")
     fi
     local reports="$CARGO_TARGET_DIR/openapi-reports/$name"
@@ -150,7 +151,9 @@ run_api() {
     mkdir -p "$reports"
     phase "$name: schemathesis on $doc at http://127.0.0.1:$port ($examples examples per operation, seed $seed)"
     local env=(SUNSTORM_OPENAPI_URL="http://127.0.0.1:$port" SUNSTORM_OPENAPI_STARTUP="$out" SUNSTORM_OPENAPI_SEED="$seed")
-    [ -n "$hooks" ] && env+=(SCHEMATHESIS_HOOKS="$hooks" PYTHONPATH="$root/scripts/lib${PYTHONPATH:+:$PYTHONPATH}")
+    if [ -n "$hooks" ]; then
+        env+=(SCHEMATHESIS_HOOKS="$hooks" PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$root/scripts/lib${PYTHONPATH:+:$PYTHONPATH}")
+    fi
     local rc=0
     # Checks: no 5xx; only documented statuses, content types and bodies; input the
     # document forbids is refused (4xx); operations with security refuse requests without it.
