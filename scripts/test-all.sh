@@ -6,9 +6,11 @@
 #      simulators
 #   4. the Kotlin quickstart: the JVM package in a fresh Maven repository, bond/pair/sign
 #   5. the docs check: quoted CLI commands, Kotlin/Swift names and file paths exist
-#   6. the Android shell's Kotlin against the Android framework jar, with JVM tests
-#   7. real BLE stacks: btleplug <-> bluer over a user-space BlueZ mock (bluezoo)
-#   8. the mobile library's stripped size against its 4 MiB budget (fails above it)
+#   6. the simulators' HTTP APIs against their OpenAPI documents (docs/openapi/) with
+#      schemathesis: no 5xx, only documented statuses and bodies, invalid input refused
+#   7. the Android shell's Kotlin against the Android framework jar, with JVM tests
+#   8. real BLE stacks: btleplug <-> bluer over a user-space BlueZ mock (bluezoo)
+#   9. the mobile library's stripped size against its 4 MiB budget (fails above it)
 # Each stage installs what it needs (apt-get / pip / Maven Central) and fails loudly.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -46,6 +48,10 @@ stage "docs check: commands, names and paths quoted in the docs exist"
 SUNSTORM_SKIP_BUILD=1 bash scripts/check-docs.sh
 SUNSTORM_SKIP_BUILD=1 bash scripts/check-swift-wrappers.sh   # Swift Task cancellation (docs/ios.md)
 done_stage "docs"
+
+stage "OpenAPI: schemathesis against the simulators' HTTP APIs (docs/openapi/)"
+SUNSTORM_SKIP_BUILD=1 bash scripts/test-openapi.sh   # reuses target/debug/sunstorm
+done_stage "openapi"
 
 stage "Android shell: Kotlin compiled against the Android framework jar, JVM tests"
 # Reuses the library and the bindings the previous stage just built and generated.

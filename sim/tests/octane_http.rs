@@ -849,3 +849,212 @@ async fn random_bodies_never_get_a_500() {
         assert!(v["error"]["code"].is_string(), "{body:?} -> {v}");
     }
 }
+
+// ---------------------------------------------------------------------------------------
+// Property: request parsing. Whatever the route, method, id, query, body and authentication
+// (none, garbage, a valid bearer key, a correctly signed app request), octane answers JSON:
+// a 2xx, or a 4xx whose `error.code` is the one its status stands for. Never a 5xx.
+// ---------------------------------------------------------------------------------------
+
+mod request_parsing {
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+
+    /// Every route octane serves: (method, path template; `{}` is the id).
+    const ROUTES: &[(&str, &str)] = &[
+        ("POST", "/sp/pair/sessions"),
+        ("GET", "/sp/pair/sessions/{}/result"),
+        ("POST", "/sp/pairs/{}/revoke"),
+        ("POST", "/sp/sign"),
+        ("GET", "/sp/sign/{}/result"),
+        ("GET", "/app/pair/sessions/{}"),
+        ("POST", "/app/pair/sessions/{}/code"),
+        ("POST", "/app/pair/sessions/{}/approve"),
+        ("POST", "/app/pair/sessions/{}/reject"),
+        ("GET", "/app/pairs"),
+        ("POST", "/app/pairs/{}/revoke"),
+        ("GET", "/app/sign/pending"),
+        ("POST", "/app/sign/{}/result"),
+        ("POST", "/app/sign/{}/reject"),
+    ];
+
+    /// Field names and values the API uses, so generated bodies get past the first check.
+    const FIELDS: &[&str] = &[
+        "sp_user_ref", "chains", "return_url", "ttl_secs", "pair_id", "request", "body", "sig",
+        "code", "attestation", "reason", "revocation", "signature", "reason_code", "message", "x",
+    ];
+    const WORDS: &[&str] = &[
+        "", "AAAA", "A", "eip155:1", "eip155:01", "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
+        "bitcoin:000", "https://sp.example/done", "http://sp.example/", "009042", "12345",
+        "8c3f0a4e-5c1e-4a57-9d0b-7f6f8e1f2a3b", "user_rejected", "\u{0}", "\u{202e}", "%%%",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Auth {
+        None,
+        Garbage(String),
+        Bearer,
+        Signed,
+    }
+
+    #[derive(Debug, Clone)]
+    struct Input {
+        route: usize,
+        /// The other of GET/POST (a route with this method does not exist: 404).
+        other_method: bool,
+        /// Whether a GET carries the body too (GET requests have none).
+        body_on_get: bool,
+        id: Id,
+        query: Option<String>,
+        body: Vec<u8>,
+        auth: Auth,
+    }
+
+    #[derive(Debug, Clone)]
+    enum Id {
+        Session,
+        Pair,
+        Random,
+        Text(String),
+    }
+
+    fn json_value() -> impl Strategy<Value = Value> {
+        let leaf = prop_oneof![
+            Just(Value::Null),
+            any::<bool>().prop_map(Value::Bool),
+            any::<i64>().prop_map(Value::from),
+            any::<u64>().prop_map(Value::from),
+            (-1e30f64..1e30).prop_map(Value::from),
+            prop::sample::select(WORDS).prop_map(Value::from),
+            ".{0,40}".prop_map(Value::String),
+            "[A-Za-z0-9_-]{0,120}".prop_map(Value::String),
+        ];
+        leaf.prop_recursive(3, 32, 6, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..5).prop_map(Value::Array),
+                prop::collection::vec((prop::sample::select(FIELDS), inner), 0..6)
+                    .prop_map(|kv| Value::Object(kv.into_iter().map(|(k, v)| (k.to_string(), v)).collect())),
+            ]
+        })
+    }
+
+    fn input() -> impl Strategy<Value = Input> {
+        let id = prop_oneof![
+            Just(Id::Session),
+            Just(Id::Pair),
+            Just(Id::Random),
+            ".{1,40}".prop_map(Id::Text),
+        ];
+        let query = prop::option::of(prop_oneof![
+            prop::sample::select(&["timeout_secs=0", "timeout_secs=-1", "timeout_secs=abc", "timeout_secs=", "timeout_secs=99999999999999999999999", "timeout_secs=0&timeout_secs=0", "x=1"][..])
+                .prop_map(str::to_string),
+            "[ -~]{0,20}",
+        ]);
+        let body = prop_oneof![
+            4 => json_value().prop_map(|v| serde_json::to_vec(&v).unwrap()),
+            1 => prop::collection::vec(any::<u8>(), 0..64),
+        ];
+        let auth = prop_oneof![
+            1 => Just(Auth::None),
+            1 => "[ -~]{0,64}".prop_map(Auth::Garbage),
+            2 => Just(Auth::Bearer),
+            4 => Just(Auth::Signed),
+        ];
+        (0..ROUTES.len(), prop::bool::weighted(0.1), prop::bool::weighted(0.1), id, query, body, auth).prop_map(
+            |(route, other_method, body_on_get, id, query, body, auth)| Input {
+                route,
+                other_method,
+                body_on_get,
+                id,
+                query,
+                body,
+                auth,
+            },
+        )
+    }
+
+    struct World {
+        e: Env,
+        app: App,
+        session: String,
+        pair: Uuid,
+        http: reqwest::Client,
+    }
+
+    async fn send(w: &World, i: &Input) -> (StatusCode, Option<String>, String) {
+        let (method, template) = ROUTES[i.route];
+        let method = match (method, i.other_method) {
+            ("GET", true) => "POST",
+            ("POST", true) => "GET",
+            (m, _) => m,
+        };
+        let body = if method == "GET" && !i.body_on_get { Vec::new() } else { i.body.clone() };
+        let id = match &i.id {
+            Id::Session => w.session.clone(),
+            Id::Pair => w.pair.to_string(),
+            Id::Random => Uuid::new_v4().to_string(),
+            Id::Text(t) => url::form_urlencoded::byte_serialize(t.as_bytes()).collect(),
+        };
+        let mut path = template.replace("{}", &id);
+        if let Some(q) = &i.query {
+            path.push('?');
+            path.extend(url::form_urlencoded::byte_serialize(q.as_bytes()).map(|s| s.replace("%3D", "=").replace("%26", "&")));
+        }
+        let url = reqwest::Url::parse(&format!("{}{}", w.e.octane.url, path)).unwrap();
+        let mut req = w.http.request(method.parse().unwrap(), url.clone());
+        match &i.auth {
+            Auth::None => {}
+            Auth::Garbage(g) => {
+                for name in ["authorization", api::HEADER_ENDORSEMENT, api::HEADER_TIMESTAMP, api::HEADER_NONCE, api::HEADER_SIGNATURE] {
+                    req = req.header(name, g.as_str());
+                }
+            }
+            Auth::Bearer => req = req.bearer_auth(&w.e.octane.demo_sp.api_key),
+            Auth::Signed => {
+                let now = sunstorm_core::clock::Clock::now_unix(&*w.app.clock);
+                let target = api::path_and_query(&url);
+                let h = api::sign_app_request(&w.app.app_key, &w.app.endorsement, method, &target, &body, now).unwrap();
+                for (k, v) in h.pairs() {
+                    req = req.header(k, v);
+                }
+            }
+        }
+        if !body.is_empty() {
+            req = req.header("content-type", "application/json").body(body);
+        }
+        let r = req.send().await.unwrap();
+        let status = r.status();
+        let ct = r.headers().get("content-type").and_then(|v| v.to_str().ok()).map(str::to_string);
+        (status, ct, r.text().await.unwrap_or_default())
+    }
+
+    fn judge(i: &Input, (status, ct, text): (StatusCode, Option<String>, String)) -> Result<(), TestCaseError> {
+        prop_assert!(!status.is_server_error(), "{i:?} -> {status} {text}");
+        prop_assert_eq!(ct.as_deref(), Some("application/json"), "{:?} -> {} {}", i, status, text);
+        let v: Value = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{i:?} -> not JSON ({e}): {text}")))?;
+        if !status.is_success() {
+            let code: ErrorCode = serde_json::from_value(v["error"]["code"].clone())
+                .map_err(|e| TestCaseError::fail(format!("{i:?} -> no error code ({e}): {text}")))?;
+            prop_assert!(code != ErrorCode::Unknown && v["error"]["message"].is_string(), "{i:?} -> {text}");
+            prop_assert_eq!(code.http_status(), status.as_u16(), "{:?} -> {}", i, text);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn arbitrary_requests_get_json_and_never_a_5xx() {
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let w = rt.block_on(async {
+            let e = env().await;
+            let app = App::new(&e, 1);
+            let (_, pair) = paired(&e, &app).await;
+            let session = create(&e, None).await.session_id;
+            World { app, session, pair, http: reqwest::Client::new(), e }
+        });
+        let mut runner = TestRunner::new(Config { cases: 512, failure_persistence: None, ..Config::default() });
+        runner
+            .run(&input(), |i| judge(&i, rt.block_on(send(&w, &i))))
+            .unwrap();
+    }
+}
