@@ -9,6 +9,7 @@ use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
+use proptest::strategy::ValueTree;
 use sunstorm_core::appliance::client::{bond, ApplianceClient, ClientConfig};
 use sunstorm_core::appliance::{ApplianceApi, ApplianceError};
 use sunstorm_core::ble::channel::{self, BondRecord};
@@ -323,7 +324,16 @@ async fn automation_rules_answer_screens_that_match_and_leave_the_others() {
 #[tokio::test]
 async fn a_disconnect_during_a_sign_then_recovery_signs_once() {
     let rig = Rig::new(24).await;
-    let phone = Arc::new(rig.phone());
+    // A patient phone: it keeps reconnecting for several seconds.
+    let phone = Arc::new(
+        ApplianceClient::new(
+            rig.connector.clone(),
+            rig.bond.clone(),
+            &rig.store,
+            ClientConfig { max_retries: 30, retry_backoff: Duration::from_millis(25), ..client_cfg() },
+        )
+        .unwrap(),
+    );
     let pair_id = pair_with(&rig, &phone).await;
     let (csr, req) = transfer(pair_id, &rig.evm());
     let p = phone.clone();
@@ -492,28 +502,28 @@ fn code(v: &serde_json::Value) -> &str {
 async fn bad_requests_get_specific_json_errors_and_never_a_5xx() {
     let rig = Rig::new(29).await;
     let s = &rig.server;
-    let cases: Vec<(&str, &str, Option<&[u8]>, u16, &str)> = vec![
-        ("POST", "/rules", Some(b"{"), 400, "malformed_json"),
-        ("POST", "/rules", Some(b"{}"), 400, "malformed_json"),
-        ("POST", "/rules", Some(br#"{"action":"approve","colour":"red"}"#), 400, "malformed_json"),
-        ("POST", "/rules", Some(br#"{"action":"approve","times":null}"#), 400, "malformed_json"),
-        ("POST", "/rules", Some(br#"{"action":"approve","times":0}"#), 400, "invalid_field"),
-        ("POST", "/rules", Some(br#"{"action":"approve","after_ms":600001}"#), 400, "invalid_field"),
-        ("POST", "/rules", Some(br#"{"action":"approve","match":{"text_contains":""}}"#), 400, "invalid_field"),
-        ("POST", "/rules", Some(br#"{"action":"dance"}"#), 400, "malformed_json"),
-        ("POST", "/screen/approve", Some(br#"{"screen_id":-1}"#), 400, "malformed_json"),
-        ("POST", "/screen/approve", Some(br#"{"request_id":"8c2d5f0e4b1a4c3d9e8f7a6b5c4d3e2f"}"#), 400, "malformed_json"),
-        ("POST", "/screen/approve", Some(br#"{"screen_id":9007199254740992}"#), 400, "invalid_field"),
+    let cases: Vec<(&str, &str, Option<&str>, u16, &str)> = vec![
+        ("POST", "/rules", Some("{"), 400, "malformed_json"),
+        ("POST", "/rules", Some("{}"), 400, "malformed_json"),
+        ("POST", "/rules", Some(r#"{"action":"approve","colour":"red"}"#), 400, "malformed_json"),
+        ("POST", "/rules", Some(r#"{"action":"approve","times":null}"#), 400, "malformed_json"),
+        ("POST", "/rules", Some(r#"{"action":"approve","times":0}"#), 400, "invalid_field"),
+        ("POST", "/rules", Some(r#"{"action":"approve","after_ms":600001}"#), 400, "invalid_field"),
+        ("POST", "/rules", Some(r#"{"action":"approve","match":{"text_contains":""}}"#), 400, "invalid_field"),
+        ("POST", "/rules", Some(r#"{"action":"dance"}"#), 400, "malformed_json"),
+        ("POST", "/screen/approve", Some(r#"{"screen_id":-1}"#), 400, "malformed_json"),
+        ("POST", "/screen/approve", Some(r#"{"request_id":"8c2d5f0e4b1a4c3d9e8f7a6b5c4d3e2f"}"#), 400, "malformed_json"),
+        ("POST", "/screen/approve", Some(r#"{"screen_id":9007199254740992}"#), 400, "invalid_field"),
         ("POST", "/screen/approve", None, 409, "no_screen"),
-        ("POST", "/screen/reject", Some(br#"{"screen_id":7}"#), 404, "unknown_screen"),
-        ("PUT", "/user", Some(br#"{"mode":"delay"}"#), 400, "invalid_field"),
-        ("PUT", "/user", Some(br#"{"mode":"approve","delay_ms":5}"#), 400, "invalid_field"),
-        ("PUT", "/user", Some(br#"{"mode":"prompt"}"#), 400, "invalid_field"),
-        ("PUT", "/faults", Some(br#"{"drop":1.5}"#), 400, "invalid_field"),
-        ("PUT", "/faults", Some(br#"{"latency_ms":10001}"#), 400, "invalid_field"),
-        ("PUT", "/faults", Some(br#"[]"#), 400, "malformed_json"),
-        ("POST", "/bonding/open", Some(br#"{"secs":0}"#), 400, "invalid_field"),
-        ("POST", "/bonding/open", Some(br#"{"secs":3601}"#), 400, "invalid_field"),
+        ("POST", "/screen/reject", Some(r#"{"screen_id":7}"#), 404, "unknown_screen"),
+        ("PUT", "/user", Some(r#"{"mode":"delay"}"#), 400, "invalid_field"),
+        ("PUT", "/user", Some(r#"{"mode":"approve","delay_ms":5}"#), 400, "invalid_field"),
+        ("PUT", "/user", Some(r#"{"mode":"prompt"}"#), 400, "invalid_field"),
+        ("PUT", "/faults", Some(r#"{"drop":1.5}"#), 400, "invalid_field"),
+        ("PUT", "/faults", Some(r#"{"latency_ms":10001}"#), 400, "invalid_field"),
+        ("PUT", "/faults", Some(r#"[]"#), 400, "malformed_json"),
+        ("POST", "/bonding/open", Some(r#"{"secs":0}"#), 400, "invalid_field"),
+        ("POST", "/bonding/open", Some(r#"{"secs":3601}"#), 400, "invalid_field"),
         ("GET", "/screen/events?wait_ms=10001", None, 400, "invalid_query"),
         ("GET", "/screen/events?limit=0", None, 400, "invalid_query"),
         ("GET", "/screen/events?after=x", None, 400, "invalid_query"),
@@ -527,8 +537,8 @@ async fn bad_requests_get_specific_json_errors_and_never_a_5xx() {
         ("GET", "/reset", None, 405, "method_not_allowed"),
     ];
     for (m, p, b, status, c) in cases {
-        let (st, v) = raw(s, m, p, b.map(<[u8]>::to_vec)).await;
-        assert_eq!((st, code(&v)), (status, c), "{m} {p} {:?}: {v}", b.map(String::from_utf8_lossy));
+        let (st, v) = raw(s, m, p, b.map(|b| b.as_bytes().to_vec())).await;
+        assert_eq!((st, code(&v)), (status, c), "{m} {p} {b:?}: {v}");
         assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
     }
     // Too large.
@@ -675,19 +685,6 @@ proptest! {
                 prop_assert_eq!(s.trim_start_matches('0').parse::<u64>().unwrap_or(0), v);
             }
             Err(e) => prop_assert_eq!(e.code, ErrorCode::InvalidPath),
-        }
-    }
-
-    /// Host headers: only loopback names pass.
-    #[test]
-    fn host_headers(s in "[a-z0-9.:\\[\\]]{0,30}") {
-        if is_loopback_host(&s) {
-            let name = s.trim_start_matches('[');
-            prop_assert!(
-                name.starts_with("127.") || name.starts_with("localhost") || name.starts_with("::1")
-                    || name.starts_with("0:0:0:0:0:0:0:1") || name.starts_with("::ffff:127.") || name.starts_with("::"),
-                "{}", s
-            );
         }
     }
 }

@@ -400,5 +400,7 @@ async fn get_state(State(c): S) -> ApiResult {
 async fn post_reset(State(c): S) -> ApiResult {
     c.sim.reset();
     c.link.live.set(LiveSettings::default());
+    // A factory reset drops every link: phones must bond again.
+    c.link.live.disconnect_all();
     ok(ResetDone { seq: c.sim.last_event_seq() })
 }
