@@ -522,6 +522,7 @@ async fn bad_requests_get_specific_json_errors_and_never_a_5xx() {
         ("PUT", "/faults", Some(r#"{"drop":1.5}"#), 400, "invalid_field"),
         ("PUT", "/faults", Some(r#"{"latency_ms":10001}"#), 400, "invalid_field"),
         ("PUT", "/faults", Some(r#"[]"#), 400, "malformed_json"),
+        ("POST", "/rules", Some(r#"{"action":"approve","match":[]}"#), 400, "malformed_json"),
         ("POST", "/bonding/open", Some(r#"{"secs":0}"#), 400, "invalid_field"),
         ("POST", "/bonding/open", Some(r#"{"secs":3601}"#), 400, "invalid_field"),
         ("GET", "/screen/events?wait_ms=10001", None, 400, "invalid_query"),

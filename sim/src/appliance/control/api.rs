@@ -120,7 +120,24 @@ pub fn parse_body<T: DeserializeOwned>(body: &[u8], allow_empty: bool) -> Result
         return Err(ApiError::new(ErrorCode::PayloadTooLarge, format!("the body is larger than {MAX_BODY} bytes")));
     }
     let body: &[u8] = if allow_empty && body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
-    serde_json::from_slice(body).map_err(|e| ApiError::new(ErrorCode::MalformedJson, format!("invalid JSON body: {e}")))
+    let bad = |m: String| ApiError::new(ErrorCode::MalformedJson, m);
+    let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON body: {e}")))?;
+    // serde would read a struct from an array too; no request of this API has an array
+    // anywhere, so any array is refused (nesting is bounded by serde_json's recursion limit).
+    fn has_array(v: &serde_json::Value) -> bool {
+        match v {
+            serde_json::Value::Array(_) => true,
+            serde_json::Value::Object(m) => m.values().any(has_array),
+            _ => false,
+        }
+    }
+    if !v.is_object() {
+        return Err(bad("the body must be a JSON object".into()));
+    }
+    if has_array(&v) {
+        return Err(bad("no field of this API is an array".into()));
+    }
+    serde_json::from_value(v).map_err(|e| bad(format!("invalid JSON body: {e}")))
 }
 
 fn check_int(name: &str, v: u64, min: u64, max: u64) -> Result<(), ApiError> {
