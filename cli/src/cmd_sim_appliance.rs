@@ -3,6 +3,9 @@
 //!
 //! Bonding mode opens at start (for `--bonding-window` seconds, or until one bond) unless
 //! `--bonding-closed`; at run time SIGUSR1 opens it again and SIGUSR2 closes it.
+//!
+//! `--control 127.0.0.1:0` also serves the control API (docs/openapi/appliance-control.yaml):
+//! the screen, its buttons, automation rules, run-time link faults, bonding mode, state.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -25,6 +28,8 @@ pub enum UserArg {
     Reject,
     /// Ask on this terminal.
     Prompt,
+    /// Answer nothing until the control API (or one of its rules) presses a button.
+    Api,
 }
 
 /// Arguments of `sunstorm sim appliance`.
@@ -87,6 +92,10 @@ pub struct SimApplianceArgs {
     /// The appliance's name.
     #[arg(long, default_value = "Sigil simulator")]
     name: String,
+    /// Serve the control API (HTTP/JSON) on this loopback address, e.g. `127.0.0.1:0` for a
+    /// free port; the address is printed as `control API: http://…`.
+    #[arg(long, value_name = "ADDR")]
+    control: Option<std::net::SocketAddr>,
 }
 
 fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig), CliError> {
@@ -127,7 +136,18 @@ fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig
         (UserArg::Approve, None) => UserScript::Approve,
         (UserArg::Reject, _) => UserScript::Reject,
         (UserArg::Prompt, _) => UserScript::Prompt,
+        (UserArg::Api, _) => UserScript::Api,
     };
+    if let Some(addr) = a.control {
+        if !addr.ip().is_loopback() {
+            return Err(CliError::rejected(
+                "bad_flag",
+                "--control must be a loopback address (127.0.0.1:PORT or [::1]:PORT)",
+                false,
+            ));
+        }
+    }
+
     if a.bonding_window == 0 {
         return Err(CliError::rejected("bad_flag", "--bonding-window must be at least 1 s", false));
     }
@@ -183,6 +203,16 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
     rt.block_on(async move {
         // Before anything is printed: whoever reads our output may signal at once.
         bonding_signals(&sim, Duration::from_secs(a.bonding_window))?;
+        let _control = match a.control {
+            Some(addr) => {
+                let server = sunstorm_sim::appliance::control::serve(sim.clone(), link.clone(), addr)
+                    .await
+                    .map_err(|e| CliError::failed("control_api", e.to_string(), false))?;
+                println!("control API: {}", server.url());
+                Some(server)
+            }
+            None => None,
+        };
         let mut pins = sim.pin_watch();
         println!("appliance identity: {}", sim.identity());
         for w in sim.wallets() {

@@ -35,6 +35,8 @@ pub struct World {
     pub appliance: ApplianceSim,
     /// The phone's connector to it.
     pub connector: Arc<SimConnector>,
+    /// The link's configuration (its `live` handle changes faults at run time).
+    pub link: SimLinkConfig,
     /// The phone's secrets.
     pub secrets: Arc<MemorySecretStore>,
     /// The phone's clock.
@@ -71,7 +73,8 @@ impl World {
             ..Default::default()
         })
         .unwrap();
-        let (connector, acceptor) = SimConnector::new(SimLinkConfig::default());
+        let link = SimLinkConfig::default();
+        let (connector, acceptor) = SimConnector::new(link.clone());
         appliance.spawn_acceptor(acceptor);
         let secrets = Arc::new(MemorySecretStore::default());
         let dir = tempfile::tempdir().unwrap();
@@ -79,7 +82,7 @@ impl World {
         let connector = Arc::new(connector);
         let phone = open_phone(&octane, &secrets, &connector, &dir, &phone_clock, |_| {});
         phone.bond_appliance(PIN).await.unwrap();
-        World { octane, octane_clock, demo, sp, appliance, connector, secrets, phone_clock, dir, phone }
+        World { octane, octane_clock, demo, sp, appliance, connector, link, secrets, phone_clock, dir, phone }
     }
 
     /// The phone's configuration.

@@ -23,6 +23,7 @@ use sunstorm_core::ble::channel::{
 };
 use sunstorm_core::ble::framing::{FramedLink, FramingError};
 
+use super::panel::{Event, EventType};
 use super::{lock, ApplianceSim, SimError};
 
 /// How long the appliance keeps a bonding exchange to answer its duplicates (a phone
@@ -109,14 +110,30 @@ impl ApplianceSim {
     /// Opens bonding mode for `duration` (what pressing the appliance's bonding button does).
     pub fn open_bonding_window(&self, duration: Duration) {
         let now = self.bonding_now();
-        lock(&self.inner.bond).window.open(now, secs_of(duration));
+        let pin = {
+            let mut ctl = lock(&self.inner.bond);
+            ctl.window.open(now, secs_of(duration));
+            ctl.pin.clone()
+        };
         tracing::info!(secs = secs_of(duration), "bonding mode open");
+        self.inner.panel.log(
+            Event::new(EventType::BondingOpened)
+                .pin(&pin)
+                .detail(format!("bonding mode open for {} s", secs_of(duration))),
+        );
+    }
+
+    /// How long bonding mode stays open when its button is pressed (the configuration's
+    /// window).
+    pub fn bonding_window_length(&self) -> Duration {
+        self.inner.cfg.bonding.window
     }
 
     /// Closes bonding mode.
     pub fn close_bonding_window(&self) {
         lock(&self.inner.bond).window.close();
         tracing::info!("bonding mode closed");
+        self.inner.panel.log(Event::new(EventType::BondingClosed).detail("closed by its button"));
     }
 
     /// How long bonding mode stays open; `None` when it is closed.
@@ -148,6 +165,7 @@ impl ApplianceSim {
     fn replace_pin(&self, ctl: &mut BondCtl) -> String {
         ctl.pin = channel::random_pin();
         self.inner.pin_tx.send_replace(ctl.pin.clone());
+        self.inner.panel.log(Event::new(EventType::PinChanged).pin(&ctl.pin));
         ctl.pin.clone()
     }
 
@@ -352,6 +370,11 @@ impl ApplianceSim {
                     self.replace_pin(&mut ctl);
                 }
                 ex.bonded = true;
+                self.inner.panel.log(
+                    Event::new(EventType::PhoneBonded)
+                        .detail(format!("bonded {}", sunstorm_core::display::clean(&phone.name, sunstorm_core::display::TextKind::Name))),
+                );
+                self.inner.panel.log(Event::new(EventType::BondingClosed).detail("a phone bonded"));
                 tracing::info!(
                     phone = %phone.channel_static.fingerprint(),
                     name = %phone.name,

@@ -9,7 +9,9 @@
 //! request id at most once: a repeated id gets the first answer.
 
 mod bonding;
+pub mod control;
 mod keys;
+mod panel;
 mod state;
 
 use std::collections::HashMap;
@@ -43,6 +45,10 @@ use uuid::Uuid;
 
 pub use bonding::{BondingConfig, BOND_EXCHANGE_TTL, MAX_BOND_EXCHANGES};
 pub use keys::{SimKeys, WalletKey, EVM_CHAINS};
+pub use panel::{
+    Answer, AnsweredBy, Event, EventPage, EventType, PanelError, Rule, RuleAction, RuleMatch, RuleSpec, Screen,
+    ScreenField, ScreenKind, ScreenWarning, MAX_EVENTS, MAX_MATCH_CHARS, MAX_RULES, MAX_RULE_DELAY_MS,
+};
 pub use state::{PairRecord, SimState, STATE_FILE};
 
 /// Why the simulator failed.
@@ -79,6 +85,9 @@ pub enum UserScript {
     Delay(u64),
     /// Asks on the terminal (stderr/stdin).
     Prompt,
+    /// Waits for a press through the control API (or an automation rule): nothing answers
+    /// on its own.
+    Api,
 }
 
 /// How to build an [`ApplianceSim`].
@@ -136,12 +145,13 @@ enum Decision {
     Approve,
     Reject,
     Cancelled,
+    Expired,
 }
 
 /// A validated state-changing request, ready for the user and then the signature.
 enum Prepared {
     Pair { session: PairSessionDetails, code: String, bindings: Vec<AccountId> },
-    Sign { req: SignRequest, target: SigningTarget },
+    Sign { req: SignRequest, target: SigningTarget, sp_name: String },
     Revoke { pair_id: Uuid },
 }
 
@@ -153,6 +163,8 @@ struct Inflight {
 struct Runtime {
     state: SimState,
     inflight: HashMap<Uuid, Inflight>,
+    /// Bumped by a reset: answers to requests begun before it are not recorded.
+    epoch: u64,
 }
 
 struct Inner {
@@ -166,6 +178,8 @@ struct Inner {
     rt: Mutex<Runtime>,
     /// Bonding exchanges phones may continue on a new connection.
     exchanges: Mutex<Vec<Arc<Mutex<bonding::BondExchange>>>>,
+    /// The screen, its buttons, automation rules and the event log.
+    panel: panel::Panel,
 }
 
 /// The appliance simulator. Cheap to clone (shared state); serve any number of links.
@@ -228,8 +242,9 @@ impl ApplianceSim {
                 channel_public,
                 bond: Mutex::new(bonding::BondCtl { pin, window }),
                 pin_tx,
-                rt: Mutex::new(Runtime { state, inflight: HashMap::new() }),
+                rt: Mutex::new(Runtime { state, inflight: HashMap::new(), epoch: 0 }),
                 exchanges: Mutex::new(Vec::new()),
+                panel: panel::Panel::new(),
             }),
         })
     }
@@ -279,9 +294,109 @@ impl ApplianceSim {
         lock(&self.inner.rt).state.signatures.values().copied().max().unwrap_or(0)
     }
 
-    /// Changes the simulated user's behaviour.
+    /// Changes the simulated user's behaviour (for screens shown from now on).
     pub fn set_user(&self, user: UserScript) {
         *lock(&self.inner.user) = user;
+    }
+
+    /// The simulated user's behaviour now.
+    pub fn user(&self) -> UserScript {
+        lock(&self.inner.user).clone()
+    }
+
+    /// The screen shown now (the oldest request waiting for its user), and how many more
+    /// wait behind it.
+    pub fn screen(&self) -> (Option<Screen>, usize) {
+        self.inner.panel.current()
+    }
+
+    /// Every screen waiting for an answer, oldest first.
+    pub fn waiting_screens(&self) -> Vec<Screen> {
+        self.inner.panel.waiting()
+    }
+
+    /// Presses approve or reject (`answer`) on screen `id`, or on the screen of request
+    /// `request`, or on the current screen when both are `None`.
+    pub fn press(&self, id: Option<u64>, request: Option<Uuid>, approve: bool) -> Result<Screen, PanelError> {
+        let answer = if approve { Answer::Approved } else { Answer::Rejected };
+        self.inner.panel.answer(id, request, answer, AnsweredBy::Api)
+    }
+
+    /// Log events after `after`, at most `limit`.
+    pub fn events_after(&self, after: u64, limit: usize) -> EventPage {
+        self.inner.panel.events_after(after, limit)
+    }
+
+    /// The `seq` of the last event logged.
+    pub fn last_event_seq(&self) -> u64 {
+        self.inner.panel.last_seq()
+    }
+
+    /// Waits until an event after `after` is logged, or `wait` passes.
+    pub async fn wait_for_event(&self, after: u64, wait: Duration) {
+        self.inner.panel.wait_after(after, wait).await
+    }
+
+    /// Logs an event (the control API logs fault changes).
+    pub fn log_event(&self, e: Event) {
+        self.inner.panel.log(e)
+    }
+
+    /// Adds an automation rule, tried for every screen shown from now on (first match wins).
+    pub fn add_rule(&self, spec: RuleSpec) -> Result<Rule, PanelError> {
+        self.inner.panel.add_rule(spec)
+    }
+
+    /// The rules in force, in the order they are tried.
+    pub fn rules(&self) -> Vec<Rule> {
+        self.inner.panel.rules()
+    }
+
+    /// Removes rule `id`.
+    pub fn remove_rule(&self, id: u64) -> Result<(), PanelError> {
+        self.inner.panel.remove_rule(id)
+    }
+
+    /// Removes every rule; returns how many there were.
+    pub fn clear_rules(&self) -> usize {
+        self.inner.panel.clear_rules()
+    }
+
+    /// Revoked pair ids.
+    pub fn revoked_pairs(&self) -> Vec<Uuid> {
+        lock(&self.inner.rt).state.revoked.iter().copied().collect()
+    }
+
+    /// Signatures made per sign request id.
+    pub fn signature_counts(&self) -> Vec<(Uuid, u32)> {
+        lock(&self.inner.rt).state.signatures.iter().map(|(k, v)| (*k, *v)).collect()
+    }
+
+    /// Back to a factory-fresh appliance with the same keys: forgets bonds, pairs,
+    /// revocations, answers, signature counts and the wrong-PIN back-off (persisted),
+    /// cancels every screen waiting, drops the rules and the log, restores the simulated
+    /// user of the configuration, bonding mode and PIN as at start.
+    pub fn reset(&self) {
+        {
+            let mut rt = lock(&self.inner.rt);
+            rt.epoch += 1;
+            rt.state = SimState::default();
+            for f in rt.inflight.values() {
+                f.cancel.notify_one();
+            }
+            rt.inflight.clear();
+            self.persist(&rt);
+        }
+        lock(&self.inner.exchanges).clear();
+        *lock(&self.inner.user) = self.inner.cfg.user.clone();
+        {
+            let mut ctl = lock(&self.inner.bond);
+            ctl.window = Self::initial_window(&self.inner.cfg.bonding, self.inner.cfg.clock.now_unix());
+            ctl.pin = self.inner.cfg.pin.clone().unwrap_or_else(channel::random_pin);
+            self.inner.pin_tx.send_replace(ctl.pin.clone());
+        }
+        self.inner.panel.reset();
+        tracing::info!("simulator reset");
     }
 
     /// Phones bonded with this appliance.
@@ -533,12 +648,13 @@ impl ApplianceSim {
                 let (tx, done) = watch::channel(None);
                 let cancel = Arc::new(Notify::new());
                 rt.inflight.insert(id, Inflight { done: done.clone(), cancel: cancel.clone() });
+                let epoch = rt.epoch;
                 drop(rt);
                 let sim = self.clone();
                 tokio::spawn(
                     async move {
-                        let decision = sim.decide(&prepared, &cancel).await;
-                        let body = sim.finish(id, prepared, decision);
+                        let decision = sim.decide(id, &prepared, &cancel).await;
+                        let body = sim.finish(id, epoch, prepared, decision);
                         let _ = tx.send(Some(body));
                     }
                     .instrument(tracing::Span::current()),
@@ -643,57 +759,91 @@ impl ApplianceSim {
             (_, None) => return Err(err(ErrorCode::NotOwnAccount, "not a wallet of this appliance")),
             _ => return Err(err(ErrorCode::BadPayload, "the payload kind does not fit the account")),
         }
-        Ok(Prepared::Sign { req, target })
+        Ok(Prepared::Sign { req, target, sp_name: pair.sp_name.clone() })
     }
 
-    async fn decide(&self, p: &Prepared, cancel: &Notify) -> Decision {
-        let what = match p {
-            Prepared::Pair { session, bindings, .. } => format!(
-                "Pair with {} ({}) for {}?",
-                session.sp.name,
-                session.sp_user_ref,
-                bindings.iter().map(|b| b.to_string()).collect::<Vec<_>>().join(", ")
-            ),
-            Prepared::Sign { req, .. } => {
-                format!("Sign a {:?} on {} with {}?", req.kind, req.chain.display_name(), req.account)
-            }
+    /// Shows the request on the appliance's screen and waits for its answer: a press
+    /// through the control API, the first automation rule that matches, or the simulated
+    /// user; a `Cancel` from the phone or the request's expiry ends the wait.
+    async fn decide(&self, id: Uuid, p: &Prepared, cancel: &Notify) -> Decision {
+        let screen = match p {
+            Prepared::Pair { session, code, bindings } => Screen::pair(id, session, code, bindings),
+            Prepared::Sign { req, sp_name, .. } => Screen::sign(req, sp_name),
             // Dropping a pair takes nothing away from the user: no confirmation.
             Prepared::Revoke { .. } => return Decision::Approve,
         };
+        let panel = &self.inner.panel;
+        let (screen, mut answer, rule) = panel.show(screen, now());
         let user = lock(&self.inner.user).clone();
-        tracing::info!(%what, ?user, "asking the user");
-        match user {
-            UserScript::Approve => Decision::Approve,
-            UserScript::Reject => Decision::Reject,
-            UserScript::Delay(ms) => tokio::select! {
-                _ = tokio::time::sleep(Duration::from_millis(ms)) => Decision::Approve,
-                _ = cancel.notified() => Decision::Cancelled,
-            },
-            UserScript::Prompt => {
-                let ask = tokio::task::spawn_blocking(move || {
+        let what = screen.text.join(" | ");
+        tracing::info!(screen = screen.id, %what, ?user, rule = ?rule.and_then(|r| r.rule), "asking the user");
+        let (auto, by) = match (rule, &user) {
+            (Some(r), _) => (r.answer.map(|a| (a, r.after)), AnsweredBy::Rule),
+            (None, UserScript::Approve) => (Some((Answer::Approved, Duration::ZERO)), AnsweredBy::UserScript),
+            (None, UserScript::Reject) => (Some((Answer::Rejected, Duration::ZERO)), AnsweredBy::UserScript),
+            (None, UserScript::Delay(ms)) => {
+                (Some((Answer::Approved, Duration::from_millis(*ms))), AnsweredBy::UserScript)
+            }
+            (None, UserScript::Prompt) => {
+                let sim = self.clone();
+                let sid = screen.id;
+                tokio::task::spawn_blocking(move || {
                     eprint!("[appliance] {what} [y/N] ");
                     let mut line = String::new();
                     let _ = std::io::stdin().read_line(&mut line);
-                    matches!(line.trim(), "y" | "Y" | "yes")
+                    let a = if matches!(line.trim(), "y" | "Y" | "yes") { Answer::Approved } else { Answer::Rejected };
+                    let _ = sim.inner.panel.answer(Some(sid), None, a, AnsweredBy::UserScript);
                 });
-                tokio::select! {
-                    r = ask => if matches!(r, Ok(true)) { Decision::Approve } else { Decision::Reject },
-                    _ = cancel.notified() => Decision::Cancelled,
-                }
+                (None, AnsweredBy::UserScript)
             }
+            (None, UserScript::Api) => (None, AnsweredBy::Api),
+        };
+        let expiry = Duration::from_secs(screen.expires_at.saturating_sub(now()));
+        let auto_after = auto.map_or(Duration::MAX, |(_, d)| d);
+        let answered = tokio::select! {
+            a = &mut answer => a.ok(),
+            _ = tokio::time::sleep(auto_after), if auto.is_some() => None,
+            _ = cancel.notified() => {
+                let _ = panel.answer(Some(screen.id), None, Answer::Cancelled, AnsweredBy::Phone);
+                None
+            }
+            _ = tokio::time::sleep(expiry) => {
+                let _ = panel.answer(Some(screen.id), None, Answer::Expired, AnsweredBy::Appliance);
+                None
+            }
+        };
+        let answered = match (answered, auto) {
+            (Some(a), _) => a,
+            (None, Some((a, _))) => {
+                // A press may have landed at the same moment: the first answer wins.
+                let _ = panel.answer(Some(screen.id), None, a, by);
+                answer.await.unwrap_or(Answer::Cancelled)
+            }
+            (None, None) => answer.await.unwrap_or(Answer::Cancelled),
+        };
+        match answered {
+            Answer::Approved => Decision::Approve,
+            Answer::Rejected => Decision::Reject,
+            Answer::Cancelled => Decision::Cancelled,
+            Answer::Expired => Decision::Expired,
         }
     }
 
     /// Acts on the decision, records the answer and the signature count, all under one
     /// lock: the signature and its bookkeeping are one step.
-    fn finish(&self, id: Uuid, p: Prepared, decision: Decision) -> ResponseBody {
+    fn finish(&self, id: Uuid, epoch: u64, p: Prepared, decision: Decision) -> ResponseBody {
         let mut rt = lock(&self.inner.rt);
+        if rt.epoch != epoch {
+            // The simulator was reset while the request waited: nothing is recorded.
+            return err(ErrorCode::Cancelled, "the appliance was reset");
+        }
         if let Some(cached) = rt.state.answered.get(&id) {
             return cached.clone();
         }
         let body = match decision {
             Decision::Reject => err(ErrorCode::UserRejected, "declined on the appliance"),
             Decision::Cancelled => err(ErrorCode::Cancelled, "cancelled by the phone"),
+            Decision::Expired => err(ErrorCode::RequestExpired, "the request expired on the appliance's screen"),
             Decision::Approve => match self.act(&mut rt.state, p) {
                 Ok(b) => b,
                 Err(b) => b,
@@ -738,6 +888,9 @@ impl ApplianceSim {
                     },
                 );
                 tracing::info!(%pair_id, "pair approved");
+                self.inner.panel.log(
+                    Event::new(EventType::PairApproved).pair(pair_id).detail(format!("paired with {}", att.sp_id)),
+                );
                 Ok(ResponseBody::PairApproved { attestation })
             }
             Prepared::Revoke { pair_id } => {
@@ -746,9 +899,10 @@ impl ApplianceSim {
                 state.pairs.remove(&pair_id);
                 state.revoked.insert(pair_id);
                 tracing::info!(%pair_id, "pair revoked");
+                self.inner.panel.log(Event::new(EventType::PairRevoked).pair(pair_id));
                 Ok(ResponseBody::PairRevoked { revocation })
             }
-            Prepared::Sign { req, target } => {
+            Prepared::Sign { req, target, .. } => {
                 // The user answered: the request must still be valid now (a late answer
                 // after `expires_at` gets no signature).
                 sign_validity(&req, now())?;
@@ -768,6 +922,12 @@ impl ApplianceSim {
                 *state.signatures.entry(req.request_id).or_insert(0) += 1;
                 state.total_signatures += 1;
                 tracing::info!(request_id = %req.request_id, "signed");
+                self.inner.panel.log(
+                    Event::new(EventType::SignatureMade)
+                        .request(req.request_id)
+                        .pair(req.pair_id)
+                        .detail(format!("signed with {}", req.account)),
+                );
                 Ok(ResponseBody::Signature { signature })
             }
         }
@@ -814,7 +974,17 @@ pub async fn run_socket_with(
     let listener = crate::link::SocketListener::bind(path, link_cfg)
         .map_err(|e| SimError::Link(e.to_string()))?;
     loop {
-        let link = listener.accept().await.map_err(|e| SimError::Link(e.to_string()))?;
+        let link = match listener.accept().await {
+            Ok(l) => l,
+            Err(e) => {
+                // One phone's failed connection (a bad MTU exchange, a refused connection)
+                // must not stop the simulator; pause a little in case the listener itself
+                // is in trouble (out of file descriptors).
+                tracing::debug!(error = %e, "a connection failed before it started");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
         let sim = sim.clone();
         tokio::spawn(async move {
             if let Err(e) = sim.serve(link).await {

@@ -13,7 +13,7 @@
 mod socket;
 
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -46,6 +46,9 @@ pub struct SimLinkConfig {
     pub disconnect: f64,
     /// Seed of the fault RNG: the same seed replays the same faults.
     pub seed: u64,
+    /// Faults changed while the simulator runs (the control API's knobs); shared by every
+    /// connection made from this config and its clones.
+    pub live: LiveFaults,
 }
 
 impl Default for SimLinkConfig {
@@ -60,6 +63,7 @@ impl Default for SimLinkConfig {
             disconnect_after: None,
             disconnect: 0.0,
             seed: 0,
+            live: LiveFaults::default(),
         }
     }
 }
@@ -68,6 +72,96 @@ impl SimLinkConfig {
     /// The MTU clamped to what BLE allows.
     pub fn clamped_mtu(&self) -> u16 {
         self.mtu.clamp(MIN_ATT_MTU, MAX_ATT_MTU)
+    }
+}
+
+/// Fault settings changed at run time. `None` keeps the [`SimLinkConfig`] value.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct LiveSettings {
+    /// Probability (0..=1) that a PDU is dropped, replacing [`SimLinkConfig::drop`].
+    pub drop: Option<f64>,
+    /// Replaces [`SimLinkConfig::duplicate`].
+    pub duplicate: Option<f64>,
+    /// Replaces [`SimLinkConfig::reorder`].
+    pub reorder: Option<f64>,
+    /// Replaces [`SimLinkConfig::latency`].
+    pub latency: Option<Duration>,
+    /// New connections are refused (in-process: `connect()` fails with `NotFound`; over the
+    /// socket: the connection is closed before the MTU exchange).
+    pub refuse_connections: bool,
+}
+
+#[derive(Default)]
+struct LiveInner {
+    settings: std::sync::Mutex<LiveSettings>,
+    conns: std::sync::Mutex<Vec<Weak<Conn>>>,
+}
+
+/// A handle on the faults of every link made from one [`SimLinkConfig`], changed while
+/// they run: probabilities and latency, refusing connections, and disconnecting every
+/// live connection now. Clones share the same settings. Two handles compare equal when
+/// their settings are equal.
+#[derive(Clone, Default)]
+pub struct LiveFaults(Arc<LiveInner>);
+
+impl std::fmt::Debug for LiveFaults {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("LiveFaults").field(&self.settings()).finish()
+    }
+}
+
+impl PartialEq for LiveFaults {
+    fn eq(&self, other: &Self) -> bool {
+        self.settings() == other.settings()
+    }
+}
+
+impl LiveFaults {
+    /// The settings now.
+    pub fn settings(&self) -> LiveSettings {
+        self.0.settings.lock().map(|g| *g).unwrap_or_default()
+    }
+
+    /// Replaces the settings; PDUs offered from now on see them.
+    pub fn set(&self, s: LiveSettings) {
+        if let Ok(mut g) = self.0.settings.lock() {
+            *g = s;
+        }
+    }
+
+    /// Connections still open.
+    pub fn open_connections(&self) -> usize {
+        self.0.conns.lock().map(|mut g| {
+            g.retain(|c| c.upgrade().is_some_and(|c| !c.is_closed()));
+            g.len()
+        }).unwrap_or(0)
+    }
+
+    /// Disconnects every open connection now (as a radio dropping the link); returns how
+    /// many were open.
+    pub fn disconnect_all(&self) -> usize {
+        let live: Vec<Arc<Conn>> = match self.0.conns.lock() {
+            Ok(mut g) => {
+                let v = g.iter().filter_map(Weak::upgrade).filter(|c| !c.is_closed()).collect();
+                g.clear();
+                v
+            }
+            Err(_) => Vec::new(),
+        };
+        for c in &live {
+            c.close(LinkError::Disconnected);
+        }
+        if !live.is_empty() {
+            tracing::info!(connections = live.len(), "sim link: disconnected every connection");
+        }
+        live.len()
+    }
+
+    fn register(&self, conn: &Arc<Conn>) {
+        if let Ok(mut g) = self.0.conns.lock() {
+            g.retain(|c| c.upgrade().is_some_and(|c| !c.is_closed()));
+            g.push(Arc::downgrade(conn));
+        }
     }
 }
 
@@ -170,6 +264,9 @@ impl Injector {
     ) -> (Arc<Self>, mpsc::UnboundedReceiver<Vec<u8>>) {
         let mut rng = ChaCha8Rng::seed_from_u64(cfg.seed);
         rng.set_stream(stream);
+        if stream == 0 {
+            cfg.live.register(conn);
+        }
         let (tx, rx) = mpsc::unbounded_channel();
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let flush = cfg.connection_interval.max(Duration::from_millis(20)) + cfg.latency;
@@ -179,7 +276,7 @@ impl Injector {
     }
 
     /// When a PDU handed over now leaves and arrives.
-    fn arrival(&self) -> Instant {
+    fn arrival(&self, latency: Duration) -> Instant {
         let now = Instant::now();
         let iv = self.cfg.connection_interval.as_nanos();
         let leave = if iv == 0 {
@@ -190,7 +287,7 @@ impl Injector {
             let at = u64::try_from(k.saturating_mul(iv)).unwrap_or(u64::MAX);
             self.conn.epoch + Duration::from_nanos(at)
         };
-        leave + self.cfg.latency
+        leave + latency
     }
 
     /// Offers one PDU to this direction, applying the faults.
@@ -211,14 +308,15 @@ impl Injector {
             self.conn.close(LinkError::Disconnected);
             return Err(LinkError::Disconnected);
         }
-        if d < self.cfg.drop {
+        let live = self.cfg.live.settings();
+        if d < live.drop.unwrap_or(self.cfg.drop) {
             self.stats.bump(1);
             tracing::trace!("sim link: dropped a PDU");
             return Ok(());
         }
-        let at = self.arrival();
-        let dup = (u < self.cfg.duplicate).then(|| pdu.clone());
-        let item = if r < self.cfg.reorder {
+        let at = self.arrival(live.latency.unwrap_or(self.cfg.latency));
+        let dup = (u < live.duplicate.unwrap_or(self.cfg.duplicate)).then(|| pdu.clone());
+        let item = if r < live.reorder.unwrap_or(self.cfg.reorder) {
             self.stats.bump(3);
             Item::Hold(at, pdu)
         } else {
@@ -406,6 +504,10 @@ impl SimConnector {
 #[async_trait]
 impl Connector for SimConnector {
     async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+        if self.cfg.live.settings().refuse_connections {
+            tracing::debug!("sim link: refused a connection");
+            return Err(LinkError::NotFound);
+        }
         let k = self.count.fetch_add(1, Ordering::Relaxed);
         let cfg = SimLinkConfig { seed: self.cfg.seed.wrapping_add(k), ..self.cfg.clone() };
         let (phone, appliance) = make_pair(&cfg, &self.stats);

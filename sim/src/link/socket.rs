@@ -201,6 +201,12 @@ impl SocketListener {
     /// Waits for the next phone and performs the MTU exchange (within [`IO_TIMEOUT`]).
     pub async fn accept(&self) -> Result<Box<dyn GattLink>, LinkError> {
         let (stream, _) = self.listener.accept().await.map_err(io)?;
+        if self.cfg.live.settings().refuse_connections {
+            // Closed before the MTU exchange: the phone sees the connection fail.
+            tracing::debug!("uds link: refused a connection");
+            drop(stream);
+            return Err(LinkError::Disconnected);
+        }
         let k = self.count.fetch_add(1, Ordering::Relaxed);
         let cfg = SimLinkConfig { seed: self.cfg.seed.wrapping_add(k), ..self.cfg.clone() };
         let (mut r, mut w) = stream.into_split();

@@ -48,6 +48,14 @@ class Simulators private constructor(
 
     private val extra = mutableListOf<AutoCloseable>()
     private lateinit var appliance: SimProcess
+    private var applianceControl: ApplianceControl? = null
+
+    /**
+     * The appliance's control API (screen, buttons, rules, faults, bonding, state), when
+     * started with `control = true`.
+     */
+    fun control(): ApplianceControl =
+        checkNotNull(applianceControl) { "start the simulators with control = true to use the appliance's control API" }
 
     /** A [UdsBleCentral] that reaches the appliance simulator as peripheral [applianceId]. */
     fun bleCentral(): UdsBleCentral = UdsBleCentral(mapOf(applianceId to applianceSocket))
@@ -110,13 +118,15 @@ class Simulators private constructor(
         /**
          * Starts octane (on a free loopback port) and an appliance pinned to octane's key,
          * waiting until both are ready. [applianceArgs] adds flags of `sunstorm sim
-         * appliance` (`--delay-ms 30000`, `--mtu 64`…).
+         * appliance` (`--delay-ms 30000`, `--mtu 64`, `--user api`…). With [control] the
+         * appliance also serves its control API on a free loopback port ([control]).
          */
         fun start(
             dir: Path = Files.createTempDirectory("sunstorm-sims"),
             pin: String = DEFAULT_PIN,
             applianceArgs: List<String> = emptyList(),
             sunstorm: Path = SunstormCli.find(),
+            control: Boolean = false,
         ): Simulators {
             val octane = SimProcess(listOf("sim", "octane", "--listen", "127.0.0.1:0", "--json"), sunstorm)
             val sims = try {
@@ -130,9 +140,13 @@ class Simulators private constructor(
                     listOf(
                         "sim", "appliance", "--socket", sims.applianceSocket.toString(),
                         "--pin", pin, "--octane-key", sims.octanePublicKeyHex,
-                    ) + applianceArgs,
+                    ) + (if (control) listOf("--control", "127.0.0.1:0") else emptyList()) + applianceArgs,
                     sunstorm,
                 )
+                if (control) {
+                    val line = sims.appliance.awaitLine("control API: ")
+                    sims.applianceControl = ApplianceControl(line.removePrefix("control API: ").trim())
+                }
                 sims.appliance.awaitLine("PIN:")
             } catch (e: Throwable) {
                 sims.close()
