@@ -42,8 +42,8 @@ fail() { echo "test-openapi: FAILED: $*" >&2; exit 1; }
 #                  file holding the server's stdout) and SUNSTORM_OPENAPI_SEED.
 apis=(
     "octane | docs/openapi/octane.yaml | {bin} sim octane --listen 127.0.0.1:{port} --json | Authorization: Bearer {ok.demo_sp.api_key} | openapi_hooks_octane"
-    # >>> appliance control API (issue 19): add its line here, e.g.
-    # "appliance-control | docs/openapi/appliance-control.yaml | {bin} sim appliance … {port} …"
+    # The appliance simulator's control API: nothing answers requests but the API (--user api).
+    "appliance-control | docs/openapi/appliance-control.yaml | {bin} sim appliance --socket /tmp/sunstorm-openapi-appliance-{port}.sock --control 127.0.0.1:{port} --user api --pin 123456 | "
 )
 
 # ---- build and tools ----------------------------------------------------------------------
