@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Builds the core for Android with cargo-ndk into sunstorm/src/main/jniLibs/<abi>/
-# libsunstorm_ffi.so (release, LTO: `cargo rustc --crate-type cdylib`, see ADR 0002 §11)
+# libsunstorm_ffi.so (release, LTO: scripts/build-mobile-lib.sh, see docs/building.md)
 # and copies the generated Android-flavour Kotlin bindings into sunstorm/src/generated.
 #
 # Needs: rustup, cargo-ndk (`cargo install cargo-ndk`), an Android NDK r26+ in
@@ -26,21 +26,20 @@ fi
 declare -A triple=([arm64-v8a]=aarch64-linux-android [armeabi-v7a]=armv7-linux-androideabi
                    [x86_64]=x86_64-linux-android [x86]=i686-linux-android)
 targets=()
-flags=()
 for abi in $abis; do
     t="${triple[$abi]:-}"
     [ -n "$t" ] || { echo "build-jnilibs: unknown ABI $abi" >&2; exit 1; }
     targets+=("$t")
-    flags+=(-t "$abi")
 done
 rustup target add "${targets[@]}"
 
 cd "$root"
 rm -rf "$out"
 mkdir -p "$out"
-# `rustc --crate-type cdylib` so LTO really applies (cargo skips it for a crate that is also a lib).
-cargo ndk --platform "$api" "${flags[@]}" -o "$out" \
-    rustc -p sunstorm-ffi --release --crate-type cdylib
+# Through cargo-ndk, the shipped way (LTO, no test hooks), into $out/<abi>/.
+for abi in $abis; do
+    scripts/build-mobile-lib.sh --android "$abi" --android-api "$api" --android-out "$out" >/dev/null
+done
 
 # The bindings come from the host build (unstripped, same sources): Android flavour.
 scripts/bindings.sh >/dev/null

@@ -21,9 +21,8 @@ targets=(aarch64-apple-ios aarch64-apple-ios-sim x86_64-apple-ios)
 rustup target add "${targets[@]}"
 
 for t in "${targets[@]}"; do
-    # `cargo rustc --crate-type staticlib` so the release profile's LTO applies (cargo skips
-    # LTO for a crate that is also a `lib`).
-    cargo rustc -p sunstorm-ffi --release --target "$t" --crate-type staticlib
+    # The shipped way (the release profile's LTO really applies; no test hooks).
+    scripts/build-mobile-lib.sh --target "$t" --crate-type staticlib >/dev/null
 done
 
 # Swift bindings + header + modulemap (generated from the host dylib, unstripped).

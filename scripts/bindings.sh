@@ -8,12 +8,14 @@
 #   scripts/bindings.sh --out DIR        # → DIR/{kotlin,kotlin-jvm,swift,python}; nothing
 #                                        #   else in DIR is touched, bindings/generated neither
 #   PROFILE=release scripts/bindings.sh
+#   SUNSTORM_TESTING=1 scripts/bindings.sh   # with the test hooks (feature `testing`:
+#                                        #   debugForcePanic, debugWait) the binding tests call
 #
 # Works from any directory (the generator runs in the checkout, where `cargo metadata`
 # finds uniffi.toml). Prints the path of the library it generated from on its last line.
 set -euo pipefail
 
-usage() { sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; }
+usage() { sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; }
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 out="$root/bindings/generated"
 custom_out=0
@@ -35,14 +37,20 @@ case "$(uname -s)" in
     *) libname="libsunstorm_ffi.so" ;;
 esac
 
+testing="${SUNSTORM_TESTING:-0}"
 if [ "$profile" = "release" ]; then
-    cargo rustc -p sunstorm-ffi --release --crate-type cdylib >&2
-    lib="$target_dir/release/$libname"
+    if [ "$testing" = 1 ]; then
+        lib="$(scripts/build-mobile-lib.sh --features testing | tail -n 1)"
+    else
+        lib="$(scripts/build-mobile-lib.sh | tail -n 1)"
+    fi
 else
     # One cargo invocation (one feature resolution) for everything the caller needs;
     # SUNSTORM_EXTRA_PACKAGES adds packages (test-bindings.sh adds the CLI).
+    extra="${SUNSTORM_EXTRA_PACKAGES:-}"
+    [ "$testing" = 1 ] && extra="$extra --features sunstorm-ffi/testing"
     # shellcheck disable=SC2086
-    cargo build -p sunstorm-ffi -p uniffi-bindgen ${SUNSTORM_EXTRA_PACKAGES:-} >&2
+    cargo build -p sunstorm-ffi -p uniffi-bindgen $extra >&2
     lib="$target_dir/debug/$libname"
 fi
 [ "$profile" = "release" ] && cargo build -p uniffi-bindgen >&2

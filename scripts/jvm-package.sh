@@ -9,6 +9,8 @@
 #   PROFILE=release scripts/jvm-package.sh   # the optimised library (slower to build)
 #   SUNSTORM_SKIP_BINDINGS=1 …               # reuse the library and bindings/generated
 #                                            # that scripts/bindings.sh just made
+#   SUNSTORM_TESTING=1 …                     # with the test hooks (scripts/test-bindings.sh);
+#                                            # without it, the package users install has none
 #
 # The library in the jar is a stripped copy (the one bindings were generated from stays
 # unstripped). Prints the installed jar's path on its last line. Needs a JDK 17+; Maven is
@@ -21,7 +23,7 @@ while [ $# -gt 0 ]; do
     case "$1" in
         --repo) [ $# -ge 2 ] || { echo "jvm-package.sh: --repo needs a directory" >&2; exit 2; }
                 mkdir -p "$2"; repo="$(cd "$2" && pwd)"; shift 2 ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,17p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "jvm-package.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done

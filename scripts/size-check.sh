@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Size budget of the mobile library: builds the release cdylib exactly as shipped
-# (fat LTO, opt-level "z", panic = "unwind"; `cargo rustc --crate-type cdylib` because
-# cargo silently skips LTO for a crate that is also a `lib`), strips a COPY (the unstripped
-# original is what bindings are generated from), reports its size and fails above 4 MiB.
-# x86_64 here stands in for arm64. Also refuses btleplug and uniffi's bindgen in the
-# library's dependency tree.
+# (scripts/build-mobile-lib.sh: fat LTO, opt-level "z", panic = "unwind", no `testing`
+# feature), strips a COPY (the unstripped original is what bindings are generated from),
+# reports its size and fails above 4 MiB. x86_64 here stands in for arm64. Also refuses
+# btleplug and uniffi's bindgen in the library's dependency tree, and any test hook
+# (`debug_force_panic`, `debug_wait`: feature `testing`) among its symbols.
 #
 #   scripts/size-check.sh           # check
 #   scripts/size-check.sh --top     # also list the heaviest crates and symbols
@@ -28,12 +28,19 @@ for banned in btleplug uniffi_bindgen uniffi-bindgen bindgen reqwest rustls hype
 done
 
 t0=$(date +%s)
-cargo rustc -p sunstorm-ffi --release --crate-type cdylib >&2
+lib="$(scripts/build-mobile-lib.sh | tail -n 1)"
 build_s=$(( $(date +%s) - t0 ))
 
-case "$(uname -s)" in Darwin) name=libsunstorm_ffi.dylib ;; *) name=libsunstorm_ffi.so ;; esac
-lib="$target_dir/release/$name"
+name="$(basename "$lib")"
 [ -f "$lib" ] || { echo "size-check: no library at $lib" >&2; exit 1; }
+# The test hooks (feature `testing`) stay out of the shipped library: neither their uniffi
+# scaffolding (exported) nor their metadata (what bindings are generated from).
+hooks="$(nm "$lib" 2>/dev/null | grep -i -E 'debug_force_panic|debug_wait' || true)"
+if [ -n "$hooks" ]; then
+    echo "size-check: FAILED: test hooks in the mobile library (built with feature testing?):" >&2
+    head -n 5 <<<"$hooks" >&2
+    exit 1
+fi
 mkdir -p "$target_dir/size-check"
 copy="$target_dir/size-check/$name"
 cp "$lib" "$copy"
@@ -41,7 +48,7 @@ strip "$copy"
 unstripped=$(wc -c <"$lib")
 size=$(wc -c <"$copy")
 
-printf 'size-check: %s (release, LTO, opt z, panic=unwind, built in %ss)\n' "$name" "$build_s"
+printf 'size-check: %s (release, LTO, opt z, panic=unwind, no test hooks, built in %ss)\n' "$name" "$build_s"
 printf 'size-check: unstripped %d bytes, stripped %d bytes (%.2f MiB); budget %d bytes (4 MiB)\n' \
     "$unstripped" "$size" "$(python3 -c "print($size / 1048576)")" "$budget"
 

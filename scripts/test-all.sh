@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Every test of Sunstorm core, on a fresh machine with nothing installed by hand:
 #   1. Rust: unit, property, CLI, cross-process and end-to-end tests (incl. the demo's JSON)
-#   2. clippy with -D warnings, and the fuzz targets (their own workspace) compile
+#   2. lint (scripts/lint.sh: rustfmt check, clippy -D warnings, rustdoc with warnings
+#      denied), and the fuzz targets (their own workspace) compile
 #   3. the generated Kotlin (JVM, through the JVM package) and Python bindings against the
 #      simulators
 #   4. the Kotlin quickstart: the JVM package in a fresh Maven repository, bond/pair/sign
@@ -25,11 +26,9 @@ stage "Rust tests (workspace; the BLE-stack tests run in their own stage below)"
 cargo test --workspace --locked --exclude sunstorm-ble -- --skip scan_bond_pair_and_sign_over_ble
 done_stage "rust tests"
 
-stage "clippy -D warnings"
-cargo clippy --workspace --all-targets --locked -- -D warnings
-# The mobile library alone: sunstorm-core without its reqwest transport, as shipped.
-cargo clippy -p sunstorm-ffi --lib --locked -- -D warnings
-done_stage "clippy"
+stage "lint: fmt, clippy, rustdoc"
+bash scripts/lint.sh
+done_stage "lint"
 
 stage "fuzz targets compile (running them: scripts/fuzz.sh, docs/fuzzing.md)"
 (cd fuzz && cargo check --bins --locked)
@@ -40,7 +39,8 @@ bash scripts/test-bindings.sh
 done_stage "bindings"
 
 stage "Kotlin quickstart from a fresh Maven repository (bond, pair, sign)"
-# Reuses the library, the CLI and the JVM package the previous stage built.
+# Reuses the library, the CLI and the JVM package the previous stage built (with the
+# `testing` hooks, which the quickstart never calls: one build instead of two).
 SUNSTORM_SKIP_BUILD=1 bash scripts/test-quickstart.sh
 done_stage "quickstart"
 

@@ -4,8 +4,11 @@
 # Python bindings, packages the JVM flavour (scripts/jvm-package.sh: the jar with the
 # native library and the desktop helpers, installed into ~/.m2), runs the Kotlin tests on
 # the JVM against that package (Maven + JNA, no -Djna.library.path) and the Python smoke
-# (pytest). scripts/test-quickstart.sh reuses the package this builds. Installs what is missing (pytest; Maven through apt if absent), skips nothing,
-# fails loudly. Maven needs the network only on its first run (~/.m2 cache afterwards);
+# (pytest). The library is built with the test hooks (feature `testing`: debugForcePanic,
+# debugWait, which the tests call), so the bindings are generated from that build; the
+# shipped mobile library never has them (scripts/size-check.sh). scripts/test-quickstart.sh
+# reuses the package this builds. Installs what is missing (pytest; Maven through apt if
+# absent), skips nothing, fails loudly. Maven needs the network only on its first run (~/.m2 cache afterwards);
 # SUNSTORM_MVN_OFFLINE=1 forces offline mode.
 set -euo pipefail
 
@@ -17,7 +20,7 @@ phase() { echo "== test-bindings: $1 ($(( $(date +%s) - t0 ))s elapsed)"; }
 fail() { echo "test-bindings: FAILED: $*" >&2; exit 1; }
 
 phase "building the library and the sunstorm CLI, generating bindings"
-lib="$(SUNSTORM_EXTRA_PACKAGES="-p sunstorm-cli" scripts/bindings.sh | tail -n 1)"
+lib="$(SUNSTORM_TESTING=1 SUNSTORM_EXTRA_PACKAGES="-p sunstorm-cli" scripts/bindings.sh | tail -n 1)"
 [ -f "$lib" ] || fail "no library at $lib"
 for f in bindings/generated/swift/Sunstorm.swift bindings/generated/swift/SunstormFFI.h \
          bindings/generated/swift/SunstormFFI.modulemap bindings/generated/python/sunstorm_ffi.py; do

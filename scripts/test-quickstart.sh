@@ -9,6 +9,10 @@
 #   SUNSTORM_SKIP_BUILD=1 scripts/test-quickstart.sh  # reuse what scripts/test-bindings.sh
 #                                                     # built (bindings/jvm/target/*.jar)
 #
+# Built here, the package is the one users install (no test hooks); reused from
+# test-bindings.sh (the test command does, to build the library once), it also carries the
+# `testing` hooks, which the quickstart never calls.
+#
 # The fresh repository is deleted afterwards (SUNSTORM_KEEP_REPO=1 keeps it).
 set -euo pipefail
 

@@ -67,7 +67,8 @@ pub fn gatt_uuids() -> GattUuids {
 
 /// Panics on purpose outside any core task, to prove uniffi turns it into an error on the
 /// foreign side (Kotlin `InternalException`, Swift/Python internal error) instead of a
-/// crash. For tests only.
+/// crash. A test hook: only with the feature `testing`, never in the shipped library.
+#[cfg(feature = "testing")]
 #[uniffi::export]
 pub fn debug_force_panic() -> Result<(), SunstormError> {
     #[allow(clippy::panic)]

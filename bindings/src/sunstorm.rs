@@ -328,9 +328,16 @@ impl SunstormCore {
         })
         .await
     }
+}
 
+/// Test hooks (feature `testing`): the binding tests build the library with them; the
+/// shipped mobile library is built without, so these methods are absent from its bindings
+/// (scripts/size-check.sh checks the symbols).
+#[cfg(feature = "testing")]
+#[uniffi::export(async_runtime = "tokio")]
+impl SunstormCore {
     /// Panics inside a core task on purpose, to prove a panic reaches the app as
-    /// `SunstormError::Internal` and never crashes it. For tests and diagnostics only.
+    /// `SunstormError::Internal` and never crashes it.
     pub async fn debug_force_panic(&self) -> Result<(), SunstormError> {
         self.run(None, async move {
             #[allow(clippy::panic)]
@@ -343,7 +350,7 @@ impl SunstormCore {
     }
 
     /// Waits until `cancel` fires or `timeout_ms` elapses, on the core's runtime; lets the
-    /// shells (and the binding tests) check cancellation wiring without a device.
+    /// binding tests check the cancellation wiring without a device.
     #[uniffi::method(default(cancel = None))]
     pub async fn debug_wait(&self, timeout_ms: i32, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
         self.run(cancel, async move {

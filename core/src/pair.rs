@@ -351,7 +351,8 @@ impl From<ApplianceError> for PairError {
 /// Listener for flow state changes.
 pub type StateListener = Arc<dyn Fn(&PairState) + Send + Sync>;
 
-/// Test-only fault injection points.
+/// Test-only fault injection points (feature `testing`).
+#[cfg(feature = "testing")]
 #[doc(hidden)]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum CrashPoint {
@@ -370,6 +371,7 @@ pub struct PairEngine {
     clock: Arc<dyn Clock>,
     links: LinkConfig,
     listener: Option<StateListener>,
+    #[cfg(feature = "testing")]
     crash: CrashPoint,
 }
 
@@ -392,7 +394,16 @@ impl PairEngine {
         clock: Arc<dyn Clock>,
         links: LinkConfig,
     ) -> Self {
-        Self { store, octane, secrets, clock, links, listener: None, crash: CrashPoint::None }
+        Self {
+            store,
+            octane,
+            secrets,
+            clock,
+            links,
+            listener: None,
+            #[cfg(feature = "testing")]
+            crash: CrashPoint::None,
+        }
     }
 
     /// Sets the listener told of every state change.
@@ -401,7 +412,8 @@ impl PairEngine {
         self
     }
 
-    /// Test-only: inject a fault.
+    /// Test-only: inject a fault (feature `testing`).
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub fn with_crash_point(mut self, crash: CrashPoint) -> Self {
         self.crash = crash;
@@ -771,6 +783,7 @@ impl PairEngine {
             flow.stage = FlowStage::WaitingForAppliance;
             // Persisted as soon as it arrives: a restart posts it without asking again.
             self.save(&mut flow)?;
+            #[cfg(feature = "testing")]
             if self.crash == CrashPoint::AfterAttestationStored {
                 return Err(PairError::Interrupted);
             }

@@ -20,7 +20,9 @@ use crate::link::LinkConfig;
 use crate::octane::api::PendingSignRequest;
 use crate::octane::client::{AppCredentials, OctaneClient, OctaneConfig, OctaneError};
 use crate::octane::transport::HttpTransport;
-use crate::pair::{CrashPoint, PairEngine, PairError, PairState};
+#[cfg(feature = "testing")]
+use crate::pair::CrashPoint;
+use crate::pair::{PairEngine, PairError, PairState};
 use crate::secrets::SecretStore;
 use crate::sign::{PendingSignature, SignEngine, SignError, SignedOutcome};
 use crate::store::{AuditEntry, BondedAppliance, PairRecord, SignRecord, Store, StoreError};
@@ -52,7 +54,8 @@ pub struct SunstormConfig {
     /// How octane's HTTPS requests are sent (the platform's stack on phones). `None`: the
     /// built-in reqwest transport (feature `reqwest`; without it, opening fails).
     pub http: Option<Arc<dyn HttpTransport>>,
-    /// Test-only fault injection.
+    /// Test-only fault injection (feature `testing`).
+    #[cfg(feature = "testing")]
     #[doc(hidden)]
     pub crash_point: CrashPoint,
 }
@@ -72,6 +75,7 @@ impl SunstormConfig {
             phone_name: "Sunstorm".into(),
             sign_max_skew_secs: crate::sign::DEFAULT_MAX_SKEW_SECS,
             http: None,
+            #[cfg(feature = "testing")]
             crash_point: CrashPoint::None,
         }
     }
@@ -238,8 +242,9 @@ impl Sunstorm {
         )
         .with_listener(listener.map(|l| {
             Arc::new(move |s: &PairState| l(&Event::PairState(Box::new(s.clone())))) as crate::pair::StateListener
-        }))
-        .with_crash_point(self.cfg.crash_point);
+        }));
+        #[cfg(feature = "testing")]
+        let pair = pair.with_crash_point(self.cfg.crash_point);
         let sign = SignEngine::new(self.store.clone(), octane, self.clock.clone())
             .with_max_skew(self.cfg.sign_max_skew_secs);
         Ok(Bonded { record, appliance, pair, sign })

@@ -11,7 +11,7 @@
 //! fallback). The phone's own rows have plain keys (`network`, `to`, `value`, `max_fee`,
 //! `max_total`, …); rows copied from an EIP-712 message have keys `message.<path>` and
 //! labels that start with [`MESSAGE_LABEL_PREFIX`], so a message field can never look like
-//! one of the phone's rows. Every label and value passes [`crate::display::sanitize`].
+//! one of the phone's rows. Every label and value passes [`crate::display::sanitize()`].
 
 mod eip712;
 mod evm;

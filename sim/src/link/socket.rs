@@ -198,7 +198,7 @@ impl SocketListener {
         self.stats.clone()
     }
 
-    /// Waits for the next phone and performs the MTU exchange (within [`IO_TIMEOUT`]).
+    /// Waits for the next phone and performs the MTU exchange (within `IO_TIMEOUT`, 5 s).
     pub async fn accept(&self) -> Result<Box<dyn GattLink>, LinkError> {
         let (stream, _) = self.listener.accept().await.map_err(io)?;
         if self.cfg.live.settings().refuse_connections {
