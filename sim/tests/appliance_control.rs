@@ -708,3 +708,22 @@ fn user_settings_follow_the_document() {
     assert_eq!(UserSetting::parse(b"").unwrap_err().code, ErrorCode::MalformedJson);
     assert_eq!(PressRequest::parse(b"  ").unwrap(), PressRequest::default());
 }
+
+/// The control API can press the appliance's buttons: it never listens beyond loopback.
+#[tokio::test]
+async fn the_control_api_refuses_to_listen_beyond_loopback() {
+    let sim = ApplianceSim::new(ApplianceSimConfig {
+        seed: vec![9; 32],
+        octane_key: Key32(octane().verifying_key().to_bytes()),
+        user: UserScript::Api,
+        ..ApplianceSimConfig::default()
+    })
+    .unwrap();
+    for addr in ["0.0.0.0:0", "[::]:0", "192.0.2.1:0"] {
+        let err = control::serve(sim.clone(), SimLinkConfig::default(), addr.parse().unwrap())
+            .await
+            .err()
+            .unwrap_or_else(|| panic!("{addr} was accepted"));
+        assert!(err.to_string().contains("loopback"), "{addr}: {err}");
+    }
+}
