@@ -11,7 +11,6 @@ use super::units::{format_native, format_units};
 use super::{DecodeError, DecodedPayload, TokenAction, TokenFact, Warning};
 use crate::caip::AccountId;
 use crate::payload::solana::{AccountRef, CompiledInstruction, MessageVersion, SolanaMessage};
-use crate::payload::parse_solana_message;
 
 /// The System program.
 pub const SYSTEM_PROGRAM: &str = "11111111111111111111111111111111";
@@ -115,13 +114,13 @@ fn u64_le(b: Option<&[u8]>) -> Option<u64> {
 }
 
 pub(super) fn decode_message(
+    msg: &SolanaMessage,
     payload: &[u8],
     account: &AccountId,
 ) -> Result<DecodedPayload, DecodeError> {
-    let msg = parse_solana_message(payload)?;
     let chain = &account.chain;
     let mut c = Ctx {
-        msg: &msg,
+        msg,
         d: DecodedPayload::new(chain, payload, "Solana transaction"),
         account: account.address.clone(),
         keys: msg.account_keys.iter().map(b58).collect(),

@@ -517,13 +517,24 @@ impl Store {
     pub fn pair(&self, pair_id: Uuid) -> Result<Option<PairRecord>, StoreError> {
         let conn = self.lock()?;
         let row = conn
-            .query_row(
-                &format!("SELECT {} FROM pairs WHERE pair_id = ?1", Self::PAIR_COLS),
-                params![pair_id.to_string()],
-                Self::pair_from_row,
-            )
+            .prepare_cached(
+                "SELECT pair_id, appliance_identity, session_id, sp_profile, sp_user_ref,
+                   sp_public_key, bindings, status, created_at, revoked_at
+                 FROM pairs WHERE pair_id = ?1",
+            )?
+            .query_row(params![pair_id.to_string()], Self::pair_from_row)
             .optional()?;
         row.map(PairRow::parse).transpose()
+    }
+
+    /// A pair's status (`None`: no such pair), without reading the rest of it.
+    pub fn pair_status(&self, pair_id: Uuid) -> Result<Option<PairStatus>, StoreError> {
+        let conn = self.lock()?;
+        let s: Option<String> = conn
+            .prepare_cached("SELECT status FROM pairs WHERE pair_id = ?1")?
+            .query_row(params![pair_id.to_string()], |r| r.get(0))
+            .optional()?;
+        s.map(|s| PairStatus::parse(&s)).transpose()
     }
 
     /// All pairs, newest first.
@@ -844,7 +855,8 @@ impl Store {
     pub fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
         let conn = self.lock()?;
         let v: Option<String> = conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0))
+            .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+            .query_row(params![key], |r| r.get(0))
             .optional()?;
         v.map(|s| from_json("settings.value", &s)).transpose()
     }
