@@ -19,8 +19,8 @@
 //!   runtime's thread: the phone reaches octane through an `HttpTransport` that hands each
 //!   request to that thread (a phone brings its platform's HTTP stack, ADR 0006). So the
 //!   main thread's work during a request is the phone's work and nothing else.
-//! - Time: the main thread's CPU time (`/proc/thread-self/schedstat`; wall time where it
-//!   is missing), median of the repetitions.
+//! - Time: the main thread's CPU time (`CLOCK_THREAD_CPUTIME_ID`), median of the
+//!   repetitions; the wall time of the whole request is shown beside it.
 //! - Instructions: where `valgrind` is on the PATH, the binary runs itself under callgrind
 //!   once per history size (`--callgrind-child`), collecting only inside
 //!   [`measured_path`] and [`measured_floor`] and dumping after each call; median of the
@@ -566,10 +566,10 @@ impl Floor {
 // ---------------------------------------------------------------------------------------
 // Clocks
 
-/// This thread's CPU time in ns (`/proc/thread-self/schedstat`), if the kernel tells.
+/// This thread's CPU time in ns (`CLOCK_THREAD_CPUTIME_ID`), where the OS has it.
 fn thread_cpu_ns() -> Option<u64> {
-    let s = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
-    s.split_whitespace().next()?.parse().ok()
+    let t = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    u64::try_from(t.tv_sec).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(t.tv_nsec).ok()?)
 }
 
 /// Runs `f` and returns (CPU time of this thread, or wall time where unknown; wall time).
