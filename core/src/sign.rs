@@ -263,12 +263,21 @@ pub struct SignEngine {
     clock: Arc<dyn Clock>,
     max_skew_secs: u64,
     pending: Mutex<HashMap<Uuid, Waiting>>,
+    /// The guardrails as last parsed, with the settings text they came from.
+    rules: Mutex<Option<(String, Guardrails)>>,
 }
 
 impl SignEngine {
     /// A sign engine.
     pub fn new(store: Arc<Store>, octane: OctaneClient, clock: Arc<dyn Clock>) -> Self {
-        Self { store, octane, clock, max_skew_secs: DEFAULT_MAX_SKEW_SECS, pending: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            octane,
+            clock,
+            max_skew_secs: DEFAULT_MAX_SKEW_SECS,
+            pending: Mutex::new(HashMap::new()),
+            rules: Mutex::new(None),
+        }
     }
 
     /// Overrides the clock-skew bound.
@@ -277,9 +286,23 @@ impl SignEngine {
         self
     }
 
-    /// The user's guardrails (defaults when never set).
+    /// The user's guardrails (defaults when never set), as stored now: read on every
+    /// request, parsed only when the stored text changed.
     pub fn guardrails(&self) -> Result<Guardrails, SignError> {
-        Ok(load_guardrails(&self.store)?)
+        let Some(text) = self.store.setting_text(GUARDRAILS_SETTING)? else {
+            return Ok(Guardrails::default());
+        };
+        if let Ok(cached) = self.rules.lock() {
+            if let Some((_, g)) = cached.as_ref().filter(|(seen, _)| *seen == text) {
+                return Ok(g.clone());
+            }
+        }
+        let g: Guardrails = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt { what: "settings.guardrails", detail: e.to_string() })?;
+        if let Ok(mut cached) = self.rules.lock() {
+            *cached = Some((text, g.clone()));
+        }
+        Ok(g)
     }
 
     /// Replaces the user's guardrails.
@@ -461,6 +484,7 @@ impl SignEngine {
         //    entry — in one transaction, so two requests cannot both fit under one limit.
         let rules = self.guardrails()?;
         let spend = worst_case_spend(&decoded.facts);
+        let summary = serde_json::to_string(&decoded).map_err(|_| StoreError::Encode("summary"))?;
         let arrival = self.store.transaction(|tx| {
             let seen = tx.note_request(req.request_id, &body_hash, req.pair_id, now)?;
             if seen == Seen::DifferentBody {
@@ -471,13 +495,13 @@ impl SignEngine {
             }
             let violations = evaluate(&rules, &decoded, &Self::spent(tx, &rules, &req, now)?);
             let blocked = !violations.is_empty();
-            tx.put_sign(&SignRecord {
+            let record = SignRecord {
                 request_id: req.request_id,
                 pair_id: req.pair_id,
                 chain: req.chain.clone(),
                 account: req.account.clone(),
                 kind: req.kind,
-                summary: serde_json::to_value(&decoded).unwrap_or(serde_json::Value::Null),
+                summary: serde_json::Value::Null, // written as `summary`, below
                 native_value: Some(decoded.facts.native_value),
                 spend: Some(spend),
                 outcome: if blocked { SignOutcome::Blocked } else { SignOutcome::Pending },
@@ -486,7 +510,8 @@ impl SignEngine {
                 received_at: now,
                 decided_at: blocked.then_some(now),
                 expires_at: Some(req.expires_at),
-            })?;
+            };
+            tx.put_sign_with_summary(&record, &summary)?;
             if blocked {
                 let codes: Vec<&str> = violations.iter().map(Violation::code).collect();
                 let detail = serde_json::json!({"violations": codes, "at": "arrival"});
@@ -583,7 +608,7 @@ impl SignEngine {
             self.post_rejection(request_id, "guardrail", &message).await;
             return Err(SignError::Blocked(codes));
         }
-        let sig = match appliance.sign(&w.cs, progress).await {
+        let sig = match appliance.sign_request(request_id, &w.cs, progress).await {
             Ok(s) => s,
             Err(ApplianceError::UserRejected) => {
                 let audit = ("sign_rejected", serde_json::json!({"by": "appliance"}));
@@ -627,7 +652,7 @@ impl SignEngine {
     }
 
     async fn post_signature(&self, pair_id: Uuid, request_id: Uuid, sig: &[u8]) -> Result<(), SignError> {
-        match self.octane.post_signature(request_id, sig).await {
+        match self.octane.deliver_signature(request_id, sig).await {
             Ok(_) => {
                 self.record(request_id, SignOutcome::Completed, None, None, None)?;
                 tracing::info!("sign: signature delivered");

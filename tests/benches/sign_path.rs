@@ -30,7 +30,9 @@
 //!   of the transaction; the EIP-712 signing hash of the parsed typed data; nothing for
 //!   Solana, whose message is signed as is), checking the appliance's signature
 //!   (secp256k1 recovery and the address's keccak-256; Ed25519 `verify_strict` for
-//!   Solana) and signing the phone's one request to octane (Ed25519).
+//!   Solana), signing the phone's one request to octane (Ed25519), the SHA-256 of the
+//!   signed body (the replay row) and of the payload (shown with it), and the secure
+//!   channel's ChaCha20-Poly1305 over the request and the answer.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 #![allow(missing_docs)]
 
@@ -44,9 +46,12 @@ use std::time::{Duration, Instant};
 use alloy_consensus::{SignableTransaction, TxEip1559};
 use alloy_primitives::{keccak256, Address, TxKind, U256};
 use async_trait::async_trait;
+use chacha20poly1305::aead::{Aead, KeyInit};
+use chacha20poly1305::ChaCha20Poly1305;
 use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use sunstorm_core::appliance::client::app_signing_key;
+use sunstorm_core::appliance::proto::{Request, RequestBody, Response, ResponseBody};
 use sunstorm_core::ble::transport::{Connector, GattLink, LinkError};
 use sunstorm_core::caip::{AccountId, ChainId, SOLANA_MAINNET};
 use sunstorm_core::clock::SystemClock;
@@ -160,7 +165,12 @@ struct PlatformHttp {
 impl HttpTransport for PlatformHttp {
     async fn send(&self, r: HttpRequest) -> Result<HttpResponse, TransportError> {
         let inner = self.inner.clone();
-        self.rt.spawn(async move { inner.send(r).await }).await.map_err(|e| TransportError::Offline(e.to_string()))?
+        let what = format!("{:?} {}", r.method, r.url.path());
+        let resp = self.rt.spawn(async move { inner.send(r).await }).await.map_err(|e| TransportError::Offline(e.to_string()))?;
+        if std::env::var_os("SIGN_PATH_HTTP_LOG").is_some() {
+            eprintln!("http {what} -> {:?}", resp.as_ref().map(|r| (r.status, String::from_utf8_lossy(&r.body).chars().take(200).collect::<String>())));
+        }
+        resp
     }
 }
 
@@ -507,6 +517,20 @@ fn measured_floor(f: &Floor) {
         }
     }
     black_box(f.app_key.sign(black_box(&f.app_request)));
+    // The replay row's body hash and the payload hash shown with the request.
+    black_box(Sha256::digest(black_box(&delivered_body(f))));
+    black_box(Sha256::digest(black_box(&f.message)));
+    // The secure channel: the request sealed, the answer opened.
+    let aead = ChaCha20Poly1305::new(&f.channel_key);
+    let nonce = chacha20poly1305::Nonce::default();
+    black_box(aead.encrypt(&nonce, black_box(f.request_plain.as_slice())).unwrap());
+    black_box(aead.decrypt(&nonce, black_box(f.answer_sealed.as_slice())).unwrap());
+}
+
+/// The signed body (the SP's message without its domain tag).
+fn delivered_body(f: &Floor) -> &[u8] {
+    let tag = Domain::SpSignRequest.tag().len() + 1;
+    f.body_msg.0.get(tag..).unwrap_or(&[])
 }
 
 enum FloorTarget {
@@ -531,6 +555,11 @@ struct Floor {
     /// About what the phone signs for its post to octane (method, path, body hash, time,
     /// nonce).
     app_request: Vec<u8>,
+    channel_key: chacha20poly1305::Key,
+    /// The request message to the appliance, before encryption.
+    request_plain: Vec<u8>,
+    /// The appliance's answer, encrypted.
+    answer_sealed: Vec<u8>,
 }
 
 impl Floor {
@@ -553,12 +582,22 @@ impl Floor {
             octane_key: *w.octane_key.as_bytes(),
             octane_sig: delivered.request.octane_sig.clone().try_into().unwrap(),
             target,
-            appliance_sig,
             v_offset: if case == Case::Eip712 { 27 } else { 0 },
             account_key: req.account.solana_pubkey().unwrap_or([0; 32]),
             message: req.payload.clone(),
             app_key: app_signing_key(w.secrets.as_ref()).unwrap(),
             app_request: vec![0x61; 160],
+            channel_key: chacha20poly1305::Key::from([9u8; 32]),
+            request_plain: Request::new(req.request_id, RequestBody::Sign { request: delivered.request.clone() })
+                .encode()
+                .unwrap(),
+            answer_sealed: {
+                let answer = Response::new(req.request_id, ResponseBody::Signature { signature: appliance_sig.clone() });
+                ChaCha20Poly1305::new(&chacha20poly1305::Key::from([9u8; 32]))
+                    .encrypt(&chacha20poly1305::Nonce::default(), answer.encode().unwrap().as_slice())
+                    .unwrap()
+            },
+            appliance_sig,
         }
     }
 }
@@ -572,8 +611,18 @@ fn thread_cpu_ns() -> Option<u64> {
     u64::try_from(t.tv_sec).ok()?.checked_mul(1_000_000_000)?.checked_add(u64::try_from(t.tv_nsec).ok()?)
 }
 
+/// Whether [`timed`] reads the thread's CPU clock (not under valgrind: rustix's vDSO
+/// lookup does not survive it, and callgrind counts instructions anyway).
+static CPU_CLOCK: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(true);
+
 /// Runs `f` and returns (CPU time of this thread, or wall time where unknown; wall time).
+/// Every measured call goes through here: under callgrind, the child dumps the counts
+/// after each call (`--dump-after=sign_path::timed`; collection itself is toggled in the
+/// `measured_*` functions, which a dump must not share).
+#[inline(never)]
 fn timed<R>(f: impl FnOnce() -> R) -> (Duration, Duration, R) {
+    let clock = CPU_CLOCK.load(std::sync::atomic::Ordering::Relaxed);
+    let thread_cpu_ns = || if clock { thread_cpu_ns() } else { None };
     let (c0, t0) = (thread_cpu_ns(), Instant::now());
     let r = f();
     let wall = t0.elapsed();
@@ -614,7 +663,8 @@ fn run_path(w: &mut World, histories: &[usize], reps: usize, timed_run: bool) ->
         for case in Case::ALL {
             // Warm up: connection to octane, the channel to the appliance, statement cache.
             let (d, _) = w.deliver(case);
-            measured_path(&w.phone_rt, &w.phone, &d);
+            timed(|| measured_path(&w.phone_rt, &w.phone, &d));
+            eprintln!("mark warmup {h} {case:?}");
             let mut r = CaseResult::default();
             let mut floor_inputs = Vec::new();
             for _ in 0..reps {
@@ -646,8 +696,24 @@ fn run_path(w: &mut World, histories: &[usize], reps: usize, timed_run: bool) ->
     out
 }
 
+/// keccak-256 over `KECCAK_BLOCKS` rate-sized blocks: that many keccak-f[1600]
+/// permutations (plus one for the padding). Callgrind collects only here.
+#[inline(never)]
+fn measured_keccak(data: &[u8]) -> [u8; 32] {
+    keccak256(black_box(data)).0
+}
+
+/// Permutations run by one [`measured_keccak`] call.
+const KECCAK_BLOCKS: usize = 1_000;
+
 /// Under callgrind (the child): the same runs, instrumented; the parent reads the dumps.
 fn callgrind_child(history: usize, reps: usize) {
+    CPU_CLOCK.store(false, std::sync::atomic::Ordering::Relaxed);
+    if history == 0 {
+        let data = vec![0x5a; 136 * KECCAK_BLOCKS - 1];
+        timed(|| black_box(measured_keccak(&data)));
+        eprintln!("mark keccak 0 Eip1559");
+    }
     let mut w = World::new(SimLinkConfig::default());
     let before: Vec<usize> = HISTORY.iter().copied().filter(|&h| h < history).collect();
     // Reach the same state as the timed run would: history, then this size's requests.
@@ -673,7 +739,7 @@ fn read_dumps(dir: &Path) -> Vec<(u64, u64)> {
                 total = v.split_whitespace().next().and_then(|n| n.parse::<u64>().ok());
             }
         }
-        if trigger.contains("measured_") {
+        if trigger.contains("sign_path::timed") {
             if let Some(t) = total {
                 out.push((part, t));
             }
@@ -697,7 +763,7 @@ fn valgrind() -> Option<String> {
 }
 
 /// Runs the callgrind children and fills in the instruction counts.
-fn count_instructions(results: &mut BTreeMap<(usize, Case), CaseResult>, reps: usize) {
+fn count_instructions(results: &mut BTreeMap<(usize, Case), CaseResult>, keccak: &mut Option<f64>, reps: usize) {
     let exe = std::env::current_exe().unwrap();
     for h in HISTORY {
         let dir = tempfile::tempdir().unwrap();
@@ -706,10 +772,12 @@ fn count_instructions(results: &mut BTreeMap<(usize, Case), CaseResult>, reps: u
             .args([
                 "--tool=callgrind",
                 "--collect-atstart=no",
-                "--toggle-collect=*measured_path*",
-                "--toggle-collect=*measured_floor*",
-                "--dump-after=*measured_path*",
-                "--dump-after=*measured_floor*",
+                // Exact names: a pattern would also match the closures inside and toggle
+                // collection off again.
+                "--toggle-collect=sign_path::measured_path",
+                "--toggle-collect=sign_path::measured_floor",
+                "--toggle-collect=sign_path::measured_keccak",
+                "--dump-after=sign_path::timed",
                 "--separate-threads=yes",
             ])
             .arg(format!("--callgrind-out-file={}", dir.path().join("cg.out").display()))
@@ -735,22 +803,15 @@ fn count_instructions(results: &mut BTreeMap<(usize, Case), CaseResult>, reps: u
                 (what, case)
             })
             .collect();
-        // Warm-up calls are dumped too, unmarked: one per case, before its repetitions.
+        // One mark per dump, in order.
         let dumps = read_dumps(dir.path());
-        let mut idx = 0;
-        let mut last_case = None;
-        for (what, case) in &marks {
-            if last_case != Some(*case) {
-                idx += 1; // the warm-up request of this case
-                last_case = Some(*case);
-            }
-            let Some(&(_, n)) = dumps.get(idx) else { break };
-            idx += 1;
-            let r = results.entry((h, *case)).or_default();
-            if what == "path" {
-                r.path_instr.push(n);
-            } else {
-                r.floor_instr.push(n);
+        assert_eq!(dumps.len(), marks.len(), "callgrind dumps and marks differ");
+        for ((what, case), &(_, n)) in marks.iter().zip(&dumps) {
+            match what.as_str() {
+                "path" => results.entry((h, *case)).or_default().path_instr.push(n),
+                "floor" => results.entry((h, *case)).or_default().floor_instr.push(n),
+                "keccak" => *keccak = Some(n as f64 / (KECCAK_BLOCKS + 1) as f64),
+                _ => {}
             }
         }
         eprintln!("  callgrind, history {h}: {} dumps in {:.0} s", dumps.len(), t.elapsed().as_secs_f64());
@@ -1057,10 +1118,14 @@ fn main() {
     if want("path") {
         eprintln!("sign path: {} repetitions per case", a.reps);
         let mut results = run_path(&mut w, &HISTORY, a.reps, true);
+        let mut keccak = None;
         if a.callgrind && valgrind().is_some() {
-            count_instructions(&mut results, a.reps.min(3));
+            count_instructions(&mut results, &mut keccak, a.reps.min(3));
         }
         ok &= report_path(&results);
+        if let Some(k) = keccak {
+            println!("- keccak-f[1600]: {k:.0} instructions per permutation (keccak-256 of {} KiB)", 136 * KECCAK_BLOCKS / 1024);
+        }
     }
     if want("link") {
         eprintln!("radio model: {} phases per configuration", a.phases);

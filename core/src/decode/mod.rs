@@ -28,7 +28,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::caip::{AccountId, ChainId};
-use crate::display::{sanitize, TextKind};
+use crate::display::{sanitize, sanitize_string, TextKind};
 use crate::model::PayloadKind;
 use crate::payload::{prepare, ParsedPayload, PayloadError, SigningTarget};
 
@@ -315,27 +315,40 @@ impl DecodedPayload {
 
     /// Adds a row whose value is one line ([`TextKind::Value`]).
     fn push(&mut self, key: impl Into<String>, label: impl Into<String>, value: impl Into<String>) {
-        self.push_text(key.into(), label.into(), &value.into(), TextKind::Value);
+        self.push_owned(key.into(), label.into(), value.into(), TextKind::Value);
     }
 
     /// Adds a row; label and value pass the sanitiser (`text_escaped` / `text_truncated`
     /// warnings when they change). Keys are sanitised too, without a warning.
     fn push_text(&mut self, key: String, label: String, value: &str, kind: TextKind) {
+        self.push_owned(key, label, value.to_string(), kind);
+    }
+
+    fn push_owned(&mut self, key: String, label: String, value: String, kind: TextKind) {
         if self.fields.len() >= MAX_FIELDS {
             if !self.blind {
                 self.mark_blind(format!("more than {MAX_FIELDS} fields to show"));
             }
             return;
         }
-        let key = sanitize(&key, TextKind::Label).text;
-        let label = self.sanitized(&label, TextKind::Label);
-        let value = self.sanitized(value, kind);
+        let key = sanitize_string(key, TextKind::Label).text;
+        let label = self.sanitized_owned(label, TextKind::Label);
+        let value = self.sanitized_owned(value, kind);
         self.fields.push(Field { key, label, value });
     }
 
     /// `text` through the sanitiser, noting a warning if it changed.
     fn sanitized(&mut self, text: &str, kind: TextKind) -> String {
-        let s = sanitize(text, kind);
+        self.noted(sanitize(text, kind))
+    }
+
+    /// [`Self::sanitized`], taking the text by value (clean text is not copied).
+    fn sanitized_owned(&mut self, text: String, kind: TextKind) -> String {
+        self.noted(sanitize_string(text, kind))
+    }
+
+    /// A sanitiser result's text, noting its warnings.
+    fn noted(&mut self, s: crate::display::Sanitized) -> String {
         if s.was_escaped() {
             self.warn(Warning::TextEscaped);
         }

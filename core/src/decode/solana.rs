@@ -134,11 +134,12 @@ pub(super) fn decode_message(
             MessageVersion::V0 => "v0",
         },
     );
-    let fee_payer = msg.fee_payer().map(b58);
+    // The fee payer and the signers are the first account keys, already encoded.
+    let fee_payer = msg.fee_payer().and(c.keys.first().cloned());
     if let Some(fp) = &fee_payer {
         c.d.push("fee_payer", "Fee payer", fp.clone());
     }
-    let signers: Vec<String> = msg.signers().iter().map(b58).collect();
+    let signers: Vec<String> = c.keys.iter().take(msg.signers().len()).cloned().collect();
     if !signers.contains(&account.address) {
         c.d.warn(Warning::AccountNotSigner);
     }
