@@ -322,7 +322,7 @@ pub fn check_typed_data_chain(td: &TypedData, chain_id: u64) -> Result<(), Paylo
 
 /// A payload parsed once by [`prepare`]: the form the decoder reads, so the phone parses,
 /// bounds and hashes each request once.
-#[derive(Debug, Clone)]
+#[derive(Debug)]
 pub enum ParsedPayload {
     /// An unsigned EVM transaction (canonical, on the request's chain).
     EvmTx(EvmTx),

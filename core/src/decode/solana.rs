@@ -165,7 +165,7 @@ pub(super) fn decode_message(
     }
     // The fee payer pays the fee; the bound account's worst case counts it only if it is
     // the fee payer.
-    let fee = max_fee(&msg, &c.keys);
+    let fee = max_fee(msg, &c.keys);
     let pays = fee_payer.as_deref() == Some(account.address.as_str());
     c.d.facts.max_fee = if pays { fee } else { 0 };
     c.d.push("max_fee", "Max network fee", format_native(chain, U256::from(fee)));
