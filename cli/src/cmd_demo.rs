@@ -21,7 +21,7 @@ use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_core::sign::PendingSignature;
 use sunstorm_core::sunstorm::{Event, Sunstorm, SunstormConfig};
 use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig, UserScript};
-use sunstorm_sim::link::{SimConnector, SimLinkConfig};
+use sunstorm_sim::link::{Central, SimConnector, SimLinkConfig};
 use sunstorm_sim::octane::{OctaneSim, OctaneSimConfig, DEMO_SP_ORIGIN};
 use sunstorm_sim::samples;
 use sunstorm_sim::sp::{verify_bundle_cosigners, verify_pair_result, ExpectedPair, SpClient};
@@ -41,9 +41,17 @@ pub struct DemoArgs {
     /// One-way latency of the simulated link, in milliseconds.
     #[arg(long, default_value_t = 0)]
     pub latency_ms: u64,
-    /// BLE connection interval, in milliseconds (PDUs leave on connection events).
-    #[arg(long, default_value_t = 15)]
-    pub connection_interval_ms: u64,
+    /// The phone whose radio the simulated link models: `ios` (15 ms connection interval,
+    /// 4 PDUs per connection event), `android` (30 ms, 8) or `ideal` (no interval, no cap).
+    #[arg(long, default_value = "ios", value_parser = crate::radio::parse_central)]
+    pub central: Central,
+    /// BLE connection interval in milliseconds, fractions allowed (7.5 ms steps of 1.25 are
+    /// what BLE offers; 0: PDUs leave at once). Default: the central's.
+    #[arg(long, value_parser = crate::radio::parse_interval_ms)]
+    pub connection_interval_ms: Option<f64>,
+    /// Most PDUs each side sends per connection event (0: no cap). Default: the central's.
+    #[arg(long)]
+    pub pdus_per_event: Option<u32>,
     /// Probability (0..1) that the link drops a PDU; the core retries.
     #[arg(long, default_value_t = 0.0)]
     pub loss: f64,
@@ -256,14 +264,15 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
         ..ApplianceSimConfig::default()
     })
     .map_err(|e| failed("appliance_sim", e))?;
+    let radio = crate::radio::link_config(args.central, args.mtu, args.connection_interval_ms, args.pdus_per_event);
     let link_cfg = SimLinkConfig {
-        mtu: args.mtu,
         latency: Duration::from_millis(args.latency_ms),
-        connection_interval: Duration::from_millis(args.connection_interval_ms),
         drop: args.loss,
         seed: 7,
-        ..SimLinkConfig::default()
+        ..radio
     };
+    let interval_ms = link_cfg.connection_interval.as_secs_f64() * 1000.0;
+    let pdus_per_event = link_cfg.pdus_per_event;
     let (connector, acceptor) = SimConnector::new(link_cfg);
     let _serving = appliance.spawn_acceptor(acceptor);
 
@@ -285,17 +294,19 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     .map_err(|e| failed("phone", e))?;
 
     story.say(format!(
-        "\x1b[1mSunstorm demo\x1b[0m — octane simulator at {} (key {}), appliance simulator over a simulated BLE link (MTU {}, {} ms connection interval, {} ms latency, {:.0} % loss)",
+        "\x1b[1mSunstorm demo\x1b[0m — octane simulator at {} (key {}), appliance simulator over a simulated BLE link ({} radio: MTU {}, {} ms connection interval, {}, {} ms latency, {:.0} % loss)",
         octane.url,
         octane_key.fingerprint(),
+        args.central.name(),
         args.mtu,
-        args.connection_interval_ms,
+        interval_ms,
+        crate::radio::cap_words(pdus_per_event),
         args.latency_ms,
         args.loss * 100.0
     ));
     story.doc.insert(
         "config".into(),
-        json!({"mtu": args.mtu, "latency_ms": args.latency_ms, "connection_interval_ms": args.connection_interval_ms, "loss": args.loss, "octane_url": octane.url}),
+        json!({"mtu": args.mtu, "latency_ms": args.latency_ms, "central": args.central.name(), "connection_interval_ms": interval_ms, "pdus_per_event": pdus_per_event, "loss": args.loss, "octane_url": octane.url}),
     );
     story.doc.insert("octane_public_key".into(), json!(octane_key.to_hex()));
     story.doc.insert("sp_public_key".into(), json!(demo_sp.profile.public_key.to_hex()));

@@ -15,7 +15,7 @@ use clap::{Args, ValueEnum};
 use sunstorm_core::ble::bond_policy::{BondPolicy, BONDING_WINDOW_SECS, LOCKOUT_BASE_SECS};
 use sunstorm_core::bytes::Key32;
 use sunstorm_sim::appliance::{run_socket_with, ApplianceSim, ApplianceSimConfig, BondingConfig, UserScript};
-use sunstorm_sim::link::SimLinkConfig;
+use sunstorm_sim::link::{Central, SimLinkConfig};
 
 use crate::output::CliError;
 
@@ -70,6 +70,17 @@ pub struct SimApplianceArgs {
     /// One-way latency added to every PDU, in milliseconds.
     #[arg(long, default_value_t = 0)]
     latency_ms: u64,
+    /// The phone whose radio the socket link models: `ios` (15 ms connection interval, 4
+    /// PDUs per connection event), `android` (30 ms, 8) or `ideal` (PDUs leave at once).
+    #[arg(long, default_value = "ios", value_parser = crate::radio::parse_central)]
+    central: Central,
+    /// Connection interval in milliseconds, fractions allowed (0: PDUs leave at once).
+    /// Default: the central's.
+    #[arg(long, value_parser = crate::radio::parse_interval_ms)]
+    connection_interval_ms: Option<f64>,
+    /// Most PDUs each side sends per connection event (0: no cap). Default: the central's.
+    #[arg(long)]
+    pdus_per_event: Option<u32>,
     /// Probability (0..1) that a PDU is dropped.
     #[arg(long, default_value_t = 0.0)]
     loss: f64,
@@ -121,7 +132,8 @@ fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig
             return Err(CliError::rejected("bad_probability", format!("{name} must be within 0..1"), false));
         }
     }
-    if a.ble.is_some() && (a.latency_ms > 0 || a.loss > 0.0 || a.duplicate > 0.0 || a.reorder > 0.0) {
+    let radio_flags = a.connection_interval_ms.is_some() || a.pdus_per_event.is_some();
+    if a.ble.is_some() && (a.latency_ms > 0 || a.loss > 0.0 || a.duplicate > 0.0 || a.reorder > 0.0 || radio_flags) {
         return Err(CliError::rejected(
             "bad_flag",
             "link faults are simulated in socket mode only (--ble uses the real radio)",
@@ -167,13 +179,12 @@ fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig
         ..ApplianceSimConfig::default()
     };
     let link = SimLinkConfig {
-        mtu: a.mtu,
         latency: Duration::from_millis(a.latency_ms),
         drop: a.loss,
         duplicate: a.duplicate,
         reorder: a.reorder,
         seed: a.fault_seed,
-        ..SimLinkConfig::default()
+        ..crate::radio::link_config(a.central, a.mtu, a.connection_interval_ms, a.pdus_per_event)
     };
     Ok((cfg, link))
 }
@@ -181,6 +192,7 @@ fn parse_args(a: &SimApplianceArgs) -> Result<(ApplianceSimConfig, SimLinkConfig
 /// Runs the simulator until Ctrl-C, printing its PIN (and every new PIN) on stdout.
 pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
     let (cfg, link) = parse_args(&a)?;
+    let radio = (link.connection_interval.as_secs_f64() * 1000.0, link.pdus_per_event);
     if let Some(socket) = a.socket.as_ref().filter(|s| s.exists()) {
         // A socket file nobody listens on is left over from a killed simulator: reuse it.
         if std::os::unix::net::UnixStream::connect(socket).is_ok() {
@@ -220,7 +232,15 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
         }
         match (&a.ble, &a.socket) {
             (Some(adapter), _) => println!("advertising over BLE on {}", adapter.as_deref().unwrap_or("the default adapter")),
-            (None, Some(socket)) => println!("listening on {}", socket.display()),
+            (None, Some(socket)) => {
+                println!("listening on {}", socket.display());
+                println!(
+                    "radio: {} ms connection interval, {} (--central {})",
+                    radio.0,
+                    crate::radio::cap_words(radio.1),
+                    a.central.name()
+                );
+            }
             (None, None) => {}
         }
         println!("PIN: {}", sim.pin());

@@ -16,6 +16,7 @@ mod cmd_sim_octane;
 mod cmd_sp;
 mod output;
 mod qr;
+mod radio;
 
 use clap::{Parser, Subcommand};
 

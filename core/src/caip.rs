@@ -106,7 +106,8 @@ impl FromStr for ChainId {
                 Ok(ChainId::Evm(id))
             }
             "solana" => {
-                if reference.len() != 32 || bs58::decode(reference).into_vec().is_err() {
+                // Base58 of anything: only its alphabet can fail (no need to decode it).
+                if reference.len() != 32 || !reference.bytes().all(is_base58) {
                     return Err(CaipError::BadSolanaReference);
                 }
                 Ok(ChainId::Solana(reference.to_string()))
@@ -206,15 +207,22 @@ impl FromStr for AccountId {
                 Ok(AccountId::evm(id, addr.into_array()))
             }
             ChainId::Solana(r) => {
-                let bytes = bs58::decode(address)
-                    .into_vec()
-                    .map_err(|_| CaipError::BadSolanaAddress)?;
-                let key: [u8; 32] =
-                    bytes.as_slice().try_into().map_err(|_| CaipError::BadSolanaAddress)?;
-                Ok(AccountId::solana(&r, &key))
+                let mut key = [0u8; 32];
+                match bs58::decode(address).onto(&mut key) {
+                    // Base58 is one-to-one (each leading '1' is one leading zero byte, the
+                    // rest a number without leading zero digits): a string that decodes is
+                    // the canonical encoding of its bytes, so it is kept as given.
+                    Ok(32) => Ok(AccountId { chain: ChainId::Solana(r), address: address.to_string() }),
+                    _ => Err(CaipError::BadSolanaAddress),
+                }
             }
         }
     }
+}
+
+/// Whether `b` is in the base58 (Bitcoin) alphabet Solana uses.
+fn is_base58(b: u8) -> bool {
+    b.is_ascii_alphanumeric() && !matches!(b, b'0' | b'O' | b'I' | b'l')
 }
 
 macro_rules! string_serde {
@@ -265,6 +273,19 @@ mod tests {
     fn solana_accounts_need_32_bytes() {
         let ok = format!("solana:{SOLANA_MAINNET}:{}", bs58::encode([7u8; 32]).into_string());
         assert_eq!(ok.parse::<AccountId>().unwrap().solana_pubkey(), Some([7u8; 32]));
+        for key in [[0u8; 32], [7u8; 32], [255u8; 32], {
+            let mut k = [0u8; 32];
+            k[3] = 9;
+            k
+        }] {
+            let enc = bs58::encode(key).into_string();
+            let a: AccountId = format!("solana:{SOLANA_MAINNET}:{enc}").parse().unwrap();
+            assert_eq!((a.address.as_str(), a.solana_pubkey()), (enc.as_str(), Some(key)), "kept as canonical");
+        }
+        let long = format!("solana:{SOLANA_MAINNET}:{}", bs58::encode([7u8; 33]).into_string());
+        assert_eq!(long.parse::<AccountId>(), Err(CaipError::BadSolanaAddress));
+        assert_eq!(format!("solana:{SOLANA_MAINNET}:0OIl").parse::<AccountId>(), Err(CaipError::BadSolanaAddress));
+        assert_eq!("solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvd0".parse::<ChainId>(), Err(CaipError::BadSolanaReference));
         let short = format!("solana:{SOLANA_MAINNET}:{}", bs58::encode([7u8; 31]).into_string());
         assert_eq!(short.parse::<AccountId>(), Err(CaipError::BadSolanaAddress));
     }

@@ -48,7 +48,14 @@ pub fn from_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CborError> {
 /// of what they decode to. Used for everything that is signed, so one value has one encoding.
 pub fn from_canonical_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, CborError> {
     let value: Value = from_slice(bytes)?;
-    if encode_value(canonicalize(value.clone()))? != bytes {
+    // Canonical bytes have every map's keys in order already (checked without copying
+    // or sorting), and encode back to themselves.
+    if !maps_in_order(&value) {
+        return Err(CborError::NotCanonical);
+    }
+    let mut again = Vec::with_capacity(bytes.len());
+    ciborium::ser::into_writer(&value, &mut again).map_err(|e| CborError::Encode(e.to_string()))?;
+    if again != bytes {
         return Err(CborError::NotCanonical);
     }
     value
@@ -80,6 +87,31 @@ fn canonicalize(v: Value) -> Value {
         Value::Array(items) => Value::Array(items.into_iter().map(canonicalize).collect()),
         Value::Tag(t, inner) => Value::Tag(t, Box::new(canonicalize(*inner))),
         other => other,
+    }
+}
+
+/// The order of two map keys in deterministic encoding: by their encoded bytes, which for
+/// two text keys is by length, then bytes (the length is in the header).
+fn key_order(a: &Value, b: &Value) -> std::cmp::Ordering {
+    match (a, b) {
+        (Value::Text(x), Value::Text(y)) => x.len().cmp(&y.len()).then_with(|| x.as_bytes().cmp(y.as_bytes())),
+        _ => encode_value(a.clone()).unwrap_or_default().cmp(&encode_value(b.clone()).unwrap_or_default()),
+    }
+}
+
+/// Whether every map in `v` has its keys in deterministic order ([`canonicalize`] would
+/// leave it as it is).
+fn maps_in_order(v: &Value) -> bool {
+    match v {
+        Value::Map(entries) => {
+            entries.windows(2).all(|w| match w {
+                [a, b] => key_order(&a.0, &b.0) != std::cmp::Ordering::Greater,
+                _ => true,
+            }) && entries.iter().all(|(k, val)| maps_in_order(k) && maps_in_order(val))
+        }
+        Value::Array(items) => items.iter().all(maps_in_order),
+        Value::Tag(_, inner) => maps_in_order(inner),
+        _ => true,
     }
 }
 
@@ -132,6 +164,14 @@ mod tests {
     }
 
     proptest! {
+        /// The text-key shortcut orders keys exactly as their encodings do.
+        #[test]
+        fn text_keys_order_as_their_encodings(a in ".{0,40}", b in ".{0,300}") {
+            let (x, y) = (Value::Text(a), Value::Text(b));
+            let by_bytes = encode_value(x.clone()).unwrap().cmp(&encode_value(y.clone()).unwrap());
+            prop_assert_eq!(key_order(&x, &y), by_bytes);
+        }
+
         #[test]
         fn any_bytes_decode_or_fail_without_panic(bytes in proptest::collection::vec(any::<u8>(), 0..512)) {
             let _ = from_slice::<Value>(&bytes);

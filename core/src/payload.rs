@@ -320,6 +320,20 @@ pub fn check_typed_data_chain(td: &TypedData, chain_id: u64) -> Result<(), Paylo
     Ok(())
 }
 
+/// A payload parsed once by [`prepare`]: the form the decoder reads, so the phone parses,
+/// bounds and hashes each request once.
+#[derive(Debug)]
+pub enum ParsedPayload {
+    /// An unsigned EVM transaction (canonical, on the request's chain).
+    EvmTx(EvmTx),
+    /// An EIP-191 message: the payload's bytes themselves.
+    Eip191,
+    /// EIP-712 typed data (within the limits, on the request's chain).
+    Eip712(Box<TypedData>),
+    /// A serialized Solana message.
+    Solana(SolanaMessage),
+}
+
 /// What the appliance must sign for `payload`: re-parses it, refuses a chain mismatch,
 /// and never accepts a bare hash.
 pub fn signing_target(
@@ -327,7 +341,17 @@ pub fn signing_target(
     payload: &[u8],
     chain: &ChainId,
 ) -> Result<SigningTarget, PayloadError> {
-    let result = signing_target_inner(kind, payload, chain);
+    prepare(kind, payload, chain).map(|(target, _)| target)
+}
+
+/// [`signing_target`], also returning the parsed payload (for [`crate::decode`]): one
+/// parse, one hash.
+pub fn prepare(
+    kind: PayloadKind,
+    payload: &[u8],
+    chain: &ChainId,
+) -> Result<(SigningTarget, ParsedPayload), PayloadError> {
+    let result = prepare_inner(kind, payload, chain);
     match &result {
         Ok(_) => tracing::debug!(?kind, %chain, len = payload.len(), "signing target derived"),
         Err(e) => tracing::info!(?kind, %chain, len = payload.len(), error = %e, "payload refused"),
@@ -335,11 +359,11 @@ pub fn signing_target(
     result
 }
 
-fn signing_target_inner(
+fn prepare_inner(
     kind: PayloadKind,
     payload: &[u8],
     chain: &ChainId,
-) -> Result<SigningTarget, PayloadError> {
+) -> Result<(SigningTarget, ParsedPayload), PayloadError> {
     check_len(payload)?;
     match kind {
         PayloadKind::EvmTransaction => {
@@ -351,20 +375,23 @@ fn signing_target_inner(
                     request: chain.to_string(),
                 });
             }
-            Ok(SigningTarget::EvmDigest { digest: tx.signature_hash(), v_style: tx.v_style() })
+            let target = SigningTarget::EvmDigest { digest: tx.signature_hash(), v_style: tx.v_style() };
+            Ok((target, ParsedPayload::EvmTx(tx)))
         }
         PayloadKind::Eip191Message => {
             require_evm(kind, chain)?;
-            Ok(SigningTarget::EvmDigest {
+            let target = SigningTarget::EvmDigest {
                 digest: eip191_hash_message(payload).0,
                 v_style: EvmVStyle::Legacy27,
-            })
+            };
+            Ok((target, ParsedPayload::Eip191))
         }
         PayloadKind::Eip712TypedData => {
             let id = require_evm(kind, chain)?;
             let (td, digest) = parse_typed_data_hashed(payload)?;
             check_typed_data_chain(&td, id)?;
-            Ok(SigningTarget::EvmDigest { digest, v_style: EvmVStyle::Legacy27 })
+            let target = SigningTarget::EvmDigest { digest, v_style: EvmVStyle::Legacy27 };
+            Ok((target, ParsedPayload::Eip712(Box::new(td))))
         }
         PayloadKind::SolanaTransaction => {
             if chain.is_evm() {
@@ -373,8 +400,8 @@ fn signing_target_inner(
                     chain: chain.to_string(),
                 });
             }
-            parse_solana_message(payload)?;
-            Ok(SigningTarget::Ed25519Message(payload.to_vec()))
+            let msg = parse_solana_message(payload)?;
+            Ok((SigningTarget::Ed25519Message(payload.to_vec()), ParsedPayload::Solana(msg)))
         }
     }
 }

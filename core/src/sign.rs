@@ -31,7 +31,7 @@ use uuid::Uuid;
 use crate::appliance::{ApplianceApi, ApplianceError, ProgressFn};
 use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
-use crate::decode::{decode, DecodedPayload};
+use crate::decode::{decode_with_target, DecodeContext, DecodedPayload};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::guardrails::{evaluate, worst_case_spend, Guardrails, SpendContext, Violation};
 use crate::model::{
@@ -39,7 +39,7 @@ use crate::model::{
 };
 use crate::octane::api::{PairStatus as OctanePairStatus, PendingSignRequest};
 use crate::octane::client::{OctaneClient, OctaneError};
-use crate::payload::{signing_target, verify_appliance_signature, PayloadError};
+use crate::payload::{verify_appliance_signature, PayloadError, SigningTarget};
 use crate::store::{
     PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError, StoreTx,
 };
@@ -246,19 +246,38 @@ pub struct SignedOutcome {
     pub signature: Vec<u8>,
 }
 
+/// A request shown to the user and waiting for a decision: what octane delivered, the
+/// verified request, what the user sees, and what the appliance must sign (derived once,
+/// when the request arrived).
+struct Waiting {
+    cs: CountersignedRequest,
+    req: SignRequest,
+    view: PendingSignature,
+    target: SigningTarget,
+}
+
 /// Runs sign requests through the checks, the user, the appliance and back to octane.
 pub struct SignEngine {
     store: Arc<Store>,
     octane: OctaneClient,
     clock: Arc<dyn Clock>,
     max_skew_secs: u64,
-    pending: Mutex<HashMap<Uuid, (CountersignedRequest, SignRequest, PendingSignature)>>,
+    pending: Mutex<HashMap<Uuid, Waiting>>,
+    /// The guardrails as last parsed, with the settings text they came from.
+    rules: Mutex<Option<(String, Guardrails)>>,
 }
 
 impl SignEngine {
     /// A sign engine.
     pub fn new(store: Arc<Store>, octane: OctaneClient, clock: Arc<dyn Clock>) -> Self {
-        Self { store, octane, clock, max_skew_secs: DEFAULT_MAX_SKEW_SECS, pending: Mutex::new(HashMap::new()) }
+        Self {
+            store,
+            octane,
+            clock,
+            max_skew_secs: DEFAULT_MAX_SKEW_SECS,
+            pending: Mutex::new(HashMap::new()),
+            rules: Mutex::new(None),
+        }
     }
 
     /// Overrides the clock-skew bound.
@@ -267,9 +286,23 @@ impl SignEngine {
         self
     }
 
-    /// The user's guardrails (defaults when never set).
+    /// The user's guardrails (defaults when never set), as stored now: read on every
+    /// request, parsed only when the stored text changed.
     pub fn guardrails(&self) -> Result<Guardrails, SignError> {
-        Ok(load_guardrails(&self.store)?)
+        let Some(text) = self.store.setting_text(GUARDRAILS_SETTING)? else {
+            return Ok(Guardrails::default());
+        };
+        if let Ok(cached) = self.rules.lock() {
+            if let Some((_, g)) = cached.as_ref().filter(|(seen, _)| *seen == text) {
+                return Ok(g.clone());
+            }
+        }
+        let g: Guardrails = serde_json::from_str(&text)
+            .map_err(|e| StoreError::Corrupt { what: "settings.guardrails", detail: e.to_string() })?;
+        if let Ok(mut cached) = self.rules.lock() {
+            *cached = Some((text, g.clone()));
+        }
+        Ok(g)
     }
 
     /// Replaces the user's guardrails.
@@ -295,7 +328,7 @@ impl SignEngine {
     pub fn pending(&self) -> Vec<PendingSignature> {
         match self.pending.lock() {
             Ok(map) => {
-                let mut v: Vec<_> = map.values().map(|(_, _, p)| p.clone()).collect();
+                let mut v: Vec<_> = map.values().map(|w| w.view.clone()).collect();
                 v.sort_by_key(|p| p.expires_at);
                 v
             }
@@ -303,8 +336,15 @@ impl SignEngine {
         }
     }
 
-    fn take(&self, request_id: Uuid) -> Option<(CountersignedRequest, SignRequest, PendingSignature)> {
+    fn take(&self, request_id: Uuid) -> Option<Waiting> {
         self.pending.lock().ok()?.remove(&request_id)
+    }
+
+    /// Puts a request back in the waiting list (nothing was decided).
+    fn keep_waiting(&self, w: Waiting) {
+        if let Ok(mut m) = self.pending.lock() {
+            m.insert(w.req.request_id, w);
+        }
     }
 
     /// Why `request_id` cannot be approved or rejected: a request the guardrails blocked
@@ -382,7 +422,7 @@ impl SignEngine {
                 return Err(SignError::Replay);
             }
             Some(Seen::SameBody) => {
-                if let Some(p) = self.pending.lock().ok().and_then(|m| m.get(&req.request_id).map(|e| e.2.clone())) {
+                if let Some(p) = self.pending.lock().ok().and_then(|m| m.get(&req.request_id).map(|w| w.view.clone())) {
                     return Ok(p);
                 }
                 match self.store.sign_record(req.request_id)? {
@@ -390,7 +430,7 @@ impl SignEngine {
                     Some(r) if r.outcome == SignOutcome::Signed => {
                         // Signed but octane never acknowledged: deliver it now, don't re-ask.
                         if let Some(sig) = r.appliance_signature {
-                            self.post_signature(&pair, req.request_id, &sig).await?;
+                            self.post_signature(pair.pair_id, req.request_id, &sig).await?;
                         }
                         return Err(SignError::Replay);
                     }
@@ -426,8 +466,9 @@ impl SignEngine {
             };
             return Err(self.refuse(&req, &body_hash, now, e, &message).await);
         }
-        // 5. Decode for display (fails exactly when it is not signable).
-        let decoded = match decode(req.kind, &req.payload, &req.account) {
+        // 5. Decode for display (fails exactly when it is not signable), deriving what the
+        //    appliance must sign on the way: parsed and hashed once, kept until approval.
+        let (target, decoded) = match decode_with_target(req.kind, &req.payload, &req.account, &DecodeContext::default()) {
             Ok(d) => d,
             Err(e) => {
                 let message = e.to_string();
@@ -443,6 +484,7 @@ impl SignEngine {
         //    entry — in one transaction, so two requests cannot both fit under one limit.
         let rules = self.guardrails()?;
         let spend = worst_case_spend(&decoded.facts);
+        let summary = serde_json::to_string(&decoded).map_err(|_| StoreError::Encode("summary"))?;
         let arrival = self.store.transaction(|tx| {
             let seen = tx.note_request(req.request_id, &body_hash, req.pair_id, now)?;
             if seen == Seen::DifferentBody {
@@ -453,13 +495,13 @@ impl SignEngine {
             }
             let violations = evaluate(&rules, &decoded, &Self::spent(tx, &rules, &req, now)?);
             let blocked = !violations.is_empty();
-            tx.put_sign(&SignRecord {
+            let record = SignRecord {
                 request_id: req.request_id,
                 pair_id: req.pair_id,
                 chain: req.chain.clone(),
                 account: req.account.clone(),
                 kind: req.kind,
-                summary: serde_json::to_value(&decoded).unwrap_or(serde_json::Value::Null),
+                summary: serde_json::Value::Null, // written as `summary`, below
                 native_value: Some(decoded.facts.native_value),
                 spend: Some(spend),
                 outcome: if blocked { SignOutcome::Blocked } else { SignOutcome::Pending },
@@ -468,7 +510,8 @@ impl SignEngine {
                 received_at: now,
                 decided_at: blocked.then_some(now),
                 expires_at: Some(req.expires_at),
-            })?;
+            };
+            tx.put_sign_with_summary(&record, &summary)?;
             if blocked {
                 let codes: Vec<&str> = violations.iter().map(Violation::code).collect();
                 let detail = serde_json::json!({"violations": codes, "at": "arrival"});
@@ -500,9 +543,7 @@ impl SignEngine {
             return Ok(view);
         }
         tracing::info!(title = %view.decoded.title, "sign: request verified, waiting for the user");
-        if let Ok(mut m) = self.pending.lock() {
-            m.insert(req.request_id, (cs.clone(), req, view.clone()));
-        }
+        self.keep_waiting(Waiting { cs: cs.clone(), req, view: view.clone(), target });
         Ok(view)
     }
 
@@ -516,18 +557,20 @@ impl SignEngine {
         appliance: &dyn ApplianceApi,
         progress: Option<ProgressFn>,
     ) -> Result<SignedOutcome, SignError> {
-        let Some((cs, req, view)) = self.take(request_id) else {
+        let Some(w) = self.take(request_id) else {
             return Err(self.not_pending(request_id));
         };
         let now = self.clock.now_unix();
-        let pair = self.store.pair(req.pair_id)?.ok_or(SignError::UnknownPair(req.pair_id))?;
-        if let Err(err) = check_freshness(&req, now, self.max_skew_secs) {
+        let (req, view) = (&w.req, &w.view);
+        let pair_id = req.pair_id;
+        let status = self.store.pair_status(pair_id)?.ok_or(SignError::UnknownPair(pair_id))?;
+        if let Err(err) = check_freshness(req, now, self.max_skew_secs) {
             self.record(request_id, SignOutcome::Failed, Some(err.code()), None, None)?;
             let message = "the request expired before approval";
             self.post_rejection(request_id, err.code(), message).await;
             return Err(err);
         }
-        if pair.status != PairStatus::Active {
+        if status != PairStatus::Active {
             self.record(request_id, SignOutcome::Failed, Some("pair_revoked"), None, None)?;
             return Err(SignError::PairRevoked);
         }
@@ -536,7 +579,7 @@ impl SignEngine {
         // out of the spend (it is the amount being checked).
         let rules = self.guardrails()?;
         let decided = self.store.transaction(|tx| {
-            let violations = evaluate(&rules, &view.decoded, &Self::spent(tx, &rules, &req, now)?);
+            let violations = evaluate(&rules, &view.decoded, &Self::spent(tx, &rules, req, now)?);
             let id = request_id.to_string();
             if violations.is_empty() {
                 let detail = serde_json::json!({"title": view.decoded.title});
@@ -554,9 +597,7 @@ impl SignEngine {
             Ok(v) => v,
             Err(e) => {
                 // Nothing was recorded: the request is still waiting for the user.
-                if let Ok(mut m) = self.pending.lock() {
-                    m.insert(request_id, (cs, req, view));
-                }
+                self.keep_waiting(w);
                 return Err(e.into());
             }
         };
@@ -567,7 +608,7 @@ impl SignEngine {
             self.post_rejection(request_id, "guardrail", &message).await;
             return Err(SignError::Blocked(codes));
         }
-        let sig = match appliance.sign(&cs, progress).await {
+        let sig = match appliance.sign_request(request_id, &w.cs, progress).await {
             Ok(s) => s,
             Err(ApplianceError::UserRejected) => {
                 let audit = ("sign_rejected", serde_json::json!({"by": "appliance"}));
@@ -584,14 +625,11 @@ impl SignEngine {
             Err(e) => {
                 // Transient (link, timeout): keep it pending so the user may try again; the
                 // appliance signs a request id at most once.
-                if let Ok(mut m) = self.pending.lock() {
-                    m.insert(request_id, (cs, req, view));
-                }
+                self.keep_waiting(w);
                 return Err(e.into());
             }
         };
-        let target = signing_target(req.kind, &req.payload, &req.chain).map_err(SignError::BadApplianceSignature)?;
-        if let Err(e) = verify_appliance_signature(&target, &sig, &req.account) {
+        if let Err(e) = verify_appliance_signature(&w.target, &sig, &w.req.account) {
             tracing::error!(error = %e, "sign: the appliance's signature does not verify");
             let reason = Some("bad_appliance_signature");
             self.record(request_id, SignOutcome::Failed, reason, None, None)?;
@@ -600,11 +638,11 @@ impl SignEngine {
         }
         let audit = ("sign_signed", serde_json::json!({"signature_verified": true}));
         self.record(request_id, SignOutcome::Signed, None, Some(&sig), Some(audit))?;
-        match self.post_signature(&pair, request_id, &sig).await {
+        match self.post_signature(pair_id, request_id, &sig).await {
             Ok(()) => Ok(SignedOutcome { request_id, signature: sig }),
             Err(SignError::PairRevoked) => {
                 // Learnt on a sign attempt: the SP revoked the pair; the appliance drops it.
-                if let Err(e) = appliance.revoke_pair(Uuid::new_v4(), pair.pair_id).await {
+                if let Err(e) = appliance.revoke_pair(Uuid::new_v4(), pair_id).await {
                     tracing::warn!(error = %e, "sign: the appliance could not drop the revoked pair");
                 }
                 Err(SignError::PairRevoked)
@@ -613,15 +651,15 @@ impl SignEngine {
         }
     }
 
-    async fn post_signature(&self, pair: &PairRecord, request_id: Uuid, sig: &[u8]) -> Result<(), SignError> {
-        match self.octane.post_signature(request_id, sig).await {
+    async fn post_signature(&self, pair_id: Uuid, request_id: Uuid, sig: &[u8]) -> Result<(), SignError> {
+        match self.octane.deliver_signature(request_id, sig).await {
             Ok(_) => {
                 self.record(request_id, SignOutcome::Completed, None, None, None)?;
                 tracing::info!("sign: signature delivered");
                 Ok(())
             }
             Err(OctaneError::Revoked) => {
-                self.store.revoke_pair(pair.pair_id, self.clock.now_unix())?;
+                self.store.revoke_pair(pair_id, self.clock.now_unix())?;
                 Err(SignError::PairRevoked)
             }
             Err(e) => Err(e.into()),
@@ -631,12 +669,12 @@ impl SignEngine {
     /// The user declines on the phone: octane is told (reason `user_rejected`).
     #[tracing::instrument(skip(self))]
     pub async fn reject(&self, request_id: Uuid) -> Result<(), SignError> {
-        let Some((_, req, _)) = self.take(request_id) else {
+        let Some(w) = self.take(request_id) else {
             return Err(self.not_pending(request_id));
         };
         let audit = ("sign_rejected", serde_json::json!({"by": "phone"}));
         let reason = Some("user_rejected");
-        self.record(req.request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
+        self.record(w.req.request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
         self.octane.reject_sign(request_id, "user_rejected", "declined on the phone").await?;
         Ok(())
     }
@@ -724,7 +762,8 @@ impl SignEngine {
 }
 
 /// Checks the SP's signature (pair-pinned key) and octane's (pinned key) over the same
-/// canonical body, and decodes it.
+/// canonical body — each once, so a failure names the signer — and only then decodes it
+/// (canonical CBOR only).
 fn verify_signatures(
     cs: &CountersignedRequest,
     pair: &PairRecord,
@@ -734,9 +773,7 @@ fn verify_signatures(
         .map_err(|_| SignError::BadSpSignature)?;
     crate::envelope::verify_bytes(Domain::OctaneSignRequest, octane_key, &cs.body, &cs.octane_sig)
         .map_err(|_| SignError::BadOctaneSignature)?;
-    // Both hold: decode (canonical only) with the one checker that does both at once.
-    cs.verify(&pair.sp_public_key, &crate::bytes::Key32(*octane_key))
-        .map_err(|e| SignError::Malformed(e.to_string()))
+    crate::cbor::from_canonical_slice(&cs.body).map_err(|e| SignError::Malformed(e.to_string()))
 }
 
 #[cfg(test)]

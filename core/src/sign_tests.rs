@@ -20,7 +20,7 @@ use crate::guardrails::NativeLimits;
 use crate::model::SpProfile;
 use crate::octane::client::{AppCredentials, OctaneConfig};
 use crate::octane::transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
-use crate::payload::{encode_evm_signature, SigningTarget};
+use crate::payload::{encode_evm_signature, signing_target, SigningTarget};
 use crate::store::BondedAppliance;
 
 const ETH: u128 = 1_000_000_000_000_000_000;

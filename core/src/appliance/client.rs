@@ -337,8 +337,17 @@ impl ApplianceApi for ApplianceClient {
         // The request id is the sign request's own; the appliance verifies it matches.
         let inner: SignRequest = crate::cbor::from_canonical_slice(&request.body)
             .map_err(|e| ApplianceError::Protocol(format!("sign request body: {e}")))?;
+        self.sign_request(inner.request_id, request, progress).await
+    }
+
+    async fn sign_request(
+        &self,
+        request_id: Uuid,
+        request: &CountersignedRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<Vec<u8>, ApplianceError> {
         let body = RequestBody::Sign { request: request.clone() };
-        match self.request(inner.request_id, body, progress).await? {
+        match self.request(request_id, body, progress).await? {
             ResponseBody::Signature { signature } => Ok(signature),
             other => Err(unexpected(&other)),
         }

@@ -139,6 +139,19 @@ pub trait ApplianceApi: Send + Sync {
         progress: Option<ProgressFn>,
     ) -> Result<Vec<u8>, ApplianceError>;
 
+    /// [`ApplianceApi::sign`] for a caller that already decoded the request and knows its
+    /// id (the sign engine): an implementation need not decode the body again. The
+    /// appliance checks the id against the body it verifies.
+    async fn sign_request(
+        &self,
+        request_id: Uuid,
+        request: &CountersignedRequest,
+        progress: Option<ProgressFn>,
+    ) -> Result<Vec<u8>, ApplianceError> {
+        let _ = request_id;
+        self.sign(request, progress).await
+    }
+
     /// Asks the appliance to drop a pair; returns its signed `PairRevocation`.
     async fn revoke_pair(
         &self,

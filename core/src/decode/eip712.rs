@@ -29,22 +29,18 @@ use super::{
 };
 use crate::caip::ChainId;
 use crate::display::TextKind;
-use crate::payload::check_typed_data_chain;
 
 /// Deepest nesting shown (the payload limits keep typed data shallower; this is a guard).
 const MAX_DEPTH: usize = 16;
 
 pub(super) fn decode_typed_data(
+    td: &TypedData,
     payload: &[u8],
     chain: &ChainId,
     ctx: &DecodeContext<'_>,
 ) -> Result<DecodedPayload, DecodeError> {
-    // `decode` derived the signing target (which parsed, bounded and hashed the data)
-    // before calling this: parse it again without hashing it twice.
-    let td = crate::payload::eip712::parse(payload)?;
-    if let ChainId::Evm(id) = chain {
-        check_typed_data_chain(&td, *id)?;
-    }
+    // `decode` derived the signing target first: `td` is parsed, bounded, hashed and on
+    // the request's chain.
     let mut d = DecodedPayload::new(chain, payload, "Sign typed data");
     d.push(
         "network",
@@ -94,7 +90,7 @@ pub(super) fn decode_typed_data(
             return Ok(d);
         }
     };
-    let known = Meaning::of(&td).and_then(|m| m.show(&mut d, &td, &value, ctx));
+    let known = Meaning::of(td).and_then(|m| m.show(&mut d, td, &value, ctx));
     if known.is_none() {
         d.title = format!("Sign typed data: {primary}");
         d.mark_blind(format!(

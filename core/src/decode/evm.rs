@@ -10,7 +10,7 @@ use super::{
 };
 use crate::caip::ChainId;
 use crate::display::{sanitize, TextKind};
-use crate::payload::{parse_evm_tx, EvmTx};
+use crate::payload::EvmTx;
 
 sol! {
     /// The token calls the decoder recognises (ERC-20, plus ERC-721/1155 `setApprovalForAll`).
@@ -75,13 +75,13 @@ pub(super) fn token_amount(
 }
 
 pub(super) fn decode_tx(
+    tx: &EvmTx,
     payload: &[u8],
     chain: &ChainId,
     ctx: &DecodeContext<'_>,
 ) -> Result<DecodedPayload, DecodeError> {
-    let tx = parse_evm_tx(payload)?;
     let mut d = DecodedPayload::new(chain, payload, "Transaction");
-    let (kind_name, nonce, gas_limit, to, value, input) = match &tx {
+    let (kind_name, nonce, gas_limit, to, value, input) = match tx {
         EvmTx::Legacy(t) => (
             "Legacy (EIP-155)",
             t.nonce,

@@ -1,6 +1,6 @@
 //! Decoding for display: turns a sign request's payload into rows a person can read, plus
 //! the facts the guardrails need. **Never used for trust**: what is signed is decided by
-//! [`crate::payload::signing_target`], which [`decode`] calls first so that a payload that
+//! [`crate::payload::signing_target`], which [`decode`] derives first so that a payload that
 //! cannot be signed is never shown as if it could.
 //!
 //! Anything the decoder does not fully understand is marked `blind` with a
@@ -28,9 +28,9 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::caip::{AccountId, ChainId};
-use crate::display::{sanitize, TextKind};
+use crate::display::{sanitize, sanitize_string, TextKind};
 use crate::model::PayloadKind;
-use crate::payload::{signing_target, PayloadError};
+use crate::payload::{prepare, ParsedPayload, PayloadError, SigningTarget};
 
 /// Most rows a decoded payload shows; beyond it the payload is treated as blind.
 pub const MAX_FIELDS: usize = 256;
@@ -315,27 +315,40 @@ impl DecodedPayload {
 
     /// Adds a row whose value is one line ([`TextKind::Value`]).
     fn push(&mut self, key: impl Into<String>, label: impl Into<String>, value: impl Into<String>) {
-        self.push_text(key.into(), label.into(), &value.into(), TextKind::Value);
+        self.push_owned(key.into(), label.into(), value.into(), TextKind::Value);
     }
 
     /// Adds a row; label and value pass the sanitiser (`text_escaped` / `text_truncated`
     /// warnings when they change). Keys are sanitised too, without a warning.
     fn push_text(&mut self, key: String, label: String, value: &str, kind: TextKind) {
+        self.push_owned(key, label, value.to_string(), kind);
+    }
+
+    fn push_owned(&mut self, key: String, label: String, value: String, kind: TextKind) {
         if self.fields.len() >= MAX_FIELDS {
             if !self.blind {
                 self.mark_blind(format!("more than {MAX_FIELDS} fields to show"));
             }
             return;
         }
-        let key = sanitize(&key, TextKind::Label).text;
-        let label = self.sanitized(&label, TextKind::Label);
-        let value = self.sanitized(value, kind);
+        let key = sanitize_string(key, TextKind::Label).text;
+        let label = self.sanitized_owned(label, TextKind::Label);
+        let value = self.sanitized_owned(value, kind);
         self.fields.push(Field { key, label, value });
     }
 
     /// `text` through the sanitiser, noting a warning if it changed.
     fn sanitized(&mut self, text: &str, kind: TextKind) -> String {
-        let s = sanitize(text, kind);
+        self.noted(sanitize(text, kind))
+    }
+
+    /// [`Self::sanitized`], taking the text by value (clean text is not copied).
+    fn sanitized_owned(&mut self, text: String, kind: TextKind) -> String {
+        self.noted(sanitize_string(text, kind))
+    }
+
+    /// A sanitiser result's text, noting its warnings.
+    fn noted(&mut self, s: crate::display::Sanitized) -> String {
         if s.was_escaped() {
             self.warn(Warning::TextEscaped);
         }
@@ -399,20 +412,32 @@ pub fn decode_with(
     account: &AccountId,
     ctx: &DecodeContext<'_>,
 ) -> Result<DecodedPayload, DecodeError> {
+    decode_with_target(kind, payload, account, ctx).map(|(_, decoded)| decoded)
+}
+
+/// [`decode_with`], also returning what the appliance must sign
+/// ([`crate::payload::signing_target`]): the payload is parsed, bounded and hashed once,
+/// and the sign engine keeps the target with the request it shows.
+pub fn decode_with_target(
+    kind: PayloadKind,
+    payload: &[u8],
+    account: &AccountId,
+    ctx: &DecodeContext<'_>,
+) -> Result<(SigningTarget, DecodedPayload), DecodeError> {
     let chain = &account.chain;
-    signing_target(kind, payload, chain)?;
+    let (target, parsed) = prepare(kind, payload, chain)?;
     let span = tracing::debug_span!("decode", ?kind, chain = %chain, len = payload.len());
     let _g = span.enter();
-    let decoded = match kind {
-        PayloadKind::EvmTransaction => evm::decode_tx(payload, chain, ctx)?,
-        PayloadKind::Eip191Message => evm::decode_eip191(payload, chain),
-        PayloadKind::Eip712TypedData => eip712::decode_typed_data(payload, chain, ctx)?,
-        PayloadKind::SolanaTransaction => solana::decode_message(payload, account)?,
+    let decoded = match &parsed {
+        ParsedPayload::EvmTx(tx) => evm::decode_tx(tx, payload, chain, ctx)?,
+        ParsedPayload::Eip191 => evm::decode_eip191(payload, chain),
+        ParsedPayload::Eip712(td) => eip712::decode_typed_data(td, payload, chain, ctx)?,
+        ParsedPayload::Solana(msg) => solana::decode_message(msg, payload, account)?,
     };
     if decoded.blind {
         tracing::debug!(hash = %decoded.payload_hash, "payload decoded as blind");
     }
-    Ok(decoded)
+    Ok((target, decoded))
 }
 
 #[cfg(test)]

@@ -11,7 +11,6 @@ use super::units::{format_native, format_units};
 use super::{DecodeError, DecodedPayload, TokenAction, TokenFact, Warning};
 use crate::caip::AccountId;
 use crate::payload::solana::{AccountRef, CompiledInstruction, MessageVersion, SolanaMessage};
-use crate::payload::parse_solana_message;
 
 /// The System program.
 pub const SYSTEM_PROGRAM: &str = "11111111111111111111111111111111";
@@ -115,13 +114,13 @@ fn u64_le(b: Option<&[u8]>) -> Option<u64> {
 }
 
 pub(super) fn decode_message(
+    msg: &SolanaMessage,
     payload: &[u8],
     account: &AccountId,
 ) -> Result<DecodedPayload, DecodeError> {
-    let msg = parse_solana_message(payload)?;
     let chain = &account.chain;
     let mut c = Ctx {
-        msg: &msg,
+        msg,
         d: DecodedPayload::new(chain, payload, "Solana transaction"),
         account: account.address.clone(),
         keys: msg.account_keys.iter().map(b58).collect(),
@@ -135,11 +134,12 @@ pub(super) fn decode_message(
             MessageVersion::V0 => "v0",
         },
     );
-    let fee_payer = msg.fee_payer().map(b58);
+    // The fee payer and the signers are the first account keys, already encoded.
+    let fee_payer = msg.fee_payer().and(c.keys.first().cloned());
     if let Some(fp) = &fee_payer {
         c.d.push("fee_payer", "Fee payer", fp.clone());
     }
-    let signers: Vec<String> = msg.signers().iter().map(b58).collect();
+    let signers: Vec<String> = c.keys.iter().take(msg.signers().len()).cloned().collect();
     if !signers.contains(&account.address) {
         c.d.warn(Warning::AccountNotSigner);
     }
@@ -165,7 +165,7 @@ pub(super) fn decode_message(
     }
     // The fee payer pays the fee; the bound account's worst case counts it only if it is
     // the fee payer.
-    let fee = max_fee(&msg, &c.keys);
+    let fee = max_fee(msg, &c.keys);
     let pays = fee_payer.as_deref() == Some(account.address.as_str());
     c.d.facts.max_fee = if pays { fee } else { 0 };
     c.d.push("max_fee", "Max network fee", format_native(chain, U256::from(fee)));

@@ -4,4 +4,4 @@
 
 pub mod sanitize;
 
-pub use sanitize::{clean, must_escape, sanitize, Sanitized, TextKind};
+pub use sanitize::{clean, must_escape, sanitize, sanitize_string, Sanitized, TextKind};

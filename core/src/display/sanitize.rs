@@ -111,6 +111,11 @@ fn is_combining(c: char) -> bool {
 /// Escapes what must not reach a screen as is and cuts `input` to its kind's length.
 pub fn sanitize(input: &str, kind: TextKind) -> Sanitized {
     let max = kind.max_chars();
+    // Most text (addresses, amounts, names) is short printable ASCII: nothing to escape,
+    // nothing to cut.
+    if input.len() <= max && input.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Sanitized { text: input.to_string(), escaped: 0, cut: 0 };
+    }
     let mut text = String::with_capacity(input.len().min(max.saturating_mul(4)));
     let (mut shown, mut escaped, mut cut, mut run) = (0usize, 0usize, 0usize, 0usize);
     let mut chars = input.chars();
@@ -124,24 +129,34 @@ pub fn sanitize(input: &str, kind: TextKind) -> Sanitized {
             must_escape(c, kind) || run > MAX_COMBINING_RUN
         };
         prev = (!escape).then_some(c);
-        let piece = if escape {
-            format!("⟨U+{:04X}⟩", u32::from(c))
-        } else {
-            c.to_string()
-        };
-        let width = piece.chars().count();
+        // A character shown as is costs no allocation; only an escape is formatted.
+        let piece = escape.then(|| format!("⟨U+{:04X}⟩", u32::from(c)));
+        let width = piece.as_ref().map_or(1, |p| p.chars().count());
         if shown + width > max {
             cut = 1 + chars.count();
             break;
         }
         shown += width;
-        escaped += usize::from(escape);
-        text.push_str(&piece);
+        match piece {
+            Some(p) => {
+                escaped += 1;
+                text.push_str(&p);
+            }
+            None => text.push(c),
+        }
     }
     if cut > 0 {
         text.push_str(&format!("…⟨{cut} more characters⟩"));
     }
     Sanitized { text, escaped, cut }
+}
+
+/// [`sanitize`], taking the text by value: clean text is returned as is, not copied.
+pub fn sanitize_string(input: String, kind: TextKind) -> Sanitized {
+    if input.len() <= kind.max_chars() && input.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Sanitized { text: input, escaped: 0, cut: 0 };
+    }
+    sanitize(&input, kind)
 }
 
 /// [`sanitize`]'s text alone, for places that show a string but keep no warnings (names

@@ -507,6 +507,24 @@ impl OctaneClient {
         self.post(&paths::app_sign_result(&request_id), &body, Idempotency::Idempotent).await
     }
 
+    /// [`Self::post_signature`] for a caller that needs only to know octane took it (the
+    /// sign engine): the answer is checked to name the request, and the signature bundle
+    /// it echoes is not decoded.
+    #[tracing::instrument(skip(self, signature), fields(request = %request_id))]
+    pub async fn deliver_signature(&self, request_id: Uuid, signature: &[u8]) -> Result<(), OctaneError> {
+        /// The part of a [`SignResultAck`] the phone reads.
+        #[derive(serde::Deserialize)]
+        struct Acked {
+            request_id: Uuid,
+        }
+        let body = PostSignatureRequest { signature: signature.to_vec() };
+        let ack: Acked = self.post(&paths::app_sign_result(&request_id), &body, Idempotency::Idempotent).await?;
+        if ack.request_id != request_id {
+            return Err(OctaneError::Protocol("octane acknowledged another request".into()));
+        }
+        Ok(())
+    }
+
     /// Rejects a sign request with a stable reason code (idempotent).
     #[tracing::instrument(skip(self, message), fields(request = %request_id))]
     pub async fn reject_sign(

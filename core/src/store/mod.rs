@@ -11,12 +11,13 @@ mod spend;
 
 pub use spend::MAX_LIVE_REQUESTS;
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::str::FromStr;
 use std::sync::{Mutex, MutexGuard};
 use std::time::Duration;
 
-use rusqlite::{params, Connection, OptionalExtension, Row, TransactionBehavior};
+use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
@@ -28,6 +29,9 @@ use crate::model::{PayloadKind, SpProfile};
 
 /// How long a writer waits for another connection's lock before giving up.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// Prepared statements kept per connection.
+const STATEMENT_CACHE: usize = 64;
 
 /// Why a store operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -309,7 +313,13 @@ pub struct AuditEntry {
 /// The SQLite store. Cheap to share behind an `Arc`; calls are short and serialized.
 pub struct Store {
     conn: Mutex<Connection>,
+    /// Pairs as last parsed, with the row they were parsed from: a read whose row is
+    /// unchanged skips parsing (the SP profile's JSON, every binding's address checks).
+    pairs: Mutex<HashMap<String, (PairRow, PairRecord)>>,
 }
+
+/// Most parsed pairs [`Store`] keeps (it starts afresh when full).
+const PAIR_CACHE: usize = 64;
 
 impl std::fmt::Debug for Store {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -366,6 +376,9 @@ impl Store {
 
     fn init(conn: Connection, wal: bool) -> Result<Self, StoreError> {
         conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Every statement of the sign path stays prepared (rusqlite keeps 16 by default,
+        // fewer than the path uses: an evicted statement is parsed again on each request).
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         if wal {
             let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
             if !mode.eq_ignore_ascii_case("wal") {
@@ -376,7 +389,7 @@ impl Store {
         conn.pragma_update(None, "synchronous", "NORMAL")?;
         // Deleted content is overwritten with zeros, so nothing removed lingers in the file.
         conn.pragma_update(None, "secure_delete", "ON")?;
-        let store = Store { conn: Mutex::new(conn) };
+        let store = Store { conn: Mutex::new(conn), pairs: Mutex::new(HashMap::new()) };
         store.migrate()?;
         Ok(store)
     }
@@ -517,13 +530,37 @@ impl Store {
     pub fn pair(&self, pair_id: Uuid) -> Result<Option<PairRecord>, StoreError> {
         let conn = self.lock()?;
         let row = conn
-            .query_row(
-                &format!("SELECT {} FROM pairs WHERE pair_id = ?1", Self::PAIR_COLS),
-                params![pair_id.to_string()],
-                Self::pair_from_row,
-            )
+            .prepare_cached(
+                "SELECT pair_id, appliance_identity, session_id, sp_profile, sp_user_ref,
+                   sp_public_key, bindings, status, created_at, revoked_at
+                 FROM pairs WHERE pair_id = ?1",
+            )?
+            .query_row(params![pair_id.to_string()], Self::pair_from_row)
             .optional()?;
-        row.map(PairRow::parse).transpose()
+        drop(conn);
+        let Some(row) = row else { return Ok(None) };
+        let mut cache = self.pairs.lock().map_err(|_| StoreError::Poisoned)?;
+        if let Some((seen, parsed)) = cache.get(&row.pair_id) {
+            if *seen == row {
+                return Ok(Some(parsed.clone()));
+            }
+        }
+        let parsed = row.clone().parse()?;
+        if cache.len() >= PAIR_CACHE {
+            cache.clear();
+        }
+        cache.insert(row.pair_id.clone(), (row, parsed.clone()));
+        Ok(Some(parsed))
+    }
+
+    /// A pair's status (`None`: no such pair), without reading the rest of it.
+    pub fn pair_status(&self, pair_id: Uuid) -> Result<Option<PairStatus>, StoreError> {
+        let conn = self.lock()?;
+        let s: Option<String> = conn
+            .prepare_cached("SELECT status FROM pairs WHERE pair_id = ?1")?
+            .query_row(params![pair_id.to_string()], |r| r.get(0))
+            .optional()?;
+        s.map(|s| PairStatus::parse(&s)).transpose()
     }
 
     /// All pairs, newest first.
@@ -676,10 +713,14 @@ impl Store {
         &self,
         f: impl FnOnce(&StoreTx<'_>) -> Result<R, StoreError>,
     ) -> Result<R, StoreError> {
-        let mut conn = self.lock()?;
-        let tx = StoreTx { tx: conn.transaction_with_behavior(TransactionBehavior::Immediate)? };
+        let conn = self.lock()?;
+        // BEGIN and COMMIT as cached statements: parsing them anew costs more than the
+        // request's own statements.
+        conn.prepare_cached("BEGIN IMMEDIATE")?.execute([])?;
+        let tx = StoreTx { tx: &conn, open: std::cell::Cell::new(true) };
         let out = f(&tx)?;
-        tx.tx.commit()?;
+        conn.prepare_cached("COMMIT")?.execute([])?;
+        tx.open.set(false);
         Ok(out)
     }
 
@@ -842,11 +883,17 @@ impl Store {
 
     /// Reads a setting (JSON) by key.
     pub fn setting(&self, key: &str) -> Result<Option<serde_json::Value>, StoreError> {
+        self.setting_text(key)?.map(|s| from_json("settings.value", &s)).transpose()
+    }
+
+    /// A setting's JSON text, unparsed (a caller that keeps the parsed value compares it).
+    pub fn setting_text(&self, key: &str) -> Result<Option<String>, StoreError> {
         let conn = self.lock()?;
-        let v: Option<String> = conn
-            .query_row("SELECT value FROM settings WHERE key = ?1", params![key], |r| r.get(0))
+        let text = conn
+            .prepare_cached("SELECT value FROM settings WHERE key = ?1")?
+            .query_row(params![key], |r| r.get(0))
             .optional()?;
-        v.map(|s| from_json("settings.value", &s)).transpose()
+        Ok(text)
     }
 
     /// Writes a setting (JSON) by key.
@@ -947,7 +994,19 @@ fn same_body(stored: &[u8], body_sha256: &[u8; 32]) -> Seen {
 /// One open SQLite transaction on the store ([`Store::transaction`]): the sign path's
 /// reads and writes for one state change of a request.
 pub struct StoreTx<'c> {
-    tx: rusqlite::Transaction<'c>,
+    tx: &'c Connection,
+    /// Rolled back on drop while still open (an error, or a panic, in the closure).
+    open: std::cell::Cell<bool>,
+}
+
+impl Drop for StoreTx<'_> {
+    fn drop(&mut self) {
+        if self.open.get() {
+            if let Err(e) = self.tx.prepare_cached("ROLLBACK").and_then(|mut s| s.execute([])) {
+                tracing::warn!(error = %e, "store: rollback failed");
+            }
+        }
+    }
 }
 
 impl std::fmt::Debug for StoreTx<'_> {
@@ -1018,15 +1077,22 @@ impl StoreTx<'_> {
         now: u64,
         exclude: Option<Uuid>,
     ) -> Result<SpendContext, StoreError> {
-        spend::spend(&self.tx, pair_id, chain, now, exclude)
+        spend::spend(self.tx, pair_id, chain, now, exclude)
     }
 
     /// Writes a request's history row: inserted, or replacing the row while it is still
     /// pending (a redelivered request evaluated again); a decided row is left alone. A row
     /// written as signed or completed adds its spend to the running totals.
     pub fn put_sign(&self, s: &SignRecord) -> Result<(), StoreError> {
-        let before = self.sign_outcome(s.request_id)?;
-        if before.is_some_and(|o| o != SignOutcome::Pending) {
+        self.put_sign_with_summary(s, &to_json("summary", &s.summary)?)
+    }
+
+    /// [`StoreTx::put_sign`] with the summary given as JSON text (`s.summary` is not
+    /// read): the sign engine serialises what it decoded straight to text.
+    pub fn put_sign_with_summary(&self, s: &SignRecord, summary_json: &str) -> Result<(), StoreError> {
+        // A decided row is left alone: the upsert below only replaces a pending row, so
+        // the row only needs reading first when this one would join the spend totals.
+        if s.outcome.is_spent() && self.sign_outcome(s.request_id)?.is_some_and(|o| o != SignOutcome::Pending) {
             return Ok(());
         }
         self.tx
@@ -1048,7 +1114,7 @@ impl StoreTx<'_> {
                 s.chain.to_string(),
                 s.account.to_string(),
                 kind_str(s.kind)?,
-                to_json("summary", &s.summary)?,
+                summary_json,
                 s.native_value.map(|v| v.to_string()),
                 s.spend.map(|v| v.to_string()),
                 s.outcome.as_str(),
@@ -1061,7 +1127,7 @@ impl StoreTx<'_> {
         if s.outcome.is_spent() {
             let at = s.decided_at.unwrap_or(s.received_at);
             let (pair, chain) = (s.pair_id.to_string(), s.chain.to_string());
-            spend::commit(&self.tx, &pair, &chain, at, s.spend.unwrap_or(0))?;
+            spend::commit(self.tx, &pair, &chain, at, s.spend.unwrap_or(0))?;
         }
         Ok(())
     }
@@ -1099,7 +1165,7 @@ impl StoreTx<'_> {
             let amount =
                 amount.map(|a| spend::parse_amount("sign_history.spend", &a)).transpose()?;
             let amount = amount.unwrap_or(0);
-            spend::commit(&self.tx, &pair_id, &chain, at, amount)?;
+            spend::commit(self.tx, &pair_id, &chain, at, amount)?;
         }
         Ok(())
     }
@@ -1112,10 +1178,11 @@ impl StoreTx<'_> {
         subject: &str,
         detail: &serde_json::Value,
     ) -> Result<(), StoreError> {
-        audit_insert(&self.tx, at, kind, subject, detail)
+        audit_insert(self.tx, at, kind, subject, detail)
     }
 }
 
+#[derive(Clone, PartialEq, Eq)]
 struct PairRow {
     pair_id: String,
     appliance_identity: String,

@@ -62,13 +62,16 @@ pub(crate) fn spend(
         spent_by_pair: total(conn, PAIR_TOTAL, params![pair, chain], "spend_by_pair.amount")?,
         spent_today: total(conn, DAY_TOTAL, params![chain, utc_day(now)], "spend_by_day.amount")?,
     };
+    // The LIMIT is a literal: a bound LIMIT makes SQLite prepare the statement anew at
+    // every call (its plan depends on the value).
     let mut stmt = conn.prepare_cached(
         "SELECT pair_id, spend FROM sign_history
          WHERE outcome = 'pending' AND chain = ?1 AND expires_at > ?2 AND request_id <> ?3
-         LIMIT ?4",
+         LIMIT 1001",
     )?;
+    const _: () = assert!(MAX_LIVE_REQUESTS + 1 == 1001, "the LIMIT above");
     let exclude = exclude.map(|u| u.to_string()).unwrap_or_default();
-    let mut rows = stmt.query(params![chain, as_i64(now), exclude, MAX_LIVE_REQUESTS + 1])?;
+    let mut rows = stmt.query(params![chain, as_i64(now), exclude])?;
     let mut seen = 0i64;
     while let Some(row) = rows.next()? {
         seen += 1;

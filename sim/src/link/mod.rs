@@ -3,10 +3,14 @@
 //! seeded, replayable faults.
 //!
 //! Faults are applied per PDU, in each direction, by the simulator side: one-way latency,
-//! connection interval (PDUs leave on connection-event boundaries), drop / duplicate /
-//! reorder probabilities, a disconnect after N PDUs (or with a probability per PDU). Each
-//! direction draws from its own ChaCha8 stream of the configured seed, so the same seed
-//! and the same sequence of sends give the same faults ([`FaultCounters`]).
+//! connection interval (PDUs leave on connection-event boundaries), a cap on the PDUs one
+//! direction may send per connection event, drop / duplicate / reorder probabilities, a
+//! disconnect after N PDUs (or with a probability per PDU). Each direction draws from its
+//! own ChaCha8 stream of the configured seed, so the same seed and the same sequence of
+//! sends give the same faults ([`FaultCounters`]).
+//!
+//! [`Central`] holds radio profiles modelled on the phones that will drive the appliance
+//! (iOS and Android centrals; sources and assumptions in `docs/performance.md`).
 //!
 //! Everything here spawns tokio tasks: call it from inside a tokio runtime.
 
@@ -25,7 +29,8 @@ use tokio::time::Instant;
 
 pub use socket::{SocketConnector, SocketListener, PduType};
 
-/// Knobs of a simulated link. `Default` is a perfect link at MTU 185.
+/// Knobs of a simulated link. `Default` is a perfect link at MTU 185 (no connection
+/// interval: every PDU leaves at once); [`SimLinkConfig::central`] is a phone's radio.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimLinkConfig {
     /// ATT MTU (clamped to 23..=517); a PDU carries `mtu - 3` bytes.
@@ -34,6 +39,10 @@ pub struct SimLinkConfig {
     pub latency: Duration,
     /// BLE connection interval; PDUs leave on its boundaries. Zero: immediately.
     pub connection_interval: Duration,
+    /// Most PDUs one direction sends per connection event (the phone's writes and the
+    /// appliance's notifications alike); the rest wait for the next event. Zero: no cap.
+    /// Needs a connection interval (without one, PDUs leave at once).
+    pub pdus_per_event: u32,
     /// Probability (0..=1) that a PDU is dropped.
     pub drop: f64,
     /// Probability that a PDU is delivered twice.
@@ -57,6 +66,7 @@ impl Default for SimLinkConfig {
             mtu: 185,
             latency: Duration::ZERO,
             connection_interval: Duration::ZERO,
+            pdus_per_event: 0,
             drop: 0.0,
             duplicate: 0.0,
             reorder: 0.0,
@@ -72,6 +82,78 @@ impl SimLinkConfig {
     /// The MTU clamped to what BLE allows.
     pub fn clamped_mtu(&self) -> u16 {
         self.mtu.clamp(MIN_ATT_MTU, MAX_ATT_MTU)
+    }
+
+    /// A fault-free link at `mtu` with the connection interval and per-event cap of
+    /// `central`'s radio.
+    pub fn central(central: Central, mtu: u16) -> Self {
+        Self {
+            mtu,
+            connection_interval: central.connection_interval(),
+            pdus_per_event: central.pdus_per_event(),
+            ..Self::default()
+        }
+    }
+
+    /// Connection events needed to carry `pdus` PDUs in one direction under this config's
+    /// cap (at least one event for any PDU; `pdus` itself without a cap).
+    pub fn events_for(&self, pdus: u64) -> u64 {
+        match self.pdus_per_event {
+            0 => pdus.min(1),
+            cap => pdus.div_ceil(u64::from(cap)),
+        }
+    }
+}
+
+/// A phone's BLE radio as the simulated link models it: the connection interval the
+/// appliance gets and how many PDUs go out per connection event. The figures and their
+/// sources (or the assumption behind them) are in `docs/performance.md`, *Radio model*.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Central {
+    /// No radio constraints: every PDU leaves at once (unit tests).
+    Ideal,
+    /// An iPhone: 15 ms connection interval (the shortest Apple's Accessory Design
+    /// Guidelines let an accessory ask for), 4 PDUs per connection event.
+    Ios,
+    /// An Android phone at its default `CONNECTION_PRIORITY_BALANCED` (30–50 ms in AOSP;
+    /// 30 ms modelled), 8 PDUs per connection event.
+    Android,
+}
+
+impl Central {
+    /// Every profile, in the order the CLI lists them.
+    pub const ALL: [Central; 3] = [Central::Ideal, Central::Ios, Central::Android];
+
+    /// The name on the command line (`ideal`, `ios`, `android`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Central::Ideal => "ideal",
+            Central::Ios => "ios",
+            Central::Android => "android",
+        }
+    }
+
+    /// The profile named `name`, if any.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|c| c.name() == name)
+    }
+
+    /// The connection interval modelled (zero for [`Central::Ideal`]).
+    pub fn connection_interval(self) -> Duration {
+        match self {
+            Central::Ideal => Duration::ZERO,
+            Central::Ios => Duration::from_millis(15),
+            Central::Android => Duration::from_millis(30),
+        }
+    }
+
+    /// PDUs per connection event and direction (0: no cap, for [`Central::Ideal`]).
+    pub fn pdus_per_event(self) -> u32 {
+        match self {
+            Central::Ideal => 0,
+            Central::Ios => 4,
+            Central::Android => 8,
+        }
     }
 }
 
@@ -178,17 +260,29 @@ pub struct FaultCounters {
     pub reordered: u64,
     /// Disconnects injected (after N PDUs or random).
     pub disconnects: u64,
+    /// PDUs offered from the phone to the appliance (included in `pdus`).
+    pub to_appliance: u64,
+    /// PDUs offered from the appliance to the phone (included in `pdus`).
+    pub to_phone: u64,
 }
 
 /// Live fault counters, shared by every link made from one config / connector / listener.
 #[derive(Debug, Clone, Default)]
-pub struct FaultStats(Arc<[AtomicU64; 5]>);
+pub struct FaultStats(Arc<[AtomicU64; 7]>);
 
 impl FaultStats {
     /// Current values.
     pub fn snapshot(&self) -> FaultCounters {
         let v = |i: usize| self.0.get(i).map_or(0, |a| a.load(Ordering::Relaxed));
-        FaultCounters { pdus: v(0), dropped: v(1), duplicated: v(2), reordered: v(3), disconnects: v(4) }
+        FaultCounters {
+            pdus: v(0),
+            dropped: v(1),
+            duplicated: v(2),
+            reordered: v(3),
+            disconnects: v(4),
+            to_appliance: v(5),
+            to_phone: v(6),
+        }
     }
 
     fn bump(&self, i: usize) {
@@ -245,6 +339,14 @@ enum Item {
     Hold(Instant, Vec<u8>),
 }
 
+/// The connection event the last PDU of a direction was scheduled on, and how many PDUs
+/// that event already carries in this direction.
+#[derive(Debug, Default)]
+struct EventSlot {
+    event: u128,
+    count: u32,
+}
+
 /// Fault injection for one direction of one connection.
 pub(crate) struct Injector {
     cfg: SimLinkConfig,
@@ -252,6 +354,9 @@ pub(crate) struct Injector {
     stats: FaultStats,
     conn: Arc<Conn>,
     tx: mpsc::UnboundedSender<Item>,
+    slot: std::sync::Mutex<EventSlot>,
+    /// 0: phone → appliance, 1: appliance → phone.
+    stream: u64,
 }
 
 impl Injector {
@@ -271,11 +376,21 @@ impl Injector {
         let (out_tx, out_rx) = mpsc::unbounded_channel();
         let flush = cfg.connection_interval.max(Duration::from_millis(20)) + cfg.latency;
         tokio::spawn(deliver(rx, out_tx, conn.clone(), flush));
-        let inj = Self { cfg: cfg.clone(), rng: std::sync::Mutex::new(rng), stats: stats.clone(), conn: conn.clone(), tx };
+        let inj = Self {
+            cfg: cfg.clone(),
+            rng: std::sync::Mutex::new(rng),
+            stats: stats.clone(),
+            conn: conn.clone(),
+            tx,
+            slot: std::sync::Mutex::new(EventSlot::default()),
+            stream,
+        };
         (Arc::new(inj), out_rx)
     }
 
-    /// When a PDU handed over now leaves and arrives.
+    /// When a PDU handed over now leaves and arrives: on the next connection event, or
+    /// on a later one when this direction already filled that event's cap (PDUs of one
+    /// direction leave in order), plus `latency`.
     fn arrival(&self, latency: Duration) -> Instant {
         let now = Instant::now();
         let iv = self.cfg.connection_interval.as_nanos();
@@ -283,7 +398,7 @@ impl Injector {
             now
         } else {
             let el = now.saturating_duration_since(self.conn.epoch).as_nanos();
-            let k = el.div_ceil(iv);
+            let k = next_event(&self.slot, el.div_ceil(iv), self.cfg.pdus_per_event);
             let at = u64::try_from(k.saturating_mul(iv)).unwrap_or(u64::MAX);
             self.conn.epoch + Duration::from_nanos(at)
         };
@@ -296,6 +411,7 @@ impl Injector {
             return Err(self.conn.error());
         }
         self.stats.bump(0);
+        self.stats.bump(if self.stream == 0 { 5 } else { 6 });
         let n = self.conn.pdus.fetch_add(1, Ordering::Relaxed) + 1;
         // Always draw all four so the stream stays aligned whatever the knobs.
         let (d, u, r, x) = match self.rng.lock() {
@@ -329,6 +445,25 @@ impl Injector {
         }
         Ok(())
     }
+}
+
+/// The connection event a PDU leaves on, the earliest being `earliest`, under a cap of
+/// `cap` PDUs per event in this direction (0: none), and records it in `slot`.
+fn next_event(slot: &std::sync::Mutex<EventSlot>, earliest: u128, cap: u32) -> u128 {
+    if cap == 0 {
+        return earliest;
+    }
+    let Ok(mut s) = slot.lock() else { return earliest };
+    let mut k = earliest.max(s.event);
+    if k == s.event && s.count >= cap {
+        k += 1;
+    }
+    if k != s.event {
+        s.event = k;
+        s.count = 0;
+    }
+    s.count += 1;
+    k
 }
 
 /// Delivers a direction's PDUs at their arrival times, swapping held ones behind the next.
