@@ -10,10 +10,10 @@ use uuid::Uuid;
 
 use crate::error::SunstormError;
 use crate::flow_views::{kind_name, FieldRow};
-use sunstorm_core::display::{clean, TextKind};
 use crate::settings::format_amount;
 use crate::sunstorm::SunstormCore;
 use crate::views::unix;
+use sunstorm_core::display::{clean, TextKind};
 
 /// What became of a sign request.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
@@ -168,8 +168,11 @@ fn sentence(kind: &str, d: &Value) -> String {
         "sign_signed" => "Signed by the appliance (signature verified)".to_string(),
         "sign_rejected" => format!("Signature request declined {}", by_whom(d)),
         "sign_blocked" => {
-            let codes: Vec<&str> =
-                d.get("violations").and_then(Value::as_array).map(|v| v.iter().filter_map(Value::as_str).collect()).unwrap_or_default();
+            let codes: Vec<&str> = d
+                .get("violations")
+                .and_then(Value::as_array)
+                .map(|v| v.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
             format!("Blocked by your rules: {}", codes.join(", "))
         }
         "guardrails_changed" => "Guardrails changed".to_string(),
@@ -272,13 +275,9 @@ mod tests {
 
     #[test]
     fn audit_rows_get_a_sentence() {
-        let e = |kind: &str, detail: Value| AuditRow::from(&AuditEntry {
-            id: 1,
-            at: 5,
-            kind: kind.into(),
-            subject: "s".into(),
-            detail,
-        });
+        let e = |kind: &str, detail: Value| {
+            AuditRow::from(&AuditEntry { id: 1, at: 5, kind: kind.into(), subject: "s".into(), detail })
+        };
         let pair = e("pair_approved", serde_json::json!({"sp": "Acme", "bindings": ["eip155:1:0x1"]}));
         assert_eq!(pair.detail, "Paired with Acme (1 account)");
         assert!(pair.detail_json.contains("\"sp\":\"Acme\""), "{}", pair.detail_json);
@@ -286,7 +285,10 @@ mod tests {
             e("sign_blocked", serde_json::json!({"violations": ["per_day_limit_exceeded"]})).detail,
             "Blocked by your rules: per_day_limit_exceeded"
         );
-        assert_eq!(e("sign_rejected", serde_json::json!({"by": "appliance"})).detail, "Signature request declined on the appliance");
+        assert_eq!(
+            e("sign_rejected", serde_json::json!({"by": "appliance"})).detail,
+            "Signature request declined on the appliance"
+        );
         assert_eq!(e("pair_revoked", serde_json::json!({"by": "sp"})).detail, "Pairing revoked by the service");
         assert_eq!(e("sign_approved", serde_json::json!({"title": "Send ETH"})).detail, "Approved: Send ETH");
         assert_eq!(e("something_new", Value::Null).detail, "something new");

@@ -92,7 +92,10 @@ fn ms(d: Duration) -> i32 {
 }
 
 /// Scans through the platform for appliances advertising the Sigil service.
-pub async fn scan(central: Arc<dyn BleCentral>, timeout: Duration) -> Result<Vec<crate::platform::BlePeripheral>, LinkError> {
+pub async fn scan(
+    central: Arc<dyn BleCentral>,
+    timeout: Duration,
+) -> Result<Vec<crate::platform::BlePeripheral>, LinkError> {
     let service = sunstorm_core::ble::transport::SERVICE_UUID.to_string();
     blocking(timeout + CALL_SLACK, move || central.scan(service, ms(timeout))).await
 }
@@ -284,10 +287,7 @@ mod tests {
         assert_eq!(link.mtu(), 185);
         link.send(vec![1, 2, 3]).await.unwrap();
         assert_eq!(link.recv(Duration::from_secs(1)).await.unwrap(), vec![1, 2, 3]);
-        assert_eq!(
-            link.send(vec![0; 183]).await,
-            Err(LinkError::PduTooLarge { len: 183, max: 182 })
-        );
+        assert_eq!(link.send(vec![0; 183]).await, Err(LinkError::PduTooLarge { len: 183, max: 182 }));
         assert_eq!(link.recv(Duration::from_millis(20)).await, Err(LinkError::Timeout));
         link.close().await;
         assert_eq!(link.send(vec![1]).await, Err(LinkError::Disconnected));

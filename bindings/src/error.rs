@@ -232,25 +232,25 @@ impl From<ApplianceError> for SunstormError {
             ApplianceError::Link(l) => l.into(),
             ApplianceError::UnknownAppliance => SunstormError::UnknownAppliance,
             ApplianceError::NotBonded => SunstormError::NotBonded,
-            ApplianceError::Channel(reason) => SunstormError::ApplianceUnreachable {
-                reason: format!("secure channel failed: {reason}"),
-            },
-            ApplianceError::WrongPin { attempts_left } => SunstormError::WrongPin { attempts_left: count(attempts_left) },
+            ApplianceError::Channel(reason) => {
+                SunstormError::ApplianceUnreachable { reason: format!("secure channel failed: {reason}") }
+            }
+            ApplianceError::WrongPin { attempts_left } => {
+                SunstormError::WrongPin { attempts_left: count(attempts_left) }
+            }
             ApplianceError::PinLocked => SunstormError::PinLocked,
             ApplianceError::BondingClosed => SunstormError::BondingClosed,
             ApplianceError::BondingTryLater { retry_after_secs } => {
                 SunstormError::BondingTryLater { retry_after_secs: i64::try_from(retry_after_secs).unwrap_or(i64::MAX) }
             }
             ApplianceError::UserRejected => SunstormError::ApplianceDeclined,
-            ApplianceError::Refused { code, message } => {
-                SunstormError::ApplianceRefused { code, detail: message }
+            ApplianceError::Refused { code, message } => SunstormError::ApplianceRefused { code, detail: message },
+            ApplianceError::Timeout => {
+                SunstormError::ApplianceUnreachable { reason: "the appliance did not answer in time".into() }
             }
-            ApplianceError::Timeout => SunstormError::ApplianceUnreachable {
-                reason: "the appliance did not answer in time".into(),
-            },
-            ApplianceError::Protocol(reason) => SunstormError::ApplianceUnreachable {
-                reason: format!("unexpected answer: {reason}"),
-            },
+            ApplianceError::Protocol(reason) => {
+                SunstormError::ApplianceUnreachable { reason: format!("unexpected answer: {reason}") }
+            }
             ApplianceError::Cancelled => SunstormError::Cancelled,
             ApplianceError::SecretStore(reason) => SunstormError::SecretStore { reason },
         }
@@ -264,7 +264,9 @@ impl From<OctaneError> for SunstormError {
             OctaneError::Offline(reason) => SunstormError::OctaneUnreachable { reason },
             OctaneError::Timeout => SunstormError::OctaneUnreachable { reason: "octane did not answer in time".into() },
             OctaneError::SessionExpired => SunstormError::Expired,
-            OctaneError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left: count(attempts_left) },
+            OctaneError::CodeRejected { attempts_left } => {
+                SunstormError::WrongCode { attempts_left: count(attempts_left) }
+            }
             OctaneError::SessionLocked => SunstormError::CodeLocked,
             OctaneError::Revoked => SunstormError::PairRevoked,
             OctaneError::NotFound => SunstormError::NotFound,
@@ -294,7 +296,9 @@ impl From<PairError> for SunstormError {
         match e {
             PairError::Link(l) => l.into(),
             PairError::Code(c) => c.into(),
-            PairError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left: count(attempts_left) },
+            PairError::CodeRejected { attempts_left } => {
+                SunstormError::WrongCode { attempts_left: count(attempts_left) }
+            }
             PairError::SessionLocked => SunstormError::CodeLocked,
             PairError::SessionExpired => SunstormError::Expired,
             PairError::Octane(o) => o.into(),

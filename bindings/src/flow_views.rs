@@ -394,7 +394,11 @@ impl From<&PendingSignature> for SignRequestView {
                 .iter()
                 .map(|w| NoticeView { code: w.code().to_string(), message: w.message() })
                 .collect(),
-            violations: p.violations.iter().map(|v| NoticeView { code: v.code.clone(), message: v.message.clone() }).collect(),
+            violations: p
+                .violations
+                .iter()
+                .map(|v| NoticeView { code: v.code.clone(), message: v.message.clone() })
+                .collect(),
             blind: p.decoded.blind,
             blocked: p.blocked(),
             payload_hash: p.decoded.payload_hash.clone(),

@@ -323,7 +323,11 @@ impl SunstormCore {
     /// appliance signs (progress goes to the flow listener), the signature is verified
     /// for the bound account and sent to octane. `GuardrailBlocked` if rules block it.
     #[uniffi::method(default(cancel = None))]
-    pub async fn approve_sign(&self, request_id: String, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
+    pub async fn approve_sign(
+        &self,
+        request_id: String,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<(), SunstormError> {
         let id = parse_id("request_id", &request_id)?;
         let f = self.flow_parts();
         let presence = self.presence.clone();

@@ -7,8 +7,7 @@
 use std::sync::Arc;
 
 use sunstorm_core::octane::transport::{
-    HttpMethod as CoreMethod, HttpRequest as CoreRequest, HttpResponse as CoreResponse, HttpTransport,
-    TransportError,
+    HttpMethod as CoreMethod, HttpRequest as CoreRequest, HttpResponse as CoreResponse, HttpTransport, TransportError,
 };
 
 use crate::error::HttpError;

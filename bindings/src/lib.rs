@@ -31,21 +31,19 @@ mod views;
 pub use activity::{AuditRow, SignHistoryRow, SignOutcomeView};
 pub use ble::{BleEvents, BleTimeouts, ForeignConnector, ForeignGattLink};
 pub use cancel::CancelHandle;
+pub use error::{BleError, CallbackError, HttpError, SecretStoreError, SunstormError, UserPresenceError};
 pub use flow_views::{
     FieldRow, NoticeView, PairOutcomeView, PairStateView, PairView, SignRequestView, SpCardView, WalletRowState,
     WalletRowView,
 };
 pub use flows::BondedConnector;
-pub use error::{BleError, CallbackError, HttpError, SecretStoreError, SunstormError, UserPresenceError};
 pub use http::{HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse};
 pub use logging::{clear_log_sink, set_log_sink};
 pub use platform::{BleCentral, BlePeripheral, FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
 pub use secrets::ForeignSecretStore;
 pub use settings::{ChainLimitSetting, GuardrailSettings};
 pub use sunstorm::{CoreConfig, SunstormCore};
-pub use views::{
-    ApplianceInfoView, ApplianceRow, BondedApplianceView, FlowProgress, GattUuids, PairLink, WalletView,
-};
+pub use views::{ApplianceInfoView, ApplianceRow, BondedApplianceView, FlowProgress, GattUuids, PairLink, WalletView};
 
 /// The version of the Sunstorm core this library was built from.
 #[uniffi::export]

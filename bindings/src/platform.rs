@@ -45,12 +45,7 @@ pub trait BleCentral: Send + Sync {
     /// Connects to `peripheral_id`, discovers the Sigil service, subscribes to the notify
     /// characteristic, and returns an id for this connection (any value, unique while it
     /// lives). Deliver this connection's notifications and disconnection to `events`.
-    fn connect(
-        &self,
-        peripheral_id: String,
-        events: Arc<BleEvents>,
-        timeout_ms: i32,
-    ) -> Result<i64, BleError>;
+    fn connect(&self, peripheral_id: String, events: Arc<BleEvents>, timeout_ms: i32) -> Result<i64, BleError>;
 
     /// Negotiates the ATT MTU (Android `requestMtu`; iOS: report
     /// `maximumWriteValueLength(for: .withoutResponse) + 3`). Returns the MTU in force

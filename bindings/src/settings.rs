@@ -156,8 +156,7 @@ impl TryFrom<GuardrailSettings> for Guardrails {
             let c = chain("limits", &l.chain)?;
             let decimals = native_currency(&c).1;
             let amount = |what: &str, v: Option<String>| {
-                v.map(|t| parse_amount(&t, decimals).map_err(|e| bad(&format!("{what} limit on {c}"), e)))
-                    .transpose()
+                v.map(|t| parse_amount(&t, decimals).map_err(|e| bad(&format!("{what} limit on {c}"), e))).transpose()
             };
             let nl = NativeLimits { per_pair: amount("per-pair", l.per_pair)?, per_day: amount("daily", l.per_day)? };
             if limits.contains_key(&c) {
@@ -326,13 +325,16 @@ mod tests {
         assert_eq!(g.recipient_allowlist, Some(vec!["0x52908400098527886E0F7030069857D2E4169EE7".to_string()]));
         assert_eq!(g.contract_allowlist, Some(vec![]));
         let back = GuardrailSettings::from(&g);
-        assert_eq!(back.limits[0], ChainLimitSetting {
-            chain: "eip155:1".into(),
-            per_pair: Some("1.5".into()),
-            per_day: Some("0.01".into()),
-            chain_name: ChainId::Evm(1).display_name(),
-            currency: "ETH".into(),
-        });
+        assert_eq!(
+            back.limits[0],
+            ChainLimitSetting {
+                chain: "eip155:1".into(),
+                per_pair: Some("1.5".into()),
+                per_day: Some("0.01".into()),
+                chain_name: ChainId::Evm(1).display_name(),
+                currency: "ETH".into(),
+            }
+        );
         assert_eq!(Guardrails::try_from(back).unwrap(), g);
     }
 
@@ -349,7 +351,12 @@ mod tests {
         fn scan(&self, _: String, _: i32) -> Result<Vec<crate::platform::BlePeripheral>, crate::error::BleError> {
             Err(crate::error::BleError::Unavailable { reason: "test".into() })
         }
-        fn connect(&self, _: String, _: std::sync::Arc<crate::ble::BleEvents>, _: i32) -> Result<i64, crate::error::BleError> {
+        fn connect(
+            &self,
+            _: String,
+            _: std::sync::Arc<crate::ble::BleEvents>,
+            _: i32,
+        ) -> Result<i64, crate::error::BleError> {
             Err(crate::error::BleError::Unavailable { reason: "test".into() })
         }
         fn request_mtu(&self, _: i64, _: i32) -> Result<i32, crate::error::BleError> {

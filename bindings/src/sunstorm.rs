@@ -9,13 +9,13 @@ use crate::flows::{event_forwarder, BondedConnector, FlowParts, ListenerSlot};
 
 use sunstorm_core::bytes::Key32;
 
+use crate::appliance;
 use crate::ble::{self, BleTimeouts};
 use crate::cancel::CancelHandle;
 use crate::error::SunstormError;
 use crate::http::{ForeignHttp, HttpClient};
 use crate::platform::{BleCentral, FlowListener, SecretStore, UserPresence};
 use crate::secrets::ForeignSecretStore;
-use crate::appliance;
 use crate::views::{millis, ApplianceInfoView, ApplianceRow, BondedApplianceView, FlowProgress, PairLink, WalletView};
 use sunstorm_core::appliance::client::ApplianceClient;
 use sunstorm_core::appliance::ApplianceApi;
@@ -54,8 +54,7 @@ fn validate(config: CoreConfig) -> Result<ValidConfig, SunstormError> {
     if url.scheme() != "https" && !(url.scheme() == "http" && loopback) {
         return Err(bad("octane_url must be https (http only on loopback)"));
     }
-    let key = hex::decode(config.octane_public_key_hex.trim())
-        .map_err(|_| bad("octane_public_key_hex is not hex"))?;
+    let key = hex::decode(config.octane_public_key_hex.trim()).map_err(|_| bad("octane_public_key_hex is not hex"))?;
     let key: [u8; 32] = key.try_into().map_err(|_| bad("octane_public_key_hex must be 32 bytes"))?;
     if config.accepted_link_hosts.is_empty() {
         return Err(bad("accepted_link_hosts is empty"));
@@ -384,7 +383,8 @@ impl SunstormCore {
     /// A client for the bonded appliance, and its bond.
     pub(crate) fn bonded_client(&self) -> Result<(Arc<ApplianceClient>, appliance::StoredBond), SunstormError> {
         let bond = appliance::load(self.secrets.as_ref())?.ok_or(SunstormError::NotBonded)?;
-        let client = appliance::client(self.connector(bond.peripheral_id.clone()), bond.clone(), self.secrets.as_ref())?;
+        let client =
+            appliance::client(self.connector(bond.peripheral_id.clone()), bond.clone(), self.secrets.as_ref())?;
         Ok((Arc::new(client), bond))
     }
 

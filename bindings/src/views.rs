@@ -171,8 +171,7 @@ mod tests {
     #[test]
     fn advertised_names_reach_the_scan_list_sanitised() {
         let row = |name: &str| {
-            ApplianceRow::from(BlePeripheral { id: "p".into(), name: Some(name.into()), rssi: None })
-                .display_name
+            ApplianceRow::from(BlePeripheral { id: "p".into(), name: Some(name.into()), rssi: None }).display_name
         };
         // A nearby stranger's advertisement: a bidi override and a line break.
         assert_eq!(row("Sigil \u{202e}lanif\nOK"), "Sigil ⟨U+202E⟩lanif⟨U+000A⟩OK");

@@ -17,15 +17,14 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use btleplug::api::{
-    Central, CentralEvent, CentralState, CharPropFlags, Characteristic, Manager as _,
-    Peripheral as _, ScanFilter, ValueNotification, WriteType,
+    Central, CentralEvent, CentralState, CharPropFlags, Characteristic, Manager as _, Peripheral as _, ScanFilter,
+    ValueNotification, WriteType,
 };
 use btleplug::platform::{Adapter, Manager, Peripheral, PeripheralId};
 use futures::stream::{BoxStream, StreamExt};
 use serde::Serialize;
 use sunstorm_core::ble::transport::{
-    Connector, GattLink, LinkError, MAX_ATT_MTU, MIN_ATT_MTU, NOTIFY_CHAR_UUID, SERVICE_UUID,
-    WRITE_CHAR_UUID,
+    Connector, GattLink, LinkError, MAX_ATT_MTU, MIN_ATT_MTU, NOTIFY_CHAR_UUID, SERVICE_UUID, WRITE_CHAR_UUID,
 };
 use tokio::sync::{watch, Mutex};
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -51,10 +50,8 @@ impl BleTarget {
             return Self::Any;
         }
         let parts: Vec<&str> = s.split(':').collect();
-        let is_address = parts.len() == 6
-            && parts
-                .iter()
-                .all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
+        let is_address =
+            parts.len() == 6 && parts.iter().all(|p| p.len() == 2 && p.chars().all(|c| c.is_ascii_hexdigit()));
         if is_address {
             Self::Address(s.to_ascii_uppercase())
         } else {
@@ -129,9 +126,7 @@ fn sigil_uuid(s: &str) -> Result<Uuid, LinkError> {
 pub(crate) fn map_err(e: btleplug::Error) -> LinkError {
     use btleplug::Error as E;
     match e {
-        E::PermissionDenied => {
-            LinkError::Unavailable("permission to use Bluetooth was denied".into())
-        }
+        E::PermissionDenied => LinkError::Unavailable("permission to use Bluetooth was denied".into()),
         E::NoAdapterAvailable => LinkError::Unavailable("no Bluetooth adapter found".into()),
         E::DeviceNotFound => LinkError::NotFound,
         E::NotConnected => LinkError::Disconnected,
@@ -153,13 +148,8 @@ fn classify_message(msg: &str) -> LinkError {
         || m.contains("failed to connect to socket")
         || m.contains("org.freedesktop.dbus.error.noserver")
     {
-        LinkError::Unavailable(format!(
-            "cannot reach the Bluetooth service (is bluetoothd running?): {msg}"
-        ))
-    } else if m.contains("notconnected")
-        || m.contains("not connected")
-        || m.contains("disconnected")
-    {
+        LinkError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {msg}"))
+    } else if m.contains("notconnected") || m.contains("not connected") || m.contains("disconnected") {
         LinkError::Disconnected
     } else if m.contains("doesnotexist") || m.contains("unknownobject") {
         LinkError::NotFound
@@ -180,20 +170,16 @@ async fn bounded<T>(
 
 /// Opens the configured adapter and checks that it is powered.
 async fn open_adapter(cfg: &CentralConfig) -> Result<Adapter, LinkError> {
-    let manager = bounded(cfg.op_timeout, Manager::new())
-        .await
-        .map_err(|e| match e {
-            LinkError::Io(m) => LinkError::Unavailable(format!(
-                "cannot reach the Bluetooth service (is bluetoothd running?): {m}"
-            )),
-            other => other,
-        })?;
+    let manager = bounded(cfg.op_timeout, Manager::new()).await.map_err(|e| match e {
+        LinkError::Io(m) => {
+            LinkError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {m}"))
+        }
+        other => other,
+    })?;
     let adapters = bounded(cfg.op_timeout, manager.adapters()).await?;
     let mut chosen = None;
     for adapter in adapters {
-        let info = bounded(cfg.op_timeout, adapter.adapter_info())
-            .await
-            .unwrap_or_default();
+        let info = bounded(cfg.op_timeout, adapter.adapter_info()).await.unwrap_or_default();
         let wanted = match &cfg.adapter {
             None => true,
             Some(name) => info.split_whitespace().next() == Some(name.as_str()),
@@ -225,21 +211,12 @@ async fn describe(p: &Peripheral, service: Uuid, limit: Duration) -> Option<Foun
 }
 
 /// Scans for `timeout` and lists the devices advertising the Sigil service.
-pub async fn scan(
-    cfg: &CentralConfig,
-    timeout: Duration,
-) -> Result<Vec<FoundAppliance>, LinkError> {
+pub async fn scan(cfg: &CentralConfig, timeout: Duration) -> Result<Vec<FoundAppliance>, LinkError> {
     let span = info_span!("ble_scan", timeout_ms = timeout.as_millis() as u64);
     async {
         let service = sigil_uuid(SERVICE_UUID)?;
         let adapter = open_adapter(cfg).await?;
-        bounded(
-            cfg.op_timeout,
-            adapter.start_scan(ScanFilter {
-                services: vec![service],
-            }),
-        )
-        .await?;
+        bounded(cfg.op_timeout, adapter.start_scan(ScanFilter { services: vec![service] })).await?;
         tokio::time::sleep(timeout).await;
         let _ = bounded(cfg.op_timeout, adapter.stop_scan()).await;
         let mut found = Vec::new();
@@ -275,9 +252,7 @@ pub struct BtleplugConnector {
 
 impl std::fmt::Debug for BtleplugConnector {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BtleplugConnector")
-            .field("target", &self.target)
-            .finish_non_exhaustive()
+        f.debug_struct("BtleplugConnector").field("target", &self.target).finish_non_exhaustive()
     }
 }
 
@@ -324,9 +299,7 @@ impl BtleplugConnector {
         let op = self.cfg.op_timeout;
         let mut events = bounded(op, self.adapter.events()).await?;
         let filter = match self.target {
-            BleTarget::Any => ScanFilter {
-                services: vec![self.service],
-            },
+            BleTarget::Any => ScanFilter { services: vec![self.service] },
             // A name or address target may advertise the service in a scan response only.
             _ => ScanFilter::default(),
         };
@@ -342,11 +315,7 @@ impl BtleplugConnector {
             loop {
                 let event = match tokio::time::timeout_at(deadline, events.next()).await {
                     Err(_) => return Err(LinkError::NotFound),
-                    Ok(None) => {
-                        return Err(LinkError::Unavailable(
-                            "the Bluetooth adapter went away".into(),
-                        ))
-                    }
+                    Ok(None) => return Err(LinkError::Unavailable("the Bluetooth adapter went away".into())),
                     Ok(Some(e)) => e,
                 };
                 let id = match event {
@@ -386,16 +355,11 @@ impl BtleplugConnector {
                     .iter()
                     .find(|c| c.uuid == uuid && c.service_uuid == self.service)
                     .cloned()
-                    .ok_or_else(|| {
-                        LinkError::Io(format!("the device has no Sigil characteristic {uuid}"))
-                    })
+                    .ok_or_else(|| LinkError::Io(format!("the device has no Sigil characteristic {uuid}")))
             };
             let write_char = find(self.write_uuid)?;
             let notify_char = find(self.notify_uuid)?;
-            let write_type = if write_char
-                .properties
-                .contains(CharPropFlags::WRITE_WITHOUT_RESPONSE)
-            {
+            let write_type = if write_char.properties.contains(CharPropFlags::WRITE_WITHOUT_RESPONSE) {
                 WriteType::WithoutResponse
             } else {
                 WriteType::WithResponse
@@ -435,11 +399,7 @@ impl BtleplugConnector {
     }
 }
 
-async fn watch_disconnect(
-    mut events: BoxStream<'static, CentralEvent>,
-    id: PeripheralId,
-    down: watch::Sender<bool>,
-) {
+async fn watch_disconnect(mut events: BoxStream<'static, CentralEvent>, id: PeripheralId, down: watch::Sender<bool>) {
     loop {
         tokio::select! {
             _ = down.closed() => return,
@@ -527,10 +487,7 @@ impl GattLink for BtleplugLink {
 
     async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
         if pdu.len() > self.max_pdu() {
-            return Err(LinkError::PduTooLarge {
-                len: pdu.len(),
-                max: self.max_pdu(),
-            });
+            return Err(LinkError::PduTooLarge { len: pdu.len(), max: self.max_pdu() });
         }
         if self.is_down() {
             return Err(LinkError::Disconnected);
@@ -569,11 +526,7 @@ impl GattLink for BtleplugLink {
         if self.closed.swap(true, Ordering::SeqCst) {
             return;
         }
-        let _ = bounded(
-            self.op_timeout,
-            self.peripheral.unsubscribe(&self.notify_char),
-        )
-        .await;
+        let _ = bounded(self.op_timeout, self.peripheral.unsubscribe(&self.notify_char)).await;
         let _ = bounded(self.op_timeout, self.peripheral.disconnect()).await;
         debug!("GATT link closed");
     }
@@ -582,9 +535,7 @@ impl GattLink for BtleplugLink {
 /// `now + d`, saturating (a huge timeout means "wait for ever", never a panic).
 fn deadline_after(d: Duration) -> tokio::time::Instant {
     let now = tokio::time::Instant::now();
-    now.checked_add(d)
-        .or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600)))
-        .unwrap_or(now)
+    now.checked_add(d).or_else(|| now.checked_add(Duration::from_secs(365 * 24 * 3600))).unwrap_or(now)
 }
 
 /// Resolves once the link is marked down (or its sender is gone).
@@ -598,10 +549,7 @@ mod tests {
 
     #[test]
     fn huge_timeouts_do_not_overflow() {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_time()
-            .build()
-            .unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
         rt.block_on(async {
             assert!(deadline_after(Duration::MAX) > tokio::time::Instant::now());
         });
@@ -609,18 +557,9 @@ mod tests {
 
     #[test]
     fn target_parses_addresses_names_and_any() {
-        assert_eq!(
-            BleTarget::parse("aa:bb:cc:dd:ee:ff"),
-            BleTarget::Address("AA:BB:CC:DD:EE:FF".into())
-        );
-        assert_eq!(
-            BleTarget::parse("Sigil 1"),
-            BleTarget::Name("Sigil 1".into())
-        );
-        assert_eq!(
-            BleTarget::parse("aa:bb:cc"),
-            BleTarget::Name("aa:bb:cc".into())
-        );
+        assert_eq!(BleTarget::parse("aa:bb:cc:dd:ee:ff"), BleTarget::Address("AA:BB:CC:DD:EE:FF".into()));
+        assert_eq!(BleTarget::parse("Sigil 1"), BleTarget::Name("Sigil 1".into()));
+        assert_eq!(BleTarget::parse("aa:bb:cc"), BleTarget::Name("aa:bb:cc".into()));
         assert_eq!(BleTarget::parse(""), BleTarget::Any);
         assert_eq!(BleTarget::parse("*"), BleTarget::Any);
     }
@@ -637,10 +576,7 @@ mod tests {
         assert!(BleTarget::parse("00:00:00:22:22:22").matches(&f));
         assert!(BleTarget::Name("Sigil".into()).matches(&f));
         assert!(!BleTarget::Name("Other".into()).matches(&f));
-        let other = FoundAppliance {
-            advertises_sigil: false,
-            ..f
-        };
+        let other = FoundAppliance { advertises_sigil: false, ..f };
         assert!(!BleTarget::Any.matches(&other));
     }
 
@@ -651,26 +587,15 @@ mod tests {
             LinkError::Unavailable("Bluetooth is off".into())
         );
         assert!(matches!(
-            classify_message(
-                "org.freedesktop.DBus.Error.ServiceUnknown: The name org.bluez was not provided"
-            ),
+            classify_message("org.freedesktop.DBus.Error.ServiceUnknown: The name org.bluez was not provided"),
             LinkError::Unavailable(_)
         ));
-        assert!(matches!(
-            classify_message("org.bluez.Error.Failed: Not connected"),
-            LinkError::Disconnected
-        ));
-        assert!(matches!(
-            classify_message("something odd"),
-            LinkError::Io(_)
-        ));
+        assert!(matches!(classify_message("org.bluez.Error.Failed: Not connected"), LinkError::Disconnected));
+        assert!(matches!(classify_message("something odd"), LinkError::Io(_)));
         assert_eq!(
             map_err(btleplug::Error::NoAdapterAvailable),
             LinkError::Unavailable("no Bluetooth adapter found".into())
         );
-        assert_eq!(
-            map_err(btleplug::Error::TimedOut(Duration::from_secs(1))),
-            LinkError::Timeout
-        );
+        assert_eq!(map_err(btleplug::Error::TimedOut(Duration::from_secs(1))), LinkError::Timeout);
     }
 }

@@ -19,15 +19,14 @@ use async_trait::async_trait;
 use bluer::adv::{Advertisement, AdvertisementHandle};
 use bluer::gatt::local::{
     characteristic_control, Application, ApplicationHandle, Characteristic, CharacteristicControl,
-    CharacteristicControlEvent, CharacteristicNotify, CharacteristicNotifyMethod,
-    CharacteristicWrite, CharacteristicWriteMethod, Service,
+    CharacteristicControlEvent, CharacteristicNotify, CharacteristicNotifyMethod, CharacteristicWrite,
+    CharacteristicWriteMethod, Service,
 };
 use bluer::gatt::{CharacteristicReader, CharacteristicWriter};
 use bluer::{Adapter, Address, DeviceEvent, DeviceProperty, Session};
 use futures::StreamExt;
 use sunstorm_core::ble::transport::{
-    GattLink, LinkError, ATT_HEADER, MAX_ATT_MTU, MIN_ATT_MTU, NOTIFY_CHAR_UUID, SERVICE_UUID,
-    WRITE_CHAR_UUID,
+    GattLink, LinkError, ATT_HEADER, MAX_ATT_MTU, MIN_ATT_MTU, NOTIFY_CHAR_UUID, SERVICE_UUID, WRITE_CHAR_UUID,
 };
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
@@ -49,12 +48,7 @@ pub struct PeripheralConfig {
 
 impl Default for PeripheralConfig {
     fn default() -> Self {
-        Self {
-            adapter: None,
-            name: "Sigil".into(),
-            max_mtu: None,
-            op_timeout: Duration::from_secs(5),
-        }
+        Self { adapter: None, name: "Sigil".into(), max_mtu: None, op_timeout: Duration::from_secs(5) }
     }
 }
 
@@ -69,9 +63,7 @@ fn map_err(e: bluer::Error) -> LinkError {
         _ => {
             let msg = e.to_string();
             if msg.contains("ServiceUnknown") || msg.contains("org.bluez was not provided") {
-                LinkError::Unavailable(format!(
-                    "cannot reach the Bluetooth service (is bluetoothd running?): {msg}"
-                ))
+                LinkError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {msg}"))
             } else {
                 LinkError::Io(msg)
             }
@@ -79,10 +71,7 @@ fn map_err(e: bluer::Error) -> LinkError {
     }
 }
 
-async fn bounded<T>(
-    limit: Duration,
-    fut: impl Future<Output = bluer::Result<T>>,
-) -> Result<T, LinkError> {
+async fn bounded<T>(limit: Duration, fut: impl Future<Output = bluer::Result<T>>) -> Result<T, LinkError> {
     match tokio::time::timeout(limit, fut).await {
         Ok(r) => r.map_err(map_err),
         Err(_) => Err(LinkError::Timeout),
@@ -149,19 +138,16 @@ impl Drop for BlePeripheral {
 ///
 /// Fails with [`LinkError::Unavailable`] when BlueZ is unreachable, the adapter is absent,
 /// or it cannot be powered.
-pub async fn serve_ble_appliance<F, Fut>(
-    cfg: PeripheralConfig,
-    on_link: F,
-) -> Result<BlePeripheral, LinkError>
+pub async fn serve_ble_appliance<F, Fut>(cfg: PeripheralConfig, on_link: F) -> Result<BlePeripheral, LinkError>
 where
     F: Fn(Box<dyn GattLink>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let op = cfg.op_timeout;
     let session = bounded(op, Session::new()).await.map_err(|e| match e {
-        LinkError::Io(m) => LinkError::Unavailable(format!(
-            "cannot reach the Bluetooth service (is bluetoothd running?): {m}"
-        )),
+        LinkError::Io(m) => {
+            LinkError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {m}"))
+        }
         other => other,
     })?;
     let adapter = match &cfg.adapter {
@@ -175,17 +161,15 @@ where
             }
             session.adapter(name).map_err(map_err)?
         }
-        None => bounded(op, session.default_adapter())
-            .await
-            .map_err(|e| match e {
-                LinkError::NotFound => LinkError::Unavailable("no Bluetooth adapter found".into()),
-                other => other,
-            })?,
+        None => bounded(op, session.default_adapter()).await.map_err(|e| match e {
+            LinkError::NotFound => LinkError::Unavailable("no Bluetooth adapter found".into()),
+            other => other,
+        })?,
     };
     if !bounded(op, adapter.is_powered()).await? {
-        bounded(op, adapter.set_powered(true)).await.map_err(|e| {
-            LinkError::Unavailable(format!("Bluetooth is off and could not be turned on: {e}"))
-        })?;
+        bounded(op, adapter.set_powered(true))
+            .await
+            .map_err(|e| LinkError::Unavailable(format!("Bluetooth is off and could not be turned on: {e}")))?;
     }
     let address = bounded(op, adapter.address()).await?.to_string();
     let adapter_name = adapter.name().to_owned();
@@ -239,14 +223,7 @@ where
     let current: Arc<Mutex<Option<Arc<LinkShared>>>> = Arc::new(Mutex::new(None));
     let on_link = Arc::new(on_link);
     let notify_task = tokio::spawn(
-        notify_loop(
-            notify_ctl,
-            adapter.clone(),
-            cfg.clone(),
-            current.clone(),
-            on_link,
-        )
-        .instrument(span.clone()),
+        notify_loop(notify_ctl, adapter.clone(), cfg.clone(), current.clone(), on_link).instrument(span.clone()),
     );
     let write_task = tokio::spawn(write_loop(write_ctl, current.clone()).instrument(span));
     Ok(BlePeripheral {
@@ -277,8 +254,7 @@ async fn notify_loop<F, Fut>(
         };
         let device = writer.device_address();
         // bluer's writer MTU is the payload size (ATT MTU minus BlueZ's margin).
-        let bluez_mtu =
-            u16::try_from(writer.mtu().saturating_add(ATT_HEADER)).unwrap_or(MAX_ATT_MTU);
+        let bluez_mtu = u16::try_from(writer.mtu().saturating_add(ATT_HEADER)).unwrap_or(MAX_ATT_MTU);
         let mut mtu = bluez_mtu.clamp(MIN_ATT_MTU, MAX_ATT_MTU);
         if let Some(cap) = cfg.max_mtu {
             mtu = mtu.min(cap.max(MIN_ATT_MTU));
@@ -299,12 +275,7 @@ async fn notify_loop<F, Fut>(
             old.end("replaced by a new subscription").await;
         }
         tokio::spawn(watch_link(shared.clone()).in_current_span());
-        let link = BluerLink {
-            shared,
-            incoming: Mutex::new(in_rx),
-            down: down_rx,
-            mtu,
-        };
+        let link = BluerLink { shared, incoming: Mutex::new(in_rx), down: down_rx, mtu };
         tokio::spawn((on_link)(Box::new(link)).in_current_span());
     }
 }
@@ -330,9 +301,7 @@ async fn watch_link(shared: Arc<LinkShared>) {
         match device_events.as_mut() {
             Some(events) => loop {
                 match events.next().await {
-                    Some(DeviceEvent::PropertyChanged(DeviceProperty::Connected(false))) | None => {
-                        break
-                    }
+                    Some(DeviceEvent::PropertyChanged(DeviceProperty::Connected(false))) | None => break,
                     Some(_) => {}
                 }
             },
@@ -365,11 +334,7 @@ async fn write_loop(mut ctl: CharacteristicControl, current: Arc<Mutex<Option<Ar
     }
 }
 
-async fn forward_writes(
-    reader: CharacteristicReader,
-    device: Address,
-    current: Arc<Mutex<Option<Arc<LinkShared>>>>,
-) {
+async fn forward_writes(reader: CharacteristicReader, device: Address, current: Arc<Mutex<Option<Arc<LinkShared>>>>) {
     loop {
         let pdu = match reader.recv().await {
             Ok(pdu) if pdu.is_empty() => break,
@@ -442,10 +407,7 @@ impl GattLink for BluerLink {
 
     async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
         if pdu.len() > self.max_pdu() {
-            return Err(LinkError::PduTooLarge {
-                len: pdu.len(),
-                max: self.max_pdu(),
-            });
+            return Err(LinkError::PduTooLarge { len: pdu.len(), max: self.max_pdu() });
         }
         let writer = self.shared.writer.lock().await.clone();
         let Some(writer) = writer else {

@@ -15,10 +15,7 @@ use alloy_primitives::{Address, U256};
 use async_trait::async_trait;
 use common::{BluezMock, CENTRAL_ADAPTER, PERIPHERAL_ADAPTER};
 use ed25519_dalek::SigningKey;
-use sunstorm_ble::{
-    serve_ble_appliance, BlePeripheral, BleTarget, BtleplugConnector, CentralConfig,
-    PeripheralConfig,
-};
+use sunstorm_ble::{serve_ble_appliance, BlePeripheral, BleTarget, BtleplugConnector, CentralConfig, PeripheralConfig};
 use sunstorm_core::appliance::client::{bond, ApplianceClient, ClientConfig};
 use sunstorm_core::appliance::{ApplianceApi, ApplianceError};
 use sunstorm_core::ble::channel::BondRecord;
@@ -87,16 +84,8 @@ async fn serve(sim: &ApplianceSim, mtu: Option<u16>) -> BlePeripheral {
 }
 
 async fn central(mtu: Option<u16>) -> Arc<BtleplugConnector> {
-    let cfg = CentralConfig {
-        adapter: Some(CENTRAL_ADAPTER.into()),
-        max_mtu: mtu,
-        ..CentralConfig::default()
-    };
-    Arc::new(
-        BtleplugConnector::new(BleTarget::Name(NAME.into()), cfg)
-            .await
-            .unwrap(),
-    )
+    let cfg = CentralConfig { adapter: Some(CENTRAL_ADAPTER.into()), max_mtu: mtu, ..CentralConfig::default() };
+    Arc::new(BtleplugConnector::new(BleTarget::Name(NAME.into()), cfg).await.unwrap())
 }
 
 async fn bonded_client(
@@ -105,18 +94,13 @@ async fn bonded_client(
     retries: u32,
 ) -> (ApplianceClient, BondRecord) {
     let store = MemorySecretStore::default();
-    let rec = bond(connector.as_ref(), &sim.pin(), &store, "BLE test phone")
-        .await
-        .unwrap();
+    let rec = bond(connector.as_ref(), &sim.pin(), &store, "BLE test phone").await.unwrap();
     let client = ApplianceClient::new(connector, rec.clone(), &store, client_cfg(retries)).unwrap();
     (client, rec)
 }
 
 fn evm_account(sim: &ApplianceSim) -> AccountId {
-    sim.wallets()
-        .into_iter()
-        .find(|a| a.chain == ChainId::Evm(1))
-        .unwrap()
+    sim.wallets().into_iter().find(|a| a.chain == ChainId::Evm(1)).unwrap()
 }
 
 fn session() -> SignedEnvelope {
@@ -141,19 +125,8 @@ fn session() -> SignedEnvelope {
 }
 
 async fn pair(sim: &ApplianceSim, client: &ApplianceClient) -> Uuid {
-    let att = client
-        .approve_pair(
-            Uuid::new_v4(),
-            &session(),
-            "123456",
-            &[evm_account(sim)],
-            None,
-        )
-        .await
-        .unwrap();
-    let att: PairAttestation = att
-        .open(Domain::PairAttestation, sim.identity().as_bytes())
-        .unwrap();
+    let att = client.approve_pair(Uuid::new_v4(), &session(), "123456", &[evm_account(sim)], None).await.unwrap();
+    let att: PairAttestation = att.open(Domain::PairAttestation, sim.identity().as_bytes()).unwrap();
     assert_eq!(att.bindings, vec![evm_account(sim)]);
     att.pair_id
 }
@@ -186,14 +159,7 @@ fn evm_tx_request(pair_id: Uuid, account: &AccountId) -> (CountersignedRequest, 
     let body = sunstorm_core::cbor::to_vec(&req).unwrap();
     let sp_sig = envelope::sign_bytes(Domain::SpSignRequest, &sp(), &body).to_vec();
     let octane_sig = envelope::sign_bytes(Domain::OctaneSignRequest, &octane(), &body).to_vec();
-    (
-        CountersignedRequest {
-            body,
-            sp_sig,
-            octane_sig,
-        },
-        req,
-    )
+    (CountersignedRequest { body, sp_sig, octane_sig }, req)
 }
 
 fn check_signature(req: &SignRequest, sig: &[u8]) {
@@ -249,11 +215,7 @@ async fn a_peripheral_restart_mid_request_is_survived_and_signs_once() {
     let (sig, client) = signing.await.unwrap();
     let sig = sig.unwrap();
     check_signature(&req, &sig);
-    assert_eq!(
-        sim.signatures_made(req.request_id),
-        1,
-        "one signature despite the restart"
-    );
+    assert_eq!(sim.signatures_made(req.request_id), 1, "one signature despite the restart");
     assert_eq!(client.info().await.unwrap().identity, sim.identity());
 }
 
@@ -307,12 +269,8 @@ async fn a_drop_mid_response_is_a_clean_error_and_the_retry_does_not_sign_twice(
     let (s, a) = (sim.clone(), armed.clone());
     let _p = serve_ble_appliance(cfg, move |link| {
         let sim = s.clone();
-        let link = DropMidResponse {
-            inner: link,
-            sim: sim.clone(),
-            armed: a.clone(),
-            sent_after_signing: AtomicU32::new(0),
-        };
+        let link =
+            DropMidResponse { inner: link, sim: sim.clone(), armed: a.clone(), sent_after_signing: AtomicU32::new(0) };
         async move {
             let _ = sim.serve(Box::new(link)).await;
         }
@@ -321,11 +279,8 @@ async fn a_drop_mid_response_is_a_clean_error_and_the_retry_does_not_sign_twice(
     .unwrap();
     let connector = central(Some(23)).await;
     let store = MemorySecretStore::default();
-    let rec = bond(connector.as_ref(), &sim.pin(), &store, "BLE test phone")
-        .await
-        .unwrap();
-    let setup =
-        ApplianceClient::new(connector.clone(), rec.clone(), &store, client_cfg(3)).unwrap();
+    let rec = bond(connector.as_ref(), &sim.pin(), &store, "BLE test phone").await.unwrap();
+    let setup = ApplianceClient::new(connector.clone(), rec.clone(), &store, client_cfg(3)).unwrap();
     let pair_id = pair(&sim, &setup).await;
     setup.disconnect().await;
 
@@ -342,10 +297,7 @@ async fn a_drop_mid_response_is_a_clean_error_and_the_retry_does_not_sign_twice(
         ),
         "{err:?}"
     );
-    assert!(
-        !armed.load(Ordering::SeqCst),
-        "the link was dropped mid-response"
-    );
+    assert!(!armed.load(Ordering::SeqCst), "the link was dropped mid-response");
     assert_eq!(sim.signatures_made(req.request_id), 1);
     once.disconnect().await;
 
@@ -353,10 +305,6 @@ async fn a_drop_mid_response_is_a_clean_error_and_the_retry_does_not_sign_twice(
     let again = ApplianceClient::new(connector, rec, &store, client_cfg(3)).unwrap();
     let sig = again.sign(&cs, None).await.unwrap();
     check_signature(&req, &sig);
-    assert_eq!(
-        sim.signatures_made(req.request_id),
-        1,
-        "no double signature"
-    );
+    assert_eq!(sim.signatures_made(req.request_id), 1, "no double signature");
     assert_eq!(sim.total_signatures(), 1);
 }

@@ -40,42 +40,21 @@ pub fn link_error(e: LinkError, json: bool) -> CliError {
 }
 
 /// A phone-side connector to the appliance at `target` (`ADDRESS`, `NAME` or `*`).
-pub async fn ble_connector(
-    target: &str,
-    adapter: Option<String>,
-    json: bool,
-) -> Result<Arc<dyn Connector>, CliError> {
-    let cfg = CentralConfig {
-        adapter,
-        ..CentralConfig::default()
-    };
-    let connector = BtleplugConnector::new(BleTarget::parse(target), cfg)
-        .await
-        .map_err(|e| link_error(e, json))?;
+pub async fn ble_connector(target: &str, adapter: Option<String>, json: bool) -> Result<Arc<dyn Connector>, CliError> {
+    let cfg = CentralConfig { adapter, ..CentralConfig::default() };
+    let connector = BtleplugConnector::new(BleTarget::parse(target), cfg).await.map_err(|e| link_error(e, json))?;
     Ok(Arc::new(connector))
 }
 
 /// Runs a `sunstorm ble` subcommand.
 pub fn run(cmd: BleCommand) -> Result<(), CliError> {
-    let rt = tokio::runtime::Runtime::new()
-        .map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
     match cmd {
-        BleCommand::Scan {
-            seconds,
-            adapter,
-            json,
-        } => {
+        BleCommand::Scan { seconds, adapter, json } => {
             if !(seconds.is_finite() && seconds > 0.0 && seconds <= 600.0) {
-                return Err(CliError::rejected(
-                    "bad_duration",
-                    "--seconds must be in (0, 600]",
-                    json,
-                ));
+                return Err(CliError::rejected("bad_duration", "--seconds must be in (0, 600]", json));
             }
-            let cfg = CentralConfig {
-                adapter,
-                ..CentralConfig::default()
-            };
+            let cfg = CentralConfig { adapter, ..CentralConfig::default() };
             let found = rt
                 .block_on(sunstorm_ble::scan(&cfg, Duration::from_secs_f64(seconds)))
                 .map_err(|e| link_error(e, json))?;
@@ -89,16 +68,8 @@ pub fn run(cmd: BleCommand) -> Result<(), CliError> {
                 println!("No Sigil appliance found.");
             } else {
                 for f in &found {
-                    let rssi = f
-                        .rssi
-                        .map(|r| format!("{r} dBm"))
-                        .unwrap_or_else(|| "-".into());
-                    println!(
-                        "{}  {:<24}  {}",
-                        f.address,
-                        f.name.as_deref().unwrap_or("(no name)"),
-                        rssi
-                    );
+                    let rssi = f.rssi.map(|r| format!("{r} dBm")).unwrap_or_else(|| "-".into());
+                    println!("{}  {:<24}  {}", f.address, f.name.as_deref().unwrap_or("(no name)"), rssi);
                 }
             }
             Ok(())

@@ -171,8 +171,7 @@ async fn client(q: &QueryArgs) -> Result<ApplianceClient, CliError> {
     let rec = load_bond(&home, q.json)?;
     let store = store(&home, q.json)?;
     let connector = q.target.connector(PHONE_MTU, q.json).await?;
-    ApplianceClient::new(connector, rec, &store, ClientConfig::default())
-        .map_err(|e| cli_error(e, q.json))
+    ApplianceClient::new(connector, rec, &store, ClientConfig::default()).map_err(|e| cli_error(e, q.json))
 }
 
 async fn run_info(q: QueryArgs) -> Result<(), CliError> {

@@ -46,20 +46,13 @@ pub struct DecodeArgs {
 pub fn run(args: DecodeArgs) -> Result<(), CliError> {
     let json = args.json;
     let reject = |code: &str, message: String| CliError::rejected(code, message, json);
-    let chain: ChainId = args
-        .chain
-        .parse()
-        .map_err(|e| reject("bad_chain", format!("--chain {}: {e}", args.chain)))?;
+    let chain: ChainId = args.chain.parse().map_err(|e| reject("bad_chain", format!("--chain {}: {e}", args.chain)))?;
     let (kind, payload) = if let Some(hex_text) = &args.tx {
         let digits = hex_text.trim().trim_start_matches("0x");
-        let bytes =
-            hex::decode(digits).map_err(|e| reject("bad_hex", format!("--tx is not hex: {e}")))?;
+        let bytes = hex::decode(digits).map_err(|e| reject("bad_hex", format!("--tx is not hex: {e}")))?;
         (PayloadKind::EvmTransaction, bytes)
     } else if let Some(path) = &args.typed_data {
-        (
-            PayloadKind::Eip712TypedData,
-            read_input(path).map_err(|m| reject("unreadable_input", m))?,
-        )
+        (PayloadKind::Eip712TypedData, read_input(path).map_err(|m| reject("unreadable_input", m))?)
     } else if let Some(text) = &args.message {
         (PayloadKind::Eip191Message, text.as_bytes().to_vec())
     } else if let Some(b64) = &args.solana_tx {
@@ -68,10 +61,7 @@ pub fn run(args: DecodeArgs) -> Result<(), CliError> {
             .map_err(|e| reject("bad_base64", format!("--solana-tx is not base64: {e}")))?;
         (PayloadKind::SolanaTransaction, bytes)
     } else {
-        return Err(reject(
-            "no_payload",
-            "give one of --tx, --typed-data, --message, --solana-tx".into(),
-        ));
+        return Err(reject("no_payload", "give one of --tx, --typed-data, --message, --solana-tx".into()));
     };
     let account = reviewer(&chain, kind, &payload);
     let decoded = decode(kind, &payload, &account).map_err(|e| reject(e.code(), e.to_string()))?;
@@ -149,8 +139,5 @@ fn print_text(d: &DecodedPayload) {
     }
     println!("blind: {}", d.blind);
     println!("payload sha-256: {}", d.payload_hash);
-    println!(
-        "facts: {}",
-        serde_json::to_string(&d.facts).unwrap_or_default()
-    );
+    println!("facts: {}", serde_json::to_string(&d.facts).unwrap_or_default());
 }

@@ -147,9 +147,7 @@ fn progress_printer(quiet: bool) -> Arc<dyn Fn(&Event) + Send + Sync> {
         }
         let Event::Progress { subject, progress } = e else { return };
         let line: Option<(&'static str, String)> = match progress {
-            ApplianceProgress::WaitingForUser => {
-                Some(("wait", "    ⏳ confirm on your appliance…".to_string()))
-            }
+            ApplianceProgress::WaitingForUser => Some(("wait", "    ⏳ confirm on your appliance…".to_string())),
             ApplianceProgress::Sending { sent, total } if sent == total => {
                 Some(("sent", format!("    📡 {total} bytes sent to the appliance over BLE")))
             }
@@ -181,10 +179,7 @@ fn ask(question: &str) -> bool {
 
 /// Runs the demo; see the module docs.
 pub fn demo(args: DemoArgs) -> Result<(), CliError> {
-    let rt = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| failed("runtime", e))?;
+    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().map_err(|e| failed("runtime", e))?;
     rt.block_on(run(args))
 }
 
@@ -265,21 +260,13 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     })
     .map_err(|e| failed("appliance_sim", e))?;
     let radio = crate::radio::link_config(args.central, args.mtu, args.connection_interval_ms, args.pdus_per_event);
-    let link_cfg = SimLinkConfig {
-        latency: Duration::from_millis(args.latency_ms),
-        drop: args.loss,
-        seed: 7,
-        ..radio
-    };
+    let link_cfg = SimLinkConfig { latency: Duration::from_millis(args.latency_ms), drop: args.loss, seed: 7, ..radio };
     let interval_ms = link_cfg.connection_interval.as_secs_f64() * 1000.0;
     let pdus_per_event = link_cfg.pdus_per_event;
     let (connector, acceptor) = SimConnector::new(link_cfg);
     let _serving = appliance.spawn_acceptor(acceptor);
 
-    let mut cfg = SunstormConfig::new(
-        url::Url::parse(&octane.url).map_err(|e| failed("octane_url", e))?,
-        octane_key,
-    );
+    let mut cfg = SunstormConfig::new(url::Url::parse(&octane.url).map_err(|e| failed("octane_url", e))?, octane_key);
     cfg.phone_name = "Demo phone".into();
     if args.loss > 0.0 {
         // A lossy radio: more resends of the same request id before giving up.
@@ -339,7 +326,11 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
         .map_err(|e| failed("create_session", e))?;
     story.say("    two-device: the SP's desktop page shows this QR and the code");
     story.say(format!("    link {}", two.link));
-    story.say(format!("    validation code {} {}", &two.validation_code.get(..3).unwrap_or(""), &two.validation_code.get(3..).unwrap_or("")));
+    story.say(format!(
+        "    validation code {} {}",
+        &two.validation_code.get(..3).unwrap_or(""),
+        &two.validation_code.get(3..).unwrap_or("")
+    ));
     if !args.json {
         for line in crate::qr::render(&two.link).lines() {
             println!("      {line}");
@@ -357,7 +348,13 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
         .map_err(|e| failed("create_session", e))?;
     story.say(format!("    single-device: a Universal Link with the code in it, back to {return_url}"));
     story.say(format!("    link {}", single.link_with_code));
-    story.record("SP creates sessions", t, true, "2 sessions", json!({"two_device_link": two.link, "single_device_link": single.link_with_code}));
+    story.record(
+        "SP creates sessions",
+        t,
+        true,
+        "2 sessions",
+        json!({"two_device_link": two.link, "single_device_link": single.link_with_code}),
+    );
 
     // ---- 3. the phone pairs ----
     story.heading(3, "The phone pairs (two-device, then single-device)");
@@ -375,7 +372,10 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
             card.expires_at.saturating_sub(sunstorm_core::clock::now_unix())
         ));
     }
-    story.check("octane's signature on the session verified against the pinned key", !matches!(state, PairState::Failed { .. }));
+    story.check(
+        "octane's signature on the session verified against the pinned key",
+        !matches!(state, PairState::Failed { .. }),
+    );
     let code = if args.interactive {
         print!("    ? type the validation code shown by the SP: ");
         let _ = std::io::stdout().flush();
@@ -503,7 +503,15 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     let t = Instant::now();
     phone.revoke(pair_id).await.map_err(|e| failed("revoke_failed", e))?;
     story.say("    the appliance dropped the pair and signed the revocation; the phone posted it");
-    let after = submit(&sp, &demo_sp.signing_key, pair_id, &evm, PayloadKind::EvmTransaction, samples::eip1559_transfer(1, 2, recipient, 1)).await;
+    let after = submit(
+        &sp,
+        &demo_sp.signing_key,
+        pair_id,
+        &evm,
+        PayloadKind::EvmTransaction,
+        samples::eip1559_transfer(1, 2, recipient, 1),
+    )
+    .await;
     let refused = matches!(&after, Err(e) if e.contains("403") || e.contains("pair_revoked"));
     story.check(format!("the next sign request is refused by octane: {}", after.err().unwrap_or_default()), refused);
     let pairs = phone.list_pairs().map_err(|e| failed("store", e))?;
@@ -610,9 +618,8 @@ async fn sign_one(
     // The SP's own checks, from the bundle alone.
     let cosigners = verify_bundle_cosigners(&bundle, &bundle.sp_public_key, octane_key);
     story.check("SP signature ✔ octane signature ✔ (Ed25519, domain-separated, verify_strict)", cosigners.is_ok());
-    let appliance_ok = signing_target(ask_.kind, &ask_.payload, &ask_.account.chain)
-        .map_err(|e| e.to_string())
-        .and_then(|target| {
+    let appliance_ok =
+        signing_target(ask_.kind, &ask_.payload, &ask_.account.chain).map_err(|e| e.to_string()).and_then(|target| {
             verify_appliance_signature(&target, &bundle.appliance_sig, &ask_.account).map_err(|e| e.to_string())?;
             Ok(target)
         });
@@ -622,7 +629,10 @@ async fn sign_one(
             let addr = evm_signer_address(target, &bundle.appliance_sig)
                 .map(|a| AccountId::evm(1, a).address)
                 .unwrap_or_default();
-            story.check(format!("appliance signature ✔ recovers to {addr}, the bound account"), addr == ask_.account.address);
+            story.check(
+                format!("appliance signature ✔ recovers to {addr}, the bound account"),
+                addr == ask_.account.address,
+            );
             signer = json!(addr);
         }
         Ok(_) => {

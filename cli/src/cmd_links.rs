@@ -51,15 +51,8 @@ pub struct CodeArgs {
 
 /// `sunstorm link`: prints the session id and whether a code was present (never the code).
 pub fn link(args: LinkArgs) -> Result<(), CliError> {
-    let config = if args.hosts.is_empty() {
-        LinkConfig::default()
-    } else {
-        LinkConfig {
-            accepted_hosts: args.hosts,
-        }
-    };
-    let intent = parse_link(&args.url, &config)
-        .map_err(|e| CliError::rejected(e.code(), e.to_string(), args.json))?;
+    let config = if args.hosts.is_empty() { LinkConfig::default() } else { LinkConfig { accepted_hosts: args.hosts } };
+    let intent = parse_link(&args.url, &config).map_err(|e| CliError::rejected(e.code(), e.to_string(), args.json))?;
     if args.json {
         print_json_ok(json!({
             "session_id": intent.session_id,
@@ -67,22 +60,15 @@ pub fn link(args: LinkArgs) -> Result<(), CliError> {
         }));
     } else {
         println!("session: {}", intent.session_id);
-        println!(
-            "code: {}",
-            if intent.code.is_some() {
-                "present"
-            } else {
-                "absent"
-            }
-        );
+        println!("code: {}", if intent.code.is_some() { "present" } else { "absent" });
     }
     Ok(())
 }
 
 /// `sunstorm return-url`: prints the URL and its origin when it may be opened.
 pub fn return_url(args: ReturnUrlArgs) -> Result<(), CliError> {
-    let url = check_return_url(&args.url, &args.allow)
-        .map_err(|e| CliError::rejected(e.code(), e.to_string(), args.json))?;
+    let url =
+        check_return_url(&args.url, &args.allow).map_err(|e| CliError::rejected(e.code(), e.to_string(), args.json))?;
     let origin = url.origin().ascii_serialization();
     if args.json {
         print_json_ok(json!({ "url": url.as_str(), "origin": origin }));
@@ -94,8 +80,7 @@ pub fn return_url(args: ReturnUrlArgs) -> Result<(), CliError> {
 
 /// `sunstorm code`: prints the normalised six ASCII digits.
 pub fn code(args: CodeArgs) -> Result<(), CliError> {
-    let code = ValidationCode::parse(&args.text)
-        .map_err(|e| CliError::rejected(e.code(), e.to_string(), args.json))?;
+    let code = ValidationCode::parse(&args.text).map_err(|e| CliError::rejected(e.code(), e.to_string(), args.json))?;
     if args.json {
         print_json_ok(json!({ "code": code.as_str() }));
     } else {

@@ -10,9 +10,7 @@
 use std::path::PathBuf;
 
 use clap::{Args, Subcommand};
-use sunstorm_core::metadata::{
-    build_body, open_bundle, read_manifest, read_seed_hex, seal, DEV_METADATA_PUBLIC_KEY,
-};
+use sunstorm_core::metadata::{build_body, open_bundle, read_manifest, read_seed_hex, seal, DEV_METADATA_PUBLIC_KEY};
 
 use crate::output::{print_json_ok, CliError};
 
@@ -93,10 +91,7 @@ fn build(a: BuildArgs) -> Result<(), CliError> {
         if existing != bytes {
             return Err(CliError::rejected(
                 "bundle_differs",
-                format!(
-                    "{} is not what the sources build; run `sunstorm metadata build`",
-                    out.display()
-                ),
+                format!("{} is not what the sources build; run `sunstorm metadata build`", out.display()),
                 false,
             ));
         }
@@ -109,14 +104,14 @@ fn build(a: BuildArgs) -> Result<(), CliError> {
 
 fn verify(a: VerifyArgs) -> Result<(), CliError> {
     let key: [u8; 32] = match &a.key {
-        Some(h) => hex::decode(h.trim()).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
-            CliError::rejected("bad_key", "the key is not 32 bytes of hex", false)
-        })?,
+        Some(h) => hex::decode(h.trim())
+            .ok()
+            .and_then(|b| b.try_into().ok())
+            .ok_or_else(|| CliError::rejected("bad_key", "the key is not 32 bytes of hex", false))?,
         None => DEV_METADATA_PUBLIC_KEY,
     };
     let bytes = std::fs::read(&a.file).map_err(|e| fail("read", e))?;
-    let b = open_bundle(&bytes, &key, None)
-        .map_err(|e| CliError::rejected(e.code(), e.to_string(), false))?;
+    let b = open_bundle(&bytes, &key, None).map_err(|e| CliError::rejected(e.code(), e.to_string(), false))?;
     print_json_ok(serde_json::json!({
         "version": b.version,
         "sha256": b.sha256,

@@ -166,9 +166,7 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
     let connector: Arc<dyn sunstorm_core::ble::transport::Connector> = match (&p.ble, &p.socket) {
         (Some(target), _) => crate::ble::ble_connector(target, p.ble_adapter.clone(), json).await?,
         (None, Some(socket)) => Arc::new(SocketConnector::new(socket.clone(), 247)),
-        (None, None) => {
-            return Err(CliError::rejected("missing_flag", "--socket or --ble is required", json))
-        }
+        (None, None) => return Err(CliError::rejected("missing_flag", "--socket or --ble is required", json)),
     };
     let home = home(p);
     std::fs::create_dir_all(&home).map_err(|e| CliError::failed("home", e.to_string(), json))?;
@@ -186,15 +184,13 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
             }
         }) as sunstorm_core::sunstorm::EventListener
     });
-    let s = Sunstorm::open(cfg, Arc::new(secrets), connector, listener)
-        .map_err(|e| failed(json, &e))?;
+    let s = Sunstorm::open(cfg, Arc::new(secrets), connector, listener).map_err(|e| failed(json, &e))?;
     let bond_file = home.join("bond.json");
     if s.bond_record().await.is_none() && p.pin.is_none() && bond_file.exists() {
         // Bonded earlier with `sunstorm appliance bond` (same home): adopt that record.
-        let rec = std::fs::read(&bond_file)
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .ok_or_else(|| CliError::failed("bad_bond_file", format!("{} is not a bond record", bond_file.display()), json))?;
+        let rec = std::fs::read(&bond_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(|| {
+            CliError::failed("bad_bond_file", format!("{} is not a bond record", bond_file.display()), json)
+        })?;
         s.adopt_bond(rec).await.map_err(|e| failed(json, &e))?;
     }
     if s.bond_record().await.is_none() {
@@ -352,9 +348,7 @@ pub fn pair(a: PairArgs) -> Result<(), CliError> {
                 (PairState::CodePrefilled { .. }, None) => None,
                 (_, Some(c)) => Some(c.clone()),
                 (_, None) if tty() && !json => prompt("validation code: "),
-                _ => {
-                    return Err(CliError::rejected("code_required", "--code is required (not a terminal)", json))
-                }
+                _ => return Err(CliError::rejected("code_required", "--code is required (not a terminal)", json)),
             };
             match s.submit_code(flow_id, typed.as_deref()).await {
                 Ok(_) => break,
@@ -392,9 +386,7 @@ pub fn pair(a: PairArgs) -> Result<(), CliError> {
                     Ok(n) => bindable.get(n.wrapping_sub(1)).cloned(),
                     Err(_) => AccountId::from_str(part).ok(),
                 };
-                v.push(acc.ok_or_else(|| {
-                    CliError::rejected("bad_wallet", format!("`{part}` is not a wallet"), json)
-                })?);
+                v.push(acc.ok_or_else(|| CliError::rejected("bad_wallet", format!("`{part}` is not a wallet"), json))?);
             }
             v
         };
@@ -521,7 +513,13 @@ pub fn pairs(a: PairsArgs) -> Result<(), CliError> {
             println!("no pairs");
         } else {
             for p in &list {
-                println!("{}  {:<8} {} ({})", p.pair_id, format!("{:?}", p.status).to_lowercase(), p.sp.name, p.sp_user_ref);
+                println!(
+                    "{}  {:<8} {} ({})",
+                    p.pair_id,
+                    format!("{:?}", p.status).to_lowercase(),
+                    p.sp.name,
+                    p.sp_user_ref
+                );
                 for b in &p.bindings {
                     println!("    {b}");
                 }

@@ -231,7 +231,9 @@ pub fn run(a: SimApplianceArgs) -> Result<(), CliError> {
             println!("wallet: {w}");
         }
         match (&a.ble, &a.socket) {
-            (Some(adapter), _) => println!("advertising over BLE on {}", adapter.as_deref().unwrap_or("the default adapter")),
+            (Some(adapter), _) => {
+                println!("advertising over BLE on {}", adapter.as_deref().unwrap_or("the default adapter"))
+            }
             (None, Some(socket)) => {
                 println!("listening on {}", socket.display());
                 println!(

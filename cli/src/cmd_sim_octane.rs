@@ -42,8 +42,7 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
             Some(v)
         }
     };
-    let rt = tokio::runtime::Runtime::new()
-        .map_err(|e| CliError::failed("runtime", e.to_string(), json))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), json))?;
     rt.block_on(async move {
         let handle = OctaneSim::start(OctaneSimConfig {
             listen: args.listen,

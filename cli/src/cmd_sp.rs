@@ -169,8 +169,7 @@ pub fn run(cmd: SpCmd) -> Result<(), CliError> {
         SpCmd::Sign(a) => a.conn.json,
         SpCmd::Revoke(a) => a.conn.json,
     };
-    let rt = tokio::runtime::Runtime::new()
-        .map_err(|e| CliError::failed("runtime", e.to_string(), json))?;
+    let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), json))?;
     rt.block_on(async move {
         match cmd {
             SpCmd::CreateSession(a) => create_session(a).await,
@@ -182,8 +181,7 @@ pub fn run(cmd: SpCmd) -> Result<(), CliError> {
 }
 
 fn client(c: &Conn) -> Result<SpClient, CliError> {
-    SpClient::new(&c.octane, &c.api_key)
-        .map_err(|e| CliError::rejected("bad_octane_url", e.to_string(), c.json))
+    SpClient::new(&c.octane, &c.api_key).map_err(|e| CliError::rejected("bad_octane_url", e.to_string(), c.json))
 }
 
 fn api_err(e: SpClientError, json: bool) -> CliError {
@@ -218,10 +216,8 @@ async fn create_session(a: CreateArgs) -> Result<(), CliError> {
     let json = a.conn.json;
     let mut chains = Vec::with_capacity(a.chains.len());
     for c in &a.chains {
-        let chain: ChainId = c
-            .trim()
-            .parse()
-            .map_err(|e| CliError::rejected("bad_chain", format!("`{c}`: {e}"), json))?;
+        let chain: ChainId =
+            c.trim().parse().map_err(|e| CliError::rejected("bad_chain", format!("`{c}`: {e}"), json))?;
         chains.push(chain);
     }
     let req = CreateSessionRequest {
@@ -259,15 +255,10 @@ async fn create_session(a: CreateArgs) -> Result<(), CliError> {
 async fn await_pair(a: AwaitArgs) -> Result<(), CliError> {
     let json = a.conn.json;
     let sp_pk = a.sp_public_key.as_deref().map(|k| parse_key32(k, "--sp-public-key", json)).transpose()?;
-    let result = client(&a.conn)?
-        .await_pair(&a.session, Duration::from_secs(a.timeout))
-        .await
-        .map_err(|e| api_err(e, json))?;
-    let expected = ExpectedPair {
-        session_id: &a.session,
-        validation_code: a.code.as_deref(),
-        sp_public_key: sp_pk.as_ref(),
-    };
+    let result =
+        client(&a.conn)?.await_pair(&a.session, Duration::from_secs(a.timeout)).await.map_err(|e| api_err(e, json))?;
+    let expected =
+        ExpectedPair { session_id: &a.session, validation_code: a.code.as_deref(), sp_public_key: sp_pk.as_ref() };
     match &result {
         PairResult::Paired { pair_id, bindings, appliance_identity, .. } => {
             sp::verify_pair_result(&result, &expected).map_err(|e| {
@@ -308,7 +299,9 @@ async fn await_pair(a: AwaitArgs) -> Result<(), CliError> {
             format!("the user rejected the pair{}", reason.as_ref().map(|r| format!(": {r}")).unwrap_or_default()),
             json,
         )),
-        PairResult::Locked => Err(CliError::rejected("session_locked", "too many wrong codes: the session is locked", json)),
+        PairResult::Locked => {
+            Err(CliError::rejected("session_locked", "too many wrong codes: the session is locked", json))
+        }
         PairResult::Expired => Err(CliError::rejected("session_expired", "the session expired", json)),
         PairResult::Pending => Err(CliError::failed("timed_out", "no result in time", json)),
     }
@@ -329,7 +322,8 @@ fn payload_of(a: &SignArgs, account: &AccountId, json: bool) -> Result<(PayloadK
     }
     if let Some(p) = &a.typed_data {
         let text = std::fs::read(p).map_err(|e| bad(format!("--typed-data {}: {e}", p.display())))?;
-        serde_json::from_slice::<serde_json::Value>(&text).map_err(|e| bad(format!("--typed-data is not JSON: {e}")))?;
+        serde_json::from_slice::<serde_json::Value>(&text)
+            .map_err(|e| bad(format!("--typed-data is not JSON: {e}")))?;
         return Ok((PayloadKind::Eip712TypedData, text));
     }
     if let Some(b) = &a.solana_tx {
@@ -348,10 +342,8 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
     let seed = Zeroizing::new(parse_key32(&a.sp_key, "--sp-key", json)?.0);
     let sp_key = SigningKey::from_bytes(&seed);
     let sp_pk = Key32(sp_key.verifying_key().to_bytes());
-    let account: AccountId = a
-        .account
-        .parse()
-        .map_err(|e| CliError::rejected("bad_account", format!("--account: {e}"), json))?;
+    let account: AccountId =
+        a.account.parse().map_err(|e| CliError::rejected("bad_account", format!("--account: {e}"), json))?;
     if a.ttl == 0 || a.ttl > MAX_TTL_SECS {
         return Err(CliError::rejected("bad_ttl", format!("--ttl must be 1..={MAX_TTL_SECS}"), json));
     }
@@ -374,16 +366,13 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
     if !json {
         eprintln!("request {} accepted; waiting for the phone and appliance…", accepted.request_id);
     }
-    let result = c
-        .await_sign(&accepted.request_id, Duration::from_secs(a.timeout))
-        .await
-        .map_err(|e| api_err(e, json))?;
+    let result =
+        c.await_sign(&accepted.request_id, Duration::from_secs(a.timeout)).await.map_err(|e| api_err(e, json))?;
     match result {
         SignResult::Signed { bundle } => {
             let octane_pk = pinned.unwrap_or(bundle.octane_public_key);
-            sp::verify_bundle(&bundle, &sp_pk, &octane_pk).map_err(|e| {
-                CliError::rejected("bundle_refused", format!("the bundle is refused: {e}"), json)
-            })?;
+            sp::verify_bundle(&bundle, &sp_pk, &octane_pk)
+                .map_err(|e| CliError::rejected("bundle_refused", format!("the bundle is refused: {e}"), json))?;
             let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
             if json {
                 output::print_json_ok(json!({
@@ -412,11 +401,9 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
             }
             Ok(())
         }
-        SignResult::Rejected { reason_code, message } => Err(CliError::rejected(
-            "sign_rejected",
-            format!("rejected ({reason_code}): {message}"),
-            json,
-        )),
+        SignResult::Rejected { reason_code, message } => {
+            Err(CliError::rejected("sign_rejected", format!("rejected ({reason_code}): {message}"), json))
+        }
         SignResult::Expired => Err(CliError::rejected("request_expired", "the request expired unanswered", json)),
         SignResult::Pending => Err(CliError::failed("timed_out", "no result in time", json)),
     }

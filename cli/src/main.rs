@@ -4,9 +4,9 @@
 //! failure (octane unreachable, appliance missing…). Errors are one line, never a backtrace.
 
 mod ble;
-mod cmd_demo;
 mod cmd_appliance;
 mod cmd_decode;
+mod cmd_demo;
 mod cmd_links;
 mod cmd_metadata;
 mod cmd_phone;

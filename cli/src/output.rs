@@ -29,12 +29,9 @@ impl CliError {
 
 /// Sends `tracing` output to stderr with the given filter.
 pub fn init_logging(filter: &str) {
-    let filter = tracing_subscriber::EnvFilter::try_new(filter)
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init();
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(filter).unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init();
 }
 
 /// Prints `{"ok": value}` on stdout.
@@ -48,10 +45,7 @@ pub fn finish(result: Result<(), CliError>) -> ExitCode {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             if e.json {
-                println!(
-                    "{}",
-                    serde_json::json!({ "error": { "code": e.code, "message": e.message } })
-                );
+                println!("{}", serde_json::json!({ "error": { "code": e.code, "message": e.message } }));
             } else {
                 eprintln!("error [{}]: {}", e.code, e.message);
             }

@@ -89,7 +89,8 @@ fn phone(home: &Path, args: &[&str], socket: &Path) -> (i32, serde_json::Value) 
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
-    let v = serde_json::from_str(stdout.trim()).unwrap_or_else(|_| panic!("json: {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
+    let v = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("json: {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
     (out.status.code().unwrap(), v)
 }
 

@@ -28,7 +28,18 @@ async fn scan_bond_pair_and_sign_over_ble_across_processes() {
 
     // The appliance advertises on the second adapter; a small MTU makes every message span PDUs.
     let (appliance, appliance_out) = spawn_lines([
-        "sim", "appliance", "--ble", "hci1", "--name", NAME, "--pin", "135790", "--octane-key", okey, "--mtu", "64",
+        "sim",
+        "appliance",
+        "--ble",
+        "hci1",
+        "--name",
+        NAME,
+        "--pin",
+        "135790",
+        "--octane-key",
+        okey,
+        "--mtu",
+        "64",
     ]);
     let lines = wait_line(&appliance_out, |l| l.starts_with("BLE address: "), "the appliance advertising");
     assert!(lines.iter().any(|l| l == "PIN: 135790"), "{lines:?}");

@@ -37,9 +37,18 @@ impl Rig {
         let delay = delay_ms.to_string();
         let (appliance, _) = start(
             &[
-                "sim", "appliance", "--socket", socket.to_str().unwrap(), "--pin", "135790",
-                "--octane-key", &octane.octane_key, "--delay-ms", &delay,
-                "--state", appliance_state.to_str().unwrap(),
+                "sim",
+                "appliance",
+                "--socket",
+                socket.to_str().unwrap(),
+                "--pin",
+                "135790",
+                "--octane-key",
+                &octane.octane_key,
+                "--delay-ms",
+                &delay,
+                "--state",
+                appliance_state.to_str().unwrap(),
             ],
             |l| l.starts_with("PIN: "),
         );
@@ -47,8 +56,15 @@ impl Rig {
         let rig = Rig { _dir: dir, octane, _appliance: appliance, home, socket, appliance_state };
         // Bonded once, uninterrupted: the kills below are about pairing and signing.
         ok_json(&run(&[
-            "appliance", "bond", "--socket", rig.socket.to_str().unwrap(), "--pin", "135790",
-            "--home", rig.home.to_str().unwrap(), "--json",
+            "appliance",
+            "bond",
+            "--socket",
+            rig.socket.to_str().unwrap(),
+            "--pin",
+            "135790",
+            "--home",
+            rig.home.to_str().unwrap(),
+            "--json",
         ]));
         rig
     }
@@ -58,8 +74,14 @@ impl Rig {
         let mut v: Vec<String> = extra.iter().map(|s| s.to_string()).collect();
         v.extend(
             [
-                "--octane", &self.octane.url, "--octane-key", &self.octane.octane_key,
-                "--socket", self.socket.to_str().unwrap(), "--home", self.home.to_str().unwrap(),
+                "--octane",
+                &self.octane.url,
+                "--octane-key",
+                &self.octane.octane_key,
+                "--socket",
+                self.socket.to_str().unwrap(),
+                "--home",
+                self.home.to_str().unwrap(),
             ]
             .map(String::from),
         );
@@ -70,8 +92,12 @@ impl Rig {
     /// stderr when it waits for the appliance).
     fn pair_args(&self, session: &serde_json::Value) -> Vec<String> {
         self.phone(&[
-            "pair", session["link"].as_str().unwrap(),
-            "--code", session["validation_code"].as_str().unwrap(), "--wallets", "all",
+            "pair",
+            session["link"].as_str().unwrap(),
+            "--code",
+            session["validation_code"].as_str().unwrap(),
+            "--wallets",
+            "all",
         ])
     }
 
@@ -88,9 +114,7 @@ impl Rig {
         let state: serde_json::Value = serde_json::from_slice(&bytes).unwrap();
         state["pairs"]
             .as_object()
-            .map(|m| {
-                m.iter().map(|(id, p)| (id.clone(), p["session_id"].as_str().unwrap().to_string())).collect()
-            })
+            .map(|m| m.iter().map(|(id, p)| (id.clone(), p["session_id"].as_str().unwrap().to_string())).collect())
             .unwrap_or_default()
     }
 

@@ -9,20 +9,12 @@ use serde_json::Value;
 const SID: &str = "AbCdEfGhIjKlMnOpQrStUv";
 
 fn run(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sunstorm"))
-        .args(args)
-        .env_remove("SUNSTORM_LOG")
-        .output()
-        .unwrap()
+    Command::new(env!("CARGO_BIN_EXE_sunstorm")).args(args).env_remove("SUNSTORM_LOG").output().unwrap()
 }
 
 fn json_of(out: &Output) -> Value {
     let text = String::from_utf8(out.stdout.clone()).unwrap();
-    assert_eq!(
-        text.lines().count(),
-        1,
-        "one JSON line expected, got {text:?}"
-    );
+    assert_eq!(text.lines().count(), 1, "one JSON line expected, got {text:?}");
     serde_json::from_str(&text).unwrap()
 }
 
@@ -37,11 +29,7 @@ fn link_accepted_json_hides_code() {
     let v = json_of(&out);
     assert_eq!(v["ok"]["session_id"], SID);
     assert_eq!(v["ok"]["code_present"], true);
-    let all = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let all = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
     assert!(!all.contains("918273"), "the code leaked: {all}");
 }
 
@@ -50,17 +38,10 @@ fn link_accepted_text_hides_code() {
     let out = run(&["--log", "trace", "link", &link("918273")]);
     assert_eq!(out.status.code(), Some(0));
     let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        stdout.contains(SID) && stdout.contains("code: present"),
-        "{stdout}"
-    );
+    assert!(stdout.contains(SID) && stdout.contains("code: present"), "{stdout}");
     let all = format!("{stdout}{}", String::from_utf8_lossy(&out.stderr));
     assert!(!all.contains("918273"), "the code leaked: {all}");
-    let out = run(&[
-        "link",
-        &format!("https://sigilvault.xyz/pair?session={SID}"),
-        "--json",
-    ]);
+    let out = run(&["link", &format!("https://sigilvault.xyz/pair?session={SID}"), "--json"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json_of(&out)["ok"]["code_present"], false);
 }
@@ -68,18 +49,9 @@ fn link_accepted_text_hides_code() {
 #[test]
 fn link_rejections_exit_2_with_stable_codes() {
     for (input, code) in [
-        (
-            format!("https://evil.example/pair?session={SID}"),
-            "wrong_host",
-        ),
-        (
-            format!("http://sigilvault.xyz/pair?session={SID}"),
-            "not_https",
-        ),
-        (
-            format!("https://sigilvault.xyz:8443/pair?session={SID}"),
-            "port",
-        ),
+        (format!("https://evil.example/pair?session={SID}"), "wrong_host"),
+        (format!("http://sigilvault.xyz/pair?session={SID}"), "not_https"),
+        (format!("https://sigilvault.xyz:8443/pair?session={SID}"), "port"),
         (format!("{}&v=1", link("123456")), "duplicate_parameter"),
         ("javascript:alert(1)".to_string(), "unsupported_scheme"),
         ("-x".to_string(), "malformed"),
@@ -88,9 +60,7 @@ fn link_rejections_exit_2_with_stable_codes() {
         assert_eq!(out.status.code(), Some(2), "{input}");
         let v = json_of(&out);
         assert_eq!(v["error"]["code"], code, "{input}");
-        assert!(v["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()));
+        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
         assert!(v.get("ok").is_none());
     }
     // Text mode: one line on stderr naming the code.
@@ -103,28 +73,14 @@ fn link_rejections_exit_2_with_stable_codes() {
 fn link_custom_hosts() {
     let l = format!("https://pair.example.org/pair?session={SID}");
     assert_eq!(run(&["link", &l]).status.code(), Some(2));
-    let out = run(&[
-        "link",
-        &l,
-        "--host",
-        "other.example",
-        "--host",
-        "pair.example.org",
-        "--json",
-    ]);
+    let out = run(&["link", &l, "--host", "other.example", "--host", "pair.example.org", "--json"]);
     assert_eq!(out.status.code(), Some(0));
     assert_eq!(json_of(&out)["ok"]["session_id"], SID);
 }
 
 #[test]
 fn return_url_contract() {
-    let out = run(&[
-        "return-url",
-        "https://shop.example/done?x=1",
-        "--allow",
-        "https://shop.example",
-        "--json",
-    ]);
+    let out = run(&["return-url", "https://shop.example/done?x=1", "--allow", "https://shop.example", "--json"]);
     assert_eq!(out.status.code(), Some(0));
     let v = json_of(&out);
     assert_eq!(v["ok"]["url"], "https://shop.example/done?x=1");
@@ -135,24 +91,12 @@ fn return_url_contract() {
         ("https://shop.example/#x", "fragment"),
         ("https://user@shop.example/", "userinfo"),
     ] {
-        let out = run(&[
-            "return-url",
-            input,
-            "--allow",
-            "https://shop.example",
-            "--allow",
-            "https://b.example",
-            "--json",
-        ]);
+        let out =
+            run(&["return-url", input, "--allow", "https://shop.example", "--allow", "https://b.example", "--json"]);
         assert_eq!(out.status.code(), Some(2), "{input}");
         assert_eq!(json_of(&out)["error"]["code"], code, "{input}");
     }
-    let out = run(&[
-        "return-url",
-        "https://shop.example/",
-        "--allow",
-        "https://shop.example",
-    ]);
+    let out = run(&["return-url", "https://shop.example/", "--allow", "https://shop.example"]);
     assert_eq!(out.status.code(), Some(0));
 }
 

@@ -102,10 +102,20 @@ fn sp_commands_refuse_bad_input_with_stable_codes() {
     let out = sp(&o, &["create-session", "--chains", "bitcoin:1"]);
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json_of(&out)["error"]["code"], "bad_chain");
-    let out = sp(&o, &[
-        "sign", "--sp-key", &o.sp_seed, "--pair", &Uuid::new_v4().to_string(),
-        "--account", "eip155:1:0x1111111111111111111111111111111111111111", "--message", "hi",
-    ]);
+    let out = sp(
+        &o,
+        &[
+            "sign",
+            "--sp-key",
+            &o.sp_seed,
+            "--pair",
+            &Uuid::new_v4().to_string(),
+            "--account",
+            "eip155:1:0x1111111111111111111111111111111111111111",
+            "--message",
+            "hi",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json_of(&out)["error"]["code"], "not_found");
     let s = json_of(&sp(&o, &["create-session", "--chains", "eip155:1"]));
@@ -146,7 +156,8 @@ fn sp_pairs_and_signs_across_processes() {
     });
 
     // The SP awaits and checks the attestation itself, code and key included.
-    let out = sp(&o, &["await", "--session", &sid, "--code", &code, "--sp-public-key", &o.sp_public_key, "--timeout", "10"]);
+    let out =
+        sp(&o, &["await", "--session", &sid, "--code", &code, "--sp-public-key", &o.sp_public_key, "--timeout", "10"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
     let v = json_of(&out);
     assert_eq!(v["ok"]["pair_id"], pair_id.to_string());
@@ -163,9 +174,25 @@ fn sp_pairs_and_signs_across_processes() {
     let signer = {
         let mut cmd = Command::new(BIN);
         cmd.args([
-            "sp", "sign", "--octane", &o.url, "--api-key", &o.api_key, "--sp-key", &o.sp_seed,
-            "--pair", &pair_id.to_string(), "--account", &phone.account().to_string(),
-            "--message", "hello from the SP", "--octane-key", &o.octane_key, "--timeout", "20", "--json",
+            "sp",
+            "sign",
+            "--octane",
+            &o.url,
+            "--api-key",
+            &o.api_key,
+            "--sp-key",
+            &o.sp_seed,
+            "--pair",
+            &pair_id.to_string(),
+            "--account",
+            &phone.account().to_string(),
+            "--message",
+            "hello from the SP",
+            "--octane-key",
+            &o.octane_key,
+            "--timeout",
+            "20",
+            "--json",
         ]);
         cmd.env_remove("SUNSTORM_LOG").stdout(Stdio::piped()).stderr(Stdio::null());
         cmd.spawn().unwrap()
@@ -195,10 +222,20 @@ fn sp_pairs_and_signs_across_processes() {
     // The SP revokes; signing is then refused with 403 pair_revoked (exit 2).
     let out = sp(&o, &["revoke", "--pair", &pair_id.to_string()]);
     assert_eq!(out.status.code(), Some(0));
-    let out = sp(&o, &[
-        "sign", "--sp-key", &o.sp_seed, "--pair", &pair_id.to_string(),
-        "--account", &phone.account().to_string(), "--message", "again",
-    ]);
+    let out = sp(
+        &o,
+        &[
+            "sign",
+            "--sp-key",
+            &o.sp_seed,
+            "--pair",
+            &pair_id.to_string(),
+            "--account",
+            &phone.account().to_string(),
+            "--message",
+            "again",
+        ],
+    );
     assert_eq!(out.status.code(), Some(2));
     assert_eq!(json_of(&out)["error"]["code"], "pair_revoked");
 }

@@ -18,10 +18,10 @@ fn pair_sign_list_and_revoke_across_three_processes() {
     // Octane (ephemeral port) and the appliance (Unix socket), each its own process.
     let octane = start_octane(&[]);
     let (url, okey) = (&octane.url, &octane.octane_key);
-    let (_appliance, _) = start(
-        &["sim", "appliance", "--socket", socket_s, "--pin", "135790", "--octane-key", okey],
-        |l| l.starts_with("PIN: "),
-    );
+    let (_appliance, _) =
+        start(&["sim", "appliance", "--socket", socket_s, "--pin", "135790", "--octane-key", okey], |l| {
+            l.starts_with("PIN: ")
+        });
     wait_for(&socket);
 
     // The SP opens a session; the phone pairs (bonding first with the PIN).

@@ -88,51 +88,24 @@ fn main() {
     let sol = AccountId::solana(SOLANA_MAINNET, &[0x22; 32]);
     let mut cases: Vec<(String, PayloadKind, Vec<u8>, &AccountId)> = adversarial::all_eip712()
         .into_iter()
-        .map(|(n, p)| {
-            (
-                format!("EIP-712 {n}"),
-                PayloadKind::Eip712TypedData,
-                p,
-                &evm,
-            )
-        })
+        .map(|(n, p)| (format!("EIP-712 {n}"), PayloadKind::Eip712TypedData, p, &evm))
         .collect();
     let accepts = |p: &[u8]| signing_target(PayloadKind::Eip712TypedData, p, &evm.chain).is_ok();
     let accepted = [
-        (
-            "EIP-712 worst accepted: hash work, 4 KiB of types",
-            adversarial::worst_hash_work(4_096, accepts),
-        ),
+        ("EIP-712 worst accepted: hash work, 4 KiB of types", adversarial::worst_hash_work(4_096, accepts)),
         (
             "EIP-712 worst accepted: hash work, 16 KiB of types",
             adversarial::worst_hash_work(limits::MAX_TYPES_TEXT, accepts),
         ),
-        (
-            "EIP-712 worst accepted: most struct values of a small type",
-            adversarial::worst_hash_work(200, accepts),
-        ),
-        (
-            "EIP-712 worst accepted: expansion (781 nodes, 5^4 leaves)",
-            adversarial::worst_expansion(4, 5),
-        ),
-        (
-            "EIP-712 worst accepted: depth",
-            adversarial::worst_depth(limits::MAX_TYPE_DEPTH),
-        ),
-        (
-            "EIP-712 worst accepted: strings",
-            adversarial::worst_strings(limits::MAX_STRING_LEN),
-        ),
+        ("EIP-712 worst accepted: most struct values of a small type", adversarial::worst_hash_work(200, accepts)),
+        ("EIP-712 worst accepted: expansion (781 nodes, 5^4 leaves)", adversarial::worst_expansion(4, 5)),
+        ("EIP-712 worst accepted: depth", adversarial::worst_depth(limits::MAX_TYPE_DEPTH)),
+        ("EIP-712 worst accepted: strings", adversarial::worst_strings(limits::MAX_STRING_LEN)),
     ];
     for (n, p) in accepted {
         cases.push((n.into(), PayloadKind::Eip712TypedData, p, &evm));
     }
-    cases.push((
-        "EVM tx, 128 KiB calldata".into(),
-        PayloadKind::EvmTransaction,
-        evm_max_calldata(),
-        &evm,
-    ));
+    cases.push(("EVM tx, 128 KiB calldata".into(), PayloadKind::EvmTransaction, evm_max_calldata(), &evm));
     cases.push((
         "EIP-191, 128 KiB of escapes".into(),
         PayloadKind::Eip191Message,
@@ -145,23 +118,14 @@ fn main() {
         solana_max_instructions(),
         &sol,
     ));
-    cases.push((
-        "Solana, 128 KiB".into(),
-        PayloadKind::SolanaTransaction,
-        vec![1u8; MAX_PAYLOAD_LEN],
-        &sol,
-    ));
+    cases.push(("Solana, 128 KiB".into(), PayloadKind::SolanaTransaction, vec![1u8; MAX_PAYLOAD_LEN], &sol));
 
     println!("| payload | bytes | outcome | phone: `decode` median / max | appliance: `signing_target` median / max |");
     println!("|---|---:|---|---:|---:|");
     let mut worst = Duration::ZERO;
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     for (name, kind, payload, account) in &cases {
-        assert!(
-            payload.len() <= MAX_PAYLOAD_LEN,
-            "{name}: {} bytes",
-            payload.len()
-        );
+        assert!(payload.len() <= MAX_PAYLOAD_LEN, "{name}: {} bytes", payload.len());
         let (median, max, outcome) = measure(*kind, payload, account);
         let (t_median, t_max) = measure_target(*kind, payload, account);
         worst = worst.max(max).max(t_max);

@@ -69,11 +69,7 @@ fn ours(payload: &[u8], max_pdu: usize) -> Vec<Vec<u8>> {
 fn measure(pdus: &[Vec<u8>], payload_len: usize) -> (f64, f64, usize) {
     let bytes: usize = pdus.iter().map(Vec::len).sum();
     let air = bytes + ATT_HEADER * pdus.len();
-    (
-        100.0 * payload_len as f64 / bytes as f64,
-        100.0 * payload_len as f64 / air as f64,
-        pdus.len(),
-    )
+    (100.0 * payload_len as f64 / bytes as f64, 100.0 * payload_len as f64 / air as f64, pdus.len())
 }
 
 fn main() {

@@ -71,10 +71,7 @@ impl<'de> Deserialize<'de> for Key32 {
             Key32::from_hex(&s).ok_or_else(|| serde::de::Error::custom("expected 64 hex digits"))
         } else {
             let b: serde_bytes::ByteBuf = Deserialize::deserialize(d)?;
-            let arr: [u8; 32] = b
-                .as_slice()
-                .try_into()
-                .map_err(|_| serde::de::Error::custom("expected 32 bytes"))?;
+            let arr: [u8; 32] = b.as_slice().try_into().map_err(|_| serde::de::Error::custom("expected 32 bytes"))?;
             Ok(Key32(arr))
         }
     }

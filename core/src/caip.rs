@@ -129,18 +129,12 @@ pub struct AccountId {
 impl AccountId {
     /// Builds an EVM account from a 20-byte address.
     pub fn evm(chain_id: u64, address: [u8; 20]) -> Self {
-        AccountId {
-            chain: ChainId::Evm(chain_id),
-            address: Address::from(address).to_checksum(None),
-        }
+        AccountId { chain: ChainId::Evm(chain_id), address: Address::from(address).to_checksum(None) }
     }
 
     /// Builds a Solana account from a 32-byte public key.
     pub fn solana(reference: &str, pubkey: &[u8; 32]) -> Self {
-        AccountId {
-            chain: ChainId::Solana(reference.to_string()),
-            address: bs58::encode(pubkey).into_string(),
-        }
+        AccountId { chain: ChainId::Solana(reference.to_string()), address: bs58::encode(pubkey).into_string() }
     }
 
     /// The 20 address bytes of an EVM account.
@@ -154,10 +148,9 @@ impl AccountId {
     /// The 32 public-key bytes of a Solana account.
     pub fn solana_pubkey(&self) -> Option<[u8; 32]> {
         match self.chain {
-            ChainId::Solana(_) => bs58::decode(&self.address)
-                .into_vec()
-                .ok()
-                .and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok()),
+            ChainId::Solana(_) => {
+                bs58::decode(&self.address).into_vec().ok().and_then(|v| <[u8; 32]>::try_from(v.as_slice()).ok())
+            }
             ChainId::Evm(_) => None,
         }
     }
@@ -201,8 +194,7 @@ impl FromStr for AccountId {
                     // No checksum to check: single-case addresses are accepted and canonicalised.
                     Address::from_str(address).map_err(|_| CaipError::BadEvmAddress)?
                 } else {
-                    Address::parse_checksummed(address, None)
-                        .map_err(|_| CaipError::BadEvmAddress)?
+                    Address::parse_checksummed(address, None).map_err(|_| CaipError::BadEvmAddress)?
                 };
                 Ok(AccountId::evm(id, addr.into_array()))
             }

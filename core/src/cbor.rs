@@ -58,9 +58,7 @@ pub fn from_canonical_slice<T: DeserializeOwned>(bytes: &[u8]) -> Result<T, Cbor
     if again != bytes {
         return Err(CborError::NotCanonical);
     }
-    value
-        .deserialized()
-        .map_err(|e| CborError::Malformed(e.to_string()))
+    value.deserialized().map_err(|e| CborError::Malformed(e.to_string()))
 }
 
 fn encode_value(v: Value) -> Result<Vec<u8>, CborError> {

@@ -158,10 +158,7 @@ impl ValidationCode {
                     })
                 }
                 Typed::Other => {
-                    return Err(CodeError::NotADigit {
-                        position: i + 1,
-                        found: ch.escape_debug().to_string(),
-                    })
+                    return Err(CodeError::NotADigit { position: i + 1, found: ch.escape_debug().to_string() })
                 }
             }
         }
@@ -176,10 +173,7 @@ impl ValidationCode {
     /// Accepts exactly six ASCII digits and nothing else (the strict form a link carries).
     pub fn from_ascii_digits(text: &str) -> Option<Self> {
         let bytes: [u8; CODE_LEN] = text.as_bytes().try_into().ok()?;
-        bytes
-            .iter()
-            .all(u8::is_ascii_digit)
-            .then_some(ValidationCode(bytes))
+        bytes.iter().all(u8::is_ascii_digit).then_some(ValidationCode(bytes))
     }
 
     /// The six ASCII digits. Handle with care: this is the secret.
@@ -252,10 +246,7 @@ mod tests {
         assert_eq!(ok("१२३४५६"), "123456"); // Devanagari
         assert_eq!(ok("০৯৮৭৬৫"), "098765"); // Bengali
         assert_eq!(ok("๑๒๓๔๕๖"), "123456"); // Thai
-        assert_eq!(
-            ok("\u{1d7ce}\u{1d7d9}\u{1d7e4}\u{1d7ef}\u{1d7fa}\u{1d7ff}"),
-            "012349"
-        ); // math digits
+        assert_eq!(ok("\u{1d7ce}\u{1d7d9}\u{1d7e4}\u{1d7ef}\u{1d7fa}\u{1d7ff}"), "012349"); // math digits
         assert_eq!(ok("1２٣४5６"), "123456"); // mixed
     }
 
@@ -267,38 +258,17 @@ mod tests {
         assert_eq!(e("12345"), CodeError::TooShort { digits: 5 });
         assert_eq!(e("1234567"), CodeError::TooLong { digits: 7 });
         assert_eq!(e(&"1".repeat(65)), CodeError::InputTooLong);
-        assert!(matches!(
-            e("12345a"),
-            CodeError::NotADigit { position: 6, .. }
-        ));
-        assert!(matches!(
-            e("12.456"),
-            CodeError::NotADigit { position: 3, .. }
-        ));
+        assert!(matches!(e("12345a"), CodeError::NotADigit { position: 6, .. }));
+        assert!(matches!(e("12.456"), CodeError::NotADigit { position: 3, .. }));
         assert!(matches!(e("123_456"), CodeError::NotADigit { .. }));
         assert!(matches!(e("²34567"), CodeError::NotADigit { .. })); // superscript is No, not Nd
         assert!(matches!(e("Ⅻ3456"), CodeError::NotADigit { .. })); // Roman numeral is Nl
         assert!(matches!(e("①23456"), CodeError::NotADigit { .. })); // circled is No
-        assert!(matches!(
-            e("123456\n"),
-            CodeError::InvisibleCharacter { position: 7, .. }
-        ));
-        assert!(matches!(
-            e("123\u{0}456"),
-            CodeError::InvisibleCharacter { .. }
-        ));
-        assert!(matches!(
-            e("\u{202e}123456"),
-            CodeError::InvisibleCharacter { position: 1, .. }
-        ));
-        assert!(matches!(
-            e("123\u{200b}456"),
-            CodeError::InvisibleCharacter { .. }
-        ));
-        assert!(matches!(
-            e("123\t456"),
-            CodeError::InvisibleCharacter { .. }
-        ));
+        assert!(matches!(e("123456\n"), CodeError::InvisibleCharacter { position: 7, .. }));
+        assert!(matches!(e("123\u{0}456"), CodeError::InvisibleCharacter { .. }));
+        assert!(matches!(e("\u{202e}123456"), CodeError::InvisibleCharacter { position: 1, .. }));
+        assert!(matches!(e("123\u{200b}456"), CodeError::InvisibleCharacter { .. }));
+        assert!(matches!(e("123\t456"), CodeError::InvisibleCharacter { .. }));
     }
 
     #[test]
@@ -308,19 +278,10 @@ mod tests {
             CodeError::TooShort { digits: 1 },
             CodeError::TooLong { digits: 9 },
             CodeError::InputTooLong,
-            CodeError::NotADigit {
-                position: 1,
-                found: "a".into(),
-            },
-            CodeError::InvisibleCharacter {
-                position: 1,
-                found: "x".into(),
-            },
+            CodeError::NotADigit { position: 1, found: "a".into() },
+            CodeError::InvisibleCharacter { position: 1, found: "x".into() },
         ] {
-            assert!(e
-                .code()
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b == b'_'));
+            assert!(e.code().bytes().all(|b| b.is_ascii_lowercase() || b == b'_'));
             assert!(!e.to_string().is_empty());
         }
     }

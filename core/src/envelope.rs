@@ -97,25 +97,15 @@ pub fn sign_bytes(domain: Domain, key: &SigningKey, body: &[u8]) -> [u8; 64] {
 }
 
 /// Verifies a signature over raw `body` bytes for `domain` with `verify_strict`.
-pub fn verify_bytes(
-    domain: Domain,
-    key: &[u8; 32],
-    body: &[u8],
-    sig: &[u8],
-) -> Result<(), EnvelopeError> {
+pub fn verify_bytes(domain: Domain, key: &[u8; 32], body: &[u8], sig: &[u8]) -> Result<(), EnvelopeError> {
     let vk = VerifyingKey::from_bytes(key).map_err(|_| EnvelopeError::BadKey)?;
     let sig: [u8; 64] = sig.try_into().map_err(|_| EnvelopeError::BadSignatureEncoding)?;
-    vk.verify_strict(&message(domain, body), &Signature::from_bytes(&sig))
-        .map_err(|_| EnvelopeError::BadSignature)
+    vk.verify_strict(&message(domain, body), &Signature::from_bytes(&sig)).map_err(|_| EnvelopeError::BadSignature)
 }
 
 impl SignedEnvelope {
     /// Encodes `value` canonically and signs it for `domain`.
-    pub fn seal<T: Serialize>(
-        domain: Domain,
-        key: &SigningKey,
-        value: &T,
-    ) -> Result<Self, EnvelopeError> {
+    pub fn seal<T: Serialize>(domain: Domain, key: &SigningKey, value: &T) -> Result<Self, EnvelopeError> {
         let body = cbor::to_vec(value)?;
         let sig = sign_bytes(domain, key, &body).to_vec();
         Ok(Self { body, sig })
@@ -123,11 +113,7 @@ impl SignedEnvelope {
 
     /// Checks the signature for `domain` under `key`, then decodes the canonical body.
     /// Nothing is decoded before the signature holds.
-    pub fn open<T: DeserializeOwned>(
-        &self,
-        domain: Domain,
-        key: &[u8; 32],
-    ) -> Result<T, EnvelopeError> {
+    pub fn open<T: DeserializeOwned>(&self, domain: Domain, key: &[u8; 32]) -> Result<T, EnvelopeError> {
         self.verify(domain, key)?;
         Ok(cbor::from_canonical_slice(&self.body)?)
     }
@@ -156,8 +142,7 @@ mod tests {
     fn seal_open_round_trip() {
         let k = key(1);
         let env = SignedEnvelope::seal(Domain::PairAttestation, &k, &("pair", 42u32)).unwrap();
-        let v: (String, u32) =
-            env.open(Domain::PairAttestation, &k.verifying_key().to_bytes()).unwrap();
+        let v: (String, u32) = env.open(Domain::PairAttestation, &k.verifying_key().to_bytes()).unwrap();
         assert_eq!(v, ("pair".to_string(), 42));
     }
 
@@ -178,10 +163,7 @@ mod tests {
         assert!(env.verify(Domain::OctaneSession, &key(4).verifying_key().to_bytes()).is_err());
         let last = env.body.len() - 1;
         env.body[last] ^= 1;
-        assert_eq!(
-            env.verify(Domain::OctaneSession, &k.verifying_key().to_bytes()),
-            Err(EnvelopeError::BadSignature)
-        );
+        assert_eq!(env.verify(Domain::OctaneSession, &k.verifying_key().to_bytes()), Err(EnvelopeError::BadSignature));
         env.sig.truncate(10);
         assert_eq!(
             env.verify(Domain::OctaneSession, &k.verifying_key().to_bytes()),

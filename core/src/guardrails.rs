@@ -178,9 +178,7 @@ impl Violation {
                 "Deploying contracts is not allowed while you keep a contract allowlist.".into()
             }
             Violation::UnlimitedApprovalBlocked => "Unlimited token approvals are blocked.".into(),
-            Violation::BlindSigningDisabled => {
-                "This request cannot be fully decoded, and blind signing is off.".into()
-            }
+            Violation::BlindSigningDisabled => "This request cannot be fully decoded, and blind signing is off.".into(),
         }
     }
 }
@@ -334,10 +332,7 @@ mod tests {
     }
 
     fn limits(per_pair: Option<u128>, per_day: Option<u128>) -> Guardrails {
-        Guardrails {
-            limits: [(ChainId::Evm(1), NativeLimits { per_pair, per_day })].into(),
-            ..Default::default()
-        }
+        Guardrails { limits: [(ChainId::Evm(1), NativeLimits { per_pair, per_day })].into(), ..Default::default() }
     }
 
     #[test]
@@ -355,11 +350,8 @@ mod tests {
             (Some(ETH), Some(ETH), u128::MAX, 0, 1, &["per_pair_limit_exceeded"]),
         ];
         for (i, (pp, pd, sp, st, value, want)) in cases.iter().enumerate() {
-            let got = evaluate(
-                &limits(*pp, *pd),
-                &send(*value),
-                &SpendContext { spent_by_pair: *sp, spent_today: *st },
-            );
+            let got =
+                evaluate(&limits(*pp, *pd), &send(*value), &SpendContext { spent_by_pair: *sp, spent_today: *st });
             assert_eq!(codes(&got), *want, "case {i}");
         }
     }
@@ -462,7 +454,10 @@ mod tests {
         // Unlimited approvals pass only when the user unblocks them.
         let data = approveCall { spender: BOB, amount: U256::MAX }.abi_encode();
         let d = tx(TxKind::Call(TOKEN), 0, data);
-        assert_eq!(codes(&evaluate(&Guardrails::default(), &d, &SpendContext::default())), ["unlimited_approval_blocked"]);
+        assert_eq!(
+            codes(&evaluate(&Guardrails::default(), &d, &SpendContext::default())),
+            ["unlimited_approval_blocked"]
+        );
         let g = Guardrails { block_unlimited_approvals: false, ..Default::default() };
         assert!(evaluate(&g, &d, &SpendContext::default()).is_empty());
     }
@@ -471,7 +466,8 @@ mod tests {
     fn solana_transfer_limits_and_recipients() {
         let from = [1u8; 32];
         let acct = AccountId::solana(SOLANA_MAINNET, &from);
-        let d = decode(PayloadKind::SolanaTransaction, &system_transfer_message(from, [2; 32], 2_000_000_000), &acct).unwrap();
+        let d = decode(PayloadKind::SolanaTransaction, &system_transfer_message(from, [2; 32], 2_000_000_000), &acct)
+            .unwrap();
         let g = Guardrails {
             limits: [(acct.chain.clone(), NativeLimits { per_pair: None, per_day: Some(1_000_000_000) })].into(),
             recipient_allowlist: Some(vec![bs58::encode([2u8; 32]).into_string()]),

@@ -4,29 +4,29 @@
 //! links and codes a user receives, the appliance link (framing, channel, protocol), the
 //! octane client, the pair and sign flows, decoding for display, guardrails, and the store.
 
+pub mod appliance;
+pub mod ble;
+pub mod bytes;
 pub mod caip;
 pub mod cbor;
 pub mod clock;
-pub mod envelope;
-pub mod bytes;
-pub mod model;
-pub mod ble;
-pub mod appliance;
-pub mod secrets;
-pub mod octane;
 pub mod code;
+pub mod envelope;
 pub mod link;
-pub mod return_url;
-pub mod wallets;
-pub mod store;
+pub mod model;
+pub mod octane;
 pub mod pair;
+pub mod return_url;
+pub mod secrets;
 pub mod sign;
+pub mod store;
 pub mod sunstorm;
+pub mod wallets;
 
 pub use sunstorm::Sunstorm;
-pub mod payload;
 pub mod decode;
 pub mod display;
 pub mod guardrails;
-pub mod validity;
 pub mod metadata;
+pub mod payload;
+pub mod validity;

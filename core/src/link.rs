@@ -32,9 +32,7 @@ pub struct LinkConfig {
 
 impl Default for LinkConfig {
     fn default() -> Self {
-        LinkConfig {
-            accepted_hosts: vec![DEFAULT_HOST.to_string()],
-        }
+        LinkConfig { accepted_hosts: vec![DEFAULT_HOST.to_string()] }
     }
 }
 
@@ -53,11 +51,7 @@ impl PairIntent {
     pub fn render(&self, host: &str) -> String {
         match &self.code {
             Some(code) => {
-                format!(
-                    "https://{host}{PAIR_PATH}?session={}&v={}",
-                    self.session_id,
-                    code.as_str()
-                )
+                format!("https://{host}{PAIR_PATH}?session={}&v={}", self.session_id, code.as_str())
             }
             None => format!("https://{host}{PAIR_PATH}?session={}", self.session_id),
         }
@@ -222,11 +216,7 @@ pub(crate) fn first_bad_char(text: &str) -> Option<(usize, BadChar)> {
             '!'..='~' => return None,
             c if c.is_control() => BadChar::Control,
             c if c.is_whitespace() => BadChar::Whitespace,
-            '\u{202A}'..='\u{202E}'
-            | '\u{2066}'..='\u{2069}'
-            | '\u{200E}'
-            | '\u{200F}'
-            | '\u{061C}' => BadChar::Bidi,
+            '\u{202A}'..='\u{202E}' | '\u{2066}'..='\u{2069}' | '\u{200E}' | '\u{200F}' | '\u{061C}' => BadChar::Bidi,
             _ => BadChar::NonAscii,
         };
         Some((at, kind))
@@ -235,10 +225,7 @@ pub(crate) fn first_bad_char(text: &str) -> Option<(usize, BadChar)> {
 
 /// True when the session id matches `^[A-Za-z0-9_-]{22,64}$`.
 pub fn is_valid_session_id(id: &str) -> bool {
-    (22..=64).contains(&id.len())
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
+    (22..=64).contains(&id.len()) && id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
 }
 
 /// Parses `text` as a pair link, accepting only the hosts in `config`.
@@ -274,11 +261,7 @@ fn parse_inner(text: &str, config: &LinkConfig) -> Result<PairIntent, LinkError>
     match url.scheme() {
         "https" => {}
         "http" => return Err(LinkError::NotHttps),
-        other => {
-            return Err(LinkError::UnsupportedScheme {
-                scheme: truncate(other, 32),
-            })
-        }
+        other => return Err(LinkError::UnsupportedScheme { scheme: truncate(other, 32) }),
     }
     if url.as_str() != text {
         return Err(LinkError::NotCanonical);
@@ -297,14 +280,8 @@ fn parse_inner(text: &str, config: &LinkConfig) -> Result<PairIntent, LinkError>
     if host.ends_with('.') {
         return Err(LinkError::TrailingDot);
     }
-    if !config
-        .accepted_hosts
-        .iter()
-        .any(|h| h.eq_ignore_ascii_case(host))
-    {
-        return Err(LinkError::WrongHost {
-            host: truncate(host, 253),
-        });
+    if !config.accepted_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
+        return Err(LinkError::WrongHost { host: truncate(host, 253) });
     }
     if url.path() != PAIR_PATH {
         return Err(LinkError::WrongPath);
@@ -324,16 +301,10 @@ fn parse_inner(text: &str, config: &LinkConfig) -> Result<PairIntent, LinkError>
             let slot = match name {
                 "session" => &mut session,
                 "v" => &mut code,
-                other => {
-                    return Err(LinkError::UnknownParameter {
-                        name: truncate(other, 64),
-                    })
-                }
+                other => return Err(LinkError::UnknownParameter { name: truncate(other, 64) }),
             };
             if slot.replace(value).is_some() {
-                return Err(LinkError::DuplicateParameter {
-                    name: name.to_string(),
-                });
+                return Err(LinkError::DuplicateParameter { name: name.to_string() });
             }
         }
     }
@@ -345,10 +316,7 @@ fn parse_inner(text: &str, config: &LinkConfig) -> Result<PairIntent, LinkError>
         Some(v) => Some(ValidationCode::from_ascii_digits(v).ok_or(LinkError::BadCode)?),
         None => None,
     };
-    Ok(PairIntent {
-        session_id: session.to_string(),
-        code,
-    })
+    Ok(PairIntent { session_id: session.to_string(), code })
 }
 
 /// Cuts attacker-chosen text carried in an error to at most `max` characters.
@@ -362,11 +330,7 @@ impl fmt::Display for PairIntent {
             f,
             "pair session {} ({})",
             self.session_id,
-            if self.code.is_some() {
-                "code included"
-            } else {
-                "no code"
-            }
+            if self.code.is_some() { "code included" } else { "no code" }
         )
     }
 }
@@ -380,16 +344,8 @@ mod tests {
     #[test]
     fn accepts_both_orders() {
         let cfg = LinkConfig::default();
-        let a = parse_link(
-            &format!("https://sigilvault.xyz/pair?session={SID}&v=123456"),
-            &cfg,
-        )
-        .unwrap();
-        let b = parse_link(
-            &format!("https://sigilvault.xyz/pair?v=123456&session={SID}"),
-            &cfg,
-        )
-        .unwrap();
+        let a = parse_link(&format!("https://sigilvault.xyz/pair?session={SID}&v=123456"), &cfg).unwrap();
+        let b = parse_link(&format!("https://sigilvault.xyz/pair?v=123456&session={SID}"), &cfg).unwrap();
         assert_eq!(a, b);
         assert_eq!(a.code.as_ref().map(|c| c.as_str()), Some("123456"));
         let c = parse_link(&format!("https://sigilvault.xyz/pair?session={SID}"), &cfg).unwrap();
@@ -399,14 +355,8 @@ mod tests {
 
     #[test]
     fn intent_display_and_debug_hide_code() {
-        let i = PairIntent {
-            session_id: SID.into(),
-            code: ValidationCode::from_ascii_digits("424242"),
-        };
+        let i = PairIntent { session_id: SID.into(), code: ValidationCode::from_ascii_digits("424242") };
         assert!(!format!("{i} {i:?}").contains("424242"));
-        assert_eq!(
-            parse_link(&i.render("sigilvault.xyz"), &LinkConfig::default()).unwrap(),
-            i
-        );
+        assert_eq!(parse_link(&i.render("sigilvault.xyz"), &LinkConfig::default()).unwrap(), i);
     }
 }

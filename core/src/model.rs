@@ -144,12 +144,7 @@ impl CountersignedRequest {
     /// only then decodes the request.
     pub fn verify(&self, sp_key: &Key32, octane_key: &Key32) -> Result<SignRequest, EnvelopeError> {
         envelope::verify_bytes(Domain::SpSignRequest, sp_key.as_bytes(), &self.body, &self.sp_sig)?;
-        envelope::verify_bytes(
-            Domain::OctaneSignRequest,
-            octane_key.as_bytes(),
-            &self.body,
-            &self.octane_sig,
-        )?;
+        envelope::verify_bytes(Domain::OctaneSignRequest, octane_key.as_bytes(), &self.body, &self.octane_sig)?;
         Ok(crate::cbor::from_canonical_slice(&self.body)?)
     }
 

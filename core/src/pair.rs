@@ -446,10 +446,7 @@ impl PairEngine {
     }
 
     fn details(&self, flow: &FlowRecord) -> Result<PairSessionDetails, PairError> {
-        let env = flow.session.as_ref().ok_or(PairError::WrongState {
-            action: "continue",
-            state: "link_opened",
-        })?;
+        let env = flow.session.as_ref().ok_or(PairError::WrongState { action: "continue", state: "link_opened" })?;
         // Verified when loaded; verified again when read back, so an edited database
         // cannot change what the user is shown or what the appliance is asked.
         env.open(Domain::OctaneSession, self.octane.config().octane_key.as_bytes())
@@ -696,11 +693,7 @@ impl PairEngine {
 
     /// The approval list for a code-verified flow: the appliance's wallets against the
     /// chains the SP asked for.
-    pub async fn approval_list(
-        &self,
-        flow_id: Uuid,
-        appliance: &dyn ApplianceApi,
-    ) -> Result<ApprovalList, PairError> {
+    pub async fn approval_list(&self, flow_id: Uuid, appliance: &dyn ApplianceApi) -> Result<ApprovalList, PairError> {
         let flow = self.load(flow_id)?;
         let d = self.details(&flow)?;
         let available = appliance.wallets(&d.requested_chains).await?;
@@ -762,20 +755,20 @@ impl PairEngine {
                 }
             };
             let session = flow.session.clone().ok_or(PairError::BadSession("no session".into()))?;
-            let attestation = match appliance
-                .approve_pair(request_id, &session, code.as_str(), &flow.bindings, progress)
-                .await
-            {
-                Ok(a) => a,
-                Err(ApplianceError::UserRejected) => {
-                    if let Err(e) = self.octane.reject_session(&flow.session_id, Some("declined on the appliance".into())).await {
-                        tracing::warn!(error = %e, "pair: could not tell octane about the rejection");
+            let attestation =
+                match appliance.approve_pair(request_id, &session, code.as_str(), &flow.bindings, progress).await {
+                    Ok(a) => a,
+                    Err(ApplianceError::UserRejected) => {
+                        if let Err(e) =
+                            self.octane.reject_session(&flow.session_id, Some("declined on the appliance".into())).await
+                        {
+                            tracing::warn!(error = %e, "pair: could not tell octane about the rejection");
+                        }
+                        self.audit(&flow, "pair_rejected", serde_json::json!({"by": "appliance"}));
+                        return Err(self.finish_with(&mut flow, FlowStage::Rejected, PairError::RejectedOnAppliance));
                     }
-                    self.audit(&flow, "pair_rejected", serde_json::json!({"by": "appliance"}));
-                    return Err(self.finish_with(&mut flow, FlowStage::Rejected, PairError::RejectedOnAppliance));
-                }
-                Err(e) => return Err(e.into()),
-            };
+                    Err(e) => return Err(e.into()),
+                };
             if let Err(reason) = check_attestation(&attestation, &d, &code, &flow.bindings, &identity) {
                 return Err(self.finish_with(&mut flow, FlowStage::Failed, PairError::BadAttestation(reason)));
             }
@@ -918,9 +911,8 @@ fn check_attestation(
     bindings: &[AccountId],
     identity: &Key32,
 ) -> Result<(), String> {
-    let a: PairAttestation = env
-        .open(Domain::PairAttestation, identity.as_bytes())
-        .map_err(|e| format!("signature: {e}"))?;
+    let a: PairAttestation =
+        env.open(Domain::PairAttestation, identity.as_bytes()).map_err(|e| format!("signature: {e}"))?;
     let code_ok: bool = subtle::ConstantTimeEq::ct_eq(a.validation_code.as_bytes(), code.as_str().as_bytes()).into();
     let checks = [
         (a.v == STATEMENT_VERSION, "version"),

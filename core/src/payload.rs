@@ -252,9 +252,7 @@ pub fn parse_evm_tx(payload: &[u8]) -> Result<EvmTx, PayloadError> {
             let t = TxLegacy::decode(&mut body).map_err(bad)?;
             match t.chain_id {
                 None => return Err(PayloadError::MissingChainId),
-                Some(id) if id > MAX_LEGACY_CHAIN_ID => {
-                    return Err(PayloadError::LegacyChainIdTooLarge(id))
-                }
+                Some(id) if id > MAX_LEGACY_CHAIN_ID => return Err(PayloadError::LegacyChainIdTooLarge(id)),
                 Some(_) => EvmTx::Legacy(t),
             }
         }
@@ -268,8 +266,7 @@ pub fn parse_evm_tx(payload: &[u8]) -> Result<EvmTx, PayloadError> {
     }
     if again != payload {
         return Err(PayloadError::BadTransaction(
-            "not in canonical signing form (extra bytes, non-zero EIP-155 fields or non-minimal RLP)"
-                .into(),
+            "not in canonical signing form (extra bytes, non-zero EIP-155 fields or non-minimal RLP)".into(),
         ));
     }
     Ok(tx)
@@ -300,10 +297,7 @@ pub fn parse_solana_message(payload: &[u8]) -> Result<SolanaMessage, PayloadErro
 fn require_evm(kind: PayloadKind, chain: &ChainId) -> Result<u64, PayloadError> {
     match chain {
         ChainId::Evm(id) => Ok(*id),
-        ChainId::Solana(_) => Err(PayloadError::WrongNamespace {
-            kind: kind_name(kind),
-            chain: chain.to_string(),
-        }),
+        ChainId::Solana(_) => Err(PayloadError::WrongNamespace { kind: kind_name(kind), chain: chain.to_string() }),
     }
 }
 
@@ -336,11 +330,7 @@ pub enum ParsedPayload {
 
 /// What the appliance must sign for `payload`: re-parses it, refuses a chain mismatch,
 /// and never accepts a bare hash.
-pub fn signing_target(
-    kind: PayloadKind,
-    payload: &[u8],
-    chain: &ChainId,
-) -> Result<SigningTarget, PayloadError> {
+pub fn signing_target(kind: PayloadKind, payload: &[u8], chain: &ChainId) -> Result<SigningTarget, PayloadError> {
     prepare(kind, payload, chain).map(|(target, _)| target)
 }
 
@@ -380,10 +370,8 @@ fn prepare_inner(
         }
         PayloadKind::Eip191Message => {
             require_evm(kind, chain)?;
-            let target = SigningTarget::EvmDigest {
-                digest: eip191_hash_message(payload).0,
-                v_style: EvmVStyle::Legacy27,
-            };
+            let target =
+                SigningTarget::EvmDigest { digest: eip191_hash_message(payload).0, v_style: EvmVStyle::Legacy27 };
             Ok((target, ParsedPayload::Eip191))
         }
         PayloadKind::Eip712TypedData => {
@@ -395,10 +383,7 @@ fn prepare_inner(
         }
         PayloadKind::SolanaTransaction => {
             if chain.is_evm() {
-                return Err(PayloadError::WrongNamespace {
-                    kind: kind_name(kind),
-                    chain: chain.to_string(),
-                });
+                return Err(PayloadError::WrongNamespace { kind: kind_name(kind), chain: chain.to_string() });
             }
             let msg = parse_solana_message(payload)?;
             Ok((SigningTarget::Ed25519Message(payload.to_vec()), ParsedPayload::Solana(msg)))
@@ -446,19 +431,16 @@ pub fn evm_signer_address(target: &SigningTarget, sig: &[u8]) -> Result<[u8; 20]
     let SigningTarget::EvmDigest { digest, v_style } = target else {
         return Err(PayloadError::MalformedSignature("not an EVM signing target"));
     };
-    let sig: &[u8; 65] =
-        sig.try_into().map_err(|_| PayloadError::MalformedSignature("expected 65 bytes r||s||v"))?;
+    let sig: &[u8; 65] = sig.try_into().map_err(|_| PayloadError::MalformedSignature("expected 65 bytes r||s||v"))?;
     let (rs, v) = sig.split_at(64);
     let v = *v.first().ok_or(PayloadError::MalformedSignature("missing v"))?;
-    let signature = Signature::from_slice(rs)
-        .map_err(|_| PayloadError::MalformedSignature("r or s out of range"))?;
+    let signature = Signature::from_slice(rs).map_err(|_| PayloadError::MalformedSignature("r or s out of range"))?;
     if signature.normalize_s().is_some() {
         return Err(PayloadError::HighS);
     }
     let y_odd = parity_from_v(*v_style, v).ok_or(PayloadError::BadRecoveryByte(v))?;
     let recid = RecoveryId::new(y_odd, false);
-    let key = VerifyingKey::recover_from_prehash(digest, &signature, recid)
-        .map_err(|_| PayloadError::WrongSigner)?;
+    let key = VerifyingKey::recover_from_prehash(digest, &signature, recid).map_err(|_| PayloadError::WrongSigner)?;
     Ok(address_of(&key))
 }
 
@@ -486,16 +468,10 @@ pub fn verify_appliance_signature(
     result
 }
 
-fn verify_inner(
-    target: &SigningTarget,
-    signature: &[u8],
-    account: &AccountId,
-) -> Result<(), PayloadError> {
+fn verify_inner(target: &SigningTarget, signature: &[u8], account: &AccountId) -> Result<(), PayloadError> {
     match target {
         SigningTarget::EvmDigest { .. } => {
-            let want = account
-                .evm_address()
-                .ok_or_else(|| PayloadError::WrongAccountKind(account.to_string()))?;
+            let want = account.evm_address().ok_or_else(|| PayloadError::WrongAccountKind(account.to_string()))?;
             let got = evm_signer_address(target, signature)?;
             if got != want {
                 return Err(PayloadError::WrongSigner);
@@ -503,11 +479,8 @@ fn verify_inner(
             Ok(())
         }
         SigningTarget::Ed25519Message(msg) => {
-            let pk = account
-                .solana_pubkey()
-                .ok_or_else(|| PayloadError::WrongAccountKind(account.to_string()))?;
-            let key = ed25519_dalek::VerifyingKey::from_bytes(&pk)
-                .map_err(|_| PayloadError::WrongSigner)?;
+            let pk = account.solana_pubkey().ok_or_else(|| PayloadError::WrongAccountKind(account.to_string()))?;
+            let key = ed25519_dalek::VerifyingKey::from_bytes(&pk).map_err(|_| PayloadError::WrongSigner)?;
             let sig = ed25519_dalek::Signature::from_slice(signature)
                 .map_err(|_| PayloadError::MalformedSignature("expected 64 bytes"))?;
             key.verify_strict(msg, &sig).map_err(|_| PayloadError::WrongSigner)

@@ -140,11 +140,7 @@ fn check_inner(text: &str, allowed_origins: &[String]) -> Result<Url, ReturnUrlE
     match url.scheme() {
         "https" => {}
         "http" => return Err(ReturnUrlError::NotHttps),
-        other => {
-            return Err(ReturnUrlError::UnsupportedScheme {
-                scheme: truncate(other, 32),
-            })
-        }
+        other => return Err(ReturnUrlError::UnsupportedScheme { scheme: truncate(other, 32) }),
     }
     if url.as_str() != text {
         return Err(ReturnUrlError::NotCanonical);
@@ -163,9 +159,7 @@ fn check_inner(text: &str, allowed_origins: &[String]) -> Result<Url, ReturnUrlE
     }
     let origin = url.origin().ascii_serialization();
     if !allowed_origins.contains(&origin) {
-        return Err(ReturnUrlError::OriginNotAllowed {
-            origin: truncate(&origin, 300),
-        });
+        return Err(ReturnUrlError::OriginNotAllowed { origin: truncate(&origin, 300) });
     }
     Ok(url)
 }

@@ -34,15 +34,11 @@ use crate::clock::Clock;
 use crate::decode::{decode_with_target, DecodeContext, DecodedPayload};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::guardrails::{evaluate, worst_case_spend, Guardrails, SpendContext, Violation};
-use crate::model::{
-    CountersignedRequest, PairRevocation, PayloadKind, SignRequest, STATEMENT_VERSION,
-};
+use crate::model::{CountersignedRequest, PairRevocation, PayloadKind, SignRequest, STATEMENT_VERSION};
 use crate::octane::api::{PairStatus as OctanePairStatus, PendingSignRequest};
 use crate::octane::client::{OctaneClient, OctaneError};
 use crate::payload::{verify_appliance_signature, PayloadError, SigningTarget};
-use crate::store::{
-    PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError, StoreTx,
-};
+use crate::store::{PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError, StoreTx};
 use crate::validity::{check_validity, ValidityError};
 
 pub use crate::validity::DEFAULT_MAX_SKEW_SECS;
@@ -368,12 +364,7 @@ impl SignEngine {
 
     /// What is already spent on `chain` for the guardrails, when they have a limit there
     /// (otherwise nothing is read).
-    fn spent(
-        tx: &StoreTx<'_>,
-        rules: &Guardrails,
-        req: &SignRequest,
-        now: u64,
-    ) -> Result<SpendContext, StoreError> {
+    fn spent(tx: &StoreTx<'_>, rules: &Guardrails, req: &SignRequest, now: u64) -> Result<SpendContext, StoreError> {
         if rules.limits.contains_key(&req.chain) {
             tx.spend(req.pair_id, &req.chain, now, Some(req.request_id))
         } else {
@@ -468,14 +459,15 @@ impl SignEngine {
         }
         // 5. Decode for display (fails exactly when it is not signable), deriving what the
         //    appliance must sign on the way: parsed and hashed once, kept until approval.
-        let (target, decoded) = match decode_with_target(req.kind, &req.payload, &req.account, &DecodeContext::default()) {
-            Ok(d) => d,
-            Err(e) => {
-                let message = e.to_string();
-                let err = SignError::Undecodable(message.clone());
-                return Err(self.refuse(&req, &body_hash, now, err, &message).await);
-            }
-        };
+        let (target, decoded) =
+            match decode_with_target(req.kind, &req.payload, &req.account, &DecodeContext::default()) {
+                Ok(d) => d,
+                Err(e) => {
+                    let message = e.to_string();
+                    let err = SignError::Undecodable(message.clone());
+                    return Err(self.refuse(&req, &body_hash, now, err, &message).await);
+                }
+            };
         if refused_before {
             return Err(SignError::Replay);
         }
@@ -537,8 +529,12 @@ impl SignEngine {
         };
         if !violations.is_empty() {
             let codes: Vec<&str> = violations.iter().map(Violation::code).collect();
-            self.post_rejection(req.request_id, "guardrail", &format!("blocked by the user's rules: {}", codes.join(", ")))
-                .await;
+            self.post_rejection(
+                req.request_id,
+                "guardrail",
+                &format!("blocked by the user's rules: {}", codes.join(", ")),
+            )
+            .await;
             tracing::info!(?codes, "sign: blocked by guardrails");
             return Ok(view);
         }
@@ -633,7 +629,8 @@ impl SignEngine {
             tracing::error!(error = %e, "sign: the appliance's signature does not verify");
             let reason = Some("bad_appliance_signature");
             self.record(request_id, SignOutcome::Failed, reason, None, None)?;
-            self.post_rejection(request_id, "bad_appliance_signature", "the appliance's signature did not verify").await;
+            self.post_rejection(request_id, "bad_appliance_signature", "the appliance's signature did not verify")
+                .await;
             return Err(SignError::BadApplianceSignature(e));
         }
         let audit = ("sign_signed", serde_json::json!({"signature_verified": true}));

@@ -83,19 +83,14 @@ impl ApplianceApi for FakeAppliance {
     ) -> Result<SignedEnvelope, ApplianceError> {
         Err(ApplianceError::Timeout)
     }
-    async fn sign(
-        &self,
-        request: &CountersignedRequest,
-        _: Option<ProgressFn>,
-    ) -> Result<Vec<u8>, ApplianceError> {
+    async fn sign(&self, request: &CountersignedRequest, _: Option<ProgressFn>) -> Result<Vec<u8>, ApplianceError> {
         let req: SignRequest = crate::cbor::from_canonical_slice(&request.body).unwrap();
         self.asked.lock().unwrap().push(req.request_id);
         if let Some((asked, release)) = &self.hold {
             asked.notify_one();
             release.notified().await;
         }
-        let SigningTarget::EvmDigest { digest, v_style } =
-            signing_target(req.kind, &req.payload, &req.chain).unwrap()
+        let SigningTarget::EvmDigest { digest, v_style } = signing_target(req.kind, &req.payload, &req.chain).unwrap()
         else {
             panic!("EVM only")
         };
@@ -176,10 +171,7 @@ impl Phone {
                         },
                         sp_user_ref: "alice".into(),
                         sp_public_key: sp_public,
-                        bindings: vec![
-                            AccountId::evm(1, wallet_address()),
-                            AccountId::evm(10, wallet_address()),
-                        ],
+                        bindings: vec![AccountId::evm(1, wallet_address()), AccountId::evm(10, wallet_address())],
                         status: PairStatus::Active,
                         created_at: 1,
                         revoked_at: None,
@@ -198,8 +190,7 @@ impl Phone {
         };
         let client = OctaneClient::new(cfg, creds, clock.clone(), octane.clone()).unwrap();
         let engine = SignEngine::new(store.clone(), client, clock.clone());
-        let appliance =
-            FakeAppliance { key: wallet_key(), asked: Mutex::new(Vec::new()), hold: None };
+        let appliance = FakeAppliance { key: wallet_key(), asked: Mutex::new(Vec::new()), hold: None };
         Phone { store, clock, octane, engine, appliance, pair_a, pair_b }
     }
 
@@ -219,14 +210,7 @@ impl Phone {
 
     /// A countersigned EIP-1559 transaction on `chain` sending `value` wei, with a gas
     /// limit and a max fee per gas (the worst-case fee is their product).
-    fn tx(
-        &self,
-        pair_id: Uuid,
-        chain: u64,
-        value: u128,
-        gas_limit: u64,
-        max_fee_per_gas: u128,
-    ) -> PendingSignRequest {
+    fn tx(&self, pair_id: Uuid, chain: u64, value: u128, gas_limit: u64, max_fee_per_gas: u128) -> PendingSignRequest {
         let tx = TxEip1559 {
             chain_id: chain,
             nonce: 1,
@@ -265,14 +249,8 @@ impl Phone {
             pair_id: req.pair_id,
             request_id: req.request_id,
             request: CountersignedRequest {
-                sp_sig: crate::envelope::sign_bytes(Domain::SpSignRequest, &sp_key(), &body)
-                    .to_vec(),
-                octane_sig: crate::envelope::sign_bytes(
-                    Domain::OctaneSignRequest,
-                    &octane_key(),
-                    &body,
-                )
-                .to_vec(),
+                sp_sig: crate::envelope::sign_bytes(Domain::SpSignRequest, &sp_key(), &body).to_vec(),
+                octane_sig: crate::envelope::sign_bytes(Domain::OctaneSignRequest, &octane_key(), &body).to_vec(),
                 body,
             },
         }
@@ -453,11 +431,7 @@ async fn signed_spend_counts_per_pair_ever_and_per_day_across_pairs() {
     assert!(!phone.ingest(&b2).await.blocked());
     let spent = phone.store.spend(phone.pair_a, &ChainId::Evm(1), phone.now(), None).unwrap();
     assert_eq!(spent.spent_by_pair, 95 * ETH / 100 + 2 * FEE);
-    assert_eq!(
-        spent.spent_today,
-        35 * ETH / 100 + ETH / 10 + 2 * FEE,
-        "a3 signed today, b2 waiting"
-    );
+    assert_eq!(spent.spent_today, 35 * ETH / 100 + ETH / 10 + 2 * FEE, "a3 signed today, b2 waiting");
 }
 
 #[tokio::test]
@@ -497,12 +471,7 @@ async fn freshness_follows_the_one_validity_rule() {
     let req: SignRequest = crate::cbor::from_canonical_slice(&base.request.body).unwrap();
     let now = phone.now();
     let with = |created_at: u64, expires_at: u64| {
-        phone.countersigned(&SignRequest {
-            request_id: Uuid::new_v4(),
-            created_at,
-            expires_at,
-            ..req.clone()
-        })
+        phone.countersigned(&SignRequest { request_id: Uuid::new_v4(), created_at, expires_at, ..req.clone() })
     };
     let cases = [
         (with(now, now), "bad_validity"),
@@ -558,8 +527,7 @@ async fn the_sign_path_reads_by_index_and_changes_state_in_one_transaction_each(
     let refused_late = take();
     phone.store.trace_statements(None);
 
-    let is_write =
-        |s: &str| ["INSERT", "UPDATE", "DELETE", "REPLACE"].iter().any(|w| s.starts_with(w));
+    let is_write = |s: &str| ["INSERT", "UPDATE", "DELETE", "REPLACE"].iter().any(|w| s.starts_with(w));
     for (what, stmts, transactions) in [
         ("arrival", &arrival, 1),
         ("arrival, blocked", &arrival_blocked, 1),
@@ -569,11 +537,7 @@ async fn the_sign_path_reads_by_index_and_changes_state_in_one_transaction_each(
         ("replay and a blocked request approved again", &refused, 0),
         ("refused on arrival", &refused_late, 1),
     ] {
-        assert_eq!(
-            stmts.iter().filter(|s| s.starts_with("BEGIN")).count(),
-            transactions,
-            "{what}: {stmts:#?}"
-        );
+        assert_eq!(stmts.iter().filter(|s| s.starts_with("BEGIN")).count(), transactions, "{what}: {stmts:#?}");
         let mut open = false;
         for s in stmts.iter() {
             if s.starts_with("BEGIN") {
@@ -586,16 +550,9 @@ async fn the_sign_path_reads_by_index_and_changes_state_in_one_transaction_each(
         }
     }
 
-    let mut all: Vec<String> = [
-        arrival,
-        arrival_blocked,
-        approval_signed_completed,
-        rejected,
-        blocked_at_approval,
-        refused,
-        refused_late,
-    ]
-    .concat();
+    let mut all: Vec<String> =
+        [arrival, arrival_blocked, approval_signed_completed, rejected, blocked_at_approval, refused, refused_late]
+            .concat();
     all.sort();
     all.dedup();
     all.retain(|s| !["BEGIN", "COMMIT", "ROLLBACK"].iter().any(|k| s.starts_with(k)));

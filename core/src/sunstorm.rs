@@ -245,8 +245,8 @@ impl Sunstorm {
         }));
         #[cfg(feature = "testing")]
         let pair = pair.with_crash_point(self.cfg.crash_point);
-        let sign = SignEngine::new(self.store.clone(), octane, self.clock.clone())
-            .with_max_skew(self.cfg.sign_max_skew_secs);
+        let sign =
+            SignEngine::new(self.store.clone(), octane, self.clock.clone()).with_max_skew(self.cfg.sign_max_skew_secs);
         Ok(Bonded { record, appliance, pair, sign })
     }
 
@@ -392,7 +392,10 @@ impl Sunstorm {
     }
 
     /// Runs one request delivered by push (or any other channel) through the checks.
-    pub async fn receive_sign_request(&self, delivered: &PendingSignRequest) -> Result<PendingSignature, SunstormError> {
+    pub async fn receive_sign_request(
+        &self,
+        delivered: &PendingSignRequest,
+    ) -> Result<PendingSignature, SunstormError> {
         Ok(self.bonded().await?.sign.ingest(delivered).await?)
     }
 

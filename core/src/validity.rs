@@ -67,12 +67,7 @@ impl ValidityError {
 /// Whether a sign request created at `created_at` and expiring at `expires_at` (Unix
 /// seconds) may be acted on at `now`, allowing `created_at` up to `max_skew` seconds ahead
 /// of `now`. See the module documentation for the rule.
-pub fn check_validity(
-    created_at: u64,
-    expires_at: u64,
-    now: u64,
-    max_skew: u64,
-) -> Result<(), ValidityError> {
+pub fn check_validity(created_at: u64, expires_at: u64, now: u64, max_skew: u64) -> Result<(), ValidityError> {
     if expires_at <= created_at {
         return Err(ValidityError::NonPositiveLifetime { created_at, expires_at });
     }
@@ -124,31 +119,16 @@ mod tests {
             check_validity(NOW + 100, NOW + 110, NOW, SKEW),
             Err(ValidityError::CreatedInFuture { ahead: 100, max_skew: SKEW })
         );
-        assert_eq!(
-            check_validity(NOW - 20, NOW - 5, NOW, SKEW),
-            Err(ValidityError::Expired { ago: 5 })
-        );
-        assert!(check_validity(NOW - 20, NOW - 5, NOW, SKEW)
-            .unwrap_err()
-            .to_string()
-            .contains("5 s ago"));
+        assert_eq!(check_validity(NOW - 20, NOW - 5, NOW, SKEW), Err(ValidityError::Expired { ago: 5 }));
+        assert!(check_validity(NOW - 20, NOW - 5, NOW, SKEW).unwrap_err().to_string().contains("5 s ago"));
     }
 
     #[test]
     fn extreme_times_do_not_overflow() {
-        assert_eq!(
-            check_validity(u64::MAX - 1, u64::MAX, u64::MAX, 0).map_err(|e| e.code()),
-            Err("expired")
-        );
+        assert_eq!(check_validity(u64::MAX - 1, u64::MAX, u64::MAX, 0).map_err(|e| e.code()), Err("expired"));
         assert_eq!(check_validity(u64::MAX - 1, u64::MAX, u64::MAX - 1, u64::MAX), Ok(()));
-        assert_eq!(
-            check_validity(0, u64::MAX, 0, 0).map_err(|e| e.code()),
-            Err("lifetime_too_long")
-        );
-        assert_eq!(
-            check_validity(u64::MAX - 1, u64::MAX, 0, 0).map_err(|e| e.code()),
-            Err("created_in_future")
-        );
+        assert_eq!(check_validity(0, u64::MAX, 0, 0).map_err(|e| e.code()), Err("lifetime_too_long"));
+        assert_eq!(check_validity(u64::MAX - 1, u64::MAX, 0, 0).map_err(|e| e.code()), Err("created_in_future"));
     }
 
     proptest::proptest! {

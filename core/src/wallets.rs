@@ -88,52 +88,28 @@ fn canonical(account: &AccountId) -> Option<AccountId> {
 
 fn dedup_chains(requested: &[ChainId]) -> Vec<ChainId> {
     let mut seen = BTreeSet::new();
-    requested
-        .iter()
-        .filter(|c| seen.insert((*c).clone()))
-        .cloned()
-        .collect()
+    requested.iter().filter(|c| seen.insert((*c).clone())).cloned().collect()
 }
 
 /// Builds the approval list. `preselected` wallets on requested chains start `Selected`
 /// (e.g. the bindings of an earlier pair); everything else bindable starts `Selectable`.
-pub fn approval_list(
-    requested: &[ChainId],
-    available: &[AccountId],
-    preselected: &[AccountId],
-) -> ApprovalList {
+pub fn approval_list(requested: &[ChainId], available: &[AccountId], preselected: &[AccountId]) -> ApprovalList {
     let requested = dedup_chains(requested);
     let pre: BTreeSet<AccountId> = preselected.iter().filter_map(canonical).collect();
     let mut seen = BTreeSet::new();
-    let wallets: Vec<AccountId> = available
-        .iter()
-        .filter_map(canonical)
-        .filter(|a| seen.insert(a.clone()))
-        .collect();
+    let wallets: Vec<AccountId> = available.iter().filter_map(canonical).filter(|a| seen.insert(a.clone())).collect();
     let mut rows = Vec::with_capacity(wallets.len());
     for chain in &requested {
         for account in wallets.iter().filter(|a| &a.chain == chain) {
-            let state = if pre.contains(account) {
-                RowState::Selected
-            } else {
-                RowState::Selectable
-            };
+            let state = if pre.contains(account) { RowState::Selected } else { RowState::Selectable };
             rows.push(row(account, state));
         }
     }
     for account in wallets.iter().filter(|a| !requested.contains(&a.chain)) {
         rows.push(row(account, RowState::NotRequested));
     }
-    let chains_without_wallet = requested
-        .iter()
-        .filter(|c| !wallets.iter().any(|a| &a.chain == *c))
-        .cloned()
-        .collect();
-    ApprovalList {
-        requested,
-        rows,
-        chains_without_wallet,
-    }
+    let chains_without_wallet = requested.iter().filter(|c| !wallets.iter().any(|a| &a.chain == *c)).cloned().collect();
+    ApprovalList { requested, rows, chains_without_wallet }
 }
 
 fn row(account: &AccountId, state: RowState) -> WalletRow {
@@ -177,11 +153,7 @@ impl ApprovalList {
 
     /// The currently selected accounts, in row order.
     pub fn selected(&self) -> Vec<AccountId> {
-        self.rows
-            .iter()
-            .filter(|r| r.state == RowState::Selected)
-            .map(|r| r.account.clone())
-            .collect()
+        self.rows.iter().filter(|r| r.state == RowState::Selected).map(|r| r.account.clone()).collect()
     }
 
     /// True when at least one wallet can be bound.
@@ -207,8 +179,7 @@ pub fn validate_selection(
     let on_appliance: BTreeSet<AccountId> = available.iter().filter_map(canonical).collect();
     let mut out = BTreeSet::new();
     for account in selected {
-        let account = canonical(account)
-            .ok_or_else(|| SelectionError::InvalidAccount(account.to_string()))?;
+        let account = canonical(account).ok_or_else(|| SelectionError::InvalidAccount(account.to_string()))?;
         if !requested.contains(&account.chain) {
             return Err(SelectionError::ChainNotRequested(account));
         }
@@ -241,22 +212,10 @@ mod tests {
     #[test]
     fn list_orders_requested_first_and_flags_missing_chains() {
         let wallets = vec![sol(1), evm(1, 0xaa), evm(137, 0xbb), evm(1, 0xcc)];
-        let req = vec![
-            ChainId::Evm(1),
-            ChainId::Evm(8453),
-            ChainId::Evm(1),
-            solana(),
-        ];
+        let req = vec![ChainId::Evm(1), ChainId::Evm(8453), ChainId::Evm(1), solana()];
         let list = approval_list(&req, &wallets, &[evm(1, 0xcc)]);
-        assert_eq!(
-            list.requested,
-            vec![ChainId::Evm(1), ChainId::Evm(8453), solana()]
-        );
-        let states: Vec<_> = list
-            .rows
-            .iter()
-            .map(|r| (r.account.clone(), r.state))
-            .collect();
+        assert_eq!(list.requested, vec![ChainId::Evm(1), ChainId::Evm(8453), solana()]);
+        let states: Vec<_> = list.rows.iter().map(|r| (r.account.clone(), r.state)).collect();
         assert_eq!(
             states,
             vec![
@@ -300,14 +259,8 @@ mod tests {
     fn validation_rejections() {
         let wallets = vec![evm(1, 1), evm(1, 2), evm(137, 3), sol(4)];
         let req = vec![ChainId::Evm(1), solana()];
-        assert_eq!(
-            validate_selection(&[], &wallets, &[evm(1, 1)]),
-            Err(SelectionError::NoChainsRequested)
-        );
-        assert_eq!(
-            validate_selection(&req, &wallets, &[]),
-            Err(SelectionError::NothingSelected)
-        );
+        assert_eq!(validate_selection(&[], &wallets, &[evm(1, 1)]), Err(SelectionError::NoChainsRequested));
+        assert_eq!(validate_selection(&req, &wallets, &[]), Err(SelectionError::NothingSelected));
         assert_eq!(
             validate_selection(&req, &wallets, &[evm(1, 1), evm(1, 1)]),
             Err(SelectionError::Duplicate(evm(1, 1)))
@@ -316,25 +269,14 @@ mod tests {
             validate_selection(&req, &wallets, &[evm(137, 3)]),
             Err(SelectionError::ChainNotRequested(evm(137, 3)))
         );
-        assert_eq!(
-            validate_selection(&req, &wallets, &[evm(1, 9)]),
-            Err(SelectionError::NotOnAppliance(evm(1, 9)))
-        );
+        assert_eq!(validate_selection(&req, &wallets, &[evm(1, 9)]), Err(SelectionError::NotOnAppliance(evm(1, 9))));
         // Same address, other chain: not the same account.
         assert_eq!(
             validate_selection(&[ChainId::Evm(10)], &wallets, &[evm(10, 1)]),
             Err(SelectionError::NotOnAppliance(evm(10, 1)))
         );
-        let bad = AccountId {
-            chain: ChainId::Evm(1),
-            address: "0xnothex".into(),
-        };
-        assert_eq!(
-            validate_selection(&req, &wallets, &[bad])
-                .unwrap_err()
-                .code(),
-            "invalid_account"
-        );
+        let bad = AccountId { chain: ChainId::Evm(1), address: "0xnothex".into() };
+        assert_eq!(validate_selection(&req, &wallets, &[bad]).unwrap_err().code(), "invalid_account");
     }
 
     #[test]
@@ -343,12 +285,8 @@ mod tests {
         let req = vec![solana(), ChainId::Evm(1)];
         // A lower-case address given by a UI is canonicalised to EIP-55 and deduplicated
         // against its checksummed form.
-        let lower = AccountId {
-            chain: ChainId::Evm(1),
-            address: evm(1, 0xab).address.to_lowercase(),
-        };
-        let out =
-            validate_selection(&req, &wallets, &[sol(4), lower.clone(), evm(1, 0x01)]).unwrap();
+        let lower = AccountId { chain: ChainId::Evm(1), address: evm(1, 0xab).address.to_lowercase() };
+        let out = validate_selection(&req, &wallets, &[sol(4), lower.clone(), evm(1, 0x01)]).unwrap();
         assert_eq!(out, vec![evm(1, 0x01), evm(1, 0xab), sol(4)]);
         assert_eq!(
             validate_selection(&req, &wallets, &[lower, evm(1, 0xab)]),

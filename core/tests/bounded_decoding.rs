@@ -33,11 +33,7 @@ fn sol() -> AccountId {
 
 /// Decodes on a worker thread with a roomy stack; `None` if it did not finish in time
 /// (the worker is left behind; the process ends with the test run).
-fn decode_in_time(
-    kind: PayloadKind,
-    payload: Vec<u8>,
-    account: AccountId,
-) -> Option<Result<(), String>> {
+fn decode_in_time(kind: PayloadKind, payload: Vec<u8>, account: AccountId) -> Option<Result<(), String>> {
     let (tx, rx) = mpsc::channel();
     thread::Builder::new()
         .stack_size(64 << 20)
@@ -49,11 +45,7 @@ fn decode_in_time(
         .unwrap();
     let (target, decoded) = rx.recv_timeout(HANG).ok()?;
     // Signable exactly when displayable.
-    assert_eq!(
-        target.is_ok(),
-        decoded.is_ok(),
-        "signing_target and decode disagree: {target:?} / {decoded:?}"
-    );
+    assert_eq!(target.is_ok(), decoded.is_ok(), "signing_target and decode disagree: {target:?} / {decoded:?}");
     Some(target)
 }
 
@@ -86,11 +78,7 @@ fn adversarial_typed_data_is_refused_with_a_specific_error() {
     assert_eq!(all.len(), expect.len());
     for ((name, payload), (want_name, want_code)) in all.into_iter().zip(expect) {
         assert_eq!(name, want_name);
-        assert!(
-            payload.len() <= MAX_PAYLOAD_LEN,
-            "{name}: {} bytes",
-            payload.len()
-        );
+        assert!(payload.len() <= MAX_PAYLOAD_LEN, "{name}: {} bytes", payload.len());
         let got = decode_in_time(PayloadKind::Eip712TypedData, payload, evm())
             .unwrap_or_else(|| panic!("{name}: no answer within {HANG:?} (the decoder hangs)"));
         assert_eq!(got, Err(want_code.to_string()), "{name}");
@@ -103,52 +91,23 @@ fn the_worst_payloads_within_the_limits_are_shown() {
     let accepts = |p: &[u8]| signing_target(PayloadKind::Eip712TypedData, p, &evm().chain).is_ok();
     for (name, payload) in [
         ("hash_work_1k", adversarial::worst_hash_work(1_024, accepts)),
-        (
-            "hash_work_16k",
-            adversarial::worst_hash_work(limits::MAX_TYPES_TEXT, accepts),
-        ),
+        ("hash_work_16k", adversarial::worst_hash_work(limits::MAX_TYPES_TEXT, accepts)),
         ("struct_values", adversarial::worst_hash_work(200, accepts)),
         ("expansion", adversarial::worst_expansion(4, 5)),
         ("depth", adversarial::worst_depth(limits::MAX_TYPE_DEPTH)),
-        (
-            "strings",
-            adversarial::worst_strings(limits::MAX_STRING_LEN),
-        ),
+        ("strings", adversarial::worst_strings(limits::MAX_STRING_LEN)),
     ] {
-        assert!(
-            payload.len() <= MAX_PAYLOAD_LEN,
-            "{name}: {} bytes",
-            payload.len()
-        );
+        assert!(payload.len() <= MAX_PAYLOAD_LEN, "{name}: {} bytes", payload.len());
         let got = decode_in_time(PayloadKind::Eip712TypedData, payload, evm()).unwrap();
         assert_eq!(got, Ok(()), "{name} is within the limits");
     }
     // One more struct value, or a deeper type, is refused.
     let more = adversarial::worst_struct_values(limits::MAX_STRUCT_VALUES + 1, 200);
-    assert_eq!(
-        decode_in_time(PayloadKind::Eip712TypedData, more, evm()).unwrap(),
-        Err("too_complex".into())
-    );
-    let d = decode(
-        PayloadKind::Eip712TypedData,
-        &adversarial::worst_struct_values(64, limits::MAX_TYPES_TEXT),
-        &evm(),
-    );
-    assert!(
-        matches!(
-            d,
-            Err(DecodeError::Payload(PayloadError::TooComplex {
-                what: "hash_work",
-                ..
-            }))
-        ),
-        "{d:?}"
-    );
+    assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, more, evm()).unwrap(), Err("too_complex".into()));
+    let d = decode(PayloadKind::Eip712TypedData, &adversarial::worst_struct_values(64, limits::MAX_TYPES_TEXT), &evm());
+    assert!(matches!(d, Err(DecodeError::Payload(PayloadError::TooComplex { what: "hash_work", .. }))), "{d:?}");
     let deeper = adversarial::worst_depth(limits::MAX_TYPE_DEPTH + 1);
-    assert_eq!(
-        decode_in_time(PayloadKind::Eip712TypedData, deeper, evm()).unwrap(),
-        Err("too_complex".into())
-    );
+    assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, deeper, evm()).unwrap(), Err("too_complex".into()));
 }
 
 /// A Seaport 1.5 order (OpenSea's listing format) with `items` consideration items.
@@ -218,64 +177,30 @@ fn permit2_batch(n: usize) -> Vec<u8> {
 
 #[test]
 fn real_world_typed_data_is_within_the_limits() {
-    for (name, payload) in [
-        ("seaport_order_30_items", seaport_order(30)),
-        ("permit2_batch_100", permit2_batch(100)),
-    ] {
-        assert_eq!(
-            decode_in_time(PayloadKind::Eip712TypedData, payload, evm()).unwrap(),
-            Ok(()),
-            "{name}"
-        );
+    for (name, payload) in [("seaport_order_30_items", seaport_order(30)), ("permit2_batch_100", permit2_batch(100))] {
+        assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, payload, evm()).unwrap(), Ok(()), "{name}");
     }
     let d = decode(PayloadKind::Eip712TypedData, &permit2_batch(100), &evm()).unwrap();
-    assert_eq!(
-        d.facts.tokens.len(),
-        100,
-        "every token of the batch is a fact"
-    );
-    assert_eq!(
-        d.facts.recipients,
-        ["0x5eee75727D804A2b13038928D36F8b188945A57a"]
-    );
+    assert_eq!(d.facts.tokens.len(), 100, "every token of the batch is a fact");
+    assert_eq!(d.facts.recipients, ["0x5eee75727D804A2b13038928D36F8b188945A57a"]);
     assert!(!d.facts.unlimited_approval);
 }
 
 #[test]
 fn too_complex_names_the_limit() {
-    let d = decode(
-        PayloadKind::Eip712TypedData,
-        &adversarial::diamond(22),
-        &evm(),
-    )
-    .unwrap_err();
+    let d = decode(PayloadKind::Eip712TypedData, &adversarial::diamond(22), &evm()).unwrap_err();
     assert_eq!(code_of(&d), "too_complex");
-    let DecodeError::Payload(PayloadError::TooComplex { what, limit }) = &d else {
-        panic!("{d:?}")
-    };
+    let DecodeError::Payload(PayloadError::TooComplex { what, limit }) = &d else { panic!("{d:?}") };
     assert_eq!(*what, "expanded_types");
     assert!(d.to_string().contains(&limit.to_string()), "{d}");
-    let d = decode(
-        PayloadKind::Eip712TypedData,
-        &adversarial::chain(1_500),
-        &evm(),
-    )
-    .unwrap_err();
-    assert!(
-        matches!(
-            d,
-            DecodeError::Payload(PayloadError::TooComplex { what: "types", .. })
-        ),
-        "{d:?}"
-    );
+    let d = decode(PayloadKind::Eip712TypedData, &adversarial::chain(1_500), &evm()).unwrap_err();
+    assert!(matches!(d, DecodeError::Payload(PayloadError::TooComplex { what: "types", .. })), "{d:?}");
 }
 
 /// What each payload kind gets thrown at it on the small stack.
 fn small_stack_corpus() -> Vec<(PayloadKind, Vec<u8>)> {
-    let mut all: Vec<(PayloadKind, Vec<u8>)> = adversarial::all_eip712()
-        .into_iter()
-        .map(|(_, p)| (PayloadKind::Eip712TypedData, p))
-        .collect();
+    let mut all: Vec<(PayloadKind, Vec<u8>)> =
+        adversarial::all_eip712().into_iter().map(|(_, p)| (PayloadKind::Eip712TypedData, p)).collect();
     // The deepest JSON serde_json itself would accept (128), inside an object.
     all.push((PayloadKind::Eip712TypedData, adversarial::deep_json(126)));
     // EVM: nested RLP lists where the access list goes, and the largest calldata.
@@ -283,15 +208,9 @@ fn small_stack_corpus() -> Vec<(PayloadKind, Vec<u8>)> {
     nested.extend(std::iter::repeat_n(0xc1u8, MAX_PAYLOAD_LEN - 2));
     nested.push(0x80);
     all.push((PayloadKind::EvmTransaction, nested));
-    all.push((
-        PayloadKind::EvmTransaction,
-        std::iter::repeat_n(0xf9u8, 4096).collect(),
-    ));
+    all.push((PayloadKind::EvmTransaction, std::iter::repeat_n(0xf9u8, 4096).collect()));
     // EIP-191: the longest text, full of characters the sanitiser escapes.
-    all.push((
-        PayloadKind::Eip191Message,
-        "\u{202e}\u{200b}a".repeat(MAX_PAYLOAD_LEN / 7).into_bytes(),
-    ));
+    all.push((PayloadKind::Eip191Message, "\u{202e}\u{200b}a".repeat(MAX_PAYLOAD_LEN / 7).into_bytes()));
     // Solana: as many instructions of unknown programs as a transaction carries, and more.
     all.push((PayloadKind::SolanaTransaction, solana_instructions(340)));
     all.push((PayloadKind::SolanaTransaction, many_solana_instructions()));
@@ -356,12 +275,7 @@ fn decoders_fit_a_256_kib_stack() {
         return;
     }
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "decoders_fit_a_256_kib_stack",
-            "--nocapture",
-            "--test-threads=1",
-        ])
+        .args(["--exact", "decoders_fit_a_256_kib_stack", "--nocapture", "--test-threads=1"])
         .env(CHILD, "1")
         .output()
         .unwrap();
@@ -376,24 +290,10 @@ fn decoders_fit_a_256_kib_stack() {
 
 #[test]
 fn solana_and_evm_limits_hold_on_the_largest_inputs() {
-    let d = decode_in_time(
-        PayloadKind::SolanaTransaction,
-        many_solana_instructions(),
-        sol(),
-    )
-    .unwrap();
-    assert_eq!(
-        d,
-        Err("bad_solana_message".into()),
-        "no transaction can carry it"
-    );
+    let d = decode_in_time(PayloadKind::SolanaTransaction, many_solana_instructions(), sol()).unwrap();
+    assert_eq!(d, Err("bad_solana_message".into()), "no transaction can carry it");
     // The most instructions a transaction can carry are shown (blind).
-    let d = decode_in_time(
-        PayloadKind::SolanaTransaction,
-        solana_instructions(340),
-        sol(),
-    )
-    .unwrap();
+    let d = decode_in_time(PayloadKind::SolanaTransaction, solana_instructions(340), sol()).unwrap();
     assert_eq!(d, Ok(()));
     let legit = serde_json::to_vec(&serde_json::json!({
         "types": {"EIP712Domain": [{"name": "chainId", "type": "uint256"}],
@@ -401,8 +301,5 @@ fn solana_and_evm_limits_hold_on_the_largest_inputs() {
         "primaryType": "M", "domain": {"chainId": 1}, "message": {"s": "hello"}
     }))
     .unwrap();
-    assert_eq!(
-        decode_in_time(PayloadKind::Eip712TypedData, legit, evm()).unwrap(),
-        Ok(())
-    );
+    assert_eq!(decode_in_time(PayloadKind::Eip712TypedData, legit, evm()).unwrap(), Ok(()));
 }

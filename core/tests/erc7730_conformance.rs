@@ -99,8 +99,7 @@ fn unsigned_tx(raw: &[u8]) -> Result<(EvmTx, Option<Address>), String> {
         return Ok((tx, None));
     }
     let mut buf = raw;
-    let env =
-        TxEnvelope::decode_2718(&mut buf).map_err(|e| format!("rawTx does not decode: {e}"))?;
+    let env = TxEnvelope::decode_2718(&mut buf).map_err(|e| format!("rawTx does not decode: {e}"))?;
     let mut unsigned = Vec::new();
     let sig = match &env {
         TxEnvelope::Legacy(s) => {
@@ -119,9 +118,7 @@ fn unsigned_tx(raw: &[u8]) -> Result<(EvmTx, Option<Address>), String> {
     };
     let tx = parse_evm_tx(&unsigned).map_err(|e| format!("payload refused: {e}"))?;
     let from = sig.and_then(|sig| {
-        let target =
-            signing_target(PayloadKind::EvmTransaction, &unsigned, &ChainId::Evm(tx.chain_id()))
-                .ok()?;
+        let target = signing_target(PayloadKind::EvmTransaction, &unsigned, &ChainId::Evm(tx.chain_id())).ok()?;
         matches!(target, SigningTarget::EvmDigest { .. }).then_some(())?;
         evm_signer_address(&target, &sig).ok().map(Address::from)
     });
@@ -168,8 +165,7 @@ fn single_case_hex(squashed: &str) -> bool {
     let Some(digits) = squashed.strip_prefix("0x") else { return false };
     !digits.is_empty()
         && digits.chars().all(|c| c.is_ascii_hexdigit())
-        && (!digits.chars().any(|c| c.is_ascii_lowercase())
-            || !digits.chars().any(|c| c.is_ascii_uppercase()))
+        && (!digits.chars().any(|c| c.is_ascii_lowercase()) || !digits.chars().any(|c| c.is_ascii_uppercase()))
 }
 
 /// The screen as the phone shows it: the intent as the title, then "label value" lines.
@@ -226,8 +222,7 @@ struct Outcome {
 }
 
 const C_PAYLOAD: &str = "payload refused by core::payload (legacy EIP-155 v must fit one byte)";
-const C_NO_DESC: &str =
-    "no descriptor: the message's EIP-712 domain differs from the descriptor's constraint";
+const C_NO_DESC: &str = "no descriptor: the message's EIP-712 domain differs from the descriptor's constraint";
 const C_TOKEN: &str = "token not in any vendored token source (vault shares, new tokens)";
 const C_CASE: &str = "spelt in another case (tickers: our only source, Ledger's public list, \
                       writes capitals)";

@@ -211,12 +211,12 @@ fn oversize_header_is_refused_before_allocation() {
 #[test]
 fn truncated_and_garbage_fragments_are_errors_not_panics() {
     let cases: Vec<Vec<u8>> = vec![
-        vec![],                    // empty PDU
-        vec![0x80],                // start without length
-        vec![0x80, 0x80],          // truncated varint
+        vec![],                             // empty PDU
+        vec![0x80],                         // start without length
+        vec![0x80, 0x80],                   // truncated varint
         vec![0x80, 0x80, 0x80, 0x80, 0x01], // varint longer than 3 bytes
-        vec![0x80, 0x81, 0x00],    // non-minimal varint
-        vec![0x80, 0x02, 1, 2, 3], // more data than announced
+        vec![0x80, 0x81, 0x00],             // non-minimal varint
+        vec![0x80, 0x02, 1, 2, 3],          // more data than announced
     ];
     for c in cases {
         let mut r = reasm();

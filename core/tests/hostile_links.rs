@@ -26,96 +26,43 @@ fn hostile() -> Vec<(String, LinkError)> {
     let b = base();
     let wc = with_code();
     let q = |rest: &str| format!("https://sigilvault.xyz/pair?{rest}");
-    let wrong_host = || WrongHost {
-        host: String::new(),
-    };
+    let wrong_host = || WrongHost { host: String::new() };
     let at0 = 0usize;
     vec![
         // Empty and over-long input.
         (String::new(), Empty),
-        (
-            format!("{b}&v=123456{}", "0".repeat(2048)),
-            TooLong { len: 0 },
-        ),
-        (
-            format!("https://sigilvault.xyz/pair?session={}", "A".repeat(2030)),
-            TooLong { len: 0 },
-        ),
+        (format!("{b}&v=123456{}", "0".repeat(2048)), TooLong { len: 0 }),
+        (format!("https://sigilvault.xyz/pair?session={}", "A".repeat(2030)), TooLong { len: 0 }),
         // Control characters: NUL, CR/LF, TAB, DEL, C1.
         (format!("{wc}\0"), ControlCharacter { at: at0 }),
-        (
-            format!("https://sigilvault.xyz/pair?session={SID}\r\n&v=123456"),
-            ControlCharacter { at: at0 },
-        ),
-        (
-            "https://sigil\nvault.xyz/pair?session=AbCdEfGhIjKlMnOpQrStUv".into(),
-            ControlCharacter { at: at0 },
-        ),
-        (
-            "https://sigilvault.xyz/pa\tir?session=AbCdEfGhIjKlMnOpQrStUv".into(),
-            ControlCharacter { at: at0 },
-        ),
+        (format!("https://sigilvault.xyz/pair?session={SID}\r\n&v=123456"), ControlCharacter { at: at0 }),
+        ("https://sigil\nvault.xyz/pair?session=AbCdEfGhIjKlMnOpQrStUv".into(), ControlCharacter { at: at0 }),
+        ("https://sigilvault.xyz/pa\tir?session=AbCdEfGhIjKlMnOpQrStUv".into(), ControlCharacter { at: at0 }),
         (format!("{b}\u{7f}"), ControlCharacter { at: at0 }),
         (format!("{b}\u{85}"), ControlCharacter { at: at0 }),
         // Whitespace, visible or not.
         (format!(" {wc}"), Whitespace { at: at0 }),
         (format!("{wc} "), Whitespace { at: at0 }),
-        (
-            format!("https://sigilvault.xyz/pair?session={SID} &v=123456"),
-            Whitespace { at: at0 },
-        ),
+        (format!("https://sigilvault.xyz/pair?session={SID} &v=123456"), Whitespace { at: at0 }),
         (format!("{b}\u{a0}"), Whitespace { at: at0 }),
         (format!("{b}\u{2028}"), Whitespace { at: at0 }),
         (format!("\u{3000}{b}"), Whitespace { at: at0 }),
         // Bidi overrides and isolates that make a link display as something else.
-        (
-            format!("https://sigilvault.xyz/pair?session={SID}\u{202e}654321=v&"),
-            BidiControl { at: at0 },
-        ),
-        (
-            format!("https://\u{202e}zyx.tluavlgis/pair?session={SID}"),
-            BidiControl { at: at0 },
-        ),
+        (format!("https://sigilvault.xyz/pair?session={SID}\u{202e}654321=v&"), BidiControl { at: at0 }),
+        (format!("https://\u{202e}zyx.tluavlgis/pair?session={SID}"), BidiControl { at: at0 }),
         (format!("{b}\u{2066}"), BidiControl { at: at0 }),
         (format!("{b}\u{200f}"), BidiControl { at: at0 }),
         (format!("{b}\u{61c}"), BidiControl { at: at0 }),
         // Mixed-script lookalikes and other non-ASCII.
-        (
-            format!("https://s\u{456}gilvault.xyz/pair?session={SID}"),
-            NonAscii { at: at0 },
-        ), // Cyrillic і
-        (
-            format!("https://sigilv\u{430}ult.xyz/pair?session={SID}"),
-            NonAscii { at: at0 },
-        ), // Cyrillic а
-        (
-            format!("https://sigilvault.\u{445}yz/pair?session={SID}"),
-            NonAscii { at: at0 },
-        ), // Cyrillic х
-        (
-            format!("https://sigilvault\u{3002}xyz/pair?session={SID}"),
-            NonAscii { at: at0 },
-        ), // ideographic full stop
-        (
-            format!("https://sigilvault.xyz\u{2215}pair?session={SID}"),
-            NonAscii { at: at0 },
-        ), // division slash
-        (
-            format!("https://sigilvault.xyz\u{ff0f}pair?session={SID}"),
-            NonAscii { at: at0 },
-        ), // full-width slash
-        (
-            format!("https://sigil\u{200b}vault.xyz/pair?session={SID}"),
-            NonAscii { at: at0 },
-        ), // zero-width space
-        (
-            format!("{b}&v=\u{ff11}\u{ff12}\u{ff13}\u{ff14}\u{ff15}\u{ff16}"),
-            NonAscii { at: at0 },
-        ), // full-width digits
-        (
-            "https://sigilvault.xyz/pair?session=AbCdEfGhIjKlMnOpQrStU\u{1d42f}".into(),
-            NonAscii { at: at0 },
-        ),
+        (format!("https://s\u{456}gilvault.xyz/pair?session={SID}"), NonAscii { at: at0 }), // Cyrillic і
+        (format!("https://sigilv\u{430}ult.xyz/pair?session={SID}"), NonAscii { at: at0 }), // Cyrillic а
+        (format!("https://sigilvault.\u{445}yz/pair?session={SID}"), NonAscii { at: at0 }), // Cyrillic х
+        (format!("https://sigilvault\u{3002}xyz/pair?session={SID}"), NonAscii { at: at0 }), // ideographic full stop
+        (format!("https://sigilvault.xyz\u{2215}pair?session={SID}"), NonAscii { at: at0 }), // division slash
+        (format!("https://sigilvault.xyz\u{ff0f}pair?session={SID}"), NonAscii { at: at0 }), // full-width slash
+        (format!("https://sigil\u{200b}vault.xyz/pair?session={SID}"), NonAscii { at: at0 }), // zero-width space
+        (format!("{b}&v=\u{ff11}\u{ff12}\u{ff13}\u{ff14}\u{ff15}\u{ff16}"), NonAscii { at: at0 }), // full-width digits
+        ("https://sigilvault.xyz/pair?session=AbCdEfGhIjKlMnOpQrStU\u{1d42f}".into(), NonAscii { at: at0 }),
         // Not URLs at all.
         ("notaurl".into(), Malformed),
         (format!("//sigilvault.xyz/pair?session={SID}"), Malformed),
@@ -124,268 +71,82 @@ fn hostile() -> Vec<(String, LinkError)> {
         ("https://[::1/pair".into(), Malformed),
         ("https://sigilvault.xyz%00.evil/pair".into(), Malformed),
         // Schemes: http, custom app schemes, script and data URLs, Android intents.
-        (
-            format!("http://sigilvault.xyz/pair?session={SID}"),
-            NotHttps,
-        ),
-        (
-            format!("HTTP://sigilvault.xyz/pair?session={SID}"),
-            NotHttps,
-        ),
-        (
-            format!("sunstorm://pair?session={SID}&v=123456"),
-            UnsupportedScheme {
-                scheme: String::new(),
-            },
-        ),
-        (
-            format!("sigil:pair?session={SID}"),
-            UnsupportedScheme {
-                scheme: String::new(),
-            },
-        ),
-        (
-            "javascript:alert(1)".into(),
-            UnsupportedScheme {
-                scheme: String::new(),
-            },
-        ),
+        (format!("http://sigilvault.xyz/pair?session={SID}"), NotHttps),
+        (format!("HTTP://sigilvault.xyz/pair?session={SID}"), NotHttps),
+        (format!("sunstorm://pair?session={SID}&v=123456"), UnsupportedScheme { scheme: String::new() }),
+        (format!("sigil:pair?session={SID}"), UnsupportedScheme { scheme: String::new() }),
+        ("javascript:alert(1)".into(), UnsupportedScheme { scheme: String::new() }),
         (
             format!("javascript://sigilvault.xyz/pair?session={SID}%0aalert(1)"),
-            UnsupportedScheme {
-                scheme: String::new(),
-            },
+            UnsupportedScheme { scheme: String::new() },
         ),
-        (
-            "data:text/html,<script>alert(1)</script>".into(),
-            UnsupportedScheme {
-                scheme: String::new(),
-            },
-        ),
+        ("data:text/html,<script>alert(1)</script>".into(), UnsupportedScheme { scheme: String::new() }),
         (
             format!("intent://pair?session={SID}#Intent;scheme=https;package=com.evil;end"),
-            UnsupportedScheme {
-                scheme: String::new(),
-            },
+            UnsupportedScheme { scheme: String::new() },
         ),
-        (
-            "file:///pair".into(),
-            UnsupportedScheme {
-                scheme: String::new(),
-            },
-        ),
-        (
-            format!("ftp://sigilvault.xyz/pair?session={SID}"),
-            UnsupportedScheme {
-                scheme: String::new(),
-            },
-        ),
-        (
-            format!("wss://sigilvault.xyz/pair?session={SID}"),
-            UnsupportedScheme {
-                scheme: String::new(),
-            },
-        ),
+        ("file:///pair".into(), UnsupportedScheme { scheme: String::new() }),
+        (format!("ftp://sigilvault.xyz/pair?session={SID}"), UnsupportedScheme { scheme: String::new() }),
+        (format!("wss://sigilvault.xyz/pair?session={SID}"), UnsupportedScheme { scheme: String::new() }),
         // Not canonical: case, backslashes, default port, dot segments, encodings, slashes.
-        (
-            format!("HTTPS://sigilvault.xyz/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://SigilVault.xyz/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https:\\\\sigilvault.xyz\\pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://sigilvault.xyz\\pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://evil.example\\@sigilvault.xyz/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://sigilvault.xyz:443/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://sigilvault.xyz/./pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://sigilvault.xyz/x/../pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://sigilvault.xyz/%2e/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://sigilvault.xyz/x/%2E%2E/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https:sigilvault.xyz/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https:/sigilvault.xyz/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https:///sigilvault.xyz/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://sigilvault.xyz?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://sigilvault.%78yz/pair?session={SID}"),
-            NotCanonical,
-        ),
-        (
-            format!("https://sigilvault%2Exyz/pair?session={SID}"),
-            NotCanonical,
-        ),
+        (format!("HTTPS://sigilvault.xyz/pair?session={SID}"), NotCanonical),
+        (format!("https://SigilVault.xyz/pair?session={SID}"), NotCanonical),
+        (format!("https:\\\\sigilvault.xyz\\pair?session={SID}"), NotCanonical),
+        (format!("https://sigilvault.xyz\\pair?session={SID}"), NotCanonical),
+        (format!("https://evil.example\\@sigilvault.xyz/pair?session={SID}"), NotCanonical),
+        (format!("https://sigilvault.xyz:443/pair?session={SID}"), NotCanonical),
+        (format!("https://sigilvault.xyz/./pair?session={SID}"), NotCanonical),
+        (format!("https://sigilvault.xyz/x/../pair?session={SID}"), NotCanonical),
+        (format!("https://sigilvault.xyz/%2e/pair?session={SID}"), NotCanonical),
+        (format!("https://sigilvault.xyz/x/%2E%2E/pair?session={SID}"), NotCanonical),
+        (format!("https:sigilvault.xyz/pair?session={SID}"), NotCanonical),
+        (format!("https:/sigilvault.xyz/pair?session={SID}"), NotCanonical),
+        (format!("https:///sigilvault.xyz/pair?session={SID}"), NotCanonical),
+        (format!("https://sigilvault.xyz?session={SID}"), NotCanonical),
+        (format!("https://sigilvault.%78yz/pair?session={SID}"), NotCanonical),
+        (format!("https://sigilvault%2Exyz/pair?session={SID}"), NotCanonical),
         (format!("{b}&v=12'456"), NotCanonical),
-        (
-            format!("https://:@sigilvault.xyz/pair?session={SID}"),
-            NotCanonical,
-        ),
+        (format!("https://:@sigilvault.xyz/pair?session={SID}"), NotCanonical),
         (format!("https://0x7f.1/pair?session={SID}"), NotCanonical),
-        (
-            format!("https://2130706433/pair?session={SID}"),
-            NotCanonical,
-        ),
+        (format!("https://2130706433/pair?session={SID}"), NotCanonical),
         // Userinfo, the classic "looks like the right host" trick.
-        (
-            format!("https://sigilvault.xyz@evil.example/pair?session={SID}"),
-            Userinfo,
-        ),
-        (
-            format!("https://evil.example@sigilvault.xyz/pair?session={SID}"),
-            Userinfo,
-        ),
-        (
-            format!("https://user:pass@sigilvault.xyz/pair?session={SID}"),
-            Userinfo,
-        ),
-        (
-            format!("https://sigilvault.xyz:443@evil.example/pair?session={SID}"),
-            Userinfo,
-        ),
+        (format!("https://sigilvault.xyz@evil.example/pair?session={SID}"), Userinfo),
+        (format!("https://evil.example@sigilvault.xyz/pair?session={SID}"), Userinfo),
+        (format!("https://user:pass@sigilvault.xyz/pair?session={SID}"), Userinfo),
+        (format!("https://sigilvault.xyz:443@evil.example/pair?session={SID}"), Userinfo),
         // Ports.
-        (
-            format!("https://sigilvault.xyz:8443/pair?session={SID}"),
-            Port { port: 0 },
-        ),
-        (
-            format!("https://sigilvault.xyz:80/pair?session={SID}"),
-            Port { port: 0 },
-        ),
-        (
-            format!("https://sigilvault.xyz:1/pair?session={SID}"),
-            Port { port: 0 },
-        ),
+        (format!("https://sigilvault.xyz:8443/pair?session={SID}"), Port { port: 0 }),
+        (format!("https://sigilvault.xyz:80/pair?session={SID}"), Port { port: 0 }),
+        (format!("https://sigilvault.xyz:1/pair?session={SID}"), Port { port: 0 }),
         // IP addresses.
         (format!("https://127.0.0.1/pair?session={SID}"), IpHost),
         (format!("https://[::1]/pair?session={SID}"), IpHost),
         // Trailing dot.
-        (
-            format!("https://sigilvault.xyz./pair?session={SID}"),
-            TrailingDot,
-        ),
+        (format!("https://sigilvault.xyz./pair?session={SID}"), TrailingDot),
         // Wrong hosts: other domains, subdomains, suffix/prefix tricks, punycode lookalikes.
-        (
-            format!("https://evil.example/pair?session={SID}"),
-            wrong_host(),
-        ),
-        (
-            format!("https://sigilvault.xyz.evil.example/pair?session={SID}"),
-            wrong_host(),
-        ),
-        (
-            format!("https://evil-sigilvault.xyz/pair?session={SID}"),
-            wrong_host(),
-        ),
-        (
-            format!("https://www.sigilvault.xyz/pair?session={SID}"),
-            wrong_host(),
-        ),
-        (
-            format!("https://sigilvault.xy/pair?session={SID}"),
-            wrong_host(),
-        ),
-        (
-            format!("https://sigilvault.xyz-evil.example/pair?session={SID}"),
-            wrong_host(),
-        ),
-        (
-            format!(
-                "https://{}/pair?session={SID}",
-                puny("s\u{456}gilvault.xyz")
-            ),
-            wrong_host(),
-        ),
-        (
-            format!(
-                "https://{}/pair?session={SID}",
-                puny("sigilv\u{430}ult.xyz")
-            ),
-            wrong_host(),
-        ),
-        (
-            format!(
-                "https://{}/pair?session={SID}",
-                puny("\u{3c3}igilvault.xyz")
-            ),
-            wrong_host(),
-        ),
-        (
-            format!("https://localhost/pair?session={SID}"),
-            wrong_host(),
-        ),
+        (format!("https://evil.example/pair?session={SID}"), wrong_host()),
+        (format!("https://sigilvault.xyz.evil.example/pair?session={SID}"), wrong_host()),
+        (format!("https://evil-sigilvault.xyz/pair?session={SID}"), wrong_host()),
+        (format!("https://www.sigilvault.xyz/pair?session={SID}"), wrong_host()),
+        (format!("https://sigilvault.xy/pair?session={SID}"), wrong_host()),
+        (format!("https://sigilvault.xyz-evil.example/pair?session={SID}"), wrong_host()),
+        (format!("https://{}/pair?session={SID}", puny("s\u{456}gilvault.xyz")), wrong_host()),
+        (format!("https://{}/pair?session={SID}", puny("sigilv\u{430}ult.xyz")), wrong_host()),
+        (format!("https://{}/pair?session={SID}", puny("\u{3c3}igilvault.xyz")), wrong_host()),
+        (format!("https://localhost/pair?session={SID}"), wrong_host()),
         // Paths.
-        (
-            format!("https://sigilvault.xyz/pair/?session={SID}"),
-            WrongPath,
-        ),
-        (
-            format!("https://sigilvault.xyz/PAIR?session={SID}"),
-            WrongPath,
-        ),
-        (
-            format!("https://sigilvault.xyz/%70air?session={SID}"),
-            WrongPath,
-        ),
-        (
-            format!("https://sigilvault.xyz/pair%2F?session={SID}"),
-            WrongPath,
-        ),
-        (
-            format!("https://sigilvault.xyz/pair;x?session={SID}"),
-            WrongPath,
-        ),
-        (
-            format!("https://sigilvault.xyz/evil/..%2Fpair?session={SID}"),
-            WrongPath,
-        ),
+        (format!("https://sigilvault.xyz/pair/?session={SID}"), WrongPath),
+        (format!("https://sigilvault.xyz/PAIR?session={SID}"), WrongPath),
+        (format!("https://sigilvault.xyz/%70air?session={SID}"), WrongPath),
+        (format!("https://sigilvault.xyz/pair%2F?session={SID}"), WrongPath),
+        (format!("https://sigilvault.xyz/pair;x?session={SID}"), WrongPath),
+        (format!("https://sigilvault.xyz/evil/..%2Fpair?session={SID}"), WrongPath),
         (format!("https://sigilvault.xyz/?session={SID}"), WrongPath),
-        (
-            format!("https://sigilvault.xyz//pair?session={SID}"),
-            WrongPath,
-        ),
+        (format!("https://sigilvault.xyz//pair?session={SID}"), WrongPath),
         // Fragments.
         (format!("{wc}#frag"), Fragment),
         (format!("{wc}#"), Fragment),
-        (
-            format!("https://sigilvault.xyz/pair#?session={SID}"),
-            Fragment,
-        ),
+        (format!("https://sigilvault.xyz/pair#?session={SID}"), Fragment),
         (format!("{b}#v=000000"), Fragment),
         // Missing session.
         ("https://sigilvault.xyz/pair".into(), MissingSession),
@@ -399,62 +160,17 @@ fn hostile() -> Vec<(String, LinkError)> {
         (format!("{b}&v"), MalformedQuery),
         (q(&format!("=x&session={SID}")), MalformedQuery),
         // Unknown parameters.
-        (
-            format!("{b}&redirect=https://evil.example"),
-            UnknownParameter {
-                name: String::new(),
-            },
-        ),
-        (
-            format!("{b}&V=123456"),
-            UnknownParameter {
-                name: String::new(),
-            },
-        ),
-        (
-            q(&format!("Session={SID}")),
-            UnknownParameter {
-                name: String::new(),
-            },
-        ),
-        (
-            q(&format!("s%65ssion={SID}")),
-            UnknownParameter {
-                name: String::new(),
-            },
-        ),
-        (
-            format!("{wc}&utm_source=mail"),
-            UnknownParameter {
-                name: String::new(),
-            },
-        ),
+        (format!("{b}&redirect=https://evil.example"), UnknownParameter { name: String::new() }),
+        (format!("{b}&V=123456"), UnknownParameter { name: String::new() }),
+        (q(&format!("Session={SID}")), UnknownParameter { name: String::new() }),
+        (q(&format!("s%65ssion={SID}")), UnknownParameter { name: String::new() }),
+        (format!("{wc}&utm_source=mail"), UnknownParameter { name: String::new() }),
         (q(&format!("session%3D{SID}")), MalformedQuery),
         // Duplicated parameters (which one would a server read?).
-        (
-            format!("{b}&session=ZZZZZZZZZZZZZZZZZZZZZZ"),
-            DuplicateParameter {
-                name: String::new(),
-            },
-        ),
-        (
-            format!("{wc}&v=654321"),
-            DuplicateParameter {
-                name: String::new(),
-            },
-        ),
-        (
-            q(&format!("v=111111&v=222222&session={SID}")),
-            DuplicateParameter {
-                name: String::new(),
-            },
-        ),
-        (
-            q(&format!("session={SID}&session={SID}")),
-            DuplicateParameter {
-                name: String::new(),
-            },
-        ),
+        (format!("{b}&session=ZZZZZZZZZZZZZZZZZZZZZZ"), DuplicateParameter { name: String::new() }),
+        (format!("{wc}&v=654321"), DuplicateParameter { name: String::new() }),
+        (q(&format!("v=111111&v=222222&session={SID}")), DuplicateParameter { name: String::new() }),
+        (q(&format!("session={SID}&session={SID}")), DuplicateParameter { name: String::new() }),
         // Bad session ids.
         (q("session=short"), BadSessionId),
         (q("session="), BadSessionId),
@@ -473,10 +189,7 @@ fn hostile() -> Vec<(String, LinkError)> {
         (format!("{b}&v=+12345"), BadCode),
         (format!("{b}&v=-12345"), BadCode),
         (format!("{b}&v=123-456"), BadCode),
-        (
-            format!("{b}&v=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96"),
-            BadCode,
-        ),
+        (format!("{b}&v=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96"), BadCode),
     ]
 }
 
@@ -492,43 +205,17 @@ fn hostile_links_are_rejected_with_the_expected_variant() {
 fn variant_fields_say_where_and_what() {
     let cfg = LinkConfig::default();
     let e = |s: &str| parse_link(s, &cfg).unwrap_err();
-    assert_eq!(
-        e(&format!("{}\0", with_code())),
-        LinkError::ControlCharacter {
-            at: with_code().len()
-        }
-    );
+    assert_eq!(e(&format!("{}\0", with_code())), LinkError::ControlCharacter { at: with_code().len() });
     assert_eq!(e(&format!(" {}", base())), LinkError::Whitespace { at: 0 });
-    assert_eq!(
-        e(&format!("https://s\u{456}gilvault.xyz/pair?session={SID}")),
-        LinkError::NonAscii { at: 9 }
-    );
-    assert_eq!(
-        e(&format!("https://sigilvault.xyz:8443/pair?session={SID}")),
-        LinkError::Port { port: 8443 }
-    );
+    assert_eq!(e(&format!("https://s\u{456}gilvault.xyz/pair?session={SID}")), LinkError::NonAscii { at: 9 });
+    assert_eq!(e(&format!("https://sigilvault.xyz:8443/pair?session={SID}")), LinkError::Port { port: 8443 });
     assert_eq!(
         e(&format!("https://evil.example/pair?session={SID}")),
-        LinkError::WrongHost {
-            host: "evil.example".into()
-        }
+        LinkError::WrongHost { host: "evil.example".into() }
     );
-    assert_eq!(
-        e(&format!("{}&utm_source=x", base())),
-        LinkError::UnknownParameter {
-            name: "utm_source".into()
-        }
-    );
-    assert_eq!(
-        e(&format!("{}&v=1&v=2", base())),
-        LinkError::DuplicateParameter { name: "v".into() }
-    );
-    assert_eq!(
-        e("javascript:alert(1)"),
-        LinkError::UnsupportedScheme {
-            scheme: "javascript".into()
-        }
-    );
+    assert_eq!(e(&format!("{}&utm_source=x", base())), LinkError::UnknownParameter { name: "utm_source".into() });
+    assert_eq!(e(&format!("{}&v=1&v=2", base())), LinkError::DuplicateParameter { name: "v".into() });
+    assert_eq!(e("javascript:alert(1)"), LinkError::UnsupportedScheme { scheme: "javascript".into() });
     assert_eq!(e(&"a".repeat(3000)), LinkError::TooLong { len: 3000 });
 }
 
@@ -537,68 +224,36 @@ fn valid_forms_are_accepted() {
     let cfg = LinkConfig::default();
     let code = ValidationCode::from_ascii_digits("123456");
     let a = parse_link(&with_code(), &cfg).unwrap();
-    assert_eq!(
-        a,
-        PairIntent {
-            session_id: SID.into(),
-            code: code.clone()
-        }
-    );
-    let b = parse_link(
-        &format!("https://sigilvault.xyz/pair?v=123456&session={SID}"),
-        &cfg,
-    )
-    .unwrap();
+    assert_eq!(a, PairIntent { session_id: SID.into(), code: code.clone() });
+    let b = parse_link(&format!("https://sigilvault.xyz/pair?v=123456&session={SID}"), &cfg).unwrap();
     assert_eq!(a, b);
     let c = parse_link(&base(), &cfg).unwrap();
-    assert_eq!(
-        c,
-        PairIntent {
-            session_id: SID.into(),
-            code: None
-        }
-    );
+    assert_eq!(c, PairIntent { session_id: SID.into(), code: None });
     let long = "a_B-9".repeat(12) + "Zz0-"; // 64 characters
     assert_eq!(long.len(), 64);
-    let d = parse_link(
-        &format!("https://sigilvault.xyz/pair?session={long}&v=000000"),
-        &cfg,
-    )
-    .unwrap();
+    let d = parse_link(&format!("https://sigilvault.xyz/pair?session={long}&v=000000"), &cfg).unwrap();
     assert_eq!(d.session_id, long);
     assert_eq!(d.code.unwrap().as_str(), "000000");
 }
 
 #[test]
 fn custom_accepted_hosts() {
-    let cfg = LinkConfig {
-        accepted_hosts: vec!["pair.example.com".into(), "sigil.test".into()],
-    };
+    let cfg = LinkConfig { accepted_hosts: vec!["pair.example.com".into(), "sigil.test".into()] };
     let link = format!("https://pair.example.com/pair?session={SID}&v=654321");
     let i = parse_link(&link, &cfg).unwrap();
     assert_eq!(i.code.unwrap().as_str(), "654321");
     assert!(parse_link(&format!("https://sigil.test/pair?session={SID}"), &cfg).is_ok());
     // The default host is no longer accepted, and the custom one is not accepted by default.
     assert_eq!(parse_link(&base(), &cfg).unwrap_err().code(), "wrong_host");
-    assert_eq!(
-        parse_link(&link, &LinkConfig::default())
-            .unwrap_err()
-            .code(),
-        "wrong_host"
-    );
+    assert_eq!(parse_link(&link, &LinkConfig::default()).unwrap_err().code(), "wrong_host");
     // Nothing configured: nothing accepted.
-    let none = LinkConfig {
-        accepted_hosts: vec![],
-    };
+    let none = LinkConfig { accepted_hosts: vec![] };
     assert_eq!(parse_link(&base(), &none).unwrap_err().code(), "wrong_host");
 }
 
 #[test]
 fn default_config_is_exactly_sigilvault() {
-    assert_eq!(
-        LinkConfig::default().accepted_hosts,
-        vec!["sigilvault.xyz".to_string()]
-    );
+    assert_eq!(LinkConfig::default().accepted_hosts, vec!["sigilvault.xyz".to_string()]);
 }
 
 #[test]
@@ -606,10 +261,7 @@ fn error_codes_are_distinct_snake_case() {
     let mut seen = std::collections::BTreeMap::new();
     for (_, e) in hostile() {
         let code = e.code();
-        assert!(
-            code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'),
-            "{code}"
-        );
+        assert!(code.bytes().all(|b| b.is_ascii_lowercase() || b == b'_'), "{code}");
         if let Some(prev) = seen.insert(code, discriminant(&e)) {
             assert_eq!(prev, discriminant(&e), "{code} used by two variants");
         }

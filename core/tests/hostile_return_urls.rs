@@ -9,75 +9,35 @@ use proptest::prelude::*;
 use sunstorm_core::return_url::{check_return_url, ReturnUrlError};
 
 fn allowed() -> Vec<String> {
-    vec![
-        "https://shop.example".into(),
-        "https://sp.example.com".into(),
-    ]
+    vec!["https://shop.example".into(), "https://sp.example.com".into()]
 }
 
 fn hostile() -> Vec<(String, ReturnUrlError)> {
     use ReturnUrlError::*;
-    let scheme = || UnsupportedScheme {
-        scheme: String::new(),
-    };
-    let origin = || OriginNotAllowed {
-        origin: String::new(),
-    };
+    let scheme = || UnsupportedScheme { scheme: String::new() };
+    let origin = || OriginNotAllowed { origin: String::new() };
     vec![
         (String::new(), Empty),
-        (
-            format!("https://shop.example/{}", "a".repeat(2030)),
-            TooLong { len: 0 },
-        ),
-        (
-            "https://shop.example/done\0".into(),
-            ControlCharacter { at: 0 },
-        ),
-        (
-            "https://shop.example/done\r\nSet-Cookie: x=y".into(),
-            ControlCharacter { at: 0 },
-        ),
-        (
-            "https://shop.example/\ndone".into(),
-            ControlCharacter { at: 0 },
-        ),
-        (
-            "https://shop.ex\tample/done".into(),
-            ControlCharacter { at: 0 },
-        ),
+        (format!("https://shop.example/{}", "a".repeat(2030)), TooLong { len: 0 }),
+        ("https://shop.example/done\0".into(), ControlCharacter { at: 0 }),
+        ("https://shop.example/done\r\nSet-Cookie: x=y".into(), ControlCharacter { at: 0 }),
+        ("https://shop.example/\ndone".into(), ControlCharacter { at: 0 }),
+        ("https://shop.ex\tample/done".into(), ControlCharacter { at: 0 }),
         (" https://shop.example/done".into(), Whitespace { at: 0 }),
         ("https://shop.example/done ".into(), Whitespace { at: 0 }),
         ("https://shop.example/a b".into(), Whitespace { at: 0 }),
-        (
-            "https://shop.example/\u{202e}enod".into(),
-            BidiControl { at: 0 },
-        ),
-        (
-            "\u{202a}https://shop.example/".into(),
-            BidiControl { at: 0 },
-        ),
-        (
-            "https://shop.example/\u{2067}".into(),
-            BidiControl { at: 0 },
-        ),
+        ("https://shop.example/\u{202e}enod".into(), BidiControl { at: 0 }),
+        ("\u{202a}https://shop.example/".into(), BidiControl { at: 0 }),
+        ("https://shop.example/\u{2067}".into(), BidiControl { at: 0 }),
         ("https://sh\u{43e}p.example/done".into(), NonAscii { at: 0 }), // Cyrillic о
         ("https://shop\u{3002}example/".into(), NonAscii { at: 0 }),
-        (
-            "https://shop.example\u{2215}@evil.example/".into(),
-            NonAscii { at: 0 },
-        ),
+        ("https://shop.example\u{2215}@evil.example/".into(), NonAscii { at: 0 }),
         ("https://shop.example/\u{200b}".into(), NonAscii { at: 0 }),
         ("javascript:alert(document.cookie)".into(), scheme()),
         ("JavaScript:alert(1)".into(), scheme()),
         ("javascript://shop.example/%0aalert(1)".into(), scheme()),
-        (
-            "data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==".into(),
-            scheme(),
-        ),
-        (
-            "intent://shop.example/#Intent;scheme=https;package=com.evil;end".into(),
-            scheme(),
-        ),
+        ("data:text/html;base64,PHNjcmlwdD5hbGVydCgxKTwvc2NyaXB0Pg==".into(), scheme()),
+        ("intent://shop.example/#Intent;scheme=https;package=com.evil;end".into(), scheme()),
         ("file:///etc/passwd".into(), scheme()),
         ("sunstorm://done".into(), scheme()),
         ("vbscript:msgbox(1)".into(), scheme()),
@@ -118,25 +78,15 @@ fn hostile() -> Vec<(String, ReturnUrlError)> {
         ("https://[::1]/".into(), origin()),
         ("https://localhost/done".into(), origin()),
         ("https://example.com/".into(), origin()),
-        (
-            format!("https://{}/done", puny("sh\u{43e}p.example")),
-            origin(),
-        ),
-        (
-            format!("https://{}/done", puny("\u{3c3}p.example.com")),
-            origin(),
-        ),
+        (format!("https://{}/done", puny("sh\u{43e}p.example")), origin()),
+        (format!("https://{}/done", puny("\u{3c3}p.example.com")), origin()),
     ]
 }
 
 #[test]
 fn hostile_return_urls_are_refused_with_the_expected_variant() {
     let table = hostile();
-    assert!(
-        table.len() >= 40,
-        "only {} hostile return URLs",
-        table.len()
-    );
+    assert!(table.len() >= 40, "only {} hostile return URLs", table.len());
     let allowed = allowed();
     hostile_common::assert_all_refused(&table, |s| check_return_url(s, &allowed), ReturnUrlError::code);
 }
@@ -167,11 +117,7 @@ fn origin_matching_is_exact_string_matching() {
         "shop.example",
         "https://*.example",
     ] {
-        assert_eq!(
-            check_return_url(u, &[reg.to_string()]).unwrap_err().code(),
-            "origin_not_allowed",
-            "{reg}"
-        );
+        assert_eq!(check_return_url(u, &[reg.to_string()]).unwrap_err().code(), "origin_not_allowed", "{reg}");
     }
     assert!(check_return_url(u, &["https://shop.example".to_string()]).is_ok());
     // Registering an http origin does not make http acceptable.
@@ -180,35 +126,22 @@ fn origin_matching_is_exact_string_matching() {
         Err(ReturnUrlError::NotHttps)
     );
     // No registered origins: nothing may be opened.
-    assert_eq!(
-        check_return_url(u, &[]).unwrap_err().code(),
-        "origin_not_allowed"
-    );
+    assert_eq!(check_return_url(u, &[]).unwrap_err().code(), "origin_not_allowed");
 }
 
 #[test]
 fn variant_fields() {
     let a = allowed();
-    assert_eq!(
-        check_return_url("https://shop.example:8443/", &a),
-        Err(ReturnUrlError::Port { port: 8443 })
-    );
+    assert_eq!(check_return_url("https://shop.example:8443/", &a), Err(ReturnUrlError::Port { port: 8443 }));
     assert_eq!(
         check_return_url("https://evil.example/x", &a),
-        Err(ReturnUrlError::OriginNotAllowed {
-            origin: "https://evil.example".into()
-        })
+        Err(ReturnUrlError::OriginNotAllowed { origin: "https://evil.example".into() })
     );
     assert_eq!(
         check_return_url("javascript:alert(1)", &a),
-        Err(ReturnUrlError::UnsupportedScheme {
-            scheme: "javascript".into()
-        })
+        Err(ReturnUrlError::UnsupportedScheme { scheme: "javascript".into() })
     );
-    assert_eq!(
-        check_return_url("https://shop.example/\0", &a),
-        Err(ReturnUrlError::ControlCharacter { at: 21 })
-    );
+    assert_eq!(check_return_url("https://shop.example/\0", &a), Err(ReturnUrlError::ControlCharacter { at: 21 }));
 }
 
 proptest! {

@@ -3,9 +3,7 @@
 
 use std::path::Path;
 
-use sunstorm_core::metadata::{
-    build_body, open_bundle, read_manifest, read_seed_hex, seal, DEV_METADATA_PUBLIC_KEY,
-};
+use sunstorm_core::metadata::{build_body, open_bundle, read_manifest, read_seed_hex, seal, DEV_METADATA_PUBLIC_KEY};
 
 fn metadata_dir() -> std::path::PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../metadata")

@@ -23,26 +23,15 @@ fuzz_target!(|data: &[u8]| {
     assert_eq!(d.blind, d.has_warning("blind_signing"));
     for f in &d.fields {
         // Message fields never look like the phone's rows.
-        assert_eq!(
-            f.key.starts_with("message"),
-            f.label.starts_with(MESSAGE_LABEL_PREFIX),
-            "{f:?}"
-        );
+        assert_eq!(f.key.starts_with("message"), f.label.starts_with(MESSAGE_LABEL_PREFIX), "{f:?}");
         // Nothing invisible or line-breaking reaches a row.
         for c in f.label.chars().chain(f.value.chars()) {
-            assert!(
-                !must_escape(c, TextKind::Value) || matches!(c, '\u{fe0e}' | '\u{fe0f}'),
-                "{c:?} in {f:?}"
-            );
+            assert!(!must_escape(c, TextKind::Value) || matches!(c, '\u{fe0e}' | '\u{fe0f}'), "{c:?} in {f:?}");
         }
     }
     for w in &d.warnings {
         let m = w.message();
-        assert!(
-            !m.chars()
-                .any(|c| must_escape(c, TextKind::Value) && !matches!(c, '\u{fe0e}' | '\u{fe0f}')),
-            "{m:?}"
-        );
+        assert!(!m.chars().any(|c| must_escape(c, TextKind::Value) && !matches!(c, '\u{fe0e}' | '\u{fe0f}')), "{m:?}");
     }
     // Unlimited approvals and recipients come with what the guardrails need.
     if d.facts.unlimited_approval {

@@ -21,9 +21,6 @@ fuzz_target!(|data: &[u8]| {
         if d.facts.unlimited_approval {
             assert!(d.has_warning("unlimited_approval") || d.has_warning("approval_for_all"));
         }
-        assert!(d
-            .fields
-            .iter()
-            .all(|f| !f.key.is_empty() && !f.key.starts_with("message")));
+        assert!(d.fields.iter().all(|f| !f.key.is_empty() && !f.key.starts_with("message")));
     }
 });

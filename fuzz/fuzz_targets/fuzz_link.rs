@@ -15,10 +15,7 @@ fuzz_target!(|text: &str| {
         assert_eq!(again.as_ref().ok(), Some(&intent));
         assert!(text.len() <= 2048 && text.is_ascii());
     }
-    let allowed = vec![
-        "https://shop.example".to_string(),
-        "https://sigilvault.xyz".to_string(),
-    ];
+    let allowed = vec!["https://shop.example".to_string(), "https://sigilvault.xyz".to_string()];
     if let Ok(url) = check_return_url(text, &allowed) {
         assert_eq!(url.as_str(), text);
         assert_eq!(url.scheme(), "https");

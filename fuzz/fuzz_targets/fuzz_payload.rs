@@ -18,10 +18,7 @@ fuzz_target!(|data: &[u8]| {
         2 => PayloadKind::Eip712TypedData,
         _ => PayloadKind::SolanaTransaction,
     };
-    let accounts = [
-        AccountId::evm(1, [0x11; 20]),
-        AccountId::solana(SOLANA_MAINNET, &[0x22; 32]),
-    ];
+    let accounts = [AccountId::evm(1, [0x11; 20]), AccountId::solana(SOLANA_MAINNET, &[0x22; 32])];
     for account in &accounts {
         let target = signing_target(kind, payload, &account.chain);
         let decoded = decode(kind, payload, account);

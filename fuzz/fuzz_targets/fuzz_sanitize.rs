@@ -8,21 +8,12 @@ use sunstorm_core::display::{must_escape, sanitize, TextKind};
 
 fuzz_target!(|data: &[u8]| {
     let text = String::from_utf8_lossy(data);
-    for kind in [
-        TextKind::Name,
-        TextKind::UserRef,
-        TextKind::Label,
-        TextKind::Value,
-        TextKind::Message,
-    ] {
+    for kind in [TextKind::Name, TextKind::UserRef, TextKind::Label, TextKind::Value, TextKind::Message] {
         let s = sanitize(&text, kind);
         let mut prev: Option<char> = None;
         for c in s.text.chars() {
             let emoji = matches!(c, '\u{fe0e}' | '\u{fe0f}') && prev.is_some_and(|p| !p.is_ascii());
-            assert!(
-                !must_escape(c, kind) || emoji,
-                "{c:?} escaped nowhere ({kind:?})"
-            );
+            assert!(!must_escape(c, kind) || emoji, "{c:?} escaped nowhere ({kind:?})");
             prev = Some(c);
         }
         if s.cut == 0 {

@@ -9,9 +9,7 @@ use sunstorm_core::model::PayloadKind;
 use sunstorm_core::payload::{parse_solana_message, signing_target};
 
 fuzz_target!(|data: &[u8]| {
-    let payer = parse_solana_message(data)
-        .ok()
-        .and_then(|m| m.fee_payer().copied());
+    let payer = parse_solana_message(data).ok().and_then(|m| m.fee_payer().copied());
     for key in [payer.unwrap_or([0x22; 32]), [0x22; 32]] {
         let account = AccountId::solana(SOLANA_MAINNET, &key);
         let target = signing_target(PayloadKind::SolanaTransaction, data, &account.chain);

@@ -22,8 +22,8 @@ pub const GWEI: u128 = 1_000_000_000;
 
 /// USDC's mainnet contract, used as the token in samples.
 pub const USDC: [u8; 20] = [
-    0xa0, 0xb8, 0x69, 0x91, 0xc6, 0x21, 0x8b, 0x36, 0xc1, 0xd1, 0x9d, 0x4a, 0x2e, 0x9e, 0xb0,
-    0xce, 0x36, 0x06, 0xeb, 0x48,
+    0xa0, 0xb8, 0x69, 0x91, 0xc6, 0x21, 0x8b, 0x36, 0xc1, 0xd1, 0x9d, 0x4a, 0x2e, 0x9e, 0xb0, 0xce, 0x36, 0x06, 0xeb,
+    0x48,
 ];
 
 /// An unsigned EIP-1559 transaction (`0x02 || rlp([...])`) sending `value_wei` to `to`.
@@ -225,8 +225,7 @@ impl Sample {
     /// The payload kind and bytes of this sample for `account` (an EVM account for the EVM
     /// samples, a Solana one for `solana`; the payer is the account itself).
     pub fn payload_for(self, account: &AccountId) -> Result<(PayloadKind, Vec<u8>), SampleMismatch> {
-        let mismatch =
-            |wanted| SampleMismatch { sample: self.name(), wanted, account: account.to_string() };
+        let mismatch = |wanted| SampleMismatch { sample: self.name(), wanted, account: account.to_string() };
         match (self, &account.chain) {
             (Sample::Eip1559, ChainId::Evm(id)) => {
                 Ok((PayloadKind::EvmTransaction, eip1559_transfer(*id, 0, [0x11; 20], ETHER / 20)))

@@ -9,9 +9,8 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::envelope::{Domain, EnvelopeError, SignedEnvelope};
 use sunstorm_core::model::{PairAttestation, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{
-    paths, CreateSessionRequest, CreateSessionResponse, ErrorBody, ErrorCode, PairResult,
-    RevokeResponse, SignResult, SignatureBundle, SpSignAccepted, SpSignSubmit,
-    MAX_LONG_POLL_SECS,
+    paths, CreateSessionRequest, CreateSessionResponse, ErrorBody, ErrorCode, PairResult, RevokeResponse, SignResult,
+    SignatureBundle, SpSignAccepted, SpSignSubmit, MAX_LONG_POLL_SECS,
 };
 use url::Url;
 use uuid::Uuid;
@@ -120,20 +119,13 @@ impl SpClient {
     }
 
     /// `POST /sp/pair/sessions`.
-    pub async fn create_session(
-        &self,
-        req: &CreateSessionRequest,
-    ) -> Result<CreateSessionResponse, SpClientError> {
+    pub async fn create_session(&self, req: &CreateSessionRequest) -> Result<CreateSessionResponse, SpClientError> {
         let url = self.url(paths::SP_PAIR_SESSIONS)?;
         self.send(self.http.post(url).json(req), Duration::ZERO).await
     }
 
     /// One long-poll of `GET /sp/pair/sessions/{id}/result` (≤ 30 s).
-    pub async fn pair_result(
-        &self,
-        session_id: &str,
-        timeout_secs: u64,
-    ) -> Result<PairResult, SpClientError> {
+    pub async fn pair_result(&self, session_id: &str, timeout_secs: u64) -> Result<PairResult, SpClientError> {
         let wait = timeout_secs.min(MAX_LONG_POLL_SECS);
         let mut url = self.url(&paths::sp_pair_session_result(session_id))?;
         url.query_pairs_mut().append_pair("timeout_secs", &wait.to_string());
@@ -141,11 +133,7 @@ impl SpClient {
     }
 
     /// Long-polls until the session is decided, or `overall` passes.
-    pub async fn await_pair(
-        &self,
-        session_id: &str,
-        overall: Duration,
-    ) -> Result<PairResult, SpClientError> {
+    pub async fn await_pair(&self, session_id: &str, overall: Duration) -> Result<PairResult, SpClientError> {
         let deadline = tokio::time::Instant::now() + overall;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -166,11 +154,7 @@ impl SpClient {
     }
 
     /// Signs `req` with the SP key under [`Domain::SpSignRequest`] and submits it.
-    pub async fn submit_sign(
-        &self,
-        sp_key: &SigningKey,
-        req: &SignRequest,
-    ) -> Result<SpSignAccepted, SpClientError> {
+    pub async fn submit_sign(&self, sp_key: &SigningKey, req: &SignRequest) -> Result<SpSignAccepted, SpClientError> {
         let env = SignedEnvelope::seal(Domain::SpSignRequest, sp_key, req)?;
         self.submit_sign_envelope(&req.pair_id, env).await
     }
@@ -187,11 +171,7 @@ impl SpClient {
     }
 
     /// One long-poll of `GET /sp/sign/{request_id}/result` (≤ 30 s).
-    pub async fn sign_result(
-        &self,
-        request_id: &Uuid,
-        timeout_secs: u64,
-    ) -> Result<SignResult, SpClientError> {
+    pub async fn sign_result(&self, request_id: &Uuid, timeout_secs: u64) -> Result<SignResult, SpClientError> {
         let wait = timeout_secs.min(MAX_LONG_POLL_SECS);
         let mut url = self.url(&paths::sp_sign_result(request_id))?;
         url.query_pairs_mut().append_pair("timeout_secs", &wait.to_string());
@@ -199,11 +179,7 @@ impl SpClient {
     }
 
     /// Long-polls until the request is decided, or `overall` passes.
-    pub async fn await_sign(
-        &self,
-        request_id: &Uuid,
-        overall: Duration,
-    ) -> Result<SignResult, SpClientError> {
+    pub async fn await_sign(&self, request_id: &Uuid, overall: Duration) -> Result<SignResult, SpClientError> {
         let deadline = tokio::time::Instant::now() + overall;
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
@@ -252,9 +228,8 @@ pub fn verify_pair_attestation(
     appliance_identity: &Key32,
     expected: &ExpectedPair<'_>,
 ) -> Result<PairAttestation, SpCheckError> {
-    let att: PairAttestation = attestation
-        .open(Domain::PairAttestation, appliance_identity.as_bytes())
-        .map_err(|e| match e {
+    let att: PairAttestation =
+        attestation.open(Domain::PairAttestation, appliance_identity.as_bytes()).map_err(|e| match e {
             EnvelopeError::Body(_) => SpCheckError::Malformed,
             _ => SpCheckError::Signature("appliance"),
         })?;
@@ -268,8 +243,7 @@ pub fn verify_pair_attestation(
         return Err(SpCheckError::Mismatch("session_id"));
     }
     if let Some(code) = expected.validation_code {
-        let code_ok: bool =
-            subtle::ConstantTimeEq::ct_eq(att.validation_code.as_bytes(), code.as_bytes()).into();
+        let code_ok: bool = subtle::ConstantTimeEq::ct_eq(att.validation_code.as_bytes(), code.as_bytes()).into();
         if !code_ok {
             return Err(SpCheckError::Mismatch("validation_code"));
         }

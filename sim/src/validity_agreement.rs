@@ -60,22 +60,8 @@ fn octane(req: &SignRequest, now: u64) -> Option<String> {
 fn agree(created_at: u64, expires_at: u64, now: u64) -> Result<Option<String>, TestCaseError> {
     let req = request(created_at, expires_at);
     let p = phone(&req, now);
-    prop_assert_eq!(
-        &p,
-        &appliance(&req, now),
-        "phone vs appliance at {} for {}..{}",
-        now,
-        created_at,
-        expires_at
-    );
-    prop_assert_eq!(
-        &p,
-        &octane(&req, now),
-        "phone vs octane at {} for {}..{}",
-        now,
-        created_at,
-        expires_at
-    );
+    prop_assert_eq!(&p, &appliance(&req, now), "phone vs appliance at {} for {}..{}", now, created_at, expires_at);
+    prop_assert_eq!(&p, &octane(&req, now), "phone vs octane at {} for {}..{}", now, created_at, expires_at);
     Ok(p)
 }
 

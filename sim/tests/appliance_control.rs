@@ -129,7 +129,12 @@ fn session(chains: Vec<ChainId>) -> SignedEnvelope {
     SignedEnvelope::seal(Domain::OctaneSession, &octane(), &details).unwrap()
 }
 
-fn sign_request(pair_id: Uuid, account: &AccountId, kind: PayloadKind, payload: Vec<u8>) -> (CountersignedRequest, SignRequest) {
+fn sign_request(
+    pair_id: Uuid,
+    account: &AccountId,
+    kind: PayloadKind,
+    payload: Vec<u8>,
+) -> (CountersignedRequest, SignRequest) {
     let req = SignRequest {
         v: 1,
         request_id: Uuid::new_v4(),
@@ -191,7 +196,8 @@ async fn the_appliance_shows_what_it_verified_and_signs_once_when_approved_throu
 
     // Nothing answers until the API does.
     assert!(!signing.is_finished());
-    let pressed = rig.api.approve(&PressRequest { request_id: Some(req.request_id), ..Default::default() }).await.unwrap();
+    let pressed =
+        rig.api.approve(&PressRequest { request_id: Some(req.request_id), ..Default::default() }).await.unwrap();
     assert_eq!(pressed.answer, Answer::Approved);
     assert_eq!(pressed.screen.id, screen.id);
     let sig = signing.await.unwrap().unwrap();
@@ -281,7 +287,11 @@ async fn automation_rules_answer_screens_that_match_and_leave_the_others() {
     assert_eq!(approve.times_left, Some(1));
     rig.api
         .add_rule(&RuleSpec {
-            matcher: RuleMatch { text_contains: Some("Message".into()), kind: Some(ScreenKind::Sign), ..Default::default() },
+            matcher: RuleMatch {
+                text_contains: Some("Message".into()),
+                kind: Some(ScreenKind::Sign),
+                ..Default::default()
+            },
             action: RuleAction::Reject,
             after_ms: 50,
             times: None,
@@ -375,7 +385,10 @@ async fn a_disconnect_during_a_sign_then_recovery_signs_once() {
 #[tokio::test]
 async fn refused_connections_fail_the_phone_until_allowed_again() {
     let rig = Rig::new(25).await;
-    rig.api.set_faults(&FaultSettings { refuse_connections: Some(true), drop: Some(0.0), ..Default::default() }).await.unwrap();
+    rig.api
+        .set_faults(&FaultSettings { refuse_connections: Some(true), drop: Some(0.0), ..Default::default() })
+        .await
+        .unwrap();
     let phone = ApplianceClient::new(
         rig.connector.clone(),
         rig.bond.clone(),
@@ -512,7 +525,13 @@ async fn bad_requests_get_specific_json_errors_and_never_a_5xx() {
         ("POST", "/rules", Some(r#"{"action":"approve","match":{"text_contains":""}}"#), 400, "invalid_field"),
         ("POST", "/rules", Some(r#"{"action":"dance"}"#), 400, "malformed_json"),
         ("POST", "/screen/approve", Some(r#"{"screen_id":-1}"#), 400, "malformed_json"),
-        ("POST", "/screen/approve", Some(r#"{"request_id":"8c2d5f0e4b1a4c3d9e8f7a6b5c4d3e2f"}"#), 400, "malformed_json"),
+        (
+            "POST",
+            "/screen/approve",
+            Some(r#"{"request_id":"8c2d5f0e4b1a4c3d9e8f7a6b5c4d3e2f"}"#),
+            400,
+            "malformed_json",
+        ),
         ("POST", "/screen/approve", Some(r#"{"screen_id":9007199254740992}"#), 400, "invalid_field"),
         ("POST", "/screen/approve", None, 409, "no_screen"),
         ("POST", "/screen/reject", Some(r#"{"screen_id":7}"#), 404, "unknown_screen"),
@@ -573,10 +592,8 @@ async fn arbitrary_bodies_to_every_endpoint_get_a_documented_answer() {
         ("PUT", "/faults"),
         ("POST", "/bonding/open"),
     ];
-    let mut runner = proptest::test_runner::TestRunner::new(proptest::test_runner::Config {
-        cases: 48,
-        ..Default::default()
-    });
+    let mut runner =
+        proptest::test_runner::TestRunner::new(proptest::test_runner::Config { cases: 48, ..Default::default() });
     let strategy = prop_oneof![
         proptest::collection::vec(any::<u8>(), 0..64),
         json_value().prop_map(|v| serde_json::to_vec(&v).unwrap()),
@@ -695,7 +712,16 @@ fn host_header_examples() {
     for ok in ["127.0.0.1", "127.0.0.1:8080", "localhost", "LOCALHOST:1", "[::1]", "[::1]:9", "127.9.9.9:1"] {
         assert!(is_loopback_host(ok), "{ok}");
     }
-    for bad in ["", "evil.example", "evil.example:80", "10.0.0.1", "[::2]:1", "127.0.0.1.evil.example", "[::1]x", "localhost.evil"] {
+    for bad in [
+        "",
+        "evil.example",
+        "evil.example:80",
+        "10.0.0.1",
+        "[::2]:1",
+        "127.0.0.1.evil.example",
+        "[::1]x",
+        "localhost.evil",
+    ] {
         assert!(!is_loopback_host(bad), "{bad}");
     }
 }

@@ -105,7 +105,12 @@ fn sign_request(pair_id: Uuid, account: &AccountId, msg: &[u8]) -> (Countersigne
     sign_request_of(pair_id, account, PayloadKind::Eip191Message, msg)
 }
 
-fn sign_request_of(pair_id: Uuid, account: &AccountId, kind: PayloadKind, msg: &[u8]) -> (CountersignedRequest, SignRequest) {
+fn sign_request_of(
+    pair_id: Uuid,
+    account: &AccountId,
+    kind: PayloadKind,
+    msg: &[u8],
+) -> (CountersignedRequest, SignRequest) {
     let req = SignRequest {
         v: 1,
         request_id: Uuid::new_v4(),
@@ -204,7 +209,8 @@ async fn an_impostor_appliance_is_refused() {
     let stranger = MemorySecretStore::default();
     PhoneKeys::load_or_create(&stranger).unwrap();
     let fake_bond = BondRecord { ..real_bond_of(&real) };
-    let client = ApplianceClient::new(connect(&real, SimLinkConfig::default()), fake_bond, &stranger, client_cfg()).unwrap();
+    let client =
+        ApplianceClient::new(connect(&real, SimLinkConfig::default()), fake_bond, &stranger, client_cfg()).unwrap();
     assert_eq!(client.info().await, Err(ApplianceError::UnknownAppliance));
 }
 
@@ -235,9 +241,19 @@ async fn pair_sign_revoke_and_the_checks_the_appliance_makes() {
             other => panic!("expected {code}, got {other:?}"),
         }
     }
-    refused("bad_session_signature")(client.approve_pair(Uuid::new_v4(), &forged, "123456", &[evm_account(&sim)], None).await);
+    refused("bad_session_signature")(
+        client.approve_pair(Uuid::new_v4(), &forged, "123456", &[evm_account(&sim)], None).await,
+    );
     refused("session_expired")(
-        client.approve_pair(Uuid::new_v4(), &session(vec![ChainId::Evm(1)], now() - 1), "123456", &[evm_account(&sim)], None).await,
+        client
+            .approve_pair(
+                Uuid::new_v4(),
+                &session(vec![ChainId::Evm(1)], now() - 1),
+                "123456",
+                &[evm_account(&sim)],
+                None,
+            )
+            .await,
     );
     let sol = sim.wallets().into_iter().find(|a| !a.chain.is_evm()).unwrap();
     refused("binding_not_requested")(
@@ -245,7 +261,9 @@ async fn pair_sign_revoke_and_the_checks_the_appliance_makes() {
     );
     let stranger = AccountId::evm(1, [7u8; 20]);
     refused("not_own_account")(
-        client.approve_pair(Uuid::new_v4(), &session(vec![ChainId::Evm(1)], now() + 300), "123456", &[stranger], None).await,
+        client
+            .approve_pair(Uuid::new_v4(), &session(vec![ChainId::Evm(1)], now() + 300), "123456", &[stranger], None)
+            .await,
     );
     assert!(sim.pairs().is_empty());
 
@@ -263,15 +281,23 @@ async fn pair_sign_revoke_and_the_checks_the_appliance_makes() {
     // Sign checks.
     let mut bad_sp = sign_request(pair_id, &evm_account(&sim), b"x").0;
     bad_sp.sp_sig[5] ^= 1;
-    assert!(matches!(client.sign(&bad_sp, None).await, Err(ApplianceError::Refused { code, .. }) if code == "bad_sp_signature"));
+    assert!(
+        matches!(client.sign(&bad_sp, None).await, Err(ApplianceError::Refused { code, .. }) if code == "bad_sp_signature")
+    );
     let mut bad_oct = sign_request(pair_id, &evm_account(&sim), b"x").0;
     bad_oct.octane_sig[5] ^= 1;
-    assert!(matches!(client.sign(&bad_oct, None).await, Err(ApplianceError::Refused { code, .. }) if code == "bad_octane_signature"));
+    assert!(
+        matches!(client.sign(&bad_oct, None).await, Err(ApplianceError::Refused { code, .. }) if code == "bad_octane_signature")
+    );
     let base = sim.wallets().into_iter().find(|a| a.chain == ChainId::Evm(8453)).unwrap();
     let unbound = sign_request(pair_id, &base, b"x").0;
-    assert!(matches!(client.sign(&unbound, None).await, Err(ApplianceError::Refused { code, .. }) if code == "account_not_bound"));
+    assert!(
+        matches!(client.sign(&unbound, None).await, Err(ApplianceError::Refused { code, .. }) if code == "account_not_bound")
+    );
     let unknown = sign_request(Uuid::new_v4(), &evm_account(&sim), b"x").0;
-    assert!(matches!(client.sign(&unknown, None).await, Err(ApplianceError::Refused { code, .. }) if code == "unknown_pair"));
+    assert!(
+        matches!(client.sign(&unknown, None).await, Err(ApplianceError::Refused { code, .. }) if code == "unknown_pair")
+    );
 
     // The user says no.
     sim.set_user(UserScript::Reject);
@@ -288,7 +314,9 @@ async fn pair_sign_revoke_and_the_checks_the_appliance_makes() {
     assert_eq!(rev.pair_id, pair_id);
     assert!(client.list_pairs().await.unwrap().is_empty());
     let after = sign_request(pair_id, &evm_account(&sim), b"late").0;
-    assert!(matches!(client.sign(&after, None).await, Err(ApplianceError::Refused { code, .. }) if code == "pair_revoked"));
+    assert!(
+        matches!(client.sign(&after, None).await, Err(ApplianceError::Refused { code, .. }) if code == "pair_revoked")
+    );
     assert_eq!(sim.total_signatures(), 1);
 }
 
@@ -297,7 +325,8 @@ async fn a_waiting_user_never_times_out_a_silent_appliance_does() {
     let sim = ApplianceSim::new(ApplianceSimConfig { keepalive: Duration::from_millis(300), ..sim_cfg(12) }).unwrap();
     let (store, rec) = bonded(&sim).await;
     let cfg = ClientConfig { request_timeout: Duration::from_secs(1), ..client_cfg() };
-    let client = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec.clone(), &store, cfg.clone()).unwrap();
+    let client =
+        ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec.clone(), &store, cfg.clone()).unwrap();
     let pair_id = pair(&sim, &client).await;
     sim.set_user(UserScript::Delay(3000));
     let seen: Arc<Mutex<Vec<ApplianceProgress>>> = Arc::default();
@@ -317,7 +346,12 @@ async fn a_waiting_user_never_times_out_a_silent_appliance_does() {
         Arc::new(mute),
         rec,
         &store,
-        ClientConfig { request_timeout: Duration::from_millis(200), handshake_timeout: Duration::from_millis(200), max_retries: 1, ..client_cfg() },
+        ClientConfig {
+            request_timeout: Duration::from_millis(200),
+            handshake_timeout: Duration::from_millis(200),
+            max_retries: 1,
+            ..client_cfg()
+        },
     )
     .unwrap();
     assert_eq!(client.info().await, Err(ApplianceError::Timeout));
@@ -330,7 +364,8 @@ async fn a_waiting_user_never_times_out_a_silent_appliance_does() {
 async fn a_thousand_sign_round_trips_over_faulty_links_sign_each_request_once() {
     let sim = ApplianceSim::new(sim_cfg(13)).unwrap();
     let (store, rec) = bonded(&sim).await;
-    let setup = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec.clone(), &store, client_cfg()).unwrap();
+    let setup =
+        ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec.clone(), &store, client_cfg()).unwrap();
     let pair_id = pair(&sim, &setup).await;
     let account = evm_account(&sim);
     let store = Arc::new(store);
@@ -381,7 +416,10 @@ async fn a_thousand_sign_round_trips_over_faulty_links_sign_each_request_once() 
                             Err(e) => {
                                 // Only link-level failures are acceptable here, never a refusal.
                                 assert!(
-                                    matches!(e, ApplianceError::Link(_) | ApplianceError::Timeout | ApplianceError::Channel(_)),
+                                    matches!(
+                                        e,
+                                        ApplianceError::Link(_) | ApplianceError::Timeout | ApplianceError::Channel(_)
+                                    ),
                                     "unexpected {e:?}"
                                 );
                                 errs.push(format!("{e:?}").split('(').next().unwrap().to_string());
@@ -406,7 +444,10 @@ async fn a_thousand_sign_round_trips_over_faulty_links_sign_each_request_once() 
                 *errors.entry(e).or_default() += 1;
             }
         }
-        eprintln!("MTU {mtu}: {n} round trips in {:?}, reconnects so far {reconnects}, errors so far {errors:?}", t0.elapsed());
+        eprintln!(
+            "MTU {mtu}: {n} round trips in {:?}, reconnects so far {reconnects}, errors so far {errors:?}",
+            t0.elapsed()
+        );
     }
     assert_eq!(all_ids.len(), 1000 / scale);
     for id in &all_ids {
@@ -475,7 +516,8 @@ async fn a_restarted_simulator_keeps_bonds_pairs_and_answered_ids() {
     let cfg = ApplianceSimConfig { state_dir: Some(dir.path().to_path_buf()), ..sim_cfg(15) };
     let sim = ApplianceSim::new(cfg.clone()).unwrap();
     let (store, rec) = bonded(&sim).await;
-    let client = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec.clone(), &store, client_cfg()).unwrap();
+    let client =
+        ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec.clone(), &store, client_cfg()).unwrap();
     let pair_id = pair(&sim, &client).await;
     let (csr, req) = sign_request(pair_id, &evm_account(&sim), b"before restart");
     let sig = client.sign(&csr, None).await.unwrap();
@@ -502,7 +544,6 @@ async fn bonding_over_a_small_mtu_link_with_a_bad_pin_format_is_refused_locally(
     let rec = bond_with_config(c.as_ref(), &sim.pin(), &store, "p", &client_cfg()).await.unwrap();
     assert_eq!(rec.appliance_identity, sim.identity());
 }
-
 
 /// A legacy Solana message: `from` transfers `lamports` to `to` (System program).
 fn system_transfer_message(from: [u8; 32], to: [u8; 32], lamports: u64) -> Vec<u8> {
@@ -544,7 +585,9 @@ async fn solana_and_evm_wallets_sign_what_the_core_verifies() {
 
     // A Solana payload for an EVM account is refused, not signed.
     let (csr, _) = sign_request_of(att.pair_id, &base, PayloadKind::SolanaTransaction, &msg);
-    assert!(matches!(client.sign(&csr, None).await, Err(ApplianceError::Refused { code, .. }) if code == "bad_payload"));
+    assert!(
+        matches!(client.sign(&csr, None).await, Err(ApplianceError::Refused { code, .. }) if code == "bad_payload")
+    );
     assert_eq!(sim.total_signatures(), 2);
 }
 

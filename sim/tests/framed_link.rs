@@ -57,10 +57,7 @@ async fn recv_times_out_then_still_works() {
 async fn oversize_send_is_refused() {
     let (p, _a) = sim_pair(SimLinkConfig::default());
     let phone = FramedLink::new(p, FramingConfig { max_message_len: 100, ..FramingConfig::default() });
-    assert_eq!(
-        phone.send_message(&[0; 101], None).await,
-        Err(FramingError::TooLarge { len: 101, max: 100 })
-    );
+    assert_eq!(phone.send_message(&[0; 101], None).await, Err(FramingError::TooLarge { len: 101, max: 100 }));
 }
 
 /// Sends `n` messages over a faulty link one by one; returns (ok, errors) as seen by the
@@ -102,10 +99,16 @@ async fn faulty_sim_pair_reports_failures_and_later_messages_pass() {
     assert!(!errors.is_empty(), "failures were reported");
     assert!(ok > 10, "most messages still got through: {ok}");
     for e in &errors {
-        assert!(matches!(
-            e,
-            FramingError::LostFragment | FramingError::DuplicateFragment | FramingError::OutOfOrder | FramingError::ReassemblyTimeout
-        ), "specific error: {e:?}");
+        assert!(
+            matches!(
+                e,
+                FramingError::LostFragment
+                    | FramingError::DuplicateFragment
+                    | FramingError::OutOfOrder
+                    | FramingError::ReassemblyTimeout
+            ),
+            "specific error: {e:?}"
+        );
     }
     // A perfect message after all that still goes through.
     phone.send_message(b"after", None).await.unwrap();
@@ -245,7 +248,10 @@ async fn uds_unknown_type_and_bad_mtu_are_refused() {
     let mut s2 = tokio::net::UnixStream::connect(&path).await.unwrap();
     s2.write_all(&[0x77, 0x00, 0x00]).await.unwrap();
     assert!(matches!(listener.accept().await, Err(LinkError::Io(_))));
-    assert_eq!(SocketConnector::new(dir.path().join("none.sock"), 185).connect().await.err(), Some(LinkError::NotFound));
+    assert_eq!(
+        SocketConnector::new(dir.path().join("none.sock"), 185).connect().await.err(),
+        Some(LinkError::NotFound)
+    );
 }
 
 #[tokio::test]

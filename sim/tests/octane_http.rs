@@ -13,12 +13,11 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{AccountId, ChainId, SOLANA_MAINNET};
 use sunstorm_core::envelope::{Domain, SignedEnvelope};
 use sunstorm_core::model::{
-    AppEndorsement, PairAttestation, PairRevocation, PairSessionDetails, PayloadKind, SignRequest,
-    STATEMENT_VERSION,
+    AppEndorsement, PairAttestation, PairRevocation, PairSessionDetails, PayloadKind, SignRequest, STATEMENT_VERSION,
 };
 use sunstorm_core::octane::api::{
-    self, paths, AppPairsResponse, AppSessionResponse, CreateSessionRequest,
-    CreateSessionResponse, ErrorCode, PairResult, PairStatus, PendingSignRequests, SignResult,
+    self, paths, AppPairsResponse, AppSessionResponse, CreateSessionRequest, CreateSessionResponse, ErrorCode,
+    PairResult, PairStatus, PendingSignRequests, SignResult,
 };
 use sunstorm_sim::octane::{ManualClock, OctaneSim, OctaneSimConfig, OctaneSimHandle};
 use sunstorm_sim::sp::{self, ExpectedPair, SpClient};
@@ -35,13 +34,9 @@ struct Env {
 
 async fn env() -> Env {
     let clock = Arc::new(ManualClock::new(NOW));
-    let octane = OctaneSim::start(OctaneSimConfig {
-        seed: Some([7; 32]),
-        clock: clock.clone(),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
+    let octane = OctaneSim::start(OctaneSimConfig { seed: Some([7; 32]), clock: clock.clone(), ..Default::default() })
+        .await
+        .unwrap();
     let demo = octane.demo_sp.clone();
     let sp = SpClient::new(&octane.url, &demo.api_key).unwrap();
     Env { octane, clock, sp, sp_key: demo.signing_key }
@@ -116,7 +111,12 @@ impl App {
         self.call_raw(method, path, bytes).await
     }
 
-    fn attestation(&self, s: &CreateSessionResponse, sp_key: &SigningKey, bindings: Vec<AccountId>) -> (PairAttestation, SignedEnvelope) {
+    fn attestation(
+        &self,
+        s: &CreateSessionResponse,
+        sp_key: &SigningKey,
+        bindings: Vec<AccountId>,
+    ) -> (PairAttestation, SignedEnvelope) {
         let att = PairAttestation {
             v: STATEMENT_VERSION,
             pair_id: Uuid::new_v4(),
@@ -144,7 +144,8 @@ fn evm_account() -> AccountId {
 /// What the appliance would answer: the chain signature over the re-parsed payload.
 fn appliance_sign(req: &SignRequest, key: &k256::ecdsa::SigningKey) -> Vec<u8> {
     use sunstorm_core::payload::{encode_evm_signature, signing_target, SigningTarget};
-    let SigningTarget::EvmDigest { digest, v_style } = signing_target(req.kind, &req.payload, &req.chain).unwrap() else {
+    let SigningTarget::EvmDigest { digest, v_style } = signing_target(req.kind, &req.payload, &req.chain).unwrap()
+    else {
         panic!("not an EVM target")
     };
     let (sig, recid) = key.sign_prehash_recoverable(&digest).unwrap();
@@ -173,16 +174,14 @@ async fn create(e: &Env, return_url: Option<&str>) -> CreateSessionResponse {
 /// Creates a session, verifies its code and approves it with both test accounts.
 async fn paired(e: &Env, app: &App) -> (CreateSessionResponse, Uuid) {
     let s = create(e, None).await;
-    let (st, _) = app
-        .call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code})))
-        .await;
+    let (st, _) =
+        app.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code}))).await;
     assert_eq!(st, StatusCode::OK);
     let mut b = vec![evm_account(), sol_account()];
     b.sort();
     let (att, env) = app.attestation(&s, &e.sp_key, b);
-    let (st, v) = app
-        .call("POST", &paths::app_pair_session_approve(&s.session_id), Some(json!({"attestation": env})))
-        .await;
+    let (st, v) =
+        app.call("POST", &paths::app_pair_session_approve(&s.session_id), Some(json!({"attestation": env}))).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     (s, att.pair_id)
 }
@@ -211,7 +210,9 @@ async fn create_session_checks_its_input() {
         return_url: None,
         ttl_secs: None,
     };
-    for url in ["https://evil.example/x", "http://sp.example/x", "https://sp.example.evil.example/", "javascript:alert(1)"] {
+    for url in
+        ["https://evil.example/x", "http://sp.example/x", "https://sp.example.evil.example/", "javascript:alert(1)"]
+    {
         let r = bad(CreateSessionRequest { return_url: Some(url.into()), ..base.clone() }).await;
         assert_eq!(r, Some(ErrorCode::ReturnUrlNotAllowed), "{url}");
     }
@@ -236,8 +237,7 @@ async fn session_details_are_signed_by_octane() {
     let (st, v) = app.call("GET", &paths::app_pair_session(&s.session_id), None).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     let r: AppSessionResponse = serde_json::from_value(v).unwrap();
-    let d: PairSessionDetails =
-        r.details.open(Domain::OctaneSession, e.octane.octane_public_key.as_bytes()).unwrap();
+    let d: PairSessionDetails = r.details.open(Domain::OctaneSession, e.octane.octane_public_key.as_bytes()).unwrap();
     assert_eq!(d.session_id, s.session_id);
     assert_eq!(d.sp.name, "Demo SP");
     assert_eq!(d.sp_user_ref, "alice@sp");
@@ -308,18 +308,16 @@ async fn parallel_wrong_guesses_count_exactly_five() {
         }
     }
     assert_eq!((rejected, locked), (5, 5));
-    let (st, _) = app
-        .call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code})))
-        .await;
+    let (st, _) =
+        app.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code}))).await;
     assert_eq!(st, StatusCode::LOCKED);
 }
 
 #[tokio::test]
 async fn expired_sessions_are_refused() {
     let e = env().await;
-    let s = e
-        .sp
-        .create_session(&CreateSessionRequest {
+    let s =
+        e.sp.create_session(&CreateSessionRequest {
             sp_user_ref: "u".into(),
             chains: vec![ChainId::Evm(1)],
             return_url: None,
@@ -331,9 +329,8 @@ async fn expired_sessions_are_refused() {
     e.clock.advance(6);
     let (st, v) = app.call("GET", &paths::app_pair_session(&s.session_id), None).await;
     assert_eq!((st, code_of(&v)), (StatusCode::GONE, "session_expired"));
-    let (st, v) = app
-        .call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code})))
-        .await;
+    let (st, v) =
+        app.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code}))).await;
     assert_eq!((st, code_of(&v)), (StatusCode::GONE, "session_expired"));
     assert_eq!(e.sp.pair_result(&s.session_id, 0).await.unwrap(), PairResult::Expired);
 }
@@ -357,9 +354,8 @@ async fn approve_pairs_once_and_the_sp_verifies_it() {
     let (st, v) = app.call("POST", &approve, Some(json!({"attestation": env}))).await;
     assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "code_not_verified"));
 
-    let (st, v) = app
-        .call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code})))
-        .await;
+    let (st, v) =
+        app.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code}))).await;
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["status"], "code_verified");
 
@@ -409,9 +405,8 @@ async fn other_appliances_and_bad_attestations_are_refused() {
     let s = create(&e, None).await;
     let a = App::new(&e, 1);
     let b = App::new(&e, 2);
-    let (st, _) = a
-        .call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code})))
-        .await;
+    let (st, _) =
+        a.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code}))).await;
     assert_eq!(st, StatusCode::OK);
     let approve = paths::app_pair_session_approve(&s.session_id);
 
@@ -601,7 +596,11 @@ async fn sign_requests_are_checked_countersigned_and_answered() {
     assert!(sp::verify_bundle(&altered, &sp_pk, &e.octane.octane_public_key).is_err());
     // A rejection after the signature is refused.
     let (st, v) = app
-        .call("POST", &paths::app_sign_reject(&req.request_id), Some(json!({"reason_code": "user_rejected", "message": "no"})))
+        .call(
+            "POST",
+            &paths::app_sign_reject(&req.request_id),
+            Some(json!({"reason_code": "user_rejected", "message": "no"})),
+        )
         .await;
     assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "request_not_pending"));
 
@@ -609,7 +608,11 @@ async fn sign_requests_are_checked_countersigned_and_answered() {
     let req2 = sign_request(pair_id, &sol_account());
     e.sp.submit_sign(&e.sp_key, &req2).await.unwrap();
     let (st, _) = app
-        .call("POST", &paths::app_sign_reject(&req2.request_id), Some(json!({"reason_code": "user_rejected", "message": "no thanks"})))
+        .call(
+            "POST",
+            &paths::app_sign_reject(&req2.request_id),
+            Some(json!({"reason_code": "user_rejected", "message": "no thanks"})),
+        )
         .await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(
@@ -691,7 +694,10 @@ async fn bad_input_is_a_4xx_never_a_500() {
         (paths::SP_PAIR_SESSIONS.to_string(), r#"{"sp_user_ref": "u", "chains": ["bitcoin:000"]}"#),
         (paths::SP_PAIR_SESSIONS.to_string(), r#"{"sp_user_ref": "u", "chains": ["eip155:1"], "extra": 1}"#),
         (paths::SP_SIGN.to_string(), r#"{"pair_id": "nope", "request": {}}"#),
-        (paths::SP_SIGN.to_string(), r#"{"pair_id": "8c3f0a4e-5c1e-4a57-9d0b-7f6f8e1f2a3b", "request": {"body": "%%%", "sig": ""}}"#),
+        (
+            paths::SP_SIGN.to_string(),
+            r#"{"pair_id": "8c3f0a4e-5c1e-4a57-9d0b-7f6f8e1f2a3b", "request": {"body": "%%%", "sig": ""}}"#,
+        ),
         (paths::SP_SIGN.to_string(), ""),
     ] {
         let r = http
@@ -742,7 +748,11 @@ async fn bad_input_is_a_4xx_never_a_500() {
         assert_eq!(code_of(&v), "bad_request");
     }
     let (st, v) = app
-        .call("POST", &paths::app_pair_session_approve(&s.session_id), Some(json!({"attestation": {"body": "AAAA", "sig": "AAAA"}})))
+        .call(
+            "POST",
+            &paths::app_pair_session_approve(&s.session_id),
+            Some(json!({"attestation": {"body": "AAAA", "sig": "AAAA"}})),
+        )
         .await;
     assert_eq!((st, code_of(&v)), (StatusCode::BAD_REQUEST, "attestation_invalid"));
     // Oversized bodies: 413 with a JSON error.
@@ -785,8 +795,7 @@ async fn a_rejection_reaches_the_sp_with_its_reason() {
     // Without the code, a link alone cannot cancel the session.
     let (st, v) = app.call("POST", &reject, Some(json!({"reason": "not me"}))).await;
     assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "code_not_verified"));
-    app.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code})))
-        .await;
+    app.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code}))).await;
     let (st, v) = app.call("POST", &reject, Some(json!({"reason": "not me"}))).await;
     assert_eq!(st, StatusCode::OK);
     assert_eq!(v["status"], "rejected");
@@ -794,9 +803,8 @@ async fn a_rejection_reaches_the_sp_with_its_reason() {
     let (st, _) = app.call("POST", &reject, None).await;
     assert_eq!(st, StatusCode::OK);
     let (_, env) = app.attestation(&s, &e.sp_key, vec![evm_account()]);
-    let (st, v) = app
-        .call("POST", &paths::app_pair_session_approve(&s.session_id), Some(json!({"attestation": env})))
-        .await;
+    let (st, v) =
+        app.call("POST", &paths::app_pair_session_approve(&s.session_id), Some(json!({"attestation": env}))).await;
     assert_eq!((st, code_of(&v)), (StatusCode::CONFLICT, "session_used"));
     assert_eq!(
         e.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap(),
@@ -815,9 +823,29 @@ async fn random_bodies_never_get_a_500() {
     let (_s2, pair_id) = paired(&e, &app).await;
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(7);
     let fragments = [
-        "{", "}", "[", "]", "\"", ":", ",", "null", "1e999", "-1", "\"AAAA\"", "\"body\"", "\"sig\"",
-        "\"code\"", "\"attestation\"", "\"revocation\"", "\"signature\"", "\"pair_id\"", "\"request\"",
-        "\"eip155:1\"", "\u{0}", "\u{202e}", "true",
+        "{",
+        "}",
+        "[",
+        "]",
+        "\"",
+        ":",
+        ",",
+        "null",
+        "1e999",
+        "-1",
+        "\"AAAA\"",
+        "\"body\"",
+        "\"sig\"",
+        "\"code\"",
+        "\"attestation\"",
+        "\"revocation\"",
+        "\"signature\"",
+        "\"pair_id\"",
+        "\"request\"",
+        "\"eip155:1\"",
+        "\u{0}",
+        "\u{202e}",
+        "true",
     ];
     let app_paths = [
         paths::app_pair_session_code(&s.session_id),
@@ -881,13 +909,40 @@ mod request_parsing {
 
     /// Field names and values the API uses, so generated bodies get past the first check.
     const FIELDS: &[&str] = &[
-        "sp_user_ref", "chains", "return_url", "ttl_secs", "pair_id", "request", "body", "sig",
-        "code", "attestation", "reason", "revocation", "signature", "reason_code", "message", "x",
+        "sp_user_ref",
+        "chains",
+        "return_url",
+        "ttl_secs",
+        "pair_id",
+        "request",
+        "body",
+        "sig",
+        "code",
+        "attestation",
+        "reason",
+        "revocation",
+        "signature",
+        "reason_code",
+        "message",
+        "x",
     ];
     const WORDS: &[&str] = &[
-        "", "AAAA", "A", "eip155:1", "eip155:01", "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
-        "bitcoin:000", "https://sp.example/done", "http://sp.example/", "009042", "12345",
-        "8c3f0a4e-5c1e-4a57-9d0b-7f6f8e1f2a3b", "user_rejected", "\u{0}", "\u{202e}", "%%%",
+        "",
+        "AAAA",
+        "A",
+        "eip155:1",
+        "eip155:01",
+        "solana:5eykt4UsFv8P8NJdTREpY1vzqKqZKvdp",
+        "bitcoin:000",
+        "https://sp.example/done",
+        "http://sp.example/",
+        "009042",
+        "12345",
+        "8c3f0a4e-5c1e-4a57-9d0b-7f6f8e1f2a3b",
+        "user_rejected",
+        "\u{0}",
+        "\u{202e}",
+        "%%%",
     ];
 
     #[derive(Debug, Clone)]
@@ -940,15 +995,20 @@ mod request_parsing {
     }
 
     fn input() -> impl Strategy<Value = Input> {
-        let id = prop_oneof![
-            Just(Id::Session),
-            Just(Id::Pair),
-            Just(Id::Random),
-            ".{1,40}".prop_map(Id::Text),
-        ];
+        let id = prop_oneof![Just(Id::Session), Just(Id::Pair), Just(Id::Random), ".{1,40}".prop_map(Id::Text),];
         let query = prop::option::of(prop_oneof![
-            prop::sample::select(&["timeout_secs=0", "timeout_secs=-1", "timeout_secs=abc", "timeout_secs=", "timeout_secs=99999999999999999999999", "timeout_secs=0&timeout_secs=0", "x=1"][..])
-                .prop_map(str::to_string),
+            prop::sample::select(
+                &[
+                    "timeout_secs=0",
+                    "timeout_secs=-1",
+                    "timeout_secs=abc",
+                    "timeout_secs=",
+                    "timeout_secs=99999999999999999999999",
+                    "timeout_secs=0&timeout_secs=0",
+                    "x=1"
+                ][..]
+            )
+            .prop_map(str::to_string),
             "[ -~]{0,20}",
         ]);
         let body = prop_oneof![
@@ -999,14 +1059,22 @@ mod request_parsing {
         let mut path = template.replace("{}", &id);
         if let Some(q) = &i.query {
             path.push('?');
-            path.extend(url::form_urlencoded::byte_serialize(q.as_bytes()).map(|s| s.replace("%3D", "=").replace("%26", "&")));
+            path.extend(
+                url::form_urlencoded::byte_serialize(q.as_bytes()).map(|s| s.replace("%3D", "=").replace("%26", "&")),
+            );
         }
         let url = reqwest::Url::parse(&format!("{}{}", w.e.octane.url, path)).unwrap();
         let mut req = w.http.request(method.parse().unwrap(), url.clone());
         match &i.auth {
             Auth::None => {}
             Auth::Garbage(g) => {
-                for name in ["authorization", api::HEADER_ENDORSEMENT, api::HEADER_TIMESTAMP, api::HEADER_NONCE, api::HEADER_SIGNATURE] {
+                for name in [
+                    "authorization",
+                    api::HEADER_ENDORSEMENT,
+                    api::HEADER_TIMESTAMP,
+                    api::HEADER_NONCE,
+                    api::HEADER_SIGNATURE,
+                ] {
                     req = req.header(name, g.as_str());
                 }
             }
@@ -1032,7 +1100,8 @@ mod request_parsing {
     fn judge(i: &Input, (status, ct, text): (StatusCode, Option<String>, String)) -> Result<(), TestCaseError> {
         prop_assert!(!status.is_server_error(), "{i:?} -> {status} {text}");
         prop_assert_eq!(ct.as_deref(), Some("application/json"), "{:?} -> {} {}", i, status, text);
-        let v: Value = serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{i:?} -> not JSON ({e}): {text}")))?;
+        let v: Value =
+            serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{i:?} -> not JSON ({e}): {text}")))?;
         if !status.is_success() {
             let code: ErrorCode = serde_json::from_value(v["error"]["code"].clone())
                 .map_err(|e| TestCaseError::fail(format!("{i:?} -> no error code ({e}): {text}")))?;
@@ -1053,8 +1122,6 @@ mod request_parsing {
             World { app, session, pair, http: reqwest::Client::new(), e }
         });
         let mut runner = TestRunner::new(Config { cases: 512, failure_persistence: None, ..Config::default() });
-        runner
-            .run(&input(), |i| judge(&i, rt.block_on(send(&w, &i))))
-            .unwrap();
+        runner.run(&input(), |i| judge(&i, rt.block_on(send(&w, &i)))).unwrap();
     }
 }

@@ -65,21 +65,12 @@ async fn paired(sim: &ApplianceSim) -> (ApplianceClient, Uuid) {
         expires_at: now() + 300,
     };
     let session = SignedEnvelope::seal(Domain::OctaneSession, &octane(), &details).unwrap();
-    let att = client
-        .approve_pair(Uuid::new_v4(), &session, "123456", &[account(sim)], None)
-        .await
-        .unwrap();
-    let att: PairAttestation =
-        att.open(Domain::PairAttestation, sim.identity().as_bytes()).unwrap();
+    let att = client.approve_pair(Uuid::new_v4(), &session, "123456", &[account(sim)], None).await.unwrap();
+    let att: PairAttestation = att.open(Domain::PairAttestation, sim.identity().as_bytes()).unwrap();
     (client, att.pair_id)
 }
 
-fn request(
-    sim: &ApplianceSim,
-    pair_id: Uuid,
-    created_at: u64,
-    expires_at: u64,
-) -> (CountersignedRequest, Uuid) {
+fn request(sim: &ApplianceSim, pair_id: Uuid, created_at: u64, expires_at: u64) -> (CountersignedRequest, Uuid) {
     let req = SignRequest {
         v: 1,
         request_id: Uuid::new_v4(),

@@ -138,7 +138,14 @@ impl Case {
             }
             Case::Eip712 => {
                 let owner = account.evm_address().unwrap();
-                let permit = samples::erc2612_permit(1, samples::USDC, owner, [0x22; 20], 100_000_000 + u128::from(n), 1_900_000_000);
+                let permit = samples::erc2612_permit(
+                    1,
+                    samples::USDC,
+                    owner,
+                    [0x22; 20],
+                    100_000_000 + u128::from(n),
+                    1_900_000_000,
+                );
                 (PayloadKind::Eip712TypedData, permit.into_bytes())
             }
             Case::Solana => {
@@ -166,9 +173,17 @@ impl HttpTransport for PlatformHttp {
     async fn send(&self, r: HttpRequest) -> Result<HttpResponse, TransportError> {
         let inner = self.inner.clone();
         let what = format!("{:?} {}", r.method, r.url.path());
-        let resp = self.rt.spawn(async move { inner.send(r).await }).await.map_err(|e| TransportError::Offline(e.to_string()))?;
+        let resp = self
+            .rt
+            .spawn(async move { inner.send(r).await })
+            .await
+            .map_err(|e| TransportError::Offline(e.to_string()))?;
         if std::env::var_os("SIGN_PATH_HTTP_LOG").is_some() {
-            eprintln!("http {what} -> {:?}", resp.as_ref().map(|r| (r.status, String::from_utf8_lossy(&r.body).chars().take(200).collect::<String>())));
+            eprintln!(
+                "http {what} -> {:?}",
+                resp.as_ref()
+                    .map(|r| (r.status, String::from_utf8_lossy(&r.body).chars().take(200).collect::<String>()))
+            );
         }
         resp
     }
@@ -292,9 +307,8 @@ impl World {
     fn new(link: SimLinkConfig) -> World {
         let sims = sims_runtime();
         let phone_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let octane = sims
-            .block_on(OctaneSim::start(OctaneSimConfig { seed: Some([7; 32]), ..Default::default() }))
-            .unwrap();
+        let octane =
+            sims.block_on(OctaneSim::start(OctaneSimConfig { seed: Some([7; 32]), ..Default::default() })).unwrap();
         let demo = octane.demo_sp.clone();
         let sp = SpClient::new(&octane.url, &demo.api_key).unwrap();
         let appliance = ApplianceSim::new(ApplianceSimConfig {
@@ -338,10 +352,12 @@ impl World {
         // Spend limits on both chains, so every request reads the spend totals.
         let mut limits = BTreeMap::new();
         limits.insert(ChainId::Evm(1), NativeLimits { per_pair: Some(10u128.pow(30)), per_day: Some(10u128.pow(30)) });
-        limits.insert(sol.chain.clone(), NativeLimits { per_pair: Some(10u128.pow(18)), per_day: Some(10u128.pow(18)) });
+        limits
+            .insert(sol.chain.clone(), NativeLimits { per_pair: Some(10u128.pow(18)), per_day: Some(10u128.pow(18)) });
         phone_rt.block_on(phone.set_guardrails(&Guardrails { limits, ..Guardrails::default() })).unwrap();
 
-        let creds = AppCredentials { app_key: app_signing_key(secrets.as_ref()).unwrap(), endorsement: bonded.endorsement };
+        let creds =
+            AppCredentials { app_key: app_signing_key(secrets.as_ref()).unwrap(), endorsement: bonded.endorsement };
         let fetcher = OctaneClient::new(
             OctaneConfig::new(octane_url.clone(), octane.octane_public_key),
             creds,
@@ -592,7 +608,8 @@ impl Floor {
                 .encode()
                 .unwrap(),
             answer_sealed: {
-                let answer = Response::new(req.request_id, ResponseBody::Signature { signature: appliance_sig.clone() });
+                let answer =
+                    Response::new(req.request_id, ResponseBody::Signature { signature: appliance_sig.clone() });
                 ChaCha20Poly1305::new(&chacha20poly1305::Key::from([9u8; 32]))
                     .encrypt(&chacha20poly1305::Nonce::default(), answer.encode().unwrap().as_slice())
                     .unwrap()
@@ -851,8 +868,10 @@ fn report_path(results: &BTreeMap<(usize, Case), CaseResult>) -> bool {
     }
     println!();
     for case in Case::ALL {
-        let instr = |h| results.get(&(h, case)).filter(|r| !r.path_instr.is_empty()).map(|r| median(r.path_instr.clone()));
-        let floor = results.get(&(0, case)).filter(|r| !r.floor_instr.is_empty()).map(|r| median(r.floor_instr.clone()));
+        let instr =
+            |h| results.get(&(h, case)).filter(|r| !r.path_instr.is_empty()).map(|r| median(r.path_instr.clone()));
+        let floor =
+            results.get(&(0, case)).filter(|r| !r.floor_instr.is_empty()).map(|r| median(r.floor_instr.clone()));
         if let (Some(p0), Some(p10k), Some(f)) = (instr(0), instr(10_000), floor) {
             let ratio = p0 as f64 / f as f64;
             let growth = p10k as f64 / p0 as f64 - 1.0;
@@ -977,7 +996,9 @@ fn report_link(results: &[LinkResult]) -> bool {
         "\n### Phone time per sign over the radio model ({} PDUs per connection event, both directions)\n",
         c.pdus_per_event()
     );
-    println!("| MTU | interval ms | PDUs phone → appliance | PDUs appliance → phone | sign ms | model floor ms | ratio |");
+    println!(
+        "| MTU | interval ms | PDUs phone → appliance | PDUs appliance → phone | sign ms | model floor ms | ratio |"
+    );
     println!("|---:|---:|---:|---:|---:|---:|---:|");
     let mut ok = true;
     for r in results {
@@ -1032,7 +1053,14 @@ fn cold_start(w: &World, pairs: usize, rows: usize, reps: usize) -> (Duration, D
                     let pair_id = ids[i % ids.len()];
                     let hash: [u8; 32] = Sha256::digest(id.as_bytes()).into();
                     tx.note_request(id, &hash, pair_id, at)?;
-                    tx.put_sign(&SignRecord { request_id: id, pair_id, received_at: at, decided_at: Some(at + 5), expires_at: Some(at + 120), ..record.clone() })?;
+                    tx.put_sign(&SignRecord {
+                        request_id: id,
+                        pair_id,
+                        received_at: at,
+                        decided_at: Some(at + 5),
+                        expires_at: Some(at + 120),
+                        ..record.clone()
+                    })?;
                 }
                 Ok(())
             })
@@ -1048,7 +1076,8 @@ fn cold_start(w: &World, pairs: usize, rows: usize, reps: usize) -> (Duration, D
     let mut first = Vec::new();
     for _ in 0..reps {
         let t = Instant::now();
-        let phone = Sunstorm::open(cfg.clone(), w.secrets.clone(), Arc::new(RadioConnector(w.radio.clone())), None).unwrap();
+        let phone =
+            Sunstorm::open(cfg.clone(), w.secrets.clone(), Arc::new(RadioConnector(w.radio.clone())), None).unwrap();
         open.push(t.elapsed());
         // What a home screen shows first: the pairs and the latest requests.
         let t = Instant::now();
@@ -1124,7 +1153,10 @@ fn main() {
         }
         ok &= report_path(&results);
         if let Some(k) = keccak {
-            println!("- keccak-f[1600]: {k:.0} instructions per permutation (keccak-256 of {} KiB)", 136 * KECCAK_BLOCKS / 1024);
+            println!(
+                "- keccak-f[1600]: {k:.0} instructions per permutation (keccak-256 of {} KiB)",
+                136 * KECCAK_BLOCKS / 1024
+            );
         }
     }
     if want("link") {
@@ -1135,7 +1167,10 @@ fn main() {
     if want("cold") {
         let (open, first) = cold_start(&w, 1_000, 10_000, 5);
         println!("\n### Cold start\n");
-        println!("- opening the core on a database with 1,000 pairs and 10,000 history rows: {} ms (median of 5)", ms(open));
+        println!(
+            "- opening the core on a database with 1,000 pairs and 10,000 history rows: {} ms (median of 5)",
+            ms(open)
+        );
         println!("- then listing the pairs and the 20 newest requests: {} ms", ms(first));
     }
     println!("\n{}", if ok { "All goals met." } else { "Some goals NOT met (see above)." });

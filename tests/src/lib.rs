@@ -163,6 +163,5 @@ fn open_phone(
 ) -> Sunstorm {
     let mut cfg = config(octane, dir);
     tweak(&mut cfg);
-    Sunstorm::open_with_clock(cfg, secrets.clone(), connector.clone(), None, clock.clone() as Arc<dyn Clock>)
-        .unwrap()
+    Sunstorm::open_with_clock(cfg, secrets.clone(), connector.clone(), None, clock.clone() as Arc<dyn Clock>).unwrap()
 }

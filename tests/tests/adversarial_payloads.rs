@@ -20,14 +20,9 @@ use uuid::Uuid;
 
 fn typed(types: Map<String, Value>, primary: &str) -> Vec<u8> {
     let mut types = types;
-    types.insert(
-        "EIP712Domain".into(),
-        json!([{"name": "chainId", "type": "uint256"}]),
-    );
-    serde_json::to_vec(
-        &json!({"types": types, "primaryType": primary, "domain": {"chainId": 1}, "message": {}}),
-    )
-    .unwrap()
+    types.insert("EIP712Domain".into(), json!([{"name": "chainId", "type": "uint256"}]));
+    serde_json::to_vec(&json!({"types": types, "primaryType": primary, "domain": {"chainId": 1}, "message": {}}))
+        .unwrap()
 }
 
 /// 2^40 leaves once expanded (the old decoder never finished).
@@ -35,10 +30,7 @@ fn diamond() -> Vec<u8> {
     let mut types = Map::new();
     for i in 0..40 {
         let next = format!("T{}", i + 1);
-        types.insert(
-            format!("T{i}"),
-            json!([{"name": "a", "type": next}, {"name": "b", "type": next}]),
-        );
+        types.insert(format!("T{i}"), json!([{"name": "a", "type": next}, {"name": "b", "type": next}]));
     }
     types.insert("T40".into(), json!([{"name": "x", "type": "uint256"}]));
     typed(types, "T0")
@@ -49,10 +41,7 @@ fn diamond() -> Vec<u8> {
 fn chain() -> Vec<u8> {
     let mut types = Map::new();
     for i in 0..800 {
-        types.insert(
-            format!("T{i}"),
-            json!([{"name": "a", "type": format!("T{}", i + 1)}]),
-        );
+        types.insert(format!("T{i}"), json!([{"name": "a", "type": format!("T{}", i + 1)}]));
     }
     types.insert("T800".into(), json!([{"name": "x", "type": "uint256"}]));
     typed(types, "T0")
@@ -62,20 +51,10 @@ fn chain() -> Vec<u8> {
 async fn adversarial_typed_data_is_refused_by_the_phone_and_by_the_appliance() {
     let w = World::new(UserScript::Approve).await;
     let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;
-    let acct = bindings
-        .iter()
-        .find(|a| a.chain == ChainId::Evm(1))
-        .cloned()
-        .unwrap();
+    let acct = bindings.iter().find(|a| a.chain == ChainId::Evm(1)).cloned().unwrap();
     // A second client under the phone's bond: what a compromised phone could send.
     let bond = w.phone.bond_record().await.unwrap();
-    let client = ApplianceClient::new(
-        w.connector.clone(),
-        bond,
-        w.secrets.as_ref(),
-        ClientConfig::default(),
-    )
-    .unwrap();
+    let client = ApplianceClient::new(w.connector.clone(), bond, w.secrets.as_ref(), ClientConfig::default()).unwrap();
 
     for (what, payload) in [("diamond", diamond()), ("chain", chain())] {
         let now = sunstorm_e2e::now();
@@ -93,10 +72,7 @@ async fn adversarial_typed_data_is_refused_by_the_phone_and_by_the_appliance() {
         // Octane countersigns without parsing the payload.
         let accepted = w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
 
-        let refused = client
-            .sign(&accepted.countersigned, None)
-            .await
-            .unwrap_err();
+        let refused = client.sign(&accepted.countersigned, None).await.unwrap_err();
         match refused {
             ApplianceError::Refused { code, message } => {
                 assert_eq!(code, "bad_payload", "{what}");
@@ -105,23 +81,14 @@ async fn adversarial_typed_data_is_refused_by_the_phone_and_by_the_appliance() {
             other => panic!("{what}: the appliance answered {other:?}"),
         }
 
-        let delivery = PendingSignRequest {
-            pair_id,
-            request_id: req.request_id,
-            request: accepted.countersigned,
-        };
+        let delivery = PendingSignRequest { pair_id, request_id: req.request_id, request: accepted.countersigned };
         match w.phone.receive_sign_request(&delivery).await {
             Err(SunstormError::Sign(SignError::Undecodable(m))) => {
                 assert!(m.contains("too complex"), "{what}: {m}")
             }
             other => panic!("{what}: the phone answered {other:?}"),
         }
-        match w
-            .sp
-            .await_sign(&req.request_id, Duration::from_secs(5))
-            .await
-            .unwrap()
-        {
+        match w.sp.await_sign(&req.request_id, Duration::from_secs(5)).await.unwrap() {
             SignResult::Rejected { reason_code, .. } => {
                 assert_eq!(reason_code, "undecodable", "{what}")
             }

@@ -4,7 +4,6 @@
 
 use std::time::Duration;
 
-use sunstorm_e2e::{ready_to_approve, World, PIN};
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{ChainId, SOLANA_MAINNET};
 use sunstorm_core::envelope::{Domain, SignedEnvelope};
@@ -14,6 +13,7 @@ use sunstorm_core::octane::client::OctaneError;
 use sunstorm_core::pair::{CrashPoint, PairError, PairOutcome, PairState};
 use sunstorm_core::store::PairStatus;
 use sunstorm_core::sunstorm::SunstormError;
+use sunstorm_e2e::{ready_to_approve, World, PIN};
 use sunstorm_sim::appliance::UserScript;
 use sunstorm_sim::octane::DEMO_SP_ORIGIN;
 use sunstorm_sim::sp::{verify_pair_result, ExpectedPair, SpCheckError, SpClientError};
@@ -211,9 +211,8 @@ async fn the_user_can_decline_on_the_phone_or_on_the_appliance() {
 async fn a_return_url_off_the_sp_origins_is_refused_by_octane_and_by_the_core() {
     let w = World::new(UserScript::Approve).await;
     // Octane refuses it at creation.
-    let e = w
-        .sp
-        .create_session(&sunstorm_core::octane::api::CreateSessionRequest {
+    let e =
+        w.sp.create_session(&sunstorm_core::octane::api::CreateSessionRequest {
             sp_user_ref: "alice".into(),
             chains: chains(),
             return_url: Some("https://evil.example/x".into()),
@@ -238,7 +237,8 @@ async fn a_return_url_off_the_sp_origins_is_refused_by_octane_and_by_the_core() 
         expires_at: sunstorm_e2e::now() + 300,
     };
     let env = SignedEnvelope::seal(Domain::OctaneSession, &octane_key, &details).unwrap();
-    let body = serde_json::to_vec(&AppSessionResponse { details: env, status: SessionStatus::Open, attempts_left: 5 }).unwrap();
+    let body = serde_json::to_vec(&AppSessionResponse { details: env, status: SessionStatus::Open, attempts_left: 5 })
+        .unwrap();
     let fake = fake_octane(200, body).await;
     let phone = w.reopen(|c| {
         c.octane_url = url::Url::parse(&fake).unwrap();
@@ -253,7 +253,8 @@ async fn a_return_url_off_the_sp_origins_is_refused_by_octane_and_by_the_core() 
 async fn an_octane_signing_with_another_key_is_refused() {
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
-    let phone = w.reopen(|c| c.octane_key = Key32(ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes()));
+    let phone =
+        w.reopen(|c| c.octane_key = Key32(ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes()));
     let e = pair_err(phone.open_link(&s.link).await);
     assert!(matches!(e, PairError::Octane(OctaneError::BadSignature(_))), "{e:?}");
     assert_eq!(e.code(), "octane_bad_signature");
@@ -371,7 +372,11 @@ async fn altering_any_bound_field_breaks_the_sps_attestation_check() {
     w.phone.approve_pair(flow).await.unwrap();
     let result = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
     let sp_key = w.demo.profile.public_key;
-    let good = ExpectedPair { session_id: &s.session_id, validation_code: Some(&s.validation_code), sp_public_key: Some(&sp_key) };
+    let good = ExpectedPair {
+        session_id: &s.session_id,
+        validation_code: Some(&s.validation_code),
+        sp_public_key: Some(&sp_key),
+    };
     assert!(verify_pair_result(&result, &good).unwrap().is_some());
 
     let other_session = format!("{}x", s.session_id);
@@ -386,7 +391,8 @@ async fn altering_any_bound_field_breaks_the_sps_attestation_check() {
 
     let PairResult::Paired { pair_id, bindings, attestation, appliance_identity } = result else { panic!() };
     let mk = |p, b, a, i| PairResult::Paired { pair_id: p, bindings: b, attestation: a, appliance_identity: i };
-    let e = verify_pair_result(&mk(uuid::Uuid::new_v4(), bindings.clone(), attestation.clone(), appliance_identity), &good);
+    let e =
+        verify_pair_result(&mk(uuid::Uuid::new_v4(), bindings.clone(), attestation.clone(), appliance_identity), &good);
     assert_eq!(e.unwrap_err(), SpCheckError::Mismatch("pair_id"));
     let e = verify_pair_result(&mk(pair_id, bindings[..1].to_vec(), attestation.clone(), appliance_identity), &good);
     assert_eq!(e.unwrap_err(), SpCheckError::Mismatch("bindings"));
@@ -427,8 +433,16 @@ async fn the_listener_sees_every_state_and_the_appliance_progress() {
     let states: Vec<&str> = seen.iter().map(String::as_str).filter(|n| !n.starts_with("progress")).collect();
     assert_eq!(
         states,
-        ["link_opened", "session_loaded", "code_prefilled", "code_verified", "wallets_chosen",
-         "waiting_for_appliance", "waiting_for_appliance", "paired"]
+        [
+            "link_opened",
+            "session_loaded",
+            "code_prefilled",
+            "code_verified",
+            "wallets_chosen",
+            "waiting_for_appliance",
+            "waiting_for_appliance",
+            "paired"
+        ]
     );
     assert!(seen.iter().any(|n| n == "progress:waiting_for_user"), "{seen:?}");
 }
@@ -490,7 +504,8 @@ async fn only_idempotent_calls_are_retried_and_the_code_is_never_resent() {
         expires_at: sunstorm_e2e::now() + 300,
     };
     let env = SignedEnvelope::seal(Domain::OctaneSession, &key, &details).unwrap();
-    let body = serde_json::to_vec(&AppSessionResponse { details: env, status: SessionStatus::Open, attempts_left: 5 }).unwrap();
+    let body = serde_json::to_vec(&AppSessionResponse { details: env, status: SessionStatus::Open, attempts_left: 5 })
+        .unwrap();
     let (url, counts) = counting_octane((200, body)).await;
     let phone = w.reopen(|c| {
         c.octane_url = url::Url::parse(&url).unwrap();
@@ -540,11 +555,14 @@ fn leaks_code(bytes: &[u8], code: &str) -> bool {
     }
     let is_b64 = |b: u8| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'+' | b'/');
     for run in bytes.split(|b| !is_b64(*b)).filter(|r| r.len() >= 8) {
-        let text: Vec<u8> = run.iter().map(|b| match b {
-            b'+' => b'-',
-            b'/' => b'_',
-            other => *other,
-        }).collect();
+        let text: Vec<u8> = run
+            .iter()
+            .map(|b| match b {
+                b'+' => b'-',
+                b'/' => b'_',
+                other => *other,
+            })
+            .collect();
         // Every start offset, so a run glued to its neighbours still decodes.
         for start in 0..4.min(text.len()) {
             let mut t = &text[start..];

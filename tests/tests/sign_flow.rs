@@ -9,7 +9,6 @@ use std::time::Duration;
 use alloy_consensus::{SignableTransaction, TxEip1559};
 use alloy_primitives::{Address, TxKind, U256};
 use ed25519_dalek::{Signature, SigningKey, VerifyingKey};
-use sunstorm_e2e::World;
 use sha2::{Digest, Sha256};
 use sha3::Keccak256;
 use sunstorm_core::appliance::client::{ApplianceClient, ClientConfig};
@@ -23,6 +22,7 @@ use sunstorm_core::octane::api::{ErrorCode, PendingSignRequest, SignResult, Sign
 use sunstorm_core::sign::{PendingSignature, SignError};
 use sunstorm_core::store::{PairStatus, SignOutcome};
 use sunstorm_core::sunstorm::SunstormError;
+use sunstorm_e2e::World;
 use sunstorm_sim::appliance::UserScript;
 use sunstorm_sim::sp::{verify_bundle_cosigners, SpClientError};
 use uuid::Uuid;
@@ -55,12 +55,7 @@ fn eip1559(to: [u8; 20], value_wei: u128) -> (TxEip1559, Vec<u8>) {
 }
 
 /// An EIP-1559 transaction whose worst-case fee is `gas_limit × max_fee_per_gas`.
-fn eip1559_fee(
-    to: [u8; 20],
-    value_wei: u128,
-    gas_limit: u64,
-    max_fee_per_gas: u128,
-) -> (TxEip1559, Vec<u8>) {
+fn eip1559_fee(to: [u8; 20], value_wei: u128, gas_limit: u64, max_fee_per_gas: u128) -> (TxEip1559, Vec<u8>) {
     let tx = TxEip1559 {
         chain_id: 1,
         nonce: 7,
@@ -331,10 +326,7 @@ async fn replayed_and_expired_requests_are_refused() {
     let again = PendingSignRequest { pair_id, request_id: req.request_id, request: accepted.countersigned };
     assert!(matches!(sign_err(w.phone.receive_sign_request(&again).await), SignError::Replay));
     let phone2 = w.reopen(|_| {});
-    assert!(matches!(
-        phone2.receive_sign_request(&again).await,
-        Err(SunstormError::Sign(SignError::Replay))
-    ));
+    assert!(matches!(phone2.receive_sign_request(&again).await, Err(SunstormError::Sign(SignError::Replay))));
     // The same id with another body (a compromised octane): refused as a replay.
     let mut other = req.clone();
     other.payload = eip1559([0x22; 20], 5).1;

@@ -25,14 +25,8 @@ pub fn polish_dir(dir: &Path) -> Result<(), String> {
 
 const DISPLAY_COMMENT: &str = "// The local Rust `Display`/`Debug` implementation.";
 /// How top-level declarations after an exception class begin.
-const TOP_LEVEL: [&str; 6] = [
-    "public object ",
-    "sealed class ",
-    "enum class ",
-    "data class ",
-    "interface ",
-    "open class ",
-];
+const TOP_LEVEL: [&str; 6] =
+    ["public object ", "sealed class ", "enum class ", "data class ", "interface ", "open class "];
 const TO_STRING: &str = "override fun toString(): String {";
 
 /// The rewrite of one generated Kotlin file.
@@ -44,15 +38,9 @@ pub fn polish(text: &str) -> Result<String, String> {
         if let Some(name) = exception {
             // The class runs to the next top-level declaration (its converter object).
             let end = (i + 1..lines.len())
-                .find(|&j| {
-                    lines
-                        .get(j)
-                        .is_some_and(|l| TOP_LEVEL.iter().any(|t| l.starts_with(t)))
-                })
+                .find(|&j| lines.get(j).is_some_and(|l| TOP_LEVEL.iter().any(|t| l.starts_with(t))))
                 .unwrap_or(lines.len());
-            let class = lines
-                .get_mut(i..end)
-                .ok_or_else(|| format!("class {name}: bad range"))?;
+            let class = lines.get_mut(i..end).ok_or_else(|| format!("class {name}: bad range"))?;
             polish_exception(class, &name)?;
             i = end;
         }
@@ -75,10 +63,7 @@ pub fn polish(text: &str) -> Result<String, String> {
 fn exception_class(line: &str) -> Option<String> {
     let rest = line.strip_prefix("sealed class ")?;
     let (name, after) = rest.split_once(':')?;
-    after
-        .trim_start()
-        .starts_with("kotlin.Exception()")
-        .then(|| name.trim().to_string())
+    after.trim_start().starts_with("kotlin.Exception()").then(|| name.trim().to_string())
 }
 
 fn indent_of(line: &str) -> &str {
@@ -100,24 +85,14 @@ fn polish_exception(class: &mut [String], name: &str) -> Result<(), String> {
     let to_string = (display + 1..class.len())
         .find(|&j| class.get(j).is_some_and(|l| !l.trim().is_empty()))
         .filter(|&j| class.get(j).is_some_and(|l| l.trim() == TO_STRING))
-        .ok_or_else(|| {
-            format!("class {name}: `{TO_STRING}` does not follow the Display comment")
-        })?;
+        .ok_or_else(|| format!("class {name}: `{TO_STRING}` does not follow the Display comment"))?;
     let variants = class.iter().filter(|l| is_variant(l, name)).count();
     let mut getters = 0;
     for j in 0..class.len() {
-        if class
-            .get(j)
-            .is_some_and(|l| l.trim() == "override val message")
-        {
-            let getter = class
-                .get(j + 1)
-                .map(|l| l.trim().to_string())
-                .unwrap_or_default();
+        if class.get(j).is_some_and(|l| l.trim() == "override val message") {
+            let getter = class.get(j + 1).map(|l| l.trim().to_string()).unwrap_or_default();
             if !getter.starts_with("get() = \"") {
-                return Err(format!(
-                    "class {name}: unexpected message getter `{getter}`"
-                ));
+                return Err(format!("class {name}: unexpected message getter `{getter}`"));
             }
             set_line(class, j, "override val message: String");
             set_line(class, j + 1, "get() = uniffiDisplay()");
@@ -144,9 +119,7 @@ fn polish_exception(class: &mut [String], name: &str) -> Result<(), String> {
 /// `    class WrongPin(` … `) : SunstormException() {` opens a variant.
 fn is_variant(line: &str, name: &str) -> bool {
     let t = line.trim_start();
-    t.starts_with("class ")
-        && line.len() > t.len()
-        && (t.contains('(') || t.contains(&format!(": {name}()")))
+    t.starts_with("class ") && line.len() > t.len() && (t.contains('(') || t.contains(&format!(": {name}()")))
 }
 
 /// `    object Done : PairOutcomeView()` → `    data object Done : PairOutcomeView()`.
@@ -238,20 +211,12 @@ public object FfiConverterTypeFlowProgress : FfiConverterRustBuffer<FlowProgress
     fn exception_messages_become_the_display_sentence_and_to_string_stays_kotlins() {
         let out = polish(ERROR).unwrap();
         // Each variant's getter, and the sealed class's own (so `e.message` is a `String`).
-        assert_eq!(
-            out.matches("override val message: String").count(),
-            3,
-            "{out}"
-        );
+        assert_eq!(out.matches("override val message: String").count(), 3, "{out}");
         assert_eq!(out.matches("get() = uniffiDisplay()").count(), 3, "{out}");
-        assert!(out.contains(
-            "    override val message: String\n        get() = uniffiDisplay()\n\n    /** The Rust"
-        ));
+        assert!(out.contains("    override val message: String\n        get() = uniffiDisplay()\n\n    /** The Rust"));
         assert!(!out.contains("attemptsLeft=${"), "{out}");
         assert!(!out.contains("override fun toString()"), "{out}");
-        assert!(out.contains(
-            "    internal fun uniffiDisplay(): String {\n        return FfiConverterString.lift("
-        ));
+        assert!(out.contains("    internal fun uniffiDisplay(): String {\n        return FfiConverterString.lift("));
         // Everything else is untouched.
         assert!(out.contains("companion object ErrorHandler"));
         assert_eq!(out.lines().count(), ERROR.lines().count() + 4);
@@ -260,10 +225,7 @@ public object FfiConverterTypeFlowProgress : FfiConverterRustBuffer<FlowProgress
     #[test]
     fn cases_without_fields_become_data_objects_and_nothing_else_does() {
         let out = polish(ERROR).unwrap();
-        assert!(
-            out.contains("    data object ConnectingToAppliance : FlowProgress()\n"),
-            "{out}"
-        );
+        assert!(out.contains("    data object ConnectingToAppliance : FlowProgress()\n"), "{out}");
         assert!(out.contains("public object FfiConverterTypeFlowProgress"));
         assert!(out.contains("        companion object\n"));
         assert!(!out.contains("data companion"));
@@ -277,22 +239,11 @@ public object FfiConverterTypeFlowProgress : FfiConverterRustBuffer<FlowProgress
 
     #[test]
     fn an_unexpected_template_fails_loudly() {
-        let changed = ERROR.replace(
-            "        override val message\n            get() = \"\"\n",
-            "",
-        );
+        let changed = ERROR.replace("        override val message\n            get() = \"\"\n", "");
         let e = polish(&changed).unwrap_err();
-        assert!(
-            e.contains("SunstormException") && e.contains("template changed"),
-            "{e}"
-        );
-        let odd = ERROR.replace(
-            "get() = \"attemptsLeft=${ `attemptsLeft` }\"",
-            "get() = computeIt()",
-        );
-        assert!(polish(&odd)
-            .unwrap_err()
-            .contains("unexpected message getter"));
+        assert!(e.contains("SunstormException") && e.contains("template changed"), "{e}");
+        let odd = ERROR.replace("get() = \"attemptsLeft=${ `attemptsLeft` }\"", "get() = computeIt()");
+        assert!(polish(&odd).unwrap_err().contains("unexpected message getter"));
     }
 
     #[test]

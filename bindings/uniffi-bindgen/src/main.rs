@@ -40,22 +40,13 @@ fn main() -> ExitCode {
     }
     // Exits the process with status 1 (after printing the error) on failure.
     uniffi::uniffi_bindgen_main();
-    let langs = if generating {
-        languages(&args)
-    } else {
-        Vec::new()
-    };
+    let langs = if generating { languages(&args) } else { Vec::new() };
     if let Some(out) = flag_value(&args, "--out-dir", Some("-o")).filter(|_| generating) {
-        let polished = [
-            (
-                "kotlin",
-                kotlin::polish_dir as fn(&Path) -> Result<(), String>,
-            ),
-            ("swift", swift::polish_dir),
-        ]
-        .into_iter()
-        .filter(|(lang, _)| langs.iter().any(|l| l == lang))
-        .try_for_each(|(_, polish)| polish(&out));
+        let polished =
+            [("kotlin", kotlin::polish_dir as fn(&Path) -> Result<(), String>), ("swift", swift::polish_dir)]
+                .into_iter()
+                .filter(|(lang, _)| langs.iter().any(|l| l == lang))
+                .try_for_each(|(_, polish)| polish(&out));
         if let Err(msg) = polished {
             eprintln!("uniffi-bindgen: {msg}");
             return ExitCode::FAILURE;
@@ -65,26 +56,17 @@ fn main() -> ExitCode {
 }
 
 /// Applies `rewrite` to every file under `dir` whose name ends in `.ext`.
-fn rewrite_files(
-    dir: &Path,
-    ext: &str,
-    rewrite: fn(&str) -> Result<String, String>,
-) -> Result<(), String> {
-    let entries =
-        std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
+fn rewrite_files(dir: &Path, ext: &str, rewrite: fn(&str) -> Result<String, String>) -> Result<(), String> {
+    let entries = std::fs::read_dir(dir).map_err(|e| format!("cannot read {}: {e}", dir.display()))?;
     for entry in entries {
-        let path = entry
-            .map_err(|e| format!("cannot read {}: {e}", dir.display()))?
-            .path();
+        let path = entry.map_err(|e| format!("cannot read {}: {e}", dir.display()))?.path();
         if path.is_dir() {
             rewrite_files(&path, ext, rewrite)?;
         } else if path.extension().is_some_and(|x| x == ext) {
-            let text = std::fs::read_to_string(&path)
-                .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+            let text = std::fs::read_to_string(&path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
             let new = rewrite(&text).map_err(|e| format!("{}: {e}", path.display()))?;
             if new != text {
-                std::fs::write(&path, new)
-                    .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+                std::fs::write(&path, new).map_err(|e| format!("cannot write {}: {e}", path.display()))?;
             }
         }
     }
@@ -94,8 +76,7 @@ fn rewrite_files(
 /// uniffi finds each crate's `uniffi.toml` through `cargo metadata`, which needs a Cargo
 /// project around the working directory.
 fn check_workspace() -> Result<(), String> {
-    let cwd =
-        std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
+    let cwd = std::env::current_dir().map_err(|e| format!("cannot read the working directory: {e}"))?;
     let out = Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
         .args(["locate-project", "--workspace", "--message-format", "plain"])
         .output();
@@ -103,10 +84,7 @@ fn check_workspace() -> Result<(), String> {
                 uniffi.toml), or use `scripts/bindings.sh --out DIR` from anywhere";
     match out {
         Err(e) => Err(format!("cannot run cargo ({e}); {hint}")),
-        Ok(o) if !o.status.success() => Err(format!(
-            "{} is not inside a Cargo workspace; {hint}",
-            display(&cwd)
-        )),
+        Ok(o) if !o.status.success() => Err(format!("{} is not inside a Cargo workspace; {hint}", display(&cwd))),
         Ok(_) => Ok(()),
     }
 }
@@ -158,20 +136,11 @@ mod tests {
     fn finds_languages_and_the_output_directory_in_every_spelling() {
         let a = args("generate --library l.so -l swift --language=kotlin,python --out-dir /tmp/x");
         assert_eq!(languages(&a), ["swift", "kotlin", "python"]);
-        assert_eq!(
-            flag_value(&a, "--out-dir", Some("-o")),
-            Some(PathBuf::from("/tmp/x"))
-        );
+        assert_eq!(flag_value(&a, "--out-dir", Some("-o")), Some(PathBuf::from("/tmp/x")));
         let b = args("generate -o out --language Kotlin");
         assert_eq!(languages(&b), ["kotlin"]);
-        assert_eq!(
-            flag_value(&b, "--out-dir", Some("-o")),
-            Some(PathBuf::from("out"))
-        );
-        assert_eq!(
-            flag_value(&args("generate --out-dir=o2"), "--out-dir", Some("-o")),
-            Some(PathBuf::from("o2"))
-        );
+        assert_eq!(flag_value(&b, "--out-dir", Some("-o")), Some(PathBuf::from("out")));
+        assert_eq!(flag_value(&args("generate --out-dir=o2"), "--out-dir", Some("-o")), Some(PathBuf::from("o2")));
         assert_eq!(flag_value(&args("generate"), "--out-dir", Some("-o")), None);
     }
 }

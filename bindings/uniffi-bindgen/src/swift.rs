@@ -15,14 +15,7 @@ const DISPLAY_COMMENT: &str = "// The local Rust `Display` implementation.";
 const LOCALIZED: &str = ", Foundation.LocalizedError {";
 const REFLECTING: &str = "String(reflecting: self)";
 /// How top-level declarations after an error enum begin.
-const TOP_LEVEL: [&str; 6] = [
-    "extension ",
-    "#if ",
-    "public struct ",
-    "public func ",
-    "enum ",
-    "public protocol ",
-];
+const TOP_LEVEL: [&str; 6] = ["extension ", "#if ", "public struct ", "public func ", "enum ", "public protocol "];
 
 /// The rewrite of one generated Swift file.
 pub fn polish(text: &str) -> Result<String, String> {
@@ -33,19 +26,12 @@ pub fn polish(text: &str) -> Result<String, String> {
         if let Some(name) = name {
             // The enum runs to the next top-level declaration (its `Sendable` extension).
             let end = (i + 1..lines.len())
-                .find(|&j| {
-                    lines
-                        .get(j)
-                        .is_some_and(|l| TOP_LEVEL.iter().any(|t| l.starts_with(t)))
-                })
+                .find(|&j| lines.get(j).is_some_and(|l| TOP_LEVEL.iter().any(|t| l.starts_with(t))))
                 .unwrap_or(lines.len());
             let body = lines.get(i + 1..end).unwrap_or_default();
             let polished = body.iter().any(|l| l.trim() == "description");
             if !polished && body.iter().any(|l| l.trim() == DISPLAY_COMMENT) {
-                let reflecting = body
-                    .iter()
-                    .position(|l| l.trim() == REFLECTING)
-                    .map(|p| p + i + 1);
+                let reflecting = body.iter().position(|l| l.trim() == REFLECTING).map(|p| p + i + 1);
                 let Some(reflecting) = reflecting else {
                     return Err(format!(
                         "enum {name}: no `errorDescription` returning `{REFLECTING}`; uniffi's Swift \
@@ -57,10 +43,7 @@ pub fn polish(text: &str) -> Result<String, String> {
                 }
                 if let Some(decl) = lines.get_mut(i) {
                     if !decl.contains("CustomStringConvertible") {
-                        *decl = decl.replace(
-                            LOCALIZED,
-                            ", CustomStringConvertible, Foundation.LocalizedError {",
-                        );
+                        *decl = decl.replace(LOCALIZED, ", CustomStringConvertible, Foundation.LocalizedError {");
                     }
                 }
             }
@@ -79,8 +62,7 @@ pub fn polish(text: &str) -> Result<String, String> {
 fn error_enum(line: &str) -> Option<String> {
     let rest = line.strip_prefix("enum ")?;
     let (name, conformances) = rest.split_once(':')?;
-    (conformances.trim_start().starts_with("Swift.Error") && line.ends_with(LOCALIZED))
-        .then(|| name.trim().to_string())
+    (conformances.trim_start().starts_with("Swift.Error") && line.ends_with(LOCALIZED)).then(|| name.trim().to_string())
 }
 
 #[cfg(test)]
@@ -96,10 +78,7 @@ mod tests {
         assert!(out.contains(
             "enum SunstormError: Swift.Error, Equatable, Hashable, CustomStringConvertible, Foundation.LocalizedError {"
         ));
-        assert!(
-            out.contains("    public var errorDescription: String? {\n        description\n    }"),
-            "{out}"
-        );
+        assert!(out.contains("    public var errorDescription: String? {\n        description\n    }"), "{out}");
         // Without Display, nothing changes.
         assert!(out.contains("enum HttpMethod: Swift.Error, Foundation.LocalizedError {\n    case Get\n    public var errorDescription: String? {\n        String(reflecting: self)"));
         assert_eq!(polish(&out).unwrap(), out);

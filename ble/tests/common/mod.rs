@@ -30,32 +30,19 @@ fn script() -> PathBuf {
 }
 
 fn in_ci() -> bool {
-    std::env::var("CI")
-        .map(|v| v == "true" || v == "1")
-        .unwrap_or(false)
+    std::env::var("CI").map(|v| v == "true" || v == "1").unwrap_or(false)
 }
 
 fn run(args: &[&str]) -> Result<std::process::Output, String> {
-    Command::new("bash")
-        .arg(script())
-        .args(args)
-        .output()
-        .map_err(|e| format!("cannot run bluez-mock.sh: {e}"))
+    Command::new("bash").arg(script()).args(args).output().map_err(|e| format!("cannot run bluez-mock.sh: {e}"))
 }
 
-fn check(
-    out: Result<std::process::Output, String>,
-    what: &str,
-) -> Result<String, (Option<i32>, String)> {
+fn check(out: Result<std::process::Output, String>, what: &str) -> Result<String, (Option<i32>, String)> {
     match out {
         Ok(o) if o.status.success() => Ok(String::from_utf8_lossy(&o.stdout).to_string()),
         Ok(o) => Err((
             o.status.code(),
-            format!(
-                "bluez-mock.sh {what} exited {:?}: {}",
-                o.status.code(),
-                String::from_utf8_lossy(&o.stderr).trim()
-            ),
+            format!("bluez-mock.sh {what} exited {:?}: {}", o.status.code(), String::from_utf8_lossy(&o.stderr).trim()),
         )),
         Err(e) => Err((None, e)),
     }
@@ -91,29 +78,19 @@ impl BluezMock {
     /// outside CI. Panics in CI.
     pub async fn start(test: &str) -> Option<Self> {
         let serial = SERIAL.lock().await;
-        let started = BUS
-            .get_or_init(start_bus)
-            .clone()
-            .and_then(|(dir, address)| {
-                let dir_s = dir.to_str().unwrap_or_default().to_owned();
-                check(run(&["zoo", &dir_s]), "zoo").map_err(|(_, e)| e)?;
-                Ok((dir, address))
-            });
+        let started = BUS.get_or_init(start_bus).clone().and_then(|(dir, address)| {
+            let dir_s = dir.to_str().unwrap_or_default().to_owned();
+            check(run(&["zoo", &dir_s]), "zoo").map_err(|(_, e)| e)?;
+            Ok((dir, address))
+        });
         match started {
             Ok((dir, address)) => {
                 // Both btleplug and bluer open the system bus from this variable.
                 std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", &address);
-                Some(Self {
-                    dir,
-                    address,
-                    _serial: serial,
-                })
+                Some(Self { dir, address, _serial: serial })
             }
             Err(reason) => {
-                assert!(
-                    !in_ci(),
-                    "CI=true and the BlueZ mock for {test} cannot be built: {reason}"
-                );
+                assert!(!in_ci(), "CI=true and the BlueZ mock for {test} cannot be built: {reason}");
                 // Straight to stderr, past the test harness's capture, so the skip is seen.
                 let _ = writeln!(
                     std::io::stderr(),
@@ -139,9 +116,7 @@ impl Drop for BluezMock {
 /// Sends `tracing` output to the test's captured output (`RUST_LOG` filters it).
 pub fn logs() {
     let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "warn".into()))
         .with_test_writer()
         .try_init();
 }

@@ -57,11 +57,8 @@ where
         .stderr(err_cfg)
         .spawn()
         .unwrap();
-    let out: Box<dyn std::io::Read + Send> = if stderr {
-        Box::new(child.stderr.take().unwrap())
-    } else {
-        Box::new(child.stdout.take().unwrap())
-    };
+    let out: Box<dyn std::io::Read + Send> =
+        if stderr { Box::new(child.stderr.take().unwrap()) } else { Box::new(child.stdout.take().unwrap()) };
     let (tx, rx) = mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(out).lines().map_while(Result::ok) {
@@ -182,7 +179,14 @@ impl Octane {
     /// `sunstorm sp create-session` for `eip155:1`; returns its `ok` object.
     pub fn create_session(&self) -> serde_json::Value {
         ok_json(&run(&[
-            "sp", "create-session", "--octane", &self.url, "--api-key", &self.api_key, "--chains", "eip155:1",
+            "sp",
+            "create-session",
+            "--octane",
+            &self.url,
+            "--api-key",
+            &self.api_key,
+            "--chains",
+            "eip155:1",
             "--json",
         ]))
     }
@@ -193,9 +197,20 @@ impl Octane {
         // `--session=…`: a session id may begin with `-`.
         let sid = format!("--session={}", session["session_id"].as_str().unwrap());
         ok_json(&run(&[
-            "sp", "await", "--octane", &self.url, "--api-key", &self.api_key, &sid,
-            "--code", session["validation_code"].as_str().unwrap(),
-            "--sp-public-key", &self.sp_public_key, "--timeout", "20", "--json",
+            "sp",
+            "await",
+            "--octane",
+            &self.url,
+            "--api-key",
+            &self.api_key,
+            &sid,
+            "--code",
+            session["validation_code"].as_str().unwrap(),
+            "--sp-public-key",
+            &self.sp_public_key,
+            "--timeout",
+            "20",
+            "--json",
         ]))
     }
 
@@ -206,9 +221,25 @@ impl Octane {
         let tx = "02ef0107843b9aca008506fc23ac0082520894111111111111111111111111111111111111111187038d7ea4c6800080c0";
         let child = Command::new(BIN)
             .args([
-                "sp", "sign", "--octane", &self.url, "--api-key", &self.api_key, "--sp-key", &self.sp_seed,
-                "--pair", pair_id, "--account", account, "--evm-tx", tx, "--octane-key", &self.octane_key,
-                "--timeout", "30", "--json",
+                "sp",
+                "sign",
+                "--octane",
+                &self.url,
+                "--api-key",
+                &self.api_key,
+                "--sp-key",
+                &self.sp_seed,
+                "--pair",
+                pair_id,
+                "--account",
+                account,
+                "--evm-tx",
+                tx,
+                "--octane-key",
+                &self.octane_key,
+                "--timeout",
+                "30",
+                "--json",
             ])
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -236,7 +267,12 @@ impl Octane {
     /// The SP asks (in its own process, waiting for the bundle) for an EIP-1559 transaction
     /// signature from `account` of `pair_id`; `phone` builds the phone's command line, whose
     /// `sign watch` approves it. Checks the watcher's outcome and the SP's signed bundle.
-    pub fn sign_evm_tx_approved_by_watcher(&self, pair_id: &str, account: &str, phone: impl Fn(&[&str]) -> Vec<String>) {
+    pub fn sign_evm_tx_approved_by_watcher(
+        &self,
+        pair_id: &str,
+        account: &str,
+        phone: impl Fn(&[&str]) -> Vec<String>,
+    ) {
         let sp_sign = self.spawn_sp_sign_evm_tx(pair_id, account);
         let watch = run_owned(&phone(&["sign", "watch", "--approve", "all", "--once", "--wait", "20", "--json"]));
         assert!(watch.status.success(), "{}", String::from_utf8_lossy(&watch.stderr));
@@ -251,7 +287,8 @@ impl Octane {
 pub fn pair_all_wallets(phone: impl Fn(&[&str]) -> Vec<String>, session: &serde_json::Value) -> (String, String) {
     let link = session["link"].as_str().unwrap();
     let code = session["validation_code"].as_str().unwrap();
-    let paired = ok_json(&run_owned(&phone(&["pair", link, "--pin", "135790", "--code", code, "--wallets", "all", "--json"])));
+    let paired =
+        ok_json(&run_owned(&phone(&["pair", link, "--pin", "135790", "--code", code, "--wallets", "all", "--json"])));
     let pair_id = paired["pair_id"].as_str().unwrap().to_string();
     let account = paired["bindings"][0].as_str().unwrap().to_string();
     assert!(account.starts_with("eip155:1:0x"));

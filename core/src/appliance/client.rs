@@ -81,9 +81,7 @@ enum Failure {
 
 fn classify(e: ChannelError) -> Failure {
     match e {
-        ChannelError::Framing(FramingError::Link(LinkError::Timeout)) => {
-            Failure::Retry(ApplianceError::Timeout)
-        }
+        ChannelError::Framing(FramingError::Link(LinkError::Timeout)) => Failure::Retry(ApplianceError::Timeout),
         ChannelError::Framing(FramingError::Link(_)) => Failure::Retry(e.into()),
         ChannelError::Framing(FramingError::TooLarge { .. }) => Failure::Fatal(e.into()),
         ChannelError::Framing(_) | ChannelError::PeerLost => Failure::Resend(e.into()),
@@ -174,9 +172,8 @@ impl ApplianceClient {
         progress: &Option<ProgressFn>,
         seen: &mut Seen,
     ) -> Result<ResponseBody, Failure> {
-        let cb = progress.clone().map(|p| {
-            move |sent: usize, total: usize| p(ApplianceProgress::Sending { sent, total })
-        });
+        let cb =
+            progress.clone().map(|p| move |sent: usize, total: usize| p(ApplianceProgress::Sending { sent, total }));
         let cb_ref: Option<&(dyn Fn(usize, usize) + Send + Sync)> =
             cb.as_ref().map(|c| c as &(dyn Fn(usize, usize) + Send + Sync));
         ch.send(bytes, cb_ref).await.map_err(classify)?;
@@ -192,8 +189,7 @@ impl ApplianceClient {
                 }
                 Err(e) => return Err(classify(e)),
             };
-            let resp = Response::decode(&plain)
-                .map_err(|e| Failure::Fatal(ApplianceError::Protocol(e.to_string())))?;
+            let resp = Response::decode(&plain).map_err(|e| Failure::Fatal(ApplianceError::Protocol(e.to_string())))?;
             if resp.id != id {
                 tracing::debug!(stale = %resp.id, "ignoring an answer to another request");
                 continue;
@@ -207,9 +203,7 @@ impl ApplianceClient {
                         p(ApplianceProgress::WaitingForUser);
                     }
                 }
-                ResponseBody::Error { code, message } => {
-                    return Err(Failure::Fatal(code.to_appliance_error(message)))
-                }
+                ResponseBody::Error { code, message } => return Err(Failure::Fatal(code.to_appliance_error(message))),
                 body => return Ok(body),
             }
         }
@@ -225,9 +219,7 @@ impl ApplianceClient {
     ) -> Result<ResponseBody, ApplianceError> {
         let span = tracing::info_span!("appliance.request", op = body.op(), id = %id);
         async move {
-            let bytes = Request::new(id, body)
-                .encode()
-                .map_err(|e| ApplianceError::Protocol(e.to_string()))?;
+            let bytes = Request::new(id, body).encode().map_err(|e| ApplianceError::Protocol(e.to_string()))?;
             let mut conn = self.conn.lock().await;
             let mut attempt: u32 = 0;
             let mut resends: u32 = 0;

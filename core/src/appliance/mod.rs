@@ -153,11 +153,7 @@ pub trait ApplianceApi: Send + Sync {
     }
 
     /// Asks the appliance to drop a pair; returns its signed `PairRevocation`.
-    async fn revoke_pair(
-        &self,
-        request_id: Uuid,
-        pair_id: Uuid,
-    ) -> Result<SignedEnvelope, ApplianceError>;
+    async fn revoke_pair(&self, request_id: Uuid, pair_id: Uuid) -> Result<SignedEnvelope, ApplianceError>;
 
     /// The pair ids the appliance holds.
     async fn list_pairs(&self) -> Result<Vec<Uuid>, ApplianceError>;

@@ -87,10 +87,7 @@ impl RequestBody {
 
     /// True for requests that change state and are answered exactly once per id.
     pub fn is_exactly_once(&self) -> bool {
-        matches!(
-            self,
-            RequestBody::ApprovePair { .. } | RequestBody::Sign { .. } | RequestBody::RevokePair { .. }
-        )
+        matches!(self, RequestBody::ApprovePair { .. } | RequestBody::Sign { .. } | RequestBody::RevokePair { .. })
     }
 }
 

@@ -51,9 +51,7 @@ impl BondPolicy {
     /// Length of lockout number `n` (1 for the first): `base · 2^(n−1)`, at most the maximum.
     pub fn lockout_secs(&self, n: u32) -> u64 {
         let doublings = n.saturating_sub(1).min(63);
-        self.lockout_base_secs
-            .saturating_mul(1u64 << doublings)
-            .min(self.lockout_max_secs)
+        self.lockout_base_secs.saturating_mul(1u64 << doublings).min(self.lockout_max_secs)
     }
 }
 
@@ -98,9 +96,7 @@ impl BondGuard {
         self.tidy(policy, now);
         let lockout = self.locked_until.saturating_sub(now);
         let hourly = if self.recent_wrong.len() >= policy.max_wrong_per_hour as usize {
-            self.recent_wrong
-                .first()
-                .map_or(0, |t| t.saturating_add(HOUR_SECS).saturating_sub(now))
+            self.recent_wrong.first().map_or(0, |t| t.saturating_add(HOUR_SECS).saturating_sub(now))
         } else {
             0
         };
@@ -118,9 +114,7 @@ impl BondGuard {
         }
         self.failures = self.failures.saturating_add(1);
         if self.failures < policy.max_attempts {
-            return WrongPinVerdict::TryAgain {
-                attempts_left: policy.max_attempts - self.failures,
-            };
+            return WrongPinVerdict::TryAgain { attempts_left: policy.max_attempts - self.failures };
         }
         self.failures = 0;
         self.lockouts = self.lockouts.saturating_add(1);
@@ -144,14 +138,11 @@ impl BondGuard {
     /// Forgets wrong PINs older than an hour and pulls times from the future (a clock set
     /// back) to at most the longest wait the policy allows.
     fn tidy(&mut self, policy: &BondPolicy, now: u64) {
-        self.locked_until = self
-            .locked_until
-            .min(now.saturating_add(policy.lockout_max_secs));
+        self.locked_until = self.locked_until.min(now.saturating_add(policy.lockout_max_secs));
         for t in &mut self.recent_wrong {
             *t = (*t).min(now);
         }
-        self.recent_wrong
-            .retain(|t| t.saturating_add(HOUR_SECS) > now);
+        self.recent_wrong.retain(|t| t.saturating_add(HOUR_SECS) > now);
     }
 }
 
@@ -175,9 +166,7 @@ impl BondingWindow {
 
     /// Seconds bonding mode stays open, `None` when it is closed.
     pub fn remaining(&self, now: u64) -> Option<u64> {
-        self.open_until
-            .map(|t| t.saturating_sub(now))
-            .filter(|s| *s > 0)
+        self.open_until.map(|t| t.saturating_sub(now)).filter(|s| *s > 0)
     }
 
     /// Whether bonding mode is open at `now`.
@@ -204,39 +193,21 @@ mod tests {
         let mut now = T0;
         for lockout in 1..=3u32 {
             assert_eq!(g.wait_secs(&p, now), None);
-            assert_eq!(
-                g.record_wrong(&p, now),
-                WrongPinVerdict::TryAgain { attempts_left: 2 }
-            );
-            assert_eq!(
-                g.record_wrong(&p, now),
-                WrongPinVerdict::TryAgain { attempts_left: 1 }
-            );
+            assert_eq!(g.record_wrong(&p, now), WrongPinVerdict::TryAgain { attempts_left: 2 });
+            assert_eq!(g.record_wrong(&p, now), WrongPinVerdict::TryAgain { attempts_left: 1 });
             let want = p.lockout_secs(lockout);
-            assert_eq!(
-                g.record_wrong(&p, now),
-                WrongPinVerdict::Locked {
-                    retry_after_secs: want
-                }
-            );
+            assert_eq!(g.record_wrong(&p, now), WrongPinVerdict::Locked { retry_after_secs: want });
             assert_eq!(g.wait_secs(&p, now + want - 1), Some(1));
             now += want;
         }
         // Nine wrong PINs in 210 s: a tenth is still evaluated within the hour.
         assert_eq!(g.wait_secs(&p, now), None);
-        assert_eq!(
-            g.record_wrong(&p, now),
-            WrongPinVerdict::TryAgain { attempts_left: 2 }
-        );
+        assert_eq!(g.record_wrong(&p, now), WrongPinVerdict::TryAgain { attempts_left: 2 });
         // The tenth wrong PIN of the hour: the next waits until the first is an hour old.
         assert_eq!(now, T0 + 210);
         assert_eq!(g.wait_secs(&p, now), Some(HOUR_SECS - 210));
         g.record_bond();
-        assert_eq!(
-            g.wait_secs(&p, now + 10),
-            Some(HOUR_SECS - 220),
-            "a bond does not reset the hourly cap"
-        );
+        assert_eq!(g.wait_secs(&p, now + 10), Some(HOUR_SECS - 220), "a bond does not reset the hourly cap");
         assert_eq!(g.wait_secs(&p, T0 + HOUR_SECS), None);
         assert_eq!(g.lockouts, 0);
     }
@@ -268,17 +239,9 @@ mod tests {
 
     #[test]
     fn the_persisted_guard_reads_back_and_old_files_read_as_empty() {
-        let g = BondGuard {
-            failures: 2,
-            lockouts: 3,
-            locked_until: T0,
-            recent_wrong: vec![T0 - 5, T0],
-        };
+        let g = BondGuard { failures: 2, lockouts: 3, locked_until: T0, recent_wrong: vec![T0 - 5, T0] };
         let json = serde_json::to_string(&g).unwrap();
         assert_eq!(serde_json::from_str::<BondGuard>(&json).unwrap(), g);
-        assert_eq!(
-            serde_json::from_str::<BondGuard>("{}").unwrap(),
-            BondGuard::default()
-        );
+        assert_eq!(serde_json::from_str::<BondGuard>("{}").unwrap(), BondGuard::default());
     }
 }

@@ -196,10 +196,7 @@ impl ChannelError {
     pub fn is_transient(&self) -> bool {
         matches!(
             self,
-            ChannelError::Framing(_)
-                | ChannelError::Decrypt
-                | ChannelError::Exhausted
-                | ChannelError::PeerLost
+            ChannelError::Framing(_) | ChannelError::Decrypt | ChannelError::Exhausted | ChannelError::PeerLost
         )
     }
 }
@@ -223,12 +220,8 @@ impl From<ChannelError> for ApplianceError {
             ChannelError::WrongPin { attempts_left } => ApplianceError::WrongPin { attempts_left },
             ChannelError::PinLocked => ApplianceError::PinLocked,
             ChannelError::BondingClosed => ApplianceError::BondingClosed,
-            ChannelError::BondingTryLater { retry_after_secs } => {
-                ApplianceError::BondingTryLater { retry_after_secs }
-            }
-            ChannelError::UnknownAppliance | ChannelError::BadIdentityProof => {
-                ApplianceError::UnknownAppliance
-            }
+            ChannelError::BondingTryLater { retry_after_secs } => ApplianceError::BondingTryLater { retry_after_secs },
+            ChannelError::UnknownAppliance | ChannelError::BadIdentityProof => ApplianceError::UnknownAppliance,
             ChannelError::SecretStore(s) => ApplianceError::SecretStore(s),
             ChannelError::PeerLost => ApplianceError::Link(LinkError::Io(
                 "message lost in transit: the appliance kept receiving our message broken".into(),
@@ -255,10 +248,8 @@ pub fn x25519_public(private: &[u8; 32]) -> Result<Key32, ChannelError> {
         .resolve_dh(&DHChoice::Curve25519)
         .ok_or_else(|| ChannelError::Handshake("no X25519 implementation".into()))?;
     dh.set(private);
-    let public: [u8; 32] = dh
-        .pubkey()
-        .try_into()
-        .map_err(|_| ChannelError::Handshake("bad X25519 public key length".into()))?;
+    let public: [u8; 32] =
+        dh.pubkey().try_into().map_err(|_| ChannelError::Handshake("bad X25519 public key length".into()))?;
     Ok(Key32(public))
 }
 
@@ -496,11 +487,7 @@ pub fn bond_reject_message(code: BondRejectCode, attempts_left: u32) -> Vec<u8> 
 
 /// A refusal message that also tells the phone how many seconds to wait before the
 /// appliance accepts bonding again (`try_later`, `pin_locked`).
-pub fn bond_reject_message_after(
-    code: BondRejectCode,
-    attempts_left: u32,
-    retry_after_secs: Option<u64>,
-) -> Vec<u8> {
+pub fn bond_reject_message_after(code: BondRejectCode, attempts_left: u32, retry_after_secs: Option<u64>) -> Vec<u8> {
     frame_cbor(MsgType::BondReject, &BondReject { code, attempts_left, retry_after_secs })
         .unwrap_or_else(|_| vec![MsgType::BondReject as u8])
 }
@@ -553,8 +540,8 @@ impl BondKeys {
     }
 
     fn mac(&self, key: &[u8; 32], label: &[u8]) -> Result<Vec<u8>, ChannelError> {
-        let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key)
-            .map_err(|_| ChannelError::Handshake("hmac key".into()))?;
+        let mut m =
+            <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| ChannelError::Handshake("hmac key".into()))?;
         m.update(label);
         m.update(&self.transcript);
         Ok(m.finalize().into_bytes().to_vec())
@@ -643,14 +630,7 @@ impl PhoneBonding {
         let sealed = bk.seal(&bk.seal_phone, &plain)?;
         let mac = bk.mac(&bk.confirm_phone, MAC_LABEL_PHONE)?;
         let out = frame_cbor(MsgType::BondConfirm, &BondSealed { mac, sealed })?;
-        Ok((
-            PhoneBondingConfirm {
-                bk,
-                phone_static: keys.channel_public(),
-                app_key: keys.app_public(),
-            },
-            out,
-        ))
+        Ok((PhoneBondingConfirm { bk, phone_static: keys.channel_public(), app_key: keys.app_public() }, out))
     }
 }
 
@@ -664,9 +644,7 @@ fn check_reject(msg: &[u8]) -> Result<(), ChannelError> {
         BondRejectCode::PinLocked => ChannelError::PinLocked,
         BondRejectCode::BadRequest => malformed("the appliance refused the bonding request"),
         BondRejectCode::BondingClosed => ChannelError::BondingClosed,
-        BondRejectCode::TryLater => {
-            ChannelError::BondingTryLater { retry_after_secs: r.retry_after_secs.unwrap_or(0) }
-        }
+        BondRejectCode::TryLater => ChannelError::BondingTryLater { retry_after_secs: r.retry_after_secs.unwrap_or(0) },
         BondRejectCode::Unknown => malformed("the appliance refused bonding for a reason this app does not know"),
     })
 }
@@ -741,9 +719,7 @@ impl ApplianceBonding {
             &Identity::new(PHONE_PAKE_IDENTITY),
             &Identity::new(APPLIANCE_PAKE_IDENTITY),
         );
-        let key = Zeroizing::new(
-            spake.finish(&h.pake).map_err(|e| ChannelError::Handshake(format!("spake2: {e:?}")))?,
-        );
+        let key = Zeroizing::new(spake.finish(&h.pake).map_err(|e| ChannelError::Handshake(format!("spake2: {e:?}")))?);
         let bk = BondKeys::derive(&key, transcript_hash(&h.pake, &pake_b))?;
         let out = frame_cbor(MsgType::BondPake, &BondPake { pake: pake_b })?;
         Ok((Self { bk }, out))
@@ -794,10 +770,7 @@ impl ApplianceBonding {
         let mac = self.bk.mac(&self.bk.confirm_appliance, MAC_LABEL_APPLIANCE)?;
         let out = frame_cbor(MsgType::BondAccept, &BondSealed { mac, sealed })?;
         let name: String = p.name.chars().take(64).collect();
-        Ok((
-            BondedPhone { channel_static: p.channel_static, app_key: p.app_key, name, bonded_at: now },
-            out,
-        ))
+        Ok((BondedPhone { channel_static: p.channel_static, app_key: p.app_key, name, bonded_at: now }, out))
     }
 }
 
@@ -897,12 +870,7 @@ impl SecureSession {
             .and_then(|r| r.try_into().ok())
             .ok_or_else(|| ChannelError::Handshake("no remote static key".into()))?;
         let state = hs.into_stateless_transport_mode().map_err(snow_err)?;
-        Ok(Self {
-            state,
-            remote_static: Key32(remote),
-            next_send: Mutex::new(0),
-            last_recv: Mutex::new(None),
-        })
+        Ok(Self { state, remote_static: Key32(remote), next_send: Mutex::new(0), last_recv: Mutex::new(None) })
     }
 
     /// The peer's authenticated X25519 static key.
@@ -937,10 +905,8 @@ impl SecureSession {
     /// Decrypts one message, refusing nonces not above the last accepted one.
     pub fn open(&self, msg: &[u8]) -> Result<Vec<u8>, ChannelError> {
         let body = unframe(MsgType::Transport, msg)?;
-        let nonce_bytes: [u8; 8] = body
-            .get(..8)
-            .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| malformed("transport message too short"))?;
+        let nonce_bytes: [u8; 8] =
+            body.get(..8).and_then(|b| b.try_into().ok()).ok_or_else(|| malformed("transport message too short"))?;
         let nonce = u64::from_be_bytes(nonce_bytes);
         let ct = body.get(8..).unwrap_or_default();
         if ct.len() < 16 {
@@ -1257,7 +1223,8 @@ mod tests {
         assert_eq!(rec.appliance_static, x25519_public(&chan).unwrap());
         assert_eq!(phone.channel_static, keys.channel_public());
         assert_eq!(phone.app_key, keys.app_public());
-        let e: AppEndorsement = rec.endorsement.open(Domain::AppEndorsement, rec.appliance_identity.as_bytes()).unwrap();
+        let e: AppEndorsement =
+            rec.endorsement.open(Domain::AppEndorsement, rec.appliance_identity.as_bytes()).unwrap();
         assert_eq!(e.app_key, keys.app_public());
     }
 
@@ -1286,7 +1253,8 @@ mod tests {
             ApplianceError::BondingTryLater { retry_after_secs: 57 }
         );
         // The wait travels as an optional key: absent in the old layout, ignored by old phones.
-        let old = frame_cbor(MsgType::BondReject, &OldBondReject { code: "wrong_pin".into(), attempts_left: 2 }).unwrap();
+        let old =
+            frame_cbor(MsgType::BondReject, &OldBondReject { code: "wrong_pin".into(), attempts_left: 2 }).unwrap();
         assert_eq!(old, bond_reject_message(BondRejectCode::WrongPin, 2), "unchanged bytes without a wait");
         let seen_by_old: OldBondReject = decode_cbor(&later[1..]).unwrap();
         assert_eq!((seen_by_old.code.as_str(), seen_by_old.attempts_left), ("try_later", 3));

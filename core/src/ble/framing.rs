@@ -141,9 +141,7 @@ fn varint_len(len: usize) -> usize {
 fn get_varint(bytes: &[u8]) -> Result<(usize, usize), FramingError> {
     let mut value = 0usize;
     for i in 0..MAX_LEN_BYTES {
-        let b = *bytes
-            .get(i)
-            .ok_or_else(|| FramingError::Malformed("truncated length field".into()))?;
+        let b = *bytes.get(i).ok_or_else(|| FramingError::Malformed("truncated length field".into()))?;
         value |= usize::from(b & 0x7F) << (7 * i);
         if b & 0x80 == 0 {
             if b == 0 && i > 0 {
@@ -417,9 +415,7 @@ impl Reassembler {
                     return;
                 }
                 if body.len() > p.len - p.buf.len() {
-                    return self.fail(FramingError::Malformed(
-                        "continuation overflows the announced length".into(),
-                    ));
+                    return self.fail(FramingError::Malformed("continuation overflows the announced length".into()));
                 }
                 p.buf.extend_from_slice(body);
                 p.next_seq = p.next_seq.wrapping_add(1) & ID_MASK;
@@ -517,9 +513,7 @@ impl FramedLink {
     /// returned once; the next call receives the next message.
     pub async fn recv_message(&self, timeout: Duration) -> Result<Vec<u8>, FramingError> {
         // A timeout too large to represent waits a day per round instead.
-        let until = Instant::now()
-            .checked_add(timeout)
-            .unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
+        let until = Instant::now().checked_add(timeout).unwrap_or_else(|| Instant::now() + Duration::from_secs(86_400));
         let mut rx = self.rx.lock().await;
         loop {
             if let Some(item) = rx.pop() {

@@ -12,8 +12,7 @@ const THIEF: &str = "0x5eee75727d804a2b13038928d36F8B188945A57A";
 const TOKEN: &str = "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48";
 const PERMIT2: &str = "0x000000000022D473030F116dDEE9F6B43aC78BA3";
 /// 2^256 − 1.
-const MAX_U256: &str =
-    "115792089237316195423570985008687907853269984665640564039457584007913129639935";
+const MAX_U256: &str = "115792089237316195423570985008687907853269984665640564039457584007913129639935";
 /// 2^160 − 1 (Permit2's "unlimited").
 const MAX_U160: &str = "1461501637330902918203684832716283019655932542975";
 
@@ -22,28 +21,15 @@ fn me() -> AccountId {
 }
 
 fn fields(spec: &[(&str, &str)]) -> Value {
-    Value::Array(
-        spec.iter()
-            .map(|(n, t)| json!({"name": n, "type": t}))
-            .collect(),
-    )
+    Value::Array(spec.iter().map(|(n, t)| json!({"name": n, "type": t})).collect())
 }
 
 /// Typed data on chain 1 with the given types (besides `EIP712Domain`) and domain contract.
-fn typed(
-    types: &[(&str, &[(&str, &str)])],
-    primary: &str,
-    contract: &str,
-    message: Value,
-) -> Vec<u8> {
+fn typed(types: &[(&str, &[(&str, &str)])], primary: &str, contract: &str, message: Value) -> Vec<u8> {
     let mut t = serde_json::Map::new();
     t.insert(
         "EIP712Domain".into(),
-        fields(&[
-            ("name", "string"),
-            ("chainId", "uint256"),
-            ("verifyingContract", "address"),
-        ]),
+        fields(&[("name", "string"), ("chainId", "uint256"), ("verifyingContract", "address")]),
     );
     for (name, spec) in types {
         t.insert((*name).into(), fields(spec));
@@ -70,13 +56,8 @@ fn has_recipient(d: &DecodedPayload, who: &str) -> bool {
 
 // ---- attack 3: unlimited token authority through EIP-712 ----
 
-const DAI_PERMIT: &[(&str, &str)] = &[
-    ("holder", "address"),
-    ("spender", "address"),
-    ("nonce", "uint256"),
-    ("expiry", "uint256"),
-    ("allowed", "bool"),
-];
+const DAI_PERMIT: &[(&str, &str)] =
+    &[("holder", "address"), ("spender", "address"), ("nonce", "uint256"), ("expiry", "uint256"), ("allowed", "bool")];
 
 #[test]
 fn dai_style_permit_allowed_is_an_unlimited_approval() {
@@ -87,15 +68,9 @@ fn dai_style_permit_allowed_is_an_unlimited_approval() {
         json!({"holder": ME, "spender": THIEF, "nonce": 0, "expiry": 0, "allowed": true}),
     );
     let d = decode712(&p);
-    assert!(
-        d.facts.unlimited_approval,
-        "block_unlimited_approvals must see it"
-    );
+    assert!(d.facts.unlimited_approval, "block_unlimited_approvals must see it");
     assert!(d.has_warning("unlimited_approval"));
-    assert!(
-        has_recipient(&d, THIEF),
-        "the recipient allowlist must see the spender"
-    );
+    assert!(has_recipient(&d, THIEF), "the recipient allowlist must see the spender");
     assert!(!d.blind);
     // allowed = false revokes: nothing is granted.
     let p = typed(
@@ -128,10 +103,7 @@ fn eip3009_authorizations_name_their_recipient() {
                    "validBefore": 1_900_000_000u64, "nonce": format!("0x{}", "ab".repeat(32))}),
         );
         let d = decode712(&p);
-        assert!(
-            has_recipient(&d, THIEF),
-            "{primary}: the recipient allowlist must see `to`"
-        );
+        assert!(has_recipient(&d, THIEF), "{primary}: the recipient allowlist must see `to`");
         assert!(!d.blind, "{primary}");
     }
 }
@@ -185,24 +157,13 @@ fn permit2_signature_transfers_name_their_spender() {
 
 #[test]
 fn permit2_allowances_at_uint160_max_are_unlimited() {
-    const DETAILS: &[(&str, &str)] = &[
-        ("token", "address"),
-        ("amount", "uint160"),
-        ("expiration", "uint48"),
-        ("nonce", "uint48"),
-    ];
+    const DETAILS: &[(&str, &str)] =
+        &[("token", "address"), ("amount", "uint160"), ("expiration", "uint48"), ("nonce", "uint48")];
     let detail = |amount: &str| json!({"token": TOKEN, "amount": amount, "expiration": 1_900_000_000u64, "nonce": 0});
     let single = typed(
         &[
             ("PermitDetails", DETAILS),
-            (
-                "PermitSingle",
-                &[
-                    ("details", "PermitDetails"),
-                    ("spender", "address"),
-                    ("sigDeadline", "uint256"),
-                ],
-            ),
+            ("PermitSingle", &[("details", "PermitDetails"), ("spender", "address"), ("sigDeadline", "uint256")]),
         ],
         "PermitSingle",
         PERMIT2,
@@ -211,21 +172,11 @@ fn permit2_allowances_at_uint160_max_are_unlimited() {
     let d = decode712(&single);
     assert!(d.facts.unlimited_approval && has_recipient(&d, THIEF) && !d.blind);
     assert_eq!(d.field_by_key("allowance"), Some("unlimited"));
-    assert_eq!(
-        d.field_by_key("allowance_expires"),
-        Some("2030-03-17 17:46:40 UTC (1900000000)")
-    );
+    assert_eq!(d.field_by_key("allowance_expires"), Some("2030-03-17 17:46:40 UTC (1900000000)"));
     let batch = typed(
         &[
             ("PermitDetails", DETAILS),
-            (
-                "PermitBatch",
-                &[
-                    ("details", "PermitDetails[]"),
-                    ("spender", "address"),
-                    ("sigDeadline", "uint256"),
-                ],
-            ),
+            ("PermitBatch", &[("details", "PermitDetails[]"), ("spender", "address"), ("sigDeadline", "uint256")]),
         ],
         "PermitBatch",
         PERMIT2,
@@ -233,10 +184,7 @@ fn permit2_allowances_at_uint160_max_are_unlimited() {
     );
     let d = decode712(&batch);
     assert!(d.facts.unlimited_approval && has_recipient(&d, THIEF) && !d.blind);
-    assert_eq!(
-        d.field_by_key("allowance.1"),
-        Some("5 (base units; token decimals not known)")
-    );
+    assert_eq!(d.field_by_key("allowance.1"), Some("5 (base units; token decimals not known)"));
     assert_eq!(d.field_by_key("allowance.2"), Some("unlimited"));
     assert_eq!(d.facts.tokens.len(), 2);
 }
@@ -276,17 +224,11 @@ fn a_permit_lookalike_is_not_trusted_as_a_permit() {
 
 #[test]
 fn eip191_invisible_characters_never_reach_the_screen_raw() {
-    for c in [
-        '\u{200e}', '\u{200f}', '\u{061c}', '\u{200b}', '\u{2028}', '\u{feff}', '\u{202e}',
-    ] {
+    for c in ['\u{200e}', '\u{200f}', '\u{061c}', '\u{200b}', '\u{2028}', '\u{feff}', '\u{202e}'] {
         let msg = format!("Pay 1 ETH to bob{c}.eth");
         let d = decode(PayloadKind::Eip191Message, msg.as_bytes(), &me()).unwrap();
         for f in &d.fields {
-            assert!(
-                !f.value.contains(c),
-                "{c:?} reached the screen in {:?}",
-                f.value
-            );
+            assert!(!f.value.contains(c), "{c:?} reached the screen in {:?}", f.value);
         }
     }
 }
@@ -302,10 +244,7 @@ fn typed_data_strings_and_field_names_are_escaped() {
     let d = decode712(&p);
     for f in &d.fields {
         for c in ['\u{202e}', '\n'] {
-            assert!(
-                !f.value.contains(c) && !f.label.contains(c),
-                "{c:?} in {f:?}"
-            );
+            assert!(!f.value.contains(c) && !f.label.contains(c), "{c:?} in {f:?}");
         }
     }
     assert!(d.has_warning("text_escaped"));
@@ -313,11 +252,7 @@ fn typed_data_strings_and_field_names_are_escaped() {
 
 #[test]
 fn message_fields_cannot_impersonate_the_phones_rows() {
-    let spec: &[(&str, &str)] = &[
-        ("Network", "string"),
-        ("Verifying contract", "string"),
-        ("To", "string"),
-    ];
+    let spec: &[(&str, &str)] = &[("Network", "string"), ("Verifying contract", "string"), ("To", "string")];
     let p = typed(
         &[("Fake", spec)],
         "Fake",
@@ -335,12 +270,7 @@ fn message_fields_cannot_impersonate_the_phones_rows() {
 
 #[test]
 fn long_values_are_cut_visibly() {
-    let p = typed(
-        &[("Note", &[("text", "string")])],
-        "Note",
-        TOKEN,
-        json!({"text": "A".repeat(5_000)}),
-    );
+    let p = typed(&[("Note", &[("text", "string")])], "Note", TOKEN, json!({"text": "A".repeat(5_000)}));
     let d = decode712(&p);
     assert!(d.fields.iter().all(|f| f.value.chars().count() < 1_000));
     assert!(d.has_warning("text_truncated"));
@@ -370,17 +300,11 @@ fn an_nft_id_is_not_shown_as_a_token_amount() {
     // approve(address,uint256) and transferFrom(address,address,uint256) have the same
     // selectors in ERC-20 and ERC-721; the phone does not know which this contract is.
     let spender = THIEF.parse().unwrap();
-    let data = super::evm::ITokenCalls::approveCall {
-        spender,
-        amount: alloy_primitives::U256::from(1234u32),
-    }
-    .abi_encode();
+    let data =
+        super::evm::ITokenCalls::approveCall { spender, amount: alloy_primitives::U256::from(1234u32) }.abi_encode();
     let d = decode(PayloadKind::EvmTransaction, &tx_1559(TOKEN, data), &me()).unwrap();
     assert_eq!(d.field("Allowance"), None, "{:?}", d.fields);
-    assert!(d
-        .fields
-        .iter()
-        .any(|f| f.label.contains("token ID") && f.value.starts_with("1234")));
+    assert!(d.fields.iter().any(|f| f.label.contains("token ID") && f.value.starts_with("1234")));
     let data = super::evm::ITokenCalls::transferFromCall {
         from: ME.parse().unwrap(),
         to: spender,
@@ -404,11 +328,7 @@ fn evm_review_shows_value_plus_worst_case_fee() {
 /// A legacy message paying from `payer`: a System transfer of 1 SOL plus the given Compute
 /// Budget instructions.
 fn solana_with_budget(payer: [u8; 32], budget: &[Vec<u8>]) -> Vec<u8> {
-    let compute: [u8; 32] = bs58::decode(super::solana::COMPUTE_BUDGET_PROGRAM)
-        .into_vec()
-        .unwrap()
-        .try_into()
-        .unwrap();
+    let compute: [u8; 32] = bs58::decode(super::solana::COMPUTE_BUDGET_PROGRAM).into_vec().unwrap().try_into().unwrap();
     let mut m = vec![1u8, 0, 2, 4];
     for k in [payer, [2u8; 32], [0u8; 32], compute] {
         m.extend(k);
@@ -434,21 +354,11 @@ fn solana_worst_case_fee_counts_signatures_and_priority_fee() {
     limit.extend(300_000u32.to_le_bytes());
     let mut price = vec![3u8];
     price.extend(1_000_001u64.to_le_bytes());
-    let d = decode(
-        PayloadKind::SolanaTransaction,
-        &solana_with_budget(payer, &[limit, price.clone()]),
-        &acct,
-    )
-    .unwrap();
+    let d = decode(PayloadKind::SolanaTransaction, &solana_with_budget(payer, &[limit, price.clone()]), &acct).unwrap();
     // 5,000 × 1 signature + ceil(1,000,001 µlamports × 300,000 / 10^6) = 5,000 + 300,001.
     assert_eq!(d.facts.max_fee, 305_001);
     assert_eq!(d.field("Max total"), Some("1.000305001 SOL"));
     // No unit limit: 200,000 per instruction other than Compute Budget (one transfer).
-    let d = decode(
-        PayloadKind::SolanaTransaction,
-        &solana_with_budget(payer, &[price]),
-        &acct,
-    )
-    .unwrap();
+    let d = decode(PayloadKind::SolanaTransaction, &solana_with_budget(payer, &[price]), &acct).unwrap();
     assert_eq!(d.facts.max_fee, 5_000 + 200_001);
 }

@@ -23,10 +23,7 @@ use alloy_primitives::U256;
 
 use super::evm::{addr, token_amount};
 use super::units::format_unix_time;
-use super::{
-    DecodeContext, DecodeError, DecodedPayload, TokenAction, TokenFact, Warning,
-    MESSAGE_LABEL_PREFIX,
-};
+use super::{DecodeContext, DecodeError, DecodedPayload, TokenAction, TokenFact, Warning, MESSAGE_LABEL_PREFIX};
 use crate::caip::ChainId;
 use crate::display::TextKind;
 
@@ -42,27 +39,13 @@ pub(super) fn decode_typed_data(
     // `decode` derived the signing target first: `td` is parsed, bounded, hashed and on
     // the request's chain.
     let mut d = DecodedPayload::new(chain, payload, "Sign typed data");
-    d.push(
-        "network",
-        "Network",
-        format!("{} ({chain})", chain.display_name()),
-    );
+    d.push("network", "Network", format!("{} ({chain})", chain.display_name()));
     let dom = &td.domain;
     if let Some(n) = &dom.name {
-        d.push_text(
-            "domain.name".into(),
-            "Domain name".into(),
-            n,
-            TextKind::Name,
-        );
+        d.push_text("domain.name".into(), "Domain name".into(), n, TextKind::Name);
     }
     if let Some(v) = &dom.version {
-        d.push_text(
-            "domain.version".into(),
-            "Domain version".into(),
-            v,
-            TextKind::Name,
-        );
+        d.push_text("domain.version".into(), "Domain version".into(), v, TextKind::Name);
     }
     match dom.chain_id {
         Some(c) => d.push("domain.chain_id", "Domain chain ID", c.to_string()),
@@ -83,19 +66,14 @@ pub(super) fn decode_typed_data(
         Ok(v) => v,
         Err(e) => {
             d.title = format!("Sign typed data: {primary}");
-            d.mark_blind(format!(
-                "typed data message cannot be shown ({})",
-                crate::payload::eip712::bad(e)
-            ));
+            d.mark_blind(format!("typed data message cannot be shown ({})", crate::payload::eip712::bad(e)));
             return Ok(d);
         }
     };
     let known = Meaning::of(td).and_then(|m| m.show(&mut d, td, &value, ctx));
     if known.is_none() {
         d.title = format!("Sign typed data: {primary}");
-        d.mark_blind(format!(
-            "the phone does not know what signing {primary} typed data does"
-        ));
+        d.mark_blind(format!("the phone does not know what signing {primary} typed data does"));
     }
     flatten(&mut d, &value);
     Ok(d)
@@ -110,35 +88,20 @@ fn flatten(d: &mut DecodedPayload, root: &DynSolValue) {
             d.mark_blind(format!("typed data nested deeper than {MAX_DEPTH} levels"));
             continue;
         }
-        let shown = if path.is_empty() {
-            "(empty)"
-        } else {
-            path.as_str()
-        };
-        let (key, label) = (
-            format!("message.{path}"),
-            format!("{MESSAGE_LABEL_PREFIX}{shown}"),
-        );
+        let shown = if path.is_empty() { "(empty)" } else { path.as_str() };
+        let (key, label) = (format!("message.{path}"), format!("{MESSAGE_LABEL_PREFIX}{shown}"));
         let key = key.trim_end_matches('.').to_string();
         match v {
-            DynSolValue::CustomStruct {
-                prop_names, tuple, ..
-            } => {
+            DynSolValue::CustomStruct { prop_names, tuple, .. } => {
                 if tuple.is_empty() {
                     d.push(key, label, "{}");
                 }
                 for (k, child) in prop_names.iter().zip(tuple).rev() {
-                    let p = if path.is_empty() {
-                        k.clone()
-                    } else {
-                        format!("{path}.{k}")
-                    };
+                    let p = if path.is_empty() { k.clone() } else { format!("{path}.{k}") };
                     stack.push((p, child, depth + 1));
                 }
             }
-            DynSolValue::Array(items)
-            | DynSolValue::FixedArray(items)
-            | DynSolValue::Tuple(items) => {
+            DynSolValue::Array(items) | DynSolValue::FixedArray(items) | DynSolValue::Tuple(items) => {
                 if items.is_empty() {
                     d.push(key, label, "[]");
                 }
@@ -152,14 +115,10 @@ fn flatten(d: &mut DecodedPayload, root: &DynSolValue) {
             DynSolValue::Bool(b) => d.push(key, label, b.to_string()),
             DynSolValue::String(s) => d.push(key, label, s.clone()),
             DynSolValue::Bytes(b) => d.push(key, label, format!("0x{}", hex::encode(b))),
-            DynSolValue::FixedBytes(w, n) => d.push(
-                key,
-                label,
-                format!("0x{}", hex::encode(w.get(..*n).unwrap_or(w.as_slice()))),
-            ),
-            DynSolValue::Function(f) => {
-                d.push(key, label, format!("0x{}", hex::encode(f.as_slice())))
+            DynSolValue::FixedBytes(w, n) => {
+                d.push(key, label, format!("0x{}", hex::encode(w.get(..*n).unwrap_or(w.as_slice()))))
             }
+            DynSolValue::Function(f) => d.push(key, label, format!("0x{}", hex::encode(f.as_slice()))),
         }
     }
 }
@@ -175,42 +134,17 @@ const ERC2612_PERMIT: Shape = &[
     ("nonce", "uint256"),
     ("deadline", "uint256"),
 ];
-const DAI_PERMIT: Shape = &[
-    ("holder", "address"),
-    ("spender", "address"),
-    ("nonce", "uint256"),
-    ("expiry", "uint256"),
-    ("allowed", "bool"),
-];
-const PERMIT_DETAILS: Shape = &[
-    ("token", "address"),
-    ("amount", "uint160"),
-    ("expiration", "uint48"),
-    ("nonce", "uint48"),
-];
-const PERMIT_SINGLE: Shape = &[
-    ("details", "PermitDetails"),
-    ("spender", "address"),
-    ("sigDeadline", "uint256"),
-];
-const PERMIT_BATCH: Shape = &[
-    ("details", "PermitDetails[]"),
-    ("spender", "address"),
-    ("sigDeadline", "uint256"),
-];
+const DAI_PERMIT: Shape =
+    &[("holder", "address"), ("spender", "address"), ("nonce", "uint256"), ("expiry", "uint256"), ("allowed", "bool")];
+const PERMIT_DETAILS: Shape =
+    &[("token", "address"), ("amount", "uint160"), ("expiration", "uint48"), ("nonce", "uint48")];
+const PERMIT_SINGLE: Shape = &[("details", "PermitDetails"), ("spender", "address"), ("sigDeadline", "uint256")];
+const PERMIT_BATCH: Shape = &[("details", "PermitDetails[]"), ("spender", "address"), ("sigDeadline", "uint256")];
 const TOKEN_PERMISSIONS: Shape = &[("token", "address"), ("amount", "uint256")];
-const PERMIT_TRANSFER_FROM: Shape = &[
-    ("permitted", "TokenPermissions"),
-    ("spender", "address"),
-    ("nonce", "uint256"),
-    ("deadline", "uint256"),
-];
-const PERMIT_BATCH_TRANSFER_FROM: Shape = &[
-    ("permitted", "TokenPermissions[]"),
-    ("spender", "address"),
-    ("nonce", "uint256"),
-    ("deadline", "uint256"),
-];
+const PERMIT_TRANSFER_FROM: Shape =
+    &[("permitted", "TokenPermissions"), ("spender", "address"), ("nonce", "uint256"), ("deadline", "uint256")];
+const PERMIT_BATCH_TRANSFER_FROM: Shape =
+    &[("permitted", "TokenPermissions[]"), ("spender", "address"), ("nonce", "uint256"), ("deadline", "uint256")];
 const EIP3009_TRANSFER: Shape = &[
     ("from", "address"),
     ("to", "address"),
@@ -238,17 +172,9 @@ fn unlimited(amount: U256) -> bool {
 }
 
 /// Whether `name` is declared with exactly these fields, in this order.
-fn declared(
-    types: &BTreeMap<String, Vec<alloy_dyn_abi::eip712::PropertyDef>>,
-    name: &str,
-    shape: Shape,
-) -> bool {
+fn declared(types: &BTreeMap<String, Vec<alloy_dyn_abi::eip712::PropertyDef>>, name: &str, shape: Shape) -> bool {
     types.get(name).is_some_and(|props| {
-        props.len() == shape.len()
-            && props
-                .iter()
-                .zip(shape)
-                .all(|(p, (n, t))| p.name() == *n && p.type_name() == *t)
+        props.len() == shape.len() && props.iter().zip(shape).all(|(p, (n, t))| p.name() == *n && p.type_name() == *t)
     })
 }
 
@@ -259,23 +185,16 @@ impl Meaning {
         let has = |name, shape| declared(t, name, shape);
         let token_is_contract = td.domain.verifying_contract.is_some();
         Some(match td.primary_type.as_str() {
-            "Permit" if token_is_contract && has("Permit", ERC2612_PERMIT) => {
-                Meaning::Erc2612Permit
-            }
+            "Permit" if token_is_contract && has("Permit", ERC2612_PERMIT) => Meaning::Erc2612Permit,
             "Permit" if token_is_contract && has("Permit", DAI_PERMIT) => Meaning::DaiPermit,
-            "PermitSingle"
-                if has("PermitSingle", PERMIT_SINGLE) && has("PermitDetails", PERMIT_DETAILS) =>
-            {
+            "PermitSingle" if has("PermitSingle", PERMIT_SINGLE) && has("PermitDetails", PERMIT_DETAILS) => {
                 Meaning::Permit2Allowance { batch: false }
             }
-            "PermitBatch"
-                if has("PermitBatch", PERMIT_BATCH) && has("PermitDetails", PERMIT_DETAILS) =>
-            {
+            "PermitBatch" if has("PermitBatch", PERMIT_BATCH) && has("PermitDetails", PERMIT_DETAILS) => {
                 Meaning::Permit2Allowance { batch: true }
             }
             "PermitTransferFrom"
-                if has("PermitTransferFrom", PERMIT_TRANSFER_FROM)
-                    && has("TokenPermissions", TOKEN_PERMISSIONS) =>
+                if has("PermitTransferFrom", PERMIT_TRANSFER_FROM) && has("TokenPermissions", TOKEN_PERMISSIONS) =>
             {
                 Meaning::Permit2Transfer { batch: false }
             }
@@ -288,13 +207,9 @@ impl Meaning {
             p @ ("TransferWithAuthorization" | "ReceiveWithAuthorization")
                 if token_is_contract && has(p, EIP3009_TRANSFER) =>
             {
-                Meaning::Eip3009 {
-                    receive: p == "ReceiveWithAuthorization",
-                }
+                Meaning::Eip3009 { receive: p == "ReceiveWithAuthorization" }
             }
-            "CancelAuthorization"
-                if token_is_contract && has("CancelAuthorization", EIP3009_CANCEL) =>
-            {
+            "CancelAuthorization" if token_is_contract && has("CancelAuthorization", EIP3009_CANCEL) => {
                 Meaning::Eip3009Cancel
             }
             _ => return None,
@@ -303,13 +218,7 @@ impl Meaning {
 
     /// Rows and facts; `None` if the coerced value does not have the expected parts (it
     /// always does once the shape matched; the caller then treats the data as blind).
-    fn show(
-        self,
-        d: &mut DecodedPayload,
-        td: &TypedData,
-        msg: &DynSolValue,
-        ctx: &DecodeContext<'_>,
-    ) -> Option<()> {
+    fn show(self, d: &mut DecodedPayload, td: &TypedData, msg: &DynSolValue, ctx: &DecodeContext<'_>) -> Option<()> {
         let contract = td.domain.verifying_contract.map(|a| addr(&a));
         match self {
             Meaning::Erc2612Permit | Meaning::DaiPermit => {
@@ -324,18 +233,10 @@ impl Meaning {
                     (allowed.then_some(U256::MAX), allowed, expiry)
                 } else {
                     let value = uint(field(msg, "value")?)?;
-                    (
-                        Some(value).filter(|v| !v.is_zero()),
-                        unlimited(value),
-                        uint(field(msg, "deadline")?)?,
-                    )
+                    (Some(value).filter(|v| !v.is_zero()), unlimited(value), uint(field(msg, "deadline")?)?)
                 };
-                d.title = if dai {
-                    "Token spending permit (DAI-style)"
-                } else {
-                    "Token spending permit (ERC-2612)"
-                }
-                .into();
+                d.title =
+                    if dai { "Token spending permit (DAI-style)" } else { "Token spending permit (ERC-2612)" }.into();
                 d.push("token", "Token", token.clone());
                 d.push("owner", "Owner", owner);
                 d.push("spender", "Spender", spender.clone());
@@ -345,31 +246,17 @@ impl Meaning {
                     Some(v) => token_amount(ctx, &d.chain.clone(), &token, v),
                 };
                 d.push("allowance", "Allowance", shown);
-                let until = if dai && deadline.is_zero() {
-                    "no expiry".into()
-                } else {
-                    time(deadline)
-                };
+                let until = if dai && deadline.is_zero() { "no expiry".into() } else { time(deadline) };
                 d.push("deadline", "Signature valid until", until);
                 d.push("nonce", "Nonce", nonce.to_string());
                 if let Some(amount) = grant {
-                    grant_fact(
-                        d,
-                        TokenAction::Approve,
-                        &token,
-                        &spender,
-                        amount,
-                        unlimited_grant,
-                    );
+                    grant_fact(d, TokenAction::Approve, &token, &spender, amount, unlimited_grant);
                 }
             }
             Meaning::Permit2Allowance { batch } => {
                 let spender = address(field(msg, "spender")?)?;
-                let details: Vec<&DynSolValue> = if batch {
-                    items(field(msg, "details")?)?
-                } else {
-                    vec![field(msg, "details")?]
-                };
+                let details: Vec<&DynSolValue> =
+                    if batch { items(field(msg, "details")?)? } else { vec![field(msg, "details")?] };
                 d.title = if batch {
                     format!("Permit2 allowance for {} tokens", details.len())
                 } else {
@@ -381,44 +268,22 @@ impl Meaning {
                     let amount = uint(field(det, "amount")?)?;
                     let expires = uint(field(det, "expiration")?)?;
                     let all = unlimited(amount);
-                    d.push(
-                        format!("token{key}"),
-                        format!("Token{label}"),
-                        token.clone(),
-                    );
-                    let shown = if all {
-                        "unlimited".into()
-                    } else {
-                        token_amount(ctx, &d.chain.clone(), &token, amount)
-                    };
-                    d.push(
-                        format!("allowance{key}"),
-                        format!("Allowance{label}"),
-                        shown,
-                    );
-                    d.push(
-                        format!("allowance_expires{key}"),
-                        format!("Allowance expires{label}"),
-                        time(expires),
-                    );
+                    d.push(format!("token{key}"), format!("Token{label}"), token.clone());
+                    let shown =
+                        if all { "unlimited".into() } else { token_amount(ctx, &d.chain.clone(), &token, amount) };
+                    d.push(format!("allowance{key}"), format!("Allowance{label}"), shown);
+                    d.push(format!("allowance_expires{key}"), format!("Allowance expires{label}"), time(expires));
                     if !amount.is_zero() {
                         grant_fact(d, TokenAction::Approve, &token, &spender, amount, all);
                     }
                 }
                 d.push("spender", "Spender", spender);
-                d.push(
-                    "deadline",
-                    "Signature valid until",
-                    time(uint(field(msg, "sigDeadline")?)?),
-                );
+                d.push("deadline", "Signature valid until", time(uint(field(msg, "sigDeadline")?)?));
             }
             Meaning::Permit2Transfer { batch } => {
                 let spender = address(field(msg, "spender")?)?;
-                let permitted: Vec<&DynSolValue> = if batch {
-                    items(field(msg, "permitted")?)?
-                } else {
-                    vec![field(msg, "permitted")?]
-                };
+                let permitted: Vec<&DynSolValue> =
+                    if batch { items(field(msg, "permitted")?)? } else { vec![field(msg, "permitted")?] };
                 d.title = if batch {
                     format!("Permit2 transfer of {} tokens", permitted.len())
                 } else {
@@ -429,18 +294,11 @@ impl Meaning {
                     let token = address(field(p, "token")?)?;
                     let amount = uint(field(p, "amount")?)?;
                     let all = unlimited(amount);
-                    d.push(
-                        format!("token{key}"),
-                        format!("Token{label}"),
-                        token.clone(),
-                    );
+                    d.push(format!("token{key}"), format!("Token{label}"), token.clone());
                     let shown = if all {
                         "all of your balance (unlimited)".into()
                     } else {
-                        format!(
-                            "up to {}",
-                            token_amount(ctx, &d.chain.clone(), &token, amount)
-                        )
+                        format!("up to {}", token_amount(ctx, &d.chain.clone(), &token, amount))
                     };
                     d.push(format!("amount{key}"), format!("Amount{label}"), shown);
                     if !amount.is_zero() {
@@ -448,11 +306,7 @@ impl Meaning {
                     }
                 }
                 d.push("spender", "Spender (chooses the recipient)", spender);
-                d.push(
-                    "deadline",
-                    "Signature valid until",
-                    time(uint(field(msg, "deadline")?)?),
-                );
+                d.push("deadline", "Signature valid until", time(uint(field(msg, "deadline")?)?));
                 d.push("nonce", "Nonce", uint(field(msg, "nonce")?)?.to_string());
             }
             Meaning::Eip3009 { receive } => {
@@ -468,38 +322,15 @@ impl Meaning {
                 d.push("token", "Token", token.clone());
                 d.push("from", "From", address(field(msg, "from")?)?);
                 d.push("recipient", "Recipient", to.clone());
-                d.push(
-                    "amount",
-                    "Amount",
-                    token_amount(ctx, &d.chain.clone(), &token, value),
-                );
-                d.push(
-                    "valid_after",
-                    "Valid from",
-                    time(uint(field(msg, "validAfter")?)?),
-                );
-                d.push(
-                    "valid_before",
-                    "Valid until",
-                    time(uint(field(msg, "validBefore")?)?),
-                );
-                grant_fact(
-                    d,
-                    TokenAction::Transfer,
-                    &token,
-                    &to,
-                    value,
-                    unlimited(value),
-                );
+                d.push("amount", "Amount", token_amount(ctx, &d.chain.clone(), &token, value));
+                d.push("valid_after", "Valid from", time(uint(field(msg, "validAfter")?)?));
+                d.push("valid_before", "Valid until", time(uint(field(msg, "validBefore")?)?));
+                grant_fact(d, TokenAction::Transfer, &token, &to, value, unlimited(value));
             }
             Meaning::Eip3009Cancel => {
                 d.title = "Cancel a token authorization (EIP-3009)".into();
                 d.push("token", "Token", contract?);
-                d.push(
-                    "authorizer",
-                    "Authorizer",
-                    address(field(msg, "authorizer")?)?,
-                );
+                d.push("authorizer", "Authorizer", address(field(msg, "authorizer")?)?);
             }
         }
         Some(())
@@ -517,23 +348,13 @@ fn numbered(batch: bool, i: usize) -> (String, String) {
 
 /// Records rights or a transfer for the guardrails: the counterparty is a recipient, an
 /// unlimited amount is an unlimited approval.
-fn grant_fact(
-    d: &mut DecodedPayload,
-    action: TokenAction,
-    token: &str,
-    to: &str,
-    amount: U256,
-    all: bool,
-) {
+fn grant_fact(d: &mut DecodedPayload, action: TokenAction, token: &str, to: &str, amount: U256, all: bool) {
     if !d.facts.recipients.iter().any(|r| r == to) {
         d.facts.recipients.push(to.to_string());
     }
     if all {
         d.facts.unlimited_approval = true;
-        d.warn(Warning::UnlimitedApproval {
-            token: token.into(),
-            spender: to.into(),
-        });
+        d.warn(Warning::UnlimitedApproval { token: token.into(), spender: to.into() });
     }
     d.facts.tokens.push(TokenFact {
         action,
@@ -547,12 +368,9 @@ fn grant_fact(
 
 fn field<'a>(v: &'a DynSolValue, name: &str) -> Option<&'a DynSolValue> {
     match v {
-        DynSolValue::CustomStruct {
-            prop_names, tuple, ..
-        } => prop_names
-            .iter()
-            .position(|p| p == name)
-            .and_then(|i| tuple.get(i)),
+        DynSolValue::CustomStruct { prop_names, tuple, .. } => {
+            prop_names.iter().position(|p| p == name).and_then(|i| tuple.get(i))
+        }
         _ => None,
     }
 }

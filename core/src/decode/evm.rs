@@ -5,9 +5,7 @@ use alloy_primitives::{Address, TxKind, U256};
 use alloy_sol_types::{sol, SolInterface};
 
 use super::units::{format_native, format_units};
-use super::{
-    DecodeContext, DecodeError, DecodedPayload, TokenAction, TokenFact, TokenStandard, Warning,
-};
+use super::{DecodeContext, DecodeError, DecodedPayload, TokenAction, TokenFact, TokenStandard, Warning};
 use crate::caip::ChainId;
 use crate::display::{sanitize, TextKind};
 use crate::payload::EvmTx;
@@ -56,12 +54,7 @@ fn gwei(v: u128) -> String {
 
 /// A token amount for display: with decimals and symbol when the token is a known ERC-20,
 /// else in base units.
-pub(super) fn token_amount(
-    ctx: &DecodeContext<'_>,
-    chain: &ChainId,
-    token: &str,
-    amount: U256,
-) -> String {
+pub(super) fn token_amount(ctx: &DecodeContext<'_>, chain: &ChainId, token: &str, amount: U256) -> String {
     match ctx.token_of(chain, token, TokenStandard::Erc20) {
         Some(t) => {
             let symbol = sanitize(&t.symbol, TextKind::Name).text;
@@ -82,22 +75,11 @@ pub(super) fn decode_tx(
 ) -> Result<DecodedPayload, DecodeError> {
     let mut d = DecodedPayload::new(chain, payload, "Transaction");
     let (kind_name, nonce, gas_limit, to, value, input) = match tx {
-        EvmTx::Legacy(t) => (
-            "Legacy (EIP-155)",
-            t.nonce,
-            t.gas_limit,
-            t.to,
-            t.value,
-            &t.input,
-        ),
+        EvmTx::Legacy(t) => ("Legacy (EIP-155)", t.nonce, t.gas_limit, t.to, t.value, &t.input),
         EvmTx::Eip2930(t) => ("EIP-2930", t.nonce, t.gas_limit, t.to, t.value, &t.input),
         EvmTx::Eip1559(t) => ("EIP-1559", t.nonce, t.gas_limit, t.to, t.value, &t.input),
     };
-    d.push(
-        "network",
-        "Network",
-        format!("{} ({chain})", chain.display_name()),
-    );
+    d.push("network", "Network", format!("{} ({chain})", chain.display_name()));
     d.push("chain_id", "Chain ID", tx.chain_id().to_string());
     d.push("tx_type", "Transaction type", kind_name);
     match to {
@@ -117,25 +99,13 @@ pub(super) fn decode_tx(
             t.gas_price
         }
         EvmTx::Eip1559(t) => {
-            d.push(
-                "max_fee_per_gas",
-                "Max fee per gas",
-                gwei(t.max_fee_per_gas),
-            );
-            d.push(
-                "max_priority_fee_per_gas",
-                "Max priority fee per gas",
-                gwei(t.max_priority_fee_per_gas),
-            );
+            d.push("max_fee_per_gas", "Max fee per gas", gwei(t.max_fee_per_gas));
+            d.push("max_priority_fee_per_gas", "Max priority fee per gas", gwei(t.max_priority_fee_per_gas));
             t.max_fee_per_gas
         }
     };
     let worst_fee = U256::from(gas_limit).saturating_mul(U256::from(max_fee));
-    d.push(
-        "max_fee",
-        "Max network fee",
-        format_native(chain, worst_fee),
-    );
+    d.push("max_fee", "Max network fee", format_native(chain, worst_fee));
     d.push_max_total(value, worst_fee);
     d.push("data", "Data", hex_preview(input));
     let access_list_len = match &tx {
@@ -144,11 +114,7 @@ pub(super) fn decode_tx(
         EvmTx::Eip1559(t) => t.access_list.len(),
     };
     if access_list_len > 0 {
-        d.push(
-            "access_list",
-            "Access list",
-            format!("{access_list_len} entries"),
-        );
+        d.push("access_list", "Access list", format!("{access_list_len} entries"));
     }
     d.facts.native_value = u128::try_from(value).unwrap_or(u128::MAX);
     d.facts.max_fee = u128::try_from(worst_fee).unwrap_or(u128::MAX);
@@ -193,15 +159,11 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
     let chain = d.chain.clone();
     // Validating decode: the calldata must be exactly the canonical encoding of the call,
     // so what is shown is all there is.
-    let call = C::abi_decode_validate(input)
-        .ok()
-        .filter(|c| c.abi_encode() == input);
+    let call = C::abi_decode_validate(input).ok().filter(|c| c.abi_encode() == input);
     let Some(call) = call else {
         let selector = input.get(..4).map(hex::encode).unwrap_or_default();
         d.title = "Contract call".into();
-        d.mark_blind(format!(
-            "unrecognised contract call (selector 0x{selector})"
-        ));
+        d.mark_blind(format!("unrecognised contract call (selector 0x{selector})"));
         return;
     };
     let standard = ctx.tokens.token(&chain, &token).map(|t| t.standard);
@@ -211,15 +173,9 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
             d.title = "Token transfer".into();
             d.push("token_contract", "Token contract", token.clone());
             d.push("recipient", "Recipient", to.clone());
-            d.push(
-                "amount",
-                "Amount",
-                token_amount(ctx, &chain, &token, c.amount),
-            );
+            d.push("amount", "Amount", token_amount(ctx, &chain, &token, c.amount));
             d.facts.recipients.push(to.clone());
-            d.facts
-                .tokens
-                .push(token_fact(TokenAction::Transfer, &token, &to, c.amount));
+            d.facts.tokens.push(token_fact(TokenAction::Transfer, &token, &to, c.amount));
         }
         C::transferFrom(c) => {
             let to = addr(&c.to);
@@ -230,11 +186,7 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
             match standard {
                 Some(TokenStandard::Erc20) => {
                     d.title = "Token transfer from another account".into();
-                    d.push(
-                        "amount",
-                        "Amount",
-                        token_amount(ctx, &chain, &token, c.amount),
-                    );
+                    d.push("amount", "Amount", token_amount(ctx, &chain, &token, c.amount));
                 }
                 Some(TokenStandard::Erc721) => {
                     d.title = "NFT transfer".into();
@@ -251,15 +203,9 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
             d.facts.tokens.push(fact);
         }
         C::approve(c) => match standard {
-            Some(TokenStandard::Erc20) => approval(
-                d,
-                ctx,
-                &token,
-                &c.spender,
-                c.amount,
-                "Token approval",
-                ("allowance", "Allowance"),
-            ),
+            Some(TokenStandard::Erc20) => {
+                approval(d, ctx, &token, &c.spender, c.amount, "Token approval", ("allowance", "Allowance"))
+            }
             Some(TokenStandard::Erc721) => {
                 let spender = addr(&c.spender);
                 d.title = "Approve an NFT transfer".into();
@@ -282,10 +228,7 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
                 let unlimited = is_unlimited(c.amount);
                 if unlimited {
                     d.facts.unlimited_approval = true;
-                    d.warn(Warning::UnlimitedApproval {
-                        token: token.clone(),
-                        spender: spender.clone(),
-                    });
+                    d.warn(Warning::UnlimitedApproval { token: token.clone(), spender: spender.clone() });
                 }
                 let mut fact = token_fact(TokenAction::Approve, &token, &spender, c.amount);
                 fact.unlimited = unlimited;
@@ -307,15 +250,7 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
             let operator = addr(&c.operator);
             d.push("collection_contract", "Collection contract", token.clone());
             d.push("operator", "Operator", operator.clone());
-            d.push(
-                "approved",
-                "Approved",
-                if c.approved {
-                    "yes (all tokens)"
-                } else {
-                    "no (revoke)"
-                },
-            );
+            d.push("approved", "Approved", if c.approved { "yes (all tokens)" } else { "no (revoke)" });
             if c.approved {
                 d.title = "Approve an operator for all tokens".into();
                 d.facts.recipients.push(operator.clone());
@@ -328,10 +263,7 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
                     unlimited: true,
                     maybe_token_id: false,
                 });
-                d.warn(Warning::ApprovalForAll {
-                    contract: token,
-                    operator,
-                });
+                d.warn(Warning::ApprovalForAll { contract: token, operator });
             } else {
                 d.title = "Revoke an operator".into();
             }
@@ -346,9 +278,7 @@ fn ambiguous(d: &mut DecodedPayload, token: &str, n: U256) {
         "Amount or token ID",
         format!("{n} (ERC-20 amount in base units, or ERC-721 token ID)"),
     );
-    d.warn(Warning::AmbiguousTokenCall {
-        contract: token.into(),
-    });
+    d.warn(Warning::AmbiguousTokenCall { contract: token.into() });
 }
 
 fn approval(
@@ -369,10 +299,7 @@ fn approval(
     if unlimited {
         d.push(key, label, "unlimited");
         d.facts.unlimited_approval = true;
-        d.warn(Warning::UnlimitedApproval {
-            token: token.into(),
-            spender: spender.clone(),
-        });
+        d.warn(Warning::UnlimitedApproval { token: token.into(), spender: spender.clone() });
     } else {
         d.push(key, label, token_amount(ctx, &chain, token, amount));
     }
@@ -389,27 +316,17 @@ fn approval(
 /// line feed and carriage return (which the sanitiser shows escaped, except line feeds).
 fn text_of(bytes: &[u8]) -> Option<&str> {
     let s = std::str::from_utf8(bytes).ok()?;
-    let binary = s
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
+    let binary = s.chars().any(|c| c.is_control() && !matches!(c, '\n' | '\r' | '\t'));
     (!binary && !s.trim().is_empty()).then_some(s)
 }
 
 pub(super) fn decode_eip191(payload: &[u8], chain: &ChainId) -> DecodedPayload {
     let mut d = DecodedPayload::new(chain, payload, "Sign a message");
-    d.push(
-        "network",
-        "Network",
-        format!("{} ({chain})", chain.display_name()),
-    );
+    d.push("network", "Network", format!("{} ({chain})", chain.display_name()));
     match text_of(payload) {
         Some(text) => d.push_text("message".into(), "Message".into(), text, TextKind::Message),
         None => {
-            d.push(
-                "message_hex",
-                "Message (hex)",
-                format!("0x{}", hex::encode(payload)),
-            );
+            d.push("message_hex", "Message (hex)", format!("0x{}", hex::encode(payload)));
             d.warn(Warning::MessageNotText);
         }
     }

@@ -14,11 +14,11 @@
 //! one of the phone's rows. Every label and value passes [`crate::display::sanitize()`].
 
 mod eip712;
+pub mod erc7730;
 mod evm;
 mod solana;
 mod tokens;
 pub mod units;
-pub mod erc7730;
 
 pub use tokens::{DecodeContext, KnownTokens, TokenInfo, TokenLookup, TokenStandard};
 
@@ -159,15 +159,15 @@ impl Warning {
     /// Human text for the review screen.
     pub fn message(&self) -> String {
         match self {
-            Warning::BlindSigning { reason } => format!(
-                "Blind signing: {reason}. Check the payload hash with the requester before approving."
-            ),
+            Warning::BlindSigning { reason } => {
+                format!("Blind signing: {reason}. Check the payload hash with the requester before approving.")
+            }
             Warning::UnlimitedApproval { token, spender } => {
                 format!("Unlimited approval: {spender} may spend all of your {token} tokens, now and later.")
             }
-            Warning::ApprovalForAll { contract, operator } => format!(
-                "{operator} may transfer every token you hold in collection {contract}."
-            ),
+            Warning::ApprovalForAll { contract, operator } => {
+                format!("{operator} may transfer every token you hold in collection {contract}.")
+            }
             Warning::ContractCreation => {
                 "This transaction deploys a new contract; its code cannot be reviewed here.".into()
             }
@@ -188,15 +188,11 @@ impl Warning {
                 "This typed data names no chain: the signature may be valid on other chains.".into()
             }
             Warning::MessageNotText => "This message is not readable text; it is shown as hex.".into(),
-            Warning::AccountNotSigner => {
-                "Your account is not a signer of this Solana message.".into()
-            }
+            Warning::AccountNotSigner => "Your account is not a signer of this Solana message.".into(),
             Warning::TextEscaped => "Some text contains invisible or direction-changing \
                 characters; they are shown as ⟨U+…⟩ codes."
                 .into(),
-            Warning::TextTruncated => {
-                "Some text is too long to show in full; the rest is cut off.".into()
-            }
+            Warning::TextTruncated => "Some text is too long to show in full; the rest is cut off.".into(),
             Warning::AmbiguousTokenCall { contract } => format!(
                 "The phone does not know whether {contract} is an ERC-20 or an ERC-721 \
                  contract: the number is an amount for one and a token ID for the other."
@@ -397,11 +393,7 @@ impl DecodedPayload {
 /// Decodes `payload` for display to the owner of `account` (whose chain is the request's
 /// chain), knowing no tokens. Fails exactly when [`signing_target`] fails, so nothing
 /// unsignable is shown.
-pub fn decode(
-    kind: PayloadKind,
-    payload: &[u8],
-    account: &AccountId,
-) -> Result<DecodedPayload, DecodeError> {
+pub fn decode(kind: PayloadKind, payload: &[u8], account: &AccountId) -> Result<DecodedPayload, DecodeError> {
     decode_with(kind, payload, account, &DecodeContext::default())
 }
 

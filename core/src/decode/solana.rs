@@ -45,8 +45,7 @@ fn max_fee(msg: &SolanaMessage, keys: &[String]) -> u128 {
     let (mut limit, mut price, mut others, mut signatures) =
         (None::<u64>, 0u64, 0u64, u64::from(msg.header.num_required_signatures));
     for ix in &msg.instructions {
-        let program =
-            keys.get(usize::from(ix.program_id_index)).map(String::as_str).unwrap_or_default();
+        let program = keys.get(usize::from(ix.program_id_index)).map(String::as_str).unwrap_or_default();
         let data = ix.data.as_slice();
         if program == COMPUTE_BUDGET_PROGRAM {
             match (data.first(), data.get(1..5), data.len()) {
@@ -98,9 +97,7 @@ impl Ctx<'_> {
     fn acc(&mut self, ix: &CompiledInstruction, n: usize) -> Option<String> {
         let i = *ix.accounts.get(n)?;
         match self.msg.account(i)? {
-            AccountRef::Static(k) => {
-                Some(self.keys.get(usize::from(i)).cloned().unwrap_or_else(|| b58(&k)))
-            }
+            AccountRef::Static(k) => Some(self.keys.get(usize::from(i)).cloned().unwrap_or_else(|| b58(&k))),
             AccountRef::Lookup { table, index } => {
                 self.d.warn(Warning::UnresolvedAddresses);
                 Some(format!("unresolved:{}#{index}", b58(&table)))
@@ -152,10 +149,8 @@ pub(super) fn decode_message(
     let n = msg.instructions.len();
     let mut titles = Vec::new();
     for (i, ix) in msg.instructions.iter().enumerate() {
-        let rows = Rows {
-            key: format!("ix.{}.", i + 1),
-            label: if n > 1 { format!("#{} ", i + 1) } else { String::new() },
-        };
+        let rows =
+            Rows { key: format!("ix.{}.", i + 1), label: if n > 1 { format!("#{} ", i + 1) } else { String::new() } };
         if let Some(t) = instruction(&mut c, ix, &rows) {
             titles.push(t);
         }
@@ -187,17 +182,14 @@ fn instruction(c: &mut Ctx<'_>, ix: &CompiledInstruction, p: &Rows) -> Option<St
         SYSTEM_PROGRAM => {
             let tag = data.get(..4).and_then(|t| t.try_into().ok()).map(u32::from_le_bytes);
             if tag == Some(2) && data.len() == 12 {
-                if let (Some(lamports), Some(from), Some(to)) =
-                    (u64_le(data.get(4..12)), c.acc(ix, 0), c.acc(ix, 1))
-                {
+                if let (Some(lamports), Some(from), Some(to)) = (u64_le(data.get(4..12)), c.acc(ix, 0), c.acc(ix, 1)) {
                     let amount = format_native(&c.d.chain, U256::from(lamports));
                     c.put(p, "action", "Action", "Transfer SOL");
                     c.put(p, "from", "From", from.clone());
                     c.put(p, "to", "To", to.clone());
                     c.put(p, "amount", "Amount", amount);
                     if from == c.account {
-                        c.d.facts.native_value =
-                            c.d.facts.native_value.saturating_add(u128::from(lamports));
+                        c.d.facts.native_value = c.d.facts.native_value.saturating_add(u128::from(lamports));
                     }
                     c.d.facts.recipients.push(to);
                     return Some("Send SOL".into());
@@ -228,13 +220,7 @@ fn instruction(c: &mut Ctx<'_>, ix: &CompiledInstruction, p: &Rows) -> Option<St
     }
 }
 
-fn unknown(
-    c: &mut Ctx<'_>,
-    ix: &CompiledInstruction,
-    program: &str,
-    p: &Rows,
-    reason: &str,
-) -> Option<String> {
+fn unknown(c: &mut Ctx<'_>, ix: &CompiledInstruction, program: &str, p: &Rows, reason: &str) -> Option<String> {
     c.put(p, "program", "Program", program.to_string());
     c.put(p, "data", "Instruction data", format!("{} bytes", ix.data.len()));
     c.d.mark_blind(reason.to_string());
@@ -274,14 +260,9 @@ fn token(c: &mut Ctx<'_>, ix: &CompiledInstruction, program: &str, p: &Rows) -> 
         }
         // TransferChecked { amount, decimals } — [source, mint, destination, owner, ...]
         (Some(12), 10) => {
-            let (Some(amount), Some(&decimals), Some(src), Some(mint), Some(dst), Some(owner)) = (
-                u64_le(data.get(1..9)),
-                data.get(9),
-                acc(c, 0),
-                acc(c, 1),
-                acc(c, 2),
-                acc(c, 3),
-            ) else {
+            let (Some(amount), Some(&decimals), Some(src), Some(mint), Some(dst), Some(owner)) =
+                (u64_le(data.get(1..9)), data.get(9), acc(c, 0), acc(c, 1), acc(c, 2), acc(c, 3))
+            else {
                 return unknown(c, ix, program, p, "SPL Token transfer with missing accounts");
             };
             c.put(p, "action", "Action", "Transfer tokens");
@@ -326,9 +307,7 @@ fn token(c: &mut Ctx<'_>, ix: &CompiledInstruction, program: &str, p: &Rows) -> 
                 (Some(1), Some(k)) => <[u8; 32]>::try_from(k).ok().map(|k| Some(b58(&k))),
                 _ => None,
             };
-            let (Some(new_authority), Some(target), Some(current)) =
-                (new_authority, acc(c, 0), acc(c, 1))
-            else {
+            let (Some(new_authority), Some(target), Some(current)) = (new_authority, acc(c, 0), acc(c, 1)) else {
                 return unknown(c, ix, program, p, "malformed SPL Token SetAuthority");
             };
             let kind_name = match kind {

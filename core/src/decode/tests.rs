@@ -2,9 +2,7 @@
 
 use super::*;
 use crate::caip::SOLANA_MAINNET;
-use crate::payload::tests::{
-    strip_signature, system_transfer_message, EIP712_MAIL, MAINNET_1559, MAINNET_LEGACY,
-};
+use crate::payload::tests::{strip_signature, system_transfer_message, EIP712_MAIL, MAINNET_1559, MAINNET_LEGACY};
 use alloy_consensus::{SignableTransaction, TxEip1559, TxLegacy};
 use alloy_primitives::{address, hex, Address, TxKind, U256};
 use alloy_sol_types::SolCall;
@@ -117,14 +115,21 @@ fn known_erc20_amounts_have_decimals_and_unknown_standards_are_ambiguous() {
     assert!(d.facts.tokens[0].maybe_token_id);
     // Unknown standard, huge number: the guardrail facts stay conservative.
     let data = ITokenCalls::approveCall { spender: SPENDER, amount: U256::MAX }.abi_encode();
-    let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
+    let d =
+        decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
     assert!(d.facts.unlimited_approval && d.has_warning("unlimited_approval"));
     // A token known to be ERC-721: a token ID, never an amount.
     let mut nft = KnownTokens::new();
-    nft.insert(&ChainId::Evm(1), &format!("{USDC:#x}"), TokenInfo { standard: TokenStandard::Erc721, symbol: "NFT".into(), decimals: None });
+    nft.insert(
+        &ChainId::Evm(1),
+        &format!("{USDC:#x}"),
+        TokenInfo { standard: TokenStandard::Erc721, symbol: "NFT".into(), decimals: None },
+    );
     let ctx = DecodeContext { tokens: &nft };
     let data = ITokenCalls::transferFromCall { from: SPENDER, to: SPENDER, amount: U256::MAX }.abi_encode();
-    let d = decode_with(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account(), &ctx).unwrap();
+    let d =
+        decode_with(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account(), &ctx)
+            .unwrap();
     assert_eq!(d.title, "NFT transfer");
     assert_eq!(d.field_by_key("token_id"), Some(U256::MAX.to_string().as_str()));
     assert!(!d.facts.unlimited_approval);
@@ -144,7 +149,8 @@ fn erc20_approve_max_uint_warns_unlimited() {
     // The same at 2^255 (effectively unlimited), not at 2^255 - 1.
     for (amount, unlimited) in [(U256::from(1u8) << 255, true), ((U256::from(1u8) << 255) - U256::from(1u8), false)] {
         let data = ITokenCalls::increaseAllowanceCall { spender: SPENDER, addedValue: amount }.abi_encode();
-        let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
+        let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account())
+            .unwrap();
         assert_eq!(d.facts.tokens[0].unlimited, unlimited);
         assert_eq!(d.has_warning("unlimited_approval"), unlimited);
     }
@@ -153,18 +159,21 @@ fn erc20_approve_max_uint_warns_unlimited() {
 #[test]
 fn erc20_transfer_and_transfer_from() {
     let data = ITokenCalls::transferCall { to: SPENDER, amount: U256::from(2_500_000u64) }.abi_encode();
-    let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
+    let d =
+        decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
     assert_eq!(d.title, "Token transfer");
     assert_eq!(d.field("Amount"), Some("2500000 (base units; token decimals not known)"));
     assert_eq!(d.facts.recipients, vec![SPENDER.to_checksum(None)]);
     assert_eq!(d.facts.contracts, vec![USDC.to_checksum(None)]);
     let data = ITokenCalls::transferFromCall { from: USDC, to: SPENDER, amount: U256::from(1u8) }.abi_encode();
-    let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
+    let d =
+        decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
     assert_eq!(d.field("From"), Some(USDC.to_checksum(None).as_str()));
     // Calldata with a trailing byte is not the canonical call: blind.
     let mut data = ITokenCalls::transferCall { to: SPENDER, amount: U256::from(1u8) }.abi_encode();
     data.push(0);
-    let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
+    let d =
+        decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
     assert!(d.blind);
 }
 
@@ -172,18 +181,22 @@ fn erc20_transfer_and_transfer_from() {
 fn set_approval_for_all_mainnet_vector_and_approve_true() {
     // alloy's mainnet vector 0x0ec0b6a2…: setApprovalForAll(0x5eee…, false) — a revoke.
     let input = hex!("a22cb4650000000000000000000000005eee75727d804a2b13038928d36f8b188945a57a0000000000000000000000000000000000000000000000000000000000000000");
-    let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, input.to_vec()), &evm_account()).unwrap();
+    let d =
+        decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, input.to_vec()), &evm_account())
+            .unwrap();
     assert_eq!(d.title, "Revoke an operator");
     assert!(d.warnings.is_empty());
     let data = ITokenCalls::setApprovalForAllCall { operator: SPENDER, approved: true }.abi_encode();
-    let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
+    let d =
+        decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account()).unwrap();
     assert!(d.has_warning("approval_for_all"));
     assert!(d.facts.unlimited_approval);
 }
 
 #[test]
 fn contract_creation_warns() {
-    let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Create, U256::ZERO, vec![0x60, 0x80]), &evm_account()).unwrap();
+    let d = decode(PayloadKind::EvmTransaction, &tx_1559(TxKind::Create, U256::ZERO, vec![0x60, 0x80]), &evm_account())
+        .unwrap();
     assert!(d.has_warning("contract_creation"));
     assert!(d.facts.contract_creation);
     assert_eq!(d.field("To"), Some("new contract"));
@@ -244,7 +257,8 @@ fn eip712_mail_is_flattened() {
         ["message.from.name", "message.from.wallet", "message.to.name", "message.to.wallet", "message.contents"]
     );
     // A JSON key the types do not declare is not signed, so it is not shown.
-    let extra = EIP712_MAIL.replace("\"contents\": \"Hello, Bob!\"", "\"contents\": \"Hello, Bob!\", \"amount\": \"1000 ETH\"");
+    let extra =
+        EIP712_MAIL.replace("\"contents\": \"Hello, Bob!\"", "\"contents\": \"Hello, Bob!\", \"amount\": \"1000 ETH\"");
     assert_ne!(extra, EIP712_MAIL);
     let d2 = decode(PayloadKind::Eip712TypedData, extra.as_bytes(), &evm_account()).unwrap();
     assert_eq!(d2.field_by_key("message.amount"), None);
@@ -264,7 +278,8 @@ fn eip712_permit_with_max_value_warns() {
     assert!(d.has_warning("unlimited_approval"));
     assert_eq!(d.facts.recipients, vec![SPENDER.to_checksum(None)]);
     // Without a chain id it still decodes, with a warning.
-    let no_chain = EIP712_MAIL.replace("\"chainId\": 1,", "").replace("{\"name\": \"chainId\", \"type\": \"uint256\"},", "");
+    let no_chain =
+        EIP712_MAIL.replace("\"chainId\": 1,", "").replace("{\"name\": \"chainId\", \"type\": \"uint256\"},", "");
     let d = decode(PayloadKind::Eip712TypedData, no_chain.as_bytes(), &evm_account()).unwrap();
     assert!(d.has_warning("typed_data_without_chain"));
 }
@@ -403,7 +418,6 @@ proptest! {
         prop_assert!(decode(PayloadKind::EvmTransaction, &p, &evm_account()).is_ok());
     }
 }
-
 
 #[test]
 fn wallet_core_solana_transfer_vector() {

@@ -42,11 +42,7 @@ pub struct KnownTokens {
 }
 
 fn normal(chain: &ChainId, contract: &str) -> (String, String) {
-    let c = if chain.is_evm() {
-        contract.to_ascii_lowercase()
-    } else {
-        contract.to_string()
-    };
+    let c = if chain.is_evm() { contract.to_ascii_lowercase() } else { contract.to_string() };
     (chain.to_string(), c)
 }
 
@@ -75,9 +71,7 @@ pub struct DecodeContext<'a> {
     pub tokens: &'a dyn TokenLookup,
 }
 
-static NO_TOKENS: KnownTokens = KnownTokens {
-    tokens: BTreeMap::new(),
-};
+static NO_TOKENS: KnownTokens = KnownTokens { tokens: BTreeMap::new() };
 
 impl Default for DecodeContext<'_> {
     fn default() -> Self {
@@ -93,14 +87,7 @@ impl std::fmt::Debug for DecodeContext<'_> {
 
 impl DecodeContext<'_> {
     /// The token's info if it is known to follow `standard`.
-    pub fn token_of(
-        &self,
-        chain: &ChainId,
-        contract: &str,
-        standard: TokenStandard,
-    ) -> Option<TokenInfo> {
-        self.tokens
-            .token(chain, contract)
-            .filter(|t| t.standard == standard)
+    pub fn token_of(&self, chain: &ChainId, contract: &str, standard: TokenStandard) -> Option<TokenInfo> {
+        self.tokens.token(chain, contract).filter(|t| t.standard == standard)
     }
 }

@@ -57,12 +57,7 @@ pub fn format_unix_time(secs: u64) -> String {
     let day = doy - (153 * mp + 2) / 5 + 1;
     let month = if mp < 10 { mp + 3 } else { mp - 9 };
     let year = yoe + era * 400 + u64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC ({secs})",
-        rest / 3_600,
-        rest % 3_600 / 60,
-        rest % 60
-    )
+    format!("{year:04}-{month:02}-{day:02} {:02}:{:02}:{:02} UTC ({secs})", rest / 3_600, rest % 3_600 / 60, rest % 60)
 }
 
 #[cfg(test)]

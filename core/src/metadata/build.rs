@@ -76,9 +76,7 @@ pub fn minify_json(text: &str) -> Result<String, MetadataError> {
 }
 
 fn is_registry_file(path: &str) -> bool {
-    path.ends_with(".json")
-        && !path.contains("/tests/")
-        && (path.starts_with("registry/") || path.starts_with("ercs/"))
+    path.ends_with(".json") && !path.contains("/tests/") && (path.starts_with("registry/") || path.starts_with("ercs/"))
 }
 
 fn binds(d: &Descriptor) -> bool {
@@ -125,10 +123,7 @@ pub fn build_body(input: &BuildInput) -> Result<Built, MetadataError> {
             continue;
         }
         let text = std::str::from_utf8(bytes).map_err(|e| build_err(format!("{path}: {e}")))?;
-        files.insert(
-            path.clone(),
-            minify_json(text).map_err(|e| build_err(format!("{path}: {e}")))?,
-        );
+        files.insert(path.clone(), minify_json(text).map_err(|e| build_err(format!("{path}: {e}")))?);
     }
     let mut descriptors = Vec::new();
     let mut entry_points = Vec::new();
@@ -160,14 +155,10 @@ pub fn build_body(input: &BuildInput) -> Result<Built, MetadataError> {
         let entries = v.get("tokens").and_then(|t| t.as_array()).cloned().unwrap_or_default();
         for t in entries {
             let chain = t.get("chainId").and_then(|c| c.as_u64());
-            let addr =
-                t.get("address").and_then(|a| a.as_str()).and_then(|a| a.parse::<Address>().ok());
-            let decimals =
-                t.get("decimals").and_then(|d| d.as_u64()).and_then(|d| u8::try_from(d).ok());
-            let symbol =
-                t.get("symbol").and_then(|s| s.as_str()).and_then(|s| clean(s, MAX_SYMBOL_CHARS));
-            let name =
-                t.get("name").and_then(|s| s.as_str()).and_then(|s| clean(s, MAX_NAME_CHARS));
+            let addr = t.get("address").and_then(|a| a.as_str()).and_then(|a| a.parse::<Address>().ok());
+            let decimals = t.get("decimals").and_then(|d| d.as_u64()).and_then(|d| u8::try_from(d).ok());
+            let symbol = t.get("symbol").and_then(|s| s.as_str()).and_then(|s| clean(s, MAX_SYMBOL_CHARS));
+            let name = t.get("name").and_then(|s| s.as_str()).and_then(|s| clean(s, MAX_NAME_CHARS));
             let (Some(chain), Some(addr), Some(decimals), Some(symbol), Some(name)) =
                 (chain, addr, decimals, symbol, name)
             else {
@@ -295,8 +286,7 @@ fn read_tree(
             read_tree(root, &p, out, depth + 1)?;
         } else if ft.is_file() {
             let rel = p.strip_prefix(root).map_err(build_err)?;
-            let rel: Vec<String> =
-                rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
+            let rel: Vec<String> = rel.components().map(|c| c.as_os_str().to_string_lossy().into_owned()).collect();
             let rel = rel.join("/");
             if is_registry_file(&rel) {
                 if out.len() >= MAX_REGISTRY_FILES {
@@ -311,13 +301,10 @@ fn read_tree(
 
 /// Reads the manifest at `manifest_path` and everything it names: the build input, and the
 /// path of the bundle file it produces.
-pub fn read_manifest(
-    manifest_path: &std::path::Path,
-) -> Result<(BuildInput, std::path::PathBuf), MetadataError> {
+pub fn read_manifest(manifest_path: &std::path::Path) -> Result<(BuildInput, std::path::PathBuf), MetadataError> {
     use sha2::Digest;
     let base = manifest_path.parent().unwrap_or(std::path::Path::new("."));
-    let m: Manifest = serde_json::from_slice(&std::fs::read(manifest_path).map_err(build_err)?)
-        .map_err(build_err)?;
+    let m: Manifest = serde_json::from_slice(&std::fs::read(manifest_path).map_err(build_err)?).map_err(build_err)?;
     let mut registry_files = BTreeMap::new();
     let reg_root = base.join(&m.registry.dir);
     read_tree(&reg_root, &reg_root, &mut registry_files, 0)?;
@@ -329,11 +316,7 @@ pub fn read_manifest(
             return Err(build_err(format!("{}: sha256 {digest} is not the manifest's", t.file)));
         }
         token_lists.push(TokenListSource {
-            source: Source {
-                name: t.name.clone(),
-                version: t.version.clone(),
-                licence: t.licence.clone(),
-            },
+            source: Source { name: t.name.clone(), version: t.version.clone(), licence: t.licence.clone() },
             json,
             capitalised_tickers: t.capitalised_tickers,
         });
@@ -354,7 +337,6 @@ pub fn read_manifest(
 /// Reads a 32-byte Ed25519 seed written as hex (surrounding whitespace ignored).
 pub fn read_seed_hex(text: &str) -> Result<SigningKey, MetadataError> {
     let bytes = zeroize::Zeroizing::new(hex::decode(text.trim()).map_err(build_err)?);
-    let seed: [u8; 32] =
-        bytes.as_slice().try_into().map_err(|_| build_err("seed is not 32 bytes"))?;
+    let seed: [u8; 32] = bytes.as_slice().try_into().map_err(|_| build_err("seed is not 32 bytes"))?;
     Ok(SigningKey::from_bytes(&seed))
 }

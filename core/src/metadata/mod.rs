@@ -24,8 +24,8 @@ use crate::decode::erc7730::{ClearError, DescriptorSet, TokenInfo};
 use crate::envelope::{verify_bytes, Domain, EnvelopeError};
 
 pub use build::{
-    build_body, minify_json, read_manifest, read_seed_hex, seal, BuildInput, Built, Manifest,
-    ManifestRegistry, ManifestTokenList, TokenListSource,
+    build_body, minify_json, read_manifest, read_seed_hex, seal, BuildInput, Built, Manifest, ManifestRegistry,
+    ManifestTokenList, TokenListSource,
 };
 
 /// Version of the bundle format (not of its content).
@@ -38,8 +38,8 @@ pub const MAX_BUNDLE_LEN: usize = 16 * 1024 * 1024;
 /// `metadata/dev-metadata-key.hex`, signing the bundle committed in the repository).
 /// Production builds pin the key of a metadata signer held outside the repository.
 pub const DEV_METADATA_PUBLIC_KEY: [u8; 32] = [
-    0xeb, 0xfe, 0x46, 0x19, 0xb3, 0x74, 0xc5, 0x65, 0xc8, 0x62, 0x9e, 0x2a, 0x7f, 0x1c, 0xb1, 0x01,
-    0x8e, 0x8c, 0x11, 0x57, 0x88, 0x55, 0xd6, 0x5f, 0x0d, 0xf0, 0x9d, 0x0d, 0xfa, 0x4a, 0x88, 0xec,
+    0xeb, 0xfe, 0x46, 0x19, 0xb3, 0x74, 0xc5, 0x65, 0xc8, 0x62, 0x9e, 0x2a, 0x7f, 0x1c, 0xb1, 0x01, 0x8e, 0x8c, 0x11,
+    0x57, 0x88, 0x55, 0xd6, 0x5f, 0x0d, 0xf0, 0x9d, 0x0d, 0xfa, 0x4a, 0x88, 0xec,
 ];
 
 /// Where part of a bundle came from.
@@ -176,11 +176,7 @@ pub struct LoadedBundle {
 
 /// Verifies `bytes` under `key` and parses them. `current`: the version in use, which the
 /// bundle must exceed. Nothing is parsed before the signature holds.
-pub fn open_bundle(
-    bytes: &[u8],
-    key: &[u8; 32],
-    current: Option<u64>,
-) -> Result<LoadedBundle, MetadataError> {
+pub fn open_bundle(bytes: &[u8], key: &[u8; 32], current: Option<u64>) -> Result<LoadedBundle, MetadataError> {
     let result = open_inner(bytes, key, current);
     match &result {
         Ok(b) => {
@@ -191,11 +187,7 @@ pub fn open_bundle(
     result
 }
 
-fn open_inner(
-    bytes: &[u8],
-    key: &[u8; 32],
-    current: Option<u64>,
-) -> Result<LoadedBundle, MetadataError> {
+fn open_inner(bytes: &[u8], key: &[u8; 32], current: Option<u64>) -> Result<LoadedBundle, MetadataError> {
     if bytes.len() > MAX_BUNDLE_LEN {
         return Err(MetadataError::TooLarge(bytes.len()));
     }
@@ -216,8 +208,8 @@ fn open_inner(
         EnvelopeError::BadKey => MetadataError::Build("the pinned metadata key is invalid".into()),
         _ => MetadataError::BadSignature,
     })?;
-    let body: BundleBody = cbor::from_canonical_slice(&signed.body)
-        .map_err(|e| MetadataError::BadContent(e.to_string()))?;
+    let body: BundleBody =
+        cbor::from_canonical_slice(&signed.body).map_err(|e| MetadataError::BadContent(e.to_string()))?;
     if body.format != BUNDLE_FORMAT {
         return Err(MetadataError::UnsupportedFormat(body.format));
     }
@@ -241,14 +233,12 @@ pub fn descriptor_set(body: &BundleBody) -> Result<DescriptorSet, MetadataError>
     let descriptors = DescriptorSet::parse_files(&body.files, &body.descriptors)?;
     let mut tokens = Vec::with_capacity(body.tokens.len());
     for (k, t) in &body.tokens {
-        let id = parse_token_key(k)
-            .ok_or_else(|| MetadataError::BadContent(format!("token key {k}")))?;
+        let id = parse_token_key(k).ok_or_else(|| MetadataError::BadContent(format!("token key {k}")))?;
         tokens.push((id, t.clone()));
     }
     let mut names = Vec::with_capacity(body.names.len());
     for (k, n) in &body.names {
-        let id =
-            parse_name_key(k).ok_or_else(|| MetadataError::BadContent(format!("name key {k}")))?;
+        let id = parse_name_key(k).ok_or_else(|| MetadataError::BadContent(format!("name key {k}")))?;
         names.push((id, n.clone()));
     }
     Ok(DescriptorSet::new(descriptors, tokens, names))
@@ -310,11 +300,7 @@ impl MetadataState {
     }
 
     /// Like [`MetadataState::offer`], and persists the accepted bundle in `store`.
-    pub fn offer_and_store(
-        &mut self,
-        bytes: &[u8],
-        store: &dyn BundleStore,
-    ) -> Result<u64, MetadataError> {
+    pub fn offer_and_store(&mut self, bytes: &[u8], store: &dyn BundleStore) -> Result<u64, MetadataError> {
         let loaded = open_bundle(bytes, &self.key, self.version())?;
         store.save(bytes)?;
         let v = loaded.version;

@@ -34,11 +34,7 @@ fn input(version: u64) -> BuildInput {
     files.insert("registry/circle/tests/calldata-usdc.tests.json".to_string(), b"{}".to_vec());
     BuildInput {
         version,
-        registry: Source {
-            name: "registry".into(),
-            version: "abc".into(),
-            licence: "CC0-1.0".into(),
-        },
+        registry: Source { name: "registry".into(), version: "abc".into(), licence: "CC0-1.0".into() },
         registry_files: files,
         token_lists: vec![TokenListSource {
             source: Source { name: "tokens".into(), version: "1".into(), licence: "MIT".into() },
@@ -59,16 +55,9 @@ fn a_built_bundle_verifies_and_renders() {
     // Test files are not carried; non-EVM and control-character tokens are dropped.
     assert_eq!(built.body.files.len(), 1);
     assert_eq!(built.body.tokens.len(), 1);
-    assert!(built
-        .body
-        .tokens
-        .contains_key("eip155:1/erc20:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"));
+    assert!(built.body.tokens.contains_key("eip155:1/erc20:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48"));
     assert_eq!(
-        built
-            .body
-            .names
-            .get("eip155:1:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48")
-            .map(String::as_str),
+        built.body.names.get("eip155:1:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48").map(String::as_str),
         Some("USD Coin")
     );
     let b = open_bundle(&bundle(3), &pk(), None).unwrap();
@@ -79,10 +68,7 @@ fn a_built_bundle_verifies_and_renders() {
 #[test]
 fn the_encoding_is_deterministic() {
     assert_eq!(bundle(1), bundle(1));
-    assert_eq!(
-        minify_json("{ \"a b\" : [1, 2],\n \"c\":\"x\\\" y\" }").unwrap(),
-        "{\"a b\":[1,2],\"c\":\"x\\\" y\"}"
-    );
+    assert_eq!(minify_json("{ \"a b\" : [1, 2],\n \"c\":\"x\\\" y\" }").unwrap(), "{\"a b\":[1,2],\"c\":\"x\\\" y\"}");
     assert!(minify_json("{").is_err());
 }
 
@@ -114,10 +100,7 @@ fn garbage_and_oversized_input_are_refused() {
     assert!(matches!(open_bundle(b"not cbor", &pk(), None), Err(MetadataError::Malformed(_))));
     assert!(matches!(open_bundle(&[], &pk(), None), Err(MetadataError::Malformed(_))));
     let huge = vec![0u8; MAX_BUNDLE_LEN + 1];
-    assert_eq!(
-        open_bundle(&huge, &pk(), None).unwrap_err(),
-        MetadataError::TooLarge(MAX_BUNDLE_LEN + 1)
-    );
+    assert_eq!(open_bundle(&huge, &pk(), None).unwrap_err(), MetadataError::TooLarge(MAX_BUNDLE_LEN + 1));
 }
 
 #[test]
@@ -152,14 +135,8 @@ fn older_tampered_or_unsigned_offers_keep_the_previous_bundle() {
     assert_eq!(state.version(), Some(2));
     assert_eq!(store.load().unwrap(), Some(bundle(2)));
 
-    assert_eq!(
-        state.offer(&bundle(1)).unwrap_err(),
-        MetadataError::NotNewer { current: 2, offered: 1 }
-    );
-    assert_eq!(
-        state.offer(&bundle(2)).unwrap_err(),
-        MetadataError::NotNewer { current: 2, offered: 2 }
-    );
+    assert_eq!(state.offer(&bundle(1)).unwrap_err(), MetadataError::NotNewer { current: 2, offered: 1 });
+    assert_eq!(state.offer(&bundle(2)).unwrap_err(), MetadataError::NotNewer { current: 2, offered: 2 });
     let mut tampered = bundle(5);
     let n = tampered.len();
     tampered[n - 1] ^= 1;

@@ -160,9 +160,9 @@ impl ErrorCode {
     pub fn http_status(self) -> u16 {
         use ErrorCode::*;
         match self {
-            BadRequest | UnsupportedChain | ReturnUrlNotAllowed | InvalidTtl | CodeRejected
-            | AttestationInvalid | AttestationMismatch | BadSignature | ChainMismatch
-            | InvalidExpiry | SignatureInvalid | RevocationInvalid => 400,
+            BadRequest | UnsupportedChain | ReturnUrlNotAllowed | InvalidTtl | CodeRejected | AttestationInvalid
+            | AttestationMismatch | BadSignature | ChainMismatch | InvalidExpiry | SignatureInvalid
+            | RevocationInvalid => 400,
             Unauthenticated | StaleRequest => 401,
             Forbidden | PairRevoked | AccountNotBound => 403,
             NotFound => 404,
@@ -676,9 +676,7 @@ impl AppRequestHeaders {
     }
 
     /// Reads the four headers through `get(name)` (server side), bounding their length.
-    pub fn from_lookup<'a>(
-        get: impl Fn(&'static str) -> Option<&'a str>,
-    ) -> Result<Self, AppAuthError> {
+    pub fn from_lookup<'a>(get: impl Fn(&'static str) -> Option<&'a str>) -> Result<Self, AppAuthError> {
         let one = |name: &'static str| -> Result<String, AppAuthError> {
             let v = get(name).ok_or(AppAuthError::MissingHeader(name))?;
             if v.is_empty() || v.len() > MAX_AUTH_HEADER_LEN {
@@ -711,13 +709,7 @@ pub struct VerifiedAppRequest {
 /// The exact bytes an app request signature covers:
 /// `sigil-app-request/v1\n{METHOD}\n{path_and_query}\n{timestamp}\n{nonce}\n{hex sha256(body)}`.
 /// `path_and_query` is the request target as sent (`/app/sign/pending?timeout_secs=20`).
-pub fn canonical_app_request(
-    method: &str,
-    path_and_query: &str,
-    timestamp: &str,
-    nonce: &str,
-    body: &[u8],
-) -> Vec<u8> {
+pub fn canonical_app_request(method: &str, path_and_query: &str, timestamp: &str, nonce: &str, body: &[u8]) -> Vec<u8> {
     let digest = hex::encode(Sha256::digest(body));
     format!(
         "sigil-app-request/v1\n{}\n{}\n{}\n{}\n{}",
@@ -771,8 +763,7 @@ pub fn sign_app_request_with_nonce(
     now_unix: u64,
     nonce: &str,
 ) -> Result<AppRequestHeaders, AppAuthError> {
-    let endorsement_cbor =
-        crate::cbor::to_vec(endorsement).map_err(|_| AppAuthError::Encode)?;
+    let endorsement_cbor = crate::cbor::to_vec(endorsement).map_err(|_| AppAuthError::Encode)?;
     let timestamp = now_unix.to_string();
     let msg = canonical_app_request(method, path_and_query, &timestamp, nonce, body);
     let sig = envelope::sign_bytes(Domain::AppRequest, app_key, &msg);
@@ -791,8 +782,7 @@ pub fn verify_endorsement(env: &SignedEnvelope) -> Result<AppEndorsement, AppAut
     if e.v != STATEMENT_VERSION {
         return Err(AppAuthError::BadEndorsement);
     }
-    env.verify(Domain::AppEndorsement, e.appliance_identity.as_bytes())
-        .map_err(|_| AppAuthError::BadEndorsement)?;
+    env.verify(Domain::AppEndorsement, e.appliance_identity.as_bytes()).map_err(|_| AppAuthError::BadEndorsement)?;
     Ok(e)
 }
 
@@ -811,27 +801,22 @@ pub fn verify_app_request(
     let cbor = URL_SAFE_NO_PAD
         .decode(headers.endorsement.as_bytes())
         .map_err(|_| AppAuthError::BadHeader(HEADER_ENDORSEMENT))?;
-    let env: SignedEnvelope = crate::cbor::from_canonical_slice(&cbor)
-        .map_err(|_| AppAuthError::BadHeader(HEADER_ENDORSEMENT))?;
+    let env: SignedEnvelope =
+        crate::cbor::from_canonical_slice(&cbor).map_err(|_| AppAuthError::BadHeader(HEADER_ENDORSEMENT))?;
     let endorsement = verify_endorsement(&env)?;
 
     if headers.timestamp.len() > 20 || !headers.timestamp.bytes().all(|b| b.is_ascii_digit()) {
         return Err(AppAuthError::BadHeader(HEADER_TIMESTAMP));
     }
-    let timestamp: u64 =
-        headers.timestamp.parse().map_err(|_| AppAuthError::BadHeader(HEADER_TIMESTAMP))?;
-    let nonce = URL_SAFE_NO_PAD
-        .decode(headers.nonce.as_bytes())
-        .map_err(|_| AppAuthError::BadHeader(HEADER_NONCE))?;
+    let timestamp: u64 = headers.timestamp.parse().map_err(|_| AppAuthError::BadHeader(HEADER_TIMESTAMP))?;
+    let nonce = URL_SAFE_NO_PAD.decode(headers.nonce.as_bytes()).map_err(|_| AppAuthError::BadHeader(HEADER_NONCE))?;
     if !(16..=64).contains(&nonce.len()) {
         return Err(AppAuthError::BadHeader(HEADER_NONCE));
     }
-    let sig = URL_SAFE_NO_PAD
-        .decode(headers.signature.as_bytes())
-        .map_err(|_| AppAuthError::BadHeader(HEADER_SIGNATURE))?;
+    let sig =
+        URL_SAFE_NO_PAD.decode(headers.signature.as_bytes()).map_err(|_| AppAuthError::BadHeader(HEADER_SIGNATURE))?;
 
-    let msg =
-        canonical_app_request(method, path_and_query, &headers.timestamp, &headers.nonce, body);
+    let msg = canonical_app_request(method, path_and_query, &headers.timestamp, &headers.nonce, body);
     envelope::verify_bytes(Domain::AppRequest, endorsement.app_key.as_bytes(), &msg, &sig)
         .map_err(|_| AppAuthError::BadSignature)?;
 
@@ -883,10 +868,7 @@ mod tests {
             verify_app_request(&h, "GET", "/app/pairs/x/revoke", b"{}", 1000, 120),
             Err(AppAuthError::BadSignature)
         );
-        assert_eq!(
-            verify_app_request(&h, "POST", "/app/pairs/x/revoke", b"{}", 2000, 120),
-            Err(AppAuthError::Stale)
-        );
+        assert_eq!(verify_app_request(&h, "POST", "/app/pairs/x/revoke", b"{}", 2000, 120), Err(AppAuthError::Stale));
     }
 
     #[test]
@@ -894,10 +876,7 @@ mod tests {
         let (_app, _appliance, env) = endorsed(1, 2);
         let other = SigningKey::from_bytes(&[9; 32]);
         let h = sign_app_request(&other, &env, "GET", "/app/pairs", b"", 5).unwrap();
-        assert_eq!(
-            verify_app_request(&h, "GET", "/app/pairs", b"", 5, 120),
-            Err(AppAuthError::BadSignature)
-        );
+        assert_eq!(verify_app_request(&h, "GET", "/app/pairs", b"", 5, 120), Err(AppAuthError::BadSignature));
     }
 
     #[test]
@@ -906,10 +885,7 @@ mod tests {
         let last = env.sig.len() - 1;
         env.sig[last] ^= 1;
         let h = sign_app_request(&app, &env, "GET", "/app/pairs", b"", 5).unwrap();
-        assert_eq!(
-            verify_app_request(&h, "GET", "/app/pairs", b"", 5, 120),
-            Err(AppAuthError::BadEndorsement)
-        );
+        assert_eq!(verify_app_request(&h, "GET", "/app/pairs", b"", 5, 120), Err(AppAuthError::BadEndorsement));
     }
 
     #[test]
@@ -918,8 +894,7 @@ mod tests {
         let j = serde_json::to_value(&b).unwrap();
         assert_eq!(j["error"]["code"], "code_rejected");
         assert_eq!(j["error"]["attempts_left"], 3);
-        let u: ErrorBody =
-            serde_json::from_str(r#"{"error":{"code":"brand_new","message":"m"}}"#).unwrap();
+        let u: ErrorBody = serde_json::from_str(r#"{"error":{"code":"brand_new","message":"m"}}"#).unwrap();
         assert_eq!(u.error.code, ErrorCode::Unknown);
         for c in [ErrorCode::SessionLocked, ErrorCode::PairRevoked, ErrorCode::ReturnUrlNotAllowed] {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());

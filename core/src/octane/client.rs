@@ -15,15 +15,15 @@ use uuid::Uuid;
 use crate::bytes::Key32;
 use crate::clock::Clock;
 use crate::code::ValidationCode;
-use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::model::{PairSessionDetails, STATEMENT_VERSION};
 use crate::octane::api::{
-    self, paths, AppPairsResponse, AppRevokeRequest, AppSessionResponse, ApproveRequest,
-    ApproveResponse, CheckCodeRequest, CheckCodeResponse, ErrorBody, ErrorCode,
-    PendingSignRequest, PendingSignRequests, PostSignatureRequest, RejectSessionRequest,
-    RejectSessionResponse, RejectSignRequest, RevokeResponse, SessionStatus, SignResultAck,
+    self, paths, AppPairsResponse, AppRevokeRequest, AppSessionResponse, ApproveRequest, ApproveResponse,
+    CheckCodeRequest, CheckCodeResponse, ErrorBody, ErrorCode, PendingSignRequest, PendingSignRequests,
+    PostSignatureRequest, RejectSessionRequest, RejectSessionResponse, RejectSignRequest, RevokeResponse,
+    SessionStatus, SignResultAck,
 };
+use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError};
 
 /// Largest response body the client reads (bytes); larger answers are a protocol error.
 pub const MAX_RESPONSE_LEN: usize = 4 * 1024 * 1024;
@@ -113,10 +113,7 @@ impl OctaneError {
 
     /// Whether retrying the same idempotent call may help.
     fn retryable(&self) -> bool {
-        matches!(
-            self,
-            OctaneError::Offline(_) | OctaneError::Timeout | OctaneError::ServerError { .. }
-        )
+        matches!(self, OctaneError::Offline(_) | OctaneError::Timeout | OctaneError::ServerError { .. })
     }
 }
 
@@ -233,14 +230,10 @@ fn map_status(status: u16, body: &[u8]) -> OctaneError {
     match error.code {
         ErrorCode::SessionExpired => OctaneError::SessionExpired,
         ErrorCode::SessionUsed => OctaneError::SessionUsed,
-        ErrorCode::CodeRejected => {
-            OctaneError::CodeRejected { attempts_left: error.attempts_left.unwrap_or(0) }
-        }
+        ErrorCode::CodeRejected => OctaneError::CodeRejected { attempts_left: error.attempts_left.unwrap_or(0) },
         ErrorCode::SessionLocked => OctaneError::SessionLocked,
         ErrorCode::Forbidden | ErrorCode::AccountNotBound => OctaneError::Forbidden(error.message),
-        ErrorCode::Unauthenticated | ErrorCode::StaleRequest => {
-            OctaneError::Unauthenticated(error.message)
-        }
+        ErrorCode::Unauthenticated | ErrorCode::StaleRequest => OctaneError::Unauthenticated(error.message),
         ErrorCode::PairRevoked => OctaneError::Revoked,
         ErrorCode::NotFound => OctaneError::NotFound,
         ErrorCode::Internal => OctaneError::ServerError { status },
@@ -261,11 +254,7 @@ impl OctaneClient {
         match cfg.base_url.scheme() {
             "https" => {}
             "http" if is_loopback(&cfg.base_url) => {}
-            other => {
-                return Err(OctaneError::Config(format!(
-                    "octane must be reached over HTTPS (got {other}://)"
-                )))
-            }
+            other => return Err(OctaneError::Config(format!("octane must be reached over HTTPS (got {other}://)"))),
         }
         if cfg.base_url.path() != "/" && !cfg.base_url.path().is_empty() {
             return Err(OctaneError::Config("the octane URL must not have a path".into()));
@@ -277,11 +266,8 @@ impl OctaneClient {
     /// URL is loopback). Desktop tools and tests; phones pass their platform's transport.
     #[cfg(feature = "reqwest")]
     pub fn reqwest_transport(cfg: &OctaneConfig) -> Result<Arc<dyn HttpTransport>, OctaneError> {
-        let t = crate::octane::transport::ReqwestTransport::new(
-            cfg.connect_timeout,
-            !is_loopback(&cfg.base_url),
-        )
-        .map_err(|e| OctaneError::Config(e.to_string()))?;
+        let t = crate::octane::transport::ReqwestTransport::new(cfg.connect_timeout, !is_loopback(&cfg.base_url))
+            .map_err(|e| OctaneError::Config(e.to_string()))?;
         Ok(Arc::new(t))
     }
 
@@ -415,21 +401,12 @@ impl OctaneClient {
             return Err(OctaneError::BadSignature("the pair session (another session)".into()));
         }
         tracing::info!(status = ?resp.status, "octane: session loaded and verified");
-        Ok(LoadedSession {
-            envelope: resp.details,
-            details,
-            status: resp.status,
-            attempts_left: resp.attempts_left,
-        })
+        Ok(LoadedSession { envelope: resp.details, details, status: resp.status, attempts_left: resp.attempts_left })
     }
 
     /// Submits the validation code. Never retried: every attempt counts against the limit.
     #[tracing::instrument(skip(self, code), fields(session = %session_id))]
-    pub async fn check_code(
-        &self,
-        session_id: &str,
-        code: &ValidationCode,
-    ) -> Result<CheckCodeResponse, OctaneError> {
+    pub async fn check_code(&self, session_id: &str, code: &ValidationCode) -> Result<CheckCodeResponse, OctaneError> {
         let body = CheckCodeRequest { code: code.as_str().to_string() };
         self.post(&paths::app_pair_session_code(session_id), &body, Idempotency::Once).await
     }
@@ -460,17 +437,12 @@ impl OctaneClient {
     /// The appliance's pairs as octane knows them (for sync).
     #[tracing::instrument(skip(self))]
     pub async fn pairs(&self) -> Result<AppPairsResponse, OctaneError> {
-        self.call::<(), _>(HttpMethod::Get, paths::APP_PAIRS, None, Idempotency::Idempotent, Duration::ZERO)
-            .await
+        self.call::<(), _>(HttpMethod::Get, paths::APP_PAIRS, None, Idempotency::Idempotent, Duration::ZERO).await
     }
 
     /// Posts the appliance's signed revocation of a pair (idempotent).
     #[tracing::instrument(skip(self, revocation), fields(pair = %pair_id))]
-    pub async fn revoke(
-        &self,
-        pair_id: Uuid,
-        revocation: &SignedEnvelope,
-    ) -> Result<RevokeResponse, OctaneError> {
+    pub async fn revoke(&self, pair_id: Uuid, revocation: &SignedEnvelope) -> Result<RevokeResponse, OctaneError> {
         let body = AppRevokeRequest { revocation: revocation.clone() };
         self.post(&paths::app_pair_revoke(&pair_id), &body, Idempotency::Idempotent).await
     }
@@ -478,31 +450,18 @@ impl OctaneClient {
     /// Long-polls pending sign requests, waiting up to `wait` (clamped to octane's maximum)
     /// for one to arrive. The requests are NOT verified here: `core::sign` does it.
     #[tracing::instrument(skip(self))]
-    pub async fn pending_sign_requests(
-        &self,
-        wait: Duration,
-    ) -> Result<Vec<PendingSignRequest>, OctaneError> {
+    pub async fn pending_sign_requests(&self, wait: Duration) -> Result<Vec<PendingSignRequest>, OctaneError> {
         let secs = wait.as_secs().min(api::MAX_LONG_POLL_SECS);
         let path = format!("{}?timeout_secs={secs}", paths::APP_SIGN_PENDING);
         let resp: PendingSignRequests = self
-            .call::<(), _>(
-                HttpMethod::Get,
-                &path,
-                None,
-                Idempotency::Idempotent,
-                Duration::from_secs(secs),
-            )
+            .call::<(), _>(HttpMethod::Get, &path, None, Idempotency::Idempotent, Duration::from_secs(secs))
             .await?;
         Ok(resp.requests)
     }
 
     /// Posts the appliance's signature for a request (idempotent for the same signature).
     #[tracing::instrument(skip(self, signature), fields(request = %request_id))]
-    pub async fn post_signature(
-        &self,
-        request_id: Uuid,
-        signature: &[u8],
-    ) -> Result<SignResultAck, OctaneError> {
+    pub async fn post_signature(&self, request_id: Uuid, signature: &[u8]) -> Result<SignResultAck, OctaneError> {
         let body = PostSignatureRequest { signature: signature.to_vec() };
         self.post(&paths::app_sign_result(&request_id), &body, Idempotency::Idempotent).await
     }
@@ -533,10 +492,8 @@ impl OctaneClient {
         reason_code: &str,
         message: &str,
     ) -> Result<SignResultAck, OctaneError> {
-        let body = RejectSignRequest {
-            reason_code: reason_code.to_string(),
-            message: message.chars().take(512).collect(),
-        };
+        let body =
+            RejectSignRequest { reason_code: reason_code.to_string(), message: message.chars().take(512).collect() };
         self.post(&paths::app_sign_reject(&request_id), &body, Idempotency::Idempotent).await
     }
 }
@@ -635,10 +592,7 @@ mod tests {
         assert_eq!(map_status(410, &b(ErrorCode::SessionExpired, None)), OctaneError::SessionExpired);
         assert_eq!(map_status(403, &b(ErrorCode::PairRevoked, None)), OctaneError::Revoked);
         assert_eq!(map_status(409, &b(ErrorCode::SessionUsed, None)), OctaneError::SessionUsed);
-        assert_eq!(
-            map_status(500, b"oops"),
-            OctaneError::ServerError { status: 500 }
-        );
+        assert_eq!(map_status(500, b"oops"), OctaneError::ServerError { status: 500 });
         assert!(matches!(map_status(400, b"<html>"), OctaneError::Protocol(_)));
         assert!(matches!(
             map_status(409, &b(ErrorCode::DuplicateRequest, None)),

@@ -75,10 +75,7 @@ pub(crate) fn bad(e: impl std::fmt::Display) -> PayloadError {
         Some((i, _)) => format!("{}…", text.get(..i).unwrap_or_default()),
         None => text,
     };
-    PayloadError::BadTypedData(crate::display::clean(
-        &short,
-        crate::display::TextKind::Value,
-    ))
+    PayloadError::BadTypedData(crate::display::clean(&short, crate::display::TextKind::Value))
 }
 
 /// Parses typed data after checking its shape against [`limits`]. Does not hash it.
@@ -141,9 +138,7 @@ fn field_type(ty: &str) -> Result<FieldType<'_>, PayloadError> {
             return Err(not_a_type());
         }
         if !size.is_empty() {
-            let n: usize = size
-                .parse()
-                .map_err(|_| too_complex("array_length", MAX_ARRAY_LEN))?;
+            let n: usize = size.parse().map_err(|_| too_complex("array_length", MAX_ARRAY_LEN))?;
             if n == 0 {
                 return Err(not_a_type());
             }
@@ -235,9 +230,7 @@ fn check_hash_work(
     Ok(())
 }
 
-fn type_graph(
-    types: &serde_json::Map<String, Value>,
-) -> Result<BTreeMap<&str, TypeNode<'_>>, PayloadError> {
+fn type_graph(types: &serde_json::Map<String, Value>) -> Result<BTreeMap<&str, TypeNode<'_>>, PayloadError> {
     if types.len() > MAX_TYPES {
         return Err(too_complex("types", MAX_TYPES));
     }
@@ -249,9 +242,7 @@ fn type_graph(
         }
         // alloy parses every key as a type (tuples recurse in its parser): names only.
         if !is_type_name(name) {
-            return Err(bad(format!(
-                "type name {name:?} is not an EIP-712 type name"
-            )));
+            return Err(bad(format!("type name {name:?} is not an EIP-712 type name")));
         }
         let Value::Array(fields) = fields else {
             return Err(bad(format!("the fields of type {name:?} must be an array")));
@@ -259,17 +250,10 @@ fn type_graph(
         if fields.len() > MAX_FIELDS {
             return Err(too_complex("fields", MAX_FIELDS));
         }
-        let mut node = TypeNode {
-            fields: Vec::with_capacity(fields.len()),
-            text: name.len() + 2,
-        };
+        let mut node = TypeNode { fields: Vec::with_capacity(fields.len()), text: name.len() + 2 };
         for f in fields {
-            let (Some(Value::String(fname)), Some(Value::String(ftype))) =
-                (f.get("name"), f.get("type"))
-            else {
-                return Err(bad(format!(
-                    "a field of type {name:?} has no string name and type"
-                )));
+            let (Some(Value::String(fname)), Some(Value::String(ftype))) = (f.get("name"), f.get("type")) else {
+                return Err(bad(format!("a field of type {name:?} has no string name and type")));
             };
             if fname.len() > MAX_NAME_LEN || ftype.len() > MAX_NAME_LEN + 8 * MAX_TYPE_DEPTH {
                 return Err(too_complex("name_length", MAX_NAME_LEN));
@@ -296,10 +280,7 @@ struct Expansion {
 /// Counts the primary type's expanded tree over the type graph — memoised, with an
 /// explicit stack, refusing any cycle (a recursive type has no finite expansion, and
 /// alloy refuses to resolve one).
-fn check_expansion(
-    graph: &BTreeMap<&str, TypeNode<'_>>,
-    primary: &str,
-) -> Result<Option<Expansion>, PayloadError> {
+fn check_expansion(graph: &BTreeMap<&str, TypeNode<'_>>, primary: &str) -> Result<Option<Expansion>, PayloadError> {
     let root = primary.split('[').next().unwrap_or(primary);
     if !graph.contains_key(root) {
         // alloy reports the missing type.
@@ -318,10 +299,7 @@ fn check_expansion(
             let mut e = Expansion { nodes: 1, depth: 1 };
             for f in &node.fields {
                 let child = match graph.get(f.root) {
-                    Some(_) => done
-                        .get(f.root)
-                        .copied()
-                        .unwrap_or(Expansion { nodes: 1, depth: 0 }),
+                    Some(_) => done.get(f.root).copied().unwrap_or(Expansion { nodes: 1, depth: 0 }),
                     None => Expansion { nodes: 1, depth: 0 },
                 };
                 e.nodes = e.nodes.saturating_add(child.nodes).saturating_add(f.dims);
@@ -340,9 +318,7 @@ fn check_expansion(
             continue;
         }
         if on_path.insert(name, ()).is_some() {
-            return Err(PayloadError::RecursiveType(
-                name.chars().take(MAX_NAME_LEN).collect(),
-            ));
+            return Err(PayloadError::RecursiveType(name.chars().take(MAX_NAME_LEN).collect()));
         }
         stack.push((name, true));
         for f in &node.fields {
@@ -407,10 +383,9 @@ mod tests {
     /// Nodes and depth of a resolved type, counted as `check_expansion` counts them.
     fn measure(t: &DynSolType) -> (usize, usize) {
         match t {
-            DynSolType::CustomStruct { tuple, .. } => tuple
-                .iter()
-                .map(measure)
-                .fold((1, 1), |(n, d), (cn, cd)| (n + cn, d.max(1 + cd))),
+            DynSolType::CustomStruct { tuple, .. } => {
+                tuple.iter().map(measure).fold((1, 1), |(n, d), (cn, cd)| (n + cn, d.max(1 + cd)))
+            }
             DynSolType::Array(inner) | DynSolType::FixedArray(inner, _) => {
                 let (n, d) = measure(inner);
                 (n + 1, d + 1)
@@ -479,10 +454,7 @@ mod tests {
     #[test]
     fn json_depth_ignores_brackets_in_strings() {
         let deep = format!("{{\"types\":{{}},\"primaryType\":\"{}\"}}", "[".repeat(100));
-        assert!(!matches!(
-            check_json_depth(deep.as_bytes()),
-            Err(PayloadError::TooComplex { .. })
-        ));
+        assert!(!matches!(check_json_depth(deep.as_bytes()), Err(PayloadError::TooComplex { .. })));
         let escaped = format!("\"\\\"{}\"", "[".repeat(100));
         assert!(check_json_depth(escaped.as_bytes()).is_ok());
         assert!(check_json_depth("[".repeat(MAX_JSON_DEPTH).as_bytes()).is_ok());
@@ -491,40 +463,13 @@ mod tests {
 
     #[test]
     fn field_types_are_names_with_array_suffixes() {
-        for ok in [
-            "uint256",
-            "Person",
-            "Person[]",
-            "Person[2][]",
-            "ns:Type",
-            "a.b",
-        ] {
+        for ok in ["uint256", "Person", "Person[]", "Person[2][]", "ns:Type", "a.b"] {
             assert!(field_type(ok).is_ok(), "{ok}");
         }
-        for bad in [
-            "(uint256)",
-            "uint256 ",
-            "T[0]",
-            "T[",
-            "T]",
-            "T[a]",
-            "1T",
-            "",
-            "T[][x]",
-            "Tè",
-        ] {
+        for bad in ["(uint256)", "uint256 ", "T[0]", "T[", "T]", "T[a]", "1T", "", "T[][x]", "Tè"] {
             assert!(field_type(bad).is_err(), "{bad}");
         }
-        assert!(matches!(
-            field_type("T[1025]"),
-            Err(PayloadError::TooComplex {
-                what: "array_length",
-                ..
-            })
-        ));
-        assert!(matches!(
-            field_type("T[99999999999999999999999]"),
-            Err(PayloadError::TooComplex { .. })
-        ));
+        assert!(matches!(field_type("T[1025]"), Err(PayloadError::TooComplex { what: "array_length", .. })));
+        assert!(matches!(field_type("T[99999999999999999999999]"), Err(PayloadError::TooComplex { .. })));
     }
 }

@@ -39,7 +39,9 @@ pub enum SolanaMessageError {
     #[error("{0} unexpected bytes after the Solana message")]
     TrailingBytes(usize),
     /// The message and its signatures do not fit a transaction ([`MAX_TRANSACTION_SIZE`]).
-    #[error("a transaction of this message and its signatures is {len} bytes, more than the {max} the network accepts")]
+    #[error(
+        "a transaction of this message and its signatures is {len} bytes, more than the {max} the network accepts"
+    )]
     TooLarge {
         /// The transaction's size.
         len: usize,
@@ -164,24 +166,14 @@ impl SolanaMessage {
                 let account_key = r.key("lookup table key")?;
                 let writable_indexes = r.bytes_vec("lookup writable indexes")?;
                 let readonly_indexes = r.bytes_vec("lookup readonly indexes")?;
-                address_table_lookups.push(AddressTableLookup {
-                    account_key,
-                    writable_indexes,
-                    readonly_indexes,
-                });
+                address_table_lookups.push(AddressTableLookup { account_key, writable_indexes, readonly_indexes });
             }
         }
         if !r.buf.is_empty() {
             return Err(SolanaMessageError::TrailingBytes(r.buf.len()));
         }
-        let msg = SolanaMessage {
-            version,
-            header,
-            account_keys,
-            recent_blockhash,
-            instructions,
-            address_table_lookups,
-        };
+        let msg =
+            SolanaMessage { version, header, account_keys, recent_blockhash, instructions, address_table_lookups };
         msg.sanitize()?;
         let sigs = usize::from(msg.header.num_required_signatures);
         let len = bytes.len() + if sigs < 0x80 { 1 } else { 2 } + 64 * sigs;
@@ -202,11 +194,8 @@ impl SolanaMessage {
         {
             return Err(SolanaMessageError::BadHeader);
         }
-        let n_lookup: usize = self
-            .address_table_lookups
-            .iter()
-            .map(|l| l.writable_indexes.len() + l.readonly_indexes.len())
-            .sum();
+        let n_lookup: usize =
+            self.address_table_lookups.iter().map(|l| l.writable_indexes.len() + l.readonly_indexes.len()).sum();
         if n_static + n_lookup > 256 {
             return Err(SolanaMessageError::BadHeader);
         }
@@ -287,8 +276,8 @@ impl<'a> Reader<'a> {
     }
 
     fn len(&mut self, what: &'static str) -> Result<usize, SolanaMessageError> {
-        let (len, used) = solana_short_vec::decode_shortu16_len(self.buf)
-            .map_err(|_| SolanaMessageError::BadLength(what))?;
+        let (len, used) =
+            solana_short_vec::decode_shortu16_len(self.buf).map_err(|_| SolanaMessageError::BadLength(what))?;
         self.take(used, what)?;
         Ok(len)
     }
@@ -348,7 +337,10 @@ mod tests {
         assert!(fits.len() + 65 <= MAX_TRANSACTION_SIZE);
         assert!(SolanaMessage::parse(&fits).is_ok());
         assert!(matches!(SolanaMessage::parse(&build(89)), Err(SolanaMessageError::TooLarge { .. })));
-        assert!(matches!(SolanaMessage::parse(&vec![0u8; 5_000]), Err(SolanaMessageError::TooLarge { len: 5_000, .. })));
+        assert!(matches!(
+            SolanaMessage::parse(&vec![0u8; 5_000]),
+            Err(SolanaMessageError::TooLarge { len: 5_000, .. })
+        ));
     }
 
     #[test]

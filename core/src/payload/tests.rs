@@ -71,9 +71,7 @@ pub(crate) fn strip_signature(raw_hex: &str) -> (Vec<u8>, [u8; 65]) {
         (payload, out)
     }
     match &env {
-        TxEnvelope::Legacy(s) => {
-            split(s, EvmVStyle::Eip155 { chain_id: s.tx().chain_id.unwrap() })
-        }
+        TxEnvelope::Legacy(s) => split(s, EvmVStyle::Eip155 { chain_id: s.tx().chain_id.unwrap() }),
         TxEnvelope::Eip2930(s) => split(s, EvmVStyle::YParity),
         TxEnvelope::Eip1559(s) => split(s, EvmVStyle::YParity),
         _ => panic!("unexpected type"),
@@ -93,10 +91,7 @@ fn mainnet_eip1559_signature_recovers_to_published_sender() {
     assert_eq!(*v_style, EvmVStyle::YParity);
     assert_eq!(*digest, keccak256(&payload).0);
     verify_appliance_signature(&target, &sig, &acct(MAINNET_1559_FROM)).unwrap();
-    assert_eq!(
-        verify_appliance_signature(&target, &sig, &acct(MAINNET_LEGACY_FROM)),
-        Err(PayloadError::WrongSigner)
-    );
+    assert_eq!(verify_appliance_signature(&target, &sig, &acct(MAINNET_LEGACY_FROM)), Err(PayloadError::WrongSigner));
 }
 
 #[test]
@@ -107,10 +102,7 @@ fn mainnet_legacy_signature_recovers_to_published_sender() {
     assert_eq!(*v_style, EvmVStyle::Eip155 { chain_id: 1 });
     assert_eq!(sig[64], 37, "published v = 0x25");
     verify_appliance_signature(&target, &sig, &acct(MAINNET_LEGACY_FROM)).unwrap();
-    assert_eq!(
-        evm_signer_address(&target, &sig).unwrap(),
-        acct(MAINNET_LEGACY_FROM).evm_address().unwrap()
-    );
+    assert_eq!(evm_signer_address(&target, &sig).unwrap(), acct(MAINNET_LEGACY_FROM).evm_address().unwrap());
 }
 
 #[test]
@@ -140,8 +132,7 @@ fn alloy_eip1559_signature_hash_vector() {
     let mut sig = [0u8; 65];
     sig[..32].copy_from_slice(&hex!("840cfc572845f5786e702984c2a582528cad4b49b2a10b9db1be7fca90058565"));
     sig[32..64].copy_from_slice(&hex!("25e7109ceb98168d95b09b18bbf6b685130e0562f233877d492b94eee0c5b6d1"));
-    verify_appliance_signature(&target, &sig, &acct("0xdd6b8b3dc6b7ad97db52f08a275ff4483e024cea"))
-        .unwrap();
+    verify_appliance_signature(&target, &sig, &acct("0xdd6b8b3dc6b7ad97db52f08a275ff4483e024cea")).unwrap();
 }
 
 #[test]
@@ -192,10 +183,7 @@ fn legacy_without_chain_id_or_with_huge_chain_id_is_refused() {
     let mut tx = TxLegacy { chain_id: None, gas_limit: 21000, ..Default::default() };
     let mut p = Vec::new();
     tx.encode_for_signing(&mut p);
-    assert_eq!(
-        signing_target(PayloadKind::EvmTransaction, &p, &ChainId::Evm(1)),
-        Err(PayloadError::MissingChainId)
-    );
+    assert_eq!(signing_target(PayloadKind::EvmTransaction, &p, &ChainId::Evm(1)), Err(PayloadError::MissingChainId));
     tx.chain_id = Some(137);
     let mut p = Vec::new();
     tx.encode_for_signing(&mut p);
@@ -230,8 +218,7 @@ fn eip191_web3js_signature_vector() {
 
 #[test]
 fn eip712_mail_vector_digest_and_signature() {
-    let t = signing_target(PayloadKind::Eip712TypedData, EIP712_MAIL.as_bytes(), &ChainId::Evm(1))
-        .unwrap();
+    let t = signing_target(PayloadKind::Eip712TypedData, EIP712_MAIL.as_bytes(), &ChainId::Evm(1)).unwrap();
     let SigningTarget::EvmDigest { digest, v_style } = &t else { panic!() };
     assert_eq!(*digest, hex!("be609aee343fb3c4b28e1df9e632fca64fcfaede20f02e86244efddf30957bd2"));
     assert_eq!(*v_style, EvmVStyle::Legacy27);
@@ -240,8 +227,7 @@ fn eip712_mail_vector_digest_and_signature() {
     sig[..32].copy_from_slice(&hex!("4355c47d63924e8a72e509b65029052eb6c299d53a04e167c5775fd466751c9d"));
     sig[32..64].copy_from_slice(&hex!("07299936d304c153f6443dfa05f40ff007d72911b6f72307f996231605b91562"));
     sig[64] = 28;
-    verify_appliance_signature(&t, &sig, &acct("0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"))
-        .unwrap();
+    verify_appliance_signature(&t, &sig, &acct("0xCD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826")).unwrap();
     let cow = SigningKey::from_slice(keccak256(b"cow").as_slice()).unwrap();
     assert_eq!(address_of(cow.verifying_key()), hex!("CD2a3d9F938E13CD947Ec05AbC7FE734Df8DD826"));
 }
@@ -332,10 +318,7 @@ fn high_s_and_wrong_v_are_refused() {
     let mut v0 = sig;
     v0[64] -= 27;
     assert_eq!(verify_appliance_signature(&t, &v0, &account), Err(PayloadError::BadRecoveryByte(v0[64])));
-    assert!(matches!(
-        verify_appliance_signature(&t, &sig[..64], &account),
-        Err(PayloadError::MalformedSignature(_))
-    ));
+    assert!(matches!(verify_appliance_signature(&t, &sig[..64], &account), Err(PayloadError::MalformedSignature(_))));
 }
 
 proptest! {

@@ -462,7 +462,13 @@ impl Store {
              ORDER BY bonded_at DESC, identity",
         )?;
         let rows = stmt.query_map([], |r| {
-            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, String>(2)?, r.get::<_, String>(3)?, r.get::<_, i64>(4)?))
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, String>(3)?,
+                r.get::<_, i64>(4)?,
+            ))
         })?;
         let mut out = Vec::new();
         for row in rows {
@@ -566,10 +572,8 @@ impl Store {
     /// All pairs, newest first.
     pub fn pairs(&self) -> Result<Vec<PairRecord>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt = conn.prepare(&format!(
-            "SELECT {} FROM pairs ORDER BY created_at DESC, pair_id",
-            Self::PAIR_COLS
-        ))?;
+        let mut stmt =
+            conn.prepare(&format!("SELECT {} FROM pairs ORDER BY created_at DESC, pair_id", Self::PAIR_COLS))?;
         let rows = stmt.query_map([], Self::pair_from_row)?;
         let mut out = Vec::new();
         for row in rows {
@@ -709,10 +713,7 @@ impl Store {
     /// through the [`StoreTx`] commits together when `f` returns `Ok`, and nothing does when
     /// it returns `Err`. One state change of a sign request is one such transaction. `f`
     /// runs under the store's lock: it must not call back into this `Store`.
-    pub fn transaction<R>(
-        &self,
-        f: impl FnOnce(&StoreTx<'_>) -> Result<R, StoreError>,
-    ) -> Result<R, StoreError> {
+    pub fn transaction<R>(&self, f: impl FnOnce(&StoreTx<'_>) -> Result<R, StoreError>) -> Result<R, StoreError> {
         let conn = self.lock()?;
         // BEGIN and COMMIT as cached statements: parsing them anew costs more than the
         // request's own statements.
@@ -738,11 +739,7 @@ impl Store {
 
     /// Whether `request_id` was seen before, and with the same body, without recording it
     /// (`None`: never seen).
-    pub fn seen(
-        &self,
-        request_id: Uuid,
-        body_sha256: &[u8; 32],
-    ) -> Result<Option<Seen>, StoreError> {
+    pub fn seen(&self, request_id: Uuid, body_sha256: &[u8; 32]) -> Result<Option<Seen>, StoreError> {
         let conn = self.lock()?;
         let stored: Option<Vec<u8>> = conn
             .prepare_cached("SELECT body_sha256 FROM seen_sign_requests WHERE request_id = ?1")?
@@ -755,11 +752,9 @@ impl Store {
     pub fn was_seen(&self, request_id: Uuid) -> Result<bool, StoreError> {
         let conn = self.lock()?;
         let v: Option<i64> = conn
-            .query_row(
-                "SELECT 1 FROM seen_sign_requests WHERE request_id = ?1",
-                params![request_id.to_string()],
-                |r| r.get(0),
-            )
+            .query_row("SELECT 1 FROM seen_sign_requests WHERE request_id = ?1", params![request_id.to_string()], |r| {
+                r.get(0)
+            })
             .optional()?;
         Ok(v.is_some())
     }
@@ -780,9 +775,7 @@ impl Store {
         appliance_signature: Option<&[u8]>,
         at: u64,
     ) -> Result<(), StoreError> {
-        self.transaction(|tx| {
-            tx.set_sign_outcome(request_id, outcome, reason, appliance_signature, at)
-        })
+        self.transaction(|tx| tx.set_sign_outcome(request_id, outcome, reason, appliance_signature, at))
     }
 
     /// What the guardrails count as already spent on `chain` at `now`: signed requests
@@ -825,10 +818,7 @@ impl Store {
     pub fn sign_record(&self, request_id: Uuid) -> Result<Option<SignRecord>, StoreError> {
         let conn = self.lock()?;
         let row = conn
-            .prepare_cached(&format!(
-                "SELECT {} FROM sign_history WHERE request_id = ?1",
-                Self::SIGN_COLS
-            ))?
+            .prepare_cached(&format!("SELECT {} FROM sign_history WHERE request_id = ?1", Self::SIGN_COLS))?
             .query_row(params![request_id.to_string()], Self::sign_row)
             .optional()?;
         row.map(SignRow::parse).transpose()
@@ -909,13 +899,7 @@ impl Store {
     // ---- audit ----
 
     /// Appends to the audit log.
-    pub fn audit(
-        &self,
-        at: u64,
-        kind: &str,
-        subject: &str,
-        detail: &serde_json::Value,
-    ) -> Result<(), StoreError> {
+    pub fn audit(&self, at: u64, kind: &str, subject: &str, detail: &serde_json::Value) -> Result<(), StoreError> {
         audit_insert(&*self.lock()?, at, kind, subject, detail)
     }
 
@@ -935,8 +919,7 @@ impl Store {
     /// The newest `limit` audit entries, newest first.
     pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, StoreError> {
         let conn = self.lock()?;
-        let mut stmt =
-            conn.prepare("SELECT id, at, kind, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
+        let mut stmt = conn.prepare("SELECT id, at, kind, subject, detail FROM audit_log ORDER BY id DESC LIMIT ?1")?;
         let rows = stmt.query_map(params![limit], audit_row)?;
         let mut out = Vec::new();
         for row in rows {
@@ -976,9 +959,7 @@ fn audit_insert(
     subject: &str,
     detail: &serde_json::Value,
 ) -> Result<(), StoreError> {
-    conn.prepare_cached(
-        "INSERT INTO audit_log (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)",
-    )?
+    conn.prepare_cached("INSERT INTO audit_log (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)")?
         .execute(params![as_i64(at), kind, subject, to_json("audit detail", detail)?])?;
     Ok(())
 }
@@ -1030,12 +1011,7 @@ impl StoreTx<'_> {
                 "INSERT INTO seen_sign_requests (request_id, body_sha256, pair_id, first_seen_at)
                  VALUES (?1, ?2, ?3, ?4) ON CONFLICT(request_id) DO NOTHING",
             )?
-            .execute(params![
-                request_id.to_string(),
-                body_sha256.as_slice(),
-                pair_id.to_string(),
-                as_i64(now)
-            ])?;
+            .execute(params![request_id.to_string(), body_sha256.as_slice(), pair_id.to_string(), as_i64(now)])?;
         if n == 1 {
             return Ok(Seen::New);
         }
@@ -1146,9 +1122,7 @@ impl StoreTx<'_> {
         let id = request_id.to_string();
         let before: Option<(String, String, String, Option<String>)> = self
             .tx
-            .prepare_cached(
-                "SELECT outcome, pair_id, chain, spend FROM sign_history WHERE request_id = ?1",
-            )?
+            .prepare_cached("SELECT outcome, pair_id, chain, spend FROM sign_history WHERE request_id = ?1")?
             .query_row(params![id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             .optional()?;
         let Some((was, pair_id, chain, amount)) = before else {
@@ -1162,8 +1136,7 @@ impl StoreTx<'_> {
             )?
             .execute(params![id, outcome.as_str(), reason, appliance_signature, as_i64(at)])?;
         if outcome.is_spent() && !SignOutcome::parse(&was)?.is_spent() {
-            let amount =
-                amount.map(|a| spend::parse_amount("sign_history.spend", &a)).transpose()?;
+            let amount = amount.map(|a| spend::parse_amount("sign_history.spend", &a)).transpose()?;
             let amount = amount.unwrap_or(0);
             spend::commit(self.tx, &pair_id, &chain, at, amount)?;
         }
@@ -1171,13 +1144,7 @@ impl StoreTx<'_> {
     }
 
     /// [`Store::audit`] inside this transaction.
-    pub fn audit(
-        &self,
-        at: u64,
-        kind: &str,
-        subject: &str,
-        detail: &serde_json::Value,
-    ) -> Result<(), StoreError> {
+    pub fn audit(&self, at: u64, kind: &str, subject: &str, detail: &serde_json::Value) -> Result<(), StoreError> {
         audit_insert(self.tx, at, kind, subject, detail)
     }
 }

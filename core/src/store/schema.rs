@@ -21,7 +21,9 @@ pub(crate) struct Migration {
 /// edit a migration that has shipped.
 pub(crate) const MIGRATIONS: &[Migration] = &[
     // 1: the first schema.
-    Migration { backfill: None, sql: r#"
+    Migration {
+        backfill: None,
+        sql: r#"
     CREATE TABLE appliances (
         identity      TEXT PRIMARY KEY,          -- Ed25519 identity key, hex
         static_key    TEXT NOT NULL,             -- X25519 channel public key, hex
@@ -100,11 +102,14 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         subject TEXT NOT NULL,
         detail  TEXT NOT NULL                    -- JSON
     ) STRICT;
-    "#},
+    "#,
+    },
     // 2: spend totals the guardrails read without touching the history (issue 18): each
     // row's spend (native value + worst-case fee) and expiry, an index over the requests
     // still waiting, and running totals of what was signed, per pair and per UTC day.
-    Migration { backfill: Some(super::spend::backfill), sql: r#"
+    Migration {
+        backfill: Some(super::spend::backfill),
+        sql: r#"
     ALTER TABLE sign_history ADD COLUMN spend TEXT;        -- native value + max fee, decimal
     ALTER TABLE sign_history ADD COLUMN expires_at INTEGER;
     -- The requests that still reserve spend: pending, by chain and expiry (covering).
@@ -128,17 +133,21 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
         amount TEXT NOT NULL,                    -- smallest unit, decimal u128 (saturating)
         PRIMARY KEY (chain, day)
     ) STRICT, WITHOUT ROWID;
-    "#},
+    "#,
+    },
     // 3: the appliance's pair attestation binds the validation code, and codes never reach
     // SQLite: it moves to the SecretStore for an in-flight flow and is not kept with a pair.
     // (An in-flight flow that held one asks the appliance again with its persisted approve
     // request id; the appliance answers a repeated id with its first attestation.) The store
     // opens with `secure_delete` and vacuums after this migration, so no copy of the old
     // column survives in free pages or in the WAL.
-    Migration { backfill: None, sql: r#"
+    Migration {
+        backfill: None,
+        sql: r#"
     ALTER TABLE pairs DROP COLUMN attestation;
     ALTER TABLE pair_flows DROP COLUMN attestation;
-    "#},
+    "#,
+    },
 ];
 
 /// The migration after which the database is vacuumed and its WAL truncated, because it

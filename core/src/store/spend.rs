@@ -35,12 +35,7 @@ pub(crate) fn parse_amount(what: &'static str, s: &str) -> Result<u128, StoreErr
     s.parse::<u128>().map_err(|e| corrupt(what, e))
 }
 
-fn total(
-    conn: &Connection,
-    sql: &str,
-    p: impl rusqlite::Params,
-    what: &'static str,
-) -> Result<u128, StoreError> {
+fn total(conn: &Connection, sql: &str, p: impl rusqlite::Params, what: &'static str) -> Result<u128, StoreError> {
     let v: Option<String> = conn.prepare_cached(sql)?.query_row(p, |r| r.get(0)).optional()?;
     v.map(|s| parse_amount(what, &s)).transpose().map(|v| v.unwrap_or(0))
 }
@@ -81,8 +76,7 @@ pub(crate) fn spend(
         }
         let row_pair: String = row.get(0)?;
         let amount: Option<String> = row.get(1)?;
-        let amount =
-            amount.map(|a| parse_amount("sign_history.spend", &a)).transpose()?.unwrap_or(0);
+        let amount = amount.map(|a| parse_amount("sign_history.spend", &a)).transpose()?.unwrap_or(0);
         ctx.spent_today = ctx.spent_today.saturating_add(amount);
         if row_pair == pair {
             ctx.spent_by_pair = ctx.spent_by_pair.saturating_add(amount);
@@ -92,13 +86,7 @@ pub(crate) fn spend(
 }
 
 /// Adds `amount`, signed at `at`, to the running totals of its pair and its UTC day.
-pub(crate) fn commit(
-    conn: &Connection,
-    pair_id: &str,
-    chain: &str,
-    at: u64,
-    amount: u128,
-) -> Result<(), StoreError> {
+pub(crate) fn commit(conn: &Connection, pair_id: &str, chain: &str, at: u64, amount: u128) -> Result<(), StoreError> {
     let by_pair = total(conn, PAIR_TOTAL, params![pair_id, chain], "spend_by_pair.amount")?;
     conn.prepare_cached(
         "INSERT INTO spend_by_pair (pair_id, chain, amount) VALUES (?1, ?2, ?3)
@@ -127,16 +115,7 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
                decided_at FROM sign_history",
         )?;
         let mapped = stmt.query_map([], |r| {
-            Ok((
-                r.get(0)?,
-                r.get(1)?,
-                r.get(2)?,
-                r.get(3)?,
-                r.get(4)?,
-                r.get(5)?,
-                r.get(6)?,
-                r.get(7)?,
-            ))
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?, r.get(7)?))
         })?;
         mapped.collect::<Result<_, _>>()?
     };
@@ -154,15 +133,9 @@ pub(crate) fn backfill(tx: &Transaction<'_>) -> Result<(), StoreError> {
         let fee = serde_json::from_str::<serde_json::Value>(&summary)
             .ok()
             .and_then(|v| v.pointer("/facts/max_fee").and_then(|f| f.as_str().map(str::to_string)));
-        let spend = lenient("native_value", &id, native.as_deref()).saturating_add(lenient(
-            "max_fee",
-            &id,
-            fee.as_deref(),
-        ));
-        tx.execute(
-            "UPDATE sign_history SET spend = ?2 WHERE request_id = ?1",
-            params![id, spend.to_string()],
-        )?;
+        let spend =
+            lenient("native_value", &id, native.as_deref()).saturating_add(lenient("max_fee", &id, fee.as_deref()));
+        tx.execute("UPDATE sign_history SET spend = ?2 WHERE request_id = ?1", params![id, spend.to_string()])?;
         if SignOutcome::parse(&outcome).is_ok_and(SignOutcome::is_spent) {
             let at = decided_at.unwrap_or(received_at);
             commit(tx, &pair_id, &chain, u64::try_from(at).unwrap_or(0), spend)?;

@@ -178,10 +178,7 @@ fn sign_history_round_trips_and_filters() {
     assert_eq!(s.sign_history(Some(pid), 0).unwrap().len(), 1);
     assert!(s.sign_history(Some(pid), 51).unwrap().is_empty());
     assert!(s.sign_history(Some(id), 0).unwrap().is_empty());
-    assert!(matches!(
-        s.set_sign_outcome(pid, SignOutcome::Failed, None, None, 1),
-        Err(StoreError::NotFound(_))
-    ));
+    assert!(matches!(s.set_sign_outcome(pid, SignOutcome::Failed, None, None, 1), Err(StoreError::NotFound(_))));
 }
 
 #[test]
@@ -327,12 +324,7 @@ fn migrating_a_schema_1_database_removes_every_copy_of_the_attestation() {
         conn.execute(
             "INSERT INTO pairs VALUES ('00000000-0000-0000-0000-000000000001', ?1, 's1', ?2, 'u',
                ?3, '[]', ?4, 'active', 5, NULL)",
-            params![
-                a.identity.to_hex(),
-                to_json("sp", &pair(&a, 1).sp).unwrap(),
-                Key32([7; 32]).to_hex(),
-                att_json
-            ],
+            params![a.identity.to_hex(), to_json("sp", &pair(&a, 1).sp).unwrap(), Key32([7; 32]).to_hex(), att_json],
         )
         .unwrap();
         conn.execute(

@@ -33,10 +33,7 @@ pub fn diamond(n: usize) -> Vec<u8> {
     let mut types = Map::new();
     for i in 0..n {
         let next = format!("T{}", i + 1);
-        types.insert(
-            format!("T{i}"),
-            json!([{"name": "a", "type": next}, {"name": "b", "type": next}]),
-        );
+        types.insert(format!("T{i}"), json!([{"name": "a", "type": next}, {"name": "b", "type": next}]));
     }
     types.insert(format!("T{n}"), json!([{"name": "x", "type": "uint256"}]));
     typed(types, "T0", json!({}))
@@ -47,10 +44,7 @@ pub fn diamond(n: usize) -> Vec<u8> {
 pub fn chain(n: usize) -> Vec<u8> {
     let mut types = Map::new();
     for i in 0..n {
-        types.insert(
-            format!("T{i}"),
-            json!([{"name": "a", "type": format!("T{}", i + 1)}]),
-        );
+        types.insert(format!("T{i}"), json!([{"name": "a", "type": format!("T{}", i + 1)}]));
     }
     types.insert(format!("T{n}"), json!([{"name": "x", "type": "uint256"}]));
     typed(types, "T0", json!({}))
@@ -82,10 +76,7 @@ fn largest_fitting(build: fn(usize) -> Vec<u8>) -> Vec<u8> {
 /// `Node { uint256 v; Node[] kids; }`: a self-referencing type.
 pub fn self_reference() -> Vec<u8> {
     let mut types = Map::new();
-    types.insert(
-        "Node".into(),
-        json!([{"name": "v", "type": "uint256"}, {"name": "kids", "type": "Node[]"}]),
-    );
+    types.insert("Node".into(), json!([{"name": "v", "type": "uint256"}, {"name": "kids", "type": "Node[]"}]));
     typed(types, "Node", json!({"v": 1, "kids": []}))
 }
 
@@ -140,11 +131,7 @@ pub fn wide_struct_array(type_names: usize, name_len: usize) -> Vec<u8> {
     types.insert("S".into(), json!([{"name": "big", "type": "B0[]"}]));
     let long = |i: usize| format!("B{i}{}", "x".repeat(name_len.saturating_sub(4)));
     for i in 0..type_names {
-        let ty = if i + 1 < type_names {
-            long(i + 1)
-        } else {
-            "uint256".into()
-        };
+        let ty = if i + 1 < type_names { long(i + 1) } else { "uint256".into() };
         let name = if i == 0 { "B0".to_string() } else { long(i) };
         types.insert(name, json!([{"name": "f", "type": ty}]));
     }
@@ -169,10 +156,7 @@ pub fn huge_names() -> Vec<u8> {
     let mut types = Map::new();
     let half = CAP / 3 - 200; // the type name appears twice
     let ty = format!("N{}", "n".repeat(half));
-    types.insert(
-        ty.clone(),
-        json!([{"name": "f".repeat(half), "type": "uint256"}]),
-    );
+    types.insert(ty.clone(), json!([{"name": "f".repeat(half), "type": "uint256"}]));
     typed(types, &ty, json!({}))
 }
 
@@ -188,9 +172,7 @@ pub fn many_types() -> Vec<u8> {
 /// One type with as many fields as fit.
 pub fn many_fields() -> Vec<u8> {
     let mut types = Map::new();
-    let fields: Vec<Value> = (0..3_000)
-        .map(|i| json!({"name": format!("f{i}"), "type": "uint8"}))
-        .collect();
+    let fields: Vec<Value> = (0..3_000).map(|i| json!({"name": format!("f{i}"), "type": "uint8"})).collect();
     let message: Map<String, Value> = (0..3_000).map(|i| (format!("f{i}"), json!(1))).collect();
     types.insert("F".into(), Value::Array(fields));
     typed(types, "F", Value::Object(message))
@@ -215,11 +197,7 @@ pub fn nested_tuple_name() -> Vec<u8> {
 
 /// The signed payload is only the domain: `primaryType` is `EIP712Domain`.
 pub fn domain_as_primary() -> Vec<u8> {
-    typed(
-        Map::new(),
-        "EIP712Domain",
-        json!({"from": "Alice", "amount": "1000 ETH"}),
-    )
+    typed(Map::new(), "EIP712Domain", json!({"from": "Alice", "amount": "1000 ETH"}))
 }
 
 /// Every adversarial EIP-712 payload, named, each within the cap.
@@ -250,22 +228,13 @@ pub fn all_eip712() -> Vec<(&'static str, Vec<u8>)> {
 /// A star of `n` types (`n` ≤ 60): B0 refers to B1…Bn, each of which has `fields` long-named
 /// `uint256` fields; every name is `name_len` bytes long. The longest `encodeType` string the
 /// limits allow, at a shallow depth.
-fn long_named_star(
-    types: &mut Map<String, Value>,
-    n: usize,
-    name_len: usize,
-    fields: usize,
-) -> String {
+fn long_named_star(types: &mut Map<String, Value>, n: usize, name_len: usize, fields: usize) -> String {
     let name = |i: usize| format!("B{i}{}", "x".repeat(name_len.saturating_sub(4)));
     let long = |j: usize| format!("f{j}{}", "y".repeat(name_len.saturating_sub(6)));
-    let hub: Vec<Value> = (1..=n)
-        .map(|i| json!({"name": long(i), "type": name(i)}))
-        .collect();
+    let hub: Vec<Value> = (1..=n).map(|i| json!({"name": long(i), "type": name(i)})).collect();
     types.insert(name(0), Value::Array(hub));
     for i in 1..=n {
-        let f: Vec<Value> = (0..fields)
-            .map(|j| json!({"name": long(j), "type": "uint256"}))
-            .collect();
+        let f: Vec<Value> = (0..fields).map(|j| json!({"name": long(j), "type": "uint256"})).collect();
         types.insert(name(i), Value::Array(f));
     }
     name(0)
@@ -279,14 +248,9 @@ pub fn worst_struct_values(struct_values: usize, types_text: usize) -> Vec<u8> {
     let per_type = 2 * (120 + 2) + (120 + 120 + 2) + (120 + 7 + 2);
     let n = (types_text.saturating_sub(400) / per_type).clamp(1, 60);
     let head = long_named_star(&mut types, n, 120, 1);
-    types.insert(
-        "S".into(),
-        json!([{"name": "big", "type": format!("{head}[]")}]),
-    );
+    types.insert("S".into(), json!([{"name": "big", "type": format!("{head}[]")}]));
     types.insert("L".into(), json!([{"name": "items", "type": "S[]"}]));
-    let items: Vec<Value> = (0..struct_values.saturating_sub(1))
-        .map(|_| json!({"big": []}))
-        .collect();
+    let items: Vec<Value> = (0..struct_values.saturating_sub(1)).map(|_| json!({"big": []})).collect();
     typed(types, "L", json!({ "items": items }))
 }
 
@@ -312,14 +276,8 @@ pub fn worst_expansion(levels: usize, width: usize) -> Vec<u8> {
     let mut types = Map::new();
     // Level i has `width` fields of level i+1; the last level has `width` uint256 fields.
     for i in 0..levels {
-        let child = if i + 1 < levels {
-            format!("E{}", i + 1)
-        } else {
-            "uint256".into()
-        };
-        let f: Vec<Value> = (0..width)
-            .map(|j| json!({"name": format!("f{j}"), "type": child}))
-            .collect();
+        let child = if i + 1 < levels { format!("E{}", i + 1) } else { "uint256".into() };
+        let f: Vec<Value> = (0..width).map(|j| json!({"name": format!("f{j}"), "type": child})).collect();
         types.insert(format!("E{i}"), Value::Array(f));
     }
     let mut v = Value::from(1);
@@ -334,11 +292,7 @@ pub fn worst_expansion(levels: usize, width: usize) -> Vec<u8> {
 pub fn worst_depth(levels: usize) -> Vec<u8> {
     let mut types = Map::new();
     for i in 0..levels {
-        let child = if i + 1 < levels {
-            format!("D{}", i + 1)
-        } else {
-            "uint256".into()
-        };
+        let child = if i + 1 < levels { format!("D{}", i + 1) } else { "uint256".into() };
         types.insert(format!("D{i}"), json!([{"name": "d", "type": child}]));
     }
     let mut v = Value::from(7);
@@ -351,10 +305,7 @@ pub fn worst_depth(levels: usize) -> Vec<u8> {
 /// Long strings and bytes up to the string limit, filling the payload.
 pub fn worst_strings(string_len: usize) -> Vec<u8> {
     let mut types = Map::new();
-    types.insert(
-        "H".into(),
-        json!([{"name": "s", "type": "string[]"}, {"name": "b", "type": "bytes"}]),
-    );
+    types.insert("H".into(), json!([{"name": "s", "type": "string[]"}, {"name": "b", "type": "bytes"}]));
     let s = "\u{202e}A".repeat(string_len / 4);
     let b = format!("0x{}", "ab".repeat(string_len / 2 - 1));
     typed(types, "H", json!({ "s": [s.clone(), s], "b": b }))

@@ -22,19 +22,10 @@ pub fn assert_all_refused<T: Debug, E: Debug + Display>(
             other => failures.push(format!("{input:?}: expected {expected:?}, got {other:?}")),
         }
     }
-    assert!(
-        failures.is_empty(),
-        "{} mismatches:\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
+    assert!(failures.is_empty(), "{} mismatches:\n{}", failures.len(), failures.join("\n"));
 }
 
 /// The IDNA (punycode) form of a host written with lookalike letters.
 pub fn puny(host: &str) -> String {
-    url::Url::parse(&format!("https://{host}/"))
-        .unwrap()
-        .host_str()
-        .unwrap()
-        .to_string()
+    url::Url::parse(&format!("https://{host}/")).unwrap().host_str().unwrap().to_string()
 }

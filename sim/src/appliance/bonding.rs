@@ -14,12 +14,10 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use sunstorm_core::ble::bond_policy::{
-    BondPolicy, BondingWindow, WrongPinVerdict, BONDING_WINDOW_SECS,
-};
+use sunstorm_core::ble::bond_policy::{BondPolicy, BondingWindow, WrongPinVerdict, BONDING_WINDOW_SECS};
 use sunstorm_core::ble::channel::{
-    self, bond_reject_message, bond_reject_message_after, ApplianceBonding, ApplianceKeys,
-    BondRejectCode, ChannelError, MsgType,
+    self, bond_reject_message, bond_reject_message_after, ApplianceBonding, ApplianceKeys, BondRejectCode,
+    ChannelError, MsgType,
 };
 use sunstorm_core::ble::framing::{FramedLink, FramingError};
 
@@ -55,11 +53,7 @@ pub struct BondingConfig {
 
 impl Default for BondingConfig {
     fn default() -> Self {
-        Self {
-            open_at_start: true,
-            window: Duration::from_secs(BONDING_WINDOW_SECS),
-            policy: BondPolicy::default(),
-        }
+        Self { open_at_start: true, window: Duration::from_secs(BONDING_WINDOW_SECS), policy: BondPolicy::default() }
     }
 }
 
@@ -139,10 +133,7 @@ impl ApplianceSim {
     /// How long bonding mode stays open; `None` when it is closed.
     pub fn bonding_window_remaining(&self) -> Option<Duration> {
         let now = self.bonding_now();
-        lock(&self.inner.bond)
-            .window
-            .remaining(now)
-            .map(Duration::from_secs)
+        lock(&self.inner.bond).window.remaining(now).map(Duration::from_secs)
     }
 
     /// Seconds before the appliance accepts a bonding attempt again after wrong PINs
@@ -150,10 +141,7 @@ impl ApplianceSim {
     pub fn bonding_retry_after(&self) -> Option<u64> {
         let now = self.bonding_now();
         let policy = self.inner.cfg.bonding.policy;
-        lock(&self.inner.rt)
-            .state
-            .bond_guard
-            .wait_secs(&policy, now)
+        lock(&self.inner.rt).state.bond_guard.wait_secs(&policy, now)
     }
 
     /// Lockouts since the last successful bond (each one longer than the one before).
@@ -171,16 +159,10 @@ impl ApplianceSim {
 
     /// Serves a bonding connection: answers each `BondHello`/`BondConfirm` and NACKs
     /// broken messages, until the phone leaves or falls silent.
-    pub(super) async fn serve_bonding(
-        &self,
-        framed: &FramedLink,
-        hello: &[u8],
-    ) -> Result<(), SimError> {
+    pub(super) async fn serve_bonding(&self, framed: &FramedLink, hello: &[u8]) -> Result<(), SimError> {
         // This connection's exchange.
         let mut mine: Option<Exchange> = None;
-        framed
-            .send_message(&self.on_bond_hello(hello, &mut mine), None)
-            .await?;
+        framed.send_message(&self.on_bond_hello(hello, &mut mine), None).await?;
         loop {
             let msg = match framed.recv_message(self.inner.cfg.handshake_timeout).await {
                 Ok(m) => m,
@@ -199,9 +181,7 @@ impl ApplianceSim {
                 Some(MsgType::BondHello) => self.on_bond_hello(&msg, &mut mine),
                 Some(MsgType::BondConfirm) => self.on_bond_confirm(&msg, mine.as_ref()),
                 _ => {
-                    return Err(SimError::Channel(ChannelError::Malformed(
-                        "unexpected message during bonding".into(),
-                    )))
+                    return Err(SimError::Channel(ChannelError::Malformed("unexpected message during bonding".into())))
                 }
             };
             framed.send_message(&reply, None).await?;
@@ -225,15 +205,8 @@ impl ApplianceSim {
             return Some(bond_reject_message(BondRejectCode::BondingClosed, left));
         }
         let wait = rt.state.bond_guard.wait_secs(&policy, now)?;
-        tracing::warn!(
-            retry_after_secs = wait,
-            "bonding attempt during the wrong-PIN back-off: refused"
-        );
-        Some(bond_reject_message_after(
-            BondRejectCode::TryLater,
-            left,
-            Some(wait),
-        ))
+        tracing::warn!(retry_after_secs = wait, "bonding attempt during the wrong-PIN back-off: refused");
+        Some(bond_reject_message_after(BondRejectCode::TryLater, left, Some(wait)))
     }
 
     /// `BondPake` for a `BondHello`: the recorded one when the hello is one we know (on
@@ -357,9 +330,7 @@ impl ApplianceSim {
             Ok((phone, accept)) => {
                 {
                     let mut rt = lock(&self.inner.rt);
-                    rt.state
-                        .bonds
-                        .retain(|b| b.channel_static != phone.channel_static);
+                    rt.state.bonds.retain(|b| b.channel_static != phone.channel_static);
                     rt.state.bonds.push(phone.clone());
                     rt.state.bond_guard.record_bond();
                     self.persist(&rt);
@@ -370,10 +341,10 @@ impl ApplianceSim {
                     self.replace_pin(&mut ctl);
                 }
                 ex.bonded = true;
-                self.inner.panel.log(
-                    Event::new(EventType::PhoneBonded)
-                        .detail(format!("bonded {}", sunstorm_core::display::clean(&phone.name, sunstorm_core::display::TextKind::Name))),
-                );
+                self.inner.panel.log(Event::new(EventType::PhoneBonded).detail(format!(
+                    "bonded {}",
+                    sunstorm_core::display::clean(&phone.name, sunstorm_core::display::TextKind::Name)
+                )));
                 self.inner.panel.log(Event::new(EventType::BondingClosed).detail("a phone bonded"));
                 tracing::info!(
                     phone = %phone.channel_static.fingerprint(),
@@ -396,15 +367,8 @@ impl ApplianceSim {
                     }
                     WrongPinVerdict::Locked { retry_after_secs } => {
                         self.replace_pin(&mut ctl);
-                        tracing::warn!(
-                            retry_after_secs,
-                            "too many wrong PINs; a new PIN, bonding refused meanwhile"
-                        );
-                        bond_reject_message_after(
-                            BondRejectCode::PinLocked,
-                            0,
-                            Some(retry_after_secs),
-                        )
+                        tracing::warn!(retry_after_secs, "too many wrong PINs; a new PIN, bonding refused meanwhile");
+                        bond_reject_message_after(BondRejectCode::PinLocked, 0, Some(retry_after_secs))
                     }
                 }
             }

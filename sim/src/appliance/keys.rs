@@ -49,20 +49,17 @@ impl SimKeys {
         let channel_private = labelled(b"sigil-sim/v1/channel-x25519", seed);
 
         let mut wallets = Vec::new();
-        let path: bip32::DerivationPath = "m/44'/60'/0'/0/0"
-            .parse()
-            .map_err(|e| SimError::Config(format!("derivation path: {e}")))?;
-        let xprv = bip32::XPrv::derive_from_path(seed, &path)
-            .map_err(|e| SimError::Config(format!("bip32: {e}")))?;
+        let path: bip32::DerivationPath =
+            "m/44'/60'/0'/0/0".parse().map_err(|e| SimError::Config(format!("derivation path: {e}")))?;
+        let xprv = bip32::XPrv::derive_from_path(seed, &path).map_err(|e| SimError::Config(format!("bip32: {e}")))?;
         let evm_key = xprv.private_key().clone();
         let address = payload::address_of(evm_key.verifying_key());
         for chain in EVM_CHAINS {
             wallets.push((AccountId::evm(chain, address), WalletKey::Evm(evm_key.clone())));
         }
 
-        let path: ed25519_dalek_bip32::DerivationPath = "m/44'/501'/0'/0'"
-            .parse()
-            .map_err(|e| SimError::Config(format!("derivation path: {e:?}")))?;
+        let path: ed25519_dalek_bip32::DerivationPath =
+            "m/44'/501'/0'/0'".parse().map_err(|e| SimError::Config(format!("derivation path: {e:?}")))?;
         let sol = ed25519_dalek_bip32::ExtendedSigningKey::from_seed(seed)
             .and_then(|k| k.derive(&path))
             .map_err(|e| SimError::Config(format!("slip10: {e}")))?;

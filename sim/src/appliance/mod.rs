@@ -20,8 +20,8 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sunstorm_core::appliance::proto::{
-    decode_header, ErrorCode, Request, RequestBody, Response, ResponseBody, StatusKind,
-    KEEPALIVE_INTERVAL_MS, PROTOCOL_VERSION,
+    decode_header, ErrorCode, Request, RequestBody, Response, ResponseBody, StatusKind, KEEPALIVE_INTERVAL_MS,
+    PROTOCOL_VERSION,
 };
 use sunstorm_core::appliance::ApplianceInfo;
 use sunstorm_core::ble::channel::{
@@ -34,8 +34,7 @@ use sunstorm_core::caip::AccountId;
 use sunstorm_core::clock::{Clock, SystemClock};
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
 use sunstorm_core::model::{
-    CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest,
-    STATEMENT_VERSION,
+    CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest, STATEMENT_VERSION,
 };
 use sunstorm_core::payload::{self, SigningTarget};
 use sunstorm_core::validity::{check_validity, DEFAULT_MAX_SKEW_SECS};
@@ -613,9 +612,9 @@ impl ApplianceSim {
             RequestBody::ListWallets { chains } => {
                 Begin::Now(ResponseBody::Wallets { accounts: self.inner.keys.accounts(&chains) })
             }
-            RequestBody::ListPairs => Begin::Now(ResponseBody::Pairs {
-                pair_ids: lock(&self.inner.rt).state.pairs.keys().copied().collect(),
-            }),
+            RequestBody::ListPairs => {
+                Begin::Now(ResponseBody::Pairs { pair_ids: lock(&self.inner.rt).state.pairs.keys().copied().collect() })
+            }
             RequestBody::Cancel { id: target } => {
                 if let Some(f) = lock(&self.inner.rt).inflight.get(&target) {
                     f.cancel.notify_one();
@@ -627,7 +626,12 @@ impl ApplianceSim {
                     // Exactly-once is keyed on the sign request's own id.
                     match sunstorm_core::cbor::from_canonical_slice::<SignRequest>(&request.body) {
                         Ok(inner) if inner.request_id == id => {}
-                        Ok(_) => return Begin::Now(err(ErrorCode::BadRequest, "the request id is not the sign request's id")),
+                        Ok(_) => {
+                            return Begin::Now(err(
+                                ErrorCode::BadRequest,
+                                "the request id is not the sign request's id",
+                            ))
+                        }
                         Err(e) => return Begin::Now(err(ErrorCode::BadRequest, format!("sign request body: {e}"))),
                     }
                 }
@@ -894,7 +898,8 @@ impl ApplianceSim {
                 Ok(ResponseBody::PairApproved { attestation })
             }
             Prepared::Revoke { pair_id } => {
-                let rev = PairRevocation { v: STATEMENT_VERSION, pair_id, appliance_identity: identity, revoked_at: now() };
+                let rev =
+                    PairRevocation { v: STATEMENT_VERSION, pair_id, appliance_identity: identity, revoked_at: now() };
                 let revocation = SignedEnvelope::seal(Domain::PairRevocation, key, &rev).map_err(internal)?;
                 state.pairs.remove(&pair_id);
                 state.revoked.insert(pair_id);
@@ -908,9 +913,8 @@ impl ApplianceSim {
                 sign_validity(&req, now())?;
                 let signature = match (target, self.inner.keys.key_for(&req.account)) {
                     (SigningTarget::EvmDigest { digest, v_style }, Some(WalletKey::Evm(k))) => {
-                        let (sig, recid) = k
-                            .sign_prehash_recoverable(&digest)
-                            .map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+                        let (sig, recid) =
+                            k.sign_prehash_recoverable(&digest).map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
                         payload::encode_evm_signature(&sig, recid, v_style).to_vec()
                     }
                     (SigningTarget::Ed25519Message(m), Some(WalletKey::Solana(k))) => {
@@ -971,8 +975,7 @@ pub async fn run_socket_with(
     sim: ApplianceSim,
     link_cfg: crate::link::SimLinkConfig,
 ) -> Result<(), SimError> {
-    let listener = crate::link::SocketListener::bind(path, link_cfg)
-        .map_err(|e| SimError::Link(e.to_string()))?;
+    let listener = crate::link::SocketListener::bind(path, link_cfg).map_err(|e| SimError::Link(e.to_string()))?;
     loop {
         let link = match listener.accept().await {
             Ok(l) => l,

@@ -110,12 +110,7 @@ impl Screen {
         let (action, fields, warnings, blind, hash, amounts, recipients) =
             match decode::decode(req.kind, &req.payload, &req.account) {
                 Ok(d) => {
-                    let amounts = d
-                        .fields
-                        .iter()
-                        .filter(|f| is_amount_key(&f.key))
-                        .map(|f| f.value.clone())
-                        .collect();
+                    let amounts = d.fields.iter().filter(|f| is_amount_key(&f.key)).map(|f| f.value.clone()).collect();
                     let fields: Vec<ScreenField> = d
                         .fields
                         .iter()
@@ -174,11 +169,7 @@ impl Screen {
         let fields = vec![
             ScreenField { key: "sp_user_ref".into(), label: "Your account there".into(), value: user_ref },
             ScreenField { key: "validation_code".into(), label: "Code".into(), value: code.to_string() },
-            ScreenField {
-                key: "sp_key".into(),
-                label: "Service key".into(),
-                value: s.sp.public_key.fingerprint(),
-            },
+            ScreenField { key: "sp_key".into(), label: "Service key".into(), value: s.sp.public_key.fingerprint() },
             ScreenField { key: "wallets".into(), label: "Wallets".into(), value: accounts.join(", ") },
         ];
         let action = format!("Pair with {sp_name}");
@@ -304,7 +295,18 @@ pub struct Event {
 
 impl Event {
     pub(crate) fn new(kind: EventType) -> Self {
-        Self { seq: 0, at_ms: 0, kind, screen: None, answer: None, by: None, request_id: None, pair_id: None, pin: None, detail: None }
+        Self {
+            seq: 0,
+            at_ms: 0,
+            kind,
+            screen: None,
+            answer: None,
+            by: None,
+            request_id: None,
+            pair_id: None,
+            pin: None,
+            detail: None,
+        }
     }
     pub(crate) fn detail(mut self, d: impl Into<String>) -> Self {
         self.detail = Some(d.into());
@@ -604,10 +606,18 @@ impl Panel {
     }
 
     /// Answers screen `id` (the current one when `None`): logs it and wakes the request.
-    pub(crate) fn answer(&self, id: Option<u64>, request: Option<Uuid>, answer: Answer, by: AnsweredBy) -> Result<Screen, PanelError> {
+    pub(crate) fn answer(
+        &self,
+        id: Option<u64>,
+        request: Option<Uuid>,
+        answer: Answer,
+        by: AnsweredBy,
+    ) -> Result<Screen, PanelError> {
         let mut st = lock(&self.st);
         let idx = match (id, request) {
-            (Some(id), _) => st.pending.iter().position(|p| p.screen.id == id).ok_or(PanelError::UnknownScreen(id.to_string()))?,
+            (Some(id), _) => {
+                st.pending.iter().position(|p| p.screen.id == id).ok_or(PanelError::UnknownScreen(id.to_string()))?
+            }
             (None, Some(r)) => st
                 .pending
                 .iter()

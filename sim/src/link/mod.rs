@@ -27,7 +27,7 @@ use sunstorm_core::ble::transport::{Connector, GattLink, LinkError, ATT_HEADER, 
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::time::Instant;
 
-pub use socket::{SocketConnector, SocketListener, PduType};
+pub use socket::{PduType, SocketConnector, SocketListener};
 
 /// Knobs of a simulated link. `Default` is a perfect link at MTU 185 (no connection
 /// interval: every PDU leaves at once); [`SimLinkConfig::central`] is a phone's radio.
@@ -213,10 +213,14 @@ impl LiveFaults {
 
     /// Connections still open.
     pub fn open_connections(&self) -> usize {
-        self.0.conns.lock().map(|mut g| {
-            g.retain(|c| c.upgrade().is_some_and(|c| !c.is_closed()));
-            g.len()
-        }).unwrap_or(0)
+        self.0
+            .conns
+            .lock()
+            .map(|mut g| {
+                g.retain(|c| c.upgrade().is_some_and(|c| !c.is_closed()));
+                g.len()
+            })
+            .unwrap_or(0)
     }
 
     /// Disconnects every open connection now (as a radio dropping the link); returns how

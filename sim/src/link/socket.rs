@@ -81,7 +81,11 @@ async fn write_record(w: &mut OwnedWriteHalf, ty: PduType, payload: &[u8]) -> Re
 
 /// Reads one record, refusing (before reading the payload) a type not in `allowed` or a
 /// length above `max_len` for PDUs. EOF is a disconnect.
-async fn read_record(r: &mut OwnedReadHalf, allowed: &[PduType], max_pdu: usize) -> Result<(PduType, Vec<u8>), LinkError> {
+async fn read_record(
+    r: &mut OwnedReadHalf,
+    allowed: &[PduType],
+    max_pdu: usize,
+) -> Result<(PduType, Vec<u8>), LinkError> {
     let mut head = [0u8; 3];
     r.read_exact(&mut head).await.map_err(|e| match e.kind() {
         std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => LinkError::Disconnected,
@@ -152,7 +156,12 @@ async fn reader_loop(
 }
 
 /// Writes `out`'s PDUs as `data_type` records; on close sends DISCONNECT and shuts down.
-async fn writer_loop(w: Arc<Mutex<OwnedWriteHalf>>, data_type: PduType, mut out: mpsc::UnboundedReceiver<Vec<u8>>, conn: Arc<Conn>) {
+async fn writer_loop(
+    w: Arc<Mutex<OwnedWriteHalf>>,
+    data_type: PduType,
+    mut out: mpsc::UnboundedReceiver<Vec<u8>>,
+    conn: Arc<Conn>,
+) {
     loop {
         let next = tokio::select! {
             _ = conn.wait_closed() => None,
@@ -267,7 +276,9 @@ impl Connector for SocketConnector {
     async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
         let stream = match tokio::time::timeout(IO_TIMEOUT, UnixStream::connect(&self.path)).await {
             Ok(Ok(s)) => s,
-            Ok(Err(e)) if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::ConnectionRefused => {
+            Ok(Err(e))
+                if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::ConnectionRefused =>
+            {
                 return Err(LinkError::NotFound)
             }
             Ok(Err(e)) => return Err(io(e)),

@@ -19,11 +19,10 @@ use serde::Serialize;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::clock::Clock;
 use sunstorm_core::octane::api::{
-    self, AppPairsResponse, AppRequestHeaders, AppRevokeRequest, ApproveRequest,
-    CheckCodeRequest, CreateSessionRequest, ErrorBody, ErrorCode, ErrorDetail, PairResult,
-    PendingSignRequests, PostSignatureRequest, RejectSessionRequest, RejectSignRequest,
-    SignResult, SpSignSubmit, VerifiedAppRequest, WaitQuery, MAX_APP_REQUEST_SKEW_SECS,
-    MAX_LONG_POLL_SECS,
+    self, AppPairsResponse, AppRequestHeaders, AppRevokeRequest, ApproveRequest, CheckCodeRequest,
+    CreateSessionRequest, ErrorBody, ErrorCode, ErrorDetail, PairResult, PendingSignRequests, PostSignatureRequest,
+    RejectSessionRequest, RejectSignRequest, SignResult, SpSignSubmit, VerifiedAppRequest, WaitQuery,
+    MAX_APP_REQUEST_SKEW_SECS, MAX_LONG_POLL_SECS,
 };
 use tokio::sync::Notify;
 use uuid::Uuid;
@@ -64,14 +63,9 @@ type S = State<Arc<AppState>>;
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let status = StatusCode::from_u16(self.code.http_status())
-            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let status = StatusCode::from_u16(self.code.http_status()).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
         let body = ErrorBody {
-            error: ErrorDetail {
-                code: self.code,
-                message: self.message,
-                attempts_left: self.attempts_left,
-            },
+            error: ErrorDetail { code: self.code, message: self.message, attempts_left: self.attempts_left },
         };
         (status, Json(body)).into_response()
     }
@@ -118,10 +112,7 @@ fn wait_secs(q: Result<Query<WaitQuery>, QueryRejection>) -> Result<u64, ApiErro
 /// Bearer API key → SP.
 fn sp_auth(state: &AppState, headers: &HeaderMap) -> Result<SpRecord, ApiError> {
     let unauth = || ApiError::new(ErrorCode::Unauthenticated, "missing or unknown bearer API key");
-    let value = headers
-        .get(axum::http::header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .ok_or_else(unauth)?;
+    let value = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(unauth)?;
     let key = value.strip_prefix("Bearer ").ok_or_else(unauth)?.trim();
     if key.is_empty() || key.len() > 256 {
         return Err(unauth());
@@ -246,21 +237,9 @@ pub fn router(state: Arc<AppState>) -> Router {
 // ----------------------------------------------------------------------------- SP API
 
 #[tracing::instrument(name = "octane.sp_create_session", skip_all)]
-async fn sp_create_session(
-    State(st): S,
-    SpCaller(sp): SpCaller,
-    body: Result<Bytes, BytesRejection>,
-) -> ApiResult {
+async fn sp_create_session(State(st): S, SpCaller(sp): SpCaller, body: Result<Bytes, BytesRejection>) -> ApiResult {
     let req: CreateSessionRequest = parse_json(&body_of(body)?)?;
-    let res = logic::create_session(
-        &mut *st.db()?,
-        &st.key,
-        &st.code_mac_key,
-        &st.link_host,
-        &sp,
-        req,
-        st.now(),
-    )?;
+    let res = logic::create_session(&mut *st.db()?, &st.key, &st.code_mac_key, &st.link_host, &sp, req, st.now())?;
     ok(StatusCode::CREATED, res)
 }
 
@@ -273,17 +252,12 @@ async fn sp_pair_result(
 ) -> ApiResult {
     let id = path_str(id)?;
     let secs = wait_secs(q)?;
-    let r = long_poll(&st, secs, || logic::pair_result(&*st.db()?, &sp.profile.sp_id, &id, st.now()))
-        .await?;
+    let r = long_poll(&st, secs, || logic::pair_result(&*st.db()?, &sp.profile.sp_id, &id, st.now())).await?;
     ok(StatusCode::OK, r.unwrap_or(PairResult::Pending))
 }
 
 #[tracing::instrument(name = "octane.sp_revoke", skip_all)]
-async fn sp_revoke(
-    State(st): S,
-    SpCaller(sp): SpCaller,
-    id: Result<Path<String>, PathRejection>,
-) -> ApiResult {
+async fn sp_revoke(State(st): S, SpCaller(sp): SpCaller, id: Result<Path<String>, PathRejection>) -> ApiResult {
     let pair_id = path_uuid(id, "pair")?;
     let r = logic::sp_revoke(&mut *st.db()?, &sp.profile.sp_id, &pair_id, st.now())?;
     changed_ok(&st, r)
@@ -307,10 +281,7 @@ async fn sp_sign_result(
     let rid = path_uuid(id, "sign request")?;
     let secs = wait_secs(q)?;
     let pk = st.public_key();
-    let r = long_poll(&st, secs, || {
-        logic::sign_result(&*st.db()?, &sp.profile.sp_id, &pk, &rid, st.now())
-    })
-    .await?;
+    let r = long_poll(&st, secs, || logic::sign_result(&*st.db()?, &sp.profile.sp_id, &pk, &rid, st.now())).await?;
     ok(StatusCode::OK, r.unwrap_or(SignResult::Pending))
 }
 
@@ -328,22 +299,11 @@ async fn app_get_session(
 }
 
 #[tracing::instrument(name = "octane.app_code", skip_all)]
-async fn app_code(
-    State(st): S,
-    id: Result<Path<String>, PathRejection>,
-    AppCall { who, body }: AppCall,
-) -> ApiResult {
+async fn app_code(State(st): S, id: Result<Path<String>, PathRejection>, AppCall { who, body }: AppCall) -> ApiResult {
     let id = path_str(id)?;
     let req: CheckCodeRequest = parse_json(&body)?;
     let code = Zeroizing::new(req.code);
-    let r = logic::check_code(
-        &mut *st.db()?,
-        &st.code_mac_key,
-        &who.appliance_identity,
-        &id,
-        &code,
-        st.now(),
-    );
+    let r = logic::check_code(&mut *st.db()?, &st.code_mac_key, &who.appliance_identity, &id, &code, st.now());
     st.changed();
     ok(StatusCode::OK, r?)
 }
@@ -356,14 +316,7 @@ async fn app_approve(
 ) -> ApiResult {
     let id = path_str(id)?;
     let req: ApproveRequest = parse_json(&body)?;
-    let r = logic::approve(
-        &mut *st.db()?,
-        &st.code_mac_key,
-        &who.appliance_identity,
-        &id,
-        &req.attestation,
-        st.now(),
-    )?;
+    let r = logic::approve(&mut *st.db()?, &st.code_mac_key, &who.appliance_identity, &id, &req.attestation, st.now())?;
     changed_ok(&st, r)
 }
 
@@ -374,8 +327,7 @@ async fn app_reject(
     AppCall { who, body }: AppCall,
 ) -> ApiResult {
     let id = path_str(id)?;
-    let req: RejectSessionRequest =
-        if body.is_empty() { RejectSessionRequest::default() } else { parse_json(&body)? };
+    let req: RejectSessionRequest = if body.is_empty() { RejectSessionRequest::default() } else { parse_json(&body)? };
     let r = logic::reject_session(&mut *st.db()?, &who.appliance_identity, &id, req.reason, st.now())?;
     changed_ok(&st, r)
 }
@@ -394,13 +346,7 @@ async fn app_revoke(
 ) -> ApiResult {
     let pair_id = path_uuid(id, "pair")?;
     let req: AppRevokeRequest = parse_json(&body)?;
-    let r = logic::app_revoke(
-        &mut *st.db()?,
-        &who.appliance_identity,
-        &pair_id,
-        &req.revocation,
-        st.now(),
-    )?;
+    let r = logic::app_revoke(&mut *st.db()?, &who.appliance_identity, &pair_id, &req.revocation, st.now())?;
     changed_ok(&st, r)
 }
 

@@ -17,14 +17,14 @@ use sunstorm_core::code::ValidationCode;
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
 use sunstorm_core::link::PairIntent;
 use sunstorm_core::model::{
-    CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest,
-    SpProfile, MAX_TTL_SECS, STATEMENT_VERSION,
+    CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest, SpProfile, MAX_TTL_SECS,
+    STATEMENT_VERSION,
 };
 use sunstorm_core::octane::api::{
-    AppPairInfo, AppSessionResponse, ApproveResponse, CheckCodeResponse, CreateSessionRequest,
-    CreateSessionResponse, ErrorCode, PairResult, PairStatus, PendingSignRequest,
-    RejectSessionResponse, RevokeResponse, RevokedBy, SessionStatus, SignResult, SignResultAck,
-    SignatureBundle, SpSignAccepted, DEFAULT_SESSION_TTL_SECS, MAX_CODE_ATTEMPTS,
+    AppPairInfo, AppSessionResponse, ApproveResponse, CheckCodeResponse, CreateSessionRequest, CreateSessionResponse,
+    ErrorCode, PairResult, PairStatus, PendingSignRequest, RejectSessionResponse, RevokeResponse, RevokedBy,
+    SessionStatus, SignResult, SignResultAck, SignatureBundle, SpSignAccepted, DEFAULT_SESSION_TTL_SECS,
+    MAX_CODE_ATTEMPTS,
 };
 use uuid::Uuid;
 
@@ -43,10 +43,7 @@ pub(crate) fn sign_validity(req: &SignRequest, now: u64) -> Result<(), ApiError>
     sunstorm_core::validity::check_validity(req.created_at, req.expires_at, now, skew).map_err(|e| {
         ApiError::new(
             ErrorCode::InvalidExpiry,
-            format!(
-                "{}: {e} (a request lives 1 to {MAX_TTL_SECS} s, created at most {skew} s ahead)",
-                e.code()
-            ),
+            format!("{}: {e} (a request lives 1 to {MAX_TTL_SECS} s, created at most {skew} s ahead)", e.code()),
         )
     })
 }
@@ -163,10 +160,7 @@ fn api_key_hash(key: &str) -> String {
 }
 
 fn is_origin(o: &str) -> bool {
-    url::Url::parse(o)
-        .ok()
-        .map(|u| u.scheme() == "https" && u.origin().ascii_serialization() == o)
-        .unwrap_or(false)
+    url::Url::parse(o).ok().map(|u| u.scheme() == "https" && u.origin().ascii_serialization() == o).unwrap_or(false)
 }
 
 /// Registers (or replaces) an SP.
@@ -175,14 +169,11 @@ pub fn register_sp(conn: &mut Connection, sp: &SpRegistration) -> Result<(), Oct
         return Err(OctaneSimError::BadRegistration("API key shorter than 16 chars".into()));
     }
     if let Some(bad) = sp.profile.allowed_return_origins.iter().find(|o| !is_origin(o)) {
-        return Err(OctaneSimError::BadRegistration(format!(
-            "`{bad}` is not an https origin (https://host)"
-        )));
+        return Err(OctaneSimError::BadRegistration(format!("`{bad}` is not an https origin (https://host)")));
     }
-    let profile = serde_json::to_string(&sp.profile)
-        .map_err(|e| OctaneSimError::BadRegistration(e.to_string()))?;
-    let chains = serde_json::to_string(&sp.supported_chains)
-        .map_err(|e| OctaneSimError::BadRegistration(e.to_string()))?;
+    let profile = serde_json::to_string(&sp.profile).map_err(|e| OctaneSimError::BadRegistration(e.to_string()))?;
+    let chains =
+        serde_json::to_string(&sp.supported_chains).map_err(|e| OctaneSimError::BadRegistration(e.to_string()))?;
     conn.execute(
         "INSERT INTO sps (sp_id, api_key_hash, profile_json, chains_json) VALUES (?1, ?2, ?3, ?4)
          ON CONFLICT(sp_id) DO UPDATE SET api_key_hash = excluded.api_key_hash,
@@ -227,17 +218,16 @@ pub fn sp_by_api_key(conn: &Connection, key: &str) -> R<Option<SpRecord>> {
 }
 
 fn sp_by_id(conn: &Connection, sp_id: &str) -> R<SpRecord> {
-    let (p, c): (String, String) = conn.query_row(
-        "SELECT profile_json, chains_json FROM sps WHERE sp_id = ?1",
-        params![sp_id],
-        |r| Ok((r.get(0)?, r.get(1)?)),
-    )?;
+    let (p, c): (String, String) =
+        conn.query_row("SELECT profile_json, chains_json FROM sps WHERE sp_id = ?1", params![sp_id], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })?;
     Ok(SpRecord { profile: json(&p)?, chains: json(&c)? })
 }
 
 fn code_mac(key: &[u8; 32], session_id: &str, code: &str) -> R<Vec<u8>> {
-    let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(key)
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "mac key"))?;
+    let mut mac =
+        <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| ApiError::new(ErrorCode::Internal, "mac key"))?;
     mac.update(session_id.as_bytes());
     mac.update(&[0]);
     mac.update(code.as_bytes());
@@ -290,32 +280,22 @@ pub fn create_session(
     }
     let ttl = req.ttl_secs.unwrap_or(DEFAULT_SESSION_TTL_SECS);
     if ttl == 0 || ttl > MAX_TTL_SECS {
-        return Err(ApiError::new(
-            ErrorCode::InvalidTtl,
-            format!("ttl_secs must be between 1 and {MAX_TTL_SECS}"),
-        ));
+        return Err(ApiError::new(ErrorCode::InvalidTtl, format!("ttl_secs must be between 1 and {MAX_TTL_SECS}")));
     }
     let return_url = match &req.return_url {
         None => None,
         Some(text) => {
-            let url = sunstorm_core::return_url::check_return_url(
-                text,
-                &sp.profile.allowed_return_origins,
-            )
-            .map_err(|e| {
-                ApiError::new(
-                    ErrorCode::ReturnUrlNotAllowed,
-                    format!("return_url refused ({}): {e}", e.code()),
-                )
-            })?;
+            let url =
+                sunstorm_core::return_url::check_return_url(text, &sp.profile.allowed_return_origins).map_err(|e| {
+                    ApiError::new(ErrorCode::ReturnUrlNotAllowed, format!("return_url refused ({}): {e}", e.code()))
+                })?;
             Some(url.to_string())
         }
     };
 
     let mut id = [0u8; 16];
     OsRng.fill_bytes(&mut id);
-    let session_id =
-        base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, id);
+    let session_id = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, id);
     // Uniform over 000000..=999999 (rand's range sampling rejects the biased tail).
     let code_num: u32 = OsRng.gen_range(0..1_000_000);
     let code = zeroize::Zeroizing::new(format!("{code_num:06}"));
@@ -351,8 +331,7 @@ pub fn create_session(
         ],
     )?;
     let link = PairIntent { session_id: session_id.clone(), code: None }.render(link_host);
-    let link_with_code =
-        PairIntent { session_id: session_id.clone(), code: Some(vcode) }.render(link_host);
+    let link_with_code = PairIntent { session_id: session_id.clone(), code: Some(vcode) }.render(link_host);
     tracing::info!(session = %short(&session_id), sp = %sp.profile.sp_id, ttl, "pair session created");
     Ok(CreateSessionResponse {
         session_id,
@@ -389,9 +368,7 @@ impl SessionRow {
     /// The status with expiry applied.
     fn effective(&self, now: u64) -> SessionStatus {
         match self.status {
-            SessionStatus::Open | SessionStatus::CodeVerified if now >= self.expires_at => {
-                SessionStatus::Expired
-            }
+            SessionStatus::Open | SessionStatus::CodeVerified if now >= self.expires_at => SessionStatus::Expired,
             s => s,
         }
     }
@@ -450,19 +427,16 @@ fn require_session(conn: &Connection, id: &str) -> R<SessionRow> {
 /// A session is about one appliance once that appliance's app verified its code.
 fn check_claim(s: &SessionRow, appliance: &Key32) -> R<()> {
     match &s.claimed_by {
-        Some(c) if *c != key_hex(appliance) => Err(ApiError::new(
-            ErrorCode::Forbidden,
-            "this session is being paired by another appliance",
-        )),
+        Some(c) if *c != key_hex(appliance) => {
+            Err(ApiError::new(ErrorCode::Forbidden, "this session is being paired by another appliance"))
+        }
         _ => Ok(()),
     }
 }
 
 fn status_error(status: SessionStatus) -> Option<ApiError> {
     match status {
-        SessionStatus::Expired => {
-            Some(ApiError::new(ErrorCode::SessionExpired, "the pair session has expired"))
-        }
+        SessionStatus::Expired => Some(ApiError::new(ErrorCode::SessionExpired, "the pair session has expired")),
         SessionStatus::Locked => Some(ApiError {
             code: ErrorCode::SessionLocked,
             message: "too many wrong codes: the pair session is locked".into(),
@@ -592,20 +566,8 @@ fn parse_key(s: &str) -> R<Key32> {
 const PAIR_COLS: &str = "pair_id, session_id, sp_id, appliance, sp_public_key, bindings_json,
     att_body, att_sig, status, created_at, revoked_at, revoked_by";
 
-type PairTuple = (
-    String,
-    String,
-    String,
-    String,
-    String,
-    String,
-    Vec<u8>,
-    Vec<u8>,
-    String,
-    i64,
-    Option<i64>,
-    Option<String>,
-);
+type PairTuple =
+    (String, String, String, String, String, String, Vec<u8>, Vec<u8>, String, i64, Option<i64>, Option<String>);
 
 fn pair_tuple(r: &rusqlite::Row<'_>) -> rusqlite::Result<PairTuple> {
     Ok((
@@ -641,11 +603,7 @@ fn pair_from(t: PairTuple) -> R<PairRow> {
 
 fn load_pair(conn: &Connection, pair_id: &str) -> R<Option<PairRow>> {
     let t = conn
-        .query_row(
-            &format!("SELECT {PAIR_COLS} FROM pairs WHERE pair_id = ?1"),
-            params![pair_id],
-            pair_tuple,
-        )
+        .query_row(&format!("SELECT {PAIR_COLS} FROM pairs WHERE pair_id = ?1"), params![pair_id], pair_tuple)
         .optional()?;
     t.map(pair_from).transpose()
 }
@@ -655,12 +613,7 @@ fn require_pair(conn: &Connection, pair_id: &str) -> R<PairRow> {
 }
 
 fn approve_response(p: &PairRow, return_url: Option<String>) -> ApproveResponse {
-    ApproveResponse {
-        pair_id: p.pair_id,
-        bindings: p.bindings.clone(),
-        status: p.status,
-        return_url,
-    }
+    ApproveResponse { pair_id: p.pair_id, bindings: p.bindings.clone(), status: p.status, return_url }
 }
 
 /// Accepts the appliance's pair attestation for a session whose code this appliance's app
@@ -673,9 +626,9 @@ pub fn approve(
     attestation: &SignedEnvelope,
     now: u64,
 ) -> R<ApproveResponse> {
-    let att: PairAttestation = attestation.peek().map_err(|e| {
-        ApiError::new(ErrorCode::AttestationInvalid, format!("attestation body: {e}"))
-    })?;
+    let att: PairAttestation = attestation
+        .peek()
+        .map_err(|e| ApiError::new(ErrorCode::AttestationInvalid, format!("attestation body: {e}")))?;
     if att.appliance_identity != *appliance {
         return Err(ApiError::new(
             ErrorCode::Forbidden,
@@ -684,9 +637,7 @@ pub fn approve(
     }
     attestation
         .verify(Domain::PairAttestation, att.appliance_identity.as_bytes())
-        .map_err(|_| {
-            ApiError::new(ErrorCode::AttestationInvalid, "attestation signature does not verify")
-        })?;
+        .map_err(|_| ApiError::new(ErrorCode::AttestationInvalid, "attestation signature does not verify"))?;
     if att.v != STATEMENT_VERSION {
         return Err(ApiError::new(ErrorCode::AttestationInvalid, "unknown attestation version"));
     }
@@ -812,12 +763,9 @@ pub fn reject_session(
 
 /// The pairs of one appliance, newest first.
 pub fn app_pairs(conn: &Connection, appliance: &Key32) -> R<Vec<AppPairInfo>> {
-    let mut stmt = conn.prepare(&format!(
-        "SELECT {PAIR_COLS} FROM pairs WHERE appliance = ?1 ORDER BY created_at DESC, pair_id"
-    ))?;
-    let rows = stmt
-        .query_map(params![key_hex(appliance)], pair_tuple)?
-        .collect::<Result<Vec<_>, _>>()?;
+    let mut stmt =
+        conn.prepare(&format!("SELECT {PAIR_COLS} FROM pairs WHERE appliance = ?1 ORDER BY created_at DESC, pair_id"))?;
+    let rows = stmt.query_map(params![key_hex(appliance)], pair_tuple)?.collect::<Result<Vec<_>, _>>()?;
     let mut out = Vec::with_capacity(rows.len());
     for t in rows {
         let p = pair_from(t)?;
@@ -917,10 +865,7 @@ pub fn app_revoke(
         .open(Domain::PairRevocation, p.appliance.as_bytes())
         .map_err(|e| ApiError::new(ErrorCode::RevocationInvalid, format!("revocation: {e}")))?;
     if r.v != STATEMENT_VERSION || r.pair_id != *pair_id || r.appliance_identity != p.appliance {
-        return Err(ApiError::new(
-            ErrorCode::RevocationInvalid,
-            "the revocation names another pair or appliance",
-        ));
+        return Err(ApiError::new(ErrorCode::RevocationInvalid, "the revocation names another pair or appliance"));
     }
     revoke_if_active(tx, pair_id, &p, RevokedBy::Appliance, Some(revocation), now)
 }
@@ -963,11 +908,9 @@ pub fn submit_sign(
     }
     sign_validity(&req, now)?;
     let exists: Option<i64> = tx
-        .query_row(
-            "SELECT 1 FROM sign_requests WHERE request_id = ?1",
-            params![req.request_id.to_string()],
-            |r| r.get(0),
-        )
+        .query_row("SELECT 1 FROM sign_requests WHERE request_id = ?1", params![req.request_id.to_string()], |r| {
+            r.get(0)
+        })
         .optional()?;
     if exists.is_some() {
         return Err(ApiError::new(ErrorCode::DuplicateRequest, "this request_id was already used"));
@@ -991,11 +934,7 @@ pub fn submit_sign(
     tracing::info!(request = %req.request_id, pair = %pair_id, kind = ?req.kind, "sign request queued");
     Ok(SpSignAccepted {
         request_id: req.request_id,
-        countersigned: CountersignedRequest {
-            body: request.body.clone(),
-            sp_sig: request.sig.clone(),
-            octane_sig,
-        },
+        countersigned: CountersignedRequest { body: request.body.clone(), sp_sig: request.sig.clone(), octane_sig },
         expires_at: req.expires_at,
     })
 }
@@ -1049,10 +988,7 @@ fn sign_result_of(row: &SignRow, p: &PairRow, octane_public_key: &Key32, now: u6
                 appliance_sig: row.appliance_sig.clone().unwrap_or_default(),
                 sp_public_key: p.sp_public_key,
                 octane_public_key: *octane_public_key,
-                account: row
-                    .account
-                    .parse()
-                    .map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt account"))?,
+                account: row.account.parse().map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt account"))?,
             },
         },
         "rejected" => SignResult::Rejected {
@@ -1172,10 +1108,7 @@ pub fn answer_sign(
         }
         return Err(ApiError::new(ErrorCode::RequestNotPending, "the request is no longer pending"));
     }
-    let account: AccountId = row
-        .account
-        .parse()
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt account"))?;
+    let account: AccountId = row.account.parse().map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt account"))?;
     match answer {
         AppAnswer::Signature(sig) => {
             // Octane checks the chain signature before the SP sees it (contract D's verifier).
@@ -1184,10 +1117,8 @@ pub fn answer_sign(
             let invalid = |e: sunstorm_core::payload::PayloadError| {
                 ApiError::new(ErrorCode::SignatureInvalid, format!("appliance signature refused: {e}"))
             };
-            let target = sunstorm_core::payload::signing_target(req.kind, &req.payload, &req.chain)
-                .map_err(invalid)?;
-            sunstorm_core::payload::verify_appliance_signature(&target, &sig, &account)
-                .map_err(invalid)?;
+            let target = sunstorm_core::payload::signing_target(req.kind, &req.payload, &req.chain).map_err(invalid)?;
+            sunstorm_core::payload::verify_appliance_signature(&target, &sig, &account).map_err(invalid)?;
             tx.execute(
                 "UPDATE sign_requests SET status = 'signed', appliance_sig = ?2 WHERE request_id = ?1",
                 params![request_id.to_string(), sig],
@@ -1214,9 +1145,7 @@ pub fn fresh_nonce(conn: &Connection, nonce: &str, now: u64, window: u64) -> R<b
         "DELETE FROM nonces WHERE seen_at < ?1",
         params![now.saturating_sub(window.saturating_mul(2)) as i64],
     )?;
-    let n = conn.execute(
-        "INSERT OR IGNORE INTO nonces (nonce, seen_at) VALUES (?1, ?2)",
-        params![nonce, now as i64],
-    )?;
+    let n =
+        conn.execute("INSERT OR IGNORE INTO nonces (nonce, seen_at) VALUES (?1, ?2)", params![nonce, now as i64])?;
     Ok(n == 1)
 }

@@ -216,11 +216,8 @@ impl std::fmt::Debug for OctaneSimHandle {
 impl OctaneSimHandle {
     /// Registers another SP while running.
     pub fn register_sp(&self, sp: &SpRegistration) -> Result<(), OctaneSimError> {
-        let mut conn = self
-            .state
-            .db
-            .lock()
-            .map_err(|_| OctaneSimError::BadRegistration("database lock poisoned".into()))?;
+        let mut conn =
+            self.state.db.lock().map_err(|_| OctaneSimError::BadRegistration("database lock poisoned".into()))?;
         logic::register_sp(&mut conn, sp)
     }
 
@@ -299,9 +296,7 @@ impl OctaneSim {
         let listener = tokio::net::TcpListener::bind(config.listen)
             .await
             .map_err(|source| OctaneSimError::Bind { addr: config.listen, source })?;
-        let addr = listener
-            .local_addr()
-            .map_err(|source| OctaneSimError::Bind { addr: config.listen, source })?;
+        let addr = listener.local_addr().map_err(|source| OctaneSimError::Bind { addr: config.listen, source })?;
 
         let state = Arc::new(http::AppState {
             db: Mutex::new(conn),

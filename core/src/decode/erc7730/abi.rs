@@ -115,8 +115,7 @@ pub fn parse_signature(sig: &str) -> Result<Function, ClearError> {
     let sig = sig.trim();
     let open = sig.find('(').ok_or_else(|| sig_err(sig, "no parameter list"))?;
     let name = sig.get(..open).unwrap_or("").trim().to_string();
-    let valid_name =
-        !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
+    let valid_name = !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '$');
     if !valid_name {
         return Err(sig_err(sig, "bad function name"));
     }
@@ -158,8 +157,7 @@ impl Parser<'_> {
     fn word(&mut self) -> String {
         self.skip_ws();
         let start = self.i;
-        while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'$')
-        {
+        while matches!(self.peek(), Some(c) if c.is_ascii_alphanumeric() || c == b'_' || c == b'$') {
             self.i += 1;
         }
         String::from_utf8_lossy(self.s.get(start..self.i).unwrap_or(&[])).into_owned()
@@ -272,12 +270,10 @@ fn abi_params(inputs: &[serde_json::Value], depth: usize) -> Result<Vec<Param>, 
             None => (ty, ""),
         };
         let mut t = if base == "tuple" {
-            let comps =
-                inp.get("components").and_then(|v| v.as_array()).cloned().unwrap_or_default();
+            let comps = inp.get("components").and_then(|v| v.as_array()).cloned().unwrap_or_default();
             ParamType::Tuple(abi_params(&comps, depth + 1)?)
         } else {
-            let t = DynSolType::parse(base)
-                .map_err(|e| ClearError::BadDescriptor(format!("ABI type {ty:?}: {e}")))?;
+            let t = DynSolType::parse(base).map_err(|e| ClearError::BadDescriptor(format!("ABI type {ty:?}: {e}")))?;
             ParamType::Elementary(t)
         };
         for d in dims.split('[').skip(1) {
@@ -311,9 +307,8 @@ pub struct DecodedCall {
 /// must decode, and their canonical re-encoding must be exactly the bytes that follow the
 /// selector, or a prefix of them (extra bytes are reported in `trailing`).
 pub fn decode_call(f: &Function, data: &[u8]) -> Result<DecodedCall, ClearError> {
-    let (sel, args) = data
-        .split_at_checked(4)
-        .ok_or(ClearError::CalldataMismatch("calldata shorter than a selector".into()))?;
+    let (sel, args) =
+        data.split_at_checked(4).ok_or(ClearError::CalldataMismatch("calldata shorter than a selector".into()))?;
     if sel != f.selector() {
         return Err(ClearError::CalldataMismatch("selector does not match".into()));
     }
@@ -327,9 +322,7 @@ pub fn decode_call(f: &Function, data: &[u8]) -> Result<DecodedCall, ClearError>
     } else if args.starts_with(&again) {
         args.len() - again.len()
     } else {
-        return Err(ClearError::CalldataMismatch(
-            "arguments are not in canonical ABI encoding".into(),
-        ));
+        return Err(ClearError::CalldataMismatch("arguments are not in canonical ABI encoding".into()));
     };
     let DynSolValue::Tuple(items) = decoded else {
         return Err(ClearError::CalldataMismatch("arguments are not a tuple".into()));
@@ -353,18 +346,11 @@ fn named_struct(
     Ok(Val::Struct(members))
 }
 
-fn to_val(
-    ty: &ParamType,
-    v: DynSolValue,
-    budget: &mut usize,
-    depth: usize,
-) -> Result<Val, ClearError> {
+fn to_val(ty: &ParamType, v: DynSolValue, budget: &mut usize, depth: usize) -> Result<Val, ClearError> {
     if depth > MAX_TYPE_DEPTH {
         return Err(ClearError::TooComplex("values nested too deeply".into()));
     }
-    *budget = budget
-        .checked_sub(1)
-        .ok_or_else(|| ClearError::TooComplex(format!("more than {MAX_VALUES} values")))?;
+    *budget = budget.checked_sub(1).ok_or_else(|| ClearError::TooComplex(format!("more than {MAX_VALUES} values")))?;
     match (ty, v) {
         (ParamType::Tuple(ps), DynSolValue::Tuple(items)) => named_struct(ps, items, budget, depth),
         (ParamType::Array(t), DynSolValue::Array(items))
@@ -378,9 +364,8 @@ fn to_val(
             }
             Ok(Val::Array(out))
         }
-        (_, v) => Val::from_leaf(v).ok_or_else(|| {
-            ClearError::CalldataMismatch("decoded value does not match its type".into())
-        }),
+        (_, v) => Val::from_leaf(v)
+            .ok_or_else(|| ClearError::CalldataMismatch("decoded value does not match its type".into())),
     }
 }
 
@@ -394,10 +379,9 @@ mod tests {
         assert_eq!(f.canonical(), "transfer(address,uint256)");
         assert_eq!(f.selector(), [0xa9, 0x05, 0x9c, 0xbb]);
         assert_eq!(f.params[0].name, "_to");
-        let g = parse_signature(
-            "swap((uint256 fromToken, address toToken) base, bytes32[] pools, tuple(uint8 a)[2] x)",
-        )
-        .unwrap();
+        let g =
+            parse_signature("swap((uint256 fromToken, address toToken) base, bytes32[] pools, tuple(uint8 a)[2] x)")
+                .unwrap();
         assert_eq!(g.canonical(), "swap((uint256,address),bytes32[],(uint8)[2])");
         assert!(g.fully_named());
         let h = parse_signature("approve(address,uint256)").unwrap();
@@ -408,8 +392,7 @@ mod tests {
 
     #[test]
     fn hostile_signatures_are_refused_without_panicking() {
-        for s in ["", "(", "f(", "f(uint256", "f(uint256 a,)", "f(foo x)", "f()g", "f(uint8[0] a)"]
-        {
+        for s in ["", "(", "f(", "f(uint256", "f(uint256 a,)", "f(foo x)", "f()g", "f(uint8[0] a)"] {
             assert!(parse_signature(s).is_err(), "{s}");
         }
         let deep = format!("f({}uint8{})", "(".repeat(100), ")".repeat(100));

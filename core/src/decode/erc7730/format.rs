@@ -95,8 +95,7 @@ pub fn duration_words(secs: U256) -> String {
     parts.join(", ")
 }
 
-const SI_PREFIXES: [(u8, &str); 6] =
-    [(18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k")];
+const SI_PREFIXES: [(u8, &str); 6] = [(18, "E"), (15, "P"), (12, "T"), (9, "G"), (6, "M"), (3, "k")];
 
 /// A value with a unit: `value / 10^decimals` exactly, with an SI prefix when asked
 /// (`36000`, base `s`, prefix → `36ks`; `3000`, 4 decimals, `%` → `0.3%`).
@@ -159,11 +158,7 @@ const CHAINS: &[(u64, &str, &str)] = &[
 
 /// The chain's name, or `Chain <id>`.
 pub fn chain_name(id: u64) -> String {
-    CHAINS
-        .iter()
-        .find(|(c, _, _)| *c == id)
-        .map(|(_, n, _)| (*n).to_string())
-        .unwrap_or_else(|| format!("Chain {id}"))
+    CHAINS.iter().find(|(c, _, _)| *c == id).map(|(_, n, _)| (*n).to_string()).unwrap_or_else(|| format!("Chain {id}"))
 }
 
 /// The chain's native currency symbol (18 decimals on every EVM chain listed); `ETH` when

@@ -146,9 +146,9 @@ impl ClearWarning {
     /// English text for the screen.
     pub fn message(&self) -> String {
         match self {
-            ClearWarning::UnknownToken { token } => format!(
-                "Unknown token {token}: the amount is shown in base units, without decimals or symbol."
-            ),
+            ClearWarning::UnknownToken { token } => {
+                format!("Unknown token {token}: the amount is shown in base units, without decimals or symbol.")
+            }
             ClearWarning::UnlimitedAmount { label } => {
                 format!("{label}: the amount is unlimited (at or above the descriptor's threshold).")
             }
@@ -158,9 +158,9 @@ impl ClearWarning {
             ClearWarning::UnresolvedField { label } => {
                 format!("{label}: this field could not be found in the data.")
             }
-            ClearWarning::NestedCallNotClear { callee } => format!(
-                "An embedded call to {callee} cannot be shown in clear; check it with the requester."
-            ),
+            ClearWarning::NestedCallNotClear { callee } => {
+                format!("An embedded call to {callee} cannot be shown in clear; check it with the requester.")
+            }
             ClearWarning::TrailingCalldata { bytes } => {
                 format!("{bytes} extra bytes after the call's arguments are not shown.")
             }
@@ -312,10 +312,7 @@ impl DescriptorSet {
         files: &BTreeMap<String, String>,
         entry_points: &[String],
     ) -> Result<Vec<Descriptor>, ClearError> {
-        entry_points
-            .iter()
-            .map(|p| Descriptor::from_json(p, &model::load_merged(files, p)?))
-            .collect()
+        entry_points.iter().map(|p| Descriptor::from_json(p, &model::load_merged(files, p)?)).collect()
     }
 
     /// Number of descriptors.
@@ -338,12 +335,7 @@ impl DescriptorSet {
         self.names.get(&(chain_id, *address)).map(String::as_str)
     }
 
-    fn find_call(
-        &self,
-        chain_id: u64,
-        to: &Address,
-        selector: &[u8],
-    ) -> Option<(&Descriptor, &model::Format)> {
+    fn find_call(&self, chain_id: u64, to: &Address, selector: &[u8]) -> Option<(&Descriptor, &model::Format)> {
         let ids = self.calls.get(&(chain_id, *to))?;
         ids.iter().filter_map(|i| self.descriptors.get(*i)).find_map(|d| {
             d.formats
@@ -354,11 +346,7 @@ impl DescriptorSet {
     }
 
     /// Renders a contract call. `Ok(None)`: no descriptor for this contract and function.
-    pub fn render_call(
-        &self,
-        call: &CallInput<'_>,
-        book: &dyn AddressBook,
-    ) -> Result<Option<Screen>, ClearError> {
+    pub fn render_call(&self, call: &CallInput<'_>, book: &dyn AddressBook) -> Result<Option<Screen>, ClearError> {
         render::render_call(self, call, book, 0, "")
     }
 
@@ -407,9 +395,7 @@ pub type ByDeployment<T> = BTreeMap<(u64, Address), T>;
 /// of each contract deployment, and `metadata.contractName` (or `context.$id`) of each
 /// deployment — contract descriptors first, then EIP-712 descriptors (whose deployments
 /// are the verifying contracts), the first name of an address winning.
-pub fn declared_tokens_and_names(
-    descriptors: &[Descriptor],
-) -> (ByDeployment<TokenInfo>, ByDeployment<String>) {
+pub fn declared_tokens_and_names(descriptors: &[Descriptor]) -> (ByDeployment<TokenInfo>, ByDeployment<String>) {
     let mut tokens = BTreeMap::new();
     let mut names = BTreeMap::new();
     for d in descriptors {

@@ -95,9 +95,7 @@ impl Intent {
     pub fn text(&self) -> String {
         match self {
             Intent::Simple(s) => s.clone(),
-            Intent::Complex(parts) => {
-                parts.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", ")
-            }
+            Intent::Complex(parts) => parts.iter().map(|(k, v)| format!("{k}: {v}")).collect::<Vec<_>>().join(", "),
         }
     }
 }
@@ -324,19 +322,14 @@ const MAX_INTENT_PARTS: usize = 32;
 /// included one whole). A file the probe cannot read keeps its parsed value.
 fn with_ordered_intents(text: &str, mut v: Value) -> Value {
     let Ok(probe) = serde_json::from_str::<IntentProbe>(text) else { return v };
-    let Some(formats) =
-        v.get_mut("display").and_then(|d| d.get_mut("formats")).and_then(|f| f.as_object_mut())
-    else {
+    let Some(formats) = v.get_mut("display").and_then(|d| d.get_mut("formats")).and_then(|f| f.as_object_mut()) else {
         return v;
     };
     for (key, format) in probe.display.formats {
-        let (Some(pairs), Some(f)) =
-            (format.intent.0, formats.get_mut(&key).and_then(|f| f.as_object_mut()))
-        else {
+        let (Some(pairs), Some(f)) = (format.intent.0, formats.get_mut(&key).and_then(|f| f.as_object_mut())) else {
             continue;
         };
-        let ordered =
-            pairs.into_iter().map(|(k, val)| Value::Array(vec![Value::String(k), val])).collect();
+        let ordered = pairs.into_iter().map(|(k, val)| Value::Array(vec![Value::String(k), val])).collect();
         f.insert("intent".into(), Value::Array(ordered));
     }
     v
@@ -433,23 +426,18 @@ fn merge(base: Value, over: Value, depth: usize) -> Result<Value, ClearError> {
     }
 }
 
-fn merge_fields(
-    base: Vec<Value>,
-    over: Vec<Value>,
-    depth: usize,
-) -> Result<Vec<Value>, ClearError> {
+fn merge_fields(base: Vec<Value>, over: Vec<Value>, depth: usize) -> Result<Vec<Value>, ClearError> {
     let mut out = base;
     for o in over {
         let path = o.get("path").and_then(|p| p.as_str()).map(str::to_string);
-        let pos = path.as_ref().and_then(|p| {
-            out.iter().position(|b| b.get("path").and_then(|x| x.as_str()) == Some(p.as_str()))
-        });
+        let pos = path
+            .as_ref()
+            .and_then(|p| out.iter().position(|b| b.get("path").and_then(|x| x.as_str()) == Some(p.as_str())));
         match pos {
             Some(i) => {
-                let b =
-                    std::mem::take(out.get_mut(i).ok_or_else(|| {
-                        ClearError::BadDescriptor("field index out of range".into())
-                    })?);
+                let b = std::mem::take(
+                    out.get_mut(i).ok_or_else(|| ClearError::BadDescriptor("field index out of range".into()))?,
+                );
                 let m = merge(b, o, depth + 1)?;
                 if let Some(slot) = out.get_mut(i) {
                     *slot = m;
@@ -462,19 +450,15 @@ fn merge_fields(
 }
 
 fn parse_address(source: &str, v: &Value) -> Result<Address, ClearError> {
-    v.as_str()
-        .and_then(|s| s.trim().parse::<Address>().ok())
-        .ok_or_else(|| bad(source, format!("bad address {v}")))
+    v.as_str().and_then(|s| s.trim().parse::<Address>().ok()).ok_or_else(|| bad(source, format!("bad address {v}")))
 }
 
 fn parse_deployments(source: &str, v: Option<&Value>) -> Result<Vec<Deployment>, ClearError> {
     let Some(arr) = v.and_then(|d| d.as_array()) else { return Ok(Vec::new()) };
     let mut out = Vec::with_capacity(arr.len());
     for d in arr {
-        let chain_id = d
-            .get("chainId")
-            .and_then(|c| c.as_u64())
-            .ok_or_else(|| bad(source, "deployment without chainId"))?;
+        let chain_id =
+            d.get("chainId").and_then(|c| c.as_u64()).ok_or_else(|| bad(source, "deployment without chainId"))?;
         let address = parse_address(source, d.get("address").unwrap_or(&Value::Null))?;
         out.push(Deployment { chain_id, address });
     }
@@ -509,8 +493,8 @@ impl Descriptor {
             let domain = e.get("domain").and_then(|d| d.as_object()).cloned().unwrap_or_default();
             let domain_separator = match e.get("domainSeparator").and_then(|d| d.as_str()) {
                 Some(h) => {
-                    let bytes = hex::decode(h.trim_start_matches("0x"))
-                        .map_err(|_| bad(source, "bad domainSeparator"))?;
+                    let bytes =
+                        hex::decode(h.trim_start_matches("0x")).map_err(|_| bad(source, "bad domainSeparator"))?;
                     Some(bytes.try_into().map_err(|_| bad(source, "bad domainSeparator"))?)
                 }
                 None => None,
@@ -518,16 +502,13 @@ impl Descriptor {
             let mut schemas = Vec::new();
             if let Some(list) = e.get("schemas").and_then(|s| s.as_array()) {
                 for s in list {
-                    let (Some(types), Some(primary)) =
-                        (s.get("types"), s.get("primaryType").and_then(|p| p.as_str()))
+                    let (Some(types), Some(primary)) = (s.get("types"), s.get("primaryType").and_then(|p| p.as_str()))
                     else {
                         continue;
                     };
-                    let resolver: Resolver = serde_json::from_value(types.clone())
-                        .map_err(|e| bad(source, format!("bad schema: {e}")))?;
-                    let enc = resolver
-                        .encode_type(primary)
-                        .map_err(|e| bad(source, format!("bad schema: {e}")))?;
+                    let resolver: Resolver =
+                        serde_json::from_value(types.clone()).map_err(|e| bad(source, format!("bad schema: {e}")))?;
+                    let enc = resolver.encode_type(primary).map_err(|e| bad(source, format!("bad schema: {e}")))?;
                     schemas.push((primary.to_string(), strip_ws(&enc)));
                 }
             }
@@ -565,8 +546,7 @@ impl Descriptor {
 fn resolve_function(source: &str, key: &str, abi: &[Function]) -> Result<Function, ClearError> {
     let k = key.trim();
     if k.starts_with("0x") && k.len() == 10 {
-        let sel =
-            hex::decode(k.trim_start_matches("0x")).map_err(|_| bad(source, "bad selector"))?;
+        let sel = hex::decode(k.trim_start_matches("0x")).map_err(|_| bad(source, "bad selector"))?;
         return abi
             .iter()
             .find(|f| f.selector().as_slice() == sel.as_slice())
@@ -581,11 +561,7 @@ fn resolve_function(source: &str, key: &str, abi: &[Function]) -> Result<Functio
     Ok(abi.iter().find(|a| a.selector() == sel).cloned().unwrap_or(f))
 }
 
-fn parse_metadata(
-    source: &str,
-    v: Option<&Value>,
-    ctx_id: Option<String>,
-) -> Result<Metadata, ClearError> {
+fn parse_metadata(source: &str, v: Option<&Value>, ctx_id: Option<String>) -> Result<Metadata, ClearError> {
     let Some(m) = v else { return Ok(Metadata { contract_name: ctx_id, ..Default::default() }) };
     let s = |k: &str| m.get(k).and_then(|x| x.as_str()).map(str::to_string);
     let token = match m.get("token") {
@@ -641,25 +617,22 @@ fn parse_format(
 ) -> Result<Format, ClearError> {
     let intent = match spec.get("intent") {
         Some(Value::String(s)) => Some(Intent::Simple(s.clone())),
-        Some(Value::Object(o)) => Some(Intent::Complex(
-            o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect(),
-        )),
+        Some(Value::Object(o)) => {
+            Some(Intent::Complex(o.iter().map(|(k, v)| (k.clone(), v.as_str().unwrap_or("").to_string())).collect()))
+        }
         // A complex intent in file order (see `with_ordered_intents`).
         Some(Value::Array(pairs)) => Some(Intent::Complex(
             pairs
                 .iter()
                 .filter_map(|p| match p.as_array().map(Vec::as_slice) {
-                    Some([Value::String(k), v]) => {
-                        Some((k.clone(), v.as_str().unwrap_or("").to_string()))
-                    }
+                    Some([Value::String(k), v]) => Some((k.clone(), v.as_str().unwrap_or("").to_string())),
                     _ => None,
                 })
                 .collect(),
         )),
         _ => None,
     };
-    let interpolated_intent =
-        spec.get("interpolatedIntent").and_then(|s| s.as_str()).map(str::to_string);
+    let interpolated_intent = spec.get("interpolatedIntent").and_then(|s| s.as_str()).map(str::to_string);
     let mut count = 0usize;
     let fields = match spec.get("fields").and_then(|f| f.as_array()) {
         Some(list) => parse_nodes(source, list, definitions, 0, &mut count)?,
@@ -732,11 +705,7 @@ fn parse_nodes(
                         continue;
                     }
                     if k == "params" {
-                        let mut p = m
-                            .get("params")
-                            .and_then(|x| x.as_object())
-                            .cloned()
-                            .unwrap_or_default();
+                        let mut p = m.get("params").and_then(|x| x.as_object()).cloned().unwrap_or_default();
                         if let Some(o) = v.as_object() {
                             for (pk, pv) in o {
                                 p.insert(pk.clone(), pv.clone());
@@ -769,11 +738,7 @@ fn rule_values(v: &Value) -> Vec<String> {
         .unwrap_or_default()
 }
 
-fn parse_field(
-    source: &str,
-    m: &Map<String, Value>,
-    path: Option<Path>,
-) -> Result<FieldSpec, ClearError> {
+fn parse_field(source: &str, m: &Map<String, Value>, path: Option<Path>) -> Result<FieldSpec, ClearError> {
     let path = match (path, m.get("path").and_then(|p| p.as_str())) {
         (Some(p), _) => Some(p),
         (None, Some(p)) => Some(Path::parse(p)?),
@@ -784,9 +749,7 @@ fn parse_field(
         return Err(bad(source, "field without path or value"));
     }
     let format = match m.get("format").and_then(|f| f.as_str()) {
-        Some(f) => {
-            Some(FieldFormat::parse(f).ok_or_else(|| bad(source, format!("unknown format {f}")))?)
-        }
+        Some(f) => Some(FieldFormat::parse(f).ok_or_else(|| bad(source, format!("unknown format {f}")))?),
         None => None,
     };
     let visible = match m.get("visible") {
@@ -808,9 +771,9 @@ fn parse_field(
         }
         Some(_) => Visible::Always,
     };
-    let encrypted = m.get("encryption").map(|e| {
-        e.get("fallbackLabel").and_then(|f| f.as_str()).unwrap_or("[Encrypted]").to_string()
-    });
+    let encrypted = m
+        .get("encryption")
+        .map(|e| e.get("fallbackLabel").and_then(|f| f.as_str()).unwrap_or("[Encrypted]").to_string());
     Ok(FieldSpec {
         path,
         value,

@@ -7,18 +7,12 @@ use alloy_primitives::{Address, TxKind, U256};
 use serde_json::{Map, Value};
 
 use super::abi::decode_call;
-use super::format::{
-    chain_name, decimal_amount, duration_words, native_amount, native_symbol, unit_value, utc_date,
-};
+use super::format::{chain_name, decimal_amount, duration_words, native_amount, native_symbol, unit_value, utc_date};
 use super::model::{
-    Context, Descriptor, FieldFormat, FieldSpec, Format, Iteration, Node, Target, Visible,
-    MAX_GROUP_DEPTH,
+    Context, Descriptor, FieldFormat, FieldSpec, Format, Iteration, Node, Target, Visible, MAX_GROUP_DEPTH,
 };
 use super::value::{concrete_key, parse_uint, select, CSeg, Hit, Path, Root, Seg, Val};
-use super::{
-    AddressBook, CallInput, ClearError, ClearWarning, DescriptorSet, Row, Screen, MAX_NESTED_CALLS,
-    MAX_ROWS,
-};
+use super::{AddressBook, CallInput, ClearError, ClearWarning, DescriptorSet, Row, Screen, MAX_NESTED_CALLS, MAX_ROWS};
 use crate::payload::EvmTx;
 
 /// Most bytes of a raw byte string shown before it is cut.
@@ -65,20 +59,14 @@ pub(super) fn render_call(
         return Ok(None);
     };
     let Target::Call(func) = &fmt.target else { return Ok(None) };
-    let span =
-        tracing::debug_span!("erc7730_call", descriptor = %desc.source, function = %func.name);
+    let span = tracing::debug_span!("erc7730_call", descriptor = %desc.source, function = %func.name);
     let _g = span.enter();
     let decoded = decode_call(func, call.data)?;
     let mut r = Renderer {
         set,
         book,
         desc,
-        container: Container {
-            to: Some(call.to),
-            from: call.from,
-            value: call.value,
-            chain_id: call.chain_id,
-        },
+        container: Container { to: Some(call.to), from: call.from, value: call.value, chain_id: call.chain_id },
         data: decoded.args,
         rows: Vec::new(),
         warnings: Vec::new(),
@@ -104,9 +92,10 @@ pub(super) fn render_typed_data(
     book: &dyn AddressBook,
 ) -> Result<Option<Screen>, ClearError> {
     let chain_id = match td.domain.chain_id {
-        Some(c) => Some(u64::try_from(c).map_err(|_| {
-            ClearError::CalldataMismatch("the domain's chainId does not fit 64 bits".into())
-        })?),
+        Some(c) => Some(
+            u64::try_from(c)
+                .map_err(|_| ClearError::CalldataMismatch("the domain's chainId does not fit 64 bits".into()))?,
+        ),
         None => request_chain,
     };
     let contract = td.domain.verifying_contract;
@@ -135,20 +124,14 @@ pub(super) fn render_typed_data(
     let Some((desc, fmt)) = found else { return Ok(None) };
     let span = tracing::debug_span!("erc7730_typed_data", descriptor = %desc.source);
     let _g = span.enter();
-    let value = td.coerce().map_err(|e| {
-        ClearError::CalldataMismatch(format!("message does not fit its types: {e}"))
-    })?;
+    let value =
+        td.coerce().map_err(|e| ClearError::CalldataMismatch(format!("message does not fit its types: {e}")))?;
     let data = Val::from_typed(value)?;
     let mut r = Renderer {
         set,
         book,
         desc,
-        container: Container {
-            to: contract,
-            from,
-            value: U256::ZERO,
-            chain_id: chain_id.unwrap_or(0),
-        },
+        container: Container { to: contract, from, value: U256::ZERO, chain_id: chain_id.unwrap_or(0) },
         data,
         rows: Vec::new(),
         warnings: Vec::new(),
@@ -246,17 +229,9 @@ pub(super) fn render_transaction(
             value: native_amount(chain_id, value),
         });
     }
-    screen.rows.push(Row {
-        key: "network".into(),
-        label: "Network".into(),
-        value: chain_name(chain_id),
-    });
+    screen.rows.push(Row { key: "network".into(), label: "Network".into(), value: chain_name(chain_id) });
     let fee = U256::from(gas_limit).saturating_mul(U256::from(max_fee));
-    screen.rows.push(Row {
-        key: "max_fee".into(),
-        label: "Max fees".into(),
-        value: native_amount(chain_id, fee),
-    });
+    screen.rows.push(Row { key: "max_fee".into(), label: "Max fees".into(), value: native_amount(chain_id, fee) });
     Ok(Some(screen))
 }
 
@@ -303,9 +278,7 @@ fn raw(v: &Val) -> String {
             }
         }
         Val::Array(items) => items.iter().map(raw).collect::<Vec<_>>().join(", "),
-        Val::Struct(members) => {
-            members.iter().map(|(k, v)| format!("{k}: {}", raw(v))).collect::<Vec<_>>().join(", ")
-        }
+        Val::Struct(members) => members.iter().map(|(k, v)| format!("{k}: {}", raw(v))).collect::<Vec<_>>().join(", "),
     }
 }
 
@@ -351,12 +324,7 @@ impl Renderer<'_> {
             Some(t) => self.interpolate(fmt, t).unwrap_or(plain),
             None => plain,
         };
-        Screen {
-            intent,
-            rows: self.rows,
-            warnings: self.warnings,
-            descriptor: self.desc.source.clone(),
-        }
+        Screen { intent, rows: self.rows, warnings: self.warnings, descriptor: self.desc.source.clone() }
     }
 
     fn render_format(&mut self, fmt: &Format) -> Result<(), ClearError> {
@@ -374,12 +342,9 @@ impl Renderer<'_> {
             // are shown element by element, so each pair stays together.
             let prefix = array_prefix(node);
             let run = match &prefix {
-                Some(p) => nodes
-                    .get(i..)
-                    .unwrap_or(&[])
-                    .iter()
-                    .take_while(|n| array_prefix(n).as_ref() == Some(p))
-                    .count(),
+                Some(p) => {
+                    nodes.get(i..).unwrap_or(&[]).iter().take_while(|n| array_prefix(n).as_ref() == Some(p)).count()
+                }
                 None => 0,
             };
             if run > 1 {
@@ -400,11 +365,7 @@ impl Renderer<'_> {
                         // formatted field values": a heading row before each instance.
                         if let Some(l) = label.as_deref().map(str::trim).filter(|l| !l.is_empty()) {
                             let at = if b.is_empty() { "group".into() } else { concrete_key(&b) };
-                            self.push_row(
-                                format!("{}{at}", self.prefix),
-                                l.to_string(),
-                                String::new(),
-                            );
+                            self.push_row(format!("{}{at}", self.prefix), l.to_string(), String::new());
                         }
                         match iteration {
                             Iteration::Sequential => self.nodes(fields, &b, depth + 1)?,
@@ -442,8 +403,7 @@ impl Renderer<'_> {
                 }
             }
         }
-        let groups: Vec<Node> =
-            nodes.iter().filter(|n| matches!(n, Node::Group { .. })).cloned().collect();
+        let groups: Vec<Node> = nodes.iter().filter(|n| matches!(n, Node::Group { .. })).cloned().collect();
         self.nodes(&groups, base, depth)
     }
 
@@ -477,11 +437,7 @@ impl Renderer<'_> {
             Visible::Never => {}
             Visible::MustBe(list) => {
                 if let Some(h) = hits.iter().find(|h| !rule_matches(&h.val, list)) {
-                    return Err(ClearError::ConstraintViolated(format!(
-                        "{} is {}",
-                        concrete_key(&h.at),
-                        raw(&h.val)
-                    )));
+                    return Err(ClearError::ConstraintViolated(format!("{} is {}", concrete_key(&h.at), raw(&h.val))));
                 }
             }
             Visible::IfNotIn(list) => {
@@ -497,13 +453,12 @@ impl Renderer<'_> {
                 }
             }
             Visible::Always => {
-                let multi = spec
-                    .path
-                    .as_ref()
-                    .is_some_and(|p| p.segs.iter().any(|s| matches!(s, Seg::All | Seg::Slice(..))));
-                let from_missing = spec.path.as_ref().is_some_and(|p| {
-                    p.root == Root::Container && p.segs.first() == Some(&Seg::Name("from".into()))
-                }) && self.container.from.is_none();
+                let multi =
+                    spec.path.as_ref().is_some_and(|p| p.segs.iter().any(|s| matches!(s, Seg::All | Seg::Slice(..))));
+                let from_missing =
+                    spec.path.as_ref().is_some_and(|p| {
+                        p.root == Root::Container && p.segs.first() == Some(&Seg::Name("from".into()))
+                    }) && self.container.from.is_none();
                 if hits.is_empty() && from_missing {
                     self.warn(ClearWarning::SenderUnknown);
                 } else if hits.is_empty() && !multi {
@@ -518,12 +473,7 @@ impl Renderer<'_> {
     }
 
     /// Values a path reaches. Relative data paths start at `base` (the group element).
-    fn hits(
-        &mut self,
-        p: &Path,
-        base: &[CSeg],
-        align: Option<&[CSeg]>,
-    ) -> Result<Vec<Hit>, ClearError> {
+    fn hits(&mut self, p: &Path, base: &[CSeg], align: Option<&[CSeg]>) -> Result<Vec<Hit>, ClearError> {
         match p.root {
             Root::Data => {
                 if p.absolute || base.is_empty() {
@@ -545,9 +495,7 @@ impl Renderer<'_> {
                     "chainId" => Some(Val::Uint(U256::from(c.chain_id))),
                     _ => None,
                 };
-                Ok(val
-                    .map(|val| vec![Hit { at: vec![CSeg::Name(format!("@.{name}"))], val }])
-                    .unwrap_or_default())
+                Ok(val.map(|val| vec![Hit { at: vec![CSeg::Name(format!("@.{name}"))], val }]).unwrap_or_default())
             }
             Root::Descriptor => Ok(self
                 .descriptor_value(p)
@@ -558,8 +506,7 @@ impl Renderer<'_> {
 
     /// `$.metadata.constants.X`, `$.metadata.token.*`, `$.metadata.owner`.
     fn descriptor_value(&self, p: &Path) -> Option<Val> {
-        let names: Vec<&str> =
-            p.segs.iter().map(|s| if let Seg::Name(n) = s { n.as_str() } else { "" }).collect();
+        let names: Vec<&str> = p.segs.iter().map(|s| if let Seg::Name(n) = s { n.as_str() } else { "" }).collect();
         let m = &self.desc.metadata;
         match names.as_slice() {
             ["metadata", "constants", k] => m.constants.get(*k).and_then(Val::from_json),
@@ -567,34 +514,24 @@ impl Renderer<'_> {
             ["metadata", "contractName"] => m.contract_name.clone().map(Val::Str),
             ["metadata", "token", "ticker"] => m.token.as_ref().map(|t| Val::Str(t.ticker.clone())),
             ["metadata", "token", "name"] => m.token.as_ref().map(|t| Val::Str(t.name.clone())),
-            ["metadata", "token", "decimals"] => {
-                m.token.as_ref().map(|t| Val::Uint(U256::from(t.decimals)))
-            }
+            ["metadata", "token", "decimals"] => m.token.as_ref().map(|t| Val::Uint(U256::from(t.decimals))),
             _ => None,
         }
     }
 
     /// A constant parameter: a literal, a `$.` reference, or a map reference.
-    fn const_val(
-        &mut self,
-        v: &Value,
-        base: &[CSeg],
-        at: &[CSeg],
-    ) -> Result<Option<Val>, ClearError> {
+    fn const_val(&mut self, v: &Value, base: &[CSeg], at: &[CSeg]) -> Result<Option<Val>, ClearError> {
         match v {
             Value::String(s) if s.starts_with("$.") => Ok(self.descriptor_value(&Path::parse(s)?)),
             Value::Object(o) => {
-                let (Some(map), Some(key_path)) = (
-                    o.get("map").and_then(|m| m.as_str()),
-                    o.get("keyPath").and_then(|k| k.as_str()),
-                ) else {
+                let (Some(map), Some(key_path)) =
+                    (o.get("map").and_then(|m| m.as_str()), o.get("keyPath").and_then(|k| k.as_str()))
+                else {
                     return Ok(None);
                 };
                 let name = map.trim_start_matches("$.metadata.maps.");
                 let key = self.path_val(key_path, base, at)?.map(|k| k.key_string());
-                let found = key.and_then(|k| {
-                    self.desc.metadata.maps.get(name).and_then(|m| m.get(&k)).cloned()
-                });
+                let found = key.and_then(|k| self.desc.metadata.maps.get(name).and_then(|m| m.get(&k)).cloned());
                 Ok(found.as_ref().and_then(Val::from_json))
             }
             other => Ok(Val::from_json(other)),
@@ -663,12 +600,7 @@ impl Renderer<'_> {
         Some(s.to_string())
     }
 
-    fn chain_param(
-        &mut self,
-        params: &Map<String, Value>,
-        base: &[CSeg],
-        at: &[CSeg],
-    ) -> Result<u64, ClearError> {
+    fn chain_param(&mut self, params: &Map<String, Value>, base: &[CSeg], at: &[CSeg]) -> Result<u64, ClearError> {
         Ok(self
             .param(params, "chainId", base, at)?
             .and_then(|v| v.as_uint())
@@ -719,13 +651,7 @@ impl Renderer<'_> {
         Ok(())
     }
 
-    fn format_value(
-        &mut self,
-        spec: &FieldSpec,
-        hit: &Hit,
-        base: &[CSeg],
-        label: &str,
-    ) -> Result<String, ClearError> {
+    fn format_value(&mut self, spec: &FieldSpec, hit: &Hit, base: &[CSeg], label: &str) -> Result<String, ClearError> {
         let v = &hit.val;
         let params = &spec.params;
         let at = hit.at.as_slice();
@@ -738,10 +664,7 @@ impl Renderer<'_> {
             FieldFormat::TokenTicker => match v.as_address() {
                 Some(a) => {
                     let chain = self.chain_param(params, base, at)?;
-                    self.set
-                        .token(chain, &a)
-                        .map(|t| t.symbol.clone())
-                        .unwrap_or_else(|| checksum(&a))
+                    self.set.token(chain, &a).map(|t| t.symbol.clone()).unwrap_or_else(|| checksum(&a))
                 }
                 None => raw(v),
             },
@@ -751,8 +674,7 @@ impl Renderer<'_> {
             },
             FieldFormat::TokenAmount => self.token_amount(spec, hit, base, label)?,
             FieldFormat::NftName => {
-                let collection =
-                    self.param(params, "collection", base, at)?.and_then(|c| c.as_address());
+                let collection = self.param(params, "collection", base, at)?.and_then(|c| c.as_address());
                 let chain = self.container.chain_id;
                 match collection {
                     Some(c) => format!("{} #{}", self.address_display(chain, &c, true), raw(v)),
@@ -773,9 +695,7 @@ impl Renderer<'_> {
                     let base_sym = base_sym.trim();
                     let decimals = params
                         .get("decimals")
-                        .and_then(|d| {
-                            d.as_u64().or_else(|| d.as_str().and_then(|s| s.parse().ok()))
-                        })
+                        .and_then(|d| d.as_u64().or_else(|| d.as_str().and_then(|s| s.parse().ok())))
                         .and_then(|d| u8::try_from(d).ok())
                         .unwrap_or(0);
                     let prefix = params.get("prefix").and_then(|p| p.as_bool()).unwrap_or(false);
@@ -832,9 +752,10 @@ impl Renderer<'_> {
         // verified bundle on the phone; ENS is not resolved. `types`: the bundle names
         // only contracts and tokens, so it names no address typed only `eoa`/`wallet`.
         let strings = |k: &str| -> Option<Vec<String>> {
-            params.get(k).and_then(|s| s.as_array()).map(|l| {
-                l.iter().filter_map(|s| s.as_str()).map(str::to_string).collect::<Vec<_>>()
-            })
+            params
+                .get(k)
+                .and_then(|s| s.as_array())
+                .map(|l| l.iter().filter_map(|s| s.as_str()).map(str::to_string).collect::<Vec<_>>())
         };
         let local = match strings("sources") {
             Some(list) if !list.is_empty() => list.iter().any(|s| s == "local"),
@@ -878,13 +799,7 @@ impl Renderer<'_> {
         }
     }
 
-    fn token_amount(
-        &mut self,
-        spec: &FieldSpec,
-        hit: &Hit,
-        base: &[CSeg],
-        label: &str,
-    ) -> Result<String, ClearError> {
+    fn token_amount(&mut self, spec: &FieldSpec, hit: &Hit, base: &[CSeg], label: &str) -> Result<String, ClearError> {
         let params = &spec.params;
         let at = hit.at.as_slice();
         let Some(amount) = hit.val.as_uint() else { return Ok(raw(&hit.val)) };
@@ -972,8 +887,7 @@ impl Renderer<'_> {
                     value: amount.unwrap_or(U256::ZERO),
                     from: spender.or(self.container.to),
                 };
-                let inner =
-                    render_call(self.set, &input, self.book, self.nesting + 1, &format!("{key}."));
+                let inner = render_call(self.set, &input, self.book, self.nesting + 1, &format!("{key}."));
                 match inner {
                     Ok(Some(screen)) => {
                         self.push_row(key, label, screen.intent);
@@ -992,18 +906,12 @@ impl Renderer<'_> {
                 }
             }
         }
-        let who = callee
-            .map(|c| self.address_display(chain, &c, true))
-            .unwrap_or_else(|| "an unknown contract".into());
+        let who = callee.map(|c| self.address_display(chain, &c, true)).unwrap_or_else(|| "an unknown contract".into());
         let sel = data.get(..4).map(hex::encode).unwrap_or_default();
         self.warn(ClearWarning::NestedCallNotClear {
             callee: callee.map(|c| checksum(&c)).unwrap_or_else(|| "unknown".into()),
         });
-        self.push_row(
-            key,
-            label,
-            format!("Call to {who} (selector 0x{sel}, {} bytes)", data.len()),
-        );
+        self.push_row(key, label, format!("Call to {who} (selector 0x{sel}, {} bytes)", data.len()));
         Ok(())
     }
 

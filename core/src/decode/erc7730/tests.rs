@@ -90,12 +90,10 @@ fn set() -> DescriptorSet {
     files.insert("registry/r/router.json".to_string(), ROUTER_FILE.to_string());
     files.insert("registry/circle/permit.json".to_string(), PERMIT_FILE.to_string());
     let entry =
-        ["registry/circle/usdc.json", "registry/r/router.json", "registry/circle/permit.json"]
-            .map(String::from);
+        ["registry/circle/usdc.json", "registry/r/router.json", "registry/circle/permit.json"].map(String::from);
     let descriptors = DescriptorSet::parse_files(&files, &entry).unwrap();
     let (_, names) = declared_tokens_and_names(&descriptors);
-    let tokens =
-        [((1, USDC), TokenInfo { symbol: "USDC".into(), decimals: 6, name: "USD Coin".into() })];
+    let tokens = [((1, USDC), TokenInfo { symbol: "USDC".into(), decimals: 6, name: "USD Coin".into() })];
     DescriptorSet::new(descriptors, tokens, names)
 }
 
@@ -121,20 +119,15 @@ use alloy_dyn_abi::DynSolValue as V;
 
 #[test]
 fn a_usdc_transfer_reads_as_an_amount_with_symbol_and_a_named_recipient() {
-    let data = calldata(
-        "transfer(address,uint256)",
-        &[V::Address(ALICE), V::Uint(U256::from(1_500_000u64), 256)],
-    );
+    let data = calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(1_500_000u64), 256)]);
     let s = set().render_call(&call(USDC, &data), &Book).unwrap().unwrap();
     assert_eq!(s.intent, "Send");
     assert_eq!(s.value("contract"), Some("Circle"));
     assert_eq!(s.value("_value"), Some("1.5 USDC"));
     assert_eq!(s.value("_to"), Some("Alice"));
     assert!(s.warnings.is_empty());
-    let big = calldata(
-        "transfer(address,uint256)",
-        &[V::Address(ROUTER), V::Uint(U256::from(1_000_000_000_000u64), 256)],
-    );
+    let big =
+        calldata("transfer(address,uint256)", &[V::Address(ROUTER), V::Uint(U256::from(1_000_000_000_000u64), 256)]);
     let s = set().render_call(&call(USDC, &big), &NoAddressBook).unwrap().unwrap();
     assert_eq!(s.value("_value"), Some("1,000,000 USDC"));
     assert_eq!(s.value("_to"), Some(ROUTER.to_checksum(None).as_str()));
@@ -151,8 +144,7 @@ fn an_approval_above_the_threshold_is_unlimited_and_warned() {
 
 #[test]
 fn no_descriptor_for_another_contract_or_function() {
-    let data =
-        calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(1), 256)]);
+    let data = calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(1), 256)]);
     assert_eq!(set().render_call(&call(ALICE, &data), &NoAddressBook).unwrap(), None);
     let other = calldata("mint(uint256)", &[V::Uint(U256::from(1), 256)]);
     assert_eq!(set().render_call(&call(USDC, &other), &NoAddressBook).unwrap(), None);
@@ -161,8 +153,7 @@ fn no_descriptor_for_another_contract_or_function() {
 
 #[test]
 fn calldata_that_does_not_fit_the_descriptor_is_an_error_not_a_screen() {
-    let mut data =
-        calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(1), 256)]);
+    let mut data = calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(1), 256)]);
     data.truncate(30);
     let e = set().render_call(&call(USDC, &data), &NoAddressBook).unwrap_err();
     assert_eq!(e.code(), "calldata_mismatch");
@@ -170,8 +161,7 @@ fn calldata_that_does_not_fit_the_descriptor_is_an_error_not_a_screen() {
 
 #[test]
 fn extra_bytes_after_the_arguments_are_warned_about() {
-    let mut data =
-        calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(1), 256)]);
+    let mut data = calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(1), 256)]);
     data.extend_from_slice(b"hidden");
     let s = set().render_call(&call(USDC, &data), &NoAddressBook).unwrap().unwrap();
     assert!(s.has_warning("trailing_calldata"));
@@ -179,10 +169,7 @@ fn extra_bytes_after_the_arguments_are_warned_about() {
 
 #[test]
 fn embedded_calls_render_with_prefixed_keys_and_their_nesting_is_capped() {
-    let inner = calldata(
-        "transfer(address,uint256)",
-        &[V::Address(ALICE), V::Uint(U256::from(2_000_000u64), 256)],
-    );
+    let inner = calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(2_000_000u64), 256)]);
     let outer = calldata("call(address,bytes)", &[V::Address(USDC), V::Bytes(inner)]);
     let s = set().render_call(&call(ROUTER, &outer), &NoAddressBook).unwrap().unwrap();
     assert_eq!(s.value("data"), Some("Send"));
@@ -191,12 +178,7 @@ fn embedded_calls_render_with_prefixed_keys_and_their_nesting_is_capped() {
     // The router calling itself, deeper than the cap: summarised, warned, no overflow.
     let mut data = calldata(
         "lock(uint256,uint256,uint8,uint256)",
-        &[
-            V::Uint(U256::ZERO, 256),
-            V::Uint(U256::ZERO, 256),
-            V::Uint(U256::from(1), 8),
-            V::Uint(U256::from(2), 256),
-        ],
+        &[V::Uint(U256::ZERO, 256), V::Uint(U256::ZERO, 256), V::Uint(U256::from(1), 8), V::Uint(U256::from(2), 256)],
     );
     for _ in 0..(MAX_NESTED_CALLS + 3) {
         data = calldata("call(address,bytes)", &[V::Address(ROUTER), V::Bytes(data)]);
@@ -251,28 +233,20 @@ fn permit(name: &str, chain: u64, value: &str) -> TypedData {
 
 #[test]
 fn an_eip712_permit_binds_to_its_domain() {
-    let s =
-        set().render_typed_data(&permit("USD Coin", 1, "250000000"), Some(ALICE), &NoAddressBook);
+    let s = set().render_typed_data(&permit("USD Coin", 1, "250000000"), Some(ALICE), &NoAddressBook);
     let s = s.unwrap().unwrap();
     assert_eq!(s.intent, "Authorize spending of tokens");
     assert_eq!(s.value("value"), Some("250 USDC"));
     assert_eq!(s.value("deadline"), Some("2026-04-24 03:06:40 AM UTC"));
     assert_eq!(s.value("nonce"), None);
     // Another domain name, or another chain: the descriptor does not apply.
-    assert_eq!(
-        set().render_typed_data(&permit("Fake", 1, "1"), None, &NoAddressBook).unwrap(),
-        None
-    );
-    assert_eq!(
-        set().render_typed_data(&permit("USD Coin", 5, "1"), None, &NoAddressBook).unwrap(),
-        None
-    );
+    assert_eq!(set().render_typed_data(&permit("Fake", 1, "1"), None, &NoAddressBook).unwrap(), None);
+    assert_eq!(set().render_typed_data(&permit("USD Coin", 5, "1"), None, &NoAddressBook).unwrap(), None);
 }
 
 #[test]
 fn unknown_tokens_keep_base_units_with_a_warning() {
-    let data =
-        calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(7), 256)]);
+    let data = calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(7), 256)]);
     let descriptors = set().descriptors.clone();
     let bare = DescriptorSet::new(descriptors, [], []);
     let s = bare.render_call(&call(USDC, &data), &NoAddressBook).unwrap().unwrap();
@@ -283,10 +257,7 @@ fn unknown_tokens_keep_base_units_with_a_warning() {
 #[test]
 fn a_transaction_adds_value_network_and_fee_rows() {
     use alloy_consensus::TxEip1559;
-    let data = calldata(
-        "transfer(address,uint256)",
-        &[V::Address(ALICE), V::Uint(U256::from(1_500_000u64), 256)],
-    );
+    let data = calldata("transfer(address,uint256)", &[V::Address(ALICE), V::Uint(U256::from(1_500_000u64), 256)]);
     let tx = crate::payload::EvmTx::Eip1559(TxEip1559 {
         chain_id: 1,
         nonce: 0,
@@ -476,12 +447,7 @@ fn must_match_is_the_specifications_name_for_must_be() {
     let set = DescriptorSet::new(d, [], []);
     let data = calldata(
         "lock(uint256,uint256,uint8,uint256)",
-        &[
-            V::Uint(U256::ZERO, 256),
-            V::Uint(U256::ZERO, 256),
-            V::Uint(U256::ONE, 8),
-            V::Uint(U256::from(3), 256),
-        ],
+        &[V::Uint(U256::ZERO, 256), V::Uint(U256::ZERO, 256), V::Uint(U256::ONE, 8), V::Uint(U256::from(3), 256)],
     );
     let e = set.render_call(&call(ROUTER, &data), &NoAddressBook).unwrap_err();
     assert_eq!(e.code(), "constraint_violated");

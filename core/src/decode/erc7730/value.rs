@@ -143,9 +143,7 @@ fn from_typed_inner(v: DynSolValue, budget: &mut usize, depth: usize) -> Result<
     if depth > MAX_TYPE_DEPTH {
         return Err(ClearError::TooComplex("typed data nested too deeply".into()));
     }
-    *budget = budget
-        .checked_sub(1)
-        .ok_or_else(|| ClearError::TooComplex(format!("more than {MAX_VALUES} values")))?;
+    *budget = budget.checked_sub(1).ok_or_else(|| ClearError::TooComplex(format!("more than {MAX_VALUES} values")))?;
     match v {
         DynSolValue::CustomStruct { prop_names, tuple, .. } => {
             let mut members = Vec::with_capacity(tuple.len());
@@ -171,8 +169,7 @@ fn from_typed_inner(v: DynSolValue, budget: &mut usize, depth: usize) -> Result<
             }
             Ok(Val::Array(out))
         }
-        leaf => Val::from_leaf(leaf)
-            .ok_or_else(|| ClearError::CalldataMismatch("unsupported typed data value".into())),
+        leaf => Val::from_leaf(leaf).ok_or_else(|| ClearError::CalldataMismatch("unsupported typed data value".into())),
     }
 }
 
@@ -360,12 +357,7 @@ fn norm_range(a: Option<i64>, b: Option<i64>, len: usize) -> (usize, usize) {
 /// Selects every value `segs` reaches from `root` (whose location is `base`). `align`, when
 /// given, is a concrete location whose indices replace `[]` steps at the same position while
 /// the walked prefix agrees with it (so `details.[].token` pairs with `details.[].amount`).
-pub fn select(
-    root: &Val,
-    base: &[CSeg],
-    segs: &[Seg],
-    align: Option<&[CSeg]>,
-) -> Result<Vec<Hit>, ClearError> {
+pub fn select(root: &Val, base: &[CSeg], segs: &[Seg], align: Option<&[CSeg]>) -> Result<Vec<Hit>, ClearError> {
     let mut frontier: Vec<(Vec<CSeg>, &Val)> = vec![(base.to_vec(), root)];
     let mut owned: Vec<Hit> = Vec::new();
     let last = segs.len().saturating_sub(1);
@@ -437,8 +429,7 @@ pub fn select(
         }
         frontier = next;
     }
-    let mut hits: Vec<Hit> =
-        frontier.into_iter().map(|(at, v)| Hit { at, val: v.clone() }).collect();
+    let mut hits: Vec<Hit> = frontier.into_iter().map(|(at, v)| Hit { at, val: v.clone() }).collect();
     hits.extend(owned);
     Ok(hits)
 }
@@ -475,14 +466,7 @@ mod tests {
     fn parses_paths() {
         let p = Path::parse("#.params.path.[0:20]").unwrap();
         assert!(p.absolute);
-        assert_eq!(
-            p.segs,
-            vec![
-                Seg::Name("params".into()),
-                Seg::Name("path".into()),
-                Seg::Slice(Some(0), Some(20))
-            ]
-        );
+        assert_eq!(p.segs, vec![Seg::Name("params".into()), Seg::Name("path".into()), Seg::Slice(Some(0), Some(20))]);
         assert_eq!(Path::parse("details.[]").unwrap().segs.last(), Some(&Seg::All));
         assert_eq!(Path::parse("pools[-1]").unwrap().segs.last(), Some(&Seg::Index(-1)));
         assert_eq!(Path::parse("@.to").unwrap().root, Root::Container);
@@ -494,12 +478,9 @@ mod tests {
     #[test]
     fn selects_arrays_slices_and_aligned_indices() {
         let v = sample();
-        let amounts =
-            select(&v, &[], &Path::parse("details.[].amount").unwrap().segs, None).unwrap();
+        let amounts = select(&v, &[], &Path::parse("details.[].amount").unwrap().segs, None).unwrap();
         assert_eq!(amounts.len(), 2);
-        let tok =
-            select(&v, &[], &Path::parse("details.[].token").unwrap().segs, Some(&amounts[1].at))
-                .unwrap();
+        let tok = select(&v, &[], &Path::parse("details.[].token").unwrap().segs, Some(&amounts[1].at)).unwrap();
         assert_eq!(tok.len(), 1);
         assert_eq!(tok[0].val, Val::Address(Address::repeat_byte(3)));
         let last = select(&v, &[], &Path::parse("path.[-20:]").unwrap().segs, None).unwrap();

@@ -23,11 +23,8 @@ fn rows(n: usize) -> Vec<SignRecord> {
     (0..n)
         .map(|i| {
             let chain_id = if rng.gen_bool(0.5) { 1 } else { 10 };
-            let received_at = if i + 40 >= n {
-                T0 + 30 * DAY - rng.gen_range(0..120)
-            } else {
-                T0 + rng.gen_range(0..30 * DAY)
-            };
+            let received_at =
+                if i + 40 >= n { T0 + 30 * DAY - rng.gen_range(0..120) } else { T0 + rng.gen_range(0..30 * DAY) };
             let outcome = OUTCOMES[rng.gen_range(0..OUTCOMES.len())];
             let amount = rng.gen_range(0..1u128 << 100);
             SignRecord {
@@ -43,8 +40,7 @@ fn rows(n: usize) -> Vec<SignRecord> {
                 reason: None,
                 appliance_signature: None,
                 received_at,
-                decided_at: (outcome != SignOutcome::Pending)
-                    .then(|| received_at + rng.gen_range(0..600)),
+                decided_at: (outcome != SignOutcome::Pending).then(|| received_at + rng.gen_range(0..600)),
                 expires_at: Some(received_at + 120),
             }
         })
@@ -52,13 +48,7 @@ fn rows(n: usize) -> Vec<SignRecord> {
 }
 
 /// The totals by the rules, from the rows themselves.
-fn expected(
-    rows: &[SignRecord],
-    pair: Uuid,
-    chain: &ChainId,
-    now: u64,
-    exclude: Option<Uuid>,
-) -> SpendContext {
+fn expected(rows: &[SignRecord], pair: Uuid, chain: &ChainId, now: u64, exclude: Option<Uuid>) -> SpendContext {
     let mut ctx = SpendContext::default();
     for r in rows.iter().filter(|r| &r.chain == chain && Some(r.request_id) != exclude) {
         let amount = r.spend.unwrap();
@@ -88,10 +78,7 @@ fn fill(s: &Store, rows: &[SignRecord]) {
 
 fn check(s: &Store, rows: &[SignRecord]) {
     let now = T0 + 30 * DAY;
-    let waiting = rows
-        .iter()
-        .rev()
-        .find(|r| r.outcome == SignOutcome::Pending && r.expires_at.unwrap() > now);
+    let waiting = rows.iter().rev().find(|r| r.outcome == SignOutcome::Pending && r.expires_at.unwrap() > now);
     let waiting = waiting.map(|r| r.request_id);
     assert!(waiting.is_some(), "the sample has requests still waiting");
     for pair in [Uuid::from_bytes([0xa; 16]), Uuid::from_bytes([0xb; 16])] {
@@ -99,18 +86,13 @@ fn check(s: &Store, rows: &[SignRecord]) {
             for at in [now, now - DAY, now - 17 * DAY] {
                 for exclude in [None, waiting] {
                     let got = s.spend(pair, &chain, at, exclude).unwrap();
-                    assert_eq!(
-                        got,
-                        expected(rows, pair, &chain, at, exclude),
-                        "{pair} {chain} {at} {exclude:?}"
-                    );
+                    assert_eq!(got, expected(rows, pair, &chain, at, exclude), "{pair} {chain} {at} {exclude:?}");
                 }
             }
         }
     }
     assert!(
-        expected(rows, Uuid::from_bytes([0xa; 16]), &ChainId::Evm(1), now, None).spent_by_pair
-            > u128::from(u64::MAX)
+        expected(rows, Uuid::from_bytes([0xa; 16]), &ChainId::Evm(1), now, None).spent_by_pair > u128::from(u64::MAX)
     );
 }
 
@@ -139,10 +121,7 @@ fn spend_totals_stay_right_over_10_000_history_rows() {
 fn check_decided(s: &Store, rows: &[SignRecord], now: u64) {
     for pair in [Uuid::from_bytes([0xa; 16]), Uuid::from_bytes([0xb; 16])] {
         for chain in [ChainId::Evm(1), ChainId::Evm(10)] {
-            assert_eq!(
-                s.spend(pair, &chain, now, None).unwrap(),
-                expected(rows, pair, &chain, now, None)
-            );
+            assert_eq!(s.spend(pair, &chain, now, None).unwrap(), expected(rows, pair, &chain, now, None));
         }
     }
 }
@@ -160,12 +139,7 @@ fn a_version_1_database_migrates_and_keeps_its_spend() {
         for r in &rows {
             c.execute(
                 "INSERT INTO seen_sign_requests VALUES (?1, ?2, ?3, ?4)",
-                params![
-                    r.request_id.to_string(),
-                    vec![1u8; 32],
-                    r.pair_id.to_string(),
-                    r.received_at as i64
-                ],
+                params![r.request_id.to_string(), vec![1u8; 32], r.pair_id.to_string(), r.received_at as i64],
             )
             .unwrap();
             c.execute(
@@ -255,10 +229,7 @@ fn a_flood_of_waiting_requests_saturates_the_totals() {
     let (last, rest) = all.split_last().unwrap();
     fill(&s, rest);
     let pair = last.pair_id;
-    assert_eq!(
-        s.spend(pair, &ChainId::Evm(1), T0, None).unwrap().spent_today,
-        MAX_LIVE_REQUESTS as u128
-    );
+    assert_eq!(s.spend(pair, &ChainId::Evm(1), T0, None).unwrap().spent_today, MAX_LIVE_REQUESTS as u128);
     fill(&s, std::slice::from_ref(last));
     let flood = s.spend(pair, &ChainId::Evm(1), T0, None).unwrap();
     assert_eq!(flood, SpendContext { spent_by_pair: u128::MAX, spent_today: u128::MAX });

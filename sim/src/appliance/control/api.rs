@@ -62,7 +62,9 @@ impl ErrorCode {
     /// The HTTP status that carries this code.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::MalformedJson | ErrorCode::InvalidField | ErrorCode::InvalidQuery | ErrorCode::InvalidPath => 400,
+            ErrorCode::MalformedJson | ErrorCode::InvalidField | ErrorCode::InvalidQuery | ErrorCode::InvalidPath => {
+                400
+            }
             ErrorCode::ForbiddenHost => 403,
             ErrorCode::NotFound | ErrorCode::UnknownScreen | ErrorCode::UnknownRule => 404,
             ErrorCode::MethodNotAllowed => 405,
