@@ -939,6 +939,9 @@ fn wait_for_phase(epoch: Instant, iv: Duration, phase: f64) {
     std::thread::sleep(at - Instant::now());
 }
 
+/// Measurements per start time in the radio benchmark (the fastest counts).
+const TRIES: usize = 3;
+
 struct LinkResult {
     mtu: u16,
     interval_ms: f64,
@@ -964,19 +967,27 @@ fn run_link(w: &mut World, phases: usize) -> Vec<LinkResult> {
             let (mut up, mut down) = (0, 0);
             for j in 0..phases {
                 let phase = j as f64 / phases as f64;
-                let (d, _) = w.deliver(Case::Eip1559);
-                w.phone_rt.block_on(w.phone.receive_sign_request(&d)).unwrap();
-                let before = w.radio.stats().snapshot();
-                let epoch = w.radio.epoch.lock().unwrap().unwrap();
-                wait_for_phase(epoch, cfg.connection_interval, phase);
-                let t = Instant::now();
-                w.phone_rt.block_on(w.phone.approve_sign(d.request_id)).unwrap();
-                sign += t.elapsed();
-                let after = w.radio.stats().snapshot();
-                (up, down) = (after.to_appliance - before.to_appliance, after.to_phone - before.to_phone);
-                floor += model_floor(&w.sims, &w.phone_rt, &w.radio.config(), up, down, phase);
+                // Each start time TRIES times; the fastest of each counts (other processes
+                // on the machine can only add time, and one late wake-up costs a whole
+                // connection interval).
+                let (mut best_sign, mut best_floor) = (Duration::MAX, Duration::MAX);
+                for _ in 0..TRIES {
+                    let (d, _) = w.deliver(Case::Eip1559);
+                    w.phone_rt.block_on(w.phone.receive_sign_request(&d)).unwrap();
+                    let before = w.radio.stats().snapshot();
+                    let epoch = w.radio.epoch.lock().unwrap().unwrap();
+                    wait_for_phase(epoch, cfg.connection_interval, phase);
+                    let t = Instant::now();
+                    w.phone_rt.block_on(w.phone.approve_sign(d.request_id)).unwrap();
+                    best_sign = best_sign.min(t.elapsed());
+                    let after = w.radio.stats().snapshot();
+                    (up, down) = (after.to_appliance - before.to_appliance, after.to_phone - before.to_phone);
+                    best_floor = best_floor.min(model_floor(&w.sims, &w.phone_rt, &w.radio.config(), up, down, phase));
+                }
+                sign += best_sign;
+                floor += best_floor;
             }
-            w.history += phases + 1;
+            w.history += phases * TRIES + 1;
             let n = phases as u32;
             let r = LinkResult { mtu, interval_ms: iv_ms, up, down, sign: sign / n, floor: floor / n };
             eprintln!(
