@@ -391,7 +391,7 @@ impl DecodedPayload {
 }
 
 /// Decodes `payload` for display to the owner of `account` (whose chain is the request's
-/// chain), knowing no tokens. Fails exactly when [`signing_target`] fails, so nothing
+/// chain), knowing no tokens. Fails exactly when [`signing_target`](crate::payload::signing_target) fails, so nothing
 /// unsignable is shown.
 pub fn decode(kind: PayloadKind, payload: &[u8], account: &AccountId) -> Result<DecodedPayload, DecodeError> {
     decode_with(kind, payload, account, &DecodeContext::default())
