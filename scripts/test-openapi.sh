@@ -9,7 +9,7 @@
 #   SUNSTORM_SKIP_BUILD=1 scripts/test-openapi.sh  # reuse the CLI an earlier stage built
 #
 #   SUNSTORM_OPENAPI_EXAMPLES=N   test cases per operation and phase (default 100)
-#   SUNSTORM_OPENAPI_SEED=N       schemathesis seed (default: random, printed)
+#   SUNSTORM_OPENAPI_SEED=N       schemathesis seed (default: fixed, 675477920; `random` picks one; printed)
 #   SUNSTORM_OPENAPI_ONLY=NAME    run one API of the list below
 #
 # schemathesis is installed (pinned) into a virtualenv under the build directory
@@ -25,7 +25,10 @@ case "$CARGO_TARGET_DIR" in /*) ;; *) CARGO_TARGET_DIR="$root/$CARGO_TARGET_DIR"
 bin="$CARGO_TARGET_DIR/debug/sunstorm"
 SCHEMATHESIS_VERSION=4.32.5
 examples="${SUNSTORM_OPENAPI_EXAMPLES:-100}"
-seed="${SUNSTORM_OPENAPI_SEED:-$(( (RANDOM << 15) | RANDOM ))}"
+# A fixed seed by default, so the test command is reproducible; `random` explores new inputs
+# (a random run found the array-body bug behind sim/tests/octane_http.rs's regression test).
+seed="${SUNSTORM_OPENAPI_SEED:-675477920}"
+[ "$seed" = random ] && seed=$(( (RANDOM << 15) | RANDOM ))
 t0=$(date +%s)
 phase() { echo "== test-openapi: $1 ($(( $(date +%s) - t0 ))s elapsed)"; }
 fail() { echo "test-openapi: FAILED: $*" >&2; exit 1; }

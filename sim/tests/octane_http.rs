@@ -1125,3 +1125,47 @@ mod request_parsing {
         runner.run(&input(), |i| judge(&i, rt.block_on(send(&w, &i)))).unwrap();
     }
 }
+
+/// Found by schemathesis (seed 675477920): serde reads a struct from a JSON array, so a body
+/// of `[]` passed as an empty rejection and cancelled the session. Bodies are objects.
+#[tokio::test]
+async fn a_body_that_is_not_a_json_object_is_refused_and_changes_nothing() {
+    let e = env().await;
+    let s = create(&e, None).await;
+    let app = App::new(&e, 1);
+    app.call("POST", &paths::app_pair_session_code(&s.session_id), Some(json!({"code": s.validation_code}))).await;
+    let reject = paths::app_pair_session_reject(&s.session_id);
+    for body in [json!([]), json!(["not me"]), json!("not me"), json!(7)] {
+        let (st, v) = app.call("POST", &reject, Some(body.clone())).await;
+        assert_eq!((st, code_of(&v)), (StatusCode::BAD_REQUEST, "bad_request"), "{body}");
+    }
+    // The session is still open: the user can approve it.
+    let (_, env) = app.attestation(&s, &e.sp_key, vec![evm_account()]);
+    let (st, v) =
+        app.call("POST", &paths::app_pair_session_approve(&s.session_id), Some(json!({"attestation": env}))).await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+}
+
+/// Found by schemathesis (seed 242905052): unknown query parameters were ignored while the
+/// OpenAPI document allows only `timeout_secs`. They are refused.
+#[tokio::test]
+async fn unknown_query_parameters_are_refused() {
+    let e = env().await;
+    let demo = e.octane.demo_sp.clone();
+    let s = create(&e, None).await;
+    let http = reqwest::Client::new();
+    let base = format!("{}{}", e.octane.url, paths::sp_pair_session_result(&s.session_id));
+    for (query, want) in [
+        ("?timeout_secs=0", StatusCode::OK),
+        ("?timeout_secs=0&x=1", StatusCode::BAD_REQUEST),
+        ("?%16=N", StatusCode::BAD_REQUEST),
+    ] {
+        let r = http.get(format!("{base}{query}")).bearer_auth(&demo.api_key).send().await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, want, "{query}: {v}");
+        if want == StatusCode::BAD_REQUEST {
+            assert_eq!(code_of(&v), "bad_request", "{query}");
+        }
+    }
+}

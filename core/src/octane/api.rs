@@ -289,8 +289,9 @@ pub enum RevokedBy {
 }
 
 /// Long-poll query string: `?timeout_secs=N` (0 answers at once; clamped to
-/// [`MAX_LONG_POLL_SECS`]).
+/// [`MAX_LONG_POLL_SECS`]). Any other parameter is refused.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct WaitQuery {
     /// Seconds to hold the request while the answer is pending.
     #[serde(default)]

@@ -87,8 +87,15 @@ fn body_of(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     })
 }
 
+/// Parses a request body, which must be one JSON object (serde would otherwise read a
+/// struct from an array, so `[]` would pass as a body whose fields are all optional).
 fn parse_json<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
+    let value: serde_json::Value =
+        serde_json::from_slice(body).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))?;
+    if !value.is_object() {
+        return Err(ApiError::bad("invalid JSON body: expected a JSON object"));
+    }
+    serde_json::from_value(value).map_err(|e| ApiError::bad(format!("invalid JSON body: {e}")))
 }
 
 fn path_str(p: Result<Path<String>, PathRejection>) -> Result<String, ApiError> {
