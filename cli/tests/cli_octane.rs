@@ -16,7 +16,8 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::AccountId;
 use sunstorm_core::envelope::{Domain, SignedEnvelope};
 use sunstorm_core::model::{AppEndorsement, PairAttestation, SignRequest, STATEMENT_VERSION};
-use sunstorm_core::octane::api::{self, paths, PendingSignRequests};
+use sunstorm_core::octane::api::{paths, PendingSignRequests};
+use sunstorm_core::octane::app_auth;
 use uuid::Uuid;
 
 /// `sunstorm sim octane` with a fixed seed.
@@ -74,11 +75,11 @@ impl Phone {
     async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
         let body = body.map(|b| serde_json::to_vec(&b).unwrap()).unwrap_or_default();
         let url = reqwest::Url::parse(&format!("{}{}", self.base, path)).unwrap();
-        let h = api::sign_app_request(
+        let h = app_auth::sign_app_request(
             &self.app_key,
             &self.endorsement,
             method,
-            &api::path_and_query(&url),
+            &app_auth::path_and_query(&url),
             &body,
             sunstorm_core::clock::now_unix(),
         )

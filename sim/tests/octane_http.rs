@@ -16,9 +16,10 @@ use sunstorm_core::model::{
     AppEndorsement, PairAttestation, PairRevocation, PairSessionDetails, PayloadKind, SignRequest, STATEMENT_VERSION,
 };
 use sunstorm_core::octane::api::{
-    self, paths, AppPairsResponse, AppSessionResponse, CreateSessionRequest, CreateSessionResponse, ErrorCode,
-    PairResult, PairStatus, PendingSignRequests, SignResult,
+    paths, AppPairsResponse, AppSessionResponse, CreateSessionRequest, CreateSessionResponse, ErrorCode, PairResult,
+    PairStatus, PendingSignRequests, SignResult,
 };
+use sunstorm_core::octane::app_auth;
 use sunstorm_sim::octane::{ManualClock, OctaneSim, OctaneSimConfig, OctaneSimHandle};
 use sunstorm_sim::sp::{self, ExpectedPair, SpClient};
 use uuid::Uuid;
@@ -83,8 +84,8 @@ impl App {
 
     async fn call_raw(&self, method: &str, path: &str, body: Vec<u8>) -> (StatusCode, Value) {
         let url = reqwest::Url::parse(&format!("{}{}", self.base, path)).unwrap();
-        let target = api::path_and_query(&url);
-        let h = api::sign_app_request(
+        let target = app_auth::path_and_query(&url);
+        let h = app_auth::sign_app_request(
             &self.app_key,
             &self.endorsement,
             method,
@@ -477,10 +478,10 @@ async fn app_authentication_is_required() {
     // Garbage in the headers.
     let r = http
         .get(&url)
-        .header(api::HEADER_ENDORSEMENT, "!!!")
-        .header(api::HEADER_TIMESTAMP, "x")
-        .header(api::HEADER_NONCE, "y")
-        .header(api::HEADER_SIGNATURE, "z")
+        .header(app_auth::HEADER_ENDORSEMENT, "!!!")
+        .header(app_auth::HEADER_TIMESTAMP, "x")
+        .header(app_auth::HEADER_NONCE, "y")
+        .header(app_auth::HEADER_SIGNATURE, "z")
         .send()
         .await
         .unwrap();
@@ -488,8 +489,8 @@ async fn app_authentication_is_required() {
 
     // A replayed request (same nonce) and a stale one.
     let app = App::new(&e, 1);
-    let h = api::sign_app_request(&app.app_key, &app.endorsement, "GET", &path, b"", NOW).unwrap();
-    let send = |h: api::AppRequestHeaders| {
+    let h = app_auth::sign_app_request(&app.app_key, &app.endorsement, "GET", &path, b"", NOW).unwrap();
+    let send = |h: app_auth::AppRequestHeaders| {
         let mut req = http.get(&url);
         for (k, v) in h.pairs() {
             req = req.header(k, v);
@@ -500,7 +501,7 @@ async fn app_authentication_is_required() {
     let r = send(h).await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(code_of(&r.json().await.unwrap()), "stale_request");
-    let old = api::sign_app_request(&app.app_key, &app.endorsement, "GET", &path, b"", NOW - 3600).unwrap();
+    let old = app_auth::sign_app_request(&app.app_key, &app.endorsement, "GET", &path, b"", NOW - 3600).unwrap();
     let r = send(old).await.unwrap();
     assert_eq!(code_of(&r.json().await.unwrap()), "stale_request");
 }
@@ -1070,10 +1071,10 @@ mod request_parsing {
             Auth::Garbage(g) => {
                 for name in [
                     "authorization",
-                    api::HEADER_ENDORSEMENT,
-                    api::HEADER_TIMESTAMP,
-                    api::HEADER_NONCE,
-                    api::HEADER_SIGNATURE,
+                    app_auth::HEADER_ENDORSEMENT,
+                    app_auth::HEADER_TIMESTAMP,
+                    app_auth::HEADER_NONCE,
+                    app_auth::HEADER_SIGNATURE,
                 ] {
                     req = req.header(name, g.as_str());
                 }
@@ -1081,8 +1082,9 @@ mod request_parsing {
             Auth::Bearer => req = req.bearer_auth(&w.e.octane.demo_sp.api_key),
             Auth::Signed => {
                 let now = sunstorm_core::clock::Clock::now_unix(&*w.app.clock);
-                let target = api::path_and_query(&url);
-                let h = api::sign_app_request(&w.app.app_key, &w.app.endorsement, method, &target, &body, now).unwrap();
+                let target = app_auth::path_and_query(&url);
+                let h = app_auth::sign_app_request(&w.app.app_key, &w.app.endorsement, method, &target, &body, now)
+                    .unwrap();
                 for (k, v) in h.pairs() {
                     req = req.header(k, v);
                 }

@@ -23,6 +23,7 @@ use crate::octane::api::{
     PostSignatureRequest, RejectSessionRequest, RejectSessionResponse, RejectSignRequest, RevokeResponse,
     SessionStatus, SignResultAck,
 };
+use crate::octane::app_auth;
 use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError};
 
 /// Largest response body the client reads (bytes); larger answers are a protocol error.
@@ -305,7 +306,7 @@ impl OctaneClient {
             None => Vec::new(),
         };
         let url = self.url(path_and_query)?;
-        let target = api::path_and_query(&url);
+        let target = app_auth::path_and_query(&url);
         let attempts = match idem {
             Idempotency::Idempotent => self.cfg.max_attempts.max(1),
             Idempotency::Once => 1,
@@ -341,7 +342,7 @@ impl OctaneClient {
         body: &[u8],
         extra_wait: Duration,
     ) -> Result<Vec<u8>, OctaneError> {
-        let headers = api::sign_app_request(
+        let headers = app_auth::sign_app_request(
             &self.creds.app_key,
             &self.creds.endorsement,
             method.as_str(),

@@ -1,7 +1,8 @@
-//! Octane, the cloud co-signer, as the core sees it: the HTTP wire types and app-request
-//! authentication shared with the octane simulator ([`api`]), the client ([`client`]) and
-//! the HTTP transport it sends through ([`transport`]).
+//! Octane, the cloud co-signer, as the core sees it: the HTTP wire types shared with the
+//! octane simulator ([`api`]), the app-request authentication both ends use ([`app_auth`]),
+//! the client ([`client`]) and the HTTP transport it sends through ([`transport`]).
 
 pub mod api;
+pub mod app_auth;
 pub mod client;
 pub mod transport;

@@ -1,7 +1,10 @@
 use super::*;
+use crate::caip::{AccountId, ChainId};
 use crate::envelope::{Domain, SignedEnvelope};
-use crate::model::{AppEndorsement, STATEMENT_VERSION};
+use crate::guardrails::SpendContext;
+use crate::model::{AppEndorsement, PayloadKind, SpProfile, STATEMENT_VERSION};
 use ed25519_dalek::SigningKey;
+use rusqlite::params;
 
 fn sk(seed: u8) -> SigningKey {
     SigningKey::from_bytes(&[seed; 32])

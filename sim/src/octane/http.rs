@@ -19,11 +19,11 @@ use serde::Serialize;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::clock::Clock;
 use sunstorm_core::octane::api::{
-    self, AppPairsResponse, AppRequestHeaders, AppRevokeRequest, ApproveRequest, CheckCodeRequest,
-    CreateSessionRequest, ErrorBody, ErrorCode, ErrorDetail, PairResult, PendingSignRequests, PostSignatureRequest,
-    RejectSessionRequest, RejectSignRequest, SignResult, SpSignSubmit, VerifiedAppRequest, WaitQuery,
-    MAX_APP_REQUEST_SKEW_SECS, MAX_LONG_POLL_SECS,
+    AppPairsResponse, AppRevokeRequest, ApproveRequest, CheckCodeRequest, CreateSessionRequest, ErrorBody, ErrorCode,
+    ErrorDetail, PairResult, PendingSignRequests, PostSignatureRequest, RejectSessionRequest, RejectSignRequest,
+    SignResult, SpSignSubmit, WaitQuery, MAX_LONG_POLL_SECS,
 };
+use sunstorm_core::octane::app_auth::{self, AppRequestHeaders, VerifiedAppRequest, MAX_APP_REQUEST_SKEW_SECS};
 use tokio::sync::Notify;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -139,7 +139,7 @@ fn app_auth(
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
     let target = uri.path_and_query().map(|p| p.as_str()).unwrap_or_else(|| uri.path());
     let now = state.now();
-    let v = api::verify_app_request(&h, method.as_str(), target, body, now, MAX_APP_REQUEST_SKEW_SECS)
+    let v = app_auth::verify_app_request(&h, method.as_str(), target, body, now, MAX_APP_REQUEST_SKEW_SECS)
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
     if !logic::fresh_nonce(&*state.db()?, &v.nonce, now, MAX_APP_REQUEST_SKEW_SECS)? {
         return Err(ApiError::new(ErrorCode::StaleRequest, "this request was already received (nonce replay)"));
