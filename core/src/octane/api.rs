@@ -14,6 +14,8 @@ use uuid::Uuid;
 
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
+#[cfg(doc)]
+use crate::envelope::Domain;
 use crate::envelope::SignedEnvelope;
 use crate::model::{CountersignedRequest, SpProfile};
 

@@ -306,7 +306,7 @@ impl StoreTx<'_> {
     /// whose `expires_at` is after `now`; blocked, rejected, failed and expired requests
     /// count for nothing. Amounts are native value plus the worst-case fee. Reads two
     /// running totals by key and the index of waiting requests, never the history: more
-    /// than [`MAX_LIVE_REQUESTS`] waiting on one chain is a flood, and the totals
+    /// than [`MAX_LIVE_REQUESTS`](super::MAX_LIVE_REQUESTS) waiting on one chain is a flood, and the totals
     /// then saturate (any limit refuses).
     pub fn spend(
         &self,
