@@ -168,6 +168,15 @@ class ApplianceControl:
         """Closes bonding mode."""
         return self._send("POST", "/bonding/close", {})
 
+    def phones(self):
+        """``phones`` bonded (bonding order) and ``forgotten`` phones (oldest first)."""
+        return self._send("GET", "/phones")
+
+    def forget_phone(self, app_key):
+        """Forgets the phone with this app key (hex) on the appliance; returns
+        ``app_key``, ``forgotten_at`` and the signed ``statement``."""
+        return self._send("POST", "/phones/%s/forget" % app_key, {})
+
     def state(self):
         """Bonded phones, pairs, revocations, ``signatures`` per request id."""
         return self._send("GET", "/state")

@@ -123,6 +123,15 @@ pub enum SunstormError {
         /// Seconds until the appliance accepts bonding again.
         retry_after_secs: i64,
     },
+    /// The appliance forgot this phone (from another phone or on the appliance): bond again.
+    #[error("this appliance no longer knows this phone; bond again")]
+    PhoneForgotten,
+    /// A phone cannot forget itself: use another bonded phone or the appliance.
+    #[error("a phone cannot forget itself; use another bonded phone or the appliance")]
+    CannotForgetSelf,
+    /// No phone with that key is bonded with the appliance (already forgotten, or never).
+    #[error("no phone with that key is bonded with this appliance")]
+    UnknownPhone,
     /// The person at the appliance declined.
     #[error("declined on the appliance")]
     ApplianceDeclined,
@@ -253,6 +262,9 @@ impl From<ApplianceError> for SunstormError {
             }
             ApplianceError::Cancelled => SunstormError::Cancelled,
             ApplianceError::SecretStore(reason) => SunstormError::SecretStore { reason },
+            ApplianceError::PhoneForgotten => SunstormError::PhoneForgotten,
+            ApplianceError::CannotForgetSelf => SunstormError::CannotForgetSelf,
+            ApplianceError::UnknownPhone => SunstormError::UnknownPhone,
         }
     }
 }
@@ -518,6 +530,9 @@ mod tests {
             SunstormError::WrongPin { attempts_left: 2 }
         );
         assert_eq!(SunstormError::from(ApplianceError::UserRejected), SunstormError::ApplianceDeclined);
+        assert_eq!(SunstormError::from(ApplianceError::PhoneForgotten), SunstormError::PhoneForgotten);
+        assert_eq!(SunstormError::PhoneForgotten.to_string(), "this appliance no longer knows this phone; bond again");
+        assert_eq!(SunstormError::from(ApplianceError::CannotForgetSelf), SunstormError::CannotForgetSelf);
         assert_eq!(
             SunstormError::from(ApplianceError::Link(LinkError::Unavailable("off".into()))),
             SunstormError::BluetoothUnavailable { reason: "off".into() }

@@ -111,6 +111,9 @@ fn cli_error(e: ApplianceError, json: bool) -> CliError {
         ApplianceError::Protocol(_) => ("protocol", false),
         ApplianceError::Cancelled => ("cancelled", false),
         ApplianceError::SecretStore(_) => ("secret_store", false),
+        ApplianceError::PhoneForgotten => ("phone_forgotten", false),
+        ApplianceError::CannotForgetSelf => ("cannot_forget_self", true),
+        ApplianceError::UnknownPhone => ("unknown_phone", true),
     };
     if rejected {
         CliError::rejected(code, e.to_string(), json)

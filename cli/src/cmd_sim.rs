@@ -11,6 +11,10 @@ pub enum SimCmd {
     Octane(crate::cmd_sim_octane::OctaneArgs),
     /// Run the appliance simulator on a Unix socket (GATT-like PDUs) until Ctrl-C.
     Appliance(crate::cmd_sim_appliance::SimApplianceArgs),
+    /// Drive a running appliance simulator from its own side (its control API): list and
+    /// forget phones.
+    #[command(subcommand)]
+    Control(crate::cmd_sim_control::ControlCmd),
 }
 
 /// Runs a `sim` subcommand.
@@ -18,5 +22,6 @@ pub fn run(cmd: SimCmd) -> Result<(), CliError> {
     match cmd {
         SimCmd::Octane(args) => crate::cmd_sim_octane::run(args),
         SimCmd::Appliance(args) => crate::cmd_sim_appliance::run(args),
+        SimCmd::Control(cmd) => crate::cmd_sim_control::run(cmd),
     }
 }

@@ -12,6 +12,7 @@ mod cmd_metadata;
 mod cmd_phone;
 mod cmd_sim;
 mod cmd_sim_appliance;
+mod cmd_sim_control;
 mod cmd_sim_octane;
 mod cmd_sp;
 mod output;

@@ -34,6 +34,8 @@ pub enum Domain {
     OctaneRevocation,
     /// The metadata key's signature over a metadata bundle (descriptors, tokens, names).
     MetadataBundle,
+    /// The appliance's signed statement that it forgot a phone.
+    PhoneForgotten,
 }
 
 impl Domain {
@@ -50,6 +52,7 @@ impl Domain {
             Domain::BondTranscript => b"sigil/v1/bond-transcript",
             Domain::OctaneRevocation => b"sigil/v1/octane-revocation",
             Domain::MetadataBundle => b"sigil/v1/metadata-bundle",
+            Domain::PhoneForgotten => b"sigil/v1/phone-forgotten",
         }
     }
 }
@@ -185,6 +188,7 @@ mod tests {
             Domain::BondTranscript,
             Domain::OctaneRevocation,
             Domain::MetadataBundle,
+            Domain::PhoneForgotten,
         ];
         let tags: HashSet<_> = all.iter().map(|d| d.tag()).collect();
         assert_eq!(tags.len(), all.len());

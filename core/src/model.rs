@@ -8,6 +8,7 @@
 //! | [`SignRequest`]      | SP, then octane over the same body | [`Domain::SpSignRequest`], [`Domain::OctaneSignRequest`] |
 //! | [`PairRevocation`]   | appliance | [`Domain::PairRevocation`]             |
 //! | [`AppEndorsement`]   | appliance | [`Domain::AppEndorsement`]             |
+//! | [`PhoneForgotten`]   | appliance | [`Domain::PhoneForgotten`]             |
 
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
@@ -165,6 +166,24 @@ pub struct PairRevocation {
     pub appliance_identity: Key32,
     /// Unix seconds.
     pub revoked_at: u64,
+}
+
+/// The appliance's statement that it forgot a phone (signed under
+/// [`Domain::PhoneForgotten`]): it dropped the phone's channel key and refuses it from
+/// `forgotten_at` on. Octane, told by any phone, stops accepting that app key for this
+/// appliance unless an [`AppEndorsement`] issued later (a new bond) exists.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneForgotten {
+    /// Always [`STATEMENT_VERSION`].
+    pub v: u8,
+    /// The forgotten phone's Ed25519 app key.
+    pub app_key: Key32,
+    /// The appliance's identity key (the signer).
+    pub appliance_identity: Key32,
+    /// The app key of the phone that asked; `None` when forgotten on the appliance itself.
+    pub forgotten_by: Option<Key32>,
+    /// Unix seconds.
+    pub forgotten_at: u64,
 }
 
 /// The appliance's endorsement of a phone's app key, made at bonding (signed under

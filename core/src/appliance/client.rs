@@ -20,13 +20,15 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::appliance::proto::{Request, RequestBody, Response, ResponseBody};
-use crate::appliance::{ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, ProgressFn};
+use crate::appliance::{ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, PhoneEntry, ProgressFn};
 use crate::ble::channel::{self, ChannelError, PhoneKeys, SecureChannel};
 use crate::ble::framing::{FramedLink, FramingConfig, FramingError};
 use crate::ble::transport::{Connector, LinkError};
+use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
+use crate::envelope::Domain;
 use crate::envelope::SignedEnvelope;
-use crate::model::{CountersignedRequest, SignRequest};
+use crate::model::{CountersignedRequest, PhoneForgotten, SignRequest, STATEMENT_VERSION};
 use crate::secrets::SecretStore;
 
 pub use crate::ble::channel::{app_signing_key, BondRecord};
@@ -278,6 +280,53 @@ impl ApplianceClient {
         }
         .instrument(span)
         .await
+    }
+}
+
+/// The appliance's signed statement that it forgot a phone, checked by the phone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgottenReceipt {
+    /// The envelope as the appliance signed it (relayed to octane unchanged).
+    pub envelope: SignedEnvelope,
+    /// What it says.
+    pub statement: PhoneForgotten,
+}
+
+impl ApplianceClient {
+    /// The phones bonded with the appliance, in bonding order, names sanitised for display.
+    pub async fn list_phones(&self) -> Result<Vec<PhoneEntry>, ApplianceError> {
+        match self.request(Uuid::new_v4(), RequestBody::ListPhones, None).await? {
+            ResponseBody::Phones { phones } => Ok(phones
+                .into_iter()
+                .map(|p| PhoneEntry { name: crate::display::clean(&p.name, crate::display::TextKind::Name), ..p })
+                .collect()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    /// Asks the appliance to forget the phone with `app_key` (its user confirms on the
+    /// appliance); returns its signed statement, checked against the bonded identity.
+    /// Retried with the same `request_id`, it returns the first statement.
+    pub async fn forget_phone(
+        &self,
+        request_id: Uuid,
+        app_key: Key32,
+        progress: Option<ProgressFn>,
+    ) -> Result<ForgottenReceipt, ApplianceError> {
+        let envelope = match self.request(request_id, RequestBody::ForgetPhone { app_key }, progress).await? {
+            ResponseBody::Forgotten { statement } => statement,
+            other => return Err(unexpected(&other)),
+        };
+        let statement: PhoneForgotten = envelope
+            .open(Domain::PhoneForgotten, self.bond.appliance_identity.as_bytes())
+            .map_err(|e| ApplianceError::Protocol(format!("the forget statement: {e}")))?;
+        if statement.v != STATEMENT_VERSION
+            || statement.app_key != app_key
+            || statement.appliance_identity != self.bond.appliance_identity
+        {
+            return Err(ApplianceError::Protocol("the forget statement names another phone or appliance".into()));
+        }
+        Ok(ForgottenReceipt { envelope, statement })
     }
 }
 

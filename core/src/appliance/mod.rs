@@ -29,6 +29,19 @@ pub struct ApplianceInfo {
     pub identity: Key32,
 }
 
+/// One phone bonded with the appliance, as `ListPhones` answers.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneEntry {
+    /// The phone's Ed25519 app key (names it in `ForgetPhone` and to octane).
+    pub app_key: Key32,
+    /// The name the phone gave at bonding (sanitise before showing it).
+    pub name: String,
+    /// Unix seconds.
+    pub bonded_at: u64,
+    /// The phone that asked.
+    pub this_phone: bool,
+}
+
 /// Progress of one appliance operation, for the UI ("confirm on your appliance").
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ApplianceProgress {
@@ -107,6 +120,17 @@ pub enum ApplianceError {
     /// The phone's secret store failed.
     #[error("secret store: {0}")]
     SecretStore(String),
+    /// The appliance forgot this phone (from another phone or on the appliance): it
+    /// refuses it until the phone bonds again.
+    #[error("this appliance no longer knows this phone; bond again")]
+    PhoneForgotten,
+    /// A phone cannot forget itself through the appliance: forget it from another phone
+    /// or on the appliance (and forget the appliance on this phone).
+    #[error("a phone cannot forget itself; use another bonded phone or the appliance")]
+    CannotForgetSelf,
+    /// No phone with that key is bonded with the appliance (already forgotten, or never).
+    #[error("no phone with that key is bonded with this appliance")]
+    UnknownPhone,
 }
 
 /// The operations the pair, sign and revoke flows need from the appliance. Each call that

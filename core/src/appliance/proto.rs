@@ -8,7 +8,8 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::appliance::{ApplianceError, ApplianceInfo};
+use crate::appliance::{ApplianceError, ApplianceInfo, PhoneEntry};
+use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::cbor::{self, CborError};
 use crate::envelope::SignedEnvelope;
@@ -69,6 +70,15 @@ pub enum RequestBody {
         /// The request to cancel.
         id: Uuid,
     },
+    /// The phones bonded with the appliance.
+    ListPhones,
+    /// Forget another bonded phone (its user confirms on the appliance): the appliance
+    /// drops its channel key, cuts its session, refuses it from then on, and signs a
+    /// `PhoneForgotten` statement. Refused for the phone that asks (`cannot_forget_self`).
+    ForgetPhone {
+        /// The phone's Ed25519 app key.
+        app_key: Key32,
+    },
 }
 
 impl RequestBody {
@@ -82,12 +92,20 @@ impl RequestBody {
             RequestBody::RevokePair { .. } => "revoke_pair",
             RequestBody::ListPairs => "list_pairs",
             RequestBody::Cancel { .. } => "cancel",
+            RequestBody::ListPhones => "list_phones",
+            RequestBody::ForgetPhone { .. } => "forget_phone",
         }
     }
 
     /// True for requests that change state and are answered exactly once per id.
     pub fn is_exactly_once(&self) -> bool {
-        matches!(self, RequestBody::ApprovePair { .. } | RequestBody::Sign { .. } | RequestBody::RevokePair { .. })
+        matches!(
+            self,
+            RequestBody::ApprovePair { .. }
+                | RequestBody::Sign { .. }
+                | RequestBody::RevokePair { .. }
+                | RequestBody::ForgetPhone { .. }
+        )
     }
 }
 
@@ -144,6 +162,16 @@ pub enum ResponseBody {
     },
     /// Answer to `Cancel`.
     Cancelled,
+    /// Answer to `ListPhones`, in bonding order.
+    Phones {
+        /// The bonded phones.
+        phones: Vec<PhoneEntry>,
+    },
+    /// Answer to `ForgetPhone`: the signed `PhoneForgotten` statement (for octane).
+    Forgotten {
+        /// The statement envelope.
+        statement: SignedEnvelope,
+    },
     /// Keep-alive: not an answer yet; the phone keeps waiting without a timeout.
     Status {
         /// What the appliance is doing.
@@ -200,6 +228,12 @@ pub enum ErrorCode {
     Busy,
     /// An internal failure on the appliance.
     Internal,
+    /// The appliance forgot the phone that asks: it must bond again.
+    PhoneForgotten,
+    /// `ForgetPhone` names the phone that asks.
+    CannotForgetSelf,
+    /// `ForgetPhone` names no phone bonded with the appliance.
+    UnknownPhone,
     /// A code this build does not know (newer appliance).
     #[serde(other)]
     Unknown,
@@ -228,6 +262,9 @@ impl ErrorCode {
             ErrorCode::BadPayload => "bad_payload",
             ErrorCode::Busy => "busy",
             ErrorCode::Internal => "internal",
+            ErrorCode::PhoneForgotten => "phone_forgotten",
+            ErrorCode::CannotForgetSelf => "cannot_forget_self",
+            ErrorCode::UnknownPhone => "unknown_phone",
             ErrorCode::Unknown => "unknown",
         }
     }
@@ -237,6 +274,9 @@ impl ErrorCode {
         match self {
             ErrorCode::UserRejected => ApplianceError::UserRejected,
             ErrorCode::Cancelled => ApplianceError::Cancelled,
+            ErrorCode::PhoneForgotten => ApplianceError::PhoneForgotten,
+            ErrorCode::CannotForgetSelf => ApplianceError::CannotForgetSelf,
+            ErrorCode::UnknownPhone => ApplianceError::UnknownPhone,
             other => ApplianceError::Refused { code: other.as_str().to_string(), message },
         }
     }
@@ -356,6 +396,8 @@ mod tests {
             Request::new(id, RequestBody::ListPairs),
             Request::new(id, RequestBody::Cancel { id }),
             Request::new(id, RequestBody::RevokePair { pair_id: id }),
+            Request::new(id, RequestBody::ListPhones),
+            Request::new(id, RequestBody::ForgetPhone { app_key: Key32([9; 32]) }),
             Request::new(
                 id,
                 RequestBody::Sign {
@@ -383,6 +425,21 @@ mod tests {
         assert_eq!(Response::decode(&resp.encode().unwrap()).unwrap(), resp);
         let ka = Response::new(Uuid::from_u128(1), ResponseBody::Status { status: StatusKind::WaitingForUser });
         assert_eq!(Response::decode(&ka.encode().unwrap()).unwrap(), ka);
+        let phones = Response::new(
+            Uuid::from_u128(2),
+            ResponseBody::Phones {
+                phones: vec![PhoneEntry { app_key: Key32([3; 32]), name: "p".into(), bonded_at: 5, this_phone: true }],
+            },
+        );
+        assert_eq!(Response::decode(&phones.encode().unwrap()).unwrap(), phones);
+    }
+
+    #[test]
+    fn forgetting_codes_reach_the_phone_as_their_own_errors() {
+        assert_eq!(ErrorCode::PhoneForgotten.to_appliance_error(String::new()), ApplianceError::PhoneForgotten);
+        assert_eq!(ErrorCode::CannotForgetSelf.to_appliance_error(String::new()), ApplianceError::CannotForgetSelf);
+        assert_eq!(ErrorCode::UnknownPhone.to_appliance_error(String::new()), ApplianceError::UnknownPhone);
+        assert_eq!(cbor::to_vec(&ErrorCode::PhoneForgotten).unwrap()[1..], *b"phone_forgotten");
     }
 
     #[test]
@@ -415,7 +472,7 @@ mod tests {
         }
 
         #[test]
-        fn mutated_requests_never_panic(idx in 0usize..6, pos: usize, val: u8) {
+        fn mutated_requests_never_panic(idx in 0usize..8, pos: usize, val: u8) {
             let mut b = samples()[idx].encode().unwrap();
             let p = pos % b.len();
             b[p] = val;

@@ -330,8 +330,7 @@ impl ApplianceSim {
             Ok((phone, accept)) => {
                 {
                     let mut rt = lock(&self.inner.rt);
-                    rt.state.bonds.retain(|b| b.channel_static != phone.channel_static);
-                    rt.state.bonds.push(phone.clone());
+                    rt.state.add_bond(phone.clone());
                     rt.state.bond_guard.record_bond();
                     self.persist(&rt);
                 }

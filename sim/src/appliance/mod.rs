@@ -7,6 +7,12 @@
 //! ITS pair record, octane's countersignature, the pair, the binding, the chain, the expiry
 //! and the payload (re-parsed with `sunstorm_core::payload::signing_target`). It signs each
 //! request id at most once: a repeated id gets the first answer.
+//!
+//! It keeps one bond per phone. A phone forgotten (`ForgetPhone` from another bonded phone,
+//! confirmed on the screen, or [`ApplianceSim::forget_phone`] on the appliance itself) loses
+//! its bond at once: its live session is cut, its pending requests are cancelled, and every
+//! later request of it is answered `phone_forgotten` (its public channel key is kept in a
+//! bounded list only to recognise it), until it bonds again.
 
 mod bonding;
 pub mod control;
@@ -23,7 +29,7 @@ use sunstorm_core::appliance::proto::{
     decode_header, ErrorCode, Request, RequestBody, Response, ResponseBody, StatusKind, KEEPALIVE_INTERVAL_MS,
     PROTOCOL_VERSION,
 };
-use sunstorm_core::appliance::ApplianceInfo;
+use sunstorm_core::appliance::{ApplianceInfo, PhoneEntry};
 use sunstorm_core::ble::channel::{
     self, kk_reject_message, kk_respond, BondedPhone, ChannelError, MsgType, SecureChannel,
 };
@@ -34,7 +40,8 @@ use sunstorm_core::caip::AccountId;
 use sunstorm_core::clock::{Clock, SystemClock};
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
 use sunstorm_core::model::{
-    CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest, STATEMENT_VERSION,
+    CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, PhoneForgotten, SignRequest,
+    MAX_TTL_SECS, STATEMENT_VERSION,
 };
 use sunstorm_core::payload::{self, SigningTarget};
 use sunstorm_core::validity::{check_validity, DEFAULT_MAX_SKEW_SECS};
@@ -48,7 +55,7 @@ pub use panel::{
     Answer, AnsweredBy, Event, EventPage, EventType, PanelError, Rule, RuleAction, RuleMatch, RuleSpec, Screen,
     ScreenField, ScreenKind, ScreenWarning, MAX_EVENTS, MAX_MATCH_CHARS, MAX_RULES, MAX_RULE_DELAY_MS,
 };
-pub use state::{PairRecord, SimState, STATE_FILE};
+pub use state::{ForgottenPhone, PairRecord, SimState, MAX_FORGOTTEN, STATE_FILE};
 
 /// Why the simulator failed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -65,6 +72,9 @@ pub enum SimError {
     /// The secure channel failed (unknown phone, handshake).
     #[error("channel: {0}")]
     Channel(#[from] ChannelError),
+    /// No bonded phone has this app key (never bonded, or already forgotten).
+    #[error("no bonded phone has this app key")]
+    UnknownPhone,
 }
 
 impl From<FramingError> for SimError {
@@ -152,11 +162,14 @@ enum Prepared {
     Pair { session: PairSessionDetails, code: String, bindings: Vec<AccountId> },
     Sign { req: SignRequest, target: SigningTarget, sp_name: String },
     Revoke { pair_id: Uuid },
+    Forget { target: BondedPhone, by: BondedPhone },
 }
 
 struct Inflight {
     done: watch::Receiver<Option<ResponseBody>>,
     cancel: Arc<Notify>,
+    /// The channel key of the phone that asked.
+    phone: Key32,
 }
 
 struct Runtime {
@@ -179,6 +192,8 @@ struct Inner {
     exchanges: Mutex<Vec<Arc<Mutex<bonding::BondExchange>>>>,
     /// The screen, its buttons, automation rules and the event log.
     panel: panel::Panel,
+    /// Bumped whenever a phone is forgotten: live sessions check whether theirs still is bonded.
+    forgets: watch::Sender<u64>,
 }
 
 /// The appliance simulator. Cheap to clone (shared state); serve any number of links.
@@ -205,6 +220,11 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 
 fn err(code: ErrorCode, msg: impl Into<String>) -> ResponseBody {
     ResponseBody::Error { code, message: msg.into() }
+}
+
+/// The answer to every request of a forgotten phone.
+fn forgotten_error() -> ResponseBody {
+    err(ErrorCode::PhoneForgotten, "this appliance no longer knows this phone; bond again")
 }
 
 /// The appliance's check of a sign request's times, when it arrives and again when the
@@ -244,6 +264,7 @@ impl ApplianceSim {
                 rt: Mutex::new(Runtime { state, inflight: HashMap::new(), epoch: 0 }),
                 exchanges: Mutex::new(Vec::new()),
                 panel: panel::Panel::new(),
+                forgets: watch::channel(0).0,
             }),
         })
     }
@@ -395,12 +416,51 @@ impl ApplianceSim {
             self.inner.pin_tx.send_replace(ctl.pin.clone());
         }
         self.inner.panel.reset();
+        self.inner.forgets.send_modify(|n| *n += 1);
         tracing::info!("simulator reset");
     }
 
     /// Phones bonded with this appliance.
     pub fn bonded_phones(&self) -> Vec<BondedPhone> {
         lock(&self.inner.rt).state.bonds.clone()
+    }
+
+    /// Phones forgotten, oldest first (at most [`MAX_FORGOTTEN`]).
+    pub fn forgotten_phones(&self) -> Vec<ForgottenPhone> {
+        lock(&self.inner.rt).state.forgotten.clone()
+    }
+
+    /// Forgets the bonded phone with `app_key` from the appliance's own side (its menu, or
+    /// the control API): drops its bond, cuts its session, cancels its pending requests
+    /// and refuses it from then on. Returns the signed `PhoneForgotten` statement.
+    pub fn forget_phone(&self, app_key: &Key32) -> Result<SignedEnvelope, SimError> {
+        let mut rt = lock(&self.inner.rt);
+        let r = self.forget_locked(&mut rt, app_key, None);
+        self.persist(&rt);
+        r
+    }
+
+    /// The one place a phone is forgotten (under the state lock).
+    fn forget_locked(&self, rt: &mut Runtime, app_key: &Key32, by: Option<Key32>) -> Result<SignedEnvelope, SimError> {
+        let t = now();
+        let statement = PhoneForgotten {
+            v: STATEMENT_VERSION,
+            app_key: *app_key,
+            appliance_identity: self.identity(),
+            forgotten_by: by,
+            forgotten_at: t,
+        };
+        let envelope = SignedEnvelope::seal(Domain::PhoneForgotten, &self.inner.keys.identity, &statement)
+            .map_err(|e| SimError::State(format!("cannot sign the statement: {e}")))?;
+        let phone = rt.state.forget(app_key, by, t).ok_or(SimError::UnknownPhone)?;
+        for f in rt.inflight.values().filter(|f| f.phone == phone.channel_static) {
+            f.cancel.notify_one();
+        }
+        self.inner.forgets.send_modify(|n| *n += 1);
+        let name = sunstorm_core::display::clean(&phone.name, sunstorm_core::display::TextKind::Name);
+        self.inner.panel.log(Event::new(EventType::PhoneForgotten).detail(format!("forgot {name}")));
+        tracing::info!(phone = %phone.channel_static.fingerprint(), by_phone = by.is_some(), "forgot a phone");
+        Ok(envelope)
     }
 
     /// Active pairs.
@@ -465,8 +525,17 @@ impl ApplianceSim {
     }
 
     async fn serve_session(&self, framed: Arc<FramedLink>, init: &[u8]) -> Result<(), SimError> {
-        let bonded: Vec<Key32> = lock(&self.inner.rt).state.bonds.iter().map(|b| b.channel_static).collect();
-        let (session, phone, reply) = match kk_respond(&self.inner.keys.channel_private, &bonded, init) {
+        // Forgotten phones are recognised too, only to be told so on every request.
+        let known: Vec<Key32> = {
+            let rt = lock(&self.inner.rt);
+            rt.state
+                .bonds
+                .iter()
+                .map(|b| b.channel_static)
+                .chain(rt.state.forgotten.iter().map(|f| f.channel_static))
+                .collect()
+        };
+        let (session, phone, reply) = match kk_respond(&self.inner.keys.channel_private, &known, init) {
             Ok(x) => x,
             Err(e) => {
                 tracing::warn!(error = %e, "refusing a phone");
@@ -507,11 +576,24 @@ impl ApplianceSim {
             }
         });
 
+        let mut forgets = self.inner.forgets.subscribe();
+        let was_bonded = lock(&self.inner.rt).state.is_bonded(&phone);
         let result = async {
-            while let Some(plain) = rx.recv().await {
-                self.handle_message(&ch, &plain, &mut rx).await?;
+            loop {
+                tokio::select! {
+                    m = rx.recv() => match m {
+                        Some(plain) => self.handle_message(&ch, phone, &plain, &mut rx).await?,
+                        None => return Ok(()),
+                    },
+                    changed = forgets.changed() => {
+                        if changed.is_err() || (was_bonded && !lock(&self.inner.rt).state.is_bonded(&phone)) {
+                            tracing::info!(phone = %phone.fingerprint(), "the phone was forgotten: session cut");
+                            ch.close().await;
+                            return Ok(());
+                        }
+                    }
+                }
             }
-            Ok(())
         }
         .await;
         reader.abort();
@@ -528,6 +610,7 @@ impl ApplianceSim {
     async fn handle_message(
         &self,
         ch: &SecureChannel,
+        phone: Key32,
         plain: &[u8],
         rx: &mut mpsc::Receiver<Vec<u8>>,
     ) -> Result<(), SimError> {
@@ -538,7 +621,7 @@ impl ApplianceSim {
         let span = tracing::info_span!("sim.request", op = req.body.op(), id = %req.id);
         async {
             let id = req.id;
-            let mut done = match self.begin(req) {
+            let mut done = match self.begin(phone, req) {
                 Begin::Now(body) => return self.send(ch, &Response::new(id, body)).await,
                 Begin::Wait(done) => done,
             };
@@ -563,7 +646,7 @@ impl ApplianceSim {
                     }
                     m = rx.recv() => {
                         let Some(m) = m else { return Ok(()) };
-                        self.handle_nested(ch, id, &m).await?;
+                        self.handle_nested(ch, phone, id, &m).await?;
                     }
                 }
             }
@@ -574,7 +657,13 @@ impl ApplianceSim {
 
     /// A message that arrives while a request is pending: `Cancel` and read-only requests
     /// are answered; a repeat of the pending id is ignored; anything else is `busy`.
-    async fn handle_nested(&self, ch: &SecureChannel, pending: Uuid, plain: &[u8]) -> Result<(), SimError> {
+    async fn handle_nested(
+        &self,
+        ch: &SecureChannel,
+        phone: Key32,
+        pending: Uuid,
+        plain: &[u8],
+    ) -> Result<(), SimError> {
         let req = match self.decode(plain) {
             Ok(r) => r,
             Err(resp) => return self.send(ch, &resp).await,
@@ -586,7 +675,7 @@ impl ApplianceSim {
             return self.send(ch, &Response::error(req.id, ErrorCode::Busy, "another request is pending")).await;
         }
         let id = req.id;
-        match self.begin(req) {
+        match self.begin(phone, req) {
             Begin::Now(body) => self.send(ch, &Response::new(id, body)).await,
             Begin::Wait(_) => Ok(()),
         }
@@ -605,8 +694,12 @@ impl ApplianceSim {
         })
     }
 
-    fn begin(&self, req: Request) -> Begin {
+    /// Starts (or answers) request `req` of the phone with channel key `phone`.
+    fn begin(&self, phone: Key32, req: Request) -> Begin {
         let id = req.id;
+        if !lock(&self.inner.rt).state.is_bonded(&phone) {
+            return Begin::Now(forgotten_error());
+        }
         match req.body {
             RequestBody::GetInfo => Begin::Now(ResponseBody::Info(self.info())),
             RequestBody::ListWallets { chains } => {
@@ -614,6 +707,21 @@ impl ApplianceSim {
             }
             RequestBody::ListPairs => {
                 Begin::Now(ResponseBody::Pairs { pair_ids: lock(&self.inner.rt).state.pairs.keys().copied().collect() })
+            }
+            RequestBody::ListPhones => {
+                let rt = lock(&self.inner.rt);
+                let phones = rt
+                    .state
+                    .bonds
+                    .iter()
+                    .map(|b| PhoneEntry {
+                        app_key: b.app_key,
+                        name: b.name.clone(),
+                        bonded_at: b.bonded_at,
+                        this_phone: b.channel_static == phone,
+                    })
+                    .collect();
+                Begin::Now(ResponseBody::Phones { phones })
             }
             RequestBody::Cancel { id: target } => {
                 if let Some(f) = lock(&self.inner.rt).inflight.get(&target) {
@@ -645,20 +753,20 @@ impl ApplianceSim {
                 }
                 // Validation failures are answered but not cached: they are not acts, and an
                 // unverified request must not be able to poison its id.
-                let prepared = match self.validate(&rt.state, &body) {
+                let prepared = match self.validate(&rt.state, phone, &body) {
                     Ok(p) => p,
                     Err(e) => return Begin::Now(e),
                 };
                 let (tx, done) = watch::channel(None);
                 let cancel = Arc::new(Notify::new());
-                rt.inflight.insert(id, Inflight { done: done.clone(), cancel: cancel.clone() });
+                rt.inflight.insert(id, Inflight { done: done.clone(), cancel: cancel.clone(), phone });
                 let epoch = rt.epoch;
                 drop(rt);
                 let sim = self.clone();
                 tokio::spawn(
                     async move {
                         let decision = sim.decide(id, &prepared, &cancel).await;
-                        let body = sim.finish(id, epoch, prepared, decision);
+                        let body = sim.finish(id, epoch, phone, prepared, decision);
                         let _ = tx.send(Some(body));
                     }
                     .instrument(tracing::Span::current()),
@@ -668,8 +776,22 @@ impl ApplianceSim {
         }
     }
 
-    fn validate(&self, state: &SimState, body: &RequestBody) -> Result<Prepared, ResponseBody> {
+    fn validate(&self, state: &SimState, phone: Key32, body: &RequestBody) -> Result<Prepared, ResponseBody> {
         match body {
+            RequestBody::ForgetPhone { app_key } => {
+                let by = state.bonds.iter().find(|b| b.channel_static == phone).cloned().ok_or_else(forgotten_error)?;
+                match state.bonds.iter().find(|b| &b.app_key == app_key) {
+                    Some(t) if t.channel_static == phone => Err(err(
+                        ErrorCode::CannotForgetSelf,
+                        "a phone cannot forget itself: forget it from another bonded phone or on the appliance",
+                    )),
+                    Some(t) => Ok(Prepared::Forget { target: t.clone(), by }),
+                    None if state.forgotten.iter().any(|f| &f.app_key == app_key) => {
+                        Err(err(ErrorCode::UnknownPhone, "this phone is already forgotten"))
+                    }
+                    None => Err(err(ErrorCode::UnknownPhone, "no phone with this key is bonded with this appliance")),
+                }
+            }
             RequestBody::ApprovePair { session, validation_code, bindings } => {
                 self.validate_pair(session, validation_code, bindings)
             }
@@ -775,6 +897,11 @@ impl ApplianceSim {
             Prepared::Sign { req, sp_name, .. } => Screen::sign(req, sp_name),
             // Dropping a pair takes nothing away from the user: no confirmation.
             Prepared::Revoke { .. } => return Decision::Approve,
+            // Forgetting a phone takes it away from its owner: the person at the
+            // appliance confirms (a stolen phone cannot lock out the others unseen).
+            Prepared::Forget { target, by } => {
+                Screen::forget_phone(id, &target.name, &target.app_key.to_hex(), &by.name, now(), MAX_TTL_SECS)
+            }
         };
         let panel = &self.inner.panel;
         let (screen, mut answer, rule) = panel.show(screen, now());
@@ -835,7 +962,7 @@ impl ApplianceSim {
 
     /// Acts on the decision, records the answer and the signature count, all under one
     /// lock: the signature and its bookkeeping are one step.
-    fn finish(&self, id: Uuid, epoch: u64, p: Prepared, decision: Decision) -> ResponseBody {
+    fn finish(&self, id: Uuid, epoch: u64, phone: Key32, p: Prepared, decision: Decision) -> ResponseBody {
         let mut rt = lock(&self.inner.rt);
         if rt.epoch != epoch {
             // The simulator was reset while the request waited: nothing is recorded.
@@ -844,11 +971,16 @@ impl ApplianceSim {
         if let Some(cached) = rt.state.answered.get(&id) {
             return cached.clone();
         }
+        if !rt.state.is_bonded(&phone) {
+            // Forgotten while its request waited: nothing is done for it.
+            rt.inflight.remove(&id);
+            return forgotten_error();
+        }
         let body = match decision {
             Decision::Reject => err(ErrorCode::UserRejected, "declined on the appliance"),
             Decision::Cancelled => err(ErrorCode::Cancelled, "cancelled by the phone"),
             Decision::Expired => err(ErrorCode::RequestExpired, "the request expired on the appliance's screen"),
-            Decision::Approve => match self.act(&mut rt.state, p) {
+            Decision::Approve => match self.act(&mut rt, p) {
                 Ok(b) => b,
                 Err(b) => b,
             },
@@ -859,7 +991,15 @@ impl ApplianceSim {
         body
     }
 
-    fn act(&self, state: &mut SimState, p: Prepared) -> Result<ResponseBody, ResponseBody> {
+    fn act(&self, rt: &mut Runtime, p: Prepared) -> Result<ResponseBody, ResponseBody> {
+        if let Prepared::Forget { target, by } = p {
+            return match self.forget_locked(rt, &target.app_key, Some(by.app_key)) {
+                Ok(statement) => Ok(ResponseBody::Forgotten { statement }),
+                Err(SimError::UnknownPhone) => Err(err(ErrorCode::UnknownPhone, "this phone is already forgotten")),
+                Err(e) => Err(err(ErrorCode::Internal, e.to_string())),
+            };
+        }
+        let state = &mut rt.state;
         let identity = self.identity();
         let key = &self.inner.keys.identity;
         let internal = |e: sunstorm_core::envelope::EnvelopeError| err(ErrorCode::Internal, e.to_string());
@@ -934,6 +1074,7 @@ impl ApplianceSim {
                 );
                 Ok(ResponseBody::Signature { signature })
             }
+            Prepared::Forget { .. } => Err(err(ErrorCode::Internal, "forgetting is handled above")),
         }
     }
 

@@ -39,6 +39,8 @@ pub enum ScreenKind {
     Pair,
     /// Sign a payload.
     Sign,
+    /// Forget a bonded phone (asked by another bonded phone).
+    ForgetPhone,
 }
 
 /// One labelled row of a sign screen (from the core's decoder).
@@ -70,7 +72,8 @@ pub struct Screen {
     pub kind: ScreenKind,
     /// The request id on the link (for a sign: the sign request's id).
     pub request_id: Uuid,
-    /// The service's name (sign: pinned in the pair record; pair: octane's session).
+    /// The service's name (sign: pinned in the pair record; pair: octane's session;
+    /// empty for forget_phone).
     pub sp_name: String,
     /// One line saying what this is ("Send ETH", "Token transfer", "Pair with Demo SP").
     pub action: String,
@@ -197,6 +200,41 @@ impl Screen {
         }
     }
 
+    /// The screen asking whether to forget the phone `name` (app key `app_key`, hex), at
+    /// the request of the phone `by`; it waits at most `ttl_secs`.
+    pub(crate) fn forget_phone(request_id: Uuid, name: &str, app_key: &str, by: &str, now: u64, ttl_secs: u64) -> Self {
+        let name = sanitize(name, TextKind::Name).text;
+        let by = sanitize(by, TextKind::Name).text;
+        let fields = vec![
+            ScreenField { key: "phone".into(), label: "Phone".into(), value: name.clone() },
+            ScreenField { key: "app_key".into(), label: "Phone key".into(), value: app_key.to_string() },
+            ScreenField { key: "asked_by".into(), label: "Asked by".into(), value: by },
+        ];
+        let action = format!("Forget phone {name}");
+        let mut text = vec![action.clone()];
+        text.extend(fields.iter().map(|f| format!("{}: {}", f.label, f.value)));
+        Screen {
+            id: 0,
+            kind: ScreenKind::ForgetPhone,
+            request_id,
+            sp_name: String::new(),
+            action,
+            chain: None,
+            chain_name: None,
+            accounts: Vec::new(),
+            amounts: Vec::new(),
+            recipients: Vec::new(),
+            fields,
+            warnings: Vec::new(),
+            blind: false,
+            payload_hash: None,
+            fingerprint: None,
+            text,
+            shown_at: 0,
+            expires_at: now.saturating_add(ttl_secs),
+        }
+    }
+
     /// Every line of text on the screen.
     fn all_text(&self) -> impl Iterator<Item = &str> {
         self.text.iter().map(String::as_str)
@@ -255,6 +293,8 @@ pub enum EventType {
     PinChanged,
     /// A phone bonded.
     PhoneBonded,
+    /// A phone was forgotten (from another phone or through the control API).
+    PhoneForgotten,
     /// A pair was approved and attested.
     PairApproved,
     /// A pair was revoked.

@@ -54,6 +54,8 @@ pub enum ErrorCode {
     UnknownRule,
     /// The rule limit is reached.
     TooManyRules,
+    /// No bonded phone has that app key (never bonded, or already forgotten).
+    UnknownPhone,
     /// The server failed (a bug).
     Internal,
 }
@@ -66,7 +68,7 @@ impl ErrorCode {
                 400
             }
             ErrorCode::ForbiddenHost => 403,
-            ErrorCode::NotFound | ErrorCode::UnknownScreen | ErrorCode::UnknownRule => 404,
+            ErrorCode::NotFound | ErrorCode::UnknownScreen | ErrorCode::UnknownRule | ErrorCode::UnknownPhone => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::NoScreen | ErrorCode::TooManyRules => 409,
             ErrorCode::PayloadTooLarge => 413,
@@ -447,6 +449,51 @@ pub struct PhoneView {
     pub fingerprint: String,
     /// Unix seconds.
     pub bonded_at: u64,
+}
+
+/// A forgotten phone in `GET /phones`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForgottenView {
+    /// The name it gave (sanitised).
+    pub name: String,
+    /// Its Ed25519 app key, hex.
+    pub app_key: String,
+    /// Short fingerprint of its channel key.
+    pub fingerprint: String,
+    /// The app key of the phone that asked, hex; `null` when forgotten on the appliance.
+    pub forgotten_by: Option<String>,
+    /// Unix seconds.
+    pub forgotten_at: u64,
+}
+
+/// `GET /phones`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhonesView {
+    /// Bonded phones, in bonding order.
+    pub phones: Vec<PhoneView>,
+    /// Forgotten phones the appliance still recognises (to refuse them), oldest first.
+    pub forgotten: Vec<ForgottenView>,
+}
+
+/// `POST /phones/{app_key}/forget`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PhoneForgottenView {
+    /// The forgotten phone's app key, hex.
+    pub app_key: String,
+    /// Unix seconds.
+    pub forgotten_at: u64,
+    /// The appliance's signed `PhoneForgotten` statement (CBOR body and Ed25519
+    /// signature, base64), which any bonded phone can relay to octane.
+    pub statement: sunstorm_core::envelope::SignedEnvelope,
+}
+
+/// Parses an app key in a path: 64 hex digits.
+pub fn parse_app_key(s: &str) -> Result<sunstorm_core::bytes::Key32, ApiError> {
+    if s.len() != 64 {
+        return Err(ApiError::new(ErrorCode::InvalidPath, "the app key must be 64 hex digits"));
+    }
+    sunstorm_core::bytes::Key32::from_hex(s)
+        .ok_or_else(|| ApiError::new(ErrorCode::InvalidPath, "the app key must be 64 hex digits"))
 }
 
 /// A pair in `GET /state`.

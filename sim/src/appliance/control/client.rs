@@ -8,8 +8,8 @@ use serde::Serialize;
 use url::Url;
 
 use super::api::{
-    BondingOpen, BondingView, Disconnected, ErrorBody, ErrorCode, FaultSettings, FaultsView, PressRequest, Pressed,
-    Removed, ResetDone, RuleList, ScreenNow, StateView, UserSetting, MAX_WAIT_MS,
+    BondingOpen, BondingView, Disconnected, ErrorBody, ErrorCode, FaultSettings, FaultsView, PhoneForgottenView,
+    PhonesView, PressRequest, Pressed, Removed, ResetDone, RuleList, ScreenNow, StateView, UserSetting, MAX_WAIT_MS,
 };
 use crate::appliance::{EventPage, Rule, RuleSpec, Screen};
 
@@ -202,6 +202,16 @@ impl Client {
     /// Closes bonding mode.
     pub async fn close_bonding(&self) -> R<BondingView> {
         self.post("/bonding/close", &serde_json::json!({})).await
+    }
+
+    /// Bonded phones and the phones forgotten.
+    pub async fn phones(&self) -> R<PhonesView> {
+        self.get("/phones").await
+    }
+
+    /// Forgets the bonded phone with this app key (hex) from the appliance's side.
+    pub async fn forget_phone(&self, app_key_hex: &str) -> R<PhoneForgottenView> {
+        self.post(&format!("/phones/{app_key_hex}/forget"), &serde_json::json!({})).await
     }
 
     /// Bonded phones, pairs, revocations and signature counts.

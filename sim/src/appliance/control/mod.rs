@@ -33,8 +33,8 @@ use super::{Answer, ApplianceSim, Event, EventType, PanelError, SimError};
 use crate::link::{LiveSettings, SimLinkConfig};
 use api::{
     ApiError, BondingOpen, BondingView, Disconnected, ErrorBody, ErrorCode, ErrorDetail, EventsQuery, FaultSettings,
-    FaultsView, LinkFaults, PairView, PhoneView, PressRequest, Pressed, Removed, ResetDone, RuleList, ScreenNow,
-    SignatureCount, StateView, UserSetting,
+    FaultsView, ForgottenView, LinkFaults, PairView, PhoneForgottenView, PhoneView, PhonesView, PressRequest, Pressed,
+    Removed, ResetDone, RuleList, ScreenNow, SignatureCount, StateView, UserSetting,
 };
 pub use client::{Client, ClientError};
 
@@ -174,6 +174,8 @@ pub fn router(sim: ApplianceSim, link: SimLinkConfig) -> Router {
         .route("/bonding", get(get_bonding))
         .route("/bonding/open", post(post_bonding_open))
         .route("/bonding/close", post(post_bonding_close))
+        .route("/phones", get(get_phones))
+        .route("/phones/{app_key}/forget", post(post_forget_phone))
         .route("/state", get(get_state))
         .route("/reset", post(post_reset))
         .fallback(|| async { Refusal(ApiError::new(ErrorCode::NotFound, "no such endpoint")) })
@@ -353,6 +355,49 @@ async fn post_bonding_close(State(c): S) -> ApiResult {
     ok(bonding_view(&c.sim))
 }
 
+// ------------------------------------------------------------------------------ phones
+
+fn phone_views(sim: &ApplianceSim) -> Vec<PhoneView> {
+    sim.bonded_phones()
+        .iter()
+        .map(|p| PhoneView {
+            name: clean(&p.name, TextKind::Name),
+            channel_static: p.channel_static.to_hex(),
+            app_key: p.app_key.to_hex(),
+            fingerprint: p.channel_static.fingerprint(),
+            bonded_at: p.bonded_at,
+        })
+        .collect()
+}
+
+async fn get_phones(State(c): S) -> ApiResult {
+    let forgotten = c
+        .sim
+        .forgotten_phones()
+        .iter()
+        .map(|f| ForgottenView {
+            name: clean(&f.name, TextKind::Name),
+            app_key: f.app_key.to_hex(),
+            fingerprint: f.channel_static.fingerprint(),
+            forgotten_by: f.forgotten_by.map(|k| k.to_hex()),
+            forgotten_at: f.forgotten_at,
+        })
+        .collect();
+    ok(PhonesView { phones: phone_views(&c.sim), forgotten })
+}
+
+async fn post_forget_phone(State(c): S, key: Result<Path<String>, PathRejection>) -> ApiResult {
+    let Path(key) = key.map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))?;
+    let app_key = api::parse_app_key(&key)?;
+    let statement = c.sim.forget_phone(&app_key).map_err(|e| match e {
+        SimError::UnknownPhone => ApiError::new(ErrorCode::UnknownPhone, "no bonded phone has this app key"),
+        other => ApiError::new(ErrorCode::Internal, other.to_string()),
+    })?;
+    let forgotten_at =
+        c.sim.forgotten_phones().iter().rev().find(|f| f.app_key == app_key).map_or(0, |f| f.forgotten_at);
+    ok(PhoneForgottenView { app_key: app_key.to_hex(), forgotten_at, statement })
+}
+
 // ------------------------------------------------------------------------ state, reset
 
 async fn get_state(State(c): S) -> ApiResult {
@@ -361,17 +406,7 @@ async fn get_state(State(c): S) -> ApiResult {
         identity: sim.identity().to_hex(),
         name: sim.info().name,
         wallets: sim.wallets().iter().map(|a| a.to_string()).collect(),
-        bonded_phones: sim
-            .bonded_phones()
-            .iter()
-            .map(|p| PhoneView {
-                name: clean(&p.name, TextKind::Name),
-                channel_static: p.channel_static.to_hex(),
-                app_key: p.app_key.to_hex(),
-                fingerprint: p.channel_static.fingerprint(),
-                bonded_at: p.bonded_at,
-            })
-            .collect(),
+        bonded_phones: phone_views(sim),
         pairs: sim
             .pairs()
             .iter()

@@ -23,6 +23,7 @@ fun describe(e: SunstormException): Failure = when (e) {
     is SunstormException.UnknownAppliance -> Failure("Warning: this is not the appliance you bonded with.", terminal = true)
     is SunstormException.WrongPin -> Failure("Wrong PIN, ${e.attemptsLeft} attempts left", terminal = false)
     is SunstormException.PinLocked -> Failure("Too many wrong PINs: the appliance now shows a new PIN.", terminal = false)
+    is SunstormException.PhoneForgotten -> Failure("This appliance no longer knows this phone. Bond it again.", terminal = true)
     is SunstormException.ApplianceDeclined -> Failure("Declined on the appliance.", terminal = true)
     is SunstormException.ApplianceRefused -> Failure("The appliance refused: ${e.detail}", terminal = true)
     is SunstormException.ApplianceUnreachable -> Failure("Cannot reach the appliance. Bring it closer and retry.", terminal = false)
