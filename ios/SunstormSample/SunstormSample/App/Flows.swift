@@ -107,6 +107,7 @@ func describe(_ error: Error) -> (message: String, terminal: Bool) {
     case .NotBonded: return ("Bond this phone with your appliance first.", true)
     case .UnknownAppliance: return ("Warning: this is not the appliance you bonded with.", true)
     case .ApplianceDeclined: return ("Declined on the appliance.", true)
+    case .PhoneForgotten: return ("This appliance no longer knows this phone. Bond it again.", true)
     case .ApplianceUnreachable: return ("Cannot reach the appliance. Bring it closer and retry.", false)
     case .BluetoothUnavailable: return ("Turn Bluetooth on and allow it for Sunstorm, then retry.", false)
     case .GuardrailBlocked(let summary): return ("Blocked by your guardrails: \(summary)", true)
