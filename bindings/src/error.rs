@@ -281,6 +281,7 @@ impl From<OctaneError> for SunstormError {
             }
             OctaneError::SessionLocked => SunstormError::CodeLocked,
             OctaneError::Revoked => SunstormError::PairRevoked,
+            OctaneError::PhoneForgotten => SunstormError::PhoneForgotten,
             OctaneError::NotFound => SunstormError::NotFound,
             OctaneError::BadSignature(what) => SunstormError::UntrustedSignature { what: format!("octane ({what})") },
             OctaneError::Config(reason) => SunstormError::InvalidConfig { reason },

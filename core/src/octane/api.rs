@@ -79,6 +79,9 @@ pub mod paths {
     pub fn app_sign_reject(request_id: &uuid::Uuid) -> String {
         format!("/app/sign/{request_id}/reject")
     }
+    /// `POST` — app relays the appliance's statement that it forgot a phone
+    /// ([`super::AppForgetPhoneRequest`]).
+    pub const APP_PHONES_FORGET: &str = "/app/phones/forget";
 }
 
 // ---------------------------------------------------------------------------------------
@@ -141,6 +144,11 @@ pub enum ErrorCode {
     SignatureInvalid,
     /// 400: the revocation's signature does not verify or names another pair.
     RevocationInvalid,
+    /// 400: the forget statement's signature does not verify under the caller's appliance,
+    /// or it names another appliance.
+    ForgetInvalid,
+    /// 403: the appliance forgot this phone (its app key), and no later bond endorses it.
+    PhoneForgotten,
     /// 413: the body is larger than octane accepts.
     PayloadTooLarge,
     /// 500: octane failed; the request may be retried.
@@ -157,9 +165,9 @@ impl ErrorCode {
         match self {
             BadRequest | UnsupportedChain | ReturnUrlNotAllowed | InvalidTtl | CodeRejected | AttestationInvalid
             | AttestationMismatch | BadSignature | ChainMismatch | InvalidExpiry | SignatureInvalid
-            | RevocationInvalid => 400,
+            | RevocationInvalid | ForgetInvalid => 400,
             Unauthenticated | StaleRequest => 401,
-            Forbidden | PairRevoked | AccountNotBound => 403,
+            Forbidden | PairRevoked | AccountNotBound | PhoneForgotten => 403,
             NotFound => 404,
             SessionUsed | CodeNotVerified | DuplicateRequest | RequestNotPending | Conflict => 409,
             SessionExpired => 410,
@@ -198,6 +206,8 @@ impl ErrorCode {
             InvalidExpiry => "invalid_expiry",
             SignatureInvalid => "signature_invalid",
             RevocationInvalid => "revocation_invalid",
+            ForgetInvalid => "forget_invalid",
+            PhoneForgotten => "phone_forgotten",
             PayloadTooLarge => "payload_too_large",
             Internal => "internal",
             Unknown => "unknown",
@@ -594,6 +604,24 @@ pub struct AppRevokeRequest {
     /// A [`crate::model::PairRevocation`] signed by the appliance under
     /// [`Domain::PairRevocation`].
     pub revocation: SignedEnvelope,
+}
+
+/// `POST /app/phones/forget` body.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AppForgetPhoneRequest {
+    /// A [`crate::model::PhoneForgotten`] signed by the caller's appliance under
+    /// [`Domain::PhoneForgotten`].
+    pub statement: SignedEnvelope,
+}
+
+/// `POST /app/phones/forget` answer.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AppForgetPhoneResponse {
+    /// The forgotten phone's app key: octane refuses its requests about this appliance.
+    pub app_key: Key32,
+    /// When the appliance forgot it (Unix seconds); a bond endorsed later lifts the refusal.
+    pub forgotten_at: u64,
 }
 
 #[cfg(test)]

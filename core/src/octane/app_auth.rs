@@ -114,6 +114,8 @@ pub struct VerifiedAppRequest {
     pub app_key: Key32,
     /// The appliance that endorsed it: the request may only concern this appliance.
     pub appliance_identity: Key32,
+    /// When the appliance endorsed the app key (the bond's time, Unix seconds).
+    pub endorsed_at: u64,
     /// The request's timestamp.
     pub timestamp: u64,
     /// The request's nonce (the server refuses repeats within the skew window).
@@ -240,6 +242,7 @@ pub fn verify_app_request(
     Ok(VerifiedAppRequest {
         app_key: endorsement.app_key,
         appliance_identity: endorsement.appliance_identity,
+        endorsed_at: endorsement.issued_at,
         timestamp,
         nonce: headers.nonce.clone(),
     })

@@ -18,10 +18,10 @@ use crate::code::ValidationCode;
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::model::{PairSessionDetails, STATEMENT_VERSION};
 use crate::octane::api::{
-    self, paths, AppPairsResponse, AppRevokeRequest, AppSessionResponse, ApproveRequest, ApproveResponse,
-    CheckCodeRequest, CheckCodeResponse, ErrorBody, ErrorCode, PendingSignRequest, PendingSignRequests,
-    PostSignatureRequest, RejectSessionRequest, RejectSessionResponse, RejectSignRequest, RevokeResponse,
-    SessionStatus, SignResultAck,
+    self, paths, AppForgetPhoneRequest, AppForgetPhoneResponse, AppPairsResponse, AppRevokeRequest, AppSessionResponse,
+    ApproveRequest, ApproveResponse, CheckCodeRequest, CheckCodeResponse, ErrorBody, ErrorCode, PendingSignRequest,
+    PendingSignRequests, PostSignatureRequest, RejectSessionRequest, RejectSessionResponse, RejectSignRequest,
+    RevokeResponse, SessionStatus, SignResultAck,
 };
 use crate::octane::app_auth;
 use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError};
@@ -68,6 +68,9 @@ pub enum OctaneError {
     /// The pair is revoked.
     #[error("the pair is revoked")]
     Revoked,
+    /// The appliance forgot this phone: octane no longer routes its requests to it.
+    #[error("this appliance no longer knows this phone; bond again")]
+    PhoneForgotten,
     /// No such session, pair or request.
     #[error("not found on octane")]
     NotFound,
@@ -104,6 +107,7 @@ impl OctaneError {
             OctaneError::Forbidden(_) => "forbidden",
             OctaneError::Unauthenticated(_) => "unauthenticated",
             OctaneError::Revoked => "pair_revoked",
+            OctaneError::PhoneForgotten => "phone_forgotten",
             OctaneError::NotFound => "not_found",
             OctaneError::BadSignature(_) => "octane_bad_signature",
             OctaneError::Refused { .. } => "octane_refused",
@@ -236,6 +240,7 @@ fn map_status(status: u16, body: &[u8]) -> OctaneError {
         ErrorCode::Forbidden | ErrorCode::AccountNotBound => OctaneError::Forbidden(error.message),
         ErrorCode::Unauthenticated | ErrorCode::StaleRequest => OctaneError::Unauthenticated(error.message),
         ErrorCode::PairRevoked => OctaneError::Revoked,
+        ErrorCode::PhoneForgotten => OctaneError::PhoneForgotten,
         ErrorCode::NotFound => OctaneError::NotFound,
         ErrorCode::Internal => OctaneError::ServerError { status },
         code => OctaneError::Refused { code, message: error.message },
@@ -446,6 +451,15 @@ impl OctaneClient {
     pub async fn revoke(&self, pair_id: Uuid, revocation: &SignedEnvelope) -> Result<RevokeResponse, OctaneError> {
         let body = AppRevokeRequest { revocation: revocation.clone() };
         self.post(&paths::app_pair_revoke(&pair_id), &body, Idempotency::Idempotent).await
+    }
+
+    /// Relays the appliance's signed statement that it forgot a phone: octane then refuses
+    /// that phone's requests about this appliance (until a later bond endorses it).
+    /// Idempotent.
+    #[tracing::instrument(skip_all)]
+    pub async fn forget_phone(&self, statement: &SignedEnvelope) -> Result<AppForgetPhoneResponse, OctaneError> {
+        let body = AppForgetPhoneRequest { statement: statement.clone() };
+        self.post(paths::APP_PHONES_FORGET, &body, Idempotency::Idempotent).await
     }
 
     /// Long-polls pending sign requests, waiting up to `wait` (clamped to octane's maximum)

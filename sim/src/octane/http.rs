@@ -19,9 +19,9 @@ use serde::Serialize;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::clock::Clock;
 use sunstorm_core::octane::api::{
-    AppPairsResponse, AppRevokeRequest, ApproveRequest, CheckCodeRequest, CreateSessionRequest, ErrorBody, ErrorCode,
-    ErrorDetail, PairResult, PendingSignRequests, PostSignatureRequest, RejectSessionRequest, RejectSignRequest,
-    SignResult, SpSignSubmit, WaitQuery, MAX_LONG_POLL_SECS,
+    AppForgetPhoneRequest, AppPairsResponse, AppRevokeRequest, ApproveRequest, CheckCodeRequest, CreateSessionRequest,
+    ErrorBody, ErrorCode, ErrorDetail, PairResult, PendingSignRequests, PostSignatureRequest, RejectSessionRequest,
+    RejectSignRequest, SignResult, SpSignSubmit, WaitQuery, MAX_LONG_POLL_SECS,
 };
 use sunstorm_core::octane::app_auth::{self, AppRequestHeaders, VerifiedAppRequest, MAX_APP_REQUEST_SKEW_SECS};
 use tokio::sync::Notify;
@@ -141,9 +141,12 @@ fn app_auth(
     let now = state.now();
     let v = app_auth::verify_app_request(&h, method.as_str(), target, body, now, MAX_APP_REQUEST_SKEW_SECS)
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
-    if !logic::fresh_nonce(&*state.db()?, &v.nonce, now, MAX_APP_REQUEST_SKEW_SECS)? {
+    let db = state.db()?;
+    if !logic::fresh_nonce(&db, &v.nonce, now, MAX_APP_REQUEST_SKEW_SECS)? {
         return Err(ApiError::new(ErrorCode::StaleRequest, "this request was already received (nonce replay)"));
     }
+    // A phone its appliance forgot is refused everything about that appliance.
+    logic::check_not_forgotten(&db, &v)?;
     Ok(v)
 }
 
@@ -233,6 +236,7 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/app/sign/pending", get(app_pending))
         .route("/app/sign/{id}/result", post(app_sign_result))
         .route("/app/sign/{id}/reject", post(app_sign_reject))
+        .route("/app/phones/forget", post(app_forget_phone))
         .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(ErrorCode::NotFound, "no such endpoint for this method")
@@ -357,6 +361,14 @@ async fn app_revoke(
     changed_ok(&st, r)
 }
 
+#[tracing::instrument(name = "octane.app_forget_phone", skip_all)]
+async fn app_forget_phone(State(st): S, AppCall { who, body }: AppCall) -> ApiResult {
+    let req: AppForgetPhoneRequest = parse_json(&body)?;
+    let r = logic::forget_phone(&*st.db()?, &who, &req.statement)?;
+    // Wakes the forgotten phone's long-poll, which then ends refused.
+    changed_ok(&st, r)
+}
+
 #[tracing::instrument(name = "octane.app_pending", skip_all)]
 async fn app_pending(
     State(st): S,
@@ -365,7 +377,10 @@ async fn app_pending(
 ) -> ApiResult {
     let secs = wait_secs(q)?;
     let r = long_poll(&st, secs, || {
-        let list = logic::pending_for(&*st.db()?, &who.appliance_identity, st.now())?;
+        let db = st.db()?;
+        // Forgotten while it waits: no request is routed to it any more.
+        logic::check_not_forgotten(&db, &who)?;
+        let list = logic::pending_for(&db, &who.appliance_identity, st.now())?;
         Ok((!list.is_empty()).then_some(list))
     })
     .await?;

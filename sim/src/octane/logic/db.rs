@@ -97,6 +97,13 @@ CREATE TABLE IF NOT EXISTS nonces (
     nonce TEXT PRIMARY KEY,
     seen_at INTEGER NOT NULL
 );
+CREATE TABLE IF NOT EXISTS forgotten_phones (
+    appliance TEXT NOT NULL,
+    app_key TEXT NOT NULL,
+    forgotten_at INTEGER NOT NULL,
+    forgotten_by TEXT,
+    PRIMARY KEY (appliance, app_key)
+);
 PRAGMA user_version = 1;
 ";
 

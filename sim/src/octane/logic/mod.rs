@@ -1,12 +1,13 @@
 //! Octane's rules over its SQLite state, one concern per module: the schema and error
 //! ([`db`]), SPs ([`sps`]), pair sessions ([`sessions`]), pairs ([`pairs`]), sign requests
-//! ([`signs`]) and app-request nonces ([`nonces`]). Every operation that reads then writes
+//! ([`signs`]), app-request nonces ([`nonces`]) and forgotten phones ([`phones`]). Every operation that reads then writes
 //! runs in one `BEGIN IMMEDIATE` transaction, so code attempts and approvals are atomic even
 //! with a file database shared by several processes.
 
 mod db;
 mod nonces;
 mod pairs;
+mod phones;
 mod sessions;
 mod signs;
 mod sps;
@@ -14,6 +15,7 @@ mod sps;
 pub use db::{open, ApiError};
 pub use nonces::fresh_nonce;
 pub use pairs::{app_pairs, app_revoke, sp_revoke};
+pub use phones::{check_not_forgotten, forget_phone};
 pub use sessions::{app_session, approve, check_code, create_session, pair_result, reject_session};
 #[cfg(test)]
 pub(crate) use signs::sign_validity;
