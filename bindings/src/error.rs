@@ -100,6 +100,13 @@ pub enum SunstormError {
     /// No appliance is bonded with this phone yet.
     #[error("no appliance is bonded with this phone")]
     NotBonded,
+    /// Several appliances are bonded and the call named none: ask the user which one
+    /// (`bonded_appliances`), then call again with its id.
+    #[error("several appliances are bonded with this phone; choose one")]
+    ChooseAppliance,
+    /// The appliance id given is not bonded with this phone (never bonded, or forgotten).
+    #[error("that appliance is not bonded with this phone")]
+    NoSuchAppliance,
     /// The appliance's key is not the bonded one (possible impostor).
     #[error("this appliance is not the one you bonded with")]
     UnknownAppliance,
@@ -364,6 +371,8 @@ impl From<CoreError> for SunstormError {
     fn from(e: CoreError) -> Self {
         match e {
             CoreError::NotBonded => SunstormError::NotBonded,
+            CoreError::ChooseAppliance => SunstormError::ChooseAppliance,
+            CoreError::NoSuchAppliance => SunstormError::NoSuchAppliance,
             CoreError::Pair(p) => p.into(),
             CoreError::Sign(s) => s.into(),
             CoreError::Appliance(a) => a.into(),

@@ -107,9 +107,9 @@ impl FlowParts {
         if let Ok(mut slot) = peripheral.write() {
             *slot = Some(bond.peripheral_id.clone());
         }
-        if facade.bond_record().await.as_ref() != Some(&bond.record) {
+        if facade.bond_record(None).await.ok().as_ref() != Some(&bond.record) {
             tracing::info!(target: "sunstorm_ffi", "adopting the stored bond into the core");
-            facade.adopt_bond(bond.record).await?;
+            facade.adopt_bond(bond.record, Some(&bond.peripheral_id)).await?;
         }
         Ok(facade)
     }
@@ -137,7 +137,7 @@ impl SunstormCore {
         let f = self.flow_parts();
         self.run(cancel, async move {
             let s = f.ready().await?;
-            Ok(PairStateView::from(&s.open_link(&link).await?))
+            Ok(PairStateView::from(&s.open_link(&link, None).await?))
         })
         .await
     }

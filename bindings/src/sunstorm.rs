@@ -205,7 +205,8 @@ impl SunstormCore {
         let connector = Arc::new(BondedConnector::new(ble.clone(), peripheral.clone(), ble_timeouts));
         let store: Arc<dyn sunstorm_core::secrets::SecretStore> = secrets.clone();
         // Opening touches only SQLite (and the secret store when a bond exists).
-        let facade = Sunstorm::open(fcfg, store, connector, Some(event_forwarder(listener.clone())))?;
+        let connectors = Arc::new(sunstorm_core::ble::transport::SameConnector(connector));
+        let facade = Sunstorm::open(fcfg, store, connectors, Some(event_forwarder(listener.clone())))?;
         tracing::info!(target: "sunstorm_ffi", version = env!("CARGO_PKG_VERSION"), "core started");
         Ok(Arc::new(Self {
             rt: Some(rt),

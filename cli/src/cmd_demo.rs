@@ -275,7 +275,7 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     let phone = Sunstorm::open(
         cfg,
         Arc::new(MemorySecretStore::default()),
-        Arc::new(connector),
+        Arc::new(sunstorm_core::ble::transport::SameConnector(Arc::new(connector))),
         Some(progress_printer(args.json)),
     )
     .map_err(|e| failed("phone", e))?;
@@ -303,7 +303,7 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     let t = Instant::now();
     let pin = appliance.pin();
     story.say(format!("    the appliance shows PIN {pin}; the phone enters it (SPAKE2, then Noise KK)"));
-    let bonded = phone.bond_appliance(&pin).await.map_err(|e| failed("bond_failed", e))?;
+    let bonded = phone.bond_appliance(None, &pin).await.map_err(|e| failed("bond_failed", e))?.appliance;
     story.check(
         format!("bonded with \"{}\", identity {}", bonded.name, bonded.identity.fingerprint()),
         bonded.identity == appliance.identity(),
@@ -359,7 +359,7 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     // ---- 3. the phone pairs ----
     story.heading(3, "The phone pairs (two-device, then single-device)");
     let t = Instant::now();
-    let state = phone.open_link(&two.link).await.map_err(|e| failed("open_link", e))?;
+    let state = phone.open_link(&two.link, None).await.map_err(|e| failed("open_link", e))?;
     let flow = state.flow_id();
     if let PairState::CodeNeeded { card, .. } | PairState::SessionLoaded { card, .. } = &state {
         story.say(format!(
@@ -422,7 +422,7 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     story.record("pair (two-device)", t, true, "paired", json!({"pair_id": pair_id, "bindings": bindings}));
 
     let t = Instant::now();
-    let state = phone.open_link(&single.link_with_code).await.map_err(|e| failed("open_link", e))?;
+    let state = phone.open_link(&single.link_with_code, None).await.map_err(|e| failed("open_link", e))?;
     let flow2 = state.flow_id();
     story.check("single-device link opens with the code prefilled", matches!(state, PairState::CodePrefilled { .. }));
     phone.submit_code(flow2, None).await.map_err(|e| failed("code_rejected", e))?;

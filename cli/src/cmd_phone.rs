@@ -184,16 +184,17 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
             }
         }) as sunstorm_core::sunstorm::EventListener
     });
-    let s = Sunstorm::open(cfg, Arc::new(secrets), connector, listener).map_err(|e| failed(json, &e))?;
+    let connectors = Arc::new(sunstorm_core::ble::transport::SameConnector(connector));
+    let s = Sunstorm::open(cfg, Arc::new(secrets), connectors, listener).map_err(|e| failed(json, &e))?;
     let bond_file = home.join("bond.json");
-    if s.bond_record().await.is_none() && p.pin.is_none() && bond_file.exists() {
+    if s.bonded_appliances().map_err(|e| failed(json, &e))?.is_empty() && p.pin.is_none() && bond_file.exists() {
         // Bonded earlier with `sunstorm appliance bond` (same home): adopt that record.
         let rec = std::fs::read(&bond_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(|| {
             CliError::failed("bad_bond_file", format!("{} is not a bond record", bond_file.display()), json)
         })?;
-        s.adopt_bond(rec).await.map_err(|e| failed(json, &e))?;
+        s.adopt_bond(rec, None).await.map_err(|e| failed(json, &e))?;
     }
-    if s.bond_record().await.is_none() {
+    if s.bonded_appliances().map_err(|e| failed(json, &e))?.is_empty() {
         let Some(pin) = &p.pin else {
             return Err(CliError::failed(
                 "not_bonded",
@@ -201,7 +202,7 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
                 json,
             ));
         };
-        let a = s.bond_appliance(pin).await.map_err(|e| failed(json, &e))?;
+        let a = s.bond_appliance(None, pin).await.map_err(|e| failed(json, &e))?.appliance;
         if !json {
             eprintln!("bonded with {} ({})", a.name, a.identity.fingerprint());
         }
@@ -305,7 +306,7 @@ pub fn pair(a: PairArgs) -> Result<(), CliError> {
         let Some(link) = a.link.as_deref().filter(|_| !a.resume) else {
             return resume(&s, json).await;
         };
-        let mut state = match s.open_link(link).await {
+        let mut state = match s.open_link(link, None).await {
             Ok(st) => st,
             Err(SunstormError::Pair(sunstorm_core::pair::PairError::SessionUsed)) => {
                 match local_pair_for_link(&s, link, &a.phone.link_hosts) {

@@ -867,8 +867,28 @@ impl PairEngine {
         &self,
         appliance: Option<&dyn ApplianceApi>,
     ) -> Result<Vec<Result<PairState, PairError>>, PairError> {
+        self.resume_flows(self.store.open_flows()?, appliance).await
+    }
+
+    /// [`PairEngine::resume_pending`] for the flows of one appliance (`identity`, which
+    /// `appliance` reaches) only: with several bonded, each flow resumes with its own.
+    pub async fn resume_pending_for(
+        &self,
+        identity: &Key32,
+        appliance: Option<&dyn ApplianceApi>,
+    ) -> Result<Vec<Result<PairState, PairError>>, PairError> {
+        let mut flows = self.store.open_flows()?;
+        flows.retain(|f| f.appliance_identity.as_ref() == Some(identity));
+        self.resume_flows(flows, appliance).await
+    }
+
+    async fn resume_flows(
+        &self,
+        flows: Vec<FlowRecord>,
+        appliance: Option<&dyn ApplianceApi>,
+    ) -> Result<Vec<Result<PairState, PairError>>, PairError> {
         let mut out = Vec::new();
-        for mut flow in self.store.open_flows()? {
+        for mut flow in flows {
             self.load_attestation(&mut flow)?;
             tracing::info!(flow = %flow.flow_id, stage = ?flow.stage, "pair: resuming");
             let r = match flow.stage {

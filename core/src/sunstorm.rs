@@ -1,7 +1,14 @@
 //! [`Sunstorm`]: the one long-lived object the FFI and the CLI hold. It owns the store, the
-//! octane client, the appliance client and the pair and sign engines, and stays thin over
+//! bonds (several appliances per phone, keyed by [`ApplianceId`]), and per bonded appliance
+//! its octane client, appliance client and pair and sign engines; it stays thin over
 //! [`crate::pair`] and [`crate::sign`].
+//!
+//! The one owner of the bonds: their public parts live in the store (`appliances` table,
+//! with how the platform reaches each), the phone's keys in the [`SecretStore`]. Flows pick
+//! the appliance of their pair or pair flow; an operation that needs an appliance and names
+//! none fails with [`SunstormError::ChooseAppliance`] when several are bonded.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -10,8 +17,9 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::appliance::client::{app_signing_key, bond_with_config, ApplianceClient, BondRecord, ClientConfig};
-use crate::appliance::{ApplianceApi, ApplianceError, ApplianceProgress, ProgressFn};
-use crate::ble::transport::Connector;
+
+use crate::appliance::{ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, ProgressFn};
+use crate::ble::transport::ConnectorFactory;
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::clock::{Clock, SystemClock};
@@ -108,12 +116,37 @@ pub enum Event {
 /// A callback told of every [`Event`].
 pub type EventListener = Arc<dyn Fn(&Event) + Send + Sync>;
 
+/// Which appliance: its Ed25519 identity key (64 hex characters at the FFI and the CLI).
+pub type ApplianceId = Key32;
+
+/// A bonded appliance as the facade lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplianceBond {
+    /// Its public keys, name, endorsement and bonding time.
+    pub appliance: BondedAppliance,
+    /// How the platform reaches it (peripheral id, address, socket path), if recorded.
+    pub peripheral: Option<String>,
+}
+
+impl ApplianceBond {
+    /// Its id.
+    pub fn id(&self) -> ApplianceId {
+        self.appliance.identity
+    }
+}
+
 /// Why a [`Sunstorm`] operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum SunstormError {
     /// No appliance is bonded yet (bond first).
     #[error("no appliance is bonded with this phone")]
     NotBonded,
+    /// Several appliances are bonded and the operation names none: the user picks one.
+    #[error("several appliances are bonded with this phone: choose one")]
+    ChooseAppliance,
+    /// The appliance named is not bonded with this phone (never, or forgotten).
+    #[error("that appliance is not bonded with this phone")]
+    NoSuchAppliance,
     /// A pair flow step failed.
     #[error(transparent)]
     Pair(#[from] PairError),
@@ -136,6 +169,8 @@ impl SunstormError {
     pub fn code(&self) -> &'static str {
         match self {
             SunstormError::NotBonded => "not_bonded",
+            SunstormError::ChooseAppliance => "choose_appliance",
+            SunstormError::NoSuchAppliance => "no_such_appliance",
             SunstormError::Pair(e) => e.code(),
             SunstormError::Sign(e) => e.code(),
             SunstormError::Appliance(_) => "appliance_error",
@@ -145,9 +180,10 @@ impl SunstormError {
     }
 }
 
-/// The parts that exist once an appliance is bonded.
+/// The parts that exist per bonded appliance.
 struct Bonded {
     record: BondRecord,
+    peripheral: Option<String>,
     appliance: Arc<ApplianceClient>,
     pair: PairEngine,
     sign: SignEngine,
@@ -158,10 +194,11 @@ pub struct Sunstorm {
     cfg: SunstormConfig,
     store: Arc<Store>,
     secrets: Arc<dyn SecretStore>,
-    connector: Arc<dyn Connector>,
+    connectors: Arc<dyn ConnectorFactory>,
     clock: Arc<dyn Clock>,
     listener: Option<EventListener>,
-    bonded: tokio::sync::RwLock<Option<Arc<Bonded>>>,
+    /// Every bonded appliance's parts, by id.
+    bonds: tokio::sync::RwLock<HashMap<ApplianceId, Arc<Bonded>>>,
 }
 
 impl std::fmt::Debug for Sunstorm {
@@ -171,21 +208,22 @@ impl std::fmt::Debug for Sunstorm {
 }
 
 impl Sunstorm {
-    /// Opens the store, and if an appliance is already bonded, prepares its clients.
+    /// Opens the store and prepares the clients of every bonded appliance. `connectors`
+    /// makes the connector to each appliance from the route kept with its bond.
     pub fn open(
         cfg: SunstormConfig,
         secrets: Arc<dyn SecretStore>,
-        connector: Arc<dyn Connector>,
+        connectors: Arc<dyn ConnectorFactory>,
         listener: Option<EventListener>,
     ) -> Result<Self, SunstormError> {
-        Self::open_with_clock(cfg, secrets, connector, listener, Arc::new(SystemClock))
+        Self::open_with_clock(cfg, secrets, connectors, listener, Arc::new(SystemClock))
     }
 
     /// [`Sunstorm::open`] with an explicit clock (tests).
     pub fn open_with_clock(
         cfg: SunstormConfig,
         secrets: Arc<dyn SecretStore>,
-        connector: Arc<dyn Connector>,
+        connectors: Arc<dyn ConnectorFactory>,
         listener: Option<EventListener>,
         clock: Arc<dyn Clock>,
     ) -> Result<Self, SunstormError> {
@@ -193,26 +231,20 @@ impl Sunstorm {
             Some(p) => Store::open(p)?,
             None => Store::open_in_memory()?,
         });
-        let me = Self { cfg, store, secrets, connector, clock, listener, bonded: tokio::sync::RwLock::new(None) };
-        if let Some(a) = me.store.appliances()?.into_iter().next() {
-            let record = BondRecord {
-                appliance_identity: a.identity,
-                appliance_static: a.static_key,
-                appliance_name: a.name,
-                endorsement: a.endorsement,
-            };
-            let b = me.build(record)?;
-            // No one else can hold the lock yet.
-            if let Ok(mut slot) = me.bonded.try_write() {
-                *slot = Some(Arc::new(b));
-            }
+        let me =
+            Self { cfg, store, secrets, connectors, clock, listener, bonds: tokio::sync::RwLock::new(HashMap::new()) };
+        let mut bonds = HashMap::new();
+        for (id, peripheral) in me.store.active_bonds()? {
+            let Some(a) = me.store.appliance(&id)? else { continue };
+            bonds.insert(id, Arc::new(me.build(record_of(a), peripheral)?));
         }
-        Ok(me)
+        tracing::info!(bonds = bonds.len(), "sunstorm: opened");
+        Ok(Self { bonds: tokio::sync::RwLock::new(bonds), ..me })
     }
 
-    fn build(&self, record: BondRecord) -> Result<Bonded, SunstormError> {
+    fn build(&self, record: BondRecord, peripheral: Option<String>) -> Result<Bonded, SunstormError> {
         let appliance = Arc::new(ApplianceClient::new(
-            self.connector.clone(),
+            self.connectors.connector(peripheral.as_deref()),
             record.clone(),
             self.secrets.as_ref(),
             self.cfg.appliance.clone(),
@@ -247,11 +279,78 @@ impl Sunstorm {
         let pair = pair.with_crash_point(self.cfg.crash_point);
         let sign =
             SignEngine::new(self.store.clone(), octane, self.clock.clone()).with_max_skew(self.cfg.sign_max_skew_secs);
-        Ok(Bonded { record, appliance, pair, sign })
+        Ok(Bonded { record, peripheral, appliance, pair, sign })
     }
 
-    async fn bonded(&self) -> Result<Arc<Bonded>, SunstormError> {
-        self.bonded.read().await.clone().ok_or(SunstormError::NotBonded)
+    /// The bond `id` names, or the only one when `id` is `None`.
+    async fn resolve(&self, id: Option<&ApplianceId>) -> Result<Arc<Bonded>, SunstormError> {
+        let bonds = self.bonds.read().await;
+        match id {
+            Some(id) => bonds.get(id).cloned().ok_or(SunstormError::NoSuchAppliance),
+            None => {
+                let mut all = bonds.values();
+                match (all.next(), all.next()) {
+                    (None, _) => Err(SunstormError::NotBonded),
+                    (Some(b), None) => Ok(b.clone()),
+                    (Some(_), Some(_)) => Err(SunstormError::ChooseAppliance),
+                }
+            }
+        }
+    }
+
+    /// Any bond, for a call about something the store does not know (its engine reports
+    /// the specific error, e.g. an unknown flow).
+    async fn any(&self) -> Result<Arc<Bonded>, SunstormError> {
+        let bonds = self.bonds.read().await;
+        let mut all: Vec<_> = bonds.iter().collect();
+        all.sort_by_key(|(id, _)| **id);
+        all.first().map(|(_, b)| Arc::clone(b)).ok_or(SunstormError::NotBonded)
+    }
+
+    /// The bond of an appliance the store names (a pair's or a flow's).
+    async fn named(&self, id: Option<ApplianceId>) -> Result<Arc<Bonded>, SunstormError> {
+        match id {
+            Some(id) => self.resolve(Some(&id)).await,
+            None => self.any().await,
+        }
+    }
+
+    /// The bond a pair flow belongs to.
+    async fn for_flow(&self, flow_id: Uuid) -> Result<Arc<Bonded>, SunstormError> {
+        match self.store.flow(flow_id)? {
+            Some(f) => match f.appliance_identity {
+                Some(id) => self.resolve(Some(&id)).await,
+                None => self.resolve(None).await,
+            },
+            None => self.any().await,
+        }
+    }
+
+    /// The bond a pair belongs to.
+    async fn for_pair(&self, pair_id: Uuid) -> Result<Arc<Bonded>, SunstormError> {
+        self.named(self.store.pair(pair_id)?.map(|p| p.appliance_identity)).await
+    }
+
+    /// The bond a sign request belongs to (the one holding it, else its pair's).
+    async fn for_request(&self, request_id: Uuid) -> Result<Arc<Bonded>, SunstormError> {
+        {
+            let bonds = self.bonds.read().await;
+            if let Some(b) = bonds.values().find(|b| b.sign.pending().iter().any(|p| p.request_id == request_id)) {
+                return Ok(b.clone());
+            }
+        }
+        match self.store.sign_record(request_id)? {
+            Some(r) => self.for_pair(r.pair_id).await,
+            None => self.any().await,
+        }
+    }
+
+    /// Every bond's parts, in a stable order.
+    async fn all(&self) -> Vec<Arc<Bonded>> {
+        let bonds = self.bonds.read().await;
+        let mut all: Vec<_> = bonds.iter().map(|(id, b)| (*id, b.clone())).collect();
+        all.sort_by_key(|(id, _)| *id);
+        all.into_iter().map(|(_, b)| b).collect()
     }
 
     fn progress(&self, subject: Uuid) -> Option<ProgressFn> {
@@ -264,24 +363,28 @@ impl Sunstorm {
         &self.store
     }
 
-    // ---- appliance ----
+    // ---- appliances ----
 
-    /// Bonds with the appliance the connector reaches, using the PIN it shows.
+    /// Bonds with the appliance at `peripheral` (as the connector factory understands it),
+    /// using the PIN it shows. Adds it to the bonds (bonding an appliance again replaces its
+    /// bond and route).
     #[tracing::instrument(skip_all)]
-    pub async fn bond_appliance(&self, pin: &str) -> Result<BondedAppliance, SunstormError> {
-        let record = bond_with_config(
-            self.connector.as_ref(),
-            pin,
-            self.secrets.as_ref(),
-            &self.cfg.phone_name,
-            &self.cfg.appliance,
-        )
-        .await?;
-        self.adopt_bond(record).await
+    pub async fn bond_appliance(&self, peripheral: Option<&str>, pin: &str) -> Result<ApplianceBond, SunstormError> {
+        let connector = self.connectors.connector(peripheral);
+        let record =
+            bond_with_config(connector.as_ref(), pin, self.secrets.as_ref(), &self.cfg.phone_name, &self.cfg.appliance)
+                .await?;
+        self.adopt_bond(record, peripheral).await
     }
 
-    /// Adopts a bond record made elsewhere (e.g. by `sunstorm appliance bond`).
-    pub async fn adopt_bond(&self, record: BondRecord) -> Result<BondedAppliance, SunstormError> {
+    /// Adopts a bond record made elsewhere (a shell's or the CLI's copy from before the
+    /// facade owned the bonds; their migration calls this once, then deletes the copy).
+    #[tracing::instrument(skip_all, fields(appliance = %record.appliance_identity.fingerprint()))]
+    pub async fn adopt_bond(
+        &self,
+        record: BondRecord,
+        peripheral: Option<&str>,
+    ) -> Result<ApplianceBond, SunstormError> {
         let a = BondedAppliance {
             identity: record.appliance_identity,
             static_key: record.appliance_static,
@@ -289,125 +392,212 @@ impl Sunstorm {
             endorsement: record.endorsement.clone(),
             bonded_at: self.clock.now_unix(),
         };
-        let b = self.build(record)?;
+        let b = self.build(record, peripheral.map(str::to_string))?;
         self.store.put_appliance(&a)?;
-        *self.bonded.write().await = Some(Arc::new(b));
-        Ok(a)
+        self.store.activate_bond(&a.identity, peripheral)?;
+        let old = self.bonds.write().await.insert(a.identity, Arc::new(b));
+        if let Some(old) = old {
+            old.appliance.disconnect().await;
+        }
+        tracing::info!("bonded");
+        Ok(ApplianceBond { appliance: a, peripheral: peripheral.map(str::to_string) })
     }
 
-    /// The bonded appliance's bond record, if any.
-    pub async fn bond_record(&self) -> Option<BondRecord> {
-        self.bonded.read().await.as_ref().map(|b| b.record.clone())
+    /// Every appliance bonded with this phone, most recently bonded first.
+    pub fn bonded_appliances(&self) -> Result<Vec<ApplianceBond>, SunstormError> {
+        let mut out = Vec::new();
+        for (id, peripheral) in self.store.active_bonds()? {
+            if let Some(appliance) = self.store.appliance(&id)? {
+                out.push(ApplianceBond { appliance, peripheral });
+            }
+        }
+        Ok(out)
     }
 
-    /// The appliance's wallets on `chains` (all when empty).
-    pub async fn appliance_wallets(&self, chains: &[ChainId]) -> Result<Vec<AccountId>, SunstormError> {
-        Ok(self.bonded().await?.appliance.wallets(chains).await?)
+    /// The bond record of appliance `id` (the only one when `None`).
+    pub async fn bond_record(&self, id: Option<&ApplianceId>) -> Result<BondRecord, SunstormError> {
+        Ok(self.resolve(id).await?.record.clone())
+    }
+
+    /// Forgets appliance `id` (the only one when `None`): it leaves the bonds, its link is
+    /// closed and no flow uses it until it is bonded again. Its pairs and history stay on
+    /// the phone; the phone's own keys stay (other appliances use them).
+    #[tracing::instrument(skip_all)]
+    pub async fn forget_appliance(&self, id: Option<&ApplianceId>) -> Result<ApplianceId, SunstormError> {
+        let b = self.resolve(id).await?;
+        let id = b.record.appliance_identity;
+        self.store.forget_bond(&id, self.clock.now_unix())?;
+        self.bonds.write().await.remove(&id);
+        b.appliance.disconnect().await;
+        let detail = serde_json::json!({ "name": b.record.appliance_name, "peripheral": b.peripheral });
+        if let Err(e) = self.store.audit(self.clock.now_unix(), "appliance_forgotten", &id.to_hex(), &detail) {
+            tracing::warn!(error = %e, "forget: audit log write failed");
+        }
+        tracing::info!(appliance = %id.fingerprint(), "appliance forgotten");
+        Ok(id)
+    }
+
+    /// Appliance `id`'s name, firmware, protocol version and identity, over the channel.
+    pub async fn appliance_info(&self, id: Option<&ApplianceId>) -> Result<ApplianceInfo, SunstormError> {
+        Ok(self.resolve(id).await?.appliance.info().await?)
+    }
+
+    /// Appliance `id`'s wallets on `chains` (all when empty).
+    pub async fn appliance_wallets(
+        &self,
+        id: Option<&ApplianceId>,
+        chains: &[ChainId],
+    ) -> Result<Vec<AccountId>, SunstormError> {
+        Ok(self.resolve(id).await?.appliance.wallets(chains).await?)
     }
 
     // ---- pair ----
 
-    /// Opens a pair link (QR or Universal Link).
-    pub async fn open_link(&self, link: &str) -> Result<PairState, SunstormError> {
-        let b = self.bonded().await?;
+    /// Opens a pair link (QR or Universal Link) for appliance `id` (the only one when
+    /// `None`; with several bonded, [`SunstormError::ChooseAppliance`]).
+    pub async fn open_link(&self, link: &str, id: Option<&ApplianceId>) -> Result<PairState, SunstormError> {
+        let b = self.resolve(id).await?;
         Ok(b.pair.open_link(link, b.record.appliance_identity).await?)
     }
 
     /// Submits the code (`None`: the one the link carried).
     pub async fn submit_code(&self, flow_id: Uuid, code: Option<&str>) -> Result<PairState, SunstormError> {
-        Ok(self.bonded().await?.pair.submit_code(flow_id, code).await?)
+        Ok(self.for_flow(flow_id).await?.pair.submit_code(flow_id, code).await?)
     }
 
-    /// The wallet approval list for a code-verified flow.
+    /// The wallet approval list for a code-verified flow (its appliance's wallets).
     pub async fn approval_list(&self, flow_id: Uuid) -> Result<ApprovalList, SunstormError> {
-        let b = self.bonded().await?;
+        let b = self.for_flow(flow_id).await?;
         Ok(b.pair.approval_list(flow_id, b.appliance.as_ref()).await?)
     }
 
     /// Records the user's wallet choice.
     pub async fn choose_wallets(&self, flow_id: Uuid, wallets: &[AccountId]) -> Result<PairState, SunstormError> {
-        let b = self.bonded().await?;
+        let b = self.for_flow(flow_id).await?;
         Ok(b.pair.choose_wallets(flow_id, wallets, b.appliance.as_ref()).await?)
     }
 
-    /// Asks the appliance to approve and completes the pair with octane.
+    /// Asks the flow's appliance to approve and completes the pair with octane.
     pub async fn approve_pair(&self, flow_id: Uuid) -> Result<PairState, SunstormError> {
-        let b = self.bonded().await?;
+        let b = self.for_flow(flow_id).await?;
         Ok(b.pair.approve(flow_id, b.appliance.as_ref(), self.progress(flow_id)).await?)
     }
 
     /// The user declines the pair on the phone.
     pub async fn reject_pair(&self, flow_id: Uuid) -> Result<PairState, SunstormError> {
-        Ok(self.bonded().await?.pair.reject(flow_id).await?)
+        Ok(self.for_flow(flow_id).await?.pair.reject(flow_id).await?)
     }
 
     /// The current state of a pair flow.
     pub async fn pair_state(&self, flow_id: Uuid) -> Result<PairState, SunstormError> {
-        Ok(self.bonded().await?.pair.state(flow_id)?)
+        Ok(self.for_flow(flow_id).await?.pair.state(flow_id)?)
     }
 
-    /// Resumes unfinished pair flows after a restart (see [`PairEngine::resume_pending`]).
+    /// Resumes unfinished pair flows after a restart, each with its own appliance (see
+    /// [`PairEngine::resume_pending_for`]); flows of a forgotten appliance stay as they are.
     pub async fn resume_pending(&self) -> Result<Vec<Result<PairState, PairError>>, SunstormError> {
-        let b = self.bonded().await?;
-        Ok(b.pair.resume_pending(Some(b.appliance.as_ref())).await?)
+        let all = self.all().await;
+        if all.is_empty() {
+            return Err(SunstormError::NotBonded);
+        }
+        let mut out = Vec::new();
+        for b in all {
+            let id = b.record.appliance_identity;
+            out.extend(b.pair.resume_pending_for(&id, Some(b.appliance.as_ref())).await?);
+        }
+        Ok(out)
     }
 
     // ---- pairs ----
 
-    /// Every pair this phone holds, newest first.
+    /// Every pair this phone holds, newest first (each names its appliance).
     pub fn list_pairs(&self) -> Result<Vec<PairRecord>, SunstormError> {
         Ok(self.store.pairs()?)
     }
 
-    /// Revokes a pair from the phone (the appliance drops it and signs the revocation).
+    /// Revokes a pair from the phone (its appliance drops it and signs the revocation).
     pub async fn revoke(&self, pair_id: Uuid) -> Result<(), SunstormError> {
-        let b = self.bonded().await?;
+        let b = self.for_pair(pair_id).await?;
         Ok(b.sign.revoke(pair_id, b.appliance.as_ref()).await?)
     }
 
-    /// Learns SP-side revocations from octane and tells the appliance; returns the pairs
-    /// newly revoked.
+    /// Learns SP-side revocations from octane for every bonded appliance and tells each
+    /// appliance; returns the pairs newly revoked.
     pub async fn sync(&self) -> Result<Vec<Uuid>, SunstormError> {
-        let b = self.bonded().await?;
-        Ok(b.sign.sync(Some(b.appliance.as_ref())).await?)
+        let all = self.all().await;
+        if all.is_empty() {
+            return Err(SunstormError::NotBonded);
+        }
+        let mut out = Vec::new();
+        for b in all {
+            out.extend(b.sign.sync(Some(b.appliance.as_ref())).await?);
+        }
+        Ok(out)
     }
 
     // ---- sign ----
 
-    /// Long-polls octane (up to `wait`) and returns every verified request awaiting the
-    /// user, including those fetched earlier; refused requests are logged, never shown.
+    /// Long-polls octane (up to `wait`, for every bonded appliance at once) and returns
+    /// every verified request awaiting the user, including those fetched earlier; refused
+    /// requests are logged, never shown. Fails only when every appliance's poll failed.
     pub async fn pending_sign_requests(&self, wait: Duration) -> Result<Vec<PendingSignature>, SunstormError> {
-        let b = self.bonded().await?;
+        let all = self.all().await;
+        if all.is_empty() {
+            return Err(SunstormError::NotBonded);
+        }
+        let fetched = futures::future::join_all(all.iter().map(|b| b.sign.fetch(wait))).await;
+        let mut first_err = None;
+        let mut polled = 0usize;
         let mut blocked = Vec::new();
-        for r in b.sign.fetch(wait).await? {
+        for (b, r) in all.iter().zip(fetched) {
             match r {
-                Ok(p) if p.blocked() => blocked.push(p),
-                Ok(_) => {}
-                Err(e) => tracing::warn!(code = e.code(), error = %e, "sign: request refused"),
+                Ok(results) => {
+                    polled += 1;
+                    for r in results {
+                        match r {
+                            Ok(p) if p.blocked() => blocked.push(p),
+                            Ok(_) => {}
+                            Err(e) => tracing::warn!(code = e.code(), error = %e, "sign: request refused"),
+                        }
+                    }
+                }
+                Err(e) => {
+                    let appliance = b.record.appliance_identity.fingerprint();
+                    tracing::warn!(code = e.code(), error = %e, %appliance, "sign: poll failed");
+                    first_err.get_or_insert(e);
+                }
             }
         }
-        let mut all = b.sign.pending();
-        all.extend(blocked);
-        Ok(all)
+        if polled == 0 {
+            if let Some(e) = first_err {
+                return Err(e.into());
+            }
+        }
+        let mut out: Vec<PendingSignature> = all.iter().flat_map(|b| b.sign.pending()).collect();
+        out.sort_by_key(|p| p.expires_at);
+        out.extend(blocked);
+        Ok(out)
     }
 
-    /// Runs one request delivered by push (or any other channel) through the checks.
+    /// Runs one request delivered by push (or any other channel) through the checks, with
+    /// the appliance of its pair.
     pub async fn receive_sign_request(
         &self,
         delivered: &PendingSignRequest,
     ) -> Result<PendingSignature, SunstormError> {
-        Ok(self.bonded().await?.sign.ingest(delivered).await?)
+        Ok(self.for_pair(delivered.pair_id).await?.sign.ingest(delivered).await?)
     }
 
-    /// The user approves a request: the appliance signs; the verified signature goes to octane.
+    /// The user approves a request: its pair's appliance signs; the verified signature goes
+    /// to octane.
     pub async fn approve_sign(&self, request_id: Uuid) -> Result<SignedOutcome, SunstormError> {
-        let b = self.bonded().await?;
+        let b = self.for_request(request_id).await?;
         Ok(b.sign.approve(request_id, b.appliance.as_ref(), self.progress(request_id)).await?)
     }
 
     /// The user declines a request.
     pub async fn reject_sign(&self, request_id: Uuid) -> Result<(), SunstormError> {
-        Ok(self.bonded().await?.sign.reject(request_id).await?)
+        Ok(self.for_request(request_id).await?.sign.reject(request_id).await?)
     }
 
     /// The user's guardrails (stored in the database; defaults when never set). Needs no
@@ -444,3 +634,17 @@ impl Sunstorm {
         Ok(self.store.audit_log(limit)?)
     }
 }
+
+/// The bond record of a stored appliance.
+fn record_of(a: BondedAppliance) -> BondRecord {
+    BondRecord {
+        appliance_identity: a.identity,
+        appliance_static: a.static_key,
+        appliance_name: a.name,
+        endorsement: a.endorsement,
+    }
+}
+
+#[cfg(test)]
+#[path = "sunstorm_tests.rs"]
+mod tests;

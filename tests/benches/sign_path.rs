@@ -52,7 +52,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use sunstorm_core::appliance::client::app_signing_key;
 use sunstorm_core::appliance::proto::{Request, RequestBody, Response, ResponseBody};
-use sunstorm_core::ble::transport::{Connector, GattLink, LinkError};
+use sunstorm_core::ble::transport::{Connector, GattLink, LinkError, SameConnector};
 use sunstorm_core::caip::{AccountId, ChainId, SOLANA_MAINNET};
 use sunstorm_core::clock::SystemClock;
 use sunstorm_core::envelope::Domain;
@@ -327,8 +327,14 @@ impl World {
         cfg.db_path = Some(dir.path().join("phone.db"));
         let reqwest: Arc<dyn HttpTransport> = Arc::new(ReqwestTransport::new(Duration::from_secs(5), false).unwrap());
         cfg.http = Some(Arc::new(PlatformHttp { rt: sims.handle().clone(), inner: reqwest.clone() }));
-        let phone = Sunstorm::open(cfg, secrets.clone(), Arc::new(RadioConnector(radio.clone())), None).unwrap();
-        let bonded = phone_rt.block_on(phone.bond_appliance(PIN)).unwrap();
+        let phone = Sunstorm::open(
+            cfg,
+            secrets.clone(),
+            Arc::new(SameConnector(Arc::new(RadioConnector(radio.clone())))),
+            None,
+        )
+        .unwrap();
+        let bonded = phone_rt.block_on(phone.bond_appliance(None, PIN)).unwrap().appliance;
 
         // Pair for an EVM and a Solana wallet.
         let chains = [ChainId::Evm(1), ChainId::Solana(SOLANA_MAINNET.into())];
@@ -1087,8 +1093,13 @@ fn cold_start(w: &World, pairs: usize, rows: usize, reps: usize) -> (Duration, D
     let mut first = Vec::new();
     for _ in 0..reps {
         let t = Instant::now();
-        let phone =
-            Sunstorm::open(cfg.clone(), w.secrets.clone(), Arc::new(RadioConnector(w.radio.clone())), None).unwrap();
+        let phone = Sunstorm::open(
+            cfg.clone(),
+            w.secrets.clone(),
+            Arc::new(SameConnector(Arc::new(RadioConnector(w.radio.clone())))),
+            None,
+        )
+        .unwrap();
         open.push(t.elapsed());
         // What a home screen shows first: the pairs and the latest requests.
         let t = Instant::now();

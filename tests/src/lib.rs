@@ -6,6 +6,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use sunstorm_core::ble::transport::SameConnector;
 use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::clock::Clock;
 use sunstorm_core::octane::api::{CreateSessionRequest, CreateSessionResponse, PairResult};
@@ -81,7 +82,7 @@ impl World {
         let phone_clock = Arc::new(ManualClock::new(now()));
         let connector = Arc::new(connector);
         let phone = open_phone(&octane, &secrets, &connector, &dir, &phone_clock, |_| {});
-        phone.bond_appliance(PIN).await.unwrap();
+        phone.bond_appliance(None, PIN).await.unwrap();
         World { octane, octane_clock, demo, sp, appliance, connector, link, secrets, phone_clock, dir, phone }
     }
 
@@ -100,7 +101,7 @@ impl World {
         Sunstorm::open_with_clock(
             self.config(),
             self.secrets.clone(),
-            self.connector.clone(),
+            Arc::new(SameConnector(self.connector.clone())),
             Some(listener),
             self.phone_clock.clone() as Arc<dyn Clock>,
         )
@@ -136,9 +137,9 @@ impl World {
 /// On `phone`: opens the session's link, types its code and chooses every wallet of
 /// `chains` the appliance has; returns the flow, waiting for the user's approval.
 pub async fn ready_to_approve(phone: &Sunstorm, s: &CreateSessionResponse, chains: &[ChainId]) -> Uuid {
-    let flow = phone.open_link(&s.link).await.unwrap().flow_id();
+    let flow = phone.open_link(&s.link, None).await.unwrap().flow_id();
     phone.submit_code(flow, Some(&s.validation_code)).await.unwrap();
-    let wallets = phone.appliance_wallets(chains).await.unwrap();
+    let wallets = phone.appliance_wallets(None, chains).await.unwrap();
     phone.choose_wallets(flow, &wallets).await.unwrap();
     flow
 }
@@ -163,5 +164,12 @@ fn open_phone(
 ) -> Sunstorm {
     let mut cfg = config(octane, dir);
     tweak(&mut cfg);
-    Sunstorm::open_with_clock(cfg, secrets.clone(), connector.clone(), None, clock.clone() as Arc<dyn Clock>).unwrap()
+    Sunstorm::open_with_clock(
+        cfg,
+        secrets.clone(),
+        Arc::new(SameConnector(connector.clone())),
+        None,
+        clock.clone() as Arc<dyn Clock>,
+    )
+    .unwrap()
 }

@@ -53,7 +53,7 @@ async fn adversarial_typed_data_is_refused_by_the_phone_and_by_the_appliance() {
     let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;
     let acct = bindings.iter().find(|a| a.chain == ChainId::Evm(1)).cloned().unwrap();
     // A second client under the phone's bond: what a compromised phone could send.
-    let bond = w.phone.bond_record().await.unwrap();
+    let bond = w.phone.bond_record(None).await.unwrap();
     let client = ApplianceClient::new(w.connector.clone(), bond, w.secrets.as_ref(), ClientConfig::default()).unwrap();
 
     for (what, payload) in [("diamond", diamond()), ("chain", chain())] {

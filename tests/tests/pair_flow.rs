@@ -33,7 +33,7 @@ fn pair_err(r: Result<PairState, SunstormError>) -> PairError {
 async fn two_device_pair_end_to_end_and_the_sp_checks_the_attestation() {
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
-    let st = w.phone.open_link(&s.link).await.unwrap();
+    let st = w.phone.open_link(&s.link, None).await.unwrap();
     let PairState::CodeNeeded { flow_id, card, attempts_left } = st else { panic!("{st:?}") };
     assert_eq!(card.sp.name, "Demo SP");
     assert_eq!(card.sp_user_ref, "alice@sp");
@@ -44,7 +44,7 @@ async fn two_device_pair_end_to_end_and_the_sp_checks_the_attestation() {
     assert_eq!(st.name(), "code_verified");
     let list = w.phone.approval_list(flow_id).await.unwrap();
     assert!(list.can_approve());
-    let wallets = w.phone.appliance_wallets(&chains()).await.unwrap();
+    let wallets = w.phone.appliance_wallets(None, &chains()).await.unwrap();
     assert!(wallets.len() >= 2);
     let st = w.phone.choose_wallets(flow_id, &wallets).await.unwrap();
     assert_eq!(st.name(), "wallets_chosen");
@@ -80,11 +80,11 @@ async fn single_device_pair_hands_back_the_validated_return_url() {
     let w = World::new(UserScript::Approve).await;
     let ret = format!("{DEMO_SP_ORIGIN}/paired?u=alice");
     let s = w.session(&chains(), Some(&ret)).await;
-    let st = w.phone.open_link(&s.link_with_code).await.unwrap();
+    let st = w.phone.open_link(&s.link_with_code, None).await.unwrap();
     let PairState::CodePrefilled { flow_id, card } = st else { panic!("{st:?}") };
     assert_eq!(card.return_url.as_deref(), Some(ret.as_str()));
     w.phone.submit_code(flow_id, None).await.unwrap();
-    let wallets = w.phone.appliance_wallets(&[ChainId::Evm(1)]).await.unwrap();
+    let wallets = w.phone.appliance_wallets(None, &[ChainId::Evm(1)]).await.unwrap();
     w.phone.choose_wallets(flow_id, &wallets).await.unwrap();
     let st = w.phone.approve_pair(flow_id).await.unwrap();
     let PairState::Paired { outcome, bindings, .. } = st else { panic!("{st:?}") };
@@ -98,7 +98,7 @@ async fn single_device_pair_hands_back_the_validated_return_url() {
 async fn wrong_code_says_attempts_left_and_the_flow_stays_retryable() {
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
-    let flow = w.phone.open_link(&s.link).await.unwrap().flow_id();
+    let flow = w.phone.open_link(&s.link, None).await.unwrap().flow_id();
     let wrong = if s.validation_code == "000000" { "111111" } else { "000000" };
     let e = pair_err(w.phone.submit_code(flow, Some(wrong)).await);
     assert!(matches!(e, PairError::CodeRejected { attempts_left: 4 }), "{e:?}");
@@ -114,7 +114,7 @@ async fn wrong_code_says_attempts_left_and_the_flow_stays_retryable() {
 async fn too_many_wrong_codes_lock_the_session() {
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
-    let flow = w.phone.open_link(&s.link).await.unwrap().flow_id();
+    let flow = w.phone.open_link(&s.link, None).await.unwrap().flow_id();
     let wrong = if s.validation_code == "000000" { "111111" } else { "000000" };
     let mut lefts = Vec::new();
     let last = loop {
@@ -128,7 +128,7 @@ async fn too_many_wrong_codes_lock_the_session() {
     assert!(matches!(last, PairError::SessionLocked | PairError::WrongState { .. }), "{last:?}");
     assert_eq!(w.phone.pair_state(flow).await.unwrap().name(), "failed");
     // Even the right code no longer works, on a fresh flow too.
-    let e = pair_err(w.phone.open_link(&s.link).await);
+    let e = pair_err(w.phone.open_link(&s.link, None).await);
     assert!(matches!(e, PairError::SessionLocked), "{e:?}");
 }
 
@@ -139,7 +139,7 @@ async fn an_expired_session_is_refused_at_every_step() {
     let s = w.session(&chains(), None).await;
     w.octane_clock.advance(301);
     w.phone_clock.advance(301);
-    let e = pair_err(w.phone.open_link(&s.link).await);
+    let e = pair_err(w.phone.open_link(&s.link, None).await);
     assert!(matches!(e, PairError::SessionExpired), "{e:?}");
 
     // Expired on the phone's clock between the code and the approval: the appliance is
@@ -163,7 +163,7 @@ async fn a_used_session_cannot_pair_again() {
     let PairState::Paired { pair_id, .. } = paired else { panic!("{paired:?}") };
     // The same phone opening the link again (tapped twice, or after being killed before it
     // could show the result) is shown the pair it holds: no second pair, no return URL.
-    match w.phone.open_link(&s.link).await.unwrap() {
+    match w.phone.open_link(&s.link, None).await.unwrap() {
         PairState::Paired { pair_id: again, outcome, flow_id, .. } => {
             assert_eq!((again, flow_id, outcome), (pair_id, flow, PairOutcome::Done));
         }
@@ -173,7 +173,7 @@ async fn a_used_session_cannot_pair_again() {
     assert_eq!(w.appliance.pairs().len(), 1);
     // Once that pair is revoked, the used session cannot pair again.
     w.phone.revoke(pair_id).await.unwrap();
-    let e = pair_err(w.phone.open_link(&s.link).await);
+    let e = pair_err(w.phone.open_link(&s.link, None).await);
     assert!(matches!(e, PairError::SessionUsed), "{e:?}");
     assert_eq!(w.phone.list_pairs().unwrap().len(), 1);
 }
@@ -191,7 +191,7 @@ async fn the_user_can_decline_on_the_phone_or_on_the_appliance() {
 
     // Declined on the phone after the code: octane and the SP learn it.
     let s = w.session(&chains(), None).await;
-    let flow = w.phone.open_link(&s.link).await.unwrap().flow_id();
+    let flow = w.phone.open_link(&s.link, None).await.unwrap().flow_id();
     w.phone.submit_code(flow, Some(&s.validation_code)).await.unwrap();
     let st = w.phone.reject_pair(flow).await.unwrap();
     assert_eq!(st.name(), "rejected");
@@ -201,7 +201,7 @@ async fn the_user_can_decline_on_the_phone_or_on_the_appliance() {
     // Declined before the code: the flow ends locally (octane takes rejections only from
     // the app that proved the code).
     let s = w.session(&chains(), None).await;
-    let flow = w.phone.open_link(&s.link).await.unwrap().flow_id();
+    let flow = w.phone.open_link(&s.link, None).await.unwrap().flow_id();
     assert_eq!(w.phone.reject_pair(flow).await.unwrap().name(), "rejected");
     assert_eq!(w.sp.pair_result(&s.session_id, 0).await.unwrap(), PairResult::Pending);
     assert!(w.phone.list_pairs().unwrap().is_empty());
@@ -245,7 +245,7 @@ async fn a_return_url_off_the_sp_origins_is_refused_by_octane_and_by_the_core() 
         c.octane_key = Key32(octane_key.verifying_key().to_bytes());
     });
     let link = format!("https://sigilvault.xyz/pair?session={}", "S".repeat(22));
-    let e = pair_err(phone.open_link(&link).await);
+    let e = pair_err(phone.open_link(&link, None).await);
     assert!(matches!(e, PairError::ReturnUrl(_)), "{e:?}");
 }
 
@@ -255,7 +255,7 @@ async fn an_octane_signing_with_another_key_is_refused() {
     let s = w.session(&chains(), None).await;
     let phone =
         w.reopen(|c| c.octane_key = Key32(ed25519_dalek::SigningKey::from_bytes(&[9; 32]).verifying_key().to_bytes()));
-    let e = pair_err(phone.open_link(&s.link).await);
+    let e = pair_err(phone.open_link(&s.link, None).await);
     assert!(matches!(e, PairError::Octane(OctaneError::BadSignature(_))), "{e:?}");
     assert_eq!(e.code(), "octane_bad_signature");
 }
@@ -294,7 +294,7 @@ async fn octane_down_slow_or_failing_gives_specific_errors_in_bounded_time() {
         l.local_addr().unwrap().port()
     };
     let phone = w.reopen(|c| c.octane_url = url::Url::parse(&format!("http://127.0.0.1:{port}")).unwrap());
-    let e = pair_err(tokio::time::timeout(bound, phone.open_link(&link)).await.unwrap());
+    let e = pair_err(tokio::time::timeout(bound, phone.open_link(&link, None)).await.unwrap());
     assert!(matches!(e, PairError::Octane(OctaneError::Offline(_))), "{e:?}");
     drop(phone);
 
@@ -311,14 +311,14 @@ async fn octane_down_slow_or_failing_gives_specific_errors_in_bounded_time() {
         c.octane_url = url::Url::parse(&format!("http://{slow_addr}")).unwrap();
         c.octane_request_timeout = Duration::from_millis(500);
     });
-    let e = pair_err(tokio::time::timeout(bound, phone.open_link(&link)).await.unwrap());
+    let e = pair_err(tokio::time::timeout(bound, phone.open_link(&link, None)).await.unwrap());
     assert!(matches!(e, PairError::Octane(OctaneError::Timeout)), "{e:?}");
     drop(phone);
 
     // Failing: answers 500 (retried, then reported).
     let failing = fake_octane(500, b"{\"error\":{\"code\":\"internal\",\"message\":\"boom\"}}".to_vec()).await;
     let phone = w.reopen(|c| c.octane_url = url::Url::parse(&failing).unwrap());
-    let e = pair_err(tokio::time::timeout(bound, phone.open_link(&link)).await.unwrap());
+    let e = pair_err(tokio::time::timeout(bound, phone.open_link(&link, None)).await.unwrap());
     assert!(matches!(e, PairError::Octane(OctaneError::ServerError { status: 500 })), "{e:?}");
 }
 
@@ -424,9 +424,9 @@ async fn the_listener_sees_every_state_and_the_appliance_progress() {
         sink.lock().unwrap().push(name);
     }));
     let s = w.session(&chains(), Some(&format!("{DEMO_SP_ORIGIN}/back"))).await;
-    let flow = phone.open_link(&s.link_with_code).await.unwrap().flow_id();
+    let flow = phone.open_link(&s.link_with_code, None).await.unwrap().flow_id();
     phone.submit_code(flow, None).await.unwrap();
-    let wallets = phone.appliance_wallets(&chains()).await.unwrap();
+    let wallets = phone.appliance_wallets(None, &chains()).await.unwrap();
     phone.choose_wallets(flow, &wallets).await.unwrap();
     phone.approve_pair(flow).await.unwrap();
     let seen = seen.lock().unwrap().clone();
@@ -487,7 +487,7 @@ async fn only_idempotent_calls_are_retried_and_the_code_is_never_resent() {
         c.octane_url = url::Url::parse(&url).unwrap();
         c.octane_max_attempts = 3;
     });
-    let e = pair_err(phone.open_link(&link).await);
+    let e = pair_err(phone.open_link(&link, None).await);
     assert!(matches!(e, PairError::Octane(OctaneError::ServerError { status: 503 })), "{e:?}");
     assert_eq!(counts[0].load(Ordering::SeqCst), 3);
 
@@ -512,7 +512,7 @@ async fn only_idempotent_calls_are_retried_and_the_code_is_never_resent() {
         c.octane_key = Key32(key.verifying_key().to_bytes());
         c.octane_max_attempts = 3;
     });
-    let flow = phone.open_link(&link).await.unwrap().flow_id();
+    let flow = phone.open_link(&link, None).await.unwrap().flow_id();
     let e = pair_err(phone.submit_code(flow, Some("123456")).await);
     assert!(matches!(e, PairError::Octane(OctaneError::ServerError { .. })), "{e:?}");
     assert_eq!(counts[1].load(Ordering::SeqCst), 1);
@@ -525,19 +525,19 @@ async fn opening_the_same_link_twice_never_makes_two_flows_for_the_appliance() {
     let w = World::new(UserScript::Approve).await;
     let s = w.session(&chains(), None).await;
     // Opened twice before the code: the first flow is superseded.
-    let first = w.phone.open_link(&s.link).await.unwrap().flow_id();
-    let second = w.phone.open_link(&s.link).await.unwrap().flow_id();
+    let first = w.phone.open_link(&s.link, None).await.unwrap().flow_id();
+    let second = w.phone.open_link(&s.link, None).await.unwrap().flow_id();
     assert_ne!(first, second);
     assert_eq!(w.phone.pair_state(first).await.unwrap().name(), "failed");
     // Waiting on the appliance (crash after its approval): opening again continues it.
     let crashing = w.reopen(|c| c.crash_point = CrashPoint::AfterAttestationStored);
     crashing.submit_code(second, Some(&s.validation_code)).await.unwrap();
-    let wallets = crashing.appliance_wallets(&chains()).await.unwrap();
+    let wallets = crashing.appliance_wallets(None, &chains()).await.unwrap();
     crashing.choose_wallets(second, &wallets).await.unwrap();
     assert!(matches!(pair_err(crashing.approve_pair(second).await), PairError::Interrupted));
     drop(crashing);
     let phone = w.reopen(|_| {});
-    let st = phone.open_link(&s.link).await.unwrap();
+    let st = phone.open_link(&s.link, None).await.unwrap();
     assert_eq!(st.flow_id(), second);
     let st = phone.approve_pair(second).await.unwrap();
     assert_eq!(st.name(), "paired");

@@ -363,7 +363,7 @@ async fn an_unbound_account_is_refused_by_the_core_and_by_the_appliance_itself()
     let e = sign_err(w.phone.receive_sign_request(&forged).await);
     assert!(matches!(e, SignError::AccountNotBound(_)), "{e:?}");
     // With the core bypassed, the appliance refuses it too.
-    let bond = w.phone.bond_record().await.unwrap();
+    let bond = w.phone.bond_record(None).await.unwrap();
     let direct = ApplianceClient::new(w.connector.clone(), bond, w.secrets.as_ref(), ClientConfig::default()).unwrap();
     let e = direct.sign(&forged.request, None).await.unwrap_err();
     assert!(matches!(&e, ApplianceError::Refused { code, .. } if code.contains("not_bound")), "{e:?}");

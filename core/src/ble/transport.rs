@@ -78,3 +78,32 @@ pub trait Connector: Send + Sync {
     /// Connects and negotiates the MTU.
     async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError>;
 }
+
+/// Makes the [`Connector`] for one bonded appliance from how the platform reaches it (a BLE
+/// peripheral id, an address, a simulator socket), chosen at run time and kept with the
+/// bond (ADR 0023). One factory serves every appliance the phone is bonded with.
+pub trait ConnectorFactory: Send + Sync {
+    /// A connector to the appliance at `peripheral` (`None`: the bond records no route; the
+    /// factory may use a default, or return a connector that fails with
+    /// [`LinkError::NotFound`] at connect time).
+    fn connector(&self, peripheral: Option<&str>) -> std::sync::Arc<dyn Connector>;
+}
+
+impl<F> ConnectorFactory for F
+where
+    F: Fn(Option<&str>) -> std::sync::Arc<dyn Connector> + Send + Sync,
+{
+    fn connector(&self, peripheral: Option<&str>) -> std::sync::Arc<dyn Connector> {
+        self(peripheral)
+    }
+}
+
+/// One connector for every appliance, whatever its route (a single known link: one
+/// simulator, a desktop target given on the command line).
+pub struct SameConnector(pub std::sync::Arc<dyn Connector>);
+
+impl ConnectorFactory for SameConnector {
+    fn connector(&self, _peripheral: Option<&str>) -> std::sync::Arc<dyn Connector> {
+        self.0.clone()
+    }
+}

@@ -7,6 +7,8 @@
 //! a corrupt row is a [`StoreError::Corrupt`], never a panic.
 
 mod appliances;
+#[cfg(test)]
+pub(crate) use appliances::create_at_version;
 mod audit;
 mod flows;
 mod pairs;

@@ -148,6 +148,21 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ALTER TABLE pair_flows DROP COLUMN attestation;
     "#,
     },
+    // 4: several bonds per phone (issue 14). Each bonded appliance (keyed by its identity
+    // key) keeps how the platform reaches it (a BLE peripheral id, an address, a socket
+    // path: chosen at run time, not secret) and when it was forgotten (its pairs and
+    // history still name it, so the row stays); each pair and pair flow already names its
+    // appliance, and these indexes find them by it. A database with one bond keeps it, with
+    // no peripheral until the next bond or the shells' migration of their old copy.
+    Migration {
+        backfill: None,
+        sql: r#"
+    ALTER TABLE appliances ADD COLUMN peripheral TEXT;
+    ALTER TABLE appliances ADD COLUMN forgotten_at INTEGER;
+    CREATE INDEX pairs_by_appliance ON pairs(appliance_identity, created_at);
+    CREATE INDEX pair_flows_by_appliance ON pair_flows(appliance_identity) WHERE finished = 0;
+    "#,
+    },
 ];
 
 /// The migration after which the database is vacuumed and its WAL truncated, because it

@@ -111,6 +111,9 @@ pub struct OctaneSimConfig {
     pub link_host: String,
     /// Further SPs to register at start.
     pub sps: Vec<SpRegistration>,
+    /// How many further demo SPs ([`extra_demo_sp`] 1..=N) to register at start, for tests
+    /// and demos with several services.
+    pub extra_demo_sps: u8,
     /// Time source (sessions and sign requests expire by it).
     pub clock: Arc<dyn Clock>,
 }
@@ -123,6 +126,7 @@ impl Default for OctaneSimConfig {
             seed: None,
             link_host: sunstorm_core::link::DEFAULT_HOST.to_string(),
             sps: Vec::new(),
+            extra_demo_sps: 0,
             clock: Arc::new(SystemClock),
         }
     }
@@ -145,6 +149,15 @@ impl DemoSp {
     /// The signing key's 32-byte seed in hex (what `sunstorm sp sign --sp-key` takes).
     pub fn signing_key_hex(&self) -> Zeroizing<String> {
         Zeroizing::new(hex::encode(self.signing_key.to_bytes()))
+    }
+
+    /// What octane registers for it.
+    pub fn registration(&self) -> SpRegistration {
+        SpRegistration {
+            api_key: self.api_key.clone(),
+            profile: self.profile.clone(),
+            supported_chains: self.supported_chains.clone(),
+        }
     }
 }
 
@@ -172,19 +185,31 @@ fn derive(seed: &[u8; 32], label: &str) -> Zeroizing<[u8; 32]> {
 }
 
 fn demo_sp(seed: &[u8; 32]) -> DemoSp {
-    let signing_key = SigningKey::from_bytes(&derive(seed, "demo-sp-key"));
-    let api = derive(seed, "demo-sp-api-key");
+    make_demo_sp(seed, "demo-sp", "Demo SP", DEMO_SP_ORIGIN)
+}
+
+/// The `n`-th further demo SP (`n` ≥ 1; a second service for tests and demos with several
+/// SPs): `demo-sp-N`, "Demo SP N", origin `https://spN.example`, its keys derived from the
+/// seed like the first's. Register it through [`OctaneSimConfig::sps`] with
+/// [`DemoSp::registration`] (`sunstorm sim octane --extra-sps N` does).
+pub fn extra_demo_sp(seed: &[u8; 32], n: u8) -> DemoSp {
+    make_demo_sp(seed, &format!("demo-sp-{n}"), &format!("Demo SP {n}"), &format!("https://sp{n}.example"))
+}
+
+fn make_demo_sp(seed: &[u8; 32], id: &str, name: &str, origin: &str) -> DemoSp {
+    let signing_key = SigningKey::from_bytes(&derive(seed, &format!("{id}-key")));
+    let api = derive(seed, &format!("{id}-api-key"));
     let api_key = format!(
         "sk_demo_{}",
         base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, api.as_slice())
     );
     let profile = SpProfile {
-        sp_id: "demo-sp".into(),
-        name: "Demo SP".into(),
-        logo_url: format!("{DEMO_SP_ORIGIN}/logo.png"),
-        homepage: format!("{DEMO_SP_ORIGIN}/"),
+        sp_id: id.into(),
+        name: name.into(),
+        logo_url: format!("{origin}/logo.png"),
+        homepage: format!("{origin}/"),
         public_key: Key32(signing_key.verifying_key().to_bytes()),
-        allowed_return_origins: vec![DEMO_SP_ORIGIN.to_string()],
+        allowed_return_origins: vec![origin.to_string()],
     };
     DemoSp { api_key, signing_key, profile, supported_chains: demo_chains() }
 }
@@ -199,6 +224,8 @@ pub struct OctaneSimHandle {
     pub octane_public_key: Key32,
     /// The demo SP, always registered.
     pub demo_sp: DemoSp,
+    /// The further demo SPs asked for ([`OctaneSimConfig::extra_demo_sps`]).
+    pub extra_sps: Vec<DemoSp>,
     state: Arc<http::AppState>,
     shutdown: Option<oneshot::Sender<()>>,
     join: Option<JoinHandle<()>>,
@@ -281,14 +308,11 @@ impl OctaneSim {
 
         let mut conn = logic::open(config.db_path.as_deref())?;
         let demo = demo_sp(&seed);
-        logic::register_sp(
-            &mut conn,
-            &SpRegistration {
-                api_key: demo.api_key.clone(),
-                profile: demo.profile.clone(),
-                supported_chains: demo.supported_chains.clone(),
-            },
-        )?;
+        logic::register_sp(&mut conn, &demo.registration())?;
+        let extra_sps: Vec<DemoSp> = (1..=config.extra_demo_sps).map(|n| extra_demo_sp(&seed, n)).collect();
+        for sp in &extra_sps {
+            logic::register_sp(&mut conn, &sp.registration())?;
+        }
         for sp in &config.sps {
             logic::register_sp(&mut conn, sp)?;
         }
@@ -322,6 +346,7 @@ impl OctaneSim {
             addr,
             octane_public_key,
             demo_sp: demo,
+            extra_sps,
             state,
             shutdown: Some(tx),
             join: Some(join),
