@@ -1,4 +1,6 @@
-//! The core's GATT seam ([`Connector`], [`GattLink`]) over the platform's [`BleCentral`].
+//! The platform's BLE central ([`BleCentral`], a foreign trait, with the [`BleEvents`] it
+//! pushes notifications into) and the core's GATT seam ([`Connector`], [`GattLink`]) over
+//! it.
 //!
 //! Calls into the platform are blocking by contract, so each runs on tokio's blocking pool
 //! under a timeout; notifications arrive through [`BleEvents`] into a bounded queue that
@@ -13,7 +15,52 @@ use sunstorm_core::ble::transport::{Connector, GattLink, LinkError, MAX_ATT_MTU,
 use tokio::sync::{mpsc, Mutex};
 
 use crate::error::BleError;
-use crate::platform::BleCentral;
+
+/// A peripheral seen during a scan.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct BlePeripheral {
+    /// The platform's stable id for it (CoreBluetooth identifier UUID, Android MAC address).
+    pub id: String,
+    /// Its advertised name, if any.
+    pub name: Option<String>,
+    /// Signal strength in dBm, if known.
+    pub rssi: Option<i32>,
+}
+
+/// The platform's BLE central role (CoreBluetooth `CBCentralManager`,
+/// `android.bluetooth.BluetoothGatt`), reduced to what the appliance link needs: the
+/// Sigil service has one write and one notify characteristic (UUIDs in
+/// `docs/ble-protocol.md`, also returned by `gatt_uuids()`).
+///
+/// Notifications are pushed, as the platforms deliver them: `connect` receives a
+/// [`BleEvents`] object; call `on_notification` from the platform's
+/// "characteristic changed" callback and `on_disconnected` when the link drops.
+///
+/// Numbers are signed (Kotlin `Int`/`Long`, Swift `Int32`/`Int64`) as the platform APIs
+/// hand them out; the core checks their ranges.
+#[uniffi::export(with_foreign)]
+pub trait BleCentral: Send + Sync {
+    /// Scans for peripherals advertising `service_uuid` for up to `timeout_ms`, then
+    /// returns what was seen (possibly nothing).
+    fn scan(&self, service_uuid: String, timeout_ms: i32) -> Result<Vec<BlePeripheral>, BleError>;
+
+    /// Connects to `peripheral_id`, discovers the Sigil service, subscribes to the notify
+    /// characteristic, and returns an id for this connection (any value, unique while it
+    /// lives). Deliver this connection's notifications and disconnection to `events`.
+    fn connect(&self, peripheral_id: String, events: Arc<BleEvents>, timeout_ms: i32) -> Result<i64, BleError>;
+
+    /// Negotiates the ATT MTU (Android `requestMtu`; iOS: report
+    /// `maximumWriteValueLength(for: .withoutResponse) + 3`). Returns the MTU in force
+    /// (23..=517).
+    fn request_mtu(&self, connection_id: i64, preferred_mtu: i32) -> Result<i32, BleError>;
+
+    /// Writes one PDU (at most MTU−3 bytes) to the write characteristic, without response
+    /// where the peripheral allows; returns when the platform accepted it.
+    fn write(&self, connection_id: i64, value: Vec<u8>) -> Result<(), BleError>;
+
+    /// Disconnects; afterwards, nothing more is delivered for this connection.
+    fn disconnect(&self, connection_id: i64) -> Result<(), BleError>;
+}
 
 /// Notifications buffered per connection before the platform is told to back off.
 const EVENT_QUEUE: usize = 512;
@@ -92,10 +139,7 @@ fn ms(d: Duration) -> i32 {
 }
 
 /// Scans through the platform for appliances advertising the Sigil service.
-pub async fn scan(
-    central: Arc<dyn BleCentral>,
-    timeout: Duration,
-) -> Result<Vec<crate::platform::BlePeripheral>, LinkError> {
+pub async fn scan(central: Arc<dyn BleCentral>, timeout: Duration) -> Result<Vec<BlePeripheral>, LinkError> {
     let service = sunstorm_core::ble::transport::SERVICE_UUID.to_string();
     blocking(timeout + CALL_SLACK, move || central.scan(service, ms(timeout))).await
 }
@@ -245,9 +289,9 @@ mod tests {
     }
 
     impl BleCentral for EchoCentral {
-        fn scan(&self, service_uuid: String, _t: i32) -> Result<Vec<crate::platform::BlePeripheral>, BleError> {
+        fn scan(&self, service_uuid: String, _t: i32) -> Result<Vec<BlePeripheral>, BleError> {
             assert_eq!(service_uuid, sunstorm_core::ble::transport::SERVICE_UUID);
-            Ok(vec![crate::platform::BlePeripheral { id: "p1".into(), name: Some("Sigil".into()), rssi: Some(-40) }])
+            Ok(vec![BlePeripheral { id: "p1".into(), name: Some("Sigil".into()), rssi: Some(-40) }])
         }
         fn connect(&self, id: String, events: Arc<BleEvents>, _t: i32) -> Result<i64, BleError> {
             if id != "p1" {

@@ -29,7 +29,7 @@ mod sunstorm;
 mod views;
 
 pub use activity::{AuditRow, SignHistoryRow, SignOutcomeView};
-pub use ble::{BleEvents, BleTimeouts, ForeignConnector, ForeignGattLink};
+pub use ble::{BleCentral, BleEvents, BlePeripheral, BleTimeouts, ForeignConnector, ForeignGattLink};
 pub use cancel::CancelHandle;
 pub use error::{BleError, CallbackError, HttpError, SecretStoreError, SunstormError, UserPresenceError};
 pub use flow_views::{
@@ -39,7 +39,7 @@ pub use flow_views::{
 pub use flows::BondedConnector;
 pub use http::{HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse};
 pub use logging::{clear_log_sink, set_log_sink};
-pub use platform::{BleCentral, BlePeripheral, FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
+pub use platform::{FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
 pub use secrets::ForeignSecretStore;
 pub use settings::{ChainLimitSetting, GuardrailSettings};
 pub use sunstorm::{CoreConfig, SunstormCore};

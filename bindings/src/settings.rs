@@ -348,7 +348,7 @@ mod tests {
     /// Platform services for a core that never reaches a radio or the network.
     struct Offline;
     impl crate::platform::BleCentral for Offline {
-        fn scan(&self, _: String, _: i32) -> Result<Vec<crate::platform::BlePeripheral>, crate::error::BleError> {
+        fn scan(&self, _: String, _: i32) -> Result<Vec<crate::ble::BlePeripheral>, crate::error::BleError> {
             Err(crate::error::BleError::Unavailable { reason: "test".into() })
         }
         fn connect(

@@ -4,7 +4,7 @@
 use sunstorm_core::appliance::ApplianceProgress;
 use sunstorm_core::display::{clean, TextKind};
 
-use crate::platform::BlePeripheral;
+use crate::ble::BlePeripheral;
 
 /// Unix seconds for the foreign side (Kotlin `Long`, Swift `Int64`), saturating.
 pub(crate) fn unix(t: u64) -> i64 {

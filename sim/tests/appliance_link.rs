@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
-use sunstorm_core::appliance::client::{bond, bond_with_config, ApplianceClient, ClientConfig};
+use sunstorm_core::appliance::client::{app_signing_key, bond, bond_with_config, ApplianceClient, ClientConfig};
 use sunstorm_core::appliance::proto::{ErrorCode, Request, RequestBody, Response, ResponseBody, PROTOCOL_VERSION};
 use sunstorm_core::appliance::{ApplianceApi, ApplianceError, ApplianceProgress, ProgressFn};
 use sunstorm_core::ble::channel::{self, BondRecord, PhoneKeys};
@@ -153,7 +153,7 @@ async fn bonding_with_the_right_pin_then_info_and_wallets() {
     assert_eq!(rec.appliance_static, sim.channel_public());
     let keys = PhoneKeys::load(&store).unwrap().unwrap();
     assert_eq!(sim.bonded_phones()[0].channel_static, keys.channel_public());
-    assert_eq!(channel::app_signing_key(&store).unwrap().verifying_key().to_bytes(), keys.app_public().0);
+    assert_eq!(app_signing_key(&store).unwrap().verifying_key().to_bytes(), keys.app_public().0);
 
     let client = ApplianceClient::new(connect(&sim, SimLinkConfig::default()), rec, &store, client_cfg()).unwrap();
     let info = client.info().await.unwrap();

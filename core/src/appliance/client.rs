@@ -16,6 +16,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ed25519_dalek::SigningKey;
 use tracing::Instrument;
 use uuid::Uuid;
 
@@ -31,7 +32,13 @@ use crate::envelope::SignedEnvelope;
 use crate::model::{CountersignedRequest, PhoneForgotten, SignRequest, STATEMENT_VERSION};
 use crate::secrets::SecretStore;
 
-pub use crate::ble::channel::{app_signing_key, BondRecord};
+pub use crate::ble::channel::BondRecord;
+
+/// The phone's endorsed app signing key from `store` ([`ApplianceError::NotBonded`] when
+/// the phone has no keys yet).
+pub fn app_signing_key(store: &dyn SecretStore) -> Result<SigningKey, ApplianceError> {
+    channel::load_app_key(store)?.ok_or(ApplianceError::NotBonded)
+}
 
 /// Timeouts and retry policy of an [`ApplianceClient`].
 #[derive(Debug, Clone)]

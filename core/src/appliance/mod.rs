@@ -10,6 +10,8 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::ble::channel::ChannelError;
+use crate::ble::framing::FramingError;
 use crate::ble::transport::LinkError;
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
@@ -133,6 +135,41 @@ pub enum ApplianceError {
     UnknownPhone,
 }
 
+/// Maps a framing failure to what a UI shows: the link failed or lost a message.
+fn framing_error(e: FramingError) -> ApplianceError {
+    match e {
+        FramingError::Link(l) => ApplianceError::Link(l),
+        FramingError::ReassemblyTimeout => ApplianceError::Link(LinkError::Timeout),
+        FramingError::TooLarge { len, max } => {
+            ApplianceError::Protocol(format!("message of {len} bytes exceeds {max}"))
+        }
+        other => ApplianceError::Link(LinkError::Io(format!("message lost in transit: {other}"))),
+    }
+}
+
+/// The channel's failures as a UI shows them (the channel, a lower layer, never names
+/// this type).
+impl From<ChannelError> for ApplianceError {
+    fn from(e: ChannelError) -> Self {
+        match e {
+            ChannelError::Framing(f) => framing_error(f),
+            ChannelError::WrongPin { attempts_left } => ApplianceError::WrongPin { attempts_left },
+            ChannelError::PinLocked => ApplianceError::PinLocked,
+            ChannelError::BondingClosed => ApplianceError::BondingClosed,
+            ChannelError::BondingTryLater { retry_after_secs } => ApplianceError::BondingTryLater { retry_after_secs },
+            ChannelError::UnknownAppliance | ChannelError::BadIdentityProof => ApplianceError::UnknownAppliance,
+            ChannelError::SecretStore(s) => ApplianceError::SecretStore(s),
+            ChannelError::PeerLost => ApplianceError::Link(LinkError::Io(
+                "message lost in transit: the appliance kept receiving our message broken".into(),
+            )),
+            ChannelError::KeyConfirmation => {
+                ApplianceError::Channel("key confirmation failed (wrong PIN or impostor)".into())
+            }
+            other => ApplianceError::Channel(other.to_string()),
+        }
+    }
+}
+
 /// The operations the pair, sign and revoke flows need from the appliance. Each call that
 /// changes state carries a request id: retried with the same id, it returns the first
 /// result and never acts twice.
@@ -181,4 +218,25 @@ pub trait ApplianceApi: Send + Sync {
 
     /// The pair ids the appliance holds.
     async fn list_pairs(&self) -> Result<Vec<Uuid>, ApplianceError>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn channel_failures_reach_the_ui_as_their_own_errors() {
+        let cases = [
+            (
+                ChannelError::BondingTryLater { retry_after_secs: 57 },
+                ApplianceError::BondingTryLater { retry_after_secs: 57 },
+            ),
+            (ChannelError::WrongPin { attempts_left: 2 }, ApplianceError::WrongPin { attempts_left: 2 }),
+            (ChannelError::BadIdentityProof, ApplianceError::UnknownAppliance),
+            (ChannelError::Framing(FramingError::ReassemblyTimeout), ApplianceError::Link(LinkError::Timeout)),
+        ];
+        for (from, to) in cases {
+            assert_eq!(ApplianceError::from(from), to);
+        }
+    }
 }

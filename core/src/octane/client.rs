@@ -24,10 +24,7 @@ use crate::octane::api::{
     RevokeResponse, SessionStatus, SignResultAck,
 };
 use crate::octane::app_auth;
-use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError};
-
-/// Largest response body the client reads (bytes); larger answers are a protocol error.
-pub const MAX_RESPONSE_LEN: usize = 4 * 1024 * 1024;
+use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError, MAX_RESPONSE_LEN};
 
 /// Why a call to octane failed, in terms a UI can show.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]

@@ -48,12 +48,16 @@ pub struct HttpRequest {
     pub timeout: Duration,
 }
 
+/// Largest response body read from octane (bytes); a longer answer is refused (by the
+/// transport while reading, and by the client as a protocol error).
+pub const MAX_RESPONSE_LEN: usize = 4 * 1024 * 1024;
+
 /// Octane's answer: status and body (no response header is needed).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HttpResponse {
     /// The HTTP status code.
     pub status: u16,
-    /// The body, at most [`super::client::MAX_RESPONSE_LEN`] bytes (longer is refused).
+    /// The body, at most [`MAX_RESPONSE_LEN`] bytes (longer is refused).
     pub body: Vec<u8>,
 }
 
@@ -85,8 +89,7 @@ pub use reqwest_transport::ReqwestTransport;
 
 #[cfg(feature = "reqwest")]
 mod reqwest_transport {
-    use super::{HttpMethod, HttpRequest, HttpResponse, HttpTransport, TransportError};
-    use crate::octane::client::MAX_RESPONSE_LEN;
+    use super::{HttpMethod, HttpRequest, HttpResponse, HttpTransport, TransportError, MAX_RESPONSE_LEN};
     use std::time::Duration;
 
     /// [`HttpTransport`] over reqwest with rustls (desktop tools, simulators, tests).

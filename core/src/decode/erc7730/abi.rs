@@ -9,12 +9,9 @@ use alloy_dyn_abi::{DynSolType, DynSolValue};
 use alloy_primitives::keccak256;
 
 use super::value::Val;
+use super::value::{MAX_TYPE_DEPTH, MAX_VALUES};
 use super::ClearError;
 
-/// Deepest nesting of tuples and arrays in a signature (and therefore in decoded values).
-pub const MAX_TYPE_DEPTH: usize = 12;
-/// Most values (leaves, array elements, struct members) decoded from one call.
-pub const MAX_VALUES: usize = 4096;
 /// Most parameters of one function or members of one tuple.
 const MAX_PARAMS: usize = 64;
 

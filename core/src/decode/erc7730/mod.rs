@@ -9,8 +9,8 @@
 //! descriptor applies: the caller keeps today's decoders. An `Err` means a descriptor
 //! applies but the data does not fit it (the caller must not show it as clear).
 //!
-//! Everything is bounded: signatures and values nest at most [`abi::MAX_TYPE_DEPTH`]
-//! levels, one call decodes to at most [`abi::MAX_VALUES`] values, embedded calls nest at
+//! Everything is bounded: signatures and values nest at most [`value::MAX_TYPE_DEPTH`]
+//! levels, one call decodes to at most [`value::MAX_VALUES`] values, embedded calls nest at
 //! most [`MAX_NESTED_CALLS`] deep, a screen has at most [`MAX_ROWS`] rows.
 
 pub mod abi;

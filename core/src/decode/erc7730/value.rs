@@ -3,8 +3,12 @@
 use alloy_dyn_abi::DynSolValue;
 use alloy_primitives::{Address, I256, U256};
 
-use super::abi::{MAX_TYPE_DEPTH, MAX_VALUES};
 use super::ClearError;
+
+/// Deepest nesting of tuples and arrays in a signature (and therefore in decoded values).
+pub const MAX_TYPE_DEPTH: usize = 12;
+/// Most values (leaves, array elements, struct members) decoded from one call.
+pub const MAX_VALUES: usize = 4096;
 
 /// A decoded value: calldata arguments, an EIP-712 message, a container value or a literal.
 #[derive(Debug, Clone, PartialEq, Eq)]
