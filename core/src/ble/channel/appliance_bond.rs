@@ -40,7 +40,7 @@ impl ApplianceBonding {
     }
 
     /// Handles `BondConfirm`: a wrong PIN gives [`ChannelError::KeyConfirmation`] (the caller
-    /// counts it and answers with [`bond_reject_message`]). On success returns the bonded
+    /// counts it and answers with [`bond_reject_message`](super::bond_reject_message)). On success returns the bonded
     /// phone and the `BondAccept` to send.
     /// The state is kept (`&self`), so the caller can hold on to the exchange and answer a
     /// duplicate `BondConfirm` with the reply it already sent.

@@ -55,7 +55,7 @@ impl KkInitiator {
 
 /// Appliance side of Noise KK: finds which bonded phone sent `KkInit` by trial decryption
 /// (no phone identifier travels in clear), and answers. [`ChannelError::UnknownPhone`]
-/// when none matches (the caller answers with [`kk_reject_message`]).
+/// when none matches (the caller answers with [`kk_reject_message`](super::kk_reject_message)).
 pub fn kk_respond(
     channel_private: &[u8; 32],
     bonded_phones: &[Key32],

@@ -33,10 +33,11 @@ pub fn random_pin() -> String {
 }
 
 /// The statement the appliance's identity key signs at bonding (under
-/// [`Domain::BondTranscript`]): it ties the identity to the static key and to this session.
+/// [`Domain::BondTranscript`](crate::envelope::Domain::BondTranscript)): it ties the
+/// identity to the static key and to this session.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BondTranscript {
-    /// Always [`STATEMENT_VERSION`].
+    /// Always [`STATEMENT_VERSION`](crate::model::STATEMENT_VERSION).
     pub v: u8,
     /// SHA-256 of the SPAKE2 transcript.
     pub transcript: Key32,
