@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use sunstorm_core::appliance::client::{bond_with_config, ApplianceClient, BondRecord, ClientConfig};
+use sunstorm_core::appliance::client::{app_signing_key, bond_with_config, ApplianceClient, BondRecord, ClientConfig};
 use sunstorm_core::appliance::{ApplianceApi, ApplianceError};
 use sunstorm_core::ble::channel;
 use sunstorm_core::ble::framing::FramingConfig;
@@ -65,7 +65,7 @@ async fn bond_phone(sim: &ApplianceSim, name: &str) -> Phone {
 }
 
 fn phone_with(sim: &ApplianceSim, store: MemorySecretStore, rec: BondRecord) -> Phone {
-    let app_key = Key32(channel::app_signing_key(&store).unwrap().verifying_key().to_bytes());
+    let app_key = Key32(app_signing_key(&store).unwrap().verifying_key().to_bytes());
     let client = ApplianceClient::new(connector(sim), rec, &store, client_cfg()).unwrap();
     Phone { store, app_key, client }
 }
