@@ -8,6 +8,10 @@
 //! the appliance of their pair or pair flow; an operation that needs an appliance and names
 //! none fails with [`SunstormError::ChooseAppliance`] when several are bonded.
 
+mod phones;
+
+pub use phones::ForgottenPhone;
+
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -185,6 +189,7 @@ struct Bonded {
     record: BondRecord,
     peripheral: Option<String>,
     appliance: Arc<ApplianceClient>,
+    octane: OctaneClient,
     pair: PairEngine,
     sign: SignEngine,
 }
@@ -277,9 +282,9 @@ impl Sunstorm {
         }));
         #[cfg(feature = "testing")]
         let pair = pair.with_crash_point(self.cfg.crash_point);
-        let sign =
-            SignEngine::new(self.store.clone(), octane, self.clock.clone()).with_max_skew(self.cfg.sign_max_skew_secs);
-        Ok(Bonded { record, peripheral, appliance, pair, sign })
+        let sign = SignEngine::new(self.store.clone(), octane.clone(), self.clock.clone())
+            .with_max_skew(self.cfg.sign_max_skew_secs);
+        Ok(Bonded { record, peripheral, appliance, octane, pair, sign })
     }
 
     /// The bond `id` names, or the only one when `id` is `None`.
@@ -522,11 +527,15 @@ impl Sunstorm {
     }
 
     /// Learns SP-side revocations from octane for every bonded appliance and tells each
-    /// appliance; returns the pairs newly revoked.
+    /// appliance; first delivers the statements octane is owed (a forgotten phone's, when
+    /// octane was unreachable at the time). Returns the pairs newly revoked.
     pub async fn sync(&self) -> Result<Vec<Uuid>, SunstormError> {
         let all = self.all().await;
         if all.is_empty() {
             return Err(SunstormError::NotBonded);
+        }
+        if let Err(e) = self.relay_outbox().await {
+            tracing::warn!(error = %e, "sync: the octane outbox could not be read");
         }
         let mut out = Vec::new();
         for b in all {

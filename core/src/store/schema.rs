@@ -163,6 +163,22 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     CREATE INDEX pair_flows_by_appliance ON pair_flows(appliance_identity) WHERE finished = 0;
     "#,
     },
+    // 5: signed statements the phone owes octane and could not deliver yet (issue 14: an
+    // appliance's `PhoneForgotten` while octane was unreachable); `Sunstorm::sync` retries.
+    Migration {
+        backfill: None,
+        sql: r#"
+    CREATE TABLE octane_outbox (
+        appliance TEXT NOT NULL,                 -- Ed25519 identity of the signer, hex
+        kind      TEXT NOT NULL,                 -- e.g. 'phone_forgotten'
+        subject   TEXT NOT NULL,                 -- what it is about (an app key, hex)
+        statement TEXT NOT NULL,                 -- SignedEnvelope, JSON
+        queued_at INTEGER NOT NULL,
+        attempts  INTEGER NOT NULL,
+        PRIMARY KEY (appliance, kind, subject)
+    ) STRICT;
+    "#,
+    },
 ];
 
 /// The migration after which the database is vacuumed and its WAL truncated, because it

@@ -1,0 +1,100 @@
+//! The phones bonded with an appliance, and forgetting one (a lost phone): the facade asks
+//! the appliance, then relays its signed `PhoneForgotten` to octane so that octane stops
+//! routing the appliance's requests to that phone. When octane cannot be told, the
+//! statement waits in the store's outbox and [`Sunstorm::sync`] delivers it.
+
+use uuid::Uuid;
+
+use super::{ApplianceId, Sunstorm, SunstormError};
+use crate::appliance::PhoneEntry;
+use crate::bytes::Key32;
+
+/// Outbox kind of an appliance's `PhoneForgotten` statement.
+const PHONE_FORGOTTEN: &str = "phone_forgotten";
+
+/// Failed deliveries after which a statement is dropped from the outbox (octane keeps
+/// refusing it; the appliance still refuses the phone).
+const MAX_DELIVERY_ATTEMPTS: u32 = 50;
+
+/// What forgetting a phone did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ForgottenPhone {
+    /// The forgotten phone's app key.
+    pub app_key: Key32,
+    /// When the appliance forgot it (Unix seconds, the appliance's clock).
+    pub forgotten_at: u64,
+    /// Octane was told at once. When false, the statement waits in the phone's store and
+    /// [`Sunstorm::sync`] delivers it; until then octane may still route the appliance's
+    /// requests to the forgotten phone (which its appliance refuses).
+    pub octane_told: bool,
+}
+
+impl Sunstorm {
+    /// The phones bonded with appliance `id` (the only one when `None`), in bonding order,
+    /// names sanitised; `this_phone` marks this one. Asks the appliance.
+    #[tracing::instrument(skip_all)]
+    pub async fn bonded_phones(&self, id: Option<&ApplianceId>) -> Result<Vec<PhoneEntry>, SunstormError> {
+        Ok(self.resolve(id).await?.appliance.list_phones().await?)
+    }
+
+    /// Forgets the phone with `app_key` on appliance `id` (the only one when `None`): the
+    /// appliance asks its user to confirm, drops the phone's bond, cuts its session and
+    /// refuses it from then on (`ApplianceError::CannotForgetSelf` for this phone's own
+    /// key). Its signed statement is then relayed to octane, which stops routing the
+    /// appliance's requests to that phone; if octane cannot be reached the statement is
+    /// queued for [`Sunstorm::sync`] and the answer says so.
+    #[tracing::instrument(skip_all, fields(phone = %app_key.fingerprint()))]
+    pub async fn forget_phone(
+        &self,
+        id: Option<&ApplianceId>,
+        app_key: Key32,
+    ) -> Result<ForgottenPhone, SunstormError> {
+        let b = self.resolve(id).await?;
+        let appliance = b.record.appliance_identity;
+        let request_id = Uuid::new_v4();
+        let receipt = b.appliance.forget_phone(request_id, app_key, self.progress(request_id)).await?;
+        let now = self.clock.now_unix();
+        let subject = app_key.to_hex();
+        let detail = serde_json::json!({
+            "appliance": appliance.to_hex(),
+            "forgotten_at": receipt.statement.forgotten_at,
+        });
+        if let Err(e) = self.store.audit(now, PHONE_FORGOTTEN, &subject, &detail) {
+            tracing::warn!(error = %e, "forget phone: audit log write failed");
+        }
+        let octane_told = match b.octane.forget_phone(&receipt.envelope).await {
+            Ok(_) => true,
+            Err(e) => {
+                tracing::warn!(error = %e, "forget phone: octane not told; queued for sync");
+                self.store.queue_for_octane(&appliance, PHONE_FORGOTTEN, &subject, &receipt.envelope, now)?;
+                false
+            }
+        };
+        tracing::info!(octane_told, "phone forgotten");
+        Ok(ForgottenPhone { app_key, forgotten_at: receipt.statement.forgotten_at, octane_told })
+    }
+
+    /// Delivers the statements waiting for octane (bounded by the outbox's size); returns
+    /// how many were delivered. A statement of an appliance no longer bonded waits.
+    pub(super) async fn relay_outbox(&self) -> Result<usize, SunstormError> {
+        let mut delivered = 0;
+        for e in self.store.octane_outbox()? {
+            let Ok(b) = self.resolve(Some(&e.appliance)).await else { continue };
+            match b.octane.forget_phone(&e.statement).await {
+                Ok(_) => {
+                    self.store.delivered_to_octane(&e.appliance, &e.kind, &e.subject)?;
+                    delivered += 1;
+                }
+                Err(err) if e.attempts.saturating_add(1) >= MAX_DELIVERY_ATTEMPTS => {
+                    tracing::warn!(error = %err, "sync: octane keeps refusing a statement; dropped");
+                    self.store.delivered_to_octane(&e.appliance, &e.kind, &e.subject)?;
+                }
+                Err(err) => {
+                    tracing::info!(error = %err, "sync: octane not told yet");
+                    self.store.octane_attempt_failed(&e.appliance, &e.kind, &e.subject)?;
+                }
+            }
+        }
+        Ok(delivered)
+    }
+}
