@@ -196,7 +196,7 @@ async fn a_single_bond_database_from_schema_3_migrates() {
         .unwrap();
     }
     let s = phone.open();
-    assert_eq!(s.store().schema_version().unwrap(), 4);
+    assert!(s.store().schema_version().unwrap() >= 4, "migrated past the several-bonds migration");
     let bonds = s.bonded_appliances().unwrap();
     assert_eq!(bonds.len(), 1);
     assert_eq!(bonds[0].id(), old.appliance_identity);
