@@ -43,7 +43,7 @@ pub fn load(store: &dyn CoreSecretStore) -> Result<Option<StoredBond>, SunstormE
         None => Ok(None),
         Some(bytes) => serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| SunstormError::Storage { reason: format!("stored bond unreadable: {e}") }),
+            .map_err(|e| SunstormError::storage(format!("stored bond unreadable: {e}"))),
     }
 }
 
@@ -58,8 +58,7 @@ pub async fn bond_and_store(
     tracing::info!(target: "sunstorm_ffi::appliance", "bonding with an appliance");
     let record = bond(connector.as_ref(), &pin, store.as_ref(), &phone_name).await?;
     let stored = StoredBond { peripheral_id, record };
-    let bytes = serde_json::to_vec(&stored)
-        .map_err(|e| SunstormError::Internal { reason: format!("cannot encode bond: {e}") })?;
+    let bytes = serde_json::to_vec(&stored).map_err(|e| SunstormError::internal(format!("cannot encode bond: {e}")))?;
     store.put(BOND_NAME, &bytes)?;
     tracing::info!(
         target: "sunstorm_ffi::appliance",

@@ -63,12 +63,18 @@ pub enum SunstormError {
     UntrustedSignature {
         /// Whose signature failed, for a person (e.g. "octane", "service provider").
         what: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
     /// Octane could not be reached (network, TLS, timeout).
     #[error("cannot reach the Sigil service: {reason}")]
     OctaneUnreachable {
         /// What failed.
         reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
     /// Octane refused the request.
     #[error("the Sigil service refused: {detail} ({code})")]
@@ -77,6 +83,9 @@ pub enum SunstormError {
         code: String,
         /// Octane's sentence for a person.
         detail: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
     /// The pair was revoked (by the user or the service).
     #[error("this pairing was revoked")]
@@ -149,18 +158,27 @@ pub enum SunstormError {
         code: String,
         /// A sentence for a person.
         detail: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
     /// The appliance could not be reached or stopped answering.
     #[error("cannot reach the appliance: {reason}")]
     ApplianceUnreachable {
         /// What failed.
         reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
     /// Bluetooth is off, absent, or not permitted.
     #[error("Bluetooth is unavailable: {reason}")]
     BluetoothUnavailable {
         /// The platform's reason.
         reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
     /// The biometric / passcode check failed or was cancelled.
     #[error("identity check not passed")]
@@ -170,12 +188,18 @@ pub enum SunstormError {
     SecretStore {
         /// The platform's reason.
         reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
     /// The local database failed.
     #[error("local storage failed: {reason}")]
     Storage {
         /// What failed.
         reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
     /// The configuration passed to the core is invalid.
     #[error("invalid configuration: {reason}")]
@@ -198,6 +222,9 @@ pub enum SunstormError {
         code: String,
         /// A sentence for a person.
         reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
     /// The operation was cancelled through its `CancelHandle`.
     #[error("cancelled")]
@@ -207,6 +234,9 @@ pub enum SunstormError {
     Internal {
         /// Diagnostic text (no secrets).
         reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
     },
 }
 
@@ -215,171 +245,303 @@ pub(crate) fn count(n: u32) -> i32 {
     i32::try_from(n).unwrap_or(i32::MAX)
 }
 
-impl From<sunstorm_core::link::LinkError> for SunstormError {
-    fn from(e: sunstorm_core::link::LinkError) -> Self {
-        SunstormError::InvalidLink { code: e.code().to_string(), reason: e.to_string() }
+/// Most causes [`details_of`] follows (a cap, so a cyclic `source()` cannot loop).
+const MAX_CAUSES: usize = 8;
+
+/// The error and its chain of `source()`s, joined with " <- ", for a bug report.
+pub(crate) fn details_of(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut out = e.to_string();
+    let mut next = e.source();
+    for _ in 0..MAX_CAUSES {
+        let Some(cause) = next else { break };
+        out.push_str(" <- ");
+        out.push_str(&cause.to_string());
+        next = cause.source();
     }
+    out
 }
 
-impl From<sunstorm_core::code::CodeError> for SunstormError {
-    fn from(e: sunstorm_core::code::CodeError) -> Self {
-        SunstormError::InvalidCode { code: e.code().to_string(), reason: e.to_string() }
+impl SunstormError {
+    /// A bug in the core, with `reason` as its details too.
+    pub(crate) fn internal(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        SunstormError::Internal { details: reason.clone(), reason }
     }
-}
 
-impl From<LinkError> for SunstormError {
-    fn from(e: LinkError) -> Self {
-        match e {
-            LinkError::Unavailable(reason) => SunstormError::BluetoothUnavailable { reason },
-            other => SunstormError::ApplianceUnreachable { reason: other.to_string() },
+    /// Local storage failed, with `reason` as its details too.
+    pub(crate) fn storage(reason: impl Into<String>) -> Self {
+        let reason = reason.into();
+        SunstormError::Storage { details: reason.clone(), reason }
+    }
+
+    /// The chain of causes for a bug report, when this variant carries one.
+    pub fn details(&self) -> Option<&str> {
+        match self {
+            SunstormError::UntrustedSignature { details, .. }
+            | SunstormError::OctaneUnreachable { details, .. }
+            | SunstormError::OctaneRejected { details, .. }
+            | SunstormError::ApplianceRefused { details, .. }
+            | SunstormError::ApplianceUnreachable { details, .. }
+            | SunstormError::BluetoothUnavailable { details, .. }
+            | SunstormError::SecretStore { details, .. }
+            | SunstormError::Storage { details, .. }
+            | SunstormError::RequestRefused { details, .. }
+            | SunstormError::Internal { details, .. } => Some(details),
+            _ => None,
+        }
+    }
+
+    /// The one place that decides what a failure crossing the FFI logs: bugs and broken
+    /// local storage or key store at `error`, an unreachable or refusing peer at `warn`,
+    /// everything the user caused or can fix (wrong code, declined, expired…) at `debug`.
+    /// Only the variant's code-like name and its details are logged (no secrets).
+    fn logged(self) -> Self {
+        let kind = self.kind();
+        let details = self.details().unwrap_or("");
+        match &self {
+            SunstormError::Internal { .. } | SunstormError::Storage { .. } | SunstormError::SecretStore { .. } => {
+                tracing::error!(kind, details, "core call failed")
+            }
+            SunstormError::OctaneUnreachable { .. }
+            | SunstormError::OctaneRejected { .. }
+            | SunstormError::ApplianceUnreachable { .. }
+            | SunstormError::ApplianceRefused { .. }
+            | SunstormError::BluetoothUnavailable { .. }
+            | SunstormError::UntrustedSignature { .. }
+            | SunstormError::RequestRefused { .. } => tracing::warn!(kind, details, "core call failed"),
+            _ => tracing::debug!(kind, "core call refused"),
+        }
+        self
+    }
+
+    /// The variant's name, for logs.
+    fn kind(&self) -> &'static str {
+        match self {
+            SunstormError::InvalidLink { .. } => "invalid_link",
+            SunstormError::InvalidCode { .. } => "invalid_code",
+            SunstormError::WrongCode { .. } => "wrong_code",
+            SunstormError::CodeLocked => "code_locked",
+            SunstormError::Expired => "expired",
+            SunstormError::NotFound => "not_found",
+            SunstormError::UntrustedSignature { .. } => "untrusted_signature",
+            SunstormError::OctaneUnreachable { .. } => "octane_unreachable",
+            SunstormError::OctaneRejected { .. } => "octane_rejected",
+            SunstormError::PairRevoked => "pair_revoked",
+            SunstormError::InvalidSelection { .. } => "invalid_selection",
+            SunstormError::GuardrailBlocked { .. } => "guardrail_blocked",
+            SunstormError::UnsafeReturnUrl => "unsafe_return_url",
+            SunstormError::NotBonded => "not_bonded",
+            SunstormError::ChooseAppliance => "choose_appliance",
+            SunstormError::NoSuchAppliance => "no_such_appliance",
+            SunstormError::UnknownAppliance => "unknown_appliance",
+            SunstormError::WrongPin { .. } => "wrong_pin",
+            SunstormError::PinLocked => "pin_locked",
+            SunstormError::BondingClosed => "bonding_closed",
+            SunstormError::BondingTryLater { .. } => "bonding_try_later",
+            SunstormError::PhoneForgotten => "phone_forgotten",
+            SunstormError::CannotForgetSelf => "cannot_forget_self",
+            SunstormError::UnknownPhone => "unknown_phone",
+            SunstormError::ApplianceDeclined => "appliance_declined",
+            SunstormError::ApplianceRefused { .. } => "appliance_refused",
+            SunstormError::ApplianceUnreachable { .. } => "appliance_unreachable",
+            SunstormError::BluetoothUnavailable { .. } => "bluetooth_unavailable",
+            SunstormError::UserPresenceFailed => "user_presence_failed",
+            SunstormError::SecretStore { .. } => "secret_store",
+            SunstormError::Storage { .. } => "storage",
+            SunstormError::InvalidConfig { .. } => "invalid_config",
+            SunstormError::WrongStep { .. } => "wrong_step",
+            SunstormError::RequestRefused { .. } => "request_refused",
+            SunstormError::Cancelled => "cancelled",
+            SunstormError::Internal { .. } => "internal",
         }
     }
 }
 
-impl From<SecretError> for SunstormError {
-    fn from(e: SecretError) -> Self {
-        SunstormError::SecretStore { reason: e.to_string() }
+/// Maps a rejected pair link.
+fn map_pair_link(e: sunstorm_core::link::LinkError) -> SunstormError {
+    SunstormError::InvalidLink { code: e.code().to_string(), reason: e.to_string() }
+}
+
+/// Maps a malformed validation code.
+fn map_code(e: sunstorm_core::code::CodeError) -> SunstormError {
+    SunstormError::InvalidCode { code: e.code().to_string(), reason: e.to_string() }
+}
+
+/// Maps a GATT link failure.
+fn map_gatt(e: LinkError) -> SunstormError {
+    let details = details_of(&e);
+    match e {
+        LinkError::Unavailable(reason) => SunstormError::BluetoothUnavailable { reason, details },
+        other => SunstormError::ApplianceUnreachable { reason: other.to_string(), details },
     }
 }
 
-impl From<ApplianceError> for SunstormError {
-    fn from(e: ApplianceError) -> Self {
-        match e {
-            ApplianceError::Link(l) => l.into(),
-            ApplianceError::UnknownAppliance => SunstormError::UnknownAppliance,
-            ApplianceError::NotBonded => SunstormError::NotBonded,
-            ApplianceError::Channel(reason) => {
-                SunstormError::ApplianceUnreachable { reason: format!("secure channel failed: {reason}") }
-            }
-            ApplianceError::WrongPin { attempts_left } => {
-                SunstormError::WrongPin { attempts_left: count(attempts_left) }
-            }
-            ApplianceError::PinLocked => SunstormError::PinLocked,
-            ApplianceError::BondingClosed => SunstormError::BondingClosed,
-            ApplianceError::BondingTryLater { retry_after_secs } => {
-                SunstormError::BondingTryLater { retry_after_secs: i64::try_from(retry_after_secs).unwrap_or(i64::MAX) }
-            }
-            ApplianceError::UserRejected => SunstormError::ApplianceDeclined,
-            ApplianceError::Refused { code, message } => SunstormError::ApplianceRefused { code, detail: message },
-            ApplianceError::Timeout => {
-                SunstormError::ApplianceUnreachable { reason: "the appliance did not answer in time".into() }
-            }
-            ApplianceError::Protocol(reason) => {
-                SunstormError::ApplianceUnreachable { reason: format!("unexpected answer: {reason}") }
-            }
-            ApplianceError::Cancelled => SunstormError::Cancelled,
-            ApplianceError::SecretStore(reason) => SunstormError::SecretStore { reason },
-            ApplianceError::PhoneForgotten => SunstormError::PhoneForgotten,
-            ApplianceError::CannotForgetSelf => SunstormError::CannotForgetSelf,
-            ApplianceError::UnknownPhone => SunstormError::UnknownPhone,
+/// Maps a secret-store failure.
+fn map_secret(e: SecretError) -> SunstormError {
+    SunstormError::SecretStore { reason: e.to_string(), details: details_of(&e) }
+}
+
+/// Maps a store failure.
+fn map_store(e: StoreError) -> SunstormError {
+    SunstormError::Storage { reason: e.to_string(), details: details_of(&e) }
+}
+
+/// Maps an appliance failure.
+fn map_appliance(e: ApplianceError) -> SunstormError {
+    let details = details_of(&e);
+    match e {
+        ApplianceError::Link(l) => map_gatt(l),
+        ApplianceError::UnknownAppliance => SunstormError::UnknownAppliance,
+        ApplianceError::NotBonded => SunstormError::NotBonded,
+        ApplianceError::Channel(reason) => {
+            SunstormError::ApplianceUnreachable { reason: format!("secure channel failed: {reason}"), details }
         }
-    }
-}
-
-impl From<OctaneError> for SunstormError {
-    fn from(e: OctaneError) -> Self {
-        let code = e.code().to_string();
-        match e {
-            OctaneError::Offline(reason) => SunstormError::OctaneUnreachable { reason },
-            OctaneError::Timeout => SunstormError::OctaneUnreachable { reason: "octane did not answer in time".into() },
-            OctaneError::SessionExpired => SunstormError::Expired,
-            OctaneError::CodeRejected { attempts_left } => {
-                SunstormError::WrongCode { attempts_left: count(attempts_left) }
-            }
-            OctaneError::SessionLocked => SunstormError::CodeLocked,
-            OctaneError::Revoked => SunstormError::PairRevoked,
-            OctaneError::PhoneForgotten => SunstormError::PhoneForgotten,
-            OctaneError::NotFound => SunstormError::NotFound,
-            OctaneError::BadSignature(what) => SunstormError::UntrustedSignature { what: format!("octane ({what})") },
-            OctaneError::Config(reason) => SunstormError::InvalidConfig { reason },
-            OctaneError::Refused { code, message } => {
-                SunstormError::OctaneRejected { code: code.to_string(), detail: message }
-            }
-            other @ (OctaneError::ServerError { .. }
-            | OctaneError::SessionUsed
-            | OctaneError::Forbidden(_)
-            | OctaneError::Unauthenticated(_)
-            | OctaneError::Protocol(_)) => SunstormError::OctaneRejected { code, detail: other.to_string() },
+        ApplianceError::WrongPin { attempts_left } => SunstormError::WrongPin { attempts_left: count(attempts_left) },
+        ApplianceError::PinLocked => SunstormError::PinLocked,
+        ApplianceError::BondingClosed => SunstormError::BondingClosed,
+        ApplianceError::BondingTryLater { retry_after_secs } => {
+            SunstormError::BondingTryLater { retry_after_secs: i64::try_from(retry_after_secs).unwrap_or(i64::MAX) }
         }
-    }
-}
-
-impl From<StoreError> for SunstormError {
-    fn from(e: StoreError) -> Self {
-        SunstormError::Storage { reason: e.to_string() }
-    }
-}
-
-impl From<PairError> for SunstormError {
-    fn from(e: PairError) -> Self {
-        let code = e.code().to_string();
-        match e {
-            PairError::Link(l) => l.into(),
-            PairError::Code(c) => c.into(),
-            PairError::CodeRejected { attempts_left } => {
-                SunstormError::WrongCode { attempts_left: count(attempts_left) }
-            }
-            PairError::SessionLocked => SunstormError::CodeLocked,
-            PairError::SessionExpired => SunstormError::Expired,
-            PairError::Octane(o) => o.into(),
-            PairError::Appliance(a) => a.into(),
-            PairError::RejectedOnAppliance => SunstormError::ApplianceDeclined,
-            PairError::Selection(s) => SunstormError::InvalidSelection { reason: s.to_string() },
-            PairError::ReturnUrl(_) => SunstormError::UnsafeReturnUrl,
-            PairError::BadAttestation(_) => SunstormError::UntrustedSignature { what: "appliance attestation".into() },
-            PairError::UnknownFlow => SunstormError::NotFound,
-            PairError::WrongState { .. } => SunstormError::WrongStep { reason: e.to_string() },
-            PairError::NotBonded => SunstormError::NotBonded,
-            PairError::Store(s) => s.into(),
-            PairError::Secret(s) => s.into(),
-            other @ (PairError::SessionUsed | PairError::BadSession(_)) => {
-                SunstormError::OctaneRejected { code, detail: other.to_string() }
-            }
-            PairError::Interrupted => SunstormError::Internal { reason: "flow interrupted".into() },
+        ApplianceError::UserRejected => SunstormError::ApplianceDeclined,
+        ApplianceError::Refused { code, message } => SunstormError::ApplianceRefused { code, detail: message, details },
+        ApplianceError::Timeout => {
+            SunstormError::ApplianceUnreachable { reason: "the appliance did not answer in time".into(), details }
         }
+        ApplianceError::Protocol(reason) => {
+            SunstormError::ApplianceUnreachable { reason: format!("unexpected answer: {reason}"), details }
+        }
+        ApplianceError::Cancelled => SunstormError::Cancelled,
+        ApplianceError::SecretStore(reason) => SunstormError::SecretStore { reason, details },
+        ApplianceError::PhoneForgotten => SunstormError::PhoneForgotten,
+        ApplianceError::CannotForgetSelf => SunstormError::CannotForgetSelf,
+        ApplianceError::UnknownPhone => SunstormError::UnknownPhone,
     }
 }
 
-impl From<SignError> for SunstormError {
-    fn from(e: SignError) -> Self {
-        let code = e.code().to_string();
-        match e {
-            SignError::PairRevoked => SunstormError::PairRevoked,
-            SignError::BadSpSignature => SunstormError::UntrustedSignature { what: "service provider".into() },
-            SignError::BadOctaneSignature => SunstormError::UntrustedSignature { what: "octane".into() },
-            SignError::BadApplianceSignature(_) | SignError::BadRevocation(_) => {
-                SunstormError::UntrustedSignature { what: "appliance".into() }
+/// Maps an octane failure.
+fn map_octane(e: OctaneError) -> SunstormError {
+    let code = e.code().to_string();
+    let details = details_of(&e);
+    match e {
+        OctaneError::Offline(reason) => SunstormError::OctaneUnreachable { reason, details },
+        OctaneError::Timeout => {
+            SunstormError::OctaneUnreachable { reason: "octane did not answer in time".into(), details }
+        }
+        OctaneError::SessionExpired => SunstormError::Expired,
+        OctaneError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left: count(attempts_left) },
+        OctaneError::SessionLocked => SunstormError::CodeLocked,
+        OctaneError::Revoked => SunstormError::PairRevoked,
+        OctaneError::PhoneForgotten => SunstormError::PhoneForgotten,
+        OctaneError::NotFound => SunstormError::NotFound,
+        OctaneError::BadSignature(what) => {
+            SunstormError::UntrustedSignature { what: format!("octane ({what})"), details }
+        }
+        OctaneError::Config(reason) => SunstormError::InvalidConfig { reason },
+        OctaneError::Refused { code, message } => {
+            SunstormError::OctaneRejected { code: code.to_string(), detail: message, details }
+        }
+        other @ (OctaneError::ServerError { .. }
+        | OctaneError::SessionUsed
+        | OctaneError::Forbidden(_)
+        | OctaneError::Unauthenticated(_)
+        | OctaneError::Protocol(_)) => SunstormError::OctaneRejected { code, detail: other.to_string(), details },
+    }
+}
+
+/// Maps a pair-flow failure.
+fn map_pair(e: PairError) -> SunstormError {
+    let code = e.code().to_string();
+    let details = details_of(&e);
+    match e {
+        PairError::Link(l) => map_pair_link(l),
+        PairError::Code(c) => map_code(c),
+        PairError::CodeRejected { attempts_left } => SunstormError::WrongCode { attempts_left: count(attempts_left) },
+        PairError::SessionLocked => SunstormError::CodeLocked,
+        PairError::SessionExpired => SunstormError::Expired,
+        PairError::Octane(o) => map_octane(o),
+        PairError::Appliance(a) => map_appliance(a),
+        PairError::RejectedOnAppliance => SunstormError::ApplianceDeclined,
+        PairError::Selection(s) => SunstormError::InvalidSelection { reason: s.to_string() },
+        PairError::ReturnUrl(_) => SunstormError::UnsafeReturnUrl,
+        PairError::BadAttestation(_) => {
+            SunstormError::UntrustedSignature { what: "appliance attestation".into(), details }
+        }
+        PairError::UnknownFlow => SunstormError::NotFound,
+        PairError::WrongState { .. } => SunstormError::WrongStep { reason: e.to_string() },
+        PairError::NotBonded => SunstormError::NotBonded,
+        PairError::Store(s) => map_store(s),
+        PairError::Secret(s) => map_secret(s),
+        other @ (PairError::SessionUsed | PairError::BadSession(_)) => {
+            SunstormError::OctaneRejected { code, detail: other.to_string(), details }
+        }
+        PairError::Interrupted => SunstormError::Internal { reason: "flow interrupted".into(), details },
+    }
+}
+
+/// Maps a sign-flow failure.
+fn map_sign(e: SignError) -> SunstormError {
+    let code = e.code().to_string();
+    let details = details_of(&e);
+    match e {
+        SignError::PairRevoked => SunstormError::PairRevoked,
+        SignError::BadSpSignature => SunstormError::UntrustedSignature { what: "service provider".into(), details },
+        SignError::BadOctaneSignature => SunstormError::UntrustedSignature { what: "octane".into(), details },
+        SignError::BadApplianceSignature(_) | SignError::BadRevocation(_) => {
+            SunstormError::UntrustedSignature { what: "appliance".into(), details }
+        }
+        SignError::Expired => SunstormError::Expired,
+        SignError::Blocked(rules) => SunstormError::GuardrailBlocked { summary: rules.join(", ") },
+        SignError::UnknownRequest => SunstormError::NotFound,
+        SignError::RejectedOnAppliance => SunstormError::ApplianceDeclined,
+        SignError::Octane(o) => map_octane(o),
+        SignError::Appliance(a) => map_appliance(a),
+        SignError::Store(s) => map_store(s),
+        other @ (SignError::UnknownPair(_)
+        | SignError::Malformed(_)
+        | SignError::BadValidity(_)
+        | SignError::Replay
+        | SignError::AccountNotBound(_)
+        | SignError::Undecodable(_)) => SunstormError::RequestRefused { code, reason: other.to_string(), details },
+    }
+}
+
+/// Maps a facade failure.
+fn map_core(e: CoreError) -> SunstormError {
+    match e {
+        CoreError::NotBonded => SunstormError::NotBonded,
+        CoreError::ChooseAppliance => SunstormError::ChooseAppliance,
+        CoreError::NoSuchAppliance => SunstormError::NoSuchAppliance,
+        CoreError::Pair(p) => map_pair(p),
+        CoreError::Sign(s) => map_sign(s),
+        CoreError::Appliance(a) => map_appliance(a),
+        CoreError::Octane(o) => map_octane(o),
+        CoreError::Store(s) => map_store(s),
+    }
+}
+
+/// Each core error converts through its `map_*` function, then [`SunstormError::logged`]
+/// decides what is logged: one log line per failure that crosses the FFI.
+macro_rules! from_core_error {
+    ($($t:ty => $map:ident),* $(,)?) => {$(
+        impl From<$t> for SunstormError {
+            fn from(e: $t) -> Self {
+                $map(e).logged()
             }
-            SignError::Expired => SunstormError::Expired,
-            SignError::Blocked(rules) => SunstormError::GuardrailBlocked { summary: rules.join(", ") },
-            SignError::UnknownRequest => SunstormError::NotFound,
-            SignError::RejectedOnAppliance => SunstormError::ApplianceDeclined,
-            SignError::Octane(o) => o.into(),
-            SignError::Appliance(a) => a.into(),
-            SignError::Store(s) => s.into(),
-            other @ (SignError::UnknownPair(_)
-            | SignError::Malformed(_)
-            | SignError::BadValidity(_)
-            | SignError::Replay
-            | SignError::AccountNotBound(_)
-            | SignError::Undecodable(_)) => SunstormError::RequestRefused { code, reason: other.to_string() },
         }
-    }
+    )*};
 }
 
-impl From<CoreError> for SunstormError {
-    fn from(e: CoreError) -> Self {
-        match e {
-            CoreError::NotBonded => SunstormError::NotBonded,
-            CoreError::ChooseAppliance => SunstormError::ChooseAppliance,
-            CoreError::NoSuchAppliance => SunstormError::NoSuchAppliance,
-            CoreError::Pair(p) => p.into(),
-            CoreError::Sign(s) => s.into(),
-            CoreError::Appliance(a) => a.into(),
-            CoreError::Octane(o) => o.into(),
-            CoreError::Store(s) => s.into(),
-        }
-    }
+from_core_error! {
+    sunstorm_core::link::LinkError => map_pair_link,
+    sunstorm_core::code::CodeError => map_code,
+    LinkError => map_gatt,
+    SecretError => map_secret,
+    StoreError => map_store,
+    ApplianceError => map_appliance,
+    OctaneError => map_octane,
+    PairError => map_pair,
+    SignError => map_sign,
+    CoreError => map_core,
 }
 
 /// Why a [`crate::BleCentral`] operation failed (thrown by the platform's implementation).
@@ -545,7 +707,10 @@ mod tests {
         assert_eq!(SunstormError::from(ApplianceError::CannotForgetSelf), SunstormError::CannotForgetSelf);
         assert_eq!(
             SunstormError::from(ApplianceError::Link(LinkError::Unavailable("off".into()))),
-            SunstormError::BluetoothUnavailable { reason: "off".into() }
+            SunstormError::BluetoothUnavailable {
+                reason: "off".into(),
+                details: "Bluetooth is unavailable: off".into()
+            }
         );
         assert!(matches!(
             SunstormError::from(ApplianceError::Link(LinkError::Timeout)),
@@ -594,6 +759,16 @@ mod tests {
             SunstormError::from(CoreError::Pair(PairError::WrongState { action: "approve", state: "code_needed" })),
             SunstormError::WrongStep { .. }
         ));
+    }
+
+    #[test]
+    fn a_failure_keeps_its_chain_of_causes_for_the_bug_report_but_not_in_the_sentence() {
+        let e = SunstormError::from(CoreError::Pair(PairError::Appliance(ApplianceError::Link(LinkError::Timeout))));
+        assert!(matches!(e, SunstormError::ApplianceUnreachable { .. }));
+        let details = e.details().unwrap_or_default();
+        assert!(details.contains("the appliance did not answer in time"), "{details}");
+        assert!(!e.to_string().contains(" <- "), "the sentence for a person stays short: {e}");
+        assert_eq!(SunstormError::WrongCode { attempts_left: 1 }.details(), None, "user errors carry no report");
     }
 
     #[test]

@@ -78,7 +78,7 @@ fn parse_id(what: &str, id: &str) -> Result<Uuid, SunstormError> {
 async fn check_presence(presence: Arc<dyn UserPresence>, reason: String) -> Result<(), SunstormError> {
     let r = tokio::task::spawn_blocking(move || presence.verify(reason))
         .await
-        .map_err(|e| SunstormError::Internal { reason: format!("presence check task failed: {e}") })?;
+        .map_err(|e| SunstormError::internal(format!("presence check task failed: {e}")))?;
     match r {
         Ok(true) => Ok(()),
         Ok(false) => {

@@ -139,7 +139,7 @@ fn install_panic_hook() {
 #[uniffi::export]
 pub fn set_log_sink(sink: Arc<dyn LogSink>, max_level: LogLevel) -> Result<(), SunstormError> {
     {
-        let mut slot = SINK.write().map_err(|_| SunstormError::Internal { reason: "log sink lock poisoned".into() })?;
+        let mut slot = SINK.write().map_err(|_| SunstormError::internal("log sink lock poisoned"))?;
         *slot = Some(sink);
     }
     MAX_LEVEL.store(level_rank(max_level), Ordering::Relaxed);
@@ -152,9 +152,7 @@ pub fn set_log_sink(sink: Arc<dyn LogSink>, max_level: LogLevel) -> Result<(), S
         ok
     });
     if !installed {
-        return Err(SunstormError::Internal {
-            reason: "another tracing subscriber is already installed in this process".into(),
-        });
+        return Err(SunstormError::internal("another tracing subscriber is already installed in this process"));
     }
     tracing::callsite::rebuild_interest_cache();
     tracing::debug!(target: "sunstorm_ffi::logging", level = ?max_level, "log sink registered");
@@ -165,7 +163,7 @@ pub fn set_log_sink(sink: Arc<dyn LogSink>, max_level: LogLevel) -> Result<(), S
 #[uniffi::export]
 pub fn clear_log_sink() -> Result<(), SunstormError> {
     MAX_LEVEL.store(0, Ordering::Relaxed);
-    let mut slot = SINK.write().map_err(|_| SunstormError::Internal { reason: "log sink lock poisoned".into() })?;
+    let mut slot = SINK.write().map_err(|_| SunstormError::internal("log sink lock poisoned"))?;
     *slot = None;
     Ok(())
 }

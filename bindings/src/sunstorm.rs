@@ -121,7 +121,7 @@ impl SunstormCore {
         T: Send + 'static,
         F: Future<Output = Result<T, SunstormError>> + Send + 'static,
     {
-        let rt = self.rt.as_ref().ok_or_else(|| SunstormError::Internal { reason: "core is shut down".into() })?;
+        let rt = self.rt.as_ref().ok_or_else(|| SunstormError::internal("core is shut down"))?;
         let task = async move {
             match cancel {
                 Some(c) => tokio::select! {
@@ -141,7 +141,7 @@ impl SunstormCore {
             Err(e) if e.is_panic() => {
                 let reason = panic_text(e.into_panic());
                 tracing::error!(target: "sunstorm_ffi", %reason, "a core task panicked");
-                Err(SunstormError::Internal { reason: format!("panic: {reason}") })
+                Err(SunstormError::internal(format!("panic: {reason}")))
             }
             Err(_) => Err(SunstormError::Cancelled),
         }
@@ -190,7 +190,7 @@ impl SunstormCore {
             .thread_name("sunstorm-core")
             .enable_all()
             .build()
-            .map_err(|e| SunstormError::Internal { reason: format!("cannot start runtime: {e}") })?;
+            .map_err(|e| SunstormError::internal(format!("cannot start runtime: {e}")))?;
         let secrets = Arc::new(ForeignSecretStore::new(secrets));
         let ble_timeouts = BleTimeouts::default();
         let peripheral = Arc::new(RwLock::new(None));
