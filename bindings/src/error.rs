@@ -254,8 +254,12 @@ pub(crate) fn details_of(e: &(dyn std::error::Error + 'static)) -> String {
     let mut next = e.source();
     for _ in 0..MAX_CAUSES {
         let Some(cause) = next else { break };
-        out.push_str(" <- ");
-        out.push_str(&cause.to_string());
+        let text = cause.to_string();
+        // Errors that print their cause in their own sentence are not repeated.
+        if !out.ends_with(&text) {
+            out.push_str(" <- ");
+            out.push_str(&text);
+        }
         next = cause.source();
     }
     out
@@ -411,7 +415,7 @@ fn map_appliance(e: ApplianceError) -> SunstormError {
             SunstormError::ApplianceUnreachable { reason: format!("unexpected answer: {reason}"), details }
         }
         ApplianceError::Cancelled => SunstormError::Cancelled,
-        ApplianceError::SecretStore(reason) => SunstormError::SecretStore { reason, details },
+        ApplianceError::Secret(s) => SunstormError::SecretStore { reason: s.to_string(), details },
         ApplianceError::PhoneForgotten => SunstormError::PhoneForgotten,
         ApplianceError::CannotForgetSelf => SunstormError::CannotForgetSelf,
         ApplianceError::UnknownPhone => SunstormError::UnknownPhone,
@@ -423,7 +427,7 @@ fn map_octane(e: OctaneError) -> SunstormError {
     let code = e.code().to_string();
     let details = details_of(&e);
     match e {
-        OctaneError::Offline(reason) => SunstormError::OctaneUnreachable { reason, details },
+        OctaneError::Offline(t) => SunstormError::OctaneUnreachable { reason: t.to_string(), details },
         OctaneError::Timeout => {
             SunstormError::OctaneUnreachable { reason: "octane did not answer in time".into(), details }
         }
@@ -744,7 +748,7 @@ mod tests {
             SunstormError::OctaneRejected { ref code, .. } if code == "forbidden"
         ));
         assert!(matches!(
-            SunstormError::from(CoreError::Octane(OctaneError::Offline("down".into()))),
+            SunstormError::from(CoreError::Octane(OctaneError::Offline(sunstorm_core::octane::transport::TransportError::Offline("down".into())))),
             SunstormError::OctaneUnreachable { .. }
         ));
         assert!(matches!(

@@ -110,7 +110,7 @@ fn cli_error(e: ApplianceError, json: bool) -> CliError {
         ApplianceError::Refused { .. } => ("refused", false),
         ApplianceError::Protocol(_) => ("protocol", false),
         ApplianceError::Cancelled => ("cancelled", false),
-        ApplianceError::SecretStore(_) => ("secret_store", false),
+        ApplianceError::Secret(_) => ("secret_store", false),
         ApplianceError::PhoneForgotten => ("phone_forgotten", false),
         ApplianceError::CannotForgetSelf => ("cannot_forget_self", true),
         ApplianceError::UnknownPhone => ("unknown_phone", true),

@@ -17,6 +17,12 @@ pub enum SecretError {
     /// A name outside `[A-Za-z0-9._-]{1,64}`.
     #[error("invalid secret name")]
     BadName,
+    /// A stored secret is not what was written (wrong length, or gone right after a write).
+    #[error("secret `{name}` is corrupt or missing")]
+    Corrupt {
+        /// The secret's name (never its value).
+        name: String,
+    },
 }
 
 /// A small key-value store for secrets.

@@ -442,7 +442,7 @@ pub async fn bond_with_config(
     cfg: &ClientConfig,
 ) -> Result<BondRecord, ApplianceError> {
     if !channel::is_valid_pin(pin) {
-        return Err(ApplianceError::Channel("a PIN is six digits".into()));
+        return Err(ApplianceError::Channel(ChannelError::Malformed("a PIN is six digits".into())));
     }
     let keys = PhoneKeys::load_or_create(store)?;
     let mut exchange = channel::PhoneBondExchange::start(pin)?;

@@ -80,7 +80,7 @@ pub enum ApplianceError {
     NotBonded,
     /// The secure channel failed (handshake, decryption, replay).
     #[error("secure channel failed: {0}")]
-    Channel(String),
+    Channel(#[source] ChannelError),
     /// Bonding failed because the PIN was wrong.
     #[error("wrong PIN ({attempts_left} attempts left)")]
     WrongPin {
@@ -120,8 +120,8 @@ pub enum ApplianceError {
     #[error("cancelled")]
     Cancelled,
     /// The phone's secret store failed.
-    #[error("secret store: {0}")]
-    SecretStore(String),
+    #[error("the phone's secret store failed")]
+    Secret(#[from] crate::secrets::SecretError),
     /// The appliance forgot this phone (from another phone or on the appliance): it
     /// refuses it until the phone bonds again.
     #[error("this appliance no longer knows this phone; bond again")]
@@ -158,14 +158,11 @@ impl From<ChannelError> for ApplianceError {
             ChannelError::BondingClosed => ApplianceError::BondingClosed,
             ChannelError::BondingTryLater { retry_after_secs } => ApplianceError::BondingTryLater { retry_after_secs },
             ChannelError::UnknownAppliance | ChannelError::BadIdentityProof => ApplianceError::UnknownAppliance,
-            ChannelError::SecretStore(s) => ApplianceError::SecretStore(s),
+            ChannelError::Secret(s) => ApplianceError::Secret(s),
             ChannelError::PeerLost => ApplianceError::Link(LinkError::Io(
                 "message lost in transit: the appliance kept receiving our message broken".into(),
             )),
-            ChannelError::KeyConfirmation => {
-                ApplianceError::Channel("key confirmation failed (wrong PIN or impostor)".into())
-            }
-            other => ApplianceError::Channel(other.to_string()),
+            other => ApplianceError::Channel(other),
         }
     }
 }

@@ -30,8 +30,8 @@ use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, Transport
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum OctaneError {
     /// Octane could not be reached (no network, connection refused, DNS, TLS).
-    #[error("octane is unreachable: {0}")]
-    Offline(String),
+    #[error(transparent)]
+    Offline(TransportError),
     /// Octane did not answer within the allotted time.
     #[error("octane did not answer in time")]
     Timeout,
@@ -211,7 +211,7 @@ fn is_loopback(url: &Url) -> bool {
 
 fn transport_error(e: TransportError) -> OctaneError {
     match e {
-        TransportError::Offline(reason) => OctaneError::Offline(reason),
+        offline @ TransportError::Offline(_) => OctaneError::Offline(offline),
         TransportError::Timeout => OctaneError::Timeout,
         TransportError::Protocol(reason) => OctaneError::Protocol(reason),
     }
@@ -558,7 +558,7 @@ mod tests {
         let too_big = client(Script::Body(MAX_RESPONSE_LEN + 1)).pairs().await.unwrap_err();
         assert!(matches!(too_big, OctaneError::Protocol(m) if m.contains("too large")));
         let offline = client(Script::Fail(TransportError::Offline("no route".into()))).pairs().await;
-        assert_eq!(offline.unwrap_err(), OctaneError::Offline("no route".into()));
+        assert_eq!(offline.unwrap_err(), OctaneError::Offline(TransportError::Offline("no route".into())));
         let slow = client(Script::Fail(TransportError::Timeout)).pairs().await;
         assert_eq!(slow.unwrap_err(), OctaneError::Timeout);
     }

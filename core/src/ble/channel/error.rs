@@ -28,7 +28,7 @@ pub enum ChannelError {
         retry_after_secs: u64,
     },
     /// Bonding: the peer's key confirmation did not match (wrong PIN or an impostor).
-    #[error("key confirmation failed")]
+    #[error("key confirmation failed (wrong PIN or impostor)")]
     KeyConfirmation,
     /// The appliance's static key is not the bonded one, or it does not know this phone.
     #[error("unknown appliance")]
@@ -74,8 +74,8 @@ pub enum ChannelError {
         max: usize,
     },
     /// The phone's secret store failed.
-    #[error("secret store: {0}")]
-    SecretStore(String),
+    #[error("the phone's secret store failed")]
+    Secret(#[from] crate::secrets::SecretError),
 }
 
 impl ChannelError {

@@ -12,7 +12,7 @@ use zeroize::Zeroizing;
 use super::error::ChannelError;
 use crate::bytes::Key32;
 use crate::envelope::SignedEnvelope;
-use crate::secrets::SecretStore;
+use crate::secrets::{SecretError, SecretStore};
 
 /// Secret-store name of the phone's X25519 channel private key.
 pub const CHANNEL_KEY_NAME: &str = "channel.x25519";
@@ -54,17 +54,13 @@ impl std::fmt::Debug for PhoneKeys {
     }
 }
 
-fn store_err(e: crate::secrets::SecretError) -> ChannelError {
-    ChannelError::SecretStore(e.to_string())
-}
-
 pub(super) fn read_key32(store: &dyn SecretStore, name: &str) -> Result<Option<Zeroizing<[u8; 32]>>, ChannelError> {
-    match store.get(name).map_err(store_err)? {
+    match store.get(name)? {
         None => Ok(None),
         Some(v) => {
             let mut k = Zeroizing::new([0u8; 32]);
             if v.len() != 32 {
-                return Err(ChannelError::SecretStore(format!("secret `{name}` has the wrong length")));
+                return Err(SecretError::Corrupt { name: name.to_string() }.into());
             }
             k.copy_from_slice(v.as_slice());
             Ok(Some(k))
@@ -88,13 +84,13 @@ impl PhoneKeys {
     pub fn load_or_create(store: &dyn SecretStore) -> Result<Self, ChannelError> {
         if read_key32(store, CHANNEL_KEY_NAME)?.is_none() {
             let k = generate_x25519_private();
-            store.put(CHANNEL_KEY_NAME, k.as_ref()).map_err(store_err)?;
+            store.put(CHANNEL_KEY_NAME, k.as_ref())?;
         }
         if read_key32(store, APP_KEY_NAME)?.is_none() {
             let k = SigningKey::generate(&mut OsRng);
-            store.put(APP_KEY_NAME, k.as_bytes()).map_err(store_err)?;
+            store.put(APP_KEY_NAME, k.as_bytes())?;
         }
-        Self::load(store)?.ok_or_else(|| ChannelError::SecretStore("keys vanished after write".into()))
+        Self::load(store)?.ok_or_else(|| SecretError::Corrupt { name: CHANNEL_KEY_NAME.to_string() }.into())
     }
 
     /// The phone's X25519 channel public key.
