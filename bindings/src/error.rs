@@ -748,7 +748,9 @@ mod tests {
             SunstormError::OctaneRejected { ref code, .. } if code == "forbidden"
         ));
         assert!(matches!(
-            SunstormError::from(CoreError::Octane(OctaneError::Offline(sunstorm_core::octane::transport::TransportError::Offline("down".into())))),
+            SunstormError::from(CoreError::Octane(OctaneError::Offline(
+                sunstorm_core::octane::transport::TransportError::Offline("down".into())
+            ))),
             SunstormError::OctaneUnreachable { .. }
         ));
         assert!(matches!(
