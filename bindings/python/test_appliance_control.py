@@ -58,7 +58,7 @@ def test_the_appliance_answers_through_its_control_api(tmp_path, sunstorm_bin):
 
             async def pair():
                 await core.bond_appliance("sim-1", "112233", None, None)
-                opened = await core.open_pair_link(session["link"], None)
+                opened = await core.open_pair_link(session["link"], None, None)
                 await core.submit_code(opened.flow_id, session["validation_code"], None)
                 rows = await core.wallet_choices(opened.flow_id, None)
                 evm = [r for r in rows if r.chain == EVM_CHAIN and r.state == ss.WalletRowState.SELECTABLE]

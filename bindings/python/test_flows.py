@@ -44,7 +44,7 @@ def test_pair_and_evm_sign(tmp_path, sunstorm_bin):
 
             async def pair():
                 await core.bond_appliance("sim-1", "112233", None, None)
-                opened = await core.open_pair_link(s["link"], None)
+                opened = await core.open_pair_link(s["link"], None, None)
                 assert isinstance(opened, ss.PairStateView.CODE_NEEDED), opened
                 flow = opened.flow_id
                 assert opened.card.requested_chains == [EVM_CHAIN]

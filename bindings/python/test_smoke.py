@@ -85,9 +85,9 @@ def test_bond_and_query_the_appliance_process(tmp_path, sunstorm_bin):
             assert e.value.attempts_left > 0
             bonded = await core.bond_appliance("sim-1", "112233", None, None)
             assert bonded.name == "Sigil simulator"
-            info = await core.appliance_info(None)
+            info = await core.appliance_info(None, None)
             assert info.identity_fingerprint == bonded.identity_fingerprint
-            wallets = await core.appliance_wallets(["eip155:1"], None)
+            wallets = await core.appliance_wallets(["eip155:1"], None, None)
             assert wallets and all(w.account.startswith("eip155:1:0x") for w in wallets)
 
         asyncio.run(scenario())

@@ -176,6 +176,9 @@ fn sentence(kind: &str, d: &Value) -> String {
             format!("Blocked by your rules: {}", codes.join(", "))
         }
         "guardrails_changed" => "Guardrails changed".to_string(),
+        "appliance_forgotten" => {
+            format!("Appliance forgotten: {}", clean(&text("name"), TextKind::Name))
+        }
         other => other.replace('_', " "),
     };
     s.trim_end().to_string()

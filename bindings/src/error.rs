@@ -272,12 +272,6 @@ impl SunstormError {
         SunstormError::Internal { details: reason.clone(), reason }
     }
 
-    /// Local storage failed, with `reason` as its details too.
-    pub(crate) fn storage(reason: impl Into<String>) -> Self {
-        let reason = reason.into();
-        SunstormError::Storage { details: reason.clone(), reason }
-    }
-
     /// The chain of causes for a bug report, when this variant carries one.
     pub fn details(&self) -> Option<&str> {
         match self {

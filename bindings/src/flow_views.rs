@@ -276,6 +276,8 @@ pub struct PairView {
     pub created_at: i64,
     /// Unix seconds, when revoked.
     pub revoked_at: Option<i64>,
+    /// The appliance it belongs to (`appliance_id` of `bonded_appliances`).
+    pub appliance_id: String,
 }
 
 impl From<&PairRecord> for PairView {
@@ -291,6 +293,7 @@ impl From<&PairRecord> for PairView {
             active: p.status == PairStatus::Active,
             created_at: unix(p.created_at),
             revoked_at: p.revoked_at.map(unix),
+            appliance_id: p.appliance_identity.to_hex(),
         }
     }
 }

@@ -1,55 +1,21 @@
 //! The pair and sign flows on [`SunstormCore`], bound through the core's
-//! [`sunstorm_core::Sunstorm`] facade (no flow logic lives here).
-//!
-//! The facade reaches the appliance through a [`BondedConnector`]: the platform's
-//! `BleCentral` pointed at the peripheral id of the stored bond (`appliance.bond` in the
-//! platform secret store). Before every flow call the stored bond is adopted into the
-//! facade (`Sunstorm::adopt_bond`) if the facade does not hold it yet, so a bond made with
-//! `bond_appliance` (or before an upgrade) carries over.
+//! [`sunstorm_core::Sunstorm`] facade (no flow logic lives here). The facade owns the bonds
+//! and sends each flow to its pair's appliance (ADR 0023).
 
 use std::str::FromStr;
 use std::sync::{Arc, RwLock};
 
-use async_trait::async_trait;
-use sunstorm_core::ble::transport::{Connector, GattLink, LinkError};
 use sunstorm_core::caip::AccountId;
-use sunstorm_core::sunstorm::{Event, EventListener, Sunstorm};
+use sunstorm_core::sunstorm::{Event, EventListener};
 use uuid::Uuid;
 
-use crate::appliance;
-use crate::ble::{BleTimeouts, ForeignConnector};
+use crate::appliance::parse_appliance_id;
 use crate::cancel::CancelHandle;
 use crate::error::SunstormError;
 use crate::flow_views::{PairStateView, PairView, SignRequestView, WalletRowView};
-use crate::platform::{BleCentral, FlowListener, UserPresence};
+use crate::platform::{FlowListener, UserPresence};
 use crate::sunstorm::SunstormCore;
 use crate::views::FlowProgress;
-
-/// A `Connector` to whichever peripheral the current bond names.
-pub struct BondedConnector {
-    central: Arc<dyn BleCentral>,
-    peripheral: Arc<RwLock<Option<String>>>,
-    timeouts: BleTimeouts,
-}
-
-impl BondedConnector {
-    /// A connector over `central`, reaching the peripheral in `peripheral` at connect time.
-    pub(crate) fn new(
-        central: Arc<dyn BleCentral>,
-        peripheral: Arc<RwLock<Option<String>>>,
-        timeouts: BleTimeouts,
-    ) -> Self {
-        Self { central, peripheral, timeouts }
-    }
-}
-
-#[async_trait]
-impl Connector for BondedConnector {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
-        let id = self.peripheral.read().map_err(|_| LinkError::NotFound)?.clone().ok_or(LinkError::NotFound)?;
-        ForeignConnector::new(self.central.clone(), id, self.timeouts).connect().await
-    }
-}
 
 /// Where the core's events go: the listener set with `set_flow_listener`, if any.
 pub(crate) type ListenerSlot = Arc<RwLock<Option<Arc<dyn FlowListener>>>>;
@@ -92,29 +58,6 @@ async fn check_presence(presence: Arc<dyn UserPresence>, reason: String) -> Resu
     }
 }
 
-/// What a flow task takes onto the runtime.
-pub(crate) struct FlowParts {
-    pub(crate) facade: Arc<Sunstorm>,
-    pub(crate) store: Arc<dyn sunstorm_core::secrets::SecretStore>,
-    pub(crate) peripheral: Arc<RwLock<Option<String>>>,
-}
-
-impl FlowParts {
-    /// The facade with the stored bond adopted (and the connector pointed at its peripheral).
-    pub(crate) async fn ready(self) -> Result<Arc<Sunstorm>, SunstormError> {
-        let FlowParts { facade, store, peripheral } = self;
-        let bond = appliance::load(store.as_ref())?.ok_or(SunstormError::NotBonded)?;
-        if let Ok(mut slot) = peripheral.write() {
-            *slot = Some(bond.peripheral_id.clone());
-        }
-        if facade.bond_record(None).await.ok().as_ref() != Some(&bond.record) {
-            tracing::info!(target: "sunstorm_ffi", "adopting the stored bond into the core");
-            facade.adopt_bond(bond.record, Some(&bond.peripheral_id)).await?;
-        }
-        Ok(facade)
-    }
-}
-
 #[uniffi::export(async_runtime = "tokio")]
 impl SunstormCore {
     /// Sets (or clears, with `None`) the listener told of every pair-flow state change
@@ -125,21 +68,21 @@ impl SunstormCore {
         }
     }
 
-    /// Opens a pair link (tapped Universal Link / App Link or scanned QR): loads the session
-    /// from octane and checks its signature. Returns `CodeNeeded` (two-device) or
-    /// `CodePrefilled` (single-device) with the service's card.
-    #[uniffi::method(default(cancel = None))]
+    /// Opens a pair link (tapped Universal Link / App Link or scanned QR) for the appliance
+    /// `appliance_id` (from `bonded_appliances`; may be omitted when one is bonded, else
+    /// `ChooseAppliance`): loads the session from octane and checks its signature. Returns
+    /// `CodeNeeded` (two-device) or `CodePrefilled` (single-device) with the service's card.
+    /// The flow's later steps go to that appliance.
+    #[uniffi::method(default(appliance_id = None, cancel = None))]
     pub async fn open_pair_link(
         &self,
         link: String,
+        appliance_id: Option<String>,
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<PairStateView, SunstormError> {
-        let f = self.flow_parts();
-        self.run(cancel, async move {
-            let s = f.ready().await?;
-            Ok(PairStateView::from(&s.open_link(&link, None).await?))
-        })
-        .await
+        let id = parse_appliance_id(appliance_id.as_deref())?;
+        let s = self.facade.clone();
+        self.run(cancel, async move { Ok(PairStateView::from(&s.open_link(&link, id.as_ref()).await?)) }).await
     }
 
     /// Submits the validation code (`None`: the one the link carried). `WrongCode
@@ -152,12 +95,8 @@ impl SunstormCore {
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<PairStateView, SunstormError> {
         let id = parse_id("flow_id", &flow_id)?;
-        let f = self.flow_parts();
-        self.run(cancel, async move {
-            let s = f.ready().await?;
-            Ok(PairStateView::from(&s.submit_code(id, code.as_deref()).await?))
-        })
-        .await
+        let s = self.facade.clone();
+        self.run(cancel, async move { Ok(PairStateView::from(&s.submit_code(id, code.as_deref()).await?)) }).await
     }
 
     /// The appliance's wallets for a code-verified flow, with their selected state
@@ -169,12 +108,9 @@ impl SunstormCore {
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<Vec<WalletRowView>, SunstormError> {
         let id = parse_id("flow_id", &flow_id)?;
-        let f = self.flow_parts();
-        self.run(cancel, async move {
-            let s = f.ready().await?;
-            Ok(s.approval_list(id).await?.rows.iter().map(WalletRowView::from).collect())
-        })
-        .await
+        let s = self.facade.clone();
+        self.run(cancel, async move { Ok(s.approval_list(id).await?.rows.iter().map(WalletRowView::from).collect()) })
+            .await
     }
 
     /// Records the user's choice of wallets (CAIP-10 accounts from `wallet_choices`).
@@ -192,12 +128,8 @@ impl SunstormCore {
                 AccountId::from_str(a).map_err(|e| SunstormError::InvalidSelection { reason: format!("{a}: {e}") })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let f = self.flow_parts();
-        self.run(cancel, async move {
-            let s = f.ready().await?;
-            Ok(PairStateView::from(&s.choose_wallets(id, &accounts).await?))
-        })
-        .await
+        let s = self.facade.clone();
+        self.run(cancel, async move { Ok(PairStateView::from(&s.choose_wallets(id, &accounts).await?)) }).await
     }
 
     /// Approves the pair: first the platform's `UserPresence` check, then the appliance is
@@ -211,10 +143,9 @@ impl SunstormCore {
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<PairStateView, SunstormError> {
         let id = parse_id("flow_id", &flow_id)?;
-        let f = self.flow_parts();
+        let s = self.facade.clone();
         let presence = self.presence.clone();
         self.run(cancel, async move {
-            let s = f.ready().await?;
             let name = match s.pair_state(id).await? {
                 sunstorm_core::pair::PairState::WalletsChosen { card, .. } => card.sp.name,
                 _ => "this service".to_string(),
@@ -228,23 +159,15 @@ impl SunstormCore {
     /// The user declines the pair on the phone.
     pub async fn reject_pair(&self, flow_id: String) -> Result<PairStateView, SunstormError> {
         let id = parse_id("flow_id", &flow_id)?;
-        let f = self.flow_parts();
-        self.run(None, async move {
-            let s = f.ready().await?;
-            Ok(PairStateView::from(&s.reject_pair(id).await?))
-        })
-        .await
+        let s = self.facade.clone();
+        self.run(None, async move { Ok(PairStateView::from(&s.reject_pair(id).await?)) }).await
     }
 
     /// The current state of a pair flow (e.g. to redraw its screen after a restart).
     pub async fn pair_state(&self, flow_id: String) -> Result<PairStateView, SunstormError> {
         let id = parse_id("flow_id", &flow_id)?;
-        let f = self.flow_parts();
-        self.run(None, async move {
-            let s = f.ready().await?;
-            Ok(PairStateView::from(&s.pair_state(id).await?))
-        })
-        .await
+        let s = self.facade.clone();
+        self.run(None, async move { Ok(PairStateView::from(&s.pair_state(id).await?)) }).await
     }
 
     /// Resumes unfinished pair flows after a restart (e.g. an approval that reached the
@@ -254,9 +177,8 @@ impl SunstormCore {
         &self,
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<Vec<PairStateView>, SunstormError> {
-        let f = self.flow_parts();
+        let s = self.facade.clone();
         self.run(cancel, async move {
-            let s = f.ready().await?;
             let mut out = Vec::new();
             for r in s.resume_pending().await? {
                 match r {
@@ -280,24 +202,16 @@ impl SunstormCore {
     #[uniffi::method(default(cancel = None))]
     pub async fn revoke_pair(&self, pair_id: String, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
         let id = parse_id("pair_id", &pair_id)?;
-        let f = self.flow_parts();
-        self.run(cancel, async move {
-            let s = f.ready().await?;
-            Ok(s.revoke(id).await?)
-        })
-        .await
+        let s = self.facade.clone();
+        self.run(cancel, async move { Ok(s.revoke(id).await?) }).await
     }
 
     /// Learns revocations made by services and tells the appliance; returns the pair ids
     /// newly revoked.
     #[uniffi::method(default(cancel = None))]
     pub async fn sync_pairs(&self, cancel: Option<Arc<CancelHandle>>) -> Result<Vec<String>, SunstormError> {
-        let f = self.flow_parts();
-        self.run(cancel, async move {
-            let s = f.ready().await?;
-            Ok(s.sync().await?.iter().map(ToString::to_string).collect())
-        })
-        .await
+        let s = self.facade.clone();
+        self.run(cancel, async move { Ok(s.sync().await?.iter().map(ToString::to_string).collect()) }).await
     }
 
     /// Waits up to `wait_ms` (default 25 s; 0 asks once) for octane to deliver sign
@@ -310,9 +224,8 @@ impl SunstormCore {
         wait_ms: i32,
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<Vec<SignRequestView>, SunstormError> {
-        let f = self.flow_parts();
+        let s = self.facade.clone();
         self.run(cancel, async move {
-            let s = f.ready().await?;
             let pending = s.pending_sign_requests(crate::views::millis(wait_ms)).await?;
             Ok(pending.iter().map(SignRequestView::from).collect())
         })
@@ -329,10 +242,9 @@ impl SunstormCore {
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<(), SunstormError> {
         let id = parse_id("request_id", &request_id)?;
-        let f = self.flow_parts();
+        let s = self.facade.clone();
         let presence = self.presence.clone();
         self.run(cancel, async move {
-            let s = f.ready().await?;
             check_presence(presence, "Approve the signature request".to_string()).await?;
             s.approve_sign(id).await?;
             Ok(())
@@ -343,11 +255,7 @@ impl SunstormCore {
     /// The user declines a sign request (octane tells the service).
     pub async fn reject_sign(&self, request_id: String) -> Result<(), SunstormError> {
         let id = parse_id("request_id", &request_id)?;
-        let f = self.flow_parts();
-        self.run(None, async move {
-            let s = f.ready().await?;
-            Ok(s.reject_sign(id).await?)
-        })
-        .await
+        let s = self.facade.clone();
+        self.run(None, async move { Ok(s.reject_sign(id).await?) }).await
     }
 }

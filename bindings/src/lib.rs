@@ -29,6 +29,7 @@ mod sunstorm;
 mod views;
 
 pub use activity::{AuditRow, SignHistoryRow, SignOutcomeView};
+pub use appliance::PeripheralConnectors;
 pub use ble::{BleCentral, BleEvents, BlePeripheral, BleTimeouts, ForeignConnector, ForeignGattLink};
 pub use cancel::CancelHandle;
 pub use error::{BleError, CallbackError, HttpError, SecretStoreError, SunstormError, UserPresenceError};
@@ -36,7 +37,6 @@ pub use flow_views::{
     FieldRow, NoticeView, PairOutcomeView, PairStateView, PairView, SignRequestView, SpCardView, WalletRowState,
     WalletRowView,
 };
-pub use flows::BondedConnector;
 pub use http::{HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse};
 pub use logging::{clear_log_sink, set_log_sink};
 pub use platform::{FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};

@@ -5,20 +5,18 @@ use std::sync::{Arc, RwLock};
 
 use sunstorm_core::sunstorm::{Sunstorm, SunstormConfig};
 
-use crate::flows::{event_forwarder, BondedConnector, FlowParts, ListenerSlot};
+use crate::flows::{event_forwarder, ListenerSlot};
 
 use sunstorm_core::bytes::Key32;
 
-use crate::appliance;
-use crate::ble::{self, BleTimeouts};
+use crate::appliance::{self, parse_appliance_id, PeripheralConnectors};
+use crate::ble::{self, BleCentral, BleTimeouts};
 use crate::cancel::CancelHandle;
 use crate::error::SunstormError;
 use crate::http::{ForeignHttp, HttpClient};
-use crate::platform::{BleCentral, FlowListener, SecretStore, UserPresence};
+use crate::platform::{FlowListener, SecretStore, UserPresence};
 use crate::secrets::ForeignSecretStore;
 use crate::views::{millis, ApplianceInfoView, ApplianceRow, BondedApplianceView, FlowProgress, PairLink, WalletView};
-use sunstorm_core::appliance::client::ApplianceClient;
-use sunstorm_core::appliance::ApplianceApi;
 
 /// How the core is set up: which octane to trust, which links to accept, where to keep
 /// its database.
@@ -93,13 +91,9 @@ pub struct SunstormCore {
     rt: Option<tokio::runtime::Runtime>,
     config: ValidConfig,
     ble: Arc<dyn BleCentral>,
-    secrets: Arc<ForeignSecretStore>,
     pub(crate) presence: Arc<dyn UserPresence>,
-    ble_timeouts: BleTimeouts,
-    /// The core's flows facade (pair, sign, pairs).
+    /// The core's facade: the bonds, the pair and sign flows, the pairs.
     pub(crate) facade: Arc<Sunstorm>,
-    /// The peripheral id of the stored bond, read by the facade's connector.
-    pub(crate) peripheral: Arc<RwLock<Option<String>>>,
     /// Where the facade's events go.
     pub(crate) listener: ListenerSlot,
 }
@@ -193,7 +187,6 @@ impl SunstormCore {
             .map_err(|e| SunstormError::internal(format!("cannot start runtime: {e}")))?;
         let secrets = Arc::new(ForeignSecretStore::new(secrets));
         let ble_timeouts = BleTimeouts::default();
-        let peripheral = Arc::new(RwLock::new(None));
         let listener: ListenerSlot = Arc::new(RwLock::new(None));
         let octane_url = url::Url::parse(&config.octane_url)
             .map_err(|_| SunstormError::InvalidConfig { reason: "octane_url is not a URL".into() })?;
@@ -202,23 +195,20 @@ impl SunstormCore {
         fcfg.db_path = Some(config.database_path.clone().into());
         fcfg.phone_name = config.phone_name.clone();
         fcfg.http = Some(Arc::new(ForeignHttp::new(http)));
-        let connector = Arc::new(BondedConnector::new(ble.clone(), peripheral.clone(), ble_timeouts));
+        let connectors = Arc::new(PeripheralConnectors::new(ble.clone(), ble_timeouts));
         let store: Arc<dyn sunstorm_core::secrets::SecretStore> = secrets.clone();
         // Opening touches only SQLite (and the secret store when a bond exists).
-        let connectors = Arc::new(sunstorm_core::ble::transport::SameConnector(connector));
-        let facade = Sunstorm::open(fcfg, store, connectors, Some(event_forwarder(listener.clone())))?;
+        let facade = Sunstorm::open(fcfg, store.clone(), connectors, Some(event_forwarder(listener.clone())))?;
+        // Once: the FFI's own copy of a bond (before the core owned them) moves into the core.
+        // On a thread of its own, so that a caller already inside an async runtime is fine.
+        std::thread::scope(|scope| {
+            scope
+                .spawn(|| rt.block_on(appliance::migrate_legacy_bond(store.as_ref(), &facade)))
+                .join()
+                .unwrap_or_else(|_| Err(SunstormError::internal("bond migration panicked")))
+        })?;
         tracing::info!(target: "sunstorm_ffi", version = env!("CARGO_PKG_VERSION"), "core started");
-        Ok(Arc::new(Self {
-            rt: Some(rt),
-            config,
-            ble,
-            secrets,
-            presence,
-            ble_timeouts,
-            facade: Arc::new(facade),
-            peripheral,
-            listener,
-        }))
+        Ok(Arc::new(Self { rt: Some(rt), config, ble, presence, facade: Arc::new(facade), listener }))
     }
 
     /// Parses a tapped Universal Link / App Link or a scanned QR code. Only
@@ -256,11 +246,12 @@ impl SunstormCore {
     }
 
     /// Bonds this phone with the appliance at `peripheral_id` (from `scan_appliances`) using
-    /// the PIN the appliance shows (SPAKE2; the PIN never travels). Stores the bond and
-    /// replaces any previous one. Fails with `WrongPin { attempts_left }`, `PinLocked`,
-    /// `BondingClosed` (the appliance is not in bonding mode), `BondingTryLater
-    /// { retry_after_secs }` (wrong-PIN back-off), `ApplianceUnreachable`… Each evaluated
-    /// attempt costs one of the appliance's PIN tries; refused ones cost none.
+    /// the PIN the appliance shows (SPAKE2; the PIN never travels), and adds it to the
+    /// bonded appliances (a phone can bond several; bonding one again replaces its bond).
+    /// Fails with `WrongPin { attempts_left }`, `PinLocked`, `BondingClosed` (the appliance
+    /// is not in bonding mode), `BondingTryLater { retry_after_secs }` (wrong-PIN back-off),
+    /// `ApplianceUnreachable`… Each evaluated attempt costs one of the appliance's PIN
+    /// tries; refused ones cost none.
     #[uniffi::method(default(cancel = None, listener = None))]
     pub async fn bond_appliance(
         &self,
@@ -269,48 +260,65 @@ impl SunstormCore {
         cancel: Option<Arc<CancelHandle>>,
         listener: Option<Arc<dyn FlowListener>>,
     ) -> Result<BondedApplianceView, SunstormError> {
-        let connector = self.connector(peripheral_id.clone());
-        let store = self.core_secrets();
-        let phone_name = self.config.phone_name.clone();
+        let s = self.facade.clone();
         self.run(cancel, async move {
             notify(&listener, FlowProgress::ConnectingToAppliance);
-            let stored = appliance::bond_and_store(connector, peripheral_id, pin, store, phone_name).await?;
-            Ok(stored.view())
+            tracing::info!(target: "sunstorm_ffi::appliance", "bonding with an appliance");
+            let bond = s.bond_appliance(Some(&peripheral_id), &pin).await?;
+            tracing::info!(
+                target: "sunstorm_ffi::appliance",
+                appliance = %bond.appliance.identity.fingerprint(),
+                "bonded"
+            );
+            Ok(BondedApplianceView::from(&bond))
         })
         .await
     }
 
-    /// The bonded appliance, if any.
-    pub async fn bonded_appliance(&self) -> Result<Option<BondedApplianceView>, SunstormError> {
-        let store = self.core_secrets();
-        self.run(None, async move { Ok(appliance::load(store.as_ref())?.map(|b| b.view())) }).await
+    /// Every appliance bonded with this phone, most recently bonded first (empty before
+    /// the first bond).
+    pub async fn bonded_appliances(&self) -> Result<Vec<BondedApplianceView>, SunstormError> {
+        let s = self.facade.clone();
+        self.run(None, async move { Ok(s.bonded_appliances()?.iter().map(BondedApplianceView::from).collect()) }).await
     }
 
-    /// Forgets the bond (the phone's keys stay; bonding again replaces them on the appliance).
-    pub async fn forget_appliance(&self) -> Result<(), SunstormError> {
-        let store = self.core_secrets();
-        self.run(None, async move { Ok(store.delete(appliance::BOND_NAME)?) }).await
-    }
-
-    /// Asks the bonded appliance for its name, firmware and identity (over the secure
-    /// channel). `NotBonded` without a bond; `UnknownAppliance` if its key changed.
-    #[uniffi::method(default(cancel = None))]
-    pub async fn appliance_info(&self, cancel: Option<Arc<CancelHandle>>) -> Result<ApplianceInfoView, SunstormError> {
-        let (client, _) = self.bonded_client()?;
-        self.run(cancel, async move {
-            let r = client.info().await;
-            client.disconnect().await;
-            Ok(r?.into())
+    /// Forgets the appliance `appliance_id` (may be omitted when one is bonded, else
+    /// `ChooseAppliance`): it leaves the bonded appliances and no flow uses it until it is
+    /// bonded again. Its pairs and history stay; the phone's keys stay (other appliances
+    /// use them).
+    #[uniffi::method(default(appliance_id = None))]
+    pub async fn forget_appliance(&self, appliance_id: Option<String>) -> Result<(), SunstormError> {
+        let id = parse_appliance_id(appliance_id.as_deref())?;
+        let s = self.facade.clone();
+        self.run(None, async move {
+            s.forget_appliance(id.as_ref()).await?;
+            Ok(())
         })
         .await
     }
 
-    /// The bonded appliance's wallets on `chains` (CAIP-2 ids; all chains when empty, the
-    /// default).
-    #[uniffi::method(default(chains = [], cancel = None))]
+    /// Asks the appliance `appliance_id` (may be omitted when one is bonded) for its name,
+    /// firmware and identity (over the secure channel). `NotBonded` without a bond,
+    /// `ChooseAppliance` when several are bonded and none is named; `UnknownAppliance` if
+    /// its key changed.
+    #[uniffi::method(default(appliance_id = None, cancel = None))]
+    pub async fn appliance_info(
+        &self,
+        appliance_id: Option<String>,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<ApplianceInfoView, SunstormError> {
+        let id = parse_appliance_id(appliance_id.as_deref())?;
+        let s = self.facade.clone();
+        self.run(cancel, async move { Ok(s.appliance_info(id.as_ref()).await?.into()) }).await
+    }
+
+    /// The wallets of appliance `appliance_id` (may be omitted when one is bonded) on
+    /// `chains` (CAIP-2 ids; all chains when empty, the default).
+    #[uniffi::method(default(chains = [], appliance_id = None, cancel = None))]
     pub async fn appliance_wallets(
         &self,
         chains: Vec<String>,
+        appliance_id: Option<String>,
         cancel: Option<Arc<CancelHandle>>,
     ) -> Result<Vec<WalletView>, SunstormError> {
         let chains = chains
@@ -320,11 +328,10 @@ impl SunstormCore {
                     .map_err(|e| SunstormError::InvalidSelection { reason: format!("{c}: {e}") })
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let (client, _) = self.bonded_client()?;
+        let id = parse_appliance_id(appliance_id.as_deref())?;
+        let s = self.facade.clone();
         self.run(cancel, async move {
-            let r = client.wallets(&chains).await;
-            client.disconnect().await;
-            Ok(r?.into_iter().map(WalletView::from).collect())
+            Ok(s.appliance_wallets(id.as_ref(), &chains).await?.into_iter().map(WalletView::from).collect())
         })
         .await
     }
@@ -367,31 +374,6 @@ fn notify(listener: &Option<Arc<dyn FlowListener>>, progress: FlowProgress) {
         if let Err(e) = l.on_progress(progress) {
             tracing::warn!(target: "sunstorm_ffi", error = %e, "flow listener failed");
         }
-    }
-}
-
-impl SunstormCore {
-    /// What a flow task needs: the facade, the secret store and the peripheral slot.
-    pub(crate) fn flow_parts(&self) -> FlowParts {
-        FlowParts { facade: self.facade.clone(), store: self.core_secrets(), peripheral: self.peripheral.clone() }
-    }
-
-    /// The platform's secret store as the core's trait object.
-    pub(crate) fn core_secrets(&self) -> Arc<dyn sunstorm_core::secrets::SecretStore> {
-        self.secrets.clone()
-    }
-
-    /// A client for the bonded appliance, and its bond.
-    pub(crate) fn bonded_client(&self) -> Result<(Arc<ApplianceClient>, appliance::StoredBond), SunstormError> {
-        let bond = appliance::load(self.secrets.as_ref())?.ok_or(SunstormError::NotBonded)?;
-        let client =
-            appliance::client(self.connector(bond.peripheral_id.clone()), bond.clone(), self.secrets.as_ref())?;
-        Ok((Arc::new(client), bond))
-    }
-
-    /// The core's connector to one appliance through the platform's BLE.
-    pub(crate) fn connector(&self, peripheral_id: String) -> Arc<dyn sunstorm_core::ble::transport::Connector> {
-        Arc::new(ble::ForeignConnector::new(self.ble.clone(), peripheral_id, self.ble_timeouts))
     }
 }
 

@@ -105,15 +105,21 @@ impl From<sunstorm_core::link::PairIntent> for PairLink {
     }
 }
 
-/// The appliance this phone is bonded with, for the settings screen.
+/// An appliance bonded with this phone, for the settings screen and the "which appliance?"
+/// choice (a phone can bond several).
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct BondedApplianceView {
+    /// Its id (its identity key, 64 hex characters): pass it as `appliance_id` to the calls
+    /// that take one.
+    pub appliance_id: String,
     /// The appliance's name.
     pub name: String,
     /// Short fingerprint of its identity key, to compare with the appliance's screen.
     pub identity_fingerprint: String,
-    /// The platform's peripheral id used to reach it.
-    pub peripheral_id: String,
+    /// The platform's peripheral id used to reach it (`None`: unknown; bond again).
+    pub peripheral_id: Option<String>,
+    /// When it was bonded (Unix seconds).
+    pub bonded_at: i64,
 }
 
 /// What the appliance says about itself.

@@ -1,12 +1,12 @@
-//! `sunstorm ble …`: the desktop's Bluetooth LE (scan), and the `--ble <ADDRESS|NAME>`
-//! target shared by the phone-side commands.
+//! `sunstorm ble …`: the desktop's Bluetooth LE (scan), the mapping of its failures to CLI
+//! errors, and serving an appliance simulator over it. (The phone side's `--ble` route:
+//! `crate::phone_home`.)
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Subcommand;
-use sunstorm_ble::{BleTarget, BtleplugConnector, CentralConfig};
-use sunstorm_core::ble::transport::{Connector, LinkError};
+use sunstorm_ble::CentralConfig;
+use sunstorm_core::ble::transport::LinkError;
 
 use crate::output::{print_json_ok, CliError};
 
@@ -39,13 +39,6 @@ pub fn link_error(e: LinkError, json: bool) -> CliError {
     CliError::failed(code, e.to_string(), json)
 }
 
-/// A phone-side connector to the appliance at `target` (`ADDRESS`, `NAME` or `*`).
-pub async fn ble_connector(target: &str, adapter: Option<String>, json: bool) -> Result<Arc<dyn Connector>, CliError> {
-    let cfg = CentralConfig { adapter, ..CentralConfig::default() };
-    let connector = BtleplugConnector::new(BleTarget::parse(target), cfg).await.map_err(|e| link_error(e, json))?;
-    Ok(Arc::new(connector))
-}
-
 /// Runs a `sunstorm ble` subcommand.
 pub fn run(cmd: BleCommand) -> Result<(), CliError> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
@@ -73,33 +66,6 @@ pub fn run(cmd: BleCommand) -> Result<(), CliError> {
                 }
             }
             Ok(())
-        }
-    }
-}
-
-/// Where the phone-side commands reach the appliance: its simulator's Unix socket, or a
-/// real (or simulated) BLE peripheral.
-#[derive(clap::Args, Debug, Clone)]
-pub struct ApplianceTarget {
-    /// The appliance simulator's Unix socket.
-    #[arg(long, required_unless_present = "ble")]
-    pub socket: Option<std::path::PathBuf>,
-    /// The appliance over Bluetooth LE, by address or advertised name (instead of --socket).
-    #[arg(long, conflicts_with = "socket")]
-    pub ble: Option<String>,
-    /// Bluetooth adapter for --ble (BlueZ name, e.g. `hci0`); default: the first one.
-    #[arg(long = "ble-adapter", env = "SUNSTORM_BLE_ADAPTER")]
-    pub ble_adapter: Option<String>,
-}
-
-impl ApplianceTarget {
-    /// A connector to the chosen appliance (`phone_mtu` applies to the socket only; over
-    /// BLE the platform negotiates it).
-    pub async fn connector(&self, phone_mtu: u16, json: bool) -> Result<Arc<dyn Connector>, CliError> {
-        match (&self.ble, &self.socket) {
-            (Some(target), _) => ble_connector(target, self.ble_adapter.clone(), json).await,
-            (None, Some(path)) => Ok(Arc::new(sunstorm_sim::link::SocketConnector::new(path, phone_mtu))),
-            (None, None) => Err(CliError::rejected("missing_flag", "--socket or --ble is required", json)),
         }
     }
 }

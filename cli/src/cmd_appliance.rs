@@ -1,19 +1,16 @@
-//! `sunstorm appliance …`: the CLI as the phone — bond with an appliance (simulator) over
-//! its Unix socket or BLE (`--ble`), then ask it for its info and wallets through the secure channel.
-//!
-//! The phone's secrets live in `<home>/secrets` (0600 files), the bond record in
-//! `<home>/bond.json` (public data only). `<home>` is `--home`, `$SUNSTORM_HOME` or
-//! `~/.sunstorm`.
-
-use std::path::{Path, PathBuf};
+//! `sunstorm appliance …`: the CLI as the phone — bond with appliances (simulators over
+//! their Unix sockets, or BLE with `--ble`), list them, ask one for its info and wallets
+//! through the secure channel, and forget one. The core's `Sunstorm` owns the bonds
+//! (`crate::phone_home`); a phone can bond several appliances, and a command that needs
+//! one takes `--appliance <id>` when several are bonded.
 
 use clap::{Args, Subcommand};
-use sunstorm_core::appliance::client::{bond, ApplianceClient, BondRecord, ClientConfig};
-use sunstorm_core::appliance::{ApplianceApi, ApplianceError};
+use sunstorm_core::appliance::ApplianceError;
 use sunstorm_core::caip::ChainId;
-use sunstorm_core::secrets::FileSecretStore;
+use sunstorm_core::sunstorm::{ApplianceBond, Sunstorm, SunstormError};
 
 use crate::output::{print_json_ok, CliError};
+use crate::phone_home::{self, home_dir, parse_appliance, RouteArgs};
 
 /// The phone's largest ATT MTU.
 const PHONE_MTU: u16 = 517;
@@ -21,12 +18,16 @@ const PHONE_MTU: u16 = 517;
 /// `sunstorm appliance` subcommands.
 #[derive(Subcommand, Debug)]
 pub enum ApplianceCmd {
-    /// Bond this phone with the appliance using the PIN it shows.
+    /// Bond this phone with the appliance using the PIN it shows (adds it to the bonds).
     Bond(BondArgs),
-    /// The bonded appliance's name, firmware, protocol version and identity.
+    /// The appliances bonded with this phone.
+    List(ListArgs),
+    /// A bonded appliance's name, firmware, protocol version and identity.
     Info(QueryArgs),
-    /// The bonded appliance's wallets (CAIP-10).
+    /// A bonded appliance's wallets (CAIP-10).
     Wallets(WalletArgs),
+    /// Forget a bonded appliance (its pairs and history stay; bond again to use it).
+    Forget(ForgetArgs),
 }
 
 /// Where the phone keeps its state.
@@ -34,22 +35,14 @@ pub enum ApplianceCmd {
 pub struct Home {
     /// Phone state directory (default: $SUNSTORM_HOME or ~/.sunstorm).
     #[arg(long, env = "SUNSTORM_HOME")]
-    home: Option<PathBuf>,
-}
-
-impl Home {
-    fn dir(&self) -> PathBuf {
-        self.home.clone().unwrap_or_else(|| {
-            std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".sunstorm")
-        })
-    }
+    home: Option<std::path::PathBuf>,
 }
 
 /// Arguments of `sunstorm appliance bond`.
 #[derive(Args, Debug)]
 pub struct BondArgs {
     #[command(flatten)]
-    target: crate::ble::ApplianceTarget,
+    route: RouteArgs,
     /// The PIN the appliance shows.
     #[arg(long)]
     pin: String,
@@ -63,11 +56,24 @@ pub struct BondArgs {
     json: bool,
 }
 
+/// Arguments of `sunstorm appliance list`.
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    #[command(flatten)]
+    home: Home,
+    /// Print a JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Arguments of `sunstorm appliance info`.
 #[derive(Args, Debug)]
 pub struct QueryArgs {
+    /// The appliance (its id from `sunstorm appliance list`); needed when several are bonded.
+    #[arg(long)]
+    appliance: Option<String>,
     #[command(flatten)]
-    target: crate::ble::ApplianceTarget,
+    route: RouteArgs,
     #[command(flatten)]
     home: Home,
     /// Print a JSON document.
@@ -85,17 +91,33 @@ pub struct WalletArgs {
     chains: Vec<String>,
 }
 
+/// Arguments of `sunstorm appliance forget`.
+#[derive(Args, Debug)]
+pub struct ForgetArgs {
+    /// The appliance (its id from `sunstorm appliance list`); needed when several are bonded.
+    #[arg(long)]
+    appliance: Option<String>,
+    #[command(flatten)]
+    home: Home,
+    /// Print a JSON document.
+    #[arg(long)]
+    json: bool,
+}
+
 /// Runs an `appliance` subcommand.
 pub fn run(cmd: ApplianceCmd) -> Result<(), CliError> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
     match cmd {
         ApplianceCmd::Bond(a) => rt.block_on(run_bond(a)),
+        ApplianceCmd::List(a) => rt.block_on(run_list(a)),
         ApplianceCmd::Info(a) => rt.block_on(run_info(a)),
         ApplianceCmd::Wallets(a) => rt.block_on(run_wallets(a)),
+        ApplianceCmd::Forget(a) => rt.block_on(run_forget(a)),
     }
 }
 
-fn cli_error(e: ApplianceError, json: bool) -> CliError {
+fn cli_error(e: SunstormError, json: bool) -> CliError {
+    let SunstormError::Appliance(e) = e else { return phone_home::core_error(&e, json) };
     let (code, rejected) = match &e {
         ApplianceError::WrongPin { .. } => ("wrong_pin", true),
         ApplianceError::PinLocked => ("pin_locked", true),
@@ -122,65 +144,71 @@ fn cli_error(e: ApplianceError, json: bool) -> CliError {
     }
 }
 
-fn store(home: &Path, json: bool) -> Result<FileSecretStore, CliError> {
-    FileSecretStore::new(home.join("secrets")).map_err(|e| CliError::failed("secret_store", e.to_string(), json))
+async fn open(home: &Home, route: &RouteArgs, name: Option<&str>, json: bool) -> Result<Sunstorm, CliError> {
+    phone_home::open(phone_home::Open {
+        home: home_dir(home.home.as_deref()),
+        octane: None,
+        link_hosts: &[],
+        route,
+        phone_mtu: PHONE_MTU,
+        phone_name: name,
+        listener: None,
+        json,
+    })
+    .await
 }
 
-fn bond_path(home: &Path) -> PathBuf {
-    home.join("bond.json")
-}
-
-fn load_bond(home: &Path, json: bool) -> Result<BondRecord, CliError> {
-    let bytes = std::fs::read(bond_path(home)).map_err(|_| {
-        CliError::failed("not_bonded", "no appliance is bonded; run `sunstorm appliance bond` first", json)
-    })?;
-    serde_json::from_slice(&bytes).map_err(|e| CliError::failed("bad_bond_record", e.to_string(), json))
-}
-
-fn save_bond(home: &Path, rec: &BondRecord, json: bool) -> Result<(), CliError> {
-    let io = |e: std::io::Error| CliError::failed("io", e.to_string(), json);
-    std::fs::create_dir_all(home).map_err(io)?;
-    let tmp = home.join(".bond.json.tmp");
-    let bytes = serde_json::to_vec_pretty(rec).map_err(|e| CliError::failed("io", e.to_string(), json))?;
-    std::fs::write(&tmp, bytes).map_err(io)?;
-    std::fs::rename(&tmp, bond_path(home)).map_err(io)
+fn bond_json(b: &ApplianceBond) -> serde_json::Value {
+    serde_json::json!({
+        "appliance_id": b.id().to_hex(),
+        "appliance_name": b.appliance.name,
+        "appliance_identity": b.appliance.identity.to_hex(),
+        "appliance_static": b.appliance.static_key.to_hex(),
+        "fingerprint": b.appliance.identity.fingerprint(),
+        "route": b.peripheral,
+        "bonded_at": b.appliance.bonded_at,
+    })
 }
 
 async fn run_bond(a: BondArgs) -> Result<(), CliError> {
     if !sunstorm_core::ble::channel::is_valid_pin(&a.pin) {
         return Err(CliError::rejected("bad_pin", "the PIN is six digits", a.json));
     }
-    let home = a.home.dir();
-    let store = store(&home, a.json)?;
-    let connector = a.target.connector(PHONE_MTU, a.json).await?;
-    let rec = bond(connector.as_ref(), &a.pin, &store, &a.name).await.map_err(|e| cli_error(e, a.json))?;
-    save_bond(&home, &rec, a.json)?;
+    let Some(route) = a.route.route() else {
+        return Err(CliError::rejected("missing_flag", "--socket or --ble is required", a.json));
+    };
+    let s = open(&a.home, &a.route, Some(&a.name), a.json).await?;
+    let b = s.bond_appliance(Some(&route), &a.pin).await.map_err(|e| cli_error(e, a.json))?;
     if a.json {
-        print_json_ok(serde_json::json!({
-            "appliance_name": rec.appliance_name,
-            "appliance_identity": rec.appliance_identity.to_hex(),
-            "appliance_static": rec.appliance_static.to_hex(),
-            "bond_file": bond_path(&home).display().to_string(),
-        }));
+        print_json_ok(bond_json(&b));
     } else {
-        println!("bonded with {} ({})", rec.appliance_name, rec.appliance_identity.fingerprint());
-        println!("identity: {}", rec.appliance_identity);
+        println!("bonded with {} ({})", b.appliance.name, b.appliance.identity.fingerprint());
+        println!("appliance id: {}", b.id().to_hex());
     }
     Ok(())
 }
 
-async fn client(q: &QueryArgs) -> Result<ApplianceClient, CliError> {
-    let home = q.home.dir();
-    let rec = load_bond(&home, q.json)?;
-    let store = store(&home, q.json)?;
-    let connector = q.target.connector(PHONE_MTU, q.json).await?;
-    ApplianceClient::new(connector, rec, &store, ClientConfig::default()).map_err(|e| cli_error(e, q.json))
+async fn run_list(a: ListArgs) -> Result<(), CliError> {
+    let s = open(&a.home, &RouteArgs::default(), None, a.json).await?;
+    let bonds = s.bonded_appliances().map_err(|e| cli_error(e, a.json))?;
+    if a.json {
+        print_json_ok(serde_json::json!({ "appliances": bonds.iter().map(bond_json).collect::<Vec<_>>() }));
+    } else if bonds.is_empty() {
+        println!("no appliance is bonded with this phone");
+    } else {
+        for b in &bonds {
+            let name = sunstorm_core::display::clean(&b.appliance.name, sunstorm_core::display::TextKind::Name);
+            let route = b.peripheral.as_deref().unwrap_or("(no route: pass --socket or --ble)");
+            println!("{}  {name}  {}  {route}", b.id().to_hex(), b.appliance.identity.fingerprint());
+        }
+    }
+    Ok(())
 }
 
 async fn run_info(q: QueryArgs) -> Result<(), CliError> {
-    let c = client(&q).await?;
-    let info = c.info().await.map_err(|e| cli_error(e, q.json))?;
-    c.disconnect().await;
+    let id = parse_appliance(q.appliance.as_deref(), q.json)?;
+    let s = open(&q.home, &q.route, None, q.json).await?;
+    let info = s.appliance_info(id.as_ref()).await.map_err(|e| cli_error(e, q.json))?;
     if q.json {
         print_json_ok(serde_json::to_value(&info).unwrap_or_default());
     } else {
@@ -200,15 +228,27 @@ async fn run_wallets(a: WalletArgs) -> Result<(), CliError> {
         .map(|c| c.parse::<ChainId>())
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| CliError::rejected("bad_chain", e.to_string(), json))?;
-    let c = client(&a.query).await?;
-    let wallets = c.wallets(&chains).await.map_err(|e| cli_error(e, json))?;
-    c.disconnect().await;
+    let id = parse_appliance(a.query.appliance.as_deref(), json)?;
+    let s = open(&a.query.home, &a.query.route, None, json).await?;
+    let wallets = s.appliance_wallets(id.as_ref(), &chains).await.map_err(|e| cli_error(e, json))?;
     if json {
         print_json_ok(serde_json::json!(wallets.iter().map(|w| w.to_string()).collect::<Vec<_>>()));
     } else {
         for w in wallets {
             println!("{w}  ({})", w.chain.display_name());
         }
+    }
+    Ok(())
+}
+
+async fn run_forget(a: ForgetArgs) -> Result<(), CliError> {
+    let id = parse_appliance(a.appliance.as_deref(), a.json)?;
+    let s = open(&a.home, &RouteArgs::default(), None, a.json).await?;
+    let forgotten = s.forget_appliance(id.as_ref()).await.map_err(|e| cli_error(e, a.json))?;
+    if a.json {
+        print_json_ok(serde_json::json!({ "forgotten": forgotten.to_hex() }));
+    } else {
+        println!("forgot appliance {} ({})", forgotten.to_hex(), forgotten.fingerprint());
     }
     Ok(())
 }

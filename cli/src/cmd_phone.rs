@@ -13,12 +13,11 @@ use sunstorm_core::appliance::ApplianceProgress;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::AccountId;
 use sunstorm_core::pair::{PairOutcome, PairState};
-use sunstorm_core::secrets::FileSecretStore;
 use sunstorm_core::sign::PendingSignature;
-use sunstorm_core::sunstorm::{Event, Sunstorm, SunstormConfig, SunstormError};
-use sunstorm_sim::link::SocketConnector;
+use sunstorm_core::sunstorm::{Event, Sunstorm, SunstormError};
 
 use crate::output::{print_json_ok, CliError};
+use crate::phone_home::{self, core_error, home_dir, parse_appliance, RouteArgs};
 
 /// Where the phone's state lives and how to reach octane and the appliance.
 #[derive(Args, Debug, Clone)]
@@ -29,15 +28,9 @@ pub struct PhoneArgs {
     /// Octane's pinned Ed25519 public key (64 hex digits).
     #[arg(long = "octane-key", env = "SUNSTORM_OCTANE_KEY")]
     pub octane_key: Option<String>,
-    /// The appliance simulator's Unix socket.
-    #[arg(long, env = "SUNSTORM_SOCKET")]
-    pub socket: Option<PathBuf>,
-    /// The appliance over Bluetooth LE, by address or advertised name (instead of --socket).
-    #[arg(long, env = "SUNSTORM_BLE", conflicts_with = "socket")]
-    pub ble: Option<String>,
-    /// Bluetooth adapter for --ble (BlueZ name, e.g. `hci0`); default: the first one.
-    #[arg(long = "ble-adapter", env = "SUNSTORM_BLE_ADAPTER")]
-    pub ble_adapter: Option<String>,
+    /// How to reach the appliance (left out: each bonded appliance at its own route).
+    #[command(flatten)]
+    pub route: RouteArgs,
     /// Bond with the appliance first, with the PIN it shows (when not bonded yet).
     #[arg(long)]
     pub pin: Option<String>,
@@ -71,6 +64,10 @@ pub struct PairArgs {
     /// comma separated (prompted on a TTY when absent).
     #[arg(long)]
     pub wallets: Option<String>,
+    /// The appliance to pair (its id from `sunstorm appliance list`); needed when several
+    /// are bonded.
+    #[arg(long)]
+    pub appliance: Option<String>,
     #[command(flatten)]
     pub phone: PhoneArgs,
 }
@@ -129,19 +126,11 @@ pub struct RevokeArgs {
 }
 
 fn home(p: &PhoneArgs) -> PathBuf {
-    if let Some(h) = &p.home {
-        return h.clone();
-    }
-    std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from(".")).join(".sunstorm")
+    home_dir(p.home.as_deref())
 }
 
 fn failed(json: bool, e: &SunstormError) -> CliError {
-    let rejected = matches!(e, SunstormError::Pair(p) if p.is_rejection());
-    if rejected {
-        CliError::rejected(e.code(), e.to_string(), json)
-    } else {
-        CliError::failed(e.code(), e.to_string(), json)
-    }
+    core_error(e, json)
 }
 
 fn runtime(json: bool) -> Result<tokio::runtime::Runtime, CliError> {
@@ -163,20 +152,6 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
         .map_err(|e| CliError::rejected("bad_octane_url", e.to_string(), json))?;
     let key = Key32::from_hex(&need(&p.octane_key, "--octane-key")?)
         .ok_or_else(|| CliError::rejected("bad_octane_key", "--octane-key must be 64 hex digits", json))?;
-    let connector: Arc<dyn sunstorm_core::ble::transport::Connector> = match (&p.ble, &p.socket) {
-        (Some(target), _) => crate::ble::ble_connector(target, p.ble_adapter.clone(), json).await?,
-        (None, Some(socket)) => Arc::new(SocketConnector::new(socket.clone(), 247)),
-        (None, None) => return Err(CliError::rejected("missing_flag", "--socket or --ble is required", json)),
-    };
-    let home = home(p);
-    std::fs::create_dir_all(&home).map_err(|e| CliError::failed("home", e.to_string(), json))?;
-    let secrets = FileSecretStore::new(home.join("secrets"))
-        .map_err(|e| CliError::failed("secret_store", e.to_string(), json))?;
-    let mut cfg = SunstormConfig::new(url, key);
-    cfg.db_path = Some(home.join("sunstorm.db"));
-    if !p.link_hosts.is_empty() {
-        cfg.link_hosts = p.link_hosts.clone();
-    }
     let listener: Option<sunstorm_core::sunstorm::EventListener> = (progress && !json).then(|| {
         Arc::new(|e: &Event| {
             if let Event::Progress { progress: ApplianceProgress::WaitingForUser, .. } = e {
@@ -184,16 +159,17 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
             }
         }) as sunstorm_core::sunstorm::EventListener
     });
-    let connectors = Arc::new(sunstorm_core::ble::transport::SameConnector(connector));
-    let s = Sunstorm::open(cfg, Arc::new(secrets), connectors, listener).map_err(|e| failed(json, &e))?;
-    let bond_file = home.join("bond.json");
-    if s.bonded_appliances().map_err(|e| failed(json, &e))?.is_empty() && p.pin.is_none() && bond_file.exists() {
-        // Bonded earlier with `sunstorm appliance bond` (same home): adopt that record.
-        let rec = std::fs::read(&bond_file).ok().and_then(|b| serde_json::from_slice(&b).ok()).ok_or_else(|| {
-            CliError::failed("bad_bond_file", format!("{} is not a bond record", bond_file.display()), json)
-        })?;
-        s.adopt_bond(rec, None).await.map_err(|e| failed(json, &e))?;
-    }
+    let s = phone_home::open(phone_home::Open {
+        home: home(p),
+        octane: Some(phone_home::Octane { url, key }),
+        link_hosts: &p.link_hosts,
+        route: &p.route,
+        phone_mtu: 247,
+        phone_name: None,
+        listener,
+        json,
+    })
+    .await?;
     if s.bonded_appliances().map_err(|e| failed(json, &e))?.is_empty() {
         let Some(pin) = &p.pin else {
             return Err(CliError::failed(
@@ -202,7 +178,10 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
                 json,
             ));
         };
-        let a = s.bond_appliance(None, pin).await.map_err(|e| failed(json, &e))?.appliance;
+        let Some(route) = p.route.route() else {
+            return Err(CliError::rejected("missing_flag", "--socket or --ble is required to bond", json));
+        };
+        let a = s.bond_appliance(Some(&route), pin).await.map_err(|e| failed(json, &e))?.appliance;
         if !json {
             eprintln!("bonded with {} ({})", a.name, a.identity.fingerprint());
         }
@@ -300,13 +279,14 @@ async fn resume(s: &Sunstorm, json: bool) -> Result<(), CliError> {
 /// `sunstorm pair`.
 pub fn pair(a: PairArgs) -> Result<(), CliError> {
     let json = a.phone.json;
+    let appliance = parse_appliance(a.appliance.as_deref(), json)?;
     runtime(json)?.block_on(async move {
         let s = open(&a.phone, true).await?;
         let fail = |e: SunstormError| failed(json, &e);
         let Some(link) = a.link.as_deref().filter(|_| !a.resume) else {
             return resume(&s, json).await;
         };
-        let mut state = match s.open_link(link, None).await {
+        let mut state = match s.open_link(link, appliance.as_ref()).await {
             Ok(st) => st,
             Err(SunstormError::Pair(sunstorm_core::pair::PairError::SessionUsed)) => {
                 match local_pair_for_link(&s, link, &a.phone.link_hosts) {
@@ -506,6 +486,7 @@ pub fn pairs(a: PairsArgs) -> Result<(), CliError> {
                         "pair_id": p.pair_id, "session_id": p.session_id, "sp": p.sp.name, "sp_id": p.sp.sp_id,
                         "sp_user_ref": p.sp_user_ref, "bindings": p.bindings, "status": p.status,
                         "created_at": p.created_at, "revoked_at": p.revoked_at,
+                        "appliance_id": p.appliance_identity.to_hex(),
                     })
                 })
                 .collect();

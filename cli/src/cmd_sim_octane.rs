@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use sunstorm_sim::octane::{OctaneSim, OctaneSimConfig};
+use sunstorm_sim::octane::{DemoSp, OctaneSim, OctaneSimConfig};
 
 use crate::output::{self, CliError};
 
@@ -24,6 +24,10 @@ pub struct OctaneArgs {
     /// Host of the pair links handed out.
     #[arg(long, default_value = sunstorm_core::link::DEFAULT_HOST)]
     link_host: String,
+    /// Register this many further demo services (`demo-sp-1`…, keys derived from the seed
+    /// like the first's), for trying several services at once.
+    #[arg(long = "extra-sps", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=9))]
+    extra_sps: u8,
     /// Print the startup facts as one JSON document.
     #[arg(long)]
     json: bool,
@@ -49,6 +53,7 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
             db_path: args.db.clone(),
             seed,
             link_host: args.link_host.clone(),
+            extra_demo_sps: args.extra_sps,
             ..Default::default()
         })
         .await
@@ -58,15 +63,8 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
             output::print_json_ok(serde_json::json!({
                 "url": handle.url,
                 "octane_public_key": handle.octane_public_key.to_hex(),
-                "demo_sp": {
-                    "sp_id": demo.profile.sp_id,
-                    "name": demo.profile.name,
-                    "api_key": demo.api_key,
-                    "sp_key_seed": demo.signing_key_hex().as_str(),
-                    "sp_public_key": demo.profile.public_key.to_hex(),
-                    "allowed_return_origins": demo.profile.allowed_return_origins,
-                    "chains": demo.supported_chains.iter().map(ToString::to_string).collect::<Vec<_>>(),
-                },
+                "demo_sp": sp_json(&demo),
+                "extra_sps": handle.extra_sps.iter().map(sp_json).collect::<Vec<_>>(),
             }));
         } else {
             println!("octane simulator listening on {}", handle.url);
@@ -79,9 +77,27 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
             println!("return origins:     {}", d.profile.allowed_return_origins.join(", "));
             let chains: Vec<String> = d.supported_chains.iter().map(ToString::to_string).collect();
             println!("chains:             {}", chains.join(", "));
+            for sp in &handle.extra_sps {
+                println!("extra SP:           {} ({})", sp.profile.name, sp.profile.sp_id);
+                println!("  API key:          {}", sp.api_key);
+                println!("  key seed:         {}  (simulator only)", sp.signing_key_hex().as_str());
+            }
             println!("Ctrl-C to stop.");
         }
         handle.run_until_ctrl_c().await;
         Ok(())
+    })
+}
+
+/// What a client needs of a demo service (simulator only: its keys are printed).
+fn sp_json(sp: &DemoSp) -> serde_json::Value {
+    serde_json::json!({
+        "sp_id": sp.profile.sp_id,
+        "name": sp.profile.name,
+        "api_key": sp.api_key,
+        "sp_key_seed": sp.signing_key_hex().as_str(),
+        "sp_public_key": sp.profile.public_key.to_hex(),
+        "allowed_return_origins": sp.profile.allowed_return_origins,
+        "chains": sp.supported_chains.iter().map(ToString::to_string).collect::<Vec<_>>(),
     })
 }

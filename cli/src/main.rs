@@ -16,6 +16,7 @@ mod cmd_sim_control;
 mod cmd_sim_octane;
 mod cmd_sp;
 mod output;
+mod phone_home;
 mod qr;
 mod radio;
 

@@ -1,5 +1,6 @@
 //! Across a real process boundary: `sunstorm sim appliance` as a child process, and
-//! `sunstorm appliance bond/info/wallets` as the phone, over the Unix-socket GATT-like link.
+//! `sunstorm appliance bond/list/info/wallets/forget` as the phone, over the Unix-socket
+//! GATT-like link.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code
 
 mod common;
@@ -104,7 +105,9 @@ fn bond_info_and_wallets_across_processes() {
     let (code, v) = phone(&home, &["bond", "--pin", &pin], &sim.socket);
     assert_eq!(code, 0, "{v}");
     assert_eq!(v["ok"]["appliance_identity"], sim.identity.as_str());
-    assert!(home.join("bond.json").exists());
+    assert_eq!(v["ok"]["appliance_id"], sim.identity.as_str());
+    assert_eq!(v["ok"]["route"], format!("unix:{}", sim.socket.display()));
+    assert!(!home.join("bond.json").exists(), "the core's database is the one copy of the bond");
     assert!(home.join("secrets/channel.x25519").exists());
     assert!(home.join("secrets/app.ed25519").exists());
 
@@ -209,4 +212,101 @@ fn bad_arguments_are_rejected() {
     assert_eq!(out.status.code(), Some(2));
     let (code, v) = phone(&dir.path().join("p"), &["info"], &dir.path().join("none.sock"));
     assert_eq!((code, v["error"]["code"].as_str()), (1, Some("not_bonded")));
+}
+
+/// `sunstorm appliance …` without `--socket`/`--ble`: each appliance at the route kept with
+/// its bond.
+fn phone_at_routes(home: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let out = Command::new(BIN).arg("appliance").args(args).arg("--home").arg(home).arg("--json").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let v = serde_json::from_str(stdout.trim())
+        .unwrap_or_else(|_| panic!("json: {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), v)
+}
+
+#[test]
+fn two_appliances_are_listed_chosen_by_id_and_one_is_forgotten_across_processes() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("phone");
+    let kitchen = Sim::start(&dir.path().join("kitchen.sock"), &["--name", "Kitchen"]);
+    let office = Sim::start(&dir.path().join("office.sock"), &["--name", "Office", "--seed", &"43".repeat(32)]);
+    assert_ne!(kitchen.identity, office.identity);
+    assert_eq!(phone(&home, &["bond", "--pin", &kitchen.pin()], &kitchen.socket).0, 0);
+    assert_eq!(phone(&home, &["bond", "--pin", &office.pin()], &office.socket).0, 0);
+
+    let (code, v) = phone_at_routes(&home, &["list"]);
+    assert_eq!(code, 0, "{v}");
+    let mut listed: Vec<(String, String)> = v["ok"]["appliances"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| (a["appliance_id"].as_str().unwrap().to_string(), a["appliance_name"].as_str().unwrap().to_string()))
+        .collect();
+    listed.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(listed, vec![(kitchen.identity.clone(), "Kitchen".into()), (office.identity.clone(), "Office".into())]);
+
+    // Two bonds: a command that needs one asks which; each is reached at its own socket.
+    let (code, v) = phone_at_routes(&home, &["info"]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("choose_appliance")), "{v}");
+    for sim in [&kitchen, &office] {
+        let (code, v) = phone_at_routes(&home, &["info", "--appliance", &sim.identity]);
+        assert_eq!(code, 0, "{v}");
+        assert_eq!(v["ok"]["identity"], sim.identity.as_str());
+    }
+    let (code, v) = phone_at_routes(&home, &["info", "--appliance", &"ab".repeat(32)]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("no_such_appliance")), "{v}");
+    let (code, v) = phone_at_routes(&home, &["info", "--appliance", "kitchen"]);
+    assert_eq!((code, v["error"]["code"].as_str()), (2, Some("bad_appliance_id")), "{v}");
+
+    // Forgetting the office appliance leaves the kitchen one as the only bond.
+    let (code, v) = phone_at_routes(&home, &["forget", "--appliance", &office.identity]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["ok"]["forgotten"], office.identity.as_str());
+    let (_, v) = phone_at_routes(&home, &["list"]);
+    assert_eq!(v["ok"]["appliances"].as_array().unwrap().len(), 1);
+    let (code, v) = phone_at_routes(&home, &["info"]);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["ok"]["identity"], kitchen.identity.as_str());
+    let (code, v) = phone_at_routes(&home, &["wallets", "--appliance", &office.identity]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("no_such_appliance")), "{v}");
+}
+
+/// A home written by the CLI before the core owned the bonds kept its one bond in
+/// `bond.json`: the next command moves it into the core's database and deletes the file.
+#[test]
+fn an_old_bond_json_moves_into_the_phone_database() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("phone");
+    let sim = Sim::start(&dir.path().join("old.sock"), &[]);
+    // Bond the way the old CLI did: the record as JSON beside the secrets.
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    let secrets = sunstorm_core::secrets::FileSecretStore::new(home.join("secrets")).unwrap();
+    let connector = sunstorm_sim::link::SocketConnector::new(&sim.socket, 517);
+    let record =
+        rt.block_on(sunstorm_core::appliance::client::bond(&connector, &sim.pin(), &secrets, "old cli")).unwrap();
+    std::fs::write(home.join("bond.json"), serde_json::to_vec_pretty(&record).unwrap()).unwrap();
+
+    let (code, v) = phone(&home, &["info"], &sim.socket);
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(v["ok"]["identity"], sim.identity.as_str());
+    assert!(!home.join("bond.json").exists(), "bond.json was moved, not copied");
+    let (_, v) = phone_at_routes(&home, &["list"]);
+    let listed = v["ok"]["appliances"].as_array().unwrap();
+    assert_eq!(listed.len(), 1, "{v}");
+    assert_eq!(listed[0]["appliance_id"], sim.identity.as_str());
+    assert_eq!(listed[0]["route"], format!("unix:{}", sim.socket.display()));
+    // The moved bond works on its own route from now on.
+    let (code, v) = phone_at_routes(&home, &["wallets", "--chain", "eip155:1"]);
+    assert_eq!(code, 0, "{v}");
+}
+
+#[test]
+fn an_unreadable_bond_json_is_reported_and_kept() {
+    let dir = tempfile::tempdir().unwrap();
+    let home = dir.path().join("phone");
+    std::fs::create_dir_all(&home).unwrap();
+    std::fs::write(home.join("bond.json"), b"{not json").unwrap();
+    let (code, v) = phone_at_routes(&home, &["list"]);
+    assert_eq!((code, v["error"]["code"].as_str()), (1, Some("bad_bond_file")), "{v}");
+    assert!(home.join("bond.json").exists());
 }

@@ -54,9 +54,9 @@ public final class CancellableCore: SunstormCore, @unchecked Sendable {
         return try await super.listPairs()
     }
 
-    public override func openPairLink(link: String, cancel: CancelHandle? = nil) async throws -> PairStateView {
+    public override func openPairLink(link: String, applianceId: String? = nil, cancel: CancelHandle? = nil) async throws -> PairStateView {
         try await withCancelHandle(cancel) {
-            try await super.openPairLink(link: link, cancel: $0)
+            try await super.openPairLink(link: link, applianceId: applianceId, cancel: $0)
         }
     }
 
@@ -121,15 +121,15 @@ public final class CancellableCore: SunstormCore, @unchecked Sendable {
         return try await super.setGuardrails(settings: settings)
     }
 
-    public override func applianceInfo(cancel: CancelHandle? = nil) async throws -> ApplianceInfoView {
+    public override func applianceInfo(applianceId: String? = nil, cancel: CancelHandle? = nil) async throws -> ApplianceInfoView {
         try await withCancelHandle(cancel) {
-            try await super.applianceInfo(cancel: $0)
+            try await super.applianceInfo(applianceId: applianceId, cancel: $0)
         }
     }
 
-    public override func applianceWallets(chains: [String] = [], cancel: CancelHandle? = nil) async throws -> [WalletView] {
+    public override func applianceWallets(chains: [String] = [], applianceId: String? = nil, cancel: CancelHandle? = nil) async throws -> [WalletView] {
         try await withCancelHandle(cancel) {
-            try await super.applianceWallets(chains: chains, cancel: $0)
+            try await super.applianceWallets(chains: chains, applianceId: applianceId, cancel: $0)
         }
     }
 
@@ -139,14 +139,14 @@ public final class CancellableCore: SunstormCore, @unchecked Sendable {
         }
     }
 
-    public override func bondedAppliance() async throws -> BondedApplianceView? {
+    public override func bondedAppliances() async throws -> [BondedApplianceView] {
         try refuseIfCancelled()
-        return try await super.bondedAppliance()
+        return try await super.bondedAppliances()
     }
 
-    public override func forgetAppliance() async throws {
+    public override func forgetAppliance(applianceId: String? = nil) async throws {
         try refuseIfCancelled()
-        return try await super.forgetAppliance()
+        return try await super.forgetAppliance(applianceId: applianceId)
     }
 
     public override func scanAppliances(timeoutMs: Int32 = 5000, cancel: CancelHandle? = nil) async throws -> [ApplianceRow] {

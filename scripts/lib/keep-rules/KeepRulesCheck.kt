@@ -108,7 +108,7 @@ fun main() = runBlocking<Unit> {
     step(e is SunstormException.InvalidLink && e.code == "wrong_host", "an error with fields (InvalidLink.code)")
 
     step(core.scanAppliances(50).isEmpty() && central.scans.size == 1, "an async call that calls BleCentral.scan")
-    step(core.bondedAppliance() == null, "an async call returning an optional record")
+    step(core.bondedAppliances().isEmpty(), "an async call returning a list of records")
 
     central.block = true
     val handle = CancelHandle()

@@ -105,6 +105,8 @@ func describe(_ error: Error) -> (message: String, terminal: Bool) {
     case .WrongPin(let left): return ("Wrong PIN, \(left) attempts left", false)
     case .PinLocked: return ("Too many wrong PINs: the appliance now shows a new PIN.", false)
     case .NotBonded: return ("Bond this phone with your appliance first.", true)
+    case .ChooseAppliance: return ("Several appliances are bonded: choose which one to use.", false)
+    case .NoSuchAppliance: return ("That appliance is no longer bonded with this phone.", true)
     case .UnknownAppliance: return ("Warning: this is not the appliance you bonded with.", true)
     case .ApplianceDeclined: return ("Declined on the appliance.", true)
     case .PhoneForgotten: return ("This appliance no longer knows this phone. Bond it again.", true)

@@ -3,7 +3,7 @@ package xyz.sigilvault.sunstorm.check
 import java.nio.file.Files
 import kotlin.test.assertEquals
 import kotlin.test.assertIs
-import kotlin.test.assertNull
+import kotlin.test.assertTrue
 import kotlinx.coroutines.CoroutineScope
 import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.runBlocking
@@ -53,7 +53,7 @@ class CoreFlowsTest {
     fun `no bond yet, and Bluetooth off reaches the bonding screen as a retryable message`() {
         core().use { core ->
             val flows = CoreFlows(core)
-            assertNull(runBlocking { flows.bondedAppliance() })
+            assertTrue(runBlocking { flows.bondedAppliances() }.isEmpty())
             assertIs<SunstormException.BluetoothUnavailable>(
                 runCatching { runBlocking { flows.bond("AA:BB:CC:DD:EE:01", "135790") } }.exceptionOrNull(),
             )

@@ -109,6 +109,7 @@ class CoreViewsTest {
                 pairId = "pair-1", spName = "Example Exchange", logoUrl = "https://example.com/logo.png",
                 homepage = "https://example.com", keyFingerprint = "ab12", userRef = "alice@example",
                 accounts = listOf("eip155:1:0xAb01"), active = false, createdAt = 1_700_000_000, revokedAt = 1_700_000_100,
+                applianceId = "5a".repeat(32),
             ),
         )
         assertEquals("pair-1", pair.pairId)

@@ -46,8 +46,16 @@ class Simulators private constructor(
     /** The appliance simulator's socket. */
     val applianceSocket: Path = dir.resolve("appliance.sock")
 
+    /**
+     * The further demo services octane registered (`--extra-sps`), each as (API key,
+     * signing seed hex); index 1 is the first of them, index 0 the demo service.
+     */
+    private val services: List<Pair<String, String>> =
+        listOf(spApiKey to spKeySeedHex) + extraServices(facts)
+
     private val extra = mutableListOf<AutoCloseable>()
     private lateinit var appliance: SimProcess
+    private val moreAppliances = java.util.concurrent.ConcurrentHashMap<String, Pair<Path, SimProcess>>()
     private var applianceControl: ApplianceControl? = null
 
     /**
@@ -57,8 +65,37 @@ class Simulators private constructor(
     fun control(): ApplianceControl =
         checkNotNull(applianceControl) { "start the simulators with control = true to use the appliance's control API" }
 
-    /** A [UdsBleCentral] that reaches the appliance simulator as peripheral [applianceId]. */
-    fun bleCentral(): UdsBleCentral = UdsBleCentral(mapOf(applianceId to applianceSocket))
+    /**
+     * A [UdsBleCentral] that reaches the appliance simulator as peripheral [applianceId]
+     * (and those started with [startAppliance] under their ids).
+     */
+    fun bleCentral(): UdsBleCentral =
+        UdsBleCentral(mapOf(applianceId to applianceSocket) + moreAppliances.mapValues { it.value.first })
+
+    /**
+     * Starts another appliance simulator (its own keys from [seedHex], 64 hex digits, and
+     * wallets), pinned to the same octane, reachable as peripheral [peripheralId] through
+     * the [bleCentral]s made afterwards. Stopped by [close].
+     */
+    fun startAppliance(peripheralId: String, seedHex: String, pin: String = this.pin): Path {
+        require(peripheralId != applianceId && !moreAppliances.containsKey(peripheralId)) { "$peripheralId is taken" }
+        val socket = dir.resolve("appliance-$peripheralId.sock")
+        val p = SimProcess(
+            listOf(
+                "sim", "appliance", "--socket", socket.toString(), "--pin", pin,
+                "--octane-key", octanePublicKeyHex, "--seed", seedHex, "--name", "Sigil $peripheralId",
+            ),
+            sunstorm,
+        )
+        try {
+            p.awaitLine("PIN:")
+        } catch (e: Throwable) {
+            p.close()
+            throw e
+        }
+        moreAppliances[peripheralId] = socket to p
+        return socket
+    }
 
     /** A [CoreConfig] for these simulators (octane's URL and pinned key, the link host). */
     fun coreConfig(databasePath: Path, phoneName: String = "Desktop"): CoreConfig = CoreConfig(
@@ -70,13 +107,25 @@ class Simulators private constructor(
     )
 
     /** Runs `sunstorm sp ARGS --octane URL --api-key KEY --json` as the demo service. */
-    fun sp(vararg args: String): SimProcess =
-        SimProcess(listOf("sp") + args.toList() + listOf("--octane", octaneUrl, "--api-key", spApiKey, "--json"), sunstorm)
-            .also { synchronized(extra) { extra += it } }
+    fun sp(vararg args: String): SimProcess = spAs(0, *args)
 
-    /** The service opens a pair session (`sunstorm sp create-session`): the link and the code it shows. */
-    fun createSession(chains: List<String> = listOf("eip155:1"), userRef: String = "alice@example"): PairSession {
-        val p = sp("create-session", "--chains", chains.joinToString(","), "--user-ref", userRef)
+    /** [sp] as demo service [service] (0: the demo service; 1…: those of `extraSps`). */
+    fun spAs(service: Int, vararg args: String): SimProcess {
+        val (apiKey, _) = services.getOrNull(service) ?: error("no service $service (start with extraSps)")
+        return SimProcess(listOf("sp") + args.toList() + listOf("--octane", octaneUrl, "--api-key", apiKey, "--json"), sunstorm)
+            .also { synchronized(extra) { extra += it } }
+    }
+
+    /**
+     * The service opens a pair session (`sunstorm sp create-session`): the link and the code
+     * it shows. [service] picks the demo service (0) or one of `extraSps` (1…).
+     */
+    fun createSession(
+        chains: List<String> = listOf("eip155:1"),
+        userRef: String = "alice@example",
+        service: Int = 0,
+    ): PairSession {
+        val p = spAs(service, "create-session", "--chains", chains.joinToString(","), "--user-ref", userRef)
         val line = p.awaitLine("{")
         check(p.awaitExit() == 0) { "sunstorm sp create-session failed: ${p.drain()}" }
         return PairSession(
@@ -94,16 +143,27 @@ class Simulators private constructor(
     fun requestSignature(pairId: String, account: String, sample: String = "eip1559", timeoutSecs: Int = 120): PendingSignature =
         requestSignature(pairId, account, listOf("--sample", sample), timeoutSecs)
 
-    /** The same with explicit payload flags (`--evm-tx HEX`, `--message TEXT`, …). */
-    fun requestSignature(pairId: String, account: String, payloadArgs: List<String>, timeoutSecs: Int = 120): PendingSignature {
-        val args = listOf("sign", "--sp-key", spKeySeedHex, "--pair", pairId, "--account", account) +
+    /**
+     * The same with explicit payload flags (`--evm-tx HEX`, `--message TEXT`, …), as demo
+     * service [service] (0: the demo service; 1…: those of `extraSps`).
+     */
+    fun requestSignature(
+        pairId: String,
+        account: String,
+        payloadArgs: List<String>,
+        timeoutSecs: Int = 120,
+        service: Int = 0,
+    ): PendingSignature {
+        val (_, seed) = services.getOrNull(service) ?: error("no service $service (start with extraSps)")
+        val args = listOf("sign", "--sp-key", seed, "--pair", pairId, "--account", account) +
             payloadArgs + listOf("--octane-key", octanePublicKeyHex, "--timeout", timeoutSecs.toString())
-        return PendingSignature(sp(*args.toTypedArray()))
+        return PendingSignature(spAs(service, *args.toTypedArray()))
     }
 
     /** Stops the service processes, the appliance and octane. */
     override fun close() {
         synchronized(extra) { extra.reversed().forEach { runCatching { it.close() } } }
+        moreAppliances.values.forEach { runCatching { it.second.close() } }
         if (this::appliance.isInitialized) runCatching { appliance.close() }
         runCatching { octane.close() }
     }
@@ -119,7 +179,8 @@ class Simulators private constructor(
          * Starts octane (on a free loopback port) and an appliance pinned to octane's key,
          * waiting until both are ready. [applianceArgs] adds flags of `sunstorm sim
          * appliance` (`--delay-ms 30000`, `--mtu 64`, `--user api`…). With [control] the
-         * appliance also serves its control API on a free loopback port ([control]).
+         * appliance also serves its control API on a free loopback port ([control]). With
+         * [extraSps] octane registers that many further demo services (`--extra-sps`).
          */
         fun start(
             dir: Path = Files.createTempDirectory("sunstorm-sims"),
@@ -127,8 +188,12 @@ class Simulators private constructor(
             applianceArgs: List<String> = emptyList(),
             sunstorm: Path = SunstormCli.find(),
             control: Boolean = false,
+            extraSps: Int = 0,
         ): Simulators {
-            val octane = SimProcess(listOf("sim", "octane", "--listen", "127.0.0.1:0", "--json"), sunstorm)
+            val octane = SimProcess(
+                listOf("sim", "octane", "--listen", "127.0.0.1:0", "--json", "--extra-sps", extraSps.toString()),
+                sunstorm,
+            )
             val sims = try {
                 Simulators(dir, sunstorm, octane, octane.awaitLine("{"), pin)
             } catch (e: Throwable) {
@@ -198,3 +263,13 @@ private fun jsonFieldOrNull(json: String, name: String): String? =
 
 private fun jsonField(json: String, name: String): String =
     requireNotNull(jsonFieldOrNull(json, name)) { "no \"$name\" in $json" }
+
+/** The (API key, signing seed) of each service under `"extra_sps"` in octane's facts. */
+private fun extraServices(facts: String): List<Pair<String, String>> {
+    val at = facts.indexOf("\"extra_sps\"")
+    if (at < 0) return emptyList()
+    val tail = facts.substring(at)
+    val keys = Regex("\"api_key\":\"([^\"]*)\"").findAll(tail).map { it.groupValues[1] }.toList()
+    val seeds = Regex("\"sp_key_seed\":\"([^\"]*)\"").findAll(tail).map { it.groupValues[1] }.toList()
+    return keys.zip(seeds)
+}

@@ -5,7 +5,6 @@ import java.nio.file.Path
 import java.nio.file.attribute.PosixFilePermissions
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
-import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import org.junit.jupiter.api.Test
@@ -35,7 +34,7 @@ class ApplianceSimTest {
             val central = UdsBleCentral(mapOf("sim-1" to sock))
             val secrets = FileSecretStore(dir.resolve("secrets"))
             SunstormCore(testConfig(dir), central, JdkHttpClient(), secrets, ScriptedPresence()).use { core ->
-                assertNull(core.bondedAppliance())
+                assertTrue(core.bondedAppliances().isEmpty())
                 assertFailsWith<SunstormException.NotBonded> { core.applianceInfo() }
                 assertEquals(listOf("sim-1"), core.scanAppliances(100).map { it.peripheralId })
 
@@ -50,8 +49,10 @@ class ApplianceSimTest {
                 assertEquals("Sigil simulator", bonded.name)
                 assertEquals("sim-1", bonded.peripheralId)
                 assertTrue(FlowProgress.ConnectingToAppliance in listener.events, "${listener.events}")
-                assertEquals(listOf("app.ed25519", "appliance.bond", "channel.x25519"), secrets.names())
-                assertEquals(bonded, core.bondedAppliance())
+                // The secret store holds the phone's keys; the bond is the core's (no copy here).
+                assertEquals(listOf("app.ed25519", "channel.x25519"), secrets.names())
+                assertEquals(listOf(bonded), core.bondedAppliances())
+                assertEquals(64, bonded.applianceId.length)
 
                 val info = core.applianceInfo()
                 assertEquals(bonded.identityFingerprint, info.identityFingerprint)
@@ -69,7 +70,7 @@ class ApplianceSimTest {
             // The keys are files only their owner can read, in a directory only they can list.
             val perms = { p: Path -> PosixFilePermissions.toString(Files.getPosixFilePermissions(p)) }
             assertEquals("rwx------", perms(dir.resolve("secrets")))
-            assertEquals("rw-------", perms(dir.resolve("secrets/appliance.bond")))
+            assertEquals("rw-------", perms(dir.resolve("secrets/channel.x25519")))
         }
     }
 }

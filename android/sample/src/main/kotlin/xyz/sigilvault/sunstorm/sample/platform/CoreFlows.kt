@@ -75,16 +75,16 @@ class CoreFlows(private val core: SunstormCore) : SunstormFlows, FlowListener {
 
     override suspend fun bond(peripheralId: String, pin: String): BondedAppliance = cancellable { handle ->
         val view = core.bondAppliance(peripheralId, pin, cancel = handle)
-        BondedAppliance(view.name, view.identityFingerprint)
+        BondedAppliance(view.applianceId, view.name, view.identityFingerprint)
     }
 
-    override suspend fun bondedAppliance(): BondedAppliance? =
-        core.bondedAppliance()?.let { BondedAppliance(it.name, it.identityFingerprint) }
+    override suspend fun bondedAppliances(): List<BondedAppliance> =
+        core.bondedAppliances().map { BondedAppliance(it.applianceId, it.name, it.identityFingerprint) }
 
-    override suspend fun openLink(link: String): PairStep {
+    override suspend fun openLink(link: String, applianceId: String?): PairStep {
         // The core does not echo the link's code back; keep it to prefill the field.
         val code = runCatching { core.parseLink(link).code }.getOrNull()
-        return CoreViews.step(cancellable { core.openPairLink(link, it) }, code)
+        return CoreViews.step(cancellable { core.openPairLink(link, applianceId = applianceId, cancel = it) }, code)
     }
 
     override suspend fun submitCode(flowId: String, code: String?): PairStep =

@@ -48,12 +48,13 @@ class DemoFlows(
             pinAttempts--
             throw if (pinAttempts == 0) SunstormException.PinLocked() else SunstormException.WrongPin(pinAttempts)
         }
-        return BondedAppliance("Sigil appliance", "SGL-0A1B-2C3D").also { bonded = it }
+        return BondedAppliance("5a".repeat(32), "Sigil appliance", "SGL-0A1B-2C3D").also { bonded = it }
     }
 
-    override suspend fun bondedAppliance(): BondedAppliance? = bonded
+    override suspend fun bondedAppliances(): List<BondedAppliance> = listOfNotNull(bonded)
 
-    override suspend fun openLink(link: String): PairStep {
+    override suspend fun openLink(link: String, applianceId: String?): PairStep {
+        if (applianceId != null && applianceId != bonded?.id) throw SunstormException.NoSuchAppliance()
         delay(stepDelayMs)
         val v = Regex("[?&]v=(\\d{6})").find(link)?.groupValues?.get(1)
         return if (v != null) PairStep.CodePrefilled("flow-1", card, v) else PairStep.CodeNeeded("flow-1", card, null)

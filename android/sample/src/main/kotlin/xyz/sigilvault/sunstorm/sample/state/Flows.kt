@@ -119,8 +119,8 @@ data class PairRow(
     val createdAtEpochSecs: Long,
 )
 
-/** The bonded appliance. */
-data class BondedAppliance(val name: String, val identityFingerprint: String)
+/** A bonded appliance ([id]: what the calls that take an appliance id want). */
+data class BondedAppliance(val id: String, val name: String, val identityFingerprint: String)
 
 /** Everything the screens call. Suspend functions; each throws `SunstormException`. */
 interface SunstormFlows {
@@ -130,11 +130,14 @@ interface SunstormFlows {
     /** Bonds with the appliance showing [pin]. */
     suspend fun bond(peripheralId: String, pin: String): BondedAppliance
 
-    /** The bonded appliance, if any. */
-    suspend fun bondedAppliance(): BondedAppliance?
+    /** The bonded appliances, most recently bonded first (a phone can bond several). */
+    suspend fun bondedAppliances(): List<BondedAppliance>
 
-    /** Opens a pair link (already accepted by `parseLink`): loads and verifies the session. */
-    suspend fun openLink(link: String): PairStep
+    /**
+     * Opens a pair link (already accepted by `parseLink`) for appliance [applianceId] (null:
+     * the only bonded one; with several, `ChooseAppliance`): loads and verifies the session.
+     */
+    suspend fun openLink(link: String, applianceId: String? = null): PairStep
 
     /** Submits the typed code (null: the prefilled one). */
     suspend fun submitCode(flowId: String, code: String?): PairStep

@@ -140,9 +140,12 @@ class PairController(private val flows: SunstormFlows, private val scope: Corout
         flows.onPairUpdate { step -> _state.update { PairReducer.update(it, step) } }
     }
 
-    /** Opens an accepted pair link (from an App Link or a QR code). */
-    fun open(link: String, sessionId: String) = run(PairScreen.Loading(sessionId)) {
-        show(flows.openLink(link))
+    /**
+     * Opens an accepted pair link (from an App Link or a QR code) for appliance
+     * [applianceId] (null: the only bonded one).
+     */
+    fun open(link: String, sessionId: String, applianceId: String? = null) = run(PairScreen.Loading(sessionId)) {
+        show(flows.openLink(link, applianceId))
     }
 
     /** The user typed in the code field. */
