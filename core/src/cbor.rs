@@ -9,7 +9,7 @@ use serde::{de::DeserializeOwned, Serialize};
 pub const MAX_DEPTH: usize = 32;
 
 /// Why a CBOR item could not be encoded or decoded.
-#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
 pub enum CborError {
     /// The value could not be encoded (a type CBOR cannot carry, e.g. a non-finite float).
     #[error("could not encode CBOR: {0}")]

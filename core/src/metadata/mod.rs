@@ -112,6 +112,12 @@ pub enum MetadataError {
     /// Signed, but its content does not parse (a bad descriptor, key or token).
     #[error("metadata bundle content: {0}")]
     BadContent(String),
+    /// Signed, but a descriptor in it is not usable.
+    #[error("a clear-signing descriptor in the metadata bundle is not usable")]
+    Descriptor(#[from] ClearError),
+    /// Signed, but its body is not canonical CBOR of a bundle.
+    #[error("the metadata bundle's body does not decode")]
+    Body(#[from] crate::cbor::CborError),
     /// The bundle could not be built or stored.
     #[error("metadata bundle: {0}")]
     Build(String),
@@ -127,15 +133,11 @@ impl MetadataError {
             MetadataError::BadSignature => "metadata_bad_signature",
             MetadataError::UnsupportedFormat(_) => "metadata_unsupported_format",
             MetadataError::NotNewer { .. } => "metadata_not_newer",
-            MetadataError::BadContent(_) => "metadata_bad_content",
+            MetadataError::BadContent(_) | MetadataError::Descriptor(_) | MetadataError::Body(_) => {
+                "metadata_bad_content"
+            }
             MetadataError::Build(_) => "metadata_build",
         }
-    }
-}
-
-impl From<ClearError> for MetadataError {
-    fn from(e: ClearError) -> Self {
-        MetadataError::BadContent(e.to_string())
     }
 }
 
@@ -208,8 +210,7 @@ fn open_inner(bytes: &[u8], key: &[u8; 32], current: Option<u64>) -> Result<Load
         EnvelopeError::BadKey => MetadataError::Build("the pinned metadata key is invalid".into()),
         _ => MetadataError::BadSignature,
     })?;
-    let body: BundleBody =
-        cbor::from_canonical_slice(&signed.body).map_err(|e| MetadataError::BadContent(e.to_string()))?;
+    let body: BundleBody = cbor::from_canonical_slice(&signed.body)?;
     if body.format != BUNDLE_FORMAT {
         return Err(MetadataError::UnsupportedFormat(body.format));
     }

@@ -108,7 +108,9 @@ fn a_signed_bundle_with_bad_content_is_refused() {
     let mut body = build_body(&input(1)).unwrap().body;
     body.files.insert("registry/circle/calldata-usdc.json".into(), "{\"context\":{}}".into());
     let bytes = seal(&body, &key()).unwrap();
-    assert!(matches!(open_bundle(&bytes, &pk(), None), Err(MetadataError::BadContent(_))));
+    let refused = open_bundle(&bytes, &pk(), None).unwrap_err();
+    assert!(matches!(refused, MetadataError::Descriptor(_)), "{refused:?}");
+    assert_eq!(refused.code(), "metadata_bad_content");
     let mut body = build_body(&input(1)).unwrap().body;
     body.format = 99;
     let bytes = seal(&body, &key()).unwrap();

@@ -64,14 +64,17 @@ impl ApplianceBonding {
             appliance_static,
             appliance_identity: identity,
         };
-        let body = crate::cbor::to_vec(&statement).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        let body = crate::cbor::to_vec(&statement)?;
         let transcript_sig = envelope::sign_bytes(Domain::BondTranscript, keys.identity, &body).to_vec();
         let endorsement = SignedEnvelope::seal(
             Domain::AppEndorsement,
             keys.identity,
             &AppEndorsement { v: STATEMENT_VERSION, app_key: p.app_key, appliance_identity: identity, issued_at: now },
         )
-        .map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        .map_err(|e| match e {
+            crate::envelope::EnvelopeError::Body(c) => ChannelError::Codec(c),
+            other => ChannelError::Malformed(other.to_string()),
+        })?;
         let payload = ApplianceBondPayload {
             channel_static: appliance_static,
             identity,
@@ -79,7 +82,7 @@ impl ApplianceBonding {
             transcript_sig,
             endorsement,
         };
-        let plain = crate::cbor::to_vec(&payload).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        let plain = crate::cbor::to_vec(&payload)?;
         let sealed = self.bk.seal(&self.bk.seal_appliance, &plain)?;
         let mac = self.bk.mac(&self.bk.confirm_appliance, MAC_LABEL_APPLIANCE)?;
         let out = frame_cbor(MsgType::BondAccept, &BondSealed { mac, sealed })?;

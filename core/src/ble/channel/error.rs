@@ -64,6 +64,9 @@ pub enum ChannelError {
     /// A message of the wrong type or shape for this step.
     #[error("malformed channel message: {0}")]
     Malformed(String),
+    /// A channel message could not be encoded, or its CBOR body not decoded.
+    #[error("a channel message could not be encoded or decoded")]
+    Codec(#[from] crate::cbor::CborError),
     /// A plaintext above the largest a transport message holds
     /// ([`MAX_PLAINTEXT_LEN`](crate::ble::channel::MAX_PLAINTEXT_LEN)).
     #[error("message of {len} bytes exceeds {max}")]

@@ -52,7 +52,7 @@ impl PhoneBonding {
             app_key: keys.app_public(),
             name: phone_name.to_string(),
         };
-        let plain = crate::cbor::to_vec(&payload).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        let plain = crate::cbor::to_vec(&payload)?;
         let sealed = bk.seal(&bk.seal_phone, &plain)?;
         let mac = bk.mac(&bk.confirm_phone, MAC_LABEL_PHONE)?;
         let out = frame_cbor(MsgType::BondConfirm, &BondSealed { mac, sealed })?;
@@ -99,7 +99,7 @@ impl PhoneBondingConfirm {
             appliance_static: p.channel_static,
             appliance_identity: p.identity,
         };
-        let body = crate::cbor::to_vec(&statement).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+        let body = crate::cbor::to_vec(&statement)?;
         envelope::verify_bytes(Domain::BondTranscript, p.identity.as_bytes(), &body, &p.transcript_sig)
             .map_err(|_| ChannelError::BadIdentityProof)?;
         let endorsed: AppEndorsement = p

@@ -150,7 +150,7 @@ pub(super) fn frame(t: MsgType, body: &[u8]) -> Vec<u8> {
 }
 
 pub(super) fn frame_cbor<T: Serialize>(t: MsgType, value: &T) -> Result<Vec<u8>, ChannelError> {
-    let body = crate::cbor::to_vec(value).map_err(|e| ChannelError::Malformed(e.to_string()))?;
+    let body = crate::cbor::to_vec(value)?;
     Ok(frame(t, &body))
 }
 
@@ -163,7 +163,7 @@ pub(super) fn unframe(expected: MsgType, msg: &[u8]) -> Result<&[u8], ChannelErr
 }
 
 pub(super) fn decode_cbor<T: serde::de::DeserializeOwned>(body: &[u8]) -> Result<T, ChannelError> {
-    crate::cbor::from_slice(body).map_err(|e| ChannelError::Malformed(e.to_string()))
+    Ok(crate::cbor::from_slice(body)?)
 }
 
 /// A refusal message the appliance sends during bonding.
