@@ -1,5 +1,6 @@
 //! Time as the core sees it: a trait so tests can move the clock, and the system clock.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// A source of the current Unix time in seconds.
@@ -21,4 +22,31 @@ impl Clock for SystemClock {
 /// Seconds since the Unix epoch on the system clock.
 pub fn now_unix() -> u64 {
     SystemClock.now_unix()
+}
+
+/// A clock moved by hand (tests, simulators): it shows what it was last set to.
+#[derive(Debug, Default)]
+pub struct ManualClock(AtomicU64);
+
+impl ManualClock {
+    /// A clock at `now` (Unix seconds).
+    pub fn new(now: u64) -> Self {
+        Self(AtomicU64::new(now))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, secs: u64) {
+        self.0.fetch_add(secs, Ordering::SeqCst);
+    }
+
+    /// Sets the clock to `now` (Unix seconds).
+    pub fn set(&self, now: u64) {
+        self.0.store(now, Ordering::SeqCst);
+    }
+}
+
+impl Clock for ManualClock {
+    fn now_unix(&self) -> u64 {
+        self.0.load(Ordering::SeqCst)
+    }
 }

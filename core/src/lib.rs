@@ -16,6 +16,7 @@ pub mod link;
 pub mod model;
 pub mod octane;
 pub mod pair;
+pub mod ports;
 pub mod return_url;
 pub mod secrets;
 pub mod sign;
@@ -30,3 +31,7 @@ pub mod guardrails;
 pub mod metadata;
 pub mod payload;
 pub mod validity;
+
+#[cfg(any(test, feature = "testing"))]
+#[doc(hidden)]
+pub mod fakes;

@@ -35,6 +35,7 @@ use crate::octane::transport::HttpTransport;
 #[cfg(feature = "testing")]
 use crate::pair::CrashPoint;
 use crate::pair::{PairEngine, PairError, PairState};
+use crate::ports::OctaneApi;
 use crate::secrets::SecretStore;
 use crate::sign::{PendingSignature, SignEngine, SignError, SignedOutcome};
 use crate::store::{AuditEntry, BondedAppliance, PairRecord, SignRecord, Store, StoreError};
@@ -189,7 +190,7 @@ struct Bonded {
     record: BondRecord,
     peripheral: Option<String>,
     appliance: Arc<ApplianceClient>,
-    octane: OctaneClient,
+    octane: Arc<OctaneClient>,
     pair: PairEngine,
     sign: SignEngine,
 }
@@ -269,10 +270,12 @@ impl Sunstorm {
             self.clock.clone(),
             http,
         )?;
+        let octane = Arc::new(octane);
+        let port: Arc<dyn OctaneApi> = octane.clone();
         let listener = self.listener.clone();
         let pair = PairEngine::new(
             self.store.clone(),
-            octane.clone(),
+            port.clone(),
             self.secrets.clone(),
             self.clock.clone(),
             LinkConfig { accepted_hosts: self.cfg.link_hosts.clone() },
@@ -282,8 +285,8 @@ impl Sunstorm {
         }));
         #[cfg(feature = "testing")]
         let pair = pair.with_crash_point(self.cfg.crash_point);
-        let sign = SignEngine::new(self.store.clone(), octane.clone(), self.clock.clone())
-            .with_max_skew(self.cfg.sign_max_skew_secs);
+        let sign =
+            SignEngine::new(self.store.clone(), port, self.clock.clone()).with_max_skew(self.cfg.sign_max_skew_secs);
         Ok(Bonded { record, peripheral, appliance, octane, pair, sign })
     }
 

@@ -249,6 +249,27 @@ impl Store {
         let _ = conn.trace_v2(rusqlite::trace::TraceEventCodes::SQLITE_TRACE_STMT, cb);
     }
 
+    /// Test hook: from now on every insert into and update of `table` fails as a full
+    /// disk would (a trigger aborts it), until [`Store::heal_writes`].
+    pub(crate) fn fail_writes(&self, table: &str) -> Result<(), StoreError> {
+        let sql = ["INSERT", "UPDATE"]
+            .iter()
+            .map(|op| {
+                format!(
+                    "CREATE TEMP TRIGGER fail_{table}_{op} BEFORE {op} ON main.{table} \
+                     BEGIN SELECT RAISE(ABORT, 'database or disk is full'); END;"
+                )
+            })
+            .collect::<String>();
+        Ok(self.lock()?.execute_batch(&sql)?)
+    }
+
+    /// Test hook: undoes [`Store::fail_writes`] for `table`.
+    pub(crate) fn heal_writes(&self, table: &str) -> Result<(), StoreError> {
+        let sql = format!("DROP TRIGGER IF EXISTS fail_{table}_INSERT; DROP TRIGGER IF EXISTS fail_{table}_UPDATE;");
+        Ok(self.lock()?.execute_batch(&sql)?)
+    }
+
     /// Test hook: SQLite's query plan for `sql` (the `detail` column of each step).
     pub(crate) fn query_plan(&self, sql: &str) -> Result<Vec<String>, StoreError> {
         let conn = self.lock()?;

@@ -18,7 +18,6 @@ pub(crate) mod logic;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use ed25519_dalek::SigningKey;
@@ -73,30 +72,8 @@ impl std::fmt::Debug for SpRegistration {
     }
 }
 
-/// A clock tests move by hand (implements [`Clock`]).
-#[derive(Debug, Default)]
-pub struct ManualClock(AtomicU64);
-
-impl ManualClock {
-    /// A clock at `now` (Unix seconds).
-    pub fn new(now: u64) -> Self {
-        Self(AtomicU64::new(now))
-    }
-    /// Moves the clock forward.
-    pub fn advance(&self, secs: u64) {
-        self.0.fetch_add(secs, Ordering::SeqCst);
-    }
-    /// Sets the clock.
-    pub fn set(&self, now: u64) {
-        self.0.store(now, Ordering::SeqCst);
-    }
-}
-
-impl Clock for ManualClock {
-    fn now_unix(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
+/// A clock tests move by hand (the core's, re-exported where the simulators' users find it).
+pub use sunstorm_core::clock::ManualClock;
 
 /// How to run the simulator.
 #[derive(Debug, Clone)]

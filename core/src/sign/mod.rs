@@ -28,7 +28,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use crate::appliance::{ApplianceApi, ApplianceError, ProgressFn};
+use crate::appliance::ApplianceError;
 use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
 use crate::decode::{decode_with_target, DecodeContext, DecodedPayload};
@@ -36,8 +36,9 @@ use crate::envelope::{Domain, SignedEnvelope};
 use crate::guardrails::{evaluate, worst_case_spend, Guardrails, SpendContext, Violation};
 use crate::model::{CountersignedRequest, PairRevocation, PayloadKind, SignRequest, STATEMENT_VERSION};
 use crate::octane::api::{PairStatus as OctanePairStatus, PendingSignRequest};
-use crate::octane::client::{OctaneClient, OctaneError};
+use crate::octane::client::OctaneError;
 use crate::payload::{verify_appliance_signature, PayloadError, SigningTarget};
+use crate::ports::{ApplianceApi, OctaneApi, ProgressFn};
 use crate::store::{PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError, StoreTx};
 use crate::validity::{check_validity, ValidityError};
 
@@ -252,20 +253,45 @@ struct Waiting {
     target: SigningTarget,
 }
 
+/// A waiting request taken out of the waiting list while the user's decision on it runs
+/// (so it cannot be decided twice at once). Unless [`Claim::settle`] says the decision was
+/// recorded, it goes back on drop: after a store failure, a transient appliance failure, or
+/// the caller dropping the future (a cancelled approval), the user can decide again.
+struct Claim<'e> {
+    engine: &'e SignEngine,
+    waiting: Arc<Waiting>,
+    settled: bool,
+}
+
+impl Claim<'_> {
+    /// The decision is recorded in the store: the request leaves the waiting list.
+    fn settle(mut self) {
+        self.settled = true;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.settled {
+            self.engine.keep_waiting(Arc::clone(&self.waiting));
+        }
+    }
+}
+
 /// Runs sign requests through the checks, the user, the appliance and back to octane.
 pub struct SignEngine {
     store: Arc<Store>,
-    octane: OctaneClient,
+    octane: Arc<dyn OctaneApi>,
     clock: Arc<dyn Clock>,
     max_skew_secs: u64,
-    pending: Mutex<HashMap<Uuid, Waiting>>,
+    pending: Mutex<HashMap<Uuid, Arc<Waiting>>>,
     /// The guardrails as last parsed, with the settings text they came from.
     rules: Mutex<Option<(String, Guardrails)>>,
 }
 
 impl SignEngine {
     /// A sign engine.
-    pub fn new(store: Arc<Store>, octane: OctaneClient, clock: Arc<dyn Clock>) -> Self {
+    pub fn new(store: Arc<Store>, octane: Arc<dyn OctaneApi>, clock: Arc<dyn Clock>) -> Self {
         Self {
             store,
             octane,
@@ -332,12 +358,14 @@ impl SignEngine {
         }
     }
 
-    fn take(&self, request_id: Uuid) -> Option<Waiting> {
-        self.pending.lock().ok()?.remove(&request_id)
+    /// Takes a waiting request for a decision ([`Claim`]).
+    fn claim(&self, request_id: Uuid) -> Option<Claim<'_>> {
+        let waiting = self.pending.lock().ok()?.remove(&request_id)?;
+        Some(Claim { engine: self, waiting, settled: false })
     }
 
-    /// Puts a request back in the waiting list (nothing was decided).
-    fn keep_waiting(&self, w: Waiting) {
+    /// Puts a request (back) in the waiting list.
+    fn keep_waiting(&self, w: Arc<Waiting>) {
         if let Ok(mut m) = self.pending.lock() {
             m.insert(w.req.request_id, w);
         }
@@ -397,7 +425,7 @@ impl SignEngine {
         let cs = &delivered.request;
         let pair = self.store.pair(delivered.pair_id)?.ok_or(SignError::UnknownPair(delivered.pair_id))?;
         // 1. Both signatures, before anything in the body is believed.
-        let req = verify_signatures(cs, &pair, self.octane.config().octane_key.as_bytes())?;
+        let req = verify_signatures(cs, &pair, self.octane.octane_key().as_bytes())?;
         if req.v != STATEMENT_VERSION || req.pair_id != delivered.pair_id || req.request_id != delivered.request_id {
             return Err(SignError::Malformed("the envelope does not match the signed request".into()));
         }
@@ -539,13 +567,17 @@ impl SignEngine {
             return Ok(view);
         }
         tracing::info!(title = %view.decoded.title, "sign: request verified, waiting for the user");
-        self.keep_waiting(Waiting { cs: cs.clone(), req, view: view.clone(), target });
+        self.keep_waiting(Arc::new(Waiting { cs: cs.clone(), req, view: view.clone(), target }));
         Ok(view)
     }
 
     /// The user approves: the validity rule and the guardrails run again (settings and
     /// spend as they are now); then the appliance signs (it re-verifies everything itself),
     /// the signature is checked against the bound account and delivered to octane.
+    ///
+    /// Until a decision is recorded the request stays the user's to decide: a store
+    /// failure, a transient appliance failure (link, timeout, cancelled on the appliance) or
+    /// the caller dropping this future (a cancelled approval) leaves it waiting.
     #[tracing::instrument(skip(self, appliance, progress))]
     pub async fn approve(
         &self,
@@ -553,28 +585,32 @@ impl SignEngine {
         appliance: &dyn ApplianceApi,
         progress: Option<ProgressFn>,
     ) -> Result<SignedOutcome, SignError> {
-        let Some(w) = self.take(request_id) else {
+        let Some(claim) = self.claim(request_id) else {
             return Err(self.not_pending(request_id));
         };
+        let w = Arc::clone(&claim.waiting);
         let now = self.clock.now_unix();
         let (req, view) = (&w.req, &w.view);
         let pair_id = req.pair_id;
         let status = self.store.pair_status(pair_id)?.ok_or(SignError::UnknownPair(pair_id))?;
         if let Err(err) = check_freshness(req, now, self.max_skew_secs) {
             self.record(request_id, SignOutcome::Failed, Some(err.code()), None, None)?;
+            claim.settle();
             let message = "the request expired before approval";
             self.post_rejection(request_id, err.code(), message).await;
             return Err(err);
         }
         if status != PairStatus::Active {
             self.record(request_id, SignOutcome::Failed, Some("pair_revoked"), None, None)?;
+            claim.settle();
             return Err(SignError::PairRevoked);
         }
         // The guardrails again, as they are now: tightened settings and what was approved
         // or signed meanwhile apply to a request that was waiting. Its own amount is left
         // out of the spend (it is the amount being checked).
         let rules = self.guardrails()?;
-        let decided = self.store.transaction(|tx| {
+        // Nothing is recorded when this fails: the claim puts the request back.
+        let violations = self.store.transaction(|tx| {
             let violations = evaluate(&rules, &view.decoded, &Self::spent(tx, &rules, req, now)?);
             let id = request_id.to_string();
             if violations.is_empty() {
@@ -588,16 +624,9 @@ impl SignEngine {
                 tx.audit(now, "sign_blocked", &id, &detail)?;
             }
             Ok(violations)
-        });
-        let violations = match decided {
-            Ok(v) => v,
-            Err(e) => {
-                // Nothing was recorded: the request is still waiting for the user.
-                self.keep_waiting(w);
-                return Err(e.into());
-            }
-        };
+        })?;
         if !violations.is_empty() {
+            claim.settle();
             let codes: Vec<String> = violations.iter().map(|v| v.code().to_string()).collect();
             tracing::info!(?codes, "sign: blocked by guardrails at approval");
             let message = format!("blocked by the user's rules at approval: {}", codes.join(", "));
@@ -610,31 +639,32 @@ impl SignEngine {
                 let audit = ("sign_rejected", serde_json::json!({"by": "appliance"}));
                 let reason = Some("user_rejected");
                 self.record(request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
+                claim.settle();
                 self.post_rejection(request_id, "user_rejected", "declined on the appliance").await;
                 return Err(SignError::RejectedOnAppliance);
             }
             Err(ApplianceError::Refused { code, message }) => {
                 self.record(request_id, SignOutcome::Failed, Some(&code), None, None)?;
+                claim.settle();
                 self.post_rejection(request_id, &code, &message).await;
                 return Err(SignError::Appliance(ApplianceError::Refused { code, message }));
             }
-            Err(e) => {
-                // Transient (link, timeout): keep it pending so the user may try again; the
-                // appliance signs a request id at most once.
-                self.keep_waiting(w);
-                return Err(e.into());
-            }
+            // Transient (link, timeout, cancelled): the claim keeps it waiting so the user
+            // may try again; the appliance signs a request id at most once.
+            Err(e) => return Err(e.into()),
         };
         if let Err(e) = verify_appliance_signature(&w.target, &sig, &w.req.account) {
             tracing::error!(error = %e, "sign: the appliance's signature does not verify");
             let reason = Some("bad_appliance_signature");
             self.record(request_id, SignOutcome::Failed, reason, None, None)?;
+            claim.settle();
             self.post_rejection(request_id, "bad_appliance_signature", "the appliance's signature did not verify")
                 .await;
             return Err(SignError::BadApplianceSignature(e));
         }
         let audit = ("sign_signed", serde_json::json!({"signature_verified": true}));
         self.record(request_id, SignOutcome::Signed, None, Some(&sig), Some(audit))?;
+        claim.settle();
         match self.post_signature(pair_id, request_id, &sig).await {
             Ok(()) => Ok(SignedOutcome { request_id, signature: sig }),
             Err(SignError::PairRevoked) => {
@@ -663,15 +693,18 @@ impl SignEngine {
         }
     }
 
-    /// The user declines on the phone: octane is told (reason `user_rejected`).
+    /// The user declines on the phone: octane is told (reason `user_rejected`). The decline
+    /// is recorded first; when octane cannot be told, the error says so and the rejection
+    /// is repeated when octane delivers the request again.
     #[tracing::instrument(skip(self))]
     pub async fn reject(&self, request_id: Uuid) -> Result<(), SignError> {
-        let Some(w) = self.take(request_id) else {
+        let Some(claim) = self.claim(request_id) else {
             return Err(self.not_pending(request_id));
         };
         let audit = ("sign_rejected", serde_json::json!({"by": "phone"}));
         let reason = Some("user_rejected");
-        self.record(w.req.request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
+        self.record(request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
+        claim.settle();
         self.octane.reject_sign(request_id, "user_rejected", "declined on the phone").await?;
         Ok(())
     }
@@ -740,7 +773,7 @@ impl SignEngine {
     pub async fn sync(&self, appliance: Option<&dyn ApplianceApi>) -> Result<Vec<Uuid>, SignError> {
         let remote = self.octane.pairs().await?;
         let mut newly = Vec::new();
-        for p in remote.pairs.iter().filter(|p| p.status == OctanePairStatus::Revoked) {
+        for p in remote.iter().filter(|p| p.status == OctanePairStatus::Revoked) {
             let Some(local) = self.store.pair(p.pair_id)? else { continue };
             if local.status == PairStatus::Revoked {
                 continue;
@@ -774,5 +807,10 @@ fn verify_signatures(
 }
 
 #[cfg(test)]
-#[path = "sign_tests.rs"]
-mod tests;
+mod test_phone;
+
+#[cfg(test)]
+mod engine_tests;
+
+#[cfg(test)]
+mod guardrail_tests;

@@ -23,7 +23,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use uuid::Uuid;
 
-use crate::appliance::{ApplianceApi, ApplianceError, ProgressFn};
+use crate::appliance::ApplianceError;
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
@@ -32,7 +32,8 @@ use crate::display::{clean, TextKind};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::link::{parse_link, LinkConfig, LinkError};
 use crate::model::{PairAttestation, PairSessionDetails, SpProfile, STATEMENT_VERSION};
-use crate::octane::client::{OctaneClient, OctaneError};
+use crate::octane::client::OctaneError;
+use crate::ports::{ApplianceApi, OctaneApi, ProgressFn};
 use crate::return_url::{check_return_url, ReturnUrlError};
 use crate::secrets::{SecretError, SecretStore};
 use crate::store::{FlowRecord, FlowStage, PairRecord, PairStatus, Store, StoreError};
@@ -366,7 +367,7 @@ pub enum CrashPoint {
 /// Runs pair flows: octane, the store, the secret store and the clock it needs.
 pub struct PairEngine {
     store: Arc<Store>,
-    octane: OctaneClient,
+    octane: Arc<dyn OctaneApi>,
     secrets: Arc<dyn SecretStore>,
     clock: Arc<dyn Clock>,
     links: LinkConfig,
@@ -389,7 +390,7 @@ impl PairEngine {
     /// A pair engine.
     pub fn new(
         store: Arc<Store>,
-        octane: OctaneClient,
+        octane: Arc<dyn OctaneApi>,
         secrets: Arc<dyn SecretStore>,
         clock: Arc<dyn Clock>,
         links: LinkConfig,
@@ -449,7 +450,7 @@ impl PairEngine {
         let env = flow.session.as_ref().ok_or(PairError::WrongState { action: "continue", state: "link_opened" })?;
         // Verified when loaded; verified again when read back, so an edited database
         // cannot change what the user is shown or what the appliance is asked.
-        env.open(Domain::OctaneSession, self.octane.config().octane_key.as_bytes())
+        env.open(Domain::OctaneSession, self.octane.octane_key().as_bytes())
             .map_err(|_| PairError::Octane(OctaneError::BadSignature("the stored pair session".into())))
     }
 
@@ -795,11 +796,11 @@ impl PairEngine {
         let att: PairAttestation = attestation
             .open(Domain::PairAttestation, identity.as_bytes())
             .map_err(|e| PairError::BadAttestation(e.to_string()))?;
-        let answer = match self.octane.approve(&flow.session_id, &attestation).await {
+        let answer = match self.octane.approve_session(&flow.session_id, &attestation).await {
             Ok(a) => a,
             Err(e) => return Err(self.fail_if_final(flow, e.into())),
         };
-        if answer.pair_id != att.pair_id {
+        if answer != att.pair_id {
             return Err(self.finish_with(
                 flow,
                 FlowStage::Failed,
@@ -948,6 +949,10 @@ fn check_attestation(
         None => Ok(()),
     }
 }
+
+#[cfg(test)]
+#[path = "engine_tests.rs"]
+mod engine_tests;
 
 #[cfg(test)]
 mod tests {

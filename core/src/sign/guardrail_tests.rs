@@ -1,294 +1,9 @@
-//! The sign pipeline against an in-process octane (a transport that answers every post and
-//! records what the phone told it) and an in-process appliance that signs with a real key:
-//! guardrails at arrival and at approval, what counts as spent, and the store's work per
-//! request.
+//! The sign engine's guardrails over fakes ([`crate::fakes`]): guardrails at arrival and at
+//! approval, what counts as spent, and the store's work per request.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
-use std::sync::atomic::{AtomicU64, Ordering};
-
-use alloy_consensus::{SignableTransaction, TxEip1559};
-use alloy_primitives::{Address, TxKind, U256};
-use ed25519_dalek::SigningKey;
-use sha3::{Digest as _, Keccak256};
-use tokio::sync::Notify;
-use url::Url;
-
+use super::test_phone::{codes, Phone, ETH, FEE, GWEI};
 use super::*;
-use crate::appliance::ApplianceInfo;
-use crate::bytes::Key32;
-use crate::guardrails::NativeLimits;
-use crate::model::SpProfile;
-use crate::octane::client::{AppCredentials, OctaneConfig};
-use crate::octane::transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
-use crate::payload::{encode_evm_signature, signing_target, SigningTarget};
-use crate::store::BondedAppliance;
-
-const ETH: u128 = 1_000_000_000_000_000_000;
-const GWEI: u128 = 1_000_000_000;
-/// 01:00 UTC.
-const T0: u64 = 1_799_971_200 + 3_600;
-/// The fee of [`Phone::send`]'s transactions: 21,000 gas × 30 gwei.
-const FEE: u128 = 21_000 * 30 * GWEI;
-
-#[derive(Debug)]
-struct TestClock(AtomicU64);
-
-impl Clock for TestClock {
-    fn now_unix(&self) -> u64 {
-        self.0.load(Ordering::SeqCst)
-    }
-}
-
-/// Octane as the phone sees it: every post is answered and recorded.
-#[derive(Debug, Default)]
-struct FakeOctane {
-    posts: Mutex<Vec<(String, serde_json::Value)>>,
-}
-
-#[async_trait::async_trait]
-impl HttpTransport for FakeOctane {
-    async fn send(&self, r: HttpRequest) -> Result<HttpResponse, TransportError> {
-        let path = r.url.path().to_string();
-        let body = serde_json::from_slice(&r.body).unwrap_or(serde_json::Value::Null);
-        self.posts.lock().unwrap().push((path.clone(), body));
-        let id = path.split('/').nth(3).unwrap_or_default().to_string();
-        let ack = serde_json::json!({"request_id": id, "result": {"status": "pending"}});
-        Ok(HttpResponse { status: 200, body: serde_json::to_vec(&ack).unwrap() })
-    }
-}
-
-/// An appliance that signs EVM requests with one real key; it can be held mid-request
-/// (after the user approved, before the signature comes back).
-struct FakeAppliance {
-    key: k256::ecdsa::SigningKey,
-    asked: Mutex<Vec<Uuid>>,
-    hold: Option<(Arc<Notify>, Arc<Notify>)>,
-}
-
-#[async_trait::async_trait]
-impl ApplianceApi for FakeAppliance {
-    async fn info(&self) -> Result<ApplianceInfo, ApplianceError> {
-        Err(ApplianceError::Timeout)
-    }
-    async fn wallets(&self, _: &[ChainId]) -> Result<Vec<AccountId>, ApplianceError> {
-        Err(ApplianceError::Timeout)
-    }
-    async fn approve_pair(
-        &self,
-        _: Uuid,
-        _: &SignedEnvelope,
-        _: &str,
-        _: &[AccountId],
-        _: Option<ProgressFn>,
-    ) -> Result<SignedEnvelope, ApplianceError> {
-        Err(ApplianceError::Timeout)
-    }
-    async fn sign(&self, request: &CountersignedRequest, _: Option<ProgressFn>) -> Result<Vec<u8>, ApplianceError> {
-        let req: SignRequest = crate::cbor::from_canonical_slice(&request.body).unwrap();
-        self.asked.lock().unwrap().push(req.request_id);
-        if let Some((asked, release)) = &self.hold {
-            asked.notify_one();
-            release.notified().await;
-        }
-        let SigningTarget::EvmDigest { digest, v_style } = signing_target(req.kind, &req.payload, &req.chain).unwrap()
-        else {
-            panic!("EVM only")
-        };
-        let (sig, recid) = self.key.sign_prehash_recoverable(&digest).unwrap();
-        Ok(encode_evm_signature(&sig, recid, v_style).to_vec())
-    }
-    async fn revoke_pair(&self, _: Uuid, _: Uuid) -> Result<SignedEnvelope, ApplianceError> {
-        Err(ApplianceError::Timeout)
-    }
-    async fn list_pairs(&self) -> Result<Vec<Uuid>, ApplianceError> {
-        Err(ApplianceError::Timeout)
-    }
-}
-
-fn sp_key() -> SigningKey {
-    SigningKey::from_bytes(&[2; 32])
-}
-
-fn octane_key() -> SigningKey {
-    SigningKey::from_bytes(&[1; 32])
-}
-
-fn wallet_key() -> k256::ecdsa::SigningKey {
-    k256::ecdsa::SigningKey::from_slice(&[3; 32]).unwrap()
-}
-
-fn wallet_address() -> [u8; 20] {
-    let point = wallet_key().verifying_key().to_encoded_point(false);
-    let hash = Keccak256::digest(&point.as_bytes()[1..]);
-    hash[12..].try_into().unwrap()
-}
-
-/// A phone with two pairs (A and B) on one bonded appliance, both bound to the wallet on
-/// Ethereum and Optimism.
-struct Phone {
-    store: Arc<Store>,
-    clock: Arc<TestClock>,
-    octane: Arc<FakeOctane>,
-    engine: SignEngine,
-    appliance: FakeAppliance,
-    pair_a: Uuid,
-    pair_b: Uuid,
-}
-
-impl Phone {
-    fn new() -> Phone {
-        Phone::on(Arc::new(Store::open_in_memory().unwrap()), true)
-    }
-
-    fn on(store: Arc<Store>, fresh: bool) -> Phone {
-        let clock = Arc::new(TestClock(AtomicU64::new(T0)));
-        let identity = Key32([9; 32]);
-        let (pair_a, pair_b) = (Uuid::from_bytes([0xa; 16]), Uuid::from_bytes([0xb; 16]));
-        if fresh {
-            store
-                .put_appliance(&BondedAppliance {
-                    identity,
-                    static_key: Key32([8; 32]),
-                    name: "Sigil".into(),
-                    endorsement: SignedEnvelope { body: vec![1], sig: vec![2; 64] },
-                    bonded_at: 1,
-                })
-                .unwrap();
-            for pair_id in [pair_a, pair_b] {
-                let sp_public = Key32(sp_key().verifying_key().to_bytes());
-                store
-                    .insert_pair(&PairRecord {
-                        pair_id,
-                        appliance_identity: identity,
-                        session_id: format!("s-{pair_id}"),
-                        sp: SpProfile {
-                            sp_id: "sp".into(),
-                            name: "Acme".into(),
-                            logo_url: "https://acme.example/logo.png".into(),
-                            homepage: "https://acme.example".into(),
-                            public_key: sp_public,
-                            allowed_return_origins: vec![],
-                        },
-                        sp_user_ref: "alice".into(),
-                        sp_public_key: sp_public,
-                        bindings: vec![AccountId::evm(1, wallet_address()), AccountId::evm(10, wallet_address())],
-                        status: PairStatus::Active,
-                        created_at: 1,
-                        revoked_at: None,
-                    })
-                    .unwrap();
-            }
-        }
-        let octane = Arc::new(FakeOctane::default());
-        let cfg = OctaneConfig::new(
-            Url::parse("http://127.0.0.1:9").unwrap(),
-            Key32(octane_key().verifying_key().to_bytes()),
-        );
-        let creds = AppCredentials {
-            app_key: SigningKey::from_bytes(&[4; 32]),
-            endorsement: SignedEnvelope { body: vec![], sig: vec![] },
-        };
-        let client = OctaneClient::new(cfg, creds, clock.clone(), octane.clone()).unwrap();
-        let engine = SignEngine::new(store.clone(), client, clock.clone());
-        let appliance = FakeAppliance { key: wallet_key(), asked: Mutex::new(Vec::new()), hold: None };
-        Phone { store, clock, octane, engine, appliance, pair_a, pair_b }
-    }
-
-    fn now(&self) -> u64 {
-        self.clock.now_unix()
-    }
-
-    fn advance(&self, secs: u64) {
-        self.clock.0.fetch_add(secs, Ordering::SeqCst);
-    }
-
-    fn limits(&self, chain: u64, per_pair: Option<u128>, per_day: Option<u128>) {
-        let mut g = self.engine.guardrails().unwrap();
-        g.limits.insert(ChainId::Evm(chain), NativeLimits { per_pair, per_day });
-        self.engine.set_guardrails(&g).unwrap();
-    }
-
-    /// A countersigned EIP-1559 transaction on `chain` sending `value` wei, with a gas
-    /// limit and a max fee per gas (the worst-case fee is their product).
-    fn tx(&self, pair_id: Uuid, chain: u64, value: u128, gas_limit: u64, max_fee_per_gas: u128) -> PendingSignRequest {
-        let tx = TxEip1559 {
-            chain_id: chain,
-            nonce: 1,
-            gas_limit,
-            max_fee_per_gas,
-            max_priority_fee_per_gas: 1,
-            to: TxKind::Call(Address::from([0x11; 20])),
-            value: U256::from(value),
-            access_list: Default::default(),
-            input: Default::default(),
-        };
-        let mut payload = Vec::new();
-        tx.encode_for_signing(&mut payload);
-        let now = self.now();
-        self.countersigned(&SignRequest {
-            v: STATEMENT_VERSION,
-            request_id: Uuid::new_v4(),
-            pair_id,
-            chain: ChainId::Evm(chain),
-            account: AccountId::evm(chain, wallet_address()),
-            kind: PayloadKind::EvmTransaction,
-            payload,
-            created_at: now,
-            expires_at: now + 120,
-        })
-    }
-
-    /// [`Phone::tx`] on Ethereum with an ordinary fee ([`FEE`]).
-    fn send(&self, pair_id: Uuid, value: u128) -> PendingSignRequest {
-        self.tx(pair_id, 1, value, 21_000, 30 * GWEI)
-    }
-
-    fn countersigned(&self, req: &SignRequest) -> PendingSignRequest {
-        let body = crate::cbor::to_vec(req).unwrap();
-        PendingSignRequest {
-            pair_id: req.pair_id,
-            request_id: req.request_id,
-            request: CountersignedRequest {
-                sp_sig: crate::envelope::sign_bytes(Domain::SpSignRequest, &sp_key(), &body).to_vec(),
-                octane_sig: crate::envelope::sign_bytes(Domain::OctaneSignRequest, &octane_key(), &body).to_vec(),
-                body,
-            },
-        }
-    }
-
-    async fn ingest(&self, r: &PendingSignRequest) -> PendingSignature {
-        self.engine.ingest(r).await.unwrap()
-    }
-
-    async fn approve(&self, r: &PendingSignRequest) -> Result<SignedOutcome, SignError> {
-        self.engine.approve(r.request_id, &self.appliance, None).await
-    }
-
-    /// The reason codes the phone posted to octane for `r`'s rejection.
-    fn rejections(&self, r: &PendingSignRequest) -> Vec<String> {
-        let path = format!("/app/sign/{}/reject", r.request_id);
-        self.octane
-            .posts
-            .lock()
-            .unwrap()
-            .iter()
-            .filter(|(p, _)| *p == path)
-            .map(|(_, b)| b["reason_code"].as_str().unwrap_or_default().to_string())
-            .collect()
-    }
-
-    fn outcome(&self, r: &PendingSignRequest) -> SignOutcome {
-        self.store.sign_record(r.request_id).unwrap().unwrap().outcome
-    }
-
-    fn asked(&self, r: &PendingSignRequest) -> bool {
-        self.appliance.asked.lock().unwrap().contains(&r.request_id)
-    }
-}
-
-fn codes(p: &PendingSignature) -> Vec<&str> {
-    p.violations.iter().map(|v| v.code.as_str()).collect()
-}
 
 // ---- attack 2: guardrails hold at approval ----
 
@@ -313,10 +28,9 @@ async fn two_pending_requests_share_the_daily_limit() {
 
 #[tokio::test]
 async fn a_request_approved_but_not_yet_signed_still_counts() {
-    let mut phone = Phone::new();
+    let phone = Phone::new();
     phone.limits(1, None, Some(ETH));
-    let (asked, release) = (Arc::new(Notify::new()), Arc::new(Notify::new()));
-    phone.appliance.hold = Some((asked.clone(), release.clone()));
+    let (asked, release) = phone.appliance.hold_signing();
     let first = phone.send(phone.pair_a, 6 * ETH / 10);
     phone.ingest(&first).await;
     let second = phone.send(phone.pair_a, 6 * ETH / 10);
@@ -394,7 +108,7 @@ async fn a_request_is_not_counted_against_itself() {
     assert!(!phone.ingest(&r).await.blocked());
     // Delivered again (the app restarted before the user decided): the same request.
     let again = Phone::on(phone.store.clone(), false);
-    again.clock.0.store(phone.now() + 5, Ordering::SeqCst);
+    again.clock.set(phone.now() + 5);
     assert!(!again.ingest(&r).await.blocked());
     again.approve(&r).await.unwrap();
     assert_eq!(again.outcome(&r), SignOutcome::Completed);
@@ -445,7 +159,7 @@ async fn expired_and_refused_requests_stop_counting() {
     let next = phone.send(phone.pair_a, 6 * ETH / 10);
     assert!(!phone.ingest(&next).await.blocked());
     // The appliance refuses it: failed, no longer counted.
-    phone.appliance.key = k256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
+    phone.appliance.wallet = k256::ecdsa::SigningKey::from_slice(&[5; 32]).unwrap();
     assert!(matches!(phone.approve(&next).await, Err(SignError::BadApplianceSignature(_))));
     assert_eq!(phone.outcome(&next), SignOutcome::Failed);
     let third = phone.send(phone.pair_a, 6 * ETH / 10);
