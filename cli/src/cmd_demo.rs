@@ -19,12 +19,13 @@ use sunstorm_core::pair::{PairOutcome, PairState};
 use sunstorm_core::payload::{evm_signer_address, signing_target, verify_appliance_signature};
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_core::sign::PendingSignature;
-use sunstorm_core::sunstorm::{Event, Sunstorm, SunstormConfig};
-use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig, UserScript};
-use sunstorm_sim::link::{Central, SimConnector, SimLinkConfig};
-use sunstorm_sim::octane::{OctaneSim, OctaneSimConfig, DEMO_SP_ORIGIN};
+use sunstorm_core::sunstorm::{Event, Sunstorm};
+use sunstorm_sim::appliance::{ApplianceSimConfig, UserScript};
+use sunstorm_sim::link::{Central, SimLinkConfig};
+use sunstorm_sim::octane::{OctaneSimConfig, DEMO_SP_ORIGIN};
 use sunstorm_sim::samples;
 use sunstorm_sim::sp::{verify_bundle_cosigners, verify_pair_result, ExpectedPair, SpClient};
+use sunstorm_sim::world::{World, WorldConfig};
 use uuid::Uuid;
 
 use crate::output::CliError;
@@ -242,31 +243,29 @@ struct Ask {
 
 async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError> {
     // ---- the world: octane, the appliance, the SP, the phone ----
-    let octane = OctaneSim::start(OctaneSimConfig::default()).await.map_err(|e| failed("octane_sim", e))?;
-    let octane_key = octane.octane_public_key;
-    let demo_sp = octane.demo_sp.clone();
-    let sp = SpClient::new(&octane.url, &demo_sp.api_key).map_err(|e| failed("sp_client", e))?;
-
     // The scripted appliance user takes a moment to press the button, so the phone shows
     // "confirm on your appliance" from the appliance's keep-alives.
     let user = if args.interactive { UserScript::Prompt } else { UserScript::Delay(700) };
-    let appliance = ApplianceSim::new(ApplianceSimConfig {
-        seed: vec![0x5u8; 32],
-        user,
-        octane_key,
-        name: "Sigil demo appliance".into(),
-        keepalive: Duration::from_millis(250),
-        ..ApplianceSimConfig::default()
-    })
-    .map_err(|e| failed("appliance_sim", e))?;
     let radio = crate::radio::link_config(args.central, args.mtu, args.connection_interval_ms, args.pdus_per_event);
     let link_cfg = SimLinkConfig { latency: Duration::from_millis(args.latency_ms), drop: args.loss, seed: 7, ..radio };
     let interval_ms = link_cfg.connection_interval.as_secs_f64() * 1000.0;
     let pdus_per_event = link_cfg.pdus_per_event;
-    let (connector, acceptor) = SimConnector::new(link_cfg);
-    let _serving = appliance.spawn_acceptor(acceptor);
-
-    let mut cfg = SunstormConfig::new(url::Url::parse(&octane.url).map_err(|e| failed("octane_url", e))?, octane_key);
+    let world = World::start(WorldConfig {
+        octane: OctaneSimConfig::default(),
+        appliance: ApplianceSimConfig {
+            seed: vec![0x5u8; 32],
+            user,
+            name: "Sigil demo appliance".into(),
+            keepalive: Duration::from_millis(250),
+            ..ApplianceSimConfig::default()
+        },
+        link: link_cfg,
+    })
+    .await
+    .map_err(|e| failed(e.code(), e))?;
+    let mut cfg = world.phone_config();
+    let World { octane, demo: demo_sp, sp, appliance, connector, .. } = world;
+    let octane_key = octane.octane_public_key;
     cfg.phone_name = "Demo phone".into();
     if args.loss > 0.0 {
         // A lossy radio: more resends of the same request id before giving up.
@@ -275,7 +274,7 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     let phone = Sunstorm::open(
         cfg,
         Arc::new(MemorySecretStore::default()),
-        Arc::new(sunstorm_core::ble::transport::SameConnector(Arc::new(connector))),
+        Arc::new(sunstorm_core::ble::transport::SameConnector(connector)),
         Some(progress_printer(args.json)),
     )
     .map_err(|e| failed("phone", e))?;

@@ -1,10 +1,11 @@
 //! Sunstorm simulators: the appliance simulator, the octane simulator, the simulated GATT
-//! link, the SP's client and sample payloads.
+//! link, the SP's client, sample payloads, and the [`world::World`] that puts them together.
 pub mod appliance;
 pub mod link;
 pub mod octane;
 pub mod samples;
 pub mod sp;
+pub mod world;
 
 #[cfg(test)]
 mod validity_agreement;

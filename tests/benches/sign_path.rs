@@ -65,15 +65,15 @@ use sunstorm_core::pair::PairState;
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_core::store::{BondedAppliance, PairRecord, PairStatus, SignOutcome, SignRecord, Store};
 use sunstorm_core::sunstorm::{Sunstorm, SunstormConfig};
-use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig, UserScript};
+use sunstorm_sim::appliance::{ApplianceSim, UserScript};
 use sunstorm_sim::link::{sim_pair, Central, FaultStats, SimConnector, SimLinkConfig};
-use sunstorm_sim::octane::{DemoSp, OctaneSim, OctaneSimConfig, OctaneSimHandle};
+use sunstorm_sim::octane::{DemoSp, OctaneSimConfig, OctaneSimHandle};
 use sunstorm_sim::samples;
 use sunstorm_sim::sp::SpClient;
+use sunstorm_sim::world::{World as SimWorld, WorldConfig};
 use tokio::runtime::{Handle, Runtime};
 use uuid::Uuid;
 
-const PIN: &str = "246810";
 const HISTORY: [usize; 3] = [0, 1_000, 10_000];
 const MTUS: [u16; 3] = [23, 185, 247];
 const INTERVALS_MS: [f64; 3] = [7.5, 15.0, 30.0];
@@ -307,22 +307,17 @@ impl World {
     fn new(link: SimLinkConfig) -> World {
         let sims = sims_runtime();
         let phone_rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        let octane =
-            sims.block_on(OctaneSim::start(OctaneSimConfig { seed: Some([7; 32]), ..Default::default() })).unwrap();
-        let demo = octane.demo_sp.clone();
-        let sp = SpClient::new(&octane.url, &demo.api_key).unwrap();
-        let appliance = ApplianceSim::new(ApplianceSimConfig {
-            seed: vec![0x42; 32],
-            pin: Some(PIN.into()),
-            user: UserScript::Approve,
-            octane_key: octane.octane_public_key,
-            ..Default::default()
-        })
-        .unwrap();
+        let world = sims
+            .block_on(SimWorld::start(WorldConfig {
+                octane: OctaneSimConfig { seed: Some([7; 32]), ..Default::default() },
+                appliance: sunstorm_e2e::appliance_config(0x42, UserScript::Approve),
+                link: SimLinkConfig::default(),
+            }))
+            .unwrap();
+        let SimWorld { octane, octane_url, demo, sp, appliance, .. } = world;
         let radio = Radio::new(&sims, &appliance, link);
         let secrets = Arc::new(MemorySecretStore::default());
         let dir = tempfile::tempdir().unwrap();
-        let octane_url = url::Url::parse(&octane.url).unwrap();
         let mut cfg = SunstormConfig::new(octane_url.clone(), octane.octane_public_key);
         cfg.db_path = Some(dir.path().join("phone.db"));
         let reqwest: Arc<dyn HttpTransport> = Arc::new(ReqwestTransport::new(Duration::from_secs(5), false).unwrap());
@@ -334,7 +329,7 @@ impl World {
             None,
         )
         .unwrap();
-        let bonded = phone_rt.block_on(phone.bond_appliance(None, PIN)).unwrap().appliance;
+        let bonded = phone_rt.block_on(phone.bond_appliance(None, sunstorm_e2e::PIN)).unwrap().appliance;
 
         // Pair for an EVM and a Solana wallet.
         let chains = [ChainId::Evm(1), ChainId::Solana(SOLANA_MAINNET.into())];

@@ -1,6 +1,6 @@
-//! Shared world for the pair and sign end-to-end tests: a real octane simulator on loopback
-//! HTTP, a real appliance simulator over an in-process simulated GATT link, and the core's
-//! `Sunstorm` object on a SQLite file in a temp dir.
+//! Shared world for the pair and sign end-to-end tests: the simulators' [`SimWorld`] (a real
+//! octane simulator on loopback HTTP, a real appliance simulator over an in-process
+//! simulated GATT link) and the core's `Sunstorm` object on a SQLite file in a temp dir.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)] // test code
 
 use std::sync::Arc;
@@ -12,32 +12,21 @@ use sunstorm_core::clock::Clock;
 use sunstorm_core::octane::api::{CreateSessionRequest, CreateSessionResponse, PairResult};
 use sunstorm_core::pair::PairState;
 use sunstorm_core::secrets::MemorySecretStore;
-use sunstorm_core::sunstorm::{Sunstorm, SunstormConfig};
-use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig, UserScript};
-use sunstorm_sim::link::{SimConnector, SimLinkConfig};
-use sunstorm_sim::octane::{DemoSp, ManualClock, OctaneSim, OctaneSimConfig, OctaneSimHandle};
-use sunstorm_sim::sp::SpClient;
+use sunstorm_core::sunstorm::{EventListener, Sunstorm, SunstormConfig};
+use sunstorm_sim::appliance::{ApplianceSimConfig, UserScript};
+use sunstorm_sim::octane::{ManualClock, OctaneSimConfig};
+use sunstorm_sim::world::{World as SimWorld, WorldConfig};
 use uuid::Uuid;
 
 /// The PIN the test appliance shows.
 pub const PIN: &str = "246810";
 
-/// Everything a test needs.
+/// Everything a test needs: the simulated world and a bonded phone in it.
 pub struct World {
-    /// The octane simulator.
-    pub octane: OctaneSimHandle,
+    /// Octane, the demo SP, the appliance and the link.
+    pub sim: SimWorld,
     /// Octane's clock (tests move it).
     pub octane_clock: Arc<ManualClock>,
-    /// The demo SP.
-    pub demo: DemoSp,
-    /// The SP's client of octane.
-    pub sp: SpClient,
-    /// The appliance simulator.
-    pub appliance: ApplianceSim,
-    /// The phone's connector to it.
-    pub connector: Arc<SimConnector>,
-    /// The link's configuration (its `live` handle changes faults at run time).
-    pub link: SimLinkConfig,
     /// The phone's secrets.
     pub secrets: Arc<MemorySecretStore>,
     /// The phone's clock.
@@ -53,64 +42,61 @@ pub fn now() -> u64 {
     sunstorm_core::clock::now_unix()
 }
 
+/// The tests' world: octane on a clock the test moves (seeded keys) with `extra_sps`
+/// further SPs, and the `appliance` ([`appliance_config`]).
+pub async fn sim_world(appliance: ApplianceSimConfig, extra_sps: u8) -> (SimWorld, Arc<ManualClock>) {
+    let octane_clock = Arc::new(ManualClock::new(now()));
+    let sim = SimWorld::start(WorldConfig {
+        octane: OctaneSimConfig {
+            seed: Some([7; 32]),
+            extra_demo_sps: extra_sps,
+            clock: octane_clock.clone(),
+            ..Default::default()
+        },
+        appliance,
+        link: Default::default(),
+    })
+    .await
+    .unwrap();
+    (sim, octane_clock)
+}
+
+/// An appliance seeded with `seed`, showing [`PIN`], whose user follows `user`.
+pub fn appliance_config(seed: u8, user: UserScript) -> ApplianceSimConfig {
+    ApplianceSimConfig { seed: vec![seed; 32], pin: Some(PIN.into()), user, ..Default::default() }
+}
+
 impl World {
     /// A world with a bonded phone.
     pub async fn new(user: UserScript) -> World {
-        let octane_clock = Arc::new(ManualClock::new(now()));
-        let octane = OctaneSim::start(OctaneSimConfig {
-            seed: Some([7; 32]),
-            clock: octane_clock.clone(),
-            ..Default::default()
-        })
-        .await
-        .unwrap();
-        let demo = octane.demo_sp.clone();
-        let sp = SpClient::new(&octane.url, &demo.api_key).unwrap();
-        let appliance = ApplianceSim::new(ApplianceSimConfig {
-            seed: vec![0x42; 32],
-            pin: Some(PIN.into()),
-            user,
-            octane_key: octane.octane_public_key,
-            ..Default::default()
-        })
-        .unwrap();
-        let link = SimLinkConfig::default();
-        let (connector, acceptor) = SimConnector::new(link.clone());
-        appliance.spawn_acceptor(acceptor);
+        let (sim, octane_clock) = sim_world(appliance_config(0x42, user), 0).await;
         let secrets = Arc::new(MemorySecretStore::default());
         let dir = tempfile::tempdir().unwrap();
         let phone_clock = Arc::new(ManualClock::new(now()));
-        let connector = Arc::new(connector);
-        let phone = open_phone(&octane, &secrets, &connector, &dir, &phone_clock, |_| {});
+        let phone = open_phone(&sim, &secrets, &dir, &phone_clock, None, |_| {});
         phone.bond_appliance(None, PIN).await.unwrap();
-        World { octane, octane_clock, demo, sp, appliance, connector, link, secrets, phone_clock, dir, phone }
+        World { sim, octane_clock, secrets, phone_clock, dir, phone }
     }
 
     /// The phone's configuration.
     pub fn config(&self) -> SunstormConfig {
-        config(&self.octane, &self.dir)
+        config(&self.sim, &self.dir)
     }
 
     /// A second `Sunstorm` object on the same DB and secrets (an app restart).
     pub fn reopen(&self, tweak: impl FnOnce(&mut SunstormConfig)) -> Sunstorm {
-        open_phone(&self.octane, &self.secrets, &self.connector, &self.dir, &self.phone_clock, tweak)
+        open_phone(&self.sim, &self.secrets, &self.dir, &self.phone_clock, None, tweak)
     }
 
     /// Like [`World::reopen`], with an event listener.
-    pub fn reopen_listening(&self, listener: sunstorm_core::sunstorm::EventListener) -> Sunstorm {
-        Sunstorm::open_with_clock(
-            self.config(),
-            self.secrets.clone(),
-            Arc::new(SameConnector(self.connector.clone())),
-            Some(listener),
-            self.phone_clock.clone() as Arc<dyn Clock>,
-        )
-        .unwrap()
+    pub fn reopen_listening(&self, listener: EventListener) -> Sunstorm {
+        open_phone(&self.sim, &self.secrets, &self.dir, &self.phone_clock, Some(listener), |_| {})
     }
 
     /// Creates a pair session as the demo SP.
     pub async fn session(&self, chains: &[ChainId], return_url: Option<&str>) -> CreateSessionResponse {
-        self.sp
+        self.sim
+            .sp
             .create_session(&CreateSessionRequest {
                 sp_user_ref: "alice@sp".into(),
                 chains: chains.to_vec(),
@@ -128,7 +114,7 @@ impl World {
         let flow = ready_to_approve(&self.phone, &s, chains).await;
         let st = self.phone.approve_pair(flow).await.unwrap();
         let PairState::Paired { pair_id, bindings, .. } = st else { panic!("not paired: {st:?}") };
-        let r = self.sp.pair_result(&s.session_id, 5).await.unwrap();
+        let r = self.sim.sp.pair_result(&s.session_id, 5).await.unwrap();
         assert!(matches!(r, PairResult::Paired { .. }));
         (pair_id, bindings)
     }
@@ -144,9 +130,9 @@ pub async fn ready_to_approve(phone: &Sunstorm, s: &CreateSessionResponse, chain
     flow
 }
 
-/// The phone's configuration against `octane`, DB in `dir`.
-pub fn config(octane: &OctaneSimHandle, dir: &tempfile::TempDir) -> SunstormConfig {
-    let mut cfg = SunstormConfig::new(url::Url::parse(&octane.url).unwrap(), octane.octane_public_key);
+/// The phone's configuration in `world`, DB in `dir`.
+pub fn config(world: &SimWorld, dir: &tempfile::TempDir) -> SunstormConfig {
+    let mut cfg = world.phone_config();
     cfg.db_path = Some(dir.path().join("phone.db"));
     cfg.octane_connect_timeout = Duration::from_secs(2);
     cfg.octane_request_timeout = Duration::from_secs(5);
@@ -154,21 +140,23 @@ pub fn config(octane: &OctaneSimHandle, dir: &tempfile::TempDir) -> SunstormConf
     cfg
 }
 
-fn open_phone(
-    octane: &OctaneSimHandle,
+/// A phone in `world` reaching its appliance, its DB in `dir` (configured by [`config`],
+/// then `tweak`).
+pub fn open_phone(
+    world: &SimWorld,
     secrets: &Arc<MemorySecretStore>,
-    connector: &Arc<SimConnector>,
     dir: &tempfile::TempDir,
     clock: &Arc<ManualClock>,
+    listener: Option<EventListener>,
     tweak: impl FnOnce(&mut SunstormConfig),
 ) -> Sunstorm {
-    let mut cfg = config(octane, dir);
+    let mut cfg = config(world, dir);
     tweak(&mut cfg);
     Sunstorm::open_with_clock(
         cfg,
         secrets.clone(),
-        Arc::new(SameConnector(connector.clone())),
-        None,
+        Arc::new(SameConnector(world.connector.clone())),
+        listener,
         clock.clone() as Arc<dyn Clock>,
     )
     .unwrap()

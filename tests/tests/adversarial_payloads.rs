@@ -54,7 +54,8 @@ async fn adversarial_typed_data_is_refused_by_the_phone_and_by_the_appliance() {
     let acct = bindings.iter().find(|a| a.chain == ChainId::Evm(1)).cloned().unwrap();
     // A second client under the phone's bond: what a compromised phone could send.
     let bond = w.phone.bond_record(None).await.unwrap();
-    let client = ApplianceClient::new(w.connector.clone(), bond, w.secrets.as_ref(), ClientConfig::default()).unwrap();
+    let client =
+        ApplianceClient::new(w.sim.connector.clone(), bond, w.secrets.as_ref(), ClientConfig::default()).unwrap();
 
     for (what, payload) in [("diamond", diamond()), ("chain", chain())] {
         let now = sunstorm_e2e::now();
@@ -70,7 +71,7 @@ async fn adversarial_typed_data_is_refused_by_the_phone_and_by_the_appliance() {
             expires_at: now + 120,
         };
         // Octane countersigns without parsing the payload.
-        let accepted = w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+        let accepted = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
 
         let refused = client.sign(&accepted.countersigned, None).await.unwrap_err();
         match refused {
@@ -88,12 +89,12 @@ async fn adversarial_typed_data_is_refused_by_the_phone_and_by_the_appliance() {
             }
             other => panic!("{what}: the phone answered {other:?}"),
         }
-        match w.sp.await_sign(&req.request_id, Duration::from_secs(5)).await.unwrap() {
+        match w.sim.sp.await_sign(&req.request_id, Duration::from_secs(5)).await.unwrap() {
             SignResult::Rejected { reason_code, .. } => {
                 assert_eq!(reason_code, "undecodable", "{what}")
             }
             other => panic!("{what}: the SP saw {other:?}"),
         }
     }
-    assert_eq!(w.appliance.total_signatures(), 0);
+    assert_eq!(w.sim.appliance.total_signatures(), 0);
 }

@@ -22,7 +22,8 @@ use uuid::Uuid;
 /// A world whose appliance waits for the control API, which approves pair screens by rule.
 async fn world() -> (World, ControlServer, Client) {
     let w = World::new(UserScript::Api).await;
-    let server = control::serve(w.appliance.clone(), w.link.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
+    let server =
+        control::serve(w.sim.appliance.clone(), w.sim.link.clone(), "127.0.0.1:0".parse().unwrap()).await.unwrap();
     let api = Client::new(&server.url()).unwrap();
     api.add_rule(&RuleSpec {
         matcher: RuleMatch { kind: Some(ScreenKind::Pair), ..Default::default() },
@@ -49,7 +50,7 @@ async fn submit_transfer(w: &World, pair_id: Uuid, account: &AccountId) -> SignR
         created_at: now,
         expires_at: now + 300,
     };
-    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     req
 }
 
@@ -104,12 +105,12 @@ async fn approve_on_the_phone_then_on_the_appliance_through_the_api_and_the_sp_g
         let screen = api.wait_for_screen(|s| s.request_id == req.request_id, Duration::from_secs(20)).await.unwrap();
         same_as_phone(&screen, &p);
         assert!(screen.text.iter().any(|l| l == "Value: 0.05 ETH"), "{:?}", screen.text);
-        assert_eq!(w.appliance.signatures_made(req.request_id), 0, "nothing signs before the press");
+        assert_eq!(w.sim.appliance.signatures_made(req.request_id), 0, "nothing signs before the press");
         api.approve(&PressRequest { screen_id: Some(screen.id), ..Default::default() }).await.unwrap();
     };
     let (out, ()) = tokio::join!(w.phone.approve_sign(req.request_id), appliance_user);
     let out = out.unwrap();
-    match w.sp.await_sign(&req.request_id, Duration::from_secs(10)).await.unwrap() {
+    match w.sim.sp.await_sign(&req.request_id, Duration::from_secs(10)).await.unwrap() {
         SignResult::Signed { bundle } => assert_eq!(bundle.appliance_sig, out.signature),
         other => panic!("not signed: {other:?}"),
     }
@@ -135,12 +136,12 @@ async fn a_reject_through_the_api_reaches_the_sp_as_a_rejection() {
         Err(SunstormError::Sign(SignError::RejectedOnAppliance)) => {}
         other => panic!("expected a rejection on the appliance, got {other:?}"),
     }
-    match w.sp.await_sign(&req.request_id, Duration::from_secs(10)).await.unwrap() {
+    match w.sim.sp.await_sign(&req.request_id, Duration::from_secs(10)).await.unwrap() {
         SignResult::Rejected { reason_code, .. } => assert_eq!(reason_code, "user_rejected"),
         other => panic!("not rejected: {other:?}"),
     }
     assert!(api.state().await.unwrap().signatures.is_empty());
-    assert_eq!(w.appliance.signatures_made(req.request_id), 0);
+    assert_eq!(w.sim.appliance.signatures_made(req.request_id), 0);
 }
 
 #[tokio::test]
@@ -169,9 +170,9 @@ async fn a_disconnect_during_a_sign_then_recovery_the_sp_gets_one_signature() {
     let (approved, ()) = tokio::join!(w.phone.approve_sign(req.request_id), appliance_user);
     approved.unwrap();
     assert!(matches!(
-        w.sp.await_sign(&req.request_id, Duration::from_secs(10)).await.unwrap(),
+        w.sim.sp.await_sign(&req.request_id, Duration::from_secs(10)).await.unwrap(),
         SignResult::Signed { .. }
     ));
-    assert_eq!(w.appliance.signatures_made(req.request_id), 1);
-    assert_eq!(w.appliance.total_signatures(), 1);
+    assert_eq!(w.sim.appliance.signatures_made(req.request_id), 1);
+    assert_eq!(w.sim.appliance.total_signatures(), 1);
 }

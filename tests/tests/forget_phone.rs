@@ -8,33 +8,23 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sunstorm_core::appliance::ApplianceError;
-use sunstorm_core::ble::transport::SameConnector;
 use sunstorm_core::caip::{AccountId, ChainId};
-use sunstorm_core::clock::Clock;
 use sunstorm_core::model::{PayloadKind, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::client::OctaneError;
 use sunstorm_core::pair::PairState;
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_core::sign::SignError;
 use sunstorm_core::sunstorm::{Sunstorm, SunstormError};
-use sunstorm_e2e::{config, now, ready_to_approve, World, PIN};
+use sunstorm_e2e::{now, open_phone, ready_to_approve, World, PIN};
 use sunstorm_sim::appliance::UserScript;
 use uuid::Uuid;
 
 /// Another phone (its own keys and database) bonded with the world's appliance.
 async fn phone(w: &World, name: &str) -> (Sunstorm, tempfile::TempDir) {
     let dir = tempfile::tempdir().unwrap();
-    let mut cfg = config(&w.octane, &dir);
-    cfg.phone_name = name.into();
-    let p = Sunstorm::open_with_clock(
-        cfg,
-        Arc::new(MemorySecretStore::default()),
-        Arc::new(SameConnector(w.connector.clone())),
-        None,
-        w.phone_clock.clone() as Arc<dyn Clock>,
-    )
-    .unwrap();
-    w.appliance.open_bonding_window(Duration::from_secs(60));
+    let secrets = Arc::new(MemorySecretStore::default());
+    let p = open_phone(&w.sim, &secrets, &dir, &w.phone_clock, None, |c| c.phone_name = name.into());
+    w.sim.appliance.open_bonding_window(Duration::from_secs(60));
     p.bond_appliance(None, PIN).await.unwrap();
     (p, dir)
 }
@@ -85,7 +75,7 @@ async fn a_phone_forgets_another_which_the_appliance_and_octane_then_refuse() {
     // B pairs and holds a sign request when A forgets it.
     let (pair_b, account_b) = pair(&w, &b).await;
     let req = request(pair_b, &account_b);
-    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     assert_eq!(b.pending_sign_requests(Duration::from_secs(5)).await.unwrap().len(), 1);
 
     let own = a.forget_phone(None, phones[0].app_key).await.unwrap_err();
@@ -102,7 +92,7 @@ async fn a_phone_forgets_another_which_the_appliance_and_octane_then_refuse() {
         matches!(e, SunstormError::Sign(SignError::Appliance(ApplianceError::PhoneForgotten))),
         "the appliance refuses: {e}"
     );
-    assert_eq!(w.appliance.signatures_made(req.request_id), 0);
+    assert_eq!(w.sim.appliance.signatures_made(req.request_id), 0);
     let e = b.pending_sign_requests(Duration::ZERO).await.unwrap_err();
     assert!(refused_by_octane(&e), "octane refuses: {e}");
 

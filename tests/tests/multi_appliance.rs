@@ -15,15 +15,16 @@ use sunstorm_core::octane::api::{CreateSessionRequest, SignResult};
 use sunstorm_core::pair::PairState;
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_core::sunstorm::{ApplianceId, Sunstorm, SunstormError};
-use sunstorm_e2e::{config, now, PIN};
+use sunstorm_e2e::{appliance_config, config, now, sim_world, PIN};
 use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig, UserScript};
-use sunstorm_sim::link::{SimConnector, SimLinkConfig};
-use sunstorm_sim::octane::{DemoSp, ManualClock, OctaneSim, OctaneSimConfig, OctaneSimHandle};
+use sunstorm_sim::link::SimLinkConfig;
+use sunstorm_sim::octane::{DemoSp, ManualClock};
 use sunstorm_sim::sp::{verify_bundle, SpClient};
+use sunstorm_sim::world::World as SimWorld;
 use uuid::Uuid;
 
 struct Home {
-    octane: OctaneSimHandle,
+    world: SimWorld,
     sps: [(DemoSp, SpClient); 2],
     appliances: [ApplianceSim; 2],
     phone: Sunstorm,
@@ -31,34 +32,18 @@ struct Home {
 }
 
 async fn home() -> Home {
-    let octane = OctaneSim::start(OctaneSimConfig {
-        seed: Some([7; 32]),
-        extra_demo_sps: 1,
-        clock: Arc::new(ManualClock::new(now())),
-        ..Default::default()
-    })
-    .await
-    .unwrap();
-    let first = octane.demo_sp.clone();
-    let second = octane.extra_sps[0].clone();
-    let client = |sp: &DemoSp| SpClient::new(&octane.url, &sp.api_key).unwrap();
-    let sps = [(first.clone(), client(&first)), (second.clone(), client(&second))];
-    let appliance = |seed: u8, name: &str| {
-        let sim = ApplianceSim::new(ApplianceSimConfig {
-            seed: vec![seed; 32],
-            pin: Some(PIN.into()),
-            user: UserScript::Approve,
-            octane_key: octane.octane_public_key,
-            name: name.into(),
-            ..Default::default()
-        })
-        .unwrap();
-        let (connector, acceptor) = SimConnector::new(SimLinkConfig::default());
-        sim.spawn_acceptor(acceptor);
-        (sim, Arc::new(connector) as Arc<dyn Connector>)
-    };
-    let (kitchen, to_kitchen) = appliance(0x42, "Kitchen");
-    let (office, to_office) = appliance(0x43, "Office");
+    // The world's appliance is the kitchen's; the office's is added beside it.
+    let named =
+        |seed: u8, name: &str| ApplianceSimConfig { name: name.into(), ..appliance_config(seed, UserScript::Approve) };
+    let (world, _octane_clock) = sim_world(named(0x42, "Kitchen"), 1).await;
+    let first = world.demo.clone();
+    let second = world.octane.extra_sps[0].clone();
+    let second_client = world.sp_client(&second).unwrap();
+    let sps = [(first, world.sp.clone()), (second, second_client)];
+    let kitchen = world.appliance.clone();
+    let office = world.add_appliance(named(0x43, "Office"), SimLinkConfig::default()).unwrap();
+    let to_kitchen: Arc<dyn Connector> = world.connector.clone();
+    let to_office: Arc<dyn Connector> = office.connector.clone();
     // The phone's radio: each route reaches one appliance; an unknown route reaches none.
     let radio = move |route: Option<&str>| -> Arc<dyn Connector> {
         match route {
@@ -69,14 +54,14 @@ async fn home() -> Home {
     };
     let dir = tempfile::tempdir().unwrap();
     let phone = Sunstorm::open_with_clock(
-        config(&octane, &dir),
+        config(&world, &dir),
         Arc::new(MemorySecretStore::default()),
         Arc::new(radio),
         None,
         Arc::new(ManualClock::new(now())) as Arc<dyn Clock>,
     )
     .unwrap();
-    Home { octane, sps, appliances: [kitchen, office], phone, _dir: dir }
+    Home { world, sps, appliances: [kitchen, office.appliance], phone, _dir: dir }
 }
 
 /// Pairs appliance `id` with `sp` for Ethereum; returns the pair and its account.
@@ -182,7 +167,8 @@ async fn two_appliances_two_services_each_flow_goes_to_its_own_appliance() {
         let (sp, client) = &h.sps[i];
         match client.await_sign(&req.request_id, Duration::from_secs(5)).await.unwrap() {
             SignResult::Signed { bundle } => {
-                let checked = verify_bundle(&bundle, &sp.profile.public_key, &h.octane.octane_public_key).unwrap();
+                let checked =
+                    verify_bundle(&bundle, &sp.profile.public_key, &h.world.octane.octane_public_key).unwrap();
                 assert_eq!(checked.account, req.account);
             }
             other => panic!("not signed: {other:?}"),

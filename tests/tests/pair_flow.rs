@@ -53,8 +53,8 @@ async fn two_device_pair_end_to_end_and_the_sp_checks_the_attestation() {
     assert_eq!(outcome, PairOutcome::Done);
 
     // The SP gets pair_id and bindings and verifies the appliance's attestation itself.
-    let result = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
-    let sp_key = w.demo.profile.public_key;
+    let result = w.sim.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    let sp_key = w.sim.demo.profile.public_key;
     let expected = ExpectedPair {
         session_id: &s.session_id,
         validation_code: Some(&s.validation_code),
@@ -63,7 +63,7 @@ async fn two_device_pair_end_to_end_and_the_sp_checks_the_attestation() {
     let att = verify_pair_result(&result, &expected).unwrap().unwrap();
     assert_eq!(att.pair_id, pair_id);
     assert_eq!(att.bindings, bindings);
-    assert_eq!(att.appliance_identity, w.appliance.identity());
+    assert_eq!(att.appliance_identity, w.sim.appliance.identity());
 
     // The phone stored the pair with the SP key pinned, and the appliance holds one pair.
     let pairs = w.phone.list_pairs().unwrap();
@@ -71,7 +71,7 @@ async fn two_device_pair_end_to_end_and_the_sp_checks_the_attestation() {
     assert_eq!(pairs[0].pair_id, pair_id);
     assert_eq!(pairs[0].sp_public_key, sp_key);
     assert_eq!(pairs[0].status, PairStatus::Active);
-    assert_eq!(w.appliance.pairs().len(), 1);
+    assert_eq!(w.sim.appliance.pairs().len(), 1);
     assert!(w.phone.audit_log(10).unwrap().iter().any(|e| e.kind == "pair_approved"));
 }
 
@@ -89,7 +89,7 @@ async fn single_device_pair_hands_back_the_validated_return_url() {
     let st = w.phone.approve_pair(flow_id).await.unwrap();
     let PairState::Paired { outcome, bindings, .. } = st else { panic!("{st:?}") };
     assert_eq!(outcome, PairOutcome::ReturnTo { url: ret });
-    let r = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    let r = w.sim.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
     let PairResult::Paired { bindings: sp_bindings, .. } = r else { panic!("{r:?}") };
     assert_eq!(sp_bindings, bindings);
 }
@@ -151,7 +151,7 @@ async fn an_expired_session_is_refused_at_every_step() {
     let e = pair_err(w.phone.approve_pair(flow).await);
     assert!(matches!(e, PairError::SessionExpired), "{e:?}");
     assert_eq!(w.phone.pair_state(flow).await.unwrap().name(), "expired");
-    assert!(w.appliance.pairs().is_empty());
+    assert!(w.sim.appliance.pairs().is_empty());
 }
 
 #[tokio::test]
@@ -170,7 +170,7 @@ async fn a_used_session_cannot_pair_again() {
         other => panic!("reopened a paired session: {other:?}"),
     }
     assert_eq!(w.phone.list_pairs().unwrap().len(), 1);
-    assert_eq!(w.appliance.pairs().len(), 1);
+    assert_eq!(w.sim.appliance.pairs().len(), 1);
     // Once that pair is revoked, the used session cannot pair again.
     w.phone.revoke(pair_id).await.unwrap();
     let e = pair_err(w.phone.open_link(&s.link, None).await);
@@ -186,7 +186,7 @@ async fn the_user_can_decline_on_the_phone_or_on_the_appliance() {
     let e = pair_err(w.phone.approve_pair(flow).await);
     assert!(matches!(e, PairError::RejectedOnAppliance), "{e:?}");
     assert_eq!(w.phone.pair_state(flow).await.unwrap().name(), "rejected");
-    let r = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    let r = w.sim.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
     assert!(matches!(r, PairResult::Rejected { .. }), "{r:?}");
 
     // Declined on the phone after the code: octane and the SP learn it.
@@ -195,7 +195,7 @@ async fn the_user_can_decline_on_the_phone_or_on_the_appliance() {
     w.phone.submit_code(flow, Some(&s.validation_code)).await.unwrap();
     let st = w.phone.reject_pair(flow).await.unwrap();
     assert_eq!(st.name(), "rejected");
-    let r = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    let r = w.sim.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
     assert!(matches!(r, PairResult::Rejected { .. }), "{r:?}");
 
     // Declined before the code: the flow ends locally (octane takes rejections only from
@@ -203,7 +203,7 @@ async fn the_user_can_decline_on_the_phone_or_on_the_appliance() {
     let s = w.session(&chains(), None).await;
     let flow = w.phone.open_link(&s.link, None).await.unwrap().flow_id();
     assert_eq!(w.phone.reject_pair(flow).await.unwrap().name(), "rejected");
-    assert_eq!(w.sp.pair_result(&s.session_id, 0).await.unwrap(), PairResult::Pending);
+    assert_eq!(w.sim.sp.pair_result(&s.session_id, 0).await.unwrap(), PairResult::Pending);
     assert!(w.phone.list_pairs().unwrap().is_empty());
 }
 
@@ -211,8 +211,10 @@ async fn the_user_can_decline_on_the_phone_or_on_the_appliance() {
 async fn a_return_url_off_the_sp_origins_is_refused_by_octane_and_by_the_core() {
     let w = World::new(UserScript::Approve).await;
     // Octane refuses it at creation.
-    let e =
-        w.sp.create_session(&sunstorm_core::octane::api::CreateSessionRequest {
+    let e = w
+        .sim
+        .sp
+        .create_session(&sunstorm_core::octane::api::CreateSessionRequest {
             sp_user_ref: "alice".into(),
             chains: chains(),
             return_url: Some("https://evil.example/x".into()),
@@ -224,7 +226,7 @@ async fn a_return_url_off_the_sp_origins_is_refused_by_octane_and_by_the_core() 
 
     // A (compromised) octane that signs such a session anyway: the core refuses it.
     let octane_key = ed25519_dalek::SigningKey::from_bytes(&[0x55; 32]);
-    let mut sp = w.demo.profile.clone();
+    let mut sp = w.sim.demo.profile.clone();
     sp.allowed_return_origins = vec![DEMO_SP_ORIGIN.into()];
     let details = PairSessionDetails {
         v: STATEMENT_VERSION,
@@ -331,8 +333,8 @@ async fn killed_between_the_appliance_approval_and_octane_resumes_without_asking
     let e = pair_err(crashing.approve_pair(flow).await);
     assert!(matches!(e, PairError::Interrupted));
     // The appliance approved once; octane knows nothing yet.
-    assert_eq!(w.appliance.pairs().len(), 1);
-    assert_eq!(w.sp.pair_result(&s.session_id, 0).await.unwrap(), PairResult::Pending);
+    assert_eq!(w.sim.appliance.pairs().len(), 1);
+    assert_eq!(w.sim.sp.pair_result(&s.session_id, 0).await.unwrap(), PairResult::Pending);
     drop(crashing);
 
     // The app restarts on the same database.
@@ -344,9 +346,9 @@ async fn killed_between_the_appliance_approval_and_octane_resumes_without_asking
     let st = resumed.into_iter().next().unwrap().unwrap();
     let PairState::Paired { pair_id, .. } = st else { panic!("{st:?}") };
     // Exactly one approval on the appliance, one pair everywhere.
-    assert_eq!(w.appliance.pairs().len(), 1);
+    assert_eq!(w.sim.appliance.pairs().len(), 1);
     assert_eq!(phone.list_pairs().unwrap().len(), 1);
-    let r = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    let r = w.sim.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
     let PairResult::Paired { pair_id: sp_pair, .. } = r else { panic!("{r:?}") };
     assert_eq!(sp_pair, pair_id);
     // Nothing left to resume; a second resume is a no-op.
@@ -361,7 +363,7 @@ async fn resuming_after_a_finished_pair_changes_nothing() {
     let phone = w.reopen(|_| {});
     assert!(phone.resume_pending().await.unwrap().is_empty());
     assert_eq!(phone.list_pairs().unwrap()[0].pair_id, pair_id);
-    assert_eq!(w.appliance.pairs().len(), 1);
+    assert_eq!(w.sim.appliance.pairs().len(), 1);
 }
 
 #[tokio::test]
@@ -370,8 +372,8 @@ async fn altering_any_bound_field_breaks_the_sps_attestation_check() {
     let s = w.session(&chains(), None).await;
     let flow = ready_to_approve(&w.phone, &s, &chains()).await;
     w.phone.approve_pair(flow).await.unwrap();
-    let result = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
-    let sp_key = w.demo.profile.public_key;
+    let result = w.sim.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    let sp_key = w.sim.demo.profile.public_key;
     let good = ExpectedPair {
         session_id: &s.session_id,
         validation_code: Some(&s.validation_code),
@@ -496,7 +498,7 @@ async fn only_idempotent_calls_are_retried_and_the_code_is_never_resent() {
     let details = PairSessionDetails {
         v: STATEMENT_VERSION,
         session_id: "S".repeat(22),
-        sp: w.demo.profile.clone(),
+        sp: w.sim.demo.profile.clone(),
         sp_user_ref: "alice".into(),
         requested_chains: chains(),
         return_url: None,
@@ -541,7 +543,7 @@ async fn opening_the_same_link_twice_never_makes_two_flows_for_the_appliance() {
     assert_eq!(st.flow_id(), second);
     let st = phone.approve_pair(second).await.unwrap();
     assert_eq!(st.name(), "paired");
-    assert_eq!(w.appliance.pairs().len(), 1);
+    assert_eq!(w.sim.appliance.pairs().len(), 1);
 }
 
 /// True if `code` appears in `bytes` as text, or inside any base64 / base64url / hex run
@@ -638,8 +640,8 @@ async fn the_validation_code_never_reaches_the_database_file() {
         "the validation code is in the database after pairing"
     );
     // The SP still verifies the attestation, code included.
-    let result = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
-    let sp_key = w.demo.profile.public_key;
+    let result = w.sim.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    let sp_key = w.sim.demo.profile.public_key;
     let expected = ExpectedPair {
         session_id: &s.session_id,
         validation_code: Some(&s.validation_code),
@@ -663,8 +665,8 @@ async fn a_flow_whose_stored_attestation_is_gone_asks_the_appliance_again_and_ge
     let st = phone.resume_pending().await.unwrap().into_iter().next().unwrap().unwrap();
     let PairState::Paired { pair_id, .. } = st else { panic!("{st:?}") };
     // The appliance answered the repeated request id with its first approval.
-    assert_eq!(w.appliance.pairs().len(), 1);
-    let r = w.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
+    assert_eq!(w.sim.appliance.pairs().len(), 1);
+    let r = w.sim.sp.await_pair(&s.session_id, Duration::from_secs(5)).await.unwrap();
     let PairResult::Paired { pair_id: sp_pair, .. } = r else { panic!("{r:?}") };
     assert_eq!(sp_pair, pair_id);
 }

@@ -99,7 +99,7 @@ fn octane_signing_key() -> SigningKey {
 /// Signs `req` as the SP and as (a compromised) octane.
 fn forge(w: &World, req: &SignRequest) -> PendingSignRequest {
     let body = sunstorm_core::cbor::to_vec(req).unwrap();
-    let sp_sig = envelope::sign_bytes(Domain::SpSignRequest, &w.demo.signing_key, &body).to_vec();
+    let sp_sig = envelope::sign_bytes(Domain::SpSignRequest, &w.sim.demo.signing_key, &body).to_vec();
     let octane_sig = envelope::sign_bytes(Domain::OctaneSignRequest, &octane_signing_key(), &body).to_vec();
     PendingSignRequest {
         pair_id: req.pair_id,
@@ -140,14 +140,14 @@ async fn fetch(w: &World, request_id: Uuid) -> PendingSignature {
 }
 
 async fn bundle(w: &World, request_id: Uuid) -> SignatureBundle {
-    match w.sp.await_sign(&request_id, Duration::from_secs(5)).await.unwrap() {
+    match w.sim.sp.await_sign(&request_id, Duration::from_secs(5)).await.unwrap() {
         SignResult::Signed { bundle } => bundle,
         other => panic!("not signed: {other:?}"),
     }
 }
 
 async fn rejection(w: &World, request_id: Uuid) -> String {
-    match w.sp.await_sign(&request_id, Duration::from_secs(5)).await.unwrap() {
+    match w.sim.sp.await_sign(&request_id, Duration::from_secs(5)).await.unwrap() {
         SignResult::Rejected { reason_code, .. } => reason_code,
         other => panic!("not rejected: {other:?}"),
     }
@@ -167,7 +167,7 @@ async fn eip1559_transaction_signed_with_all_three_signatures_checked_independen
     let acct = account(&bindings, &ChainId::Evm(1));
     let (tx, payload) = eip1559([0x11; 20], 10u128.pow(16));
     let req = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
-    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
 
     let p = fetch(&w, req.request_id).await;
     assert!(!p.blocked());
@@ -180,20 +180,20 @@ async fn eip1559_transaction_signed_with_all_three_signatures_checked_independen
     assert_eq!(b.appliance_sig, out.signature);
     // 1. The SP's signature, 2. octane's, over the very body the SP built.
     assert_eq!(b.body, sunstorm_core::cbor::to_vec(&req).unwrap());
-    assert!(ed25519_ok(b"sigil/v1/sp-sign-request", &w.demo.profile.public_key, &b.body, &b.sp_sig));
-    assert!(ed25519_ok(b"sigil/v1/octane-sign-request", &w.octane.octane_public_key, &b.body, &b.octane_sig));
-    assert!(!ed25519_ok(b"sigil/v1/octane-sign-request", &w.demo.profile.public_key, &b.body, &b.sp_sig));
+    assert!(ed25519_ok(b"sigil/v1/sp-sign-request", &w.sim.demo.profile.public_key, &b.body, &b.sp_sig));
+    assert!(ed25519_ok(b"sigil/v1/octane-sign-request", &w.sim.octane.octane_public_key, &b.body, &b.octane_sig));
+    assert!(!ed25519_ok(b"sigil/v1/octane-sign-request", &w.sim.demo.profile.public_key, &b.body, &b.sp_sig));
     // 3. The appliance's: recovers (alloy's signing hash, k256 recovery) to the bound address.
     let digest: [u8; 32] = tx.signature_hash().0;
     assert!(b.appliance_sig[64] <= 1, "typed transactions use y-parity");
     assert_eq!(recover(&digest, &b.appliance_sig, 0), acct.evm_address().unwrap());
     // The simulator's own bundle check agrees.
-    verify_bundle_cosigners(&b, &w.demo.profile.public_key, &w.octane.octane_public_key).unwrap();
+    verify_bundle_cosigners(&b, &w.sim.demo.profile.public_key, &w.sim.octane.octane_public_key).unwrap();
     // History and counters.
     let rec = w.phone.store().sign_record(req.request_id).unwrap().unwrap();
     assert_eq!(rec.outcome, SignOutcome::Completed);
     assert_eq!(rec.native_value, Some(10u128.pow(16)));
-    assert_eq!(w.appliance.signatures_made(req.request_id), 1);
+    assert_eq!(w.sim.appliance.signatures_made(req.request_id), 1);
 }
 
 #[tokio::test]
@@ -204,7 +204,7 @@ async fn solana_transfer_is_signed_and_verifies_under_the_bound_key() {
     let from = acct.solana_pubkey().unwrap();
     let msg = solana_transfer(from, [0x33; 32], 1_500_000);
     let req = request(pair_id, &acct, PayloadKind::SolanaTransaction, msg.clone());
-    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     let p = fetch(&w, req.request_id).await;
     assert_eq!(p.decoded.facts.native_value, 1_500_000);
     w.phone.approve_sign(req.request_id).await.unwrap();
@@ -222,7 +222,7 @@ async fn eip191_and_eip712_messages_are_signed_as_published() {
     // EIP-191 personal_sign.
     let text = b"Sign in to Demo SP: nonce 42".to_vec();
     let req = request(pair_id, &acct, PayloadKind::Eip191Message, text.clone());
-    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     fetch(&w, req.request_id).await;
     w.phone.approve_sign(req.request_id).await.unwrap();
     let b = bundle(&w, req.request_id).await;
@@ -260,7 +260,7 @@ async fn eip191_and_eip712_messages_are_signed_as_published() {
         }
     });
     let req = request(pair_id, &acct, PayloadKind::Eip712TypedData, serde_json::to_vec(&mail).unwrap());
-    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     fetch(&w, req.request_id).await;
     w.phone.approve_sign(req.request_id).await.unwrap();
     let b = bundle(&w, req.request_id).await;
@@ -276,9 +276,9 @@ async fn tampered_requests_are_refused_before_the_appliance_is_asked() {
     let acct = account(&bindings, &ChainId::Evm(1));
     let (_, payload) = eip1559([0x11; 20], 1);
     let req = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
-    let accepted = w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    let accepted = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     let genuine = PendingSignRequest { pair_id, request_id: req.request_id, request: accepted.countersigned.clone() };
-    let before = w.appliance.total_signatures();
+    let before = w.sim.appliance.total_signatures();
 
     // Payload (any byte of the signed body).
     let mut t = genuine.clone();
@@ -301,13 +301,13 @@ async fn tampered_requests_are_refused_before_the_appliance_is_asked() {
     let mut t = genuine.clone();
     t.pair_id = Uuid::new_v4();
     assert!(matches!(sign_err(w.phone.receive_sign_request(&t).await), SignError::UnknownPair(_)));
-    assert_eq!(w.appliance.total_signatures(), before);
+    assert_eq!(w.sim.appliance.total_signatures(), before);
 
     // The genuine one still goes through.
     let p = w.phone.receive_sign_request(&genuine).await.unwrap();
     assert!(!p.blocked());
     w.phone.approve_sign(req.request_id).await.unwrap();
-    assert_eq!(w.appliance.total_signatures(), before + 1);
+    assert_eq!(w.sim.appliance.total_signatures(), before + 1);
 }
 
 #[tokio::test]
@@ -317,10 +317,10 @@ async fn replayed_and_expired_requests_are_refused() {
     let acct = account(&bindings, &ChainId::Evm(1));
     let (_, payload) = eip1559([0x11; 20], 1);
     let req = request(pair_id, &acct, PayloadKind::EvmTransaction, payload.clone());
-    let accepted = w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    let accepted = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     fetch(&w, req.request_id).await;
     w.phone.approve_sign(req.request_id).await.unwrap();
-    let done = w.appliance.total_signatures();
+    let done = w.sim.appliance.total_signatures();
 
     // The same request again (after a restart too): refused, the appliance is not asked.
     let again = PendingSignRequest { pair_id, request_id: req.request_id, request: accepted.countersigned };
@@ -331,19 +331,19 @@ async fn replayed_and_expired_requests_are_refused() {
     let mut other = req.clone();
     other.payload = eip1559([0x22; 20], 5).1;
     assert!(matches!(sign_err(w.phone.receive_sign_request(&forge(&w, &other)).await), SignError::Replay));
-    assert_eq!(w.appliance.total_signatures(), done);
+    assert_eq!(w.sim.appliance.total_signatures(), done);
 
     // Expired by the time it reaches the phone: refused, the SP sees why.
     let mut short = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
     short.expires_at = short.created_at + 30;
-    w.sp.submit_sign(&w.demo.signing_key, &short).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &short).await.unwrap();
     w.phone_clock.advance(60);
     let pending = w.phone.pending_sign_requests(Duration::from_secs(1)).await.unwrap();
     assert!(pending.iter().all(|p| p.request_id != short.request_id));
     assert_eq!(rejection(&w, short.request_id).await, "expired");
     let refused = sign_err(w.phone.receive_sign_request(&forge(&w, &short)).await);
     assert!(matches!(refused, SignError::Replay | SignError::Expired), "{refused:?}");
-    assert_eq!(w.appliance.total_signatures(), done);
+    assert_eq!(w.sim.appliance.total_signatures(), done);
 }
 
 #[tokio::test]
@@ -351,12 +351,12 @@ async fn an_unbound_account_is_refused_by_the_core_and_by_the_appliance_itself()
     let w = World::new(UserScript::Approve).await;
     let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;
     // An appliance wallet that is NOT bound to this pair (Solana was not requested).
-    let unbound = w.appliance.wallets().into_iter().find(|a| !bindings.contains(a) && a.chain == sol()).unwrap();
+    let unbound = w.sim.appliance.wallets().into_iter().find(|a| !bindings.contains(a) && a.chain == sol()).unwrap();
     let msg = solana_transfer(unbound.solana_pubkey().unwrap(), [1; 32], 5);
     let req = request(pair_id, &unbound, PayloadKind::SolanaTransaction, msg);
 
     // Octane refuses it from the SP.
-    let e = w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap_err();
+    let e = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap_err();
     assert!(matches!(e, SpClientError::Api { code: ErrorCode::AccountNotBound, .. }), "{e:?}");
     // A compromised octane countersigns it anyway: the core refuses it.
     let forged = forge(&w, &req);
@@ -364,10 +364,11 @@ async fn an_unbound_account_is_refused_by_the_core_and_by_the_appliance_itself()
     assert!(matches!(e, SignError::AccountNotBound(_)), "{e:?}");
     // With the core bypassed, the appliance refuses it too.
     let bond = w.phone.bond_record(None).await.unwrap();
-    let direct = ApplianceClient::new(w.connector.clone(), bond, w.secrets.as_ref(), ClientConfig::default()).unwrap();
+    let direct =
+        ApplianceClient::new(w.sim.connector.clone(), bond, w.secrets.as_ref(), ClientConfig::default()).unwrap();
     let e = direct.sign(&forged.request, None).await.unwrap_err();
     assert!(matches!(&e, ApplianceError::Refused { code, .. } if code.contains("not_bound")), "{e:?}");
-    assert_eq!(w.appliance.total_signatures(), 0);
+    assert_eq!(w.sim.appliance.total_signatures(), 0);
 }
 
 #[tokio::test]
@@ -383,7 +384,7 @@ async fn guardrail_violations_block_and_the_sp_sees_the_reason() {
     // Within the rules: signed, and counted against the limit.
     let (_, payload) = eip1559([0x11; 20], 6 * 10u128.pow(17));
     let ok = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
-    w.sp.submit_sign(&w.demo.signing_key, &ok).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &ok).await.unwrap();
     assert!(!fetch(&w, ok.request_id).await.blocked());
     w.phone.approve_sign(ok.request_id).await.unwrap();
     let signed: Vec<_> = w.phone.audit_log(20).unwrap().into_iter().filter(|e| e.kind == "sign_signed").collect();
@@ -393,7 +394,7 @@ async fn guardrail_violations_block_and_the_sp_sees_the_reason() {
     // Over the per-pair limit AND to a recipient not on the list: both rules named.
     let (_, payload) = eip1559([0x99; 20], 6 * 10u128.pow(17));
     let bad = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
-    w.sp.submit_sign(&w.demo.signing_key, &bad).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &bad).await.unwrap();
     let p = fetch(&w, bad.request_id).await;
     assert!(p.blocked());
     let codes: Vec<&str> = p.violations.iter().map(|v| v.code.as_str()).collect();
@@ -405,7 +406,7 @@ async fn guardrail_violations_block_and_the_sp_sees_the_reason() {
     }
     assert!(matches!(sign_err(w.phone.approve_sign(Uuid::new_v4()).await), SignError::UnknownRequest));
     assert_eq!(rejection(&w, bad.request_id).await, "guardrail");
-    assert_eq!(w.appliance.signatures_made(bad.request_id), 0);
+    assert_eq!(w.sim.appliance.signatures_made(bad.request_id), 0);
     assert_eq!(w.phone.store().sign_record(bad.request_id).unwrap().unwrap().outcome, SignOutcome::Blocked);
 }
 
@@ -416,18 +417,18 @@ async fn rejections_on_the_phone_or_the_appliance_reach_the_sp() {
     let acct = account(&bindings, &ChainId::Evm(1));
 
     let r1 = request(pair_id, &acct, PayloadKind::Eip191Message, b"hello".to_vec());
-    w.sp.submit_sign(&w.demo.signing_key, &r1).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &r1).await.unwrap();
     fetch(&w, r1.request_id).await;
     w.phone.reject_sign(r1.request_id).await.unwrap();
     assert_eq!(rejection(&w, r1.request_id).await, "user_rejected");
 
-    w.appliance.set_user(UserScript::Reject);
+    w.sim.appliance.set_user(UserScript::Reject);
     let r2 = request(pair_id, &acct, PayloadKind::Eip191Message, b"hello again".to_vec());
-    w.sp.submit_sign(&w.demo.signing_key, &r2).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &r2).await.unwrap();
     fetch(&w, r2.request_id).await;
     assert!(matches!(sign_err(w.phone.approve_sign(r2.request_id).await), SignError::RejectedOnAppliance));
     assert_eq!(rejection(&w, r2.request_id).await, "user_rejected");
-    assert_eq!(w.appliance.signatures_made(r2.request_id), 0);
+    assert_eq!(w.sim.appliance.signatures_made(r2.request_id), 0);
     let log = w.phone.audit_log(20).unwrap();
     assert!(log.iter().filter(|e| e.kind == "sign_rejected").count() >= 2);
 }
@@ -440,13 +441,13 @@ async fn revoked_pairs_answer_403_from_either_side() {
 
     // Revoked by the SP: octane refuses new requests; the phone learns it on sync and the
     // appliance drops the pair.
-    w.sp.revoke(&pair_a).await.unwrap();
+    w.sim.sp.revoke(&pair_a).await.unwrap();
     let req = request(pair_a, &acct, PayloadKind::Eip191Message, b"x".to_vec());
-    let e = w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap_err();
+    let e = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap_err();
     assert!(matches!(e, SpClientError::Api { status: 403, code: ErrorCode::PairRevoked, .. }), "{e:?}");
     assert_eq!(w.phone.sync().await.unwrap(), vec![pair_a]);
     assert_eq!(w.phone.list_pairs().unwrap()[0].status, PairStatus::Revoked);
-    assert!(w.appliance.pairs().iter().all(|p| p.pair_id != pair_a), "the appliance still holds it");
+    assert!(w.sim.appliance.pairs().iter().all(|p| p.pair_id != pair_a), "the appliance still holds it");
     assert!(w.phone.sync().await.unwrap().is_empty());
     // Even a forged request for it is refused by the core.
     let e = sign_err(w.phone.receive_sign_request(&forge(&w, &req)).await);
@@ -457,9 +458,9 @@ async fn revoked_pairs_answer_403_from_either_side() {
     w.phone.revoke(pair_b).await.unwrap();
     let p = w.phone.list_pairs().unwrap().into_iter().find(|p| p.pair_id == pair_b).unwrap();
     assert_eq!(p.status, PairStatus::Revoked);
-    assert!(w.appliance.pairs().is_empty());
+    assert!(w.sim.appliance.pairs().is_empty());
     let req = request(pair_b, &acct, PayloadKind::Eip191Message, b"y".to_vec());
-    let e = w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap_err();
+    let e = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap_err();
     assert!(matches!(e, SpClientError::Api { status: 403, code: ErrorCode::PairRevoked, .. }), "{e:?}");
     let _ = Arc::new(());
 }
@@ -470,7 +471,7 @@ async fn no_key_material_lands_in_the_database_after_pair_and_sign() {
     let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;
     let acct = account(&bindings, &ChainId::Evm(1));
     let req = request(pair_id, &acct, PayloadKind::Eip191Message, b"hi".to_vec());
-    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     fetch(&w, req.request_id).await;
     w.phone.approve_sign(req.request_id).await.unwrap();
     let mut bytes = std::fs::read(w.dir.path().join("phone.db")).unwrap();
@@ -506,13 +507,13 @@ async fn two_waiting_requests_cannot_both_fit_under_one_daily_limit() {
 
     let (_, payload) = eip1559([0x11; 20], 6 * ETH / 10);
     let first = request(pair_id, &acct, PayloadKind::EvmTransaction, payload.clone());
-    w.sp.submit_sign(&w.demo.signing_key, &first).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &first).await.unwrap();
     let shown = fetch(&w, first.request_id).await;
     assert!(!shown.blocked());
     assert_eq!(shown.worst_case_spend, 6 * ETH / 10 + 21_000 * 30_000_000_000);
     // The user has not decided on the first when the second arrives.
     let second = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
-    w.sp.submit_sign(&w.demo.signing_key, &second).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &second).await.unwrap();
     let p = fetch(&w, second.request_id).await;
     let codes: Vec<&str> = p.violations.iter().map(|v| v.code.as_str()).collect();
     assert_eq!(codes, ["per_day_limit_exceeded"]);
@@ -520,8 +521,8 @@ async fn two_waiting_requests_cannot_both_fit_under_one_daily_limit() {
     // The first still goes through.
     w.phone.approve_sign(first.request_id).await.unwrap();
     bundle(&w, first.request_id).await;
-    assert_eq!(w.appliance.signatures_made(first.request_id), 1);
-    assert_eq!(w.appliance.signatures_made(second.request_id), 0);
+    assert_eq!(w.sim.appliance.signatures_made(first.request_id), 1);
+    assert_eq!(w.sim.appliance.signatures_made(second.request_id), 0);
 }
 
 /// Issue 13, attack 2: a transaction moving no value but allowed 210 ETH of fees passed a
@@ -535,7 +536,7 @@ async fn the_worst_case_fee_counts_against_the_daily_limit() {
     // 7,000,000 gas at up to 30,000 gwei.
     let (_, payload) = eip1559_fee([0x11; 20], 0, 7_000_000, 30_000_000_000_000);
     let req = request(pair_id, &acct, PayloadKind::EvmTransaction, payload);
-    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     let p = fetch(&w, req.request_id).await;
     assert_eq!(p.worst_case_spend, 210 * ETH);
     assert!(p.worst_case_total().starts_with("210"), "{}", p.worst_case_total());
@@ -543,7 +544,7 @@ async fn the_worst_case_fee_counts_against_the_daily_limit() {
     assert_eq!(codes, ["per_day_limit_exceeded"]);
     assert_eq!(rejection(&w, req.request_id).await, "guardrail");
     assert!(matches!(sign_err(w.phone.approve_sign(req.request_id).await), SignError::Blocked(_)));
-    assert_eq!(w.appliance.signatures_made(req.request_id), 0);
+    assert_eq!(w.sim.appliance.signatures_made(req.request_id), 0);
 }
 
 /// Issue 13, attack 2: settings tightened while a request waited did not apply to it.
@@ -553,7 +554,7 @@ async fn tightened_settings_apply_to_a_request_already_waiting() {
     let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;
     let acct = account(&bindings, &ChainId::Evm(1));
     let req = request(pair_id, &acct, PayloadKind::EvmTransaction, eip1559([0x11; 20], ETH / 2).1);
-    w.sp.submit_sign(&w.demo.signing_key, &req).await.unwrap();
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
     assert!(!fetch(&w, req.request_id).await.blocked());
     // While it waits, the user sets a 0.1 ETH daily limit; then taps approve.
     w.phone.set_guardrails(&daily_limit(ETH / 10)).await.unwrap();
@@ -562,7 +563,7 @@ async fn tightened_settings_apply_to_a_request_already_waiting() {
         other => panic!("approved over the new limit: {other:?}"),
     }
     assert_eq!(rejection(&w, req.request_id).await, "guardrail");
-    assert_eq!(w.appliance.signatures_made(req.request_id), 0);
+    assert_eq!(w.sim.appliance.signatures_made(req.request_id), 0);
     let rec = w.phone.store().sign_record(req.request_id).unwrap().unwrap();
     assert_eq!(rec.outcome, SignOutcome::Blocked);
     assert!(w.phone.pending_sign_requests(Duration::from_millis(10)).await.unwrap().is_empty());
