@@ -198,7 +198,8 @@ impl SunstormCore {
     }
 
     /// Revokes a pair from the phone: the appliance drops it and signs the revocation,
-    /// octane is told. Needs the appliance.
+    /// octane is told (when octane cannot be reached, `sync` tells it later; the pair is
+    /// revoked on the phone at once). Needs the appliance.
     #[uniffi::method(default(cancel = None))]
     pub async fn revoke_pair(&self, pair_id: String, cancel: Option<Arc<CancelHandle>>) -> Result<(), SunstormError> {
         let id = parse_id("pair_id", &pair_id)?;

@@ -523,7 +523,9 @@ impl Sunstorm {
         Ok(self.store.pairs()?)
     }
 
-    /// Revokes a pair from the phone (its appliance drops it and signs the revocation).
+    /// Revokes a pair from the phone: its appliance drops it and signs the revocation, the
+    /// pair is revoked here, and octane is told — or, when octane cannot be reached, the
+    /// revocation waits in the store's outbox and [`Sunstorm::sync`] delivers it.
     pub async fn revoke(&self, pair_id: Uuid) -> Result<(), SunstormError> {
         let b = self.for_pair(pair_id).await?;
         Ok(b.sign.revoke(pair_id, b.appliance.as_ref()).await?)

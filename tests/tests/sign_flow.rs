@@ -466,6 +466,29 @@ async fn revoked_pairs_answer_403_from_either_side() {
 }
 
 #[tokio::test]
+async fn a_pair_revoked_while_octane_is_unreachable_is_revoked_at_once_and_octane_told_on_sync() {
+    let w = World::new(UserScript::Approve).await;
+    let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;
+    let acct = account(&bindings, &ChainId::Evm(1));
+    let offline = w.reopen(|cfg| cfg.octane_url = url::Url::parse("http://127.0.0.1:9").unwrap());
+    offline.revoke(pair_id).await.unwrap();
+    assert_eq!(w.phone.list_pairs().unwrap()[0].status, PairStatus::Revoked);
+    assert!(w.sim.appliance.pairs().is_empty(), "the appliance dropped it");
+    assert_eq!(w.phone.store().octane_outbox().unwrap().len(), 1, "the revocation waits for octane");
+    // Octane does not know yet: it still takes the SP's request; the phone refuses it.
+    let req = request(pair_id, &acct, PayloadKind::Eip191Message, b"x".to_vec());
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
+    let e = sign_err(w.phone.receive_sign_request(&forge(&w, &req)).await);
+    assert!(matches!(e, SignError::PairRevoked), "{e:?}");
+    // Back online, sync tells octane: the SP's next request is refused there.
+    w.phone.sync().await.unwrap();
+    assert!(w.phone.store().octane_outbox().unwrap().is_empty());
+    let req = request(pair_id, &acct, PayloadKind::Eip191Message, b"y".to_vec());
+    let e = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap_err();
+    assert!(matches!(e, SpClientError::Api { status: 403, code: ErrorCode::PairRevoked, .. }), "{e:?}");
+}
+
+#[tokio::test]
 async fn no_key_material_lands_in_the_database_after_pair_and_sign() {
     let w = World::new(UserScript::Approve).await;
     let (pair_id, bindings) = w.pair(&[ChainId::Evm(1)]).await;

@@ -45,7 +45,8 @@
 //! | `revoke`: appliance signs, octane told, pair revoked | `revoking_a_pair_drops_it_on_the_appliance_and_tells_octane` |
 //! | `revoke`: unknown pair / appliance unreachable | `revoking_needs_a_known_pair_and_the_appliance` |
 //! | `revoke`: revocation by another key / of another pair / naming another appliance | `a_revocation_the_appliance_did_not_sign_is_refused` |
-//! | `revoke`: octane already revoked it → done; octane offline → reported | `revoking_tells_octane_or_says_it_could_not` |
+//! | `revoke`: octane already revoked it → done; octane offline → revoked here, queued for sync | `revoking_while_octane_is_unreachable_revokes_here_and_waits_for_sync` |
+//! | `revoke`: the appliance already dropped the pair → revoked here; other refusals kept | `a_pair_the_appliance_already_dropped_is_revoked_here_too` |
 //! | `sync`: SP-side revocations learnt, appliance told (or not reachable) | `pairs_the_service_revoked_are_revoked_here_and_on_the_appliance` |
 //! | `sync`: octane unreachable | `an_unreachable_octane_revokes_nothing` |
 //! | `guardrails`: read on every request, cached by text | `changed_guardrail_settings_apply_to_the_next_request` |
@@ -694,22 +695,55 @@ async fn a_revocation_the_appliance_did_not_sign_is_refused() {
     assert_eq!(phone.store.pair_status(phone.pair_a).unwrap(), Some(PairStatus::Active));
     assert_eq!(phone.store.pair_status(phone.pair_b).unwrap(), Some(PairStatus::Active));
     assert_eq!(phone.octane.count(|c| matches!(c, OctaneCall::Revoke(_))), 0, "octane is never shown a forgery");
+    assert!(phone.store.octane_outbox().unwrap().is_empty(), "nor is one kept for it");
 }
 
 #[tokio::test]
-async fn revoking_tells_octane_or_says_it_could_not() {
+async fn revoking_while_octane_is_unreachable_revokes_here_and_waits_for_sync() {
     let phone = Phone::new();
-    // Octane already knew (the SP revoked it first): done all the same.
+    // Octane already knew (the SP revoked it first): done, nothing waits.
     phone.octane.revoke.push(Err(OctaneError::Revoked));
     phone.engine.revoke(phone.pair_a, &phone.appliance).await.unwrap();
     assert_eq!(phone.store.pair_status(phone.pair_a).unwrap(), Some(PairStatus::Revoked));
-    // Octane unreachable: the user is told, and the pair is not marked revoked here.
+    assert!(phone.store.octane_outbox().unwrap().is_empty());
+    // Octane unreachable: revoked here all the same (the appliance dropped the pair), and
+    // the appliance's statement waits for sync.
     phone
         .octane
         .revoke
         .push(Err(OctaneError::Offline(crate::octane::transport::TransportError::Offline("no network".into()))));
+    phone.engine.revoke(phone.pair_b, &phone.appliance).await.unwrap();
+    assert_eq!(phone.store.pair_status(phone.pair_b).unwrap(), Some(PairStatus::Revoked));
+    assert!(matches!(phone.engine.ingest(&phone.send(phone.pair_b, 1)).await, Err(SignError::PairRevoked)));
+    let waiting = phone.store.octane_outbox().unwrap();
+    assert_eq!(waiting.len(), 1);
+    let e = &waiting[0];
+    assert_eq!(
+        (e.kind.as_str(), e.subject.clone(), e.appliance),
+        (PAIR_REVOKED, phone.pair_b.to_string(), phone.appliance.identity_key())
+    );
+    let statement: PairRevocation = e.statement.open(Domain::PairRevocation, e.appliance.as_bytes()).unwrap();
+    assert_eq!(statement.pair_id, phone.pair_b);
+    // What sync does with it: octane is told.
+    phone.engine.relay_revocation(phone.pair_b, &e.statement).await.unwrap();
+    assert_eq!(phone.octane.count(|c| *c == OctaneCall::Revoke(phone.pair_b)), 2);
+}
+
+#[tokio::test]
+async fn a_pair_the_appliance_already_dropped_is_revoked_here_too() {
+    let phone = Phone::new();
+    // A revocation whose answer was lost: asked again, the appliance says it is gone.
+    let gone = ApplianceError::Refused { code: "pair_revoked".into(), message: "already revoked".into() };
+    phone.appliance.revoke.push(Err(gone));
+    phone.engine.revoke(phone.pair_a, &phone.appliance).await.unwrap();
+    assert_eq!(phone.store.pair_status(phone.pair_a).unwrap(), Some(PairStatus::Revoked));
+    let entry = phone.store.last_audit(&phone.pair_a.to_string(), "pair_revoked").unwrap().unwrap();
+    assert_eq!(entry.detail["by"], "appliance");
+    // Any other refusal leaves the pair as it was.
+    let unknown = ApplianceError::Refused { code: "unknown_pair".into(), message: "no such pair".into() };
+    phone.appliance.revoke.push(Err(unknown.clone()));
     let e = phone.engine.revoke(phone.pair_b, &phone.appliance).await.unwrap_err();
-    assert_eq!(e.code(), "octane_offline");
+    assert!(matches!(&e, SignError::Appliance(a) if *a == unknown), "{e:?}");
     assert_eq!(phone.store.pair_status(phone.pair_b).unwrap(), Some(PairStatus::Active));
 }
 

@@ -44,6 +44,10 @@ use crate::validity::{check_validity, ValidityError};
 
 pub use crate::validity::DEFAULT_MAX_SKEW_SECS;
 
+/// Outbox kind of an appliance's signed `PairRevocation` octane has not taken yet (subject:
+/// the pair id); the facade's `sync` relays it ([`SignEngine::relay_revocation`]).
+pub const PAIR_REVOKED: &str = "pair_revoked";
+
 /// Settings key of the user's guardrails (JSON of [`Guardrails`]).
 pub const GUARDRAILS_SETTING: &str = "guardrails";
 
@@ -743,27 +747,55 @@ impl SignEngine {
     }
 
     /// Phone-side revocation: the appliance drops the pair and signs a revocation, which is
-    /// checked, posted to octane, and the pair marked revoked.
+    /// checked; the pair is then revoked on this phone and the revocation posted to octane.
+    /// When octane cannot take it, it waits in the store's outbox ([`PAIR_REVOKED`]) for
+    /// the facade's `sync`, and the revocation still holds here (the appliance has dropped
+    /// the pair: the phone refuses its requests from now on). An appliance that already
+    /// dropped the pair (`pair_revoked`, e.g. a revocation whose answer was lost) has the
+    /// pair revoked here too.
     #[tracing::instrument(skip(self, appliance))]
     pub async fn revoke(&self, pair_id: Uuid, appliance: &dyn ApplianceApi) -> Result<(), SignError> {
         let pair = self.store.pair(pair_id)?.ok_or(SignError::UnknownPair(pair_id))?;
-        let env = appliance.revoke_pair(Uuid::new_v4(), pair_id).await?;
+        let env = match appliance.revoke_pair(Uuid::new_v4(), pair_id).await {
+            Ok(env) => env,
+            Err(ApplianceError::Refused { code, .. }) if code == "pair_revoked" => {
+                self.revoked_here(pair_id, "appliance")?;
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        };
         let rev: PairRevocation = env
             .open(Domain::PairRevocation, pair.appliance_identity.as_bytes())
             .map_err(|e| SignError::BadRevocation(e.to_string()))?;
         if rev.pair_id != pair_id || rev.appliance_identity != pair.appliance_identity {
             return Err(SignError::BadRevocation("names another pair or appliance".into()));
         }
-        self.post_revocation(pair_id, &env).await?;
-        self.store.revoke_pair(pair_id, self.clock.now_unix())?;
-        self.audit(self.clock.now_unix(), "pair_revoked", pair_id, serde_json::json!({"by": "phone"}));
+        // Kept for octane before anything else: the appliance no longer holds the pair.
+        let now = self.clock.now_unix();
+        let subject = pair_id.to_string();
+        self.store.queue_for_octane(&pair.appliance_identity, PAIR_REVOKED, &subject, &env, now)?;
+        self.revoked_here(pair_id, "phone")?;
+        match self.relay_revocation(pair_id, &env).await {
+            Ok(()) => self.store.delivered_to_octane(&pair.appliance_identity, PAIR_REVOKED, &subject)?,
+            Err(e) => tracing::warn!(error = %e, "revoke: octane not told; queued for sync"),
+        }
         Ok(())
     }
 
-    async fn post_revocation(&self, pair_id: Uuid, env: &SignedEnvelope) -> Result<(), SignError> {
-        match self.octane.revoke(pair_id, env).await {
-            Ok(_) | Err(OctaneError::Revoked) => Ok(()),
-            Err(e) => Err(e.into()),
+    /// Marks `pair_id` revoked on this phone (and audits who revoked it).
+    fn revoked_here(&self, pair_id: Uuid, by: &str) -> Result<(), SignError> {
+        let now = self.clock.now_unix();
+        self.store.revoke_pair(pair_id, now)?;
+        self.audit(now, "pair_revoked", pair_id, serde_json::json!({"by": by}));
+        Ok(())
+    }
+
+    /// Posts an appliance's signed revocation of `pair_id` to octane (one octane already
+    /// knows counts as delivered). The facade's `sync` relays queued ones with it.
+    pub async fn relay_revocation(&self, pair_id: Uuid, revocation: &SignedEnvelope) -> Result<(), OctaneError> {
+        match self.octane.revoke(pair_id, revocation).await {
+            Ok(()) | Err(OctaneError::Revoked) => Ok(()),
+            Err(e) => Err(e),
         }
     }
 

@@ -1,7 +1,8 @@
 //! The `octane_outbox` table: signed statements the phone owes octane and could not deliver
-//! yet (octane unreachable). Today: an appliance's `PhoneForgotten`, which octane needs to
-//! stop routing that appliance's requests to the forgotten phone. Kept until delivered;
-//! `Sunstorm::sync` retries them.
+//! yet (octane unreachable): an appliance's `PhoneForgotten`, which octane needs to stop
+//! routing that appliance's requests to the forgotten phone, and an appliance's
+//! `PairRevocation` (`sign::PAIR_REVOKED`). Kept until delivered; `Sunstorm::sync` retries
+//! them.
 
 use rusqlite::params;
 

@@ -1,13 +1,16 @@
 //! The phones bonded with an appliance, and forgetting one (a lost phone): the facade asks
 //! the appliance, then relays its signed `PhoneForgotten` to octane so that octane stops
 //! routing the appliance's requests to that phone. When octane cannot be told, the
-//! statement waits in the store's outbox and [`Sunstorm::sync`] delivers it.
+//! statement waits in the store's outbox and [`Sunstorm::sync`] delivers it (with the pair
+//! revocations the sign engine queued there, [`crate::sign::PAIR_REVOKED`]).
 
 use uuid::Uuid;
 
 use super::{ApplianceId, Sunstorm, SunstormError};
 use crate::appliance::PhoneEntry;
 use crate::bytes::Key32;
+use crate::octane::client::OctaneError;
+use crate::sign::PAIR_REVOKED;
 
 /// Outbox kind of an appliance's `PhoneForgotten` statement.
 const PHONE_FORGOTTEN: &str = "phone_forgotten";
@@ -80,8 +83,19 @@ impl Sunstorm {
         let mut delivered = 0;
         for e in self.store.octane_outbox()? {
             let Ok(b) = self.resolve(Some(&e.appliance)).await else { continue };
-            match b.octane.forget_phone(&e.statement).await {
-                Ok(_) => {
+            let sent = match e.kind.as_str() {
+                PHONE_FORGOTTEN => b.octane.forget_phone(&e.statement).await.map(|_| ()),
+                PAIR_REVOKED => match Uuid::parse_str(&e.subject) {
+                    Ok(pair_id) => b.sign.relay_revocation(pair_id, &e.statement).await,
+                    Err(_) => Err(OctaneError::Protocol(format!("queued revocation of a bad pair id: {}", e.subject))),
+                },
+                other => {
+                    tracing::warn!(kind = other, "sync: a queued statement of an unknown kind waits");
+                    continue;
+                }
+            };
+            match sent {
+                Ok(()) => {
                     self.store.delivered_to_octane(&e.appliance, &e.kind, &e.subject)?;
                     delivered += 1;
                 }
