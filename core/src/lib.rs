@@ -5,6 +5,7 @@
 //! octane client, the pair and sign flows, decoding for display, guardrails, and the store.
 
 pub mod appliance;
+pub mod audit;
 pub mod ble;
 pub mod bytes;
 pub mod caip;

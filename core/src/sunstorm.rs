@@ -21,6 +21,7 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::appliance::client::{app_signing_key, bond_with_config, ApplianceClient, BondRecord, ClientConfig};
+use crate::audit::AuditEvent;
 
 use crate::appliance::{ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, ProgressFn};
 use crate::ble::transport::ConnectorFactory;
@@ -437,8 +438,9 @@ impl Sunstorm {
         self.store.forget_bond(&id, self.clock.now_unix())?;
         self.bonds.write().await.remove(&id);
         b.appliance.disconnect().await;
-        let detail = serde_json::json!({ "name": b.record.appliance_name, "peripheral": b.peripheral });
-        if let Err(e) = self.store.audit(self.clock.now_unix(), "appliance_forgotten", &id.to_hex(), &detail) {
+        let event =
+            AuditEvent::ApplianceForgotten { name: b.record.appliance_name.clone(), peripheral: b.peripheral.clone() };
+        if let Err(e) = self.store.audit(self.clock.now_unix(), &id.to_hex(), &event) {
             tracing::warn!(error = %e, "forget: audit log write failed");
         }
         tracing::info!(appliance = %id.fingerprint(), "appliance forgotten");
@@ -625,8 +627,8 @@ impl Sunstorm {
     /// change in the audit log (`guardrails_changed`). Spend limits are per phone.
     pub async fn set_guardrails(&self, g: &Guardrails) -> Result<(), SunstormError> {
         crate::sign::save_guardrails(&self.store, g)?;
-        let detail = serde_json::to_value(g).unwrap_or(serde_json::Value::Null);
-        if let Err(e) = self.store.audit(self.clock.now_unix(), "guardrails_changed", "guardrails", &detail) {
+        let event = AuditEvent::GuardrailsChanged { guardrails: g.clone() };
+        if let Err(e) = self.store.audit(self.clock.now_unix(), "guardrails", &event) {
             tracing::warn!(error = %e, "guardrails: audit log write failed");
         }
         tracing::info!("guardrails replaced");

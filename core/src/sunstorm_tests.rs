@@ -149,7 +149,9 @@ async fn forgetting_one_appliance_keeps_the_other_and_bonding_again_restores_it(
     let e = s.open_link("https://evil.example/pair?session=abc", None).await.unwrap_err();
     assert!(matches!(e, SunstormError::Pair(PairError::Link(_))), "{e:?}");
     let audit = s.audit_log(10).unwrap();
-    assert!(audit.iter().any(|a| a.kind == "appliance_forgotten" && a.subject == office.appliance_identity.to_hex()));
+    assert!(audit
+        .iter()
+        .any(|a| a.event.kind() == "appliance_forgotten" && a.subject == office.appliance_identity.to_hex()));
 
     // Forgotten across a restart too; bonding again brings it back with its new route.
     drop(s);

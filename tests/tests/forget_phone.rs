@@ -8,6 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sunstorm_core::appliance::ApplianceError;
+use sunstorm_core::audit::AuditEvent;
 use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::model::{PayloadKind, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::client::OctaneError;
@@ -83,8 +84,11 @@ async fn a_phone_forgets_another_which_the_appliance_and_octane_then_refuse() {
     let r = a.forget_phone(None, key_b).await.unwrap();
     assert!(r.octane_told);
     assert_eq!(r.app_key, key_b);
-    let audit = a.store().last_audit(&key_b.to_hex(), "phone_forgotten").unwrap().unwrap();
-    assert_eq!(audit.detail["forgotten_at"], r.forgotten_at);
+    let audit = a.store().last_audit(&key_b.to_hex(), AuditEvent::PHONE_FORGOTTEN).unwrap().unwrap();
+    assert!(
+        matches!(audit.event, AuditEvent::PhoneForgotten { forgotten_at, .. } if forgotten_at == r.forgotten_at),
+        "{audit:?}"
+    );
 
     // The appliance refuses B's approval; octane no longer routes requests to B.
     let e = b.approve_sign(req.request_id).await.unwrap_err();

@@ -234,7 +234,10 @@ async fn two_device_flow_reaches_paired_through_every_state() {
     assert_eq!(pair.appliance_identity, phone.identity());
     assert!(!phone.code_kept(flow) && !phone.attestation_kept(flow), "secrets wiped when the flow ends");
     assert!(phone.flow(flow).attestation.is_none(), "the attestation never reaches SQLite");
-    assert_eq!(phone.store.last_audit(SESSION, "pair_approved").unwrap().map(|e| e.kind), Some("pair_approved".into()));
+    assert_eq!(
+        phone.store.last_audit(SESSION, "pair_approved").unwrap().map(|e| e.event.kind()),
+        Some("pair_approved")
+    );
     // Asked once, with the code the user typed and the chosen wallets.
     let asked = phone.appliance.calls();
     assert!(
@@ -598,7 +601,7 @@ async fn declined_on_the_appliance_rejects_the_flow() {
         .contains(&OctaneCall::RejectSession(SESSION.into(), Some("declined on the appliance".into()))));
     assert!(!phone.code_kept(flow));
     let audit = phone.store.last_audit(SESSION, "pair_rejected").unwrap().unwrap();
-    assert_eq!(audit.detail["by"], "appliance");
+    assert_eq!(audit.event, AuditEvent::PairRejected { by: Actor::Appliance });
     assert!(phone.store.pairs().unwrap().is_empty());
 }
 
@@ -763,7 +766,10 @@ async fn declining_on_the_phone() {
     let flow = phone.code_needed().await;
     assert_eq!(phone.engine.reject(flow).await.unwrap(), PairState::Rejected { flow_id: flow });
     assert_eq!(phone.octane.count(|c| matches!(c, OctaneCall::RejectSession(..))), 0);
-    assert_eq!(phone.store.last_audit(SESSION, "pair_rejected").unwrap().unwrap().detail["by"], "phone");
+    assert_eq!(
+        phone.store.last_audit(SESSION, "pair_rejected").unwrap().unwrap().event,
+        AuditEvent::PairRejected { by: Actor::Phone }
+    );
     // Rejecting a finished flow shows it as it is.
     assert_eq!(phone.engine.reject(flow).await.unwrap().name(), "rejected");
 

@@ -24,6 +24,7 @@ use serde::Serialize;
 use uuid::Uuid;
 
 use crate::appliance::ApplianceError;
+use crate::audit::{Actor, AuditEvent};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
@@ -765,7 +766,7 @@ impl PairEngine {
                         {
                             tracing::warn!(error = %e, "pair: could not tell octane about the rejection");
                         }
-                        self.audit(&flow, "pair_rejected", serde_json::json!({"by": "appliance"}));
+                        self.audit(&flow, AuditEvent::PairRejected { by: Actor::Appliance });
                         return Err(self.finish_with(&mut flow, FlowStage::Rejected, PairError::RejectedOnAppliance));
                     }
                     Err(e) => return Err(e.into()),
@@ -830,11 +831,9 @@ impl PairEngine {
         flow.pair_id = Some(att.pair_id);
         flow.return_url = return_url;
         flow.stage = FlowStage::Paired;
-        self.audit(
-            flow,
-            "pair_approved",
-            serde_json::json!({"pair_id": att.pair_id, "sp": d.sp.name, "bindings": att.bindings}),
-        );
+        let event =
+            AuditEvent::PairApproved { pair_id: att.pair_id, sp: d.sp.name.clone(), bindings: att.bindings.clone() };
+        self.audit(flow, event);
         self.save(flow)
     }
 
@@ -855,7 +854,7 @@ impl PairEngine {
                 tracing::warn!(error = %e, "pair: could not tell octane about the rejection");
             }
         }
-        self.audit(&flow, "pair_rejected", serde_json::json!({"by": "phone"}));
+        self.audit(&flow, AuditEvent::PairRejected { by: Actor::Phone });
         flow.stage = FlowStage::Rejected;
         self.save(&mut flow)
     }
@@ -916,8 +915,8 @@ impl PairEngine {
         Ok(out)
     }
 
-    fn audit(&self, flow: &FlowRecord, kind: &str, detail: serde_json::Value) {
-        if let Err(e) = self.store.audit(self.clock.now_unix(), kind, &flow.session_id, &detail) {
+    fn audit(&self, flow: &FlowRecord, event: AuditEvent) {
+        if let Err(e) = self.store.audit(self.clock.now_unix(), &flow.session_id, &event) {
             tracing::warn!(error = %e, "pair: audit log write failed");
         }
     }

@@ -116,8 +116,14 @@ fn sign_asks(phone: &Phone, r: &PendingSignRequest) -> usize {
 }
 
 fn audit_kinds(phone: &Phone, subject: &str) -> Vec<String> {
-    let mut kinds: Vec<_> =
-        phone.store.audit_log(100).unwrap().into_iter().filter(|e| e.subject == subject).map(|e| e.kind).collect();
+    let mut kinds: Vec<_> = phone
+        .store
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.subject == subject)
+        .map(|e| e.event.kind().to_string())
+        .collect();
     kinds.reverse();
     kinds
 }
@@ -390,7 +396,7 @@ async fn a_request_over_the_limits_is_shown_blocked_and_cannot_be_decided() {
 #[tokio::test]
 async fn unreadable_guardrail_settings_hold_requests_back_instead_of_skipping_the_rules() {
     let phone = Phone::new();
-    phone.store.put_setting(GUARDRAILS_SETTING, &serde_json::json!("not rules")).unwrap();
+    phone.store.put_setting_text::<Guardrails>(r#""not rules""#).unwrap();
     let r = phone.send(phone.pair_a, 100 * ETH);
     let e = phone.engine.ingest(&r).await.unwrap_err();
     assert_eq!(e.code(), "store_error");
@@ -488,7 +494,7 @@ async fn declined_on_the_appliance_is_recorded_and_octane_told() {
     assert_eq!(phone.rejections(&r), ["user_rejected"]);
     assert!(!phone.waiting(&r));
     let entry = phone.store.last_audit(&r.request_id.to_string(), "sign_rejected").unwrap().unwrap();
-    assert_eq!(entry.detail["by"], "appliance");
+    assert_eq!(entry.event, AuditEvent::SignRejected { by: Actor::Appliance });
 }
 
 #[tokio::test]
@@ -612,7 +618,7 @@ async fn declining_on_the_phone_records_it_and_tells_octane() {
     assert!(!phone.waiting(&r));
     assert!(!phone.asked(&r));
     let entry = phone.store.last_audit(&r.request_id.to_string(), "sign_rejected").unwrap().unwrap();
-    assert_eq!(entry.detail["by"], "phone");
+    assert_eq!(entry.event, AuditEvent::SignRejected { by: Actor::Phone });
 }
 
 #[tokio::test]
@@ -657,7 +663,7 @@ async fn revoking_a_pair_drops_it_on_the_appliance_and_tells_octane() {
     assert!(phone.appliance.calls().contains(&ApplianceCall::RevokePair(phone.pair_a)));
     assert_eq!(phone.octane.count(|c| *c == OctaneCall::Revoke(phone.pair_a)), 1);
     let entry = phone.store.last_audit(&phone.pair_a.to_string(), "pair_revoked").unwrap().unwrap();
-    assert_eq!(entry.detail["by"], "phone");
+    assert_eq!(entry.event, AuditEvent::PairRevoked { by: Actor::Phone });
     // Its next request is refused; the other pair still works.
     assert!(matches!(phone.engine.ingest(&phone.send(phone.pair_a, 1)).await, Err(SignError::PairRevoked)));
     assert_eq!(phone.store.pair_status(phone.pair_b).unwrap(), Some(PairStatus::Active));
@@ -738,7 +744,7 @@ async fn a_pair_the_appliance_already_dropped_is_revoked_here_too() {
     phone.engine.revoke(phone.pair_a, &phone.appliance).await.unwrap();
     assert_eq!(phone.store.pair_status(phone.pair_a).unwrap(), Some(PairStatus::Revoked));
     let entry = phone.store.last_audit(&phone.pair_a.to_string(), "pair_revoked").unwrap().unwrap();
-    assert_eq!(entry.detail["by"], "appliance");
+    assert_eq!(entry.event, AuditEvent::PairRevoked { by: Actor::Appliance });
     // Any other refusal leaves the pair as it was.
     let unknown = ApplianceError::Refused { code: "unknown_pair".into(), message: "no such pair".into() };
     phone.appliance.revoke.push(Err(unknown.clone()));
@@ -768,7 +774,7 @@ async fn pairs_the_service_revoked_are_revoked_here_and_on_the_appliance() {
     assert_eq!((pair.status, pair.revoked_at), (PairStatus::Revoked, Some(T0_REVOKED)));
     assert_eq!(phone.appliance.calls(), [ApplianceCall::RevokePair(phone.pair_a)]);
     let entry = phone.store.last_audit(&phone.pair_a.to_string(), "pair_revoked").unwrap().unwrap();
-    assert_eq!(entry.detail["by"], "sp");
+    assert_eq!(entry.event, AuditEvent::PairRevoked { by: Actor::Sp });
     // Nothing new the second time.
     phone.octane.pairs.push(Ok(listing));
     assert!(phone.engine.sync(Some(&phone.appliance)).await.unwrap().is_empty());

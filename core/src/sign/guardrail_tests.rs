@@ -79,7 +79,9 @@ async fn tightened_limits_apply_to_requests_already_waiting() {
         .audit_log(10)
         .unwrap()
         .into_iter()
-        .filter(|e| e.kind == "sign_blocked" && e.subject == r.request_id.to_string())
+        .filter(|e| {
+            matches!(e.event, crate::audit::AuditEvent::SignBlocked { .. }) && e.subject == r.request_id.to_string()
+        })
         .collect();
     assert_eq!(blocked.len(), 1);
     // Asked again, it stays blocked with the same rules.

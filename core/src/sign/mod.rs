@@ -29,6 +29,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::appliance::ApplianceError;
+use crate::audit::{Actor, AuditEvent, BlockedAt};
 use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
 use crate::decode::{decode_with_target, DecodeContext, DecodedPayload};
@@ -48,22 +49,15 @@ pub use crate::validity::DEFAULT_MAX_SKEW_SECS;
 /// the pair id); the facade's `sync` relays it ([`SignEngine::relay_revocation`]).
 pub const PAIR_REVOKED: &str = "pair_revoked";
 
-/// Settings key of the user's guardrails (JSON of [`Guardrails`]).
-pub const GUARDRAILS_SETTING: &str = "guardrails";
-
-/// The user's guardrails as stored in `store` (defaults when never set). Needs no bond.
+/// The user's guardrails as stored in `store` (a typed settings record; defaults when
+/// never set). Needs no bond.
 pub fn load_guardrails(store: &Store) -> Result<Guardrails, StoreError> {
-    match store.setting(GUARDRAILS_SETTING)? {
-        None => Ok(Guardrails::default()),
-        Some(v) => serde_json::from_value(v)
-            .map_err(|e| StoreError::Corrupt { what: "settings.guardrails", detail: e.to_string() }),
-    }
+    store.setting::<Guardrails>()
 }
 
 /// Replaces the user's guardrails in `store` (read by every later sign request).
 pub fn save_guardrails(store: &Store, g: &Guardrails) -> Result<(), StoreError> {
-    let v = serde_json::to_value(g).map_err(|_| StoreError::Encode("guardrails"))?;
-    store.put_setting(GUARDRAILS_SETTING, &v)
+    store.put_setting(g)
 }
 
 /// The phone's check of a sign request's times, at arrival and again at approval: the one
@@ -315,7 +309,7 @@ impl SignEngine {
     /// The user's guardrails (defaults when never set), as stored now: read on every
     /// request, parsed only when the stored text changed.
     pub fn guardrails(&self) -> Result<Guardrails, SignError> {
-        let Some(text) = self.store.setting_text(GUARDRAILS_SETTING)? else {
+        let Some(text) = self.store.setting_text::<Guardrails>()? else {
             return Ok(Guardrails::default());
         };
         if let Ok(cached) = self.rules.lock() {
@@ -382,11 +376,13 @@ impl SignEngine {
             Ok(Some(r)) if r.outcome == SignOutcome::Blocked => {
                 let rules: Vec<String> = self
                     .store
-                    .last_audit(&request_id.to_string(), "sign_blocked")
+                    .last_audit(&request_id.to_string(), AuditEvent::SIGN_BLOCKED)
                     .ok()
                     .flatten()
-                    .and_then(|e| e.detail.get("violations").cloned())
-                    .and_then(|v| serde_json::from_value(v).ok())
+                    .and_then(|e| match e.event {
+                        AuditEvent::SignBlocked { violations, .. } => Some(violations),
+                        _ => None,
+                    })
                     .unwrap_or_else(|| vec![r.reason.unwrap_or_else(|| "guardrail".into())]);
                 SignError::Blocked(rules)
             }
@@ -537,9 +533,9 @@ impl SignEngine {
             };
             tx.put_sign_with_summary(&record, &summary)?;
             if blocked {
-                let codes: Vec<&str> = violations.iter().map(Violation::code).collect();
-                let detail = serde_json::json!({"violations": codes, "at": "arrival"});
-                tx.audit(now, "sign_blocked", &req.request_id.to_string(), &detail)?;
+                let violations = violations.iter().map(|v| v.code().to_string()).collect();
+                let event = AuditEvent::SignBlocked { violations, at: BlockedAt::Arrival };
+                tx.audit(now, &req.request_id.to_string(), &event)?;
             }
             Ok(Some(violations))
         })?;
@@ -618,14 +614,12 @@ impl SignEngine {
             let violations = evaluate(&rules, &view.decoded, &Self::spent(tx, &rules, req, now)?);
             let id = request_id.to_string();
             if violations.is_empty() {
-                let detail = serde_json::json!({"title": view.decoded.title});
-                tx.audit(now, "sign_approved", &id, &detail)?;
+                tx.audit(now, &id, &AuditEvent::SignApproved { title: view.decoded.title.clone() })?;
             } else {
-                let codes: Vec<&str> = violations.iter().map(Violation::code).collect();
+                let codes = violations.iter().map(|v| v.code().to_string()).collect();
                 let blocked = SignOutcome::Blocked;
                 tx.set_sign_outcome(request_id, blocked, Some("guardrail"), None, now)?;
-                let detail = serde_json::json!({"violations": codes, "at": "approval"});
-                tx.audit(now, "sign_blocked", &id, &detail)?;
+                tx.audit(now, &id, &AuditEvent::SignBlocked { violations: codes, at: BlockedAt::Approval })?;
             }
             Ok(violations)
         })?;
@@ -640,7 +634,7 @@ impl SignEngine {
         let sig = match appliance.sign_request(request_id, &w.cs, progress).await {
             Ok(s) => s,
             Err(ApplianceError::UserRejected) => {
-                let audit = ("sign_rejected", serde_json::json!({"by": "appliance"}));
+                let audit = AuditEvent::SignRejected { by: Actor::Appliance };
                 let reason = Some("user_rejected");
                 self.record(request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
                 claim.settle();
@@ -666,7 +660,7 @@ impl SignEngine {
                 .await;
             return Err(SignError::BadApplianceSignature(e));
         }
-        let audit = ("sign_signed", serde_json::json!({"signature_verified": true}));
+        let audit = AuditEvent::SignSigned;
         self.record(request_id, SignOutcome::Signed, None, Some(&sig), Some(audit))?;
         claim.settle();
         match self.post_signature(pair_id, request_id, &sig).await {
@@ -705,7 +699,7 @@ impl SignEngine {
         let Some(claim) = self.claim(request_id) else {
             return Err(self.not_pending(request_id));
         };
-        let audit = ("sign_rejected", serde_json::json!({"by": "phone"}));
+        let audit = AuditEvent::SignRejected { by: Actor::Phone };
         let reason = Some("user_rejected");
         self.record(request_id, SignOutcome::Rejected, reason, None, Some(audit))?;
         claim.settle();
@@ -721,13 +715,13 @@ impl SignEngine {
         outcome: SignOutcome,
         reason: Option<&str>,
         sig: Option<&[u8]>,
-        audit: Option<(&str, serde_json::Value)>,
+        audit: Option<AuditEvent>,
     ) -> Result<(), SignError> {
         let at = self.clock.now_unix();
         self.store.transaction(|tx| {
             tx.set_sign_outcome(id, outcome, reason, sig, at)?;
-            if let Some((kind, detail)) = &audit {
-                tx.audit(at, kind, &id.to_string(), detail)?;
+            if let Some(event) = &audit {
+                tx.audit(at, &id.to_string(), event)?;
             }
             Ok(())
         })?;
@@ -740,8 +734,8 @@ impl SignEngine {
         }
     }
 
-    fn audit(&self, at: u64, kind: &str, request_id: Uuid, detail: serde_json::Value) {
-        if let Err(e) = self.store.audit(at, kind, &request_id.to_string(), &detail) {
+    fn audit(&self, at: u64, subject: Uuid, event: AuditEvent) {
+        if let Err(e) = self.store.audit(at, &subject.to_string(), &event) {
             tracing::warn!(error = %e, "sign: audit log write failed");
         }
     }
@@ -759,7 +753,7 @@ impl SignEngine {
         let env = match appliance.revoke_pair(Uuid::new_v4(), pair_id).await {
             Ok(env) => env,
             Err(ApplianceError::Refused { code, .. }) if code == "pair_revoked" => {
-                self.revoked_here(pair_id, "appliance")?;
+                self.revoked_here(pair_id, Actor::Appliance)?;
                 return Ok(());
             }
             Err(e) => return Err(e.into()),
@@ -774,7 +768,7 @@ impl SignEngine {
         let now = self.clock.now_unix();
         let subject = pair_id.to_string();
         self.store.queue_for_octane(&pair.appliance_identity, PAIR_REVOKED, &subject, &env, now)?;
-        self.revoked_here(pair_id, "phone")?;
+        self.revoked_here(pair_id, Actor::Phone)?;
         match self.relay_revocation(pair_id, &env).await {
             Ok(()) => self.store.delivered_to_octane(&pair.appliance_identity, PAIR_REVOKED, &subject)?,
             Err(e) => tracing::warn!(error = %e, "revoke: octane not told; queued for sync"),
@@ -783,10 +777,10 @@ impl SignEngine {
     }
 
     /// Marks `pair_id` revoked on this phone (and audits who revoked it).
-    fn revoked_here(&self, pair_id: Uuid, by: &str) -> Result<(), SignError> {
+    fn revoked_here(&self, pair_id: Uuid, by: Actor) -> Result<(), SignError> {
         let now = self.clock.now_unix();
         self.store.revoke_pair(pair_id, now)?;
-        self.audit(now, "pair_revoked", pair_id, serde_json::json!({"by": by}));
+        self.audit(now, pair_id, AuditEvent::PairRevoked { by });
         Ok(())
     }
 
@@ -811,7 +805,7 @@ impl SignEngine {
                 continue;
             }
             self.store.revoke_pair(p.pair_id, p.revoked_at.unwrap_or_else(|| self.clock.now_unix()))?;
-            self.audit(self.clock.now_unix(), "pair_revoked", p.pair_id, serde_json::json!({"by": "sp"}));
+            self.audit(self.clock.now_unix(), p.pair_id, AuditEvent::PairRevoked { by: Actor::Sp });
             if let Some(a) = appliance {
                 if let Err(e) = a.revoke_pair(Uuid::new_v4(), p.pair_id).await {
                     tracing::warn!(error = %e, "sync: the appliance could not drop the pair");

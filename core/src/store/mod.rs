@@ -23,6 +23,7 @@ pub use audit::AuditEntry;
 pub use flows::{FlowRecord, FlowStage};
 pub use outbox::{OutboxEntry, MAX_OUTBOX};
 pub use pairs::{PairRecord, PairStatus};
+pub use settings::SettingRecord;
 pub use signs::{Seen, SignOutcome, SignRecord};
 pub use spend::MAX_LIVE_REQUESTS;
 

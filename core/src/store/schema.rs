@@ -179,7 +179,16 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ) STRICT;
     "#,
     },
+    // 6: typed records (issue 14). Each audit entry's `detail` holds its typed event
+    // (`crate::audit::AuditEvent`, JSON tagged by `kind`; `kind` stays a column for the
+    // index); the settings rows are re-encoded through their record types. No schema change.
+    Migration { backfill: Some(typed_records), sql: "" },
 ];
+
+fn typed_records(tx: &Transaction<'_>) -> Result<(), StoreError> {
+    super::audit::backfill(tx)?;
+    super::settings::backfill(tx)
+}
 
 /// The migration after which the database is vacuumed and its WAL truncated, because it
 /// removed secret-bearing data whose old bytes must not linger in free pages.

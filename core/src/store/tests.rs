@@ -217,17 +217,88 @@ fn recent_signs_are_newest_first_and_limited() {
 }
 
 #[test]
-fn settings_and_audit() {
+fn settings_are_typed_records_and_audit_entries_typed_events() {
+    use crate::audit::{Actor, AuditEvent};
+    use crate::guardrails::Guardrails;
     let s = Store::open_in_memory().unwrap();
-    assert_eq!(s.setting("guardrails").unwrap(), None);
-    s.put_setting("guardrails", &serde_json::json!({"a": 1})).unwrap();
-    s.put_setting("guardrails", &serde_json::json!({"a": 2})).unwrap();
-    assert_eq!(s.setting("guardrails").unwrap(), Some(serde_json::json!({"a": 2})));
-    s.audit(1, "pair_approved", "p1", &serde_json::json!({})).unwrap();
-    s.audit(2, "sign_rejected", "r1", &serde_json::json!({"reason": "user"})).unwrap();
+    assert_eq!(s.setting::<Guardrails>().unwrap(), Guardrails::default(), "never set: the defaults");
+    assert_eq!(s.setting_text::<Guardrails>().unwrap(), None);
+    let g = Guardrails { allow_blind_signing: true, ..Guardrails::default() };
+    s.put_setting(&Guardrails::default()).unwrap();
+    s.put_setting(&g).unwrap();
+    assert_eq!(s.setting::<Guardrails>().unwrap(), g);
+    s.audit(1, "p1", &AuditEvent::PairRejected { by: Actor::Phone }).unwrap();
+    s.audit(2, "r1", &AuditEvent::SignRejected { by: Actor::Appliance }).unwrap();
+    s.audit(3, "r2", &AuditEvent::SignSigned).unwrap();
     let log = s.audit_log(10).unwrap();
-    assert_eq!(log.len(), 2);
-    assert_eq!(log[0].kind, "sign_rejected");
+    let events: Vec<_> = log.iter().map(|e| (e.subject.as_str(), e.event.clone())).collect();
+    assert_eq!(
+        events,
+        [
+            ("r2", AuditEvent::SignSigned),
+            ("r1", AuditEvent::SignRejected { by: Actor::Appliance }),
+            ("p1", AuditEvent::PairRejected { by: Actor::Phone })
+        ]
+    );
+    let last = s.last_audit("r1", "sign_rejected").unwrap().unwrap();
+    assert_eq!((last.at, last.event), (2, AuditEvent::SignRejected { by: Actor::Appliance }));
+    assert_eq!(s.last_audit("r1", "sign_signed").unwrap(), None);
+}
+
+#[test]
+fn migrating_a_schema_3_4_or_5_database_types_its_audit_log_and_settings() {
+    use crate::audit::{Actor, AuditEvent, BlockedAt};
+    use crate::bytes::Key32;
+    use crate::guardrails::Guardrails;
+    let appliance = Key32([5; 32]);
+    for version in [3, 4, 5] {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join(format!("v{version}.db"));
+        {
+            let conn = Connection::open(&path).unwrap();
+            super::appliances::create_at_version(&conn, version).unwrap();
+            let forgotten = format!(r#"{{"appliance":"{}","forgotten_at":77}}"#, appliance.to_hex());
+            let rows = [
+                ("pair_rejected", "s1", r#"{"by":"appliance"}"#.to_string()),
+                ("sign_blocked", "r1", r#"{"violations":["per_day_limit_exceeded"],"at":"arrival"}"#.into()),
+                ("sign_signed", "r2", r#"{"signature_verified":true}"#.into()),
+                ("phone_forgotten", "k1", forgotten),
+                ("pair_revoked", "p1", "not json".into()),
+            ];
+            for (i, (kind, subject, detail)) in rows.iter().enumerate() {
+                conn.execute(
+                    "INSERT INTO audit_log (at, kind, subject, detail) VALUES (?1, ?2, ?3, ?4)",
+                    params![i as i64 + 1, kind, subject, detail],
+                )
+                .unwrap();
+            }
+            // Guardrails written before a field existed: the migration writes its default.
+            conn.execute(
+                "INSERT INTO settings (key, value) VALUES ('guardrails', '{\"allow_blind_signing\":true}')",
+                [],
+            )
+            .unwrap();
+        }
+        let s = Store::open(&path).unwrap();
+        assert_eq!(s.schema_version().unwrap(), schema::MIGRATIONS.len() as i64, "from {version}");
+        let events: Vec<_> = s.audit_log(10).unwrap().into_iter().map(|e| e.event).collect();
+        assert_eq!(
+            events,
+            [
+                AuditEvent::Other { legacy_kind: "pair_revoked".into() },
+                AuditEvent::PhoneForgotten { appliance, forgotten_at: 77 },
+                AuditEvent::SignSigned,
+                AuditEvent::SignBlocked { violations: vec!["per_day_limit_exceeded".into()], at: BlockedAt::Arrival },
+                AuditEvent::PairRejected { by: Actor::Appliance },
+            ],
+            "from {version}"
+        );
+        assert!(s.last_audit("r1", "sign_blocked").unwrap().is_some(), "the kind column still finds it");
+        let g = Guardrails { allow_blind_signing: true, ..Guardrails::default() };
+        assert_eq!(s.setting::<Guardrails>().unwrap(), g);
+        let text = s.setting_text::<Guardrails>().unwrap().unwrap();
+        assert_eq!(text, serde_json::to_string(&g).unwrap(), "re-encoded with every field");
+    }
 }
 
 #[test]

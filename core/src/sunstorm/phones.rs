@@ -8,6 +8,7 @@ use uuid::Uuid;
 
 use super::{ApplianceId, Sunstorm, SunstormError};
 use crate::appliance::PhoneEntry;
+use crate::audit::AuditEvent;
 use crate::bytes::Key32;
 use crate::octane::client::OctaneError;
 use crate::sign::PAIR_REVOKED;
@@ -58,11 +59,8 @@ impl Sunstorm {
         let receipt = b.appliance.forget_phone(request_id, app_key, self.progress(request_id)).await?;
         let now = self.clock.now_unix();
         let subject = app_key.to_hex();
-        let detail = serde_json::json!({
-            "appliance": appliance.to_hex(),
-            "forgotten_at": receipt.statement.forgotten_at,
-        });
-        if let Err(e) = self.store.audit(now, PHONE_FORGOTTEN, &subject, &detail) {
+        let event = AuditEvent::PhoneForgotten { appliance, forgotten_at: receipt.statement.forgotten_at };
+        if let Err(e) = self.store.audit(now, &subject, &event) {
             tracing::warn!(error = %e, "forget phone: audit log write failed");
         }
         let octane_told = match b.octane.forget_phone(&receipt.envelope).await {
