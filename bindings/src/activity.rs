@@ -1,16 +1,18 @@
 //! The activity screen: what was signed, when, for whom ([`SignHistoryRow`]), and the
-//! audit log of pairs, signatures and settings changes ([`AuditRow`]). Read from the core's
+//! audit log of pairs, signatures and settings changes ([`AuditRow`], each with a typed
+//! [`AuditEventView`] the shell words). Read from the core's
 //! database; nothing here is secret (no keys, no signatures).
 
 use std::collections::HashMap;
 
 use serde_json::Value;
+use sunstorm_core::audit::{Actor, AuditEvent, BlockedAt};
 use sunstorm_core::store::{AuditEntry, SignOutcome, SignRecord};
 use uuid::Uuid;
 
 use crate::error::SunstormError;
 use crate::flow_views::{kind_name, FieldRow};
-use crate::settings::format_amount;
+use crate::settings::{format_amount, GuardrailSettings};
 use crate::sunstorm::SunstormCore;
 use crate::views::unix;
 use sunstorm_core::display::{clean, TextKind};
@@ -126,6 +128,113 @@ impl SignHistoryRow {
     }
 }
 
+/// Who took an action in the audit log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum AuditActor {
+    /// The user, on this phone.
+    Phone,
+    /// The user, on the appliance.
+    Appliance,
+    /// The service.
+    Service,
+}
+
+impl From<Actor> for AuditActor {
+    fn from(a: Actor) -> Self {
+        match a {
+            Actor::Phone => AuditActor::Phone,
+            Actor::Appliance => AuditActor::Appliance,
+            Actor::Sp => AuditActor::Service,
+        }
+    }
+}
+
+/// What an audit log entry records, for the shell to word ("Paired with Acme (2
+/// accounts)"). Strings meant for a person are already sanitised.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Enum)]
+pub enum AuditEventView {
+    /// A pair was made.
+    PairApproved {
+        /// The new pair's id.
+        pair_id: String,
+        /// The service's name.
+        sp_name: String,
+        /// The accounts approved (CAIP-10).
+        accounts: Vec<String>,
+    },
+    /// A pair request was declined.
+    PairRejected {
+        /// Where.
+        by: AuditActor,
+    },
+    /// A pair was revoked.
+    PairRevoked {
+        /// By whom.
+        by: AuditActor,
+    },
+    /// The user approved a sign request on the phone.
+    SignApproved {
+        /// Its one-line summary as shown for review.
+        title: String,
+    },
+    /// The appliance signed and its signature verified.
+    SignSigned,
+    /// A sign request was declined.
+    SignRejected {
+        /// Where.
+        by: AuditActor,
+    },
+    /// The guardrails blocked a sign request.
+    SignBlocked {
+        /// The rules it broke (stable codes, e.g. `per_day_limit_exceeded`).
+        violations: Vec<String>,
+        /// `true` when blocked at approval (the rules or spend changed meanwhile), `false`
+        /// when blocked on arrival.
+        at_approval: bool,
+    },
+    /// The user replaced the guardrails.
+    GuardrailsChanged {
+        /// The guardrails as set.
+        settings: GuardrailSettings,
+    },
+    /// An appliance was forgotten on this phone.
+    ApplianceForgotten {
+        /// Its name.
+        name: String,
+    },
+    /// An entry from an older version that could not be typed (kept for the record).
+    Other {
+        /// The kind it was recorded with.
+        kind: String,
+    },
+}
+
+impl From<&AuditEvent> for AuditEventView {
+    fn from(e: &AuditEvent) -> Self {
+        let name = |s: &str| clean(s, TextKind::Name);
+        match e {
+            AuditEvent::PairApproved { pair_id, sp, bindings } => AuditEventView::PairApproved {
+                pair_id: pair_id.to_string(),
+                sp_name: name(sp),
+                accounts: bindings.iter().map(ToString::to_string).collect(),
+            },
+            AuditEvent::PairRejected { by } => AuditEventView::PairRejected { by: (*by).into() },
+            AuditEvent::PairRevoked { by } => AuditEventView::PairRevoked { by: (*by).into() },
+            AuditEvent::SignApproved { title } => AuditEventView::SignApproved { title: clean(title, TextKind::Value) },
+            AuditEvent::SignSigned => AuditEventView::SignSigned,
+            AuditEvent::SignRejected { by } => AuditEventView::SignRejected { by: (*by).into() },
+            AuditEvent::SignBlocked { violations, at } => {
+                AuditEventView::SignBlocked { violations: violations.clone(), at_approval: *at == BlockedAt::Approval }
+            }
+            AuditEvent::GuardrailsChanged { guardrails } => {
+                AuditEventView::GuardrailsChanged { settings: GuardrailSettings::from(guardrails) }
+            }
+            AuditEvent::ApplianceForgotten { name: n, .. } => AuditEventView::ApplianceForgotten { name: name(n) },
+            AuditEvent::Other { legacy_kind } => AuditEventView::Other { kind: legacy_kind.clone() },
+        }
+    }
+}
+
 /// One audit log entry.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct AuditRow {
@@ -133,55 +242,13 @@ pub struct AuditRow {
     pub id: i64,
     /// Unix seconds.
     pub at: i64,
-    /// Stable snake_case kind: `pair_approved`, `pair_rejected`, `pair_revoked`,
-    /// `sign_approved` (by the user on the phone), `sign_signed` (the appliance signed and
-    /// its signature verified), `sign_rejected`, `sign_blocked`, `guardrails_changed`.
-    pub kind: String,
     /// What it is about: the pair session id (pair approved/rejected), the pair id
-    /// (revoked), the sign request id, or `guardrails`.
+    /// (revoked), the sign request id, `guardrails`, or the appliance's identity key.
     pub subject: String,
-    /// One sentence for a person ("Paired with Acme", "Blocked by your rules: …").
-    pub detail: String,
-    /// The recorded details, as JSON (for a details view or support).
+    /// What happened.
+    pub event: AuditEventView,
+    /// The recorded event as JSON (for a details view or a bug report).
     pub detail_json: String,
-}
-
-fn by_whom(d: &Value) -> &str {
-    match d.get("by").and_then(Value::as_str) {
-        Some("appliance") => "on the appliance",
-        Some("phone") => "on this phone",
-        Some("sp") => "by the service",
-        _ => "",
-    }
-}
-
-fn sentence(kind: &str, d: &Value) -> String {
-    let text = |k: &str| d.get(k).and_then(Value::as_str).unwrap_or_default().to_string();
-    let s = match kind {
-        "pair_approved" => {
-            let n = d.get("bindings").and_then(Value::as_array).map_or(0, Vec::len);
-            format!("Paired with {} ({n} account{})", text("sp"), if n == 1 { "" } else { "s" })
-        }
-        "pair_rejected" => format!("Pairing declined {}", by_whom(d)),
-        "pair_revoked" => format!("Pairing revoked {}", by_whom(d)),
-        "sign_approved" => format!("Approved: {}", text("title")),
-        "sign_signed" => "Signed by the appliance (signature verified)".to_string(),
-        "sign_rejected" => format!("Signature request declined {}", by_whom(d)),
-        "sign_blocked" => {
-            let codes: Vec<&str> = d
-                .get("violations")
-                .and_then(Value::as_array)
-                .map(|v| v.iter().filter_map(Value::as_str).collect())
-                .unwrap_or_default();
-            format!("Blocked by your rules: {}", codes.join(", "))
-        }
-        "guardrails_changed" => "Guardrails changed".to_string(),
-        "appliance_forgotten" => {
-            format!("Appliance forgotten: {}", clean(&text("name"), TextKind::Name))
-        }
-        other => other.replace('_', " "),
-    };
-    s.trim_end().to_string()
 }
 
 impl From<&AuditEntry> for AuditRow {
@@ -189,10 +256,9 @@ impl From<&AuditEntry> for AuditRow {
         AuditRow {
             id: e.id,
             at: unix(e.at),
-            kind: e.kind.clone(),
             subject: e.subject.clone(),
-            detail: sentence(&e.kind, &e.detail),
-            detail_json: e.detail.to_string(),
+            event: AuditEventView::from(&e.event),
+            detail_json: serde_json::to_string(&e.event).unwrap_or_default(),
         }
     }
 }
@@ -277,23 +343,30 @@ mod tests {
     }
 
     #[test]
-    fn audit_rows_get_a_sentence() {
-        let e = |kind: &str, detail: Value| {
-            AuditRow::from(&AuditEntry { id: 1, at: 5, kind: kind.into(), subject: "s".into(), detail })
-        };
-        let pair = e("pair_approved", serde_json::json!({"sp": "Acme", "bindings": ["eip155:1:0x1"]}));
-        assert_eq!(pair.detail, "Paired with Acme (1 account)");
-        assert!(pair.detail_json.contains("\"sp\":\"Acme\""), "{}", pair.detail_json);
+    fn audit_rows_carry_the_typed_event_with_sanitised_names() {
+        let row = |event: AuditEvent| AuditRow::from(&AuditEntry { id: 1, at: 5, subject: "s".into(), event });
+        let pair = row(AuditEvent::PairApproved {
+            pair_id: Uuid::nil(),
+            sp: "Acme\u{202e}gnp".into(),
+            bindings: vec![AccountId::evm(1, [0x11; 20])],
+        });
+        let AuditEventView::PairApproved { sp_name, accounts, .. } = &pair.event else { panic!("{pair:?}") };
+        assert!(!sp_name.contains('\u{202e}'), "a bidi override never reaches the screen: {sp_name:?}");
+        assert_eq!(accounts, &["eip155:1:0x1111111111111111111111111111111111111111"]);
+        assert!(pair.detail_json.contains("\"kind\":\"pair_approved\""), "{}", pair.detail_json);
+        let blocked =
+            row(AuditEvent::SignBlocked { violations: vec!["blind_signing".into()], at: BlockedAt::Approval });
         assert_eq!(
-            e("sign_blocked", serde_json::json!({"violations": ["per_day_limit_exceeded"]})).detail,
-            "Blocked by your rules: per_day_limit_exceeded"
+            blocked.event,
+            AuditEventView::SignBlocked { violations: vec!["blind_signing".into()], at_approval: true }
         );
         assert_eq!(
-            e("sign_rejected", serde_json::json!({"by": "appliance"})).detail,
-            "Signature request declined on the appliance"
+            row(AuditEvent::PairRevoked { by: Actor::Sp }).event,
+            AuditEventView::PairRevoked { by: AuditActor::Service }
         );
-        assert_eq!(e("pair_revoked", serde_json::json!({"by": "sp"})).detail, "Pairing revoked by the service");
-        assert_eq!(e("sign_approved", serde_json::json!({"title": "Send ETH"})).detail, "Approved: Send ETH");
-        assert_eq!(e("something_new", Value::Null).detail, "something new");
+        assert_eq!(
+            row(AuditEvent::Other { legacy_kind: "old".into() }).event,
+            AuditEventView::Other { kind: "old".into() }
+        );
     }
 }

@@ -28,7 +28,7 @@ mod settings;
 mod sunstorm;
 mod views;
 
-pub use activity::{AuditRow, SignHistoryRow, SignOutcomeView};
+pub use activity::{AuditActor, AuditEventView, AuditRow, SignHistoryRow, SignOutcomeView};
 pub use appliance::PeripheralConnectors;
 pub use ble::{BleCentral, BleEvents, BlePeripheral, BleTimeouts, ForeignConnector, ForeignGattLink};
 pub use cancel::CancelHandle;

@@ -423,8 +423,11 @@ mod tests {
         let c = core(&db);
         assert_eq!(c.guardrails().await.unwrap(), stored, "a refused change changed nothing; a restart keeps them");
         let log = c.audit_log(10).await.unwrap();
-        assert_eq!(log.iter().map(|r| r.kind.as_str()).collect::<Vec<_>>(), ["guardrails_changed"]);
-        assert!(log[0].detail_json.contains("per_day"), "{}", log[0].detail_json);
+        assert_eq!(log.len(), 1);
+        let crate::activity::AuditEventView::GuardrailsChanged { settings } = &log[0].event else {
+            panic!("{:?}", log[0])
+        };
+        assert_eq!(settings, &stored, "the audit log shows the guardrails as set");
         assert!(c.sign_history(10).await.unwrap().is_empty());
     }
 

@@ -72,7 +72,7 @@ async fn two_device_pair_end_to_end_and_the_sp_checks_the_attestation() {
     assert_eq!(pairs[0].sp_public_key, sp_key);
     assert_eq!(pairs[0].status, PairStatus::Active);
     assert_eq!(w.sim.appliance.pairs().len(), 1);
-    assert!(w.phone.audit_log(10).unwrap().iter().any(|e| e.kind == "pair_approved"));
+    assert!(w.phone.audit_log(10).unwrap().iter().any(|e| e.event.kind() == "pair_approved"));
 }
 
 #[tokio::test]

@@ -387,7 +387,8 @@ async fn guardrail_violations_block_and_the_sp_sees_the_reason() {
     w.sim.sp.submit_sign(&w.sim.demo.signing_key, &ok).await.unwrap();
     assert!(!fetch(&w, ok.request_id).await.blocked());
     w.phone.approve_sign(ok.request_id).await.unwrap();
-    let signed: Vec<_> = w.phone.audit_log(20).unwrap().into_iter().filter(|e| e.kind == "sign_signed").collect();
+    let signed: Vec<_> =
+        w.phone.audit_log(20).unwrap().into_iter().filter(|e| e.event.kind() == "sign_signed").collect();
     assert_eq!(signed.len(), 1, "one verified signature audited");
     assert_eq!(signed[0].subject, ok.request_id.to_string());
 
@@ -430,7 +431,7 @@ async fn rejections_on_the_phone_or_the_appliance_reach_the_sp() {
     assert_eq!(rejection(&w, r2.request_id).await, "user_rejected");
     assert_eq!(w.sim.appliance.signatures_made(r2.request_id), 0);
     let log = w.phone.audit_log(20).unwrap();
-    assert!(log.iter().filter(|e| e.kind == "sign_rejected").count() >= 2);
+    assert!(log.iter().filter(|e| e.event.kind() == "sign_rejected").count() >= 2);
 }
 
 #[tokio::test]
@@ -592,6 +593,6 @@ async fn tightened_settings_apply_to_a_request_already_waiting() {
     assert!(w.phone.pending_sign_requests(Duration::from_millis(10)).await.unwrap().is_empty());
     let log = w.phone.audit_log(10).unwrap();
     let subject = req.request_id.to_string();
-    assert!(log.iter().any(|e| e.kind == "sign_blocked" && e.subject == subject));
-    assert!(!log.iter().any(|e| e.kind == "sign_approved"), "blocked before it was approved");
+    assert!(log.iter().any(|e| e.event.kind() == "sign_blocked" && e.subject == subject));
+    assert!(!log.iter().any(|e| e.event.kind() == "sign_approved"), "blocked before it was approved");
 }
