@@ -11,6 +11,8 @@ import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
+import xyz.sigilvault.sunstorm.AuditActor
+import xyz.sigilvault.sunstorm.AuditEventView
 import xyz.sigilvault.sunstorm.CancelHandle
 import xyz.sigilvault.sunstorm.ChainLimitSetting
 import xyz.sigilvault.sunstorm.FlowProgress
@@ -201,14 +203,19 @@ class FlowsTest {
         assertEquals(history, core.signHistory())
         // The audit log has the pair and the approval, newest first.
         val audit = core.auditLog()
-        val kinds = audit.map { it.kind }
-        assertTrue(kinds.indexOf("sign_approved") in 0 until kinds.indexOf("pair_approved"), "$kinds")
-        assertTrue(kinds.indexOf("sign_signed") in 0 until kinds.indexOf("sign_approved"), "$kinds")
-        assertEquals(req.requestId, audit.first { it.kind == "sign_signed" }.subject)
-        val pairRow = audit.first { it.kind == "pair_approved" }
+        val events = audit.map { it.event }
+        val approvedAt = events.indexOfFirst { it is AuditEventView.SignApproved }
+        assertTrue(approvedAt in 0 until events.indexOfFirst { it is AuditEventView.PairApproved }, "$events")
+        assertTrue(events.indexOfFirst { it is AuditEventView.SignSigned } in 0 until approvedAt, "$events")
+        assertEquals(req.requestId, audit.first { it.event is AuditEventView.SignSigned }.subject)
+        val pairRow = audit.first { it.event is AuditEventView.PairApproved }
         assertEquals(opened.card.sessionId, pairRow.subject)
-        assertTrue(pairRow.detail.contains(opened.card.spName) && pairRow.detailJson.contains(paired.pairId), "$pairRow")
-        assertEquals(req.requestId, audit.first { it.kind == "sign_approved" }.subject)
+        val pairEvent = pairRow.event as AuditEventView.PairApproved
+        assertEquals(opened.card.spName, pairEvent.spName)
+        assertEquals(paired.pairId, pairEvent.pairId)
+        // The shell words the event; the library hands over no sentence.
+        assertEquals("Paired with ${opened.card.spName} (1 account)", sentence(pairRow.event))
+        assertEquals(req.requestId, audit.first { it.event is AuditEventView.SignApproved }.subject)
     }
 
     @Test
@@ -252,9 +259,14 @@ class FlowsTest {
         assertEquals(spName, row.spName)
 
         val audit = rig.core.auditLog(50)
-        assertEquals(listOf("sign_blocked", "guardrails_changed", "pair_approved"), audit.map { it.kind })
+        assertEquals(
+            listOf(AuditEventView.SignBlocked::class, AuditEventView.GuardrailsChanged::class, AuditEventView.PairApproved::class),
+            audit.map { it.event::class },
+        )
         assertEquals(req.requestId, audit[0].subject)
-        assertTrue(audit[0].detail.contains("per_day_limit_exceeded"), audit[0].detail)
+        assertEquals(AuditEventView.SignBlocked(listOf("per_day_limit_exceeded"), atApproval = false), audit[0].event)
+        assertEquals(stored, (audit[1].event as AuditEventView.GuardrailsChanged).settings)
+        assertEquals("Blocked by your rules: per_day_limit_exceeded", sentence(audit[0].event))
     }
 
     @Test
@@ -294,4 +306,24 @@ class FlowsTest {
         assertTrue(FlowProgress.WaitingForApplianceConfirmation !in rig.listener.events)
         assertTrue(rig.core.pairState(flow) is PairStateView.WalletsChosen)
     }
+}
+
+/** How an app words an audit event (the library hands over typed events, never sentences). */
+private fun sentence(e: AuditEventView): String = when (e) {
+    is AuditEventView.PairApproved -> "Paired with ${e.spName} (${e.accounts.size} account${if (e.accounts.size == 1) "" else "s"})"
+    is AuditEventView.PairRejected -> "Pairing declined ${byWhom(e.by)}"
+    is AuditEventView.PairRevoked -> "Pairing revoked ${byWhom(e.by)}"
+    is AuditEventView.SignApproved -> "Approved: ${e.title}"
+    is AuditEventView.SignSigned -> "Signed by the appliance (signature verified)"
+    is AuditEventView.SignRejected -> "Signature request declined ${byWhom(e.by)}"
+    is AuditEventView.SignBlocked -> "Blocked by your rules: ${e.violations.joinToString(", ")}"
+    is AuditEventView.GuardrailsChanged -> "Guardrails changed"
+    is AuditEventView.ApplianceForgotten -> "Forgot ${e.name}"
+    is AuditEventView.Other -> e.kind.replace('_', ' ')
+}
+
+private fun byWhom(a: AuditActor): String = when (a) {
+    AuditActor.PHONE -> "on this phone"
+    AuditActor.APPLIANCE -> "on the appliance"
+    AuditActor.SERVICE -> "by the service"
 }
