@@ -202,6 +202,15 @@ pub enum AuditEventView {
         /// Its name.
         name: String,
     },
+    /// A phone (perhaps lost) was forgotten by a bonded appliance, asked from this phone;
+    /// the row's subject is the forgotten phone's app key (hex).
+    PhoneForgotten {
+        /// Short fingerprint of the identity key of the appliance that forgot it (as on
+        /// the appliance's screen and in its `identity_fingerprint`).
+        appliance_fingerprint: String,
+        /// Unix seconds (the appliance's clock), when the appliance forgot it.
+        forgotten_at: i64,
+    },
     /// An entry from an older version that could not be typed (kept for the record).
     Other {
         /// The kind it was recorded with.
@@ -230,6 +239,10 @@ impl From<&AuditEvent> for AuditEventView {
                 AuditEventView::GuardrailsChanged { settings: GuardrailSettings::from(guardrails) }
             }
             AuditEvent::ApplianceForgotten { name: n, .. } => AuditEventView::ApplianceForgotten { name: name(n) },
+            AuditEvent::PhoneForgotten { appliance, forgotten_at } => AuditEventView::PhoneForgotten {
+                appliance_fingerprint: appliance.fingerprint(),
+                forgotten_at: unix(*forgotten_at),
+            },
             AuditEvent::Other { legacy_kind } => AuditEventView::Other { kind: legacy_kind.clone() },
         }
     }
@@ -243,7 +256,8 @@ pub struct AuditRow {
     /// Unix seconds.
     pub at: i64,
     /// What it is about: the pair session id (pair approved/rejected), the pair id
-    /// (revoked), the sign request id, `guardrails`, or the appliance's identity key.
+    /// (revoked), the sign request id, `guardrails`, the forgotten appliance's identity
+    /// key or the forgotten phone's app key (hex).
     pub subject: String,
     /// What happened.
     pub event: AuditEventView,
@@ -294,6 +308,7 @@ impl SunstormCore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use sunstorm_core::bytes::Key32;
     use sunstorm_core::caip::{AccountId, ChainId};
     use sunstorm_core::model::PayloadKind;
 
@@ -363,6 +378,11 @@ mod tests {
         assert_eq!(
             row(AuditEvent::PairRevoked { by: Actor::Sp }).event,
             AuditEventView::PairRevoked { by: AuditActor::Service }
+        );
+        let forgotten = row(AuditEvent::PhoneForgotten { appliance: Key32([0xab; 32]), forgotten_at: 9 }).event;
+        assert_eq!(
+            forgotten,
+            AuditEventView::PhoneForgotten { appliance_fingerprint: Key32([0xab; 32]).fingerprint(), forgotten_at: 9 }
         );
         assert_eq!(
             row(AuditEvent::Other { legacy_kind: "old".into() }).event,

@@ -319,6 +319,7 @@ private fun sentence(e: AuditEventView): String = when (e) {
     is AuditEventView.SignBlocked -> "Blocked by your rules: ${e.violations.joinToString(", ")}"
     is AuditEventView.GuardrailsChanged -> "Guardrails changed"
     is AuditEventView.ApplianceForgotten -> "Forgot ${e.name}"
+    is AuditEventView.PhoneForgotten -> "A phone was forgotten by appliance ${e.applianceFingerprint}"
     is AuditEventView.Other -> e.kind.replace('_', ' ')
 }
 
