@@ -22,6 +22,7 @@ mod flow_views;
 mod flows;
 mod http;
 mod logging;
+mod phones;
 mod platform;
 mod secrets;
 mod settings;
@@ -39,6 +40,7 @@ pub use flow_views::{
 };
 pub use http::{HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse};
 pub use logging::{clear_log_sink, set_log_sink};
+pub use phones::{BondedPhoneView, ForgottenPhoneView};
 pub use platform::{FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
 pub use secrets::ForeignSecretStore;
 pub use settings::{ChainLimitSetting, GuardrailSettings};

@@ -111,6 +111,18 @@ public final class CancellableCore: SunstormCore, @unchecked Sendable {
         }
     }
 
+    public override func bondedPhones(applianceId: String? = nil, cancel: CancelHandle? = nil) async throws -> [BondedPhoneView] {
+        try await withCancelHandle(cancel) {
+            try await super.bondedPhones(applianceId: applianceId, cancel: $0)
+        }
+    }
+
+    public override func forgetPhone(appKey: String, applianceId: String? = nil, cancel: CancelHandle? = nil) async throws -> ForgottenPhoneView {
+        try await withCancelHandle(cancel) {
+            try await super.forgetPhone(appKey: appKey, applianceId: applianceId, cancel: $0)
+        }
+    }
+
     public override func guardrails() async throws -> GuardrailSettings {
         try refuseIfCancelled()
         return try await super.guardrails()

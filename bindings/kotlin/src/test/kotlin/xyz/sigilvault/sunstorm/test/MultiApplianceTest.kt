@@ -1,5 +1,6 @@
 package xyz.sigilvault.sunstorm.test
 
+import java.nio.file.Files
 import java.nio.file.Path
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
@@ -9,11 +10,13 @@ import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
+import xyz.sigilvault.sunstorm.BondedApplianceView
 import xyz.sigilvault.sunstorm.PairStateView
 import xyz.sigilvault.sunstorm.SignRequestView
 import xyz.sigilvault.sunstorm.SunstormCore
 import xyz.sigilvault.sunstorm.SunstormException
 import xyz.sigilvault.sunstorm.WalletRowState
+import xyz.sigilvault.sunstorm.desktop.PendingSignature
 import xyz.sigilvault.sunstorm.desktop.Simulators
 
 /**
@@ -21,7 +24,8 @@ import xyz.sigilvault.sunstorm.desktop.Simulators
  * demo service) and two appliance simulators run as child processes; the phone bonds both
  * through the package's Kotlin `UdsBleCentral`, pairs each appliance with a different
  * service, and signs on both. Every flow goes to its pair's appliance; a call that needs an
- * appliance and names none is refused with `ChooseAppliance` while two are bonded.
+ * appliance and names none is refused with `ChooseAppliance` while two are bonded. Then a
+ * second phone bonded with one of them forgets the first (a lost phone).
  */
 class MultiApplianceTest {
     @TempDir
@@ -51,15 +55,34 @@ class MultiApplianceTest {
         return paired.pairId to own.first()
     }
 
-    private suspend fun awaitPending(core: SunstormCore, count: Int): List<SignRequestView> = withTimeout(60_000) {
-        var got = core.pendingSignRequests(2_000)
-        while (got.size < count) got = core.pendingSignRequests(2_000)
-        got
-    }
+    /** Polls [core] until [done] holds for its pending requests (at most 60 s). */
+    private suspend fun awaitPending(core: SunstormCore, done: (List<SignRequestView>) -> Boolean): List<SignRequestView> =
+        withTimeout(60_000) {
+            var got = core.pendingSignRequests(2_000)
+            while (!done(got)) got = core.pendingSignRequests(2_000)
+            got
+        }
 
-    @Test
-    fun `two appliances paired with two services, signing on both`() = runBlocking<Unit> {
-        val sims = Simulators.start(dir, extraSps = 1).also { closeables += it }
+    /** Phone one with appliances A and B bonded, each paired with its own service. */
+    private class TwoAppliances(
+        val sims: Simulators,
+        val core: SunstormCore,
+        val a: BondedApplianceView,
+        val b: BondedApplianceView,
+        val pairA: String,
+        val accountA: String,
+        val pairB: String,
+        val accountB: String,
+    )
+
+    /**
+     * Starts octane (two services) and appliances A (`sim-1`) and B (`sim-2`); phone one
+     * bonds both, pairs A with service 0 and B with service 1, and signs on both: every flow
+     * goes to its pair's appliance, and a call that needs an appliance and names none is
+     * refused with `ChooseAppliance` while two are bonded.
+     */
+    private suspend fun bondPairAndSignOnBoth(control: Boolean = false): TwoAppliances {
+        val sims = Simulators.start(dir, extraSps = 1, control = control).also { closeables += it }
         sims.startAppliance("sim-2", "43".repeat(32))
         val core = SunstormCore(
             testConfig(dir, sims.octaneUrl, sims.octanePublicKeyHex), sims.bleCentral(), RecordingHttpClient(),
@@ -89,23 +112,89 @@ class MultiApplianceTest {
 
         // Each service asks its own pair; one poll brings both; each approval is signed by
         // the appliance that holds the account (the service checks all three signatures).
-        val spA = sims.requestSignature(pairA, accountA, listOf("--evm-tx", EIP1559_TRANSFER_HEX), timeoutSecs = 60, service = 0)
-            .also { closeables += it }
-        val spB = sims.requestSignature(pairB, accountB, listOf("--evm-tx", EIP1559_TRANSFER_HEX), timeoutSecs = 60, service = 1)
-            .also { closeables += it }
-        val pending = awaitPending(core, 2)
+        val spA = sign(sims, pairA, accountA, service = 0)
+        val spB = sign(sims, pairB, accountB, service = 1)
+        val pending = awaitPending(core) { it.size >= 2 }
         assertEquals(setOf(pairA to accountA, pairB to accountB), pending.map { it.pairId to it.account }.toSet())
         for (req in pending) core.approveSign(req.requestId)
-        for (sp in listOf(spA, spB)) {
-            val result = sp.await()
-            assertEquals(0, result.exitCode, "sp sign: ${result.output}")
-            assertEquals("signed", result.status)
-        }
+        for (sp in listOf(spA, spB)) assertSigned(sp)
+        return TwoAppliances(sims, core, first, second, pairA, accountA, pairB, accountB)
+    }
 
+    /** Service [service] asks [account] of [pairId] to sign a transfer (waiting in the background). */
+    private fun sign(sims: Simulators, pairId: String, account: String, service: Int): PendingSignature =
+        sims.requestSignature(pairId, account, listOf("--evm-tx", EIP1559_TRANSFER_HEX), timeoutSecs = 60, service = service)
+            .also { closeables += it }
+
+    private fun assertSigned(sp: PendingSignature) {
+        val result = sp.await()
+        assertEquals(0, result.exitCode, "sp sign: ${result.output}")
+        assertEquals("signed", result.status)
+    }
+
+    @Test
+    fun `two appliances paired with two services, signing on both`() = runBlocking<Unit> {
+        val t = bondPairAndSignOnBoth()
+        val core = t.core
         // Forgetting one leaves the other as the only bond.
-        core.forgetAppliance(applianceId = second.applianceId)
-        assertEquals(listOf(first.applianceId), core.bondedAppliances().map { it.applianceId })
-        assertEquals(first.identityFingerprint, core.applianceInfo().identityFingerprint)
-        assertFailsWith<SunstormException.NoSuchAppliance> { core.applianceWallets(applianceId = second.applianceId) }
+        core.forgetAppliance(applianceId = t.b.applianceId)
+        assertEquals(listOf(t.a.applianceId), core.bondedAppliances().map { it.applianceId })
+        assertEquals(t.a.identityFingerprint, core.applianceInfo().identityFingerprint)
+        assertFailsWith<SunstormException.NoSuchAppliance> { core.applianceWallets(applianceId = t.b.applianceId) }
+    }
+
+    /**
+     * The lost-phone procedure: phone two, bonded with appliance A only, lists A's phones and
+     * forgets phone one. Appliance A refuses phone one from then on (its held request and any
+     * call), octane refuses phone one's requests about A (`PhoneForgotten`), and phone one
+     * goes on signing with appliance B, which never forgot it.
+     */
+    @Test
+    fun `a second phone forgets the first on appliance A, which A and octane then refuse`() = runBlocking<Unit> {
+        val t = bondPairAndSignOnBoth(control = true)
+        val one = t.core
+        val twoDir = dir.resolve("phone-two").also { Files.createDirectories(it) }
+        val two = SunstormCore(
+            testConfig(twoDir, t.sims.octaneUrl, t.sims.octanePublicKeyHex).copy(phoneName = "Phone two"),
+            t.sims.bleCentral(), RecordingHttpClient(), MemorySecretStore(), ScriptedPresence(),
+        ).also { closeables += it }
+        // A bond closed A's bonding mode: its user opens it again for phone two.
+        t.sims.control().openBonding()
+        two.bondAppliance(t.sims.applianceId, t.sims.pin)
+
+        val phones = two.bondedPhones()
+        assertEquals(listOf("Kotlin test phone" to false, "Phone two" to true), phones.map { it.name to it.thisPhone })
+        val lost = phones.first { !it.thisPhone }
+        val seenByOne = one.bondedPhones(applianceId = t.a.applianceId)
+        assertEquals(phones.map { it.appKey }, seenByOne.map { it.appKey })
+        assertEquals(listOf(true, false), seenByOne.map { it.thisPhone })
+
+        // Phone one holds a request of service 0 (appliance A) when it is forgotten.
+        val held = sign(t.sims, t.pairA, t.accountA, service = 0)
+        val heldRequest = awaitPending(one) { p -> p.any { it.pairId == t.pairA } }.first { it.pairId == t.pairA }
+
+        assertFailsWith<SunstormException.CannotForgetSelf> { two.forgetPhone(phones.first { it.thisPhone }.appKey) }
+        assertFailsWith<SunstormException.UnknownPhone> { two.forgetPhone("zz") }
+        val forgotten = two.forgetPhone(lost.appKey)
+        assertEquals(lost.appKey, forgotten.appKey)
+        assertTrue(forgotten.octaneTold, "octane was told at once")
+        assertEquals(listOf("Phone two"), two.bondedPhones().map { it.name })
+        assertFailsWith<SunstormException.UnknownPhone> { two.forgetPhone(lost.appKey) }
+
+        // Appliance A refuses phone one: its held request, and any call.
+        assertFailsWith<SunstormException.PhoneForgotten> { one.approveSign(heldRequest.requestId) }
+        held.close()
+        assertFailsWith<SunstormException.PhoneForgotten> { one.applianceInfo(applianceId = t.a.applianceId) }
+
+        // Appliance B never forgot phone one: it signs for service 1 as before.
+        val spB = sign(t.sims, t.pairB, t.accountB, service = 1)
+        val fromB = awaitPending(one) { p -> p.any { it.pairId == t.pairB } }.first { it.pairId == t.pairB }
+        one.approveSign(fromB.requestId)
+        assertSigned(spB)
+
+        // Octane no longer routes appliance A's requests to phone one: with B forgotten on
+        // phone one, its only poll (about A) is refused.
+        one.forgetAppliance(applianceId = t.b.applianceId)
+        assertFailsWith<SunstormException.PhoneForgotten> { one.pendingSignRequests(0) }
     }
 }
