@@ -2,10 +2,12 @@
 //! their Unix sockets, or BLE with `--ble`), list them, ask one for its info and wallets
 //! through the secure channel, and forget one. The core's `Sunstorm` owns the bonds
 //! (`crate::phone_home`); a phone can bond several appliances, and a command that needs
-//! one takes `--appliance <id>` when several are bonded.
+//! one takes `--appliance <id>` when several are bonded. Also the phones bonded with an
+//! appliance, and forgetting a lost one from another phone (`phones`, `forget-phone`).
 
 use clap::{Args, Subcommand};
 use sunstorm_core::appliance::ApplianceError;
+use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::ChainId;
 use sunstorm_core::sunstorm::{ApplianceBond, Sunstorm, SunstormError};
 
@@ -28,6 +30,12 @@ pub enum ApplianceCmd {
     Wallets(WalletArgs),
     /// Forget a bonded appliance (its pairs and history stay; bond again to use it).
     Forget(ForgetArgs),
+    /// The phones bonded with an appliance (asks the appliance); this phone is marked.
+    Phones(QueryArgs),
+    /// Forget another phone bonded with the appliance (a lost phone): the appliance asks its
+    /// user to confirm, then refuses that phone; octane is told (with --octane) so it stops
+    /// routing the appliance's requests to it.
+    ForgetPhone(ForgetPhoneArgs),
 }
 
 /// Where the phone keeps its state.
@@ -104,6 +112,22 @@ pub struct ForgetArgs {
     json: bool,
 }
 
+/// Arguments of `sunstorm appliance forget-phone`.
+#[derive(Args, Debug)]
+pub struct ForgetPhoneArgs {
+    /// The phone's app key (64 hex digits, as `sunstorm appliance phones` lists it).
+    app_key: String,
+    /// Octane's base URL, to tell it at once. Without it the appliance's statement waits in
+    /// this phone's database until `sunstorm pairs --sync` delivers it.
+    #[arg(long, env = "SUNSTORM_OCTANE")]
+    octane: Option<String>,
+    /// Octane's pinned Ed25519 public key (64 hex digits), with --octane.
+    #[arg(long = "octane-key", env = "SUNSTORM_OCTANE_KEY")]
+    octane_key: Option<String>,
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
 /// Runs an `appliance` subcommand.
 pub fn run(cmd: ApplianceCmd) -> Result<(), CliError> {
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), false))?;
@@ -113,6 +137,8 @@ pub fn run(cmd: ApplianceCmd) -> Result<(), CliError> {
         ApplianceCmd::Info(a) => rt.block_on(run_info(a)),
         ApplianceCmd::Wallets(a) => rt.block_on(run_wallets(a)),
         ApplianceCmd::Forget(a) => rt.block_on(run_forget(a)),
+        ApplianceCmd::Phones(a) => rt.block_on(run_phones(a)),
+        ApplianceCmd::ForgetPhone(a) => rt.block_on(run_forget_phone(a)),
     }
 }
 
@@ -145,9 +171,19 @@ fn cli_error(e: SunstormError, json: bool) -> CliError {
 }
 
 async fn open(home: &Home, route: &RouteArgs, name: Option<&str>, json: bool) -> Result<Sunstorm, CliError> {
+    open_with(home, route, name, None, json).await
+}
+
+async fn open_with(
+    home: &Home,
+    route: &RouteArgs,
+    name: Option<&str>,
+    octane: Option<phone_home::Octane>,
+    json: bool,
+) -> Result<Sunstorm, CliError> {
     phone_home::open(phone_home::Open {
         home: home_dir(home.home.as_deref()),
-        octane: None,
+        octane,
         link_hosts: &[],
         route,
         phone_mtu: PHONE_MTU,
@@ -249,6 +285,60 @@ async fn run_forget(a: ForgetArgs) -> Result<(), CliError> {
         print_json_ok(serde_json::json!({ "forgotten": forgotten.to_hex() }));
     } else {
         println!("forgot appliance {} ({})", forgotten.to_hex(), forgotten.fingerprint());
+    }
+    Ok(())
+}
+
+async fn run_phones(q: QueryArgs) -> Result<(), CliError> {
+    let id = parse_appliance(q.appliance.as_deref(), q.json)?;
+    let s = open(&q.home, &q.route, None, q.json).await?;
+    let phones = s.bonded_phones(id.as_ref()).await.map_err(|e| cli_error(e, q.json))?;
+    if q.json {
+        let rows: Vec<_> = phones
+            .iter()
+            .map(|p| {
+                serde_json::json!({
+                    "app_key": p.app_key.to_hex(),
+                    "fingerprint": p.app_key.fingerprint(),
+                    "name": p.name,
+                    "bonded_at": p.bonded_at,
+                    "this_phone": p.this_phone,
+                })
+            })
+            .collect();
+        print_json_ok(serde_json::json!({ "phones": rows }));
+    } else {
+        // The core's client cleaned the names the appliance sent.
+        for p in &phones {
+            let this = if p.this_phone { "  (this phone)" } else { "" };
+            println!("{}  {}  bonded at {}{this}", p.app_key.to_hex(), p.name, p.bonded_at);
+        }
+    }
+    Ok(())
+}
+
+async fn run_forget_phone(a: ForgetPhoneArgs) -> Result<(), CliError> {
+    let json = a.query.json;
+    let Some(key) = Key32::from_hex(a.app_key.trim()) else {
+        return Err(CliError::rejected("bad_app_key", "the app key is 64 hex digits", json));
+    };
+    let octane = phone_home::octane_flags(a.octane.as_deref(), a.octane_key.as_deref(), json)?;
+    let id = parse_appliance(a.query.appliance.as_deref(), json)?;
+    let s = open_with(&a.query.home, &a.query.route, None, octane, json).await?;
+    let f = s.forget_phone(id.as_ref(), key).await.map_err(|e| cli_error(e, json))?;
+    if json {
+        print_json_ok(serde_json::json!({
+            "app_key": f.app_key.to_hex(),
+            "forgotten_at": f.forgotten_at,
+            "octane_told": f.octane_told,
+        }));
+    } else {
+        println!("forgot phone {} ({}) at {}", f.app_key.to_hex(), f.app_key.fingerprint(), f.forgotten_at);
+        if f.octane_told {
+            println!("octane was told: it no longer routes this appliance's requests to that phone");
+        } else {
+            println!("octane was not told yet: run `sunstorm pairs --sync` with --octane and --octane-key to tell it");
+        }
     }
     Ok(())
 }

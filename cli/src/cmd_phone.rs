@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand, ValueEnum};
 use sunstorm_core::appliance::ApplianceProgress;
-use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::AccountId;
 use sunstorm_core::pair::{PairOutcome, PairState};
 use sunstorm_core::sign::PendingSignature;
@@ -145,13 +144,8 @@ fn runtime(json: bool) -> Result<tokio::runtime::Runtime, CliError> {
 /// bonds first when `--pin` is given and nothing is bonded.
 async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
     let json = p.json;
-    let need = |v: &Option<String>, flag: &str| {
-        v.clone().ok_or_else(|| CliError::rejected("missing_flag", format!("{flag} is required"), json))
-    };
-    let url = url::Url::parse(&need(&p.octane, "--octane")?)
-        .map_err(|e| CliError::rejected("bad_octane_url", e.to_string(), json))?;
-    let key = Key32::from_hex(&need(&p.octane_key, "--octane-key")?)
-        .ok_or_else(|| CliError::rejected("bad_octane_key", "--octane-key must be 64 hex digits", json))?;
+    let octane = phone_home::octane_flags(p.octane.as_deref(), p.octane_key.as_deref(), json)?
+        .ok_or_else(|| CliError::rejected("missing_flag", "--octane is required", json))?;
     let listener: Option<sunstorm_core::sunstorm::EventListener> = (progress && !json).then(|| {
         Arc::new(|e: &Event| {
             if let Event::Progress { progress: ApplianceProgress::WaitingForUser, .. } = e {
@@ -161,7 +155,7 @@ async fn open(p: &PhoneArgs, progress: bool) -> Result<Sunstorm, CliError> {
     });
     let s = phone_home::open(phone_home::Open {
         home: home(p),
-        octane: Some(phone_home::Octane { url, key }),
+        octane: Some(octane),
         link_hosts: &p.link_hosts,
         route: &p.route,
         phone_mtu: 247,

@@ -133,6 +133,22 @@ pub struct Octane {
     pub key: Key32,
 }
 
+/// Octane from `--octane URL --octane-key KEY`: both or neither (`None`).
+pub fn octane_flags(url: Option<&str>, key: Option<&str>, json: bool) -> Result<Option<Octane>, CliError> {
+    let missing = |flag: &str| CliError::rejected("missing_flag", format!("{flag} is required"), json);
+    match (url, key) {
+        (None, None) => Ok(None),
+        (Some(_), None) => Err(missing("--octane-key")),
+        (None, Some(_)) => Err(missing("--octane")),
+        (Some(url), Some(key)) => {
+            let url = url::Url::parse(url).map_err(|e| CliError::rejected("bad_octane_url", e.to_string(), json))?;
+            let key = Key32::from_hex(key)
+                .ok_or_else(|| CliError::rejected("bad_octane_key", "--octane-key must be 64 hex digits", json))?;
+            Ok(Some(Octane { url, key }))
+        }
+    }
+}
+
 /// What opening the phone needs.
 pub struct Open<'a> {
     /// The home directory.

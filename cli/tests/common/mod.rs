@@ -155,6 +155,25 @@ pub struct Octane {
     pub sp_seed: String,
     /// The demo SP's public key (hex).
     pub sp_public_key: String,
+    /// The further demo services (`--extra-sps N`).
+    pub extra_sps: Vec<Sp>,
+}
+
+/// A demo service registered with the octane simulator (simulator only: its keys are
+/// printed).
+#[derive(Clone)]
+pub struct Sp {
+    /// Its bearer API key.
+    pub api_key: String,
+    /// Its signing-key seed (hex).
+    pub sp_seed: String,
+    /// Its public key (hex).
+    pub sp_public_key: String,
+}
+
+fn sp_of(v: &serde_json::Value) -> Sp {
+    let s = |k: &str| v[k].as_str().unwrap().to_string();
+    Sp { api_key: s("api_key"), sp_seed: s("sp_key_seed"), sp_public_key: s("sp_public_key") }
 }
 
 /// Starts `sunstorm sim octane --listen 127.0.0.1:0 --json <extra>` and reads its banner.
@@ -165,26 +184,38 @@ pub fn start_octane(extra: &[&str]) -> Octane {
     let info: serde_json::Value = serde_json::from_str(lines.last().unwrap()).unwrap();
     let ok = &info["ok"];
     let s = |v: &serde_json::Value| v.as_str().unwrap().to_string();
+    let demo = sp_of(&ok["demo_sp"]);
     Octane {
         url: s(&ok["url"]),
         octane_key: s(&ok["octane_public_key"]),
-        api_key: s(&ok["demo_sp"]["api_key"]),
-        sp_seed: s(&ok["demo_sp"]["sp_key_seed"]),
-        sp_public_key: s(&ok["demo_sp"]["sp_public_key"]),
+        api_key: demo.api_key,
+        sp_seed: demo.sp_seed,
+        sp_public_key: demo.sp_public_key,
+        extra_sps: ok["extra_sps"].as_array().map(|a| a.iter().map(sp_of).collect()).unwrap_or_default(),
         proc,
     }
 }
 
 impl Octane {
+    /// The demo service.
+    pub fn demo(&self) -> Sp {
+        Sp { api_key: self.api_key.clone(), sp_seed: self.sp_seed.clone(), sp_public_key: self.sp_public_key.clone() }
+    }
+
     /// `sunstorm sp create-session` for `eip155:1`; returns its `ok` object.
     pub fn create_session(&self) -> serde_json::Value {
+        self.create_session_as(&self.demo())
+    }
+
+    /// [`Self::create_session`] as service `sp`.
+    pub fn create_session_as(&self, sp: &Sp) -> serde_json::Value {
         ok_json(&run(&[
             "sp",
             "create-session",
             "--octane",
             &self.url,
             "--api-key",
-            &self.api_key,
+            &sp.api_key,
             "--chains",
             "eip155:1",
             "--json",
@@ -216,8 +247,13 @@ impl Octane {
 
     /// The SP asks, in its own process (killed on drop; [`Self::signed_bundle`] waits for
     /// its bundle), for an EIP-1559 transaction signature from `account` of `pair_id`.
-    #[allow(clippy::zombie_processes)] // wrapped in `Proc`, which kills and waits on drop
     pub fn spawn_sp_sign_evm_tx(&self, pair_id: &str, account: &str) -> Proc {
+        self.spawn_sp_sign_evm_tx_as(&self.demo(), pair_id, account)
+    }
+
+    /// [`Self::spawn_sp_sign_evm_tx`] as service `sp`.
+    #[allow(clippy::zombie_processes)] // wrapped in `Proc`, which kills and waits on drop
+    pub fn spawn_sp_sign_evm_tx_as(&self, sp: &Sp, pair_id: &str, account: &str) -> Proc {
         let tx = "02ef0107843b9aca008506fc23ac0082520894111111111111111111111111111111111111111187038d7ea4c6800080c0";
         let child = Command::new(BIN)
             .args([
@@ -226,9 +262,9 @@ impl Octane {
                 "--octane",
                 &self.url,
                 "--api-key",
-                &self.api_key,
+                &sp.api_key,
                 "--sp-key",
-                &self.sp_seed,
+                &sp.sp_seed,
                 "--pair",
                 pair_id,
                 "--account",
@@ -273,7 +309,18 @@ impl Octane {
         account: &str,
         phone: impl Fn(&[&str]) -> Vec<String>,
     ) {
-        let sp_sign = self.spawn_sp_sign_evm_tx(pair_id, account);
+        self.sign_evm_tx_approved_by_watcher_as(&self.demo(), pair_id, account, phone);
+    }
+
+    /// [`Self::sign_evm_tx_approved_by_watcher`] as service `sp`.
+    pub fn sign_evm_tx_approved_by_watcher_as(
+        &self,
+        sp: &Sp,
+        pair_id: &str,
+        account: &str,
+        phone: impl Fn(&[&str]) -> Vec<String>,
+    ) {
+        let sp_sign = self.spawn_sp_sign_evm_tx_as(sp, pair_id, account);
         let watch = run_owned(&phone(&["sign", "watch", "--approve", "all", "--once", "--wait", "20", "--json"]));
         assert!(watch.status.success(), "{}", String::from_utf8_lossy(&watch.stderr));
         assert!(String::from_utf8_lossy(&watch.stdout).contains("\"outcome\":\"signed\""));
