@@ -228,8 +228,9 @@ impl SunstormCore {
     /// Checks and replaces the user's guardrails; they apply to every request received
     /// afterwards and to requests already waiting (checked again when the user approves),
     /// are kept in the database (they survive a restart) and the change is audited. Spend
-    /// limits are per phone. Returns them as stored (canonical addresses and chains, amounts
-    /// normalised).
+    /// limits are per phone: another phone bonded to the same appliance has its own, and
+    /// what it signs is not counted here. Returns them as stored (canonical addresses and
+    /// chains, amounts normalised).
     /// `InvalidSelection { reason }` names the field to fix (a negative, malformed or
     /// too-precise amount, an unknown chain, a bad address, a chain listed twice…); nothing
     /// is changed then.
