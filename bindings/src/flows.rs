@@ -3,10 +3,9 @@
 //! and sends each flow to its pair's appliance (ADR 0023).
 
 use std::str::FromStr;
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 use sunstorm_core::caip::AccountId;
-use sunstorm_core::sunstorm::{Event, EventListener};
 use uuid::Uuid;
 
 use crate::appliance::parse_appliance_id;
@@ -15,24 +14,6 @@ use crate::error::SunstormError;
 use crate::flow_views::{PairStateView, PairView, SignRequestView, WalletRowView};
 use crate::platform::{FlowListener, UserPresence};
 use crate::sunstorm::SunstormCore;
-use crate::views::FlowProgress;
-
-/// Where the core's events go: the listener set with `set_flow_listener`, if any.
-pub(crate) type ListenerSlot = Arc<RwLock<Option<Arc<dyn FlowListener>>>>;
-
-/// The facade's event callback, forwarding to the current [`FlowListener`].
-pub(crate) fn event_forwarder(slot: ListenerSlot) -> EventListener {
-    Arc::new(move |e: &Event| {
-        let Some(l) = slot.read().ok().and_then(|g| g.clone()) else { return };
-        let r = match e {
-            Event::PairState(s) => l.on_pair_state(PairStateView::from(s.as_ref())),
-            Event::Progress { progress, .. } => l.on_progress(FlowProgress::from(progress.clone())),
-        };
-        if let Err(err) = r {
-            tracing::warn!(target: "sunstorm_ffi", error = %err, "flow listener failed");
-        }
-    })
-}
 
 fn parse_id(what: &str, id: &str) -> Result<Uuid, SunstormError> {
     Uuid::parse_str(id.trim()).map_err(|_| SunstormError::NotFound).inspect_err(|_| {

@@ -18,6 +18,7 @@ mod appliance;
 mod ble;
 mod cancel;
 mod error;
+mod events;
 mod flow_views;
 mod flows;
 mod http;

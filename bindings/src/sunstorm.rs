@@ -5,7 +5,7 @@ use std::sync::{Arc, RwLock};
 
 use sunstorm_core::sunstorm::{Sunstorm, SunstormConfig};
 
-use crate::flows::{event_forwarder, ListenerSlot};
+use crate::events::{event_forwarder, ListenerSlot};
 
 use sunstorm_core::bytes::Key32;
 
