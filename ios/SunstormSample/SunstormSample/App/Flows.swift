@@ -169,6 +169,34 @@ enum CoreViews {
                         fields: r.fields.map { .init(label: $0.label, value: $0.value) },
                         warnings: r.warnings.map(\.message), blind: r.blind, violations: r.violations.map(\.message))
     }
+
+    /// The activity screen's sentence for an audit log entry. The library hands over typed
+    /// events and never a sentence: the wording (and its language) is the app's.
+    static func auditSentence(_ e: AuditEventView) -> String {
+        func byWhom(_ a: AuditActor) -> String {
+            switch a {
+            case .phone: return "on this phone"
+            case .appliance: return "on the appliance"
+            case .service: return "by the service"
+            }
+        }
+        switch e {
+        case .pairApproved(_, let spName, let accounts):
+            return "Paired with \(spName) (\(accounts.count) account\(accounts.count == 1 ? "" : "s"))"
+        case .pairRejected(let by): return "Pairing declined \(byWhom(by))"
+        case .pairRevoked(let by): return "Pairing revoked \(byWhom(by))"
+        case .signApproved(let title): return "Approved: \(title)"
+        case .signSigned: return "Signed by the appliance (signature verified)"
+        case .signRejected(let by): return "Signature request declined \(byWhom(by))"
+        case .signBlocked(let violations, let atApproval):
+            return (atApproval ? "Blocked at approval by your guardrails: " : "Blocked by your guardrails: ")
+                + violations.joined(separator: ", ")
+        case .guardrailsChanged: return "Guardrails changed"
+        case .applianceForgotten(let name): return "Forgot the appliance \(name)"
+        case .phoneForgotten(let appliance, _): return "A phone was forgotten by appliance \(appliance)"
+        case .other(let kind): return "Older entry: \(kind.replacingOccurrences(of: "_", with: " "))"
+        }
+    }
 }
 
 /// `SunstormFlows` over the generated `SunstormCore`, and its `FlowListener`: appliance

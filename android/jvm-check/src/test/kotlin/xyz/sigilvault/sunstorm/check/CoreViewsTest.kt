@@ -6,6 +6,8 @@ import kotlin.test.assertIs
 import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import org.junit.jupiter.api.Test
+import xyz.sigilvault.sunstorm.AuditActor
+import xyz.sigilvault.sunstorm.AuditEventView
 import xyz.sigilvault.sunstorm.FieldRow
 import xyz.sigilvault.sunstorm.NoticeView
 import xyz.sigilvault.sunstorm.PairOutcomeView
@@ -130,5 +132,23 @@ class CoreViewsTest {
         assertEquals("Unlimited token approval", req.warnings.single().text)
         assertTrue(req.blocked)
         assertEquals("daily_limit", req.violations.single().code)
+    }
+
+    @Test
+    fun `the app words each audit event itself`() {
+        assertEquals(
+            "Paired with Example Exchange (2 accounts)",
+            CoreViews.auditSentence(AuditEventView.PairApproved("p1", "Example Exchange", listOf("a", "b"))),
+        )
+        assertEquals("Pairing revoked by the service", CoreViews.auditSentence(AuditEventView.PairRevoked(AuditActor.SERVICE)))
+        assertEquals(
+            "Blocked at approval by your guardrails: per_day_limit_exceeded",
+            CoreViews.auditSentence(AuditEventView.SignBlocked(listOf("per_day_limit_exceeded"), atApproval = true)),
+        )
+        assertEquals(
+            "A phone was forgotten by appliance ab12:cd34",
+            CoreViews.auditSentence(AuditEventView.PhoneForgotten("ab12:cd34", 1_900_000_000)),
+        )
+        assertEquals("Older entry: made up", CoreViews.auditSentence(AuditEventView.Other("made_up")))
     }
 }

@@ -1,5 +1,7 @@
 package xyz.sigilvault.sunstorm.sample.platform
 
+import xyz.sigilvault.sunstorm.AuditActor
+import xyz.sigilvault.sunstorm.AuditEventView
 import xyz.sigilvault.sunstorm.PairOutcomeView
 import xyz.sigilvault.sunstorm.PairStateView
 import xyz.sigilvault.sunstorm.PairView
@@ -116,4 +118,31 @@ object CoreViews {
         violations = r.violations.map { ViolationView(it.code, it.message) },
         expiresAtEpochSecs = r.expiresAt,
     )
+
+    /**
+     * The activity screen's sentence for an audit log entry. The library hands over typed
+     * events and never a sentence: the wording (and its language) is the app's.
+     */
+    fun auditSentence(e: AuditEventView): String = when (e) {
+        is AuditEventView.PairApproved ->
+            "Paired with ${e.spName} (${e.accounts.size} account${if (e.accounts.size == 1) "" else "s"})"
+        is AuditEventView.PairRejected -> "Pairing declined ${byWhom(e.by)}"
+        is AuditEventView.PairRevoked -> "Pairing revoked ${byWhom(e.by)}"
+        is AuditEventView.SignApproved -> "Approved: ${e.title}"
+        is AuditEventView.SignSigned -> "Signed by the appliance (signature verified)"
+        is AuditEventView.SignRejected -> "Signature request declined ${byWhom(e.by)}"
+        is AuditEventView.SignBlocked ->
+            (if (e.atApproval) "Blocked at approval by your guardrails: " else "Blocked by your guardrails: ") +
+                e.violations.joinToString(", ")
+        is AuditEventView.GuardrailsChanged -> "Guardrails changed"
+        is AuditEventView.ApplianceForgotten -> "Forgot the appliance ${e.name}"
+        is AuditEventView.PhoneForgotten -> "A phone was forgotten by appliance ${e.applianceFingerprint}"
+        is AuditEventView.Other -> "Older entry: ${e.kind.replace('_', ' ')}"
+    }
+
+    private fun byWhom(a: AuditActor): String = when (a) {
+        AuditActor.PHONE -> "on this phone"
+        AuditActor.APPLIANCE -> "on the appliance"
+        AuditActor.SERVICE -> "by the service"
+    }
 }
