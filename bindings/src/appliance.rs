@@ -11,7 +11,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use serde::Deserialize;
 use sunstorm_core::appliance::client::BondRecord;
-use sunstorm_core::ble::transport::{Connector, ConnectorFactory, GattLink, LinkError};
+use sunstorm_core::ble::transport::{Connector, ConnectorFactory, GattError, GattLink};
 use sunstorm_core::display::{clean, TextKind};
 use sunstorm_core::secrets::SecretStore as CoreSecretStore;
 use sunstorm_core::sunstorm::{ApplianceBond, ApplianceId, Sunstorm};
@@ -96,8 +96,8 @@ struct NoRoute;
 
 #[async_trait]
 impl Connector for NoRoute {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
-        Err(LinkError::NotFound)
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
+        Err(GattError::NotFound)
     }
 }
 

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sunstorm_core::ble::transport::{Connector, GattLink, LinkError, MAX_ATT_MTU, MIN_ATT_MTU};
+use sunstorm_core::ble::transport::{Connector, GattError, GattLink, MAX_ATT_MTU, MIN_ATT_MTU};
 use tokio::sync::{mpsc, Mutex};
 
 use crate::error::BleError;
@@ -122,15 +122,15 @@ impl BleEvents {
 }
 
 /// Runs one blocking platform call on the blocking pool, bounded by `limit`.
-async fn blocking<T, F>(limit: Duration, f: F) -> Result<T, LinkError>
+async fn blocking<T, F>(limit: Duration, f: F) -> Result<T, GattError>
 where
     T: Send + 'static,
     F: FnOnce() -> Result<T, BleError> + Send + 'static,
 {
     match tokio::time::timeout(limit, tokio::task::spawn_blocking(f)).await {
-        Err(_) => Err(LinkError::Timeout),
-        Ok(Err(join)) => Err(LinkError::Io(format!("BLE implementation failed: {join}"))),
-        Ok(Ok(r)) => r.map_err(LinkError::from),
+        Err(_) => Err(GattError::Timeout),
+        Ok(Err(join)) => Err(GattError::Io(format!("BLE implementation failed: {join}"))),
+        Ok(Ok(r)) => r.map_err(GattError::from),
     }
 }
 
@@ -139,7 +139,7 @@ fn ms(d: Duration) -> i32 {
 }
 
 /// Scans through the platform for appliances advertising the Sigil service.
-pub async fn scan(central: Arc<dyn BleCentral>, timeout: Duration) -> Result<Vec<BlePeripheral>, LinkError> {
+pub async fn scan(central: Arc<dyn BleCentral>, timeout: Duration) -> Result<Vec<BlePeripheral>, GattError> {
     let service = sunstorm_core::ble::transport::SERVICE_UUID.to_string();
     blocking(timeout + CALL_SLACK, move || central.scan(service, ms(timeout))).await
 }
@@ -161,7 +161,7 @@ impl ForeignConnector {
 
 #[async_trait]
 impl Connector for ForeignConnector {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
         let (tx, rx) = mpsc::channel(EVENT_QUEUE);
         let events = Arc::new(BleEvents { tx, overflowed: AtomicBool::new(false) });
         let central = self.central.clone();
@@ -178,7 +178,7 @@ impl Connector for ForeignConnector {
             Ok((_, Some(m))) => m,
             Ok((m, None)) => {
                 disconnect_in_background(self.central.clone(), conn);
-                return Err(LinkError::Io(format!("platform reported an impossible MTU {m}")));
+                return Err(GattError::Io(format!("platform reported an impossible MTU {m}")));
             }
             Err(e) => {
                 disconnect_in_background(self.central.clone(), conn);
@@ -225,13 +225,13 @@ impl GattLink for ForeignGattLink {
         self.mtu
     }
 
-    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), GattError> {
         if self.closed.load(Ordering::Acquire) {
-            return Err(LinkError::Disconnected);
+            return Err(GattError::Disconnected);
         }
         let max = self.max_pdu();
         if pdu.len() > max {
-            return Err(LinkError::PduTooLarge { len: pdu.len(), max });
+            return Err(GattError::PduTooLarge { len: pdu.len(), max });
         }
         let central = self.central.clone();
         let conn = self.connection_id;
@@ -239,17 +239,17 @@ impl GattLink for ForeignGattLink {
         blocking(self.write_timeout, move || central.write(conn, pdu)).await
     }
 
-    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, GattError> {
         if self.events.overflowed.swap(false, Ordering::Relaxed) {
-            return Err(LinkError::Io("notifications were dropped (queue full)".into()));
+            return Err(GattError::Io("notifications were dropped (queue full)".into()));
         }
         let mut rx = self.rx.lock().await;
         match tokio::time::timeout(timeout, rx.recv()).await {
-            Err(_) => Err(LinkError::Timeout),
+            Err(_) => Err(GattError::Timeout),
             Ok(Some(BleEvent::Notification(v))) => Ok(v),
             Ok(Some(BleEvent::Disconnected)) | Ok(None) => {
                 self.closed.store(true, Ordering::Release);
-                Err(LinkError::Disconnected)
+                Err(GattError::Disconnected)
             }
         }
     }
@@ -331,14 +331,14 @@ mod tests {
         assert_eq!(link.mtu(), 185);
         link.send(vec![1, 2, 3]).await.unwrap();
         assert_eq!(link.recv(Duration::from_secs(1)).await.unwrap(), vec![1, 2, 3]);
-        assert_eq!(link.send(vec![0; 183]).await, Err(LinkError::PduTooLarge { len: 183, max: 182 }));
-        assert_eq!(link.recv(Duration::from_millis(20)).await, Err(LinkError::Timeout));
+        assert_eq!(link.send(vec![0; 183]).await, Err(GattError::PduTooLarge { len: 183, max: 182 }));
+        assert_eq!(link.recv(Duration::from_millis(20)).await, Err(GattError::Timeout));
         link.close().await;
-        assert_eq!(link.send(vec![1]).await, Err(LinkError::Disconnected));
+        assert_eq!(link.send(vec![1]).await, Err(GattError::Disconnected));
         assert_eq!(central.disconnected.lock().unwrap().as_slice(), &[1]);
 
         let missing = ForeignConnector::new(central, "nope".into(), BleTimeouts::default());
-        assert_eq!(missing.connect().await.err(), Some(LinkError::NotFound));
+        assert_eq!(missing.connect().await.err(), Some(GattError::NotFound));
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -347,7 +347,7 @@ mod tests {
             let central = Arc::new(EchoCentral::default());
             *central.odd_mtu.lock().unwrap() = Some(odd);
             let r = ForeignConnector::new(central.clone(), "p1".into(), BleTimeouts::default()).connect().await;
-            assert!(matches!(&r, Err(LinkError::Io(m)) if m.contains(&odd.to_string())), "{odd}: {:?}", r.err());
+            assert!(matches!(&r, Err(GattError::Io(m)) if m.contains(&odd.to_string())), "{odd}: {:?}", r.err());
             // The half-open connection is closed.
             tokio::time::sleep(Duration::from_millis(50)).await;
             assert_eq!(central.disconnected.lock().unwrap().as_slice(), &[1], "{odd}");
@@ -359,7 +359,7 @@ mod tests {
         let central = Arc::new(EchoCentral::default());
         let link = ForeignConnector::new(central.clone(), "p1".into(), BleTimeouts::default()).connect().await.unwrap();
         central.conns.lock().unwrap()[0].1.on_disconnected().unwrap();
-        assert_eq!(link.recv(Duration::from_secs(1)).await, Err(LinkError::Disconnected));
-        assert_eq!(link.send(vec![1]).await, Err(LinkError::Disconnected));
+        assert_eq!(link.recv(Duration::from_secs(1)).await, Err(GattError::Disconnected));
+        assert_eq!(link.send(vec![1]).await, Err(GattError::Disconnected));
     }
 }

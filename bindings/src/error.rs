@@ -8,13 +8,13 @@
 //! crash.
 
 use sunstorm_core::appliance::ApplianceError;
-use sunstorm_core::ble::transport::LinkError;
+use sunstorm_core::ble::transport::GattError;
 use sunstorm_core::octane::client::OctaneError;
 use sunstorm_core::pair::PairError;
 use sunstorm_core::secrets::SecretError;
 use sunstorm_core::sign::SignError;
 use sunstorm_core::store::StoreError;
-use sunstorm_core::sunstorm::SunstormError as CoreError;
+use sunstorm_core::sunstorm::CoreError;
 
 /// Everything that can go wrong in a call to the core, in terms a screen can show.
 ///
@@ -356,7 +356,7 @@ impl SunstormError {
 }
 
 /// Maps a rejected pair link.
-fn map_pair_link(e: sunstorm_core::link::LinkError) -> SunstormError {
+fn map_pair_link(e: sunstorm_core::link::PairLinkError) -> SunstormError {
     SunstormError::InvalidLink { code: e.code().to_string(), reason: e.to_string() }
 }
 
@@ -366,10 +366,10 @@ fn map_code(e: sunstorm_core::code::CodeError) -> SunstormError {
 }
 
 /// Maps a GATT link failure.
-fn map_gatt(e: LinkError) -> SunstormError {
+fn map_gatt(e: GattError) -> SunstormError {
     let details = details_of(&e);
     match e {
-        LinkError::Unavailable(reason) => SunstormError::BluetoothUnavailable { reason, details },
+        GattError::Unavailable(reason) => SunstormError::BluetoothUnavailable { reason, details },
         other => SunstormError::ApplianceUnreachable { reason: other.to_string(), details },
     }
 }
@@ -530,9 +530,9 @@ macro_rules! from_core_error {
 }
 
 from_core_error! {
-    sunstorm_core::link::LinkError => map_pair_link,
+    sunstorm_core::link::PairLinkError => map_pair_link,
     sunstorm_core::code::CodeError => map_code,
-    LinkError => map_gatt,
+    GattError => map_gatt,
     SecretError => map_secret,
     StoreError => map_store,
     ApplianceError => map_appliance,
@@ -575,14 +575,14 @@ impl From<uniffi::UnexpectedUniFFICallbackError> for BleError {
     }
 }
 
-impl From<BleError> for LinkError {
+impl From<BleError> for GattError {
     fn from(e: BleError) -> Self {
         match e {
-            BleError::Unavailable { reason } => LinkError::Unavailable(reason),
-            BleError::NotFound => LinkError::NotFound,
-            BleError::Disconnected => LinkError::Disconnected,
-            BleError::Timeout => LinkError::Timeout,
-            BleError::Failed { reason } => LinkError::Io(reason),
+            BleError::Unavailable { reason } => GattError::Unavailable(reason),
+            BleError::NotFound => GattError::NotFound,
+            BleError::Disconnected => GattError::Disconnected,
+            BleError::Timeout => GattError::Timeout,
+            BleError::Failed { reason } => GattError::Io(reason),
         }
     }
 }
@@ -704,14 +704,14 @@ mod tests {
         assert_eq!(SunstormError::PhoneForgotten.to_string(), "this appliance no longer knows this phone; bond again");
         assert_eq!(SunstormError::from(ApplianceError::CannotForgetSelf), SunstormError::CannotForgetSelf);
         assert_eq!(
-            SunstormError::from(ApplianceError::Link(LinkError::Unavailable("off".into()))),
+            SunstormError::from(ApplianceError::Link(GattError::Unavailable("off".into()))),
             SunstormError::BluetoothUnavailable {
                 reason: "off".into(),
                 details: "Bluetooth is unavailable: off".into()
             }
         );
         assert!(matches!(
-            SunstormError::from(ApplianceError::Link(LinkError::Timeout)),
+            SunstormError::from(ApplianceError::Link(GattError::Timeout)),
             SunstormError::ApplianceUnreachable { .. }
         ));
         assert_eq!(
@@ -763,7 +763,7 @@ mod tests {
 
     #[test]
     fn a_failure_keeps_its_chain_of_causes_for_the_bug_report_but_not_in_the_sentence() {
-        let e = SunstormError::from(CoreError::Pair(PairError::Appliance(ApplianceError::Link(LinkError::Timeout))));
+        let e = SunstormError::from(CoreError::Pair(PairError::Appliance(ApplianceError::Link(GattError::Timeout))));
         assert!(matches!(e, SunstormError::ApplianceUnreachable { .. }));
         let details = e.details().unwrap_or_default();
         assert!(details.contains("the appliance did not answer in time"), "{details}");
@@ -775,6 +775,6 @@ mod tests {
     fn unexpected_foreign_errors_become_declared_errors() {
         let e = BleError::from(uniffi::UnexpectedUniFFICallbackError::new("boom"));
         assert!(matches!(e, BleError::Failed { ref reason } if reason.contains("boom")));
-        assert_eq!(LinkError::from(BleError::Disconnected), LinkError::Disconnected);
+        assert_eq!(GattError::from(BleError::Disconnected), GattError::Disconnected);
     }
 }

@@ -24,7 +24,7 @@ use btleplug::platform::{Adapter, Manager, Peripheral, PeripheralId};
 use futures::stream::{BoxStream, StreamExt};
 use serde::Serialize;
 use sunstorm_core::ble::transport::{
-    Connector, GattLink, LinkError, MAX_ATT_MTU, MIN_ATT_MTU, NOTIFY_CHAR_UUID, SERVICE_UUID, WRITE_CHAR_UUID,
+    Connector, GattError, GattLink, MAX_ATT_MTU, MIN_ATT_MTU, NOTIFY_CHAR_UUID, SERVICE_UUID, WRITE_CHAR_UUID,
 };
 use tokio::sync::{watch, Mutex};
 use tracing::{debug, info, info_span, warn, Instrument};
@@ -96,7 +96,7 @@ pub struct FoundAppliance {
 pub struct CentralConfig {
     /// Adapter to use by name prefix (BlueZ: `hci0`); `None` takes the first one.
     pub adapter: Option<String>,
-    /// How long [`Connector::connect`] scans for the target before [`LinkError::NotFound`].
+    /// How long [`Connector::connect`] scans for the target before [`GattError::NotFound`].
     pub scan_timeout: Duration,
     /// Bound on the LE connection itself.
     pub connect_timeout: Duration,
@@ -118,61 +118,61 @@ impl Default for CentralConfig {
     }
 }
 
-fn sigil_uuid(s: &str) -> Result<Uuid, LinkError> {
-    Uuid::parse_str(s).map_err(|e| LinkError::Io(format!("bad UUID constant {s}: {e}")))
+fn sigil_uuid(s: &str) -> Result<Uuid, GattError> {
+    Uuid::parse_str(s).map_err(|e| GattError::Io(format!("bad UUID constant {s}: {e}")))
 }
 
 /// Turns a btleplug error into the seam's error a UI can show.
-pub(crate) fn map_err(e: btleplug::Error) -> LinkError {
+pub(crate) fn map_err(e: btleplug::Error) -> GattError {
     use btleplug::Error as E;
     match e {
-        E::PermissionDenied => LinkError::Unavailable("permission to use Bluetooth was denied".into()),
-        E::NoAdapterAvailable => LinkError::Unavailable("no Bluetooth adapter found".into()),
-        E::DeviceNotFound => LinkError::NotFound,
-        E::NotConnected => LinkError::Disconnected,
-        E::TimedOut(_) => LinkError::Timeout,
+        E::PermissionDenied => GattError::Unavailable("permission to use Bluetooth was denied".into()),
+        E::NoAdapterAvailable => GattError::Unavailable("no Bluetooth adapter found".into()),
+        E::DeviceNotFound => GattError::NotFound,
+        E::NotConnected => GattError::Disconnected,
+        E::TimedOut(_) => GattError::Timeout,
         other => classify_message(&other.to_string()),
     }
 }
 
 /// BlueZ reports most conditions as D-Bus error names inside a message.
-fn classify_message(msg: &str) -> LinkError {
+fn classify_message(msg: &str) -> GattError {
     let m = msg.to_ascii_lowercase();
     if m.contains("notpowered") || m.contains("not powered") || m.contains("notready") {
-        LinkError::Unavailable("Bluetooth is off".into())
+        GattError::Unavailable("Bluetooth is off".into())
     } else if m.contains("accessdenied") || m.contains("notpermitted") || m.contains("permission") {
-        LinkError::Unavailable(format!("permission to use Bluetooth was denied ({msg})"))
+        GattError::Unavailable(format!("permission to use Bluetooth was denied ({msg})"))
     } else if m.contains("serviceunknown")
         || m.contains("no such file")
         || m.contains("connection refused")
         || m.contains("failed to connect to socket")
         || m.contains("org.freedesktop.dbus.error.noserver")
     {
-        LinkError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {msg}"))
+        GattError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {msg}"))
     } else if m.contains("notconnected") || m.contains("not connected") || m.contains("disconnected") {
-        LinkError::Disconnected
+        GattError::Disconnected
     } else if m.contains("doesnotexist") || m.contains("unknownobject") {
-        LinkError::NotFound
+        GattError::NotFound
     } else {
-        LinkError::Io(msg.to_owned())
+        GattError::Io(msg.to_owned())
     }
 }
 
 async fn bounded<T>(
     limit: Duration,
     fut: impl std::future::Future<Output = Result<T, btleplug::Error>>,
-) -> Result<T, LinkError> {
+) -> Result<T, GattError> {
     match tokio::time::timeout(limit, fut).await {
         Ok(r) => r.map_err(map_err),
-        Err(_) => Err(LinkError::Timeout),
+        Err(_) => Err(GattError::Timeout),
     }
 }
 
 /// Opens the configured adapter and checks that it is powered.
-async fn open_adapter(cfg: &CentralConfig) -> Result<Adapter, LinkError> {
+async fn open_adapter(cfg: &CentralConfig) -> Result<Adapter, GattError> {
     let manager = bounded(cfg.op_timeout, Manager::new()).await.map_err(|e| match e {
-        LinkError::Io(m) => {
-            LinkError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {m}"))
+        GattError::Io(m) => {
+            GattError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {m}"))
         }
         other => other,
     })?;
@@ -191,11 +191,11 @@ async fn open_adapter(cfg: &CentralConfig) -> Result<Adapter, LinkError> {
         }
     }
     let adapter = chosen.ok_or_else(|| match &cfg.adapter {
-        Some(name) => LinkError::Unavailable(format!("no Bluetooth adapter named {name}")),
-        None => LinkError::Unavailable("no Bluetooth adapter found".into()),
+        Some(name) => GattError::Unavailable(format!("no Bluetooth adapter named {name}")),
+        None => GattError::Unavailable("no Bluetooth adapter found".into()),
     })?;
     match bounded(cfg.op_timeout, adapter.adapter_state()).await? {
-        CentralState::PoweredOff => Err(LinkError::Unavailable("Bluetooth is off".into())),
+        CentralState::PoweredOff => Err(GattError::Unavailable("Bluetooth is off".into())),
         CentralState::PoweredOn | CentralState::Unknown => Ok(adapter),
     }
 }
@@ -211,7 +211,7 @@ async fn describe(p: &Peripheral, service: Uuid, limit: Duration) -> Option<Foun
 }
 
 /// Scans for `timeout` and lists the devices advertising the Sigil service.
-pub async fn scan(cfg: &CentralConfig, timeout: Duration) -> Result<Vec<FoundAppliance>, LinkError> {
+pub async fn scan(cfg: &CentralConfig, timeout: Duration) -> Result<Vec<FoundAppliance>, GattError> {
     let span = info_span!("ble_scan", timeout_ms = timeout.as_millis() as u64);
     async {
         let service = sigil_uuid(SERVICE_UUID)?;
@@ -257,9 +257,9 @@ impl std::fmt::Debug for BtleplugConnector {
 }
 
 impl BtleplugConnector {
-    /// Opens the adapter; fails with [`LinkError::Unavailable`] when Bluetooth is off,
+    /// Opens the adapter; fails with [`GattError::Unavailable`] when Bluetooth is off,
     /// absent or not permitted.
-    pub async fn new(target: BleTarget, cfg: CentralConfig) -> Result<Self, LinkError> {
+    pub async fn new(target: BleTarget, cfg: CentralConfig) -> Result<Self, GattError> {
         let adapter = open_adapter(&cfg).await?;
         Ok(Self {
             cfg,
@@ -295,7 +295,7 @@ impl BtleplugConnector {
     }
 
     /// Scans until the target shows up or the scan timeout passes.
-    async fn find(&self) -> Result<Peripheral, LinkError> {
+    async fn find(&self) -> Result<Peripheral, GattError> {
         let op = self.cfg.op_timeout;
         let mut events = bounded(op, self.adapter.events()).await?;
         let filter = match self.target {
@@ -314,8 +314,8 @@ impl BtleplugConnector {
             }
             loop {
                 let event = match tokio::time::timeout_at(deadline, events.next()).await {
-                    Err(_) => return Err(LinkError::NotFound),
-                    Ok(None) => return Err(LinkError::Unavailable("the Bluetooth adapter went away".into())),
+                    Err(_) => return Err(GattError::NotFound),
+                    Ok(None) => return Err(GattError::Unavailable("the Bluetooth adapter went away".into())),
                     Ok(Some(e)) => e,
                 };
                 let id = match event {
@@ -323,7 +323,7 @@ impl BtleplugConnector {
                     | CentralEvent::DeviceUpdated(id)
                     | CentralEvent::ServicesAdvertisement { id, .. } => id,
                     CentralEvent::StateUpdate(CentralState::PoweredOff) => {
-                        return Err(LinkError::Unavailable("Bluetooth is off".into()))
+                        return Err(GattError::Unavailable("Bluetooth is off".into()))
                     }
                     _ => continue,
                 };
@@ -339,7 +339,7 @@ impl BtleplugConnector {
         result
     }
 
-    async fn open(&self, p: Peripheral) -> Result<BtleplugLink, LinkError> {
+    async fn open(&self, p: Peripheral) -> Result<BtleplugLink, GattError> {
         let op = self.cfg.op_timeout;
         let id = p.id();
         // Watch for the drop before connecting, so none is missed.
@@ -350,12 +350,12 @@ impl BtleplugConnector {
         let setup = async {
             bounded(op, p.discover_services()).await?;
             let chars = p.characteristics();
-            let find = |uuid: Uuid| -> Result<Characteristic, LinkError> {
+            let find = |uuid: Uuid| -> Result<Characteristic, GattError> {
                 chars
                     .iter()
                     .find(|c| c.uuid == uuid && c.service_uuid == self.service)
                     .cloned()
-                    .ok_or_else(|| LinkError::Io(format!("the device has no Sigil characteristic {uuid}")))
+                    .ok_or_else(|| GattError::Io(format!("the device has no Sigil characteristic {uuid}")))
             };
             let write_char = find(self.write_uuid)?;
             let notify_char = find(self.notify_uuid)?;
@@ -372,7 +372,7 @@ impl BtleplugConnector {
                 Some(cap) => platform_mtu.min(cap.max(MIN_ATT_MTU)),
                 None => platform_mtu,
             };
-            Ok::<_, LinkError>((write_char, notify_char, write_type, notifications, mtu))
+            Ok::<_, GattError>((write_char, notify_char, write_type, notifications, mtu))
         };
         let (write_char, notify_char, write_type, notifications, mtu) = match setup.await {
             Ok(v) => v,
@@ -421,7 +421,7 @@ async fn watch_disconnect(mut events: BoxStream<'static, CentralEvent>, id: Peri
 
 #[async_trait]
 impl Connector for BtleplugConnector {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
         let span = info_span!("ble_connect", target = %self.target);
         async {
             if let Some(id) = self.remembered() {
@@ -485,39 +485,39 @@ impl GattLink for BtleplugLink {
         self.mtu
     }
 
-    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), GattError> {
         if pdu.len() > self.max_pdu() {
-            return Err(LinkError::PduTooLarge { len: pdu.len(), max: self.max_pdu() });
+            return Err(GattError::PduTooLarge { len: pdu.len(), max: self.max_pdu() });
         }
         if self.is_down() {
-            return Err(LinkError::Disconnected);
+            return Err(GattError::Disconnected);
         }
         let mut down = self.down.clone();
         tokio::select! {
             r = bounded(self.op_timeout, self.peripheral.write(&self.write_char, &pdu, self.write_type)) => {
-                r.map_err(|e| if self.is_down() { LinkError::Disconnected } else { e })
+                r.map_err(|e| if self.is_down() { GattError::Disconnected } else { e })
             }
-            _ = wait_down(&mut down) => Err(LinkError::Disconnected),
+            _ = wait_down(&mut down) => Err(GattError::Disconnected),
         }
     }
 
-    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, GattError> {
         let mut stream = self.notifications.lock().await;
         let mut down = self.down.clone();
         let deadline = deadline_after(timeout);
         loop {
             if self.closed.load(Ordering::SeqCst) {
-                return Err(LinkError::Disconnected);
+                return Err(GattError::Disconnected);
             }
             tokio::select! {
                 biased;
                 n = stream.next() => match n {
                     Some(n) if n.uuid == self.notify_uuid => return Ok(n.value),
                     Some(_) => continue,
-                    None => return Err(LinkError::Disconnected),
+                    None => return Err(GattError::Disconnected),
                 },
-                _ = wait_down(&mut down) => return Err(LinkError::Disconnected),
-                _ = tokio::time::sleep_until(deadline) => return Err(LinkError::Timeout),
+                _ = wait_down(&mut down) => return Err(GattError::Disconnected),
+                _ = tokio::time::sleep_until(deadline) => return Err(GattError::Timeout),
             }
         }
     }
@@ -584,18 +584,18 @@ mod tests {
     fn bluez_errors_become_user_facing_variants() {
         assert_eq!(
             classify_message("org.bluez.Error.NotReady: Resource Not Ready"),
-            LinkError::Unavailable("Bluetooth is off".into())
+            GattError::Unavailable("Bluetooth is off".into())
         );
         assert!(matches!(
             classify_message("org.freedesktop.DBus.Error.ServiceUnknown: The name org.bluez was not provided"),
-            LinkError::Unavailable(_)
+            GattError::Unavailable(_)
         ));
-        assert!(matches!(classify_message("org.bluez.Error.Failed: Not connected"), LinkError::Disconnected));
-        assert!(matches!(classify_message("something odd"), LinkError::Io(_)));
+        assert!(matches!(classify_message("org.bluez.Error.Failed: Not connected"), GattError::Disconnected));
+        assert!(matches!(classify_message("something odd"), GattError::Io(_)));
         assert_eq!(
             map_err(btleplug::Error::NoAdapterAvailable),
-            LinkError::Unavailable("no Bluetooth adapter found".into())
+            GattError::Unavailable("no Bluetooth adapter found".into())
         );
-        assert_eq!(map_err(btleplug::Error::TimedOut(Duration::from_secs(1))), LinkError::Timeout);
+        assert_eq!(map_err(btleplug::Error::TimedOut(Duration::from_secs(1))), GattError::Timeout);
     }
 }

@@ -14,4 +14,4 @@ pub mod peripheral;
 
 pub use central::{scan, BleTarget, BtleplugConnector, CentralConfig, FoundAppliance};
 #[cfg(target_os = "linux")]
-pub use peripheral::{serve_ble_appliance, BlePeripheral, PeripheralConfig};
+pub use peripheral::{serve_ble_appliance, BluezPeripheral, PeripheralConfig};

@@ -26,7 +26,7 @@ use bluer::gatt::{CharacteristicReader, CharacteristicWriter};
 use bluer::{Adapter, Address, DeviceEvent, DeviceProperty, Session};
 use futures::StreamExt;
 use sunstorm_core::ble::transport::{
-    GattLink, LinkError, ATT_HEADER, MAX_ATT_MTU, MIN_ATT_MTU, NOTIFY_CHAR_UUID, SERVICE_UUID, WRITE_CHAR_UUID,
+    GattError, GattLink, ATT_HEADER, MAX_ATT_MTU, MIN_ATT_MTU, NOTIFY_CHAR_UUID, SERVICE_UUID, WRITE_CHAR_UUID,
 };
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::task::JoinHandle;
@@ -52,39 +52,39 @@ impl Default for PeripheralConfig {
     }
 }
 
-fn map_err(e: bluer::Error) -> LinkError {
+fn map_err(e: bluer::Error) -> GattError {
     use bluer::ErrorKind as K;
     match e.kind {
-        K::NotReady => LinkError::Unavailable("Bluetooth is off".into()),
+        K::NotReady => GattError::Unavailable("Bluetooth is off".into()),
         K::NotAuthorized | K::NotPermitted => {
-            LinkError::Unavailable(format!("permission to use Bluetooth was denied: {e}"))
+            GattError::Unavailable(format!("permission to use Bluetooth was denied: {e}"))
         }
-        K::NotFound | K::DoesNotExist => LinkError::NotFound,
+        K::NotFound | K::DoesNotExist => GattError::NotFound,
         _ => {
             let msg = e.to_string();
             if msg.contains("ServiceUnknown") || msg.contains("org.bluez was not provided") {
-                LinkError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {msg}"))
+                GattError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {msg}"))
             } else {
-                LinkError::Io(msg)
+                GattError::Io(msg)
             }
         }
     }
 }
 
-async fn bounded<T>(limit: Duration, fut: impl Future<Output = bluer::Result<T>>) -> Result<T, LinkError> {
+async fn bounded<T>(limit: Duration, fut: impl Future<Output = bluer::Result<T>>) -> Result<T, GattError> {
     match tokio::time::timeout(limit, fut).await {
         Ok(r) => r.map_err(map_err),
-        Err(_) => Err(LinkError::Timeout),
+        Err(_) => Err(GattError::Timeout),
     }
 }
 
-fn parse_uuid(s: &str) -> Result<Uuid, LinkError> {
-    Uuid::parse_str(s).map_err(|e| LinkError::Io(format!("bad UUID constant {s}: {e}")))
+fn parse_uuid(s: &str) -> Result<Uuid, GattError> {
+    Uuid::parse_str(s).map_err(|e| GattError::Io(format!("bad UUID constant {s}: {e}")))
 }
 
-/// A running BLE appliance peripheral. Dropping it (or [`BlePeripheral::stop`]) withdraws
+/// A running BLE appliance peripheral. Dropping it (or [`BluezPeripheral::stop`]) withdraws
 /// the advertisement and the GATT service and ends the live link.
-pub struct BlePeripheral {
+pub struct BluezPeripheral {
     address: String,
     adapter_name: String,
     tasks: Vec<JoinHandle<()>>,
@@ -94,16 +94,16 @@ pub struct BlePeripheral {
     _session: Session,
 }
 
-impl std::fmt::Debug for BlePeripheral {
+impl std::fmt::Debug for BluezPeripheral {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("BlePeripheral")
+        f.debug_struct("BluezPeripheral")
             .field("address", &self.address)
             .field("adapter", &self.adapter_name)
             .finish_non_exhaustive()
     }
 }
 
-impl BlePeripheral {
+impl BluezPeripheral {
     /// The adapter's Bluetooth address, which a central can target.
     pub fn address(&self) -> &str {
         &self.address
@@ -125,7 +125,7 @@ impl BlePeripheral {
     }
 }
 
-impl Drop for BlePeripheral {
+impl Drop for BluezPeripheral {
     fn drop(&mut self) {
         for t in &self.tasks {
             t.abort();
@@ -136,17 +136,17 @@ impl Drop for BlePeripheral {
 /// Starts advertising the Sigil service on `cfg.adapter` and calls `on_link` with a
 /// [`GattLink`] for each central that subscribes (e.g. `|link| sim.serve(link)`).
 ///
-/// Fails with [`LinkError::Unavailable`] when BlueZ is unreachable, the adapter is absent,
+/// Fails with [`GattError::Unavailable`] when BlueZ is unreachable, the adapter is absent,
 /// or it cannot be powered.
-pub async fn serve_ble_appliance<F, Fut>(cfg: PeripheralConfig, on_link: F) -> Result<BlePeripheral, LinkError>
+pub async fn serve_ble_appliance<F, Fut>(cfg: PeripheralConfig, on_link: F) -> Result<BluezPeripheral, GattError>
 where
     F: Fn(Box<dyn GattLink>) -> Fut + Send + Sync + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
     let op = cfg.op_timeout;
     let session = bounded(op, Session::new()).await.map_err(|e| match e {
-        LinkError::Io(m) => {
-            LinkError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {m}"))
+        GattError::Io(m) => {
+            GattError::Unavailable(format!("cannot reach the Bluetooth service (is bluetoothd running?): {m}"))
         }
         other => other,
     })?;
@@ -154,7 +154,7 @@ where
         Some(name) => {
             let names = bounded(op, session.adapter_names()).await?;
             if !names.iter().any(|n| n == name) {
-                return Err(LinkError::Unavailable(format!(
+                return Err(GattError::Unavailable(format!(
                     "no Bluetooth adapter named {name} (have: {})",
                     names.join(", ")
                 )));
@@ -162,14 +162,14 @@ where
             session.adapter(name).map_err(map_err)?
         }
         None => bounded(op, session.default_adapter()).await.map_err(|e| match e {
-            LinkError::NotFound => LinkError::Unavailable("no Bluetooth adapter found".into()),
+            GattError::NotFound => GattError::Unavailable("no Bluetooth adapter found".into()),
             other => other,
         })?,
     };
     if !bounded(op, adapter.is_powered()).await? {
         bounded(op, adapter.set_powered(true))
             .await
-            .map_err(|e| LinkError::Unavailable(format!("Bluetooth is off and could not be turned on: {e}")))?;
+            .map_err(|e| GattError::Unavailable(format!("Bluetooth is off and could not be turned on: {e}")))?;
     }
     let address = bounded(op, adapter.address()).await?.to_string();
     let adapter_name = adapter.name().to_owned();
@@ -226,7 +226,7 @@ where
         notify_loop(notify_ctl, adapter.clone(), cfg.clone(), current.clone(), on_link).instrument(span.clone()),
     );
     let write_task = tokio::spawn(write_loop(write_ctl, current.clone()).instrument(span));
-    Ok(BlePeripheral {
+    Ok(BluezPeripheral {
         address,
         adapter_name,
         tasks: vec![notify_task, write_task],
@@ -405,36 +405,36 @@ impl GattLink for BluerLink {
         self.mtu
     }
 
-    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), GattError> {
         if pdu.len() > self.max_pdu() {
-            return Err(LinkError::PduTooLarge { len: pdu.len(), max: self.max_pdu() });
+            return Err(GattError::PduTooLarge { len: pdu.len(), max: self.max_pdu() });
         }
         let writer = self.shared.writer.lock().await.clone();
         let Some(writer) = writer else {
-            return Err(LinkError::Disconnected);
+            return Err(GattError::Disconnected);
         };
         match tokio::time::timeout(self.shared.op_timeout, writer.send(&pdu)).await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => {
                 self.shared.end("notification failed").await;
                 debug!(error = %e, "notify failed");
-                Err(LinkError::Disconnected)
+                Err(GattError::Disconnected)
             }
-            Err(_) => Err(LinkError::Timeout),
+            Err(_) => Err(GattError::Timeout),
         }
     }
 
-    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, GattError> {
         let mut rx = self.incoming.lock().await;
         let mut down = self.down.clone();
         tokio::select! {
             biased;
-            pdu = rx.recv() => pdu.ok_or(LinkError::Disconnected),
+            pdu = rx.recv() => pdu.ok_or(GattError::Disconnected),
             _ = wait_down(&mut down) => {
                 // Deliver what arrived before the drop.
-                rx.try_recv().map_err(|_| LinkError::Disconnected)
+                rx.try_recv().map_err(|_| GattError::Disconnected)
             }
-            _ = tokio::time::sleep(timeout) => Err(LinkError::Timeout),
+            _ = tokio::time::sleep(timeout) => Err(GattError::Timeout),
         }
     }
 

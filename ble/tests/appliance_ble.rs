@@ -15,11 +15,13 @@ use alloy_primitives::{Address, U256};
 use async_trait::async_trait;
 use common::{BluezMock, CENTRAL_ADAPTER, PERIPHERAL_ADAPTER};
 use ed25519_dalek::SigningKey;
-use sunstorm_ble::{serve_ble_appliance, BlePeripheral, BleTarget, BtleplugConnector, CentralConfig, PeripheralConfig};
+use sunstorm_ble::{
+    serve_ble_appliance, BleTarget, BluezPeripheral, BtleplugConnector, CentralConfig, PeripheralConfig,
+};
 use sunstorm_core::appliance::client::{bond, ApplianceClient, ClientConfig};
 use sunstorm_core::appliance::{ApplianceApi, ApplianceError};
 use sunstorm_core::ble::channel::BondRecord;
-use sunstorm_core::ble::transport::{GattLink, LinkError};
+use sunstorm_core::ble::transport::{GattError, GattLink};
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
@@ -65,7 +67,7 @@ fn client_cfg(max_retries: u32) -> ClientConfig {
     }
 }
 
-async fn serve(sim: &ApplianceSim, mtu: Option<u16>) -> BlePeripheral {
+async fn serve(sim: &ApplianceSim, mtu: Option<u16>) -> BluezPeripheral {
     let sim = sim.clone();
     let cfg = PeripheralConfig {
         adapter: Some(PERIPHERAL_ADAPTER.into()),
@@ -233,18 +235,18 @@ impl GattLink for DropMidResponse {
     fn mtu(&self) -> u16 {
         self.inner.mtu()
     }
-    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), GattError> {
         if self.armed.load(Ordering::SeqCst)
             && self.sim.total_signatures() > 0
             && self.sent_after_signing.fetch_add(1, Ordering::SeqCst) >= 1
         {
             self.armed.store(false, Ordering::SeqCst);
             self.inner.close().await;
-            return Err(LinkError::Disconnected);
+            return Err(GattError::Disconnected);
         }
         self.inner.send(pdu).await
     }
-    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, GattError> {
         self.inner.recv(timeout).await
     }
     async fn close(&self) {
@@ -291,8 +293,8 @@ async fn a_drop_mid_response_is_a_clean_error_and_the_retry_does_not_sign_twice(
     assert!(
         matches!(
             err,
-            ApplianceError::Link(LinkError::Disconnected)
-                | ApplianceError::Link(LinkError::Timeout)
+            ApplianceError::Link(GattError::Disconnected)
+                | ApplianceError::Link(GattError::Timeout)
                 | ApplianceError::Timeout
         ),
         "{err:?}"

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use common::{BluezMock, CENTRAL_ADAPTER, PERIPHERAL_ADAPTER, PERIPHERAL_ADDRESS};
 use sunstorm_ble::{scan, serve_ble_appliance, BleTarget, BtleplugConnector, CentralConfig, PeripheralConfig};
-use sunstorm_core::ble::transport::{Connector, GattLink, LinkError};
+use sunstorm_core::ble::transport::{Connector, GattError, GattLink};
 
 fn central(max_mtu: Option<u16>) -> CentralConfig {
     CentralConfig { adapter: Some(CENTRAL_ADAPTER.into()), max_mtu, ..CentralConfig::default() }
@@ -52,7 +52,7 @@ async fn pdus_round_trip_in_order_at_a_forced_small_mtu() {
     let link = connector.connect().await.unwrap();
     assert_eq!(link.mtu(), 23);
     assert_eq!(link.max_pdu(), 20);
-    assert!(matches!(link.send(vec![0; 21]).await, Err(LinkError::PduTooLarge { len: 21, max: 20 })));
+    assert!(matches!(link.send(vec![0; 21]).await, Err(GattError::PduTooLarge { len: 21, max: 20 })));
     for i in 0..100u8 {
         link.send(vec![i; 20]).await.unwrap();
     }
@@ -60,7 +60,7 @@ async fn pdus_round_trip_in_order_at_a_forced_small_mtu() {
         assert_eq!(link.recv(Duration::from_secs(5)).await.unwrap(), vec![i; 20], "PDU {i}");
     }
     link.close().await;
-    assert_eq!(link.send(vec![1]).await, Err(LinkError::Disconnected));
+    assert_eq!(link.send(vec![1]).await, Err(GattError::Disconnected));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -92,7 +92,7 @@ async fn a_peripheral_restart_is_seen_and_the_connector_reconnects() {
     link.send(b"one".to_vec()).await.unwrap();
     assert_eq!(link.recv(Duration::from_secs(5)).await.unwrap(), b"one");
     p.stop().await;
-    assert_eq!(link.recv(Duration::from_secs(10)).await, Err(LinkError::Disconnected), "{}", _mock.log());
+    assert_eq!(link.recv(Duration::from_secs(10)).await, Err(GattError::Disconnected), "{}", _mock.log());
     let _p = serve_ble_appliance(peripheral("Sigil R", None), echo).await.unwrap();
     let link = connector.connect().await.unwrap();
     link.send(b"two".to_vec()).await.unwrap();
@@ -109,17 +109,17 @@ async fn absent_bluetooth_is_reported_as_unavailable() {
         BtleplugConnector::new(BleTarget::Any, CentralConfig { adapter: Some("hci7".into()), ..Default::default() })
             .await
             .unwrap_err();
-    assert!(matches!(&err, LinkError::Unavailable(m) if m.contains("hci7")), "{err:?}");
+    assert!(matches!(&err, GattError::Unavailable(m) if m.contains("hci7")), "{err:?}");
     // Bluetooth switched off on the phone's adapter.
     let session = bluer::Session::new().await.unwrap();
     session.adapter(CENTRAL_ADAPTER).unwrap().set_powered(false).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     let err = BtleplugConnector::new(BleTarget::Any, central(None)).await.unwrap_err();
-    assert_eq!(err, LinkError::Unavailable("Bluetooth is off".into()));
+    assert_eq!(err, GattError::Unavailable("Bluetooth is off".into()));
     let err = scan(&central(None), Duration::from_millis(10)).await.unwrap_err();
-    assert_eq!(err, LinkError::Unavailable("Bluetooth is off".into()));
+    assert_eq!(err, GattError::Unavailable("Bluetooth is off".into()));
     let err = serve_ble_appliance(PeripheralConfig { adapter: Some("hci7".into()), ..Default::default() }, echo)
         .await
         .unwrap_err();
-    assert!(matches!(&err, LinkError::Unavailable(m) if m.contains("hci7")), "{err:?}");
+    assert!(matches!(&err, GattError::Unavailable(m) if m.contains("hci7")), "{err:?}");
 }

@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use sunstorm_ble::{scan, serve_ble_appliance, BleTarget, BtleplugConnector, CentralConfig, PeripheralConfig};
-use sunstorm_core::ble::transport::{GattLink, LinkError};
+use sunstorm_core::ble::transport::{GattError, GattLink};
 
 async fn idle(_link: Box<dyn GattLink>) {}
 
@@ -15,9 +15,9 @@ async fn no_bluetooth_service_is_reported_as_unavailable() {
     let dir = tempfile::tempdir().unwrap();
     std::env::set_var("DBUS_SYSTEM_BUS_ADDRESS", format!("unix:path={}/absent.sock", dir.path().display()));
     let err = BtleplugConnector::new(BleTarget::Any, CentralConfig::default()).await.unwrap_err();
-    assert!(matches!(err, LinkError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, GattError::Unavailable(_)), "{err:?}");
     let err = scan(&CentralConfig::default(), Duration::from_millis(10)).await.unwrap_err();
-    assert!(matches!(err, LinkError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, GattError::Unavailable(_)), "{err:?}");
     let err = serve_ble_appliance(PeripheralConfig::default(), idle).await.unwrap_err();
-    assert!(matches!(err, LinkError::Unavailable(_)), "{err:?}");
+    assert!(matches!(err, GattError::Unavailable(_)), "{err:?}");
 }

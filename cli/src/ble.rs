@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use clap::Subcommand;
 use sunstorm_ble::CentralConfig;
-use sunstorm_core::ble::transport::LinkError;
+use sunstorm_core::ble::transport::GattError;
 
 use crate::output::{print_json_ok, CliError};
 
@@ -28,13 +28,13 @@ pub enum BleCommand {
 }
 
 /// Maps a Bluetooth failure to a CLI error with a stable code.
-pub fn link_error(e: LinkError, json: bool) -> CliError {
+pub fn link_error(e: GattError, json: bool) -> CliError {
     let code = match &e {
-        LinkError::Unavailable(_) => "bluetooth_unavailable",
-        LinkError::NotFound => "appliance_not_found",
-        LinkError::Timeout => "appliance_timeout",
-        LinkError::Disconnected => "appliance_disconnected",
-        LinkError::PduTooLarge { .. } | LinkError::Io(_) => "bluetooth_error",
+        GattError::Unavailable(_) => "bluetooth_unavailable",
+        GattError::NotFound => "appliance_not_found",
+        GattError::Timeout => "appliance_timeout",
+        GattError::Disconnected => "appliance_disconnected",
+        GattError::PduTooLarge { .. } | GattError::Io(_) => "bluetooth_error",
     };
     CliError::failed(code, e.to_string(), json)
 }
@@ -78,7 +78,7 @@ pub async fn serve_appliance(
     adapter: Option<String>,
     name: String,
     max_mtu: u16,
-) -> Result<sunstorm_ble::BlePeripheral, CliError> {
+) -> Result<sunstorm_ble::BluezPeripheral, CliError> {
     let cfg = sunstorm_ble::PeripheralConfig {
         adapter,
         name,

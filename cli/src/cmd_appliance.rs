@@ -9,7 +9,7 @@ use clap::{Args, Subcommand};
 use sunstorm_core::appliance::ApplianceError;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::ChainId;
-use sunstorm_core::sunstorm::{ApplianceBond, Sunstorm, SunstormError};
+use sunstorm_core::sunstorm::{ApplianceBond, CoreError, Sunstorm};
 
 use crate::output::{print_json_ok, CliError};
 use crate::phone_home::{self, home_dir, parse_appliance, RouteArgs};
@@ -142,8 +142,8 @@ pub fn run(cmd: ApplianceCmd) -> Result<(), CliError> {
     }
 }
 
-fn cli_error(e: SunstormError, json: bool) -> CliError {
-    let SunstormError::Appliance(e) = e else { return phone_home::core_error(&e, json) };
+fn cli_error(e: CoreError, json: bool) -> CliError {
+    let CoreError::Appliance(e) = e else { return phone_home::core_error(&e, json) };
     let (code, rejected) = match &e {
         ApplianceError::WrongPin { .. } => ("wrong_pin", true),
         ApplianceError::PinLocked => ("pin_locked", true),

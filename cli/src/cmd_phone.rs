@@ -13,7 +13,7 @@ use sunstorm_core::appliance::ApplianceProgress;
 use sunstorm_core::caip::AccountId;
 use sunstorm_core::pair::{PairOutcome, PairState};
 use sunstorm_core::sign::PendingSignature;
-use sunstorm_core::sunstorm::{Event, Sunstorm, SunstormError};
+use sunstorm_core::sunstorm::{CoreError, Event, Sunstorm};
 
 use crate::output::{print_json_ok, CliError};
 use crate::phone_home::{self, core_error, home_dir, parse_appliance, RouteArgs};
@@ -128,7 +128,7 @@ fn home(p: &PhoneArgs) -> PathBuf {
     home_dir(p.home.as_deref())
 }
 
-fn failed(json: bool, e: &SunstormError) -> CliError {
+fn failed(json: bool, e: &CoreError) -> CliError {
     core_error(e, json)
 }
 
@@ -276,19 +276,19 @@ pub fn pair(a: PairArgs) -> Result<(), CliError> {
     let appliance = parse_appliance(a.appliance.as_deref(), json)?;
     runtime(json)?.block_on(async move {
         let s = open(&a.phone, true).await?;
-        let fail = |e: SunstormError| failed(json, &e);
+        let fail = |e: CoreError| failed(json, &e);
         let Some(link) = a.link.as_deref().filter(|_| !a.resume) else {
             return resume(&s, json).await;
         };
         let mut state = match s.open_link(link, appliance.as_ref()).await {
             Ok(st) => st,
-            Err(SunstormError::Pair(sunstorm_core::pair::PairError::SessionUsed)) => {
+            Err(CoreError::Pair(sunstorm_core::pair::PairError::SessionUsed)) => {
                 match local_pair_for_link(&s, link, &a.phone.link_hosts) {
                     Some(p) => {
                         print_paired(json, &p.pair_id, &p.bindings, &PairOutcome::Done, true);
                         return Ok(());
                     }
-                    None => return Err(fail(SunstormError::Pair(sunstorm_core::pair::PairError::SessionUsed))),
+                    None => return Err(fail(CoreError::Pair(sunstorm_core::pair::PairError::SessionUsed))),
                 }
             }
             Err(e) => return Err(fail(e)),
@@ -327,7 +327,7 @@ pub fn pair(a: PairArgs) -> Result<(), CliError> {
             };
             match s.submit_code(flow_id, typed.as_deref()).await {
                 Ok(_) => break,
-                Err(SunstormError::Pair(sunstorm_core::pair::PairError::CodeRejected { attempts_left }))
+                Err(CoreError::Pair(sunstorm_core::pair::PairError::CodeRejected { attempts_left }))
                     if a.code.is_none() && tty() && !json && attempts_left > 0 =>
                 {
                     eprintln!("wrong code, {attempts_left} attempts left");
@@ -404,7 +404,7 @@ pub fn sign(cmd: SignCommand) -> Result<(), CliError> {
     let json = a.phone.json;
     runtime(json)?.block_on(async move {
         let s = open(&a.phone, true).await?;
-        let fail = |e: SunstormError| failed(json, &e);
+        let fail = |e: CoreError| failed(json, &e);
         let deadline = tokio::time::Instant::now() + Duration::from_secs(a.wait);
         loop {
             let wait = if a.once {
@@ -461,7 +461,7 @@ pub fn sign(cmd: SignCommand) -> Result<(), CliError> {
 pub fn pairs(a: PairsArgs) -> Result<(), CliError> {
     let json = a.phone.json;
     runtime(json)?.block_on(async move {
-        let fail = |e: SunstormError| failed(json, &e);
+        let fail = |e: CoreError| failed(json, &e);
         let list = if a.sync {
             let s = open(&a.phone, false).await?;
             s.sync().await.map_err(fail)?;

@@ -4,7 +4,7 @@
 
 use clap::{Args, Subcommand};
 use sunstorm_core::display::{clean, TextKind};
-use sunstorm_sim::appliance::control::api::ErrorCode;
+use sunstorm_sim::appliance::control::api::ControlErrorCode;
 use sunstorm_sim::appliance::control::{Client, ClientError};
 
 use crate::output::{print_json_ok, CliError};
@@ -41,8 +41,8 @@ pub struct ForgetPhoneArgs {
 
 fn cli_error(e: ClientError, json: bool) -> CliError {
     match e.code() {
-        Some(ErrorCode::UnknownPhone) => CliError::rejected("unknown_phone", e.to_string(), json),
-        Some(ErrorCode::InvalidPath) => CliError::rejected("bad_app_key", e.to_string(), json),
+        Some(ControlErrorCode::UnknownPhone) => CliError::rejected("unknown_phone", e.to_string(), json),
+        Some(ControlErrorCode::InvalidPath) => CliError::rejected("bad_app_key", e.to_string(), json),
         _ => CliError::failed("control_api", e.to_string(), json),
     }
 }

@@ -11,11 +11,11 @@ use async_trait::async_trait;
 use clap::Args;
 use sunstorm_ble::{BleTarget, BtleplugConnector, CentralConfig};
 use sunstorm_core::appliance::client::BondRecord;
-use sunstorm_core::ble::transport::{Connector, ConnectorFactory, GattLink, LinkError};
+use sunstorm_core::ble::transport::{Connector, ConnectorFactory, GattError, GattLink};
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::octane::transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
 use sunstorm_core::secrets::FileSecretStore;
-use sunstorm_core::sunstorm::{ApplianceId, EventListener, Sunstorm, SunstormConfig, SunstormError};
+use sunstorm_core::sunstorm::{ApplianceId, CoreError, EventListener, Sunstorm, SunstormConfig};
 use sunstorm_sim::link::SocketConnector;
 
 use crate::output::CliError;
@@ -91,7 +91,7 @@ struct LazyBle {
 
 #[async_trait]
 impl Connector for LazyBle {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
         let c = self
             .inner
             .get_or_try_init(|| {
@@ -108,8 +108,8 @@ struct NoRoute;
 
 #[async_trait]
 impl Connector for NoRoute {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
-        Err(LinkError::NotFound)
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
+        Err(GattError::NotFound)
     }
 }
 
@@ -170,8 +170,8 @@ pub struct Open<'a> {
 }
 
 /// A CLI error from a core error (`rejected` for an input the user can fix).
-pub fn core_error(e: &SunstormError, json: bool) -> CliError {
-    let rejected = matches!(e, SunstormError::Pair(p) if p.is_rejection());
+pub fn core_error(e: &CoreError, json: bool) -> CliError {
+    let rejected = matches!(e, CoreError::Pair(p) if p.is_rejection());
     if rejected {
         CliError::rejected(e.code(), e.to_string(), json)
     } else {

@@ -1,5 +1,5 @@
 //! Pair links: the text a phone receives (a tapped Universal Link / App Link, or a scanned QR
-//! code) turned into a typed [`PairIntent`] or one specific [`LinkError`].
+//! code) turned into a typed [`PairIntent`] or one specific [`PairLinkError`].
 //!
 //! The only accepted form is `https://<host>/pair?session=<id>[&v=<code>]` (parameters in
 //! either order) where `<host>` is exactly one of [`LinkConfig::accepted_hosts`]. The first
@@ -71,9 +71,9 @@ pub enum BadChar {
     NonAscii,
 }
 
-/// Why a pair link was refused. One variant per rejection; see [`LinkError::code`].
+/// Why a pair link was refused. One variant per rejection; see [`PairLinkError::code`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum LinkError {
+pub enum PairLinkError {
     /// Nothing was received.
     #[error("the link is empty")]
     Empty,
@@ -177,33 +177,33 @@ pub enum LinkError {
     BadCode,
 }
 
-impl LinkError {
+impl PairLinkError {
     /// A stable snake_case identifier for this rejection (JSON `error.code`, UI strings).
     pub fn code(&self) -> &'static str {
         match self {
-            LinkError::Empty => "empty",
-            LinkError::TooLong { .. } => "too_long",
-            LinkError::ControlCharacter { .. } => "control_character",
-            LinkError::Whitespace { .. } => "whitespace",
-            LinkError::BidiControl { .. } => "bidi_control",
-            LinkError::NonAscii { .. } => "non_ascii",
-            LinkError::Malformed => "malformed",
-            LinkError::NotHttps => "not_https",
-            LinkError::UnsupportedScheme { .. } => "unsupported_scheme",
-            LinkError::NotCanonical => "not_canonical",
-            LinkError::Userinfo => "userinfo",
-            LinkError::Port { .. } => "port",
-            LinkError::TrailingDot => "trailing_dot",
-            LinkError::IpHost => "ip_host",
-            LinkError::WrongHost { .. } => "wrong_host",
-            LinkError::WrongPath => "wrong_path",
-            LinkError::Fragment => "fragment",
-            LinkError::MissingSession => "missing_session",
-            LinkError::MalformedQuery => "malformed_query",
-            LinkError::UnknownParameter { .. } => "unknown_parameter",
-            LinkError::DuplicateParameter { .. } => "duplicate_parameter",
-            LinkError::BadSessionId => "bad_session_id",
-            LinkError::BadCode => "bad_code",
+            PairLinkError::Empty => "empty",
+            PairLinkError::TooLong { .. } => "too_long",
+            PairLinkError::ControlCharacter { .. } => "control_character",
+            PairLinkError::Whitespace { .. } => "whitespace",
+            PairLinkError::BidiControl { .. } => "bidi_control",
+            PairLinkError::NonAscii { .. } => "non_ascii",
+            PairLinkError::Malformed => "malformed",
+            PairLinkError::NotHttps => "not_https",
+            PairLinkError::UnsupportedScheme { .. } => "unsupported_scheme",
+            PairLinkError::NotCanonical => "not_canonical",
+            PairLinkError::Userinfo => "userinfo",
+            PairLinkError::Port { .. } => "port",
+            PairLinkError::TrailingDot => "trailing_dot",
+            PairLinkError::IpHost => "ip_host",
+            PairLinkError::WrongHost { .. } => "wrong_host",
+            PairLinkError::WrongPath => "wrong_path",
+            PairLinkError::Fragment => "fragment",
+            PairLinkError::MissingSession => "missing_session",
+            PairLinkError::MalformedQuery => "malformed_query",
+            PairLinkError::UnknownParameter { .. } => "unknown_parameter",
+            PairLinkError::DuplicateParameter { .. } => "duplicate_parameter",
+            PairLinkError::BadSessionId => "bad_session_id",
+            PairLinkError::BadCode => "bad_code",
         }
     }
 }
@@ -229,7 +229,7 @@ pub fn is_valid_session_id(id: &str) -> bool {
 }
 
 /// Parses `text` as a pair link, accepting only the hosts in `config`.
-pub fn parse_link(text: &str, config: &LinkConfig) -> Result<PairIntent, LinkError> {
+pub fn parse_link(text: &str, config: &LinkConfig) -> Result<PairIntent, PairLinkError> {
     let result = parse_inner(text, config);
     match &result {
         Ok(intent) => tracing::debug!(
@@ -242,78 +242,78 @@ pub fn parse_link(text: &str, config: &LinkConfig) -> Result<PairIntent, LinkErr
     result
 }
 
-fn parse_inner(text: &str, config: &LinkConfig) -> Result<PairIntent, LinkError> {
+fn parse_inner(text: &str, config: &LinkConfig) -> Result<PairIntent, PairLinkError> {
     if text.is_empty() {
-        return Err(LinkError::Empty);
+        return Err(PairLinkError::Empty);
     }
     if text.len() > MAX_LINK_LEN {
-        return Err(LinkError::TooLong { len: text.len() });
+        return Err(PairLinkError::TooLong { len: text.len() });
     }
     if let Some((at, kind)) = first_bad_char(text) {
         return Err(match kind {
-            BadChar::Control => LinkError::ControlCharacter { at },
-            BadChar::Whitespace => LinkError::Whitespace { at },
-            BadChar::Bidi => LinkError::BidiControl { at },
-            BadChar::NonAscii => LinkError::NonAscii { at },
+            BadChar::Control => PairLinkError::ControlCharacter { at },
+            BadChar::Whitespace => PairLinkError::Whitespace { at },
+            BadChar::Bidi => PairLinkError::BidiControl { at },
+            BadChar::NonAscii => PairLinkError::NonAscii { at },
         });
     }
-    let url = Url::parse(text).map_err(|_| LinkError::Malformed)?;
+    let url = Url::parse(text).map_err(|_| PairLinkError::Malformed)?;
     match url.scheme() {
         "https" => {}
-        "http" => return Err(LinkError::NotHttps),
-        other => return Err(LinkError::UnsupportedScheme { scheme: truncate(other, 32) }),
+        "http" => return Err(PairLinkError::NotHttps),
+        other => return Err(PairLinkError::UnsupportedScheme { scheme: truncate(other, 32) }),
     }
     if url.as_str() != text {
-        return Err(LinkError::NotCanonical);
+        return Err(PairLinkError::NotCanonical);
     }
     if !url.username().is_empty() || url.password().is_some() {
-        return Err(LinkError::Userinfo);
+        return Err(PairLinkError::Userinfo);
     }
     if let Some(port) = url.port() {
-        return Err(LinkError::Port { port });
+        return Err(PairLinkError::Port { port });
     }
     let host = match url.host() {
         Some(url::Host::Domain(d)) => d,
-        Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_)) => return Err(LinkError::IpHost),
-        None => return Err(LinkError::Malformed),
+        Some(url::Host::Ipv4(_)) | Some(url::Host::Ipv6(_)) => return Err(PairLinkError::IpHost),
+        None => return Err(PairLinkError::Malformed),
     };
     if host.ends_with('.') {
-        return Err(LinkError::TrailingDot);
+        return Err(PairLinkError::TrailingDot);
     }
     if !config.accepted_hosts.iter().any(|h| h.eq_ignore_ascii_case(host)) {
-        return Err(LinkError::WrongHost { host: truncate(host, 253) });
+        return Err(PairLinkError::WrongHost { host: truncate(host, 253) });
     }
     if url.path() != PAIR_PATH {
-        return Err(LinkError::WrongPath);
+        return Err(PairLinkError::WrongPath);
     }
     if url.fragment().is_some() {
-        return Err(LinkError::Fragment);
+        return Err(PairLinkError::Fragment);
     }
     let query = url.query().unwrap_or("");
     let mut session: Option<&str> = None;
     let mut code: Option<&str> = None;
     if !query.is_empty() {
         for pair in query.split('&') {
-            let (name, value) = pair.split_once('=').ok_or(LinkError::MalformedQuery)?;
+            let (name, value) = pair.split_once('=').ok_or(PairLinkError::MalformedQuery)?;
             if name.is_empty() {
-                return Err(LinkError::MalformedQuery);
+                return Err(PairLinkError::MalformedQuery);
             }
             let slot = match name {
                 "session" => &mut session,
                 "v" => &mut code,
-                other => return Err(LinkError::UnknownParameter { name: truncate(other, 64) }),
+                other => return Err(PairLinkError::UnknownParameter { name: truncate(other, 64) }),
             };
             if slot.replace(value).is_some() {
-                return Err(LinkError::DuplicateParameter { name: name.to_string() });
+                return Err(PairLinkError::DuplicateParameter { name: name.to_string() });
             }
         }
     }
-    let session = session.ok_or(LinkError::MissingSession)?;
+    let session = session.ok_or(PairLinkError::MissingSession)?;
     if !is_valid_session_id(session) {
-        return Err(LinkError::BadSessionId);
+        return Err(PairLinkError::BadSessionId);
     }
     let code = match code {
-        Some(v) => Some(ValidationCode::from_ascii_digits(v).ok_or(LinkError::BadCode)?),
+        Some(v) => Some(ValidationCode::from_ascii_digits(v).ok_or(PairLinkError::BadCode)?),
         None => None,
     };
     Ok(PairIntent { session_id: session.to_string(), code })

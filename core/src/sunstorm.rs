@@ -6,7 +6,7 @@
 //! The one owner of the bonds: their public parts live in the store (`appliances` table,
 //! with how the platform reaches each), the phone's keys in the [`SecretStore`]. Flows pick
 //! the appliance of their pair or pair flow; an operation that needs an appliance and names
-//! none fails with [`SunstormError::ChooseAppliance`] when several are bonded.
+//! none fails with [`CoreError::ChooseAppliance`] when several are bonded.
 
 mod phones;
 
@@ -143,7 +143,7 @@ impl ApplianceBond {
 
 /// Why a [`Sunstorm`] operation failed.
 #[derive(Debug, thiserror::Error)]
-pub enum SunstormError {
+pub enum CoreError {
     /// No appliance is bonded yet (bond first).
     #[error("no appliance is bonded with this phone")]
     NotBonded,
@@ -170,18 +170,18 @@ pub enum SunstormError {
     Store(#[from] StoreError),
 }
 
-impl SunstormError {
+impl CoreError {
     /// A stable snake_case code.
     pub fn code(&self) -> &'static str {
         match self {
-            SunstormError::NotBonded => "not_bonded",
-            SunstormError::ChooseAppliance => "choose_appliance",
-            SunstormError::NoSuchAppliance => "no_such_appliance",
-            SunstormError::Pair(e) => e.code(),
-            SunstormError::Sign(e) => e.code(),
-            SunstormError::Appliance(_) => "appliance_error",
-            SunstormError::Octane(e) => e.code(),
-            SunstormError::Store(_) => "store_error",
+            CoreError::NotBonded => "not_bonded",
+            CoreError::ChooseAppliance => "choose_appliance",
+            CoreError::NoSuchAppliance => "no_such_appliance",
+            CoreError::Pair(e) => e.code(),
+            CoreError::Sign(e) => e.code(),
+            CoreError::Appliance(_) => "appliance_error",
+            CoreError::Octane(e) => e.code(),
+            CoreError::Store(_) => "store_error",
         }
     }
 }
@@ -222,7 +222,7 @@ impl Sunstorm {
         secrets: Arc<dyn SecretStore>,
         connectors: Arc<dyn ConnectorFactory>,
         listener: Option<EventListener>,
-    ) -> Result<Self, SunstormError> {
+    ) -> Result<Self, CoreError> {
         Self::open_with_clock(cfg, secrets, connectors, listener, Arc::new(SystemClock))
     }
 
@@ -233,7 +233,7 @@ impl Sunstorm {
         connectors: Arc<dyn ConnectorFactory>,
         listener: Option<EventListener>,
         clock: Arc<dyn Clock>,
-    ) -> Result<Self, SunstormError> {
+    ) -> Result<Self, CoreError> {
         let store = Arc::new(match &cfg.db_path {
             Some(p) => Store::open(p)?,
             None => Store::open_in_memory()?,
@@ -249,7 +249,7 @@ impl Sunstorm {
         Ok(Self { bonds: tokio::sync::RwLock::new(bonds), ..me })
     }
 
-    fn build(&self, record: BondRecord, peripheral: Option<String>) -> Result<Bonded, SunstormError> {
+    fn build(&self, record: BondRecord, peripheral: Option<String>) -> Result<Bonded, CoreError> {
         let appliance = Arc::new(ApplianceClient::new(
             self.connectors.connector(peripheral.as_deref()),
             record.clone(),
@@ -292,16 +292,16 @@ impl Sunstorm {
     }
 
     /// The bond `id` names, or the only one when `id` is `None`.
-    async fn resolve(&self, id: Option<&ApplianceId>) -> Result<Arc<Bonded>, SunstormError> {
+    async fn resolve(&self, id: Option<&ApplianceId>) -> Result<Arc<Bonded>, CoreError> {
         let bonds = self.bonds.read().await;
         match id {
-            Some(id) => bonds.get(id).cloned().ok_or(SunstormError::NoSuchAppliance),
+            Some(id) => bonds.get(id).cloned().ok_or(CoreError::NoSuchAppliance),
             None => {
                 let mut all = bonds.values();
                 match (all.next(), all.next()) {
-                    (None, _) => Err(SunstormError::NotBonded),
+                    (None, _) => Err(CoreError::NotBonded),
                     (Some(b), None) => Ok(b.clone()),
-                    (Some(_), Some(_)) => Err(SunstormError::ChooseAppliance),
+                    (Some(_), Some(_)) => Err(CoreError::ChooseAppliance),
                 }
             }
         }
@@ -309,15 +309,15 @@ impl Sunstorm {
 
     /// Any bond, for a call about something the store does not know (its engine reports
     /// the specific error, e.g. an unknown flow).
-    async fn any(&self) -> Result<Arc<Bonded>, SunstormError> {
+    async fn any(&self) -> Result<Arc<Bonded>, CoreError> {
         let bonds = self.bonds.read().await;
         let mut all: Vec<_> = bonds.iter().collect();
         all.sort_by_key(|(id, _)| **id);
-        all.first().map(|(_, b)| Arc::clone(b)).ok_or(SunstormError::NotBonded)
+        all.first().map(|(_, b)| Arc::clone(b)).ok_or(CoreError::NotBonded)
     }
 
     /// The bond of an appliance the store names (a pair's or a flow's).
-    async fn named(&self, id: Option<ApplianceId>) -> Result<Arc<Bonded>, SunstormError> {
+    async fn named(&self, id: Option<ApplianceId>) -> Result<Arc<Bonded>, CoreError> {
         match id {
             Some(id) => self.resolve(Some(&id)).await,
             None => self.any().await,
@@ -325,7 +325,7 @@ impl Sunstorm {
     }
 
     /// The bond a pair flow belongs to.
-    async fn for_flow(&self, flow_id: Uuid) -> Result<Arc<Bonded>, SunstormError> {
+    async fn for_flow(&self, flow_id: Uuid) -> Result<Arc<Bonded>, CoreError> {
         match self.store.flow(flow_id)? {
             Some(f) => match f.appliance_identity {
                 Some(id) => self.resolve(Some(&id)).await,
@@ -336,12 +336,12 @@ impl Sunstorm {
     }
 
     /// The bond a pair belongs to.
-    async fn for_pair(&self, pair_id: Uuid) -> Result<Arc<Bonded>, SunstormError> {
+    async fn for_pair(&self, pair_id: Uuid) -> Result<Arc<Bonded>, CoreError> {
         self.named(self.store.pair(pair_id)?.map(|p| p.appliance_identity)).await
     }
 
     /// The bond a sign request belongs to (the one holding it, else its pair's).
-    async fn for_request(&self, request_id: Uuid) -> Result<Arc<Bonded>, SunstormError> {
+    async fn for_request(&self, request_id: Uuid) -> Result<Arc<Bonded>, CoreError> {
         {
             let bonds = self.bonds.read().await;
             if let Some(b) = bonds.values().find(|b| b.sign.pending().iter().any(|p| p.request_id == request_id)) {
@@ -378,7 +378,7 @@ impl Sunstorm {
     /// using the PIN it shows. Adds it to the bonds (bonding an appliance again replaces its
     /// bond and route).
     #[tracing::instrument(skip_all)]
-    pub async fn bond_appliance(&self, peripheral: Option<&str>, pin: &str) -> Result<ApplianceBond, SunstormError> {
+    pub async fn bond_appliance(&self, peripheral: Option<&str>, pin: &str) -> Result<ApplianceBond, CoreError> {
         let connector = self.connectors.connector(peripheral);
         let record =
             bond_with_config(connector.as_ref(), pin, self.secrets.as_ref(), &self.cfg.phone_name, &self.cfg.appliance)
@@ -389,11 +389,7 @@ impl Sunstorm {
     /// Adopts a bond record made elsewhere (a shell's or the CLI's copy from before the
     /// facade owned the bonds; their migration calls this once, then deletes the copy).
     #[tracing::instrument(skip_all, fields(appliance = %record.appliance_identity.fingerprint()))]
-    pub async fn adopt_bond(
-        &self,
-        record: BondRecord,
-        peripheral: Option<&str>,
-    ) -> Result<ApplianceBond, SunstormError> {
+    pub async fn adopt_bond(&self, record: BondRecord, peripheral: Option<&str>) -> Result<ApplianceBond, CoreError> {
         let a = BondedAppliance {
             identity: record.appliance_identity,
             static_key: record.appliance_static,
@@ -413,7 +409,7 @@ impl Sunstorm {
     }
 
     /// Every appliance bonded with this phone, most recently bonded first.
-    pub fn bonded_appliances(&self) -> Result<Vec<ApplianceBond>, SunstormError> {
+    pub fn bonded_appliances(&self) -> Result<Vec<ApplianceBond>, CoreError> {
         let mut out = Vec::new();
         for (id, peripheral) in self.store.active_bonds()? {
             if let Some(appliance) = self.store.appliance(&id)? {
@@ -424,7 +420,7 @@ impl Sunstorm {
     }
 
     /// The bond record of appliance `id` (the only one when `None`).
-    pub async fn bond_record(&self, id: Option<&ApplianceId>) -> Result<BondRecord, SunstormError> {
+    pub async fn bond_record(&self, id: Option<&ApplianceId>) -> Result<BondRecord, CoreError> {
         Ok(self.resolve(id).await?.record.clone())
     }
 
@@ -432,7 +428,7 @@ impl Sunstorm {
     /// closed and no flow uses it until it is bonded again. Its pairs and history stay on
     /// the phone; the phone's own keys stay (other appliances use them).
     #[tracing::instrument(skip_all)]
-    pub async fn forget_appliance(&self, id: Option<&ApplianceId>) -> Result<ApplianceId, SunstormError> {
+    pub async fn forget_appliance(&self, id: Option<&ApplianceId>) -> Result<ApplianceId, CoreError> {
         let b = self.resolve(id).await?;
         let id = b.record.appliance_identity;
         self.store.forget_bond(&id, self.clock.now_unix())?;
@@ -448,7 +444,7 @@ impl Sunstorm {
     }
 
     /// Appliance `id`'s name, firmware, protocol version and identity, over the channel.
-    pub async fn appliance_info(&self, id: Option<&ApplianceId>) -> Result<ApplianceInfo, SunstormError> {
+    pub async fn appliance_info(&self, id: Option<&ApplianceId>) -> Result<ApplianceInfo, CoreError> {
         Ok(self.resolve(id).await?.appliance.info().await?)
     }
 
@@ -457,58 +453,58 @@ impl Sunstorm {
         &self,
         id: Option<&ApplianceId>,
         chains: &[ChainId],
-    ) -> Result<Vec<AccountId>, SunstormError> {
+    ) -> Result<Vec<AccountId>, CoreError> {
         Ok(self.resolve(id).await?.appliance.wallets(chains).await?)
     }
 
     // ---- pair ----
 
     /// Opens a pair link (QR or Universal Link) for appliance `id` (the only one when
-    /// `None`; with several bonded, [`SunstormError::ChooseAppliance`]).
-    pub async fn open_link(&self, link: &str, id: Option<&ApplianceId>) -> Result<PairState, SunstormError> {
+    /// `None`; with several bonded, [`CoreError::ChooseAppliance`]).
+    pub async fn open_link(&self, link: &str, id: Option<&ApplianceId>) -> Result<PairState, CoreError> {
         let b = self.resolve(id).await?;
         Ok(b.pair.open_link(link, b.record.appliance_identity).await?)
     }
 
     /// Submits the code (`None`: the one the link carried).
-    pub async fn submit_code(&self, flow_id: Uuid, code: Option<&str>) -> Result<PairState, SunstormError> {
+    pub async fn submit_code(&self, flow_id: Uuid, code: Option<&str>) -> Result<PairState, CoreError> {
         Ok(self.for_flow(flow_id).await?.pair.submit_code(flow_id, code).await?)
     }
 
     /// The wallet approval list for a code-verified flow (its appliance's wallets).
-    pub async fn approval_list(&self, flow_id: Uuid) -> Result<ApprovalList, SunstormError> {
+    pub async fn approval_list(&self, flow_id: Uuid) -> Result<ApprovalList, CoreError> {
         let b = self.for_flow(flow_id).await?;
         Ok(b.pair.approval_list(flow_id, b.appliance.as_ref()).await?)
     }
 
     /// Records the user's wallet choice.
-    pub async fn choose_wallets(&self, flow_id: Uuid, wallets: &[AccountId]) -> Result<PairState, SunstormError> {
+    pub async fn choose_wallets(&self, flow_id: Uuid, wallets: &[AccountId]) -> Result<PairState, CoreError> {
         let b = self.for_flow(flow_id).await?;
         Ok(b.pair.choose_wallets(flow_id, wallets, b.appliance.as_ref()).await?)
     }
 
     /// Asks the flow's appliance to approve and completes the pair with octane.
-    pub async fn approve_pair(&self, flow_id: Uuid) -> Result<PairState, SunstormError> {
+    pub async fn approve_pair(&self, flow_id: Uuid) -> Result<PairState, CoreError> {
         let b = self.for_flow(flow_id).await?;
         Ok(b.pair.approve(flow_id, b.appliance.as_ref(), self.progress(flow_id)).await?)
     }
 
     /// The user declines the pair on the phone.
-    pub async fn reject_pair(&self, flow_id: Uuid) -> Result<PairState, SunstormError> {
+    pub async fn reject_pair(&self, flow_id: Uuid) -> Result<PairState, CoreError> {
         Ok(self.for_flow(flow_id).await?.pair.reject(flow_id).await?)
     }
 
     /// The current state of a pair flow.
-    pub async fn pair_state(&self, flow_id: Uuid) -> Result<PairState, SunstormError> {
+    pub async fn pair_state(&self, flow_id: Uuid) -> Result<PairState, CoreError> {
         Ok(self.for_flow(flow_id).await?.pair.state(flow_id)?)
     }
 
     /// Resumes unfinished pair flows after a restart, each with its own appliance (see
     /// [`PairEngine::resume_pending_for`]); flows of a forgotten appliance stay as they are.
-    pub async fn resume_pending(&self) -> Result<Vec<Result<PairState, PairError>>, SunstormError> {
+    pub async fn resume_pending(&self) -> Result<Vec<Result<PairState, PairError>>, CoreError> {
         let all = self.all().await;
         if all.is_empty() {
-            return Err(SunstormError::NotBonded);
+            return Err(CoreError::NotBonded);
         }
         let mut out = Vec::new();
         for b in all {
@@ -521,14 +517,14 @@ impl Sunstorm {
     // ---- pairs ----
 
     /// Every pair this phone holds, newest first (each names its appliance).
-    pub fn list_pairs(&self) -> Result<Vec<PairRecord>, SunstormError> {
+    pub fn list_pairs(&self) -> Result<Vec<PairRecord>, CoreError> {
         Ok(self.store.pairs()?)
     }
 
     /// Revokes a pair from the phone: its appliance drops it and signs the revocation, the
     /// pair is revoked here, and octane is told — or, when octane cannot be reached, the
     /// revocation waits in the store's outbox and [`Sunstorm::sync`] delivers it.
-    pub async fn revoke(&self, pair_id: Uuid) -> Result<(), SunstormError> {
+    pub async fn revoke(&self, pair_id: Uuid) -> Result<(), CoreError> {
         let b = self.for_pair(pair_id).await?;
         Ok(b.sign.revoke(pair_id, b.appliance.as_ref()).await?)
     }
@@ -536,10 +532,10 @@ impl Sunstorm {
     /// Learns SP-side revocations from octane for every bonded appliance and tells each
     /// appliance; first delivers the statements octane is owed (a forgotten phone's, when
     /// octane was unreachable at the time). Returns the pairs newly revoked.
-    pub async fn sync(&self) -> Result<Vec<Uuid>, SunstormError> {
+    pub async fn sync(&self) -> Result<Vec<Uuid>, CoreError> {
         let all = self.all().await;
         if all.is_empty() {
-            return Err(SunstormError::NotBonded);
+            return Err(CoreError::NotBonded);
         }
         if let Err(e) = self.relay_outbox().await {
             tracing::warn!(error = %e, "sync: the octane outbox could not be read");
@@ -556,10 +552,10 @@ impl Sunstorm {
     /// Long-polls octane (up to `wait`, for every bonded appliance at once) and returns
     /// every verified request awaiting the user, including those fetched earlier; refused
     /// requests are logged, never shown. Fails only when every appliance's poll failed.
-    pub async fn pending_sign_requests(&self, wait: Duration) -> Result<Vec<PendingSignature>, SunstormError> {
+    pub async fn pending_sign_requests(&self, wait: Duration) -> Result<Vec<PendingSignature>, CoreError> {
         let all = self.all().await;
         if all.is_empty() {
-            return Err(SunstormError::NotBonded);
+            return Err(CoreError::NotBonded);
         }
         let fetched = futures::future::join_all(all.iter().map(|b| b.sign.fetch(wait))).await;
         let mut first_err = None;
@@ -597,35 +593,32 @@ impl Sunstorm {
 
     /// Runs one request delivered by push (or any other channel) through the checks, with
     /// the appliance of its pair.
-    pub async fn receive_sign_request(
-        &self,
-        delivered: &PendingSignRequest,
-    ) -> Result<PendingSignature, SunstormError> {
+    pub async fn receive_sign_request(&self, delivered: &PendingSignRequest) -> Result<PendingSignature, CoreError> {
         Ok(self.for_pair(delivered.pair_id).await?.sign.ingest(delivered).await?)
     }
 
     /// The user approves a request: its pair's appliance signs; the verified signature goes
     /// to octane.
-    pub async fn approve_sign(&self, request_id: Uuid) -> Result<SignedOutcome, SunstormError> {
+    pub async fn approve_sign(&self, request_id: Uuid) -> Result<SignedOutcome, CoreError> {
         let b = self.for_request(request_id).await?;
         Ok(b.sign.approve(request_id, b.appliance.as_ref(), self.progress(request_id)).await?)
     }
 
     /// The user declines a request.
-    pub async fn reject_sign(&self, request_id: Uuid) -> Result<(), SunstormError> {
+    pub async fn reject_sign(&self, request_id: Uuid) -> Result<(), CoreError> {
         Ok(self.for_request(request_id).await?.sign.reject(request_id).await?)
     }
 
     /// The user's guardrails (stored in the database; defaults when never set). Needs no
     /// bond, so a settings screen works before onboarding.
-    pub async fn guardrails(&self) -> Result<Guardrails, SunstormError> {
+    pub async fn guardrails(&self) -> Result<Guardrails, CoreError> {
         Ok(crate::sign::load_guardrails(&self.store)?)
     }
 
     /// Replaces the user's guardrails (persisted; they apply to every later request and to
     /// requests already waiting, which are checked again on approval) and records the
     /// change in the audit log (`guardrails_changed`). Spend limits are per phone.
-    pub async fn set_guardrails(&self, g: &Guardrails) -> Result<(), SunstormError> {
+    pub async fn set_guardrails(&self, g: &Guardrails) -> Result<(), CoreError> {
         crate::sign::save_guardrails(&self.store, g)?;
         let event = AuditEvent::GuardrailsChanged { guardrails: g.clone() };
         if let Err(e) = self.store.audit(self.clock.now_unix(), "guardrails", &event) {
@@ -636,17 +629,17 @@ impl Sunstorm {
     }
 
     /// Sign history since `since` (Unix seconds), newest first.
-    pub fn sign_history(&self, since: u64) -> Result<Vec<SignRecord>, SunstormError> {
+    pub fn sign_history(&self, since: u64) -> Result<Vec<SignRecord>, CoreError> {
         Ok(self.store.sign_history(None, since)?)
     }
 
     /// The newest `limit` sign history rows, newest first.
-    pub fn recent_signs(&self, limit: u32) -> Result<Vec<SignRecord>, SunstormError> {
+    pub fn recent_signs(&self, limit: u32) -> Result<Vec<SignRecord>, CoreError> {
         Ok(self.store.recent_signs(limit)?)
     }
 
     /// The newest `limit` audit log entries.
-    pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, SunstormError> {
+    pub fn audit_log(&self, limit: u32) -> Result<Vec<AuditEntry>, CoreError> {
         Ok(self.store.audit_log(limit)?)
     }
 }

@@ -10,7 +10,7 @@ use rusqlite::{params, Connection};
 
 use super::*;
 use crate::ble::channel::PhoneKeys;
-use crate::ble::transport::{Connector, GattLink, LinkError};
+use crate::ble::transport::{Connector, GattError, GattLink};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::model::{AppEndorsement, STATEMENT_VERSION};
 use crate::secrets::MemorySecretStore;
@@ -23,9 +23,9 @@ struct Nowhere {
 
 #[async_trait]
 impl Connector for Nowhere {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
         self.tried.lock().unwrap().push(self.route.clone());
-        Err(LinkError::NotFound)
+        Err(GattError::NotFound)
     }
 }
 
@@ -95,7 +95,7 @@ const LINK: &str = "https://sigilvault.xyz/pair?session=abc";
 async fn a_phone_holds_several_bonds_and_each_call_names_or_implies_one() {
     let phone = Phone::new();
     let s = phone.open();
-    assert!(matches!(s.open_link(LINK, None).await, Err(SunstormError::NotBonded)));
+    assert!(matches!(s.open_link(LINK, None).await, Err(CoreError::NotBonded)));
 
     let kitchen = phone.record(1, "Kitchen");
     let office = phone.record(2, "Office");
@@ -111,16 +111,16 @@ async fn a_phone_holds_several_bonds_and_each_call_names_or_implies_one() {
         vec![("Kitchen".into(), Some("peripheral-k".into())), ("Office".into(), Some("peripheral-o".into()))]
     );
     // Ambiguous: the user must pick; unknown: said so.
-    assert!(matches!(s.open_link(LINK, None).await, Err(SunstormError::ChooseAppliance)));
-    assert!(matches!(s.appliance_wallets(None, &[]).await, Err(SunstormError::ChooseAppliance)));
-    assert!(matches!(s.forget_appliance(None).await, Err(SunstormError::ChooseAppliance)));
+    assert!(matches!(s.open_link(LINK, None).await, Err(CoreError::ChooseAppliance)));
+    assert!(matches!(s.appliance_wallets(None, &[]).await, Err(CoreError::ChooseAppliance)));
+    assert!(matches!(s.forget_appliance(None).await, Err(CoreError::ChooseAppliance)));
     let stranger = phone.record(3, "Stranger").appliance_identity;
-    assert!(matches!(s.appliance_info(Some(&stranger)).await, Err(SunstormError::NoSuchAppliance)));
+    assert!(matches!(s.appliance_info(Some(&stranger)).await, Err(CoreError::NoSuchAppliance)));
     assert_eq!(s.bond_record(Some(&office.appliance_identity)).await.unwrap(), office);
 
     // Talking to one appliance goes over its own route.
     let e = s.appliance_info(Some(&office.appliance_identity)).await.unwrap_err();
-    assert!(matches!(e, SunstormError::Appliance(_)), "{e:?}");
+    assert!(matches!(e, CoreError::Appliance(_)), "{e:?}");
     assert_eq!(phone.tried.lock().unwrap().clone(), vec![Some("peripheral-o".to_string())]);
 
     // The bonds survive a restart, routes included.
@@ -143,11 +143,11 @@ async fn forgetting_one_appliance_keeps_the_other_and_bonding_again_restores_it(
 
     assert_eq!(s.forget_appliance(Some(&office.appliance_identity)).await.unwrap(), office.appliance_identity);
     assert_eq!(ids(&s), vec![("Kitchen".into(), Some("k".into()))]);
-    assert!(matches!(s.appliance_info(Some(&office.appliance_identity)).await, Err(SunstormError::NoSuchAppliance)));
-    assert!(matches!(s.forget_appliance(Some(&office.appliance_identity)).await, Err(SunstormError::NoSuchAppliance)));
+    assert!(matches!(s.appliance_info(Some(&office.appliance_identity)).await, Err(CoreError::NoSuchAppliance)));
+    assert!(matches!(s.forget_appliance(Some(&office.appliance_identity)).await, Err(CoreError::NoSuchAppliance)));
     // One bond left: calls naming none use it (the link is refused for what it is).
     let e = s.open_link("https://evil.example/pair?session=abc", None).await.unwrap_err();
-    assert!(matches!(e, SunstormError::Pair(PairError::Link(_))), "{e:?}");
+    assert!(matches!(e, CoreError::Pair(PairError::Link(_))), "{e:?}");
     let audit = s.audit_log(10).unwrap();
     assert!(audit
         .iter()

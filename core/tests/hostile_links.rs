@@ -1,4 +1,4 @@
-//! Hostile pair links: each is refused with the expected `LinkError` variant; the valid forms
+//! Hostile pair links: each is refused with the expected `PairLinkError` variant; the valid forms
 //! are accepted; property tests for never-panic and render/parse round trips.
 #![allow(clippy::unwrap_used)] // test helpers outside #[test] fns may unwrap
 
@@ -9,7 +9,7 @@ use std::mem::discriminant;
 use hostile_common::puny;
 use proptest::prelude::*;
 use sunstorm_core::code::ValidationCode;
-use sunstorm_core::link::{parse_link, LinkConfig, LinkError, PairIntent};
+use sunstorm_core::link::{parse_link, LinkConfig, PairIntent, PairLinkError};
 
 const SID: &str = "AbCdEfGhIjKlMnOpQrStUv";
 
@@ -21,8 +21,8 @@ fn with_code() -> String {
     format!("{}&v=123456", base())
 }
 
-fn hostile() -> Vec<(String, LinkError)> {
-    use LinkError::*;
+fn hostile() -> Vec<(String, PairLinkError)> {
+    use PairLinkError::*;
     let b = base();
     let wc = with_code();
     let q = |rest: &str| format!("https://sigilvault.xyz/pair?{rest}");
@@ -198,25 +198,25 @@ fn hostile_links_are_rejected_with_the_expected_variant() {
     let table = hostile();
     assert!(table.len() >= 60, "only {} hostile links", table.len());
     let cfg = LinkConfig::default();
-    hostile_common::assert_all_refused(&table, |s| parse_link(s, &cfg), LinkError::code);
+    hostile_common::assert_all_refused(&table, |s| parse_link(s, &cfg), PairLinkError::code);
 }
 
 #[test]
 fn variant_fields_say_where_and_what() {
     let cfg = LinkConfig::default();
     let e = |s: &str| parse_link(s, &cfg).unwrap_err();
-    assert_eq!(e(&format!("{}\0", with_code())), LinkError::ControlCharacter { at: with_code().len() });
-    assert_eq!(e(&format!(" {}", base())), LinkError::Whitespace { at: 0 });
-    assert_eq!(e(&format!("https://s\u{456}gilvault.xyz/pair?session={SID}")), LinkError::NonAscii { at: 9 });
-    assert_eq!(e(&format!("https://sigilvault.xyz:8443/pair?session={SID}")), LinkError::Port { port: 8443 });
+    assert_eq!(e(&format!("{}\0", with_code())), PairLinkError::ControlCharacter { at: with_code().len() });
+    assert_eq!(e(&format!(" {}", base())), PairLinkError::Whitespace { at: 0 });
+    assert_eq!(e(&format!("https://s\u{456}gilvault.xyz/pair?session={SID}")), PairLinkError::NonAscii { at: 9 });
+    assert_eq!(e(&format!("https://sigilvault.xyz:8443/pair?session={SID}")), PairLinkError::Port { port: 8443 });
     assert_eq!(
         e(&format!("https://evil.example/pair?session={SID}")),
-        LinkError::WrongHost { host: "evil.example".into() }
+        PairLinkError::WrongHost { host: "evil.example".into() }
     );
-    assert_eq!(e(&format!("{}&utm_source=x", base())), LinkError::UnknownParameter { name: "utm_source".into() });
-    assert_eq!(e(&format!("{}&v=1&v=2", base())), LinkError::DuplicateParameter { name: "v".into() });
-    assert_eq!(e("javascript:alert(1)"), LinkError::UnsupportedScheme { scheme: "javascript".into() });
-    assert_eq!(e(&"a".repeat(3000)), LinkError::TooLong { len: 3000 });
+    assert_eq!(e(&format!("{}&utm_source=x", base())), PairLinkError::UnknownParameter { name: "utm_source".into() });
+    assert_eq!(e(&format!("{}&v=1&v=2", base())), PairLinkError::DuplicateParameter { name: "v".into() });
+    assert_eq!(e("javascript:alert(1)"), PairLinkError::UnsupportedScheme { scheme: "javascript".into() });
+    assert_eq!(e(&"a".repeat(3000)), PairLinkError::TooLong { len: 3000 });
 }
 
 #[test]

@@ -249,7 +249,7 @@ PLATFORM = {
 }
 SUFFIXES = ("Presence", "Central", "Sink", "Store", "Client", "Listener", "Handle", "Exception", "Error", "View", "Config", "Router")
 KNOWN_ELSEWHERE = {  # platform types the pages name on purpose
-    "BluetoothGatt", "CBCentralManager", "HttpURLConnection", "TransportError", "LinkError", "OctaneError", "PairError",
+    "BluetoothGatt", "CBCentralManager", "HttpURLConnection", "TransportError", "GattError", "PairLinkError", "OctaneError", "PairError",
     "SignError", "StoreError", "ApplianceError", "SecretError", "InternalError", "URLSessionDataDelegate",
     "UniffiInternalError", "LocalizedError", "HttpConnectTimeoutException", "IOException", "BiometricPrompt",
 }

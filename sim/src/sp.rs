@@ -9,8 +9,8 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::envelope::{Domain, EnvelopeError, SignedEnvelope};
 use sunstorm_core::model::{PairAttestation, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{
-    paths, CreateSessionRequest, CreateSessionResponse, ErrorBody, ErrorCode, PairResult, RevokeResponse, SignResult,
-    SignatureBundle, SpSignAccepted, SpSignSubmit, MAX_LONG_POLL_SECS,
+    paths, CreateSessionRequest, CreateSessionResponse, ErrorBody, OctaneErrorCode, PairResult, RevokeResponse,
+    SignResult, SignatureBundle, SpSignAccepted, SpSignSubmit, MAX_LONG_POLL_SECS,
 };
 use url::Url;
 use uuid::Uuid;
@@ -33,7 +33,7 @@ pub enum SpClientError {
         /// HTTP status.
         status: u16,
         /// Stable error code.
-        code: ErrorCode,
+        code: OctaneErrorCode,
         /// Octane's message.
         message: String,
         /// Remaining code attempts, when relevant.
@@ -52,7 +52,7 @@ pub enum SpClientError {
 
 impl SpClientError {
     /// The stable octane error code, for API errors.
-    pub fn code(&self) -> Option<ErrorCode> {
+    pub fn code(&self) -> Option<OctaneErrorCode> {
         match self {
             SpClientError::Api { code, .. } => Some(*code),
             _ => None,
@@ -111,7 +111,7 @@ impl SpClient {
             }),
             Err(_) => Err(SpClientError::Api {
                 status: status.as_u16(),
-                code: if status.is_server_error() { ErrorCode::Internal } else { ErrorCode::Unknown },
+                code: if status.is_server_error() { OctaneErrorCode::Internal } else { OctaneErrorCode::Unknown },
                 message: String::from_utf8_lossy(bytes.get(..200).unwrap_or(&bytes)).into_owned(),
                 attempts_left: None,
             }),

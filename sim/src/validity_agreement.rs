@@ -3,10 +3,10 @@
 //! check — the functions their request paths call — is driven with the same times.
 
 use proptest::prelude::*;
-use sunstorm_core::appliance::proto::{ErrorCode as ApplianceCode, ResponseBody};
+use sunstorm_core::appliance::proto::{ApplianceErrorCode as ApplianceCode, ResponseBody};
 use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::model::{PayloadKind, SignRequest, MAX_TTL_SECS, STATEMENT_VERSION};
-use sunstorm_core::octane::api::ErrorCode as OctaneCode;
+use sunstorm_core::octane::api::OctaneErrorCode as OctaneCode;
 use sunstorm_core::sign::{check_freshness, SignError};
 use sunstorm_core::validity::DEFAULT_MAX_SKEW_SECS;
 use uuid::Uuid;

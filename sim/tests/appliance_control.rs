@@ -21,7 +21,7 @@ use sunstorm_core::model::{CountersignedRequest, PairSessionDetails, PayloadKind
 use sunstorm_core::payload;
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_sim::appliance::control::api::{
-    self, BondingOpen, ErrorCode, FaultSettings, PressRequest, UserMode, UserSetting,
+    self, BondingOpen, ControlErrorCode, FaultSettings, PressRequest, UserMode, UserSetting,
 };
 use sunstorm_sim::appliance::control::{self, is_loopback_host, parse_id, Client, ClientError, ControlServer};
 use sunstorm_sim::appliance::{
@@ -262,9 +262,9 @@ async fn a_reject_through_the_api_reaches_the_phone_and_nothing_is_signed() {
     assert!(rig.api.state().await.unwrap().signatures.is_empty());
     // Nothing left to press.
     let e = rig.api.approve(&PressRequest::default()).await.unwrap_err();
-    assert_eq!(e.code(), Some(ErrorCode::NoScreen));
+    assert_eq!(e.code(), Some(ControlErrorCode::NoScreen));
     let e = rig.api.approve(&PressRequest { screen_id: Some(screen.id), ..Default::default() }).await.unwrap_err();
-    assert_eq!(e.code(), Some(ErrorCode::UnknownScreen));
+    assert_eq!(e.code(), Some(ControlErrorCode::UnknownScreen));
 }
 
 #[tokio::test]
@@ -317,7 +317,7 @@ async fn automation_rules_answer_screens_that_match_and_leave_the_others() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(!signing.is_finished(), "an ignore rule answers nothing");
     rig.api.remove_rule(ignore.id).await.unwrap();
-    assert_eq!(rig.api.remove_rule(ignore.id).await.unwrap_err().code(), Some(ErrorCode::UnknownRule));
+    assert_eq!(rig.api.remove_rule(ignore.id).await.unwrap_err().code(), Some(ControlErrorCode::UnknownRule));
     rig.api.approve(&PressRequest::default()).await.unwrap();
     check_signature(&req2, &signing.await.unwrap().unwrap());
     assert_eq!(rig.api.clear_rules().await.unwrap(), 1);
@@ -578,7 +578,7 @@ async fn bad_requests_get_specific_json_errors_and_never_a_5xx() {
         rig.api.add_rule(&RuleSpec::always(RuleAction::Ignore)).await.unwrap();
     }
     let e = rig.api.add_rule(&RuleSpec::always(RuleAction::Ignore)).await.unwrap_err();
-    assert!(matches!(e, ClientError::Refused { status: 409, code: ErrorCode::TooManyRules, .. }), "{e:?}");
+    assert!(matches!(e, ClientError::Refused { status: 409, code: ControlErrorCode::TooManyRules, .. }), "{e:?}");
 }
 
 #[tokio::test]
@@ -702,7 +702,7 @@ proptest! {
                 prop_assert!(v <= api::MAX_INT);
                 prop_assert_eq!(s.trim_start_matches('0').parse::<u64>().unwrap_or(0), v);
             }
-            Err(e) => prop_assert_eq!(e.code, ErrorCode::InvalidPath),
+            Err(e) => prop_assert_eq!(e.code, ControlErrorCode::InvalidPath),
         }
     }
 }
@@ -730,8 +730,11 @@ fn host_header_examples() {
 fn user_settings_follow_the_document() {
     assert_eq!(UserSetting::parse(br#"{"mode":"api"}"#).unwrap(), UserScript::Api);
     assert_eq!(UserSetting::parse(br#"{"mode":"delay","delay_ms":250}"#).unwrap(), UserScript::Delay(250));
-    assert_eq!(UserSetting::parse(br#"{"mode":"delay","delay_ms":null}"#).unwrap_err().code, ErrorCode::MalformedJson);
-    assert_eq!(UserSetting::parse(b"").unwrap_err().code, ErrorCode::MalformedJson);
+    assert_eq!(
+        UserSetting::parse(br#"{"mode":"delay","delay_ms":null}"#).unwrap_err().code,
+        ControlErrorCode::MalformedJson
+    );
+    assert_eq!(UserSetting::parse(b"").unwrap_err().code, ControlErrorCode::MalformedJson);
     assert_eq!(PressRequest::parse(b"  ").unwrap(), PressRequest::default());
 }
 

@@ -8,7 +8,9 @@ use std::time::{Duration, Instant};
 
 use ed25519_dalek::SigningKey;
 use sunstorm_core::appliance::client::{app_signing_key, bond, bond_with_config, ApplianceClient, ClientConfig};
-use sunstorm_core::appliance::proto::{ErrorCode, Request, RequestBody, Response, ResponseBody, PROTOCOL_VERSION};
+use sunstorm_core::appliance::proto::{
+    ApplianceErrorCode, Request, RequestBody, Response, ResponseBody, PROTOCOL_VERSION,
+};
 use sunstorm_core::appliance::{ApplianceApi, ApplianceError, ApplianceProgress, ProgressFn};
 use sunstorm_core::ble::channel::{self, BondRecord, PhoneKeys};
 use sunstorm_core::ble::framing::{FramedLink, FramingConfig};
@@ -489,11 +491,11 @@ async fn garbage_frames_and_cbor_are_refused_without_harm() {
     let mut v2 = Request::new(Uuid::new_v4(), RequestBody::ListPairs);
     v2.v = 2;
     let v2 = sunstorm_core::cbor::to_vec(&v2).unwrap();
-    let cases: Vec<(Vec<u8>, ErrorCode)> = vec![
-        (vec![0xff, 0x00, 0x13], ErrorCode::BadRequest),
-        (good[..good.len() - 3].to_vec(), ErrorCode::BadRequest),
-        (vec![0xa0; 40_000], ErrorCode::TooLarge),
-        (v2, ErrorCode::UnsupportedVersion),
+    let cases: Vec<(Vec<u8>, ApplianceErrorCode)> = vec![
+        (vec![0xff, 0x00, 0x13], ApplianceErrorCode::BadRequest),
+        (good[..good.len() - 3].to_vec(), ApplianceErrorCode::BadRequest),
+        (vec![0xa0; 40_000], ApplianceErrorCode::TooLarge),
+        (v2, ApplianceErrorCode::UnsupportedVersion),
     ];
     for (msg, want) in cases {
         ch.send(&msg, None).await.unwrap();

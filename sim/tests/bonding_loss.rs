@@ -13,7 +13,7 @@ use sunstorm_core::appliance::client::{bond_with_config, ClientConfig};
 use sunstorm_core::appliance::ApplianceError;
 use sunstorm_core::ble::channel::{BondRetry, MsgType};
 use sunstorm_core::ble::framing::FramingConfig;
-use sunstorm_core::ble::transport::{Connector, GattLink, LinkError};
+use sunstorm_core::ble::transport::{Connector, GattError, GattLink};
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig};
 use sunstorm_sim::link::{SimConnector, SimLinkConfig};
@@ -109,10 +109,10 @@ impl GattLink for LoseAccept {
     fn mtu(&self) -> u16 {
         self.inner.mtu()
     }
-    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), GattError> {
         self.inner.send(pdu).await
     }
-    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, GattError> {
         loop {
             let pdu = self.inner.recv(timeout).await?;
             let is_start = pdu.first().is_some_and(|b| b & 0x80 != 0);
@@ -130,7 +130,7 @@ impl GattLink for LoseAccept {
             if self.fault == AcceptFault::DropAndDisconnect && !is_start {
                 // Once the accept's tail is being eaten, the radio goes away.
                 self.inner.close().await;
-                return Err(LinkError::Disconnected);
+                return Err(GattError::Disconnected);
             }
         }
     }
@@ -148,7 +148,7 @@ struct LoseAcceptConnector {
 
 #[async_trait]
 impl Connector for LoseAcceptConnector {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
         self.connections.fetch_add(1, Ordering::SeqCst);
         let inner = self.inner.connect().await?;
         Ok(Box::new(LoseAccept { inner, fault: self.fault, lost: self.lost.clone(), dropping: Mutex::new(false) }))

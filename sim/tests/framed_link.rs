@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use sunstorm_core::ble::framing::{FramedLink, FramingConfig, FramingError};
-use sunstorm_core::ble::transport::{Connector, LinkError};
+use sunstorm_core::ble::transport::{Connector, GattError};
 use sunstorm_sim::link::{sim_pair, sim_pair_with_stats, SimConnector, SimLinkConfig, SocketConnector, SocketListener};
 
 const T: Duration = Duration::from_secs(5);
@@ -48,7 +48,7 @@ async fn perfect_link_round_trips_messages_with_progress() {
 async fn recv_times_out_then_still_works() {
     let (p, a) = sim_pair(SimLinkConfig::default());
     let (phone, app) = (FramedLink::new(p, cfg_fast()), FramedLink::new(a, cfg_fast()));
-    assert_eq!(app.recv_message(Duration::from_millis(20)).await, Err(FramingError::Link(LinkError::Timeout)));
+    assert_eq!(app.recv_message(Duration::from_millis(20)).await, Err(FramingError::Link(GattError::Timeout)));
     phone.send_message(b"late", None).await.unwrap();
     assert_eq!(app.recv_message(T).await.unwrap(), b"late".to_vec());
 }
@@ -80,7 +80,7 @@ async fn pump(phone: &FramedLink, app: &FramedLink, n: usize, len: usize) -> (us
                     }
                     panic!("corrupted or stale message delivered");
                 }
-                Err(FramingError::Link(LinkError::Timeout)) => break,
+                Err(FramingError::Link(GattError::Timeout)) => break,
                 Err(e) => errors.push(e),
             }
         }
@@ -146,9 +146,9 @@ async fn disconnect_after_n_pdus() {
     let (p, a, stats) = sim_pair_with_stats(cfg);
     let (phone, app) = (FramedLink::new(p, cfg_fast()), FramedLink::new(a, cfg_fast()));
     let r = phone.send_message(&msg(200, 0), None).await;
-    assert_eq!(r, Err(FramingError::Link(LinkError::Disconnected)));
+    assert_eq!(r, Err(FramingError::Link(GattError::Disconnected)));
     assert_eq!(stats.snapshot().disconnects, 1);
-    assert_eq!(app.recv_message(T).await, Err(FramingError::Link(LinkError::Disconnected)));
+    assert_eq!(app.recv_message(T).await, Err(FramingError::Link(GattError::Disconnected)));
 }
 
 #[tokio::test]
@@ -160,7 +160,7 @@ async fn sim_connector_hands_appliance_ends_to_acceptor() {
         phone.send_message(&[round; 3000], None).await.unwrap();
         assert_eq!(app.recv_message(T).await.unwrap(), vec![round; 3000]);
         phone.close().await;
-        assert_eq!(app.recv_message(T).await, Err(FramingError::Link(LinkError::Disconnected)));
+        assert_eq!(app.recv_message(T).await, Err(FramingError::Link(GattError::Disconnected)));
     }
     assert_eq!(connector.stats().snapshot().pdus, 2 * 13);
 }
@@ -229,7 +229,7 @@ async fn uds_garbage_from_phone_disconnects_without_panic() {
     // An oversized WRITE (len 0xFFFF) at MTU 23.
     s.write_all(&[0x03, 0xFF, 0xFF, 1, 2, 3]).await.unwrap();
     let r = tokio::time::timeout(T, server).await.unwrap().unwrap();
-    assert!(matches!(r, Err(LinkError::Io(ref m)) if m.contains("protocol error")), "{r:?}");
+    assert!(matches!(r, Err(GattError::Io(ref m)) if m.contains("protocol error")), "{r:?}");
     // The simulator said DISCONNECT and closed.
     let mut rest = Vec::new();
     let _ = tokio::time::timeout(T, s.read_to_end(&mut rest)).await.unwrap();
@@ -244,13 +244,13 @@ async fn uds_unknown_type_and_bad_mtu_are_refused() {
     let listener = SocketListener::bind(&path, SimLinkConfig::default()).unwrap();
     let mut s = tokio::net::UnixStream::connect(&path).await.unwrap();
     s.write_all(&[0x01, 0x00, 0x02, 0x00, 0x05]).await.unwrap(); // MTU 5: invalid
-    assert!(matches!(listener.accept().await, Err(LinkError::Io(_))));
+    assert!(matches!(listener.accept().await, Err(GattError::Io(_))));
     let mut s2 = tokio::net::UnixStream::connect(&path).await.unwrap();
     s2.write_all(&[0x77, 0x00, 0x00]).await.unwrap();
-    assert!(matches!(listener.accept().await, Err(LinkError::Io(_))));
+    assert!(matches!(listener.accept().await, Err(GattError::Io(_))));
     assert_eq!(
         SocketConnector::new(dir.path().join("none.sock"), 185).connect().await.err(),
-        Some(LinkError::NotFound)
+        Some(GattError::NotFound)
     );
 }
 
@@ -258,8 +258,8 @@ async fn uds_unknown_type_and_bad_mtu_are_refused() {
 async fn dropping_one_end_disconnects_the_other() {
     let (p, a) = sim_pair(SimLinkConfig::default());
     drop(a);
-    assert_eq!(p.recv(T).await, Err(LinkError::Disconnected));
-    assert_eq!(p.send(vec![1]).await, Err(LinkError::Disconnected));
+    assert_eq!(p.recv(T).await, Err(GattError::Disconnected));
+    assert_eq!(p.send(vec![1]).await, Err(GattError::Disconnected));
 
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("d.sock");
@@ -268,11 +268,11 @@ async fn dropping_one_end_disconnects_the_other() {
     let phone = SocketConnector::new(&path, 185).connect().await.unwrap();
     let app = server.await.unwrap();
     drop(phone);
-    assert_eq!(app.recv(T).await, Err(LinkError::Disconnected));
+    assert_eq!(app.recv(T).await, Err(GattError::Disconnected));
 }
 
 #[tokio::test]
 async fn oversized_pdu_is_refused_by_the_link() {
     let (p, _a) = sim_pair(SimLinkConfig { mtu: 23, ..Default::default() });
-    assert_eq!(p.send(vec![0; 21]).await, Err(LinkError::PduTooLarge { len: 21, max: 20 }));
+    assert_eq!(p.send(vec![0; 21]).await, Err(GattError::PduTooLarge { len: 21, max: 20 }));
 }

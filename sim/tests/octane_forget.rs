@@ -18,7 +18,7 @@ use sunstorm_core::envelope::{Domain, SignedEnvelope};
 use sunstorm_core::model::{
     AppEndorsement, PairAttestation, PayloadKind, PhoneForgotten, SignRequest, STATEMENT_VERSION,
 };
-use sunstorm_core::octane::api::{CreateSessionRequest, ErrorCode};
+use sunstorm_core::octane::api::{CreateSessionRequest, OctaneErrorCode};
 use sunstorm_core::octane::client::{AppCredentials, OctaneClient, OctaneConfig, OctaneError};
 use sunstorm_core::octane::transport::ReqwestTransport;
 use sunstorm_sim::octane::{ManualClock, OctaneSim, OctaneSimConfig, OctaneSimHandle};
@@ -141,7 +141,7 @@ async fn a_forgotten_phone_gets_no_more_requests_of_its_appliance_until_it_bonds
     let mut forged = forgotten(2, Some(1), NOW);
     forged.sig[0] ^= 1;
     let err = a.forget_phone(&forged).await.unwrap_err();
-    assert!(matches!(err, OctaneError::Refused { code: ErrorCode::ForgetInvalid, .. }), "{err}");
+    assert!(matches!(err, OctaneError::Refused { code: OctaneErrorCode::ForgetInvalid, .. }), "{err}");
     let stranger = SignedEnvelope::seal(
         Domain::PhoneForgotten,
         &SigningKey::from_bytes(&[8; 32]),
@@ -156,7 +156,7 @@ async fn a_forgotten_phone_gets_no_more_requests_of_its_appliance_until_it_bonds
     .unwrap();
     assert!(matches!(
         a.forget_phone(&stranger).await.unwrap_err(),
-        OctaneError::Refused { code: ErrorCode::ForgetInvalid, .. }
+        OctaneError::Refused { code: OctaneErrorCode::ForgetInvalid, .. }
     ));
 
     let r = a.forget_phone(&forgotten(2, Some(1), NOW)).await.unwrap();

@@ -16,8 +16,8 @@ use sunstorm_core::model::{
     AppEndorsement, PairAttestation, PairRevocation, PairSessionDetails, PayloadKind, SignRequest, STATEMENT_VERSION,
 };
 use sunstorm_core::octane::api::{
-    paths, AppPairsResponse, AppSessionResponse, CreateSessionRequest, CreateSessionResponse, ErrorCode, PairResult,
-    PairStatus, PendingSignRequests, SignResult,
+    paths, AppPairsResponse, AppSessionResponse, CreateSessionRequest, CreateSessionResponse, OctaneErrorCode,
+    OctanePairStatus, PairResult, PendingSignRequests, SignResult,
 };
 use sunstorm_core::octane::app_auth;
 use sunstorm_sim::octane::{ManualClock, OctaneSim, OctaneSimConfig, OctaneSimHandle};
@@ -215,19 +215,28 @@ async fn create_session_checks_its_input() {
         ["https://evil.example/x", "http://sp.example/x", "https://sp.example.evil.example/", "javascript:alert(1)"]
     {
         let r = bad(CreateSessionRequest { return_url: Some(url.into()), ..base.clone() }).await;
-        assert_eq!(r, Some(ErrorCode::ReturnUrlNotAllowed), "{url}");
+        assert_eq!(r, Some(OctaneErrorCode::ReturnUrlNotAllowed), "{url}");
     }
-    assert_eq!(bad(CreateSessionRequest { ttl_secs: Some(301), ..base.clone() }).await, Some(ErrorCode::InvalidTtl));
-    assert_eq!(bad(CreateSessionRequest { ttl_secs: Some(0), ..base.clone() }).await, Some(ErrorCode::InvalidTtl));
+    assert_eq!(
+        bad(CreateSessionRequest { ttl_secs: Some(301), ..base.clone() }).await,
+        Some(OctaneErrorCode::InvalidTtl)
+    );
+    assert_eq!(
+        bad(CreateSessionRequest { ttl_secs: Some(0), ..base.clone() }).await,
+        Some(OctaneErrorCode::InvalidTtl)
+    );
     assert_eq!(
         bad(CreateSessionRequest { chains: vec![ChainId::Evm(999)], ..base.clone() }).await,
-        Some(ErrorCode::UnsupportedChain)
+        Some(OctaneErrorCode::UnsupportedChain)
     );
-    assert_eq!(bad(CreateSessionRequest { chains: vec![], ..base.clone() }).await, Some(ErrorCode::UnsupportedChain));
+    assert_eq!(
+        bad(CreateSessionRequest { chains: vec![], ..base.clone() }).await,
+        Some(OctaneErrorCode::UnsupportedChain)
+    );
 
     let wrong_key = SpClient::new(&e.octane.url, "sk_not_a_real_key_at_all").unwrap();
     let err = wrong_key.create_session(&base).await.unwrap_err();
-    assert!(matches!(err, sp::SpClientError::Api { status: 401, code: ErrorCode::Unauthenticated, .. }), "{err}");
+    assert!(matches!(err, sp::SpClientError::Api { status: 401, code: OctaneErrorCode::Unauthenticated, .. }), "{err}");
 }
 
 #[tokio::test]
@@ -394,7 +403,7 @@ async fn approve_pairs_once_and_the_sp_verifies_it() {
     assert_eq!(st, StatusCode::OK);
     let pairs: AppPairsResponse = serde_json::from_value(v).unwrap();
     assert_eq!(pairs.pairs.len(), 1);
-    assert_eq!(pairs.pairs[0].status, PairStatus::Active);
+    assert_eq!(pairs.pairs[0].status, OctanePairStatus::Active);
     // Another appliance sees none of them.
     let (_, v) = App::new(&e, 2).call("GET", paths::APP_PAIRS, None).await;
     assert_eq!(v["pairs"], json!([]));
@@ -530,28 +539,28 @@ async fn sign_requests_are_checked_countersigned_and_answered() {
     let req = sign_request(pair_id, &evm_account());
     let forged = SignedEnvelope::seal(Domain::SpSignRequest, &SigningKey::from_bytes(&[5; 32]), &req).unwrap();
     let err = e.sp.submit_sign_envelope(&pair_id, forged).await.unwrap_err();
-    assert_eq!(err.code(), Some(ErrorCode::BadSignature));
+    assert_eq!(err.code(), Some(OctaneErrorCode::BadSignature));
     // Right key, wrong domain: also refused.
     let wrong_domain = SignedEnvelope::seal(Domain::OctaneSignRequest, &e.sp_key, &req).unwrap();
     let err = e.sp.submit_sign_envelope(&pair_id, wrong_domain).await.unwrap_err();
-    assert_eq!(err.code(), Some(ErrorCode::BadSignature));
+    assert_eq!(err.code(), Some(OctaneErrorCode::BadSignature));
     // Unbound account, bad expiry.
     let err = e.sp.submit_sign(&e.sp_key, &sign_request(pair_id, &AccountId::evm(1, [0x44; 20]))).await.unwrap_err();
-    assert_eq!(err.code(), Some(ErrorCode::AccountNotBound));
+    assert_eq!(err.code(), Some(OctaneErrorCode::AccountNotBound));
     let mut late = sign_request(pair_id, &evm_account());
     late.expires_at = NOW + 301;
-    assert_eq!(e.sp.submit_sign(&e.sp_key, &late).await.unwrap_err().code(), Some(ErrorCode::InvalidExpiry));
+    assert_eq!(e.sp.submit_sign(&e.sp_key, &late).await.unwrap_err().code(), Some(OctaneErrorCode::InvalidExpiry));
     let mut past = sign_request(pair_id, &evm_account());
     past.created_at = NOW - 100;
     past.expires_at = NOW - 1;
-    assert_eq!(e.sp.submit_sign(&e.sp_key, &past).await.unwrap_err().code(), Some(ErrorCode::InvalidExpiry));
+    assert_eq!(e.sp.submit_sign(&e.sp_key, &past).await.unwrap_err().code(), Some(OctaneErrorCode::InvalidExpiry));
 
     // A good one: accepted with octane's countersignature.
     let accepted = e.sp.submit_sign(&e.sp_key, &req).await.unwrap();
     let sp_pk = Key32(e.sp_key.verifying_key().to_bytes());
     assert_eq!(accepted.countersigned.verify(&sp_pk, &e.octane.octane_public_key).unwrap(), req);
     // The same request id again: 409.
-    assert_eq!(e.sp.submit_sign(&e.sp_key, &req).await.unwrap_err().code(), Some(ErrorCode::DuplicateRequest));
+    assert_eq!(e.sp.submit_sign(&e.sp_key, &req).await.unwrap_err().code(), Some(OctaneErrorCode::DuplicateRequest));
     assert_eq!(e.sp.sign_result(&req.request_id, 0).await.unwrap(), SignResult::Pending);
 
     // The app picks it up; another appliance does not see it and cannot answer it.
@@ -642,9 +651,9 @@ async fn revoked_pairs_refuse_sign_requests() {
     e.sp.submit_sign(&e.sp_key, &pending).await.unwrap();
 
     let r = e.sp.revoke(&pair_id).await.unwrap();
-    assert_eq!(r.status, PairStatus::Revoked);
+    assert_eq!(r.status, OctanePairStatus::Revoked);
     let err = e.sp.submit_sign(&e.sp_key, &sign_request(pair_id, &evm_account())).await.unwrap_err();
-    assert!(matches!(err, sp::SpClientError::Api { status: 403, code: ErrorCode::PairRevoked, .. }), "{err}");
+    assert!(matches!(err, sp::SpClientError::Api { status: 403, code: OctaneErrorCode::PairRevoked, .. }), "{err}");
     // The request that was pending is rejected, and the app learns the pair is revoked.
     assert!(matches!(
         e.sp.sign_result(&pending.request_id, 0).await.unwrap(),
@@ -677,7 +686,7 @@ async fn the_appliance_revokes_with_a_signed_revocation() {
     assert_eq!(st, StatusCode::OK, "{v}");
     assert_eq!(v["revoked_by"], "appliance");
     let err = e.sp.submit_sign(&e.sp_key, &sign_request(pair_id, &evm_account())).await.unwrap_err();
-    assert_eq!(err.code(), Some(ErrorCode::PairRevoked));
+    assert_eq!(err.code(), Some(OctaneErrorCode::PairRevoked));
 }
 
 #[tokio::test]
@@ -716,7 +725,7 @@ async fn bad_input_is_a_4xx_never_a_500() {
     }
     // A well-formed sign request for a pair that does not exist: 404.
     let err = e.sp.submit_sign(&e.sp_key, &sign_request(Uuid::new_v4(), &evm_account())).await.unwrap_err();
-    assert_eq!(err.code(), Some(ErrorCode::NotFound));
+    assert_eq!(err.code(), Some(OctaneErrorCode::NotFound));
     // Unknown ids and bad ids in paths.
     for path in [
         paths::sp_pair_session_result("unknown-session-id-000000"),
@@ -1105,9 +1114,9 @@ mod request_parsing {
         let v: Value =
             serde_json::from_str(&text).map_err(|e| TestCaseError::fail(format!("{i:?} -> not JSON ({e}): {text}")))?;
         if !status.is_success() {
-            let code: ErrorCode = serde_json::from_value(v["error"]["code"].clone())
+            let code: OctaneErrorCode = serde_json::from_value(v["error"]["code"].clone())
                 .map_err(|e| TestCaseError::fail(format!("{i:?} -> no error code ({e}): {text}")))?;
-            prop_assert!(code != ErrorCode::Unknown && v["error"]["message"].is_string(), "{i:?} -> {text}");
+            prop_assert!(code != OctaneErrorCode::Unknown && v["error"]["message"].is_string(), "{i:?} -> {text}");
             prop_assert_eq!(code.http_status(), status.as_u16(), "{:?} -> {}", i, text);
         }
         Ok(())

@@ -52,7 +52,7 @@ use ed25519_dalek::{Signer, SigningKey, VerifyingKey};
 use sha2::{Digest, Sha256};
 use sunstorm_core::appliance::client::app_signing_key;
 use sunstorm_core::appliance::proto::{Request, RequestBody, Response, ResponseBody};
-use sunstorm_core::ble::transport::{Connector, GattLink, LinkError, SameConnector};
+use sunstorm_core::ble::transport::{Connector, GattError, GattLink, SameConnector};
 use sunstorm_core::caip::{AccountId, ChainId, SOLANA_MAINNET};
 use sunstorm_core::clock::SystemClock;
 use sunstorm_core::envelope::Domain;
@@ -242,10 +242,10 @@ impl GattLink for Shared {
     fn mtu(&self) -> u16 {
         self.0.mtu()
     }
-    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), GattError> {
         self.0.send(pdu).await
     }
-    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, GattError> {
         self.0.recv(timeout).await
     }
     async fn close(&self) {
@@ -257,7 +257,7 @@ struct RadioConnector(Arc<Radio>);
 
 #[async_trait]
 impl Connector for RadioConnector {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
         let connector = self.0.current.lock().unwrap().0.clone();
         let radio = self.0.clone();
         let link = self
@@ -268,7 +268,7 @@ impl Connector for RadioConnector {
                 connector.connect().await
             })
             .await
-            .map_err(|e| LinkError::Io(e.to_string()))??;
+            .map_err(|e| GattError::Io(e.to_string()))??;
         let link: Arc<dyn GattLink> = Arc::from(link);
         self.0.open.lock().unwrap().push(link.clone());
         Ok(Box::new(Shared(link)))

@@ -13,7 +13,7 @@ use sunstorm_core::caip::ChainId;
 use sunstorm_core::model::{PayloadKind, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{PendingSignRequest, SignResult};
 use sunstorm_core::sign::SignError;
-use sunstorm_core::sunstorm::SunstormError;
+use sunstorm_core::sunstorm::CoreError;
 use sunstorm_e2e::World;
 use sunstorm_sim::appliance::UserScript;
 use uuid::Uuid;
@@ -84,7 +84,7 @@ async fn adversarial_typed_data_is_refused_by_the_phone_and_by_the_appliance() {
 
         let delivery = PendingSignRequest { pair_id, request_id: req.request_id, request: accepted.countersigned };
         match w.phone.receive_sign_request(&delivery).await {
-            Err(SunstormError::Sign(SignError::Undecodable(m))) => {
+            Err(CoreError::Sign(SignError::Undecodable(m))) => {
                 assert!(m.contains("too complex"), "{what}: {m}")
             }
             other => panic!("{what}: the phone answered {other:?}"),

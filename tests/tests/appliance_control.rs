@@ -11,7 +11,7 @@ use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::model::{PayloadKind, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::api::SignResult;
 use sunstorm_core::sign::{PendingSignature, SignError};
-use sunstorm_core::sunstorm::SunstormError;
+use sunstorm_core::sunstorm::CoreError;
 use sunstorm_e2e::World;
 use sunstorm_sim::appliance::control::api::PressRequest;
 use sunstorm_sim::appliance::control::{self, Client, ControlServer};
@@ -133,7 +133,7 @@ async fn a_reject_through_the_api_reaches_the_sp_as_a_rejection() {
     };
     let (approved, ()) = tokio::join!(w.phone.approve_sign(req.request_id), appliance_user);
     match approved {
-        Err(SunstormError::Sign(SignError::RejectedOnAppliance)) => {}
+        Err(CoreError::Sign(SignError::RejectedOnAppliance)) => {}
         other => panic!("expected a rejection on the appliance, got {other:?}"),
     }
     match w.sim.sp.await_sign(&req.request_id, Duration::from_secs(10)).await.unwrap() {

@@ -15,7 +15,7 @@ use sunstorm_core::octane::client::OctaneError;
 use sunstorm_core::pair::PairState;
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_core::sign::SignError;
-use sunstorm_core::sunstorm::{Sunstorm, SunstormError};
+use sunstorm_core::sunstorm::{CoreError, Sunstorm};
 use sunstorm_e2e::{now, open_phone, ready_to_approve, World, PIN};
 use sunstorm_sim::appliance::UserScript;
 use uuid::Uuid;
@@ -51,11 +51,11 @@ fn request(pair_id: Uuid, account: &AccountId) -> SignRequest {
     }
 }
 
-fn refused_by_octane(e: &SunstormError) -> bool {
+fn refused_by_octane(e: &CoreError) -> bool {
     matches!(
         e,
-        SunstormError::Octane(OctaneError::PhoneForgotten)
-            | SunstormError::Sign(SignError::Octane(OctaneError::PhoneForgotten))
+        CoreError::Octane(OctaneError::PhoneForgotten)
+            | CoreError::Sign(SignError::Octane(OctaneError::PhoneForgotten))
     )
 }
 
@@ -80,7 +80,7 @@ async fn a_phone_forgets_another_which_the_appliance_and_octane_then_refuse() {
     assert_eq!(b.pending_sign_requests(Duration::from_secs(5)).await.unwrap().len(), 1);
 
     let own = a.forget_phone(None, phones[0].app_key).await.unwrap_err();
-    assert!(matches!(own, SunstormError::Appliance(ApplianceError::CannotForgetSelf)), "{own}");
+    assert!(matches!(own, CoreError::Appliance(ApplianceError::CannotForgetSelf)), "{own}");
     let r = a.forget_phone(None, key_b).await.unwrap();
     assert!(r.octane_told);
     assert_eq!(r.app_key, key_b);
@@ -93,7 +93,7 @@ async fn a_phone_forgets_another_which_the_appliance_and_octane_then_refuse() {
     // The appliance refuses B's approval; octane no longer routes requests to B.
     let e = b.approve_sign(req.request_id).await.unwrap_err();
     assert!(
-        matches!(e, SunstormError::Sign(SignError::Appliance(ApplianceError::PhoneForgotten))),
+        matches!(e, CoreError::Sign(SignError::Appliance(ApplianceError::PhoneForgotten))),
         "the appliance refuses: {e}"
     );
     assert_eq!(w.sim.appliance.signatures_made(req.request_id), 0);
@@ -107,10 +107,7 @@ async fn a_phone_forgets_another_which_the_appliance_and_octane_then_refuse() {
     assert!(!r.octane_told, "the answer says octane was not told");
     assert_eq!(a.store().octane_outbox().unwrap().len(), 1);
     assert!(c.pending_sign_requests(Duration::ZERO).await.is_ok(), "octane does not know yet");
-    assert!(matches!(
-        c.appliance_info(None).await.unwrap_err(),
-        SunstormError::Appliance(ApplianceError::PhoneForgotten)
-    ));
+    assert!(matches!(c.appliance_info(None).await.unwrap_err(), CoreError::Appliance(ApplianceError::PhoneForgotten)));
     a.sync().await.unwrap();
     assert!(a.store().octane_outbox().unwrap().is_empty());
     let e = c.pending_sign_requests(Duration::ZERO).await.unwrap_err();

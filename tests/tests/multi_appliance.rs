@@ -14,7 +14,7 @@ use sunstorm_core::model::{PayloadKind, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{CreateSessionRequest, SignResult};
 use sunstorm_core::pair::PairState;
 use sunstorm_core::secrets::MemorySecretStore;
-use sunstorm_core::sunstorm::{ApplianceId, Sunstorm, SunstormError};
+use sunstorm_core::sunstorm::{ApplianceId, CoreError, Sunstorm};
 use sunstorm_e2e::{appliance_config, config, now, sim_world, PIN};
 use sunstorm_sim::appliance::{ApplianceSim, ApplianceSimConfig, UserScript};
 use sunstorm_sim::link::SimLinkConfig;
@@ -76,7 +76,7 @@ async fn pair(h: &Home, sp: &SpClient, id: &ApplianceId) -> (Uuid, AccountId) {
         .await
         .unwrap();
     // Several appliances are bonded: a link opened without naming one asks the user.
-    assert!(matches!(h.phone.open_link(&s.link, None).await, Err(SunstormError::ChooseAppliance)));
+    assert!(matches!(h.phone.open_link(&s.link, None).await, Err(CoreError::ChooseAppliance)));
     let flow = h.phone.open_link(&s.link, Some(id)).await.unwrap().flow_id();
     h.phone.submit_code(flow, Some(&s.validation_code)).await.unwrap();
     // The flow's wallet list comes from its own appliance.
@@ -117,7 +117,7 @@ async fn two_appliances_two_services_each_flow_goes_to_its_own_appliance() {
     let h = home().await;
     let kitchen = h.appliances[0].identity();
     let office = h.appliances[1].identity();
-    assert!(matches!(h.phone.appliance_wallets(None, &[]).await, Err(SunstormError::NotBonded)));
+    assert!(matches!(h.phone.appliance_wallets(None, &[]).await, Err(CoreError::NotBonded)));
 
     h.phone.bond_appliance(Some("kitchen"), PIN).await.unwrap();
     h.phone.bond_appliance(Some("office"), PIN).await.unwrap();
@@ -131,7 +131,7 @@ async fn two_appliances_two_services_each_flow_goes_to_its_own_appliance() {
     expected.sort();
     assert_eq!(bonded, expected);
     assert_eq!(h.phone.appliance_info(Some(&office)).await.unwrap().identity, office);
-    assert!(matches!(h.phone.appliance_info(None).await, Err(SunstormError::ChooseAppliance)));
+    assert!(matches!(h.phone.appliance_info(None).await, Err(CoreError::ChooseAppliance)));
 
     // The kitchen appliance pairs with the first service, the office one with the second.
     let (pair_k, acct_k) = pair(&h, &h.sps[0].1, &kitchen).await;
@@ -177,7 +177,7 @@ async fn two_appliances_two_services_each_flow_goes_to_its_own_appliance() {
 
     // Forgetting the office appliance leaves the kitchen one working as the only bond.
     h.phone.forget_appliance(Some(&office)).await.unwrap();
-    assert!(matches!(h.phone.appliance_info(Some(&office)).await, Err(SunstormError::NoSuchAppliance)));
+    assert!(matches!(h.phone.appliance_info(Some(&office)).await, Err(CoreError::NoSuchAppliance)));
     assert_eq!(h.phone.appliance_info(None).await.unwrap().identity, kitchen);
     let req_k2 = transfer(pair_k, &acct_k);
     h.sps[0].1.submit_sign(&h.sps[0].0.signing_key, &req_k2).await.unwrap();

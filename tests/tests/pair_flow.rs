@@ -8,11 +8,11 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{ChainId, SOLANA_MAINNET};
 use sunstorm_core::envelope::{Domain, SignedEnvelope};
 use sunstorm_core::model::{PairSessionDetails, STATEMENT_VERSION};
-use sunstorm_core::octane::api::{AppSessionResponse, ErrorCode, PairResult, SessionStatus};
+use sunstorm_core::octane::api::{AppSessionResponse, OctaneErrorCode, PairResult, SessionStatus};
 use sunstorm_core::octane::client::OctaneError;
 use sunstorm_core::pair::{CrashPoint, PairError, PairOutcome, PairState};
 use sunstorm_core::store::PairStatus;
-use sunstorm_core::sunstorm::SunstormError;
+use sunstorm_core::sunstorm::CoreError;
 use sunstorm_e2e::{ready_to_approve, World, PIN};
 use sunstorm_sim::appliance::UserScript;
 use sunstorm_sim::octane::DEMO_SP_ORIGIN;
@@ -22,9 +22,9 @@ fn chains() -> Vec<ChainId> {
     vec![ChainId::Evm(1), ChainId::Solana(SOLANA_MAINNET.into())]
 }
 
-fn pair_err(r: Result<PairState, SunstormError>) -> PairError {
+fn pair_err(r: Result<PairState, CoreError>) -> PairError {
     match r {
-        Err(SunstormError::Pair(e)) => e,
+        Err(CoreError::Pair(e)) => e,
         other => panic!("expected a pair error, got {other:?}"),
     }
 }
@@ -222,7 +222,7 @@ async fn a_return_url_off_the_sp_origins_is_refused_by_octane_and_by_the_core() 
         })
         .await
         .unwrap_err();
-    assert!(matches!(e, SpClientError::Api { code: ErrorCode::ReturnUrlNotAllowed, .. }), "{e:?}");
+    assert!(matches!(e, SpClientError::Api { code: OctaneErrorCode::ReturnUrlNotAllowed, .. }), "{e:?}");
 
     // A (compromised) octane that signs such a session anyway: the core refuses it.
     let octane_key = ed25519_dalek::SigningKey::from_bytes(&[0x55; 32]);

@@ -18,10 +18,10 @@ use sunstorm_core::caip::{AccountId, ChainId, SOLANA_MAINNET};
 use sunstorm_core::envelope::{self, Domain};
 use sunstorm_core::guardrails::{Guardrails, NativeLimits};
 use sunstorm_core::model::{CountersignedRequest, PayloadKind, SignRequest, STATEMENT_VERSION};
-use sunstorm_core::octane::api::{ErrorCode, PendingSignRequest, SignResult, SignatureBundle};
+use sunstorm_core::octane::api::{OctaneErrorCode, PendingSignRequest, SignResult, SignatureBundle};
 use sunstorm_core::sign::{PendingSignature, SignError};
 use sunstorm_core::store::{PairStatus, SignOutcome};
-use sunstorm_core::sunstorm::SunstormError;
+use sunstorm_core::sunstorm::CoreError;
 use sunstorm_e2e::World;
 use sunstorm_sim::appliance::UserScript;
 use sunstorm_sim::sp::{verify_bundle_cosigners, SpClientError};
@@ -153,9 +153,9 @@ async fn rejection(w: &World, request_id: Uuid) -> String {
     }
 }
 
-fn sign_err(r: Result<impl std::fmt::Debug, SunstormError>) -> SignError {
+fn sign_err(r: Result<impl std::fmt::Debug, CoreError>) -> SignError {
     match r {
-        Err(SunstormError::Sign(e)) => e,
+        Err(CoreError::Sign(e)) => e,
         other => panic!("expected a sign error, got {other:?}"),
     }
 }
@@ -326,7 +326,7 @@ async fn replayed_and_expired_requests_are_refused() {
     let again = PendingSignRequest { pair_id, request_id: req.request_id, request: accepted.countersigned };
     assert!(matches!(sign_err(w.phone.receive_sign_request(&again).await), SignError::Replay));
     let phone2 = w.reopen(|_| {});
-    assert!(matches!(phone2.receive_sign_request(&again).await, Err(SunstormError::Sign(SignError::Replay))));
+    assert!(matches!(phone2.receive_sign_request(&again).await, Err(CoreError::Sign(SignError::Replay))));
     // The same id with another body (a compromised octane): refused as a replay.
     let mut other = req.clone();
     other.payload = eip1559([0x22; 20], 5).1;
@@ -357,7 +357,7 @@ async fn an_unbound_account_is_refused_by_the_core_and_by_the_appliance_itself()
 
     // Octane refuses it from the SP.
     let e = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap_err();
-    assert!(matches!(e, SpClientError::Api { code: ErrorCode::AccountNotBound, .. }), "{e:?}");
+    assert!(matches!(e, SpClientError::Api { code: OctaneErrorCode::AccountNotBound, .. }), "{e:?}");
     // A compromised octane countersigns it anyway: the core refuses it.
     let forged = forge(&w, &req);
     let e = sign_err(w.phone.receive_sign_request(&forged).await);
@@ -445,7 +445,7 @@ async fn revoked_pairs_answer_403_from_either_side() {
     w.sim.sp.revoke(&pair_a).await.unwrap();
     let req = request(pair_a, &acct, PayloadKind::Eip191Message, b"x".to_vec());
     let e = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap_err();
-    assert!(matches!(e, SpClientError::Api { status: 403, code: ErrorCode::PairRevoked, .. }), "{e:?}");
+    assert!(matches!(e, SpClientError::Api { status: 403, code: OctaneErrorCode::PairRevoked, .. }), "{e:?}");
     assert_eq!(w.phone.sync().await.unwrap(), vec![pair_a]);
     assert_eq!(w.phone.list_pairs().unwrap()[0].status, PairStatus::Revoked);
     assert!(w.sim.appliance.pairs().iter().all(|p| p.pair_id != pair_a), "the appliance still holds it");
@@ -462,7 +462,7 @@ async fn revoked_pairs_answer_403_from_either_side() {
     assert!(w.sim.appliance.pairs().is_empty());
     let req = request(pair_b, &acct, PayloadKind::Eip191Message, b"y".to_vec());
     let e = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap_err();
-    assert!(matches!(e, SpClientError::Api { status: 403, code: ErrorCode::PairRevoked, .. }), "{e:?}");
+    assert!(matches!(e, SpClientError::Api { status: 403, code: OctaneErrorCode::PairRevoked, .. }), "{e:?}");
     let _ = Arc::new(());
 }
 
@@ -486,7 +486,7 @@ async fn a_pair_revoked_while_octane_is_unreachable_is_revoked_at_once_and_octan
     assert!(w.phone.store().octane_outbox().unwrap().is_empty());
     let req = request(pair_id, &acct, PayloadKind::Eip191Message, b"y".to_vec());
     let e = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap_err();
-    assert!(matches!(e, SpClientError::Api { status: 403, code: ErrorCode::PairRevoked, .. }), "{e:?}");
+    assert!(matches!(e, SpClientError::Api { status: 403, code: OctaneErrorCode::PairRevoked, .. }), "{e:?}");
 }
 
 #[tokio::test]

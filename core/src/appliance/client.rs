@@ -24,7 +24,7 @@ use crate::appliance::proto::{Request, RequestBody, Response, ResponseBody};
 use crate::appliance::{ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, PhoneEntry, ProgressFn};
 use crate::ble::channel::{self, ChannelError, PhoneKeys, SecureChannel};
 use crate::ble::framing::{FramedLink, FramingConfig, FramingError};
-use crate::ble::transport::{Connector, LinkError};
+use crate::ble::transport::{Connector, GattError};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::envelope::Domain;
@@ -90,7 +90,7 @@ enum Failure {
 
 fn classify(e: ChannelError) -> Failure {
     match e {
-        ChannelError::Framing(FramingError::Link(LinkError::Timeout)) => Failure::Retry(ApplianceError::Timeout),
+        ChannelError::Framing(FramingError::Link(GattError::Timeout)) => Failure::Retry(ApplianceError::Timeout),
         ChannelError::Framing(FramingError::Link(_)) => Failure::Retry(e.into()),
         ChannelError::Framing(FramingError::TooLarge { .. }) => Failure::Fatal(e.into()),
         ChannelError::Framing(_) | ChannelError::PeerLost => Failure::Resend(e.into()),
@@ -155,7 +155,7 @@ impl ApplianceClient {
         let link = match tokio::time::timeout(self.cfg.connect_timeout, self.connector.connect()).await {
             Ok(Ok(l)) => l,
             Ok(Err(e)) => return Err(Failure::Retry(ApplianceError::Link(e))),
-            Err(_) => return Err(Failure::Retry(ApplianceError::Link(LinkError::Timeout))),
+            Err(_) => return Err(Failure::Retry(ApplianceError::Link(GattError::Timeout))),
         };
         let framed = Arc::new(FramedLink::new(link, self.cfg.framing.clone()));
         match channel::connect_phone(framed.clone(), &self.keys, &self.bond, self.cfg.handshake_timeout).await {
@@ -462,7 +462,7 @@ pub async fn bond_with_config(
                     })
                 }
                 Ok(Err(e)) => Err((ApplianceError::Link(e), true)),
-                Err(_) => Err((ApplianceError::Link(LinkError::Timeout), true)),
+                Err(_) => Err((ApplianceError::Link(GattError::Timeout), true)),
             };
         match result {
             Ok(rec) => return Ok(rec),

@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use crate::ble::channel::ChannelError;
 use crate::ble::framing::FramingError;
-use crate::ble::transport::LinkError;
+use crate::ble::transport::GattError;
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::envelope::SignedEnvelope;
@@ -71,7 +71,7 @@ pub type ProgressFn = Arc<dyn Fn(ApplianceProgress) + Send + Sync>;
 pub enum ApplianceError {
     /// The radio link failed (and retries, where allowed, did not help).
     #[error("appliance link: {0}")]
-    Link(#[from] LinkError),
+    Link(#[from] GattError),
     /// The appliance's key is not the bonded one (possible impostor), or none is bonded.
     #[error("this appliance is not the one you bonded with")]
     UnknownAppliance,
@@ -139,11 +139,11 @@ pub enum ApplianceError {
 fn framing_error(e: FramingError) -> ApplianceError {
     match e {
         FramingError::Link(l) => ApplianceError::Link(l),
-        FramingError::ReassemblyTimeout => ApplianceError::Link(LinkError::Timeout),
+        FramingError::ReassemblyTimeout => ApplianceError::Link(GattError::Timeout),
         FramingError::TooLarge { len, max } => {
             ApplianceError::Protocol(format!("message of {len} bytes exceeds {max}"))
         }
-        other => ApplianceError::Link(LinkError::Io(format!("message lost in transit: {other}"))),
+        other => ApplianceError::Link(GattError::Io(format!("message lost in transit: {other}"))),
     }
 }
 
@@ -159,7 +159,7 @@ impl From<ChannelError> for ApplianceError {
             ChannelError::BondingTryLater { retry_after_secs } => ApplianceError::BondingTryLater { retry_after_secs },
             ChannelError::UnknownAppliance | ChannelError::BadIdentityProof => ApplianceError::UnknownAppliance,
             ChannelError::Secret(s) => ApplianceError::Secret(s),
-            ChannelError::PeerLost => ApplianceError::Link(LinkError::Io(
+            ChannelError::PeerLost => ApplianceError::Link(GattError::Io(
                 "message lost in transit: the appliance kept receiving our message broken".into(),
             )),
             other => ApplianceError::Channel(other),
@@ -230,7 +230,7 @@ mod tests {
             ),
             (ChannelError::WrongPin { attempts_left: 2 }, ApplianceError::WrongPin { attempts_left: 2 }),
             (ChannelError::BadIdentityProof, ApplianceError::UnknownAppliance),
-            (ChannelError::Framing(FramingError::ReassemblyTimeout), ApplianceError::Link(LinkError::Timeout)),
+            (ChannelError::Framing(FramingError::ReassemblyTimeout), ApplianceError::Link(GattError::Timeout)),
         ];
         for (from, to) in cases {
             assert_eq!(ApplianceError::from(from), to);

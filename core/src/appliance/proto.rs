@@ -180,7 +180,7 @@ pub enum ResponseBody {
     /// The request failed.
     Error {
         /// Stable code.
-        code: ErrorCode,
+        code: ApplianceErrorCode,
         /// A sentence for a person.
         message: String,
     },
@@ -189,7 +189,7 @@ pub enum ResponseBody {
 /// Stable error codes (snake_case on the wire).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
+pub enum ApplianceErrorCode {
     /// The request could not be decoded or is malformed.
     BadRequest,
     /// The request's protocol version is not supported.
@@ -239,44 +239,44 @@ pub enum ErrorCode {
     Unknown,
 }
 
-impl ErrorCode {
+impl ApplianceErrorCode {
     /// The wire name.
     pub fn as_str(&self) -> &'static str {
         match self {
-            ErrorCode::BadRequest => "bad_request",
-            ErrorCode::UnsupportedVersion => "unsupported_version",
-            ErrorCode::TooLarge => "too_large",
-            ErrorCode::UserRejected => "user_rejected",
-            ErrorCode::Cancelled => "cancelled",
-            ErrorCode::BadSessionSignature => "bad_session_signature",
-            ErrorCode::SessionExpired => "session_expired",
-            ErrorCode::BindingNotRequested => "binding_not_requested",
-            ErrorCode::NotOwnAccount => "not_own_account",
-            ErrorCode::UnknownPair => "unknown_pair",
-            ErrorCode::PairRevoked => "pair_revoked",
-            ErrorCode::BadSpSignature => "bad_sp_signature",
-            ErrorCode::BadOctaneSignature => "bad_octane_signature",
-            ErrorCode::AccountNotBound => "account_not_bound",
-            ErrorCode::ChainMismatch => "chain_mismatch",
-            ErrorCode::RequestExpired => "request_expired",
-            ErrorCode::BadPayload => "bad_payload",
-            ErrorCode::Busy => "busy",
-            ErrorCode::Internal => "internal",
-            ErrorCode::PhoneForgotten => "phone_forgotten",
-            ErrorCode::CannotForgetSelf => "cannot_forget_self",
-            ErrorCode::UnknownPhone => "unknown_phone",
-            ErrorCode::Unknown => "unknown",
+            ApplianceErrorCode::BadRequest => "bad_request",
+            ApplianceErrorCode::UnsupportedVersion => "unsupported_version",
+            ApplianceErrorCode::TooLarge => "too_large",
+            ApplianceErrorCode::UserRejected => "user_rejected",
+            ApplianceErrorCode::Cancelled => "cancelled",
+            ApplianceErrorCode::BadSessionSignature => "bad_session_signature",
+            ApplianceErrorCode::SessionExpired => "session_expired",
+            ApplianceErrorCode::BindingNotRequested => "binding_not_requested",
+            ApplianceErrorCode::NotOwnAccount => "not_own_account",
+            ApplianceErrorCode::UnknownPair => "unknown_pair",
+            ApplianceErrorCode::PairRevoked => "pair_revoked",
+            ApplianceErrorCode::BadSpSignature => "bad_sp_signature",
+            ApplianceErrorCode::BadOctaneSignature => "bad_octane_signature",
+            ApplianceErrorCode::AccountNotBound => "account_not_bound",
+            ApplianceErrorCode::ChainMismatch => "chain_mismatch",
+            ApplianceErrorCode::RequestExpired => "request_expired",
+            ApplianceErrorCode::BadPayload => "bad_payload",
+            ApplianceErrorCode::Busy => "busy",
+            ApplianceErrorCode::Internal => "internal",
+            ApplianceErrorCode::PhoneForgotten => "phone_forgotten",
+            ApplianceErrorCode::CannotForgetSelf => "cannot_forget_self",
+            ApplianceErrorCode::UnknownPhone => "unknown_phone",
+            ApplianceErrorCode::Unknown => "unknown",
         }
     }
 
     /// The error a phone UI shows for this code.
     pub fn to_appliance_error(self, message: String) -> ApplianceError {
         match self {
-            ErrorCode::UserRejected => ApplianceError::UserRejected,
-            ErrorCode::Cancelled => ApplianceError::Cancelled,
-            ErrorCode::PhoneForgotten => ApplianceError::PhoneForgotten,
-            ErrorCode::CannotForgetSelf => ApplianceError::CannotForgetSelf,
-            ErrorCode::UnknownPhone => ApplianceError::UnknownPhone,
+            ApplianceErrorCode::UserRejected => ApplianceError::UserRejected,
+            ApplianceErrorCode::Cancelled => ApplianceError::Cancelled,
+            ApplianceErrorCode::PhoneForgotten => ApplianceError::PhoneForgotten,
+            ApplianceErrorCode::CannotForgetSelf => ApplianceError::CannotForgetSelf,
+            ApplianceErrorCode::UnknownPhone => ApplianceError::UnknownPhone,
             other => ApplianceError::Refused { code: other.as_str().to_string(), message },
         }
     }
@@ -367,7 +367,7 @@ impl Response {
     }
 
     /// An error response.
-    pub fn error(id: Uuid, code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn error(id: Uuid, code: ApplianceErrorCode, message: impl Into<String>) -> Self {
         Self::new(id, ResponseBody::Error { code, message: message.into() })
     }
 
@@ -436,10 +436,16 @@ mod tests {
 
     #[test]
     fn forgetting_codes_reach_the_phone_as_their_own_errors() {
-        assert_eq!(ErrorCode::PhoneForgotten.to_appliance_error(String::new()), ApplianceError::PhoneForgotten);
-        assert_eq!(ErrorCode::CannotForgetSelf.to_appliance_error(String::new()), ApplianceError::CannotForgetSelf);
-        assert_eq!(ErrorCode::UnknownPhone.to_appliance_error(String::new()), ApplianceError::UnknownPhone);
-        assert_eq!(cbor::to_vec(&ErrorCode::PhoneForgotten).unwrap()[1..], *b"phone_forgotten");
+        assert_eq!(
+            ApplianceErrorCode::PhoneForgotten.to_appliance_error(String::new()),
+            ApplianceError::PhoneForgotten
+        );
+        assert_eq!(
+            ApplianceErrorCode::CannotForgetSelf.to_appliance_error(String::new()),
+            ApplianceError::CannotForgetSelf
+        );
+        assert_eq!(ApplianceErrorCode::UnknownPhone.to_appliance_error(String::new()), ApplianceError::UnknownPhone);
+        assert_eq!(cbor::to_vec(&ApplianceErrorCode::PhoneForgotten).unwrap()[1..], *b"phone_forgotten");
     }
 
     #[test]
@@ -459,9 +465,9 @@ mod tests {
     #[test]
     fn unknown_error_codes_decode_as_unknown() {
         let v = ciborium::value::Value::Text("brand_new".into());
-        let code: ErrorCode = v.deserialized().unwrap();
-        assert_eq!(code, ErrorCode::Unknown);
-        assert_eq!(cbor::to_vec(&ErrorCode::BadSpSignature).unwrap()[1..], *b"bad_sp_signature");
+        let code: ApplianceErrorCode = v.deserialized().unwrap();
+        assert_eq!(code, ApplianceErrorCode::Unknown);
+        assert_eq!(cbor::to_vec(&ApplianceErrorCode::BadSpSignature).unwrap()[1..], *b"bad_sp_signature");
     }
 
     proptest! {

@@ -32,7 +32,7 @@ use std::time::Duration;
 use tokio::sync::Mutex;
 use tracing::Instrument;
 
-use super::transport::{GattLink, LinkError};
+use super::transport::{GattError, GattLink};
 
 /// The clock the [`Reassembler`] is driven with (tokio's, so paused-time tests work).
 pub use tokio::time::Instant;
@@ -63,7 +63,7 @@ pub const DEFAULT_SEND_TIMEOUT: Duration = Duration::from_secs(5);
 pub enum FramingError {
     /// The link below failed (disconnect, timeout, ...).
     #[error(transparent)]
-    Link(#[from] LinkError),
+    Link(#[from] GattError),
     /// The message (announced or offered) exceeds the maximum message size.
     #[error("message of {len} bytes exceeds the maximum of {max}")]
     TooLarge {
@@ -497,7 +497,7 @@ impl FramedLink {
             sent += pdu.len().saturating_sub(header);
             match tokio::time::timeout(self.cfg.send_timeout, self.link.send(pdu)).await {
                 Ok(r) => r?,
-                Err(_) => return Err(FramingError::Link(LinkError::Timeout)),
+                Err(_) => return Err(FramingError::Link(GattError::Timeout)),
             }
             if let Some(cb) = progress {
                 cb(sent, total);
@@ -525,12 +525,12 @@ impl FramedLink {
                 return item;
             }
             if now >= until {
-                return Err(FramingError::Link(LinkError::Timeout));
+                return Err(FramingError::Link(GattError::Timeout));
             }
             let wait_until = rx.deadline().map_or(until, |d| d.min(until));
             match self.link.recv(wait_until.saturating_duration_since(now)).await {
                 Ok(pdu) => rx.push(&pdu, Instant::now()),
-                Err(LinkError::Timeout) => {
+                Err(GattError::Timeout) => {
                     // Loop: expire() at the top reports a passed reassembly deadline.
                 }
                 Err(e) => return Err(FramingError::Link(e)),

@@ -25,7 +25,7 @@ pub const ATT_HEADER: usize = 3;
 
 /// Why a GATT link operation failed.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
-pub enum LinkError {
+pub enum GattError {
     /// The peer disconnected or the link was closed.
     #[error("the appliance disconnected")]
     Disconnected,
@@ -63,12 +63,12 @@ pub trait GattLink: Send + Sync {
     }
 
     /// Sends one PDU: a write on the phone side, a notification on the appliance side.
-    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError>;
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), GattError>;
 
     /// Receives the next PDU, waiting at most `timeout`.
-    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError>;
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, GattError>;
 
-    /// Closes the link; later calls fail with [`LinkError::Disconnected`].
+    /// Closes the link; later calls fail with [`GattError::Disconnected`].
     async fn close(&self);
 }
 
@@ -76,7 +76,7 @@ pub trait GattLink: Send + Sync {
 #[async_trait]
 pub trait Connector: Send + Sync {
     /// Connects and negotiates the MTU.
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError>;
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError>;
 }
 
 /// Makes the [`Connector`] for one bonded appliance from how the platform reaches it (a BLE
@@ -85,7 +85,7 @@ pub trait Connector: Send + Sync {
 pub trait ConnectorFactory: Send + Sync {
     /// A connector to the appliance at `peripheral` (`None`: the bond records no route; the
     /// factory may use a default, or return a connector that fails with
-    /// [`LinkError::NotFound`] at connect time).
+    /// [`GattError::NotFound`] at connect time).
     fn connector(&self, peripheral: Option<&str>) -> std::sync::Arc<dyn Connector>;
 }
 

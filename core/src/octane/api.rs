@@ -89,10 +89,10 @@ pub mod paths {
 // ---------------------------------------------------------------------------------------
 
 /// Stable, snake_case error codes. Clients match on these, never on messages.
-/// Unknown codes from a newer octane decode as [`ErrorCode::Unknown`].
+/// Unknown codes from a newer octane decode as [`OctaneErrorCode::Unknown`].
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
+pub enum OctaneErrorCode {
     /// 400: the body is not valid JSON of the expected shape, or a field is invalid.
     BadRequest,
     /// 400: a chain id is not a supported CAIP-2 chain, or the SP did not register it.
@@ -158,10 +158,10 @@ pub enum ErrorCode {
     Unknown,
 }
 
-impl ErrorCode {
+impl OctaneErrorCode {
     /// The HTTP status octane answers with for this code.
     pub fn http_status(self) -> u16 {
-        use ErrorCode::*;
+        use OctaneErrorCode::*;
         match self {
             BadRequest | UnsupportedChain | ReturnUrlNotAllowed | InvalidTtl | CodeRejected | AttestationInvalid
             | AttestationMismatch | BadSignature | ChainMismatch | InvalidExpiry | SignatureInvalid
@@ -179,7 +179,7 @@ impl ErrorCode {
 
     /// The snake_case wire string.
     pub fn as_str(self) -> &'static str {
-        use ErrorCode::*;
+        use OctaneErrorCode::*;
         match self {
             BadRequest => "bad_request",
             UnsupportedChain => "unsupported_chain",
@@ -215,7 +215,7 @@ impl ErrorCode {
     }
 }
 
-impl std::fmt::Display for ErrorCode {
+impl std::fmt::Display for OctaneErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
     }
@@ -232,7 +232,7 @@ pub struct ErrorBody {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ErrorDetail {
     /// Stable code.
-    pub code: ErrorCode,
+    pub code: OctaneErrorCode,
     /// A sentence for a developer (not for matching).
     pub message: String,
     /// With `code_rejected` (and `session_locked`: 0): wrong attempts still allowed.
@@ -242,11 +242,11 @@ pub struct ErrorDetail {
 
 impl ErrorBody {
     /// An error body with no extras.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: OctaneErrorCode, message: impl Into<String>) -> Self {
         Self { error: ErrorDetail { code, message: message.into(), attempts_left: None } }
     }
     /// An error body carrying `attempts_left`.
-    pub fn with_attempts_left(code: ErrorCode, message: impl Into<String>, left: u32) -> Self {
+    pub fn with_attempts_left(code: OctaneErrorCode, message: impl Into<String>, left: u32) -> Self {
         Self { error: ErrorDetail { code, message: message.into(), attempts_left: Some(left) } }
     }
 }
@@ -276,7 +276,7 @@ pub enum SessionStatus {
 /// A pair's state on octane.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum PairStatus {
+pub enum OctanePairStatus {
     /// Sign requests are accepted.
     Active,
     /// Revoked by the SP or the appliance; sign requests answer 403 `pair_revoked`.
@@ -376,8 +376,8 @@ pub enum PairResult {
 pub struct RevokeResponse {
     /// The pair.
     pub pair_id: Uuid,
-    /// Always [`PairStatus::Revoked`].
-    pub status: PairStatus,
+    /// Always [`OctanePairStatus::Revoked`].
+    pub status: OctanePairStatus,
     /// Who revoked it first (revoking twice is idempotent).
     pub revoked_by: RevokedBy,
     /// Unix seconds.
@@ -500,7 +500,7 @@ pub struct ApproveResponse {
     /// Its bindings.
     pub bindings: Vec<AccountId>,
     /// Its status.
-    pub status: PairStatus,
+    pub status: OctanePairStatus,
     /// Validated `return_url` of the session, if any (the core checks it again).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub return_url: Option<String>,
@@ -532,7 +532,7 @@ pub struct AppPairInfo {
     /// Approved wallets.
     pub bindings: Vec<AccountId>,
     /// Active or revoked.
-    pub status: PairStatus,
+    pub status: OctanePairStatus,
     /// Unix seconds.
     pub created_at: u64,
     /// Unix seconds, when revoked.
@@ -630,13 +630,13 @@ mod tests {
 
     #[test]
     fn error_codes_are_snake_case_and_unknown_tolerated() {
-        let b = ErrorBody::with_attempts_left(ErrorCode::CodeRejected, "wrong", 3);
+        let b = ErrorBody::with_attempts_left(OctaneErrorCode::CodeRejected, "wrong", 3);
         let j = serde_json::to_value(&b).unwrap();
         assert_eq!(j["error"]["code"], "code_rejected");
         assert_eq!(j["error"]["attempts_left"], 3);
         let u: ErrorBody = serde_json::from_str(r#"{"error":{"code":"brand_new","message":"m"}}"#).unwrap();
-        assert_eq!(u.error.code, ErrorCode::Unknown);
-        for c in [ErrorCode::SessionLocked, ErrorCode::PairRevoked, ErrorCode::ReturnUrlNotAllowed] {
+        assert_eq!(u.error.code, OctaneErrorCode::Unknown);
+        for c in [OctaneErrorCode::SessionLocked, OctaneErrorCode::PairRevoked, OctaneErrorCode::ReturnUrlNotAllowed] {
             assert_eq!(serde_json::to_value(c).unwrap(), c.as_str());
         }
     }

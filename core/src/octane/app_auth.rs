@@ -10,7 +10,7 @@ use ed25519_dalek::SigningKey;
 use rand_core::{OsRng, RngCore};
 use sha2::{Digest, Sha256};
 
-use super::api::ErrorCode;
+use super::api::OctaneErrorCode;
 use crate::bytes::Key32;
 use crate::envelope::{self, Domain, SignedEnvelope};
 use crate::model::{AppEndorsement, STATEMENT_VERSION};
@@ -57,10 +57,10 @@ pub enum AppAuthError {
 
 impl AppAuthError {
     /// The error code octane answers with.
-    pub fn code(&self) -> ErrorCode {
+    pub fn code(&self) -> OctaneErrorCode {
         match self {
-            AppAuthError::Stale => ErrorCode::StaleRequest,
-            _ => ErrorCode::Unauthenticated,
+            AppAuthError::Stale => OctaneErrorCode::StaleRequest,
+            _ => OctaneErrorCode::Unauthenticated,
         }
     }
 }

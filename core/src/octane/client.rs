@@ -19,9 +19,9 @@ use crate::envelope::{Domain, SignedEnvelope};
 use crate::model::{PairSessionDetails, STATEMENT_VERSION};
 use crate::octane::api::{
     self, paths, AppForgetPhoneRequest, AppForgetPhoneResponse, AppPairsResponse, AppRevokeRequest, AppSessionResponse,
-    ApproveRequest, ApproveResponse, CheckCodeRequest, CheckCodeResponse, ErrorBody, ErrorCode, PendingSignRequest,
-    PendingSignRequests, PostSignatureRequest, RejectSessionRequest, RejectSessionResponse, RejectSignRequest,
-    RevokeResponse, SessionStatus, SignResultAck,
+    ApproveRequest, ApproveResponse, CheckCodeRequest, CheckCodeResponse, ErrorBody, OctaneErrorCode,
+    PendingSignRequest, PendingSignRequests, PostSignatureRequest, RejectSessionRequest, RejectSessionResponse,
+    RejectSignRequest, RevokeResponse, SessionStatus, SignResultAck,
 };
 use crate::octane::app_auth;
 use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError, MAX_RESPONSE_LEN};
@@ -78,7 +78,7 @@ pub enum OctaneError {
     #[error("octane refused: {code}: {message}")]
     Refused {
         /// The stable error code.
-        code: ErrorCode,
+        code: OctaneErrorCode,
         /// Octane's message.
         message: String,
     },
@@ -230,16 +230,16 @@ fn map_status(status: u16, body: &[u8]) -> OctaneError {
         return OctaneError::Protocol(format!("HTTP {status} without an error body"));
     };
     match error.code {
-        ErrorCode::SessionExpired => OctaneError::SessionExpired,
-        ErrorCode::SessionUsed => OctaneError::SessionUsed,
-        ErrorCode::CodeRejected => OctaneError::CodeRejected { attempts_left: error.attempts_left.unwrap_or(0) },
-        ErrorCode::SessionLocked => OctaneError::SessionLocked,
-        ErrorCode::Forbidden | ErrorCode::AccountNotBound => OctaneError::Forbidden(error.message),
-        ErrorCode::Unauthenticated | ErrorCode::StaleRequest => OctaneError::Unauthenticated(error.message),
-        ErrorCode::PairRevoked => OctaneError::Revoked,
-        ErrorCode::PhoneForgotten => OctaneError::PhoneForgotten,
-        ErrorCode::NotFound => OctaneError::NotFound,
-        ErrorCode::Internal => OctaneError::ServerError { status },
+        OctaneErrorCode::SessionExpired => OctaneError::SessionExpired,
+        OctaneErrorCode::SessionUsed => OctaneError::SessionUsed,
+        OctaneErrorCode::CodeRejected => OctaneError::CodeRejected { attempts_left: error.attempts_left.unwrap_or(0) },
+        OctaneErrorCode::SessionLocked => OctaneError::SessionLocked,
+        OctaneErrorCode::Forbidden | OctaneErrorCode::AccountNotBound => OctaneError::Forbidden(error.message),
+        OctaneErrorCode::Unauthenticated | OctaneErrorCode::StaleRequest => OctaneError::Unauthenticated(error.message),
+        OctaneErrorCode::PairRevoked => OctaneError::Revoked,
+        OctaneErrorCode::PhoneForgotten => OctaneError::PhoneForgotten,
+        OctaneErrorCode::NotFound => OctaneError::NotFound,
+        OctaneErrorCode::Internal => OctaneError::ServerError { status },
         code => OctaneError::Refused { code, message: error.message },
     }
 }
@@ -590,25 +590,25 @@ mod tests {
 
     #[test]
     fn error_bodies_map_to_ui_variants() {
-        let b = |code: ErrorCode, left: Option<u32>| {
+        let b = |code: OctaneErrorCode, left: Option<u32>| {
             serde_json::to_vec(&ErrorBody {
                 error: api::ErrorDetail { code, message: "m".into(), attempts_left: left },
             })
             .unwrap()
         };
         assert_eq!(
-            map_status(400, &b(ErrorCode::CodeRejected, Some(3))),
+            map_status(400, &b(OctaneErrorCode::CodeRejected, Some(3))),
             OctaneError::CodeRejected { attempts_left: 3 }
         );
-        assert_eq!(map_status(423, &b(ErrorCode::SessionLocked, Some(0))), OctaneError::SessionLocked);
-        assert_eq!(map_status(410, &b(ErrorCode::SessionExpired, None)), OctaneError::SessionExpired);
-        assert_eq!(map_status(403, &b(ErrorCode::PairRevoked, None)), OctaneError::Revoked);
-        assert_eq!(map_status(409, &b(ErrorCode::SessionUsed, None)), OctaneError::SessionUsed);
+        assert_eq!(map_status(423, &b(OctaneErrorCode::SessionLocked, Some(0))), OctaneError::SessionLocked);
+        assert_eq!(map_status(410, &b(OctaneErrorCode::SessionExpired, None)), OctaneError::SessionExpired);
+        assert_eq!(map_status(403, &b(OctaneErrorCode::PairRevoked, None)), OctaneError::Revoked);
+        assert_eq!(map_status(409, &b(OctaneErrorCode::SessionUsed, None)), OctaneError::SessionUsed);
         assert_eq!(map_status(500, b"oops"), OctaneError::ServerError { status: 500 });
         assert!(matches!(map_status(400, b"<html>"), OctaneError::Protocol(_)));
         assert!(matches!(
-            map_status(409, &b(ErrorCode::DuplicateRequest, None)),
-            OctaneError::Refused { code: ErrorCode::DuplicateRequest, .. }
+            map_status(409, &b(OctaneErrorCode::DuplicateRequest, None)),
+            OctaneError::Refused { code: OctaneErrorCode::DuplicateRequest, .. }
         ));
     }
 }

@@ -31,7 +31,7 @@ use crate::clock::Clock;
 use crate::code::{CodeError, ValidationCode};
 use crate::display::{clean, TextKind};
 use crate::envelope::{Domain, SignedEnvelope};
-use crate::link::{parse_link, LinkConfig, LinkError};
+use crate::link::{parse_link, LinkConfig, PairLinkError};
 use crate::model::{PairAttestation, PairSessionDetails, SpProfile, STATEMENT_VERSION};
 use crate::octane::client::OctaneError;
 use crate::ports::{ApplianceApi, OctaneApi, ProgressFn};
@@ -225,7 +225,7 @@ impl PairState {
 pub enum PairError {
     /// The link was refused.
     #[error("pair link refused: {0}")]
-    Link(#[from] LinkError),
+    Link(#[from] PairLinkError),
     /// What was typed is not a code.
     #[error("{0}")]
     Code(#[from] CodeError),

@@ -518,7 +518,7 @@ async fn an_unreachable_or_forgetting_appliance_leaves_the_request_waiting() {
     let r = phone.send(phone.pair_a, 1);
     phone.ingest(&r).await;
     for failure in [
-        ApplianceError::Link(crate::ble::transport::LinkError::Timeout),
+        ApplianceError::Link(crate::ble::transport::GattError::Timeout),
         ApplianceError::Timeout,
         ApplianceError::Cancelled,
         ApplianceError::Channel(crate::ble::channel::ChannelError::Decrypt),

@@ -36,7 +36,7 @@ use crate::decode::{decode_with_target, DecodeContext, DecodedPayload};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::guardrails::{evaluate, worst_case_spend, Guardrails, SpendContext, Violation};
 use crate::model::{CountersignedRequest, PairRevocation, PayloadKind, SignRequest, STATEMENT_VERSION};
-use crate::octane::api::{PairStatus as OctanePairStatus, PendingSignRequest};
+use crate::octane::api::{OctanePairStatus, PendingSignRequest};
 use crate::octane::client::OctaneError;
 use crate::payload::{verify_appliance_signature, PayloadError, SigningTarget};
 use crate::ports::{ApplianceApi, OctaneApi, ProgressFn};

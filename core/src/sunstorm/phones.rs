@@ -6,7 +6,7 @@
 
 use uuid::Uuid;
 
-use super::{ApplianceId, Sunstorm, SunstormError};
+use super::{ApplianceId, CoreError, Sunstorm};
 use crate::appliance::PhoneEntry;
 use crate::audit::AuditEvent;
 use crate::bytes::Key32;
@@ -37,7 +37,7 @@ impl Sunstorm {
     /// The phones bonded with appliance `id` (the only one when `None`), in bonding order,
     /// names sanitised; `this_phone` marks this one. Asks the appliance.
     #[tracing::instrument(skip_all)]
-    pub async fn bonded_phones(&self, id: Option<&ApplianceId>) -> Result<Vec<PhoneEntry>, SunstormError> {
+    pub async fn bonded_phones(&self, id: Option<&ApplianceId>) -> Result<Vec<PhoneEntry>, CoreError> {
         Ok(self.resolve(id).await?.appliance.list_phones().await?)
     }
 
@@ -48,11 +48,7 @@ impl Sunstorm {
     /// appliance's requests to that phone; if octane cannot be reached the statement is
     /// queued for [`Sunstorm::sync`] and the answer says so.
     #[tracing::instrument(skip_all, fields(phone = %app_key.fingerprint()))]
-    pub async fn forget_phone(
-        &self,
-        id: Option<&ApplianceId>,
-        app_key: Key32,
-    ) -> Result<ForgottenPhone, SunstormError> {
+    pub async fn forget_phone(&self, id: Option<&ApplianceId>, app_key: Key32) -> Result<ForgottenPhone, CoreError> {
         let b = self.resolve(id).await?;
         let appliance = b.record.appliance_identity;
         let request_id = Uuid::new_v4();
@@ -77,7 +73,7 @@ impl Sunstorm {
 
     /// Delivers the statements waiting for octane (bounded by the outbox's size); returns
     /// how many were delivered. A statement of an appliance no longer bonded waits.
-    pub(super) async fn relay_outbox(&self) -> Result<usize, SunstormError> {
+    pub(super) async fn relay_outbox(&self) -> Result<usize, CoreError> {
         let mut delivered = 0;
         for e in self.store.octane_outbox()? {
             let Ok(b) = self.resolve(Some(&e.appliance)).await else { continue };

@@ -26,7 +26,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use sunstorm_core::appliance::proto::{
-    decode_header, ErrorCode, Request, RequestBody, Response, ResponseBody, StatusKind, KEEPALIVE_INTERVAL_MS,
+    decode_header, ApplianceErrorCode, Request, RequestBody, Response, ResponseBody, StatusKind, KEEPALIVE_INTERVAL_MS,
     PROTOCOL_VERSION,
 };
 use sunstorm_core::appliance::{ApplianceInfo, PhoneEntry};
@@ -218,13 +218,13 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
 }
 
-fn err(code: ErrorCode, msg: impl Into<String>) -> ResponseBody {
+fn err(code: ApplianceErrorCode, msg: impl Into<String>) -> ResponseBody {
     ResponseBody::Error { code, message: msg.into() }
 }
 
 /// The answer to every request of a forgotten phone.
 fn forgotten_error() -> ResponseBody {
-    err(ErrorCode::PhoneForgotten, "this appliance no longer knows this phone; bond again")
+    err(ApplianceErrorCode::PhoneForgotten, "this appliance no longer knows this phone; bond again")
 }
 
 /// The appliance's check of a sign request's times, when it arrives and again when the
@@ -233,7 +233,7 @@ fn forgotten_error() -> ResponseBody {
 /// lifetime), with the reason in the message.
 pub(crate) fn sign_validity(req: &SignRequest, now: u64) -> Result<(), ResponseBody> {
     check_validity(req.created_at, req.expires_at, now, DEFAULT_MAX_SKEW_SECS)
-        .map_err(|e| err(ErrorCode::RequestExpired, format!("{}: {e}", e.code())))
+        .map_err(|e| err(ApplianceErrorCode::RequestExpired, format!("{}: {e}", e.code())))
 }
 
 impl ApplianceSim {
@@ -636,7 +636,7 @@ impl ApplianceSim {
                     changed = done.changed() => {
                         if changed.is_err() {
                             let body = done.borrow().clone()
-                                .unwrap_or_else(|| err(ErrorCode::Internal, "the request was dropped"));
+                                .unwrap_or_else(|| err(ApplianceErrorCode::Internal, "the request was dropped"));
                             return self.send(ch, &Response::new(id, body)).await;
                         }
                     }
@@ -672,7 +672,9 @@ impl ApplianceSim {
             return Ok(());
         }
         if req.body.is_exactly_once() {
-            return self.send(ch, &Response::error(req.id, ErrorCode::Busy, "another request is pending")).await;
+            return self
+                .send(ch, &Response::error(req.id, ApplianceErrorCode::Busy, "another request is pending"))
+                .await;
         }
         let id = req.id;
         match self.begin(phone, req) {
@@ -685,9 +687,11 @@ impl ApplianceSim {
         Request::decode(plain).map_err(|e| {
             let id = decode_header(plain).map(|h| h.id).unwrap_or(Uuid::nil());
             let code = match e {
-                sunstorm_core::appliance::proto::ProtoError::TooLarge { .. } => ErrorCode::TooLarge,
-                sunstorm_core::appliance::proto::ProtoError::UnsupportedVersion(_) => ErrorCode::UnsupportedVersion,
-                sunstorm_core::appliance::proto::ProtoError::Malformed(_) => ErrorCode::BadRequest,
+                sunstorm_core::appliance::proto::ProtoError::TooLarge { .. } => ApplianceErrorCode::TooLarge,
+                sunstorm_core::appliance::proto::ProtoError::UnsupportedVersion(_) => {
+                    ApplianceErrorCode::UnsupportedVersion
+                }
+                sunstorm_core::appliance::proto::ProtoError::Malformed(_) => ApplianceErrorCode::BadRequest,
             };
             tracing::warn!(error = %e, "refused a request");
             Response::error(id, code, e.to_string())
@@ -736,11 +740,13 @@ impl ApplianceSim {
                         Ok(inner) if inner.request_id == id => {}
                         Ok(_) => {
                             return Begin::Now(err(
-                                ErrorCode::BadRequest,
+                                ApplianceErrorCode::BadRequest,
                                 "the request id is not the sign request's id",
                             ))
                         }
-                        Err(e) => return Begin::Now(err(ErrorCode::BadRequest, format!("sign request body: {e}"))),
+                        Err(e) => {
+                            return Begin::Now(err(ApplianceErrorCode::BadRequest, format!("sign request body: {e}")))
+                        }
                     }
                 }
                 let mut rt = lock(&self.inner.rt);
@@ -782,14 +788,17 @@ impl ApplianceSim {
                 let by = state.bonds.iter().find(|b| b.channel_static == phone).cloned().ok_or_else(forgotten_error)?;
                 match state.bonds.iter().find(|b| &b.app_key == app_key) {
                     Some(t) if t.channel_static == phone => Err(err(
-                        ErrorCode::CannotForgetSelf,
+                        ApplianceErrorCode::CannotForgetSelf,
                         "a phone cannot forget itself: forget it from another bonded phone or on the appliance",
                     )),
                     Some(t) => Ok(Prepared::Forget { target: t.clone(), by }),
                     None if state.forgotten.iter().any(|f| &f.app_key == app_key) => {
-                        Err(err(ErrorCode::UnknownPhone, "this phone is already forgotten"))
+                        Err(err(ApplianceErrorCode::UnknownPhone, "this phone is already forgotten"))
                     }
-                    None => Err(err(ErrorCode::UnknownPhone, "no phone with this key is bonded with this appliance")),
+                    None => Err(err(
+                        ApplianceErrorCode::UnknownPhone,
+                        "no phone with this key is bonded with this appliance",
+                    )),
                 }
             }
             RequestBody::ApprovePair { session, validation_code, bindings } => {
@@ -800,12 +809,12 @@ impl ApplianceSim {
                 if state.pairs.contains_key(pair_id) {
                     Ok(Prepared::Revoke { pair_id: *pair_id })
                 } else if state.revoked.contains(pair_id) {
-                    Err(err(ErrorCode::PairRevoked, "the pair is already revoked"))
+                    Err(err(ApplianceErrorCode::PairRevoked, "the pair is already revoked"))
                 } else {
-                    Err(err(ErrorCode::UnknownPair, "no such pair"))
+                    Err(err(ApplianceErrorCode::UnknownPair, "no such pair"))
                 }
             }
-            _ => Err(err(ErrorCode::BadRequest, "not a state-changing request")),
+            _ => Err(err(ApplianceErrorCode::BadRequest, "not a state-changing request")),
         }
     }
 
@@ -818,32 +827,36 @@ impl ApplianceSim {
         if self.inner.cfg.octane_key == Key32::default() {
             // A setup mistake, not an attack: say how to fix it.
             return Err(err(
-                ErrorCode::BadSessionSignature,
+                ApplianceErrorCode::BadSessionSignature,
                 "this appliance simulator has no octane key, so it cannot check any pair session: \
                  start it with --octane-key <the key `sunstorm sim octane` prints>",
             ));
         }
-        let details: PairSessionDetails = session
-            .open(Domain::OctaneSession, self.inner.cfg.octane_key.as_bytes())
-            .map_err(|e| err(ErrorCode::BadSessionSignature, format!("octane's signature on the session: {e}")))?;
+        let details: PairSessionDetails =
+            session.open(Domain::OctaneSession, self.inner.cfg.octane_key.as_bytes()).map_err(|e| {
+                err(ApplianceErrorCode::BadSessionSignature, format!("octane's signature on the session: {e}"))
+            })?;
         if details.v != STATEMENT_VERSION {
-            return Err(err(ErrorCode::BadRequest, "unknown session version"));
+            return Err(err(ApplianceErrorCode::BadRequest, "unknown session version"));
         }
         if now() > details.expires_at {
-            return Err(err(ErrorCode::SessionExpired, "the pair session expired"));
+            return Err(err(ApplianceErrorCode::SessionExpired, "the pair session expired"));
         }
         if code.len() != 6 || !code.bytes().all(|b| b.is_ascii_digit()) {
-            return Err(err(ErrorCode::BadRequest, "the validation code must be six digits"));
+            return Err(err(ApplianceErrorCode::BadRequest, "the validation code must be six digits"));
         }
         if bindings.is_empty() {
-            return Err(err(ErrorCode::BindingNotRequested, "choose at least one wallet"));
+            return Err(err(ApplianceErrorCode::BindingNotRequested, "choose at least one wallet"));
         }
         for b in bindings {
             if !details.requested_chains.contains(&b.chain) {
-                return Err(err(ErrorCode::BindingNotRequested, format!("{} is on a chain the SP did not ask for", b)));
+                return Err(err(
+                    ApplianceErrorCode::BindingNotRequested,
+                    format!("{} is on a chain the SP did not ask for", b),
+                ));
             }
             if self.inner.keys.key_for(b).is_none() {
-                return Err(err(ErrorCode::NotOwnAccount, format!("{b} is not a wallet of this appliance")));
+                return Err(err(ApplianceErrorCode::NotOwnAccount, format!("{b} is not a wallet of this appliance")));
             }
         }
         let mut bindings = bindings.to_vec();
@@ -854,36 +867,38 @@ impl ApplianceSim {
 
     fn validate_sign(&self, state: &SimState, request: &CountersignedRequest) -> Result<Prepared, ResponseBody> {
         let unverified: SignRequest = sunstorm_core::cbor::from_canonical_slice(&request.body)
-            .map_err(|e| err(ErrorCode::BadRequest, format!("sign request body: {e}")))?;
+            .map_err(|e| err(ApplianceErrorCode::BadRequest, format!("sign request body: {e}")))?;
         let pair = match state.pairs.get(&unverified.pair_id) {
             Some(p) => p,
             None if state.revoked.contains(&unverified.pair_id) => {
-                return Err(err(ErrorCode::PairRevoked, "the pair was revoked"))
+                return Err(err(ApplianceErrorCode::PairRevoked, "the pair was revoked"))
             }
-            None => return Err(err(ErrorCode::UnknownPair, "no such pair on this appliance")),
+            None => return Err(err(ApplianceErrorCode::UnknownPair, "no such pair on this appliance")),
         };
         envelope::verify_bytes(Domain::SpSignRequest, pair.sp_public_key.as_bytes(), &request.body, &request.sp_sig)
-            .map_err(|_| err(ErrorCode::BadSpSignature, "the SP's signature does not verify under the pinned key"))?;
+            .map_err(|_| {
+                err(ApplianceErrorCode::BadSpSignature, "the SP's signature does not verify under the pinned key")
+            })?;
         let req = request
             .verify(&pair.sp_public_key, &self.inner.cfg.octane_key)
-            .map_err(|_| err(ErrorCode::BadOctaneSignature, "octane's countersignature does not verify"))?;
+            .map_err(|_| err(ApplianceErrorCode::BadOctaneSignature, "octane's countersignature does not verify"))?;
         if req.v != STATEMENT_VERSION {
-            return Err(err(ErrorCode::BadRequest, "unknown sign request version"));
+            return Err(err(ApplianceErrorCode::BadRequest, "unknown sign request version"));
         }
         if !pair.bindings.contains(&req.account) {
-            return Err(err(ErrorCode::AccountNotBound, "the account is not bound to this pair"));
+            return Err(err(ApplianceErrorCode::AccountNotBound, "the account is not bound to this pair"));
         }
         if req.account.chain != req.chain {
-            return Err(err(ErrorCode::ChainMismatch, "the account is on another chain"));
+            return Err(err(ApplianceErrorCode::ChainMismatch, "the account is on another chain"));
         }
         sign_validity(&req, now())?;
         let target = payload::signing_target(req.kind, &req.payload, &req.chain)
-            .map_err(|e| err(ErrorCode::BadPayload, e.to_string()))?;
+            .map_err(|e| err(ApplianceErrorCode::BadPayload, e.to_string()))?;
         match (&target, self.inner.keys.key_for(&req.account)) {
             (SigningTarget::EvmDigest { .. }, Some(WalletKey::Evm(_)))
             | (SigningTarget::Ed25519Message(_), Some(WalletKey::Solana(_))) => {}
-            (_, None) => return Err(err(ErrorCode::NotOwnAccount, "not a wallet of this appliance")),
-            _ => return Err(err(ErrorCode::BadPayload, "the payload kind does not fit the account")),
+            (_, None) => return Err(err(ApplianceErrorCode::NotOwnAccount, "not a wallet of this appliance")),
+            _ => return Err(err(ApplianceErrorCode::BadPayload, "the payload kind does not fit the account")),
         }
         Ok(Prepared::Sign { req, target, sp_name: pair.sp_name.clone() })
     }
@@ -966,7 +981,7 @@ impl ApplianceSim {
         let mut rt = lock(&self.inner.rt);
         if rt.epoch != epoch {
             // The simulator was reset while the request waited: nothing is recorded.
-            return err(ErrorCode::Cancelled, "the appliance was reset");
+            return err(ApplianceErrorCode::Cancelled, "the appliance was reset");
         }
         if let Some(cached) = rt.state.answered.get(&id) {
             return cached.clone();
@@ -977,9 +992,11 @@ impl ApplianceSim {
             return forgotten_error();
         }
         let body = match decision {
-            Decision::Reject => err(ErrorCode::UserRejected, "declined on the appliance"),
-            Decision::Cancelled => err(ErrorCode::Cancelled, "cancelled by the phone"),
-            Decision::Expired => err(ErrorCode::RequestExpired, "the request expired on the appliance's screen"),
+            Decision::Reject => err(ApplianceErrorCode::UserRejected, "declined on the appliance"),
+            Decision::Cancelled => err(ApplianceErrorCode::Cancelled, "cancelled by the phone"),
+            Decision::Expired => {
+                err(ApplianceErrorCode::RequestExpired, "the request expired on the appliance's screen")
+            }
             Decision::Approve => match self.act(&mut rt, p) {
                 Ok(b) => b,
                 Err(b) => b,
@@ -995,14 +1012,16 @@ impl ApplianceSim {
         if let Prepared::Forget { target, by } = p {
             return match self.forget_locked(rt, &target.app_key, Some(by.app_key)) {
                 Ok(statement) => Ok(ResponseBody::Forgotten { statement }),
-                Err(SimError::UnknownPhone) => Err(err(ErrorCode::UnknownPhone, "this phone is already forgotten")),
-                Err(e) => Err(err(ErrorCode::Internal, e.to_string())),
+                Err(SimError::UnknownPhone) => {
+                    Err(err(ApplianceErrorCode::UnknownPhone, "this phone is already forgotten"))
+                }
+                Err(e) => Err(err(ApplianceErrorCode::Internal, e.to_string())),
             };
         }
         let state = &mut rt.state;
         let identity = self.identity();
         let key = &self.inner.keys.identity;
-        let internal = |e: sunstorm_core::envelope::EnvelopeError| err(ErrorCode::Internal, e.to_string());
+        let internal = |e: sunstorm_core::envelope::EnvelopeError| err(ApplianceErrorCode::Internal, e.to_string());
         match p {
             Prepared::Pair { session, code, bindings } => {
                 let pair_id = Uuid::new_v4();
@@ -1053,15 +1072,16 @@ impl ApplianceSim {
                 sign_validity(&req, now())?;
                 let signature = match (target, self.inner.keys.key_for(&req.account)) {
                     (SigningTarget::EvmDigest { digest, v_style }, Some(WalletKey::Evm(k))) => {
-                        let (sig, recid) =
-                            k.sign_prehash_recoverable(&digest).map_err(|e| err(ErrorCode::Internal, e.to_string()))?;
+                        let (sig, recid) = k
+                            .sign_prehash_recoverable(&digest)
+                            .map_err(|e| err(ApplianceErrorCode::Internal, e.to_string()))?;
                         payload::encode_evm_signature(&sig, recid, v_style).to_vec()
                     }
                     (SigningTarget::Ed25519Message(m), Some(WalletKey::Solana(k))) => {
                         use ed25519_dalek::Signer;
                         k.sign(&m).to_bytes().to_vec()
                     }
-                    _ => return Err(err(ErrorCode::BadPayload, "the payload kind does not fit the account")),
+                    _ => return Err(err(ApplianceErrorCode::BadPayload, "the payload kind does not fit the account")),
                 };
                 *state.signatures.entry(req.request_id).or_insert(0) += 1;
                 state.total_signatures += 1;
@@ -1074,7 +1094,7 @@ impl ApplianceSim {
                 );
                 Ok(ResponseBody::Signature { signature })
             }
-            Prepared::Forget { .. } => Err(err(ErrorCode::Internal, "forgetting is handled above")),
+            Prepared::Forget { .. } => Err(err(ApplianceErrorCode::Internal, "forgetting is handled above")),
         }
     }
 

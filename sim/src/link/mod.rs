@@ -23,7 +23,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use rand::{Rng, SeedableRng};
 use rand_chacha::ChaCha8Rng;
-use sunstorm_core::ble::transport::{Connector, GattLink, LinkError, ATT_HEADER, MAX_ATT_MTU, MIN_ATT_MTU};
+use sunstorm_core::ble::transport::{Connector, GattError, GattLink, ATT_HEADER, MAX_ATT_MTU, MIN_ATT_MTU};
 use tokio::sync::{mpsc, watch, Mutex};
 use tokio::time::Instant;
 
@@ -235,7 +235,7 @@ impl LiveFaults {
             Err(_) => Vec::new(),
         };
         for c in &live {
-            c.close(LinkError::Disconnected);
+            c.close(GattError::Disconnected);
         }
         if !live.is_empty() {
             tracing::info!(connections = live.len(), "sim link: disconnected every connection");
@@ -300,7 +300,7 @@ impl FaultStats {
 #[derive(Debug)]
 pub(crate) struct Conn {
     closed: watch::Sender<bool>,
-    reason: std::sync::Mutex<Option<LinkError>>,
+    reason: std::sync::Mutex<Option<GattError>>,
     pdus: AtomicU64,
     epoch: Instant,
 }
@@ -320,7 +320,7 @@ impl Conn {
     }
 
     /// Closes the connection, remembering why (the first reason wins).
-    pub(crate) fn close(&self, reason: LinkError) {
+    pub(crate) fn close(&self, reason: GattError) {
         if let Ok(mut r) = self.reason.lock() {
             r.get_or_insert(reason);
         }
@@ -328,8 +328,8 @@ impl Conn {
     }
 
     /// The error a closed link reports.
-    pub(crate) fn error(&self) -> LinkError {
-        self.reason.lock().ok().and_then(|r| r.clone()).unwrap_or(LinkError::Disconnected)
+    pub(crate) fn error(&self) -> GattError {
+        self.reason.lock().ok().and_then(|r| r.clone()).unwrap_or(GattError::Disconnected)
     }
 
     pub(crate) async fn wait_closed(&self) {
@@ -410,7 +410,7 @@ impl Injector {
     }
 
     /// Offers one PDU to this direction, applying the faults.
-    pub(crate) fn inject(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+    pub(crate) fn inject(&self, pdu: Vec<u8>) -> Result<(), GattError> {
         if self.conn.is_closed() {
             return Err(self.conn.error());
         }
@@ -420,13 +420,13 @@ impl Injector {
         // Always draw all four so the stream stays aligned whatever the knobs.
         let (d, u, r, x) = match self.rng.lock() {
             Ok(mut g) => (g.gen::<f64>(), g.gen::<f64>(), g.gen::<f64>(), g.gen::<f64>()),
-            Err(_) => return Err(LinkError::Io("fault RNG poisoned".into())),
+            Err(_) => return Err(GattError::Io("fault RNG poisoned".into())),
         };
         if self.cfg.disconnect_after.is_some_and(|k| n > k) || x < self.cfg.disconnect {
             self.stats.bump(4);
             tracing::debug!(pdus = n, "sim link: injected disconnect");
-            self.conn.close(LinkError::Disconnected);
-            return Err(LinkError::Disconnected);
+            self.conn.close(GattError::Disconnected);
+            return Err(GattError::Disconnected);
         }
         let live = self.cfg.live.settings();
         if d < live.drop.unwrap_or(self.cfg.drop) {
@@ -535,7 +535,7 @@ impl SimEnd {
 impl Drop for SimEnd {
     fn drop(&mut self) {
         // A dropped end is a disconnect for the peer, not silence.
-        self.conn.close(LinkError::Disconnected);
+        self.conn.close(GattError::Disconnected);
     }
 }
 
@@ -544,13 +544,13 @@ pub(crate) async fn recv_from(
     inbox: &Mutex<mpsc::UnboundedReceiver<Vec<u8>>>,
     conn: &Conn,
     timeout: Duration,
-) -> Result<Vec<u8>, LinkError> {
+) -> Result<Vec<u8>, GattError> {
     if conn.is_closed() {
         return Err(conn.error());
     }
     let mut inbox = match tokio::time::timeout(timeout, inbox.lock()).await {
         Ok(g) => g,
-        Err(_) => return Err(LinkError::Timeout),
+        Err(_) => return Err(GattError::Timeout),
     };
     tokio::select! {
         biased;
@@ -558,7 +558,7 @@ pub(crate) async fn recv_from(
         r = tokio::time::timeout(timeout, inbox.recv()) => match r {
             Ok(Some(pdu)) => Ok(pdu),
             Ok(None) => Err(conn.error()),
-            Err(_) => Err(LinkError::Timeout),
+            Err(_) => Err(GattError::Timeout),
         },
     }
 }
@@ -569,20 +569,20 @@ impl GattLink for SimEnd {
         self.mtu
     }
 
-    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), GattError> {
         let max = usize::from(self.mtu) - ATT_HEADER;
         if pdu.len() > max {
-            return Err(LinkError::PduTooLarge { len: pdu.len(), max });
+            return Err(GattError::PduTooLarge { len: pdu.len(), max });
         }
         self.tx.inject(pdu)
     }
 
-    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, GattError> {
         recv_from(&self.inbox, &self.conn, timeout).await
     }
 
     async fn close(&self) {
-        self.conn.close(LinkError::Disconnected);
+        self.conn.close(GattError::Disconnected);
     }
 }
 
@@ -642,15 +642,15 @@ impl SimConnector {
 
 #[async_trait]
 impl Connector for SimConnector {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
         if self.cfg.live.settings().refuse_connections {
             tracing::debug!("sim link: refused a connection");
-            return Err(LinkError::NotFound);
+            return Err(GattError::NotFound);
         }
         let k = self.count.fetch_add(1, Ordering::Relaxed);
         let cfg = SimLinkConfig { seed: self.cfg.seed.wrapping_add(k), ..self.cfg.clone() };
         let (phone, appliance) = make_pair(&cfg, &self.stats);
-        self.tx.send(appliance).map_err(|_| LinkError::NotFound)?;
+        self.tx.send(appliance).map_err(|_| GattError::NotFound)?;
         tracing::debug!(connection = k, "sim link: connected");
         Ok(phone)
     }
@@ -658,13 +658,13 @@ impl Connector for SimConnector {
 
 impl SimAcceptor {
     /// The next connection's appliance end; `Disconnected` once the connector is gone.
-    pub async fn accept(&self) -> Result<Box<dyn GattLink>, LinkError> {
-        self.rx.lock().await.recv().await.ok_or(LinkError::Disconnected)
+    pub async fn accept(&self) -> Result<Box<dyn GattLink>, GattError> {
+        self.rx.lock().await.recv().await.ok_or(GattError::Disconnected)
     }
 
     /// Like [`SimAcceptor::accept`], giving up after `timeout`.
-    pub async fn accept_timeout(&self, timeout: Duration) -> Result<Box<dyn GattLink>, LinkError> {
-        tokio::time::timeout(timeout, self.accept()).await.map_err(|_| LinkError::Timeout)?
+    pub async fn accept_timeout(&self, timeout: Duration) -> Result<Box<dyn GattLink>, GattError> {
+        tokio::time::timeout(timeout, self.accept()).await.map_err(|_| GattError::Timeout)?
     }
 
     /// Fault counters summed over every connection made.

@@ -11,7 +11,7 @@
 //!
 //! Any record that breaks these rules (unknown type, wrong direction, oversized length)
 //! ends the connection: the receiver sends DISCONNECT and closes, and the link reports
-//! [`LinkError::Io`]. Faults are applied on the simulator side, to both directions.
+//! [`GattError::Io`]. Faults are applied on the simulator side, to both directions.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use sunstorm_core::ble::transport::{Connector, GattLink, LinkError, ATT_HEADER, MAX_ATT_MTU, MIN_ATT_MTU};
+use sunstorm_core::ble::transport::{Connector, GattError, GattLink, ATT_HEADER, MAX_ATT_MTU, MIN_ATT_MTU};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::unix::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{UnixListener, UnixStream};
@@ -59,12 +59,12 @@ impl PduType {
     }
 }
 
-fn io(e: impl std::fmt::Display) -> LinkError {
-    LinkError::Io(e.to_string())
+fn io(e: impl std::fmt::Display) -> GattError {
+    GattError::Io(e.to_string())
 }
 
-async fn write_record(w: &mut OwnedWriteHalf, ty: PduType, payload: &[u8]) -> Result<(), LinkError> {
-    let len = u16::try_from(payload.len()).map_err(|_| LinkError::PduTooLarge { len: payload.len(), max: 514 })?;
+async fn write_record(w: &mut OwnedWriteHalf, ty: PduType, payload: &[u8]) -> Result<(), GattError> {
+    let len = u16::try_from(payload.len()).map_err(|_| GattError::PduTooLarge { len: payload.len(), max: 514 })?;
     let mut rec = Vec::with_capacity(3 + payload.len());
     rec.push(ty as u8);
     rec.extend_from_slice(&len.to_be_bytes());
@@ -72,10 +72,10 @@ async fn write_record(w: &mut OwnedWriteHalf, ty: PduType, payload: &[u8]) -> Re
     match tokio::time::timeout(IO_TIMEOUT, w.write_all(&rec)).await {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(match e.kind() {
-            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => LinkError::Disconnected,
+            std::io::ErrorKind::BrokenPipe | std::io::ErrorKind::ConnectionReset => GattError::Disconnected,
             _ => io(e),
         }),
-        Err(_) => Err(LinkError::Timeout),
+        Err(_) => Err(GattError::Timeout),
     }
 }
 
@@ -85,38 +85,38 @@ async fn read_record(
     r: &mut OwnedReadHalf,
     allowed: &[PduType],
     max_pdu: usize,
-) -> Result<(PduType, Vec<u8>), LinkError> {
+) -> Result<(PduType, Vec<u8>), GattError> {
     let mut head = [0u8; 3];
     r.read_exact(&mut head).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => LinkError::Disconnected,
+        std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => GattError::Disconnected,
         _ => io(e),
     })?;
     let [t, hi, lo] = head;
     let len = usize::from(u16::from_be_bytes([hi, lo]));
     let ty = PduType::from_u8(t)
         .filter(|ty| allowed.contains(ty))
-        .ok_or_else(|| LinkError::Io(format!("protocol error: unexpected record type 0x{t:02x}")))?;
+        .ok_or_else(|| GattError::Io(format!("protocol error: unexpected record type 0x{t:02x}")))?;
     let limit = match ty {
         PduType::MtuRequest | PduType::MtuResponse => 2,
         PduType::Write | PduType::Notify => max_pdu,
         PduType::Disconnect => 0,
     };
     if len > limit || (limit == 2 && len != 2) {
-        return Err(LinkError::Io(format!("protocol error: record 0x{t:02x} of {len} bytes (limit {limit})")));
+        return Err(GattError::Io(format!("protocol error: record 0x{t:02x} of {len} bytes (limit {limit})")));
     }
     let mut payload = vec![0u8; len];
     r.read_exact(&mut payload).await.map_err(|e| match e.kind() {
-        std::io::ErrorKind::UnexpectedEof => LinkError::Io("protocol error: truncated record".into()),
+        std::io::ErrorKind::UnexpectedEof => GattError::Io("protocol error: truncated record".into()),
         _ => io(e),
     })?;
     Ok((ty, payload))
 }
 
-fn parse_mtu(payload: &[u8]) -> Result<u16, LinkError> {
-    let b: [u8; 2] = payload.try_into().map_err(|_| LinkError::Io("protocol error: bad MTU record".into()))?;
+fn parse_mtu(payload: &[u8]) -> Result<u16, GattError> {
+    let b: [u8; 2] = payload.try_into().map_err(|_| GattError::Io("protocol error: bad MTU record".into()))?;
     let mtu = u16::from_be_bytes(b);
     if !(MIN_ATT_MTU..=MAX_ATT_MTU).contains(&mtu) {
-        return Err(LinkError::Io(format!("protocol error: MTU {mtu} outside 23..=517")));
+        return Err(GattError::Io(format!("protocol error: MTU {mtu} outside 23..=517")));
     }
     Ok(mtu)
 }
@@ -138,7 +138,7 @@ async fn reader_loop(
         match rec {
             Ok((PduType::Disconnect, _)) => {
                 tracing::debug!("uds link: peer disconnected");
-                conn.close(LinkError::Disconnected);
+                conn.close(GattError::Disconnected);
                 return;
             }
             Ok((_, pdu)) => {
@@ -191,7 +191,7 @@ pub struct SocketListener {
 
 impl SocketListener {
     /// Binds `path` (which must not exist).
-    pub fn bind(path: impl AsRef<Path>, cfg: SimLinkConfig) -> Result<Self, LinkError> {
+    pub fn bind(path: impl AsRef<Path>, cfg: SimLinkConfig) -> Result<Self, GattError> {
         let path = path.as_ref().to_path_buf();
         let listener = UnixListener::bind(&path).map_err(io)?;
         Ok(Self { listener, path, cfg, count: AtomicU64::new(0), stats: FaultStats::default() })
@@ -208,13 +208,13 @@ impl SocketListener {
     }
 
     /// Waits for the next phone and performs the MTU exchange (within `IO_TIMEOUT`, 5 s).
-    pub async fn accept(&self) -> Result<Box<dyn GattLink>, LinkError> {
+    pub async fn accept(&self) -> Result<Box<dyn GattLink>, GattError> {
         let (stream, _) = self.listener.accept().await.map_err(io)?;
         if self.cfg.live.settings().refuse_connections {
             // Closed before the MTU exchange: the phone sees the connection fail.
             tracing::debug!("uds link: refused a connection");
             drop(stream);
-            return Err(LinkError::Disconnected);
+            return Err(GattError::Disconnected);
         }
         let k = self.count.fetch_add(1, Ordering::Relaxed);
         let cfg = SimLinkConfig { seed: self.cfg.seed.wrapping_add(k), ..self.cfg.clone() };
@@ -223,7 +223,7 @@ impl SocketListener {
             let (_, payload) = read_record(&mut r, &[PduType::MtuRequest], 0).await?;
             let mtu = parse_mtu(&payload)?.min(cfg.clamped_mtu());
             write_record(&mut w, PduType::MtuResponse, &mtu.to_be_bytes()).await?;
-            Ok::<u16, LinkError>(mtu)
+            Ok::<u16, GattError>(mtu)
         };
         let mtu = match tokio::time::timeout(IO_TIMEOUT, exchange).await {
             Ok(Ok(mtu)) => mtu,
@@ -231,7 +231,7 @@ impl SocketListener {
                 let _ = write_record(&mut w, PduType::Disconnect, &[]).await;
                 return Err(e);
             }
-            Err(_) => return Err(LinkError::Timeout),
+            Err(_) => return Err(GattError::Timeout),
         };
         tracing::info!(connection = k, mtu, "uds link: phone connected");
         let conn = Conn::new();
@@ -273,16 +273,16 @@ struct SocketLink {
 
 #[async_trait]
 impl Connector for SocketConnector {
-    async fn connect(&self) -> Result<Box<dyn GattLink>, LinkError> {
+    async fn connect(&self) -> Result<Box<dyn GattLink>, GattError> {
         let stream = match tokio::time::timeout(IO_TIMEOUT, UnixStream::connect(&self.path)).await {
             Ok(Ok(s)) => s,
             Ok(Err(e))
                 if e.kind() == std::io::ErrorKind::NotFound || e.kind() == std::io::ErrorKind::ConnectionRefused =>
             {
-                return Err(LinkError::NotFound)
+                return Err(GattError::NotFound)
             }
             Ok(Err(e)) => return Err(io(e)),
-            Err(_) => return Err(LinkError::Timeout),
+            Err(_) => return Err(GattError::Timeout),
         };
         let (mut r, mut w) = stream.into_split();
         let exchange = async {
@@ -290,11 +290,11 @@ impl Connector for SocketConnector {
             let (_, payload) = read_record(&mut r, &[PduType::MtuResponse], 0).await?;
             let mtu = parse_mtu(&payload)?;
             if mtu > self.phone_mtu {
-                return Err(LinkError::Io(format!("protocol error: MTU {mtu} above the requested {}", self.phone_mtu)));
+                return Err(GattError::Io(format!("protocol error: MTU {mtu} above the requested {}", self.phone_mtu)));
             }
             Ok(mtu)
         };
-        let mtu = tokio::time::timeout(IO_TIMEOUT, exchange).await.map_err(|_| LinkError::Timeout)??;
+        let mtu = tokio::time::timeout(IO_TIMEOUT, exchange).await.map_err(|_| GattError::Timeout)??;
         tracing::info!(mtu, "uds link: connected");
         let conn = Conn::new();
         let (tx, inbox) = mpsc::unbounded_channel();
@@ -317,7 +317,7 @@ impl Connector for SocketConnector {
 impl Drop for SocketLink {
     fn drop(&mut self) {
         // Dropping the phone end sends DISCONNECT (the closer task) like close().
-        self.conn.close(LinkError::Disconnected);
+        self.conn.close(GattError::Disconnected);
     }
 }
 
@@ -327,10 +327,10 @@ impl GattLink for SocketLink {
         self.mtu
     }
 
-    async fn send(&self, pdu: Vec<u8>) -> Result<(), LinkError> {
+    async fn send(&self, pdu: Vec<u8>) -> Result<(), GattError> {
         let max = usize::from(self.mtu) - ATT_HEADER;
         if pdu.len() > max {
-            return Err(LinkError::PduTooLarge { len: pdu.len(), max });
+            return Err(GattError::PduTooLarge { len: pdu.len(), max });
         }
         if self.conn.is_closed() {
             return Err(self.conn.error());
@@ -339,11 +339,11 @@ impl GattLink for SocketLink {
         write_record(&mut g, PduType::Write, &pdu).await.inspect_err(|e| self.conn.close(e.clone()))
     }
 
-    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, LinkError> {
+    async fn recv(&self, timeout: Duration) -> Result<Vec<u8>, GattError> {
         recv_from(&self.inbox, &self.conn, timeout).await
     }
 
     async fn close(&self) {
-        self.conn.close(LinkError::Disconnected);
+        self.conn.close(GattError::Disconnected);
     }
 }

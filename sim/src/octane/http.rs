@@ -20,8 +20,8 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::clock::Clock;
 use sunstorm_core::octane::api::{
     AppForgetPhoneRequest, AppPairsResponse, AppRevokeRequest, ApproveRequest, CheckCodeRequest, CreateSessionRequest,
-    ErrorBody, ErrorCode, ErrorDetail, PairResult, PendingSignRequests, PostSignatureRequest, RejectSessionRequest,
-    RejectSignRequest, SignResult, SpSignSubmit, WaitQuery, MAX_LONG_POLL_SECS,
+    ErrorBody, ErrorDetail, OctaneErrorCode, PairResult, PendingSignRequests, PostSignatureRequest,
+    RejectSessionRequest, RejectSignRequest, SignResult, SpSignSubmit, WaitQuery, MAX_LONG_POLL_SECS,
 };
 use sunstorm_core::octane::app_auth::{self, AppRequestHeaders, VerifiedAppRequest, MAX_APP_REQUEST_SKEW_SECS};
 use tokio::sync::Notify;
@@ -46,7 +46,7 @@ pub struct AppState {
 
 impl AppState {
     fn db(&self) -> Result<MutexGuard<'_, Connection>, ApiError> {
-        self.db.lock().map_err(|_| ApiError::new(ErrorCode::Internal, "state lock poisoned"))
+        self.db.lock().map_err(|_| ApiError::new(OctaneErrorCode::Internal, "state lock poisoned"))
     }
     fn now(&self) -> u64 {
         self.clock.now_unix()
@@ -80,7 +80,7 @@ fn ok<T: Serialize>(status: StatusCode, v: T) -> ApiResult {
 fn body_of(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     b.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::PayloadTooLarge, format!("body larger than {MAX_BODY} bytes"))
+            ApiError::new(OctaneErrorCode::PayloadTooLarge, format!("body larger than {MAX_BODY} bytes"))
         } else {
             ApiError::bad(format!("cannot read body: {e}"))
         }
@@ -118,7 +118,7 @@ fn wait_secs(q: Result<Query<WaitQuery>, QueryRejection>) -> Result<u64, ApiErro
 
 /// Bearer API key → SP.
 fn sp_auth(state: &AppState, headers: &HeaderMap) -> Result<SpRecord, ApiError> {
-    let unauth = || ApiError::new(ErrorCode::Unauthenticated, "missing or unknown bearer API key");
+    let unauth = || ApiError::new(OctaneErrorCode::Unauthenticated, "missing or unknown bearer API key");
     let value = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok()).ok_or_else(unauth)?;
     let key = value.strip_prefix("Bearer ").ok_or_else(unauth)?.trim();
     if key.is_empty() || key.len() > 256 {
@@ -143,7 +143,7 @@ fn app_auth(
         .map_err(|e| ApiError::new(e.code(), e.to_string()))?;
     let db = state.db()?;
     if !logic::fresh_nonce(&db, &v.nonce, now, MAX_APP_REQUEST_SKEW_SECS)? {
-        return Err(ApiError::new(ErrorCode::StaleRequest, "this request was already received (nonce replay)"));
+        return Err(ApiError::new(OctaneErrorCode::StaleRequest, "this request was already received (nonce replay)"));
     }
     // A phone its appliance forgot is refused everything about that appliance.
     logic::check_not_forgotten(&db, &v)?;
@@ -237,9 +237,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/app/sign/{id}/result", post(app_sign_result))
         .route("/app/sign/{id}/reject", post(app_sign_reject))
         .route("/app/phones/forget", post(app_forget_phone))
-        .fallback(|| async { ApiError::new(ErrorCode::NotFound, "no such endpoint") })
+        .fallback(|| async { ApiError::new(OctaneErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
-            ApiError::new(ErrorCode::NotFound, "no such endpoint for this method")
+            ApiError::new(OctaneErrorCode::NotFound, "no such endpoint for this method")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)

@@ -12,7 +12,7 @@ use super::phone_bond::{check_reject, PhoneBonding, PhoneBondingConfirm};
 use super::session::SecureSession;
 use super::wire::MsgType;
 use crate::ble::framing::{FramedLink, FramingError};
-use crate::ble::transport::LinkError;
+use crate::ble::transport::GattError;
 use crate::bytes::Key32;
 
 /// Default time a handshake step may take.
@@ -58,7 +58,7 @@ impl SecureChannel {
         loop {
             let left = deadline.saturating_duration_since(tokio::time::Instant::now());
             if left.is_zero() {
-                return Err(ChannelError::Framing(FramingError::Link(LinkError::Timeout)));
+                return Err(ChannelError::Framing(FramingError::Link(GattError::Timeout)));
             }
             let msg = self.link.recv_message(left).await?;
             if MsgType::of(&msg) == Some(MsgType::Nack) {
@@ -170,7 +170,7 @@ impl PhoneBondExchange {
                         }
                         Step::Resend => ChannelError::PeerLost,
                     },
-                    Err(e @ FramingError::Link(LinkError::Timeout)) => ChannelError::Framing(e),
+                    Err(e @ FramingError::Link(GattError::Timeout)) => ChannelError::Framing(e),
                     Err(e @ (FramingError::Link(_) | FramingError::TooLarge { .. } | FramingError::MtuTooSmall(_))) => {
                         return Err(e.into())
                     }

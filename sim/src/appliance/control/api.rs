@@ -28,7 +28,7 @@ pub const MAX_INT: u64 = (1 << 53) - 1;
 /// Stable error codes. Client mistakes are 4xx; nothing a client sends yields a 5xx.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
-pub enum ErrorCode {
+pub enum ControlErrorCode {
     /// The body is not JSON of the expected shape (syntax, a wrong type, an unknown or
     /// missing field).
     MalformedJson,
@@ -60,19 +60,23 @@ pub enum ErrorCode {
     Internal,
 }
 
-impl ErrorCode {
+impl ControlErrorCode {
     /// The HTTP status that carries this code.
     pub fn http_status(self) -> u16 {
         match self {
-            ErrorCode::MalformedJson | ErrorCode::InvalidField | ErrorCode::InvalidQuery | ErrorCode::InvalidPath => {
-                400
-            }
-            ErrorCode::ForbiddenHost => 403,
-            ErrorCode::NotFound | ErrorCode::UnknownScreen | ErrorCode::UnknownRule | ErrorCode::UnknownPhone => 404,
-            ErrorCode::MethodNotAllowed => 405,
-            ErrorCode::NoScreen | ErrorCode::TooManyRules => 409,
-            ErrorCode::PayloadTooLarge => 413,
-            ErrorCode::Internal => 500,
+            ControlErrorCode::MalformedJson
+            | ControlErrorCode::InvalidField
+            | ControlErrorCode::InvalidQuery
+            | ControlErrorCode::InvalidPath => 400,
+            ControlErrorCode::ForbiddenHost => 403,
+            ControlErrorCode::NotFound
+            | ControlErrorCode::UnknownScreen
+            | ControlErrorCode::UnknownRule
+            | ControlErrorCode::UnknownPhone => 404,
+            ControlErrorCode::MethodNotAllowed => 405,
+            ControlErrorCode::NoScreen | ControlErrorCode::TooManyRules => 409,
+            ControlErrorCode::PayloadTooLarge => 413,
+            ControlErrorCode::Internal => 500,
         }
     }
 }
@@ -82,20 +86,20 @@ impl ErrorCode {
 #[error("{code:?}: {message}")]
 pub struct ApiError {
     /// What went wrong.
-    pub code: ErrorCode,
+    pub code: ControlErrorCode,
     /// A sentence for people.
     pub message: String,
 }
 
 impl ApiError {
     /// An error with this code and sentence.
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: ControlErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into() }
     }
 
-    /// An [`ErrorCode::InvalidField`].
+    /// An [`ControlErrorCode::InvalidField`].
     pub fn field(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::InvalidField, message)
+        Self::new(ControlErrorCode::InvalidField, message)
     }
 }
 
@@ -112,7 +116,7 @@ pub struct ErrorBody {
 #[serde(deny_unknown_fields)]
 pub struct ErrorDetail {
     /// Stable code.
-    pub code: ErrorCode,
+    pub code: ControlErrorCode,
     /// A sentence.
     pub message: String,
 }
@@ -121,10 +125,13 @@ pub struct ErrorDetail {
 /// optional (`allow_empty`).
 pub fn parse_body<T: DeserializeOwned>(body: &[u8], allow_empty: bool) -> Result<T, ApiError> {
     if body.len() > MAX_BODY {
-        return Err(ApiError::new(ErrorCode::PayloadTooLarge, format!("the body is larger than {MAX_BODY} bytes")));
+        return Err(ApiError::new(
+            ControlErrorCode::PayloadTooLarge,
+            format!("the body is larger than {MAX_BODY} bytes"),
+        ));
     }
     let body: &[u8] = if allow_empty && body.iter().all(u8::is_ascii_whitespace) { b"{}" } else { body };
-    let bad = |m: String| ApiError::new(ErrorCode::MalformedJson, m);
+    let bad = |m: String| ApiError::new(ControlErrorCode::MalformedJson, m);
     let v: serde_json::Value = serde_json::from_slice(body).map_err(|e| bad(format!("invalid JSON body: {e}")))?;
     // serde would read a struct from an array too; no request of this API has an array
     // anywhere, so any array is refused (nesting is bounded by serde_json's recursion limit).
@@ -223,7 +230,7 @@ pub struct EventsQuery {
 impl EventsQuery {
     /// Checks the ranges; returns `(after, wait_ms, limit)`.
     pub fn checked(&self) -> Result<(u64, u64, usize), ApiError> {
-        let q = |m: String| ApiError::new(ErrorCode::InvalidQuery, m);
+        let q = |m: String| ApiError::new(ControlErrorCode::InvalidQuery, m);
         let after = self.after.unwrap_or(0);
         if after > MAX_INT {
             return Err(q(format!("after must be within 0..={MAX_INT}")));
@@ -490,10 +497,10 @@ pub struct PhoneForgottenView {
 /// Parses an app key in a path: 64 hex digits.
 pub fn parse_app_key(s: &str) -> Result<sunstorm_core::bytes::Key32, ApiError> {
     if s.len() != 64 {
-        return Err(ApiError::new(ErrorCode::InvalidPath, "the app key must be 64 hex digits"));
+        return Err(ApiError::new(ControlErrorCode::InvalidPath, "the app key must be 64 hex digits"));
     }
     sunstorm_core::bytes::Key32::from_hex(s)
-        .ok_or_else(|| ApiError::new(ErrorCode::InvalidPath, "the app key must be 64 hex digits"))
+        .ok_or_else(|| ApiError::new(ControlErrorCode::InvalidPath, "the app key must be 64 hex digits"))
 }
 
 /// A pair in `GET /state`.

@@ -8,7 +8,7 @@ use serde::Serialize;
 use url::Url;
 
 use super::api::{
-    BondingOpen, BondingView, Disconnected, ErrorBody, ErrorCode, FaultSettings, FaultsView, PhoneForgottenView,
+    BondingOpen, BondingView, ControlErrorCode, Disconnected, ErrorBody, FaultSettings, FaultsView, PhoneForgottenView,
     PhonesView, PressRequest, Pressed, Removed, ResetDone, RuleList, ScreenNow, StateView, UserSetting, MAX_WAIT_MS,
 };
 use crate::appliance::{EventPage, Rule, RuleSpec, Screen};
@@ -28,7 +28,7 @@ pub enum ClientError {
         /// HTTP status.
         status: u16,
         /// The server's code.
-        code: ErrorCode,
+        code: ControlErrorCode,
         /// The server's sentence.
         message: String,
     },
@@ -42,7 +42,7 @@ pub enum ClientError {
 
 impl ClientError {
     /// The server's error code, when it answered one.
-    pub fn code(&self) -> Option<ErrorCode> {
+    pub fn code(&self) -> Option<ControlErrorCode> {
         match self {
             ClientError::Refused { code, .. } => Some(*code),
             _ => None,

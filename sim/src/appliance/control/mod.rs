@@ -32,9 +32,9 @@ use tokio::task::JoinHandle;
 use super::{Answer, ApplianceSim, Event, EventType, PanelError, SimError};
 use crate::link::{LiveSettings, SimLinkConfig};
 use api::{
-    ApiError, BondingOpen, BondingView, Disconnected, ErrorBody, ErrorCode, ErrorDetail, EventsQuery, FaultSettings,
-    FaultsView, ForgottenView, LinkFaults, PairView, PhoneForgottenView, PhoneView, PhonesView, PressRequest, Pressed,
-    Removed, ResetDone, RuleList, ScreenNow, SignatureCount, StateView, UserSetting,
+    ApiError, BondingOpen, BondingView, ControlErrorCode, Disconnected, ErrorBody, ErrorDetail, EventsQuery,
+    FaultSettings, FaultsView, ForgottenView, LinkFaults, PairView, PhoneForgottenView, PhoneView, PhonesView,
+    PressRequest, Pressed, Removed, ResetDone, RuleList, ScreenNow, SignatureCount, StateView, UserSetting,
 };
 pub use client::{Client, ClientError};
 
@@ -72,10 +72,10 @@ type S = State<Arc<Ctl>>;
 impl From<PanelError> for ApiError {
     fn from(e: PanelError) -> Self {
         let code = match e {
-            PanelError::NoScreen => ErrorCode::NoScreen,
-            PanelError::UnknownScreen(_) => ErrorCode::UnknownScreen,
-            PanelError::UnknownRule(_) => ErrorCode::UnknownRule,
-            PanelError::TooManyRules => ErrorCode::TooManyRules,
+            PanelError::NoScreen => ControlErrorCode::NoScreen,
+            PanelError::UnknownScreen(_) => ControlErrorCode::UnknownScreen,
+            PanelError::UnknownRule(_) => ControlErrorCode::UnknownRule,
+            PanelError::TooManyRules => ControlErrorCode::TooManyRules,
         };
         ApiError::new(code, e.to_string())
     }
@@ -113,16 +113,17 @@ fn ok<T: Serialize>(v: T) -> ApiResult {
 fn body(b: Result<Bytes, BytesRejection>) -> Result<Bytes, ApiError> {
     b.map_err(|e| {
         if e.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            ApiError::new(ErrorCode::PayloadTooLarge, format!("the body is larger than {} bytes", api::MAX_BODY))
+            ApiError::new(ControlErrorCode::PayloadTooLarge, format!("the body is larger than {} bytes", api::MAX_BODY))
         } else {
-            ApiError::new(ErrorCode::MalformedJson, format!("cannot read the body: {e}"))
+            ApiError::new(ControlErrorCode::MalformedJson, format!("cannot read the body: {e}"))
         }
     })
 }
 
 /// Parses a path id: decimal digits, at most [`api::MAX_INT`].
 pub fn parse_id(s: &str) -> Result<u64, ApiError> {
-    let bad = || ApiError::new(ErrorCode::InvalidPath, "the id must be a decimal integer within 0..=9007199254740991");
+    let bad =
+        || ApiError::new(ControlErrorCode::InvalidPath, "the id must be a decimal integer within 0..=9007199254740991");
     if s.is_empty() || s.len() > 16 || !s.bytes().all(|b| b.is_ascii_digit()) {
         return Err(bad());
     }
@@ -149,7 +150,7 @@ async fn loopback_only(req: Request, next: Next) -> Response {
         if !is_loopback_host(h) {
             tracing::warn!("control API: refused a request for another host");
             return Refusal(ApiError::new(
-                ErrorCode::ForbiddenHost,
+                ControlErrorCode::ForbiddenHost,
                 "the control API answers requests for loopback hosts only (127.0.0.1, localhost, [::1])",
             ))
             .into_response();
@@ -178,9 +179,9 @@ pub fn router(sim: ApplianceSim, link: SimLinkConfig) -> Router {
         .route("/phones/{app_key}/forget", post(post_forget_phone))
         .route("/state", get(get_state))
         .route("/reset", post(post_reset))
-        .fallback(|| async { Refusal(ApiError::new(ErrorCode::NotFound, "no such endpoint")) })
+        .fallback(|| async { Refusal(ApiError::new(ControlErrorCode::NotFound, "no such endpoint")) })
         .method_not_allowed_fallback(|| async {
-            Refusal(ApiError::new(ErrorCode::MethodNotAllowed, "this endpoint does not take this method"))
+            Refusal(ApiError::new(ControlErrorCode::MethodNotAllowed, "this endpoint does not take this method"))
         })
         .layer(DefaultBodyLimit::max(api::MAX_BODY))
         .layer(middleware::from_fn(loopback_only))
@@ -217,7 +218,8 @@ async fn get_screen(State(c): S) -> ApiResult {
 }
 
 async fn get_events(State(c): S, q: Result<Query<EventsQuery>, QueryRejection>) -> ApiResult {
-    let Query(q) = q.map_err(|e| ApiError::new(ErrorCode::InvalidQuery, format!("bad query: {}", e.body_text())))?;
+    let Query(q) =
+        q.map_err(|e| ApiError::new(ControlErrorCode::InvalidQuery, format!("bad query: {}", e.body_text())))?;
     let (after, wait, limit) = q.checked()?;
     if wait > 0 && after == c.sim.last_event_seq() {
         c.sim.wait_for_event(after, Duration::from_millis(wait)).await;
@@ -256,7 +258,7 @@ async fn delete_rules(State(c): S) -> ApiResult {
 }
 
 async fn delete_rule(State(c): S, id: Result<Path<String>, PathRejection>) -> ApiResult {
-    let Path(id) = id.map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))?;
+    let Path(id) = id.map_err(|e| ApiError::new(ControlErrorCode::InvalidPath, e.body_text()))?;
     c.sim.remove_rule(parse_id(&id)?)?;
     ok(Removed { removed: 1 })
 }
@@ -387,11 +389,11 @@ async fn get_phones(State(c): S) -> ApiResult {
 }
 
 async fn post_forget_phone(State(c): S, key: Result<Path<String>, PathRejection>) -> ApiResult {
-    let Path(key) = key.map_err(|e| ApiError::new(ErrorCode::InvalidPath, e.body_text()))?;
+    let Path(key) = key.map_err(|e| ApiError::new(ControlErrorCode::InvalidPath, e.body_text()))?;
     let app_key = api::parse_app_key(&key)?;
     let statement = c.sim.forget_phone(&app_key).map_err(|e| match e {
-        SimError::UnknownPhone => ApiError::new(ErrorCode::UnknownPhone, "no bonded phone has this app key"),
-        other => ApiError::new(ErrorCode::Internal, other.to_string()),
+        SimError::UnknownPhone => ApiError::new(ControlErrorCode::UnknownPhone, "no bonded phone has this app key"),
+        other => ApiError::new(ControlErrorCode::Internal, other.to_string()),
     })?;
     let forgotten_at =
         c.sim.forgotten_phones().iter().rev().find(|f| f.app_key == app_key).map_or(0, |f| f.forgotten_at);

@@ -5,34 +5,34 @@ use std::path::Path;
 
 use rusqlite::Connection;
 use sunstorm_core::bytes::Key32;
-use sunstorm_core::octane::api::ErrorCode;
+use sunstorm_core::octane::api::OctaneErrorCode;
 
 use crate::octane::OctaneSimError;
 
 /// An API failure: a stable code, a message, and extras. Becomes the JSON error body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ApiError {
-    pub code: ErrorCode,
+    pub code: OctaneErrorCode,
     pub message: String,
     pub attempts_left: Option<u32>,
 }
 
 impl ApiError {
-    pub fn new(code: ErrorCode, message: impl Into<String>) -> Self {
+    pub fn new(code: OctaneErrorCode, message: impl Into<String>) -> Self {
         Self { code, message: message.into(), attempts_left: None }
     }
     pub fn not_found(what: &str) -> Self {
-        Self::new(ErrorCode::NotFound, format!("no such {what}"))
+        Self::new(OctaneErrorCode::NotFound, format!("no such {what}"))
     }
     pub fn bad(message: impl Into<String>) -> Self {
-        Self::new(ErrorCode::BadRequest, message)
+        Self::new(OctaneErrorCode::BadRequest, message)
     }
 }
 
 impl From<rusqlite::Error> for ApiError {
     fn from(e: rusqlite::Error) -> Self {
         tracing::error!(error = %e, "octane simulator database error");
-        ApiError::new(ErrorCode::Internal, "database error")
+        ApiError::new(OctaneErrorCode::Internal, "database error")
     }
 }
 
@@ -126,12 +126,12 @@ pub fn open(path: Option<&Path>) -> Result<Connection, OctaneSimError> {
 pub(super) fn json<T: serde::de::DeserializeOwned>(s: &str) -> R<T> {
     serde_json::from_str(s).map_err(|e| {
         tracing::error!(error = %e, "corrupt JSON in octane simulator store");
-        ApiError::new(ErrorCode::Internal, "corrupt store")
+        ApiError::new(OctaneErrorCode::Internal, "corrupt store")
     })
 }
 
 pub(super) fn to_json<T: serde::Serialize>(v: &T) -> R<String> {
-    serde_json::to_string(v).map_err(|_| ApiError::new(ErrorCode::Internal, "encode error"))
+    serde_json::to_string(v).map_err(|_| ApiError::new(OctaneErrorCode::Internal, "encode error"))
 }
 
 pub(super) fn key_hex(k: &Key32) -> String {
@@ -139,7 +139,7 @@ pub(super) fn key_hex(k: &Key32) -> String {
 }
 
 pub(super) fn parse_key(s: &str) -> R<Key32> {
-    Key32::from_hex(s).ok_or_else(|| ApiError::new(ErrorCode::Internal, "corrupt key"))
+    Key32::from_hex(s).ok_or_else(|| ApiError::new(OctaneErrorCode::Internal, "corrupt key"))
 }
 
 /// First characters of an id, for logs.

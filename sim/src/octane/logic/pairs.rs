@@ -6,7 +6,9 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::AccountId;
 use sunstorm_core::envelope::{Domain, SignedEnvelope};
 use sunstorm_core::model::{PairRevocation, STATEMENT_VERSION};
-use sunstorm_core::octane::api::{AppPairInfo, ApproveResponse, ErrorCode, PairStatus, RevokeResponse, RevokedBy};
+use sunstorm_core::octane::api::{
+    AppPairInfo, ApproveResponse, OctaneErrorCode, OctanePairStatus, RevokeResponse, RevokedBy,
+};
 use uuid::Uuid;
 
 use super::db::{json, key_hex, parse_key, ApiError, R};
@@ -19,7 +21,7 @@ pub(super) struct PairRow {
     pub(super) sp_public_key: Key32,
     pub(super) bindings: Vec<AccountId>,
     pub(super) attestation: SignedEnvelope,
-    pub(super) status: PairStatus,
+    pub(super) status: OctanePairStatus,
     pub(super) created_at: u64,
     pub(super) revoked_at: Option<u64>,
     pub(super) revoked_by: Option<RevokedBy>,
@@ -50,13 +52,13 @@ fn pair_tuple(r: &rusqlite::Row<'_>) -> rusqlite::Result<PairTuple> {
 
 fn pair_from(t: PairTuple) -> R<PairRow> {
     Ok(PairRow {
-        pair_id: Uuid::parse_str(&t.0).map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt id"))?,
+        pair_id: Uuid::parse_str(&t.0).map_err(|_| ApiError::new(OctaneErrorCode::Internal, "corrupt id"))?,
         sp_id: t.2,
         appliance: parse_key(&t.3)?,
         sp_public_key: parse_key(&t.4)?,
         bindings: json(&t.5)?,
         attestation: SignedEnvelope { body: t.6, sig: t.7 },
-        status: if t.8 == "revoked" { PairStatus::Revoked } else { PairStatus::Active },
+        status: if t.8 == "revoked" { OctanePairStatus::Revoked } else { OctanePairStatus::Active },
         created_at: u64::try_from(t.9).unwrap_or(0),
         revoked_at: t.10.and_then(|v| u64::try_from(v).ok()),
         revoked_by: t.11.map(|s| if s == "sp" { RevokedBy::Sp } else { RevokedBy::Appliance }),
@@ -103,7 +105,7 @@ pub fn app_pairs(conn: &Connection, appliance: &Key32) -> R<Vec<AppPairInfo>> {
 fn revoke_response(p: &PairRow) -> RevokeResponse {
     RevokeResponse {
         pair_id: p.pair_id,
-        status: PairStatus::Revoked,
+        status: OctanePairStatus::Revoked,
         revoked_by: p.revoked_by.unwrap_or(RevokedBy::Sp),
         revoked_at: p.revoked_at.unwrap_or(0),
     }
@@ -145,14 +147,14 @@ fn revoke_if_active(
     revocation: Option<&SignedEnvelope>,
     now: u64,
 ) -> R<RevokeResponse> {
-    if p.status != PairStatus::Active {
+    if p.status != OctanePairStatus::Active {
         return Ok(revoke_response(p));
     }
     mark_revoked(&tx, pair_id, by, revocation, now)?;
     tx.commit()?;
     let who = if by == RevokedBy::Sp { "the SP" } else { "the appliance" };
     tracing::info!(pair = %pair_id, "pair revoked by {who}");
-    Ok(RevokeResponse { pair_id: *pair_id, status: PairStatus::Revoked, revoked_by: by, revoked_at: now })
+    Ok(RevokeResponse { pair_id: *pair_id, status: OctanePairStatus::Revoked, revoked_by: by, revoked_at: now })
 }
 
 /// The SP revokes one of its pairs (idempotent).
@@ -176,13 +178,16 @@ pub fn app_revoke(
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     let p = require_pair(&tx, &pair_id.to_string())?;
     if p.appliance != *appliance {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this pair belongs to another appliance"));
+        return Err(ApiError::new(OctaneErrorCode::Forbidden, "this pair belongs to another appliance"));
     }
     let r: PairRevocation = revocation
         .open(Domain::PairRevocation, p.appliance.as_bytes())
-        .map_err(|e| ApiError::new(ErrorCode::RevocationInvalid, format!("revocation: {e}")))?;
+        .map_err(|e| ApiError::new(OctaneErrorCode::RevocationInvalid, format!("revocation: {e}")))?;
     if r.v != STATEMENT_VERSION || r.pair_id != *pair_id || r.appliance_identity != p.appliance {
-        return Err(ApiError::new(ErrorCode::RevocationInvalid, "the revocation names another pair or appliance"));
+        return Err(ApiError::new(
+            OctaneErrorCode::RevocationInvalid,
+            "the revocation names another pair or appliance",
+        ));
     }
     revoke_if_active(tx, pair_id, &p, RevokedBy::Appliance, Some(revocation), now)
 }

@@ -7,7 +7,7 @@
 use rusqlite::{params, Connection, OptionalExtension};
 use sunstorm_core::envelope::{Domain, SignedEnvelope};
 use sunstorm_core::model::{PhoneForgotten, STATEMENT_VERSION};
-use sunstorm_core::octane::api::{AppForgetPhoneResponse, ErrorCode};
+use sunstorm_core::octane::api::{AppForgetPhoneResponse, OctaneErrorCode};
 use sunstorm_core::octane::app_auth::VerifiedAppRequest;
 
 use super::db::{key_hex, ApiError, R};
@@ -22,9 +22,9 @@ pub fn forget_phone(
     let appliance = &caller.appliance_identity;
     let st: PhoneForgotten = statement
         .open(Domain::PhoneForgotten, appliance.as_bytes())
-        .map_err(|e| ApiError::new(ErrorCode::ForgetInvalid, format!("the forget statement: {e}")))?;
+        .map_err(|e| ApiError::new(OctaneErrorCode::ForgetInvalid, format!("the forget statement: {e}")))?;
     if st.v != STATEMENT_VERSION || st.appliance_identity != *appliance {
-        return Err(ApiError::new(ErrorCode::ForgetInvalid, "the forget statement names another appliance"));
+        return Err(ApiError::new(OctaneErrorCode::ForgetInvalid, "the forget statement names another appliance"));
     }
     conn.execute(
         "INSERT INTO forgotten_phones (appliance, app_key, forgotten_at, forgotten_by) VALUES (?1, ?2, ?3, ?4)
@@ -54,7 +54,7 @@ pub fn check_not_forgotten(conn: &Connection, caller: &VerifiedAppRequest) -> R<
         .optional()?;
     match at {
         Some(t) if caller.endorsed_at <= u64::try_from(t).unwrap_or(u64::MAX) => Err(ApiError::new(
-            ErrorCode::PhoneForgotten,
+            OctaneErrorCode::PhoneForgotten,
             "the appliance forgot this phone; bond it again to use it with this appliance",
         )),
         _ => Ok(()),

@@ -16,8 +16,9 @@ use sunstorm_core::envelope::{Domain, SignedEnvelope};
 use sunstorm_core::link::PairIntent;
 use sunstorm_core::model::{PairAttestation, PairSessionDetails, MAX_TTL_SECS, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{
-    AppSessionResponse, ApproveResponse, CheckCodeResponse, CreateSessionRequest, CreateSessionResponse, ErrorCode,
-    PairResult, PairStatus, RejectSessionResponse, SessionStatus, DEFAULT_SESSION_TTL_SECS, MAX_CODE_ATTEMPTS,
+    AppSessionResponse, ApproveResponse, CheckCodeResponse, CreateSessionRequest, CreateSessionResponse,
+    OctaneErrorCode, OctanePairStatus, PairResult, RejectSessionResponse, SessionStatus, DEFAULT_SESSION_TTL_SECS,
+    MAX_CODE_ATTEMPTS,
 };
 
 use super::db::{json, key_hex, short, to_json, ApiError, R};
@@ -26,7 +27,7 @@ use super::sps::{sp_by_id, SpRecord};
 
 fn code_mac(key: &[u8; 32], session_id: &str, code: &str) -> R<Vec<u8>> {
     let mut mac =
-        <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| ApiError::new(ErrorCode::Internal, "mac key"))?;
+        <Hmac<Sha256> as Mac>::new_from_slice(key).map_err(|_| ApiError::new(OctaneErrorCode::Internal, "mac key"))?;
     mac.update(session_id.as_bytes());
     mac.update(&[0]);
     mac.update(code.as_bytes());
@@ -41,7 +42,7 @@ fn parse_session_status(s: &str) -> R<SessionStatus> {
         "rejected" => SessionStatus::Rejected,
         "locked" => SessionStatus::Locked,
         "expired" => SessionStatus::Expired,
-        _ => return Err(ApiError::new(ErrorCode::Internal, "corrupt session status")),
+        _ => return Err(ApiError::new(OctaneErrorCode::Internal, "corrupt session status")),
     })
 }
 
@@ -59,30 +60,36 @@ pub fn create_session(
         return Err(ApiError::bad("sp_user_ref must be at most 128 characters, no control characters"));
     }
     if req.chains.is_empty() || req.chains.len() > 16 {
-        return Err(ApiError::new(ErrorCode::UnsupportedChain, "ask for 1 to 16 chains"));
+        return Err(ApiError::new(OctaneErrorCode::UnsupportedChain, "ask for 1 to 16 chains"));
     }
     let mut seen = std::collections::BTreeSet::new();
     for c in &req.chains {
         if !seen.insert(c.clone()) {
-            return Err(ApiError::new(ErrorCode::UnsupportedChain, format!("{c} requested twice")));
+            return Err(ApiError::new(OctaneErrorCode::UnsupportedChain, format!("{c} requested twice")));
         }
         if !sp.chains.contains(c) {
             return Err(ApiError::new(
-                ErrorCode::UnsupportedChain,
+                OctaneErrorCode::UnsupportedChain,
                 format!("{c} is not among this SP's registered chains"),
             ));
         }
     }
     let ttl = req.ttl_secs.unwrap_or(DEFAULT_SESSION_TTL_SECS);
     if ttl == 0 || ttl > MAX_TTL_SECS {
-        return Err(ApiError::new(ErrorCode::InvalidTtl, format!("ttl_secs must be between 1 and {MAX_TTL_SECS}")));
+        return Err(ApiError::new(
+            OctaneErrorCode::InvalidTtl,
+            format!("ttl_secs must be between 1 and {MAX_TTL_SECS}"),
+        ));
     }
     let return_url = match &req.return_url {
         None => None,
         Some(text) => {
             let url =
                 sunstorm_core::return_url::check_return_url(text, &sp.profile.allowed_return_origins).map_err(|e| {
-                    ApiError::new(ErrorCode::ReturnUrlNotAllowed, format!("return_url refused ({}): {e}", e.code()))
+                    ApiError::new(
+                        OctaneErrorCode::ReturnUrlNotAllowed,
+                        format!("return_url refused ({}): {e}", e.code()),
+                    )
                 })?;
             Some(url.to_string())
         }
@@ -95,7 +102,7 @@ pub fn create_session(
     let code_num: u32 = OsRng.gen_range(0..1_000_000);
     let code = zeroize::Zeroizing::new(format!("{code_num:06}"));
     let vcode = ValidationCode::from_ascii_digits(&code)
-        .ok_or_else(|| ApiError::new(ErrorCode::Internal, "code generation"))?;
+        .ok_or_else(|| ApiError::new(OctaneErrorCode::Internal, "code generation"))?;
     let expires_at = now.saturating_add(ttl);
     let details = PairSessionDetails {
         v: STATEMENT_VERSION,
@@ -108,7 +115,7 @@ pub fn create_session(
         expires_at,
     };
     let env = SignedEnvelope::seal(Domain::OctaneSession, octane_key, &details)
-        .map_err(|_| ApiError::new(ErrorCode::Internal, "cannot sign session"))?;
+        .map_err(|_| ApiError::new(OctaneErrorCode::Internal, "cannot sign session"))?;
     conn.execute(
         "INSERT INTO sessions (session_id, sp_id, details_body, details_sig, chains_json,
             return_url, code_mac, created_at, expires_at, status)
@@ -218,7 +225,7 @@ fn require_session(conn: &Connection, id: &str) -> R<SessionRow> {
 fn check_claim(s: &SessionRow, appliance: &Key32) -> R<()> {
     match &s.claimed_by {
         Some(c) if *c != key_hex(appliance) => {
-            Err(ApiError::new(ErrorCode::Forbidden, "this session is being paired by another appliance"))
+            Err(ApiError::new(OctaneErrorCode::Forbidden, "this session is being paired by another appliance"))
         }
         _ => Ok(()),
     }
@@ -226,14 +233,14 @@ fn check_claim(s: &SessionRow, appliance: &Key32) -> R<()> {
 
 fn status_error(status: SessionStatus) -> Option<ApiError> {
     match status {
-        SessionStatus::Expired => Some(ApiError::new(ErrorCode::SessionExpired, "the pair session has expired")),
+        SessionStatus::Expired => Some(ApiError::new(OctaneErrorCode::SessionExpired, "the pair session has expired")),
         SessionStatus::Locked => Some(ApiError {
-            code: ErrorCode::SessionLocked,
+            code: OctaneErrorCode::SessionLocked,
             message: "too many wrong codes: the pair session is locked".into(),
             attempts_left: Some(0),
         }),
         SessionStatus::Paired | SessionStatus::Rejected => {
-            Some(ApiError::new(ErrorCode::SessionUsed, "the pair session was already used"))
+            Some(ApiError::new(OctaneErrorCode::SessionUsed, "the pair session was already used"))
         }
         SessionStatus::Open | SessionStatus::CodeVerified => None,
     }
@@ -329,7 +336,7 @@ pub fn check_code(
         tx.commit()?;
         tracing::info!(session = %short(id), attempts_left = left, "validation code rejected");
         Err(ApiError {
-            code: ErrorCode::CodeRejected,
+            code: OctaneErrorCode::CodeRejected,
             message: format!("wrong validation code; {left} attempts left"),
             attempts_left: Some(left),
         })
@@ -348,18 +355,18 @@ pub fn approve(
 ) -> R<ApproveResponse> {
     let att: PairAttestation = attestation
         .peek()
-        .map_err(|e| ApiError::new(ErrorCode::AttestationInvalid, format!("attestation body: {e}")))?;
+        .map_err(|e| ApiError::new(OctaneErrorCode::AttestationInvalid, format!("attestation body: {e}")))?;
     if att.appliance_identity != *appliance {
         return Err(ApiError::new(
-            ErrorCode::Forbidden,
+            OctaneErrorCode::Forbidden,
             "the attestation is from another appliance than the one that endorsed this app",
         ));
     }
     attestation
         .verify(Domain::PairAttestation, att.appliance_identity.as_bytes())
-        .map_err(|_| ApiError::new(ErrorCode::AttestationInvalid, "attestation signature does not verify"))?;
+        .map_err(|_| ApiError::new(OctaneErrorCode::AttestationInvalid, "attestation signature does not verify"))?;
     if att.v != STATEMENT_VERSION {
-        return Err(ApiError::new(ErrorCode::AttestationInvalid, "unknown attestation version"));
+        return Err(ApiError::new(OctaneErrorCode::AttestationInvalid, "unknown attestation version"));
     }
 
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
@@ -371,21 +378,21 @@ pub fn approve(
         if p.attestation == *attestation {
             return Ok(approve_response(&p, s.return_url));
         }
-        return Err(ApiError::new(ErrorCode::SessionUsed, "the pair session was already approved"));
+        return Err(ApiError::new(OctaneErrorCode::SessionUsed, "the pair session was already approved"));
     }
     if let Some(e) = status_error(status) {
         return Err(e);
     }
     if status != SessionStatus::CodeVerified || s.claimed_by.is_none() {
         return Err(ApiError::new(
-            ErrorCode::CodeNotVerified,
+            OctaneErrorCode::CodeNotVerified,
             "the validation code has not been verified for this session",
         ));
     }
 
     let sp = sp_by_id(&tx, &s.sp_id)?;
     let mismatch = |what: &str| {
-        ApiError::new(ErrorCode::AttestationMismatch, format!("attestation {what} does not match the session"))
+        ApiError::new(OctaneErrorCode::AttestationMismatch, format!("attestation {what} does not match the session"))
     };
     if att.session_id != s.session_id {
         return Err(mismatch("session_id"));
@@ -410,7 +417,7 @@ pub fn approve(
         return Err(mismatch(&format!("binding {b} (chain not requested)")));
     }
     if load_pair(&tx, &att.pair_id.to_string())?.is_some() {
-        return Err(ApiError::new(ErrorCode::Conflict, "this pair_id is already in use"));
+        return Err(ApiError::new(OctaneErrorCode::Conflict, "this pair_id is already in use"));
     }
 
     tx.execute(
@@ -438,7 +445,7 @@ pub fn approve(
     Ok(ApproveResponse {
         pair_id: att.pair_id,
         bindings: att.bindings,
-        status: PairStatus::Active,
+        status: OctanePairStatus::Active,
         return_url: s.return_url,
     })
 }
@@ -468,7 +475,7 @@ pub fn reject_session(
     }
     if s.claimed_by.is_none() {
         return Err(ApiError::new(
-            ErrorCode::CodeNotVerified,
+            OctaneErrorCode::CodeNotVerified,
             "verify the validation code before rejecting the session",
         ));
     }

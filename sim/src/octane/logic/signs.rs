@@ -9,7 +9,7 @@ use sunstorm_core::caip::AccountId;
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
 use sunstorm_core::model::{CountersignedRequest, SignRequest, MAX_TTL_SECS, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{
-    ErrorCode, PairStatus, PendingSignRequest, SignResult, SignResultAck, SignatureBundle, SpSignAccepted,
+    OctaneErrorCode, OctanePairStatus, PendingSignRequest, SignResult, SignResultAck, SignatureBundle, SpSignAccepted,
 };
 use uuid::Uuid;
 
@@ -29,7 +29,7 @@ pub(crate) fn sign_validity(req: &SignRequest, now: u64) -> Result<(), ApiError>
     let skew = CREATED_AT_SKEW_SECS;
     sunstorm_core::validity::check_validity(req.created_at, req.expires_at, now, skew).map_err(|e| {
         ApiError::new(
-            ErrorCode::InvalidExpiry,
+            OctaneErrorCode::InvalidExpiry,
             format!("{}: {e} (a request lives 1 to {MAX_TTL_SECS} s, created at most {skew} s ahead)", e.code()),
         )
     })
@@ -52,21 +52,21 @@ pub fn submit_sign(
     // Verified with the SP key pinned at pair time, before anything in the body is believed.
     let req: SignRequest = request
         .open(Domain::SpSignRequest, p.sp_public_key.as_bytes())
-        .map_err(|e| ApiError::new(ErrorCode::BadSignature, format!("SP signature: {e}")))?;
+        .map_err(|e| ApiError::new(OctaneErrorCode::BadSignature, format!("SP signature: {e}")))?;
     if req.v != STATEMENT_VERSION {
         return Err(ApiError::bad("unknown sign request version"));
     }
     if req.pair_id != *pair_id {
         return Err(ApiError::bad("pair_id differs from the signed request's pair_id"));
     }
-    if p.status == PairStatus::Revoked {
-        return Err(ApiError::new(ErrorCode::PairRevoked, "the pair is revoked"));
+    if p.status == OctanePairStatus::Revoked {
+        return Err(ApiError::new(OctaneErrorCode::PairRevoked, "the pair is revoked"));
     }
     if req.account.chain != req.chain {
-        return Err(ApiError::new(ErrorCode::ChainMismatch, "account is not on the request's chain"));
+        return Err(ApiError::new(OctaneErrorCode::ChainMismatch, "account is not on the request's chain"));
     }
     if !p.bindings.contains(&req.account) {
-        return Err(ApiError::new(ErrorCode::AccountNotBound, "the account is not bound to this pair"));
+        return Err(ApiError::new(OctaneErrorCode::AccountNotBound, "the account is not bound to this pair"));
     }
     if req.payload.is_empty() || req.payload.len() > MAX_PAYLOAD_LEN {
         return Err(ApiError::bad(format!("payload must be 1 to {MAX_PAYLOAD_LEN} bytes")));
@@ -78,7 +78,7 @@ pub fn submit_sign(
         })
         .optional()?;
     if exists.is_some() {
-        return Err(ApiError::new(ErrorCode::DuplicateRequest, "this request_id was already used"));
+        return Err(ApiError::new(OctaneErrorCode::DuplicateRequest, "this request_id was already used"));
     }
     let octane_sig = envelope::sign_bytes(Domain::OctaneSignRequest, octane_key, &request.body).to_vec();
     tx.execute(
@@ -153,7 +153,10 @@ fn sign_result_of(row: &SignRow, p: &PairRow, octane_public_key: &Key32, now: u6
                 appliance_sig: row.appliance_sig.clone().unwrap_or_default(),
                 sp_public_key: p.sp_public_key,
                 octane_public_key: *octane_public_key,
-                account: row.account.parse().map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt account"))?,
+                account: row
+                    .account
+                    .parse()
+                    .map_err(|_| ApiError::new(OctaneErrorCode::Internal, "corrupt account"))?,
             },
         },
         "rejected" => SignResult::Rejected {
@@ -203,7 +206,7 @@ pub fn pending_for(conn: &Connection, appliance: &Key32, now: u64) -> R<Vec<Pend
         .collect::<Result<Vec<_>, _>>()?;
     rows.into_iter()
         .map(|(rid, pid, body, sp_sig, octane_sig)| {
-            let bad = |_| ApiError::new(ErrorCode::Internal, "corrupt id");
+            let bad = |_| ApiError::new(OctaneErrorCode::Internal, "corrupt id");
             Ok(PendingSignRequest {
                 request_id: Uuid::parse_str(&rid).map_err(bad)?,
                 pair_id: Uuid::parse_str(&pid).map_err(bad)?,
@@ -235,7 +238,7 @@ pub fn answer_sign(
         AppAnswer::Signature(sig) => {
             if sig.len() != 64 && sig.len() != 65 {
                 return Err(ApiError::new(
-                    ErrorCode::SignatureInvalid,
+                    OctaneErrorCode::SignatureInvalid,
                     "signature must be 65 bytes (EVM r||s||v) or 64 bytes (Ed25519)",
                 ));
             }
@@ -254,7 +257,7 @@ pub fn answer_sign(
     let row = load_sign(&tx, request_id)?;
     let p = require_pair(&tx, &row.pair_id)?;
     if p.appliance != *appliance {
-        return Err(ApiError::new(ErrorCode::Forbidden, "this request is for another appliance"));
+        return Err(ApiError::new(OctaneErrorCode::Forbidden, "this request is for another appliance"));
     }
     let current = sign_result_of(&row, &p, octane_public_key, now)?;
     if current != SignResult::Pending {
@@ -268,19 +271,20 @@ pub fn answer_sign(
         if same {
             return Ok(SignResultAck { request_id: *request_id, result: current });
         }
-        if p.status == PairStatus::Revoked {
-            return Err(ApiError::new(ErrorCode::PairRevoked, "the pair is revoked"));
+        if p.status == OctanePairStatus::Revoked {
+            return Err(ApiError::new(OctaneErrorCode::PairRevoked, "the pair is revoked"));
         }
-        return Err(ApiError::new(ErrorCode::RequestNotPending, "the request is no longer pending"));
+        return Err(ApiError::new(OctaneErrorCode::RequestNotPending, "the request is no longer pending"));
     }
-    let account: AccountId = row.account.parse().map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt account"))?;
+    let account: AccountId =
+        row.account.parse().map_err(|_| ApiError::new(OctaneErrorCode::Internal, "corrupt account"))?;
     match answer {
         AppAnswer::Signature(sig) => {
             // Octane checks the chain signature before the SP sees it (contract D's verifier).
             let req: SignRequest = sunstorm_core::cbor::from_canonical_slice(&row.body)
-                .map_err(|_| ApiError::new(ErrorCode::Internal, "corrupt stored request"))?;
+                .map_err(|_| ApiError::new(OctaneErrorCode::Internal, "corrupt stored request"))?;
             let invalid = |e: sunstorm_core::payload::PayloadError| {
-                ApiError::new(ErrorCode::SignatureInvalid, format!("appliance signature refused: {e}"))
+                ApiError::new(OctaneErrorCode::SignatureInvalid, format!("appliance signature refused: {e}"))
             };
             let target = sunstorm_core::payload::signing_target(req.kind, &req.payload, &req.chain).map_err(invalid)?;
             sunstorm_core::payload::verify_appliance_signature(&target, &sig, &account).map_err(invalid)?;
