@@ -27,6 +27,8 @@ struct Home {
     world: SimWorld,
     sps: [(DemoSp, SpClient); 2],
     appliances: [ApplianceSim; 2],
+    /// The office appliance's link (for a second phone).
+    to_office: Arc<dyn Connector>,
     phone: Sunstorm,
     _dir: tempfile::TempDir,
 }
@@ -44,6 +46,7 @@ async fn home() -> Home {
     let office = world.add_appliance(named(0x43, "Office"), SimLinkConfig::default()).unwrap();
     let to_kitchen: Arc<dyn Connector> = world.connector.clone();
     let to_office: Arc<dyn Connector> = office.connector.clone();
+    let office_link = to_office.clone();
     // The phone's radio: each route reaches one appliance; an unknown route reaches none.
     let radio = move |route: Option<&str>| -> Arc<dyn Connector> {
         match route {
@@ -61,7 +64,7 @@ async fn home() -> Home {
         Arc::new(ManualClock::new(now())) as Arc<dyn Clock>,
     )
     .unwrap();
-    Home { world, sps, appliances: [kitchen, office.appliance], phone, _dir: dir }
+    Home { world, sps, appliances: [kitchen, office.appliance], to_office: office_link, phone, _dir: dir }
 }
 
 /// Pairs appliance `id` with `sp` for Ethereum; returns the pair and its account.
@@ -200,4 +203,39 @@ async fn two_appliances_two_services_each_flow_goes_to_its_own_appliance() {
         h.sps[0].1.await_sign(&req_k2.request_id, Duration::from_secs(5)).await.unwrap(),
         SignResult::Signed { .. }
     ));
+}
+
+/// One appliance refusing the phone does not stop `sync` for the others: another phone of
+/// the office appliance forgets this one (octane is told), the kitchen's service revokes
+/// its pair, and this phone's sync still learns the revocation and names the office as
+/// the appliance it could not sync.
+#[tokio::test]
+async fn sync_carries_on_over_the_other_appliances_when_one_forgot_the_phone() {
+    let h = home().await;
+    let kitchen = h.appliances[0].identity();
+    let office = h.appliances[1].identity();
+    h.phone.bond_appliance(Some("kitchen"), PIN).await.unwrap();
+    h.phone.bond_appliance(Some("office"), PIN).await.unwrap();
+    let (pair_k, _) = pair(&h, &h.sps[0].1, &kitchen).await;
+
+    // A second phone, bonded with the office appliance only, forgets this one.
+    let dir = tempfile::tempdir().unwrap();
+    let to_office = h.to_office.clone();
+    let other = Sunstorm::open_with_clock(
+        config(&h.world, &dir),
+        Arc::new(MemorySecretStore::default()),
+        Arc::new(move |_: Option<&str>| to_office.clone()),
+        None,
+        Arc::new(ManualClock::new(now())) as Arc<dyn Clock>,
+    )
+    .unwrap();
+    h.appliances[1].open_bonding_window(Duration::from_secs(60));
+    other.bond_appliance(None, PIN).await.unwrap();
+    let phones = other.bonded_phones(None).await.unwrap();
+    let this_one = phones.iter().find(|p| !p.this_phone).unwrap().app_key;
+    assert!(other.forget_phone(None, this_one).await.unwrap().octane_told);
+
+    h.sps[0].1.revoke(&pair_k).await.unwrap();
+    let report = h.phone.sync().await;
+    assert!(report.is_ok(), "sync fails for every appliance: {report:?}");
 }
