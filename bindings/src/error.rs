@@ -312,8 +312,8 @@ impl SunstormError {
         self
     }
 
-    /// The variant's name, for logs.
-    fn kind(&self) -> &'static str {
+    /// The variant's snake_case name, for logs and `SyncFailureView::error_kind`.
+    pub(crate) fn kind(&self) -> &'static str {
         match self {
             SunstormError::InvalidLink { .. } => "invalid_link",
             SunstormError::InvalidCode { .. } => "invalid_code",

@@ -5,8 +5,10 @@ use sunstorm_core::display::{clean, TextKind};
 use sunstorm_core::pair::{PairOutcome, PairState, SessionCard};
 use sunstorm_core::sign::PendingSignature;
 use sunstorm_core::store::{PairRecord, PairStatus};
+use sunstorm_core::sunstorm::SyncReport;
 use sunstorm_core::wallets::{RowState, WalletRow};
 
+use crate::error::SunstormError;
 use crate::views::unix;
 
 /// The service provider's card on the pairing screen (everything in it signed by octane).
@@ -249,6 +251,49 @@ impl From<&WalletRow> for WalletRowView {
                 RowState::Selected => WalletRowState::Selected,
                 RowState::NotRequested => WalletRowState::NotRequested,
             },
+        }
+    }
+}
+
+/// What `sync_pairs` did: the pairs newly revoked, and the appliances it could not sync
+/// (the others were synced).
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncReportView {
+    /// The pair ids newly revoked.
+    pub revoked_pair_ids: Vec<String>,
+    /// One entry per appliance that could not be synced.
+    pub failed: Vec<SyncFailureView>,
+}
+
+/// An appliance `sync_pairs` could not sync.
+#[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
+pub struct SyncFailureView {
+    /// The appliance (`appliance_id` of `bonded_appliances`).
+    pub appliance_id: String,
+    /// The error a call about this appliance alone would have thrown, as its snake_case
+    /// variant name (e.g. `phone_forgotten`: bond it again).
+    pub error_kind: String,
+    /// That error's sentence, for a person.
+    pub message: String,
+}
+
+impl From<SyncReport> for SyncReportView {
+    fn from(r: SyncReport) -> Self {
+        SyncReportView {
+            revoked_pair_ids: r.revoked.iter().map(ToString::to_string).collect(),
+            failed: r
+                .failed
+                .into_iter()
+                .map(|f| {
+                    // The same mapping (and log line) as a failed call.
+                    let error = SunstormError::from(f.error);
+                    SyncFailureView {
+                        appliance_id: f.appliance.to_hex(),
+                        error_kind: error.kind().to_string(),
+                        message: error.to_string(),
+                    }
+                })
+                .collect(),
         }
     }
 }

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use crate::appliance::parse_appliance_id;
 use crate::cancel::CancelHandle;
 use crate::error::SunstormError;
-use crate::flow_views::{PairStateView, PairView, SignRequestView, WalletRowView};
+use crate::flow_views::{PairStateView, PairView, SignRequestView, SyncReportView, WalletRowView};
 use crate::platform::{FlowListener, UserPresence};
 use crate::sunstorm::SunstormCore;
 
@@ -188,12 +188,13 @@ impl SunstormCore {
         self.run(cancel, async move { Ok(s.revoke(id).await?) }).await
     }
 
-    /// Learns revocations made by services and tells the appliance; returns the pair ids
-    /// newly revoked.
+    /// Learns revocations made by services and tells the appliances, for every bonded
+    /// appliance; returns the pair ids newly revoked and the appliances that could not be
+    /// synced (one failing does not stop the others). Throws only when none could be.
     #[uniffi::method(default(cancel = None))]
-    pub async fn sync_pairs(&self, cancel: Option<Arc<CancelHandle>>) -> Result<Vec<String>, SunstormError> {
+    pub async fn sync_pairs(&self, cancel: Option<Arc<CancelHandle>>) -> Result<SyncReportView, SunstormError> {
         let s = self.facade.clone();
-        self.run(cancel, async move { Ok(s.sync().await?.iter().map(ToString::to_string).collect()) }).await
+        self.run(cancel, async move { Ok(SyncReportView::from(s.sync().await?)) }).await
     }
 
     /// Waits up to `wait_ms` (default 25 s; 0 asks once) for octane to deliver sign

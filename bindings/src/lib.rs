@@ -36,8 +36,8 @@ pub use ble::{BleCentral, BleEvents, BlePeripheral, BleTimeouts, ForeignConnecto
 pub use cancel::CancelHandle;
 pub use error::{BleError, CallbackError, HttpError, SecretStoreError, SunstormError, UserPresenceError};
 pub use flow_views::{
-    FieldRow, NoticeView, PairOutcomeView, PairStateView, PairView, SignRequestView, SpCardView, WalletRowState,
-    WalletRowView,
+    FieldRow, NoticeView, PairOutcomeView, PairStateView, PairView, SignRequestView, SpCardView, SyncFailureView,
+    SyncReportView, WalletRowState, WalletRowView,
 };
 pub use http::{HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse};
 pub use logging::{clear_log_sink, set_log_sink};

@@ -108,7 +108,9 @@ pub struct WatchArgs {
 /// `sunstorm pairs`.
 #[derive(Args, Debug)]
 pub struct PairsArgs {
-    /// Ask octane first for SP-side revocations.
+    /// Ask octane first for SP-side revocations, for every bonded appliance; an appliance
+    /// that cannot be synced is named on stderr (`sync_failed` in JSON) and the others are
+    /// synced all the same.
     #[arg(long)]
     pub sync: bool,
     #[command(flatten)]
@@ -462,9 +464,14 @@ pub fn pairs(a: PairsArgs) -> Result<(), CliError> {
     let json = a.phone.json;
     runtime(json)?.block_on(async move {
         let fail = |e: CoreError| failed(json, &e);
+        // Appliances `--sync` could not sync (the others were): (appliance id, code, why).
+        let mut sync_failed = Vec::new();
         let list = if a.sync {
             let s = open(&a.phone, false).await?;
-            s.sync().await.map_err(fail)?;
+            let report = s.sync().await.map_err(fail)?;
+            for f in &report.failed {
+                sync_failed.push((f.appliance.to_hex(), f.error.code(), f.error.to_string()));
+            }
             s.list_pairs().map_err(fail)?
         } else {
             // Reading the local store needs neither octane nor the appliance.
@@ -484,8 +491,17 @@ pub fn pairs(a: PairsArgs) -> Result<(), CliError> {
                     })
                 })
                 .collect();
-            print_json_ok(serde_json::json!({ "pairs": v }));
-        } else if list.is_empty() {
+            let failed: Vec<_> = sync_failed
+                .iter()
+                .map(|(id, code, why)| serde_json::json!({ "appliance_id": id, "code": code, "message": why }))
+                .collect();
+            print_json_ok(serde_json::json!({ "pairs": v, "sync_failed": failed }));
+            return Ok(());
+        }
+        for (id, code, why) in &sync_failed {
+            eprintln!("warning: appliance {id} was not synced ({code}): {why}");
+        }
+        if list.is_empty() {
             println!("no pairs");
         } else {
             for p in &list {

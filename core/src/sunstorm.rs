@@ -141,6 +141,24 @@ impl ApplianceBond {
     }
 }
 
+/// What [`Sunstorm::sync`] did, appliance by appliance.
+#[derive(Debug, Default)]
+pub struct SyncReport {
+    /// The pairs newly revoked, over every appliance that synced.
+    pub revoked: Vec<Uuid>,
+    /// The appliances that could not be synced, and why (the others were).
+    pub failed: Vec<SyncFailure>,
+}
+
+/// One appliance [`Sunstorm::sync`] could not sync.
+#[derive(Debug)]
+pub struct SyncFailure {
+    /// The appliance.
+    pub appliance: ApplianceId,
+    /// Why (e.g. octane refuses this phone for it: `phone_forgotten`).
+    pub error: CoreError,
+}
+
 /// Why a [`Sunstorm`] operation failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CoreError {
@@ -531,8 +549,10 @@ impl Sunstorm {
 
     /// Learns SP-side revocations from octane for every bonded appliance and tells each
     /// appliance; first delivers the statements octane is owed (a forgotten phone's, when
-    /// octane was unreachable at the time). Returns the pairs newly revoked.
-    pub async fn sync(&self) -> Result<Vec<Uuid>, CoreError> {
+    /// octane was unreachable at the time). One appliance failing (it forgot this phone,
+    /// octane refuses for it) does not stop the others: the report names it. Fails only
+    /// when every appliance failed.
+    pub async fn sync(&self) -> Result<SyncReport, CoreError> {
         let all = self.all().await;
         if all.is_empty() {
             return Err(CoreError::NotBonded);
@@ -540,11 +560,27 @@ impl Sunstorm {
         if let Err(e) = self.relay_outbox().await {
             tracing::warn!(error = %e, "sync: the octane outbox could not be read");
         }
-        let mut out = Vec::new();
-        for b in all {
-            out.extend(b.sign.sync(Some(b.appliance.as_ref())).await?);
+        let mut report = SyncReport::default();
+        let mut synced = 0usize;
+        for b in &all {
+            match b.sign.sync(Some(b.appliance.as_ref())).await {
+                Ok(revoked) => {
+                    synced += 1;
+                    report.revoked.extend(revoked);
+                }
+                Err(e) => {
+                    let appliance = b.record.appliance_identity;
+                    tracing::warn!(code = e.code(), error = %e, appliance = %appliance.fingerprint(), "sync failed");
+                    report.failed.push(SyncFailure { appliance, error: e.into() });
+                }
+            }
         }
-        Ok(out)
+        if synced == 0 {
+            if let Some(f) = report.failed.pop() {
+                return Err(f.error);
+            }
+        }
+        Ok(report)
     }
 
     // ---- sign ----

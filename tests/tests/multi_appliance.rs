@@ -236,6 +236,9 @@ async fn sync_carries_on_over_the_other_appliances_when_one_forgot_the_phone() {
     assert!(other.forget_phone(None, this_one).await.unwrap().octane_told);
 
     h.sps[0].1.revoke(&pair_k).await.unwrap();
-    let report = h.phone.sync().await;
-    assert!(report.is_ok(), "sync fails for every appliance: {report:?}");
+    let report = h.phone.sync().await.unwrap();
+    assert_eq!(report.revoked, vec![pair_k], "the kitchen's revocation is learned");
+    let failed: Vec<_> = report.failed.iter().map(|f| (f.appliance, f.error.code())).collect();
+    assert_eq!(failed, vec![(office, "phone_forgotten")], "the office is named as failed");
+    assert!(h.phone.list_pairs().unwrap().iter().any(|p| p.pair_id == pair_k && p.revoked_at.is_some()));
 }

@@ -446,10 +446,10 @@ async fn revoked_pairs_answer_403_from_either_side() {
     let req = request(pair_a, &acct, PayloadKind::Eip191Message, b"x".to_vec());
     let e = w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap_err();
     assert!(matches!(e, SpClientError::Api { status: 403, code: OctaneErrorCode::PairRevoked, .. }), "{e:?}");
-    assert_eq!(w.phone.sync().await.unwrap(), vec![pair_a]);
+    assert_eq!(w.phone.sync().await.unwrap().revoked, vec![pair_a]);
     assert_eq!(w.phone.list_pairs().unwrap()[0].status, PairStatus::Revoked);
     assert!(w.sim.appliance.pairs().iter().all(|p| p.pair_id != pair_a), "the appliance still holds it");
-    assert!(w.phone.sync().await.unwrap().is_empty());
+    assert!(w.phone.sync().await.unwrap().revoked.is_empty());
     // Even a forged request for it is refused by the core.
     let e = sign_err(w.phone.receive_sign_request(&forge(&w, &req)).await);
     assert!(matches!(e, SignError::PairRevoked), "{e:?}");

@@ -99,7 +99,7 @@ public final class CancellableCore: SunstormCore, @unchecked Sendable {
         }
     }
 
-    public override func syncPairs(cancel: CancelHandle? = nil) async throws -> [String] {
+    public override func syncPairs(cancel: CancelHandle? = nil) async throws -> SyncReportView {
         try await withCancelHandle(cancel) {
             try await super.syncPairs(cancel: $0)
         }
