@@ -93,3 +93,68 @@ fn the_appliance_forgets_a_lost_phone_which_is_refused_while_the_other_goes_on()
     assert!(String::from_utf8_lossy(&bad.stdout).contains("bad_app_key"));
     drop(sim);
 }
+
+/// Runs `sunstorm <args> --home <home> --octane … --octane-key … --json`: (exit code, stdout).
+fn with_octane(home: &Path, octane: &common::Octane, args: &[&str]) -> (i32, String) {
+    let out = Command::new(common::BIN)
+        .args(args)
+        .args(["--home", home.to_str().unwrap(), "--octane", &octane.url, "--octane-key", &octane.octane_key, "--json"])
+        .output()
+        .unwrap();
+    (out.status.code().unwrap(), String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+#[test]
+fn a_phone_forgotten_on_the_appliance_is_refused_by_octane_once_the_other_phone_syncs() {
+    let dir = tempfile::tempdir().unwrap();
+    let octane = common::start_octane(&[]);
+    let socket = dir.path().join("appliance.sock");
+    let s = socket.to_str().unwrap();
+    let (sim, lines) = start(
+        &[
+            "sim",
+            "appliance",
+            "--socket",
+            s,
+            "--pin",
+            "123456",
+            "--control",
+            "127.0.0.1:0",
+            "--octane-key",
+            &octane.octane_key,
+        ],
+        |l| l.starts_with("PIN: "),
+    );
+    let url = lines.iter().find_map(|l| l.strip_prefix("control API: ")).unwrap().to_string();
+    wait_for(&socket);
+    let (home_a, home_b) = (dir.path().join("a"), dir.path().join("b"));
+    let (code, v) = phone(&home_a, &socket, &["bond", "--pin", "123456", "--name", "phone A"]);
+    assert_eq!(code, 0, "{v}");
+    assert!(Command::new("kill").arg("-USR1").arg(sim.0.id().to_string()).status().unwrap().success());
+    let mut bonded = false;
+    for _ in 0..50 {
+        if phone(&home_b, &socket, &["bond", "--pin", "123456", "--name", "phone B"]).0 == 0 {
+            bonded = true;
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    assert!(bonded, "the second phone bonds once bonding mode is open again");
+    let watch_b = || with_octane(&home_b, &octane, &["sign", "watch", "--approve", "all", "--once", "--wait", "0"]);
+    let (code, out) = watch_b();
+    assert_eq!(code, 0, "octane serves phone B: {out}");
+
+    // The appliance's user forgets phone B on the appliance: octane does not know yet.
+    let phones = ok_json(&control(&url, &["phones"]));
+    let key_b = phones["phones"][1]["app_key"].as_str().unwrap().to_string();
+    ok_json(&control(&url, &["forget-phone", &key_b]));
+    assert_eq!(watch_b().0, 0, "octane does not know yet");
+
+    // Phone A's sync carries the appliance's statement to octane.
+    let (code, out) = with_octane(&home_a, &octane, &["pairs", "--sync", "--socket", s]);
+    assert_eq!(code, 0, "{out}");
+    let (code, out) = watch_b();
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("\"phone_forgotten\""), "octane refuses phone B: {out}");
+    drop(sim);
+}

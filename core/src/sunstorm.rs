@@ -549,7 +549,8 @@ impl Sunstorm {
 
     /// Learns SP-side revocations from octane for every bonded appliance and tells each
     /// appliance; first delivers the statements octane is owed (a forgotten phone's, when
-    /// octane was unreachable at the time). One appliance failing (it forgot this phone,
+    /// octane was unreachable at the time), then relays the phones each reachable appliance
+    /// forgot on its own side (it has no network of its own). One appliance failing (it forgot this phone,
     /// octane refuses for it) does not stop the others: the report names it. Fails only
     /// when every appliance failed.
     pub async fn sync(&self) -> Result<SyncReport, CoreError> {
@@ -562,11 +563,17 @@ impl Sunstorm {
         }
         let mut report = SyncReport::default();
         let mut synced = 0usize;
+        let mut learned = 0usize;
         for b in &all {
             match b.sign.sync(Some(b.appliance.as_ref())).await {
                 Ok(revoked) => {
                     synced += 1;
                     report.revoked.extend(revoked);
+                    // Phones the appliance forgot on its own side: only its phones can tell octane.
+                    match self.fetch_own_forgets(&b.record.appliance_identity, &b.appliance).await {
+                        Ok(n) => learned += n,
+                        Err(e) => tracing::warn!(error = %e, "sync: the appliance's own forgets were not read"),
+                    }
                 }
                 Err(e) => {
                     let appliance = b.record.appliance_identity;
@@ -578,6 +585,11 @@ impl Sunstorm {
         if synced == 0 {
             if let Some(f) = report.failed.pop() {
                 return Err(f.error);
+            }
+        }
+        if learned > 0 {
+            if let Err(e) = self.relay_outbox().await {
+                tracing::warn!(error = %e, "sync: the octane outbox could not be read");
             }
         }
         Ok(report)

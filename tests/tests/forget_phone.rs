@@ -115,3 +115,52 @@ async fn a_phone_forgets_another_which_the_appliance_and_octane_then_refuse() {
 
     assert_eq!(a.bonded_phones(None).await.unwrap().len(), 1);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_phone_forgotten_on_the_appliance_is_cut_off_at_octane_once_another_phone_syncs() {
+    let w = World::new(UserScript::Approve).await;
+    let (b, _b_dir) = phone(&w, "phone B").await;
+    let a = &w.phone;
+    let key_b = a.bonded_phones(None).await.unwrap()[1].app_key;
+    assert!(b.pending_sign_requests(Duration::ZERO).await.is_ok(), "octane serves B");
+
+    // The appliance's user forgets B on the appliance itself: it has no network.
+    w.sim.appliance.forget_phone(&key_b).unwrap();
+    assert!(matches!(b.appliance_info(None).await.unwrap_err(), CoreError::Appliance(ApplianceError::PhoneForgotten)));
+    assert!(b.pending_sign_requests(Duration::ZERO).await.is_ok(), "octane does not know yet");
+
+    // A's next sync carries the appliance's statement to octane.
+    a.sync().await.unwrap();
+    let e = b.pending_sign_requests(Duration::ZERO).await.unwrap_err();
+    assert!(refused_by_octane(&e), "octane refuses B after A synced: {e}");
+    let audit = a.store().last_audit(&key_b.to_hex(), AuditEvent::PHONE_FORGOTTEN).unwrap().unwrap();
+    assert!(matches!(audit.event, AuditEvent::PhoneForgotten { .. }), "A's activity shows it: {audit:?}");
+    assert!(a.store().octane_outbox().unwrap().is_empty());
+
+    // Relayed once: the next sync does not queue it again.
+    let before = a.store().audit_log(100).unwrap().len();
+    a.sync().await.unwrap();
+    a.bonded_phones(None).await.unwrap();
+    assert_eq!(a.store().audit_log(100).unwrap().len(), before, "no second entry for the same forget");
+    assert!(a.store().octane_outbox().unwrap().is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forget_on_the_appliance_waits_in_the_outbox_while_octane_is_unreachable() {
+    let w = World::new(UserScript::Approve).await;
+    let (b, _b_dir) = phone(&w, "phone B").await;
+    let key_b = w.phone.bonded_phones(None).await.unwrap()[1].app_key;
+    w.sim.appliance.forget_phone(&key_b).unwrap();
+
+    // Listing the phones with octane out of reach: the appliance's statement is kept.
+    let offline = w.reopen(|cfg| cfg.octane_url = url::Url::parse("http://127.0.0.1:9").unwrap());
+    assert_eq!(offline.bonded_phones(None).await.unwrap().len(), 1);
+    assert_eq!(w.phone.store().octane_outbox().unwrap().len(), 1);
+    drop(offline);
+    assert!(b.pending_sign_requests(Duration::ZERO).await.is_ok(), "octane does not know yet");
+
+    w.phone.sync().await.unwrap();
+    assert!(w.phone.store().octane_outbox().unwrap().is_empty());
+    let e = b.pending_sign_requests(Duration::ZERO).await.unwrap_err();
+    assert!(refused_by_octane(&e), "octane refuses B after the sync: {e}");
+}

@@ -20,7 +20,7 @@ use ed25519_dalek::SigningKey;
 use tracing::Instrument;
 use uuid::Uuid;
 
-use crate::appliance::proto::{Request, RequestBody, Response, ResponseBody};
+use crate::appliance::proto::{Request, RequestBody, Response, ResponseBody, MAX_OWN_FORGETS};
 use crate::appliance::{ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, PhoneEntry, ProgressFn};
 use crate::ble::channel::{self, ChannelError, PhoneKeys, SecureChannel};
 use crate::ble::framing::{FramedLink, FramingConfig, FramingError};
@@ -302,13 +302,49 @@ pub struct ForgottenReceipt {
 impl ApplianceClient {
     /// The phones bonded with the appliance, in bonding order, names sanitised for display.
     pub async fn list_phones(&self) -> Result<Vec<PhoneEntry>, ApplianceError> {
-        match self.request(Uuid::new_v4(), RequestBody::ListPhones, None).await? {
-            ResponseBody::Phones { phones } => Ok(phones
-                .into_iter()
-                .map(|p| PhoneEntry { name: crate::display::clean(&p.name, crate::display::TextKind::Name), ..p })
-                .collect()),
-            other => Err(unexpected(&other)),
+        Ok(self.phones_and_own_forgets().await?.0)
+    }
+
+    /// The phones bonded with the appliance (as [`Self::list_phones`]) and the statements of
+    /// the phones it forgot on its own side, each checked against the bonded identity (for
+    /// the phone to relay to octane).
+    pub async fn phones_and_own_forgets(&self) -> Result<(Vec<PhoneEntry>, Vec<ForgottenReceipt>), ApplianceError> {
+        let (phones, forgotten) = match self.request(Uuid::new_v4(), RequestBody::ListPhones, None).await? {
+            ResponseBody::Phones { phones, forgotten } => (phones, forgotten),
+            other => return Err(unexpected(&other)),
+        };
+        if forgotten.len() > MAX_OWN_FORGETS {
+            return Err(ApplianceError::Protocol(format!(
+                "{} forget statements, more than {MAX_OWN_FORGETS}",
+                forgotten.len()
+            )));
         }
+        let receipts = forgotten
+            .into_iter()
+            .map(|envelope| {
+                let statement = self.check_forgotten(&envelope)?;
+                if statement.forgotten_by.is_some() {
+                    return Err(ApplianceError::Protocol("a phone-asked forget among the appliance's own".into()));
+                }
+                Ok(ForgottenReceipt { envelope, statement })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let phones = phones
+            .into_iter()
+            .map(|p| PhoneEntry { name: crate::display::clean(&p.name, crate::display::TextKind::Name), ..p })
+            .collect();
+        Ok((phones, receipts))
+    }
+
+    /// Opens a `PhoneForgotten` statement under the bonded appliance's identity.
+    fn check_forgotten(&self, envelope: &SignedEnvelope) -> Result<PhoneForgotten, ApplianceError> {
+        let statement: PhoneForgotten = envelope
+            .open(Domain::PhoneForgotten, self.bond.appliance_identity.as_bytes())
+            .map_err(|e| ApplianceError::Protocol(format!("the forget statement: {e}")))?;
+        if statement.v != STATEMENT_VERSION || statement.appliance_identity != self.bond.appliance_identity {
+            return Err(ApplianceError::Protocol("the forget statement names another appliance".into()));
+        }
+        Ok(statement)
     }
 
     /// Asks the appliance to forget the phone with `app_key` (its user confirms on the
@@ -324,14 +360,9 @@ impl ApplianceClient {
             ResponseBody::Forgotten { statement } => statement,
             other => return Err(unexpected(&other)),
         };
-        let statement: PhoneForgotten = envelope
-            .open(Domain::PhoneForgotten, self.bond.appliance_identity.as_bytes())
-            .map_err(|e| ApplianceError::Protocol(format!("the forget statement: {e}")))?;
-        if statement.v != STATEMENT_VERSION
-            || statement.app_key != app_key
-            || statement.appliance_identity != self.bond.appliance_identity
-        {
-            return Err(ApplianceError::Protocol("the forget statement names another phone or appliance".into()));
+        let statement = self.check_forgotten(&envelope)?;
+        if statement.app_key != app_key {
+            return Err(ApplianceError::Protocol("the forget statement names another phone".into()));
         }
         Ok(ForgottenReceipt { envelope, statement })
     }

@@ -21,6 +21,9 @@ pub const PROTOCOL_VERSION: u16 = 1;
 pub const MAX_MESSAGE_LEN: usize = 32 * 1024;
 /// How often the appliance sends `Status{WaitingForUser}` while its user decides.
 pub const KEEPALIVE_INTERVAL_MS: u64 = 1000;
+/// Most `PhoneForgotten` statements a `Phones` answer carries (the newest the appliance
+/// made on its own side); a phone refuses an answer with more.
+pub const MAX_OWN_FORGETS: usize = 16;
 
 /// A request from the phone.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -166,6 +169,12 @@ pub enum ResponseBody {
     Phones {
         /// The bonded phones.
         phones: Vec<PhoneEntry>,
+        /// The signed `PhoneForgotten` statements of the phones the appliance forgot on its
+        /// own side (no phone asked), oldest first, at most [`MAX_OWN_FORGETS`]: the
+        /// appliance has no network, so its phones relay them to octane. Absent from older
+        /// appliances' answers.
+        #[serde(default)]
+        forgotten: Vec<SignedEnvelope>,
     },
     /// Answer to `ForgetPhone`: the signed `PhoneForgotten` statement (for octane).
     Forgotten {
@@ -429,9 +438,19 @@ mod tests {
             Uuid::from_u128(2),
             ResponseBody::Phones {
                 phones: vec![PhoneEntry { app_key: Key32([3; 32]), name: "p".into(), bonded_at: 5, this_phone: true }],
+                forgotten: vec![SignedEnvelope { body: vec![1, 2], sig: vec![3; 64] }],
             },
         );
         assert_eq!(Response::decode(&phones.encode().unwrap()).unwrap(), phones);
+        // An older appliance's answer has no `forgotten`: it reads as none.
+        #[derive(Serialize)]
+        enum OldBody {
+            #[serde(rename = "phones")]
+            Phones { phones: Vec<PhoneEntry> },
+        }
+        let old = cbor::to_vec(&OldBody::Phones { phones: vec![] }).unwrap();
+        let read: ResponseBody = cbor::from_slice(&old).unwrap();
+        assert_eq!(read, ResponseBody::Phones { phones: vec![], forgotten: vec![] });
     }
 
     #[test]

@@ -7,6 +7,7 @@
 use uuid::Uuid;
 
 use super::{ApplianceId, CoreError, Sunstorm};
+use crate::appliance::client::{ApplianceClient, ForgottenReceipt};
 use crate::appliance::PhoneEntry;
 use crate::audit::AuditEvent;
 use crate::bytes::Key32;
@@ -35,10 +36,53 @@ pub struct ForgottenPhone {
 
 impl Sunstorm {
     /// The phones bonded with appliance `id` (the only one when `None`), in bonding order,
-    /// names sanitised; `this_phone` marks this one. Asks the appliance.
+    /// names sanitised; `this_phone` marks this one. Asks the appliance; the phones it forgot
+    /// on its own side are queued for octane (delivered now when octane answers, else by
+    /// [`Sunstorm::sync`]).
     #[tracing::instrument(skip_all)]
     pub async fn bonded_phones(&self, id: Option<&ApplianceId>) -> Result<Vec<PhoneEntry>, CoreError> {
-        Ok(self.resolve(id).await?.appliance.list_phones().await?)
+        let b = self.resolve(id).await?;
+        let (phones, own) = b.appliance.phones_and_own_forgets().await?;
+        if self.learn_own_forgets(&b.record.appliance_identity, own)? > 0 {
+            if let Err(e) = self.relay_outbox().await {
+                tracing::warn!(error = %e, "bonded phones: the octane outbox could not be read");
+            }
+        }
+        Ok(phones)
+    }
+
+    /// Asks a bonded appliance for the phones it forgot on its own side and queues what
+    /// this phone has not relayed yet; returns how many were queued.
+    pub(super) async fn fetch_own_forgets(
+        &self,
+        appliance: &Key32,
+        client: &ApplianceClient,
+    ) -> Result<usize, CoreError> {
+        let (_, own) = client.phones_and_own_forgets().await?;
+        self.learn_own_forgets(appliance, own)
+    }
+
+    /// Queues for octane the appliance's own forget statements this phone has not seen yet
+    /// (its audit log holds the newest forget it learned of per phone); returns how many.
+    fn learn_own_forgets(&self, appliance: &Key32, own: Vec<ForgottenReceipt>) -> Result<usize, CoreError> {
+        let now = self.clock.now_unix();
+        let mut queued = 0;
+        for r in own {
+            let subject = r.statement.app_key.to_hex();
+            let seen = self.store.last_audit(&subject, AuditEvent::PHONE_FORGOTTEN)?.is_some_and(|e| {
+                matches!(e.event, AuditEvent::PhoneForgotten { appliance: a, forgotten_at }
+                    if a == *appliance && forgotten_at >= r.statement.forgotten_at)
+            });
+            if seen {
+                continue;
+            }
+            self.store.queue_for_octane(appliance, PHONE_FORGOTTEN, &subject, &r.envelope, now)?;
+            let event = AuditEvent::PhoneForgotten { appliance: *appliance, forgotten_at: r.statement.forgotten_at };
+            self.store.audit(now, &subject, &event)?;
+            tracing::info!(phone = %r.statement.app_key.fingerprint(), "the appliance forgot a phone on its own; octane will be told");
+            queued += 1;
+        }
+        Ok(queued)
     }
 
     /// Forgets the phone with `app_key` on appliance `id` (the only one when `None`): the

@@ -27,7 +27,7 @@ use std::time::Duration;
 
 use sunstorm_core::appliance::proto::{
     decode_header, ApplianceErrorCode, Request, RequestBody, Response, ResponseBody, StatusKind, KEEPALIVE_INTERVAL_MS,
-    PROTOCOL_VERSION,
+    MAX_OWN_FORGETS, PROTOCOL_VERSION,
 };
 use sunstorm_core::appliance::{ApplianceInfo, PhoneEntry};
 use sunstorm_core::ble::channel::{
@@ -441,17 +441,39 @@ impl ApplianceSim {
     }
 
     /// The one place a phone is forgotten (under the state lock).
-    fn forget_locked(&self, rt: &mut Runtime, app_key: &Key32, by: Option<Key32>) -> Result<SignedEnvelope, SimError> {
-        let t = now();
+    fn forget_statement(&self, app_key: &Key32, by: Option<Key32>, at: u64) -> Result<SignedEnvelope, SimError> {
         let statement = PhoneForgotten {
             v: STATEMENT_VERSION,
             app_key: *app_key,
             appliance_identity: self.identity(),
             forgotten_by: by,
-            forgotten_at: t,
+            forgotten_at: at,
         };
-        let envelope = SignedEnvelope::seal(Domain::PhoneForgotten, &self.inner.keys.identity, &statement)
-            .map_err(|e| SimError::State(format!("cannot sign the statement: {e}")))?;
+        SignedEnvelope::seal(Domain::PhoneForgotten, &self.inner.keys.identity, &statement)
+            .map_err(|e| SimError::State(format!("cannot sign the statement: {e}")))
+    }
+
+    /// The statements of the newest phones forgotten on the appliance's own side (at most
+    /// `MAX_OWN_FORGETS`, oldest first), signed again (Ed25519 is deterministic: the same
+    /// bytes as when printed): the `list_phones` answer hands them to the phones to relay.
+    fn own_forget_statements(&self, state: &SimState) -> Vec<SignedEnvelope> {
+        let own: Vec<_> = state.forgotten.iter().filter(|f| f.forgotten_by.is_none()).collect();
+        let skip = own.len().saturating_sub(MAX_OWN_FORGETS);
+        own.into_iter()
+            .skip(skip)
+            .filter_map(|f| match self.forget_statement(&f.app_key, None, f.forgotten_at) {
+                Ok(e) => Some(e),
+                Err(e) => {
+                    tracing::warn!(error = %e, "a forget statement could not be signed");
+                    None
+                }
+            })
+            .collect()
+    }
+
+    fn forget_locked(&self, rt: &mut Runtime, app_key: &Key32, by: Option<Key32>) -> Result<SignedEnvelope, SimError> {
+        let t = now();
+        let envelope = self.forget_statement(app_key, by, t)?;
         let phone = rt.state.forget(app_key, by, t).ok_or(SimError::UnknownPhone)?;
         for f in rt.inflight.values().filter(|f| f.phone == phone.channel_static) {
             f.cancel.notify_one();
@@ -725,7 +747,8 @@ impl ApplianceSim {
                         this_phone: b.channel_static == phone,
                     })
                     .collect();
-                Begin::Now(ResponseBody::Phones { phones })
+                let forgotten = self.own_forget_statements(&rt.state);
+                Begin::Now(ResponseBody::Phones { phones, forgotten })
             }
             RequestBody::Cancel { id: target } => {
                 if let Some(f) = lock(&self.inner.rt).inflight.get(&target) {
