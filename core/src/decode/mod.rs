@@ -13,6 +13,7 @@
 //! labels that start with [`MESSAGE_LABEL_PREFIX`], so a message field can never look like
 //! one of the phone's rows. Every label and value passes [`crate::display::sanitize()`].
 
+pub mod digest;
 mod eip712;
 pub mod erc7730;
 mod evm;
@@ -20,6 +21,7 @@ mod solana;
 mod tokens;
 pub mod units;
 
+pub use digest::{display_digest, DisplayDigest};
 pub use tokens::{DecodeContext, KnownTokens, TokenInfo, TokenLookup, TokenStandard};
 
 use serde::ser::SerializeStruct;

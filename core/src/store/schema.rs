@@ -183,6 +183,31 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     // (`crate::audit::AuditEvent`, JSON tagged by `kind`; `kind` stays a column for the
     // index); the settings rows are re-encoded through their record types. No schema change.
     Migration { backfill: Some(typed_records), sql: "" },
+    // 7: clear signing (issue 15). Each history row keeps the display digest of the screen
+    // the user reviewed (`crate::decode::display_digest`; none for rows from before). The
+    // last verified metadata bundle is cached (one slot; its signature is checked again on
+    // every load). The user's address book: their own names for addresses, per chain.
+    Migration {
+        backfill: None,
+        sql: r#"
+    ALTER TABLE sign_history ADD COLUMN display_digest TEXT;   -- 64 hex digits
+    CREATE TABLE metadata_bundle (
+        slot      INTEGER PRIMARY KEY CHECK (slot = 1),
+        version   INTEGER NOT NULL,
+        sha256    TEXT NOT NULL,                 -- of `bytes`, hex
+        etag      TEXT,                          -- octane's, for conditional updates
+        bytes     BLOB NOT NULL,                 -- the signed bundle as received
+        stored_at INTEGER NOT NULL
+    ) STRICT;
+    CREATE TABLE address_book (
+        chain    TEXT NOT NULL,                  -- CAIP-2
+        address  TEXT NOT NULL,                  -- canonical form (EVM: lowercase 0x hex)
+        label    TEXT NOT NULL,                  -- sanitised when stored and when shown
+        added_at INTEGER NOT NULL,
+        PRIMARY KEY (chain, address)
+    ) STRICT, WITHOUT ROWID;
+    "#,
+    },
 ];
 
 fn typed_records(tx: &Transaction<'_>) -> Result<(), StoreError> {

@@ -1,0 +1,172 @@
+//! The display digest: a commitment to exactly the screen the user reviewed (title, every
+//! row's key, label and value, every warning's code and text), bound to the request id and
+//! the payload hash. The phone records it in the sign history and the audit log, sends it to
+//! the appliance with the request (which shows a short fingerprint and signs a receipt over
+//! it) and returns it to the SP beside the three signatures. Anyone holding the screen (the
+//! history's summary) can recompute it; `docs/signing.md` gives the encoding.
+//!
+//! Encoding: SHA-256 over [`DIGEST_DOMAIN`], then each item as a 4-byte big-endian length
+//! and its bytes, in this order: the request id (16 bytes), the payload hash (32 bytes),
+//! the title (UTF-8), the row count (4 bytes big-endian) and for each row its key, label
+//! and value, then the warning count and for each warning its code and its text.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+use sha2::{Digest, Sha256};
+use uuid::Uuid;
+
+use super::DecodedPayload;
+
+/// Domain separator of the display digest.
+pub const DIGEST_DOMAIN: &[u8] = b"sigil/v1/display-digest";
+
+/// SHA-256 commitment to one review screen (see the module documentation).
+#[derive(Clone, Copy, PartialEq, Eq, Hash)]
+pub struct DisplayDigest(pub [u8; 32]);
+
+impl DisplayDigest {
+    /// Lowercase hex (64 characters), as stored, sent and shown in full.
+    pub fn hex(&self) -> String {
+        hex::encode(self.0)
+    }
+
+    /// Parses [`DisplayDigest::hex`] (either case); `None` unless exactly 32 bytes of hex.
+    pub fn from_hex(s: &str) -> Option<Self> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(s, &mut out).ok()?;
+        Some(DisplayDigest(out))
+    }
+
+    /// A short fingerprint for a person to compare between two screens: the first four
+    /// bytes as uppercase hex in two groups ("3F9A-12C4").
+    pub fn fingerprint(&self) -> String {
+        let h = hex::encode_upper(&self.0[..4]);
+        format!("{}-{}", &h[..4], &h[4..])
+    }
+}
+
+impl fmt::Debug for DisplayDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DisplayDigest({})", self.hex())
+    }
+}
+
+impl fmt::Display for DisplayDigest {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.hex())
+    }
+}
+
+impl Serialize for DisplayDigest {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.hex())
+    }
+}
+
+impl<'de> Deserialize<'de> for DisplayDigest {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let s = String::deserialize(d)?;
+        DisplayDigest::from_hex(&s).ok_or_else(|| serde::de::Error::custom("a display digest is 64 hex digits"))
+    }
+}
+
+struct Hasher(Sha256);
+
+impl Hasher {
+    fn item(&mut self, bytes: &[u8]) {
+        // Rows and labels are bounded far below 4 GiB (MAX_FIELDS, the sanitiser's caps).
+        let len = u32::try_from(bytes.len()).unwrap_or(u32::MAX);
+        self.0.update(len.to_be_bytes());
+        self.0.update(bytes);
+    }
+
+    fn count(&mut self, n: usize) {
+        self.item(&u32::try_from(n).unwrap_or(u32::MAX).to_be_bytes());
+    }
+}
+
+/// The display digest of `screen` as shown for request `request_id`.
+pub fn display_digest(request_id: &Uuid, screen: &DecodedPayload) -> DisplayDigest {
+    let mut h = Hasher(Sha256::new());
+    h.0.update(DIGEST_DOMAIN);
+    h.item(request_id.as_bytes());
+    let mut payload_hash = [0u8; 32];
+    // `payload_hash` is always our own SHA-256 hex; a malformed one commits as zeros plus
+    // its text, so two different values can never collide.
+    if hex::decode_to_slice(&screen.payload_hash, &mut payload_hash).is_ok() {
+        h.item(&payload_hash);
+    } else {
+        h.item(screen.payload_hash.as_bytes());
+    }
+    h.item(screen.title.as_bytes());
+    h.count(screen.fields.len());
+    for f in &screen.fields {
+        h.item(f.key.as_bytes());
+        h.item(f.label.as_bytes());
+        h.item(f.value.as_bytes());
+    }
+    h.count(screen.warnings.len());
+    for w in &screen.warnings {
+        h.item(w.code().as_bytes());
+        h.item(w.message().as_bytes());
+    }
+    DisplayDigest(h.0.finalize().into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::caip::AccountId;
+    use crate::decode::{decode, Field, Warning};
+    use crate::model::PayloadKind;
+
+    fn screen() -> DecodedPayload {
+        let account: AccountId = "eip155:1:0x000000000000000000000000000000000000dEaD".parse().unwrap();
+        decode(PayloadKind::Eip191Message, b"hello", &account).unwrap()
+    }
+
+    #[test]
+    fn every_part_of_the_screen_changes_the_digest() {
+        let id = Uuid::from_u128(7);
+        let base = screen();
+        let d = display_digest(&id, &base);
+        assert_eq!(d, display_digest(&id, &base.clone()), "deterministic");
+        assert_ne!(d, display_digest(&Uuid::from_u128(8), &base), "request id");
+        let mut s = base.clone();
+        s.title.push('!');
+        assert_ne!(d, display_digest(&id, &s), "title");
+        let mut s = base.clone();
+        s.fields.push(Field { key: "k".into(), label: "L".into(), value: "v".into() });
+        assert_ne!(d, display_digest(&id, &s), "a row");
+        let mut s = base.clone();
+        s.payload_hash = hex::encode([1u8; 32]);
+        assert_ne!(d, display_digest(&id, &s), "payload hash");
+        let mut s = base.clone();
+        s.warnings.push(Warning::ContractCreation);
+        assert_ne!(d, display_digest(&id, &s), "a warning");
+    }
+
+    #[test]
+    fn rows_cannot_be_shifted_between_key_label_and_value() {
+        let id = Uuid::from_u128(7);
+        let mut a = screen();
+        a.fields = vec![Field { key: "ab".into(), label: "c".into(), value: String::new() }];
+        let mut b = screen();
+        b.fields = vec![Field { key: "a".into(), label: "bc".into(), value: String::new() }];
+        assert_ne!(display_digest(&id, &a), display_digest(&id, &b));
+    }
+
+    #[test]
+    fn hex_and_fingerprint_round_trip() {
+        let d = DisplayDigest([
+            0x3f, 0x9a, 0x12, 0xc4, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 9,
+        ]);
+        assert_eq!(d.fingerprint(), "3F9A-12C4");
+        assert_eq!(DisplayDigest::from_hex(&d.hex()), Some(d));
+        assert_eq!(DisplayDigest::from_hex(&d.hex().to_uppercase()), Some(d));
+        assert_eq!(DisplayDigest::from_hex("3f9a"), None);
+        let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(serde_json::from_str::<DisplayDigest>(&json).unwrap(), d);
+    }
+}
