@@ -95,7 +95,7 @@ static USDC_LIST: std::sync::LazyLock<KnownTokens> = std::sync::LazyLock::new(||
 });
 
 fn usdc_known() -> DecodeContext<'static> {
-    DecodeContext { tokens: &*USDC_LIST }
+    DecodeContext { tokens: &*USDC_LIST, ..Default::default() }
 }
 
 #[test]
@@ -125,7 +125,7 @@ fn known_erc20_amounts_have_decimals_and_unknown_standards_are_ambiguous() {
         &format!("{USDC:#x}"),
         TokenInfo { standard: TokenStandard::Erc721, symbol: "NFT".into(), decimals: None },
     );
-    let ctx = DecodeContext { tokens: &nft };
+    let ctx = DecodeContext { tokens: &nft, ..Default::default() };
     let data = ITokenCalls::transferFromCall { from: SPENDER, to: SPENDER, amount: U256::MAX }.abi_encode();
     let d =
         decode_with(PayloadKind::EvmTransaction, &tx_1559(TxKind::Call(USDC), U256::ZERO, data), &evm_account(), &ctx)

@@ -7,6 +7,8 @@ use std::collections::BTreeMap;
 
 use crate::caip::ChainId;
 
+use super::erc7730::{AddressBook, DescriptorSet, NoAddressBook};
+
 /// The standard a token contract follows.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum TokenStandard {
@@ -69,13 +71,18 @@ impl TokenLookup for KnownTokens {
 pub struct DecodeContext<'a> {
     /// Token facts.
     pub tokens: &'a dyn TokenLookup,
+    /// ERC-7730 descriptors, tokens and contract names of the verified metadata bundle, if
+    /// one is loaded.
+    pub clear: Option<&'a DescriptorSet>,
+    /// The user's own names for addresses.
+    pub book: &'a dyn AddressBook,
 }
 
 static NO_TOKENS: KnownTokens = KnownTokens { tokens: BTreeMap::new() };
 
 impl Default for DecodeContext<'_> {
     fn default() -> Self {
-        DecodeContext { tokens: &NO_TOKENS }
+        DecodeContext { tokens: &NO_TOKENS, clear: None, book: &NoAddressBook }
     }
 }
 
