@@ -4,6 +4,7 @@
 //! links and codes a user receives, the appliance link (framing, channel, protocol), the
 //! octane client, the pair and sign flows, decoding for display, guardrails, and the store.
 
+pub mod address_book;
 pub mod appliance;
 pub mod audit;
 pub mod ble;

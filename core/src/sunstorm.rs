@@ -8,8 +8,10 @@
 //! the appliance of their pair or pair flow; an operation that needs an appliance and names
 //! none fails with [`CoreError::ChooseAppliance`] when several are bonded.
 
+mod metadata;
 mod phones;
 
+pub use metadata::MetadataUpdate;
 pub use phones::ForgottenPhone;
 
 use std::collections::HashMap;
@@ -20,6 +22,7 @@ use std::time::Duration;
 use url::Url;
 use uuid::Uuid;
 
+use crate::address_book::{AddressBookError, UserAddressBook};
 use crate::appliance::client::{app_signing_key, bond_with_config, ApplianceClient, BondRecord, ClientConfig};
 use crate::audit::AuditEvent;
 
@@ -30,6 +33,7 @@ use crate::caip::{AccountId, ChainId};
 use crate::clock::{Clock, SystemClock};
 use crate::guardrails::Guardrails;
 use crate::link::LinkConfig;
+use crate::metadata::{LiveMetadata, MetadataError, ShippedBundle};
 use crate::octane::api::PendingSignRequest;
 use crate::octane::client::{AppCredentials, OctaneClient, OctaneConfig, OctaneError};
 use crate::octane::transport::HttpTransport;
@@ -39,7 +43,7 @@ use crate::pair::{PairEngine, PairError, PairState};
 use crate::ports::OctaneApi;
 use crate::secrets::SecretStore;
 use crate::sign::{PendingSignature, SignEngine, SignError, SignedOutcome};
-use crate::store::{AuditEntry, BondedAppliance, PairRecord, SignRecord, Store, StoreError};
+use crate::store::{AuditEntry, BondedAppliance, PairRecord, SignRecord, SqliteBundleStore, Store, StoreError};
 use crate::wallets::ApprovalList;
 
 /// Everything a [`Sunstorm`] needs to know at start.
@@ -49,6 +53,16 @@ pub struct SunstormConfig {
     pub octane_url: Url,
     /// Octane's pinned Ed25519 public key.
     pub octane_key: Key32,
+    /// The pinned Ed25519 public key metadata bundles must be signed with (production
+    /// builds pin their metadata signer's; [`crate::metadata::DEV_METADATA_PUBLIC_KEY`]
+    /// signs the repository's development bundle). `None`: no bundle is used, contract
+    /// calls without a built-in decoder are shown blind.
+    pub metadata_key: Option<Key32>,
+    /// The metadata bundle shipped with the app (an asset; see `docs/embedding.md`). At
+    /// open the newest verified of it and the cached update from octane is used.
+    pub shipped_metadata: Option<ShippedBundle>,
+    /// Longest wait for octane's metadata bundle download.
+    pub metadata_timeout: Duration,
     /// Hosts pair links may come from.
     pub link_hosts: Vec<String>,
     /// The SQLite file (`None`: in memory, for tests and demos).
@@ -80,6 +94,9 @@ impl SunstormConfig {
         Self {
             octane_url,
             octane_key,
+            metadata_key: None,
+            shipped_metadata: None,
+            metadata_timeout: Duration::from_secs(60),
             link_hosts: LinkConfig::default().accepted_hosts,
             db_path: None,
             octane_connect_timeout: Duration::from_secs(5),
@@ -186,6 +203,12 @@ pub enum CoreError {
     /// The store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A metadata bundle was refused (the previous one stays in use).
+    #[error(transparent)]
+    Metadata(#[from] MetadataError),
+    /// An address book change was refused.
+    #[error(transparent)]
+    AddressBook(#[from] AddressBookError),
 }
 
 impl CoreError {
@@ -200,6 +223,8 @@ impl CoreError {
             CoreError::Appliance(_) => "appliance_error",
             CoreError::Octane(e) => e.code(),
             CoreError::Store(_) => "store_error",
+            CoreError::Metadata(e) => e.code(),
+            CoreError::AddressBook(e) => e.code(),
         }
     }
 }
@@ -222,6 +247,10 @@ pub struct Sunstorm {
     connectors: Arc<dyn ConnectorFactory>,
     clock: Arc<dyn Clock>,
     listener: Option<EventListener>,
+    /// The verified metadata bundle in use (`None` when no metadata key is pinned).
+    metadata: Option<Arc<LiveMetadata>>,
+    /// The user's address book.
+    book: Arc<UserAddressBook>,
     /// Every bonded appliance's parts, by id.
     bonds: tokio::sync::RwLock<HashMap<ApplianceId, Arc<Bonded>>>,
 }
@@ -256,8 +285,22 @@ impl Sunstorm {
             Some(p) => Store::open(p)?,
             None => Store::open_in_memory()?,
         });
-        let me =
-            Self { cfg, store, secrets, connectors, clock, listener, bonds: tokio::sync::RwLock::new(HashMap::new()) };
+        let metadata = cfg.metadata_key.map(|key| {
+            let cache = Arc::new(SqliteBundleStore::new(store.clone(), clock.clone()));
+            Arc::new(LiveMetadata::start(*key.as_bytes(), cache, cfg.shipped_metadata.as_ref().map(|b| &*b.0)))
+        });
+        let book = Arc::new(UserAddressBook::load(store.clone(), clock.clone())?);
+        let me = Self {
+            cfg,
+            store,
+            secrets,
+            connectors,
+            clock,
+            listener,
+            metadata,
+            book,
+            bonds: tokio::sync::RwLock::new(HashMap::new()),
+        };
         let mut bonds = HashMap::new();
         for (id, peripheral) in me.store.active_bonds()? {
             let Some(a) = me.store.appliance(&id)? else { continue };
@@ -304,8 +347,9 @@ impl Sunstorm {
         }));
         #[cfg(feature = "testing")]
         let pair = pair.with_crash_point(self.cfg.crash_point);
-        let sign =
-            SignEngine::new(self.store.clone(), port, self.clock.clone()).with_max_skew(self.cfg.sign_max_skew_secs);
+        let sign = SignEngine::new(self.store.clone(), port, self.clock.clone())
+            .with_max_skew(self.cfg.sign_max_skew_secs)
+            .with_clear_signing(self.metadata.clone(), self.book.clone());
         Ok(Bonded { record, peripheral, appliance, octane, pair, sign })
     }
 

@@ -12,6 +12,8 @@
 //! bundle and refuses tampered, unsigned and not-newer ones, keeping the previous one.
 
 mod build;
+mod live;
+mod state;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -27,6 +29,8 @@ pub use build::{
     build_body, minify_json, read_manifest, read_seed_hex, seal, BuildInput, Built, Manifest, ManifestRegistry,
     ManifestTokenList, TokenListSource,
 };
+pub use live::{LiveMetadata, MetadataStatus, ShippedBundle};
+pub use state::{BundleOrigin, BundleStore, MetadataState};
 
 /// Version of the bundle format (not of its content).
 pub const BUNDLE_FORMAT: u32 = 1;
@@ -118,9 +122,15 @@ pub enum MetadataError {
     /// Signed, but its body is not canonical CBOR of a bundle.
     #[error("the metadata bundle's body does not decode")]
     Body(#[from] crate::cbor::CborError),
-    /// The bundle could not be built or stored.
+    /// The bundle could not be built (the tool), or the pinned key is not a key.
     #[error("metadata bundle: {0}")]
     Build(String),
+    /// This build pins no metadata key: clear signing from a bundle is off.
+    #[error("no metadata key is configured: clear signing from a metadata bundle is off")]
+    NotConfigured,
+    /// The phone's cache of the bundle could not be read or written.
+    #[error("the metadata cache failed: {0}")]
+    Storage(String),
 }
 
 impl MetadataError {
@@ -137,6 +147,8 @@ impl MetadataError {
                 "metadata_bad_content"
             }
             MetadataError::Build(_) => "metadata_build",
+            MetadataError::Storage(_) => "metadata_storage",
+            MetadataError::NotConfigured => "metadata_not_configured",
         }
     }
 }
@@ -190,6 +202,18 @@ pub fn open_bundle(bytes: &[u8], key: &[u8; 32], current: Option<u64>) -> Result
 }
 
 fn open_inner(bytes: &[u8], key: &[u8; 32], current: Option<u64>) -> Result<LoadedBundle, MetadataError> {
+    let body = verify_body(bytes, key)?;
+    if let Some(cur) = current {
+        if body.version <= cur {
+            return Err(MetadataError::NotNewer { current: cur, offered: body.version });
+        }
+    }
+    load_body(bytes, body)
+}
+
+/// Checks `bytes`' size, signature under `key` and format, and decodes the body without
+/// parsing its descriptors (cheap: tells which of several bundles is newest).
+pub(crate) fn verify_body(bytes: &[u8], key: &[u8; 32]) -> Result<BundleBody, MetadataError> {
     if bytes.len() > MAX_BUNDLE_LEN {
         return Err(MetadataError::TooLarge(bytes.len()));
     }
@@ -214,11 +238,11 @@ fn open_inner(bytes: &[u8], key: &[u8; 32], current: Option<u64>) -> Result<Load
     if body.format != BUNDLE_FORMAT {
         return Err(MetadataError::UnsupportedFormat(body.format));
     }
-    if let Some(cur) = current {
-        if body.version <= cur {
-            return Err(MetadataError::NotNewer { current: cur, offered: body.version });
-        }
-    }
+    Ok(body)
+}
+
+/// Parses a verified body (from [`verify_body`] over `bytes`) into a [`LoadedBundle`].
+pub(crate) fn load_body(bytes: &[u8], body: BundleBody) -> Result<LoadedBundle, MetadataError> {
     let set = descriptor_set(&body)?;
     use sha2::Digest;
     Ok(LoadedBundle {
@@ -243,71 +267,6 @@ pub fn descriptor_set(body: &BundleBody) -> Result<DescriptorSet, MetadataError>
         names.push((id, n.clone()));
     }
     Ok(DescriptorSet::new(descriptors, tokens, names))
-}
-
-/// Where the phone keeps the last verified bundle (SQLite in the app; phase 2).
-pub trait BundleStore {
-    /// The stored bundle file, if any.
-    fn load(&self) -> Result<Option<Vec<u8>>, MetadataError>;
-    /// Replaces the stored bundle file.
-    fn save(&self, bytes: &[u8]) -> Result<(), MetadataError>;
-}
-
-/// The bundle in use, and the rules for replacing it.
-#[derive(Debug, Clone)]
-pub struct MetadataState {
-    key: [u8; 32],
-    current: Option<LoadedBundle>,
-}
-
-impl MetadataState {
-    /// No bundle yet; bundles must verify under `key`.
-    pub fn new(key: [u8; 32]) -> Self {
-        MetadataState { key, current: None }
-    }
-
-    /// Starts from the newest valid bundle among the stored one and the one shipped with
-    /// the app. A stored bundle that no longer verifies is ignored (and logged).
-    pub fn start(key: [u8; 32], store: &dyn BundleStore, shipped: Option<&[u8]>) -> Self {
-        let mut state = MetadataState::new(key);
-        if let Ok(Some(bytes)) = store.load() {
-            let _ = state.offer(&bytes);
-        }
-        if let Some(bytes) = shipped {
-            if state.offer(bytes).is_ok() {
-                let _ = store.save(bytes);
-            }
-        }
-        state
-    }
-
-    /// The bundle in use.
-    pub fn current(&self) -> Option<&LoadedBundle> {
-        self.current.as_ref()
-    }
-
-    /// The version in use.
-    pub fn version(&self) -> Option<u64> {
-        self.current.as_ref().map(|b| b.version)
-    }
-
-    /// Verifies `bytes` and, if it is newer, makes it current. On any error the previous
-    /// bundle stays in use.
-    pub fn offer(&mut self, bytes: &[u8]) -> Result<u64, MetadataError> {
-        let loaded = open_bundle(bytes, &self.key, self.version())?;
-        let v = loaded.version;
-        self.current = Some(loaded);
-        Ok(v)
-    }
-
-    /// Like [`MetadataState::offer`], and persists the accepted bundle in `store`.
-    pub fn offer_and_store(&mut self, bytes: &[u8], store: &dyn BundleStore) -> Result<u64, MetadataError> {
-        let loaded = open_bundle(bytes, &self.key, self.version())?;
-        store.save(bytes)?;
-        let v = loaded.version;
-        self.current = Some(loaded);
-        Ok(v)
-    }
 }
 
 #[cfg(test)]

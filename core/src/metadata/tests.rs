@@ -1,5 +1,6 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use ed25519_dalek::SigningKey;
 use proptest::prelude::*;
@@ -124,7 +125,7 @@ impl BundleStore for MemStore {
     fn load(&self) -> Result<Option<Vec<u8>>, MetadataError> {
         Ok(self.0.borrow().clone())
     }
-    fn save(&self, bytes: &[u8]) -> Result<(), MetadataError> {
+    fn save(&self, bytes: &[u8], _bundle: &LoadedBundle) -> Result<(), MetadataError> {
         *self.0.borrow_mut() = Some(bytes.to_vec());
         Ok(())
     }
@@ -135,25 +136,40 @@ fn older_tampered_or_unsigned_offers_keep_the_previous_bundle() {
     let store = MemStore::default();
     let mut state = MetadataState::start(pk(), &store, Some(&bundle(2)));
     assert_eq!(state.version(), Some(2));
-    assert_eq!(store.load().unwrap(), Some(bundle(2)));
+    assert_eq!(state.origin(), Some(BundleOrigin::Shipped));
+    // The shipped bundle is always on the phone: it is not copied into the cache.
+    assert_eq!(store.load().unwrap(), None);
 
-    assert_eq!(state.offer(&bundle(1)).unwrap_err(), MetadataError::NotNewer { current: 2, offered: 1 });
-    assert_eq!(state.offer(&bundle(2)).unwrap_err(), MetadataError::NotNewer { current: 2, offered: 2 });
+    assert_eq!(
+        state.offer(&bundle(1), BundleOrigin::Octane).unwrap_err(),
+        MetadataError::NotNewer { current: 2, offered: 1 }
+    );
+    assert_eq!(
+        state.offer(&bundle(2), BundleOrigin::Octane).unwrap_err(),
+        MetadataError::NotNewer { current: 2, offered: 2 }
+    );
     let mut tampered = bundle(5);
     let n = tampered.len();
     tampered[n - 1] ^= 1;
     assert!(state.offer_and_store(&tampered, &store).is_err());
     let unsigned = cbor::to_vec(&build_body(&input(6)).unwrap().body).unwrap();
-    assert_eq!(state.offer(&unsigned).unwrap_err(), MetadataError::Unsigned);
+    assert_eq!(state.offer(&unsigned, BundleOrigin::Octane).unwrap_err(), MetadataError::Unsigned);
     assert_eq!(state.version(), Some(2));
-    assert_eq!(store.load().unwrap(), Some(bundle(2)));
+    assert_eq!(store.load().unwrap(), None);
 
     assert_eq!(state.offer_and_store(&bundle(3), &store).unwrap(), 3);
     assert_eq!(state.version(), Some(3));
     assert_eq!(store.load().unwrap(), Some(bundle(3)));
     // A restart picks the stored (newer) bundle over the shipped one.
     let restarted = MetadataState::start(pk(), &store, Some(&bundle(2)));
-    assert_eq!(restarted.version(), Some(3));
+    assert_eq!((restarted.version(), restarted.origin()), (Some(3), Some(BundleOrigin::Octane)));
+    // A newer app asset wins over the cached update.
+    let upgraded = MetadataState::start(pk(), &store, Some(&bundle(4)));
+    assert_eq!((upgraded.version(), upgraded.origin()), (Some(4), Some(BundleOrigin::Shipped)));
+    // A cache that no longer verifies (edited on disk) is ignored, the shipped one used.
+    *store.0.borrow_mut() = Some(tampered);
+    let after_tamper = MetadataState::start(pk(), &store, Some(&bundle(2)));
+    assert_eq!((after_tamper.version(), after_tamper.origin()), (Some(2), Some(BundleOrigin::Shipped)));
 }
 
 proptest! {
@@ -222,4 +238,56 @@ fn descriptors_come_first_restore_ticker_case_and_placeholders_are_no_tokens() {
     // The zero address and 0xEeee… are native-currency placeholders, not tokens.
     assert_eq!(get("0x0000000000000000000000000000000000000000"), None);
     assert_eq!(get("0xeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeeee"), None);
+}
+
+fn sqlite_cache(path: &std::path::Path) -> Arc<crate::store::SqliteBundleStore> {
+    let store = Arc::new(crate::store::Store::open(path).unwrap());
+    Arc::new(crate::store::SqliteBundleStore::new(store, Arc::new(crate::clock::ManualClock::new(1_700_000_000))))
+}
+
+#[test]
+fn an_update_cached_in_sqlite_survives_a_restart_and_a_newer_shipped_bundle_wins() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("phone.db");
+    let live = LiveMetadata::start(pk(), sqlite_cache(&db), Some(&bundle(2)));
+    assert_eq!(live.status().map(|s| (s.version, s.origin)), Some((2, BundleOrigin::Shipped)));
+    assert_eq!(live.accept_update(&bundle(3)).unwrap(), 3);
+    assert_eq!(live.status().map(|s| (s.version, s.origin)), Some((3, BundleOrigin::Octane)));
+    assert_eq!(live.etag(), Some(crate::store::bundle_etag(&live.status().unwrap().sha256)));
+    drop(live);
+
+    // Restart with the same app asset: the cached update is newer and stays in use.
+    let cache = sqlite_cache(&db);
+    let row = cache.load().unwrap().unwrap();
+    assert_eq!(row, bundle(3));
+    let live = LiveMetadata::start(pk(), cache, Some(&bundle(2)));
+    assert_eq!(live.status().map(|s| (s.version, s.origin)), Some((3, BundleOrigin::Octane)));
+    assert!(live.descriptors().is_some());
+
+    // An app update ships version 4: it wins over the cached 3.
+    let live = LiveMetadata::start(pk(), sqlite_cache(&db), Some(&bundle(4)));
+    assert_eq!(live.status().map(|s| (s.version, s.origin)), Some((4, BundleOrigin::Shipped)));
+    // Without any shipped bundle the cache alone is used.
+    let live = LiveMetadata::start(pk(), sqlite_cache(&db), None);
+    assert_eq!(live.version(), Some(3));
+}
+
+#[test]
+fn a_refused_update_keeps_the_bundle_in_use_and_the_cache() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("phone.db");
+    let cache = sqlite_cache(&db);
+    let live = LiveMetadata::start(pk(), cache.clone(), Some(&bundle(3)));
+    let mut tampered = bundle(5);
+    let n = tampered.len();
+    tampered[n - 1] ^= 1;
+    assert_eq!(live.accept_update(&tampered).unwrap_err(), MetadataError::BadSignature);
+    let unsigned = cbor::to_vec(&build_body(&input(6)).unwrap().body).unwrap();
+    assert_eq!(live.accept_update(&unsigned).unwrap_err(), MetadataError::Unsigned);
+    assert_eq!(live.accept_update(&bundle(2)).unwrap_err(), MetadataError::NotNewer { current: 3, offered: 2 });
+    // Signed by another key.
+    let other = seal(&build_body(&input(7)).unwrap().body, &SigningKey::from_bytes(&[9; 32])).unwrap();
+    assert_eq!(live.accept_update(&other).unwrap_err(), MetadataError::BadSignature);
+    assert_eq!(live.status().map(|s| (s.version, s.origin)), Some((3, BundleOrigin::Shipped)));
+    assert_eq!(cache.load().unwrap(), None);
 }

@@ -82,6 +82,10 @@ pub mod paths {
     /// `POST` — app relays the appliance's statement that it forgot a phone
     /// ([`super::AppForgetPhoneRequest`]).
     pub const APP_PHONES_FORGET: &str = "/app/phones/forget";
+    /// `GET` — anyone fetches the signed metadata bundle octane serves (CBOR, the file as
+    /// the bundle tool wrote it). Unauthenticated: the bundle carries its own signature.
+    /// `ETag` is the file's SHA-256 in quotes; `If-None-Match` with it answers 304.
+    pub const METADATA_BUNDLE: &str = "/metadata/bundle";
 }
 
 // ---------------------------------------------------------------------------------------

@@ -200,7 +200,7 @@ impl std::fmt::Debug for OctaneClient {
     }
 }
 
-fn is_loopback(url: &Url) -> bool {
+pub(super) fn is_loopback(url: &Url) -> bool {
     match url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
@@ -209,7 +209,7 @@ fn is_loopback(url: &Url) -> bool {
     }
 }
 
-fn transport_error(e: TransportError) -> OctaneError {
+pub(super) fn transport_error(e: TransportError) -> OctaneError {
     match e {
         offline @ TransportError::Offline(_) => OctaneError::Offline(offline),
         TransportError::Timeout => OctaneError::Timeout,
@@ -217,11 +217,25 @@ fn transport_error(e: TransportError) -> OctaneError {
     }
 }
 
+/// Refuses a non-HTTPS octane URL unless it points to this machine (loopback), and a URL
+/// with a path prefix.
+pub(super) fn check_base_url(url: &Url) -> Result<(), OctaneError> {
+    match url.scheme() {
+        "https" => {}
+        "http" if is_loopback(url) => {}
+        other => return Err(OctaneError::Config(format!("octane must be reached over HTTPS (got {other}://)"))),
+    }
+    if url.path() != "/" && !url.path().is_empty() {
+        return Err(OctaneError::Config("the octane URL must not have a path".into()));
+    }
+    Ok(())
+}
+
 /// Grace added to a request's own timeout before the client stops waiting for a transport
 /// that does not honour it.
-const TRANSPORT_GRACE: Duration = Duration::from_secs(2);
+pub(super) const TRANSPORT_GRACE: Duration = Duration::from_secs(2);
 
-fn map_status(status: u16, body: &[u8]) -> OctaneError {
+pub(super) fn map_status(status: u16, body: &[u8]) -> OctaneError {
     let parsed: Option<ErrorBody> = serde_json::from_slice(body).ok();
     if (500..600).contains(&status) {
         return OctaneError::ServerError { status };
@@ -254,14 +268,7 @@ impl OctaneClient {
         clock: Arc<dyn Clock>,
         http: Arc<dyn HttpTransport>,
     ) -> Result<Self, OctaneError> {
-        match cfg.base_url.scheme() {
-            "https" => {}
-            "http" if is_loopback(&cfg.base_url) => {}
-            other => return Err(OctaneError::Config(format!("octane must be reached over HTTPS (got {other}://)"))),
-        }
-        if cfg.base_url.path() != "/" && !cfg.base_url.path().is_empty() {
-            return Err(OctaneError::Config("the octane URL must not have a path".into()));
-        }
+        check_base_url(&cfg.base_url)?;
         Ok(Self { http, cfg, creds: Arc::new(creds), clock })
     }
 

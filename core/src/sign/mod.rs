@@ -32,9 +32,11 @@ use crate::appliance::ApplianceError;
 use crate::audit::{Actor, AuditEvent, BlockedAt};
 use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
-use crate::decode::{decode_with_target, DecodeContext, DecodedPayload};
+use crate::decode::erc7730::{AddressBook, NoAddressBook};
+use crate::decode::{decode_with_target, DecodeContext, DecodedPayload, KnownTokens};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::guardrails::{evaluate, worst_case_spend, Guardrails, SpendContext, Violation};
+use crate::metadata::LiveMetadata;
 use crate::model::{CountersignedRequest, PairRevocation, PayloadKind, SignRequest, STATEMENT_VERSION};
 use crate::octane::api::{OctanePairStatus, PendingSignRequest};
 use crate::octane::client::OctaneError;
@@ -285,6 +287,10 @@ pub struct SignEngine {
     pending: Mutex<HashMap<Uuid, Arc<Waiting>>>,
     /// The guardrails as last parsed, with the settings text they came from.
     rules: Mutex<Option<(String, Guardrails)>>,
+    /// The verified metadata bundle in use (read for each request), if any.
+    metadata: Option<Arc<LiveMetadata>>,
+    /// The user's own names for addresses.
+    book: Arc<dyn AddressBook + Send + Sync>,
 }
 
 impl SignEngine {
@@ -297,7 +303,22 @@ impl SignEngine {
             max_skew_secs: DEFAULT_MAX_SKEW_SECS,
             pending: Mutex::new(HashMap::new()),
             rules: Mutex::new(None),
+            metadata: None,
+            book: Arc::new(NoAddressBook),
         }
+    }
+
+    /// Renders requests with the metadata bundle in use (ERC-7730 descriptors, tokens,
+    /// contract names; the newest verified bundle at each request) and the user's address
+    /// book.
+    pub fn with_clear_signing(
+        mut self,
+        metadata: Option<Arc<LiveMetadata>>,
+        book: Arc<dyn AddressBook + Send + Sync>,
+    ) -> Self {
+        self.metadata = metadata;
+        self.book = book;
+        self
     }
 
     /// Overrides the clock-skew bound.
@@ -487,15 +508,17 @@ impl SignEngine {
         }
         // 5. Decode for display (fails exactly when it is not signable), deriving what the
         //    appliance must sign on the way: parsed and hashed once, kept until approval.
-        let (target, decoded) =
-            match decode_with_target(req.kind, &req.payload, &req.account, &DecodeContext::default()) {
-                Ok(d) => d,
-                Err(e) => {
-                    let message = e.to_string();
-                    let err = SignError::Undecodable(message.clone());
-                    return Err(self.refuse(&req, &body_hash, now, err, &message).await);
-                }
-            };
+        let clear = self.metadata.as_ref().and_then(|m| m.descriptors());
+        let tokens = KnownTokens::new();
+        let ctx = DecodeContext { tokens: &tokens, clear: clear.as_deref(), book: self.book.as_ref() };
+        let (target, decoded) = match decode_with_target(req.kind, &req.payload, &req.account, &ctx) {
+            Ok(d) => d,
+            Err(e) => {
+                let message = e.to_string();
+                let err = SignError::Undecodable(message.clone());
+                return Err(self.refuse(&req, &body_hash, now, err, &message).await);
+            }
+        };
         if refused_before {
             return Err(SignError::Replay);
         }

@@ -1,16 +1,19 @@
 //! The phone's durable state in SQLite: bonded appliances, pairs (with the SP key pinned at
 //! pair time), in-flight pair flows (so a killed app resumes), the sign request ids already
-//! seen (replay refusal), the sign history, the user's guardrail settings and an audit log.
+//! seen (replay refusal), the sign history, the user's guardrail settings, an audit log, the
+//! last verified metadata bundle (a cache, verified again on load) and the user's address book.
 //!
 //! Never a secret: keys live in the [`crate::secrets::SecretStore`]; this database only holds
 //! public keys, signed statements and what the user decided. Every read parses defensively:
 //! a corrupt row is a [`StoreError::Corrupt`], never a panic.
 
+mod address_book;
 mod appliances;
 #[cfg(test)]
 pub(crate) use appliances::create_at_version;
 mod audit;
 mod flows;
+mod metadata;
 mod outbox;
 mod pairs;
 mod schema;
@@ -18,9 +21,11 @@ mod settings;
 mod signs;
 mod spend;
 
+pub use address_book::AddressBookRow;
 pub use appliances::BondedAppliance;
 pub use audit::AuditEntry;
 pub use flows::{FlowRecord, FlowStage};
+pub use metadata::{bundle_etag, SqliteBundleStore, StoredBundle};
 pub use outbox::{OutboxEntry, MAX_OUTBOX};
 pub use pairs::{PairRecord, PairStatus};
 pub use settings::SettingRecord;
