@@ -7,8 +7,10 @@
 //! foreign implementation that throws something undeclared becomes an error, never a
 //! crash.
 
+use sunstorm_core::address_book::AddressBookError;
 use sunstorm_core::appliance::ApplianceError;
 use sunstorm_core::ble::transport::GattError;
+use sunstorm_core::metadata::MetadataError;
 use sunstorm_core::octane::client::OctaneError;
 use sunstorm_core::pair::PairError;
 use sunstorm_core::secrets::SecretError;
@@ -226,6 +228,32 @@ pub enum SunstormError {
         /// errors carry no key material). Not for display.
         details: String,
     },
+    /// A metadata bundle from octane was refused (tampered, unsigned, not newer than the
+    /// one in use, unreadable) or could not be cached: the bundle in use stays, review
+    /// screens are unchanged. Nothing for the user to do; report it if it repeats.
+    #[error("the metadata update was refused: {reason} ({code})")]
+    MetadataRefused {
+        /// Stable snake_case code (`metadata_bad_signature`, `metadata_unsigned`,
+        /// `metadata_not_newer`, `metadata_bad_content`…).
+        code: String,
+        /// A sentence for a person.
+        reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
+    },
+    /// An address book change was refused: the user fixes the field the code names
+    /// (`address_book_bad_chain`, `address_book_unsupported_chain`,
+    /// `address_book_bad_address`, `address_book_empty_label`, `address_book_label_too_long`,
+    /// `address_book_label_character`), removes a label first (`address_book_full`) or
+    /// picks a labelled address (`address_book_not_found`).
+    #[error("{reason} ({code})")]
+    InvalidAddressLabel {
+        /// Stable snake_case code.
+        code: String,
+        /// A sentence for a person.
+        reason: String,
+    },
     /// The operation was cancelled through its `CancelHandle`.
     #[error("cancelled")]
     Cancelled,
@@ -284,6 +312,7 @@ impl SunstormError {
             | SunstormError::SecretStore { details, .. }
             | SunstormError::Storage { details, .. }
             | SunstormError::RequestRefused { details, .. }
+            | SunstormError::MetadataRefused { details, .. }
             | SunstormError::Internal { details, .. } => Some(details),
             _ => None,
         }
@@ -306,7 +335,8 @@ impl SunstormError {
             | SunstormError::ApplianceRefused { .. }
             | SunstormError::BluetoothUnavailable { .. }
             | SunstormError::UntrustedSignature { .. }
-            | SunstormError::RequestRefused { .. } => tracing::warn!(kind, details, "core call failed"),
+            | SunstormError::RequestRefused { .. }
+            | SunstormError::MetadataRefused { .. } => tracing::warn!(kind, details, "core call failed"),
             _ => tracing::debug!(kind, "core call refused"),
         }
         self
@@ -349,6 +379,8 @@ impl SunstormError {
             SunstormError::InvalidConfig { .. } => "invalid_config",
             SunstormError::WrongStep { .. } => "wrong_step",
             SunstormError::RequestRefused { .. } => "request_refused",
+            SunstormError::MetadataRefused { .. } => "metadata_refused",
+            SunstormError::InvalidAddressLabel { .. } => "invalid_address_label",
             SunstormError::Cancelled => "cancelled",
             SunstormError::Internal { .. } => "internal",
         }
@@ -514,6 +546,28 @@ fn map_core(e: CoreError) -> SunstormError {
         CoreError::Appliance(a) => map_appliance(a),
         CoreError::Octane(o) => map_octane(o),
         CoreError::Store(s) => map_store(s),
+        CoreError::Metadata(m) => map_metadata(m),
+        CoreError::AddressBook(a) => map_address_book(a),
+    }
+}
+
+/// Maps a refused metadata bundle.
+fn map_metadata(e: MetadataError) -> SunstormError {
+    match e {
+        MetadataError::NotConfigured => SunstormError::InvalidConfig { reason: e.to_string() },
+        other => SunstormError::MetadataRefused {
+            code: other.code().to_string(),
+            reason: other.to_string(),
+            details: details_of(&other),
+        },
+    }
+}
+
+/// Maps a refused address book change.
+fn map_address_book(e: AddressBookError) -> SunstormError {
+    match e {
+        AddressBookError::Store(s) => map_store(s),
+        other => SunstormError::InvalidAddressLabel { code: other.code().to_string(), reason: other.to_string() },
     }
 }
 
@@ -540,6 +594,8 @@ from_core_error! {
     PairError => map_pair,
     SignError => map_sign,
     CoreError => map_core,
+    MetadataError => map_metadata,
+    AddressBookError => map_address_book,
 }
 
 /// Why a [`crate::BleCentral`] operation failed (thrown by the platform's implementation).

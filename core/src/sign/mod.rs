@@ -508,10 +508,15 @@ impl SignEngine {
         }
         // 5. Decode for display (fails exactly when it is not signable), deriving what the
         //    appliance must sign on the way: parsed and hashed once, kept until approval.
-        let clear = self.metadata.as_ref().and_then(|m| m.descriptors());
-        let tokens = KnownTokens::new();
-        let ctx = DecodeContext { tokens: &tokens, clear: clear.as_deref(), book: self.book.as_ref() };
-        let (target, decoded) = match decode_with_target(req.kind, &req.payload, &req.account, &ctx) {
+        //    With the bundle in use now and the user's address book (the context is not
+        //    `Send`: it ends before the next await).
+        let rendered = {
+            let clear = self.metadata.as_ref().and_then(|m| m.descriptors());
+            let tokens = KnownTokens::new();
+            let ctx = DecodeContext { tokens: &tokens, clear: clear.as_deref(), book: self.book.as_ref() };
+            decode_with_target(req.kind, &req.payload, &req.account, &ctx)
+        };
+        let (target, decoded) = match rendered {
             Ok(d) => d,
             Err(e) => {
                 let message = e.to_string();
