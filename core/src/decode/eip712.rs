@@ -19,9 +19,9 @@ use std::collections::BTreeMap;
 
 use alloy_dyn_abi::eip712::Eip712Types;
 use alloy_dyn_abi::{DynSolValue, TypedData};
-use alloy_primitives::U256;
+use alloy_primitives::{Address, U256};
 
-use super::evm::{addr, token_amount};
+use super::evm::{addr, token_amount, unlimited_amount};
 use super::units::format_unix_time;
 use super::{DecodeContext, DecodeError, DecodedPayload, TokenAction, TokenFact, Warning, MESSAGE_LABEL_PREFIX};
 use crate::caip::ChainId;
@@ -52,7 +52,8 @@ pub(super) fn decode_typed_data(
         None => d.warn(Warning::TypedDataWithoutChain),
     }
     if let Some(c) = &dom.verifying_contract {
-        d.push("domain.verifying_contract", "Verifying contract", addr(c));
+        let shown = d.address(ctx, c);
+        d.push("domain.verifying_contract", "Verifying contract", shown);
         d.facts.contracts.push(addr(c));
     }
     if let Some(s) = &dom.salt {
@@ -219,13 +220,17 @@ impl Meaning {
     /// Rows and facts; `None` if the coerced value does not have the expected parts (it
     /// always does once the shape matched; the caller then treats the data as blind).
     fn show(self, d: &mut DecodedPayload, td: &TypedData, msg: &DynSolValue, ctx: &DecodeContext<'_>) -> Option<()> {
-        let contract = td.domain.verifying_contract.map(|a| addr(&a));
+        let contract_address = td.domain.verifying_contract;
+        let contract = contract_address.map(|a| addr(&a));
+        // A row showing an address: named when the phone knows a name.
+        let named = |d: &mut DecodedPayload, v: &DynSolValue| -> Option<String> { Some(d.address(ctx, &addr_of(v)?)) };
         match self {
             Meaning::Erc2612Permit | Meaning::DaiPermit => {
                 let token = contract?;
                 let dai = self == Meaning::DaiPermit;
-                let owner = address(field(msg, if dai { "holder" } else { "owner" })?)?;
+                let owner = named(d, field(msg, if dai { "holder" } else { "owner" })?)?;
                 let spender = address(field(msg, "spender")?)?;
+                let spender_shown = named(d, field(msg, "spender")?)?;
                 let nonce = uint(field(msg, "nonce")?)?;
                 let (grant, unlimited_grant, deadline) = if dai {
                     let allowed = matches!(field(msg, "allowed")?, DynSolValue::Bool(true));
@@ -237,13 +242,14 @@ impl Meaning {
                 };
                 d.title =
                     if dai { "Token spending permit (DAI-style)" } else { "Token spending permit (ERC-2612)" }.into();
-                d.push("token", "Token", token.clone());
+                let token_shown = d.address(ctx, &contract_address?);
+                d.push("token", "Token", token_shown);
                 d.push("owner", "Owner", owner);
-                d.push("spender", "Spender", spender.clone());
+                d.push("spender", "Spender", spender_shown);
                 let shown = match grant {
                     None => "none (removes the spender's allowance)".to_string(),
-                    Some(_) if unlimited_grant => "unlimited".into(),
-                    Some(v) => token_amount(ctx, &d.chain.clone(), &token, v),
+                    Some(_) if unlimited_grant => unlimited_amount(d, ctx, &token),
+                    Some(v) => token_amount(d, ctx, &token, v),
                 };
                 d.push("allowance", "Allowance", shown);
                 let until = if dai && deadline.is_zero() { "no expiry".into() } else { time(deadline) };
@@ -255,6 +261,7 @@ impl Meaning {
             }
             Meaning::Permit2Allowance { batch } => {
                 let spender = address(field(msg, "spender")?)?;
+                let spender_shown = named(d, field(msg, "spender")?)?;
                 let details: Vec<&DynSolValue> =
                     if batch { items(field(msg, "details")?)? } else { vec![field(msg, "details")?] };
                 d.title = if batch {
@@ -268,20 +275,22 @@ impl Meaning {
                     let amount = uint(field(det, "amount")?)?;
                     let expires = uint(field(det, "expiration")?)?;
                     let all = unlimited(amount);
-                    d.push(format!("token{key}"), format!("Token{label}"), token.clone());
+                    let token_shown = named(d, field(det, "token")?)?;
+                    d.push(format!("token{key}"), format!("Token{label}"), token_shown);
                     let shown =
-                        if all { "unlimited".into() } else { token_amount(ctx, &d.chain.clone(), &token, amount) };
+                        if all { unlimited_amount(d, ctx, &token) } else { token_amount(d, ctx, &token, amount) };
                     d.push(format!("allowance{key}"), format!("Allowance{label}"), shown);
                     d.push(format!("allowance_expires{key}"), format!("Allowance expires{label}"), time(expires));
                     if !amount.is_zero() {
                         grant_fact(d, TokenAction::Approve, &token, &spender, amount, all);
                     }
                 }
-                d.push("spender", "Spender", spender);
+                d.push("spender", "Spender", spender_shown);
                 d.push("deadline", "Signature valid until", time(uint(field(msg, "sigDeadline")?)?));
             }
             Meaning::Permit2Transfer { batch } => {
                 let spender = address(field(msg, "spender")?)?;
+                let spender_shown = named(d, field(msg, "spender")?)?;
                 let permitted: Vec<&DynSolValue> =
                     if batch { items(field(msg, "permitted")?)? } else { vec![field(msg, "permitted")?] };
                 d.title = if batch {
@@ -294,18 +303,19 @@ impl Meaning {
                     let token = address(field(p, "token")?)?;
                     let amount = uint(field(p, "amount")?)?;
                     let all = unlimited(amount);
-                    d.push(format!("token{key}"), format!("Token{label}"), token.clone());
+                    let token_shown = named(d, field(p, "token")?)?;
+                    d.push(format!("token{key}"), format!("Token{label}"), token_shown);
                     let shown = if all {
                         "all of your balance (unlimited)".into()
                     } else {
-                        format!("up to {}", token_amount(ctx, &d.chain.clone(), &token, amount))
+                        format!("up to {}", token_amount(d, ctx, &token, amount))
                     };
                     d.push(format!("amount{key}"), format!("Amount{label}"), shown);
                     if !amount.is_zero() {
                         grant_fact(d, TokenAction::Transfer, &token, &spender, amount, all);
                     }
                 }
-                d.push("spender", "Spender (chooses the recipient)", spender);
+                d.push("spender", "Spender (chooses the recipient)", spender_shown);
                 d.push("deadline", "Signature valid until", time(uint(field(msg, "deadline")?)?));
                 d.push("nonce", "Nonce", uint(field(msg, "nonce")?)?.to_string());
             }
@@ -319,18 +329,24 @@ impl Meaning {
                     "Token transfer authorization (EIP-3009)"
                 }
                 .into();
-                d.push("token", "Token", token.clone());
-                d.push("from", "From", address(field(msg, "from")?)?);
-                d.push("recipient", "Recipient", to.clone());
-                d.push("amount", "Amount", token_amount(ctx, &d.chain.clone(), &token, value));
+                let token_shown = d.address(ctx, &contract_address?);
+                d.push("token", "Token", token_shown);
+                let from = named(d, field(msg, "from")?)?;
+                d.push("from", "From", from);
+                let to_shown = named(d, field(msg, "to")?)?;
+                d.push("recipient", "Recipient", to_shown);
+                let amount = token_amount(d, ctx, &token, value);
+                d.push("amount", "Amount", amount);
                 d.push("valid_after", "Valid from", time(uint(field(msg, "validAfter")?)?));
                 d.push("valid_before", "Valid until", time(uint(field(msg, "validBefore")?)?));
                 grant_fact(d, TokenAction::Transfer, &token, &to, value, unlimited(value));
             }
             Meaning::Eip3009Cancel => {
                 d.title = "Cancel a token authorization (EIP-3009)".into();
-                d.push("token", "Token", contract?);
-                d.push("authorizer", "Authorizer", address(field(msg, "authorizer")?)?);
+                let token_shown = d.address(ctx, &contract_address?);
+                d.push("token", "Token", token_shown);
+                let authorizer = named(d, field(msg, "authorizer")?)?;
+                d.push("authorizer", "Authorizer", authorizer);
             }
         }
         Some(())
@@ -383,8 +399,12 @@ fn items(v: &DynSolValue) -> Option<Vec<&DynSolValue>> {
 }
 
 fn address(v: &DynSolValue) -> Option<String> {
+    addr_of(v).map(|a| addr(&a))
+}
+
+fn addr_of(v: &DynSolValue) -> Option<Address> {
     match v {
-        DynSolValue::Address(a) => Some(addr(a)),
+        DynSolValue::Address(a) => Some(*a),
         _ => None,
     }
 }

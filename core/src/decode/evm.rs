@@ -4,10 +4,11 @@
 use alloy_primitives::{Address, TxKind, U256};
 use alloy_sol_types::{sol, SolInterface};
 
+use super::erc7730::format::decimal_amount;
 use super::units::{format_native, format_units};
 use super::{DecodeContext, DecodeError, DecodedPayload, TokenAction, TokenFact, TokenStandard, Warning};
 use crate::caip::ChainId;
-use crate::display::{sanitize, TextKind};
+use crate::display::TextKind;
 use crate::payload::EvmTx;
 
 sol! {
@@ -52,18 +53,32 @@ fn gwei(v: u128) -> String {
     format!("{} gwei", format_units(U256::from(v), 9))
 }
 
-/// A token amount for display: with decimals and symbol when the token is a known ERC-20,
-/// else in base units.
-pub(super) fn token_amount(ctx: &DecodeContext<'_>, chain: &ChainId, token: &str, amount: U256) -> String {
-    match ctx.token_of(chain, token, TokenStandard::Erc20) {
+/// A token amount for display: exact, grouped, with the symbol when the token is a known
+/// ERC-20 (`1,500.25 USDC`), else in base units with [`Warning::UnknownToken`].
+pub(super) fn token_amount(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, token: &str, amount: U256) -> String {
+    let chain = d.chain.clone();
+    match ctx.token_of(&chain, token, TokenStandard::Erc20) {
         Some(t) => {
-            let symbol = sanitize(&t.symbol, TextKind::Name).text;
+            let symbol = d.sanitized(&t.symbol, TextKind::Name);
             match t.decimals {
-                Some(dec) => format!("{} {symbol}", format_units(amount, dec)),
+                Some(dec) => format!("{} {symbol}", decimal_amount(amount, dec)),
                 None => format!("{amount} {symbol} (base units)"),
             }
         }
-        None => format!("{amount} (base units; token decimals not known)"),
+        None => {
+            d.warn(Warning::UnknownToken { token: token.to_string() });
+            format!("{amount} (base units; token decimals not known)")
+        }
+    }
+}
+
+/// An unlimited allowance for display: `Unlimited USDC` when the token's symbol is known,
+/// else `unlimited`.
+pub(super) fn unlimited_amount(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, token: &str) -> String {
+    let chain = d.chain.clone();
+    match ctx.token_of(&chain, token, TokenStandard::Erc20) {
+        Some(t) => format!("Unlimited {}", d.sanitized(&t.symbol, TextKind::Name)),
+        None => "unlimited".into(),
     }
 }
 
@@ -83,7 +98,10 @@ pub(super) fn decode_tx(
     d.push("chain_id", "Chain ID", tx.chain_id().to_string());
     d.push("tx_type", "Transaction type", kind_name);
     match to {
-        TxKind::Call(a) => d.push("to", "To", addr(&a)),
+        TxKind::Call(a) => {
+            let shown = d.address(ctx, &a);
+            d.push("to", "To", shown);
+        }
         TxKind::Create => d.push("to", "To", "new contract"),
     }
     d.push("value", "Value", format_native(chain, value));
@@ -166,27 +184,33 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
         d.mark_blind(format!("unrecognised contract call (selector 0x{selector})"));
         return;
     };
-    let standard = ctx.tokens.token(&chain, &token).map(|t| t.standard);
+    let standard = ctx.token(&chain, &token).map(|t| t.standard);
+    let token_shown = d.address(ctx, contract);
     match call {
         C::transfer(c) => {
             let to = addr(&c.to);
             d.title = "Token transfer".into();
-            d.push("token_contract", "Token contract", token.clone());
-            d.push("recipient", "Recipient", to.clone());
-            d.push("amount", "Amount", token_amount(ctx, &chain, &token, c.amount));
+            d.push("token_contract", "Token contract", token_shown);
+            let shown = d.address(ctx, &c.to);
+            d.push("recipient", "Recipient", shown);
+            let amount = token_amount(d, ctx, &token, c.amount);
+            d.push("amount", "Amount", amount);
             d.facts.recipients.push(to.clone());
             d.facts.tokens.push(token_fact(TokenAction::Transfer, &token, &to, c.amount));
         }
         C::transferFrom(c) => {
             let to = addr(&c.to);
-            d.push("token_contract", "Token contract", token.clone());
-            d.push("from", "From", addr(&c.from));
-            d.push("recipient", "Recipient", to.clone());
+            d.push("token_contract", "Token contract", token_shown);
+            let shown = d.address(ctx, &c.from);
+            d.push("from", "From", shown);
+            let shown = d.address(ctx, &c.to);
+            d.push("recipient", "Recipient", shown);
             let mut fact = token_fact(TokenAction::Transfer, &token, &to, c.amount);
             match standard {
                 Some(TokenStandard::Erc20) => {
                     d.title = "Token transfer from another account".into();
-                    d.push("amount", "Amount", token_amount(ctx, &chain, &token, c.amount));
+                    let amount = token_amount(d, ctx, &token, c.amount);
+                    d.push("amount", "Amount", amount);
                 }
                 Some(TokenStandard::Erc721) => {
                     d.title = "NFT transfer".into();
@@ -204,13 +228,14 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
         }
         C::approve(c) => match standard {
             Some(TokenStandard::Erc20) => {
-                approval(d, ctx, &token, &c.spender, c.amount, "Token approval", ("allowance", "Allowance"))
+                approval(d, ctx, contract, &c.spender, c.amount, "Token approval", ("allowance", "Allowance"))
             }
             Some(TokenStandard::Erc721) => {
                 let spender = addr(&c.spender);
                 d.title = "Approve an NFT transfer".into();
-                d.push("token_contract", "Token contract", token.clone());
-                d.push("spender", "Approved address", spender.clone());
+                d.push("token_contract", "Token contract", token_shown);
+                let shown = d.address(ctx, &c.spender);
+                d.push("spender", "Approved address", shown);
                 d.push("token_id", "Token ID", c.amount.to_string());
                 let mut fact = token_fact(TokenAction::Approve, &token, &spender, c.amount);
                 fact.maybe_token_id = true;
@@ -222,8 +247,9 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
                 // conservative (a huge number counts as an unlimited ERC-20 approval).
                 let spender = addr(&c.spender);
                 d.title = "Token approval".into();
-                d.push("token_contract", "Token contract", token.clone());
-                d.push("spender", "Spender", spender.clone());
+                d.push("token_contract", "Token contract", token_shown);
+                let shown = d.address(ctx, &c.spender);
+                d.push("spender", "Spender", shown);
                 ambiguous(d, &token, c.amount);
                 let unlimited = is_unlimited(c.amount);
                 if unlimited {
@@ -240,7 +266,7 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
         C::increaseAllowance(c) => approval(
             d,
             ctx,
-            &token,
+            contract,
             &c.spender,
             c.addedValue,
             "Token allowance increase",
@@ -248,8 +274,9 @@ fn decode_call(d: &mut DecodedPayload, ctx: &DecodeContext<'_>, contract: &Addre
         ),
         C::setApprovalForAll(c) => {
             let operator = addr(&c.operator);
-            d.push("collection_contract", "Collection contract", token.clone());
-            d.push("operator", "Operator", operator.clone());
+            d.push("collection_contract", "Collection contract", token_shown);
+            let shown = d.address(ctx, &c.operator);
+            d.push("operator", "Operator", shown);
             d.push("approved", "Approved", if c.approved { "yes (all tokens)" } else { "no (revoke)" });
             if c.approved {
                 d.title = "Approve an operator for all tokens".into();
@@ -284,26 +311,30 @@ fn ambiguous(d: &mut DecodedPayload, token: &str, n: U256) {
 fn approval(
     d: &mut DecodedPayload,
     ctx: &DecodeContext<'_>,
-    token: &str,
-    spender: &Address,
+    contract: &Address,
+    spender_address: &Address,
     amount: U256,
     title: &str,
     (key, label): (&str, &str),
 ) {
-    let spender = addr(spender);
-    let chain = d.chain.clone();
+    let token = addr(contract);
+    let spender = addr(spender_address);
     d.title = title.into();
-    d.push("token_contract", "Token contract", token);
-    d.push("spender", "Spender", spender.clone());
+    let shown = d.address(ctx, contract);
+    d.push("token_contract", "Token contract", shown);
+    let shown = d.address(ctx, spender_address);
+    d.push("spender", "Spender", shown);
     let unlimited = is_unlimited(amount);
     if unlimited {
-        d.push(key, label, "unlimited");
+        let shown = unlimited_amount(d, ctx, &token);
+        d.push(key, label, shown);
         d.facts.unlimited_approval = true;
-        d.warn(Warning::UnlimitedApproval { token: token.into(), spender: spender.clone() });
+        d.warn(Warning::UnlimitedApproval { token: token.clone(), spender: spender.clone() });
     } else {
-        d.push(key, label, token_amount(ctx, &chain, token, amount));
+        let shown = token_amount(d, ctx, &token, amount);
+        d.push(key, label, shown);
     }
-    let mut fact = token_fact(TokenAction::Approve, token, &spender, amount);
+    let mut fact = token_fact(TokenAction::Approve, &token, &spender, amount);
     fact.unlimited = unlimited;
     if unlimited {
         fact.amount = None;

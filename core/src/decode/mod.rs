@@ -11,17 +11,28 @@
 //! fallback). The phone's own rows have plain keys (`network`, `to`, `value`, `max_fee`,
 //! `max_total`, …); rows copied from an EIP-712 message have keys `message.<path>` and
 //! labels that start with [`MESSAGE_LABEL_PREFIX`], so a message field can never look like
-//! one of the phone's rows. Every label and value passes [`crate::display::sanitize()`].
+//! one of the phone's rows; rows rendered from an ERC-7730 descriptor have keys
+//! `clear.<path>` ([`CLEAR_KEY_PREFIX`], see `clear.rs`). Every label and value passes
+//! [`crate::display::sanitize()`].
+//!
+//! With a verified metadata bundle in the [`DecodeContext`], a call or typed data that a
+//! descriptor covers is shown from the descriptor (its intent as the title, its rows, then
+//! the phone's envelope rows); everything else keeps the decoders below, which use the
+//! bundle's token list and names too.
 
+mod clear;
 pub mod digest;
 mod eip712;
 pub mod erc7730;
 mod evm;
+mod names;
 mod solana;
 mod tokens;
 pub mod units;
 
+pub use clear::CLEAR_KEY_PREFIX;
 pub use digest::{display_digest, DisplayDigest};
+pub use names::{short_address, AddressName, USER_LABEL_MARK};
 pub use tokens::{DecodeContext, KnownTokens, TokenInfo, TokenLookup, TokenStandard};
 
 use serde::ser::SerializeStruct;
@@ -30,6 +41,7 @@ use sha2::{Digest, Sha256};
 use thiserror::Error;
 
 use crate::caip::{AccountId, ChainId};
+use crate::decode::erc7730::ClearWarning;
 use crate::display::{sanitize, sanitize_string, TextKind};
 use crate::model::PayloadKind;
 use crate::payload::{prepare, ParsedPayload, PayloadError, SigningTarget};
@@ -135,6 +147,25 @@ pub enum Warning {
         /// The contract called.
         contract: String,
     },
+    /// A token amount of a token the phone does not know: shown in base units, without
+    /// decimals or symbol.
+    UnknownToken {
+        /// The token contract.
+        token: String,
+    },
+    /// Something to notice on a screen rendered from an ERC-7730 descriptor (its code is
+    /// the engine's: `unlimited_amount`, `unknown_enum_value`, `unresolved_field`,
+    /// `nested_call_not_clear`, `trailing_calldata`, `encrypted_value`, `invalid_date`,
+    /// `too_many_rows`, `sender_unknown`; texts sanitised).
+    Clear(ClearWarning),
+    /// An ERC-7730 descriptor covers this call or message, but the data does not fit it:
+    /// the payload is shown by the phone's own decoders instead, never as clear.
+    DescriptorMismatch {
+        /// The engine's error code (`calldata_mismatch`, `constraint_violated`, …).
+        error_code: &'static str,
+        /// What did not fit (sanitised).
+        reason: String,
+    },
 }
 
 impl Warning {
@@ -155,6 +186,9 @@ impl Warning {
             Warning::TextEscaped => "text_escaped",
             Warning::TextTruncated => "text_truncated",
             Warning::AmbiguousTokenCall { .. } => "ambiguous_token_call",
+            Warning::UnknownToken { .. } => "unknown_token",
+            Warning::Clear(w) => w.code(),
+            Warning::DescriptorMismatch { .. } => "descriptor_mismatch",
         }
     }
 
@@ -198,6 +232,12 @@ impl Warning {
             Warning::AmbiguousTokenCall { contract } => format!(
                 "The phone does not know whether {contract} is an ERC-20 or an ERC-721 \
                  contract: the number is an amount for one and a token ID for the other."
+            ),
+            Warning::UnknownToken { token } => ClearWarning::UnknownToken { token: token.clone() }.message(),
+            Warning::Clear(w) => w.message(),
+            Warning::DescriptorMismatch { error_code, reason } => format!(
+                "A clear-signing descriptor covers this, but the data does not fit it ({error_code}: {reason}); \
+                 it is not shown in clear. Check it with the requester."
             ),
         }
     }
@@ -296,6 +336,9 @@ pub struct DecodedPayload {
     pub payload_hash: String,
     /// Facts for the guardrails.
     pub facts: PayloadFacts,
+    /// The ERC-7730 descriptor the screen was rendered from (its registry path), when the
+    /// payload is shown in clear from the metadata bundle.
+    pub descriptor: Option<String>,
 }
 
 impl DecodedPayload {
@@ -308,6 +351,7 @@ impl DecodedPayload {
             blind: false,
             payload_hash: hex::encode(Sha256::digest(payload)),
             facts: PayloadFacts::default(),
+            descriptor: None,
         }
     }
 
@@ -428,6 +472,7 @@ pub fn decode_with_target(
         ParsedPayload::Eip712(td) => eip712::decode_typed_data(td, payload, chain, ctx)?,
         ParsedPayload::Solana(msg) => solana::decode_message(msg, payload, account)?,
     };
+    let decoded = clear::with_descriptor(decoded, &parsed, account, ctx);
     if decoded.blind {
         tracing::debug!(hash = %decoded.payload_hash, "payload decoded as blind");
     }
@@ -439,3 +484,6 @@ mod tests;
 
 #[cfg(test)]
 mod attack_tests;
+
+#[cfg(test)]
+mod clear_tests;

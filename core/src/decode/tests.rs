@@ -14,7 +14,7 @@ fn evm_account() -> AccountId {
     "eip155:1:0x001e2b7dE757bA469a57bF6b23d982458a07eFcE".parse().unwrap()
 }
 
-fn tx_1559(to: TxKind, value: U256, input: Vec<u8>) -> Vec<u8> {
+pub(super) fn tx_1559(to: TxKind, value: U256, input: Vec<u8>) -> Vec<u8> {
     let tx = TxEip1559 {
         chain_id: 1,
         nonce: 7,
@@ -141,7 +141,7 @@ fn erc20_approve_max_uint_warns_unlimited() {
     let p = tx_1559(TxKind::Call(USDC), U256::ZERO, data);
     let d = decode_with(PayloadKind::EvmTransaction, &p, &evm_account(), &usdc_known()).unwrap();
     assert_eq!(d.title, "Token approval");
-    assert_eq!(d.field("Allowance"), Some("unlimited"));
+    assert_eq!(d.field("Allowance"), Some("Unlimited USDC"));
     assert_eq!(d.field("Spender"), Some("0x1111111254EEB25477B68fb85Ed929f73A960582"));
     assert!(d.has_warning("unlimited_approval"));
     assert!(d.facts.unlimited_approval);

@@ -1,9 +1,12 @@
-//! What the phone knows about tokens while decoding. Empty by default: a later signed
-//! token list (the metadata bundle of the design, §7) plugs in through [`TokenLookup`].
-//! Until then the decoder never guesses: a number whose meaning depends on the token's
-//! standard is shown as "amount or token ID", and amounts stay in base units.
+//! What the phone knows about tokens while decoding: the caller's [`TokenLookup`] first,
+//! then the token list of the verified metadata bundle ([`DecodeContext::clear`], whose
+//! CAIP-19 keys are all ERC-20 tokens). The decoder never guesses: a number whose meaning
+//! depends on a token's standard the phone does not know is shown as "amount or token ID",
+//! and amounts of unknown tokens stay in base units.
 
 use std::collections::BTreeMap;
+
+use alloy_primitives::Address;
 
 use crate::caip::ChainId;
 
@@ -93,8 +96,22 @@ impl std::fmt::Debug for DecodeContext<'_> {
 }
 
 impl DecodeContext<'_> {
+    /// What is known about `contract` on `chain`: the caller's token facts, else the
+    /// metadata bundle's token list (an ERC-20 token with its symbol and decimals).
+    pub fn token(&self, chain: &ChainId, contract: &str) -> Option<TokenInfo> {
+        self.tokens.token(chain, contract).or_else(|| self.bundle_token(chain, contract))
+    }
+
     /// The token's info if it is known to follow `standard`.
     pub fn token_of(&self, chain: &ChainId, contract: &str, standard: TokenStandard) -> Option<TokenInfo> {
-        self.tokens.token(chain, contract).filter(|t| t.standard == standard)
+        self.token(chain, contract).filter(|t| t.standard == standard)
+    }
+
+    /// The bundle's entry for an EVM token contract.
+    fn bundle_token(&self, chain: &ChainId, contract: &str) -> Option<TokenInfo> {
+        let ChainId::Evm(id) = chain else { return None };
+        let address: Address = contract.parse().ok()?;
+        let t = self.clear?.token(*id, &address)?;
+        Some(TokenInfo { standard: TokenStandard::Erc20, symbol: t.symbol.clone(), decimals: Some(t.decimals) })
     }
 }

@@ -451,4 +451,4 @@ pub fn declared_tickers(descriptors: &[Descriptor]) -> ByDeployment<String> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -1,4 +1,5 @@
-//! Engine tests on small hand-written descriptors.
+//! Engine tests on small hand-written descriptors (the fixtures serve the decoder's
+//! clear-signing tests too).
 
 use std::collections::BTreeMap;
 
@@ -9,9 +10,9 @@ use proptest::prelude::*;
 use super::abi::parse_signature;
 use super::*;
 
-const USDC: Address = address!("A0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48");
-const ROUTER: Address = address!("1111111254EEB25477B68fb85Ed929f73A960582");
-const ALICE: Address = address!("d8dA6BF26964aF9D7eEd9e03E53415D37aA96045");
+pub(crate) const USDC: Address = address!("A0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48");
+pub(crate) const ROUTER: Address = address!("1111111254EEB25477B68fb85Ed929f73A960582");
+pub(crate) const ALICE: Address = address!("d8dA6BF26964aF9D7eEd9e03E53415D37aA96045");
 
 const ERC20: &str = r#"{
   "context": {"contract": {}},
@@ -83,7 +84,7 @@ const PERMIT_FILE: &str = r#"{
   }}
 }"#;
 
-fn set() -> DescriptorSet {
+pub(crate) fn set() -> DescriptorSet {
     let mut files = BTreeMap::new();
     files.insert("ercs/erc20.json".to_string(), ERC20.to_string());
     files.insert("registry/circle/usdc.json".to_string(), USDC_FILE.to_string());
@@ -97,7 +98,7 @@ fn set() -> DescriptorSet {
     DescriptorSet::new(descriptors, tokens, names)
 }
 
-fn calldata(sig: &str, args: &[alloy_dyn_abi::DynSolValue]) -> Vec<u8> {
+pub(crate) fn calldata(sig: &str, args: &[alloy_dyn_abi::DynSolValue]) -> Vec<u8> {
     let f = parse_signature(sig).unwrap();
     let mut out = f.selector().to_vec();
     out.extend(alloy_dyn_abi::DynSolValue::Tuple(args.to_vec()).abi_encode_params());
@@ -108,7 +109,7 @@ fn call(to: Address, data: &[u8]) -> CallInput<'_> {
     CallInput { chain_id: 1, to, data, value: U256::ZERO, from: Some(ALICE) }
 }
 
-struct Book;
+pub(crate) struct Book;
 impl AddressBook for Book {
     fn label(&self, chain_id: u64, address: &Address) -> Option<String> {
         (chain_id == 1 && *address == ALICE).then(|| "Alice".to_string())
@@ -211,7 +212,7 @@ fn dates_durations_enums_and_constraints() {
     assert_eq!(e.code(), "constraint_violated");
 }
 
-fn permit(name: &str, chain: u64, value: &str) -> TypedData {
+pub(crate) fn permit(name: &str, chain: u64, value: &str) -> TypedData {
     serde_json::from_value(serde_json::json!({
         "types": {
             "EIP712Domain": [
