@@ -82,6 +82,13 @@ pub struct SignHistoryRow {
     pub received_at: i64,
     /// Unix seconds, when it was decided.
     pub decided_at: Option<i64>,
+    /// The display digest of the screen shown for review (64 hex digits); `None` for
+    /// requests recorded before it was kept.
+    #[uniffi(default = None)]
+    pub display_digest: Option<String>,
+    /// Its short fingerprint ("3F9A-12C4"), as the appliance showed it.
+    #[uniffi(default = None)]
+    pub display_fingerprint: Option<String>,
 }
 
 impl SignHistoryRow {
@@ -124,6 +131,8 @@ impl SignHistoryRow {
             reason: r.reason.clone(),
             received_at: unix(r.received_at),
             decided_at: r.decided_at.map(unix),
+            display_digest: r.display_digest.map(|d| d.hex()),
+            display_fingerprint: r.display_digest.map(|d| d.fingerprint()),
         }
     }
 }
@@ -229,8 +238,10 @@ impl From<&AuditEvent> for AuditEventView {
             },
             AuditEvent::PairRejected { by } => AuditEventView::PairRejected { by: (*by).into() },
             AuditEvent::PairRevoked { by } => AuditEventView::PairRevoked { by: (*by).into() },
-            AuditEvent::SignApproved { title } => AuditEventView::SignApproved { title: clean(title, TextKind::Value) },
-            AuditEvent::SignSigned => AuditEventView::SignSigned,
+            AuditEvent::SignApproved { title, .. } => {
+                AuditEventView::SignApproved { title: clean(title, TextKind::Value) }
+            }
+            AuditEvent::SignSigned { .. } => AuditEventView::SignSigned,
             AuditEvent::SignRejected { by } => AuditEventView::SignRejected { by: (*by).into() },
             AuditEvent::SignBlocked { violations, at } => {
                 AuditEventView::SignBlocked { violations: violations.clone(), at_approval: *at == BlockedAt::Approval }
@@ -331,6 +342,7 @@ mod tests {
             received_at: 100,
             decided_at: Some(110),
             expires_at: None,
+            display_digest: Some(sunstorm_core::decode::DisplayDigest([0x3f; 32])),
         }
     }
 
@@ -347,6 +359,8 @@ mod tests {
         assert_eq!(row.value.as_deref(), Some("0.05 ETH"));
         assert_eq!(row.outcome, SignOutcomeView::Completed);
         assert_eq!((row.received_at, row.decided_at), (100, Some(110)));
+        assert_eq!(row.display_digest.as_deref(), Some("3f".repeat(32).as_str()));
+        assert_eq!(row.display_fingerprint.as_deref(), Some("3F3F-3F3F"));
 
         let mut odd = record(SignOutcome::Blocked);
         odd.summary = Value::Null;

@@ -519,6 +519,9 @@ fn map_sign(e: SignError) -> SunstormError {
         SignError::BadApplianceSignature(_) | SignError::BadRevocation(_) => {
             SunstormError::UntrustedSignature { what: "appliance".into(), details }
         }
+        SignError::MissingReceipt | SignError::BadReceipt(_) => {
+            SunstormError::UntrustedSignature { what: "appliance receipt".into(), details }
+        }
         SignError::Expired => SunstormError::Expired,
         SignError::Blocked(rules) => SunstormError::GuardrailBlocked { summary: rules.join(", ") },
         SignError::UnknownRequest => SunstormError::NotFound,

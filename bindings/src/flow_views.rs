@@ -405,6 +405,14 @@ pub struct SignRequestView {
     /// the chain's currency ("0.60063 ETH"): what the spend limits count.
     #[uniffi(default = "")]
     pub worst_case_total: String,
+    /// The display digest of exactly this screen (64 hex digits): kept in the history, sent
+    /// to the appliance and returned to the service (`docs/signing.md`).
+    #[uniffi(default = "")]
+    pub display_digest: String,
+    /// Its short fingerprint ("3F9A-12C4"): the appliance shows the same one beside its
+    /// own screen, for the person to compare before approving there.
+    #[uniffi(default = "")]
+    pub display_fingerprint: String,
 }
 
 /// The stable snake_case name of a payload kind.
@@ -452,6 +460,8 @@ impl From<&PendingSignature> for SignRequestView {
             payload_hash: p.decoded.payload_hash.clone(),
             expires_at: unix(p.expires_at),
             worst_case_total: p.worst_case_total(),
+            display_digest: p.display_digest.hex(),
+            display_fingerprint: p.display_digest.fingerprint(),
         }
     }
 }

@@ -7,6 +7,8 @@ use uuid::Uuid;
 
 use crate::bytes::Key32;
 use crate::caip::AccountId;
+use crate::decode::DisplayDigest;
+use crate::envelope::SignedEnvelope;
 use crate::guardrails::Guardrails;
 
 /// Who took an action the audit log records.
@@ -60,9 +62,22 @@ pub enum AuditEvent {
     SignApproved {
         /// Its one-line summary as shown for review.
         title: String,
+        /// The display digest of the screen the user approved (absent from entries of
+        /// older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_digest: Option<DisplayDigest>,
     },
     /// The appliance signed and its signature verified (subject: the request id).
-    SignSigned,
+    SignSigned {
+        /// The display digest the appliance was sent (absent from entries of older
+        /// versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_digest: Option<DisplayDigest>,
+        /// The appliance's verified receipt over it ([`crate::receipt::SignReceipt`]):
+        /// an auditor checks it with the pair's appliance identity.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<SignedEnvelope>,
+    },
     /// A sign request was declined (subject: the request id).
     SignRejected {
         /// Where it was declined.
@@ -107,6 +122,9 @@ impl AuditEvent {
     /// The kind `sign_blocked` ([`AuditEvent::SignBlocked`]), as [`AuditEvent::kind`] names it.
     pub const SIGN_BLOCKED: &'static str = "sign_blocked";
 
+    /// The kind `sign_signed` ([`AuditEvent::SignSigned`]), as [`AuditEvent::kind`] names it.
+    pub const SIGN_SIGNED: &'static str = "sign_signed";
+
     /// The kind `phone_forgotten` ([`AuditEvent::PhoneForgotten`]), as [`AuditEvent::kind`] names it.
     pub const PHONE_FORGOTTEN: &'static str = "phone_forgotten";
 
@@ -117,7 +135,7 @@ impl AuditEvent {
             AuditEvent::PairRejected { .. } => "pair_rejected",
             AuditEvent::PairRevoked { .. } => "pair_revoked",
             AuditEvent::SignApproved { .. } => "sign_approved",
-            AuditEvent::SignSigned => "sign_signed",
+            AuditEvent::SignSigned { .. } => Self::SIGN_SIGNED,
             AuditEvent::SignRejected { .. } => "sign_rejected",
             AuditEvent::SignBlocked { .. } => Self::SIGN_BLOCKED,
             AuditEvent::GuardrailsChanged { .. } => "guardrails_changed",
@@ -155,8 +173,13 @@ mod tests {
             AuditEvent::PairApproved { pair_id: Uuid::nil(), sp: "Acme".into(), bindings: vec![] },
             AuditEvent::PairRejected { by: Actor::Appliance },
             AuditEvent::PairRevoked { by: Actor::Sp },
-            AuditEvent::SignApproved { title: "Send ETH".into() },
-            AuditEvent::SignSigned,
+            AuditEvent::SignApproved { title: "Send ETH".into(), display_digest: None },
+            AuditEvent::SignApproved { title: "Send ETH".into(), display_digest: Some(DisplayDigest([3; 32])) },
+            AuditEvent::SignSigned { display_digest: None, receipt: None },
+            AuditEvent::SignSigned {
+                display_digest: Some(DisplayDigest([3; 32])),
+                receipt: Some(SignedEnvelope { body: vec![1], sig: vec![2; 64] }),
+            },
             AuditEvent::SignRejected { by: Actor::Phone },
             AuditEvent::SignBlocked { violations: vec!["per_day_limit_exceeded".into()], at: BlockedAt::Arrival },
             AuditEvent::GuardrailsChanged { guardrails: Guardrails::default() },
@@ -181,7 +204,11 @@ mod tests {
         let cases = [
             ("pair_rejected", json!({"by": "phone"}), AuditEvent::PairRejected { by: Actor::Phone }),
             ("pair_revoked", json!({"by": "sp"}), AuditEvent::PairRevoked { by: Actor::Sp }),
-            ("sign_signed", json!({"signature_verified": true}), AuditEvent::SignSigned),
+            (
+                "sign_signed",
+                json!({"signature_verified": true}),
+                AuditEvent::SignSigned { display_digest: None, receipt: None },
+            ),
             (
                 "sign_blocked",
                 json!({"violations": ["blind_signing"], "at": "approval"}),

@@ -1,8 +1,8 @@
 //! The one signature checker: domain-separated Ed25519 signatures over canonical CBOR bodies.
 //!
 //! Every signed object in Sigil (octane's session details, the SP's sign request, octane's
-//! countersignature, the appliance's pair attestation and revocation, the app endorsement)
-//! is a [`SignedEnvelope`]: the deterministic CBOR `body` and a signature over
+//! countersignature, the appliance's pair attestation, revocation and sign receipt, the app
+//! endorsement) is a [`SignedEnvelope`]: the deterministic CBOR `body` and a signature over
 //! `domain tag || 0x00 || body`. The domain tag makes a signature for one purpose useless
 //! for any other. Verification uses `verify_strict` (no malleable or small-order keys).
 
@@ -36,6 +36,9 @@ pub enum Domain {
     MetadataBundle,
     /// The appliance's signed statement that it forgot a phone.
     PhoneForgotten,
+    /// The appliance's receipt for a signature: the request, pair, payload hash and the
+    /// display digest of the screen the phone showed ([`crate::receipt::SignReceipt`]).
+    SignReceipt,
 }
 
 impl Domain {
@@ -53,6 +56,7 @@ impl Domain {
             Domain::OctaneRevocation => b"sigil/v1/octane-revocation",
             Domain::MetadataBundle => b"sigil/v1/metadata-bundle",
             Domain::PhoneForgotten => b"sigil/v1/phone-forgotten",
+            Domain::SignReceipt => b"sigil/v1/sign-receipt",
         }
     }
 }
@@ -189,6 +193,7 @@ mod tests {
             Domain::OctaneRevocation,
             Domain::MetadataBundle,
             Domain::PhoneForgotten,
+            Domain::SignReceipt,
         ];
         let tags: HashSet<_> = all.iter().map(|d| d.tag()).collect();
         assert_eq!(tags.len(), all.len());

@@ -21,10 +21,11 @@ use tokio::sync::Notify;
 use uuid::Uuid;
 use zeroize::Zeroizing;
 
-use crate::appliance::{ApplianceError, ApplianceInfo};
+use crate::appliance::{ApplianceError, ApplianceInfo, ApplianceSignature};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::code::ValidationCode;
+use crate::decode::DisplayDigest;
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::model::STATEMENT_VERSION;
 use crate::model::{CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest};
@@ -32,6 +33,7 @@ use crate::octane::api::{AppPairInfo, PendingSignRequest, SessionStatus};
 use crate::octane::client::{LoadedSession, OctaneError};
 use crate::payload::{encode_evm_signature, signing_target, SigningTarget};
 use crate::ports::{ApplianceApi, OctaneApi, ProgressFn};
+use crate::receipt::SignReceipt;
 use crate::secrets::{MemorySecretStore, SecretError, SecretStore};
 
 /// A memory secret store whose writes can be made to fail.
@@ -279,6 +281,11 @@ pub struct FakeAppliance {
     pub sign: Script<Result<Vec<u8>, ApplianceError>>,
     /// Answers to `revoke_pair` (default: an honest revocation).
     pub revoke: Script<Result<SignedEnvelope, ApplianceError>>,
+    /// Receipts `sign_request` answers with (default: an honest receipt over the display
+    /// digest sent; none when none was sent).
+    pub receipts: Script<Option<SignedEnvelope>>,
+    /// The display digest each `sign_request` carried, in order.
+    digests: Mutex<Vec<(Uuid, Option<DisplayDigest>)>>,
     /// While set, `sign` holds its answer ([`FakeAppliance::hold_signing`]).
     sign_hold: Mutex<Option<(Arc<Notify>, Arc<Notify>)>>,
     calls: Mutex<Vec<ApplianceCall>>,
@@ -302,6 +309,8 @@ impl FakeAppliance {
             approve: Script::default(),
             sign: Script::default(),
             revoke: Script::default(),
+            receipts: Script::default(),
+            digests: Mutex::new(Vec::new()),
             sign_hold: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
         }
@@ -359,6 +368,18 @@ impl FakeAppliance {
         let gates = (Arc::new(Notify::new()), Arc::new(Notify::new()));
         *self.sign_hold.lock().unwrap() = Some(gates.clone());
         gates
+    }
+
+    /// The display digest the phone sent with its request to sign `request_id` (the
+    /// last one, when asked more than once); `None` when never asked or sent without one.
+    pub fn digest_sent(&self, request_id: Uuid) -> Option<DisplayDigest> {
+        self.digests.lock().unwrap().iter().rev().find(|(id, _)| *id == request_id).and_then(|(_, d)| *d)
+    }
+
+    /// An honest receipt for `req` shown with `digest`, signed with `key`.
+    pub fn receipt(&self, req: &SignRequest, digest: DisplayDigest, key: &SigningKey) -> SignedEnvelope {
+        let r = SignReceipt::for_request(req, digest, self.identity_key());
+        SignedEnvelope::seal(Domain::SignReceipt, key, &r).unwrap()
     }
 
     /// Whether it was asked to sign `request_id`.
@@ -435,6 +456,25 @@ impl ApplianceApi for FakeAppliance {
             }
             _ => Err(ApplianceError::Refused { code: "unsupported".into(), message: "EVM only".into() }),
         }
+    }
+
+    async fn sign_request(
+        &self,
+        request_id: Uuid,
+        request: &CountersignedRequest,
+        display_digest: Option<DisplayDigest>,
+        progress: Option<ProgressFn>,
+    ) -> Result<ApplianceSignature, ApplianceError> {
+        self.digests.lock().unwrap().push((request_id, display_digest));
+        let signature = self.sign(request, progress).await?;
+        let receipt = match self.receipts.next() {
+            Some(scripted) => scripted,
+            None => display_digest.map(|d| {
+                let req: SignRequest = crate::cbor::from_canonical_slice(&request.body).unwrap();
+                self.receipt(&req, d, &self.identity)
+            }),
+        };
+        Ok(ApplianceSignature { signature, receipt })
     }
 
     async fn revoke_pair(&self, _request_id: Uuid, pair_id: Uuid) -> Result<SignedEnvelope, ApplianceError> {

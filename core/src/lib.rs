@@ -19,6 +19,7 @@ pub mod model;
 pub mod octane;
 pub mod pair;
 pub mod ports;
+pub mod receipt;
 pub mod return_url;
 pub mod secrets;
 pub mod sign;

@@ -483,6 +483,7 @@ impl World {
                         received_at: at,
                         decided_at: Some(at + 5),
                         expires_at: Some(at + 120),
+                        display_digest: None,
                     })?;
                 }
                 Ok(())
@@ -605,12 +606,17 @@ impl Floor {
             app_key: app_signing_key(w.secrets.as_ref()).unwrap(),
             app_request: vec![0x61; 160],
             channel_key: chacha20poly1305::Key::from([9u8; 32]),
-            request_plain: Request::new(req.request_id, RequestBody::Sign { request: delivered.request.clone() })
-                .encode()
-                .unwrap(),
+            request_plain: Request::new(
+                req.request_id,
+                RequestBody::Sign { request: delivered.request.clone(), display_digest: None },
+            )
+            .encode()
+            .unwrap(),
             answer_sealed: {
-                let answer =
-                    Response::new(req.request_id, ResponseBody::Signature { signature: appliance_sig.clone() });
+                let answer = Response::new(
+                    req.request_id,
+                    ResponseBody::Signature { signature: appliance_sig.clone(), receipt: None },
+                );
                 ChaCha20Poly1305::new(&chacha20poly1305::Key::from([9u8; 32]))
                     .encrypt(&chacha20poly1305::Nonce::default(), answer.encode().unwrap().as_slice())
                     .unwrap()

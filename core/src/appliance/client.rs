@@ -21,12 +21,15 @@ use tracing::Instrument;
 use uuid::Uuid;
 
 use crate::appliance::proto::{Request, RequestBody, Response, ResponseBody, MAX_OWN_FORGETS};
-use crate::appliance::{ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, PhoneEntry, ProgressFn};
+use crate::appliance::{
+    ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, ApplianceSignature, PhoneEntry, ProgressFn,
+};
 use crate::ble::channel::{self, ChannelError, PhoneKeys, SecureChannel};
 use crate::ble::framing::{FramedLink, FramingConfig, FramingError};
 use crate::ble::transport::{Connector, GattError};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
+use crate::decode::DisplayDigest;
 use crate::envelope::Domain;
 use crate::envelope::SignedEnvelope;
 use crate::model::{CountersignedRequest, PhoneForgotten, SignRequest, STATEMENT_VERSION};
@@ -416,18 +419,19 @@ impl ApplianceApi for ApplianceClient {
         // The request id is the sign request's own; the appliance verifies it matches.
         let inner: SignRequest = crate::cbor::from_canonical_slice(&request.body)
             .map_err(|e| ApplianceError::Protocol(format!("sign request body: {e}")))?;
-        self.sign_request(inner.request_id, request, progress).await
+        Ok(self.sign_request(inner.request_id, request, None, progress).await?.signature)
     }
 
     async fn sign_request(
         &self,
         request_id: Uuid,
         request: &CountersignedRequest,
+        display_digest: Option<DisplayDigest>,
         progress: Option<ProgressFn>,
-    ) -> Result<Vec<u8>, ApplianceError> {
-        let body = RequestBody::Sign { request: request.clone() };
+    ) -> Result<ApplianceSignature, ApplianceError> {
+        let body = RequestBody::Sign { request: request.clone(), display_digest };
         match self.request(request_id, body, progress).await? {
-            ResponseBody::Signature { signature } => Ok(signature),
+            ResponseBody::Signature { signature, receipt } => Ok(ApplianceSignature { signature, receipt }),
             other => Err(unexpected(&other)),
         }
     }

@@ -15,6 +15,7 @@ use crate::ble::framing::FramingError;
 use crate::ble::transport::GattError;
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
+use crate::decode::DisplayDigest;
 use crate::envelope::SignedEnvelope;
 use crate::model::CountersignedRequest;
 
@@ -42,6 +43,17 @@ pub struct PhoneEntry {
     pub bonded_at: u64,
     /// The phone that asked.
     pub this_phone: bool,
+}
+
+/// What the appliance answers to a sign request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApplianceSignature {
+    /// The chain signature (EVM: 65 bytes `r‖s‖v`; Solana: 64 bytes Ed25519).
+    pub signature: Vec<u8>,
+    /// Its signed receipt ([`crate::receipt::SignReceipt`] under the identity key) when the
+    /// request carried a display digest; `None` from an appliance that sends none (the
+    /// phone then refuses the signature, see `SignError::MissingReceipt`).
+    pub receipt: Option<SignedEnvelope>,
 }
 
 /// Progress of one appliance operation, for the UI ("confirm on your appliance").
@@ -197,18 +209,17 @@ pub trait ApplianceApi: Send + Sync {
         progress: Option<ProgressFn>,
     ) -> Result<Vec<u8>, ApplianceError>;
 
-    /// [`ApplianceApi::sign`] for a caller that already decoded the request and knows its
-    /// id (the sign engine): an implementation need not decode the body again. The
-    /// appliance checks the id against the body it verifies.
+    /// [`ApplianceApi::sign`] for a caller that already decoded the request, knows its id
+    /// and shows it (the sign engine): `display_digest` commits to the phone's review
+    /// screen; the appliance shows its fingerprint and answers with the signature and a
+    /// receipt over it. The appliance checks the id against the body it verifies.
     async fn sign_request(
         &self,
         request_id: Uuid,
         request: &CountersignedRequest,
+        display_digest: Option<DisplayDigest>,
         progress: Option<ProgressFn>,
-    ) -> Result<Vec<u8>, ApplianceError> {
-        let _ = request_id;
-        self.sign(request, progress).await
-    }
+    ) -> Result<ApplianceSignature, ApplianceError>;
 
     /// Asks the appliance to drop a pair; returns its signed `PairRevocation`.
     async fn revoke_pair(&self, request_id: Uuid, pair_id: Uuid) -> Result<SignedEnvelope, ApplianceError>;

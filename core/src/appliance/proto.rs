@@ -12,6 +12,7 @@ use crate::appliance::{ApplianceError, ApplianceInfo, PhoneEntry};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::cbor::{self, CborError};
+use crate::decode::DisplayDigest;
 use crate::envelope::SignedEnvelope;
 use crate::model::CountersignedRequest;
 
@@ -60,6 +61,11 @@ pub enum RequestBody {
     Sign {
         /// The SP- and octane-signed request.
         request: CountersignedRequest,
+        /// The display digest of the phone's review screen: the appliance shows its
+        /// fingerprint and answers with a receipt over it. Absent from older phones (and
+        /// then left out of the encoding, so an older appliance reads the request).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        display_digest: Option<DisplayDigest>,
     },
     /// Drop a pair and sign its revocation.
     RevokePair {
@@ -152,6 +158,10 @@ pub enum ResponseBody {
         /// The signature.
         #[serde(with = "crate::bytes::b64")]
         signature: Vec<u8>,
+        /// The signed [`crate::receipt::SignReceipt`] when the request carried a display
+        /// digest (absent otherwise, and from older appliances).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        receipt: Option<SignedEnvelope>,
     },
     /// Answer to `RevokePair`: the signed `PairRevocation`.
     PairRevoked {
@@ -411,6 +421,14 @@ mod tests {
                 id,
                 RequestBody::Sign {
                     request: CountersignedRequest { body: vec![1, 2], sp_sig: vec![3; 64], octane_sig: vec![4; 64] },
+                    display_digest: None,
+                },
+            ),
+            Request::new(
+                id,
+                RequestBody::Sign {
+                    request: CountersignedRequest { body: vec![1, 2], sp_sig: vec![3; 64], octane_sig: vec![4; 64] },
+                    display_digest: Some(DisplayDigest([5; 32])),
                 },
             ),
         ]
@@ -451,6 +469,38 @@ mod tests {
         let old = cbor::to_vec(&OldBody::Phones { phones: vec![] }).unwrap();
         let read: ResponseBody = cbor::from_slice(&old).unwrap();
         assert_eq!(read, ResponseBody::Phones { phones: vec![], forgotten: vec![] });
+    }
+
+    #[test]
+    fn the_display_digest_and_receipt_are_left_out_when_absent_so_older_peers_read_them() {
+        // What an appliance or phone of the version before the digest sends and expects.
+        #[derive(Serialize)]
+        enum OldRequest {
+            #[serde(rename = "sign")]
+            Sign { request: CountersignedRequest },
+        }
+        #[derive(Serialize)]
+        enum OldResponse {
+            #[serde(rename = "signature")]
+            Signature {
+                #[serde(with = "crate::bytes::b64")]
+                signature: Vec<u8>,
+            },
+        }
+        let request = CountersignedRequest { body: vec![1], sp_sig: vec![2; 64], octane_sig: vec![3; 64] };
+        let old = cbor::to_vec(&OldRequest::Sign { request: request.clone() }).unwrap();
+        let new = RequestBody::Sign { request: request.clone(), display_digest: None };
+        assert_eq!(cbor::to_vec(&new).unwrap(), old);
+        assert_eq!(cbor::from_canonical_slice::<RequestBody>(&old).unwrap(), new);
+        let old = cbor::to_vec(&OldResponse::Signature { signature: vec![9; 65] }).unwrap();
+        let new = ResponseBody::Signature { signature: vec![9; 65], receipt: None };
+        assert_eq!(cbor::to_vec(&new).unwrap(), old);
+        assert_eq!(cbor::from_canonical_slice::<ResponseBody>(&old).unwrap(), new);
+        let with = ResponseBody::Signature {
+            signature: vec![9; 65],
+            receipt: Some(SignedEnvelope { body: vec![1], sig: vec![2; 64] }),
+        };
+        assert_eq!(cbor::from_canonical_slice::<ResponseBody>(&cbor::to_vec(&with).unwrap()).unwrap(), with);
     }
 
     #[test]
@@ -497,7 +547,7 @@ mod tests {
         }
 
         #[test]
-        fn mutated_requests_never_panic(idx in 0usize..8, pos: usize, val: u8) {
+        fn mutated_requests_never_panic(idx in 0usize..9, pos: usize, val: u8) {
             let mut b = samples()[idx].encode().unwrap();
             let p = pos % b.len();
             b[p] = val;

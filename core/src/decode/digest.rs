@@ -58,16 +58,28 @@ impl fmt::Display for DisplayDigest {
     }
 }
 
+/// Hex text in JSON, 32 raw bytes in CBOR (as [`crate::bytes::Key32`]).
 impl Serialize for DisplayDigest {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(&self.hex())
+        if s.is_human_readable() {
+            s.serialize_str(&self.hex())
+        } else {
+            s.serialize_bytes(&self.0)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for DisplayDigest {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let s = String::deserialize(d)?;
-        DisplayDigest::from_hex(&s).ok_or_else(|| serde::de::Error::custom("a display digest is 64 hex digits"))
+        if d.is_human_readable() {
+            let s = String::deserialize(d)?;
+            DisplayDigest::from_hex(&s).ok_or_else(|| serde::de::Error::custom("a display digest is 64 hex digits"))
+        } else {
+            let b: serde_bytes::ByteBuf = Deserialize::deserialize(d)?;
+            let arr: [u8; 32] =
+                b.as_slice().try_into().map_err(|_| serde::de::Error::custom("a display digest is 32 bytes"))?;
+            Ok(DisplayDigest(arr))
+        }
     }
 }
 
@@ -167,6 +179,10 @@ mod tests {
         assert_eq!(DisplayDigest::from_hex(&d.hex().to_uppercase()), Some(d));
         assert_eq!(DisplayDigest::from_hex("3f9a"), None);
         let json = serde_json::to_string(&d).unwrap();
+        assert_eq!(json, format!("\"{}\"", d.hex()));
         assert_eq!(serde_json::from_str::<DisplayDigest>(&json).unwrap(), d);
+        let cbor = crate::cbor::to_vec(&d).unwrap();
+        assert_eq!(cbor.len(), 2 + 32, "a byte string in CBOR");
+        assert_eq!(crate::cbor::from_canonical_slice::<DisplayDigest>(&cbor).unwrap(), d);
     }
 }

@@ -36,6 +36,8 @@
 //! | `approve`: link, timeout, cancelled on the appliance, phone forgotten → still waiting | `an_unreachable_or_forgetting_appliance_leaves_the_request_waiting` |
 //! | `approve`: the caller drops the approval (cancel) → still waiting | `cancelling_an_approval_keeps_the_request_waiting` |
 //! | `approve`: signature does not verify → `Failed`, octane told | `a_signature_that_does_not_verify_fails_the_request` |
+//! | `ingest` / `approve`: the display digest in the view, history, audit log, appliance request; the receipt verified and kept | `the_screen_shown_is_committed_to_everywhere_and_the_appliance_receipts_it` |
+//! | `approve`: receipt missing / over another screen / tampered / by another key / for another request → `Failed`, octane told | `a_missing_or_wrong_receipt_fails_the_request` |
 //! | `approve`: signature cannot be recorded → waiting, asked again with the same id | `a_signature_the_phone_cannot_record_is_asked_for_again` |
 //! | `approve`: octane says revoked on delivery → pair revoked, appliance drops it | `a_pair_the_service_revoked_is_dropped_when_octane_refuses_the_signature` |
 //! | `approve`: octane offline / timeout on delivery → `Signed`, delivered later | `a_signature_octane_missed_is_delivered_again_without_asking_the_appliance` |
@@ -572,6 +574,93 @@ async fn a_signature_that_does_not_verify_fails_the_request() {
 }
 
 #[tokio::test]
+async fn the_screen_shown_is_committed_to_everywhere_and_the_appliance_receipts_it() {
+    let phone = Phone::new();
+    let r = phone.send(phone.pair_a, ETH / 10);
+    let view = phone.ingest(&r).await;
+    let digest = view.display_digest;
+    assert_eq!(digest, crate::decode::display_digest(&r.request_id, &view.decoded), "over the screen shown");
+    let recorded = phone.store.sign_record(r.request_id).unwrap().unwrap();
+    assert_eq!(recorded.display_digest, Some(digest), "kept in the history from arrival");
+    // The same screen for another request id commits to something else.
+    assert_ne!(crate::decode::display_digest(&Uuid::from_u128(1), &view.decoded), digest);
+
+    phone.approve(&r).await.unwrap();
+    assert_eq!(phone.appliance.digest_sent(r.request_id), Some(digest), "sent to the appliance");
+    let events: Vec<AuditEvent> = phone
+        .store
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.subject == r.request_id.to_string())
+        .map(|e| e.event)
+        .collect();
+    assert!(
+        events.contains(&AuditEvent::SignApproved { title: view.decoded.title.clone(), display_digest: Some(digest) })
+    );
+    let receipt = events
+        .iter()
+        .find_map(|e| match e {
+            AuditEvent::SignSigned { display_digest, receipt } => {
+                assert_eq!(*display_digest, Some(digest));
+                receipt.clone()
+            }
+            _ => None,
+        })
+        .expect("the signed entry keeps the appliance's receipt");
+    // An auditor checks it with the pair's appliance identity.
+    let expected = SignReceipt::for_request(&body(&r), digest, phone.appliance.identity_key());
+    assert_eq!(SignReceipt::verify(&receipt, &expected).unwrap().display_digest, digest);
+    assert_eq!(phone.store.sign_record(r.request_id).unwrap().unwrap().display_digest, Some(digest));
+}
+
+#[tokio::test]
+async fn a_missing_or_wrong_receipt_fails_the_request() {
+    let phone = Phone::new();
+    let identity = phone.appliance.identity.clone();
+    let cases: Vec<(&str, Box<dyn Fn(&SignRequest, DisplayDigest) -> Option<SignedEnvelope>>, &str)> = vec![
+        ("missing", Box::new(|_, _| None), "missing_receipt"),
+        (
+            "over another screen",
+            Box::new(|req, _| Some(phone.appliance.receipt(req, DisplayDigest([0xee; 32]), &identity))),
+            "bad_receipt",
+        ),
+        (
+            "tampered",
+            Box::new(|req, d| {
+                let mut env = phone.appliance.receipt(req, d, &identity);
+                let last = env.sig.len() - 1;
+                env.sig[last] ^= 1;
+                Some(env)
+            }),
+            "bad_receipt",
+        ),
+        ("by another key", Box::new(|req, d| Some(phone.appliance.receipt(req, d, &other_key()))), "bad_receipt"),
+        (
+            "for another request",
+            Box::new(|req, d| {
+                let other = SignRequest { request_id: Uuid::from_u128(5), ..req.clone() };
+                Some(phone.appliance.receipt(&other, d, &identity))
+            }),
+            "bad_receipt",
+        ),
+    ];
+    for (case, receipt, code) in cases {
+        let r = phone.send(phone.pair_a, 1);
+        let view = phone.ingest(&r).await;
+        phone.appliance.receipts.push(receipt(&body(&r), view.display_digest));
+        let e = phone.approve(&r).await.unwrap_err();
+        assert_eq!(e.code(), code, "{case}: {e}");
+        assert_eq!(phone.outcome(&r), SignOutcome::Failed, "{case}");
+        assert_eq!(phone.store.sign_record(r.request_id).unwrap().unwrap().reason.as_deref(), Some(code));
+        assert_eq!(phone.rejections(&r), [code], "{case}: octane is told");
+        assert!(deliveries(&phone, &r).is_empty(), "{case}: the signature never reaches octane");
+        assert!(!phone.waiting(&r), "{case}");
+        assert!(!audit_kinds(&phone, &r.request_id.to_string()).contains(&"sign_signed".to_string()), "{case}");
+    }
+}
+
+#[tokio::test]
 async fn a_signature_the_phone_cannot_record_is_asked_for_again() {
     let phone = Phone::new();
     let r = phone.send(phone.pair_a, 1);
@@ -834,6 +923,8 @@ fn error_codes_are_stable() {
         (SignError::from(ApplianceError::UserRejected), "appliance_rejected"),
         (SignError::BadApplianceSignature(PayloadError::Empty), "bad_appliance_signature"),
         (SignError::BadRevocation("x".into()), "bad_revocation"),
+        (SignError::MissingReceipt, "missing_receipt"),
+        (SignError::BadReceipt(ReceiptError::BadSignature), "bad_receipt"),
         (SignError::from(OctaneError::Timeout), "octane_timeout"),
         (SignError::from(ApplianceError::Timeout), "appliance_error"),
         (SignError::from(StoreError::Poisoned), "store_error"),

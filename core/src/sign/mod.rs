@@ -11,12 +11,14 @@
 //! 4. decoding for display and the user's guardrails, with what is already spent from the
 //!    store's running totals and the requests still waiting (never by reading the history).
 //!
-//! Only then is a [`PendingSignature`] shown. When the user approves, the validity rule and
+//! Only then is a [`PendingSignature`] shown, with the display digest of its screen
+//! ([`crate::decode::display_digest`], recorded in the history with it). When the user approves, the validity rule and
 //! the guardrails run again — with the settings and spend of that moment, the request's own
 //! amount left out — and a request they now refuse is recorded as blocked, octane is told
 //! (`guardrail`) and the appliance is never asked. Otherwise the request goes to the
-//! appliance, its signature is verified against the bound account
-//! (`payload::verify_appliance_signature`) and posted to octane. Violations, user rejections
+//! appliance with the display digest, its signature is verified against the bound account
+//! (`payload::verify_appliance_signature`), its receipt over the digest against the pair's
+//! appliance identity ([`SignReceipt::verify`]), and the signature is posted to octane. Violations, user rejections
 //! and appliance rejections are posted to octane as rejections with a stable reason code.
 //! Each state change of a request (arrival, approval, signed, completed, rejected, blocked,
 //! failed) is one store transaction. Revocation lives here too.
@@ -30,10 +32,11 @@ use uuid::Uuid;
 
 use crate::appliance::ApplianceError;
 use crate::audit::{Actor, AuditEvent, BlockedAt};
+use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
 use crate::decode::erc7730::{AddressBook, NoAddressBook};
-use crate::decode::{decode_with_target, DecodeContext, DecodedPayload, KnownTokens};
+use crate::decode::{decode_with_target, display_digest, DecodeContext, DecodedPayload, DisplayDigest, KnownTokens};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::guardrails::{evaluate, worst_case_spend, Guardrails, SpendContext, Violation};
 use crate::metadata::LiveMetadata;
@@ -42,6 +45,7 @@ use crate::octane::api::{OctanePairStatus, PendingSignRequest};
 use crate::octane::client::OctaneError;
 use crate::payload::{verify_appliance_signature, PayloadError, SigningTarget};
 use crate::ports::{ApplianceApi, OctaneApi, ProgressFn};
+use crate::receipt::{ReceiptError, SignReceipt};
 use crate::store::{PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError, StoreTx};
 use crate::validity::{check_validity, ValidityError};
 
@@ -115,6 +119,14 @@ pub enum SignError {
     /// The appliance's signature does not verify for the bound account.
     #[error("the appliance's signature does not verify: {0}")]
     BadApplianceSignature(PayloadError),
+    /// The appliance signed but sent no receipt for the display digest it was sent: it
+    /// cannot show it saw the screen's fingerprint, so the signature is not used.
+    #[error("the appliance sent no receipt for the screen you reviewed")]
+    MissingReceipt,
+    /// The appliance's receipt does not verify, or names another request, pair, payload
+    /// or screen: the signature is not used.
+    #[error("the appliance's receipt is not valid: {0}")]
+    BadReceipt(ReceiptError),
     /// The appliance's revocation does not verify.
     #[error("the appliance's revocation does not verify: {0}")]
     BadRevocation(String),
@@ -147,6 +159,8 @@ impl SignError {
             SignError::UnknownRequest => "unknown_request",
             SignError::RejectedOnAppliance => "appliance_rejected",
             SignError::BadApplianceSignature(_) => "bad_appliance_signature",
+            SignError::MissingReceipt => "missing_receipt",
+            SignError::BadReceipt(_) => "bad_receipt",
             SignError::BadRevocation(_) => "bad_revocation",
             SignError::Octane(e) => e.code(),
             SignError::Appliance(_) => "appliance_error",
@@ -205,6 +219,10 @@ pub struct PendingSignature {
     pub kind: PayloadKind,
     /// The decoded payload: title, rows, warnings.
     pub decoded: DecodedPayload,
+    /// The commitment to exactly this screen (`decoded`, for this request id): recorded in
+    /// the history and the audit log, sent to the appliance (which shows its fingerprint
+    /// and signs a receipt over it) and returned to the SP.
+    pub display_digest: DisplayDigest,
     /// Broken guardrails (non-empty = blocked; octane was already told).
     pub violations: Vec<ViolationView>,
     /// The most native value this can take from the account: value plus the worst-case
@@ -251,6 +269,8 @@ struct Waiting {
     req: SignRequest,
     view: PendingSignature,
     target: SigningTarget,
+    /// The pair's appliance identity (pinned at pair time): its receipt must verify under it.
+    appliance: Key32,
 }
 
 /// A waiting request taken out of the waiting list while the user's decision on it runs
@@ -532,6 +552,8 @@ impl SignEngine {
         //    entry — in one transaction, so two requests cannot both fit under one limit.
         let rules = self.guardrails()?;
         let spend = worst_case_spend(&decoded.facts);
+        // The screen is final here (every warning added): commit to it.
+        let digest = display_digest(&req.request_id, &decoded);
         let summary = serde_json::to_string(&decoded).map_err(|_| StoreError::Encode("summary"))?;
         let arrival = self.store.transaction(|tx| {
             let seen = tx.note_request(req.request_id, &body_hash, req.pair_id, now)?;
@@ -558,6 +580,7 @@ impl SignEngine {
                 received_at: now,
                 decided_at: blocked.then_some(now),
                 expires_at: Some(req.expires_at),
+                display_digest: Some(digest),
             };
             tx.put_sign_with_summary(&record, &summary)?;
             if blocked {
@@ -579,6 +602,7 @@ impl SignEngine {
             account: req.account.clone(),
             kind: req.kind,
             decoded,
+            display_digest: digest,
             violations: violations.iter().map(ViolationView::from).collect(),
             worst_case_spend: spend,
             expires_at: req.expires_at,
@@ -595,7 +619,8 @@ impl SignEngine {
             return Ok(view);
         }
         tracing::info!(title = %view.decoded.title, "sign: request verified, waiting for the user");
-        self.keep_waiting(Arc::new(Waiting { cs: cs.clone(), req, view: view.clone(), target }));
+        let appliance = pair.appliance_identity;
+        self.keep_waiting(Arc::new(Waiting { cs: cs.clone(), req, view: view.clone(), target, appliance }));
         Ok(view)
     }
 
@@ -642,7 +667,9 @@ impl SignEngine {
             let violations = evaluate(&rules, &view.decoded, &Self::spent(tx, &rules, req, now)?);
             let id = request_id.to_string();
             if violations.is_empty() {
-                tx.audit(now, &id, &AuditEvent::SignApproved { title: view.decoded.title.clone() })?;
+                let title = view.decoded.title.clone();
+                let event = AuditEvent::SignApproved { title, display_digest: Some(view.display_digest) };
+                tx.audit(now, &id, &event)?;
             } else {
                 let codes = violations.iter().map(|v| v.code().to_string()).collect();
                 let blocked = SignOutcome::Blocked;
@@ -659,7 +686,8 @@ impl SignEngine {
             self.post_rejection(request_id, "guardrail", &message).await;
             return Err(SignError::Blocked(codes));
         }
-        let sig = match appliance.sign_request(request_id, &w.cs, progress).await {
+        let digest = Some(view.display_digest);
+        let answer = match appliance.sign_request(request_id, &w.cs, digest, progress).await {
             Ok(s) => s,
             Err(ApplianceError::UserRejected) => {
                 let audit = AuditEvent::SignRejected { by: Actor::Appliance };
@@ -679,6 +707,7 @@ impl SignEngine {
             // may try again; the appliance signs a request id at most once.
             Err(e) => return Err(e.into()),
         };
+        let sig = answer.signature;
         if let Err(e) = verify_appliance_signature(&w.target, &sig, &w.req.account) {
             tracing::error!(error = %e, "sign: the appliance's signature does not verify");
             let reason = Some("bad_appliance_signature");
@@ -688,7 +717,17 @@ impl SignEngine {
                 .await;
             return Err(SignError::BadApplianceSignature(e));
         }
-        let audit = AuditEvent::SignSigned;
+        let receipt = match Self::check_receipt(&w, answer.receipt) {
+            Ok(r) => r,
+            Err(err) => {
+                tracing::error!(error = %err, "sign: the appliance's receipt is missing or wrong");
+                self.record(request_id, SignOutcome::Failed, Some(err.code()), None, None)?;
+                claim.settle();
+                self.post_rejection(request_id, err.code(), &err.to_string()).await;
+                return Err(err);
+            }
+        };
+        let audit = AuditEvent::SignSigned { display_digest: Some(view.display_digest), receipt: Some(receipt) };
         self.record(request_id, SignOutcome::Signed, None, Some(&sig), Some(audit))?;
         claim.settle();
         match self.post_signature(pair_id, request_id, &sig).await {
@@ -702,6 +741,15 @@ impl SignEngine {
             }
             Err(e) => Err(e),
         }
+    }
+
+    /// The appliance's receipt for a waiting request it signed: present, signed by the
+    /// pair's appliance identity, over this request, pair, payload and display digest.
+    fn check_receipt(w: &Waiting, receipt: Option<SignedEnvelope>) -> Result<SignedEnvelope, SignError> {
+        let receipt = receipt.ok_or(SignError::MissingReceipt)?;
+        let expected = SignReceipt::for_request(&w.req, w.view.display_digest, w.appliance);
+        SignReceipt::verify(&receipt, &expected).map_err(SignError::BadReceipt)?;
+        Ok(receipt)
     }
 
     async fn post_signature(&self, pair_id: Uuid, request_id: Uuid, sig: &[u8]) -> Result<(), SignError> {

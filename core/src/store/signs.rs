@@ -9,6 +9,7 @@ use uuid::Uuid;
 
 use super::{as_i64, corrupt, from_json, secs, spend, to_json, uuid, Store, StoreError, StoreTx};
 use crate::caip::{AccountId, ChainId};
+use crate::decode::DisplayDigest;
 use crate::guardrails::SpendContext;
 use crate::model::PayloadKind;
 
@@ -92,6 +93,10 @@ pub struct SignRecord {
     /// Unix seconds: the request's own expiry (`None` on rows from before it was
     /// recorded). A pending row counts as spend until then.
     pub expires_at: Option<u64>,
+    /// The display digest of the screen the user was shown ([`crate::decode::display_digest`]
+    /// over `summary`; `None` on rows from before it was recorded).
+    #[serde(default)]
+    pub display_digest: Option<DisplayDigest>,
 }
 
 /// Whether a sign request id was seen before.
@@ -181,7 +186,7 @@ impl Store {
 
     const SIGN_COLS: &'static str = "request_id, pair_id, chain, account, kind, summary,
         native_value, spend, outcome, reason, appliance_signature, received_at, decided_at,
-        expires_at";
+        expires_at, display_digest";
 
     fn sign_row(r: &Row<'_>) -> rusqlite::Result<SignRow> {
         Ok(SignRow {
@@ -199,6 +204,7 @@ impl Store {
             received_at: r.get(11)?,
             decided_at: r.get(12)?,
             expires_at: r.get(13)?,
+            display_digest: r.get(14)?,
         })
     }
 
@@ -337,13 +343,14 @@ impl StoreTx<'_> {
             .prepare_cached(
                 "INSERT INTO sign_history (request_id, pair_id, chain, account, kind, summary,
                    native_value, spend, outcome, reason, appliance_signature, received_at,
-                   decided_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)
+                   decided_at, expires_at, display_digest)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15)
                  ON CONFLICT(request_id) DO UPDATE SET summary = excluded.summary,
                    native_value = excluded.native_value, spend = excluded.spend,
                    outcome = excluded.outcome, reason = excluded.reason,
                    appliance_signature = excluded.appliance_signature,
-                   decided_at = excluded.decided_at, expires_at = excluded.expires_at
+                   decided_at = excluded.decided_at, expires_at = excluded.expires_at,
+                   display_digest = excluded.display_digest
                  WHERE sign_history.outcome = 'pending'",
             )?
             .execute(params![
@@ -361,6 +368,7 @@ impl StoreTx<'_> {
                 as_i64(s.received_at),
                 s.decided_at.map(as_i64),
                 s.expires_at.map(as_i64),
+                s.display_digest.map(|d| d.hex()),
             ])?;
         if s.outcome.is_spent() {
             let at = s.decided_at.unwrap_or(s.received_at);
@@ -429,6 +437,7 @@ struct SignRow {
     received_at: i64,
     decided_at: Option<i64>,
     expires_at: Option<i64>,
+    display_digest: Option<String>,
 }
 
 impl SignRow {
@@ -452,6 +461,10 @@ impl SignRow {
             received_at: secs("sign_history.received_at", self.received_at)?,
             decided_at: self.decided_at.map(|v| secs("sign_history.decided_at", v)).transpose()?,
             expires_at: self.expires_at.map(|v| secs("sign_history.expires_at", v)).transpose()?,
+            display_digest: self
+                .display_digest
+                .map(|d| DisplayDigest::from_hex(&d).ok_or_else(|| corrupt("sign_history.display_digest", d)))
+                .transpose()?,
         })
     }
 }

@@ -171,6 +171,7 @@ fn sign_history_round_trips_and_filters() {
         received_at: 50,
         decided_at: None,
         expires_at: None,
+        display_digest: Some(crate::decode::DisplayDigest([0xd1; 32])),
     };
     s.insert_sign(&rec).unwrap();
     s.set_sign_outcome(id, SignOutcome::Completed, None, Some(&[9; 65]), 60).unwrap();
@@ -178,7 +179,8 @@ fn sign_history_round_trips_and_filters() {
     assert_eq!(got.outcome, SignOutcome::Completed);
     assert_eq!(got.appliance_signature, Some(vec![9; 65]));
     assert_eq!(got.native_value, Some(10u128.pow(18)));
-    assert_eq!(s.sign_history(Some(pid), 0).unwrap().len(), 1);
+    assert_eq!(got.display_digest, rec.display_digest, "the digest of the screen shown is kept");
+    assert_eq!(s.sign_history(Some(pid), 0).unwrap()[0].display_digest, rec.display_digest);
     assert!(s.sign_history(Some(pid), 51).unwrap().is_empty());
     assert!(s.sign_history(Some(id), 0).unwrap().is_empty());
     assert!(matches!(s.set_sign_outcome(pid, SignOutcome::Failed, None, None, 1), Err(StoreError::NotFound(_))));
@@ -207,6 +209,7 @@ fn recent_signs_are_newest_first_and_limited() {
             received_at: at,
             decided_at: None,
             expires_at: None,
+            display_digest: None,
         })
         .unwrap();
     }
@@ -229,13 +232,13 @@ fn settings_are_typed_records_and_audit_entries_typed_events() {
     assert_eq!(s.setting::<Guardrails>().unwrap(), g);
     s.audit(1, "p1", &AuditEvent::PairRejected { by: Actor::Phone }).unwrap();
     s.audit(2, "r1", &AuditEvent::SignRejected { by: Actor::Appliance }).unwrap();
-    s.audit(3, "r2", &AuditEvent::SignSigned).unwrap();
+    s.audit(3, "r2", &AuditEvent::SignSigned { display_digest: None, receipt: None }).unwrap();
     let log = s.audit_log(10).unwrap();
     let events: Vec<_> = log.iter().map(|e| (e.subject.as_str(), e.event.clone())).collect();
     assert_eq!(
         events,
         [
-            ("r2", AuditEvent::SignSigned),
+            ("r2", AuditEvent::SignSigned { display_digest: None, receipt: None }),
             ("r1", AuditEvent::SignRejected { by: Actor::Appliance }),
             ("p1", AuditEvent::PairRejected { by: Actor::Phone })
         ]
@@ -287,7 +290,7 @@ fn migrating_a_schema_3_4_or_5_database_types_its_audit_log_and_settings() {
             [
                 AuditEvent::Other { legacy_kind: "pair_revoked".into() },
                 AuditEvent::PhoneForgotten { appliance, forgotten_at: 77 },
-                AuditEvent::SignSigned,
+                AuditEvent::SignSigned { display_digest: None, receipt: None },
                 AuditEvent::SignBlocked { violations: vec!["per_day_limit_exceeded".into()], at: BlockedAt::Arrival },
                 AuditEvent::PairRejected { by: Actor::Appliance },
             ],

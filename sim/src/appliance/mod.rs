@@ -38,12 +38,14 @@ use sunstorm_core::ble::transport::GattLink;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::AccountId;
 use sunstorm_core::clock::{Clock, SystemClock};
+use sunstorm_core::decode::DisplayDigest;
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
 use sunstorm_core::model::{
     CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, PhoneForgotten, SignRequest,
     MAX_TTL_SECS, STATEMENT_VERSION,
 };
 use sunstorm_core::payload::{self, SigningTarget};
+use sunstorm_core::receipt::SignReceipt;
 use sunstorm_core::validity::{check_validity, DEFAULT_MAX_SKEW_SECS};
 use tokio::sync::{mpsc, watch, Notify};
 use tracing::Instrument;
@@ -160,7 +162,7 @@ enum Decision {
 /// A validated state-changing request, ready for the user and then the signature.
 enum Prepared {
     Pair { session: PairSessionDetails, code: String, bindings: Vec<AccountId> },
-    Sign { req: SignRequest, target: SigningTarget, sp_name: String },
+    Sign { req: SignRequest, target: SigningTarget, sp_name: String, display_digest: Option<DisplayDigest> },
     Revoke { pair_id: Uuid },
     Forget { target: BondedPhone, by: BondedPhone },
 }
@@ -757,7 +759,7 @@ impl ApplianceSim {
                 Begin::Now(ResponseBody::Cancelled)
             }
             body => {
-                if let RequestBody::Sign { request } = &body {
+                if let RequestBody::Sign { request, .. } = &body {
                     // Exactly-once is keyed on the sign request's own id.
                     match sunstorm_core::cbor::from_canonical_slice::<SignRequest>(&request.body) {
                         Ok(inner) if inner.request_id == id => {}
@@ -827,7 +829,7 @@ impl ApplianceSim {
             RequestBody::ApprovePair { session, validation_code, bindings } => {
                 self.validate_pair(session, validation_code, bindings)
             }
-            RequestBody::Sign { request } => self.validate_sign(state, request),
+            RequestBody::Sign { request, display_digest } => self.validate_sign(state, request, *display_digest),
             RequestBody::RevokePair { pair_id } => {
                 if state.pairs.contains_key(pair_id) {
                     Ok(Prepared::Revoke { pair_id: *pair_id })
@@ -888,7 +890,12 @@ impl ApplianceSim {
         Ok(Prepared::Pair { session: details, code: code.to_string(), bindings })
     }
 
-    fn validate_sign(&self, state: &SimState, request: &CountersignedRequest) -> Result<Prepared, ResponseBody> {
+    fn validate_sign(
+        &self,
+        state: &SimState,
+        request: &CountersignedRequest,
+        display_digest: Option<DisplayDigest>,
+    ) -> Result<Prepared, ResponseBody> {
         let unverified: SignRequest = sunstorm_core::cbor::from_canonical_slice(&request.body)
             .map_err(|e| err(ApplianceErrorCode::BadRequest, format!("sign request body: {e}")))?;
         let pair = match state.pairs.get(&unverified.pair_id) {
@@ -923,7 +930,7 @@ impl ApplianceSim {
             (_, None) => return Err(err(ApplianceErrorCode::NotOwnAccount, "not a wallet of this appliance")),
             _ => return Err(err(ApplianceErrorCode::BadPayload, "the payload kind does not fit the account")),
         }
-        Ok(Prepared::Sign { req, target, sp_name: pair.sp_name.clone() })
+        Ok(Prepared::Sign { req, target, sp_name: pair.sp_name.clone(), display_digest })
     }
 
     /// Shows the request on the appliance's screen and waits for its answer: a press
@@ -932,7 +939,7 @@ impl ApplianceSim {
     async fn decide(&self, id: Uuid, p: &Prepared, cancel: &Notify) -> Decision {
         let screen = match p {
             Prepared::Pair { session, code, bindings } => Screen::pair(id, session, code, bindings),
-            Prepared::Sign { req, sp_name, .. } => Screen::sign(req, sp_name),
+            Prepared::Sign { req, sp_name, display_digest, .. } => Screen::sign(req, sp_name, *display_digest),
             // Dropping a pair takes nothing away from the user: no confirmation.
             Prepared::Revoke { .. } => return Decision::Approve,
             // Forgetting a phone takes it away from its owner: the person at the
@@ -1089,7 +1096,7 @@ impl ApplianceSim {
                 self.inner.panel.log(Event::new(EventType::PairRevoked).pair(pair_id));
                 Ok(ResponseBody::PairRevoked { revocation })
             }
-            Prepared::Sign { req, target, .. } => {
+            Prepared::Sign { req, target, display_digest, .. } => {
                 // The user answered: the request must still be valid now (a late answer
                 // after `expires_at` gets no signature).
                 sign_validity(&req, now())?;
@@ -1106,16 +1113,26 @@ impl ApplianceSim {
                     }
                     _ => return Err(err(ApplianceErrorCode::BadPayload, "the payload kind does not fit the account")),
                 };
+                // The receipt: what the phone said its screen was, as shown here by its
+                // fingerprint, bound to this request, pair and payload.
+                let receipt = display_digest
+                    .map(|d| {
+                        let r = SignReceipt::for_request(&req, d, identity);
+                        SignedEnvelope::seal(Domain::SignReceipt, key, &r).map_err(internal)
+                    })
+                    .transpose()?;
                 *state.signatures.entry(req.request_id).or_insert(0) += 1;
                 state.total_signatures += 1;
-                tracing::info!(request_id = %req.request_id, "signed");
-                self.inner.panel.log(
-                    Event::new(EventType::SignatureMade)
-                        .request(req.request_id)
-                        .pair(req.pair_id)
-                        .detail(format!("signed with {}", req.account)),
-                );
-                Ok(ResponseBody::Signature { signature })
+                let shown = display_digest.map(|d| d.fingerprint());
+                tracing::info!(request_id = %req.request_id, fingerprint = ?shown, "signed");
+                let detail = match &shown {
+                    Some(fp) => format!("signed with {}; receipt for phone screen {fp}", req.account),
+                    None => format!("signed with {}", req.account),
+                };
+                self.inner
+                    .panel
+                    .log(Event::new(EventType::SignatureMade).request(req.request_id).pair(req.pair_id).detail(detail));
+                Ok(ResponseBody::Signature { signature, receipt })
             }
             Prepared::Forget { .. } => Err(err(ApplianceErrorCode::Internal, "forgetting is handled above")),
         }

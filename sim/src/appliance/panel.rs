@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 use sunstorm_core::caip::AccountId;
-use sunstorm_core::decode;
+use sunstorm_core::decode::{self, DisplayDigest};
 use sunstorm_core::display::{sanitize, TextKind};
 use sunstorm_core::model::{PairSessionDetails, SignRequest};
 use tokio::sync::{oneshot, watch};
@@ -95,9 +95,14 @@ pub struct Screen {
     pub blind: bool,
     /// SHA-256 of the payload, hex (sign only).
     pub payload_hash: Option<String>,
-    /// Fingerprint of the display digest (`null` until the clear-signing display digest
-    /// exists in the protocol).
+    /// Fingerprint of the display digest the phone sent with a sign request
+    /// ([`DisplayDigest::fingerprint`], e.g. `3F9A-12C4`): the person compares it with the
+    /// one on the phone's review screen. `null` for other screens and from older phones.
     pub fingerprint: Option<String>,
+    /// The display digest in full (64 hex digits), as the appliance's receipt names it;
+    /// `null` when the phone sent none.
+    #[serde(default)]
+    pub display_digest: Option<String>,
     /// The lines a device would show, top to bottom.
     pub text: Vec<String>,
     /// Unix seconds when it was shown.
@@ -107,8 +112,9 @@ pub struct Screen {
 }
 
 impl Screen {
-    /// The screen for a verified sign request of a pair with service `sp_name`.
-    pub(crate) fn sign(req: &SignRequest, sp_name: &str) -> Self {
+    /// The screen for a verified sign request of a pair with service `sp_name`, with the
+    /// fingerprint of the phone's display digest when it sent one.
+    pub(crate) fn sign(req: &SignRequest, sp_name: &str, display_digest: Option<DisplayDigest>) -> Self {
         let sp_name = sanitize(sp_name, TextKind::Name).text;
         let (action, fields, warnings, blind, hash, amounts, recipients) =
             match decode::decode(req.kind, &req.payload, &req.account) {
@@ -142,6 +148,10 @@ impl Screen {
         text.extend(fields.iter().map(|f| format!("{}: {}", f.label, f.value)));
         text.extend(warnings.iter().map(|w| format!("Warning: {}", w.message)));
         text.push(format!("Account: {}", req.account));
+        let fingerprint = display_digest.map(|d| d.fingerprint());
+        if let Some(fp) = &fingerprint {
+            text.push(format!("Phone screen: {fp}"));
+        }
         Screen {
             id: 0,
             kind: ScreenKind::Sign,
@@ -157,7 +167,8 @@ impl Screen {
             warnings,
             blind,
             payload_hash: hash,
-            fingerprint: None,
+            fingerprint,
+            display_digest: display_digest.map(|d| d.hex()),
             text,
             shown_at: 0,
             expires_at: req.expires_at,
@@ -194,6 +205,7 @@ impl Screen {
             blind: false,
             payload_hash: None,
             fingerprint: None,
+            display_digest: None,
             text,
             shown_at: 0,
             expires_at: s.expires_at,
@@ -229,6 +241,7 @@ impl Screen {
             blind: false,
             payload_hash: None,
             fingerprint: None,
+            display_digest: None,
             text,
             shown_at: 0,
             expires_at: now.saturating_add(ttl_secs),

@@ -42,6 +42,7 @@ fn rows(n: usize) -> Vec<SignRecord> {
                 received_at,
                 decided_at: (outcome != SignOutcome::Pending).then(|| received_at + rng.gen_range(0..600)),
                 expires_at: Some(received_at + 120),
+                display_digest: None,
             }
         })
         .collect()
