@@ -618,7 +618,8 @@ async fn the_screen_shown_is_committed_to_everywhere_and_the_appliance_receipts_
 async fn a_missing_or_wrong_receipt_fails_the_request() {
     let phone = Phone::new();
     let identity = phone.appliance.identity.clone();
-    let cases: Vec<(&str, Box<dyn Fn(&SignRequest, DisplayDigest) -> Option<SignedEnvelope>>, &str)> = vec![
+    type Receipt<'a> = Box<dyn Fn(&SignRequest, DisplayDigest) -> Option<SignedEnvelope> + 'a>;
+    let cases: Vec<(&str, Receipt, &str)> = vec![
         ("missing", Box::new(|_, _| None), "missing_receipt"),
         (
             "over another screen",
