@@ -12,6 +12,7 @@ use alloy_primitives::U256;
 use sunstorm_core::caip::{AccountId, ChainId, SOLANA_MAINNET};
 use sunstorm_core::decode::units::{format_units, native_currency};
 use sunstorm_core::guardrails::{Guardrails, NativeLimits};
+use sunstorm_core::risk::{RiskAction, RiskRules};
 
 use crate::error::SunstormError;
 use crate::sunstorm::SunstormCore;
@@ -71,6 +72,64 @@ pub struct GuardrailSettings {
     /// If set, only these contracts / programs may be called (default: no such rule).
     #[uniffi(default = None)]
     pub contract_allowlist: Option<Vec<String>>,
+    /// Warnings from the phone's own history that block a request instead of asking: such
+    /// a request is refused like any guardrail violation (octane is told `guardrail`).
+    /// Every other one is shown as a warning and the user decides (default: none blocks).
+    #[uniffi(default = [])]
+    pub block_history_warnings: Vec<HistoryWarning>,
+}
+
+/// A warning the phone raises from its own history (nothing leaves the phone); each can
+/// ask (the default) or block ([`GuardrailSettings::block_history_warnings`]). The
+/// warning's code on the review screen is given with each.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum HistoryWarning {
+    /// `first_recipient`: the account never signed a payment to this recipient.
+    FirstRecipient,
+    /// `first_spender`: the account never approved this spender.
+    FirstSpender,
+    /// `tokens_to_token_contract`: tokens are sent to a token contract.
+    TokensToTokenContract,
+    /// `unusual_value`: more than ten times the pair's average native value (after three
+    /// signed requests that moved value).
+    UnusualValue,
+    /// `idle_pair`: the pair signed nothing and was not paired for more than 30 days.
+    IdlePair,
+}
+
+impl HistoryWarning {
+    /// Every one, in the order the settings screen lists them.
+    const ALL: [HistoryWarning; 5] = [
+        HistoryWarning::FirstRecipient,
+        HistoryWarning::FirstSpender,
+        HistoryWarning::TokensToTokenContract,
+        HistoryWarning::UnusualValue,
+        HistoryWarning::IdlePair,
+    ];
+
+    /// Its choice in the core's rules.
+    fn choice(self, rules: &mut RiskRules) -> &mut RiskAction {
+        match self {
+            HistoryWarning::FirstRecipient => &mut rules.first_recipient,
+            HistoryWarning::FirstSpender => &mut rules.first_spender,
+            HistoryWarning::TokensToTokenContract => &mut rules.tokens_to_token_contract,
+            HistoryWarning::UnusualValue => &mut rules.unusual_value,
+            HistoryWarning::IdlePair => &mut rules.idle_pair,
+        }
+    }
+}
+
+fn risk_rules(block: &[HistoryWarning]) -> RiskRules {
+    let mut rules = RiskRules::default();
+    for w in block {
+        *w.choice(&mut rules) = RiskAction::Block;
+    }
+    rules
+}
+
+fn blocked_warnings(rules: &RiskRules) -> Vec<HistoryWarning> {
+    let mut rules = *rules;
+    HistoryWarning::ALL.into_iter().filter(|w| *w.choice(&mut rules) == RiskAction::Block).collect()
 }
 
 fn bad(field: &str, reason: impl std::fmt::Display) -> SunstormError {
@@ -189,6 +248,7 @@ impl TryFrom<GuardrailSettings> for Guardrails {
             chain_allowlist,
             block_unlimited_approvals: s.block_unlimited_approvals,
             allow_blind_signing: s.allow_blind_signing,
+            risk: risk_rules(&s.block_history_warnings),
         })
     }
 }
@@ -212,6 +272,7 @@ impl From<&Guardrails> for GuardrailSettings {
             chain_allowlist: g.chain_allowlist.as_ref().map(|l| l.iter().map(ToString::to_string).collect()),
             recipient_allowlist: g.recipient_allowlist.clone(),
             contract_allowlist: g.contract_allowlist.clone(),
+            block_history_warnings: blocked_warnings(&g.risk),
         }
     }
 }
@@ -281,6 +342,24 @@ mod tests {
         assert!(s.block_unlimited_approvals && !s.allow_blind_signing);
         assert!(s.limits.is_empty() && s.chain_allowlist.is_none());
         assert!(s.recipient_allowlist.is_none() && s.contract_allowlist.is_none());
+        assert!(s.block_history_warnings.is_empty(), "history warnings ask by default");
+    }
+
+    #[test]
+    fn each_history_warning_can_block_and_round_trips() {
+        for w in HistoryWarning::ALL {
+            let mut s = settings();
+            s.block_history_warnings = vec![w, w];
+            let g = Guardrails::try_from(s).unwrap();
+            let blocking = serde_json::to_value(g.risk).unwrap();
+            let blocking: Vec<_> = blocking.as_object().unwrap().iter().filter(|(_, v)| *v == "block").collect();
+            assert_eq!(blocking.len(), 1, "{w:?}: {blocking:?}");
+            assert_eq!(GuardrailSettings::from(&g).block_history_warnings, [w]);
+        }
+        let mut s = settings();
+        s.block_history_warnings = HistoryWarning::ALL.iter().rev().copied().collect();
+        let g = Guardrails::try_from(s).unwrap();
+        assert_eq!(GuardrailSettings::from(&g).block_history_warnings, HistoryWarning::ALL);
     }
 
     #[test]

@@ -19,7 +19,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::caip::ChainId;
 use crate::decode::units::format_native;
-use crate::decode::{DecodedPayload, PayloadFacts};
+use crate::decode::{DecodedPayload, PayloadFacts, Warning};
+use crate::risk::{RiskAction, RiskRules};
 use alloy_primitives::U256;
 
 /// Native-value limits on one chain, in its smallest unit (wei, lamports). What counts is
@@ -53,6 +54,8 @@ pub struct Guardrails {
     pub block_unlimited_approvals: bool,
     /// Allow payloads the phone cannot fully decode (default: refused).
     pub allow_blind_signing: bool,
+    /// What to do about each warning from the phone's own history (default: ask).
+    pub risk: RiskRules,
 }
 
 impl Default for Guardrails {
@@ -65,6 +68,7 @@ impl Default for Guardrails {
             chain_allowlist: None,
             block_unlimited_approvals: true,
             allow_blind_signing: false,
+            risk: RiskRules::default(),
         }
     }
 }
@@ -132,6 +136,9 @@ pub enum Violation {
     UnlimitedApprovalBlocked,
     /// A payload the phone cannot decode while blind signing is off.
     BlindSigningDisabled,
+    /// A warning from the phone's own history ([`crate::risk`]) the user set to "block";
+    /// its code is the warning's.
+    HistoryWarning(Warning),
 }
 
 impl Violation {
@@ -146,6 +153,7 @@ impl Violation {
             Violation::ContractCreationNotAllowed => "contract_creation_not_allowed",
             Violation::UnlimitedApprovalBlocked => "unlimited_approval_blocked",
             Violation::BlindSigningDisabled => "blind_signing_disabled",
+            Violation::HistoryWarning(w) => w.code(),
         }
     }
 
@@ -179,6 +187,7 @@ impl Violation {
             }
             Violation::UnlimitedApprovalBlocked => "Unlimited token approvals are blocked.".into(),
             Violation::BlindSigningDisabled => "This request cannot be fully decoded, and blind signing is off.".into(),
+            Violation::HistoryWarning(w) => format!("{} You chose to block such requests.", w.message()),
         }
     }
 }
@@ -203,7 +212,8 @@ fn listed(list: &[String], addr: &str) -> bool {
 }
 
 /// Evaluates every rule against a decoded payload and returns every violation (empty =
-/// allowed). Deterministic order: chain, limits, recipients, contracts, approvals, blind.
+/// allowed). Deterministic order: chain, limits, recipients, contracts, approvals, blind,
+/// then the payload's history warnings ([`crate::risk`]) set to "block", as found.
 pub fn evaluate(rules: &Guardrails, payload: &DecodedPayload, spent: &SpendContext) -> Vec<Violation> {
     let chain = &payload.chain;
     let facts = &payload.facts;
@@ -252,6 +262,11 @@ pub fn evaluate(rules: &Guardrails, payload: &DecodedPayload, spent: &SpendConte
     }
     if payload.blind && !rules.allow_blind_signing {
         out.push(Violation::BlindSigningDisabled);
+    }
+    for w in &payload.warnings {
+        if rules.risk.action(w) == Some(RiskAction::Block) {
+            out.push(Violation::HistoryWarning(w.clone()));
+        }
     }
     if !out.is_empty() {
         let codes: Vec<&str> = out.iter().map(Violation::code).collect();
@@ -405,6 +420,7 @@ mod tests {
             chain_allowlist: Some(vec![ChainId::Evm(10)]),
             block_unlimited_approvals: true,
             allow_blind_signing: false,
+            risk: RiskRules::default(),
         };
         let data = approveCall { spender: BOB, amount: U256::MAX }.abi_encode();
         let d = tx(TxKind::Call(TOKEN), 5, data);

@@ -33,6 +33,7 @@ pub mod display;
 pub mod guardrails;
 pub mod metadata;
 pub mod payload;
+pub mod risk;
 pub mod validity;
 
 #[cfg(any(test, feature = "testing"))]

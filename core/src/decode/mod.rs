@@ -36,7 +36,7 @@ pub use names::{short_address, AddressName, USER_LABEL_MARK};
 pub use tokens::{DecodeContext, KnownTokens, TokenInfo, TokenLookup, TokenStandard};
 
 use serde::ser::SerializeStruct;
-use serde::{Serialize, Serializer};
+use serde::{Deserialize, Serialize, Serializer};
 use sha2::{Digest, Sha256};
 use thiserror::Error;
 
@@ -166,6 +166,36 @@ pub enum Warning {
         /// What did not fit (sanitised).
         reason: String,
     },
+    /// From the phone's own history ([`crate::risk`]): this account never signed a payment
+    /// to this recipient.
+    FirstRecipient {
+        /// The recipient.
+        recipient: String,
+    },
+    /// From the phone's own history: this account never approved this spender.
+    FirstSpender {
+        /// The spender, delegate or operator.
+        spender: String,
+    },
+    /// Tokens are sent to a token contract (the token's own address, or a contract the
+    /// phone knows as a token): they are most likely lost.
+    TokensToTokenContract {
+        /// The recipient, a token contract.
+        recipient: String,
+    },
+    /// From the phone's own history: far more native value than this pair usually moves.
+    UnusualValue {
+        /// This request's native value, formatted ("5 ETH").
+        value: String,
+        /// The pair's usual value (its average), formatted.
+        usual: String,
+    },
+    /// From the phone's own history: this pair signed nothing (and was not paired) for a
+    /// long time.
+    IdlePair {
+        /// Whole days since its last signed request or its pairing.
+        days: u64,
+    },
 }
 
 impl Warning {
@@ -189,6 +219,11 @@ impl Warning {
             Warning::UnknownToken { .. } => "unknown_token",
             Warning::Clear(w) => w.code(),
             Warning::DescriptorMismatch { .. } => "descriptor_mismatch",
+            Warning::FirstRecipient { .. } => "first_recipient",
+            Warning::FirstSpender { .. } => "first_spender",
+            Warning::TokensToTokenContract { .. } => "tokens_to_token_contract",
+            Warning::UnusualValue { .. } => "unusual_value",
+            Warning::IdlePair { .. } => "idle_pair",
         }
     }
 
@@ -239,6 +274,23 @@ impl Warning {
                 "A clear-signing descriptor covers this, but the data does not fit it ({error_code}: {reason}); \
                  it is not shown in clear. Check it with the requester."
             ),
+            Warning::FirstRecipient { recipient } => {
+                format!("You have never sent anything to {recipient} from this account.")
+            }
+            Warning::FirstSpender { spender } => {
+                format!("You have never approved {spender} to spend tokens of this account.")
+            }
+            Warning::TokensToTokenContract { recipient } => format!(
+                "The tokens go to {recipient}, which is a token contract: tokens sent there are \
+                 usually lost for good."
+            ),
+            Warning::UnusualValue { value, usual } => format!(
+                "This moves {value}, more than ten times what you usually sign through this \
+                 service ({usual} on average)."
+            ),
+            Warning::IdlePair { days } => {
+                format!("This service has not asked you to sign anything for {days} days.")
+            }
         }
     }
 }
@@ -258,8 +310,10 @@ impl Serialize for Warning {
     }
 }
 
-/// Machine-readable facts about a payload, for the guardrails.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize)]
+/// Machine-readable facts about a payload, for the guardrails (and, read back from the
+/// sign history's summary, for the history-based warnings of [`crate::risk`]).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(default)]
 pub struct PayloadFacts {
     /// Native value leaving the bound account, in the chain's smallest unit (wei,
     /// lamports), saturated at `u128::MAX`.
@@ -286,7 +340,7 @@ pub struct PayloadFacts {
 }
 
 /// What a payload does with a token, for guardrails and tools.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenFact {
     /// `approve` (rights to spend are granted) or `transfer` (tokens move).
     pub action: TokenAction,
@@ -295,15 +349,18 @@ pub struct TokenFact {
     /// The spender, delegate or recipient.
     pub to: String,
     /// The amount in base units, decimal (`None` when unlimited or unknown).
+    #[serde(default)]
     pub amount: Option<String>,
     /// An unlimited (or effectively unlimited) approval.
+    #[serde(default)]
     pub unlimited: bool,
     /// The number may be an ERC-721 token ID rather than an amount (ambiguous selector).
+    #[serde(default)]
     pub maybe_token_id: bool,
 }
 
 /// See [`TokenFact::action`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum TokenAction {
     /// Rights to spend are granted (approve, permit).
@@ -313,9 +370,12 @@ pub enum TokenAction {
 }
 
 mod u128_string {
-    use serde::Serializer;
+    use serde::{Deserialize, Deserializer, Serializer};
     pub fn serialize<S: Serializer>(v: &u128, s: S) -> Result<S::Ok, S::Error> {
         s.collect_str(v)
+    }
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<u128, D::Error> {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

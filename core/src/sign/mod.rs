@@ -529,14 +529,19 @@ impl SignEngine {
         // 5. Decode for display (fails exactly when it is not signable), deriving what the
         //    appliance must sign on the way: parsed and hashed once, kept until approval.
         //    With the bundle in use now and the user's address book (the context is not
-        //    `Send`: it ends before the next await).
+        //    `Send`: it ends before the next await). 5b. The warnings from the phone's own
+        //    history (first recipient, unusual value, …) join the screen; the guardrails
+        //    block on them where the user chose so.
         let rendered = {
             let clear = self.metadata.as_ref().and_then(|m| m.descriptors());
             let tokens = KnownTokens::new();
             let ctx = DecodeContext { tokens: &tokens, clear: clear.as_deref(), book: self.book.as_ref() };
-            decode_with_target(req.kind, &req.payload, &req.account, &ctx)
+            decode_with_target(req.kind, &req.payload, &req.account, &ctx).map(|(target, mut decoded)| {
+                let assessed = crate::risk::assess(&self.store, &pair, &req.account, now, &ctx, &mut decoded);
+                (target, decoded, assessed)
+            })
         };
-        let (target, decoded) = match rendered {
+        let (target, decoded, assessed) = match rendered {
             Ok(d) => d,
             Err(e) => {
                 let message = e.to_string();
@@ -547,6 +552,7 @@ impl SignEngine {
         if refused_before {
             return Err(SignError::Replay);
         }
+        assessed?;
         // 6. Guardrails, with what is already spent, and the request's arrival — the seen
         //    row, its history row (which reserves its spend while it waits) and the audit
         //    entry — in one transaction, so two requests cannot both fit under one limit.
@@ -916,3 +922,6 @@ mod engine_tests;
 
 #[cfg(test)]
 mod guardrail_tests;
+
+#[cfg(test)]
+mod risk_tests;

@@ -83,7 +83,7 @@ impl Phone {
                         sp_public_key: sp_public,
                         bindings: vec![AccountId::evm(1, wallet), AccountId::evm(10, wallet)],
                         status: PairStatus::Active,
-                        created_at: 1,
+                        created_at: T0,
                         revoked_at: None,
                     })
                     .unwrap();
@@ -134,6 +134,11 @@ impl Phone {
             access_list: Default::default(),
             input: Default::default(),
         };
+        self.evm_request(pair_id, &tx)
+    }
+
+    /// The signed request of `tx` (on its chain) from the bound wallet.
+    pub fn evm_request(&self, pair_id: Uuid, tx: &TxEip1559) -> SignRequest {
         let mut payload = Vec::new();
         tx.encode_for_signing(&mut payload);
         let now = self.now();
@@ -141,13 +146,29 @@ impl Phone {
             v: STATEMENT_VERSION,
             request_id: Uuid::new_v4(),
             pair_id,
-            chain: ChainId::Evm(chain),
-            account: self.account(chain),
+            chain: ChainId::Evm(tx.chain_id),
+            account: self.account(tx.chain_id),
             kind: PayloadKind::EvmTransaction,
             payload,
             created_at: now,
             expires_at: now + 120,
         }
+    }
+
+    /// A call on Ethereum to `to` with `value` wei and calldata `input`, countersigned.
+    pub fn call(&self, pair_id: Uuid, to: Address, value: u128, input: Vec<u8>) -> PendingSignRequest {
+        let tx = TxEip1559 {
+            chain_id: 1,
+            nonce: 1,
+            gas_limit: 100_000,
+            max_fee_per_gas: 30 * GWEI,
+            max_priority_fee_per_gas: 1,
+            to: TxKind::Call(to),
+            value: U256::from(value),
+            access_list: Default::default(),
+            input: input.into(),
+        };
+        self.countersigned(&self.evm_request(pair_id, &tx))
     }
 
     /// [`Phone::tx_request`], countersigned as octane delivers it.

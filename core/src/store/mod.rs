@@ -16,6 +16,7 @@ mod flows;
 mod metadata;
 mod outbox;
 mod pairs;
+mod risk;
 mod schema;
 mod settings;
 mod signs;
@@ -274,6 +275,12 @@ impl Store {
     pub(crate) fn heal_writes(&self, table: &str) -> Result<(), StoreError> {
         let sql = format!("DROP TRIGGER IF EXISTS fail_{table}_INSERT; DROP TRIGGER IF EXISTS fail_{table}_UPDATE;");
         Ok(self.lock()?.execute_batch(&sql)?)
+    }
+
+    /// Test hook: the virtual-machine steps the cached statement `sql` ran since this was
+    /// last called for it (the counter is reset): equal counts for equal work.
+    pub(crate) fn statement_steps(&self, sql: &str) -> Result<i32, StoreError> {
+        Ok(self.lock()?.prepare_cached(sql)?.reset_status(rusqlite::StatementStatus::VmStep))
     }
 
     /// Test hook: SQLite's query plan for `sql` (the `detail` column of each step).

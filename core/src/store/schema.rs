@@ -208,6 +208,34 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ) STRICT, WITHOUT ROWID;
     "#,
     },
+    // 8: warnings from the phone's own history (issue 15, `crate::risk`): who each account
+    // paid, approved and used as a token, and how much each pair usually moves, updated when
+    // a request is signed and filled here from the requests already signed.
+    Migration {
+        backfill: Some(super::risk::backfill),
+        sql: r#"
+    CREATE TABLE risk_counterparties (
+        chain    TEXT NOT NULL,                  -- CAIP-2
+        account  TEXT NOT NULL,                  -- CAIP-10 of the signing account
+        role     TEXT NOT NULL CHECK (role IN ('recipient', 'spender', 'token')),
+        address  TEXT NOT NULL,                  -- canonical form (EVM: lowercase 0x hex)
+        first_at INTEGER NOT NULL,               -- first signed, unix seconds
+        last_at  INTEGER NOT NULL,               -- last signed, unix seconds
+        times    INTEGER NOT NULL,               -- signed requests naming it
+        PRIMARY KEY (chain, account, role, address)
+    ) STRICT, WITHOUT ROWID;
+    -- Token contracts any account used, by chain and address.
+    CREATE INDEX risk_known_tokens ON risk_counterparties(chain, address) WHERE role = 'token';
+    CREATE TABLE risk_pair_usage (
+        pair_id        TEXT NOT NULL,
+        chain          TEXT NOT NULL,            -- CAIP-2
+        valued         INTEGER NOT NULL,         -- signed requests that moved native value
+        value_sum      TEXT NOT NULL,            -- their value, decimal u128 (saturating)
+        last_signed_at INTEGER NOT NULL,         -- unix seconds
+        PRIMARY KEY (pair_id, chain)
+    ) STRICT, WITHOUT ROWID;
+    "#,
+    },
 ];
 
 fn typed_records(tx: &Transaction<'_>) -> Result<(), StoreError> {

@@ -7,7 +7,7 @@ use rusqlite::{params, OptionalExtension, Row};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use super::{as_i64, corrupt, from_json, secs, spend, to_json, uuid, Store, StoreError, StoreTx};
+use super::{as_i64, corrupt, from_json, risk, secs, spend, to_json, uuid, Store, StoreError, StoreTx};
 use crate::caip::{AccountId, ChainId};
 use crate::decode::DisplayDigest;
 use crate::guardrails::SpendContext;
@@ -374,13 +374,26 @@ impl StoreTx<'_> {
             let at = s.decided_at.unwrap_or(s.received_at);
             let (pair, chain) = (s.pair_id.to_string(), s.chain.to_string());
             spend::commit(self.tx, &pair, &chain, at, s.spend.unwrap_or(0))?;
+            let (request, account) = (s.request_id.to_string(), s.account.to_string());
+            let native_value = s.native_value.unwrap_or(0);
+            let signed = risk::Signed {
+                request: &request,
+                pair_id: &pair,
+                chain: &chain,
+                account: &account,
+                summary_json,
+                native_value,
+                at,
+            };
+            risk::record(self.tx, &signed)?;
         }
         Ok(())
     }
 
     /// [`Store::set_sign_outcome`] inside this transaction. The first time a request
     /// becomes signed (or completed), its spend joins the running totals of its pair and of
-    /// the UTC day of `at`; it never leaves them.
+    /// the UTC day of `at`, and its counterparties and value the history warnings' tables
+    /// (`crate::risk`); it never leaves them.
     pub fn set_sign_outcome(
         &self,
         request_id: Uuid,
@@ -409,6 +422,7 @@ impl StoreTx<'_> {
             let amount = amount.map(|a| spend::parse_amount("sign_history.spend", &a)).transpose()?;
             let amount = amount.unwrap_or(0);
             spend::commit(self.tx, &pair_id, &chain, at, amount)?;
+            risk::record_row(self.tx, &id, at)?;
         }
         Ok(())
     }

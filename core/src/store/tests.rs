@@ -428,4 +428,5 @@ fn migrating_a_schema_1_database_removes_every_copy_of_the_attestation() {
     assert!(!file_has_code(&path), "the code survived the migration somewhere in the file");
 }
 
+mod risk_tables;
 mod spend_totals;
