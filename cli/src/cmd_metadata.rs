@@ -102,14 +102,19 @@ fn build(a: BuildArgs) -> Result<(), CliError> {
     Ok(())
 }
 
-fn verify(a: VerifyArgs) -> Result<(), CliError> {
-    let key: [u8; 32] = match &a.key {
+/// The metadata public key given in hex, or the development key when none is given.
+pub(crate) fn metadata_key(hex_key: Option<&str>, json: bool) -> Result<[u8; 32], CliError> {
+    match hex_key {
         Some(h) => hex::decode(h.trim())
             .ok()
             .and_then(|b| b.try_into().ok())
-            .ok_or_else(|| CliError::rejected("bad_key", "the key is not 32 bytes of hex", false))?,
-        None => DEV_METADATA_PUBLIC_KEY,
-    };
+            .ok_or_else(|| CliError::rejected("bad_key", "the metadata key is not 32 bytes of hex", json)),
+        None => Ok(DEV_METADATA_PUBLIC_KEY),
+    }
+}
+
+fn verify(a: VerifyArgs) -> Result<(), CliError> {
+    let key = metadata_key(a.key.as_deref(), false)?;
     let bytes = std::fs::read(&a.file).map_err(|e| fail("read", e))?;
     let b = open_bundle(&bytes, &key, None).map_err(|e| CliError::rejected(e.code(), e.to_string(), false))?;
     print_json_ok(serde_json::json!({

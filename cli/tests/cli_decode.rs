@@ -55,6 +55,10 @@ fn error_code(out: &Output) -> String {
     json_of(out)["error"]["code"].as_str().unwrap().to_string()
 }
 
+fn warning_codes(doc: &Value) -> Vec<&str> {
+    doc["ok"]["warnings"].as_array().unwrap().iter().filter_map(|w| w["code"].as_str()).collect()
+}
+
 fn row<'a>(doc: &'a Value, key: &str) -> &'a Value {
     doc["ok"]["rows"].as_array().unwrap().iter().find(|r| r["key"] == key).unwrap_or(&Value::Null)
 }
@@ -120,11 +124,17 @@ fn evm_transfer_shows_rows_warnings_and_facts() {
 #[test]
 fn unlimited_approval_and_blind_payloads_carry_their_codes() {
     let tx = samples::erc20_approve_unlimited(1, 1, samples::USDC, [2; 20]);
-    let doc = json_of(&run(&["decode", "--chain", "eip155:1", "--tx", &hex::encode(&tx), "--json"]));
-    let codes: Vec<&str> =
-        doc["ok"]["warnings"].as_array().unwrap().iter().filter_map(|w| w["code"].as_str()).collect();
+    // Without metadata the phone cannot tell an ERC-20 amount from an ERC-721 token ID.
+    let doc = json_of(&run(&["decode", "--chain", "eip155:1", "--tx", &hex::encode(&tx), "--no-metadata", "--json"]));
+    let codes = warning_codes(&doc);
     assert!(codes.contains(&"unlimited_approval") && codes.contains(&"ambiguous_token_call"), "{codes:?}");
     assert_eq!(doc["ok"]["facts"]["unlimited_approval"], true);
+    assert_eq!(doc["ok"]["metadata"], Value::Null);
+    // With the built-in bundle, USDC is a known ERC-20 token.
+    let doc = json_of(&run(&["decode", "--chain", "eip155:1", "--tx", &hex::encode(&tx), "--json"]));
+    let codes = warning_codes(&doc);
+    assert!(codes.contains(&"unlimited_approval") && !codes.contains(&"ambiguous_token_call"), "{codes:?}");
+    assert_eq!(row(&doc, "allowance")["value"], "Unlimited USDC");
     let mail = samples::eip712_mail(1);
     let out = run_with(&["decode", "--chain", "eip155:1", "--typed-data", "-", "--json"], Some(mail.as_bytes()));
     let doc = json_of(&out);
@@ -170,4 +180,123 @@ fn bad_input_is_refused_with_a_stable_code() {
     // Exactly one payload option.
     let out = run(&["decode", "--chain", "eip155:1"]);
     assert_eq!(out.status.code(), Some(2));
+}
+
+/// `transfer(to, amount)` calldata, hex.
+fn transfer_data(to: [u8; 20], amount: u64) -> String {
+    let mut data = vec![0xa9, 0x05, 0x9c, 0xbb];
+    data.extend([0u8; 12]);
+    data.extend(to);
+    data.extend([0u8; 24]);
+    data.extend(amount.to_be_bytes());
+    hex::encode(data)
+}
+
+#[test]
+fn a_usdc_call_reads_one_point_five_usdc_with_its_display_digest() {
+    let usdc = format!("0x{}", hex::encode(samples::USDC));
+    let data = transfer_data([0x42; 20], 1_500_000);
+    let args = ["decode", "--to", usdc.as_str(), "--data", data.as_str(), "--json"];
+    let out = run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", String::from_utf8_lossy(&out.stderr));
+    let doc = json_of(&out);
+    let ok = &doc["ok"];
+    assert_eq!(ok["chain"], "eip155:1", "the chain defaults to Ethereum");
+    assert_eq!(ok["title"], "Token transfer");
+    assert_eq!(row(&doc, "amount")["value"], "1.5 USDC");
+    assert_eq!(row(&doc, "token_contract")["value"], "USD Coin (0xA0b8…eB48)");
+    assert_eq!(ok["blind"], false);
+    assert_eq!(ok["metadata"]["source"], "built-in (metadata/bundle.cbor)");
+    assert!(ok["call_note"].as_str().unwrap().contains("nonce 0"));
+    // The display digest, bound to the nil request id unless one is given.
+    let digest = &ok["display_digest"];
+    let hex_digest = digest["hex"].as_str().unwrap();
+    assert_eq!(hex_digest.len(), 64);
+    assert_eq!(digest["request_id"], "00000000-0000-0000-0000-000000000000");
+    assert!(digest["request_id_note"].as_str().unwrap().contains("no request"));
+    let fp = digest["fingerprint"].as_str().unwrap();
+    assert_eq!(fp.replace('-', ""), hex_digest[..8].to_uppercase());
+    assert_eq!(json_of(&run(&args))["ok"]["display_digest"]["hex"], hex_digest, "the same screen, the same digest");
+    let id = "5b0a9c1e-3f4d-4e8a-9b7c-2d1e0f3a4b5c";
+    let mut with_id = args.to_vec();
+    with_id.extend(["--request-id", id]);
+    let other = json_of(&run(&with_id));
+    assert_eq!(other["ok"]["display_digest"]["request_id"], id);
+    assert_ne!(other["ok"]["display_digest"]["hex"], hex_digest);
+    // Text form: the title, the rows with their keys, the digest and the request id.
+    let text = String::from_utf8(run(&args[..args.len() - 1]).stdout).unwrap();
+    assert!(text.starts_with("Token transfer\n") && text.contains("  Amount: 1.5 USDC  [amount]"), "{text}");
+    assert!(text.contains(&format!("display digest: {hex_digest} (fingerprint {fp})")), "{text}");
+    assert!(text.contains("request id: 00000000-0000-0000-0000-000000000000 (the nil UUID"), "{text}");
+}
+
+#[test]
+fn a_uniswap_swap_is_shown_from_its_descriptor() {
+    let cases = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../metadata/erc7730-registry/registry/uniswap/tests/calldata-UniswapV3Router02.tests.json"),
+    )
+    .unwrap();
+    let cases: Value = serde_json::from_str(&cases).unwrap();
+    let raw = cases["tests"][1]["rawTx"].as_str().unwrap();
+    let tx = sunstorm_core::payload::parse_evm_tx(&hex::decode(raw.trim_start_matches("0x")).unwrap()).unwrap();
+    let sunstorm_core::payload::EvmTx::Eip1559(tx) = tx else { panic!("an EIP-1559 case") };
+    let to = tx.to.to().unwrap().to_string();
+    let data = hex::encode(&tx.input);
+    let doc = json_of(&run(&["decode", "--to", &to, "--data", &data, "--value", "0", "--json"]));
+    let ok = &doc["ok"];
+    assert_eq!(ok["title"], "swap");
+    assert_eq!(ok["clear"], true);
+    assert_eq!(ok["descriptor"], "registry/uniswap/calldata-UniswapV3Router02.json");
+    assert_eq!(row(&doc, "clear.contract")["value"], "Uniswap Labs");
+    assert_eq!(row(&doc, "clear.params.amountIn")["label"], "Send");
+    assert_eq!(row(&doc, "clear.params.amountIn")["value"], "0.006471375668623977 WETH");
+    assert_eq!(row(&doc, "clear.params.amountOutMinimum")["value"], "13.901216 USDT");
+    assert_eq!(row(&doc, "clear.params.fee")["value"], "0.3%");
+    assert_eq!(row(&doc, "to")["value"], "Uniswap v3 Router 2 (0x68b3…Fc45)");
+    assert_eq!(ok["blind"], false);
+    // The same call in its real transaction (`--tx`) has the same rows but for the fees.
+    let full = json_of(&run(&["decode", "--tx", raw, "--json"]));
+    assert_eq!(full["ok"]["title"], "swap");
+    assert_eq!(row(&full, "clear.params.amountIn"), row(&doc, "clear.params.amountIn"));
+    assert_eq!(row(&full, "max_fee")["value"], "0.00032 ETH");
+    // Text form.
+    let out = run(&["decode", "--to", &to, "--data", &data]);
+    let text = String::from_utf8(out.stdout).unwrap();
+    assert!(text.starts_with("swap\n"), "{text}");
+    assert!(text.contains("  Minimum to Receive: 13.901216 USDT  [clear.params.amountOutMinimum]"), "{text}");
+    assert!(text.contains("clear: yes, from the ERC-7730 descriptor registry/uniswap/"), "{text}");
+}
+
+#[test]
+fn call_arguments_and_metadata_files_are_checked() {
+    let data = transfer_data([0x42; 20], 1);
+    let usdc = format!("0x{}", hex::encode(samples::USDC));
+    for (args, code) in [
+        (vec!["--to", "0x12", "--data", &data], "bad_address"),
+        (vec!["--to", &usdc, "--data", "xyz"], "bad_hex"),
+        (vec!["--to", &usdc, "--data", &data, "--value", "1.5"], "bad_value"),
+        (vec!["--to", &usdc, "--data", &data, "--from", "bob"], "bad_address"),
+        (vec!["--to", &usdc, "--data", &data, "--request-id", "nope"], "bad_request_id"),
+        (vec!["--to", &usdc, "--data", &data, "--metadata-key", "00"], "bad_key"),
+        (vec!["--to", &usdc, "--data", &data, "--metadata", "/nonexistent/bundle.cbor"], "unreadable_metadata"),
+    ] {
+        let mut all = vec!["decode", "--json"];
+        all.extend(args.iter().copied());
+        assert_eq!(error_code(&run(&all)), code, "{args:?}");
+    }
+    // The built-in bundle under another key is refused.
+    let other_key = "11".repeat(32);
+    let out = run(&["decode", "--to", &usdc, "--data", &data, "--metadata-key", &other_key, "--json"]);
+    assert_eq!(error_code(&out), "metadata_bad_signature");
+    // A tampered bundle file is refused.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bundle.cbor");
+    let mut bytes =
+        std::fs::read(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../metadata/bundle.cbor")).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 1;
+    std::fs::write(&path, &bytes).unwrap();
+    let out = run(&["decode", "--to", &usdc, "--data", &data, "--metadata", path.to_str().unwrap(), "--json"]);
+    assert!(error_code(&out).starts_with("metadata_"));
 }
