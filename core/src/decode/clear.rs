@@ -27,6 +27,8 @@
 //! before it adds its own envelope rows, which the phone's replace) and typed data with
 //! [`DescriptorSet::render_typed_data_on`], both for the signing account.
 
+use std::cell::Cell;
+
 use alloy_primitives::{Address, TxKind};
 
 use super::erc7730::{AddressBook, CallInput, ClearError, ClearWarning, DescriptorSet, Screen};
@@ -59,7 +61,7 @@ pub(super) fn with_descriptor(
     let Some(set) = ctx.clear else { return decoded };
     let ChainId::Evm(chain_id) = account.chain else { return decoded };
     let from = account.evm_address().map(Address::from);
-    let book = MarkedBook(ctx.book);
+    let book = MarkedBook { inner: ctx.book, escaped: Cell::new(false), truncated: Cell::new(false) };
     let (rendered, envelope) = match parsed {
         ParsedPayload::EvmTx(tx) => (render_tx(set, tx, chain_id, from, &book), TX_ENVELOPE),
         ParsedPayload::Eip712(td) => {
@@ -70,18 +72,40 @@ pub(super) fn with_descriptor(
     };
     match rendered {
         Ok(None) => decoded,
-        Ok(Some(screen)) => clear_screen(decoded, screen, envelope),
+        Ok(Some(screen)) => {
+            let mut d = clear_screen(decoded, screen, envelope);
+            if book.escaped.get() {
+                d.warn(Warning::TextEscaped);
+            }
+            if book.truncated.get() {
+                d.warn(Warning::TextTruncated);
+            }
+            d
+        }
         Err(e) => mismatch(decoded, &e),
     }
 }
 
-/// The user's address book as the engine sees it: every label marked as the user's.
-struct MarkedBook<'a>(&'a dyn AddressBook);
+/// The user's address book as the engine sees it: every label sanitised as a name and
+/// marked as the user's; whether the sanitiser changed one is noted for the screen's
+/// warnings.
+struct MarkedBook<'a> {
+    inner: &'a dyn AddressBook,
+    escaped: Cell<bool>,
+    truncated: Cell<bool>,
+}
 
 impl AddressBook for MarkedBook<'_> {
     fn label(&self, chain_id: u64, address: &Address) -> Option<String> {
-        let label = self.0.label(chain_id, address).filter(|l| !l.trim().is_empty())?;
-        Some(marked_label(&sanitize(&label, TextKind::Name).text, chain_id, address))
+        let label = self.inner.label(chain_id, address).filter(|l| !l.trim().is_empty())?;
+        let clean = sanitize(&label, TextKind::Name);
+        if clean.was_escaped() {
+            self.escaped.set(true);
+        }
+        if clean.was_truncated() {
+            self.truncated.set(true);
+        }
+        Some(marked_label(&clean.text, chain_id, address))
     }
 }
 

@@ -5,6 +5,7 @@ use std::collections::BTreeMap;
 
 use alloy_primitives::{address, Address, TxKind, U256};
 use alloy_sol_types::SolCall;
+use proptest::prelude::*;
 
 use super::erc7730::tests::{calldata, permit, set as bundle, Book, ALICE, ROUTER, USDC};
 use super::erc7730::{AddressBook, DescriptorSet, NoAddressBook, TokenInfo as BundleToken};
@@ -202,4 +203,69 @@ fn a_permit_is_shown_from_its_descriptor_with_the_facts_of_today() {
     let today = decode(PayloadKind::Eip712TypedData, &typed, &signer()).unwrap();
     assert_eq!(d.facts, today.facts);
     assert_eq!(today.title, "Token spending permit (ERC-2612)");
+}
+
+#[test]
+fn a_user_label_in_a_descriptor_row_is_marked_and_sanitised() {
+    struct Tricky;
+    impl AddressBook for Tricky {
+        fn label(&self, _: u64, a: &Address) -> Option<String> {
+            (*a == ALICE).then(|| "Al\u{202e}ice".to_string())
+        }
+    }
+    let d = show(&tx(USDC, U256::ZERO, transfer(ALICE, 1)), &bundle(), &Tricky);
+    assert_eq!(d.field_by_key("clear._to"), Some("Al⟨U+202E⟩ice (your label, 0xd8dA…6045)"));
+    assert!(d.has_warning("text_escaped"));
+}
+
+/// Calldata to the described contracts: a known selector (or none) and 32-byte words, some
+/// small (so that addresses and amounts decode), some arbitrary, then maybe stray bytes.
+fn any_call() -> impl Strategy<Value = Vec<u8>> {
+    let selectors = prop::sample::select(vec![
+        ITokenCalls::transferCall::SELECTOR,
+        ITokenCalls::approveCall::SELECTOR,
+        alloy_primitives::keccak256("lock(uint256,uint256,uint8,uint256)").0[..4].try_into().unwrap_or([0; 4]),
+        [0xde, 0xad, 0xbe, 0xef],
+    ]);
+    let word = prop_oneof![
+        4 => any::<u64>().prop_map(|n| U256::from(n).to_be_bytes::<32>().to_vec()),
+        1 => Just(U256::MAX.to_be_bytes::<32>().to_vec()),
+        1 => prop::collection::vec(any::<u8>(), 32),
+    ];
+    (selectors, prop::collection::vec(word, 1..5), prop::collection::vec(any::<u8>(), 0..2)).prop_map(
+        |(sel, words, tail)| {
+            let mut data = sel.to_vec();
+            data.extend(words.concat());
+            data.extend(tail);
+            data
+        },
+    )
+}
+
+proptest! {
+    #[test]
+    fn descriptors_change_the_screen_never_the_facts(data in any_call(), to_router: bool) {
+        let to = if to_router { ROUTER } else { USDC };
+        let payload = tx(to, U256::ZERO, data);
+        let with = show(&payload, &bundle(), &Book);
+        // The same token list and address book, without descriptors.
+        let tokens = [((1, USDC), BundleToken { symbol: "USDC".into(), decimals: 6, name: "USD Coin".into() })];
+        let names = [((1, USDC), "USD Coin".to_string())];
+        let without = show(&payload, &DescriptorSet::new(Vec::new(), tokens, names), &Book);
+        prop_assert_eq!(&with.facts, &without.facts);
+        prop_assert_eq!(&with.payload_hash, &without.payload_hash);
+        if with.descriptor.is_some() {
+            prop_assert!(!with.blind);
+            prop_assert!(!with.has_warning("blind_signing") && !with.has_warning("descriptor_mismatch"));
+            let envelope = ["to", "value", "network", "max_fee", "max_total"];
+            prop_assert!(with.fields.iter().all(|f| f.key.starts_with(CLEAR_KEY_PREFIX) || envelope.contains(&f.key.as_str())));
+        } else {
+            // Not clear: exactly the decoders' screen, at most with the mismatch warning.
+            prop_assert_eq!(&with.title, &without.title);
+            prop_assert_eq!(&with.fields, &without.fields);
+            prop_assert_eq!(with.blind, without.blind);
+            let rest: Vec<&Warning> = with.warnings.iter().filter(|w| w.code() != "descriptor_mismatch").collect();
+            prop_assert_eq!(rest, without.warnings.iter().collect::<Vec<_>>());
+        }
+    }
 }
