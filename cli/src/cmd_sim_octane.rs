@@ -28,6 +28,10 @@ pub struct OctaneArgs {
     /// like the first's), for trying several services at once.
     #[arg(long = "extra-sps", default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=9))]
     extra_sps: u8,
+    /// Serve this signed metadata bundle at `GET /metadata/bundle` (e.g.
+    /// `metadata/bundle.cbor`); without it that endpoint answers 404.
+    #[arg(long = "metadata-bundle", value_name = "FILE")]
+    metadata_bundle: Option<PathBuf>,
     /// Print the startup facts as one JSON document.
     #[arg(long)]
     json: bool,
@@ -46,6 +50,12 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
             Some(v)
         }
     };
+    let metadata_bundle = match &args.metadata_bundle {
+        None => None,
+        Some(p) => Some(std::fs::read(p).map_err(|e| {
+            CliError::rejected("bad_metadata_bundle", format!("cannot read {}: {e}", p.display()), json)
+        })?),
+    };
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), json))?;
     rt.block_on(async move {
         let handle = OctaneSim::start(OctaneSimConfig {
@@ -54,6 +64,7 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
             seed,
             link_host: args.link_host.clone(),
             extra_demo_sps: args.extra_sps,
+            metadata_bundle,
             ..Default::default()
         })
         .await

@@ -42,6 +42,8 @@ pub struct AppState {
     pub link_host: String,
     /// Woken on every state change, for long-polls.
     pub notify: Notify,
+    /// The signed metadata bundle served to phones, if any.
+    pub(crate) metadata: super::metadata::Slot,
 }
 
 impl AppState {
@@ -237,12 +239,20 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/app/sign/{id}/result", post(app_sign_result))
         .route("/app/sign/{id}/reject", post(app_sign_reject))
         .route("/app/phones/forget", post(app_forget_phone))
+        .route("/metadata/bundle", get(metadata_bundle))
         .fallback(|| async { ApiError::new(OctaneErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
             ApiError::new(OctaneErrorCode::NotFound, "no such endpoint for this method")
         })
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .with_state(state)
+}
+
+// ----------------------------------------------------------------------------- metadata
+
+#[tracing::instrument(name = "octane.metadata_bundle", skip_all)]
+async fn metadata_bundle(State(st): S, headers: HeaderMap) -> ApiResult {
+    super::metadata::answer(&st.metadata, &headers).ok_or_else(|| ApiError::not_found("metadata bundle"))
 }
 
 // ----------------------------------------------------------------------------- SP API

@@ -15,6 +15,9 @@
 
 mod http;
 pub(crate) mod logic;
+mod metadata;
+
+pub use metadata::VERSION_HEADER as METADATA_VERSION_HEADER;
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -93,6 +96,10 @@ pub struct OctaneSimConfig {
     pub extra_demo_sps: u8,
     /// Time source (sessions and sign requests expire by it).
     pub clock: Arc<dyn Clock>,
+    /// The signed metadata bundle to serve at `GET /metadata/bundle` (as is: octane does
+    /// not verify it, phones do); `None` answers 404 until
+    /// [`OctaneSimHandle::serve_metadata`].
+    pub metadata_bundle: Option<Vec<u8>>,
 }
 
 impl Default for OctaneSimConfig {
@@ -105,6 +112,7 @@ impl Default for OctaneSimConfig {
             sps: Vec::new(),
             extra_demo_sps: 0,
             clock: Arc::new(SystemClock),
+            metadata_bundle: None,
         }
     }
 }
@@ -225,6 +233,14 @@ impl OctaneSimHandle {
         logic::register_sp(&mut conn, sp)
     }
 
+    /// Serves `bundle` at `GET /metadata/bundle` from now on (`None`: 404). Bytes are served
+    /// as they are, so tests can serve a tampered, unsigned or older file.
+    pub fn serve_metadata(&self, bundle: Option<Vec<u8>>) {
+        if let Ok(mut slot) = self.state.metadata.write() {
+            *slot = bundle.map(metadata::ServedBundle::new);
+        }
+    }
+
     /// Stops accepting connections and ends the server (in-flight long-polls get ≤ 1 s).
     pub async fn shutdown(mut self) {
         self.stop().await;
@@ -306,6 +322,7 @@ impl OctaneSim {
             clock: config.clock.clone(),
             link_host: config.link_host.clone(),
             notify: Notify::new(),
+            metadata: Arc::new(std::sync::RwLock::new(config.metadata_bundle.clone().map(metadata::ServedBundle::new))),
         });
         let app = http::router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();
