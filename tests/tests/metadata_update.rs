@@ -21,13 +21,12 @@ use sunstorm_sim::appliance::UserScript;
 use sunstorm_sim::octane::{ManualClock, METADATA_VERSION_HEADER};
 use sunstorm_sim::world::World as SimWorld;
 
-const DESCRIPTOR: &str = r#"{
-  "context": {"contract": {"deployments": [{"chainId": 1, "address": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"}]}},
-  "metadata": {"owner": "Circle", "contractName": "USD Coin"},
-  "display": {"formats": {"transfer(address to, uint256 value)": {"intent": "Send", "fields": [
-    {"path": "value", "label": "Amount", "format": "tokenAmount", "params": {"tokenPath": "@.to"}}
-  ]}}}
-}"#;
+/// A descriptor for USDC's `approve` (the bundle's content matters only as a parseable set).
+const DESCRIPTOR: &str = r#"{"context": {"contract": {"deployments": [
+    {"chainId": 1, "address": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"}]}},
+  "metadata": {"owner": "Circle"},
+  "display": {"formats": {"approve(address spender, uint256 value)": {"intent": "Approve",
+    "fields": [{"path": "spender", "label": "Spender", "format": "addressName"}]}}}}"#;
 
 const TOKENS: &str = r#"{"tokens": [
   {"chainId": 1, "address": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48", "symbol": "USDC", "name": "USD Coin", "decimals": 6}
