@@ -300,3 +300,35 @@ fn call_arguments_and_metadata_files_are_checked() {
     let out = run(&["decode", "--to", &usdc, "--data", &data, "--metadata", path.to_str().unwrap(), "--json"]);
     assert!(error_code(&out).starts_with("metadata_"));
 }
+
+#[test]
+fn a_permit2_signature_is_shown_from_its_descriptor() {
+    let cases = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../metadata/erc7730-registry/registry/uniswap/tests/eip712-uniswap-permit2.tests.json"),
+    )
+    .unwrap();
+    let cases: Value = serde_json::from_str(&cases).unwrap();
+    let typed = serde_json::to_vec(&cases["tests"][0]["data"]).unwrap();
+    let args = ["decode", "--typed-data", "-", "--json"];
+    let doc = json_of(&run_with(&args, Some(&typed)));
+    let ok = &doc["ok"];
+    assert_eq!(ok["kind"], "eip712_typed_data");
+    assert_eq!(ok["clear"], true, "{doc}");
+    assert_eq!(ok["blind"], false);
+    let rows = ok["rows"].as_array().unwrap();
+    let shown = |label: &str| rows.iter().find(|r| r["label"] == label).map(|r| r["value"].clone());
+    assert_eq!(shown("Amount allowance"), Some(json!("2,500 USDC")));
+    assert_eq!(shown("Approval expires"), Some(json!("2026-07-01 12:00:00 AM UTC")));
+    assert!(rows.iter().all(|r| r["key"].as_str().unwrap().starts_with("clear.")
+        || ["network", "domain.verifying_contract"].contains(&r["key"].as_str().unwrap())));
+    // Permit2 allowances: the decoders' facts, an approval to the spender.
+    assert_eq!(ok["facts"]["tokens"][0]["action"], "approve");
+    assert_eq!(ok["facts"]["tokens"][0]["amount"], "2500000000");
+    // Without the bundle the phone shows its own Permit2 screen.
+    let mut plain = args.to_vec();
+    plain.push("--no-metadata");
+    let doc = json_of(&run_with(&plain, Some(&typed)));
+    assert_eq!(doc["ok"]["title"], "Permit2 allowance");
+    assert_eq!(doc["ok"]["clear"], false);
+}
