@@ -270,4 +270,4 @@ pub fn descriptor_set(body: &BundleBody) -> Result<DescriptorSet, MetadataError>
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -11,7 +11,8 @@ const DESCRIPTOR: &str = r#"{
   "context": {"contract": {"deployments": [{"chainId": 1, "address": "0xA0b86991c6218b36c1d19D4a2e9Eb0cE3606eB48"}]}},
   "metadata": {"owner": "Circle", "contractName": "USD Coin"},
   "display": {"formats": {"transfer(address to, uint256 value)": {"intent": "Send", "fields": [
-    {"path": "value", "label": "Amount", "format": "tokenAmount", "params": {"tokenPath": "@.to"}}
+    {"path": "value", "label": "Amount", "format": "tokenAmount", "params": {"tokenPath": "@.to"}},
+    {"path": "to", "label": "To", "format": "addressName", "params": {"types": ["eoa"], "sources": ["local"]}}
   ]}}}
 }"#;
 
@@ -21,11 +22,11 @@ const TOKENS: &str = r#"{"tokens": [
   {"chainId": 1, "address": "0x0000000000000000000000000000000000000001", "symbol": "BAD\u0007", "name": "x", "decimals": 6}
 ]}"#;
 
-fn key() -> SigningKey {
+pub(crate) fn key() -> SigningKey {
     SigningKey::from_bytes(&[7; 32])
 }
 
-fn pk() -> [u8; 32] {
+pub(crate) fn pk() -> [u8; 32] {
     key().verifying_key().to_bytes()
 }
 
@@ -45,7 +46,9 @@ fn input(version: u64) -> BuildInput {
     }
 }
 
-fn bundle(version: u64) -> Vec<u8> {
+/// A bundle of `version` (a USDC `transfer` descriptor, USDC in the token list) signed by
+/// [`key`].
+pub(crate) fn bundle(version: u64) -> Vec<u8> {
     seal(&build_body(&input(version)).unwrap().body, &key()).unwrap()
 }
 

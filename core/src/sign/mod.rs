@@ -925,3 +925,6 @@ mod guardrail_tests;
 
 #[cfg(test)]
 mod risk_tests;
+
+#[cfg(test)]
+mod clear_signing_tests;
