@@ -428,5 +428,39 @@ fn migrating_a_schema_1_database_removes_every_copy_of_the_attestation() {
     assert!(!file_has_code(&path), "the code survived the migration somewhere in the file");
 }
 
+/// A database file at `path` at schema `version` (before the rows' later columns), holding
+/// `rows` as an app of that version wrote them: seen ids and history rows with the first
+/// schema's columns. Opening it runs the later migrations over them.
+fn write_history_at_version(path: &std::path::Path, version: usize, rows: &[SignRecord]) {
+    let mut c = rusqlite::Connection::open(path).unwrap();
+    create_at_version(&c, version).unwrap();
+    let c = c.transaction().unwrap();
+    for r in rows {
+        c.execute(
+            "INSERT INTO seen_sign_requests VALUES (?1, ?2, ?3, ?4)",
+            params![r.request_id.to_string(), vec![1u8; 32], r.pair_id.to_string(), r.received_at as i64],
+        )
+        .unwrap();
+        c.execute(
+            "INSERT INTO sign_history (request_id, pair_id, chain, account, kind, summary,
+               native_value, outcome, reason, appliance_signature, received_at, decided_at)
+             VALUES (?1, ?2, ?3, ?4, 'evm_transaction', ?5, ?6, ?7, NULL, NULL, ?8, ?9)",
+            params![
+                r.request_id.to_string(),
+                r.pair_id.to_string(),
+                r.chain.to_string(),
+                r.account.to_string(),
+                r.summary.to_string(),
+                r.native_value.unwrap().to_string(),
+                r.outcome.as_str(),
+                r.received_at as i64,
+                r.decided_at.map(|d| d as i64),
+            ],
+        )
+        .unwrap();
+    }
+    c.commit().unwrap();
+}
+
 mod risk_tables;
 mod spend_totals;

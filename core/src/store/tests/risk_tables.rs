@@ -225,37 +225,8 @@ fn a_version_7_database_learns_its_history_in_migration_8() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v7.db");
     let rows = rows(2_000);
-    {
-        let mut c = Connection::open(&path).unwrap();
-        create_at_version(&c, 7).unwrap();
-        let c = c.transaction().unwrap();
-        for r in &rows {
-            c.execute(
-                "INSERT INTO seen_sign_requests VALUES (?1, ?2, ?3, ?4)",
-                params![r.request_id.to_string(), vec![1u8; 32], r.pair_id.to_string(), r.received_at as i64],
-            )
-            .unwrap();
-            c.execute(
-                "INSERT INTO sign_history (request_id, pair_id, chain, account, kind, summary,
-                   native_value, spend, outcome, received_at, decided_at, expires_at)
-                 VALUES (?1, ?2, ?3, ?4, 'evm_transaction', ?5, ?6, ?6, ?7, ?8, ?9, ?10)",
-                params![
-                    r.request_id.to_string(),
-                    r.pair_id.to_string(),
-                    r.chain.to_string(),
-                    r.account.to_string(),
-                    r.summary.to_string(),
-                    r.native_value.unwrap().to_string(),
-                    r.outcome.as_str(),
-                    r.received_at as i64,
-                    r.decided_at.map(|d| d as i64),
-                    r.expires_at.map(|d| d as i64),
-                ],
-            )
-            .unwrap();
-        }
-        c.commit().unwrap();
-    }
+    // Rows as the app wrote them up to schema 7 (no spend or expiry: they are not needed).
+    write_history_at_version(&path, 7, &rows);
     let s = Store::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), schema::MIGRATIONS.len() as i64);
     check(&s, &rows);

@@ -132,37 +132,7 @@ fn a_version_1_database_migrates_and_keeps_its_spend() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("v1.db");
     let rows = rows(2_000);
-    {
-        let mut c = Connection::open(&path).unwrap();
-        c.execute_batch(schema::MIGRATIONS[0].sql).unwrap();
-        c.pragma_update(None, "user_version", 1).unwrap();
-        let c = c.transaction().unwrap();
-        for r in &rows {
-            c.execute(
-                "INSERT INTO seen_sign_requests VALUES (?1, ?2, ?3, ?4)",
-                params![r.request_id.to_string(), vec![1u8; 32], r.pair_id.to_string(), r.received_at as i64],
-            )
-            .unwrap();
-            c.execute(
-                "INSERT INTO sign_history (request_id, pair_id, chain, account, kind, summary,
-                   native_value, outcome, reason, appliance_signature, received_at, decided_at)
-                 VALUES (?1, ?2, ?3, ?4, 'evm_transaction', ?5, ?6, ?7, NULL, NULL, ?8, ?9)",
-                params![
-                    r.request_id.to_string(),
-                    r.pair_id.to_string(),
-                    r.chain.to_string(),
-                    r.account.to_string(),
-                    r.summary.to_string(),
-                    r.native_value.unwrap().to_string(),
-                    r.outcome.as_str(),
-                    r.received_at as i64,
-                    r.decided_at.map(|d| d as i64),
-                ],
-            )
-            .unwrap();
-        }
-        c.commit().unwrap();
-    }
+    write_history_at_version(&path, 1, &rows);
     let s = Store::open(&path).unwrap();
     assert_eq!(s.schema_version().unwrap(), schema::MIGRATIONS.len() as i64);
     // Every row got its spend (value + the max fee its summary recorded); rows from
