@@ -16,6 +16,7 @@ import xyz.sigilvault.sunstorm.AuditEventView
 import xyz.sigilvault.sunstorm.CancelHandle
 import xyz.sigilvault.sunstorm.ChainLimitSetting
 import xyz.sigilvault.sunstorm.FlowProgress
+import xyz.sigilvault.sunstorm.HistoryWarning
 import xyz.sigilvault.sunstorm.PairOutcomeView
 import xyz.sigilvault.sunstorm.PairStateView
 import xyz.sigilvault.sunstorm.SignOutcomeView
@@ -225,9 +226,15 @@ class FlowsTest {
 
         val defaults = rig.core.guardrails()
         assertTrue(defaults.blockUnlimitedApprovals && !defaults.allowBlindSigning && defaults.limits.isEmpty(), "$defaults")
-        // A daily limit of 0.01 ETH on Ethereum: the SP's 0.05 ETH transfer breaks it.
-        val wanted = defaults.copy(limits = listOf(ChainLimitSetting(EVM_CHAIN, perDay = "0.010")))
+        assertTrue(defaults.blockHistoryWarnings.isEmpty(), "history warnings ask by default: $defaults")
+        // A daily limit of 0.01 ETH on Ethereum: the SP's 0.05 ETH transfer breaks it. A first
+        // payment to a recipient blocks instead of asking: this one is the first.
+        val wanted = defaults.copy(
+            limits = listOf(ChainLimitSetting(EVM_CHAIN, perDay = "0.010")),
+            blockHistoryWarnings = listOf(HistoryWarning.FIRST_RECIPIENT),
+        )
         val stored = rig.core.setGuardrails(wanted)
+        assertEquals(listOf(HistoryWarning.FIRST_RECIPIENT), stored.blockHistoryWarnings)
         assertEquals("0.01", stored.limits.single().perDay)
         assertEquals("ETH", stored.limits.single().currency)
         // Nonsense is refused with the field named, and changes nothing.
@@ -245,7 +252,8 @@ class FlowsTest {
         val sp = rig.spSign(pairId, account)
         val req = rig.awaitPending().single()
         assertTrue(req.blocked, "$req")
-        assertEquals(listOf("per_day_limit_exceeded"), req.violations.map { it.code })
+        assertEquals(listOf("per_day_limit_exceeded", "first_recipient"), req.violations.map { it.code })
+        assertTrue(req.warnings.any { it.code == "first_recipient" }, "${req.warnings}")
         // The service is told at once: its request ends rejected with the guardrail reason.
         val result = sp.await()
         assertEquals(2, result.exitCode, "sp sign: ${result.output}")
@@ -264,9 +272,10 @@ class FlowsTest {
             audit.map { it.event::class },
         )
         assertEquals(req.requestId, audit[0].subject)
-        assertEquals(AuditEventView.SignBlocked(listOf("per_day_limit_exceeded"), atApproval = false), audit[0].event)
+        val rules = listOf("per_day_limit_exceeded", "first_recipient")
+        assertEquals(AuditEventView.SignBlocked(rules, atApproval = false), audit[0].event)
         assertEquals(stored, (audit[1].event as AuditEventView.GuardrailsChanged).settings)
-        assertEquals("Blocked by your rules: per_day_limit_exceeded", sentence(audit[0].event))
+        assertEquals("Blocked by your rules: per_day_limit_exceeded, first_recipient", sentence(audit[0].event))
     }
 
     @Test
