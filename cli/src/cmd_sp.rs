@@ -146,6 +146,10 @@ pub struct SignArgs {
     /// it the key the bundle names is used.
     #[arg(long, env = "SUNSTORM_OCTANE_KEY")]
     octane_key: Option<String>,
+    /// The pair's appliance identity key (64 hex digits, as `sp await` printed it) to check
+    /// the appliance's receipt against; without it the identity the bundle names is used.
+    #[arg(long)]
+    appliance: Option<String>,
     /// Give up waiting after this many seconds.
     #[arg(long, default_value_t = 300)]
     timeout: u64,
@@ -348,6 +352,7 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
         return Err(CliError::rejected("bad_ttl", format!("--ttl must be 1..={MAX_TTL_SECS}"), json));
     }
     let pinned = a.octane_key.as_deref().map(|k| parse_key32(k, "--octane-key", json)).transpose()?;
+    let pinned_appliance = a.appliance.as_deref().map(|k| parse_key32(k, "--appliance", json)).transpose()?;
     let (kind, payload) = payload_of(&a, &account, json)?;
     let now = sunstorm_core::clock::now_unix();
     let req = SignRequest {
@@ -371,8 +376,13 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
     match result {
         SignResult::Signed { bundle } => {
             let octane_pk = pinned.unwrap_or(bundle.octane_public_key);
-            sp::verify_bundle(&bundle, &sp_pk, &octane_pk)
-                .map_err(|e| CliError::rejected("bundle_refused", format!("the bundle is refused: {e}"), json))?;
+            let refused =
+                |e: sp::SpCheckError| CliError::rejected("bundle_refused", format!("the bundle is refused: {e}"), json);
+            let appliance_pk = pinned_appliance
+                .or(bundle.appliance_identity)
+                .ok_or_else(|| refused(sp::SpCheckError::MissingReceipt))?;
+            let verified = sp::verify_signed(&bundle, &sp_pk, &octane_pk, &appliance_pk).map_err(refused)?;
+            let digest = verified.display_digest;
             let b64 = |v: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v);
             if json {
                 output::print_json_ok(json!({
@@ -386,6 +396,11 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
                     "sp_public_key": bundle.sp_public_key.to_hex(),
                     "octane_public_key": bundle.octane_public_key.to_hex(),
                     "octane_key_pinned": pinned.is_some(),
+                    "display_digest": digest.hex(),
+                    "display_fingerprint": digest.fingerprint(),
+                    "receipt": serde_json::to_value(&bundle.receipt).unwrap_or_default(),
+                    "appliance_identity": appliance_pk.to_hex(),
+                    "appliance_pinned": pinned_appliance.is_some(),
                 }));
             } else {
                 println!("signed: request {}", req.request_id);
@@ -398,6 +413,13 @@ async fn sign(a: SignArgs) -> Result<(), CliError> {
                     if pinned.is_some() { ", pinned" } else { ", as reported: pass --octane-key to pin" }
                 );
                 println!("appliance sig:  0x{}  (verified for {})", hex::encode(&bundle.appliance_sig), bundle.account);
+                println!(
+                    "display digest: {}  (fingerprint {}; receipt verified, appliance {}{})",
+                    digest.hex(),
+                    digest.fingerprint(),
+                    appliance_pk.fingerprint(),
+                    if pinned_appliance.is_some() { ", pinned" } else { ", as reported: pass --appliance to pin" }
+                );
             }
             Ok(())
         }

@@ -172,6 +172,7 @@ fn sp_pairs_and_signs_across_processes() {
     }
 
     // The SP signs a message; the phone relays it and the appliance signs.
+    let screen = sunstorm_core::decode::DisplayDigest([0x5c; 32]);
     let signer = {
         let mut cmd = Command::new(BIN);
         cmd.args([
@@ -191,6 +192,8 @@ fn sp_pairs_and_signs_across_processes() {
             "hello from the SP",
             "--octane-key",
             &o.octane_key,
+            "--appliance",
+            &Key32(phone.appliance.verifying_key().to_bytes()).to_hex(),
             "--timeout",
             "20",
             "--json",
@@ -211,7 +214,12 @@ fn sp_pairs_and_signs_across_processes() {
         let (sig, recid) = phone.wallet.sign_prehash_recoverable(&digest).unwrap();
         let sig = sunstorm_core::payload::encode_evm_signature(&sig, recid, v_style);
         let b64 = base64::Engine::encode(&base64::engine::general_purpose::URL_SAFE_NO_PAD, sig);
-        phone.call("POST", &paths::app_sign_result(&item.request_id), Some(json!({"signature": b64}))).await;
+        // With the display digest of the phone's screen and the appliance's receipt over it.
+        let identity = Key32(phone.appliance.verifying_key().to_bytes());
+        let receipt = sunstorm_core::receipt::SignReceipt::for_request(&req, screen, identity);
+        let receipt = SignedEnvelope::seal(Domain::SignReceipt, &phone.appliance, &receipt).unwrap();
+        let body = json!({"signature": b64, "display_digest": screen.hex(), "receipt": receipt});
+        phone.call("POST", &paths::app_sign_result(&item.request_id), Some(body)).await;
     });
     let out = signer.wait_with_output().unwrap();
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -219,6 +227,9 @@ fn sp_pairs_and_signs_across_processes() {
     assert_eq!(v["ok"]["status"], "signed");
     assert_eq!(v["ok"]["octane_key_pinned"], true);
     assert_eq!(v["ok"]["appliance_sig"].as_str().unwrap().len(), 130);
+    assert_eq!(v["ok"]["display_digest"], screen.hex());
+    assert_eq!(v["ok"]["display_fingerprint"], "5C5C-5C5C");
+    assert_eq!(v["ok"]["appliance_pinned"], true);
 
     // The SP revokes; signing is then refused with 403 pair_revoked (exit 2).
     let out = sp(&o, &["revoke", "--pair", &pair_id.to_string()]);

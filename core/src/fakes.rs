@@ -33,7 +33,7 @@ use crate::octane::api::{AppPairInfo, PendingSignRequest, SessionStatus};
 use crate::octane::client::{LoadedSession, OctaneError};
 use crate::payload::{encode_evm_signature, signing_target, SigningTarget};
 use crate::ports::{ApplianceApi, OctaneApi, ProgressFn};
-use crate::receipt::SignReceipt;
+use crate::receipt::{DisplayProof, SignReceipt};
 use crate::secrets::{MemorySecretStore, SecretError, SecretStore};
 
 /// A memory secret store whose writes can be made to fail.
@@ -102,8 +102,8 @@ pub enum OctaneCall {
     Revoke(Uuid),
     /// `pending_sign_requests(wait)`.
     PendingSignRequests,
-    /// `deliver_signature(request, signature)`.
-    DeliverSignature(Uuid, Vec<u8>),
+    /// `deliver_signature(request, signature, display digest and receipt)`.
+    DeliverSignature(Uuid, Vec<u8>, Option<DisplayProof>),
     /// `reject_sign(request, reason_code)`.
     RejectSign(Uuid, String),
 }
@@ -241,8 +241,13 @@ impl OctaneApi for FakeOctane {
         self.pending.next().unwrap_or(Ok(Vec::new()))
     }
 
-    async fn deliver_signature(&self, request_id: Uuid, signature: &[u8]) -> Result<(), OctaneError> {
-        self.note(OctaneCall::DeliverSignature(request_id, signature.to_vec()));
+    async fn deliver_signature(
+        &self,
+        request_id: Uuid,
+        signature: &[u8],
+        proof: Option<&DisplayProof>,
+    ) -> Result<(), OctaneError> {
+        self.note(OctaneCall::DeliverSignature(request_id, signature.to_vec(), proof.cloned()));
         self.deliver.next().unwrap_or(Ok(()))
     }
 

@@ -14,6 +14,7 @@ use crate::code::ValidationCode;
 use crate::envelope::SignedEnvelope;
 use crate::octane::api::{AppPairInfo, PendingSignRequest};
 use crate::octane::client::{LoadedSession, OctaneClient, OctaneError};
+use crate::receipt::DisplayProof;
 
 /// The octane calls the pair and sign engines make (the app API, as this phone).
 #[async_trait::async_trait]
@@ -42,8 +43,14 @@ pub trait OctaneApi: Send + Sync {
     /// Long-polls the queued sign requests (unverified: the sign engine checks them).
     async fn pending_sign_requests(&self, wait: Duration) -> Result<Vec<PendingSignRequest>, OctaneError>;
 
-    /// Delivers the appliance's verified signature for a request.
-    async fn deliver_signature(&self, request_id: Uuid, signature: &[u8]) -> Result<(), OctaneError>;
+    /// Delivers the appliance's verified signature for a request, with the display digest
+    /// and the appliance's verified receipt over it when there are.
+    async fn deliver_signature(
+        &self,
+        request_id: Uuid,
+        signature: &[u8],
+        proof: Option<&DisplayProof>,
+    ) -> Result<(), OctaneError>;
 
     /// Rejects a sign request with a stable reason code.
     async fn reject_sign(&self, request_id: Uuid, reason_code: &str, message: &str) -> Result<(), OctaneError>;
@@ -83,8 +90,13 @@ impl OctaneApi for OctaneClient {
         OctaneClient::pending_sign_requests(self, wait).await
     }
 
-    async fn deliver_signature(&self, request_id: Uuid, signature: &[u8]) -> Result<(), OctaneError> {
-        OctaneClient::deliver_signature(self, request_id, signature).await
+    async fn deliver_signature(
+        &self,
+        request_id: Uuid,
+        signature: &[u8],
+        proof: Option<&DisplayProof>,
+    ) -> Result<(), OctaneError> {
+        OctaneClient::deliver_signature(self, request_id, signature, proof).await
     }
 
     async fn reject_sign(&self, request_id: Uuid, reason_code: &str, message: &str) -> Result<(), OctaneError> {

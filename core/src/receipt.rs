@@ -91,6 +91,18 @@ impl ReceiptError {
     }
 }
 
+/// The display digest and the appliance's receipt over it: what the phone posts to octane
+/// beside the signature, and octane returns to the SP in the [`SignatureBundle`].
+///
+/// [`SignatureBundle`]: crate::octane::api::SignatureBundle
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DisplayProof {
+    /// The display digest of the screen the user approved.
+    pub display_digest: DisplayDigest,
+    /// The appliance's signed [`SignReceipt`] naming it.
+    pub receipt: SignedEnvelope,
+}
+
 impl SignReceipt {
     /// The receipt for `req` shown with `display_digest`, by the appliance `appliance_identity`.
     pub fn for_request(req: &SignRequest, display_digest: DisplayDigest, appliance_identity: Key32) -> Self {

@@ -1,17 +1,20 @@
 //! The service provider's side of octane: a small HTTP client for the SP API (used by the
 //! `sunstorm sp` commands, the tests and the demo) and the checks an SP makes itself on what
-//! comes back (the appliance's pair attestation, the signature bundle).
+//! comes back (the appliance's pair attestation, the signature bundle and the appliance's
+//! receipt over the display digest of the screen the user approved).
 
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
 use sunstorm_core::bytes::Key32;
+use sunstorm_core::decode::DisplayDigest;
 use sunstorm_core::envelope::{Domain, EnvelopeError, SignedEnvelope};
 use sunstorm_core::model::{PairAttestation, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{
     paths, CreateSessionRequest, CreateSessionResponse, ErrorBody, OctaneErrorCode, PairResult, RevokeResponse,
     SignResult, SignatureBundle, SpSignAccepted, SpSignSubmit, MAX_LONG_POLL_SECS,
 };
+use sunstorm_core::receipt::{ReceiptError, SignReceipt};
 use url::Url;
 use uuid::Uuid;
 
@@ -206,6 +209,13 @@ pub enum SpCheckError {
     /// A bound field differs from what the SP expects (which one is named).
     #[error("attestation field `{0}` does not match")]
     Mismatch(&'static str),
+    /// The bundle carries no display digest or no appliance receipt over it.
+    #[error("no display digest and appliance receipt came with the signature")]
+    MissingReceipt,
+    /// The appliance's receipt does not verify under the pair's appliance identity, or names
+    /// another request, pair, payload or display digest.
+    #[error("the appliance's receipt is refused: {0}")]
+    Receipt(ReceiptError),
 }
 
 /// What the SP expects a pair attestation to bind. `None` fields are not checked (an SP
@@ -317,4 +327,36 @@ pub fn verify_bundle(
     sunstorm_core::payload::verify_appliance_signature(&target, &bundle.appliance_sig, &req.account)
         .map_err(|_| SpCheckError::Signature("appliance"))?;
     Ok(req)
+}
+
+/// A signature bundle the SP verified in full ([`verify_signed`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct VerifiedSignature {
+    /// The request the three signatures are over.
+    pub request: SignRequest,
+    /// The display digest of the screen the user approved on the phone, as the appliance's
+    /// receipt names it.
+    pub display_digest: DisplayDigest,
+    /// The receipt as the appliance signed it.
+    pub receipt: SignReceipt,
+}
+
+/// The SP's whole check of a signed result: the three signatures ([`verify_bundle`]) and
+/// the appliance's receipt, under `appliance_identity` (the one of the pair attestation the
+/// SP checked at pair time, [`verify_pair_attestation`]), naming this request id, pair,
+/// payload hash and the bundle's display digest. A bundle without digest or receipt is
+/// refused ([`SpCheckError::MissingReceipt`]).
+pub fn verify_signed(
+    bundle: &SignatureBundle,
+    sp_public_key: &Key32,
+    octane_public_key: &Key32,
+    appliance_identity: &Key32,
+) -> Result<VerifiedSignature, SpCheckError> {
+    let request = verify_bundle(bundle, sp_public_key, octane_public_key)?;
+    let (Some(display_digest), Some(receipt)) = (bundle.display_digest, &bundle.receipt) else {
+        return Err(SpCheckError::MissingReceipt);
+    };
+    let expected = SignReceipt::for_request(&request, display_digest, *appliance_identity);
+    let receipt = SignReceipt::verify(receipt, &expected).map_err(SpCheckError::Receipt)?;
+    Ok(VerifiedSignature { request, display_digest, receipt })
 }

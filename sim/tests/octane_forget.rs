@@ -172,7 +172,7 @@ async fn a_forgotten_phone_gets_no_more_requests_of_its_appliance_until_it_bonds
     sp.submit_sign(&octane.demo_sp.signing_key, &req).await.unwrap();
     assert_eq!(b.pending_sign_requests(Duration::ZERO).await.unwrap_err(), OctaneError::PhoneForgotten);
     assert_eq!(b.pairs().await.unwrap_err(), OctaneError::PhoneForgotten);
-    assert_eq!(b.post_signature(req.request_id, &[0; 65]).await.unwrap_err(), OctaneError::PhoneForgotten);
+    assert_eq!(b.post_signature(req.request_id, &[0; 65], None).await.unwrap_err(), OctaneError::PhoneForgotten);
     // The remaining phone still gets the request.
     assert_eq!(a.pending_sign_requests(Duration::ZERO).await.unwrap()[0].request_id, req.request_id);
 

@@ -586,6 +586,36 @@ async fn sign_requests_are_checked_countersigned_and_answered() {
         assert_eq!((st, code_of(&v)), (StatusCode::BAD_REQUEST, "signature_invalid"));
     }
     assert_eq!(e.sp.sign_result(&req.request_id, 0).await.unwrap(), SignResult::Pending);
+    // The display digest and the appliance's receipt come together, and the receipt must be
+    // the pair's appliance's, over this request and this digest.
+    let screen = sunstorm_core::decode::DisplayDigest([0x5c; 32]);
+    let identity = Key32(app.appliance.verifying_key().to_bytes());
+    let receipt = |digest, key: &SigningKey| {
+        let r = sunstorm_core::receipt::SignReceipt::for_request(&req, digest, identity);
+        SignedEnvelope::seal(Domain::SignReceipt, key, &r).unwrap()
+    };
+    let with = |digest: Option<sunstorm_core::decode::DisplayDigest>, receipt: Option<SignedEnvelope>| {
+        let mut b = json!({"signature": base64_url(&sig)});
+        if let Some(d) = digest {
+            b["display_digest"] = json!(d.hex());
+        }
+        if let Some(r) = receipt {
+            b["receipt"] = serde_json::to_value(r).unwrap();
+        }
+        b
+    };
+    let other_screen = sunstorm_core::decode::DisplayDigest([0x0f; 32]);
+    for (bad, code) in [
+        (with(Some(screen), None), "bad_request"),
+        (with(None, Some(receipt(screen, &app.appliance))), "bad_request"),
+        (with(Some(screen), Some(receipt(other_screen, &app.appliance))), "signature_invalid"),
+        (with(Some(screen), Some(receipt(screen, &SigningKey::from_bytes(&[0x66; 32])))), "signature_invalid"),
+    ] {
+        let (st, v) = app.call("POST", &paths::app_sign_result(&req.request_id), Some(bad)).await;
+        assert_eq!((st, code_of(&v)), (StatusCode::BAD_REQUEST, code), "{v}");
+    }
+    assert_eq!(e.sp.sign_result(&req.request_id, 0).await.unwrap(), SignResult::Pending);
+    let body = with(Some(screen), Some(receipt(screen, &app.appliance)));
 
     // The SP long-polls; the app answers.
     let sp = e.sp.clone();
@@ -600,6 +630,10 @@ async fn sign_requests_are_checked_countersigned_and_answered() {
     assert_eq!(bundle.appliance_sig, sig);
     assert_eq!(bundle.account, evm_account());
     assert_eq!(sp::verify_bundle(&bundle, &sp_pk, &e.octane.octane_public_key).unwrap(), req);
+    // The digest and receipt reach the SP, which checks them with the attested identity.
+    assert_eq!((bundle.display_digest, bundle.appliance_identity), (Some(screen), Some(identity)));
+    let verified = sp::verify_signed(&bundle, &sp_pk, &e.octane.octane_public_key, &identity).unwrap();
+    assert_eq!(verified.display_digest, screen);
     // A bundle whose appliance signature was altered fails the SP's own check.
     let mut altered = bundle.clone();
     altered.appliance_sig[10] ^= 1;

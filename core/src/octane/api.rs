@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
+use crate::decode::DisplayDigest;
 #[cfg(doc)]
 use crate::envelope::Domain;
 use crate::envelope::SignedEnvelope;
@@ -430,6 +431,19 @@ pub struct SignatureBundle {
     pub octane_public_key: Key32,
     /// The account that signed.
     pub account: AccountId,
+    /// The display digest of the screen the user approved on the phone, as the phone
+    /// posted it (absent when the phone sent none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_digest: Option<DisplayDigest>,
+    /// The appliance's signed [`crate::receipt::SignReceipt`] over the request id, pair,
+    /// payload hash and `display_digest` (absent when the phone sent none). The SP checks
+    /// it with the appliance identity of the pair attestation it holds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<SignedEnvelope>,
+    /// The pair's appliance identity as octane recorded it from the pair attestation (an
+    /// SP checks the receipt with the one it kept at pair time; this is a convenience).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub appliance_identity: Option<Key32>,
 }
 
 /// `GET /sp/sign/{request_id}/result` answer, tagged by `status`.
@@ -580,6 +594,13 @@ pub struct PostSignatureRequest {
     /// The appliance's chain signature (65 bytes EVM `r‖s‖v`, 64 bytes Ed25519 Solana).
     #[serde(with = "crate::bytes::b64")]
     pub signature: Vec<u8>,
+    /// The display digest of the screen the user approved (hex; with `receipt`, or
+    /// neither, from an older phone).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_digest: Option<DisplayDigest>,
+    /// The appliance's signed receipt over it ([`crate::receipt::SignReceipt`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receipt: Option<SignedEnvelope>,
 }
 
 /// `POST /app/sign/{request_id}/reject` body.

@@ -25,6 +25,7 @@ use crate::octane::api::{
 };
 use crate::octane::app_auth;
 use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError, MAX_RESPONSE_LEN};
+use crate::receipt::DisplayProof;
 
 /// Why a call to octane failed, in terms a UI can show.
 #[derive(Debug, Clone, thiserror::Error, PartialEq, Eq)]
@@ -478,24 +479,35 @@ impl OctaneClient {
         Ok(resp.requests)
     }
 
-    /// Posts the appliance's signature for a request (idempotent for the same signature).
-    #[tracing::instrument(skip(self, signature), fields(request = %request_id))]
-    pub async fn post_signature(&self, request_id: Uuid, signature: &[u8]) -> Result<SignResultAck, OctaneError> {
-        let body = PostSignatureRequest { signature: signature.to_vec() };
+    /// Posts the appliance's signature for a request, with the display digest and the
+    /// appliance's receipt over it when there are (idempotent for the same signature).
+    #[tracing::instrument(skip(self, signature, proof), fields(request = %request_id))]
+    pub async fn post_signature(
+        &self,
+        request_id: Uuid,
+        signature: &[u8],
+        proof: Option<&DisplayProof>,
+    ) -> Result<SignResultAck, OctaneError> {
+        let body = signature_body(signature, proof);
         self.post(&paths::app_sign_result(&request_id), &body, Idempotency::Idempotent).await
     }
 
     /// [`Self::post_signature`] for a caller that needs only to know octane took it (the
     /// sign engine): the answer is checked to name the request, and the signature bundle
     /// it echoes is not decoded.
-    #[tracing::instrument(skip(self, signature), fields(request = %request_id))]
-    pub async fn deliver_signature(&self, request_id: Uuid, signature: &[u8]) -> Result<(), OctaneError> {
+    #[tracing::instrument(skip(self, signature, proof), fields(request = %request_id))]
+    pub async fn deliver_signature(
+        &self,
+        request_id: Uuid,
+        signature: &[u8],
+        proof: Option<&DisplayProof>,
+    ) -> Result<(), OctaneError> {
         /// The part of a [`SignResultAck`] the phone reads.
         #[derive(serde::Deserialize)]
         struct Acked {
             request_id: Uuid,
         }
-        let body = PostSignatureRequest { signature: signature.to_vec() };
+        let body = signature_body(signature, proof);
         let ack: Acked = self.post(&paths::app_sign_result(&request_id), &body, Idempotency::Idempotent).await?;
         if ack.request_id != request_id {
             return Err(OctaneError::Protocol("octane acknowledged another request".into()));
@@ -514,6 +526,15 @@ impl OctaneClient {
         let body =
             RejectSignRequest { reason_code: reason_code.to_string(), message: message.chars().take(512).collect() };
         self.post(&paths::app_sign_reject(&request_id), &body, Idempotency::Idempotent).await
+    }
+}
+
+/// The body of `POST /app/sign/{id}/result`.
+fn signature_body(signature: &[u8], proof: Option<&DisplayProof>) -> PostSignatureRequest {
+    PostSignatureRequest {
+        signature: signature.to_vec(),
+        display_digest: proof.map(|p| p.display_digest),
+        receipt: proof.map(|p| p.receipt.clone()),
     }
 }
 

@@ -107,7 +107,20 @@ fn deliveries(phone: &Phone, r: &PendingSignRequest) -> Vec<Vec<u8>> {
         .calls()
         .into_iter()
         .filter_map(|c| match c {
-            OctaneCall::DeliverSignature(id, sig) if id == r.request_id => Some(sig),
+            OctaneCall::DeliverSignature(id, sig, _) if id == r.request_id => Some(sig),
+            _ => None,
+        })
+        .collect()
+}
+
+/// The display digest and receipt posted with each delivery of `r`'s signature.
+fn delivered_proofs(phone: &Phone, r: &PendingSignRequest) -> Vec<Option<DisplayProof>> {
+    phone
+        .octane
+        .calls()
+        .into_iter()
+        .filter_map(|c| match c {
+            OctaneCall::DeliverSignature(id, _, proof) if id == r.request_id => Some(proof),
             _ => None,
         })
         .collect()
@@ -314,6 +327,10 @@ async fn a_signature_octane_missed_is_delivered_again_without_asking_the_applian
         // Octane delivers the request again: the kept signature goes, the appliance is not asked.
         assert!(matches!(phone.engine.ingest(&r).await, Err(SignError::Replay)));
         assert_eq!(deliveries(&phone, &r), [kept.clone(), kept]);
+        // With the same display digest and receipt, kept in the audit log meanwhile.
+        let proofs = delivered_proofs(&phone, &r);
+        assert!(proofs[0].is_some(), "the first delivery carries the receipt");
+        assert_eq!(proofs[0], proofs[1]);
         assert_eq!(sign_asks(&phone, &r), 1);
         assert_eq!(phone.outcome(&r), SignOutcome::Completed);
     }
@@ -612,6 +629,8 @@ async fn the_screen_shown_is_committed_to_everywhere_and_the_appliance_receipts_
     let expected = SignReceipt::for_request(&body(&r), digest, phone.appliance.identity_key());
     assert_eq!(SignReceipt::verify(&receipt, &expected).unwrap().display_digest, digest);
     assert_eq!(phone.store.sign_record(r.request_id).unwrap().unwrap().display_digest, Some(digest));
+    // Octane gets the digest and the same receipt with the signature.
+    assert_eq!(delivered_proofs(&phone, &r), [Some(DisplayProof { display_digest: digest, receipt })]);
 }
 
 #[tokio::test]

@@ -45,7 +45,7 @@ use crate::octane::api::{OctanePairStatus, PendingSignRequest};
 use crate::octane::client::OctaneError;
 use crate::payload::{verify_appliance_signature, PayloadError, SigningTarget};
 use crate::ports::{ApplianceApi, OctaneApi, ProgressFn};
-use crate::receipt::{ReceiptError, SignReceipt};
+use crate::receipt::{DisplayProof, ReceiptError, SignReceipt};
 use crate::store::{PairRecord, PairStatus, Seen, SignOutcome, SignRecord, Store, StoreError, StoreTx};
 use crate::validity::{check_validity, ValidityError};
 
@@ -490,7 +490,8 @@ impl SignEngine {
                     Some(r) if r.outcome == SignOutcome::Signed => {
                         // Signed but octane never acknowledged: deliver it now, don't re-ask.
                         if let Some(sig) = r.appliance_signature {
-                            self.post_signature(pair.pair_id, req.request_id, &sig).await?;
+                            let proof = self.kept_proof(req.request_id);
+                            self.post_signature(pair.pair_id, req.request_id, &sig, proof.as_ref()).await?;
                         }
                         return Err(SignError::Replay);
                     }
@@ -733,10 +734,12 @@ impl SignEngine {
                 return Err(err);
             }
         };
-        let audit = AuditEvent::SignSigned { display_digest: Some(view.display_digest), receipt: Some(receipt) };
+        let proof = DisplayProof { display_digest: view.display_digest, receipt };
+        let audit =
+            AuditEvent::SignSigned { display_digest: Some(proof.display_digest), receipt: Some(proof.receipt.clone()) };
         self.record(request_id, SignOutcome::Signed, None, Some(&sig), Some(audit))?;
         claim.settle();
-        match self.post_signature(pair_id, request_id, &sig).await {
+        match self.post_signature(pair_id, request_id, &sig, Some(&proof)).await {
             Ok(()) => Ok(SignedOutcome { request_id, signature: sig }),
             Err(SignError::PairRevoked) => {
                 // Learnt on a sign attempt: the SP revoked the pair; the appliance drops it.
@@ -758,8 +761,32 @@ impl SignEngine {
         Ok(receipt)
     }
 
-    async fn post_signature(&self, pair_id: Uuid, request_id: Uuid, sig: &[u8]) -> Result<(), SignError> {
-        match self.octane.deliver_signature(request_id, sig).await {
+    /// The display digest and receipt kept with a signature octane has not acknowledged
+    /// (the audit log's `sign_signed` entry; `None` for one signed before they were kept).
+    fn kept_proof(&self, request_id: Uuid) -> Option<DisplayProof> {
+        let entry = match self.store.last_audit(&request_id.to_string(), AuditEvent::SIGN_SIGNED) {
+            Ok(e) => e?,
+            Err(e) => {
+                tracing::warn!(error = %e, "sign: the kept receipt cannot be read; delivering without it");
+                return None;
+            }
+        };
+        match entry.event {
+            AuditEvent::SignSigned { display_digest: Some(display_digest), receipt: Some(receipt) } => {
+                Some(DisplayProof { display_digest, receipt })
+            }
+            _ => None,
+        }
+    }
+
+    async fn post_signature(
+        &self,
+        pair_id: Uuid,
+        request_id: Uuid,
+        sig: &[u8],
+        proof: Option<&DisplayProof>,
+    ) -> Result<(), SignError> {
+        match self.octane.deliver_signature(request_id, sig, proof).await {
             Ok(_) => {
                 self.record(request_id, SignOutcome::Completed, None, None, None)?;
                 tracing::info!("sign: signature delivered");

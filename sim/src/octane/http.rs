@@ -24,6 +24,7 @@ use sunstorm_core::octane::api::{
     RejectSessionRequest, RejectSignRequest, SignResult, SpSignSubmit, WaitQuery, MAX_LONG_POLL_SECS,
 };
 use sunstorm_core::octane::app_auth::{self, AppRequestHeaders, VerifiedAppRequest, MAX_APP_REQUEST_SKEW_SECS};
+use sunstorm_core::receipt::DisplayProof;
 use tokio::sync::Notify;
 use uuid::Uuid;
 use zeroize::Zeroizing;
@@ -405,12 +406,17 @@ async fn app_sign_result(
 ) -> ApiResult {
     let rid = path_uuid(id, "sign request")?;
     let req: PostSignatureRequest = parse_json(&body)?;
+    let proof = match (req.display_digest, req.receipt) {
+        (Some(display_digest), Some(receipt)) => Some(DisplayProof { display_digest, receipt }),
+        (None, None) => None,
+        _ => return Err(ApiError::bad("display_digest and receipt come together")),
+    };
     let r = logic::answer_sign(
         &mut *st.db()?,
         &who.appliance_identity,
         &st.public_key(),
         &rid,
-        AppAnswer::Signature(req.signature),
+        AppAnswer::Signature { signature: req.signature, proof },
         st.now(),
     )?;
     changed_ok(&st, r)

@@ -90,7 +90,10 @@ CREATE TABLE IF NOT EXISTS sign_requests (
     status TEXT NOT NULL,
     appliance_sig BLOB,
     reason_code TEXT,
-    message TEXT
+    message TEXT,
+    display_digest TEXT,
+    receipt_body BLOB,
+    receipt_sig BLOB
 );
 CREATE INDEX IF NOT EXISTS sign_by_pair ON sign_requests(pair_id, status);
 CREATE TABLE IF NOT EXISTS nonces (
@@ -120,6 +123,17 @@ pub fn open(path: Option<&Path>) -> Result<Connection, OctaneSimError> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.busy_timeout(std::time::Duration::from_secs(5))?;
     conn.execute_batch(SCHEMA)?;
+    // Stores made before the display digest: its columns are added (empty).
+    for (column, decl) in [("display_digest", "TEXT"), ("receipt_body", "BLOB"), ("receipt_sig", "BLOB")] {
+        let present: bool = conn.query_row(
+            "SELECT COUNT(*) > 0 FROM pragma_table_info('sign_requests') WHERE name = ?1",
+            [column],
+            |r| r.get(0),
+        )?;
+        if !present {
+            conn.execute_batch(&format!("ALTER TABLE sign_requests ADD COLUMN {column} {decl}"))?;
+        }
+    }
     Ok(conn)
 }
 

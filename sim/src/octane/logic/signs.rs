@@ -6,11 +6,13 @@ use ed25519_dalek::SigningKey;
 use rusqlite::{params, Connection, OptionalExtension, TransactionBehavior};
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::AccountId;
+use sunstorm_core::decode::DisplayDigest;
 use sunstorm_core::envelope::{self, Domain, SignedEnvelope};
 use sunstorm_core::model::{CountersignedRequest, SignRequest, MAX_TTL_SECS, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{
     OctaneErrorCode, OctanePairStatus, PendingSignRequest, SignResult, SignResultAck, SignatureBundle, SpSignAccepted,
 };
+use sunstorm_core::receipt::{DisplayProof, SignReceipt};
 use uuid::Uuid;
 
 use super::db::{key_hex, ApiError, R};
@@ -115,12 +117,16 @@ struct SignRow {
     appliance_sig: Option<Vec<u8>>,
     reason_code: Option<String>,
     message: Option<String>,
+    display_digest: Option<String>,
+    receipt_body: Option<Vec<u8>>,
+    receipt_sig: Option<Vec<u8>>,
 }
 
 fn load_sign(conn: &Connection, request_id: &Uuid) -> R<SignRow> {
     conn.query_row(
         "SELECT pair_id, account, body, sp_sig, octane_sig, expires_at, status, appliance_sig,
-            reason_code, message FROM sign_requests WHERE request_id = ?1",
+            reason_code, message, display_digest, receipt_body, receipt_sig
+         FROM sign_requests WHERE request_id = ?1",
         params![request_id.to_string()],
         |r| {
             Ok(SignRow {
@@ -134,6 +140,9 @@ fn load_sign(conn: &Connection, request_id: &Uuid) -> R<SignRow> {
                 appliance_sig: r.get(7)?,
                 reason_code: r.get(8)?,
                 message: r.get(9)?,
+                display_digest: r.get(10)?,
+                receipt_body: r.get(11)?,
+                receipt_sig: r.get(12)?,
             })
         },
     )
@@ -146,7 +155,14 @@ fn sign_result_of(row: &SignRow, p: &PairRow, octane_public_key: &Key32, now: u6
         "pending" if now >= row.expires_at => SignResult::Expired,
         "pending" => SignResult::Pending,
         "signed" => SignResult::Signed {
+            // The display digest and the receipt go to the SP as the phone posted them.
             bundle: SignatureBundle {
+                display_digest: row.display_digest.as_deref().and_then(DisplayDigest::from_hex),
+                receipt: match (&row.receipt_body, &row.receipt_sig) {
+                    (Some(body), Some(sig)) => Some(SignedEnvelope { body: body.clone(), sig: sig.clone() }),
+                    _ => None,
+                },
+                appliance_identity: Some(p.appliance),
                 body: row.body.clone(),
                 sp_sig: row.sp_sig.clone(),
                 octane_sig: row.octane_sig.clone(),
@@ -218,8 +234,14 @@ pub fn pending_for(conn: &Connection, appliance: &Key32, now: u64) -> R<Vec<Pend
 
 /// What the app answers for a sign request.
 pub enum AppAnswer {
-    /// The appliance's signature.
-    Signature(Vec<u8>),
+    /// The appliance's signature, with the display digest and the appliance's receipt
+    /// over it when the phone sent them.
+    Signature {
+        /// The chain signature.
+        signature: Vec<u8>,
+        /// The display digest and receipt.
+        proof: Option<DisplayProof>,
+    },
     /// A refusal.
     Reject { reason_code: String, message: String },
 }
@@ -235,7 +257,7 @@ pub fn answer_sign(
     now: u64,
 ) -> R<SignResultAck> {
     match &answer {
-        AppAnswer::Signature(sig) => {
+        AppAnswer::Signature { signature: sig, .. } => {
             if sig.len() != 64 && sig.len() != 65 {
                 return Err(ApiError::new(
                     OctaneErrorCode::SignatureInvalid,
@@ -262,7 +284,7 @@ pub fn answer_sign(
     let current = sign_result_of(&row, &p, octane_public_key, now)?;
     if current != SignResult::Pending {
         let same = match (&current, &answer) {
-            (SignResult::Signed { bundle }, AppAnswer::Signature(s)) => bundle.appliance_sig == *s,
+            (SignResult::Signed { bundle }, AppAnswer::Signature { signature: s, .. }) => bundle.appliance_sig == *s,
             (SignResult::Rejected { reason_code, message }, AppAnswer::Reject { reason_code: c, message: m }) => {
                 reason_code == c && message == m
             }
@@ -279,7 +301,7 @@ pub fn answer_sign(
     let account: AccountId =
         row.account.parse().map_err(|_| ApiError::new(OctaneErrorCode::Internal, "corrupt account"))?;
     match answer {
-        AppAnswer::Signature(sig) => {
+        AppAnswer::Signature { signature: sig, proof } => {
             // Octane checks the chain signature before the SP sees it (contract D's verifier).
             let req: SignRequest = sunstorm_core::cbor::from_canonical_slice(&row.body)
                 .map_err(|_| ApiError::new(OctaneErrorCode::Internal, "corrupt stored request"))?;
@@ -288,9 +310,23 @@ pub fn answer_sign(
             };
             let target = sunstorm_core::payload::signing_target(req.kind, &req.payload, &req.chain).map_err(invalid)?;
             sunstorm_core::payload::verify_appliance_signature(&target, &sig, &account).map_err(invalid)?;
+            // And the receipt, under the identity of the appliance that attested the pair.
+            if let Some(proof) = &proof {
+                let expected = SignReceipt::for_request(&req, proof.display_digest, p.appliance);
+                SignReceipt::verify(&proof.receipt, &expected).map_err(|e| {
+                    ApiError::new(OctaneErrorCode::SignatureInvalid, format!("appliance receipt refused: {e}"))
+                })?;
+            }
             tx.execute(
-                "UPDATE sign_requests SET status = 'signed', appliance_sig = ?2 WHERE request_id = ?1",
-                params![request_id.to_string(), sig],
+                "UPDATE sign_requests SET status = 'signed', appliance_sig = ?2, display_digest = ?3,
+                    receipt_body = ?4, receipt_sig = ?5 WHERE request_id = ?1",
+                params![
+                    request_id.to_string(),
+                    sig,
+                    proof.as_ref().map(|p| p.display_digest.hex()),
+                    proof.as_ref().map(|p| p.receipt.body.clone()),
+                    proof.as_ref().map(|p| p.receipt.sig.clone()),
+                ],
             )?;
         }
         AppAnswer::Reject { reason_code, message } => {

@@ -1,0 +1,196 @@
+//! What the user saw, kept and proven, end to end: the display digest of the phone's review
+//! screen is the same in the phone's sign history, its audit log (with the appliance's
+//! receipt), on the appliance's screen (as its fingerprint, recorded by the simulator) and
+//! in the result the SP verified (three signatures and the receipt, with the appliance
+//! identity of the pair attestation the SP checked at pair time). A tampered receipt, one
+//! over another digest and one for another request are refused by the SP, and by octane
+//! when a phone posts them.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
+
+use std::time::Duration;
+
+use alloy_consensus::{SignableTransaction, TxEip1559};
+use alloy_primitives::{Address, TxKind, U256};
+use sunstorm_core::audit::AuditEvent;
+use sunstorm_core::bytes::Key32;
+use sunstorm_core::caip::{AccountId, ChainId};
+use sunstorm_core::decode::DisplayDigest;
+use sunstorm_core::envelope::{Domain, SignedEnvelope};
+use sunstorm_core::model::{PayloadKind, SignRequest, STATEMENT_VERSION};
+use sunstorm_core::octane::api::{SignResult, SignatureBundle};
+use sunstorm_core::receipt::{ReceiptError, ReceiptField, SignReceipt};
+use sunstorm_core::sign::PendingSignature;
+use sunstorm_e2e::{ready_to_approve, World};
+use sunstorm_sim::appliance::{EventType, SimKeys, UserScript, MAX_EVENTS};
+use sunstorm_sim::sp::{verify_pair_result, verify_signed, ExpectedPair, SpCheckError};
+use uuid::Uuid;
+
+/// Pairs on chain 1 and returns the pair id, the bound account and the appliance identity
+/// the SP took from the attestation it checked.
+async fn pair(w: &World) -> (Uuid, AccountId, Key32) {
+    let chains = [ChainId::Evm(1)];
+    let s = w.session(&chains, None).await;
+    let flow = ready_to_approve(&w.phone, &s, &chains).await;
+    w.phone.approve_pair(flow).await.unwrap();
+    let result = w.sim.sp.pair_result(&s.session_id, 5).await.unwrap();
+    let expected = ExpectedPair {
+        session_id: &s.session_id,
+        validation_code: Some(&s.validation_code),
+        sp_public_key: Some(&w.sim.demo.profile.public_key),
+    };
+    let att = verify_pair_result(&result, &expected).unwrap().expect("paired");
+    let account = att.bindings.iter().find(|a| a.chain == ChainId::Evm(1)).cloned().unwrap();
+    (att.pair_id, account, att.appliance_identity)
+}
+
+fn transfer(pair_id: Uuid, account: &AccountId) -> SignRequest {
+    let tx = TxEip1559 {
+        chain_id: 1,
+        nonce: 3,
+        gas_limit: 21_000,
+        max_fee_per_gas: 30_000_000_000,
+        max_priority_fee_per_gas: 1_000_000_000,
+        to: TxKind::Call(Address::from([0x22; 20])),
+        value: U256::from(5 * 10u128.pow(16)),
+        access_list: Default::default(),
+        input: Default::default(),
+    };
+    let mut payload = Vec::new();
+    tx.encode_for_signing(&mut payload);
+    let now = sunstorm_e2e::now();
+    SignRequest {
+        v: STATEMENT_VERSION,
+        request_id: Uuid::new_v4(),
+        pair_id,
+        chain: account.chain.clone(),
+        account: account.clone(),
+        kind: PayloadKind::EvmTransaction,
+        payload,
+        created_at: now,
+        expires_at: now + 120,
+    }
+}
+
+async fn fetch(w: &World, request_id: Uuid) -> PendingSignature {
+    for _ in 0..5 {
+        let pending = w.phone.pending_sign_requests(Duration::from_secs(2)).await.unwrap();
+        if let Some(p) = pending.into_iter().find(|p| p.request_id == request_id) {
+            return p;
+        }
+    }
+    panic!("request {request_id} never reached the phone");
+}
+
+/// Submits, shows, approves; returns what the phone showed and what the SP received.
+async fn sign_one(w: &World, pair_id: Uuid, account: &AccountId) -> (SignRequest, PendingSignature, SignatureBundle) {
+    let req = transfer(pair_id, account);
+    w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
+    let shown = fetch(w, req.request_id).await;
+    w.phone.approve_sign(req.request_id).await.unwrap();
+    let bundle = match w.sim.sp.await_sign(&req.request_id, Duration::from_secs(5)).await.unwrap() {
+        SignResult::Signed { bundle } => bundle,
+        other => panic!("not signed: {other:?}"),
+    };
+    (req, shown, bundle)
+}
+
+fn verify(w: &World, b: &SignatureBundle, appliance: &Key32) -> Result<DisplayDigest, SpCheckError> {
+    verify_signed(b, &w.sim.demo.profile.public_key, &w.sim.octane.octane_public_key, appliance)
+        .map(|v| v.display_digest)
+}
+
+#[tokio::test]
+async fn the_screen_the_user_saw_is_the_same_in_history_audit_log_appliance_and_the_sps_result() {
+    let w = World::new(UserScript::Approve).await;
+    let (pair_id, account, appliance) = pair(&w).await;
+    let (req, shown, bundle) = sign_one(&w, pair_id, &account).await;
+    let digest = shown.display_digest;
+    assert_eq!(digest, sunstorm_core::decode::display_digest(&req.request_id, &shown.decoded));
+
+    // 1. The phone's sign history.
+    let rec = w.phone.store().sign_record(req.request_id).unwrap().unwrap();
+    assert_eq!(rec.display_digest, Some(digest));
+
+    // 2. Its audit log: the approval and the signature, with the appliance's receipt.
+    let events: Vec<AuditEvent> = w
+        .phone
+        .audit_log(100)
+        .unwrap()
+        .into_iter()
+        .filter(|e| e.subject == req.request_id.to_string())
+        .map(|e| e.event)
+        .collect();
+    assert!(
+        events.contains(&AuditEvent::SignApproved { title: shown.decoded.title.clone(), display_digest: Some(digest) })
+    );
+    let kept = events
+        .iter()
+        .find_map(|e| match e {
+            AuditEvent::SignSigned { display_digest: Some(d), receipt: Some(r) } if *d == digest => Some(r.clone()),
+            _ => None,
+        })
+        .expect("the signed entry keeps the digest and the receipt");
+
+    // 3. What the appliance showed: the fingerprint beside its own screen.
+    let page = w.sim.appliance.events_after(0, MAX_EVENTS);
+    let screen = page
+        .events
+        .iter()
+        .filter(|e| e.kind == EventType::ScreenShown)
+        .filter_map(|e| e.screen.as_ref())
+        .find(|s| s.request_id == req.request_id)
+        .expect("the appliance showed the request");
+    assert_eq!(screen.fingerprint.as_deref(), Some(digest.fingerprint().as_str()));
+    assert_eq!(screen.display_digest.as_deref(), Some(digest.hex().as_str()));
+    assert!(screen.text.contains(&format!("Phone screen: {}", digest.fingerprint())), "{:?}", screen.text);
+
+    // 4. The SP's verified result: three signatures and the receipt, same digest.
+    assert_eq!(bundle.display_digest, Some(digest));
+    assert_eq!(bundle.receipt.as_ref(), Some(&kept), "octane relays the receipt the phone kept");
+    let verified =
+        verify_signed(&bundle, &w.sim.demo.profile.public_key, &w.sim.octane.octane_public_key, &appliance).unwrap();
+    assert_eq!(verified.request, req);
+    assert_eq!(verified.display_digest, digest);
+    assert_eq!((verified.receipt.request_id, verified.receipt.pair_id), (req.request_id, pair_id));
+}
+
+#[tokio::test]
+async fn the_sp_refuses_a_missing_tampered_or_foreign_receipt() {
+    let w = World::new(UserScript::Approve).await;
+    let (pair_id, account, appliance) = pair(&w).await;
+    let (_, _, first) = sign_one(&w, pair_id, &account).await;
+    let (req, shown, bundle) = sign_one(&w, pair_id, &account).await;
+    assert_eq!(verify(&w, &bundle, &appliance), Ok(shown.display_digest));
+    // The appliance's own key (the simulator's seed), to make receipts it never made.
+    let keys = SimKeys::derive(&[0x42; 32]).unwrap();
+    assert_eq!(Key32(keys.identity.verifying_key().to_bytes()), appliance);
+    let seal = |r: &SignReceipt| SignedEnvelope::seal(Domain::SignReceipt, &keys.identity, r).unwrap();
+
+    let mut missing = bundle.clone();
+    missing.receipt = None;
+    assert_eq!(verify(&w, &missing, &appliance), Err(SpCheckError::MissingReceipt));
+
+    let mut tampered = bundle.clone();
+    tampered.receipt.as_mut().unwrap().sig[5] ^= 1;
+    assert_eq!(verify(&w, &tampered, &appliance), Err(SpCheckError::Receipt(ReceiptError::BadSignature)));
+
+    // The bundle names another screen than the receipt does.
+    let mut other_screen = bundle.clone();
+    other_screen.display_digest = Some(DisplayDigest([0x0f; 32]));
+    let e = verify(&w, &other_screen, &appliance);
+    assert_eq!(e, Err(SpCheckError::Receipt(ReceiptError::Mismatch(ReceiptField::DisplayDigest))));
+    // A genuine receipt over another digest than the one in the bundle.
+    let mut over_other = bundle.clone();
+    let other = SignReceipt::for_request(&req, DisplayDigest([0x0f; 32]), appliance);
+    over_other.receipt = Some(seal(&other));
+    let e = verify(&w, &over_other, &appliance);
+    assert_eq!(e, Err(SpCheckError::Receipt(ReceiptError::Mismatch(ReceiptField::DisplayDigest))));
+    // The previous request's genuine receipt.
+    let mut replayed = bundle.clone();
+    replayed.receipt = first.receipt.clone();
+    let e = verify(&w, &replayed, &appliance);
+    assert_eq!(e, Err(SpCheckError::Receipt(ReceiptError::Mismatch(ReceiptField::RequestId))));
+    // Checked with another appliance's identity than the attested one.
+    let stranger = Key32(SimKeys::derive(&[0x43; 32]).unwrap().identity.verifying_key().to_bytes());
+    assert_eq!(verify(&w, &bundle, &stranger), Err(SpCheckError::Receipt(ReceiptError::BadSignature)));
+}
