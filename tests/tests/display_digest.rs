@@ -110,6 +110,8 @@ async fn the_screen_the_user_saw_is_the_same_in_history_audit_log_appliance_and_
     // 1. The phone's sign history.
     let rec = w.phone.store().sign_record(req.request_id).unwrap().unwrap();
     assert_eq!(rec.display_digest, Some(digest));
+    // An auditor recomputes it from the screen the history keeps.
+    assert_eq!(sunstorm_core::decode::display_digest_of_summary(&req.request_id, &rec.summary), Some(digest));
 
     // 2. Its audit log: the approval and the signature, with the appliance's receipt.
     let events: Vec<AuditEvent> = w

@@ -100,28 +100,63 @@ impl Hasher {
 
 /// The display digest of `screen` as shown for request `request_id`.
 pub fn display_digest(request_id: &Uuid, screen: &DecodedPayload) -> DisplayDigest {
+    let rows: Vec<[&str; 3]> = screen.fields.iter().map(|f| [f.key.as_str(), &f.label, &f.value]).collect();
+    let messages: Vec<String> = screen.warnings.iter().map(|w| w.message()).collect();
+    let warnings: Vec<[&str; 2]> = screen.warnings.iter().zip(&messages).map(|(w, m)| [w.code(), m.as_str()]).collect();
+    digest_of(request_id, &screen.payload_hash, &screen.title, &rows, &warnings)
+}
+
+/// The display digest recomputed from a screen as the sign history keeps it (the JSON
+/// `summary` of a `SignRecord`: `title`, `payload_hash`, `fields` of `key`, `label`,
+/// `value`, `warnings` of `code`, `message`) — what an auditor holding the history does.
+/// `None` when the summary lacks one of these.
+pub fn display_digest_of_summary(request_id: &Uuid, summary: &serde_json::Value) -> Option<DisplayDigest> {
+    let list = |k: &str| summary.get(k).and_then(serde_json::Value::as_array);
+    let rows = list("fields")?
+        .iter()
+        .map(|f| Some([text(f, "key")?, text(f, "label")?, text(f, "value")?]))
+        .collect::<Option<Vec<_>>>()?;
+    let warnings =
+        list("warnings")?.iter().map(|w| Some([text(w, "code")?, text(w, "message")?])).collect::<Option<Vec<_>>>()?;
+    Some(digest_of(request_id, text(summary, "payload_hash")?, text(summary, "title")?, &rows, &warnings))
+}
+
+/// The text of `v`'s field `k`.
+fn text<'v>(v: &'v serde_json::Value, k: &str) -> Option<&'v str> {
+    v.get(k).and_then(serde_json::Value::as_str)
+}
+
+/// The encoding of the module documentation.
+fn digest_of(
+    request_id: &Uuid,
+    payload_hash: &str,
+    title: &str,
+    rows: &[[&str; 3]],
+    warnings: &[[&str; 2]],
+) -> DisplayDigest {
     let mut h = Hasher(Sha256::new());
     h.0.update(DIGEST_DOMAIN);
     h.item(request_id.as_bytes());
-    let mut payload_hash = [0u8; 32];
+    let mut hash = [0u8; 32];
     // `payload_hash` is always our own SHA-256 hex; a malformed one commits as zeros plus
     // its text, so two different values can never collide.
-    if hex::decode_to_slice(&screen.payload_hash, &mut payload_hash).is_ok() {
-        h.item(&payload_hash);
+    if hex::decode_to_slice(payload_hash, &mut hash).is_ok() {
+        h.item(&hash);
     } else {
-        h.item(screen.payload_hash.as_bytes());
+        h.item(payload_hash.as_bytes());
     }
-    h.item(screen.title.as_bytes());
-    h.count(screen.fields.len());
-    for f in &screen.fields {
-        h.item(f.key.as_bytes());
-        h.item(f.label.as_bytes());
-        h.item(f.value.as_bytes());
+    h.item(title.as_bytes());
+    h.count(rows.len());
+    for row in rows {
+        for part in row {
+            h.item(part.as_bytes());
+        }
     }
-    h.count(screen.warnings.len());
-    for w in &screen.warnings {
-        h.item(w.code().as_bytes());
-        h.item(w.message().as_bytes());
+    h.count(warnings.len());
+    for w in warnings {
+        for part in w {
+            h.item(part.as_bytes());
+        }
     }
     DisplayDigest(h.0.finalize().into())
 }
@@ -157,6 +192,22 @@ mod tests {
         let mut s = base.clone();
         s.warnings.push(Warning::ContractCreation);
         assert_ne!(d, display_digest(&id, &s), "a warning");
+    }
+
+    #[test]
+    fn the_history_summary_recomputes_the_same_digest() {
+        let id = Uuid::from_u128(7);
+        let mut s = screen();
+        s.fields.push(Field { key: "k".into(), label: "L".into(), value: "v".into() });
+        s.warnings.push(Warning::ContractCreation);
+        let summary = serde_json::to_value(&s).unwrap();
+        assert_eq!(display_digest_of_summary(&id, &summary), Some(display_digest(&id, &s)));
+        let mut edited = summary.clone();
+        edited["fields"][0]["value"] = "w".into();
+        assert_ne!(display_digest_of_summary(&id, &edited), Some(display_digest(&id, &s)));
+        let mut broken = summary;
+        broken["warnings"] = serde_json::Value::Null;
+        assert_eq!(display_digest_of_summary(&id, &broken), None);
     }
 
     #[test]

@@ -31,7 +31,7 @@ mod tokens;
 pub mod units;
 
 pub use clear::CLEAR_KEY_PREFIX;
-pub use digest::{display_digest, DisplayDigest};
+pub use digest::{display_digest, display_digest_of_summary, DisplayDigest};
 pub use names::{short_address, AddressName, USER_LABEL_MARK};
 pub use tokens::{DecodeContext, KnownTokens, TokenInfo, TokenLookup, TokenStandard};
 

@@ -185,6 +185,11 @@ class FlowsTest {
         assertEquals("signed", result.status)
         assertEquals(req.requestId, result.requestId)
         for (sig in listOf("sp_sig", "octane_sig", "appliance_sig")) assertTrue(jsonField(out, sig).isNotEmpty(), out)
+        // The screen the user saw: the SP verified the appliance's receipt over its digest.
+        assertTrue(Regex("[0-9a-f]{64}").matches(req.displayDigest), req.displayDigest)
+        assertTrue(Regex("[0-9A-F]{4}-[0-9A-F]{4}").matches(req.displayFingerprint), req.displayFingerprint)
+        assertEquals(req.displayDigest, jsonField(out, "display_digest"), out)
+        assertEquals(req.displayFingerprint, jsonField(out, "display_fingerprint"), out)
         assertTrue(core.pendingSignRequests(0).isEmpty())
 
         // The activity screen: what was signed, for whom, with which account.
@@ -199,6 +204,8 @@ class FlowsTest {
         assertEquals(SignOutcomeView.COMPLETED, row.outcome)
         assertEquals(req.title, row.title)
         assertEquals("0.05 ETH", row.value)
+        assertEquals(req.displayDigest, row.displayDigest)
+        assertEquals(req.displayFingerprint, row.displayFingerprint)
         assertTrue(row.decidedAt != null && row.decidedAt!! >= row.receivedAt, "$row")
         assertTrue(core.signHistory(0).isEmpty())
         assertEquals(history, core.signHistory())
