@@ -88,7 +88,7 @@ async fn sign_one(w: &World, pair_id: Uuid, account: &AccountId) -> (SignRequest
     let shown = fetch(w, req.request_id).await;
     w.phone.approve_sign(req.request_id).await.unwrap();
     let bundle = match w.sim.sp.await_sign(&req.request_id, Duration::from_secs(5)).await.unwrap() {
-        SignResult::Signed { bundle } => bundle,
+        SignResult::Signed { bundle } => *bundle,
         other => panic!("not signed: {other:?}"),
     };
     (req, shown, bundle)

@@ -141,7 +141,7 @@ async fn fetch(w: &World, request_id: Uuid) -> PendingSignature {
 
 async fn bundle(w: &World, request_id: Uuid) -> SignatureBundle {
     match w.sim.sp.await_sign(&request_id, Duration::from_secs(5)).await.unwrap() {
-        SignResult::Signed { bundle } => bundle,
+        SignResult::Signed { bundle } => *bundle,
         other => panic!("not signed: {other:?}"),
     }
 }

@@ -454,8 +454,8 @@ pub enum SignResult {
     Pending,
     /// Signed by the appliance.
     Signed {
-        /// The three signatures.
-        bundle: SignatureBundle,
+        /// The three signatures (boxed: the largest variant by far).
+        bundle: Box<SignatureBundle>,
     },
     /// Refused by the phone (guardrail, decoding) or the appliance's user.
     Rejected {

@@ -156,7 +156,7 @@ fn sign_result_of(row: &SignRow, p: &PairRow, octane_public_key: &Key32, now: u6
         "pending" => SignResult::Pending,
         "signed" => SignResult::Signed {
             // The display digest and the receipt go to the SP as the phone posted them.
-            bundle: SignatureBundle {
+            bundle: Box::new(SignatureBundle {
                 display_digest: row.display_digest.as_deref().and_then(DisplayDigest::from_hex),
                 receipt: match (&row.receipt_body, &row.receipt_sig) {
                     (Some(body), Some(sig)) => Some(SignedEnvelope { body: body.clone(), sig: sig.clone() }),
@@ -173,7 +173,7 @@ fn sign_result_of(row: &SignRow, p: &PairRow, octane_public_key: &Key32, now: u6
                     .account
                     .parse()
                     .map_err(|_| ApiError::new(OctaneErrorCode::Internal, "corrupt account"))?,
-            },
+            }),
         },
         "rejected" => SignResult::Rejected {
             reason_code: row.reason_code.clone().unwrap_or_default(),
