@@ -265,7 +265,12 @@ pub fn assess(
         wanted.insert((Role::Token, normal_address(chain, &t.to)));
     }
     let history = store.risk_history(pair.pair_id, account, &wanted)?;
-    for w in warnings(decoded, account, &history, pair.created_at, now, ctx) {
+    let found = warnings(decoded, account, &history, pair.created_at, now, ctx);
+    if !found.is_empty() {
+        let codes: Vec<&str> = found.iter().map(Warning::code).collect();
+        tracing::debug!(?codes, "sign: warnings from the phone's history");
+    }
+    for w in found {
         if !decoded.warnings.contains(&w) {
             decoded.warnings.push(w);
         }
