@@ -23,6 +23,7 @@ mod flow_views;
 mod flows;
 mod http;
 mod logging;
+mod metadata;
 mod phones;
 mod platform;
 mod secrets;
@@ -41,6 +42,7 @@ pub use flow_views::{
 };
 pub use http::{HttpClient, HttpHeader, HttpMethod, HttpRequest, HttpResponse};
 pub use logging::{clear_log_sink, set_log_sink};
+pub use metadata::{AddressLabelView, MetadataOrigin, MetadataSourceView, MetadataStatusView, MetadataUpdateView};
 pub use phones::{BondedPhoneView, ForgottenPhoneView};
 pub use platform::{FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
 pub use secrets::ForeignSecretStore;

@@ -479,6 +479,8 @@ mod tests {
             accepted_link_hosts: vec!["sigilvault.xyz".into()],
             database_path: db.to_string_lossy().into_owned(),
             phone_name: "test".into(),
+            metadata_public_key_hex: None,
+            metadata_bundle: None,
         };
         SunstormCore::new(config, p.clone(), p.clone(), p.clone(), p).unwrap()
     }

@@ -8,6 +8,7 @@ use sunstorm_core::sunstorm::{Sunstorm, SunstormConfig};
 use crate::events::{event_forwarder, ListenerSlot};
 
 use sunstorm_core::bytes::Key32;
+use sunstorm_core::metadata::ShippedBundle;
 
 use crate::appliance::{self, parse_appliance_id, PeripheralConnectors};
 use crate::ble::{self, BleCentral, BleTimeouts};
@@ -32,6 +33,17 @@ pub struct CoreConfig {
     pub database_path: String,
     /// This phone's name, shown on the appliance when bonding.
     pub phone_name: String,
+    /// The pinned Ed25519 public key metadata bundles must be signed with, 64 hex
+    /// characters (the repository's development key signs `metadata/bundle.cbor`; a
+    /// production app pins its metadata signer's). `None` (the default): no bundle is
+    /// used, contract calls without a built-in decoder are shown blind.
+    #[uniffi(default = None)]
+    pub metadata_public_key_hex: Option<String>,
+    /// The metadata bundle the app ships as an asset (the file's bytes, e.g.
+    /// `metadata/bundle.cbor`), read by the app and handed in at start; the core uses the
+    /// newest verified of it and the last update from octane. `None` (the default): none.
+    #[uniffi(default = None)]
+    pub metadata_bundle: Option<Vec<u8>>,
 }
 
 /// A configuration checked and parsed.
@@ -43,6 +55,8 @@ pub(crate) struct ValidConfig {
     pub(crate) link_hosts: Vec<String>,
     pub(crate) database_path: String,
     pub(crate) phone_name: String,
+    pub(crate) metadata_key: Option<Key32>,
+    pub(crate) metadata_bundle: Option<ShippedBundle>,
 }
 
 fn validate(config: CoreConfig) -> Result<ValidConfig, SunstormError> {
@@ -60,12 +74,22 @@ fn validate(config: CoreConfig) -> Result<ValidConfig, SunstormError> {
     if config.database_path.trim().is_empty() {
         return Err(bad("database_path is empty"));
     }
+    let metadata_key = match &config.metadata_public_key_hex {
+        None => None,
+        Some(h) => {
+            let k = hex::decode(h.trim()).map_err(|_| bad("metadata_public_key_hex is not hex"))?;
+            let k: [u8; 32] = k.try_into().map_err(|_| bad("metadata_public_key_hex must be 32 bytes"))?;
+            Some(Key32(k))
+        }
+    };
     Ok(ValidConfig {
         octane_url: config.octane_url,
         octane_key: Key32(key),
         link_hosts: config.accepted_link_hosts,
         database_path: config.database_path,
         phone_name: config.phone_name,
+        metadata_key,
+        metadata_bundle: config.metadata_bundle.map(ShippedBundle::new),
     })
 }
 
@@ -195,6 +219,8 @@ impl SunstormCore {
         fcfg.db_path = Some(config.database_path.clone().into());
         fcfg.phone_name = config.phone_name.clone();
         fcfg.http = Some(Arc::new(ForeignHttp::new(http)));
+        fcfg.metadata_key = config.metadata_key;
+        fcfg.shipped_metadata = config.metadata_bundle.clone();
         let connectors = Arc::new(PeripheralConnectors::new(ble.clone(), ble_timeouts));
         let store: Arc<dyn sunstorm_core::secrets::SecretStore> = secrets.clone();
         // Opening touches only SQLite (and the secret store when a bond exists).
@@ -388,6 +414,8 @@ mod tests {
             accepted_link_hosts: vec!["sigilvault.xyz".into()],
             database_path: "/tmp/x.db".into(),
             phone_name: "test".into(),
+            metadata_public_key_hex: None,
+            metadata_bundle: None,
         }
     }
 
@@ -400,5 +428,17 @@ mod tests {
         let mut c = config();
         c.octane_public_key_hex = "zz".into();
         assert!(matches!(validate(c), Err(SunstormError::InvalidConfig { .. })));
+        let mut c = config();
+        c.metadata_public_key_hex = Some("ab".repeat(31));
+        assert_eq!(
+            validate(c).unwrap_err(),
+            SunstormError::InvalidConfig { reason: "metadata_public_key_hex must be 32 bytes".into() }
+        );
+        let mut c = config();
+        c.metadata_public_key_hex = Some(hex::encode(sunstorm_core::metadata::DEV_METADATA_PUBLIC_KEY));
+        c.metadata_bundle = Some(vec![1, 2, 3]);
+        let v = validate(c).unwrap();
+        assert_eq!(v.metadata_key, Some(Key32(sunstorm_core::metadata::DEV_METADATA_PUBLIC_KEY)));
+        assert_eq!(v.metadata_bundle.map(|b| b.0.len()), Some(3));
     }
 }
