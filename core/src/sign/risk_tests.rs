@@ -59,9 +59,13 @@ async fn a_first_payment_warns_and_the_second_does_not() {
     assert_eq!(history(&view), ["first_recipient"]);
     let w = view.decoded.warnings.iter().find(|w| w.code() == "first_recipient").unwrap();
     assert!(w.message().contains(&PAYEE.to_checksum(None)), "{w}");
-    // The warning is part of what was recorded as shown.
+    // The warning is part of what was recorded as shown, and of the display digest.
     let summary = phone.store.sign_record(first.request_id).unwrap().unwrap().summary;
     assert!(summary.to_string().contains("first_recipient"), "{summary}");
+    assert_eq!(view.display_digest, crate::decode::display_digest(&first.request_id, &view.decoded));
+    let mut unwarned = view.decoded.clone();
+    unwarned.warnings.retain(|w| w.code() != "first_recipient");
+    assert_ne!(view.display_digest, crate::decode::display_digest(&first.request_id, &unwarned));
     // Paid once: no warning, through the other pair too (it is the account's history).
     assert!(history(&phone.ingest(&phone.send(phone.pair_a, ETH)).await).is_empty());
     assert!(history(&phone.ingest(&phone.send(phone.pair_b, ETH)).await).is_empty());
