@@ -13,6 +13,8 @@ sol! {
     function approve(address spender, uint256 amount) external returns (bool);
     /// ERC-20 `transfer`.
     function transfer(address to, uint256 amount) external returns (bool);
+    /// Aave V3 pool `supply` (a deposit).
+    function supply(address asset, uint256 amount, address onBehalfOf, uint16 referralCode) external;
 }
 
 /// 1 ether in wei.
@@ -24,6 +26,13 @@ pub const GWEI: u128 = 1_000_000_000;
 pub const USDC: [u8; 20] = [
     0xa0, 0xb8, 0x69, 0x91, 0xc6, 0x21, 0x8b, 0x36, 0xc1, 0xd1, 0x9d, 0x4a, 0x2e, 0x9e, 0xb0, 0xce, 0x36, 0x06, 0xeb,
     0x48,
+];
+
+/// The Aave V3 pool on Ethereum mainnet (its ERC-7730 descriptor is in the metadata bundle:
+/// `registry/aave/calldata-lpv3.json`).
+pub const AAVE_V3_POOL: [u8; 20] = [
+    0x87, 0x87, 0x0b, 0xca, 0x3f, 0x3f, 0xd6, 0x33, 0x5c, 0x3f, 0x4c, 0xe8, 0x39, 0x2d, 0x69, 0x35, 0x0b, 0x4f, 0xa4,
+    0xe2,
 ];
 
 /// An unsigned EIP-1559 transaction (`0x02 || rlp([...])`) sending `value_wei` to `to`.
@@ -70,6 +79,31 @@ pub fn erc20_transfer(chain_id: u64, nonce: u64, token: [u8; 20], to: [u8; 20], 
         max_fee_per_gas: 30 * GWEI,
         max_priority_fee_per_gas: 2 * GWEI,
         to: TxKind::Call(Address::from(token)),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: Bytes::from(data),
+    };
+    tx.encoded_for_signing()
+}
+
+/// An unsigned EIP-1559 call of the Aave V3 pool's `supply(asset, amount, on_behalf_of, 0)`
+/// on Ethereum mainnet: a deposit, rendered from the pool's ERC-7730 descriptor when the
+/// phone has the metadata bundle ("Amount to supply 1,000 USDC").
+pub fn aave_supply(nonce: u64, asset: [u8; 20], amount: u128, on_behalf_of: [u8; 20]) -> Vec<u8> {
+    let data = supplyCall {
+        asset: Address::from(asset),
+        amount: U256::from(amount),
+        onBehalfOf: Address::from(on_behalf_of),
+        referralCode: 0,
+    }
+    .abi_encode();
+    let tx = TxEip1559 {
+        chain_id: 1,
+        nonce,
+        gas_limit: 300_000,
+        max_fee_per_gas: 30 * GWEI,
+        max_priority_fee_per_gas: 2 * GWEI,
+        to: TxKind::Call(Address::from(AAVE_V3_POOL)),
         value: U256::ZERO,
         access_list: Default::default(),
         input: Bytes::from(data),

@@ -4,7 +4,9 @@
 //! in the result the SP verified (three signatures and the receipt, with the appliance
 //! identity of the pair attestation the SP checked at pair time). A tampered receipt, one
 //! over another digest and one for another request are refused by the SP, and by octane
-//! when a phone posts them.
+//! when a phone posts them. A contract call rendered from its ERC-7730 descriptor (with the
+//! repository's signed metadata bundle, as octane serves it) reaches the SP with the digest
+//! of that screen.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::indexing_slicing, clippy::panic)]
 
 use std::time::Duration;
@@ -16,22 +18,25 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::decode::DisplayDigest;
 use sunstorm_core::envelope::{Domain, SignedEnvelope};
+use sunstorm_core::metadata::DEV_METADATA_PUBLIC_KEY;
 use sunstorm_core::model::{PayloadKind, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{SignResult, SignatureBundle};
 use sunstorm_core::receipt::{ReceiptError, ReceiptField, SignReceipt};
 use sunstorm_core::sign::PendingSignature;
+use sunstorm_core::sunstorm::Sunstorm;
 use sunstorm_e2e::{ready_to_approve, World};
 use sunstorm_sim::appliance::{EventType, SimKeys, UserScript, MAX_EVENTS};
+use sunstorm_sim::samples::{aave_supply, USDC};
 use sunstorm_sim::sp::{verify_pair_result, verify_signed, ExpectedPair, SpCheckError};
 use uuid::Uuid;
 
 /// Pairs on chain 1 and returns the pair id, the bound account and the appliance identity
 /// the SP took from the attestation it checked.
-async fn pair(w: &World) -> (Uuid, AccountId, Key32) {
+async fn pair(w: &World, phone: &Sunstorm) -> (Uuid, AccountId, Key32) {
     let chains = [ChainId::Evm(1)];
     let s = w.session(&chains, None).await;
-    let flow = ready_to_approve(&w.phone, &s, &chains).await;
-    w.phone.approve_pair(flow).await.unwrap();
+    let flow = ready_to_approve(phone, &s, &chains).await;
+    phone.approve_pair(flow).await.unwrap();
     let result = w.sim.sp.pair_result(&s.session_id, 5).await.unwrap();
     let expected = ExpectedPair {
         session_id: &s.session_id,
@@ -44,6 +49,10 @@ async fn pair(w: &World) -> (Uuid, AccountId, Key32) {
 }
 
 fn transfer(pair_id: Uuid, account: &AccountId) -> SignRequest {
+    request(pair_id, account, eip1559_transfer())
+}
+
+fn eip1559_transfer() -> Vec<u8> {
     let tx = TxEip1559 {
         chain_id: 1,
         nonce: 3,
@@ -57,6 +66,10 @@ fn transfer(pair_id: Uuid, account: &AccountId) -> SignRequest {
     };
     let mut payload = Vec::new();
     tx.encode_for_signing(&mut payload);
+    payload
+}
+
+fn request(pair_id: Uuid, account: &AccountId, payload: Vec<u8>) -> SignRequest {
     let now = sunstorm_e2e::now();
     SignRequest {
         v: STATEMENT_VERSION,
@@ -71,9 +84,9 @@ fn transfer(pair_id: Uuid, account: &AccountId) -> SignRequest {
     }
 }
 
-async fn fetch(w: &World, request_id: Uuid) -> PendingSignature {
+async fn fetch(phone: &Sunstorm, request_id: Uuid) -> PendingSignature {
     for _ in 0..5 {
-        let pending = w.phone.pending_sign_requests(Duration::from_secs(2)).await.unwrap();
+        let pending = phone.pending_sign_requests(Duration::from_secs(2)).await.unwrap();
         if let Some(p) = pending.into_iter().find(|p| p.request_id == request_id) {
             return p;
         }
@@ -82,11 +95,10 @@ async fn fetch(w: &World, request_id: Uuid) -> PendingSignature {
 }
 
 /// Submits, shows, approves; returns what the phone showed and what the SP received.
-async fn sign_one(w: &World, pair_id: Uuid, account: &AccountId) -> (SignRequest, PendingSignature, SignatureBundle) {
-    let req = transfer(pair_id, account);
+async fn sign_one(w: &World, phone: &Sunstorm, req: SignRequest) -> (SignRequest, PendingSignature, SignatureBundle) {
     w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
-    let shown = fetch(w, req.request_id).await;
-    w.phone.approve_sign(req.request_id).await.unwrap();
+    let shown = fetch(phone, req.request_id).await;
+    phone.approve_sign(req.request_id).await.unwrap();
     let bundle = match w.sim.sp.await_sign(&req.request_id, Duration::from_secs(5)).await.unwrap() {
         SignResult::Signed { bundle } => *bundle,
         other => panic!("not signed: {other:?}"),
@@ -102,8 +114,8 @@ fn verify(w: &World, b: &SignatureBundle, appliance: &Key32) -> Result<DisplayDi
 #[tokio::test]
 async fn the_screen_the_user_saw_is_the_same_in_history_audit_log_appliance_and_the_sps_result() {
     let w = World::new(UserScript::Approve).await;
-    let (pair_id, account, appliance) = pair(&w).await;
-    let (req, shown, bundle) = sign_one(&w, pair_id, &account).await;
+    let (pair_id, account, appliance) = pair(&w, &w.phone).await;
+    let (req, shown, bundle) = sign_one(&w, &w.phone, transfer(pair_id, &account)).await;
     let digest = shown.display_digest;
     assert_eq!(digest, sunstorm_core::decode::display_digest(&req.request_id, &shown.decoded));
 
@@ -159,9 +171,9 @@ async fn the_screen_the_user_saw_is_the_same_in_history_audit_log_appliance_and_
 #[tokio::test]
 async fn the_sp_refuses_a_missing_tampered_or_foreign_receipt() {
     let w = World::new(UserScript::Approve).await;
-    let (pair_id, account, appliance) = pair(&w).await;
-    let (_, _, first) = sign_one(&w, pair_id, &account).await;
-    let (req, shown, bundle) = sign_one(&w, pair_id, &account).await;
+    let (pair_id, account, appliance) = pair(&w, &w.phone).await;
+    let (_, _, first) = sign_one(&w, &w.phone, transfer(pair_id, &account)).await;
+    let (req, shown, bundle) = sign_one(&w, &w.phone, transfer(pair_id, &account)).await;
     assert_eq!(verify(&w, &bundle, &appliance), Ok(shown.display_digest));
     // The appliance's own key (the simulator's seed), to make receipts it never made.
     let keys = SimKeys::derive(&[0x42; 32]).unwrap();
@@ -195,4 +207,32 @@ async fn the_sp_refuses_a_missing_tampered_or_foreign_receipt() {
     // Checked with another appliance's identity than the attested one.
     let stranger = Key32(SimKeys::derive(&[0x43; 32]).unwrap().identity.verifying_key().to_bytes());
     assert_eq!(verify(&w, &bundle, &stranger), Err(SpCheckError::Receipt(ReceiptError::BadSignature)));
+}
+
+/// The signed metadata bundle committed in the repository (development metadata key).
+const BUNDLE: &[u8] = include_bytes!("../../metadata/bundle.cbor");
+
+#[tokio::test]
+async fn a_contract_call_rendered_from_its_descriptor_reaches_the_sp_with_the_digest_of_that_screen() {
+    let w = World::new(UserScript::Approve).await;
+    // Octane serves the repository's bundle; the phone pins the development metadata key
+    // and takes the bundle from octane.
+    w.sim.octane.serve_metadata(Some(BUNDLE.to_vec()));
+    let phone = w.reopen(|c| c.metadata_key = Some(Key32(DEV_METADATA_PUBLIC_KEY)));
+    phone.update_metadata().await.unwrap();
+    let (pair_id, account, appliance) = pair(&w, &phone).await;
+    let me = account.evm_address().unwrap();
+    let deposit = request(pair_id, &account, aave_supply(0, USDC, 1_000_000_000, me));
+    let (req, shown, bundle) = sign_one(&w, &phone, deposit).await;
+
+    // The Aave pool's descriptor drove the screen: its intent and its rows.
+    assert_eq!(shown.decoded.descriptor.as_deref(), Some("registry/aave/calldata-lpv3.json"), "{:?}", shown.decoded);
+    let values: Vec<&str> = shown.decoded.fields.iter().map(|f| f.value.as_str()).collect();
+    assert!(values.iter().any(|v| v.contains("USDC") && v.contains("1,000")), "{values:?}");
+    // The SP received the digest of exactly that screen, with the appliance's receipt.
+    let verified =
+        verify_signed(&bundle, &w.sim.demo.profile.public_key, &w.sim.octane.octane_public_key, &appliance).unwrap();
+    assert_eq!(verified.request, req);
+    assert_eq!(verified.display_digest, shown.display_digest);
+    assert_eq!(verified.display_digest, sunstorm_core::decode::display_digest(&req.request_id, &shown.decoded));
 }
