@@ -32,7 +32,7 @@ use crate::output::{print_json_ok, CliError};
 
 /// The signed metadata bundle committed in the repository (`metadata/bundle.cbor`, signed
 /// with the development metadata key), built into the CLI only.
-const BUILT_IN_BUNDLE: &[u8] = include_bytes!("../../metadata/bundle.cbor");
+pub(crate) const BUILT_IN_BUNDLE: &[u8] = include_bytes!("../../metadata/bundle.cbor");
 
 /// Arguments of `sunstorm decode`.
 #[derive(Args, Debug)]

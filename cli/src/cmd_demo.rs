@@ -1,6 +1,9 @@
 //! `sunstorm demo`: the whole story in one process, narrated — an octane simulator over real
 //! HTTP on loopback, an appliance simulator over a simulated BLE link, an SP, and the phone
-//! core. Every signature is verified; the exit code is 0 only if every check held.
+//! core. Every signature is verified; the exit code is 0 only if every check held. The phone
+//! takes the repository's signed metadata bundle from octane, so a contract call (an Aave
+//! deposit) is shown from its ERC-7730 descriptor, and the SP checks the appliance's receipt
+//! over the display digest of each screen the user approved and prints it.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
@@ -13,6 +16,7 @@ use serde_json::{json, Value};
 use sunstorm_core::appliance::ApplianceProgress;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{AccountId, ChainId, SOLANA_MAINNET};
+use sunstorm_core::metadata::DEV_METADATA_PUBLIC_KEY;
 use sunstorm_core::model::{PayloadKind, SignRequest, MAX_TTL_SECS, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{CreateSessionRequest, PairResult, SignResult};
 use sunstorm_core::pair::{PairOutcome, PairState};
@@ -24,7 +28,7 @@ use sunstorm_sim::appliance::{ApplianceSimConfig, UserScript};
 use sunstorm_sim::link::{Central, SimLinkConfig};
 use sunstorm_sim::octane::{OctaneSimConfig, DEMO_SP_ORIGIN};
 use sunstorm_sim::samples;
-use sunstorm_sim::sp::{verify_bundle_cosigners, verify_pair_result, ExpectedPair, SpClient};
+use sunstorm_sim::sp::{verify_bundle_cosigners, verify_pair_result, verify_signed, ExpectedPair, SpClient};
 use sunstorm_sim::world::{World, WorldConfig};
 use uuid::Uuid;
 
@@ -232,6 +236,13 @@ fn finish(args: &DemoArgs, story: &Story) {
     println!("\n  {held}/{} checks held{}", story.checks.len(), if story.all_ok() { "" } else { " — FAILED" });
 }
 
+/// The keys the SP checks a signed result with: octane's pinned key and the appliance
+/// identity of the pair attestation it verified.
+struct Trusted {
+    octane: Key32,
+    appliance: Key32,
+}
+
 /// What the SP asks the phone to sign in step 4.
 struct Ask {
     label: &'static str,
@@ -251,7 +262,11 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     let interval_ms = link_cfg.connection_interval.as_secs_f64() * 1000.0;
     let pdus_per_event = link_cfg.pdus_per_event;
     let world = World::start(WorldConfig {
-        octane: OctaneSimConfig::default(),
+        // Octane serves the repository's signed metadata bundle to phones.
+        octane: OctaneSimConfig {
+            metadata_bundle: Some(crate::cmd_decode::BUILT_IN_BUNDLE.to_vec()),
+            ..OctaneSimConfig::default()
+        },
         appliance: ApplianceSimConfig {
             seed: vec![0x5u8; 32],
             user,
@@ -267,6 +282,8 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     let World { octane, demo: demo_sp, sp, appliance, connector, .. } = world;
     let octane_key = octane.octane_public_key;
     cfg.phone_name = "Demo phone".into();
+    // The metadata key the repository's bundle is signed with (a production app pins its own).
+    cfg.metadata_key = Some(Key32(DEV_METADATA_PUBLIC_KEY));
     if args.loss > 0.0 {
         // A lossy radio: more resends of the same request id before giving up.
         cfg.appliance.max_retries = 8;
@@ -309,6 +326,15 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     );
     story.doc.insert("appliance_identity".into(), json!(bonded.identity.to_hex()));
     story.record("bond phone ↔ appliance", t, true, "bonded", json!({"identity": bonded.identity.to_hex()}));
+
+    // The phone takes the signed metadata bundle (ERC-7730 descriptors, tokens) from octane.
+    let t = Instant::now();
+    let update = phone.update_metadata().await.map_err(|e| failed("metadata", e))?;
+    let version = phone.metadata_status().map(|s| s.version);
+    let shown = version.map_or("none".into(), |v| v.to_string());
+    story.say(format!("    metadata bundle from octane: {update:?}, version {shown}"));
+    story.check("the signed metadata bundle verified under the pinned key and in use", version.is_some());
+    story.record("metadata bundle from octane", t, version.is_some(), "in use", json!({"version": version}));
 
     // ---- 2. the SP creates sessions ----
     story.heading(2, "The SP creates pair sessions");
@@ -416,6 +442,13 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     if let PairResult::Paired { attestation, .. } = &result {
         story.doc.insert("attestation".into(), json!({"body": b64(&attestation.body), "sig": b64(&attestation.sig)}));
     }
+    let trusted = Trusted {
+        octane: octane_key,
+        appliance: match &attested {
+            Ok(Some(a)) => a.appliance_identity,
+            _ => bonded.identity,
+        },
+    };
     story.doc.insert("pair_id".into(), json!(pair_id));
     story.doc.insert("bindings".into(), json!(bindings.iter().map(|b| b.to_string()).collect::<Vec<_>>()));
     story.record("pair (two-device)", t, true, "paired", json!({"pair_id": pair_id, "bindings": bindings}));
@@ -453,7 +486,15 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
         .ok_or_else(|| failed("no_binding", "no Solana wallet bound"))?;
     let sol_key = sol.solana_pubkey().ok_or_else(|| failed("no_binding", "bad Solana binding"))?;
     let recipient = [0x42u8; 20];
+    let me = evm.evm_address().ok_or_else(|| failed("no_binding", "bad EVM binding"))?;
     let asks = vec![
+        Ask {
+            label: "Aave deposit of 1,000 USDC (a contract call shown from its ERC-7730 descriptor)",
+            account: evm.clone(),
+            kind: PayloadKind::EvmTransaction,
+            payload: samples::aave_supply(3, samples::USDC, 1_000_000_000, me),
+            expect_blocked: false,
+        },
         Ask {
             label: "EIP-1559 transfer of 0.05 ETH",
             account: evm.clone(),
@@ -493,7 +534,7 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     ];
     let mut signed_docs = Vec::new();
     for ask_ in asks {
-        sign_one(args, story, &phone, &sp, &demo_sp.signing_key, pair_id, &ask_, &octane_key, &mut signed_docs).await?;
+        sign_one(args, story, &phone, &sp, &demo_sp.signing_key, pair_id, &ask_, &trusted, &mut signed_docs).await?;
     }
     story.doc.insert("signed".into(), Value::Array(signed_docs));
 
@@ -551,6 +592,9 @@ async fn submit(
 
 fn show_pending(story: &Story, p: &PendingSignature) {
     story.say(format!("    📱 {} — {} on {}", p.decoded.title, p.account.short_address(), p.chain.display_name()));
+    if let Some(d) = &p.decoded.descriptor {
+        story.say(format!("       (shown from the ERC-7730 descriptor {d})"));
+    }
     for f in &p.decoded.fields {
         story.say(format!("       {:<26} {}", f.label, f.value));
     }
@@ -560,6 +604,7 @@ fn show_pending(story: &Story, p: &PendingSignature) {
     for v in &p.violations {
         story.say(format!("       \x1b[31m⛔ blocked by your rule: {}\x1b[0m", v.message));
     }
+    story.say(format!("       {:<26} {}", "Screen fingerprint", p.display_digest.fingerprint()));
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -571,7 +616,7 @@ async fn sign_one(
     sp_key: &ed25519_dalek::SigningKey,
     pair_id: Uuid,
     ask_: &Ask,
-    octane_key: &Key32,
+    trusted: &Trusted,
     docs: &mut Vec<Value>,
 ) -> Result<(), CliError> {
     let t = Instant::now();
@@ -615,7 +660,7 @@ async fn sign_one(
         return Ok(());
     };
     // The SP's own checks, from the bundle alone.
-    let cosigners = verify_bundle_cosigners(&bundle, &bundle.sp_public_key, octane_key);
+    let cosigners = verify_bundle_cosigners(&bundle, &bundle.sp_public_key, &trusted.octane);
     story.check("SP signature ✔ octane signature ✔ (Ed25519, domain-separated, verify_strict)", cosigners.is_ok());
     let appliance_ok =
         signing_target(ask_.kind, &ask_.payload, &ask_.account.chain).map_err(|e| e.to_string()).and_then(|target| {
@@ -641,7 +686,23 @@ async fn sign_one(
             story.check(format!("appliance signature: {e}"), false);
         }
     }
-    let ok = cosigners.is_ok() && appliance_ok.is_ok();
+    // What the user saw: the appliance's receipt over the display digest of the phone's
+    // screen, checked with the appliance identity of the pair attestation.
+    let receipt = verify_signed(&bundle, &bundle.sp_public_key, &trusted.octane, &trusted.appliance);
+    let digest = receipt.as_ref().map(|v| v.display_digest).ok();
+    match &receipt {
+        Ok(v) => story.say(format!(
+            "    SP received display digest {} (fingerprint {})",
+            v.display_digest.hex(),
+            v.display_digest.fingerprint()
+        )),
+        Err(e) => story.say(format!("    SP: {e}")),
+    }
+    story.check(
+        "appliance receipt ✔ the SP's display digest is the digest of the screen the phone showed",
+        digest == Some(p.display_digest),
+    );
+    let ok = cosigners.is_ok() && appliance_ok.is_ok() && digest == Some(p.display_digest);
     docs.push(json!({
         "label": ask_.label,
         "request_id": request_id,
@@ -656,6 +717,10 @@ async fn sign_one(
         "sp_public_key": bundle.sp_public_key.to_hex(),
         "octane_public_key": bundle.octane_public_key.to_hex(),
         "evm_signer": signer,
+        "descriptor": p.decoded.descriptor,
+        "display_digest": digest.map(|d| d.hex()),
+        "display_fingerprint": digest.map(|d| d.fingerprint()),
+        "receipt": bundle.receipt.as_ref().map(|r| json!({"body": b64(&r.body), "sig": b64(&r.sig)})),
         "domains": {"sp": "sigil/v1/sp-sign-request", "octane": "sigil/v1/octane-sign-request"},
     }));
     story.record(ask_.label, t, ok, "signed, 3 signatures verified", json!({"request_id": request_id}));

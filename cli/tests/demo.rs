@@ -54,7 +54,9 @@ fn demo_json_has_three_independently_verifiable_signatures() {
 
     let steps = doc["steps"].as_array().unwrap();
     let names: Vec<&str> = steps.iter().map(|s| s["name"].as_str().unwrap()).collect();
-    for expected in ["bond phone ↔ appliance", "pair (two-device)", "pair (single-device)", "revoke"] {
+    for expected in
+        ["bond phone ↔ appliance", "metadata bundle from octane", "pair (two-device)", "pair (single-device)", "revoke"]
+    {
         assert!(names.contains(&expected), "missing step {expected}: {names:?}");
     }
     assert!(steps.iter().all(|s| s["ok"] == true && s["ms"].is_u64()));
@@ -67,7 +69,10 @@ fn demo_json_has_three_independently_verifiable_signatures() {
     let octane_key = key32(&doc["octane_public_key"]);
     let sp_key = key32(&doc["sp_public_key"]);
     let signed = doc["signed"].as_array().unwrap();
-    assert_eq!(signed.len(), 3, "EIP-1559, Solana and EIP-712 are signed");
+    assert_eq!(signed.len(), 4, "an Aave deposit, EIP-1559, Solana and EIP-712 are signed");
+    // The contract call (and the permit) were shown from their ERC-7730 descriptors.
+    let descriptors: Vec<&str> = signed.iter().filter_map(|s| s["descriptor"].as_str()).collect();
+    assert!(descriptors.contains(&"registry/aave/calldata-lpv3.json"), "{descriptors:?}");
     let mut kinds = Vec::new();
     for s in signed {
         let body = b64(&s["body"]);
@@ -79,6 +84,15 @@ fn demo_json_has_three_independently_verifiable_signatures() {
         assert!(verify_ed25519(&octane_key, "sigil/v1/octane-sign-request", &body, &b64(&s["octane_sig"])));
         assert!(!verify_ed25519(&octane_key, "sigil/v1/sp-sign-request", &body, &b64(&s["octane_sig"])));
         assert!(body.windows(payload.len()).any(|w| w == payload.as_slice()));
+        // The display digest the SP received, with the appliance's receipt over it.
+        let digest = s["display_digest"].as_str().unwrap();
+        assert_eq!(digest.len(), 64);
+        let fingerprint = s["display_fingerprint"].as_str().unwrap();
+        assert_eq!(fingerprint.replace('-', "").to_lowercase(), digest[..8]);
+        let receipt = b64(&s["receipt"]["body"]);
+        let identity = key32(&doc["appliance_identity"]);
+        assert!(verify_ed25519(&identity, "sigil/v1/sign-receipt", &receipt, &b64(&s["receipt"]["sig"])));
+        assert!(receipt.windows(32).any(|w| hex::encode(w) == digest), "the receipt names the digest");
 
         let appliance_sig = b64(&s["appliance_sig"]);
         let account = s["account"].as_str().unwrap();
@@ -108,7 +122,7 @@ fn demo_json_has_three_independently_verifiable_signatures() {
         }
     }
     kinds.sort();
-    assert_eq!(kinds, ["eip712_typed_data", "evm_transaction", "solana_transaction"]);
+    assert_eq!(kinds, ["eip712_typed_data", "evm_transaction", "evm_transaction", "solana_transaction"]);
 }
 
 #[test]
