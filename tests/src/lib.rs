@@ -9,9 +9,11 @@ use std::time::Duration;
 use sunstorm_core::ble::transport::SameConnector;
 use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::clock::Clock;
+use sunstorm_core::model::{PayloadKind, SignRequest, STATEMENT_VERSION};
 use sunstorm_core::octane::api::{CreateSessionRequest, CreateSessionResponse, PairResult};
 use sunstorm_core::pair::PairState;
 use sunstorm_core::secrets::MemorySecretStore;
+use sunstorm_core::sign::PendingSignature;
 use sunstorm_core::sunstorm::{EventListener, Sunstorm, SunstormConfig};
 use sunstorm_sim::appliance::{ApplianceSimConfig, UserScript};
 use sunstorm_sim::octane::{ManualClock, OctaneSimConfig};
@@ -160,4 +162,31 @@ pub fn open_phone(
         clock.clone() as Arc<dyn Clock>,
     )
     .unwrap()
+}
+
+/// A sign request of `kind` for `account` under `pair_id`, created now, valid 120 s.
+pub fn sign_request(pair_id: Uuid, account: &AccountId, kind: PayloadKind, payload: Vec<u8>) -> SignRequest {
+    let now = now();
+    SignRequest {
+        v: STATEMENT_VERSION,
+        request_id: Uuid::new_v4(),
+        pair_id,
+        chain: account.chain.clone(),
+        account: account.clone(),
+        kind,
+        payload,
+        created_at: now,
+        expires_at: now + 120,
+    }
+}
+
+/// Waits (a few long-polls) for request `request_id` on `phone` and returns what it shows.
+pub async fn shown(phone: &Sunstorm, request_id: Uuid) -> PendingSignature {
+    for _ in 0..5 {
+        let pending = phone.pending_sign_requests(Duration::from_secs(2)).await.unwrap();
+        if let Some(p) = pending.into_iter().find(|p| p.request_id == request_id) {
+            return p;
+        }
+    }
+    panic!("request {request_id} never reached the phone");
 }

@@ -19,7 +19,7 @@ use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::decode::DisplayDigest;
 use sunstorm_core::envelope::{Domain, SignedEnvelope};
 use sunstorm_core::metadata::DEV_METADATA_PUBLIC_KEY;
-use sunstorm_core::model::{PayloadKind, SignRequest, STATEMENT_VERSION};
+use sunstorm_core::model::{PayloadKind, SignRequest};
 use sunstorm_core::octane::api::{SignResult, SignatureBundle};
 use sunstorm_core::receipt::{ReceiptError, ReceiptField, SignReceipt};
 use sunstorm_core::sign::PendingSignature;
@@ -70,34 +70,13 @@ fn eip1559_transfer() -> Vec<u8> {
 }
 
 fn request(pair_id: Uuid, account: &AccountId, payload: Vec<u8>) -> SignRequest {
-    let now = sunstorm_e2e::now();
-    SignRequest {
-        v: STATEMENT_VERSION,
-        request_id: Uuid::new_v4(),
-        pair_id,
-        chain: account.chain.clone(),
-        account: account.clone(),
-        kind: PayloadKind::EvmTransaction,
-        payload,
-        created_at: now,
-        expires_at: now + 120,
-    }
-}
-
-async fn fetch(phone: &Sunstorm, request_id: Uuid) -> PendingSignature {
-    for _ in 0..5 {
-        let pending = phone.pending_sign_requests(Duration::from_secs(2)).await.unwrap();
-        if let Some(p) = pending.into_iter().find(|p| p.request_id == request_id) {
-            return p;
-        }
-    }
-    panic!("request {request_id} never reached the phone");
+    sunstorm_e2e::sign_request(pair_id, account, PayloadKind::EvmTransaction, payload)
 }
 
 /// Submits, shows, approves; returns what the phone showed and what the SP received.
 async fn sign_one(w: &World, phone: &Sunstorm, req: SignRequest) -> (SignRequest, PendingSignature, SignatureBundle) {
     w.sim.sp.submit_sign(&w.sim.demo.signing_key, &req).await.unwrap();
-    let shown = fetch(phone, req.request_id).await;
+    let shown = sunstorm_e2e::shown(phone, req.request_id).await;
     phone.approve_sign(req.request_id).await.unwrap();
     let bundle = match w.sim.sp.await_sign(&req.request_id, Duration::from_secs(5)).await.unwrap() {
         SignResult::Signed { bundle } => *bundle,

@@ -17,7 +17,7 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{AccountId, ChainId, SOLANA_MAINNET};
 use sunstorm_core::envelope::{self, Domain};
 use sunstorm_core::guardrails::{Guardrails, NativeLimits};
-use sunstorm_core::model::{CountersignedRequest, PayloadKind, SignRequest, STATEMENT_VERSION};
+use sunstorm_core::model::{CountersignedRequest, PayloadKind, SignRequest};
 use sunstorm_core::octane::api::{OctaneErrorCode, PendingSignRequest, SignResult, SignatureBundle};
 use sunstorm_core::sign::{PendingSignature, SignError};
 use sunstorm_core::store::{PairStatus, SignOutcome};
@@ -35,20 +35,7 @@ fn account(bindings: &[AccountId], chain: &ChainId) -> AccountId {
     bindings.iter().find(|a| &a.chain == chain).cloned().unwrap()
 }
 
-fn request(pair_id: Uuid, account: &AccountId, kind: PayloadKind, payload: Vec<u8>) -> SignRequest {
-    let now = sunstorm_e2e::now();
-    SignRequest {
-        v: STATEMENT_VERSION,
-        request_id: Uuid::new_v4(),
-        pair_id,
-        chain: account.chain.clone(),
-        account: account.clone(),
-        kind,
-        payload,
-        created_at: now,
-        expires_at: now + 120,
-    }
-}
+use sunstorm_e2e::sign_request as request;
 
 fn eip1559(to: [u8; 20], value_wei: u128) -> (TxEip1559, Vec<u8>) {
     eip1559_fee(to, value_wei, 21_000, 30_000_000_000)
@@ -130,13 +117,7 @@ fn recover(digest: &[u8; 32], sig: &[u8], v_offset: u8) -> [u8; 20] {
 
 /// Waits for the request on the phone and returns its view.
 async fn fetch(w: &World, request_id: Uuid) -> PendingSignature {
-    for _ in 0..5 {
-        let pending = w.phone.pending_sign_requests(Duration::from_secs(2)).await.unwrap();
-        if let Some(p) = pending.into_iter().find(|p| p.request_id == request_id) {
-            return p;
-        }
-    }
-    panic!("request {request_id} never reached the phone");
+    sunstorm_e2e::shown(&w.phone, request_id).await
 }
 
 async fn bundle(w: &World, request_id: Uuid) -> SignatureBundle {
