@@ -24,7 +24,7 @@ use sunstorm_core::payload::{evm_signer_address, signing_target, verify_applianc
 use sunstorm_core::secrets::MemorySecretStore;
 use sunstorm_core::sign::PendingSignature;
 use sunstorm_core::sunstorm::{Event, Sunstorm};
-use sunstorm_sim::appliance::{ApplianceSimConfig, UserScript};
+use sunstorm_sim::appliance::{ApplianceSimConfig, EventType, UserScript, MAX_EVENTS};
 use sunstorm_sim::link::{Central, SimLinkConfig};
 use sunstorm_sim::octane::{OctaneSimConfig, DEMO_SP_ORIGIN};
 use sunstorm_sim::samples;
@@ -536,6 +536,24 @@ async fn story_steps(args: &DemoArgs, story: &mut Story) -> Result<(), CliError>
     for ask_ in asks {
         sign_one(args, story, &phone, &sp, &demo_sp.signing_key, pair_id, &ask_, &trusted, &mut signed_docs).await?;
     }
+    // The appliance showed each screen's fingerprint beside its own decoding (its log).
+    let screens: Vec<_> = appliance
+        .events_after(0, MAX_EVENTS)
+        .events
+        .into_iter()
+        .filter(|e| e.kind == EventType::ScreenShown)
+        .filter_map(|e| e.screen)
+        .collect();
+    let same = signed_docs.iter().all(|d| {
+        screens.iter().any(|s| {
+            Some(s.request_id.to_string().as_str()) == d["request_id"].as_str()
+                && s.fingerprint.as_deref() == d["display_fingerprint"].as_str()
+        })
+    });
+    story.check(
+        "the appliance showed the same fingerprint for every request it signed",
+        same && !signed_docs.is_empty(),
+    );
     story.doc.insert("signed".into(), Value::Array(signed_docs));
 
     // ---- 5. revoke ----
