@@ -29,6 +29,16 @@ android {
     }
 }
 
+// The signed metadata bundle (metadata/bundle.cbor) ships as an app asset: data the core
+// verifies at start, never compiled into the library.
+val metadataAssets = layout.buildDirectory.dir("generated/metadata-assets")
+val copyMetadataBundle by tasks.registering(Copy::class) {
+    from(rootProject.file("../metadata/bundle.cbor"))
+    into(metadataAssets.map { it.dir("metadata") })
+}
+android.sourceSets.getByName("main").assets.srcDir(metadataAssets)
+tasks.named("preBuild") { dependsOn(copyMetadataBundle) }
+
 dependencies {
     implementation(project(":sunstorm"))
     implementation(platform("androidx.compose:compose-bom:2024.12.01"))

@@ -15,6 +15,18 @@ sol! {
     function transfer(address to, uint256 amount) external returns (bool);
     /// Aave V3 pool `supply` (a deposit).
     function supply(address asset, uint256 amount, address onBehalfOf, uint16 referralCode) external;
+    /// Uniswap V3 `SwapRouter02.exactInputSingle`'s parameters.
+    struct ExactInputSingleParams {
+        address tokenIn;
+        address tokenOut;
+        uint24 fee;
+        address recipient;
+        uint256 amountIn;
+        uint256 amountOutMinimum;
+        uint160 sqrtPriceLimitX96;
+    }
+    /// Uniswap V3 `SwapRouter02.exactInputSingle`.
+    function exactInputSingle(ExactInputSingleParams params) external payable returns (uint256 amountOut);
 }
 
 /// 1 ether in wei.
@@ -34,6 +46,34 @@ pub const AAVE_V3_POOL: [u8; 20] = [
     0x87, 0x87, 0x0b, 0xca, 0x3f, 0x3f, 0xd6, 0x33, 0x5c, 0x3f, 0x4c, 0xe8, 0x39, 0x2d, 0x69, 0x35, 0x0b, 0x4f, 0xa4,
     0xe2,
 ];
+
+/// WETH's mainnet contract.
+pub const WETH: [u8; 20] = [
+    0xc0, 0x2a, 0xaa, 0x39, 0xb2, 0x23, 0xfe, 0x8d, 0x0a, 0x0e, 0x5c, 0x4f, 0x27, 0xea, 0xd9, 0x08, 0x3c, 0x75, 0x6c,
+    0xc2,
+];
+
+/// Uniswap's `SwapRouter02` on mainnet (`0x68b3465833fb72A70ecDF485E0e4C7bD8665Fc45`).
+pub const UNISWAP_V3_ROUTER02: [u8; 20] = [
+    0x68, 0xb3, 0x46, 0x58, 0x33, 0xfb, 0x72, 0xa7, 0x0e, 0xcd, 0xf4, 0x85, 0xe0, 0xe4, 0xc7, 0xbd, 0x86, 0x65, 0xfc,
+    0x45,
+];
+
+/// An unsigned EIP-1559 call of `data` on contract `to` (no value, 30 gwei max fee).
+fn call(chain_id: u64, nonce: u64, gas_limit: u64, to: [u8; 20], data: Vec<u8>) -> Vec<u8> {
+    let tx = TxEip1559 {
+        chain_id,
+        nonce,
+        gas_limit,
+        max_fee_per_gas: 30 * GWEI,
+        max_priority_fee_per_gas: 2 * GWEI,
+        to: TxKind::Call(Address::from(to)),
+        value: U256::ZERO,
+        access_list: Default::default(),
+        input: Bytes::from(data),
+    };
+    tx.encoded_for_signing()
+}
 
 /// An unsigned EIP-1559 transaction (`0x02 || rlp([...])`) sending `value_wei` to `to`.
 pub fn eip1559_transfer(chain_id: u64, nonce: u64, to: [u8; 20], value_wei: u128) -> Vec<u8> {
@@ -55,35 +95,39 @@ pub fn eip1559_transfer(chain_id: u64, nonce: u64, to: [u8; 20], value_wei: u128
 /// unlimited approval, which the default guardrails block.
 pub fn erc20_approve_unlimited(chain_id: u64, nonce: u64, token: [u8; 20], spender: [u8; 20]) -> Vec<u8> {
     let data = approveCall { spender: Address::from(spender), amount: U256::MAX }.abi_encode();
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 60_000,
-        max_fee_per_gas: 30 * GWEI,
-        max_priority_fee_per_gas: 2 * GWEI,
-        to: TxKind::Call(Address::from(token)),
-        value: U256::ZERO,
-        access_list: Default::default(),
-        input: Bytes::from(data),
-    };
-    tx.encoded_for_signing()
+    call(chain_id, nonce, 60_000, token, data)
 }
 
 /// An unsigned EIP-1559 call of ERC-20 `transfer(to, amount)` on `token`.
 pub fn erc20_transfer(chain_id: u64, nonce: u64, token: [u8; 20], to: [u8; 20], amount: u128) -> Vec<u8> {
     let data = transferCall { to: Address::from(to), amount: U256::from(amount) }.abi_encode();
-    let tx = TxEip1559 {
-        chain_id,
-        nonce,
-        gas_limit: 65_000,
-        max_fee_per_gas: 30 * GWEI,
-        max_priority_fee_per_gas: 2 * GWEI,
-        to: TxKind::Call(Address::from(token)),
-        value: U256::ZERO,
-        access_list: Default::default(),
-        input: Bytes::from(data),
+    call(chain_id, nonce, 65_000, token, data)
+}
+
+/// An unsigned EIP-1559 call of Uniswap V3 `exactInputSingle` on [`UNISWAP_V3_ROUTER02`]:
+/// swap `amount_in` of `token_in` for at least `min_out` of `token_out` in the pool with
+/// `fee` (hundredths of a basis point: 3000 = 0.3 %), paid to `recipient`.
+#[allow(clippy::too_many_arguments)]
+pub fn uniswap_exact_input_single(
+    chain_id: u64,
+    nonce: u64,
+    token_in: [u8; 20],
+    token_out: [u8; 20],
+    fee: u32,
+    recipient: [u8; 20],
+    amount_in: u128,
+    min_out: u128,
+) -> Vec<u8> {
+    let params = ExactInputSingleParams {
+        tokenIn: Address::from(token_in),
+        tokenOut: Address::from(token_out),
+        fee: alloy_primitives::Uint::<24, 1>::from(fee & 0x00ff_ffff),
+        recipient: Address::from(recipient),
+        amountIn: U256::from(amount_in),
+        amountOutMinimum: U256::from(min_out),
+        sqrtPriceLimitX96: alloy_primitives::U160::ZERO,
     };
-    tx.encoded_for_signing()
+    call(chain_id, nonce, 200_000, UNISWAP_V3_ROUTER02, exactInputSingleCall { params }.abi_encode())
 }
 
 /// An unsigned EIP-1559 call of the Aave V3 pool's `supply(asset, amount, on_behalf_of, 0)`
@@ -97,18 +141,7 @@ pub fn aave_supply(nonce: u64, asset: [u8; 20], amount: u128, on_behalf_of: [u8;
         referralCode: 0,
     }
     .abi_encode();
-    let tx = TxEip1559 {
-        chain_id: 1,
-        nonce,
-        gas_limit: 300_000,
-        max_fee_per_gas: 30 * GWEI,
-        max_priority_fee_per_gas: 2 * GWEI,
-        to: TxKind::Call(Address::from(AAVE_V3_POOL)),
-        value: U256::ZERO,
-        access_list: Default::default(),
-        input: Bytes::from(data),
-    };
-    tx.encoded_for_signing()
+    call(1, nonce, 300_000, AAVE_V3_POOL, data)
 }
 
 /// The EIP-712 "Mail" example from the EIP itself, on `chain_id`.

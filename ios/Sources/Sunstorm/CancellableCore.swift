@@ -111,6 +111,12 @@ public final class CancellableCore: SunstormCore, @unchecked Sendable {
         }
     }
 
+    public override func updateMetadata(cancel: CancelHandle? = nil) async throws -> MetadataUpdateView {
+        try await withCancelHandle(cancel) {
+            try await super.updateMetadata(cancel: $0)
+        }
+    }
+
     public override func bondedPhones(applianceId: String? = nil, cancel: CancelHandle? = nil) async throws -> [BondedPhoneView] {
         try await withCancelHandle(cancel) {
             try await super.bondedPhones(applianceId: applianceId, cancel: $0)

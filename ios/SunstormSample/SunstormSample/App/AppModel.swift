@@ -55,7 +55,13 @@ final class AppModel: ObservableObject {
                     octanePublicKeyHex: String(repeating: "0", count: 64), // printed by `sunstorm sim octane`
                     acceptedLinkHosts: ["sigilvault.xyz"],
                     databasePath: support.appendingPathComponent("sunstorm.db").path,
-                    phoneName: UIDevice.current.name),
+                    phoneName: UIDevice.current.name,
+                    // Clear signing: the signed metadata bundle ships as a resource
+                    // (project.yml), signed with the repository's DEVELOPMENT key (anyone can
+                    // sign with it; a real app pins its own signer's key).
+                    metadataPublicKeyHex: "ebfe4619b374c565c8629e2a7f1cb1018e8c11578855d65f0df09d0dfa4a88ec",
+                    metadataBundle: Bundle.main.url(forResource: "bundle", withExtension: "cbor")
+                        .flatMap { try? Data(contentsOf: $0) }),
                 ble: CoreBluetoothCentral(), http: URLSessionHttpClient(), secrets: KeychainSecretStore(), presence: LocalAuthPresence())
         } catch {
             fatalError("invalid sample configuration: \(error)") // a build-time constant is wrong

@@ -35,7 +35,9 @@ enum PairStep: Equatable, Sendable {
 }
 
 struct SignRequestView: Identifiable, Equatable, Sendable {
-    struct Field: Equatable, Sendable { var label, value: String }
+    /// A row: `key` is the core's stable key (`amount`, `clear.params.amountIn`…), what a
+    /// translated app looks its own label up by.
+    struct Field: Hashable, Sendable { var label, value: String; var key: String = "" }
     var id: String
     var spName, chain, account, title: String
     var fields: [Field]
@@ -166,7 +168,7 @@ enum CoreViews {
 
     static func signRequest(_ r: Sunstorm.SignRequestView) -> SignRequestView {
         SignRequestView(id: r.requestId, spName: r.spName, chain: r.chainName, account: r.account, title: r.title,
-                        fields: r.fields.map { .init(label: $0.label, value: $0.value) },
+                        fields: r.fields.map { .init(label: $0.label, value: $0.value, key: $0.key) },
                         warnings: r.warnings.map(\.message), blind: r.blind, violations: r.violations.map(\.message))
     }
 

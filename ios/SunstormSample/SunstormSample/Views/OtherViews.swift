@@ -48,8 +48,16 @@ struct SignRequestsView: View {
                     Text(r.title).font(.title3.bold())
                     Text("\(r.spName) · \(r.chain)").font(.caption)
                     Text("From \(r.account)").font(.caption.monospaced())
-                    ForEach(r.fields, id: \.label) { f in
-                        HStack { Text(f.label); Spacer(); Text(f.value).monospaced() }
+                    // The title is the intent ("swap", "Send"); each row shows its stable key small.
+                    ForEach(r.fields, id: \.self) { f in
+                        HStack {
+                            VStack(alignment: .leading) {
+                                Text(f.label)
+                                if !f.key.isEmpty { Text(f.key).font(.caption2.monospaced()).foregroundStyle(.secondary) }
+                            }
+                            Spacer()
+                            Text(f.value).monospaced()
+                        }
                     }
                     if r.blind { Label("Parts could not be decoded: you would sign blind.", systemImage: "eye.slash").foregroundStyle(.red) }
                     ForEach(r.warnings, id: \.self) { Label($0, systemImage: "exclamationmark.triangle").foregroundStyle(.orange) }

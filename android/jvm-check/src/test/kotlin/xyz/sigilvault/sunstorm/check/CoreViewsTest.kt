@@ -122,13 +122,14 @@ class CoreViewsTest {
             SignRequestView(
                 requestId = "req-1", pairId = "pair-1", spName = "Example Exchange", chain = "eip155:1",
                 chainName = "Ethereum", account = "eip155:1:0xAb01", kind = "evm_transaction", title = "Send ETH",
-                fields = listOf(FieldRow("To", "0x1234…"), FieldRow("Amount", "1.5 ETH")),
+                fields = listOf(FieldRow("To", "0x1234…", "to"), FieldRow("Amount", "1.5 USDC", "amount")),
                 warnings = listOf(NoticeView("unlimited_approval", "Unlimited token approval")),
                 violations = listOf(NoticeView("daily_limit", "Over the daily limit")),
                 blind = false, blocked = true, payloadHash = "00".repeat(32), expiresAt = 1_900_000_000,
             ),
         )
         assertEquals(listOf("To", "Amount"), req.fields.map { it.label })
+        assertEquals(listOf("to", "amount"), req.fields.map { it.key })
         assertEquals("Unlimited token approval", req.warnings.single().text)
         assertTrue(req.blocked)
         assertEquals("daily_limit", req.violations.single().code)

@@ -181,6 +181,7 @@ class Simulators private constructor(
          * appliance` (`--delay-ms 30000`, `--mtu 64`, `--user api`…). With [control] the
          * appliance also serves its control API on a free loopback port ([control]). With
          * [extraSps] octane registers that many further demo services (`--extra-sps`).
+         * [octaneArgs] adds flags of `sunstorm sim octane` (`--metadata-bundle FILE`…).
          */
         fun start(
             dir: Path = Files.createTempDirectory("sunstorm-sims"),
@@ -189,9 +190,10 @@ class Simulators private constructor(
             sunstorm: Path = SunstormCli.find(),
             control: Boolean = false,
             extraSps: Int = 0,
+            octaneArgs: List<String> = emptyList(),
         ): Simulators {
             val octane = SimProcess(
-                listOf("sim", "octane", "--listen", "127.0.0.1:0", "--json", "--extra-sps", extraSps.toString()),
+                listOf("sim", "octane", "--listen", "127.0.0.1:0", "--json", "--extra-sps", extraSps.toString()) + octaneArgs,
                 sunstorm,
             )
             val sims = try {

@@ -112,7 +112,7 @@ object CoreViews {
         chain = r.chain,
         account = r.account,
         title = r.title,
-        fields = r.fields.map { FieldView(it.label, it.value) },
+        fields = r.fields.map { FieldView(it.label, it.value, it.key) },
         warnings = r.warnings.map { WarningView(it.code, it.message) },
         blind = r.blind,
         violations = r.violations.map { ViolationView(it.code, it.message) },

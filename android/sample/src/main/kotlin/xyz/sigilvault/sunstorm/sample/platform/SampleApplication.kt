@@ -51,6 +51,10 @@ class SampleApplication : Application() {
                 acceptedLinkHosts = listOf("sigilvault.xyz"),
                 databasePath = noBackupFilesDir.resolve("sunstorm.db").path,
                 phoneName = Build.MODEL,
+                // Clear signing: the signed metadata bundle ships as an asset (build.gradle.kts
+                // copies metadata/bundle.cbor), its key is pinned.
+                metadataPublicKeyHex = METADATA_PUBLIC_KEY_HEX,
+                metadataBundle = assets.open("metadata/bundle.cbor").use { it.readBytes() },
             ),
             AndroidBleCentral(this),
             PlatformHttpClient(),
@@ -84,6 +88,12 @@ class SampleApplication : Application() {
 
         /** Octane's pinned Ed25519 key (printed by `sunstorm sim octane`). */
         const val OCTANE_PUBLIC_KEY_HEX = "0000000000000000000000000000000000000000000000000000000000000000"
+
+        /**
+         * The metadata key `metadata/bundle.cbor` is signed with: the repository's
+         * DEVELOPMENT key (anyone can sign with it). A real app pins its own signer's key.
+         */
+        const val METADATA_PUBLIC_KEY_HEX = "ebfe4619b374c565c8629e2a7f1cb1018e8c11578855d65f0df09d0dfa4a88ec"
 
         /**
          * Scripted flows ([DemoFlows]) instead of the core, for UI previews without an

@@ -82,8 +82,11 @@ sealed interface PairStep {
     data class Failed(override val flowId: String, val code: String, val message: String) : PairStep
 }
 
-/** One decoded row of a sign request ("To", "Amount"…). */
-data class FieldView(val label: String, val value: String)
+/**
+ * One decoded row of a sign request ("To", "Amount"…). [key] is the core's stable key
+ * (`amount`, `clear.params.amountIn`…): what a translated app looks its own label up by.
+ */
+data class FieldView(val label: String, val value: String, val key: String = "")
 
 /** A warning the decoder raised (blind signing, unlimited approval…). */
 data class WarningView(val code: String, val text: String)

@@ -50,9 +50,14 @@ private fun SignRequestCard(r: SignRequestView, busy: Boolean, onApprove: () -> 
             Text(r.title, style = MaterialTheme.typography.titleLarge)
             Text("${r.spName} · ${r.chain}", style = MaterialTheme.typography.bodySmall)
             Text("From ${r.account}", style = MaterialTheme.typography.bodySmall)
+            // The title is the intent ("swap", "Send"); each row keeps its stable key (what a
+            // translated app would look its own label up by), shown small under the label.
             r.fields.forEach { f ->
                 Row(Modifier.fillMaxWidth(), horizontalArrangement = Arrangement.SpaceBetween) {
-                    Text(f.label)
+                    Column {
+                        Text(f.label)
+                        if (f.key.isNotEmpty()) Text(f.key, style = MaterialTheme.typography.labelSmall)
+                    }
                     Text(f.value)
                 }
             }
