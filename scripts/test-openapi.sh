@@ -44,7 +44,9 @@ fail() { echo "test-openapi: FAILED: $*" >&2; exit 1; }
 #                  known ids). It sees SUNSTORM_OPENAPI_URL, SUNSTORM_OPENAPI_STARTUP (a
 #                  file holding the server's stdout) and SUNSTORM_OPENAPI_SEED.
 apis=(
-    "octane | docs/openapi/octane.yaml | {bin} sim octane --listen 127.0.0.1:{port} --json | Authorization: Bearer {ok.demo_sp.api_key} | openapi_hooks_octane"
+    # Octane serves a small file as its metadata bundle (it serves bytes as they are; phones
+    # verify them), so `GET /metadata/bundle` answers 200 and 304 too.
+    "octane | docs/openapi/octane.yaml | {bin} sim octane --listen 127.0.0.1:{port} --json --metadata-bundle metadata/bundle.json | Authorization: Bearer {ok.demo_sp.api_key} | openapi_hooks_octane"
     # The appliance simulator's control API: nothing answers requests but the API (--user api).
     "appliance-control | docs/openapi/appliance-control.yaml | {bin} sim appliance --socket /tmp/sunstorm-openapi-appliance-{port}.sock --control 127.0.0.1:{port} --user api --pin 123456 | "
 )
