@@ -526,6 +526,9 @@ fn map_sign(e: SignError) -> SunstormError {
         SignError::Blocked(rules) => SunstormError::GuardrailBlocked { summary: rules.join(", ") },
         SignError::UnknownRequest => SunstormError::NotFound,
         SignError::RejectedOnAppliance => SunstormError::ApplianceDeclined,
+        // The biometric-bound approval key could not sign: the user's presence was not
+        // shown (its own FFI errors come with the Kotlin/Swift approval key).
+        SignError::Approval(_) => SunstormError::UserPresenceFailed,
         SignError::Octane(o) => map_octane(o),
         SignError::Appliance(a) => map_appliance(a),
         SignError::Store(s) => map_store(s),

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::approval::ApprovalProof;
 use crate::bytes::Key32;
 use crate::caip::AccountId;
 use crate::decode::DisplayDigest;
@@ -66,6 +67,11 @@ pub enum AuditEvent {
         /// older versions).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         display_digest: Option<DisplayDigest>,
+        /// The phone's approval key's signature over the request and display digest
+        /// ([`crate::approval::ApprovalStatement`]), sent to the appliance; absent without an
+        /// approval key (and from entries of older versions).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval: Option<ApprovalProof>,
     },
     /// The appliance signed and its signature verified (subject: the request id).
     SignSigned {
@@ -173,8 +179,12 @@ mod tests {
             AuditEvent::PairApproved { pair_id: Uuid::nil(), sp: "Acme".into(), bindings: vec![] },
             AuditEvent::PairRejected { by: Actor::Appliance },
             AuditEvent::PairRevoked { by: Actor::Sp },
-            AuditEvent::SignApproved { title: "Send ETH".into(), display_digest: None },
-            AuditEvent::SignApproved { title: "Send ETH".into(), display_digest: Some(DisplayDigest([3; 32])) },
+            AuditEvent::SignApproved { title: "Send ETH".into(), display_digest: None, approval: None },
+            AuditEvent::SignApproved {
+                title: "Send ETH".into(),
+                display_digest: Some(DisplayDigest([3; 32])),
+                approval: Some(ApprovalProof { signature: vec![0x30, 2, 1, 1] }),
+            },
             AuditEvent::SignSigned { display_digest: None, receipt: None },
             AuditEvent::SignSigned {
                 display_digest: Some(DisplayDigest([3; 32])),

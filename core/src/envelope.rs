@@ -39,6 +39,9 @@ pub enum Domain {
     /// The appliance's receipt for a signature: the request, pair, payload hash and the
     /// display digest of the screen the phone showed ([`crate::receipt::SignReceipt`]).
     SignReceipt,
+    /// The phone's approval key (P-256, biometric-bound) over what the user approved: the
+    /// request, pair, payload hash and display digest ([`crate::approval::ApprovalStatement`]).
+    ApprovalProof,
 }
 
 impl Domain {
@@ -57,6 +60,7 @@ impl Domain {
             Domain::MetadataBundle => b"sigil/v1/metadata-bundle",
             Domain::PhoneForgotten => b"sigil/v1/phone-forgotten",
             Domain::SignReceipt => b"sigil/v1/sign-receipt",
+            Domain::ApprovalProof => b"sigil/v1/approval-proof",
         }
     }
 }
@@ -89,7 +93,9 @@ pub struct SignedEnvelope {
     pub sig: Vec<u8>,
 }
 
-fn message(domain: Domain, body: &[u8]) -> Vec<u8> {
+/// The bytes a signature for `domain` covers: `tag || 0x00 || body` (every signer in the
+/// system, Ed25519 or P-256, signs this form).
+pub fn message(domain: Domain, body: &[u8]) -> Vec<u8> {
     let tag = domain.tag();
     let mut m = Vec::with_capacity(tag.len() + 1 + body.len());
     m.extend_from_slice(tag);
@@ -194,6 +200,7 @@ mod tests {
             Domain::MetadataBundle,
             Domain::PhoneForgotten,
             Domain::SignReceipt,
+            Domain::ApprovalProof,
         ];
         let tags: HashSet<_> = all.iter().map(|d| d.tag()).collect();
         assert_eq!(tags.len(), all.len());

@@ -22,6 +22,7 @@ use uuid::Uuid;
 use zeroize::Zeroizing;
 
 use crate::appliance::{ApplianceError, ApplianceInfo, ApplianceSignature};
+use crate::approval::{ApprovalPolicy, ApprovalProof, ApprovalPublicKey};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::code::ValidationCode;
@@ -291,6 +292,11 @@ pub struct FakeAppliance {
     pub receipts: Script<Option<SignedEnvelope>>,
     /// The display digest each `sign_request` carried, in order.
     digests: Mutex<Vec<(Uuid, Option<DisplayDigest>)>>,
+    /// The approval policy and enrolled key it checks proofs with
+    /// ([`crate::approval::check_approval`]); `None`: it checks nothing.
+    approval: Mutex<Option<(ApprovalPolicy, Option<ApprovalPublicKey>)>>,
+    /// The approval proof each `sign_request` carried, in order.
+    proofs: Mutex<Vec<(Uuid, Option<ApprovalProof>)>>,
     /// While set, `sign` holds its answer ([`FakeAppliance::hold_signing`]).
     sign_hold: Mutex<Option<(Arc<Notify>, Arc<Notify>)>>,
     calls: Mutex<Vec<ApplianceCall>>,
@@ -316,6 +322,8 @@ impl FakeAppliance {
             revoke: Script::default(),
             receipts: Script::default(),
             digests: Mutex::new(Vec::new()),
+            approval: Mutex::new(None),
+            proofs: Mutex::new(Vec::new()),
             sign_hold: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
         }
@@ -379,6 +387,17 @@ impl FakeAppliance {
     /// last one, when asked more than once); `None` when never asked or sent without one.
     pub fn digest_sent(&self, request_id: Uuid) -> Option<DisplayDigest> {
         self.digests.lock().unwrap().iter().rev().find(|(id, _)| *id == request_id).and_then(|(_, d)| *d)
+    }
+
+    /// From now on `sign_request` checks approval proofs as an appliance holding `policy`
+    /// with `enrolled` as the phone's key would, and refuses like one.
+    pub fn require_approval(&self, policy: ApprovalPolicy, enrolled: Option<ApprovalPublicKey>) {
+        *self.approval.lock().unwrap() = Some((policy, enrolled));
+    }
+
+    /// The approval proof the phone sent with its request to sign `request_id` (the last).
+    pub fn proof_sent(&self, request_id: Uuid) -> Option<ApprovalProof> {
+        self.proofs.lock().unwrap().iter().rev().find(|(id, _)| *id == request_id).and_then(|(_, p)| p.clone())
     }
 
     /// An honest receipt for `req` shown with `digest`, signed with `key`.
@@ -468,9 +487,20 @@ impl ApplianceApi for FakeAppliance {
         request_id: Uuid,
         request: &CountersignedRequest,
         display_digest: Option<DisplayDigest>,
+        approval: Option<ApprovalProof>,
         progress: Option<ProgressFn>,
     ) -> Result<ApplianceSignature, ApplianceError> {
         self.digests.lock().unwrap().push((request_id, display_digest));
+        self.proofs.lock().unwrap().push((request_id, approval.clone()));
+        let checks = self.approval.lock().unwrap().clone();
+        if let Some((policy, enrolled)) = checks {
+            let req: SignRequest = crate::cbor::from_canonical_slice(&request.body).unwrap();
+            if let Err(r) =
+                crate::approval::check_approval(policy, enrolled.as_ref(), &req, display_digest, approval.as_ref())
+            {
+                return Err(crate::appliance::proto::ApplianceErrorCode::from(r).to_appliance_error(r.to_string()));
+            }
+        }
         let signature = self.sign(request, progress).await?;
         let receipt = match self.receipts.next() {
             Some(scripted) => scripted,
@@ -480,6 +510,31 @@ impl ApplianceApi for FakeAppliance {
             }),
         };
         Ok(ApplianceSignature { signature, receipt })
+    }
+
+    async fn enrol_approval_key(
+        &self,
+        _request_id: Uuid,
+        public_key: &ApprovalPublicKey,
+        _progress: Option<ProgressFn>,
+    ) -> Result<(), ApplianceError> {
+        let mut approval = self.approval.lock().unwrap();
+        let policy = approval.as_ref().map_or(ApprovalPolicy::Always, |(p, _)| *p);
+        *approval = Some((policy, Some(public_key.clone())));
+        Ok(())
+    }
+
+    async fn set_approval_policy(
+        &self,
+        _request_id: Uuid,
+        _pair_id: Uuid,
+        policy: ApprovalPolicy,
+        _progress: Option<ProgressFn>,
+    ) -> Result<ApprovalPolicy, ApplianceError> {
+        let mut approval = self.approval.lock().unwrap();
+        let key = approval.as_ref().and_then(|(_, k)| k.clone());
+        *approval = Some((policy, key));
+        Ok(policy)
     }
 
     async fn revoke_pair(&self, _request_id: Uuid, pair_id: Uuid) -> Result<SignedEnvelope, ApplianceError> {
@@ -492,5 +547,70 @@ impl ApplianceApi for FakeAppliance {
 
     async fn list_pairs(&self) -> Result<Vec<Uuid>, ApplianceError> {
         Ok(vec![self.pair_id])
+    }
+}
+
+/// A software P-256 approval key with a scriptable user: signs by default; queued errors
+/// answer the next `sign` calls (a cancelled prompt, a lock-out); [`FakeApprovalKey::invalidate`]
+/// makes it behave like a key a biometric change invalidated, [`FakeApprovalKey::renew`]
+/// like the new key the app then creates.
+pub struct FakeApprovalKey {
+    key: Mutex<p256::ecdsa::SigningKey>,
+    invalidated: AtomicBool,
+    /// Errors the next `sign` calls answer with, in order.
+    pub errors: Script<crate::approval::ApprovalKeyError>,
+    signed: Mutex<Vec<Vec<u8>>>,
+}
+
+impl Default for FakeApprovalKey {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FakeApprovalKey {
+    /// A fresh random key.
+    pub fn new() -> Self {
+        Self {
+            key: Mutex::new(p256::ecdsa::SigningKey::random(&mut rand_core::OsRng)),
+            invalidated: AtomicBool::new(false),
+            errors: Script::default(),
+            signed: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// From now on the key is unusable: `sign` fails with `KeyInvalidated`.
+    pub fn invalidate(&self) {
+        self.invalidated.store(true, Ordering::SeqCst);
+    }
+
+    /// A new key replaces the invalidated one (what the app does before re-enrolling).
+    pub fn renew(&self) {
+        *self.key.lock().unwrap() = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        self.invalidated.store(false, Ordering::SeqCst);
+    }
+
+    /// Every message signed so far, in order.
+    pub fn signed(&self) -> Vec<Vec<u8>> {
+        self.signed.lock().unwrap().clone()
+    }
+}
+
+impl crate::approval::ApprovalKey for FakeApprovalKey {
+    fn public_key(&self) -> Result<Vec<u8>, crate::approval::ApprovalKeyError> {
+        Ok(self.key.lock().unwrap().verifying_key().to_encoded_point(false).as_bytes().to_vec())
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, crate::approval::ApprovalKeyError> {
+        if self.invalidated.load(Ordering::SeqCst) {
+            return Err(crate::approval::ApprovalKeyError::KeyInvalidated);
+        }
+        if let Some(e) = self.errors.next() {
+            return Err(e);
+        }
+        use p256::ecdsa::signature::Signer;
+        let sig: p256::ecdsa::Signature = self.key.lock().unwrap().sign(message);
+        self.signed.lock().unwrap().push(message.to_vec());
+        Ok(sig.to_der().as_bytes().to_vec())
     }
 }

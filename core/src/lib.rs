@@ -6,6 +6,7 @@
 
 pub mod address_book;
 pub mod appliance;
+pub mod approval;
 pub mod audit;
 pub mod ble;
 pub mod bytes;

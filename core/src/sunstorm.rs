@@ -23,7 +23,8 @@ use url::Url;
 use uuid::Uuid;
 
 use crate::address_book::{AddressBookError, UserAddressBook};
-use crate::appliance::client::{app_signing_key, bond_with_config, ApplianceClient, BondRecord, ClientConfig};
+use crate::appliance::client::{app_signing_key, bond_enrolling, ApplianceClient, BondRecord, ClientConfig};
+use crate::approval::{ApprovalKey, ApprovalKeyError, ApprovalPolicy, ApprovalPublicKey};
 use crate::audit::AuditEvent;
 
 use crate::appliance::{ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, ProgressFn};
@@ -79,6 +80,11 @@ pub struct SunstormConfig {
     pub phone_name: String,
     /// Tolerated clock skew for sign requests (seconds).
     pub sign_max_skew_secs: u64,
+    /// The platform approval key (P-256, biometric-bound): its public key is enrolled with
+    /// every appliance at bonding and it signs every approval for the appliance to check
+    /// (`docs/signing.md`). `None`: approvals carry no proof (an appliance whose policy
+    /// asks for one refuses them).
+    pub approval_key: Option<Arc<dyn ApprovalKey>>,
     /// How octane's HTTPS requests are sent (the platform's stack on phones). `None`: the
     /// built-in reqwest transport (feature `reqwest`; without it, opening fails).
     pub http: Option<Arc<dyn HttpTransport>>,
@@ -105,6 +111,7 @@ impl SunstormConfig {
             appliance: ClientConfig::default(),
             phone_name: "Sunstorm".into(),
             sign_max_skew_secs: crate::sign::DEFAULT_MAX_SKEW_SECS,
+            approval_key: None,
             http: None,
             #[cfg(feature = "testing")]
             crash_point: CrashPoint::None,
@@ -349,7 +356,8 @@ impl Sunstorm {
         let pair = pair.with_crash_point(self.cfg.crash_point);
         let sign = SignEngine::new(self.store.clone(), port, self.clock.clone())
             .with_max_skew(self.cfg.sign_max_skew_secs)
-            .with_clear_signing(self.metadata.clone(), self.book.clone());
+            .with_clear_signing(self.metadata.clone(), self.book.clone())
+            .with_approval_key(self.cfg.approval_key.clone());
         Ok(Bonded { record, peripheral, appliance, octane, pair, sign })
     }
 
@@ -442,10 +450,44 @@ impl Sunstorm {
     #[tracing::instrument(skip_all)]
     pub async fn bond_appliance(&self, peripheral: Option<&str>, pin: &str) -> Result<ApplianceBond, CoreError> {
         let connector = self.connectors.connector(peripheral);
-        let record =
-            bond_with_config(connector.as_ref(), pin, self.secrets.as_ref(), &self.cfg.phone_name, &self.cfg.appliance)
-                .await?;
+        let approval_key = self.approval_public_key().await?;
+        let (secrets, name) = (self.secrets.as_ref(), &self.cfg.phone_name);
+        let record = bond_enrolling(connector.as_ref(), pin, secrets, name, approval_key, &self.cfg.appliance).await?;
         self.adopt_bond(record, peripheral).await
+    }
+
+    /// The approval key's public half, to enrol with an appliance (`None` without a key).
+    async fn approval_public_key(&self) -> Result<Option<ApprovalPublicKey>, CoreError> {
+        let Some(key) = self.cfg.approval_key.clone() else { return Ok(None) };
+        let public = tokio::task::spawn_blocking(move || key.public_key())
+            .await
+            .map_err(|e| ApprovalKeyError::Other(format!("the approval key's thread failed: {e}")))
+            .and_then(|r| r)
+            .map_err(|e| CoreError::Sign(SignError::Approval(e)))?;
+        Ok(Some(ApprovalPublicKey(public)))
+    }
+
+    /// Enrols the approval key (new after a biometric change invalidated the old one)
+    /// with the appliance `id` names; its user confirms on the appliance.
+    #[tracing::instrument(skip_all)]
+    pub async fn enrol_approval_key(&self, id: Option<&ApplianceId>) -> Result<(), CoreError> {
+        let key = self.approval_public_key().await?.ok_or(CoreError::Sign(SignError::Approval(
+            ApprovalKeyError::Other("this phone has no approval key".into()),
+        )))?;
+        let b = self.resolve(id).await?;
+        let request_id = Uuid::new_v4();
+        b.appliance.enrol_approval_key(request_id, &key, self.progress(request_id)).await?;
+        tracing::info!(key = %key.fingerprint(), "approval key enrolled");
+        Ok(())
+    }
+
+    /// Asks the appliance of `pair_id` to hold `policy` for it (its user confirms);
+    /// returns the policy the appliance now holds.
+    #[tracing::instrument(skip(self))]
+    pub async fn set_approval_policy(&self, pair_id: Uuid, policy: ApprovalPolicy) -> Result<ApprovalPolicy, CoreError> {
+        let b = self.for_pair(pair_id).await?;
+        let request_id = Uuid::new_v4();
+        Ok(b.appliance.set_approval_policy(request_id, pair_id, policy, self.progress(request_id)).await?)
     }
 
     /// Adopts a bond record made elsewhere (a shell's or the CLI's copy from before the

@@ -24,6 +24,7 @@ use crate::appliance::proto::{Request, RequestBody, Response, ResponseBody, MAX_
 use crate::appliance::{
     ApplianceApi, ApplianceError, ApplianceInfo, ApplianceProgress, ApplianceSignature, PhoneEntry, ProgressFn,
 };
+use crate::approval::{ApprovalPolicy, ApprovalProof, ApprovalPublicKey};
 use crate::ble::channel::{self, ChannelError, PhoneKeys, SecureChannel};
 use crate::ble::framing::{FramedLink, FramingConfig, FramingError};
 use crate::ble::transport::{Connector, GattError};
@@ -419,7 +420,7 @@ impl ApplianceApi for ApplianceClient {
         // The request id is the sign request's own; the appliance verifies it matches.
         let inner: SignRequest = crate::cbor::from_canonical_slice(&request.body)
             .map_err(|e| ApplianceError::Protocol(format!("sign request body: {e}")))?;
-        Ok(self.sign_request(inner.request_id, request, None, progress).await?.signature)
+        Ok(self.sign_request(inner.request_id, request, None, None, progress).await?.signature)
     }
 
     async fn sign_request(
@@ -427,11 +428,38 @@ impl ApplianceApi for ApplianceClient {
         request_id: Uuid,
         request: &CountersignedRequest,
         display_digest: Option<DisplayDigest>,
+        approval: Option<ApprovalProof>,
         progress: Option<ProgressFn>,
     ) -> Result<ApplianceSignature, ApplianceError> {
-        let body = RequestBody::Sign { request: request.clone(), display_digest };
+        let body = RequestBody::Sign { request: request.clone(), display_digest, approval };
         match self.request(request_id, body, progress).await? {
             ResponseBody::Signature { signature, receipt } => Ok(ApplianceSignature { signature, receipt }),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn enrol_approval_key(
+        &self,
+        request_id: Uuid,
+        public_key: &ApprovalPublicKey,
+        progress: Option<ProgressFn>,
+    ) -> Result<(), ApplianceError> {
+        let body = RequestBody::EnrolApprovalKey { public_key: public_key.clone() };
+        match self.request(request_id, body, progress).await? {
+            ResponseBody::ApprovalKeyEnrolled => Ok(()),
+            other => Err(unexpected(&other)),
+        }
+    }
+
+    async fn set_approval_policy(
+        &self,
+        request_id: Uuid,
+        pair_id: Uuid,
+        policy: ApprovalPolicy,
+        progress: Option<ProgressFn>,
+    ) -> Result<ApprovalPolicy, ApplianceError> {
+        match self.request(request_id, RequestBody::SetApprovalPolicy { pair_id, policy }, progress).await? {
+            ResponseBody::ApprovalPolicySet { pair_id: p, policy } if p == pair_id => Ok(policy),
             other => Err(unexpected(&other)),
         }
     }
@@ -476,11 +504,24 @@ pub async fn bond_with_config(
     phone_name: &str,
     cfg: &ClientConfig,
 ) -> Result<BondRecord, ApplianceError> {
+    bond_enrolling(connector, pin, store, phone_name, None, cfg).await
+}
+
+/// [`bond_with_config`] that also enrols the phone's approval public key with the bond
+/// (the appliance then checks this phone's approval proofs with it).
+pub async fn bond_enrolling(
+    connector: &dyn Connector,
+    pin: &str,
+    store: &dyn SecretStore,
+    phone_name: &str,
+    approval_key: Option<ApprovalPublicKey>,
+    cfg: &ClientConfig,
+) -> Result<BondRecord, ApplianceError> {
     if !channel::is_valid_pin(pin) {
         return Err(ApplianceError::Channel(ChannelError::Malformed("a PIN is six digits".into())));
     }
     let keys = PhoneKeys::load_or_create(store)?;
-    let mut exchange = channel::PhoneBondExchange::start(pin)?;
+    let mut exchange = channel::PhoneBondExchange::start_enrolling(pin, approval_key)?;
     let mut attempt: u32 = 0;
     loop {
         // (error, whether a new connection may help)

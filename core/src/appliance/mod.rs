@@ -13,6 +13,7 @@ use uuid::Uuid;
 use crate::ble::channel::ChannelError;
 use crate::ble::framing::FramingError;
 use crate::ble::transport::GattError;
+use crate::approval::{ApprovalPolicy, ApprovalProof, ApprovalPublicKey};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::decode::DisplayDigest;
@@ -212,14 +213,36 @@ pub trait ApplianceApi: Send + Sync {
     /// [`ApplianceApi::sign`] for a caller that already decoded the request, knows its id
     /// and shows it (the sign engine): `display_digest` commits to the phone's review
     /// screen; the appliance shows its fingerprint and answers with the signature and a
-    /// receipt over it. The appliance checks the id against the body it verifies.
+    /// receipt over it. The appliance checks the id against the body it verifies, and
+    /// `approval` (the phone's approval key's signature over the request and digest)
+    /// against the key this phone enrolled, as the pair's approval policy asks.
     async fn sign_request(
         &self,
         request_id: Uuid,
         request: &CountersignedRequest,
         display_digest: Option<DisplayDigest>,
+        approval: Option<ApprovalProof>,
         progress: Option<ProgressFn>,
     ) -> Result<ApplianceSignature, ApplianceError>;
+
+    /// Enrols a new approval key for this phone (after the old one was invalidated); the
+    /// appliance's user confirms.
+    async fn enrol_approval_key(
+        &self,
+        request_id: Uuid,
+        public_key: &ApprovalPublicKey,
+        progress: Option<ProgressFn>,
+    ) -> Result<(), ApplianceError>;
+
+    /// Changes a pair's approval policy; the appliance's user confirms. Returns the policy
+    /// the appliance now holds.
+    async fn set_approval_policy(
+        &self,
+        request_id: Uuid,
+        pair_id: Uuid,
+        policy: ApprovalPolicy,
+        progress: Option<ProgressFn>,
+    ) -> Result<ApprovalPolicy, ApplianceError>;
 
     /// Asks the appliance to drop a pair; returns its signed `PairRevocation`.
     async fn revoke_pair(&self, request_id: Uuid, pair_id: Uuid) -> Result<SignedEnvelope, ApplianceError>;

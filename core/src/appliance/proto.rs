@@ -9,6 +9,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::appliance::{ApplianceError, ApplianceInfo, PhoneEntry};
+use crate::approval::{ApprovalPolicy, ApprovalProof, ApprovalPublicKey, ApprovalRefusal};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::cbor::{self, CborError};
@@ -66,6 +67,25 @@ pub enum RequestBody {
         /// then left out of the encoding, so an older appliance reads the request).
         #[serde(default, skip_serializing_if = "Option::is_none")]
         display_digest: Option<DisplayDigest>,
+        /// The phone's approval key's signature over the request and the display digest
+        /// ([`crate::approval`]): the appliance checks it against the key this phone
+        /// enrolled, as the pair's approval policy asks. Absent from older phones (and then
+        /// left out of the encoding).
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        approval: Option<ApprovalProof>,
+    },
+    /// Enrol a new approval key for the phone that asks, replacing the one it enrolled at
+    /// bonding (after a biometric change invalidated it). The appliance's user confirms.
+    EnrolApprovalKey {
+        /// SEC1 P-256 public key.
+        public_key: ApprovalPublicKey,
+    },
+    /// Change a pair's approval policy. The appliance's user confirms.
+    SetApprovalPolicy {
+        /// The pair.
+        pair_id: Uuid,
+        /// The new policy.
+        policy: ApprovalPolicy,
     },
     /// Drop a pair and sign its revocation.
     RevokePair {
@@ -103,6 +123,8 @@ impl RequestBody {
             RequestBody::Cancel { .. } => "cancel",
             RequestBody::ListPhones => "list_phones",
             RequestBody::ForgetPhone { .. } => "forget_phone",
+            RequestBody::EnrolApprovalKey { .. } => "enrol_approval_key",
+            RequestBody::SetApprovalPolicy { .. } => "set_approval_policy",
         }
     }
 
@@ -114,6 +136,8 @@ impl RequestBody {
                 | RequestBody::Sign { .. }
                 | RequestBody::RevokePair { .. }
                 | RequestBody::ForgetPhone { .. }
+                | RequestBody::EnrolApprovalKey { .. }
+                | RequestBody::SetApprovalPolicy { .. }
         )
     }
 }
@@ -186,6 +210,15 @@ pub enum ResponseBody {
         #[serde(default)]
         forgotten: Vec<SignedEnvelope>,
     },
+    /// Answer to `EnrolApprovalKey`: the key is enrolled for the phone that asked.
+    ApprovalKeyEnrolled,
+    /// Answer to `SetApprovalPolicy`: the pair's policy from now on.
+    ApprovalPolicySet {
+        /// The pair.
+        pair_id: Uuid,
+        /// Its policy.
+        policy: ApprovalPolicy,
+    },
     /// Answer to `ForgetPhone`: the signed `PhoneForgotten` statement (for octane).
     Forgotten {
         /// The statement envelope.
@@ -253,6 +286,15 @@ pub enum ApplianceErrorCode {
     CannotForgetSelf,
     /// `ForgetPhone` names no phone bonded with the appliance.
     UnknownPhone,
+    /// The pair's approval policy asks for the phone's approval proof and none was sent.
+    ApprovalMissing,
+    /// The approval proof does not verify under the phone's enrolled key for this request
+    /// and display digest.
+    ApprovalInvalid,
+    /// The pair's approval policy asks for a proof and the phone enrolled no approval key.
+    ApprovalNotEnrolled,
+    /// `EnrolApprovalKey` carries no valid P-256 public key.
+    BadApprovalKey,
     /// A code this build does not know (newer appliance).
     #[serde(other)]
     Unknown,
@@ -284,6 +326,10 @@ impl ApplianceErrorCode {
             ApplianceErrorCode::PhoneForgotten => "phone_forgotten",
             ApplianceErrorCode::CannotForgetSelf => "cannot_forget_self",
             ApplianceErrorCode::UnknownPhone => "unknown_phone",
+            ApplianceErrorCode::ApprovalMissing => "approval_missing",
+            ApplianceErrorCode::ApprovalInvalid => "approval_invalid",
+            ApplianceErrorCode::ApprovalNotEnrolled => "approval_not_enrolled",
+            ApplianceErrorCode::BadApprovalKey => "bad_approval_key",
             ApplianceErrorCode::Unknown => "unknown",
         }
     }
@@ -297,6 +343,16 @@ impl ApplianceErrorCode {
             ApplianceErrorCode::CannotForgetSelf => ApplianceError::CannotForgetSelf,
             ApplianceErrorCode::UnknownPhone => ApplianceError::UnknownPhone,
             other => ApplianceError::Refused { code: other.as_str().to_string(), message },
+        }
+    }
+}
+
+impl From<ApprovalRefusal> for ApplianceErrorCode {
+    fn from(r: ApprovalRefusal) -> Self {
+        match r {
+            ApprovalRefusal::Missing => ApplianceErrorCode::ApprovalMissing,
+            ApprovalRefusal::Invalid => ApplianceErrorCode::ApprovalInvalid,
+            ApprovalRefusal::NotEnrolled => ApplianceErrorCode::ApprovalNotEnrolled,
         }
     }
 }
@@ -422,6 +478,7 @@ mod tests {
                 RequestBody::Sign {
                     request: CountersignedRequest { body: vec![1, 2], sp_sig: vec![3; 64], octane_sig: vec![4; 64] },
                     display_digest: None,
+                    approval: None,
                 },
             ),
             Request::new(
@@ -429,7 +486,14 @@ mod tests {
                 RequestBody::Sign {
                     request: CountersignedRequest { body: vec![1, 2], sp_sig: vec![3; 64], octane_sig: vec![4; 64] },
                     display_digest: Some(DisplayDigest([5; 32])),
+                    approval: Some(ApprovalProof { signature: vec![0x30; 70] }),
                 },
+            ),
+            Request::new(id, RequestBody::EnrolApprovalKey { public_key: ApprovalPublicKey(vec![4; 65]) }),
+            Request::new(id, RequestBody::SetApprovalPolicy { pair_id: id, policy: ApprovalPolicy::Always }),
+            Request::new(
+                id,
+                RequestBody::SetApprovalPolicy { pair_id: id, policy: ApprovalPolicy::Above { native: u128::MAX } },
             ),
         ]
     }
@@ -489,7 +553,7 @@ mod tests {
         }
         let request = CountersignedRequest { body: vec![1], sp_sig: vec![2; 64], octane_sig: vec![3; 64] };
         let old = cbor::to_vec(&OldRequest::Sign { request: request.clone() }).unwrap();
-        let new = RequestBody::Sign { request: request.clone(), display_digest: None };
+        let new = RequestBody::Sign { request: request.clone(), display_digest: None, approval: None };
         assert_eq!(cbor::to_vec(&new).unwrap(), old);
         assert_eq!(cbor::from_canonical_slice::<RequestBody>(&old).unwrap(), new);
         let old = cbor::to_vec(&OldResponse::Signature { signature: vec![9; 65] }).unwrap();
@@ -547,7 +611,7 @@ mod tests {
         }
 
         #[test]
-        fn mutated_requests_never_panic(idx in 0usize..9, pos: usize, val: u8) {
+        fn mutated_requests_never_panic(idx in 0usize..12, pos: usize, val: u8) {
             let mut b = samples()[idx].encode().unwrap();
             let p = pos % b.len();
             b[p] = val;

@@ -613,7 +613,11 @@ async fn the_screen_shown_is_committed_to_everywhere_and_the_appliance_receipts_
         .map(|e| e.event)
         .collect();
     assert!(
-        events.contains(&AuditEvent::SignApproved { title: view.decoded.title.clone(), display_digest: Some(digest) })
+        events.contains(&AuditEvent::SignApproved {
+            title: view.decoded.title.clone(),
+            display_digest: Some(digest),
+            approval: None
+        })
     );
     let receipt = events
         .iter()

@@ -31,6 +31,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use crate::appliance::ApplianceError;
+use crate::approval::{ApprovalKey, ApprovalKeyError, ApprovalProof, ApprovalStatement};
 use crate::audit::{Actor, AuditEvent, BlockedAt};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
@@ -127,6 +128,11 @@ pub enum SignError {
     /// or screen: the signature is not used.
     #[error("the appliance's receipt is not valid: {0}")]
     BadReceipt(ReceiptError),
+    /// The phone's approval key could not sign the approval (the biometric prompt was
+    /// cancelled, biometrics are locked or not enrolled, the key was invalidated): the
+    /// appliance was not asked and the request still waits for the user.
+    #[error(transparent)]
+    Approval(ApprovalKeyError),
     /// The appliance's revocation does not verify.
     #[error("the appliance's revocation does not verify: {0}")]
     BadRevocation(String),
@@ -161,6 +167,7 @@ impl SignError {
             SignError::BadApplianceSignature(_) => "bad_appliance_signature",
             SignError::MissingReceipt => "missing_receipt",
             SignError::BadReceipt(_) => "bad_receipt",
+            SignError::Approval(e) => e.code(),
             SignError::BadRevocation(_) => "bad_revocation",
             SignError::Octane(e) => e.code(),
             SignError::Appliance(_) => "appliance_error",
@@ -311,6 +318,8 @@ pub struct SignEngine {
     metadata: Option<Arc<LiveMetadata>>,
     /// The user's own names for addresses.
     book: Arc<dyn AddressBook + Send + Sync>,
+    /// The platform approval key that signs each approval for the appliance, if any.
+    approval_key: Option<Arc<dyn ApprovalKey>>,
 }
 
 impl SignEngine {
@@ -325,7 +334,15 @@ impl SignEngine {
             rules: Mutex::new(None),
             metadata: None,
             book: Arc::new(NoAddressBook),
+            approval_key: None,
         }
+    }
+
+    /// Signs every approval with the platform approval key (biometric-gated): the proof
+    /// goes to the appliance with the request and into the audit log.
+    pub fn with_approval_key(mut self, key: Option<Arc<dyn ApprovalKey>>) -> Self {
+        self.approval_key = key;
+        self
     }
 
     /// Renders requests with the metadata bundle in use (ERC-7730 descriptors, tokens,
@@ -665,6 +682,9 @@ impl SignEngine {
             claim.settle();
             return Err(SignError::PairRevoked);
         }
+        // The user's biometric approval of exactly this request and screen. Failing, it
+        // leaves the request waiting (the claim puts it back) and the appliance unasked.
+        let approval = self.prove_approval(req, view.display_digest).await?;
         // The guardrails again, as they are now: tightened settings and what was approved
         // or signed meanwhile apply to a request that was waiting. Its own amount is left
         // out of the spend (it is the amount being checked).
@@ -675,7 +695,8 @@ impl SignEngine {
             let id = request_id.to_string();
             if violations.is_empty() {
                 let title = view.decoded.title.clone();
-                let event = AuditEvent::SignApproved { title, display_digest: Some(view.display_digest) };
+                let display_digest = Some(view.display_digest);
+                let event = AuditEvent::SignApproved { title, display_digest, approval: approval.clone() };
                 tx.audit(now, &id, &event)?;
             } else {
                 let codes = violations.iter().map(|v| v.code().to_string()).collect();
@@ -694,7 +715,7 @@ impl SignEngine {
             return Err(SignError::Blocked(codes));
         }
         let digest = Some(view.display_digest);
-        let answer = match appliance.sign_request(request_id, &w.cs, digest, progress).await {
+        let answer = match appliance.sign_request(request_id, &w.cs, digest, approval, progress).await {
             Ok(s) => s,
             Err(ApplianceError::UserRejected) => {
                 let audit = AuditEvent::SignRejected { by: Actor::Appliance };
@@ -749,6 +770,30 @@ impl SignEngine {
                 Err(SignError::PairRevoked)
             }
             Err(e) => Err(e),
+        }
+    }
+
+    /// The approval key's signature over `req` shown with `display_digest`
+    /// ([`ApprovalStatement`]), made on a blocking thread (the platform shows its biometric
+    /// prompt); `None` without an approval key.
+    async fn prove_approval(
+        &self,
+        req: &SignRequest,
+        display_digest: DisplayDigest,
+    ) -> Result<Option<ApprovalProof>, SignError> {
+        let Some(key) = self.approval_key.clone() else { return Ok(None) };
+        let message = ApprovalStatement::for_request(req, display_digest)
+            .message()
+            .map_err(|e| SignError::Approval(ApprovalKeyError::Other(e.to_string())))?;
+        let signed = tokio::task::spawn_blocking(move || key.sign(&message))
+            .await
+            .map_err(|e| SignError::Approval(ApprovalKeyError::Other(format!("the approval key's thread failed: {e}"))))?;
+        match signed {
+            Ok(signature) => Ok(Some(ApprovalProof { signature })),
+            Err(e) => {
+                tracing::info!(code = e.code(), "sign: no approval from the approval key");
+                Err(SignError::Approval(e))
+            }
         }
     }
 
@@ -949,6 +994,9 @@ mod engine_tests;
 
 #[cfg(test)]
 mod guardrail_tests;
+
+#[cfg(test)]
+mod approval_tests;
 
 #[cfg(test)]
 mod risk_tests;

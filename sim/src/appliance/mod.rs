@@ -30,6 +30,7 @@ use sunstorm_core::appliance::proto::{
     MAX_OWN_FORGETS, PROTOCOL_VERSION,
 };
 use sunstorm_core::appliance::{ApplianceInfo, PhoneEntry};
+use sunstorm_core::approval::{check_approval, ApprovalPolicy, ApprovalProof, ApprovalPublicKey};
 use sunstorm_core::ble::channel::{
     self, kk_reject_message, kk_respond, BondedPhone, ChannelError, MsgType, SecureChannel,
 };
@@ -161,10 +162,12 @@ enum Decision {
 
 /// A validated state-changing request, ready for the user and then the signature.
 enum Prepared {
-    Pair { session: PairSessionDetails, code: String, bindings: Vec<AccountId> },
+    Pair { session: PairSessionDetails, code: String, bindings: Vec<AccountId>, policy: ApprovalPolicy },
     Sign { req: SignRequest, target: SigningTarget, sp_name: String, display_digest: Option<DisplayDigest> },
     Revoke { pair_id: Uuid },
     Forget { target: BondedPhone, by: BondedPhone },
+    EnrolKey { phone: BondedPhone, key: ApprovalPublicKey },
+    SetPolicy { pair_id: Uuid, sp_name: String, from: ApprovalPolicy, to: ApprovalPolicy },
 }
 
 struct Inflight {
@@ -827,9 +830,35 @@ impl ApplianceSim {
                 }
             }
             RequestBody::ApprovePair { session, validation_code, bindings } => {
-                self.validate_pair(session, validation_code, bindings)
+                // A pair approved from a phone with an approval key asks for its proof on
+                // every signature until the user changes that on the appliance.
+                let keyed = state.bonds.iter().any(|b| b.channel_static == phone && b.approval_key.is_some());
+                let policy = if keyed { ApprovalPolicy::Always } else { ApprovalPolicy::Never };
+                self.validate_pair(session, validation_code, bindings, policy)
             }
-            RequestBody::Sign { request, display_digest } => self.validate_sign(state, request, *display_digest),
+            RequestBody::Sign { request, display_digest, approval } => {
+                let bond = state.bonds.iter().find(|b| b.channel_static == phone).ok_or_else(forgotten_error)?;
+                self.validate_sign(state, bond, request, *display_digest, approval.as_ref())
+            }
+            RequestBody::EnrolApprovalKey { public_key } => {
+                let bond = state.bonds.iter().find(|b| b.channel_static == phone).ok_or_else(forgotten_error)?;
+                if !public_key.is_valid() {
+                    return Err(err(ApplianceErrorCode::BadApprovalKey, "not a P-256 public key (SEC1)"));
+                }
+                Ok(Prepared::EnrolKey { phone: bond.clone(), key: public_key.clone() })
+            }
+            RequestBody::SetApprovalPolicy { pair_id, policy } => match state.pairs.get(pair_id) {
+                Some(p) => Ok(Prepared::SetPolicy {
+                    pair_id: *pair_id,
+                    sp_name: p.sp_name.clone(),
+                    from: p.approval_policy(),
+                    to: *policy,
+                }),
+                None if state.revoked.contains(pair_id) => {
+                    Err(err(ApplianceErrorCode::PairRevoked, "the pair is already revoked"))
+                }
+                None => Err(err(ApplianceErrorCode::UnknownPair, "no such pair")),
+            },
             RequestBody::RevokePair { pair_id } => {
                 if state.pairs.contains_key(pair_id) {
                     Ok(Prepared::Revoke { pair_id: *pair_id })
@@ -848,6 +877,7 @@ impl ApplianceSim {
         session: &SignedEnvelope,
         code: &str,
         bindings: &[AccountId],
+        policy: ApprovalPolicy,
     ) -> Result<Prepared, ResponseBody> {
         if self.inner.cfg.octane_key == Key32::default() {
             // A setup mistake, not an attack: say how to fix it.
@@ -887,14 +917,16 @@ impl ApplianceSim {
         let mut bindings = bindings.to_vec();
         bindings.sort();
         bindings.dedup();
-        Ok(Prepared::Pair { session: details, code: code.to_string(), bindings })
+        Ok(Prepared::Pair { session: details, code: code.to_string(), bindings, policy })
     }
 
     fn validate_sign(
         &self,
         state: &SimState,
+        bond: &BondedPhone,
         request: &CountersignedRequest,
         display_digest: Option<DisplayDigest>,
+        approval: Option<&ApprovalProof>,
     ) -> Result<Prepared, ResponseBody> {
         let unverified: SignRequest = sunstorm_core::cbor::from_canonical_slice(&request.body)
             .map_err(|e| err(ApplianceErrorCode::BadRequest, format!("sign request body: {e}")))?;
@@ -930,6 +962,16 @@ impl ApplianceSim {
             (_, None) => return Err(err(ApplianceErrorCode::NotOwnAccount, "not a wallet of this appliance")),
             _ => return Err(err(ApplianceErrorCode::BadPayload, "the payload kind does not fit the account")),
         }
+        // The phone's approval, as the pair's policy asks, before the user is shown anything.
+        let policy = pair.approval_policy();
+        if let Err(r) = check_approval(policy, bond.approval_key.as_ref(), &req, display_digest, approval) {
+            tracing::warn!(code = r.code(), %policy, "sign: approval proof refused");
+            let detail = format!("{}: {r} (policy: {policy})", r.code());
+            self.inner
+                .panel
+                .log(Event::new(EventType::ApprovalRefused).request(req.request_id).pair(req.pair_id).detail(detail));
+            return Err(err(r.into(), r.to_string()));
+        }
         Ok(Prepared::Sign { req, target, sp_name: pair.sp_name.clone(), display_digest })
     }
 
@@ -938,7 +980,7 @@ impl ApplianceSim {
     /// user; a `Cancel` from the phone or the request's expiry ends the wait.
     async fn decide(&self, id: Uuid, p: &Prepared, cancel: &Notify) -> Decision {
         let screen = match p {
-            Prepared::Pair { session, code, bindings } => Screen::pair(id, session, code, bindings),
+            Prepared::Pair { session, code, bindings, .. } => Screen::pair(id, session, code, bindings),
             Prepared::Sign { req, sp_name, display_digest, .. } => Screen::sign(req, sp_name, *display_digest),
             // Dropping a pair takes nothing away from the user: no confirmation.
             Prepared::Revoke { .. } => return Decision::Approve,
@@ -946,6 +988,14 @@ impl ApplianceSim {
             // appliance confirms (a stolen phone cannot lock out the others unseen).
             Prepared::Forget { target, by } => {
                 Screen::forget_phone(id, &target.name, &target.app_key.to_hex(), &by.name, now(), MAX_TTL_SECS)
+            }
+            // A new approval key, or a weaker or stronger policy, changes what the phone's
+            // approval proves: the person at the appliance confirms.
+            Prepared::EnrolKey { phone, key } => {
+                Screen::enrol_approval_key(id, &phone.name, &key.fingerprint(), now(), MAX_TTL_SECS)
+            }
+            Prepared::SetPolicy { sp_name, from, to, .. } => {
+                Screen::set_approval_policy(id, sp_name, &from.to_string(), &to.to_string(), now(), MAX_TTL_SECS)
             }
         };
         let panel = &self.inner.panel;
@@ -1049,11 +1099,38 @@ impl ApplianceSim {
             };
         }
         let state = &mut rt.state;
+        match p {
+            Prepared::EnrolKey { phone, key } => {
+                let bond = state.bonds.iter_mut().find(|b| b.channel_static == phone.channel_static);
+                let Some(bond) = bond else { return Err(forgotten_error()) };
+                let fingerprint = key.fingerprint();
+                bond.approval_key = Some(key);
+                tracing::info!(%fingerprint, "approval key enrolled");
+                let detail = format!("approval key {fingerprint} for phone {}", bond.name);
+                self.inner.panel.log(Event::new(EventType::ApprovalKeyEnrolled).detail(detail));
+                return Ok(ResponseBody::ApprovalKeyEnrolled);
+            }
+            Prepared::SetPolicy { pair_id, to, .. } => {
+                let Some(pair) = state.pairs.get_mut(&pair_id) else {
+                    return Err(err(ApplianceErrorCode::UnknownPair, "no such pair"));
+                };
+                pair.approval_policy = Some(to);
+                tracing::info!(%pair_id, policy = %to, "approval policy changed");
+                let detail = format!("phone approval: {to}");
+                self.inner.panel.log(Event::new(EventType::ApprovalPolicyChanged).pair(pair_id).detail(detail));
+                return Ok(ResponseBody::ApprovalPolicySet { pair_id, policy: to });
+            }
+            other => return self.act_signed(state, other),
+        }
+    }
+
+    /// Acts on an approved pair, revocation or signature: the acts the identity key signs.
+    fn act_signed(&self, state: &mut SimState, p: Prepared) -> Result<ResponseBody, ResponseBody> {
         let identity = self.identity();
         let key = &self.inner.keys.identity;
         let internal = |e: sunstorm_core::envelope::EnvelopeError| err(ApplianceErrorCode::Internal, e.to_string());
         match p {
-            Prepared::Pair { session, code, bindings } => {
+            Prepared::Pair { session, code, bindings, policy } => {
                 let pair_id = Uuid::new_v4();
                 let t = now();
                 let att = PairAttestation {
@@ -1078,6 +1155,7 @@ impl ApplianceSim {
                         sp_public_key: session.sp.public_key,
                         bindings,
                         approved_at: t,
+                        approval_policy: Some(policy),
                     },
                 );
                 tracing::info!(%pair_id, "pair approved");
@@ -1134,7 +1212,9 @@ impl ApplianceSim {
                     .log(Event::new(EventType::SignatureMade).request(req.request_id).pair(req.pair_id).detail(detail));
                 Ok(ResponseBody::Signature { signature, receipt })
             }
-            Prepared::Forget { .. } => Err(err(ApplianceErrorCode::Internal, "forgetting is handled above")),
+            Prepared::Forget { .. } | Prepared::EnrolKey { .. } | Prepared::SetPolicy { .. } => {
+                Err(err(ApplianceErrorCode::Internal, "handled by act"))
+            }
         }
     }
 

@@ -41,6 +41,10 @@ pub enum ScreenKind {
     Sign,
     /// Forget a bonded phone (asked by another bonded phone).
     ForgetPhone,
+    /// Enrol a new approval key for the phone that asks (after its old one was invalidated).
+    EnrolApprovalKey,
+    /// Change a pair's approval policy.
+    SetApprovalPolicy,
 }
 
 /// One labelled row of a sign screen (from the core's decoder).
@@ -222,12 +226,48 @@ impl Screen {
             ScreenField { key: "app_key".into(), label: "Phone key".into(), value: app_key.to_string() },
             ScreenField { key: "asked_by".into(), label: "Asked by".into(), value: by },
         ];
-        let action = format!("Forget phone {name}");
+        Self::confirm(ScreenKind::ForgetPhone, request_id, format!("Forget phone {name}"), fields, now, ttl_secs)
+    }
+
+    /// The screen for a phone enrolling a new approval key (`fingerprint`: the key's).
+    pub(crate) fn enrol_approval_key(request_id: Uuid, phone: &str, fingerprint: &str, now: u64, ttl: u64) -> Self {
+        let phone = sanitize(phone, TextKind::Name).text;
+        let fields = vec![
+            ScreenField { key: "phone".into(), label: "Phone".into(), value: phone.clone() },
+            ScreenField { key: "approval_key".into(), label: "Approval key".into(), value: fingerprint.to_string() },
+        ];
+        let action = format!("New approval key for phone {phone}");
+        Self::confirm(ScreenKind::EnrolApprovalKey, request_id, action, fields, now, ttl)
+    }
+
+    /// The screen for changing the approval policy of the pair with service `sp_name`.
+    pub(crate) fn set_approval_policy(
+        request_id: Uuid,
+        sp_name: &str,
+        from: &str,
+        to: &str,
+        now: u64,
+        ttl: u64,
+    ) -> Self {
+        let sp_name = sanitize(sp_name, TextKind::Name).text;
+        let fields = vec![
+            ScreenField { key: "service".into(), label: "Service".into(), value: sp_name.clone() },
+            ScreenField { key: "from".into(), label: "Phone approval now".into(), value: from.to_string() },
+            ScreenField { key: "to".into(), label: "Phone approval from now on".into(), value: to.to_string() },
+        ];
+        let action = format!("Change phone approval for {sp_name}");
+        let mut s = Self::confirm(ScreenKind::SetApprovalPolicy, request_id, action, fields, now, ttl);
+        s.sp_name = sp_name;
+        s
+    }
+
+    /// A confirmation screen of `kind` with a title and rows (no chain, amounts or digest).
+    fn confirm(kind: ScreenKind, request_id: Uuid, action: String, fields: Vec<ScreenField>, now: u64, ttl: u64) -> Self {
         let mut text = vec![action.clone()];
         text.extend(fields.iter().map(|f| format!("{}: {}", f.label, f.value)));
         Screen {
             id: 0,
-            kind: ScreenKind::ForgetPhone,
+            kind,
             request_id,
             sp_name: String::new(),
             action,
@@ -244,7 +284,7 @@ impl Screen {
             display_digest: None,
             text,
             shown_at: 0,
-            expires_at: now.saturating_add(ttl_secs),
+            expires_at: now.saturating_add(ttl),
         }
     }
 
@@ -314,6 +354,12 @@ pub enum EventType {
     PairRevoked,
     /// A signature was made.
     SignatureMade,
+    /// A sign request was refused for its approval proof (missing, invalid, no key).
+    ApprovalRefused,
+    /// A phone enrolled a new approval key.
+    ApprovalKeyEnrolled,
+    /// A pair's approval policy changed.
+    ApprovalPolicyChanged,
     /// Link faults changed.
     FaultsChanged,
     /// The simulator was reset.

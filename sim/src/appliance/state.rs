@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 use sunstorm_core::appliance::proto::ResponseBody;
+use sunstorm_core::approval::ApprovalPolicy;
 use sunstorm_core::ble::bond_policy::BondGuard;
 use sunstorm_core::ble::channel::BondedPhone;
 use sunstorm_core::bytes::Key32;
@@ -56,6 +57,18 @@ pub struct PairRecord {
     pub bindings: Vec<AccountId>,
     /// Unix seconds.
     pub approved_at: u64,
+    /// When a sign request needs the phone's approval proof. Set at pair time (`always`
+    /// when the approving phone had an approval key enrolled, else `never`), changed only
+    /// with the user's confirmation; absent from older state files (`never`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_policy: Option<ApprovalPolicy>,
+}
+
+impl PairRecord {
+    /// The pair's approval policy (`never` when none was recorded).
+    pub fn approval_policy(&self) -> ApprovalPolicy {
+        self.approval_policy.unwrap_or(ApprovalPolicy::Never)
+    }
 }
 
 /// The persisted state.
@@ -147,6 +160,7 @@ mod tests {
             app_key: Key32([n + 100; 32]),
             name: format!("p{n}"),
             bonded_at: 1,
+            approval_key: None,
         }
     }
 

@@ -87,6 +87,9 @@ impl ApplianceBonding {
         let mac = self.bk.mac(&self.bk.confirm_appliance, MAC_LABEL_APPLIANCE)?;
         let out = frame_cbor(MsgType::BondAccept, &BondSealed { mac, sealed })?;
         let name: String = p.name.chars().take(64).collect();
-        Ok((BondedPhone { channel_static: p.channel_static, app_key: p.app_key, name, bonded_at: now }, out))
+        // A key that is not a P-256 point is not kept: the phone then has none enrolled.
+        let approval_key = p.approval_key.filter(|k| k.is_valid());
+        let phone = BondedPhone { channel_static: p.channel_static, app_key: p.app_key, name, bonded_at: now, approval_key };
+        Ok((phone, out))
     }
 }

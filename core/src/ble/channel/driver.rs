@@ -13,6 +13,7 @@ use super::session::SecureSession;
 use super::wire::MsgType;
 use crate::ble::framing::{FramedLink, FramingError};
 use crate::ble::transport::GattError;
+use crate::approval::ApprovalPublicKey;
 use crate::bytes::Key32;
 
 /// Default time a handshake step may take.
@@ -131,7 +132,13 @@ impl std::fmt::Debug for PhoneBondExchange {
 impl PhoneBondExchange {
     /// Starts an exchange with the PIN the appliance shows.
     pub fn start(pin: &str) -> Result<Self, ChannelError> {
-        let (st, hello) = PhoneBonding::start(pin)?;
+        Self::start_enrolling(pin, None)
+    }
+
+    /// [`PhoneBondExchange::start`] that enrols the phone's approval public key with the
+    /// bond ([`PhoneBonding::start_enrolling`]).
+    pub fn start_enrolling(pin: &str, approval_key: Option<ApprovalPublicKey>) -> Result<Self, ChannelError> {
+        let (st, hello) = PhoneBonding::start_enrolling(pin, approval_key)?;
         Ok(Self { hello, stage: Some(PhoneStage::Hello(st)) })
     }
 

@@ -10,6 +10,7 @@ use snow::resolvers::{CryptoResolver, DefaultResolver};
 use zeroize::Zeroizing;
 
 use super::error::ChannelError;
+use crate::approval::ApprovalPublicKey;
 use crate::bytes::Key32;
 use crate::envelope::SignedEnvelope;
 use crate::secrets::{SecretError, SecretStore};
@@ -139,6 +140,11 @@ pub struct BondedPhone {
     pub name: String,
     /// Unix seconds.
     pub bonded_at: u64,
+    /// The phone's approval key (P-256, biometric-bound), sent inside the bonding exchange
+    /// or enrolled later with the appliance user's confirmation: it verifies the phone's
+    /// approval proofs ([`crate::approval`]). `None` for a phone that sent none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval_key: Option<ApprovalPublicKey>,
 }
 
 /// The appliance's long-term keys, as bonding and the Noise responder need them.

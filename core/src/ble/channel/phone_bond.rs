@@ -12,6 +12,7 @@ use super::wire::{
     decode_cbor, frame_cbor, unframe, ApplianceBondPayload, BondHello, BondPake, BondReject, BondRejectCode,
     BondSealed, MsgType, PhoneBondPayload, APPLIANCE_PAKE_IDENTITY, CHANNEL_VERSION, PHONE_PAKE_IDENTITY,
 };
+use crate::approval::ApprovalPublicKey;
 use crate::bytes::Key32;
 use crate::envelope::{self, Domain};
 use crate::model::{AppEndorsement, STATEMENT_VERSION};
@@ -20,18 +21,28 @@ use crate::model::{AppEndorsement, STATEMENT_VERSION};
 pub struct PhoneBonding {
     spake: Spake2<Ed25519Group>,
     pake_a: Vec<u8>,
+    approval_key: Option<ApprovalPublicKey>,
 }
 
 impl PhoneBonding {
     /// Starts bonding with the PIN the appliance shows; returns the `BondHello` to send.
     pub fn start(pin: &str) -> Result<(Self, Vec<u8>), ChannelError> {
+        Self::start_enrolling(pin, None)
+    }
+
+    /// [`PhoneBonding::start`] that also sends the phone's approval public key in
+    /// `BondConfirm`, for the appliance to keep with this phone's bond.
+    pub fn start_enrolling(
+        pin: &str,
+        approval_key: Option<ApprovalPublicKey>,
+    ) -> Result<(Self, Vec<u8>), ChannelError> {
         let (spake, pake_a) = Spake2::<Ed25519Group>::start_a(
             &Password::new(pin.as_bytes()),
             &Identity::new(PHONE_PAKE_IDENTITY),
             &Identity::new(APPLIANCE_PAKE_IDENTITY),
         );
         let msg = frame_cbor(MsgType::BondHello, &BondHello { v: CHANNEL_VERSION, pake: pake_a.clone() })?;
-        Ok((Self { spake, pake_a }, msg))
+        Ok((Self { spake, pake_a, approval_key }, msg))
     }
 
     /// Handles the appliance's `BondPake` (or `BondReject`); returns the `BondConfirm`.
@@ -51,6 +62,7 @@ impl PhoneBonding {
             channel_static: keys.channel_public(),
             app_key: keys.app_public(),
             name: phone_name.to_string(),
+            approval_key: self.approval_key,
         };
         let plain = crate::cbor::to_vec(&payload)?;
         let sealed = bk.seal(&bk.seal_phone, &plain)?;

@@ -5,6 +5,7 @@
 use serde::{Deserialize, Serialize};
 
 use super::error::{malformed, ChannelError};
+use crate::approval::ApprovalPublicKey;
 use crate::bytes::Key32;
 use crate::envelope::SignedEnvelope;
 
@@ -100,6 +101,10 @@ pub(super) struct PhoneBondPayload {
     pub(super) channel_static: Key32,
     pub(super) app_key: Key32,
     pub(super) name: String,
+    /// The phone's approval public key (absent from older phones and phones without one;
+    /// then left out of the encoding).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) approval_key: Option<ApprovalPublicKey>,
 }
 
 #[derive(Serialize, Deserialize)]
