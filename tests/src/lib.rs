@@ -71,11 +71,17 @@ pub fn appliance_config(seed: u8, user: UserScript) -> ApplianceSimConfig {
 impl World {
     /// A world with a bonded phone.
     pub async fn new(user: UserScript) -> World {
+        World::new_with(user, |_| {}).await
+    }
+
+    /// A world with a bonded phone configured by `tweak` (e.g. with an approval key, which
+    /// bonding then enrols).
+    pub async fn new_with(user: UserScript, tweak: impl FnOnce(&mut SunstormConfig)) -> World {
         let (sim, octane_clock) = sim_world(appliance_config(0x42, user), 0).await;
         let secrets = Arc::new(MemorySecretStore::default());
         let dir = tempfile::tempdir().unwrap();
         let phone_clock = Arc::new(ManualClock::new(now()));
-        let phone = open_phone(&sim, &secrets, &dir, &phone_clock, None, |_| {});
+        let phone = open_phone(&sim, &secrets, &dir, &phone_clock, None, tweak);
         phone.bond_appliance(None, PIN).await.unwrap();
         World { sim, octane_clock, secrets, phone_clock, dir, phone }
     }

@@ -169,6 +169,12 @@ fn derive(seed: &[u8; 32], label: &str) -> Zeroizing<[u8; 32]> {
     Zeroizing::new(h.finalize().into())
 }
 
+/// Octane's signing key as the simulator derives it from `seed` (tests play a compromised
+/// octane that countersigns anything with it).
+pub fn octane_signing_key(seed: &[u8; 32]) -> SigningKey {
+    SigningKey::from_bytes(&derive(seed, "octane-key"))
+}
+
 fn demo_sp(seed: &[u8; 32]) -> DemoSp {
     make_demo_sp(seed, "demo-sp", "Demo SP", DEMO_SP_ORIGIN)
 }
@@ -295,7 +301,7 @@ impl OctaneSim {
                 s
             }
         };
-        let key = SigningKey::from_bytes(&derive(&seed, "octane-key"));
+        let key = octane_signing_key(&seed);
         let code_mac_key = derive(&seed, "code-mac");
         let octane_public_key = Key32(key.verifying_key().to_bytes());
 
