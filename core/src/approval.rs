@@ -10,7 +10,7 @@
 //! ([`ApprovalPolicy`]) and the appliance's check ([`check_approval`]) with its refusals
 //! ([`ApprovalRefusal`]). The platform key is a port ([`ApprovalKey`]); the shells implement
 //! it, tests use `crate::fakes::FakeApprovalKey`. See `docs/signing.md` ("Approvals the
-//! appliance can verify") and ADR 0026.
+//! appliance can verify") and ADR 0029.
 
 use p256::ecdsa::signature::Verifier;
 use p256::ecdsa::{Signature, VerifyingKey};
