@@ -113,9 +113,8 @@ async fn the_screen_the_user_saw_is_the_same_in_history_audit_log_appliance_and_
         .filter(|e| e.subject == req.request_id.to_string())
         .map(|e| e.event)
         .collect();
-    assert!(
-        events.contains(&AuditEvent::SignApproved { title: shown.decoded.title.clone(), display_digest: Some(digest) })
-    );
+    let title = shown.decoded.title.clone();
+    assert!(events.contains(&AuditEvent::SignApproved { title, display_digest: Some(digest), approval: None }));
     let kept = events
         .iter()
         .find_map(|e| match e {

@@ -27,7 +27,7 @@ fn public(key: &FakeApprovalKey) -> ApprovalPublicKey {
 }
 
 fn delivered(phone: &Phone, r: &PendingSignRequest) -> bool {
-    phone.octane.calls().iter().any(|c| matches!(c, crate::fakes::OctaneCall::DeliverSignature(id, _) if *id == r.request_id))
+    phone.octane.calls().iter().any(|c| matches!(c, crate::fakes::OctaneCall::DeliverSignature(id, ..) if *id == r.request_id))
 }
 
 fn approved_event(phone: &Phone, r: &PendingSignRequest) -> AuditEvent {
