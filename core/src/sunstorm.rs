@@ -484,7 +484,11 @@ impl Sunstorm {
     /// Asks the appliance of `pair_id` to hold `policy` for it (its user confirms);
     /// returns the policy the appliance now holds.
     #[tracing::instrument(skip(self))]
-    pub async fn set_approval_policy(&self, pair_id: Uuid, policy: ApprovalPolicy) -> Result<ApprovalPolicy, CoreError> {
+    pub async fn set_approval_policy(
+        &self,
+        pair_id: Uuid,
+        policy: ApprovalPolicy,
+    ) -> Result<ApprovalPolicy, CoreError> {
         let b = self.for_pair(pair_id).await?;
         let request_id = Uuid::new_v4();
         Ok(b.appliance.set_approval_policy(request_id, pair_id, policy, self.progress(request_id)).await?)

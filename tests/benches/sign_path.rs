@@ -608,7 +608,7 @@ impl Floor {
             channel_key: chacha20poly1305::Key::from([9u8; 32]),
             request_plain: Request::new(
                 req.request_id,
-                RequestBody::Sign { request: delivered.request.clone(), display_digest: None },
+                RequestBody::Sign { request: delivered.request.clone(), display_digest: None, approval: None },
             )
             .encode()
             .unwrap(),

@@ -100,12 +100,7 @@ fn proof(key: &FakeApprovalKey, req: &SignRequest, digest: DisplayDigest) -> App
 
 /// Sends `req` straight to the appliance with `digest` and `approval`; the refusal code,
 /// or `None` when it signed.
-async fn send(
-    w: &World,
-    req: &SignRequest,
-    digest: DisplayDigest,
-    approval: Option<ApprovalProof>,
-) -> Option<String> {
+async fn send(w: &World, req: &SignRequest, digest: DisplayDigest, approval: Option<ApprovalProof>) -> Option<String> {
     let cs = countersigned(w, req);
     match direct(w).await.sign_request(req.request_id, &cs, Some(digest), approval, None).await {
         Ok(_) => None,
@@ -229,7 +224,8 @@ async fn after_invalidation_a_new_key_confirmed_on_the_appliance_restores_signin
 async fn the_policy_changes_only_with_the_appliances_confirmation() {
     let key = Arc::new(FakeApprovalKey::new());
     let (w, pair_id, acct) = world(&key).await;
-    let policy = |w: &World| w.sim.appliance.pairs().into_iter().find(|p| p.pair_id == pair_id).unwrap().approval_policy();
+    let policy =
+        |w: &World| w.sim.appliance.pairs().into_iter().find(|p| p.pair_id == pair_id).unwrap().approval_policy();
     let digest = DisplayDigest([1; 32]);
 
     w.sim.appliance.set_user(UserScript::Reject);

@@ -10,10 +10,10 @@ use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::approval::{ApprovalPolicy, ApprovalProof, ApprovalPublicKey};
 use crate::ble::channel::ChannelError;
 use crate::ble::framing::FramingError;
 use crate::ble::transport::GattError;
-use crate::approval::{ApprovalPolicy, ApprovalProof, ApprovalPublicKey};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::decode::DisplayDigest;

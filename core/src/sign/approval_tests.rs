@@ -27,7 +27,11 @@ fn public(key: &FakeApprovalKey) -> ApprovalPublicKey {
 }
 
 fn delivered(phone: &Phone, r: &PendingSignRequest) -> bool {
-    phone.octane.calls().iter().any(|c| matches!(c, crate::fakes::OctaneCall::DeliverSignature(id, ..) if *id == r.request_id))
+    phone
+        .octane
+        .calls()
+        .iter()
+        .any(|c| matches!(c, crate::fakes::OctaneCall::DeliverSignature(id, ..) if *id == r.request_id))
 }
 
 fn approved_event(phone: &Phone, r: &PendingSignRequest) -> AuditEvent {
@@ -43,7 +47,10 @@ async fn an_approval_proof_over_the_screen_is_sent_verified_and_kept_in_the_audi
     phone.approve(&r).await.unwrap();
     assert!(delivered(&phone, &r));
     let sent = phone.appliance.proof_sent(r.request_id).expect("a proof went with the request");
-    let statement = ApprovalStatement::for_request(&crate::cbor::from_canonical_slice::<SignRequest>(&r.request.body).unwrap(), view.display_digest);
+    let statement = ApprovalStatement::for_request(
+        &crate::cbor::from_canonical_slice::<SignRequest>(&r.request.body).unwrap(),
+        view.display_digest,
+    );
     assert!(verify_proof(&public(&key), &statement, &sent), "over this request and the screen shown");
     let AuditEvent::SignApproved { approval, display_digest, .. } = approved_event(&phone, &r) else { panic!() };
     assert_eq!((approval, display_digest), (Some(sent), Some(view.display_digest)));

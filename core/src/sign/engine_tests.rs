@@ -612,13 +612,11 @@ async fn the_screen_shown_is_committed_to_everywhere_and_the_appliance_receipts_
         .filter(|e| e.subject == r.request_id.to_string())
         .map(|e| e.event)
         .collect();
-    assert!(
-        events.contains(&AuditEvent::SignApproved {
-            title: view.decoded.title.clone(),
-            display_digest: Some(digest),
-            approval: None
-        })
-    );
+    assert!(events.contains(&AuditEvent::SignApproved {
+        title: view.decoded.title.clone(),
+        display_digest: Some(digest),
+        approval: None
+    }));
     let receipt = events
         .iter()
         .find_map(|e| match e {

@@ -785,9 +785,9 @@ impl SignEngine {
         let message = ApprovalStatement::for_request(req, display_digest)
             .message()
             .map_err(|e| SignError::Approval(ApprovalKeyError::Other(e.to_string())))?;
-        let signed = tokio::task::spawn_blocking(move || key.sign(&message))
-            .await
-            .map_err(|e| SignError::Approval(ApprovalKeyError::Other(format!("the approval key's thread failed: {e}"))))?;
+        let signed = tokio::task::spawn_blocking(move || key.sign(&message)).await.map_err(|e| {
+            SignError::Approval(ApprovalKeyError::Other(format!("the approval key's thread failed: {e}")))
+        })?;
         match signed {
             Ok(signature) => Ok(Some(ApprovalProof { signature })),
             Err(e) => {

@@ -710,7 +710,7 @@ impl ApplianceSim {
         }
     }
 
-    fn decode(&self, plain: &[u8]) -> Result<Request, Response> {
+    fn decode(&self, plain: &[u8]) -> Result<Request, Box<Response>> {
         Request::decode(plain).map_err(|e| {
             let id = decode_header(plain).map(|h| h.id).unwrap_or(Uuid::nil());
             let code = match e {
@@ -721,7 +721,7 @@ impl ApplianceSim {
                 sunstorm_core::appliance::proto::ProtoError::Malformed(_) => ApplianceErrorCode::BadRequest,
             };
             tracing::warn!(error = %e, "refused a request");
-            Response::error(id, code, e.to_string())
+            Box::new(Response::error(id, code, e.to_string()))
         })
     }
 
@@ -1108,7 +1108,7 @@ impl ApplianceSim {
                 tracing::info!(%fingerprint, "approval key enrolled");
                 let detail = format!("approval key {fingerprint} for phone {}", bond.name);
                 self.inner.panel.log(Event::new(EventType::ApprovalKeyEnrolled).detail(detail));
-                return Ok(ResponseBody::ApprovalKeyEnrolled);
+                Ok(ResponseBody::ApprovalKeyEnrolled)
             }
             Prepared::SetPolicy { pair_id, to, .. } => {
                 let Some(pair) = state.pairs.get_mut(&pair_id) else {
@@ -1118,9 +1118,9 @@ impl ApplianceSim {
                 tracing::info!(%pair_id, policy = %to, "approval policy changed");
                 let detail = format!("phone approval: {to}");
                 self.inner.panel.log(Event::new(EventType::ApprovalPolicyChanged).pair(pair_id).detail(detail));
-                return Ok(ResponseBody::ApprovalPolicySet { pair_id, policy: to });
+                Ok(ResponseBody::ApprovalPolicySet { pair_id, policy: to })
             }
-            other => return self.act_signed(state, other),
+            other => self.act_signed(state, other),
         }
     }
 

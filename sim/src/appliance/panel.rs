@@ -262,7 +262,14 @@ impl Screen {
     }
 
     /// A confirmation screen of `kind` with a title and rows (no chain, amounts or digest).
-    fn confirm(kind: ScreenKind, request_id: Uuid, action: String, fields: Vec<ScreenField>, now: u64, ttl: u64) -> Self {
+    fn confirm(
+        kind: ScreenKind,
+        request_id: Uuid,
+        action: String,
+        fields: Vec<ScreenField>,
+        now: u64,
+        ttl: u64,
+    ) -> Self {
         let mut text = vec![action.clone()];
         text.extend(fields.iter().map(|f| format!("{}: {}", f.label, f.value)));
         Screen {

@@ -89,7 +89,8 @@ impl ApplianceBonding {
         let name: String = p.name.chars().take(64).collect();
         // A key that is not a P-256 point is not kept: the phone then has none enrolled.
         let approval_key = p.approval_key.filter(|k| k.is_valid());
-        let phone = BondedPhone { channel_static: p.channel_static, app_key: p.app_key, name, bonded_at: now, approval_key };
+        let phone =
+            BondedPhone { channel_static: p.channel_static, app_key: p.app_key, name, bonded_at: now, approval_key };
         Ok((phone, out))
     }
 }

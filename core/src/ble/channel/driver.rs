@@ -11,9 +11,9 @@ use super::kk::KkInitiator;
 use super::phone_bond::{check_reject, PhoneBonding, PhoneBondingConfirm};
 use super::session::SecureSession;
 use super::wire::MsgType;
+use crate::approval::ApprovalPublicKey;
 use crate::ble::framing::{FramedLink, FramingError};
 use crate::ble::transport::GattError;
-use crate::approval::ApprovalPublicKey;
 use crate::bytes::Key32;
 
 /// Default time a handshake step may take.
