@@ -23,7 +23,7 @@ use sunstorm_core::caip::{AccountId, ChainId};
 use sunstorm_core::decode::DisplayDigest;
 use sunstorm_core::envelope::{self, Domain};
 use sunstorm_core::fakes::FakeApprovalKey;
-use sunstorm_core::model::{CountersignedRequest, PayloadKind, SignRequest, STATEMENT_VERSION};
+use sunstorm_core::model::{CountersignedRequest, PayloadKind, SignRequest};
 use sunstorm_core::octane::api::SignResult;
 use sunstorm_core::sign::{PendingSignature, SignError};
 use sunstorm_core::sunstorm::CoreError;
@@ -60,18 +60,7 @@ fn transfer(pair_id: Uuid, acct: &AccountId, wei: u128) -> SignRequest {
     };
     let mut payload = Vec::new();
     tx.encode_for_signing(&mut payload);
-    let now = sunstorm_e2e::now();
-    SignRequest {
-        v: STATEMENT_VERSION,
-        request_id: Uuid::new_v4(),
-        pair_id,
-        chain: ChainId::Evm(1),
-        account: acct.clone(),
-        kind: PayloadKind::EvmTransaction,
-        payload,
-        created_at: now,
-        expires_at: now + 120,
-    }
+    sunstorm_e2e::sign_request(pair_id, acct, PayloadKind::EvmTransaction, payload)
 }
 
 /// `req` as octane delivers it (the SP's signature and octane's, by the simulator's keys):
@@ -112,13 +101,7 @@ async fn send(w: &World, req: &SignRequest, digest: DisplayDigest, approval: Opt
 /// The SP submits `req`; the phone shows it.
 async fn submit(w: &World, req: &SignRequest) -> PendingSignature {
     w.sim.sp.submit_sign(&w.sim.demo.signing_key, req).await.unwrap();
-    for _ in 0..5 {
-        let pending = w.phone.pending_sign_requests(Duration::from_secs(2)).await.unwrap();
-        if let Some(p) = pending.into_iter().find(|p| p.request_id == req.request_id) {
-            return p;
-        }
-    }
-    panic!("request {} never reached the phone", req.request_id);
+    sunstorm_e2e::shown(&w.phone, req.request_id).await
 }
 
 async fn sp_result(w: &World, request_id: Uuid) -> SignResult {
