@@ -220,6 +220,18 @@ pub enum AuditEventView {
         /// Unix seconds (the appliance's clock), when the appliance forgot it.
         forgotten_at: i64,
     },
+    /// A newer metadata bundle (what review screens are rendered from) was fetched from
+    /// octane, verified and is in use.
+    MetadataUpdated {
+        /// Its content version.
+        version: i64,
+    },
+    /// The user labelled an address or removed its label; the row's subject is the
+    /// account (CAIP-10, `eip155:1:0xAbC…`).
+    AddressLabelChanged {
+        /// The label as set (sanitised); `None`: removed.
+        label: Option<String>,
+    },
     /// An entry from an older version that could not be typed (kept for the record).
     Other {
         /// The kind it was recorded with.
@@ -254,6 +266,10 @@ impl From<&AuditEvent> for AuditEventView {
                 appliance_fingerprint: appliance.fingerprint(),
                 forgotten_at: unix(*forgotten_at),
             },
+            AuditEvent::MetadataUpdated { version, .. } => AuditEventView::MetadataUpdated { version: unix(*version) },
+            AuditEvent::AddressLabelChanged { label } => {
+                AuditEventView::AddressLabelChanged { label: label.as_deref().map(name) }
+            }
             AuditEvent::Other { legacy_kind } => AuditEventView::Other { kind: legacy_kind.clone() },
         }
     }
@@ -401,6 +417,14 @@ mod tests {
         assert_eq!(
             row(AuditEvent::Other { legacy_kind: "old".into() }).event,
             AuditEventView::Other { kind: "old".into() }
+        );
+        assert_eq!(
+            row(AuditEvent::MetadataUpdated { version: 3, sha256: "ab".repeat(32) }).event,
+            AuditEventView::MetadataUpdated { version: 3 }
+        );
+        assert_eq!(
+            row(AuditEvent::AddressLabelChanged { label: Some("Mom\u{202e}".into()) }).event,
+            AuditEventView::AddressLabelChanged { label: Some("Mom⟨U+202E⟩".into()) }
         );
     }
 }

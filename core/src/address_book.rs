@@ -200,17 +200,20 @@ impl UserAddressBook {
         self.list(Some(&row.chain))?.into_iter().find(|l| l.address == address).ok_or(AddressBookError::NotFound)
     }
 
-    /// Removes the label of `address` on `chain`.
+    /// Removes the label of `address` on `chain`; returns the label removed.
     #[tracing::instrument(skip_all)]
-    pub fn remove(&self, chain: &str, address: &str) -> Result<(), AddressBookError> {
+    pub fn remove(&self, chain: &str, address: &str) -> Result<AddressLabel, AddressBookError> {
         let id = evm_chain(chain)?;
         let address = evm_address(address)?;
-        if !self.store.remove_address_label(&ChainId::Evm(id).to_string(), &format!("{address:#x}"))? {
+        let chain = ChainId::Evm(id);
+        let old = self.list(Some(&chain.to_string()))?.into_iter().find(|l| l.address == address);
+        let Some(old) = old else { return Err(AddressBookError::NotFound) };
+        if !self.store.remove_address_label(&chain.to_string(), &format!("{address:#x}"))? {
             return Err(AddressBookError::NotFound);
         }
         self.refresh()?;
         tracing::info!("address book: label removed");
-        Ok(())
+        Ok(old)
     }
 
     /// Every label, or those of `chain` (CAIP-2), by chain then address.

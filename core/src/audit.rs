@@ -116,6 +116,19 @@ pub enum AuditEvent {
         /// When the appliance forgot it (Unix seconds, the appliance's clock).
         forgotten_at: u64,
     },
+    /// A newer metadata bundle from octane verified and is in use (subject: `metadata`).
+    MetadataUpdated {
+        /// Its content version.
+        version: u64,
+        /// SHA-256 of the bundle file, hex.
+        sha256: String,
+    },
+    /// The user set or removed an address label (subject: the CAIP-10 account labelled,
+    /// `eip155:<chain>:<EIP-55 address>`).
+    AddressLabelChanged {
+        /// The label as set; `None`: removed.
+        label: Option<String>,
+    },
     /// An entry written by an older version that this one could not type when it migrated
     /// the log (kept for the record).
     Other {
@@ -147,6 +160,8 @@ impl AuditEvent {
             AuditEvent::GuardrailsChanged { .. } => "guardrails_changed",
             AuditEvent::ApplianceForgotten { .. } => "appliance_forgotten",
             AuditEvent::PhoneForgotten { .. } => Self::PHONE_FORGOTTEN,
+            AuditEvent::MetadataUpdated { .. } => "metadata_updated",
+            AuditEvent::AddressLabelChanged { .. } => "address_label_changed",
             AuditEvent::Other { .. } => "other",
         }
     }
@@ -195,6 +210,9 @@ mod tests {
             AuditEvent::GuardrailsChanged { guardrails: Guardrails::default() },
             AuditEvent::ApplianceForgotten { name: "Kitchen".into(), peripheral: None },
             AuditEvent::PhoneForgotten { appliance: Key32([7; 32]), forgotten_at: 1_700_000_000 },
+            AuditEvent::MetadataUpdated { version: 3, sha256: "ab".repeat(32) },
+            AuditEvent::AddressLabelChanged { label: Some("Alice".into()) },
+            AuditEvent::AddressLabelChanged { label: None },
             AuditEvent::Other { legacy_kind: "something_old".into() },
         ]
     }

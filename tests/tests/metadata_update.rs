@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ed25519_dalek::SigningKey;
+use sunstorm_core::audit::AuditEvent;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::metadata::{
     build_body, seal, BuildInput, BundleOrigin, MetadataError, ShippedBundle, Source, TokenListSource,
@@ -114,6 +115,12 @@ async fn a_newer_bundle_from_octane_is_used_cached_and_kept_over_a_restart() {
     let status = phone.metadata_status().unwrap();
     assert_eq!((status.version, status.origin), (3, BundleOrigin::Octane));
     assert_eq!(status.sources[0].version, "v3");
+    // The audit log records which bundle the phone trusts from now on.
+    let entry = &phone.audit_log(1).unwrap()[0];
+    assert_eq!(
+        (entry.subject.as_str(), &entry.event),
+        ("metadata", &AuditEvent::MetadataUpdated { version: 3, sha256: status.sha256.clone() })
+    );
     // Asked again: octane answers 304 to the bundle's entity tag.
     assert_eq!(phone.update_metadata().await.unwrap(), MetadataUpdate::Unchanged { version: 3 });
     drop(phone);
@@ -216,4 +223,33 @@ async fn without_a_pinned_key_no_bundle_is_used_and_updates_say_so() {
     });
     assert_eq!(in_use(&phone), None);
     assert_eq!(refusal(phone.update_metadata().await), MetadataError::NotConfigured);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn address_labels_are_kept_across_a_restart_and_every_change_is_audited() {
+    let rig = Rig::new().await;
+    let phone = rig.phone(None);
+    let alice = "0x2222222222222222222222222222222222222222";
+    let set = phone.set_address_label("eip155:1", alice, " Alice ").unwrap();
+    assert_eq!(set.label, "Alice");
+    phone.set_address_label("eip155:1", alice, "Alice B.").unwrap();
+    drop(phone);
+    let phone = rig.phone(None);
+    let labels: Vec<_> = phone.address_labels(None).unwrap().into_iter().map(|l| l.label).collect();
+    assert_eq!(labels, ["Alice B."]);
+    phone.remove_address_label("eip155:1", alice).unwrap();
+    assert!(phone.address_labels(Some("eip155:1")).unwrap().is_empty());
+    let refused = phone.set_address_label("eip155:1", alice, "\u{202E}evil").unwrap_err();
+    assert_eq!(refused.code(), "address_book_label_character");
+
+    let audit: Vec<_> = phone.audit_log(10).unwrap().into_iter().map(|e| (e.subject, e.event)).collect();
+    let subject = format!("eip155:1:{alice}");
+    assert_eq!(
+        audit,
+        [
+            (subject.clone(), AuditEvent::AddressLabelChanged { label: None }),
+            (subject.clone(), AuditEvent::AddressLabelChanged { label: Some("Alice B.".into()) }),
+            (subject, AuditEvent::AddressLabelChanged { label: Some("Alice".into()) }),
+        ]
+    );
 }

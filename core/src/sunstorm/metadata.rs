@@ -4,6 +4,7 @@
 
 use super::{default_transport, CoreError, Sunstorm};
 use crate::address_book::AddressLabel;
+use crate::audit::AuditEvent;
 use crate::metadata::{MetadataError, MetadataStatus};
 use crate::octane::client::OctaneConfig;
 use crate::octane::metadata::{fetch_bundle, BundleFetch};
@@ -65,6 +66,8 @@ impl Sunstorm {
             }
         }
         let to = live.accept_update(&bytes)?;
+        let sha256 = live.status().map(|s| s.sha256).unwrap_or_default();
+        self.audit_metadata(AuditEvent::MetadataUpdated { version: to, sha256 }, "metadata");
         tracing::info!(from = ?before, to, "metadata: updated from octane");
         Ok(MetadataUpdate::Updated { from: before, to })
     }
@@ -77,16 +80,34 @@ impl Sunstorm {
     /// Labels `address` on `chain` (CAIP-2, EVM) as `label` in the user's address book;
     /// review screens show the label instead of the address from the next request on.
     pub fn set_address_label(&self, chain: &str, address: &str, label: &str) -> Result<AddressLabel, CoreError> {
-        Ok(self.book.set(chain, address, label)?)
+        let set = self.book.set(chain, address, label)?;
+        let event = AuditEvent::AddressLabelChanged { label: Some(set.label.clone()) };
+        self.audit_metadata(event, &account_of(&set));
+        Ok(set)
     }
 
     /// Removes the label of `address` on `chain`.
     pub fn remove_address_label(&self, chain: &str, address: &str) -> Result<(), CoreError> {
-        Ok(self.book.remove(chain, address)?)
+        let removed = self.book.remove(chain, address)?;
+        self.audit_metadata(AuditEvent::AddressLabelChanged { label: None }, &account_of(&removed));
+        Ok(())
+    }
+
+    /// Records `event` about `subject` in the audit log (a failed write is logged: the
+    /// change itself stands).
+    fn audit_metadata(&self, event: AuditEvent, subject: &str) {
+        if let Err(e) = self.store.audit(self.clock.now_unix(), subject, &event) {
+            tracing::warn!(error = %e, kind = event.kind(), "audit log write failed");
+        }
     }
 
     /// The user's labels, all or those of `chain`, by chain then address.
     pub fn address_labels(&self, chain: Option<&str>) -> Result<Vec<AddressLabel>, CoreError> {
         Ok(self.book.list(chain)?)
     }
+}
+
+/// The CAIP-10 account a label names (`eip155:1:0xAbC…`), the audit entry's subject.
+fn account_of(l: &AddressLabel) -> String {
+    format!("{}:{}", l.chain, l.address.to_checksum(None))
 }

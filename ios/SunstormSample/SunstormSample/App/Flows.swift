@@ -196,6 +196,8 @@ enum CoreViews {
         case .guardrailsChanged: return "Guardrails changed"
         case .applianceForgotten(let name): return "Forgot the appliance \(name)"
         case .phoneForgotten(let appliance, _): return "A phone was forgotten by appliance \(appliance)"
+        case .metadataUpdated(let version): return "Clear-signing data updated to version \(version)"
+        case .addressLabelChanged(let label): return label.map { "Address labelled \"\($0)\"" } ?? "Address label removed"
         case .other(let kind): return "Older entry: \(kind.replacingOccurrences(of: "_", with: " "))"
         }
     }

@@ -151,5 +151,8 @@ class CoreViewsTest {
             CoreViews.auditSentence(AuditEventView.PhoneForgotten("ab12:cd34", 1_900_000_000)),
         )
         assertEquals("Older entry: made up", CoreViews.auditSentence(AuditEventView.Other("made_up")))
+        assertEquals("Clear-signing data updated to version 3", CoreViews.auditSentence(AuditEventView.MetadataUpdated(3)))
+        assertEquals("Address labelled \"Alice\"", CoreViews.auditSentence(AuditEventView.AddressLabelChanged("Alice")))
+        assertEquals("Address label removed", CoreViews.auditSentence(AuditEventView.AddressLabelChanged(null)))
     }
 }

@@ -11,6 +11,7 @@ import kotlinx.coroutines.withTimeout
 import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
 import org.junit.jupiter.api.io.TempDir
+import xyz.sigilvault.sunstorm.AuditEventView
 import xyz.sigilvault.sunstorm.MetadataOrigin
 import xyz.sigilvault.sunstorm.MetadataUpdateView
 import xyz.sigilvault.sunstorm.PairStateView
@@ -136,5 +137,12 @@ class ClearSigningTest {
         assertEquals(2, declined.exitCode, "sp sign: ${declined.output}")
         assertTrue(declined.output.any { it.contains("sign_rejected") }, "${declined.output}")
         assertNull(core.addressLabels().firstOrNull())
+        // Both label changes are in the audit log, about the account labelled.
+        val changes = core.auditLog().filter { it.event is AuditEventView.AddressLabelChanged }
+        assertEquals(
+            listOf(AuditEventView.AddressLabelChanged(null), AuditEventView.AddressLabelChanged("Alice")),
+            changes.map { it.event },
+        )
+        assertTrue(changes.all { it.subject == "eip155:1:$RECIPIENT" }, "$changes")
     }
 }

@@ -336,6 +336,8 @@ private fun sentence(e: AuditEventView): String = when (e) {
     is AuditEventView.GuardrailsChanged -> "Guardrails changed"
     is AuditEventView.ApplianceForgotten -> "Forgot ${e.name}"
     is AuditEventView.PhoneForgotten -> "A phone was forgotten by appliance ${e.applianceFingerprint}"
+    is AuditEventView.MetadataUpdated -> "Clear-signing data updated to version ${e.version}"
+    is AuditEventView.AddressLabelChanged -> e.label?.let { "Labelled $it" } ?: "Label removed"
     is AuditEventView.Other -> e.kind.replace('_', ' ')
 }
 

@@ -137,6 +137,8 @@ object CoreViews {
         is AuditEventView.GuardrailsChanged -> "Guardrails changed"
         is AuditEventView.ApplianceForgotten -> "Forgot the appliance ${e.name}"
         is AuditEventView.PhoneForgotten -> "A phone was forgotten by appliance ${e.applianceFingerprint}"
+        is AuditEventView.MetadataUpdated -> "Clear-signing data updated to version ${e.version}"
+        is AuditEventView.AddressLabelChanged -> e.label?.let { "Address labelled \"$it\"" } ?: "Address label removed"
         is AuditEventView.Other -> "Older entry: ${e.kind.replace('_', ' ')}"
     }
 
