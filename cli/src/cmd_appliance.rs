@@ -7,6 +7,7 @@
 
 use clap::{Args, Subcommand};
 use sunstorm_core::appliance::ApplianceError;
+use sunstorm_core::approval::ApprovalPolicy;
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::ChainId;
 use sunstorm_core::sunstorm::{ApplianceBond, CoreError, Sunstorm};
@@ -36,6 +37,34 @@ pub enum ApplianceCmd {
     /// user to confirm, then refuses that phone; octane is told (with --octane) so it stops
     /// routing the appliance's requests to it.
     ForgetPhone(ForgetPhoneArgs),
+    /// Enrol this phone's approval key with the appliance (its user confirms); with
+    /// --renew a new key replaces the old one first (what a phone does after a biometric
+    /// change invalidated its key). The CLI's key is software, without a biometric gate.
+    EnrolApprovalKey(EnrolKeyArgs),
+    /// Ask the appliance to change when it needs this phone's approval proof for a pair:
+    /// `always`, `never` or `above:<amount in the chain's smallest unit>` (its user confirms).
+    ApprovalPolicy(PolicyArgs),
+}
+
+/// Arguments of `sunstorm appliance enrol-approval-key`.
+#[derive(Args, Debug)]
+pub struct EnrolKeyArgs {
+    /// Replace the approval key with a new one first.
+    #[arg(long)]
+    renew: bool,
+    #[command(flatten)]
+    query: QueryArgs,
+}
+
+/// Arguments of `sunstorm appliance approval-policy`.
+#[derive(Args, Debug)]
+pub struct PolicyArgs {
+    /// The pair (its id from `sunstorm pairs`).
+    pair_id: String,
+    /// `always`, `never` or `above:<amount>` (smallest unit, e.g. wei).
+    policy: String,
+    #[command(flatten)]
+    query: QueryArgs,
 }
 
 /// Where the phone keeps its state.
@@ -57,6 +86,11 @@ pub struct BondArgs {
     /// This phone's name, as the appliance will list it.
     #[arg(long, default_value = "sunstorm cli")]
     name: String,
+    /// Create this phone's (software) approval key if it has none and enrol it with the
+    /// bond: the appliance then asks for its proof on every signature of the pairs this
+    /// phone approves.
+    #[arg(long)]
+    approval_key: bool,
     #[command(flatten)]
     home: Home,
     /// Print a JSON document.
@@ -139,6 +173,8 @@ pub fn run(cmd: ApplianceCmd) -> Result<(), CliError> {
         ApplianceCmd::Forget(a) => rt.block_on(run_forget(a)),
         ApplianceCmd::Phones(a) => rt.block_on(run_phones(a)),
         ApplianceCmd::ForgetPhone(a) => rt.block_on(run_forget_phone(a)),
+        ApplianceCmd::EnrolApprovalKey(a) => rt.block_on(run_enrol_key(a)),
+        ApplianceCmd::ApprovalPolicy(a) => rt.block_on(run_policy(a)),
     }
 }
 
@@ -213,6 +249,9 @@ async fn run_bond(a: BondArgs) -> Result<(), CliError> {
     let Some(route) = a.route.route() else {
         return Err(CliError::rejected("missing_flag", "--socket or --ble is required", a.json));
     };
+    if a.approval_key {
+        phone_home::create_approval_key(&home_dir(a.home.home.as_deref()), false, a.json)?;
+    }
     let s = open(&a.home, &a.route, Some(&a.name), a.json).await?;
     let b = s.bond_appliance(Some(&route), &a.pin).await.map_err(|e| cli_error(e, a.json))?;
     if a.json {
@@ -313,6 +352,53 @@ async fn run_phones(q: QueryArgs) -> Result<(), CliError> {
             let this = if p.this_phone { "  (this phone)" } else { "" };
             println!("{}  {}  bonded at {}{this}", p.app_key.to_hex(), p.name, p.bonded_at);
         }
+    }
+    Ok(())
+}
+
+async fn run_enrol_key(a: EnrolKeyArgs) -> Result<(), CliError> {
+    let json = a.query.json;
+    phone_home::create_approval_key(&home_dir(a.query.home.home.as_deref()), a.renew, json)?;
+    let id = parse_appliance(a.query.appliance.as_deref(), json)?;
+    let s = open(&a.query.home, &a.query.route, None, json).await?;
+    s.enrol_approval_key(id.as_ref()).await.map_err(|e| cli_error(e, json))?;
+    if json {
+        print_json_ok(serde_json::json!({ "enrolled": true, "renewed": a.renew }));
+    } else {
+        println!("the appliance enrolled this phone's approval key");
+    }
+    Ok(())
+}
+
+/// `always`, `never` or `above:<amount>`.
+fn parse_policy(text: &str, json: bool) -> Result<ApprovalPolicy, CliError> {
+    let bad = || CliError::rejected("bad_policy", "the policy is always, never or above:<amount>", json);
+    match text.trim() {
+        "always" => Ok(ApprovalPolicy::Always),
+        "never" => Ok(ApprovalPolicy::Never),
+        other => {
+            let amount = other.strip_prefix("above:").ok_or_else(bad)?;
+            Ok(ApprovalPolicy::Above { native: amount.parse().map_err(|_| bad())? })
+        }
+    }
+}
+
+async fn run_policy(a: PolicyArgs) -> Result<(), CliError> {
+    let json = a.query.json;
+    let policy = parse_policy(&a.policy, json)?;
+    let Ok(pair_id) = uuid::Uuid::parse_str(a.pair_id.trim()) else {
+        return Err(CliError::rejected("bad_pair_id", "the pair id is a UUID", json));
+    };
+    let s = open(&a.query.home, &a.query.route, None, json).await?;
+    let now = s.set_approval_policy(pair_id, policy).await.map_err(|e| cli_error(e, json))?;
+    if json {
+        let above = match now {
+            ApprovalPolicy::Above { native } => Some(native.to_string()),
+            _ => None,
+        };
+        print_json_ok(serde_json::json!({ "pair_id": pair_id, "policy": now.as_str(), "above": above }));
+    } else {
+        println!("pair {pair_id}: the appliance asks for this phone's approval {now}");
     }
     Ok(())
 }

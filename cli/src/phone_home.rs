@@ -11,6 +11,7 @@ use async_trait::async_trait;
 use clap::Args;
 use sunstorm_ble::{BleTarget, BtleplugConnector, CentralConfig};
 use sunstorm_core::appliance::client::BondRecord;
+use sunstorm_core::approval::SoftwareApprovalKey;
 use sunstorm_core::ble::transport::{Connector, ConnectorFactory, GattError, GattLink};
 use sunstorm_core::bytes::Key32;
 use sunstorm_core::octane::transport::{HttpRequest, HttpResponse, HttpTransport, TransportError};
@@ -197,6 +198,11 @@ pub async fn open(o: Open<'_>) -> Result<Sunstorm, CliError> {
         }
     };
     cfg.db_path = Some(o.home.join("sunstorm.db"));
+    // The CLI's phone signs approvals with its software key once it has one (created by
+    // `appliance bond --approval-key` or `appliance enrol-approval-key`).
+    if let Some(key) = SoftwareApprovalKey::load(&secrets).map_err(|e| secret_error(&e, json))? {
+        cfg.approval_key = Some(Arc::new(key));
+    }
     if !o.link_hosts.is_empty() {
         cfg.link_hosts = o.link_hosts.to_vec();
     }
@@ -207,6 +213,20 @@ pub async fn open(o: Open<'_>) -> Result<Sunstorm, CliError> {
     let s = Sunstorm::open(cfg, Arc::new(secrets), Arc::new(radio), o.listener).map_err(|e| core_error(&e, json))?;
     migrate_bond_file(&s, &o.home, o.route.route().as_deref(), json).await?;
     Ok(s)
+}
+
+fn secret_error(e: &sunstorm_core::secrets::SecretError, json: bool) -> CliError {
+    CliError::failed("secret_store", e.to_string(), json)
+}
+
+/// Creates the phone's software approval key in `home` (kept when it has one, replaced
+/// with `renew`): the next bonding enrols it, `Sunstorm::enrol_approval_key` re-enrols it.
+pub fn create_approval_key(home: &Path, renew: bool, json: bool) -> Result<(), CliError> {
+    std::fs::create_dir_all(home).map_err(|e| CliError::failed("home", e.to_string(), json))?;
+    let secrets = FileSecretStore::new(home.join("secrets")).map_err(|e| secret_error(&e, json))?;
+    let made =
+        if renew { SoftwareApprovalKey::create(&secrets) } else { SoftwareApprovalKey::load_or_create(&secrets) };
+    made.map(|_| ()).map_err(|e| secret_error(&e, json))
 }
 
 /// Moves `<home>/bond.json` (the CLI's copy of its one bond, before the core owned them)

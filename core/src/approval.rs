@@ -23,6 +23,8 @@ use crate::decode::DisplayDigest;
 use crate::envelope::{self, Domain};
 use crate::guardrails::worst_case_spend;
 use crate::model::{SignRequest, STATEMENT_VERSION};
+use crate::secrets::{SecretError, SecretStore};
+use zeroize::Zeroizing;
 
 /// Longest SEC1 public key accepted (uncompressed P-256: `0x04 || x || y`).
 pub const MAX_APPROVAL_KEY_LEN: usize = 65;
@@ -73,6 +75,55 @@ pub trait ApprovalKey: Send + Sync {
     /// Signs `message` with ECDSA P-256 over its SHA-256 (the platform hashes), after the
     /// user's biometric check; returns the DER signature.
     fn sign(&self, message: &[u8]) -> Result<Vec<u8>, ApprovalKeyError>;
+}
+
+/// Secret-store name of [`SoftwareApprovalKey`]'s 32-byte P-256 scalar.
+pub const SOFTWARE_APPROVAL_KEY_NAME: &str = "approval.p256";
+
+/// An approval key kept in the phone's [`SecretStore`] as plain software — for desktop
+/// tools (the CLI's phone) and demos. **No biometric gate**: whoever runs the tool can
+/// sign, so it proves only that this installation approved; phones use the platform's
+/// biometric-bound key (Android Keystore, Secure Enclave).
+pub struct SoftwareApprovalKey {
+    key: p256::ecdsa::SigningKey,
+}
+
+impl SoftwareApprovalKey {
+    /// The key in `store`, if one was created.
+    pub fn load(store: &dyn SecretStore) -> Result<Option<Self>, SecretError> {
+        let Some(bytes) = store.get(SOFTWARE_APPROVAL_KEY_NAME)? else { return Ok(None) };
+        let key = p256::ecdsa::SigningKey::from_slice(bytes.as_slice())
+            .map_err(|_| SecretError::Corrupt { name: SOFTWARE_APPROVAL_KEY_NAME.to_string() })?;
+        Ok(Some(Self { key }))
+    }
+
+    /// Creates a new random key in `store`, replacing any (what a phone does when a
+    /// biometric change invalidated its key; it then enrols the new one).
+    pub fn create(store: &dyn SecretStore) -> Result<Self, SecretError> {
+        let key = p256::ecdsa::SigningKey::random(&mut rand_core::OsRng);
+        store.put(SOFTWARE_APPROVAL_KEY_NAME, &Zeroizing::new(key.to_bytes().to_vec()))?;
+        Ok(Self { key })
+    }
+
+    /// The key in `store`, created when there is none.
+    pub fn load_or_create(store: &dyn SecretStore) -> Result<Self, SecretError> {
+        match Self::load(store)? {
+            Some(k) => Ok(k),
+            None => Self::create(store),
+        }
+    }
+}
+
+impl ApprovalKey for SoftwareApprovalKey {
+    fn public_key(&self) -> Result<Vec<u8>, ApprovalKeyError> {
+        Ok(self.key.verifying_key().to_encoded_point(false).as_bytes().to_vec())
+    }
+
+    fn sign(&self, message: &[u8]) -> Result<Vec<u8>, ApprovalKeyError> {
+        use p256::ecdsa::signature::Signer;
+        let sig: Signature = self.key.sign(message);
+        Ok(sig.to_der().as_bytes().to_vec())
+    }
 }
 
 /// A phone's approval public key as enrolled with the appliance: SEC1 P-256 (uncompressed,
@@ -318,6 +369,23 @@ mod tests {
         let junk = ApprovalProof { signature: vec![0x30; 300] };
         assert_eq!(check_approval(always, Some(&pk), &req, Some(digest), Some(&junk)), Err(ApprovalRefusal::Invalid));
         assert!(!ApprovalPublicKey(vec![4; 65]).is_valid());
+    }
+
+    #[test]
+    fn the_software_key_is_kept_in_the_secret_store_and_replaced_on_create() {
+        let store = crate::secrets::MemorySecretStore::default();
+        assert!(SoftwareApprovalKey::load(&store).unwrap().is_none());
+        let first = SoftwareApprovalKey::load_or_create(&store).unwrap();
+        let again = SoftwareApprovalKey::load_or_create(&store).unwrap();
+        assert_eq!(first.public_key().unwrap(), again.public_key().unwrap());
+        let req = request(1, b"x");
+        let digest = DisplayDigest([2; 32]);
+        let st = ApprovalStatement::for_request(&req, digest);
+        let proof = ApprovalProof { signature: again.sign(&st.message().unwrap()).unwrap() };
+        assert!(verify_proof(&ApprovalPublicKey(first.public_key().unwrap()), &st, &proof));
+        let renewed = SoftwareApprovalKey::create(&store).unwrap();
+        assert_ne!(renewed.public_key().unwrap(), first.public_key().unwrap());
+        assert!(!verify_proof(&ApprovalPublicKey(renewed.public_key().unwrap()), &st, &proof));
     }
 
     #[test]
