@@ -215,6 +215,9 @@ async fn the_appliance_shows_what_it_verified_and_signs_once_when_approved_throu
     assert_eq!(state.pairs[0].pair_id, pair_id);
     assert_eq!(state.bonded_phones.len(), 1);
     assert_eq!(state.bonded_phones[0].name, "test phone");
+    // A phone that enrolled no approval key: its pairs need no approval proof.
+    assert_eq!(state.bonded_phones[0].approval_key, None);
+    assert_eq!((state.pairs[0].approval_policy.as_str(), state.pairs[0].approval_above.as_deref()), ("never", None));
 
     // The log tells the story in order.
     let page = rig.api.events(0, 0).await.unwrap();

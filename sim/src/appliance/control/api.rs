@@ -456,6 +456,8 @@ pub struct PhoneView {
     pub fingerprint: String,
     /// Unix seconds.
     pub bonded_at: u64,
+    /// Fingerprint of its enrolled approval key (`null`: none enrolled).
+    pub approval_key: Option<String>,
 }
 
 /// A forgotten phone in `GET /phones`.
@@ -520,6 +522,10 @@ pub struct PairView {
     pub accounts: Vec<String>,
     /// Unix seconds.
     pub approved_at: u64,
+    /// When a proof of the phone's approval is needed: `always`, `above` or `never`.
+    pub approval_policy: String,
+    /// With `above`, the threshold in the chain's smallest unit (decimal).
+    pub approval_above: Option<String>,
 }
 
 /// Signatures made for one request id.

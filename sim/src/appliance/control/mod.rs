@@ -26,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use serde::Serialize;
+use sunstorm_core::approval::ApprovalPolicy;
 use sunstorm_core::display::{clean, TextKind};
 use tokio::task::JoinHandle;
 
@@ -368,6 +369,7 @@ fn phone_views(sim: &ApplianceSim) -> Vec<PhoneView> {
             app_key: p.app_key.to_hex(),
             fingerprint: p.channel_static.fingerprint(),
             bonded_at: p.bonded_at,
+            approval_key: p.approval_key.as_ref().map(|k| k.fingerprint()),
         })
         .collect()
 }
@@ -420,6 +422,11 @@ async fn get_state(State(c): S) -> ApiResult {
                 sp_public_key: p.sp_public_key.to_hex(),
                 accounts: p.bindings.iter().map(|a| a.to_string()).collect(),
                 approved_at: p.approved_at,
+                approval_policy: p.approval_policy().as_str().to_string(),
+                approval_above: match p.approval_policy() {
+                    ApprovalPolicy::Above { native } => Some(native.to_string()),
+                    _ => None,
+                },
             })
             .collect(),
         revoked_pairs: sim.revoked_pairs(),
