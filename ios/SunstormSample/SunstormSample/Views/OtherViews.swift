@@ -62,6 +62,10 @@ struct SignRequestsView: View {
                     if r.blind { Label("Parts could not be decoded: you would sign blind.", systemImage: "eye.slash").foregroundStyle(.red) }
                     ForEach(r.warnings, id: \.self) { Label($0, systemImage: "exclamationmark.triangle").foregroundStyle(.orange) }
                     ForEach(r.violations, id: \.self) { Label($0, systemImage: "hand.raised.fill").foregroundStyle(.red) }
+                    // The appliance shows the same fingerprint beside its own screen before it signs.
+                    if !r.displayFingerprint.isEmpty {
+                        Text("Screen \(r.displayFingerprint): the appliance shows the same").font(.caption.monospaced())
+                    }
                     HStack {
                         if r.blocked {
                             Text("Blocked by your guardrails.")

@@ -117,6 +117,7 @@ object CoreViews {
         blind = r.blind,
         violations = r.violations.map { ViolationView(it.code, it.message) },
         expiresAtEpochSecs = r.expiresAt,
+        displayFingerprint = r.displayFingerprint,
     )
 
     /**

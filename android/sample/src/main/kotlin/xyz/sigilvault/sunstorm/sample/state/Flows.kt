@@ -107,6 +107,8 @@ data class SignRequestView(
     val blind: Boolean,
     val violations: List<ViolationView>,
     val expiresAtEpochSecs: Long,
+    /** Short fingerprint of this exact screen ("3F9A-12C4"); the appliance shows the same. */
+    val displayFingerprint: String = "",
 ) {
     /** Guardrails block it: no approve button. */
     val blocked: Boolean get() = violations.isNotEmpty()

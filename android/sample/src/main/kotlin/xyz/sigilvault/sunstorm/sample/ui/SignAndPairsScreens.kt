@@ -64,6 +64,10 @@ private fun SignRequestCard(r: SignRequestView, busy: Boolean, onApprove: () -> 
             if (r.blind) Text("Parts of this request could not be decoded: you would sign blind.", color = MaterialTheme.colorScheme.error)
             r.warnings.forEach { Text("⚠ ${it.text}", color = MaterialTheme.colorScheme.error) }
             r.violations.forEach { Text("⛔ ${it.message}", color = MaterialTheme.colorScheme.error) }
+            // The appliance shows the same fingerprint beside its own screen before it signs.
+            if (r.displayFingerprint.isNotEmpty()) {
+                Text("Screen ${r.displayFingerprint}: the appliance shows the same", style = MaterialTheme.typography.labelSmall)
+            }
             Row(horizontalArrangement = Arrangement.spacedBy(12.dp)) {
                 if (r.blocked) {
                     Text("Blocked by your guardrails.")
