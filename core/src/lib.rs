@@ -34,6 +34,7 @@ pub mod display;
 pub mod guardrails;
 pub mod metadata;
 pub mod payload;
+pub mod push;
 pub mod risk;
 pub mod validity;
 
