@@ -42,6 +42,7 @@ use crate::octane::transport::HttpTransport;
 use crate::pair::CrashPoint;
 use crate::pair::{PairEngine, PairError, PairState};
 use crate::ports::OctaneApi;
+use crate::push::{unseal, PushContent, PushError, PushKeyPair, PushPublicKey};
 use crate::secrets::SecretStore;
 use crate::sign::{PendingSignature, SignEngine, SignError, SignedOutcome};
 use crate::store::{AuditEntry, BondedAppliance, PairRecord, SignRecord, SqliteBundleStore, Store, StoreError};
@@ -233,6 +234,15 @@ impl CoreError {
             CoreError::Metadata(e) => e.code(),
             CoreError::AddressBook(e) => e.code(),
         }
+    }
+}
+
+/// A push failure as the facade reports it: the secret store's as the appliance link's
+/// secret failures are, a payload that does not open as a malformed request.
+fn push_error(e: PushError) -> CoreError {
+    match e {
+        PushError::Secret(s) => CoreError::Appliance(ApplianceError::Secret(s)),
+        other => CoreError::Sign(SignError::Malformed(format!("push payload: {other}"))),
     }
 }
 
@@ -733,6 +743,32 @@ impl Sunstorm {
     /// the appliance of its pair.
     pub async fn receive_sign_request(&self, delivered: &PendingSignRequest) -> Result<PendingSignature, CoreError> {
         Ok(self.for_pair(delivered.pair_id).await?.sign.ingest(delivered).await?)
+    }
+
+    /// The phone's push public key (created in the secret store on first use), for the
+    /// app to register with octane as its push target (docs/push.md).
+    pub fn push_public_key(&self) -> Result<PushPublicKey, CoreError> {
+        Ok(PushKeyPair::load_or_create(self.secrets.as_ref()).map_err(push_error)?.public_key())
+    }
+
+    /// A push the app itself received (in the foreground, or the notification the user
+    /// tapped): unseals it with the push key and runs the request it carries through the
+    /// sign engine's checks — what the long-poll would deliver, without fetching it again.
+    /// A push that carries only the request id (too large for a push) fetches its pair's
+    /// queue once, without waiting. Polling stays the fallback when push is off.
+    #[tracing::instrument(skip_all)]
+    pub async fn receive_push(&self, sealed: &[u8]) -> Result<PendingSignature, CoreError> {
+        let key = PushKeyPair::load_or_create(self.secrets.as_ref()).map_err(push_error)?;
+        match unseal(&key, sealed).map_err(push_error)? {
+            PushContent::Request(delivered) => self.receive_sign_request(&delivered).await,
+            PushContent::RequestId { pair_id, request_id } => {
+                let b = self.for_pair(pair_id).await?;
+                let fetched = b.sign.fetch(Duration::ZERO).await?;
+                let blocked = fetched.into_iter().flatten().find(|p| p.request_id == request_id);
+                let waiting = b.sign.pending().into_iter().find(|p| p.request_id == request_id);
+                waiting.or(blocked).ok_or(CoreError::Sign(SignError::UnknownRequest))
+            }
+        }
     }
 
     /// The user approves a request: its pair's appliance signs; the verified signature goes

@@ -483,10 +483,7 @@ impl SignEngine {
         let cs = &delivered.request;
         let pair = self.store.pair(delivered.pair_id)?.ok_or(SignError::UnknownPair(delivered.pair_id))?;
         // 1. Both signatures, before anything in the body is believed.
-        let req = verify_signatures(cs, &pair, self.octane.octane_key().as_bytes())?;
-        if req.v != STATEMENT_VERSION || req.pair_id != delivered.pair_id || req.request_id != delivered.request_id {
-            return Err(SignError::Malformed("the envelope does not match the signed request".into()));
-        }
+        let req = verify_delivered(delivered, &pair, self.octane.octane_key().as_bytes())?;
         let now = self.clock.now_unix();
         // 2. Replay: one request id, one body, handled once (persisted across restarts). The
         //    id is recorded below, with the request's outcome, in one transaction.
@@ -527,13 +524,11 @@ impl SignEngine {
             }
         }
         // 3. The pair and the binding.
-        if pair.status != PairStatus::Active {
-            let message = "the pair is revoked on this phone";
-            return Err(self.refuse(&req, &body_hash, now, SignError::PairRevoked, message).await);
-        }
-        if !pair.bindings.contains(&req.account) || req.account.chain != req.chain {
-            let err = SignError::AccountNotBound(req.account.to_string());
-            let message = "the account is not bound to this pair";
+        if let Err(err) = check_binding(&pair, &req) {
+            let message = match err {
+                SignError::PairRevoked => "the pair is revoked on this phone",
+                _ => "the account is not bound to this pair",
+            };
             return Err(self.refuse(&req, &body_hash, now, err, message).await);
         }
         // 4. Freshness: the one validity rule.
@@ -550,15 +545,7 @@ impl SignEngine {
         //    `Send`: it ends before the next await). 5b. The warnings from the phone's own
         //    history (first recipient, unusual value, …) join the screen; the guardrails
         //    block on them where the user chose so.
-        let rendered = {
-            let clear = self.metadata.as_ref().and_then(|m| m.descriptors());
-            let tokens = KnownTokens::new();
-            let ctx = DecodeContext { tokens: &tokens, clear: clear.as_deref(), book: self.book.as_ref() };
-            decode_with_target(req.kind, &req.payload, &req.account, &ctx).map(|(target, mut decoded)| {
-                let assessed = crate::risk::assess(&self.store, &pair, &req.account, now, &ctx, &mut decoded);
-                (target, decoded, assessed)
-            })
-        };
+        let rendered = render(&self.store, &pair, &req, now, self.metadata.as_deref(), self.book.as_ref());
         let (target, decoded, assessed) = match rendered {
             Ok(d) => d,
             Err(e) => {
@@ -974,6 +961,57 @@ impl SignEngine {
 /// Checks the SP's signature (pair-pinned key) and octane's (pinned key) over the same
 /// canonical body — each once, so a failure names the signer — and only then decodes it
 /// (canonical CBOR only).
+/// Step 1 of every delivered request, wherever it came from (the long-poll, the app's
+/// push handler, the notification extension): both signatures over the one canonical body,
+/// then the body must be this version and name the pair and request id it was delivered as.
+pub(crate) fn verify_delivered(
+    delivered: &PendingSignRequest,
+    pair: &PairRecord,
+    octane_key: &[u8; 32],
+) -> Result<SignRequest, SignError> {
+    let req = verify_signatures(&delivered.request, pair, octane_key)?;
+    if req.v != STATEMENT_VERSION || req.pair_id != delivered.pair_id || req.request_id != delivered.request_id {
+        return Err(SignError::Malformed("the envelope does not match the signed request".into()));
+    }
+    Ok(req)
+}
+
+/// Step 3: the pair is active, and the request's account is bound to it on its chain
+/// ([`SignError::PairRevoked`], [`SignError::AccountNotBound`]).
+pub(crate) fn check_binding(pair: &PairRecord, req: &SignRequest) -> Result<(), SignError> {
+    if pair.status != PairStatus::Active {
+        return Err(SignError::PairRevoked);
+    }
+    if !pair.bindings.contains(&req.account) || req.account.chain != req.chain {
+        return Err(SignError::AccountNotBound(req.account.to_string()));
+    }
+    Ok(())
+}
+
+/// What [`render`] derives from a verified request: what the appliance must sign, the
+/// screen, and whether reading the phone's history for its warnings worked.
+pub(crate) type Rendered = (SigningTarget, DecodedPayload, Result<(), StoreError>);
+
+/// Step 5: decodes `req` for display with the metadata bundle in use and the user's
+/// address book (fails exactly when it is not signable), and adds the warnings from the
+/// phone's own history ([`crate::risk::assess`], reads only).
+pub(crate) fn render(
+    store: &Store,
+    pair: &PairRecord,
+    req: &SignRequest,
+    now: u64,
+    metadata: Option<&LiveMetadata>,
+    book: &(dyn AddressBook + Send + Sync),
+) -> Result<Rendered, crate::decode::DecodeError> {
+    let clear = metadata.and_then(|m| m.descriptors());
+    let tokens = KnownTokens::new();
+    let ctx = DecodeContext { tokens: &tokens, clear: clear.as_deref(), book };
+    decode_with_target(req.kind, &req.payload, &req.account, &ctx).map(|(target, mut decoded)| {
+        let assessed = crate::risk::assess(store, pair, &req.account, now, &ctx, &mut decoded);
+        (target, decoded, assessed)
+    })
+}
+
 fn verify_signatures(
     cs: &CountersignedRequest,
     pair: &PairRecord,
@@ -987,7 +1025,7 @@ fn verify_signatures(
 }
 
 #[cfg(test)]
-mod test_phone;
+pub(crate) mod test_phone;
 
 #[cfg(test)]
 mod engine_tests;

@@ -16,21 +16,21 @@ use crate::guardrails::NativeLimits;
 use crate::model::SpProfile;
 use crate::store::BondedAppliance;
 
-pub(super) const ETH: u128 = 1_000_000_000_000_000_000;
-pub(super) const GWEI: u128 = 1_000_000_000;
+pub(crate) const ETH: u128 = 1_000_000_000_000_000_000;
+pub(crate) const GWEI: u128 = 1_000_000_000;
 /// 01:00 UTC.
-pub(super) const T0: u64 = 1_799_971_200 + 3_600;
+pub(crate) const T0: u64 = 1_799_971_200 + 3_600;
 /// The fee of [`Phone::send`]'s transactions: 21,000 gas × 30 gwei.
-pub(super) const FEE: u128 = 21_000 * 30 * GWEI;
+pub(crate) const FEE: u128 = 21_000 * 30 * GWEI;
 
 /// The SP's signing key (pinned in both pairs).
-pub(super) fn sp_key() -> SigningKey {
+pub(crate) fn sp_key() -> SigningKey {
     SigningKey::from_bytes(&[2; 32])
 }
 
 /// A phone with two pairs (A and B) on one bonded appliance, both bound to the appliance's
 /// wallet on Ethereum and Optimism.
-pub(super) struct Phone {
+pub(crate) struct Phone {
     pub store: Arc<Store>,
     pub clock: Arc<ManualClock>,
     pub octane: Arc<FakeOctane>,
@@ -232,6 +232,6 @@ impl Phone {
 }
 
 /// The codes of the guardrails `p` breaks.
-pub(super) fn codes(p: &PendingSignature) -> Vec<&str> {
+pub(crate) fn codes(p: &PendingSignature) -> Vec<&str> {
     p.violations.iter().map(|v| v.code.as_str()).collect()
 }

@@ -76,6 +76,16 @@ pub enum StoreError {
         /// The newest this build knows.
         supported: i64,
     },
+    /// A read-only open ([`Store::open_read_only`]) found another schema version than this
+    /// build's: the app has not migrated the file yet (older) or was updated first (newer).
+    /// The notification extension never migrates: it refuses and the app catches up.
+    #[error("database schema version {found} is not this build's {expected}")]
+    SchemaMismatch {
+        /// The file's `user_version`.
+        found: i64,
+        /// The version this build migrates to.
+        expected: i64,
+    },
     /// The thing asked for does not exist.
     #[error("{0} not found")]
     NotFound(&'static str),
@@ -133,6 +143,33 @@ impl Store {
         Self::init(conn, true)
     }
 
+    /// Opens the database at `path` read-only, for a process that shares it with the app
+    /// (the notification extension, docs/push.md): `SQLITE_OPEN_READ_ONLY` and
+    /// `query_only`, so nothing is ever written — no migration, no journal-mode change, no
+    /// statement that writes succeeds. Readers of a WAL database never wait for the app's
+    /// writer; the busy timeout covers WAL recovery and checkpoints. Refuses with
+    /// [`StoreError::SchemaMismatch`] unless the file is at exactly this build's schema
+    /// version, and fails when the file does not exist (it is never created).
+    pub fn open_read_only(path: &Path) -> Result<Self, StoreError> {
+        use rusqlite::OpenFlags;
+        let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(path, flags)?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        conn.pragma_update(None, "query_only", "ON")?;
+        let expected = Self::current_schema_version();
+        let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
+        if found != expected {
+            return Err(StoreError::SchemaMismatch { found, expected });
+        }
+        Ok(Store { conn: Mutex::new(conn), pairs: Mutex::new(HashMap::new()) })
+    }
+
+    /// The schema version this build migrates a database to.
+    pub fn current_schema_version() -> i64 {
+        i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX)
+    }
+
     /// An in-memory database (tests, ephemeral runs).
     pub fn open_in_memory() -> Result<Self, StoreError> {
         Self::init(Connection::open_in_memory()?, false)
@@ -164,7 +201,7 @@ impl Store {
 
     fn migrate(&self) -> Result<(), StoreError> {
         let mut conn = self.lock()?;
-        let supported = i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX);
+        let supported = Self::current_schema_version();
         let found: i64 = conn.query_row("PRAGMA user_version", [], |r| r.get(0))?;
         if found > supported {
             return Err(StoreError::TooNew { found, supported });
