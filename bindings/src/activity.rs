@@ -185,9 +185,16 @@ pub enum AuditEventView {
     SignApproved {
         /// Its one-line summary as shown for review.
         title: String,
+        /// The short fingerprint of the screen the user approved ("3F9A-12C4"); empty for
+        /// entries written before display digests.
+        display_fingerprint: String,
     },
     /// The appliance signed and its signature verified.
-    SignSigned,
+    SignSigned {
+        /// The short fingerprint of the screen the appliance was sent and signed a receipt
+        /// over; empty for entries written before display digests.
+        display_fingerprint: String,
+    },
     /// A sign request was declined.
     SignRejected {
         /// Where.
@@ -250,10 +257,13 @@ impl From<&AuditEvent> for AuditEventView {
             },
             AuditEvent::PairRejected { by } => AuditEventView::PairRejected { by: (*by).into() },
             AuditEvent::PairRevoked { by } => AuditEventView::PairRevoked { by: (*by).into() },
-            AuditEvent::SignApproved { title, .. } => {
-                AuditEventView::SignApproved { title: clean(title, TextKind::Value) }
-            }
-            AuditEvent::SignSigned { .. } => AuditEventView::SignSigned,
+            AuditEvent::SignApproved { title, display_digest, .. } => AuditEventView::SignApproved {
+                title: clean(title, TextKind::Value),
+                display_fingerprint: display_digest.as_ref().map(|d| d.fingerprint()).unwrap_or_default(),
+            },
+            AuditEvent::SignSigned { display_digest, .. } => AuditEventView::SignSigned {
+                display_fingerprint: display_digest.as_ref().map(|d| d.fingerprint()).unwrap_or_default(),
+            },
             AuditEvent::SignRejected { by } => AuditEventView::SignRejected { by: (*by).into() },
             AuditEvent::SignBlocked { violations, at } => {
                 AuditEventView::SignBlocked { violations: violations.clone(), at_approval: *at == BlockedAt::Approval }

@@ -187,8 +187,8 @@ enum CoreViews {
             return "Paired with \(spName) (\(accounts.count) account\(accounts.count == 1 ? "" : "s"))"
         case .pairRejected(let by): return "Pairing declined \(byWhom(by))"
         case .pairRevoked(let by): return "Pairing revoked \(byWhom(by))"
-        case .signApproved(let title): return "Approved: \(title)"
-        case .signSigned: return "Signed by the appliance (signature verified)"
+        case .signApproved(let title, let screen): return "Approved: \(title) (screen \(screen))"
+        case .signSigned(let screen): return "Signed by the appliance (signature verified, screen \(screen))"
         case .signRejected(let by): return "Signature request declined \(byWhom(by))"
         case .signBlocked(let violations, let atApproval):
             return (atApproval ? "Blocked at approval by your guardrails: " : "Blocked by your guardrails: ")

@@ -224,6 +224,11 @@ class FlowsTest {
         // The shell words the event; the library hands over no sentence.
         assertEquals("Paired with ${opened.card.spName} (1 account)", sentence(pairRow.event))
         assertEquals(req.requestId, audit.first { it.event is AuditEventView.SignApproved }.subject)
+        // Both entries name the screen the user saw: the same fingerprint as the review.
+        val approved = audit.first { it.event is AuditEventView.SignApproved }.event as AuditEventView.SignApproved
+        val signed = audit.first { it.event is AuditEventView.SignSigned }.event as AuditEventView.SignSigned
+        assertEquals(req.displayFingerprint, approved.displayFingerprint)
+        assertEquals(req.displayFingerprint, signed.displayFingerprint)
     }
 
     @Test
@@ -329,8 +334,8 @@ private fun sentence(e: AuditEventView): String = when (e) {
     is AuditEventView.PairApproved -> "Paired with ${e.spName} (${e.accounts.size} account${if (e.accounts.size == 1) "" else "s"})"
     is AuditEventView.PairRejected -> "Pairing declined ${byWhom(e.by)}"
     is AuditEventView.PairRevoked -> "Pairing revoked ${byWhom(e.by)}"
-    is AuditEventView.SignApproved -> "Approved: ${e.title}"
-    is AuditEventView.SignSigned -> "Signed by the appliance (signature verified)"
+    is AuditEventView.SignApproved -> "Approved: ${e.title} (screen ${e.displayFingerprint})"
+    is AuditEventView.SignSigned -> "Signed by the appliance (signature verified, screen ${e.displayFingerprint})"
     is AuditEventView.SignRejected -> "Signature request declined ${byWhom(e.by)}"
     is AuditEventView.SignBlocked -> "Blocked by your rules: ${e.violations.joinToString(", ")}"
     is AuditEventView.GuardrailsChanged -> "Guardrails changed"

@@ -129,8 +129,8 @@ object CoreViews {
             "Paired with ${e.spName} (${e.accounts.size} account${if (e.accounts.size == 1) "" else "s"})"
         is AuditEventView.PairRejected -> "Pairing declined ${byWhom(e.by)}"
         is AuditEventView.PairRevoked -> "Pairing revoked ${byWhom(e.by)}"
-        is AuditEventView.SignApproved -> "Approved: ${e.title}"
-        is AuditEventView.SignSigned -> "Signed by the appliance (signature verified)"
+        is AuditEventView.SignApproved -> "Approved: ${e.title} (screen ${e.displayFingerprint})"
+        is AuditEventView.SignSigned -> "Signed by the appliance (signature verified, screen ${e.displayFingerprint})"
         is AuditEventView.SignRejected -> "Signature request declined ${byWhom(e.by)}"
         is AuditEventView.SignBlocked ->
             (if (e.atApproval) "Blocked at approval by your guardrails: " else "Blocked by your guardrails: ") +
