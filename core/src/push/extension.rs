@@ -368,3 +368,6 @@ fn notification(
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+mod shared_db_tests;
