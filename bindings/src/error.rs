@@ -254,6 +254,19 @@ pub enum SunstormError {
         /// A sentence for a person.
         reason: String,
     },
+    /// Push notifications are not set up on this phone (no push key in the shared secret
+    /// store, or it cannot be read): the notification extension shows nothing; the user
+    /// opens the app, which registers again. Code: `no_push_key`, `push_key_error`.
+    #[error("{reason} ({code})")]
+    PushNotSetUp {
+        /// Stable snake_case code.
+        code: String,
+        /// A sentence for a person.
+        reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets). Not for
+        /// display.
+        details: String,
+    },
     /// The operation was cancelled through its `CancelHandle`.
     #[error("cancelled")]
     Cancelled,
@@ -313,6 +326,7 @@ impl SunstormError {
             | SunstormError::Storage { details, .. }
             | SunstormError::RequestRefused { details, .. }
             | SunstormError::MetadataRefused { details, .. }
+            | SunstormError::PushNotSetUp { details, .. }
             | SunstormError::Internal { details, .. } => Some(details),
             _ => None,
         }
@@ -381,6 +395,7 @@ impl SunstormError {
             SunstormError::RequestRefused { .. } => "request_refused",
             SunstormError::MetadataRefused { .. } => "metadata_refused",
             SunstormError::InvalidAddressLabel { .. } => "invalid_address_label",
+            SunstormError::PushNotSetUp { .. } => "push_not_set_up",
             SunstormError::Cancelled => "cancelled",
             SunstormError::Internal { .. } => "internal",
         }
