@@ -5,7 +5,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
-use sunstorm_sim::octane::{DemoSp, OctaneSim, OctaneSimConfig};
+use sunstorm_sim::octane::{DemoSp, OctaneSim, OctaneSimConfig, PushConfig};
 
 use crate::output::{self, CliError};
 
@@ -32,6 +32,16 @@ pub struct OctaneArgs {
     /// `metadata/bundle.cbor`); without it that endpoint answers 404.
     #[arg(long = "metadata-bundle", value_name = "FILE")]
     metadata_bundle: Option<PathBuf>,
+    /// Push each routed sign request through this push gateway (e.g. the one
+    /// `sunstorm sim push-gateway` runs); without it, no push (phones poll).
+    #[arg(long = "push-gateway", env = "SUNSTORM_PUSH_GATEWAY", value_name = "URL")]
+    push_gateway: Option<url::Url>,
+    /// `apns-topic` of the pushes (the iOS app's bundle id).
+    #[arg(long = "apns-topic", default_value = sunstorm_sim::octane::DEFAULT_APNS_TOPIC)]
+    apns_topic: String,
+    /// FCM project id of the pushes.
+    #[arg(long = "fcm-project", default_value = sunstorm_sim::octane::DEFAULT_FCM_PROJECT)]
+    fcm_project: String,
     /// Print the startup facts as one JSON document.
     #[arg(long)]
     json: bool,
@@ -56,6 +66,11 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
             CliError::rejected("bad_metadata_bundle", format!("cannot read {}: {e}", p.display()), json)
         })?),
     };
+    let push = args.push_gateway.clone().map(|url| PushConfig {
+        apns_topic: args.apns_topic.clone(),
+        fcm_project: args.fcm_project.clone(),
+        ..PushConfig::new(url)
+    });
     let rt = tokio::runtime::Runtime::new().map_err(|e| CliError::failed("runtime", e.to_string(), json))?;
     rt.block_on(async move {
         let handle = OctaneSim::start(OctaneSimConfig {
@@ -65,6 +80,7 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
             link_host: args.link_host.clone(),
             extra_demo_sps: args.extra_sps,
             metadata_bundle,
+            push,
             ..Default::default()
         })
         .await
@@ -76,6 +92,7 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
                 "octane_public_key": handle.octane_public_key.to_hex(),
                 "demo_sp": sp_json(&demo),
                 "extra_sps": handle.extra_sps.iter().map(sp_json).collect::<Vec<_>>(),
+                "push_gateway": args.push_gateway.as_ref().map(|u| u.as_str()),
             }));
         } else {
             println!("octane simulator listening on {}", handle.url);
@@ -92,6 +109,10 @@ pub fn run(args: OctaneArgs) -> Result<(), CliError> {
                 println!("extra SP:           {} ({})", sp.profile.name, sp.profile.sp_id);
                 println!("  API key:          {}", sp.api_key);
                 println!("  key seed:         {}  (simulator only)", sp.signing_key_hex().as_str());
+            }
+            match &args.push_gateway {
+                Some(u) => println!("push gateway:       {u}"),
+                None => println!("push gateway:       none (phones poll)"),
             }
             println!("Ctrl-C to stop.");
         }

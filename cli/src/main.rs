@@ -14,6 +14,7 @@ mod cmd_sim;
 mod cmd_sim_appliance;
 mod cmd_sim_control;
 mod cmd_sim_octane;
+mod cmd_sim_push_gateway;
 mod cmd_sp;
 mod output;
 mod phone_home;

@@ -30,7 +30,7 @@ use crate::decode::DisplayDigest;
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::model::STATEMENT_VERSION;
 use crate::model::{CountersignedRequest, PairAttestation, PairRevocation, PairSessionDetails, SignRequest};
-use crate::octane::api::{AppPairInfo, PendingSignRequest, SessionStatus};
+use crate::octane::api::{AppPairInfo, PendingSignRequest, PushTarget, PushTargetRequest, SessionStatus};
 use crate::octane::client::{LoadedSession, OctaneError};
 use crate::payload::{encode_evm_signature, signing_target, SigningTarget};
 use crate::ports::{ApplianceApi, OctaneApi, ProgressFn};
@@ -107,6 +107,12 @@ pub enum OctaneCall {
     DeliverSignature(Uuid, Vec<u8>, Option<DisplayProof>),
     /// `reject_sign(request, reason_code)`.
     RejectSign(Uuid, String),
+    /// `register_push_target(target)`.
+    RegisterPushTarget(PushTargetRequest),
+    /// `push_target()`.
+    PushTarget,
+    /// `remove_push_target()`.
+    RemovePushTarget,
 }
 
 /// Octane as the engines see it: scripted answers, recorded calls, and a signing key to
@@ -132,6 +138,10 @@ pub struct FakeOctane {
     pub deliver: Script<Result<(), OctaneError>>,
     /// Answers to `reject_sign`.
     pub reject_sign: Script<Result<(), OctaneError>>,
+    /// Failures of the push-target calls (default: they succeed, and the fake keeps the
+    /// registered target like octane does).
+    pub push_target_errors: Script<OctaneError>,
+    push_target: Mutex<Option<PushTarget>>,
     calls: Mutex<Vec<OctaneCall>>,
 }
 
@@ -155,6 +165,8 @@ impl FakeOctane {
             pending: Script::default(),
             deliver: Script::default(),
             reject_sign: Script::default(),
+            push_target_errors: Script::default(),
+            push_target: Mutex::new(None),
             calls: Mutex::new(Vec::new()),
         }
     }
@@ -255,6 +267,37 @@ impl OctaneApi for FakeOctane {
     async fn reject_sign(&self, request_id: Uuid, reason_code: &str, _message: &str) -> Result<(), OctaneError> {
         self.note(OctaneCall::RejectSign(request_id, reason_code.to_string()));
         self.reject_sign.next().unwrap_or(Ok(()))
+    }
+
+    async fn register_push_target(&self, target: &PushTargetRequest) -> Result<PushTarget, OctaneError> {
+        self.note(OctaneCall::RegisterPushTarget(target.clone()));
+        if let Some(e) = self.push_target_errors.next() {
+            return Err(e);
+        }
+        let t = PushTarget {
+            platform: target.platform,
+            token: target.token.clone(),
+            push_key: target.push_key,
+            registered_at: 0,
+        };
+        *self.push_target.lock().unwrap() = Some(t.clone());
+        Ok(t)
+    }
+
+    async fn push_target(&self) -> Result<Option<PushTarget>, OctaneError> {
+        self.note(OctaneCall::PushTarget);
+        if let Some(e) = self.push_target_errors.next() {
+            return Err(e);
+        }
+        Ok(self.push_target.lock().unwrap().clone())
+    }
+
+    async fn remove_push_target(&self) -> Result<bool, OctaneError> {
+        self.note(OctaneCall::RemovePushTarget);
+        if let Some(e) = self.push_target_errors.next() {
+            return Err(e);
+        }
+        Ok(self.push_target.lock().unwrap().take().is_some())
     }
 }
 

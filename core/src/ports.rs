@@ -12,7 +12,7 @@ pub use crate::appliance::{ApplianceApi, ProgressFn};
 use crate::bytes::Key32;
 use crate::code::ValidationCode;
 use crate::envelope::SignedEnvelope;
-use crate::octane::api::{AppPairInfo, PendingSignRequest};
+use crate::octane::api::{AppPairInfo, PendingSignRequest, PushTarget, PushTargetRequest};
 use crate::octane::client::{LoadedSession, OctaneClient, OctaneError};
 use crate::receipt::DisplayProof;
 
@@ -54,6 +54,17 @@ pub trait OctaneApi: Send + Sync {
 
     /// Rejects a sign request with a stable reason code.
     async fn reject_sign(&self, request_id: Uuid, reason_code: &str, message: &str) -> Result<(), OctaneError>;
+
+    /// Registers (or replaces: token rotation) this phone's push target; returns what
+    /// octane now holds.
+    async fn register_push_target(&self, target: &PushTargetRequest) -> Result<PushTarget, OctaneError>;
+
+    /// This phone's push target as octane holds it (`None` when removed or dropped after
+    /// the push service called the token unregistered: register again).
+    async fn push_target(&self) -> Result<Option<PushTarget>, OctaneError>;
+
+    /// Removes this phone's push target (octane stops pushing); whether one was there.
+    async fn remove_push_target(&self) -> Result<bool, OctaneError>;
 }
 
 #[async_trait::async_trait]
@@ -101,5 +112,20 @@ impl OctaneApi for OctaneClient {
 
     async fn reject_sign(&self, request_id: Uuid, reason_code: &str, message: &str) -> Result<(), OctaneError> {
         OctaneClient::reject_sign(self, request_id, reason_code, message).await.map(|_| ())
+    }
+
+    async fn register_push_target(&self, target: &PushTargetRequest) -> Result<PushTarget, OctaneError> {
+        OctaneClient::register_push_target(self, target)
+            .await?
+            .target
+            .ok_or_else(|| OctaneError::Protocol("octane did not echo the push target".into()))
+    }
+
+    async fn push_target(&self) -> Result<Option<PushTarget>, OctaneError> {
+        OctaneClient::push_target(self).await.map(|r| r.target)
+    }
+
+    async fn remove_push_target(&self) -> Result<bool, OctaneError> {
+        OctaneClient::remove_push_target(self).await.map(|r| r.removed)
     }
 }

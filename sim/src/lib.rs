@@ -3,6 +3,7 @@
 pub mod appliance;
 pub mod link;
 pub mod octane;
+pub mod push_gateway;
 pub mod samples;
 pub mod sp;
 pub mod world;

@@ -19,6 +19,7 @@ use crate::decode::DisplayDigest;
 use crate::envelope::Domain;
 use crate::envelope::SignedEnvelope;
 use crate::model::{CountersignedRequest, SpProfile};
+use crate::push::PushPublicKey;
 
 /// Longest a long-poll (`?timeout_secs=`) may hold a request; larger values are clamped.
 pub const MAX_LONG_POLL_SECS: u64 = 30;
@@ -83,6 +84,12 @@ pub mod paths {
     /// `POST` — app relays the appliance's statement that it forgot a phone
     /// ([`super::AppForgetPhoneRequest`]).
     pub const APP_PHONES_FORGET: &str = "/app/phones/forget";
+    /// `POST` — app registers (or replaces) this phone's push target
+    /// ([`super::PushTargetRequest`]); `GET` — reads it back ([`super::PushTargetResponse`]).
+    pub const APP_PUSH_TARGET: &str = "/app/push/target";
+    /// `POST` — app removes this phone's push target (no body; idempotent,
+    /// [`super::PushTargetRemoved`]).
+    pub const APP_PUSH_TARGET_REMOVE: &str = "/app/push/target/remove";
     /// `GET` — anyone fetches the signed metadata bundle octane serves (CBOR, the file as
     /// the bundle tool wrote it). Unauthenticated: the bundle carries its own signature.
     /// `ETag` is the file's SHA-256 in quotes; `If-None-Match` with it answers 304.
@@ -647,6 +654,92 @@ pub struct AppForgetPhoneResponse {
     pub app_key: Key32,
     /// When the appliance forgot it (Unix seconds); a bond endorsed later lifts the refusal.
     pub forgotten_at: u64,
+}
+
+// ---------------------------------------------------------------------------------------
+// Push targets
+// ---------------------------------------------------------------------------------------
+
+/// Longest device token octane accepts (characters). APNs tokens are hex (64 digits today),
+/// FCM registration tokens about 160 characters.
+pub const MAX_PUSH_TOKEN_LEN: usize = 512;
+
+/// The push service a device token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum PushPlatform {
+    /// Apple Push Notification service (iOS): the token is hex.
+    Apns,
+    /// Firebase Cloud Messaging HTTP v1 (Android).
+    Fcm,
+}
+
+impl PushPlatform {
+    /// The wire string (`apns`, `fcm`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PushPlatform::Apns => "apns",
+            PushPlatform::Fcm => "fcm",
+        }
+    }
+
+    /// Whether `token` has this platform's form: APNs an even number of hex digits, FCM
+    /// letters, digits and `-_:.`; both non-empty and at most [`MAX_PUSH_TOKEN_LEN`].
+    /// Octane refuses other tokens (`400 bad_request`): a token becomes a URL path segment.
+    pub fn token_is_valid(self, token: &str) -> bool {
+        if token.is_empty() || token.len() > MAX_PUSH_TOKEN_LEN {
+            return false;
+        }
+        match self {
+            PushPlatform::Apns => token.len().is_multiple_of(2) && token.bytes().all(|b| b.is_ascii_hexdigit()),
+            PushPlatform::Fcm => {
+                token.bytes().all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b':' | b'.'))
+            }
+        }
+    }
+}
+
+/// `POST /app/push/target` body: where octane pushes this phone's sign requests. One target
+/// per phone (app key) and appliance; posting again replaces it (token rotation).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PushTargetRequest {
+    /// The push service.
+    pub platform: PushPlatform,
+    /// The device token the platform gave the app ([`PushPlatform::token_is_valid`]).
+    pub token: String,
+    /// The phone's X25519 push public key (hex): octane seals every push payload to it
+    /// ([`crate::push::seal_for_push`]), so the push service never sees the request.
+    pub push_key: PushPublicKey,
+}
+
+/// This phone's push target as octane holds it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushTarget {
+    /// The push service.
+    pub platform: PushPlatform,
+    /// The device token.
+    pub token: String,
+    /// The X25519 push public key payloads are sealed to.
+    pub push_key: PushPublicKey,
+    /// When it was registered or last replaced (Unix seconds).
+    pub registered_at: u64,
+}
+
+/// Answer of `POST` and `GET /app/push/target`: the target, or none (never registered,
+/// removed, or dropped by octane after the push service said the token is unregistered —
+/// the app then registers its current token again).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushTargetResponse {
+    /// The registered target.
+    pub target: Option<PushTarget>,
+}
+
+/// `POST /app/push/target/remove` answer (idempotent).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct PushTargetRemoved {
+    /// Whether a target was there to remove.
+    pub removed: bool,
 }
 
 #[cfg(test)]

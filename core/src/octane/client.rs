@@ -20,8 +20,9 @@ use crate::model::{PairSessionDetails, STATEMENT_VERSION};
 use crate::octane::api::{
     self, paths, AppForgetPhoneRequest, AppForgetPhoneResponse, AppPairsResponse, AppRevokeRequest, AppSessionResponse,
     ApproveRequest, ApproveResponse, CheckCodeRequest, CheckCodeResponse, ErrorBody, OctaneErrorCode,
-    PendingSignRequest, PendingSignRequests, PostSignatureRequest, RejectSessionRequest, RejectSessionResponse,
-    RejectSignRequest, RevokeResponse, SessionStatus, SignResultAck,
+    PendingSignRequest, PendingSignRequests, PostSignatureRequest, PushTargetRemoved, PushTargetRequest,
+    PushTargetResponse, RejectSessionRequest, RejectSessionResponse, RejectSignRequest, RevokeResponse, SessionStatus,
+    SignResultAck,
 };
 use crate::octane::app_auth;
 use crate::octane::transport::{HttpMethod, HttpRequest, HttpTransport, TransportError, MAX_RESPONSE_LEN};
@@ -465,6 +466,29 @@ impl OctaneClient {
     pub async fn forget_phone(&self, statement: &SignedEnvelope) -> Result<AppForgetPhoneResponse, OctaneError> {
         let body = AppForgetPhoneRequest { statement: statement.clone() };
         self.post(paths::APP_PHONES_FORGET, &body, Idempotency::Idempotent).await
+    }
+
+    /// Registers this phone's push target with octane, replacing the one it had (token
+    /// rotation): octane then pushes each sign request for this appliance, sealed to
+    /// `target.push_key`, through the platform's push service. Idempotent. A token octane
+    /// refuses (not of the platform's form) answers [`OctaneError::Refused`] `bad_request`.
+    #[tracing::instrument(skip_all, fields(platform = target.platform.as_str()))]
+    pub async fn register_push_target(&self, target: &PushTargetRequest) -> Result<PushTargetResponse, OctaneError> {
+        self.post(paths::APP_PUSH_TARGET, target, Idempotency::Idempotent).await
+    }
+
+    /// This phone's push target as octane holds it (none: never registered, removed, or
+    /// dropped after the push service called the token unregistered).
+    #[tracing::instrument(skip(self))]
+    pub async fn push_target(&self) -> Result<PushTargetResponse, OctaneError> {
+        self.call::<(), _>(HttpMethod::Get, paths::APP_PUSH_TARGET, None, Idempotency::Idempotent, Duration::ZERO).await
+    }
+
+    /// Removes this phone's push target: octane stops pushing (polling still works).
+    /// Idempotent.
+    #[tracing::instrument(skip(self))]
+    pub async fn remove_push_target(&self) -> Result<PushTargetRemoved, OctaneError> {
+        self.post(paths::APP_PUSH_TARGET_REMOVE, &serde_json::json!({}), Idempotency::Idempotent).await
     }
 
     /// Long-polls pending sign requests, waiting up to `wait` (clamped to octane's maximum)

@@ -20,8 +20,9 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::clock::Clock;
 use sunstorm_core::octane::api::{
     AppForgetPhoneRequest, AppPairsResponse, AppRevokeRequest, ApproveRequest, CheckCodeRequest, CreateSessionRequest,
-    ErrorBody, ErrorDetail, OctaneErrorCode, PairResult, PendingSignRequests, PostSignatureRequest,
-    RejectSessionRequest, RejectSignRequest, SignResult, SpSignSubmit, WaitQuery, MAX_LONG_POLL_SECS,
+    ErrorBody, ErrorDetail, OctaneErrorCode, PairResult, PendingSignRequest, PendingSignRequests, PostSignatureRequest,
+    PushTargetRemoved, PushTargetRequest, PushTargetResponse, RejectSessionRequest, RejectSignRequest, SignResult,
+    SpSignSubmit, WaitQuery, MAX_LONG_POLL_SECS,
 };
 use sunstorm_core::octane::app_auth::{self, AppRequestHeaders, VerifiedAppRequest, MAX_APP_REQUEST_SKEW_SECS};
 use sunstorm_core::receipt::DisplayProof;
@@ -45,13 +46,15 @@ pub struct AppState {
     pub notify: Notify,
     /// The signed metadata bundle served to phones, if any.
     pub(crate) metadata: super::metadata::Slot,
+    /// Where sign requests are pushed; `None`: no push (phones poll).
+    pub(crate) pusher: Option<super::push::Pusher>,
 }
 
 impl AppState {
-    fn db(&self) -> Result<MutexGuard<'_, Connection>, ApiError> {
+    pub(crate) fn db(&self) -> Result<MutexGuard<'_, Connection>, ApiError> {
         self.db.lock().map_err(|_| ApiError::new(OctaneErrorCode::Internal, "state lock poisoned"))
     }
-    fn now(&self) -> u64 {
+    pub(crate) fn now(&self) -> u64 {
         self.clock.now_unix()
     }
     fn public_key(&self) -> Key32 {
@@ -240,6 +243,8 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/app/sign/{id}/result", post(app_sign_result))
         .route("/app/sign/{id}/reject", post(app_sign_reject))
         .route("/app/phones/forget", post(app_forget_phone))
+        .route("/app/push/target", post(app_register_push_target).get(app_push_target))
+        .route("/app/push/target/remove", post(app_remove_push_target))
         .route("/metadata/bundle", get(metadata_bundle))
         .fallback(|| async { ApiError::new(OctaneErrorCode::NotFound, "no such endpoint") })
         .method_not_allowed_fallback(|| async {
@@ -290,6 +295,9 @@ async fn sp_sign(State(st): S, SpCaller(sp): SpCaller, body: Result<Bytes, Bytes
     let req: SpSignSubmit = parse_json(&body_of(body)?)?;
     let r = logic::submit_sign(&mut *st.db()?, &st.key, &sp, &req.pair_id, &req.request, st.now())?;
     st.changed();
+    let routed =
+        PendingSignRequest { pair_id: req.pair_id, request_id: r.request_id, request: r.countersigned.clone() };
+    super::push::spawn_push(&st, routed, r.expires_at);
     ok(StatusCode::ACCEPTED, r)
 }
 
@@ -378,6 +386,32 @@ async fn app_forget_phone(State(st): S, AppCall { who, body }: AppCall) -> ApiRe
     let r = logic::forget_phone(&*st.db()?, &who, &req.statement)?;
     // Wakes the forgotten phone's long-poll, which then ends refused.
     changed_ok(&st, r)
+}
+
+#[tracing::instrument(name = "octane.app_register_push_target", skip_all)]
+async fn app_register_push_target(State(st): S, AppCall { who, body }: AppCall) -> ApiResult {
+    let req: PushTargetRequest = parse_json(&body)?;
+    let target = logic::register_push_target(&mut *st.db()?, &who, &req, st.now())?;
+    ok(StatusCode::OK, PushTargetResponse { target: Some(target) })
+}
+
+#[tracing::instrument(name = "octane.app_push_target", skip_all)]
+async fn app_push_target(State(st): S, AppCaller(who): AppCaller) -> ApiResult {
+    let target = logic::push_target(&*st.db()?, &who)?;
+    ok(StatusCode::OK, PushTargetResponse { target })
+}
+
+#[tracing::instrument(name = "octane.app_remove_push_target", skip_all)]
+async fn app_remove_push_target(State(st): S, AppCall { who, body }: AppCall) -> ApiResult {
+    // No body, or an empty JSON object.
+    if !body.is_empty() {
+        let fields: serde_json::Map<String, serde_json::Value> = parse_json(&body)?;
+        if !fields.is_empty() {
+            return Err(ApiError::bad("invalid JSON body: this call takes no fields"));
+        }
+    }
+    let removed = logic::remove_push_target(&*st.db()?, &who)?;
+    ok(StatusCode::OK, PushTargetRemoved { removed })
 }
 
 #[tracing::instrument(name = "octane.app_pending", skip_all)]

@@ -16,8 +16,10 @@
 mod http;
 pub(crate) mod logic;
 mod metadata;
+mod push;
 
 pub use metadata::VERSION_HEADER as METADATA_VERSION_HEADER;
+pub use push::{PushConfig, DEFAULT_APNS_TOPIC, DEFAULT_FCM_PROJECT};
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -51,6 +53,9 @@ pub enum OctaneSimError {
     /// An SP registration is invalid (duplicate id or API key, bad origin).
     #[error("invalid SP registration: {0}")]
     BadRegistration(String),
+    /// The push sender could not be set up.
+    #[error("push: {0}")]
+    Push(String),
 }
 
 /// An SP octane knows: its bearer API key (only a hash is stored), its public profile, and
@@ -100,6 +105,9 @@ pub struct OctaneSimConfig {
     /// not verify it, phones do); `None` answers 404 until
     /// [`OctaneSimHandle::serve_metadata`].
     pub metadata_bundle: Option<Vec<u8>>,
+    /// Push each routed sign request through this push gateway; `None`: no push (phones
+    /// find requests by polling).
+    pub push: Option<PushConfig>,
 }
 
 impl Default for OctaneSimConfig {
@@ -113,6 +121,7 @@ impl Default for OctaneSimConfig {
             extra_demo_sps: 0,
             clock: Arc::new(SystemClock),
             metadata_bundle: None,
+            push: None,
         }
     }
 }
@@ -239,6 +248,14 @@ impl OctaneSimHandle {
         logic::register_sp(&mut conn, sp)
     }
 
+    /// Every push target octane holds: (appliance, phone app key, target).
+    pub fn push_targets(&self) -> Vec<(Key32, Key32, sunstorm_core::octane::api::PushTarget)> {
+        let Ok(db) = self.state.db() else { return Vec::new() };
+        logic::all_targets(&db)
+            .map(|ts| ts.into_iter().map(|t| (t.appliance, t.app_key, t.target)).collect())
+            .unwrap_or_default()
+    }
+
     /// Serves `bundle` at `GET /metadata/bundle` from now on (`None`: 404). Bytes are served
     /// as they are, so tests can serve a tampered, unsigned or older file.
     pub fn serve_metadata(&self, bundle: Option<Vec<u8>>) {
@@ -329,6 +346,7 @@ impl OctaneSim {
             link_host: config.link_host.clone(),
             notify: Notify::new(),
             metadata: Arc::new(std::sync::RwLock::new(config.metadata_bundle.clone().map(metadata::ServedBundle::new))),
+            pusher: config.push.clone().map(push::Pusher::new).transpose().map_err(OctaneSimError::Push)?,
         });
         let app = http::router(state.clone());
         let (tx, rx) = oneshot::channel::<()>();

@@ -107,6 +107,17 @@ CREATE TABLE IF NOT EXISTS forgotten_phones (
     forgotten_by TEXT,
     PRIMARY KEY (appliance, app_key)
 );
+CREATE TABLE IF NOT EXISTS push_targets (
+    appliance TEXT NOT NULL,
+    app_key TEXT NOT NULL,
+    endorsed_at INTEGER NOT NULL,
+    platform TEXT NOT NULL,
+    token TEXT NOT NULL,
+    push_key TEXT NOT NULL,
+    registered_at INTEGER NOT NULL,
+    PRIMARY KEY (appliance, app_key)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS push_targets_by_token ON push_targets(appliance, platform, token);
 PRAGMA user_version = 1;
 ";
 
