@@ -446,3 +446,36 @@ async fn without_a_gateway_nothing_is_pushed_and_polling_still_works() {
     assert_eq!(polled.len(), 1);
     assert!(e2.gateway.received().is_empty());
 }
+
+#[tokio::test]
+async fn a_phone_its_appliance_forgot_gets_no_push() {
+    let e = env().await;
+    let p = phone(&e, 2);
+    let pair_id = pair(&e, &p).await;
+    register(&p, PushPlatform::Apns, APNS_TOKEN).await;
+    let q = phone(&e, 3);
+    register(&q, PushPlatform::Fcm, FCM_TOKEN).await;
+    // The appliance forgets phone p; phone q relays its statement.
+    let statement = SignedEnvelope::seal(
+        Domain::PhoneForgotten,
+        &appliance(),
+        &sunstorm_core::model::PhoneForgotten {
+            v: STATEMENT_VERSION,
+            app_key: p.app_key,
+            appliance_identity: Key32(appliance().verifying_key().to_bytes()),
+            forgotten_by: Some(q.app_key),
+            forgotten_at: NOW,
+        },
+    )
+    .unwrap();
+    q.client.forget_phone(&statement).await.unwrap();
+    let req = request(pair_id, b"only for q".to_vec());
+    submit(&e, &req).await;
+    let got = e.gateway.wait_received(1, WAIT).await;
+    assert_eq!((got[0].token.as_str(), got[0].status), (FCM_TOKEN, 200));
+    assert_eq!(opened(&q, &got[0]).request_id(), req.request_id);
+    // A second request still reaches q alone.
+    submit(&e, &request(pair_id, b"again".to_vec())).await;
+    let got = e.gateway.wait_received(2, WAIT).await;
+    assert!(got.iter().all(|r| r.token == FCM_TOKEN), "{got:?}");
+}
