@@ -46,7 +46,7 @@ pub use logging::{clear_log_sink, set_log_sink};
 pub use metadata::{AddressLabelView, MetadataOrigin, MetadataSourceView, MetadataStatusView, MetadataUpdateView};
 pub use phones::{BondedPhoneView, ForgottenPhoneView};
 pub use platform::{FlowListener, LogLevel, LogRecord, LogSink, SecretStore, UserPresence};
-pub use push::{NotificationExtension, NotificationExtensionConfig, NotificationOutcomeView};
+pub use push::{NotificationExtension, NotificationExtensionConfig, NotificationOutcomeView, PushPlatform};
 pub use secrets::ForeignSecretStore;
 pub use settings::{ChainLimitSetting, GuardrailSettings};
 pub use sunstorm::{CoreConfig, SunstormCore};

@@ -101,6 +101,24 @@ impl From<NotificationOutcome> for NotificationOutcomeView {
     }
 }
 
+/// The push service a device token belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, uniffi::Enum)]
+pub enum PushPlatform {
+    /// Apple Push Notification service (iOS): the token as hex.
+    Apns,
+    /// Firebase Cloud Messaging (Android): the registration token.
+    Fcm,
+}
+
+impl From<PushPlatform> for sunstorm_core::octane::api::PushPlatform {
+    fn from(p: PushPlatform) -> Self {
+        match p {
+            PushPlatform::Apns => Self::Apns,
+            PushPlatform::Fcm => Self::Fcm,
+        }
+    }
+}
+
 fn hex_key(h: &str, what: &str) -> Result<Key32, SunstormError> {
     let bad = || SunstormError::InvalidConfig { reason: format!("{what} must be 64 hex characters") };
     let k = hex::decode(h.trim()).map_err(|_| bad())?;
@@ -178,6 +196,31 @@ impl SunstormCore {
     /// kept in the secret store: octane seals pushes to it.
     pub fn push_public_key_hex(&self) -> Result<String, SunstormError> {
         Ok(hex::encode(self.facade.push_public_key()?.0.as_bytes()))
+    }
+
+    /// Registers this phone for push with octane, for every bonded appliance: the
+    /// platform's device token (APNs hex token / FCM registration token) and the push key.
+    /// Call it when the platform hands the app a token, again when it rotates it, and after
+    /// bonding another appliance. Returns how many appliances push to this phone.
+    /// `OctaneRejected` (`bad_request`) for a token not of the platform's form.
+    #[uniffi::method(default(cancel = None))]
+    pub async fn register_push_target(
+        &self,
+        platform: PushPlatform,
+        device_token: String,
+        cancel: Option<Arc<CancelHandle>>,
+    ) -> Result<u32, SunstormError> {
+        let s = self.facade.clone();
+        self.run(cancel, async move { Ok(s.register_push_target(platform.into(), &device_token).await?) }).await
+    }
+
+    /// Stops push for this phone (the user turned notifications off): octane forgets the
+    /// target for every bonded appliance; `pendingSignRequests` keeps working. Returns how
+    /// many targets were removed.
+    #[uniffi::method(default(cancel = None))]
+    pub async fn remove_push_target(&self, cancel: Option<Arc<CancelHandle>>) -> Result<u32, SunstormError> {
+        let s = self.facade.clone();
+        self.run(cancel, async move { Ok(s.remove_push_target().await?) }).await
     }
 
     /// A push the running app received (in the foreground, or the notification the user

@@ -35,7 +35,7 @@ use crate::clock::{Clock, SystemClock};
 use crate::guardrails::Guardrails;
 use crate::link::LinkConfig;
 use crate::metadata::{LiveMetadata, MetadataError, ShippedBundle};
-use crate::octane::api::PendingSignRequest;
+use crate::octane::api::{PendingSignRequest, PushPlatform, PushTargetRequest};
 use crate::octane::client::{AppCredentials, OctaneClient, OctaneConfig, OctaneError};
 use crate::octane::transport::HttpTransport;
 #[cfg(feature = "testing")]
@@ -749,6 +749,54 @@ impl Sunstorm {
     /// app to register with octane as its push target (docs/push.md).
     pub fn push_public_key(&self) -> Result<PushPublicKey, CoreError> {
         Ok(PushKeyPair::load_or_create(self.secrets.as_ref()).map_err(push_error)?.public_key())
+    }
+
+    /// Registers this phone's push target with octane for every bonded appliance: the
+    /// platform, the device token the platform gave the app, and the push key octane seals
+    /// to. Call again when the platform rotates the token (it replaces the old one), and
+    /// after bonding another appliance. Returns how many appliances now push to it; fails
+    /// only when none does (an invalid token: octane's `bad_request`).
+    #[tracing::instrument(skip_all, fields(platform = platform.as_str()))]
+    pub async fn register_push_target(&self, platform: PushPlatform, token: &str) -> Result<u32, CoreError> {
+        let all = self.all().await;
+        if all.is_empty() {
+            return Err(CoreError::NotBonded);
+        }
+        let target = PushTargetRequest { platform, token: token.to_string(), push_key: self.push_public_key()? };
+        let results = futures::future::join_all(all.iter().map(|b| b.octane.register_push_target(&target))).await;
+        Self::count_push_results(results.into_iter().map(|r| r.map(|_| true)))
+    }
+
+    /// Removes this phone's push target at octane for every bonded appliance (push turned
+    /// off or denied: the app polls). Returns how many targets there were.
+    #[tracing::instrument(skip_all)]
+    pub async fn remove_push_target(&self) -> Result<u32, CoreError> {
+        let all = self.all().await;
+        let results = futures::future::join_all(all.iter().map(|b| b.octane.remove_push_target())).await;
+        Self::count_push_results(results.into_iter().map(|r| r.map(|x| x.removed)))
+    }
+
+    /// How many of the bonded appliances' octane calls said yes; the first error when every
+    /// call failed.
+    fn count_push_results(results: impl Iterator<Item = Result<bool, OctaneError>>) -> Result<u32, CoreError> {
+        let (mut yes, mut ok) = (0u32, 0u32);
+        let mut first_err = None;
+        for r in results {
+            match r {
+                Ok(said) => {
+                    ok += 1;
+                    yes += u32::from(said);
+                }
+                Err(e) => {
+                    tracing::warn!(code = e.code(), error = %e, "push: octane call failed");
+                    first_err.get_or_insert(e);
+                }
+            }
+        }
+        match first_err {
+            Some(e) if ok == 0 => Err(e.into()),
+            _ => Ok(yes),
+        }
     }
 
     /// A push the app itself received (in the foreground, or the notification the user
