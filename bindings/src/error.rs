@@ -9,6 +9,7 @@
 
 use sunstorm_core::address_book::AddressBookError;
 use sunstorm_core::appliance::ApplianceError;
+use sunstorm_core::approval::ApprovalKeyError;
 use sunstorm_core::ble::transport::GattError;
 use sunstorm_core::metadata::MetadataError;
 use sunstorm_core::octane::client::OctaneError;
@@ -185,6 +186,33 @@ pub enum SunstormError {
     /// The biometric / passcode check failed or was cancelled.
     #[error("identity check not passed")]
     UserPresenceFailed,
+    /// The user cancelled the approval key's biometric prompt: nothing was sent to the
+    /// appliance and the request still waits (approve again, or reject it).
+    #[error("the approval was cancelled at the biometric prompt; nothing was sent")]
+    ApprovalCancelled,
+    /// Biometrics are locked after too many failed attempts: the user unlocks them (e.g.
+    /// with the device passcode) and approves again; the request still waits.
+    #[error("biometrics are locked after too many attempts; unlock them and try again")]
+    BiometricsLockedOut,
+    /// Biometrics changed, so the platform invalidated the approval key. The app enrols
+    /// the new key with `enrol_approval_key` (the person at the appliance confirms), then
+    /// approves again; the request still waits.
+    #[error("your biometrics changed, so the approval key must be enrolled again with the appliance")]
+    ApprovalKeyInvalidated,
+    /// No biometrics are enrolled on this phone, so the approval key cannot be used: the
+    /// user sets up a fingerprint or face in the system settings.
+    #[error("set up a fingerprint or face on this phone to approve")]
+    NoBiometrics,
+    /// The platform's approval key failed otherwise (key store error, a key or signature
+    /// of the wrong shape, no approval key given to the core…).
+    #[error("the approval key failed: {reason}")]
+    ApprovalKeyFailed {
+        /// What failed.
+        reason: String,
+        /// The chain of causes inside the core, for a bug report (never secrets: core
+        /// errors carry no key material). Not for display.
+        details: String,
+    },
     /// The platform's secret store (Keychain / Keystore) failed.
     #[error("the secure key store failed: {reason}")]
     SecretStore {
@@ -327,6 +355,7 @@ impl SunstormError {
             | SunstormError::RequestRefused { details, .. }
             | SunstormError::MetadataRefused { details, .. }
             | SunstormError::PushNotSetUp { details, .. }
+            | SunstormError::ApprovalKeyFailed { details, .. }
             | SunstormError::Internal { details, .. } => Some(details),
             _ => None,
         }
@@ -340,7 +369,10 @@ impl SunstormError {
         let kind = self.kind();
         let details = self.details().unwrap_or("");
         match &self {
-            SunstormError::Internal { .. } | SunstormError::Storage { .. } | SunstormError::SecretStore { .. } => {
+            SunstormError::Internal { .. }
+            | SunstormError::Storage { .. }
+            | SunstormError::SecretStore { .. }
+            | SunstormError::ApprovalKeyFailed { .. } => {
                 tracing::error!(kind, details, "core call failed")
             }
             SunstormError::OctaneUnreachable { .. }
@@ -388,6 +420,11 @@ impl SunstormError {
             SunstormError::ApplianceUnreachable { .. } => "appliance_unreachable",
             SunstormError::BluetoothUnavailable { .. } => "bluetooth_unavailable",
             SunstormError::UserPresenceFailed => "user_presence_failed",
+            SunstormError::ApprovalCancelled => "approval_cancelled",
+            SunstormError::BiometricsLockedOut => "biometrics_locked_out",
+            SunstormError::ApprovalKeyInvalidated => "approval_key_invalidated",
+            SunstormError::NoBiometrics => "no_biometrics",
+            SunstormError::ApprovalKeyFailed { .. } => "approval_key_failed",
             SunstormError::SecretStore { .. } => "secret_store",
             SunstormError::Storage { .. } => "storage",
             SunstormError::InvalidConfig { .. } => "invalid_config",
@@ -541,9 +578,7 @@ fn map_sign(e: SignError) -> SunstormError {
         SignError::Blocked(rules) => SunstormError::GuardrailBlocked { summary: rules.join(", ") },
         SignError::UnknownRequest => SunstormError::NotFound,
         SignError::RejectedOnAppliance => SunstormError::ApplianceDeclined,
-        // The biometric-bound approval key could not sign: the user's presence was not
-        // shown (its own FFI errors come with the Kotlin/Swift approval key).
-        SignError::Approval(_) => SunstormError::UserPresenceFailed,
+        SignError::Approval(k) => map_approval_key(k),
         SignError::Octane(o) => map_octane(o),
         SignError::Appliance(a) => map_appliance(a),
         SignError::Store(s) => map_store(s),
@@ -553,6 +588,20 @@ fn map_sign(e: SignError) -> SunstormError {
         | SignError::Replay
         | SignError::AccountNotBound(_)
         | SignError::Undecodable(_)) => SunstormError::RequestRefused { code, reason: other.to_string(), details },
+    }
+}
+
+/// Maps a failure of the platform's approval key (each has its own screen).
+fn map_approval_key(e: ApprovalKeyError) -> SunstormError {
+    match e {
+        ApprovalKeyError::Cancelled => SunstormError::ApprovalCancelled,
+        ApprovalKeyError::LockedOut => SunstormError::BiometricsLockedOut,
+        ApprovalKeyError::KeyInvalidated => SunstormError::ApprovalKeyInvalidated,
+        ApprovalKeyError::NoBiometrics => SunstormError::NoBiometrics,
+        ApprovalKeyError::Other(reason) => {
+            let details = format!("the approval key failed: {reason}");
+            SunstormError::ApprovalKeyFailed { reason, details }
+        }
     }
 }
 
@@ -617,6 +666,7 @@ from_core_error! {
     CoreError => map_core,
     MetadataError => map_metadata,
     AddressBookError => map_address_book,
+    ApprovalKeyError => map_approval_key,
 }
 
 /// Why a [`crate::BleCentral`] operation failed (thrown by the platform's implementation).
@@ -846,6 +896,20 @@ mod tests {
         assert!(details.contains("the appliance did not answer in time"), "{details}");
         assert!(!e.to_string().contains(" <- "), "the sentence for a person stays short: {e}");
         assert_eq!(SunstormError::WrongCode { attempts_left: 1 }.details(), None, "user errors carry no report");
+    }
+
+    #[test]
+    fn each_approval_key_failure_reaches_the_shell_as_its_own_variant() {
+        let sign = |e| SunstormError::from(CoreError::Sign(SignError::Approval(e)));
+        assert_eq!(sign(ApprovalKeyError::Cancelled), SunstormError::ApprovalCancelled);
+        assert_eq!(sign(ApprovalKeyError::LockedOut), SunstormError::BiometricsLockedOut);
+        assert_eq!(sign(ApprovalKeyError::KeyInvalidated), SunstormError::ApprovalKeyInvalidated);
+        assert_eq!(sign(ApprovalKeyError::NoBiometrics), SunstormError::NoBiometrics);
+        let other = sign(ApprovalKeyError::Other("keystore unavailable".into()));
+        assert!(matches!(&other, SunstormError::ApprovalKeyFailed { reason, .. } if reason == "keystore unavailable"));
+        assert_eq!(other.kind(), "approval_key_failed");
+        assert!(other.details().is_some_and(|d| d.contains("keystore unavailable")));
+        assert_eq!(SunstormError::ApprovalKeyInvalidated.kind(), "approval_key_invalidated");
     }
 
     #[test]

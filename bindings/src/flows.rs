@@ -215,9 +215,16 @@ impl SunstormCore {
         .await
     }
 
-    /// Approves a sign request: the platform's `UserPresence` check first, then the
-    /// appliance signs (progress goes to the flow listener), the signature is verified
-    /// for the bound account and sent to octane. `GuardrailBlocked` if rules block it.
+    /// Approves a sign request: the platform's `UserPresence` check first (with an
+    /// approval key instead its biometric prompt, which signs the request and the screen
+    /// for the appliance to check), then the appliance signs (progress goes to the flow
+    /// listener), the signature is verified for the bound account and sent to octane.
+    /// `GuardrailBlocked` if rules block it. The approval key's failures
+    /// (`ApprovalCancelled`, `BiometricsLockedOut`, `ApprovalKeyInvalidated`,
+    /// `NoBiometrics`) send nothing and leave the request waiting; an appliance that
+    /// refuses the proof (`ApplianceRefused` with code `approval_invalid`,
+    /// `approval_missing` or `approval_not_enrolled`) ends it, and the service sees that
+    /// code.
     #[uniffi::method(default(cancel = None))]
     pub async fn approve_sign(
         &self,
@@ -227,8 +234,11 @@ impl SunstormCore {
         let id = parse_id("request_id", &request_id)?;
         let s = self.facade.clone();
         let presence = self.presence.clone();
+        let keyed = self.approval_key.is_some();
         self.run(cancel, async move {
-            check_presence(presence, "Approve the signature request".to_string()).await?;
+            if !keyed {
+                check_presence(presence, "Approve the signature request".to_string()).await?;
+            }
             s.approve_sign(id).await?;
             Ok(())
         })

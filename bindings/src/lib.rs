@@ -4,7 +4,7 @@
 //! - one long-lived object, [`SunstormCore`], built from a [`CoreConfig`] and the
 //!   platform's services;
 //! - foreign traits for what only the platform has: [`BleCentral`], [`HttpClient`],
-//!   [`SecretStore`], [`UserPresence`], [`LogSink`], and a per-flow [`FlowListener`];
+//!   [`SecretStore`], [`UserPresence`], [`ApprovalKey`], [`LogSink`], and a per-flow [`FlowListener`];
 //! - async methods running on a tokio runtime the core object owns, each cancellable
 //!   through a [`CancelHandle`];
 //! - view-model records for screens and one public error, [`SunstormError`].
@@ -15,6 +15,7 @@ uniffi::setup_scaffolding!();
 
 mod activity;
 mod appliance;
+mod approval;
 mod ble;
 mod cancel;
 mod error;
@@ -34,6 +35,7 @@ mod views;
 
 pub use activity::{AuditActor, AuditEventView, AuditRow, SignHistoryRow, SignOutcomeView};
 pub use appliance::PeripheralConnectors;
+pub use approval::{ApprovalKey, ApprovalKeyError, ApprovalPolicyView, ForeignApprovalKey};
 pub use ble::{BleCentral, BleEvents, BlePeripheral, BleTimeouts, ForeignConnector, ForeignGattLink};
 pub use cancel::CancelHandle;
 pub use error::{BleError, CallbackError, HttpError, SecretStoreError, SunstormError, UserPresenceError};

@@ -482,7 +482,7 @@ mod tests {
             metadata_public_key_hex: None,
             metadata_bundle: None,
         };
-        SunstormCore::new(config, p.clone(), p.clone(), p.clone(), p).unwrap()
+        SunstormCore::new(config, p.clone(), p.clone(), p.clone(), p, None).unwrap()
     }
 
     #[tokio::test]

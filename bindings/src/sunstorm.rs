@@ -11,6 +11,7 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::metadata::ShippedBundle;
 
 use crate::appliance::{self, parse_appliance_id, PeripheralConnectors};
+use crate::approval::{ApprovalKey, ForeignApprovalKey};
 use crate::ble::{self, BleCentral, BleTimeouts};
 use crate::cancel::CancelHandle;
 use crate::error::SunstormError;
@@ -116,6 +117,8 @@ pub struct SunstormCore {
     config: ValidConfig,
     ble: Arc<dyn BleCentral>,
     pub(crate) presence: Arc<dyn UserPresence>,
+    /// The platform's approval key, if the app gave one (also held by the facade).
+    pub(crate) approval_key: Option<Arc<ForeignApprovalKey>>,
     /// The core's facade: the bonds, the pair and sign flows, the pairs.
     pub(crate) facade: Arc<Sunstorm>,
     /// Where the facade's events go.
@@ -193,14 +196,18 @@ fn panic_text(payload: Box<dyn std::any::Any + Send>) -> String {
 impl SunstormCore {
     /// Creates the core: checks `config`, starts its runtime (two worker threads) and keeps
     /// the platform services (octane is reached through `http`, the platform's HTTP stack).
-    /// Fails with `InvalidConfig` on a bad URL or key.
-    #[uniffi::constructor]
+    /// With `approval_key` (the platform's biometric-bound P-256 key), its public key is
+    /// enrolled with each appliance at bonding and every sign approval is signed with it for
+    /// the appliance to check; its biometric prompt then replaces `presence` when signing
+    /// (`presence` still guards pairing). Fails with `InvalidConfig` on a bad URL or key.
+    #[uniffi::constructor(default(approval_key = None))]
     pub fn new(
         config: CoreConfig,
         ble: Arc<dyn BleCentral>,
         http: Arc<dyn HttpClient>,
         secrets: Arc<dyn SecretStore>,
         presence: Arc<dyn UserPresence>,
+        approval_key: Option<Arc<dyn ApprovalKey>>,
     ) -> Result<Arc<Self>, SunstormError> {
         let config = validate(config)?;
         let rt = tokio::runtime::Builder::new_multi_thread()
@@ -221,6 +228,11 @@ impl SunstormCore {
         fcfg.http = Some(Arc::new(ForeignHttp::new(http)));
         fcfg.metadata_key = config.metadata_key;
         fcfg.shipped_metadata = config.metadata_bundle.clone();
+        let approval_key = approval_key.map(|k| Arc::new(ForeignApprovalKey::new(k)));
+        fcfg.approval_key = approval_key.clone().map(|k| {
+            let k: Arc<dyn sunstorm_core::approval::ApprovalKey> = k;
+            k
+        });
         let connectors = Arc::new(PeripheralConnectors::new(ble.clone(), ble_timeouts));
         let store: Arc<dyn sunstorm_core::secrets::SecretStore> = secrets.clone();
         // Opening touches only SQLite (and the secret store when a bond exists).
@@ -234,7 +246,7 @@ impl SunstormCore {
                 .unwrap_or_else(|_| Err(SunstormError::internal("bond migration panicked")))
         })?;
         tracing::info!(target: "sunstorm_ffi", version = env!("CARGO_PKG_VERSION"), "core started");
-        Ok(Arc::new(Self { rt: Some(rt), config, ble, presence, facade: Arc::new(facade), listener }))
+        Ok(Arc::new(Self { rt: Some(rt), config, ble, presence, approval_key, facade: Arc::new(facade), listener }))
     }
 
     /// Parses a tapped Universal Link / App Link or a scanned QR code. Only

@@ -31,6 +31,23 @@ public final class CancellableCore: SunstormCore, @unchecked Sendable {
         return try await super.signHistory(limit: limit)
     }
 
+    public override func approvalKeyFingerprint() async throws -> String {
+        try refuseIfCancelled()
+        return try await super.approvalKeyFingerprint()
+    }
+
+    public override func enrolApprovalKey(applianceId: String? = nil, cancel: CancelHandle? = nil) async throws {
+        try await withCancelHandle(cancel) {
+            try await super.enrolApprovalKey(applianceId: applianceId, cancel: $0)
+        }
+    }
+
+    public override func setApprovalPolicy(pairId: String, policy: ApprovalPolicyView, cancel: CancelHandle? = nil) async throws -> ApprovalPolicyView {
+        try await withCancelHandle(cancel) {
+            try await super.setApprovalPolicy(pairId: pairId, policy: policy, cancel: $0)
+        }
+    }
+
     public override func approvePair(flowId: String, cancel: CancelHandle? = nil) async throws -> PairStateView {
         try await withCancelHandle(cancel) {
             try await super.approvePair(flowId: flowId, cancel: $0)
@@ -126,6 +143,24 @@ public final class CancellableCore: SunstormCore, @unchecked Sendable {
     public override func forgetPhone(appKey: String, applianceId: String? = nil, cancel: CancelHandle? = nil) async throws -> ForgottenPhoneView {
         try await withCancelHandle(cancel) {
             try await super.forgetPhone(appKey: appKey, applianceId: applianceId, cancel: $0)
+        }
+    }
+
+    public override func receivePush(payload: Data, cancel: CancelHandle? = nil) async throws -> SignRequestView {
+        try await withCancelHandle(cancel) {
+            try await super.receivePush(payload: payload, cancel: $0)
+        }
+    }
+
+    public override func registerPushTarget(platform: PushPlatform, deviceToken: String, cancel: CancelHandle? = nil) async throws -> UInt32 {
+        try await withCancelHandle(cancel) {
+            try await super.registerPushTarget(platform: platform, deviceToken: deviceToken, cancel: $0)
+        }
+    }
+
+    public override func removePushTarget(cancel: CancelHandle? = nil) async throws -> UInt32 {
+        try await withCancelHandle(cancel) {
+            try await super.removePushTarget(cancel: $0)
         }
     }
 

@@ -1,3 +1,4 @@
+import CryptoKit
 import Foundation
 import Sunstorm
 import SwiftUI
@@ -62,7 +63,10 @@ final class AppModel: ObservableObject {
                     metadataPublicKeyHex: "ebfe4619b374c565c8629e2a7f1cb1018e8c11578855d65f0df09d0dfa4a88ec",
                     metadataBundle: Bundle.main.url(forResource: "bundle", withExtension: "cbor")
                         .flatMap { try? Data(contentsOf: $0) }),
-                ble: CoreBluetoothCentral(), http: URLSessionHttpClient(), secrets: KeychainSecretStore(), presence: LocalAuthPresence())
+                ble: CoreBluetoothCentral(), http: URLSessionHttpClient(), secrets: KeychainSecretStore(), presence: LocalAuthPresence(),
+                // The appliance checks each approval's signature by this Secure Enclave key
+                // (docs/ios.md); without a Secure Enclave (the Simulator) the phone approves without one.
+                approvalKey: SecureEnclave.isAvailable ? SecureEnclaveApprovalKey() : nil)
         } catch {
             fatalError("invalid sample configuration: \(error)") // a build-time constant is wrong
         }

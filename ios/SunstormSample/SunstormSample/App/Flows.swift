@@ -115,6 +115,11 @@ func describe(_ error: Error) -> (message: String, terminal: Bool) {
     case .ApplianceUnreachable: return ("Cannot reach the appliance. Bring it closer and retry.", false)
     case .BluetoothUnavailable: return ("Turn Bluetooth on and allow it for Sunstorm, then retry.", false)
     case .GuardrailBlocked(let summary): return ("Blocked by your guardrails: \(summary)", true)
+    case .ApprovalCancelled: return ("Approval cancelled. Nothing was sent.", false)
+    case .BiometricsLockedOut: return ("Face ID is locked after too many attempts. Unlock your phone, then approve again.", false)
+    case .ApprovalKeyInvalidated:
+        return ("Your Face ID or Touch ID changed. Enrol this phone's new approval key with your appliance, then approve again.", false)
+    case .NoBiometrics: return ("Set up Face ID or Touch ID to approve.", false)
     case .Cancelled: return ("Cancelled.", true)
     default: return (e.localizedDescription, true)
     }

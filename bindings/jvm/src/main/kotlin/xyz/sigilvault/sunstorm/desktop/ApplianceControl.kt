@@ -101,6 +101,10 @@ class ApplianceControl(
         /** Signatures made per sign request id (never above 1). */
         val signatures: Map<String, Int>,
         val totalSignatures: Long,
+        /** Fingerprint of each bonded phone's enrolled approval key (null: none), in [bondedPhones] order. */
+        val approvalKeys: List<String?> = emptyList(),
+        /** Each pair's approval policy by pair id: `always`, `never` or `above:N` (N in the chain's smallest unit). */
+        val approvalPolicies: Map<String, String> = emptyMap(),
     )
 
     /** The screen shown now, or null when the appliance shows nothing. */
@@ -227,6 +231,11 @@ class ApplianceControl(
             revokedPairs = o.getJSONArray("revoked_pairs").strings(),
             signatures = o.getJSONArray("signatures").objects().associate { it.getString("request_id") to it.getInt("count") },
             totalSignatures = o.getLong("total_signatures"),
+            approvalKeys = o.getJSONArray("bonded_phones").objects().map { it.optStringOrNull("approval_key") },
+            approvalPolicies = o.getJSONArray("pairs").objects().associate { p ->
+                val policy = p.optString("approval_policy", "never")
+                p.getString("pair_id") to if (policy == "above") "above:${p.optStringOrNull("approval_above")}" else policy
+            },
         )
     }
 

@@ -2,12 +2,14 @@ package xyz.sigilvault.sunstorm.sample.platform
 
 import android.app.Activity
 import android.app.Application
+import android.hardware.biometrics.BiometricManager
 import android.os.Build
 import android.os.Bundle
 import java.lang.ref.WeakReference
 import xyz.sigilvault.sunstorm.CoreConfig
 import xyz.sigilvault.sunstorm.LogLevel
 import xyz.sigilvault.sunstorm.SunstormCore
+import xyz.sigilvault.sunstorm.android.approval.KeystoreApprovalKey
 import xyz.sigilvault.sunstorm.android.ble.AndroidBleCentral
 import xyz.sigilvault.sunstorm.android.http.PlatformHttpClient
 import xyz.sigilvault.sunstorm.android.link.PairLinkRouter
@@ -60,10 +62,17 @@ class SampleApplication : Application() {
             PlatformHttpClient(),
             KeystoreSecretStore(this),
             BiometricUserPresence({ foreground.get() }),
+            // The appliance checks each approval's signature by this biometric-bound key
+            // (docs/android.md); without strong biometrics the phone approves without one.
+            approvalKey = if (strongBiometrics()) KeystoreApprovalKey(this, { foreground.get() }) else null,
         )
         router = PairLinkRouter(core::parseLink)
         flows = if (DEMO_MODE) DemoFlows(stepDelayMs = 600) else CoreFlows(core)
     }
+
+    private fun strongBiometrics(): Boolean =
+        getSystemService(BiometricManager::class.java)
+            ?.canAuthenticate(BiometricManager.Authenticators.BIOMETRIC_STRONG) == BiometricManager.BIOMETRIC_SUCCESS
 
     private inner class ForegroundTracker : ActivityLifecycleCallbacks {
         override fun onActivityResumed(activity: Activity) {

@@ -31,6 +31,12 @@ fun describe(e: SunstormException): Failure = when (e) {
     is SunstormException.ApplianceUnreachable -> Failure("Cannot reach the appliance. Bring it closer and retry.", terminal = false)
     is SunstormException.BluetoothUnavailable -> Failure("Turn Bluetooth on and allow Nearby devices, then retry.", terminal = false)
     is SunstormException.UserPresenceFailed -> Failure("Identity check not passed.", terminal = false)
+    is SunstormException.ApprovalCancelled -> Failure("Approval cancelled. Nothing was sent.", terminal = false)
+    is SunstormException.BiometricsLockedOut ->
+        Failure("Biometrics are locked after too many attempts. Unlock your phone, then approve again.", terminal = false)
+    is SunstormException.ApprovalKeyInvalidated ->
+        Failure("Your biometrics changed. Enrol this phone's new approval key with your appliance, then approve again.", terminal = false)
+    is SunstormException.NoBiometrics -> Failure("Set up a fingerprint or face unlock to approve.", terminal = false)
     is SunstormException.OctaneUnreachable -> Failure("Cannot reach the Sigil service. Check the network and retry.", terminal = false)
     is SunstormException.Cancelled -> Failure("Cancelled.", terminal = true)
     else -> Failure(e.message, terminal = true)
