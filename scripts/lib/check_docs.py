@@ -246,6 +246,7 @@ PYTHON = identifiers(sources("bindings/python/*.py"))
 PLATFORM = {
     "listOf", "mapOf", "setOf", "println", "require", "check", "Build", "File", "Path", "Paths", "URL",
     "Date", "UIDevice", "Data", "String", "Int", "Long", "Int32", "Int64", "Task", "Activity",
+    "FirebaseMessagingService",  # the FCM SDK: not a dependency here (docs/android.md, Push)
 }
 SUFFIXES = ("Presence", "Central", "Sink", "Store", "Client", "Listener", "Handle", "Exception", "Error", "View", "Config", "Router")
 KNOWN_ELSEWHERE = {  # platform types the pages name on purpose
