@@ -45,17 +45,16 @@ final class AppModel: ObservableObject {
 
     init() {
         try? setLogSink(sink: OSLogSink(), maxLevel: .info)
-        let support = FileManager.default.urls(for: .applicationSupportDirectory, in: .userDomainMask)[0]
-        try? FileManager.default.createDirectory(at: support, withIntermediateDirectories: true)
         do {
             // `CancellableCore`: a `SunstormCore` whose async calls stop in Rust when their
             // Task is cancelled (docs/ios.md, "Cancellation").
             core = try CancellableCore(
                 config: CoreConfig(
                     octaneUrl: "http://127.0.0.1:8080", // the laptop's octane simulator
-                    octanePublicKeyHex: String(repeating: "0", count: 64), // printed by `sunstorm sim octane`
+                    octanePublicKeyHex: SharedStorage.octanePublicKeyHex, // printed by `sunstorm sim octane`
                     acceptedLinkHosts: ["sigilvault.xyz"],
-                    databasePath: support.appendingPathComponent("sunstorm.db").path,
+                    // In the App Group: the notification extension reads it (docs/ios.md, "Push").
+                    databasePath: SharedStorage.databasePath,
                     phoneName: UIDevice.current.name,
                     // Clear signing: the signed metadata bundle ships as a resource
                     // (project.yml), signed with the repository's DEVELOPMENT key (anyone can
@@ -63,7 +62,7 @@ final class AppModel: ObservableObject {
                     metadataPublicKeyHex: "ebfe4619b374c565c8629e2a7f1cb1018e8c11578855d65f0df09d0dfa4a88ec",
                     metadataBundle: Bundle.main.url(forResource: "bundle", withExtension: "cbor")
                         .flatMap { try? Data(contentsOf: $0) }),
-                ble: CoreBluetoothCentral(), http: URLSessionHttpClient(), secrets: KeychainSecretStore(), presence: LocalAuthPresence(),
+                ble: CoreBluetoothCentral(), http: URLSessionHttpClient(), secrets: PushKeySharingSecretStore(inner: KeychainSecretStore()), presence: LocalAuthPresence(),
                 // The appliance checks each approval's signature by this Secure Enclave key
                 // (docs/ios.md); without a Secure Enclave (the Simulator) the phone approves without one.
                 approvalKey: SecureEnclave.isAvailable ? SecureEnclaveApprovalKey() : nil)
