@@ -11,6 +11,15 @@
 #                                         # through cargo-ndk (its linker); copies the .so
 #                                         # into DIR/<abi>/ (needs ANDROID_NDK_HOME)
 #   scripts/build-mobile-lib.sh --profile dev --features testing   # other profile/features
+#   scripts/build-mobile-lib.sh --link-as-android          # host cdylib linked the way the
+#                                         # Android one is (packed relative relocations), so its
+#                                         # size stands in for arm64 (scripts/size-check.sh)
+#
+# Android (API >= 30) libraries are linked with packed relative relocations (RELR,
+# `--pack-dyn-relocs=relr`, read by Android's loader since API 28 and standardised at 30):
+# the ~150 KB of .rela.dyn a PIC library of Rust vtables and string tables carries shrinks
+# to a bitmap of a few KB (docs/building.md). iOS needs nothing: Mach-O chained fixups are
+# already compact.
 #
 # The mobile builds (size check, Android, iOS) pass no features: the `testing` hooks are
 # never in a shipped library (scripts/size-check.sh checks its symbols).
@@ -24,6 +33,7 @@ features=""
 abi=""
 api="${ANDROID_MIN_API:-30}"
 android_out=""
+link_as_android=0
 need() { [ "$2" -ge 2 ] || { echo "build-mobile-lib.sh: $1 needs a value" >&2; exit 2; }; }
 while [ $# -gt 0 ]; do
     case "$1" in
@@ -34,7 +44,8 @@ while [ $# -gt 0 ]; do
         --android) need "$1" $#; abi="$2"; shift 2 ;;
         --android-api) need "$1" $#; api="$2"; shift 2 ;;
         --android-out) need "$1" $#; android_out="$2"; shift 2 ;;
-        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        --link-as-android) link_as_android=1; shift ;;
+        -h|--help) sed -n '2,25p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) echo "build-mobile-lib.sh: unknown argument '$1' (see --help)" >&2; exit 2 ;;
     esac
 done
@@ -65,6 +76,17 @@ esac
 [ -n "$target" ] && [ -z "$abi" ] && cmd+=(--target "$target")
 [ -n "$features" ] && cmd+=(--features "$features")
 cmd+=(--crate-type "$crate_type")
+# Link arguments for this crate only (after `--`): no dependency is rebuilt for them.
+link_args=()
+if [ -n "$abi" ] && [ "$api" -ge 30 ]; then
+    link_args+=(-C link-arg=-Wl,--pack-dyn-relocs=relr)
+elif [ "$link_as_android" = 1 ]; then
+    [ -z "$target" ] && [ "$(uname -s)" = Linux ] \
+        || { echo "build-mobile-lib.sh: --link-as-android is for the Linux host library" >&2; exit 2; }
+    # The same packing for glibc (>= 2.36 loads it): rustc links with lld here.
+    link_args+=(-C link-arg=-Wl,-z,pack-relative-relocs)
+fi
+[ "${#link_args[@]}" -gt 0 ] && cmd+=(-- "${link_args[@]}")
 
 "${cmd[@]}" >&2
 

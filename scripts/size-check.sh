@@ -28,7 +28,7 @@ for banned in btleplug uniffi_bindgen uniffi-bindgen bindgen reqwest rustls hype
 done
 
 t0=$(date +%s)
-lib="$(scripts/build-mobile-lib.sh | tail -n 1)"
+lib="$(scripts/build-mobile-lib.sh --link-as-android | tail -n 1)"
 build_s=$(( $(date +%s) - t0 ))
 
 name="$(basename "$lib")"

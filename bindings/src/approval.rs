@@ -201,7 +201,7 @@ impl SunstormCore {
     pub async fn approval_key_fingerprint(&self) -> Result<String, SunstormError> {
         let key = self.approval_key.clone().ok_or_else(no_approval_key)?;
         self.run(None, async move {
-            let public = tokio::task::spawn_blocking(move || key.public_key())
+            let public = crate::blocking::on_blocking_pool(move || key.public_key())
                 .await
                 .map_err(|e| SunstormError::internal(format!("approval key task failed: {e}")))?
                 .map_err(SunstormError::from)?;

@@ -127,7 +127,7 @@ where
     T: Send + 'static,
     F: FnOnce() -> Result<T, BleError> + Send + 'static,
 {
-    match tokio::time::timeout(limit, tokio::task::spawn_blocking(f)).await {
+    match tokio::time::timeout(limit, crate::blocking::on_blocking_pool(f)).await {
         Err(_) => Err(GattError::Timeout),
         Ok(Err(join)) => Err(GattError::Io(format!("BLE implementation failed: {join}"))),
         Ok(Ok(r)) => r.map_err(GattError::from),

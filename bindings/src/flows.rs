@@ -23,7 +23,7 @@ fn parse_id(what: &str, id: &str) -> Result<Uuid, SunstormError> {
 
 /// Asks the platform for a biometric / passcode check; `UserPresenceFailed` unless passed.
 async fn check_presence(presence: Arc<dyn UserPresence>, reason: String) -> Result<(), SunstormError> {
-    let r = tokio::task::spawn_blocking(move || presence.verify(reason))
+    let r = crate::blocking::on_blocking_pool(move || presence.verify(reason))
         .await
         .map_err(|e| SunstormError::internal(format!("presence check task failed: {e}")))?;
     match r {

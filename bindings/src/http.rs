@@ -121,7 +121,7 @@ impl HttpTransport for ForeignHttp {
         let started = std::time::Instant::now();
         // The foreign call blocks; the octane client bounds the wait even if the platform
         // ignores `timeout_ms` (the thread then finishes on its own).
-        let answer = tokio::task::spawn_blocking(move || inner.send(foreign))
+        let answer = crate::blocking::on_blocking_pool(move || inner.send(foreign))
             .await
             .map_err(|e| TransportError::Protocol(format!("the platform HTTP client failed: {e}")))?;
         let elapsed = started.elapsed();

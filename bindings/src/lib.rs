@@ -17,6 +17,7 @@ mod activity;
 mod appliance;
 mod approval;
 mod ble;
+mod blocking;
 mod cancel;
 mod error;
 mod events;

@@ -137,11 +137,36 @@ impl Drop for SunstormCore {
 impl SunstormCore {
     /// Runs `fut` on the core's runtime, stopping it when `cancel` fires, and turning a
     /// panic inside it into [`SunstormError::Internal`].
+    ///
+    /// Generic only in what it must be: `fut` is boxed with a one-shot slot for its answer,
+    /// and [`Self::run_boxed`] spawns that one task type for every call, so the runtime's
+    /// task machinery and the cancel/panic handling exist once in the library, not once per
+    /// exported method (size budget of the mobile library, docs/building.md).
     pub(crate) async fn run<T, F>(&self, cancel: Option<Arc<CancelHandle>>, fut: F) -> Result<T, SunstormError>
     where
         T: Send + 'static,
         F: Future<Output = Result<T, SunstormError>> + Send + 'static,
     {
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        self.run_boxed(
+            cancel,
+            Box::pin(async move {
+                // The receiver only goes away with the caller, who no longer waits.
+                let _ = tx.send(fut.await);
+            }),
+        )
+        .await?;
+        // The task ran to its end, so it sent its answer.
+        rx.await.unwrap_or_else(|_| Err(SunstormError::internal("a core task ended without its answer")))
+    }
+
+    /// [`Self::run`]'s task: one spawned task per call, aborted if the caller stops
+    /// waiting.
+    async fn run_boxed(
+        &self,
+        cancel: Option<Arc<CancelHandle>>,
+        job: std::pin::Pin<Box<dyn Future<Output = ()> + Send>>,
+    ) -> Result<(), SunstormError> {
         let rt = self.rt.as_ref().ok_or_else(|| SunstormError::internal("core is shut down"))?;
         let task = async move {
             match cancel {
@@ -151,9 +176,12 @@ impl SunstormCore {
                         tracing::info!(target: "sunstorm_ffi", "flow cancelled");
                         Err(SunstormError::Cancelled)
                     }
-                    r = fut => r,
+                    () = job => Ok(()),
                 },
-                None => fut.await,
+                None => {
+                    job.await;
+                    Ok(())
+                }
             }
         };
         let mut handle = AbortOnDrop(rt.spawn(task));

@@ -302,8 +302,10 @@ impl OctaneClient {
         self.call(HttpMethod::Post, path, Some(body), idem, Duration::ZERO).await
     }
 
-    /// One signed request, with retries for idempotent calls. Each attempt is signed anew
-    /// (fresh timestamp and nonce: octane refuses a nonce it has seen).
+    /// One signed request, with retries for idempotent calls, `body` serialised to JSON and
+    /// the answer parsed as `R`. Only the (de)serialisation is generic: the request itself
+    /// is [`Self::call_bytes`], one copy of the retry loop for every answer type (size
+    /// budget of the mobile library, docs/building.md).
     async fn call<B: Serialize, R: DeserializeOwned>(
         &self,
         method: HttpMethod,
@@ -316,6 +318,21 @@ impl OctaneClient {
             Some(b) => serde_json::to_vec(b).map_err(|e| OctaneError::Protocol(e.to_string()))?,
             None => Vec::new(),
         };
+        let bytes = self.call_bytes(method, path_and_query, body_bytes, idem, extra_wait).await?;
+        serde_json::from_slice(&bytes).map_err(|e| OctaneError::Protocol(format!("bad answer body: {e}")))
+    }
+
+    /// The request behind [`Self::call`]: each attempt is signed anew (fresh timestamp and
+    /// nonce: octane refuses a nonce it has seen); idempotent calls are retried with
+    /// back-off on retryable failures. Answers the 2xx body.
+    async fn call_bytes(
+        &self,
+        method: HttpMethod,
+        path_and_query: &str,
+        body_bytes: Vec<u8>,
+        idem: Idempotency,
+        extra_wait: Duration,
+    ) -> Result<Vec<u8>, OctaneError> {
         let url = self.url(path_and_query)?;
         let target = app_auth::path_and_query(&url);
         let attempts = match idem {
@@ -325,8 +342,7 @@ impl OctaneClient {
         let mut backoff = self.cfg.backoff;
         let mut attempt = 1;
         loop {
-            let result = self.attempt(method, &url, &target, &body_bytes, extra_wait).await;
-            match result {
+            match self.attempt(method, &url, &target, &body_bytes, extra_wait).await {
                 Err(e) if e.retryable() && attempt < attempts => {
                     tracing::info!(path = %url.path(), attempt, error = %e, "octane: retrying");
                     tokio::time::sleep(backoff).await;
@@ -337,10 +353,7 @@ impl OctaneClient {
                     tracing::warn!(path = %url.path(), error = %e, "octane: call failed");
                     return Err(e);
                 }
-                Ok(bytes) => {
-                    return serde_json::from_slice(&bytes)
-                        .map_err(|e| OctaneError::Protocol(format!("bad answer body: {e}")))
-                }
+                Ok(bytes) => return Ok(bytes),
             }
         }
     }
