@@ -303,7 +303,7 @@ impl Sunstorm {
             None => Store::open_in_memory()?,
         });
         let metadata = cfg.metadata_key.map(|key| {
-            let cache = Arc::new(SqliteBundleStore::new(store.clone(), clock.clone()));
+            let cache = Arc::new(SqliteBundleStore::new(store.clone(), clock.clone()).with_index(secrets.clone()));
             Arc::new(LiveMetadata::start(*key.as_bytes(), cache, cfg.shipped_metadata.as_ref().map(|b| &*b.0)))
         });
         let book = Arc::new(UserAddressBook::load(store.clone(), clock.clone())?);

@@ -106,6 +106,11 @@ impl LiveMetadata {
             return Err(MetadataError::NotNewer { current, offered: loaded.version });
         }
         self.store.save(bytes, &loaded)?;
-        state.install(loaded, BundleOrigin::Octane)
+        let v = state.install(loaded, BundleOrigin::Octane)?;
+        // The index is written without holding the state: requests keep decoding meanwhile.
+        let in_use = state.current().cloned();
+        drop(state);
+        self.store.in_use(&key, Some(bytes).zip(in_use.as_ref()));
+        Ok(v)
     }
 }

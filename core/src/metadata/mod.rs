@@ -12,6 +12,7 @@
 //! bundle and refuses tampered, unsigned and not-newer ones, keeping the previous one.
 
 mod build;
+pub mod index;
 mod live;
 mod state;
 
@@ -29,6 +30,7 @@ pub use build::{
     build_body, minify_json, read_manifest, read_seed_hex, seal, BuildInput, Built, Manifest, ManifestRegistry,
     ManifestTokenList, TokenListSource,
 };
+pub use index::{IndexError, MetadataIndex, INDEX_SECRET_NAME};
 pub use live::{LiveMetadata, MetadataStatus, ShippedBundle};
 pub use state::{BundleOrigin, BundleStore, MetadataState};
 

@@ -30,6 +30,11 @@ pub trait BundleStore {
     fn load(&self) -> Result<Option<Vec<u8>>, MetadataError>;
     /// Replaces the stored bundle file with `bytes`, which opened as `bundle`.
     fn save(&self, bytes: &[u8], bundle: &LoadedBundle) -> Result<(), MetadataError>;
+    /// Told which bundle is now in use (its file and what it opened as, verified under
+    /// `key`; `None`: none), so the app's store can keep what depends on it — the index the
+    /// notification extension reads ([`super::index`]). Never fails the caller: the bundle
+    /// is in use either way (a store that cannot follow logs why).
+    fn in_use(&self, _key: &[u8; 32], _bundle: Option<(&[u8], &LoadedBundle)>) {}
 }
 
 /// The bundle in use, and the rules for replacing it.
@@ -48,7 +53,8 @@ impl MetadataState {
     /// Starts from the newest valid bundle among the stored one (an earlier update) and the
     /// one shipped with the app. Both signatures are checked; only the newest is parsed (the
     /// other one too if the newest's content does not parse). A bundle that does not verify
-    /// is ignored and logged; the store is not written.
+    /// is ignored and logged; the cached bundle is not rewritten. The store is then told
+    /// which bundle is in use ([`BundleStore::in_use`]).
     pub fn start(key: [u8; 32], store: &dyn BundleStore, shipped: Option<&[u8]>) -> Self {
         let stored = match store.load() {
             Ok(b) => b,
@@ -70,11 +76,13 @@ impl MetadataState {
         // Newest first; at equal versions the shipped copy (the stored one adds nothing).
         candidates.sort_by_key(|(body, _, origin)| (std::cmp::Reverse(body.version), *origin == BundleOrigin::Octane));
         let mut state = MetadataState::new(key);
+        let mut in_use = None;
         for (body, bytes, origin) in candidates {
             match load_body(bytes, body) {
                 Ok(b) => {
                     tracing::info!(version = b.version, origin = origin.code(), "metadata: bundle in use");
                     state.current = Some((b, origin));
+                    in_use = Some(bytes);
                     break;
                 }
                 Err(e) => {
@@ -82,6 +90,7 @@ impl MetadataState {
                 }
             }
         }
+        store.in_use(&key, in_use.zip(state.current()));
         state
     }
 
@@ -117,7 +126,9 @@ impl MetadataState {
     pub fn offer_and_store(&mut self, bytes: &[u8], store: &dyn BundleStore) -> Result<u64, MetadataError> {
         let loaded = open_bundle(bytes, &self.key, self.version())?;
         store.save(bytes, &loaded)?;
-        self.install(loaded, BundleOrigin::Octane)
+        let v = self.install(loaded, BundleOrigin::Octane)?;
+        store.in_use(&self.key, Some(bytes).zip(self.current()));
+        Ok(v)
     }
 
     /// Makes a bundle opened earlier (with [`super::open_bundle`] under this state's key)

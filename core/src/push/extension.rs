@@ -25,14 +25,16 @@ use super::payload::{unseal, PushContent, PushError, PushKeyPair};
 use crate::address_book::UserAddressBook;
 use crate::bytes::Key32;
 use crate::clock::{Clock, SystemClock};
+use crate::decode::erc7730::DescriptorSet;
 use crate::decode::DecodedPayload;
 use crate::display::{clean, TextKind};
 use crate::guardrails::{evaluate, SpendContext};
-use crate::metadata::{LiveMetadata, ShippedBundle};
+use crate::metadata::{IndexError, MetadataIndex, ShippedBundle};
+use crate::model::SignRequest;
 use crate::octane::api::PendingSignRequest;
 use crate::secrets::SecretStore;
 use crate::sign::{check_binding, check_freshness, load_guardrails, render, verify_delivered, SignError};
-use crate::store::{Seen, SignOutcome, SqliteBundleStore, Store, StoreError};
+use crate::store::{PairRecord, Seen, SignOutcome, Store, StoreError};
 
 /// The notification category of a verified sign request (the shells register their
 /// approve/reject actions under it).
@@ -45,9 +47,13 @@ pub struct ExtensionConfig {
     pub db_path: PathBuf,
     /// Octane's pinned Ed25519 public key.
     pub octane_key: Key32,
-    /// The pinned metadata signing key (as the app's); `None`: no bundle.
+    /// The pinned metadata signing key (as the app's); `None`: no bundle. The extension
+    /// reads the bundle the app uses through the index the app writes for it
+    /// ([`MetadataIndex`], docs/metadata.md), never the whole bundle.
     pub metadata_key: Option<Key32>,
-    /// The metadata bundle shipped with the app.
+    /// Not read by the extension (it reads the app's index): leave it `None`, reading the
+    /// file would only cost the extension memory. Kept so one configuration type serves
+    /// both sides.
     pub shipped_metadata: Option<ShippedBundle>,
     /// Tolerated clock skew for sign requests (seconds), as the app's.
     pub max_skew_secs: u64,
@@ -201,6 +207,18 @@ impl NotificationOutcome {
     }
 }
 
+/// How the extension reads the metadata bundle the app uses.
+#[derive(Debug)]
+enum Clear {
+    /// No metadata key is configured: the built-in decoders only (as the app without one).
+    Off,
+    /// Through the app's authenticated index.
+    Index(MetadataIndex),
+    /// A key is configured but the index cannot be used (its error code): a request that
+    /// needs the bundle is left to the app ([`NotificationOutcome::Fetch`]).
+    Unusable(&'static str),
+}
+
 /// The notification extension's core: opened once per extension process, then
 /// [`NotificationExtension::handle_push`] per push.
 pub struct NotificationExtension {
@@ -208,7 +226,7 @@ pub struct NotificationExtension {
     key: PushKeyPair,
     octane_key: Key32,
     max_skew_secs: u64,
-    metadata: Option<LiveMetadata>,
+    metadata: Clear,
     book: UserAddressBook,
     clock: Arc<dyn Clock>,
 }
@@ -234,10 +252,17 @@ impl NotificationExtension {
     ) -> Result<Self, ExtensionError> {
         let key = PushKeyPair::load(secrets)?.ok_or(ExtensionError::NoPushKey)?;
         let store = Arc::new(Store::open_read_only(&cfg.db_path)?);
-        let metadata = cfg.metadata_key.map(|k| {
-            let cache = Arc::new(SqliteBundleStore::new(store.clone(), clock.clone()));
-            LiveMetadata::start(*k.as_bytes(), cache, cfg.shipped_metadata.as_ref().map(|b| &*b.0))
-        });
+        let metadata = match cfg.metadata_key {
+            None => Clear::Off,
+            Some(k) => match MetadataIndex::open(store.clone(), secrets, k.as_bytes()) {
+                Ok(index) => Clear::Index(index),
+                Err(IndexError::Store(e)) => return Err(ExtensionError::Store(e)),
+                Err(e) => {
+                    tracing::warn!(code = e.code(), error = %e, "push: the metadata index cannot be used");
+                    Clear::Unusable(e.code())
+                }
+            },
+        };
         let book = UserAddressBook::load(store.clone(), clock.clone()).map_err(|e| match e {
             crate::address_book::AddressBookError::Store(s) => ExtensionError::Store(s),
             other => ExtensionError::Store(StoreError::Corrupt { what: "address_book", detail: other.to_string() }),
@@ -277,10 +302,11 @@ impl NotificationExtension {
     fn check(&self, delivered: &PendingSignRequest) -> Result<NotificationOutcome, ExtensionError> {
         let id = Some(delivered.request_id);
         match self.verdict(delivered) {
-            Ok(n) => {
+            Ok(Some(n)) => {
                 tracing::info!(request = %n.request_id, "push: notify");
                 Ok(NotificationOutcome::Show(n))
             }
+            Ok(None) => Ok(NotificationOutcome::Fetch { pair_id: delivered.pair_id, request_id: delivered.request_id }),
             Err(SignError::Store(e)) => Err(ExtensionError::Store(e)),
             Err(e) => match SuppressReason::of(&e) {
                 Some(reason) => {
@@ -295,7 +321,9 @@ impl NotificationExtension {
         }
     }
 
-    fn verdict(&self, delivered: &PendingSignRequest) -> Result<Notification, SignError> {
+    /// The notification for a request that passes every check; `Ok(None)` when it passes
+    /// every check made before decoding but the metadata it needs cannot be read here.
+    fn verdict(&self, delivered: &PendingSignRequest) -> Result<Option<Notification>, SignError> {
         let pair = self.store.pair(delivered.pair_id)?.ok_or(SignError::UnknownPair(delivered.pair_id))?;
         let req = verify_delivered(delivered, &pair, self.octane_key.as_bytes())?;
         let now = self.clock.now_unix();
@@ -312,9 +340,7 @@ impl NotificationExtension {
         }
         check_binding(&pair, &req)?;
         check_freshness(&req, now, self.max_skew_secs)?;
-        let (_, decoded, assessed) = render(&self.store, &pair, &req, now, self.metadata.as_ref(), &self.book)
-            .map_err(|e| SignError::Undecodable(e.to_string()))?;
-        assessed?;
+        let Some(decoded) = self.screen(&pair, &req, now)? else { return Ok(None) };
         let rules = load_guardrails(&self.store)?;
         let spent = if rules.limits.contains_key(&req.chain) {
             self.store.spend(req.pair_id, &req.chain, now, Some(req.request_id))?
@@ -325,7 +351,41 @@ impl NotificationExtension {
         if !violations.is_empty() {
             return Err(SignError::Blocked(violations.iter().map(|v| v.code().to_string()).collect()));
         }
-        Ok(notification(&pair.sp.name, &decoded, delivered, req.expires_at))
+        Ok(Some(notification(&pair.sp.name, &decoded, delivered, req.expires_at)))
+    }
+
+    /// The screen the app shows for `req` (the same render, with the bundle the app uses
+    /// read through its index), with the history warnings. `Ok(None)`: the render needs
+    /// metadata the index cannot give (none, stale, or a row that does not authenticate) —
+    /// the app must show this one.
+    fn screen(&self, pair: &PairRecord, req: &SignRequest, now: u64) -> Result<Option<DecodedPayload>, SignError> {
+        let go = |clear: Option<&DescriptorSet>| render(&self.store, pair, req, now, clear, &self.book);
+        let rendered = match &self.metadata {
+            Clear::Off => go(None),
+            Clear::Index(index) => match index.render_with(|set| go(Some(set))) {
+                Ok(r) => r,
+                Err(IndexError::Store(e)) => return Err(SignError::Store(e)),
+                Err(e) => {
+                    tracing::warn!(code = e.code(), error = %e, "push: metadata index refused; the app shows it");
+                    return Ok(None);
+                }
+            },
+            Clear::Unusable(code) => {
+                let set = DescriptorSet::partial();
+                let r = go(Some(&set));
+                if !set.take_misses().is_empty() {
+                    tracing::info!(
+                        code,
+                        "push: the request needs metadata the extension cannot read; the app shows it"
+                    );
+                    return Ok(None);
+                }
+                r
+            }
+        };
+        let (_, decoded, assessed) = rendered.map_err(|e| SignError::Undecodable(e.to_string()))?;
+        assessed?;
+        Ok(Some(decoded))
     }
 }
 
@@ -371,3 +431,6 @@ mod tests;
 
 #[cfg(test)]
 mod shared_db_tests;
+
+#[cfg(test)]
+mod metadata_tests;

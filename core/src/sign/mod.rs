@@ -36,7 +36,7 @@ use crate::audit::{Actor, AuditEvent, BlockedAt};
 use crate::bytes::Key32;
 use crate::caip::{AccountId, ChainId};
 use crate::clock::Clock;
-use crate::decode::erc7730::{AddressBook, NoAddressBook};
+use crate::decode::erc7730::{AddressBook, DescriptorSet, NoAddressBook};
 use crate::decode::{decode_with_target, display_digest, DecodeContext, DecodedPayload, DisplayDigest, KnownTokens};
 use crate::envelope::{Domain, SignedEnvelope};
 use crate::guardrails::{evaluate, worst_case_spend, Guardrails, SpendContext, Violation};
@@ -545,7 +545,8 @@ impl SignEngine {
         //    `Send`: it ends before the next await). 5b. The warnings from the phone's own
         //    history (first recipient, unusual value, …) join the screen; the guardrails
         //    block on them where the user chose so.
-        let rendered = render(&self.store, &pair, &req, now, self.metadata.as_deref(), self.book.as_ref());
+        let clear = self.metadata.as_deref().and_then(LiveMetadata::descriptors);
+        let rendered = render(&self.store, &pair, &req, now, clear.as_deref(), self.book.as_ref());
         let (target, decoded, assessed) = match rendered {
             Ok(d) => d,
             Err(e) => {
@@ -992,7 +993,8 @@ pub(crate) fn check_binding(pair: &PairRecord, req: &SignRequest) -> Result<(), 
 /// screen, and whether reading the phone's history for its warnings worked.
 pub(crate) type Rendered = (SigningTarget, DecodedPayload, Result<(), StoreError>);
 
-/// Step 5: decodes `req` for display with the metadata bundle in use and the user's
+/// Step 5: decodes `req` for display with `clear` (the metadata bundle in use, whole or as the
+/// extension reads it: [`crate::metadata::MetadataIndex`]) and the user's
 /// address book (fails exactly when it is not signable), and adds the warnings from the
 /// phone's own history ([`crate::risk::assess`], reads only).
 pub(crate) fn render(
@@ -1000,12 +1002,11 @@ pub(crate) fn render(
     pair: &PairRecord,
     req: &SignRequest,
     now: u64,
-    metadata: Option<&LiveMetadata>,
+    clear: Option<&DescriptorSet>,
     book: &(dyn AddressBook + Send + Sync),
 ) -> Result<Rendered, crate::decode::DecodeError> {
-    let clear = metadata.and_then(|m| m.descriptors());
     let tokens = KnownTokens::new();
-    let ctx = DecodeContext { tokens: &tokens, clear: clear.as_deref(), book };
+    let ctx = DecodeContext { tokens: &tokens, clear, book };
     decode_with_target(req.kind, &req.payload, &req.account, &ctx).map(|(target, mut decoded)| {
         let assessed = crate::risk::assess(store, pair, &req.account, now, &ctx, &mut decoded);
         (target, decoded, assessed)

@@ -26,7 +26,7 @@ pub use address_book::AddressBookRow;
 pub use appliances::BondedAppliance;
 pub use audit::AuditEntry;
 pub use flows::{FlowRecord, FlowStage};
-pub use metadata::{bundle_etag, SqliteBundleStore, StoredBundle};
+pub use metadata::{bundle_etag, MetadataIndexRow, SqliteBundleStore, StoredBundle};
 pub use outbox::{OutboxEntry, MAX_OUTBOX};
 pub use pairs::{PairRecord, PairStatus};
 pub use settings::SettingRecord;

@@ -236,6 +236,21 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ) STRICT, WITHOUT ROWID;
     "#,
     },
+    // 9: the metadata index (docs/metadata.md, ADR 0031): the bundle in use, cut into rows
+    // the notification extension reads one by one, each authenticated with an HMAC under a
+    // device-local key kept in the secret store. Filled by the app when it puts a bundle
+    // in use, never by the extension.
+    Migration {
+        backfill: None,
+        sql: r#"
+    CREATE TABLE metadata_index (
+        key      TEXT PRIMARY KEY,               -- '' (the header), 'c:'/'m:'/'t:'/'n:' + CAIP-10/19, 'u:', 'd:' + path
+        next_key TEXT NOT NULL,                  -- the next key in order ('~' after the last): proves absence
+        value    BLOB NOT NULL,                  -- deterministic CBOR
+        mac      BLOB NOT NULL                   -- HMAC-SHA256 (crate::metadata::index)
+    ) STRICT, WITHOUT ROWID;
+    "#,
+    },
 ];
 
 fn typed_records(tx: &Transaction<'_>) -> Result<(), StoreError> {

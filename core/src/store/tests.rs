@@ -464,3 +464,30 @@ fn write_history_at_version(path: &std::path::Path, version: usize, rows: &[Sign
 
 mod risk_tables;
 mod spend_totals;
+
+#[test]
+fn migrating_a_schema_8_database_adds_an_empty_metadata_index_the_app_then_fills() {
+    use crate::metadata::tests::{bundle, pk};
+    use crate::metadata::{LiveMetadata, MetadataIndex};
+    use crate::secrets::MemorySecretStore;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v8.db");
+    {
+        let conn = Connection::open(&path).unwrap();
+        super::appliances::create_at_version(&conn, 8).unwrap();
+    }
+    let store = Arc::new(Store::open(&path).unwrap());
+    assert_eq!(store.schema_version().unwrap(), schema::MIGRATIONS.len() as i64);
+    assert_eq!(store.metadata_index_floor("t:").unwrap(), None);
+    // Nothing to read yet: an extension finds no index.
+    let secrets = Arc::new(MemorySecretStore::default());
+    let ro = Arc::new(Store::open_read_only(&path).unwrap());
+    assert_eq!(MetadataIndex::open(ro.clone(), secrets.as_ref(), &pk()).unwrap_err().code(), "metadata_index_missing");
+    // The app's first start with a bundle writes it; the extension then opens it.
+    let clock: Arc<dyn crate::clock::Clock> = Arc::new(crate::clock::ManualClock::new(1));
+    let cache = SqliteBundleStore::new(store, clock).with_index(secrets.clone());
+    let live = LiveMetadata::start(pk(), Arc::new(cache), Some(&bundle(4)));
+    assert_eq!(live.version(), Some(4));
+    assert_eq!(MetadataIndex::open(ro, secrets.as_ref(), &pk()).unwrap().version(), 4);
+}

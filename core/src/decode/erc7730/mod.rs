@@ -19,7 +19,8 @@ pub mod model;
 mod render;
 pub mod value;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
+use std::sync::{Arc, Mutex};
 
 use alloy_dyn_abi::TypedData;
 use alloy_primitives::{Address, U256};
@@ -261,7 +262,30 @@ pub struct CallInput<'a> {
     pub from: Option<Address>,
 }
 
+/// One question a render asks of a [`DescriptorSet`]: the unit a partial set answers or
+/// misses ([`DescriptorSet::partial`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Lookup {
+    /// The contract descriptors deployed at `(chain id, address)`.
+    Call(u64, Address),
+    /// The EIP-712 descriptors whose domain names `(chain id, verifying contract)`.
+    Message(u64, Address),
+    /// The EIP-712 descriptors bound to no deployment.
+    UnboundMessages,
+    /// The token at `(chain id, address)`.
+    Token(u64, Address),
+    /// The contract name of `(chain id, address)`.
+    Name(u64, Address),
+}
+
 /// Parsed descriptors with the token list and contract names they render with.
+///
+/// A set is either whole (a bundle's every descriptor, token and name: [`DescriptorSet::new`])
+/// or **partial** ([`DescriptorSet::partial`]): it holds the answers to some [`Lookup`]s
+/// only, and records each lookup a render makes that it cannot answer
+/// ([`DescriptorSet::take_misses`]). A caller renders, answers the misses, and renders again
+/// until nothing is missed: the last render asked only questions the set answers as the
+/// whole bundle would, so it is the whole bundle's render.
 #[derive(Debug, Clone, Default)]
 pub struct DescriptorSet {
     descriptors: Vec<Descriptor>,
@@ -270,6 +294,10 @@ pub struct DescriptorSet {
     unbound_messages: Vec<usize>,
     tokens: HashMap<(u64, Address), TokenInfo>,
     names: HashMap<(u64, Address), String>,
+    /// `Some` for a partial set: the lookups it answers.
+    answered: Option<HashSet<Lookup>>,
+    /// The lookups a partial set was asked and could not answer.
+    misses: Arc<Mutex<BTreeSet<Lookup>>>,
 }
 
 impl DescriptorSet {
@@ -315,6 +343,81 @@ impl DescriptorSet {
         entry_points.iter().map(|p| Descriptor::from_json(p, &model::load_merged(files, p)?)).collect()
     }
 
+    /// A partial set that answers nothing yet.
+    pub fn partial() -> Self {
+        DescriptorSet { answered: Some(HashSet::new()), ..Default::default() }
+    }
+
+    /// The lookups this partial set was asked and could not answer since the last call
+    /// (always empty for a whole set).
+    pub fn take_misses(&self) -> Vec<Lookup> {
+        match self.misses.lock() {
+            Ok(mut m) => std::mem::take(&mut *m).into_iter().collect(),
+            Err(p) => std::mem::take(&mut *p.into_inner()).into_iter().collect(),
+        }
+    }
+
+    /// True when this set answers `lookup` (a whole set answers everything); else records
+    /// the miss.
+    fn answers(&self, lookup: Lookup) -> bool {
+        let Some(answered) = &self.answered else { return true };
+        if answered.contains(&lookup) {
+            return true;
+        }
+        match self.misses.lock() {
+            Ok(mut m) => m.insert(lookup),
+            Err(p) => p.into_inner().insert(lookup),
+        };
+        false
+    }
+
+    /// Adds a descriptor to a partial set; returns its number for
+    /// [`DescriptorSet::answer_descriptors`].
+    pub fn add_descriptor(&mut self, d: Descriptor) -> usize {
+        self.descriptors.push(d);
+        self.descriptors.len() - 1
+    }
+
+    /// Answers a [`Lookup::Call`], [`Lookup::Message`] or [`Lookup::UnboundMessages`] of a
+    /// partial set with descriptors added earlier, in the whole set's order (a token or
+    /// name lookup is answered with [`DescriptorSet::answer_token`] /
+    /// [`DescriptorSet::answer_name`] and ignored here).
+    pub fn answer_descriptors(&mut self, lookup: Lookup, ids: Vec<usize>) {
+        match lookup {
+            Lookup::Call(c, a) => {
+                self.calls.insert((c, a), ids);
+            }
+            Lookup::Message(c, a) => {
+                self.messages.insert((c, a), ids);
+            }
+            Lookup::UnboundMessages => self.unbound_messages = ids,
+            Lookup::Token(..) | Lookup::Name(..) => return,
+        }
+        self.answered.get_or_insert_with(HashSet::new).insert(lookup);
+    }
+
+    /// Answers a [`Lookup::Token`] of a partial set (`None`: the bundle has no such token).
+    pub fn answer_token(&mut self, chain_id: u64, address: Address, token: Option<TokenInfo>) {
+        if let Some(t) = token {
+            self.tokens.insert((chain_id, address), t);
+        }
+        self.answered.get_or_insert_with(HashSet::new).insert(Lookup::Token(chain_id, address));
+    }
+
+    /// Answers a [`Lookup::Name`] of a partial set (`None`: the bundle names no such
+    /// contract).
+    pub fn answer_name(&mut self, chain_id: u64, address: Address, name: Option<String>) {
+        if let Some(n) = name {
+            self.names.insert((chain_id, address), n);
+        }
+        self.answered.get_or_insert_with(HashSet::new).insert(Lookup::Name(chain_id, address));
+    }
+
+    /// The descriptors, in the order they were given.
+    pub fn descriptors(&self) -> &[Descriptor] {
+        &self.descriptors
+    }
+
     /// Number of descriptors.
     pub fn len(&self) -> usize {
         self.descriptors.len()
@@ -327,15 +430,24 @@ impl DescriptorSet {
 
     /// Token metadata for `address` on `chain_id`.
     pub fn token(&self, chain_id: u64, address: &Address) -> Option<&TokenInfo> {
+        if !self.answers(Lookup::Token(chain_id, *address)) {
+            return None;
+        }
         self.tokens.get(&(chain_id, *address))
     }
 
     /// The contract name known for `address` on `chain_id`.
     pub fn name(&self, chain_id: u64, address: &Address) -> Option<&str> {
+        if !self.answers(Lookup::Name(chain_id, *address)) {
+            return None;
+        }
         self.names.get(&(chain_id, *address)).map(String::as_str)
     }
 
     fn find_call(&self, chain_id: u64, to: &Address, selector: &[u8]) -> Option<(&Descriptor, &model::Format)> {
+        if !self.answers(Lookup::Call(chain_id, *to)) {
+            return None;
+        }
         let ids = self.calls.get(&(chain_id, *to))?;
         ids.iter().filter_map(|i| self.descriptors.get(*i)).find_map(|d| {
             d.formats

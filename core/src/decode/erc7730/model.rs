@@ -283,6 +283,25 @@ pub fn join_include(from: &str, include: &str) -> String {
 /// Reads `path` from `files`, merging its `includes` chain (the including file wins; `fields`
 /// arrays are merged by `path`).
 pub fn load_merged(files: &BTreeMap<String, String>, path: &str) -> Result<Value, ClearError> {
+    let mut chain = include_chain(files, path)?;
+    let mut merged = Value::Object(Map::new());
+    while let Some((_, v)) = chain.pop() {
+        merged = merge(merged, v, 0)?;
+    }
+    if let Value::Object(m) = &mut merged {
+        m.remove("includes");
+    }
+    Ok(merged)
+}
+
+/// The paths of the files [`load_merged`] reads for `path`: itself, then what it includes,
+/// in order.
+pub fn include_paths(files: &BTreeMap<String, String>, path: &str) -> Result<Vec<String>, ClearError> {
+    Ok(include_chain(files, path)?.into_iter().map(|(p, _)| p).collect())
+}
+
+/// `path` and its `includes` chain, each file parsed.
+fn include_chain(files: &BTreeMap<String, String>, path: &str) -> Result<Vec<(String, Value)>, ClearError> {
     let mut chain: Vec<(String, Value)> = Vec::new();
     let mut current = path.to_string();
     loop {
@@ -302,14 +321,7 @@ pub fn load_merged(files: &BTreeMap<String, String>, path: &str) -> Result<Value
             None => break,
         }
     }
-    let mut merged = Value::Object(Map::new());
-    while let Some((_, v)) = chain.pop() {
-        merged = merge(merged, v, 0)?;
-    }
-    if let Value::Object(m) = &mut merged {
-        m.remove("includes");
-    }
-    Ok(merged)
+    Ok(chain)
 }
 
 /// Most parts of one complex intent kept.

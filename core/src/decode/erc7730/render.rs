@@ -12,7 +12,9 @@ use super::model::{
     Context, Descriptor, FieldFormat, FieldSpec, Format, Iteration, Node, Target, Visible, MAX_GROUP_DEPTH,
 };
 use super::value::{concrete_key, parse_uint, select, CSeg, Hit, Path, Root, Seg, Val};
-use super::{AddressBook, CallInput, ClearError, ClearWarning, DescriptorSet, Row, Screen, MAX_NESTED_CALLS, MAX_ROWS};
+use super::{
+    AddressBook, CallInput, ClearError, ClearWarning, DescriptorSet, Lookup, Row, Screen, MAX_NESTED_CALLS, MAX_ROWS,
+};
 use crate::payload::EvmTx;
 
 /// Most bytes of a raw byte string shown before it is cut.
@@ -101,11 +103,15 @@ pub(super) fn render_typed_data(
     let contract = td.domain.verifying_contract;
     let mut candidates: Vec<usize> = Vec::new();
     if let (Some(c), Some(a)) = (chain_id, contract) {
-        if let Some(ids) = set.messages.get(&(c, a)) {
-            candidates.extend(ids);
+        if set.answers(Lookup::Message(c, a)) {
+            if let Some(ids) = set.messages.get(&(c, a)) {
+                candidates.extend(ids);
+            }
         }
     }
-    candidates.extend(&set.unbound_messages);
+    if set.answers(Lookup::UnboundMessages) {
+        candidates.extend(&set.unbound_messages);
+    }
     if candidates.is_empty() {
         return Ok(None);
     }
