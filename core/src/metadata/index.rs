@@ -1,5 +1,5 @@
 //! The metadata index: the bundle in use, cut into rows a notification extension can read
-//! one at a time (ADR 0031, docs/metadata.md "The extension's index").
+//! one at a time (ADR 0032, docs/metadata.md "The extension's index").
 //!
 //! Verifying and parsing a whole bundle costs hundreds of milliseconds and tens of MiB,
 //! more than a notification extension may spend. So when the **app** puts a verified bundle

@@ -236,7 +236,7 @@ pub(crate) const MIGRATIONS: &[Migration] = &[
     ) STRICT, WITHOUT ROWID;
     "#,
     },
-    // 9: the metadata index (docs/metadata.md, ADR 0031): the bundle in use, cut into rows
+    // 9: the metadata index (docs/metadata.md, ADR 0032): the bundle in use, cut into rows
     // the notification extension reads one by one, each authenticated with an HMAC under a
     // device-local key kept in the secret store. Filled by the app when it puts a bundle
     // in use, never by the extension.
