@@ -33,14 +33,15 @@ final class NotificationService: UNNotificationServiceExtension {
     static func content(for sealed: Data) -> UNNotificationContent {
         let empty = UNNotificationContent()
         do {
-            // Read-only on the app's database; the push key from the shared keychain group.
-            // Without the metadata bundle: opening it costs ≈ 38 MiB, over the extension's
-            // memory limit (docs/push.md, "Budgets").
+            // Read-only on the app's database; the push key and the metadata index key from
+            // the shared keychain group. The metadata key only, never the bundle file: the
+            // extension reads the rows of the app's index each push needs (docs/push.md,
+            // "Budgets").
             let ext = try NotificationExtension.open(
                 config: NotificationExtensionConfig(
                     databasePath: SharedStorage.databasePath,
                     octanePublicKeyHex: SharedStorage.octanePublicKeyHex,
-                    metadataPublicKeyHex: nil,
+                    metadataPublicKeyHex: SharedStorage.metadataPublicKeyHex,
                     metadataBundle: nil),
                 secrets: PushKeySharingSecretStore(inner: nil))
             switch try ext.handlePush(payload: sealed) {
@@ -54,8 +55,8 @@ final class NotificationService: UNNotificationServiceExtension {
                 c.interruptionLevel = .timeSensitive
                 return c
             case let .fetch(pairId, requestId):
-                // Too large for a push: nothing was verified, so no request text. The app
-                // fetches it (its poll runs every check) when the user opens it.
+                // Too large for a push, or it needs metadata the app's index cannot give:
+                // no request text. The app shows it (its checks run again) when opened.
                 let c = UNMutableNotificationContent()
                 c.title = "Signature request"
                 c.body = "Open Sunstorm to review it."
