@@ -32,9 +32,10 @@ use sunstorm_core::bytes::Key32;
 use sunstorm_core::caip::{ChainId, SOLANA_DEVNET, SOLANA_MAINNET};
 use sunstorm_core::clock::{Clock, SystemClock};
 use sunstorm_core::model::SpProfile;
-use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
 use zeroize::Zeroizing;
+
+use crate::http_server::ServerTask;
 
 /// Why the simulator could not start.
 #[derive(Debug, thiserror::Error)]
@@ -227,8 +228,7 @@ pub struct OctaneSimHandle {
     /// The further demo SPs asked for ([`OctaneSimConfig::extra_demo_sps`]).
     pub extra_sps: Vec<DemoSp>,
     state: Arc<http::AppState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    join: Option<JoinHandle<()>>,
+    server: ServerTask,
 }
 
 impl std::fmt::Debug for OctaneSimHandle {
@@ -266,40 +266,12 @@ impl OctaneSimHandle {
 
     /// Stops accepting connections and ends the server (in-flight long-polls get ≤ 1 s).
     pub async fn shutdown(mut self) {
-        self.stop().await;
+        self.server.stop().await;
     }
 
     /// Serves until Ctrl-C (or the server fails), then stops.
     pub async fn run_until_ctrl_c(mut self) {
-        let join = self.join.take();
-        if let Some(mut join) = join {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = &mut join => { return; }
-            }
-            self.join = Some(join);
-        }
-        self.stop().await;
-    }
-
-    async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(join) = self.join.take() {
-            let abort = join.abort_handle();
-            if tokio::time::timeout(std::time::Duration::from_secs(1), join).await.is_err() {
-                abort.abort();
-            }
-        }
-    }
-}
-
-impl Drop for OctaneSimHandle {
-    fn drop(&mut self) {
-        if let Some(join) = self.join.take() {
-            join.abort();
-        }
+        self.server.run_until_ctrl_c().await;
     }
 }
 
@@ -349,15 +321,7 @@ impl OctaneSim {
             pusher: config.push.clone().map(push::Pusher::new).transpose().map_err(OctaneSimError::Push)?,
         });
         let app = http::router(state.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let join = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "octane simulator stopped");
-            }
-        });
+        let server = ServerTask::spawn(listener, app, "octane");
         tracing::info!(%addr, key = %octane_public_key.fingerprint(), "octane simulator listening");
         Ok(OctaneSimHandle {
             url: format!("http://{addr}"),
@@ -366,8 +330,7 @@ impl OctaneSim {
             demo_sp: demo,
             extra_sps,
             state,
-            shutdown: Some(tx),
-            join: Some(join),
+            server,
         })
     }
 }

@@ -32,8 +32,9 @@ use axum::routing::{get, post};
 use axum::{Json, Router};
 use serde::{Deserialize, Serialize};
 use sunstorm_core::octane::api::PushPlatform;
-use tokio::sync::{oneshot, Notify};
-use tokio::task::JoinHandle;
+use tokio::sync::Notify;
+
+use crate::http_server::ServerTask;
 
 use wire::{ApnsError, FcmErrorBody, MAX_COLLAPSE_ID, MAX_PUSH_PAYLOAD, SEALED_KEY};
 
@@ -202,8 +203,7 @@ pub struct PushGatewayHandle {
     /// The bound address.
     pub addr: SocketAddr,
     state: Arc<GwState>,
-    shutdown: Option<oneshot::Sender<()>>,
-    join: Option<JoinHandle<()>>,
+    server: ServerTask,
 }
 
 impl std::fmt::Debug for PushGatewayHandle {
@@ -254,39 +254,12 @@ impl PushGatewayHandle {
 
     /// Stops accepting connections and ends the server.
     pub async fn shutdown(mut self) {
-        self.stop().await;
+        self.server.stop().await;
     }
 
     /// Serves until Ctrl-C (or the server fails), then stops.
     pub async fn run_until_ctrl_c(mut self) {
-        if let Some(mut join) = self.join.take() {
-            tokio::select! {
-                _ = tokio::signal::ctrl_c() => {}
-                _ = &mut join => { return; }
-            }
-            self.join = Some(join);
-        }
-        self.stop().await;
-    }
-
-    async fn stop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(join) = self.join.take() {
-            let abort = join.abort_handle();
-            if tokio::time::timeout(Duration::from_secs(1), join).await.is_err() {
-                abort.abort();
-            }
-        }
-    }
-}
-
-impl Drop for PushGatewayHandle {
-    fn drop(&mut self) {
-        if let Some(join) = self.join.take() {
-            join.abort();
-        }
+        self.server.run_until_ctrl_c().await;
     }
 }
 
@@ -303,17 +276,9 @@ impl PushGatewaySim {
         let addr = listener.local_addr().map_err(|source| PushGatewayError::Bind { addr: config.listen, source })?;
         let state = Arc::new(GwState { record: Mutex::new(Record::default()), notify: Notify::new() });
         let app = router(state.clone());
-        let (tx, rx) = oneshot::channel::<()>();
-        let join = tokio::spawn(async move {
-            let serve = axum::serve(listener, app).with_graceful_shutdown(async move {
-                let _ = rx.await;
-            });
-            if let Err(e) = serve.await {
-                tracing::error!(error = %e, "push gateway simulator stopped");
-            }
-        });
+        let server = ServerTask::spawn(listener, app, "push gateway");
         tracing::info!(%addr, "push gateway simulator listening");
-        Ok(PushGatewayHandle { url: format!("http://{addr}"), addr, state, shutdown: Some(tx), join: Some(join) })
+        Ok(PushGatewayHandle { url: format!("http://{addr}"), addr, state, server })
     }
 }
 

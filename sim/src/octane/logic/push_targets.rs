@@ -129,23 +129,7 @@ pub fn targets_for_pair(conn: &Connection, pair_id: &Uuid) -> R<Vec<RoutedTarget
            AND (f.forgotten_at IS NULL OR t.endorsed_at > f.forgotten_at)
          ORDER BY t.registered_at, t.app_key LIMIT ?2",
     )?;
-    let rows = stmt
-        .query_map(params![pair_id.to_string(), MAX_TARGETS_PER_REQUEST as i64], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, String>(3)?,
-                r.get::<_, String>(4)?,
-                r.get::<_, i64>(5)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>, _>>()?;
-    rows.into_iter()
-        .map(|(a, k, p, t, pk, at)| {
-            Ok(RoutedTarget { appliance: parse_key(&a)?, app_key: parse_key(&k)?, target: target_from(p, t, pk, at)? })
-        })
-        .collect()
+    routed_targets(&mut stmt, params![pair_id.to_string(), MAX_TARGETS_PER_REQUEST as i64])
 }
 
 /// Drops a target the push service called unregistered — only if it still holds that token
@@ -164,8 +148,14 @@ pub fn all_targets(conn: &Connection) -> R<Vec<RoutedTarget>> {
         "SELECT appliance, app_key, platform, token, push_key, registered_at FROM push_targets
          ORDER BY registered_at, app_key",
     )?;
+    routed_targets(&mut stmt, [])
+}
+
+/// Runs a query selecting `appliance, app_key, platform, token, push_key, registered_at`
+/// and parses its rows.
+fn routed_targets(stmt: &mut rusqlite::Statement<'_>, params: impl rusqlite::Params) -> R<Vec<RoutedTarget>> {
     let rows = stmt
-        .query_map([], |r| {
+        .query_map(params, |r| {
             Ok((
                 r.get::<_, String>(0)?,
                 r.get::<_, String>(1)?,
