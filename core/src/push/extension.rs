@@ -389,11 +389,14 @@ impl NotificationExtension {
     }
 }
 
-/// The row that says how much: a token amount, else the native value, else an allowance.
+/// The row that says how much: a token amount (a descriptor's `amount` or `value`
+/// parameter on a clear-signed screen), else the native value when it is not zero, else an
+/// allowance.
 fn amount(decoded: &DecodedPayload) -> Option<&str> {
     let by = |want: &dyn Fn(&str) -> bool| decoded.fields.iter().find(|f| want(&f.key)).map(|f| f.value.as_str());
     by(&|k| k == "amount" || k.ends_with(".amount"))
-        .or_else(|| by(&|k| k == "value"))
+        .or_else(|| by(&|k| k == "clear.value"))
+        .or_else(|| by(&|k| k == "value" && decoded.facts.native_value != 0))
         .or_else(|| by(&|k| k == "allowance"))
 }
 

@@ -137,8 +137,7 @@ async fn a_tampered_or_missing_index_row_is_never_used() {
     let a = app(pk(), &bundle(1));
     let r = a.usdc_to_alice();
     let ext = a.extension();
-    assert!(shown(a.push(&ext, &r)).body.starts_with("Send: "));
-    assert_eq!(a.extension_screen(&ext, &r).field_by_key("clear.value"), Some("1.5 USDC"));
+    assert_eq!(shown(a.push(&ext, &r)).body, "Send: 1.5 USDC. 1 warning: review it in Sunstorm.");
     let usdc = "t:eip155:1/erc20:0xa0b86991c6218b36c1d19d4a2e9eb0ce3606eb48";
 
     // USDC's token row says 18 decimals: it no longer authenticates, so the extension does
