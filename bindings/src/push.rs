@@ -19,8 +19,9 @@ use crate::secrets::ForeignSecretStore;
 use crate::sunstorm::SunstormCore;
 
 /// What the notification extension is configured with: the same values as the app's
-/// [`crate::CoreConfig`] (the database in the shared container, the pinned keys, the
-/// shipped metadata bundle).
+/// [`crate::CoreConfig`] (the database in the shared container, the pinned keys). The
+/// extension reads the metadata the app uses through the authenticated index the app
+/// writes for it (docs/metadata.md), never the bundle file.
 #[derive(Debug, Clone, PartialEq, Eq, uniffi::Record)]
 pub struct NotificationExtensionConfig {
     /// The app's SQLite file, as in `CoreConfig.database_path` (iOS: in the App Group
@@ -31,7 +32,8 @@ pub struct NotificationExtensionConfig {
     /// The pinned metadata key, as `CoreConfig.metadata_public_key_hex`.
     #[uniffi(default = None)]
     pub metadata_public_key_hex: Option<String>,
-    /// The shipped metadata bundle, as `CoreConfig.metadata_bundle`.
+    /// Not read: leave it out (reading the bundle file would only cost the extension
+    /// memory; it uses the app's index). Kept for configurations written before.
     #[uniffi(default = None)]
     pub metadata_bundle: Option<Vec<u8>>,
 }
