@@ -27,6 +27,12 @@ for banned in btleplug uniffi_bindgen uniffi-bindgen bindgen reqwest rustls hype
     fi
 done
 
+# x86_64 stands in for arm64, built as arm64 is: linked as Android links (packed relative
+# relocations, `--link-as-android`), and curve25519-dalek on its serial backend — its AVX2
+# backend exists only on x86_64; on arm64 it compiles the serial one (ADR 0031). The flag
+# changes every crate's fingerprint, so this build has a target directory of its own.
+export RUSTFLAGS="${RUSTFLAGS:+$RUSTFLAGS }--cfg curve25519_dalek_backend=\"serial\""
+export CARGO_TARGET_DIR="$target_dir/arm64-stand-in"
 t0=$(date +%s)
 lib="$(scripts/build-mobile-lib.sh --link-as-android | tail -n 1)"
 build_s=$(( $(date +%s) - t0 ))

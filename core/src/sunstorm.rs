@@ -734,7 +734,7 @@ impl Sunstorm {
             }
         }
         let mut out: Vec<PendingSignature> = all.iter().flat_map(|b| b.sign.pending()).collect();
-        out.sort_by_key(|p| p.expires_at);
+        crate::sign::sort_by_expiry(&mut out);
         out.extend(blocked);
         Ok(out)
     }

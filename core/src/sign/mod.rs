@@ -402,12 +402,13 @@ impl SignEngine {
         Ok(out)
     }
 
-    /// Requests already verified and waiting for the user's decision.
+    /// Requests already verified and waiting for the user's decision, soonest to expire
+    /// first.
     pub fn pending(&self) -> Vec<PendingSignature> {
         match self.pending.lock() {
             Ok(map) => {
                 let mut v: Vec<_> = map.values().map(|w| w.view.clone()).collect();
-                v.sort_by_key(|p| p.expires_at);
+                sort_by_expiry(&mut v);
                 v
             }
             Err(_) => Vec::new(),
@@ -1023,6 +1024,13 @@ fn verify_signatures(
     crate::envelope::verify_bytes(Domain::OctaneSignRequest, octane_key, &cs.body, &cs.octane_sig)
         .map_err(|_| SignError::BadOctaneSignature)?;
     crate::cbor::from_canonical_slice(&cs.body).map_err(|e| SignError::Malformed(e.to_string()))
+}
+
+/// Orders pending requests soonest to expire first (the order the user sees them in); one
+/// sort for every list of them (each call site's own sort would be its own copy of the
+/// sorting code in the mobile library).
+pub fn sort_by_expiry(requests: &mut [PendingSignature]) {
+    requests.sort_by_key(|p| p.expires_at);
 }
 
 #[cfg(test)]
