@@ -418,6 +418,29 @@ async fn registration_checks_the_token_and_the_caller() {
         .await
         .unwrap_err();
     assert!(matches!(err, OctaneError::Refused { .. }));
+    // A low-order X25519 point as the push key: whatever octane sealed to it would open
+    // with an all-zero shared secret anyone can compute. u = 0 and u = 1, and u = 1 with
+    // the (ignored) top bit set.
+    let mut one_high = [0u8; 32];
+    one_high[0] = 1;
+    one_high[31] = 0x80;
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    for low_order in [[0u8; 32], one, one_high] {
+        let err = p
+            .client
+            .register_push_target(&PushTargetRequest {
+                platform: PushPlatform::Apns,
+                token: APNS_TOKEN.into(),
+                push_key: sunstorm_core::push::PushPublicKey(Key32(low_order)),
+            })
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, OctaneError::Refused { code, .. } if code.as_str() == "bad_request"),
+            "{low_order:?}: {err:?}"
+        );
+    }
     assert!(e.octane.push_targets().is_empty());
     // Without the app's signature: 401.
     let resp = reqwest::Client::new()

@@ -114,6 +114,18 @@ pub enum PushError {
 #[serde(transparent)]
 pub struct PushPublicKey(pub Key32);
 
+impl PushPublicKey {
+    /// Whether a push sealed to this key stays secret: `false` for the low-order X25519
+    /// points (u = 0, u = 1, …), with which every shared secret is all zeros — anyone could
+    /// open what was sealed to them. Octane refuses them at registration.
+    pub fn is_usable(&self) -> bool {
+        // Any clamped scalar is a multiple of the cofactor: it sends exactly the low-order
+        // points to the all-zero result.
+        let probe = x25519_dalek::StaticSecret::from([0x5a; 32]);
+        probe.diffie_hellman(&x25519_dalek::PublicKey::from(*self.0.as_bytes())).was_contributory()
+    }
+}
+
 /// The phone's push key pair. The private half lives in the [`SecretStore`] (never SQLite)
 /// under [`PUSH_KEY_SECRET_NAME`] and is wiped from memory on drop.
 pub struct PushKeyPair {

@@ -140,3 +140,19 @@ proptest! {
         prop_assert!(unseal(&phone, &input).is_err());
     }
 }
+
+#[test]
+fn generated_keys_are_usable_and_low_order_points_are_not() {
+    let store = MemorySecretStore::default();
+    let key = PushKeyPair::load_or_create(&store).unwrap();
+    assert!(key.public_key().is_usable());
+    let mut one = [0u8; 32];
+    one[0] = 1;
+    // u = 0, u = 1, and u = p - 1 (order 2).
+    let mut p_minus_one = [0xffu8; 32];
+    p_minus_one[0] = 0xec;
+    p_minus_one[31] = 0x7f;
+    for low in [[0u8; 32], one, p_minus_one] {
+        assert!(!PushPublicKey(Key32(low)).is_usable(), "{low:?}");
+    }
+}

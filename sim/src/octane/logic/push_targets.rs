@@ -51,6 +51,11 @@ pub fn register_push_target(
             }
         )));
     }
+    if !req.push_key.is_usable() {
+        return Err(ApiError::bad(
+            "push_key is a low-order X25519 point: what octane sealed to it would not be secret".to_string(),
+        ));
+    }
     let appliance = key_hex(&caller.appliance_identity);
     let app_key = key_hex(&caller.app_key);
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
