@@ -79,20 +79,7 @@ impl Sim {
 }
 
 fn phone(home: &Path, args: &[&str], socket: &Path) -> (i32, serde_json::Value) {
-    let out = Command::new(BIN)
-        .arg("appliance")
-        .args(args)
-        .arg("--socket")
-        .arg(socket)
-        .arg("--home")
-        .arg(home)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|_| panic!("json: {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), v)
+    common::phone_appliance_json(home, socket, args)
 }
 
 #[test]

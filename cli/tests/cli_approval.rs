@@ -11,40 +11,12 @@ mod common;
 
 use std::io::Read;
 use std::path::Path;
-use std::process::Command;
 
-use common::{pair_all_wallets, run_owned, start, start_octane, wait_for, Octane, Proc};
+use common::{pair_all_wallets, phone_json as phone, run_owned, start_appliance, start_octane, Octane, Proc};
 
 /// `sunstorm sim appliance` on `socket` with its state in `state`, whose user answers `user`.
 fn appliance(octane: &Octane, socket: &Path, state: &Path, user: &str) -> Proc {
-    let _ = std::fs::remove_file(socket);
-    let args = [
-        "sim",
-        "appliance",
-        "--socket",
-        socket.to_str().unwrap(),
-        "--pin",
-        "135790",
-        "--state",
-        state.to_str().unwrap(),
-        "--user",
-        user,
-        "--octane-key",
-        &octane.octane_key,
-    ];
-    let (proc, _) = start(&args, |l| l.starts_with("PIN: "));
-    wait_for(socket);
-    proc
-}
-
-/// Runs `sunstorm <args> --home <home> --json`: (exit code, the JSON document).
-fn phone(home: &Path, args: &[&str]) -> (i32, serde_json::Value) {
-    let out = Command::new(common::BIN).args(args).arg("--home").arg(home).arg("--json").output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_default();
-    let v = serde_json::from_str(last)
-        .unwrap_or_else(|_| panic!("json: {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), v)
+    start_appliance(octane, socket, &["--state", state.to_str().unwrap(), "--user", user])
 }
 
 /// What the SP's `sp sign` process ended with: its `ok` document or its error.

@@ -12,20 +12,7 @@ use std::process::Command;
 use common::{ok_json, run, start, wait_for};
 
 fn phone(home: &Path, socket: &Path, args: &[&str]) -> (i32, serde_json::Value) {
-    let out = Command::new(common::BIN)
-        .arg("appliance")
-        .args(args)
-        .arg("--socket")
-        .arg(socket)
-        .arg("--home")
-        .arg(home)
-        .arg("--json")
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let v = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|_| panic!("json: {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), v)
+    common::phone_appliance_json(home, socket, args)
 }
 
 fn control(url: &str, args: &[&str]) -> std::process::Output {

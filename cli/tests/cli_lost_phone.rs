@@ -11,27 +11,7 @@ mod common;
 use std::path::Path;
 use std::process::Command;
 
-use common::{pair_all_wallets, run_owned, start, start_octane, wait_for, Octane, Proc};
-
-/// `sunstorm sim appliance` on `socket`, pinned to octane, with PIN 135790.
-fn appliance(octane: &Octane, socket: &Path, extra: &[&str]) -> Proc {
-    let mut args = vec!["sim", "appliance", "--socket", socket.to_str().unwrap(), "--pin", "135790"];
-    args.extend_from_slice(&["--octane-key", &octane.octane_key]);
-    args.extend_from_slice(extra);
-    let (proc, _) = start(&args, |l| l.starts_with("PIN: "));
-    wait_for(socket);
-    proc
-}
-
-/// Runs `sunstorm <args> --home <home> --json`: (exit code, the JSON document).
-fn phone(home: &Path, args: &[&str]) -> (i32, serde_json::Value) {
-    let out = Command::new(common::BIN).args(args).arg("--home").arg(home).arg("--json").output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let last = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_default();
-    let v = serde_json::from_str(last)
-        .unwrap_or_else(|_| panic!("json: {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
-    (out.status.code().unwrap(), v)
-}
+use common::{pair_all_wallets, phone_json as phone, run_owned, start_appliance as appliance, start_octane};
 
 fn error_code(r: &(i32, serde_json::Value)) -> (i32, Option<&str>) {
     (r.0, r.1["error"]["code"].as_str())

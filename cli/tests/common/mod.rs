@@ -130,6 +130,49 @@ pub fn wait_line(rx: &mpsc::Receiver<String>, want: impl Fn(&str) -> bool, what:
     }
 }
 
+/// Runs `sunstorm <args> --json`: (exit code, the last JSON document it printed).
+pub fn run_json<I, A>(args: I) -> (i32, serde_json::Value)
+where
+    I: IntoIterator<Item = A>,
+    A: AsRef<std::ffi::OsStr>,
+{
+    let out = Command::new(BIN).args(args).arg("--json").output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let last = stdout.lines().rev().find(|l| l.starts_with('{')).unwrap_or_default();
+    let v = serde_json::from_str(last)
+        .unwrap_or_else(|_| panic!("json: {stdout} / {}", String::from_utf8_lossy(&out.stderr)));
+    (out.status.code().unwrap(), v)
+}
+
+/// Runs the phone's `sunstorm <args> --home <home> --json`.
+pub fn phone_json(home: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+    all.extend([std::ffi::OsStr::new("--home"), home.as_os_str()]);
+    run_json(all)
+}
+
+/// Runs `sunstorm appliance <args> --socket <socket> --home <home> --json` (the phone's
+/// commands about its appliance).
+pub fn phone_appliance_json(home: &Path, socket: &Path, args: &[&str]) -> (i32, serde_json::Value) {
+    let mut all: Vec<&std::ffi::OsStr> = vec![std::ffi::OsStr::new("appliance")];
+    all.extend(args.iter().map(std::ffi::OsStr::new));
+    all.extend([std::ffi::OsStr::new("--socket"), socket.as_os_str()]);
+    all.extend([std::ffi::OsStr::new("--home"), home.as_os_str()]);
+    run_json(all)
+}
+
+/// `sunstorm sim appliance` on `socket`, pinned to `octane`, PIN 135790, with `extra`
+/// arguments; waits for its socket.
+pub fn start_appliance(octane: &Octane, socket: &Path, extra: &[&str]) -> Proc {
+    let _ = std::fs::remove_file(socket);
+    let mut args = vec!["sim", "appliance", "--socket", socket.to_str().unwrap(), "--pin", "135790"];
+    args.extend_from_slice(&["--octane-key", &octane.octane_key]);
+    args.extend_from_slice(extra);
+    let (proc, _) = start(&args, |l| l.starts_with("PIN: "));
+    wait_for(socket);
+    proc
+}
+
 /// Waits (up to 3 s) for `path` to exist.
 pub fn wait_for(path: &Path) {
     for _ in 0..300 {
