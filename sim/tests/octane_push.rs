@@ -41,13 +41,13 @@ struct Env {
 }
 
 async fn env_with(max_attempts: u32) -> Env {
+    env_with_backoff(max_attempts, Duration::from_millis(20)).await
+}
+
+async fn env_with_backoff(max_attempts: u32, first_backoff: Duration) -> Env {
     let gateway = PushGatewaySim::start(PushGatewayConfig::default()).await.unwrap();
     let clock = Arc::new(ManualClock::new(NOW));
-    let push = PushConfig {
-        first_backoff: Duration::from_millis(20),
-        max_attempts,
-        ..PushConfig::new(url::Url::parse(&gateway.url).unwrap())
-    };
+    let push = PushConfig { first_backoff, max_attempts, ..PushConfig::new(url::Url::parse(&gateway.url).unwrap()) };
     let octane = OctaneSim::start(OctaneSimConfig {
         seed: Some([7; 32]),
         clock: clock.clone(),
@@ -341,6 +341,23 @@ async fn retries_are_bounded_and_keep_the_target() {
     assert_eq!((got[3].status, opened(&p, &got[3]).request_id()), (200, second.request_id));
     let polled = p.client.pending_sign_requests(Duration::ZERO).await.unwrap();
     assert_eq!(polled.len(), 2);
+}
+
+#[tokio::test]
+async fn a_stopped_octane_abandons_the_pushes_it_was_retrying() {
+    let e = env_with_backoff(5, Duration::from_secs(1)).await;
+    let p = phone(&e, 2);
+    let pair_id = pair(&e, &p).await;
+    register(&p, PushPlatform::Apns, APNS_TOKEN).await;
+    e.gateway.inject(FailureRule { kind: FailureKind::Unavailable, token: None, count: None });
+    submit(&e, &request(pair_id, b"octane stops meanwhile".to_vec())).await;
+    assert_eq!(e.gateway.wait_received(1, WAIT).await.len(), 1);
+    let Env { octane, gateway, .. } = e;
+    octane.shutdown().await;
+    // The retry was due 1 s after the first attempt (a margin for a loaded machine to stop
+    // octane before it), the next 2 s after that: a stopped octane sends neither.
+    let got = gateway.wait_received(2, Duration::from_millis(2500)).await;
+    assert_eq!(got.iter().map(|r| r.status).collect::<Vec<_>>(), vec![503], "{got:?}");
 }
 
 #[tokio::test]

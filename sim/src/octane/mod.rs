@@ -264,14 +264,29 @@ impl OctaneSimHandle {
         }
     }
 
-    /// Stops accepting connections and ends the server (in-flight long-polls get ≤ 1 s).
+    /// Stops accepting connections and ends the server (in-flight long-polls get ≤ 1 s) and
+    /// the pushes in flight.
     pub async fn shutdown(mut self) {
+        self.stop_pushes();
         self.server.stop().await;
     }
 
     /// Serves until Ctrl-C (or the server fails), then stops.
     pub async fn run_until_ctrl_c(mut self) {
         self.server.run_until_ctrl_c().await;
+        self.stop_pushes();
+    }
+
+    fn stop_pushes(&self) {
+        if let Some(pusher) = &self.state.pusher {
+            pusher.stop();
+        }
+    }
+}
+
+impl Drop for OctaneSimHandle {
+    fn drop(&mut self) {
+        self.stop_pushes();
     }
 }
 

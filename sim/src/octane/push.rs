@@ -60,10 +60,12 @@ impl PushConfig {
     }
 }
 
-/// The sender: a pooled HTTP client and its configuration.
+/// The sender: a pooled HTTP client, its configuration, and the signal that octane is
+/// stopping (in-flight pushes and their retries end then, not after octane is gone).
 pub(crate) struct Pusher {
     http: reqwest::Client,
     cfg: PushConfig,
+    stopping: tokio::sync::watch::Sender<bool>,
 }
 
 /// What became of one push.
@@ -85,28 +87,46 @@ impl Pusher {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|e| e.to_string())?;
-        Ok(Self { http, cfg })
+        Ok(Self { http, cfg, stopping: tokio::sync::watch::Sender::new(false) })
+    }
+
+    /// Ends every push in flight (a retry waiting for its back-off included) and every
+    /// push started later.
+    pub(crate) fn stop(&self) {
+        self.stopping.send_replace(true);
+    }
+
+    /// Resolves once [`Self::stop`] was called.
+    fn stopped(&self) -> impl std::future::Future<Output = ()> + Send + 'static {
+        let mut rx = self.stopping.subscribe();
+        async move {
+            let _ = rx.wait_for(|stopping| *stopping).await;
+        }
     }
 }
 
 /// Pushes `request` to every phone its pair routes to, in the background (the SP's call does
 /// not wait). Nothing happens without a push gateway configured.
 pub(crate) fn spawn_push(state: &Arc<AppState>, request: PendingSignRequest, expires_at: u64) {
-    if state.pusher.is_none() {
-        return;
-    }
+    let Some(stopped) = state.pusher.as_ref().map(Pusher::stopped) else { return };
     let state = state.clone();
     tokio::spawn(async move {
-        let targets = match state.db().and_then(|db| logic::targets_for_pair(&db, &request.pair_id)) {
-            Ok(t) => t,
-            Err(e) => {
-                tracing::warn!(error = %e.message, "push: cannot read the push targets");
-                return;
-            }
+        let work = async {
+            let targets = match state.db().and_then(|db| logic::targets_for_pair(&db, &request.pair_id)) {
+                Ok(t) => t,
+                Err(e) => {
+                    tracing::warn!(error = %e.message, "push: cannot read the push targets");
+                    return;
+                }
+            };
+            let Some(pusher) = state.pusher.as_ref() else { return };
+            let pushes = targets.iter().map(|t| push_one(&state, pusher, t, &request, expires_at));
+            futures::future::join_all(pushes).await;
         };
-        let Some(pusher) = state.pusher.as_ref() else { return };
-        let pushes = targets.iter().map(|t| push_one(&state, pusher, t, &request, expires_at));
-        futures::future::join_all(pushes).await;
+        tokio::select! {
+            () = stopped => tracing::info!(request = %request.request_id, "push: octane stopping, push abandoned"),
+            () = work => {}
+        }
     });
 }
 
