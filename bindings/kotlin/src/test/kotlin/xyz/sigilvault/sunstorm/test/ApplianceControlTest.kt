@@ -1,6 +1,5 @@
 package xyz.sigilvault.sunstorm.test
 
-import java.nio.file.Path
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
@@ -9,9 +8,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.io.TempDir
 import xyz.sigilvault.sunstorm.PairStateView
 import xyz.sigilvault.sunstorm.SignRequestView
 import xyz.sigilvault.sunstorm.SunstormCore
@@ -27,17 +24,7 @@ import xyz.sigilvault.sunstorm.desktop.Simulators
  * its buttons through the control API ([ApplianceControl]), after reading its screen.
  * The phone is the generated Kotlin over the Rust core; the service is `sunstorm sp`.
  */
-class ApplianceControlTest {
-    @TempDir
-    lateinit var dir: Path
-
-    private val closeables = mutableListOf<AutoCloseable>()
-
-    @AfterEach
-    fun tearDown() {
-        closeables.reversed().forEach { runCatching { it.close() } }
-    }
-
+class ApplianceControlTest : ClosingTest() {
     private inner class Rig {
         val sims = Simulators.start(dir, applianceArgs = listOf("--user", "api"), control = true).also { closeables += it }
         val appliance: ApplianceControl = sims.control()

@@ -1,6 +1,5 @@
 package xyz.sigilvault.sunstorm.test
 
-import java.nio.file.Path
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertFalse
@@ -10,9 +9,7 @@ import kotlinx.coroutines.Dispatchers
 import kotlinx.coroutines.async
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.io.TempDir
 import xyz.sigilvault.sunstorm.ApprovalPolicyView
 import xyz.sigilvault.sunstorm.PairStateView
 import xyz.sigilvault.sunstorm.SignRequestView
@@ -32,17 +29,7 @@ import xyz.sigilvault.sunstorm.desktop.UdsBleCentral
  * key) signs only with a valid proof; the service (`sunstorm sp sign`) reads each refusal's
  * reason.
  */
-class ApprovalKeyTest {
-    @TempDir
-    lateinit var dir: Path
-
-    private val closeables = mutableListOf<AutoCloseable>()
-
-    @AfterEach
-    fun tearDown() {
-        closeables.reversed().forEach { runCatching { it.close() } }
-    }
-
+class ApprovalKeyTest : ClosingTest() {
     private inner class Rig {
         val sims = Simulators.start(dir, control = true).also { closeables += it }
         val appliance = sims.control()

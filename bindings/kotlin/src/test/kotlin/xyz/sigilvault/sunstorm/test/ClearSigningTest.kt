@@ -8,9 +8,7 @@ import kotlin.test.assertNull
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.io.TempDir
 import xyz.sigilvault.sunstorm.AuditEventView
 import xyz.sigilvault.sunstorm.MetadataOrigin
 import xyz.sigilvault.sunstorm.MetadataUpdateView
@@ -43,17 +41,7 @@ const val DEV_METADATA_KEY = "ebfe4619b374c565c8629e2a7f1cb1018e8c11578855d65f0d
  * service asks for a USDC transfer and a Uniswap swap through `sunstorm sp sign --evm-tx`,
  * and the review screens read as a person would want them, with the user's own label.
  */
-class ClearSigningTest {
-    @TempDir
-    lateinit var dir: Path
-
-    private val closeables = mutableListOf<AutoCloseable>()
-
-    @AfterEach
-    fun tearDown() {
-        closeables.reversed().forEach { runCatching { it.close() } }
-    }
-
+class ClearSigningTest : ClosingTest() {
     /** `metadata/bundle.cbor`, from the working directory (the Maven module) upwards. */
     private fun repoBundle(): Path =
         generateSequence(Path.of("").toAbsolutePath()) { it.parent }

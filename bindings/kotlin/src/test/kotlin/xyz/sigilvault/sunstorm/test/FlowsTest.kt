@@ -1,6 +1,5 @@
 package xyz.sigilvault.sunstorm.test
 
-import java.nio.file.Path
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
@@ -8,9 +7,7 @@ import kotlinx.coroutines.async
 import kotlinx.coroutines.delay
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.io.TempDir
 import xyz.sigilvault.sunstorm.AuditActor
 import xyz.sigilvault.sunstorm.AuditEventView
 import xyz.sigilvault.sunstorm.CancelHandle
@@ -42,17 +39,7 @@ private fun jsonField(json: String, name: String): String =
  * generated Kotlin over the Rust core with the package's Kotlin `UdsBleCentral` (the
  * Android path).
  */
-class FlowsTest {
-    @TempDir
-    lateinit var dir: Path
-
-    private val closeables = mutableListOf<AutoCloseable>()
-
-    @AfterEach
-    fun tearDown() {
-        closeables.reversed().forEach { runCatching { it.close() } }
-    }
-
+class FlowsTest : ClosingTest() {
     private inner class Rig(applianceArgs: List<String> = emptyList()) {
         /** octane and the appliance, as `sunstorm sim` processes (the package's [Simulators]). */
         val sims = Simulators.start(dir, applianceArgs = applianceArgs).also { closeables += it }

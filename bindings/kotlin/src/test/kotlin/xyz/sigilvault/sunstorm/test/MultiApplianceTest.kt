@@ -1,15 +1,12 @@
 package xyz.sigilvault.sunstorm.test
 
 import java.nio.file.Files
-import java.nio.file.Path
 import kotlin.test.assertEquals
 import kotlin.test.assertFailsWith
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
 import kotlinx.coroutines.withTimeout
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.io.TempDir
 import xyz.sigilvault.sunstorm.BondedApplianceView
 import xyz.sigilvault.sunstorm.PairStateView
 import xyz.sigilvault.sunstorm.SignRequestView
@@ -27,17 +24,7 @@ import xyz.sigilvault.sunstorm.desktop.Simulators
  * appliance and names none is refused with `ChooseAppliance` while two are bonded. Then a
  * second phone bonded with one of them forgets the first (a lost phone).
  */
-class MultiApplianceTest {
-    @TempDir
-    lateinit var dir: Path
-
-    private val closeables = mutableListOf<AutoCloseable>()
-
-    @AfterEach
-    fun tearDown() {
-        closeables.reversed().forEach { runCatching { it.close() } }
-    }
-
+class MultiApplianceTest : ClosingTest() {
     /** Pairs [applianceId] with [service] for Ethereum: (pair id, account). */
     private suspend fun pair(core: SunstormCore, sims: Simulators, service: Int, applianceId: String): Pair<String, String> {
         val session = sims.createSession(listOf(EVM_CHAIN), "alice@example", service = service)

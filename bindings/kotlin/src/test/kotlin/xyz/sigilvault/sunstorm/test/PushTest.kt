@@ -4,14 +4,11 @@ import java.net.URI
 import java.net.http.HttpClient as JdkClient
 import java.net.http.HttpRequest as JdkRequest
 import java.net.http.HttpResponse as JdkResponse
-import java.nio.file.Path
 import java.util.Base64
 import kotlin.test.assertEquals
 import kotlin.test.assertTrue
 import kotlinx.coroutines.runBlocking
-import org.junit.jupiter.api.AfterEach
 import org.junit.jupiter.api.Test
-import org.junit.jupiter.api.io.TempDir
 import xyz.sigilvault.sunstorm.ChainLimitSetting
 import xyz.sigilvault.sunstorm.NotificationExtension
 import xyz.sigilvault.sunstorm.NotificationExtensionConfig
@@ -65,17 +62,7 @@ private class PushGateway : AutoCloseable {
  * that are tampered with, replayed, or that the guardrails block show nothing, with their
  * reason.
  */
-class PushTest {
-    @TempDir
-    lateinit var dir: Path
-
-    private val closeables = mutableListOf<AutoCloseable>()
-
-    @AfterEach
-    fun tearDown() {
-        closeables.reversed().forEach { runCatching { it.close() } }
-    }
-
+class PushTest : ClosingTest() {
     @Test
     fun `a push is verified and worded before it shows, and approving it signs`() = runBlocking<Unit> {
         val gateway = PushGateway().also { closeables += it }

@@ -1,6 +1,8 @@
 package xyz.sigilvault.sunstorm.test
 
 import java.nio.file.Path
+import org.junit.jupiter.api.AfterEach
+import org.junit.jupiter.api.io.TempDir
 import java.util.concurrent.ConcurrentHashMap
 import java.util.concurrent.CopyOnWriteArrayList
 import xyz.sigilvault.sunstorm.CoreConfig
@@ -78,3 +80,19 @@ fun testConfig(
     databasePath = dir.resolve("sunstorm.db").toString(),
     phoneName = "Kotlin test phone",
 )
+
+/**
+ * A test that starts simulator processes and cores in a temporary directory: whatever it
+ * adds to [closeables] is closed after the test, last first.
+ */
+abstract class ClosingTest {
+    @TempDir
+    lateinit var dir: Path
+
+    protected val closeables = mutableListOf<AutoCloseable>()
+
+    @AfterEach
+    fun closeAll() {
+        closeables.reversed().forEach { runCatching { it.close() } }
+    }
+}
